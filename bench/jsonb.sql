@@ -1,0 +1,55 @@
+-- JSONB benchmarks: JSON Schema CHECK on 100k inserts of blog users.preferences; merge and patch
+-- throughput over 100k documents against the nearest SQL expressions.
+\set schema '''{"type": "object", "properties": {"theme": {"enum": ["light", "dark", "system"]}, "language": {"type": "string", "minLength": 2, "maxLength": 2}, "timezone": {"type": "string"}, "page_size": {"type": "integer", "minimum": 10, "maximum": 100}, "font_scale": {"type": "number", "minimum": 0.5, "maximum": 2}, "beta": {"type": "boolean"}, "digest": {"enum": ["daily", "weekly", "never"]}, "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 10}, "notifications": {"type": "object", "properties": {"email": {"type": "boolean"}, "push": {"type": "boolean"}}}, "home": {"type": "string"}}, "required": ["theme", "language"]}'''
+
+CREATE TABLE bench.prefs_src AS
+SELECT jsonb_build_object(
+    'theme', (ARRAY['light', 'dark', 'system'])[1 + i % 3], 'language', (ARRAY['en', 'fr', 'de'])[1 + i % 3],
+    'timezone', 'Europe/Paris', 'page_size', 10 + i % 90, 'font_scale', 1.0 + (i % 5) / 10.0,
+    'beta', i % 2 = 0, 'digest', (ARRAY['daily', 'weekly', 'never'])[1 + i % 3],
+    'tags', jsonb_build_array('a' || i % 7, 'b' || i % 11), 'notifications', jsonb_build_object('email', true, 'push', i % 3 = 0),
+    'home', '/u/' || i) AS doc
+FROM generate_series(1, 100000) AS i;
+
+CREATE TABLE bench.p_plain (doc jsonb);
+CREATE TABLE bench.p_ours (doc jsonb CHECK (storage.json_schema_valid(:schema, doc)));
+CREATE TABLE bench.p_sql (doc jsonb CHECK (
+    jsonb_typeof(doc) = 'object' AND doc ? 'theme' AND doc ? 'language'
+    AND doc->>'theme' IN ('light', 'dark', 'system')
+    AND jsonb_typeof(doc->'language') = 'string' AND length(doc->>'language') = 2
+    AND (NOT doc ? 'timezone' OR jsonb_typeof(doc->'timezone') = 'string')
+    AND (NOT doc ? 'page_size' OR (jsonb_typeof(doc->'page_size') = 'number' AND (doc->>'page_size')::numeric % 1 = 0
+         AND (doc->>'page_size')::numeric BETWEEN 10 AND 100))
+    AND (NOT doc ? 'font_scale' OR (jsonb_typeof(doc->'font_scale') = 'number' AND (doc->>'font_scale')::numeric BETWEEN 0.5 AND 2))
+    AND (NOT doc ? 'beta' OR jsonb_typeof(doc->'beta') = 'boolean')
+    AND (NOT doc ? 'digest' OR doc->>'digest' IN ('daily', 'weekly', 'never'))
+    AND (NOT doc ? 'tags' OR (jsonb_typeof(doc->'tags') = 'array' AND jsonb_array_length(doc->'tags') <= 10
+         AND NOT jsonb_path_exists(doc->'tags', '$[*] ? (@.type() != "string")')))
+    AND (NOT doc ? 'notifications' OR (jsonb_typeof(doc->'notifications') = 'object'
+         AND coalesce(jsonb_typeof(doc->'notifications'->'email'), 'boolean') = 'boolean'
+         AND coalesce(jsonb_typeof(doc->'notifications'->'push'), 'boolean') = 'boolean'))
+    AND (NOT doc ? 'home' OR jsonb_typeof(doc->'home') = 'string')));
+VACUUM ANALYZE bench.prefs_src;
+
+SELECT bench.compare('json_schema CHECK insert 100k vs no CHECK',
+    'INSERT INTO bench.p_ours SELECT doc FROM bench.prefs_src', 'INSERT INTO bench.p_plain SELECT doc FROM bench.prefs_src',
+    'TRUNCATE bench.p_ours, bench.p_plain');
+SELECT bench.compare('json_schema CHECK insert 100k vs hand-written SQL CHECK',
+    'INSERT INTO bench.p_ours SELECT doc FROM bench.prefs_src', 'INSERT INTO bench.p_sql SELECT doc FROM bench.prefs_src',
+    'TRUNCATE bench.p_ours, bench.p_sql');
+SELECT bench.compare('json_schema CHECK insert 100k, cached vs compile per call',
+    'INSERT INTO bench.p_ours SELECT doc FROM bench.prefs_src',
+    $$SELECT set_config('pg_storage_ext.json_schema_cache_size', '0', true); INSERT INTO bench.p_ours SELECT doc FROM bench.prefs_src; SELECT set_config('pg_storage_ext.json_schema_cache_size', '64', true)$$,
+    'TRUNCATE bench.p_ours', 3);
+
+SELECT bench.compare('jsonb_merge_deep 100k vs shallow ||',
+    $$SELECT count(storage.jsonb_merge_deep(doc, '{"notifications": {"push": true}, "beta": false}')) FROM bench.prefs_src$$,
+    $$SELECT count(doc || '{"notifications": {"push": true}, "beta": false}') FROM bench.prefs_src$$);
+SELECT bench.compare('jsonb_merge_deep 100k vs nested jsonb_set',
+    $$SELECT count(storage.jsonb_merge_deep(doc, '{"notifications": {"push": true}, "beta": false}')) FROM bench.prefs_src$$,
+    $$SELECT count(jsonb_set(jsonb_set(doc, '{notifications,push}', 'true'), '{beta}', 'false')) FROM bench.prefs_src$$);
+SELECT bench.compare('jsonb_patch 100k vs jsonb_set/#- chain',
+    $$SELECT count(storage.jsonb_patch(doc, '[{"op": "replace", "path": "/theme", "value": "dark"}, {"op": "remove", "path": "/home"}, {"op": "add", "path": "/tags/-", "value": "z"}]')) FROM bench.prefs_src$$,
+    $$SELECT count(jsonb_insert(jsonb_set(doc, '{theme}', '"dark"') #- '{home}', '{tags,-1}', '"z"', true)) FROM bench.prefs_src$$);
+
+DROP TABLE bench.prefs_src, bench.p_plain, bench.p_ours, bench.p_sql;

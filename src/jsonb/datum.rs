@@ -1,0 +1,262 @@
+//! jsonb arguments and results without the text round trip pgrx's `JsonB` takes (jsonb_out, then
+//! serde_json parsing, and back through jsonb_in): we walk the binary container with PostgreSQL's
+//! JsonbIterator and build results with pushJsonbValue. Numbers keep their exact digits.
+
+use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
+use pgrx::datum::Datum;
+use pgrx::pg_sys;
+use pgrx::{FromDatum, IntoDatum};
+use serde_json::{Map, Number, Value};
+use std::ffi::CStr;
+
+/// A jsonb argument, detoasted, borrowed for the duration of the call.
+pub struct JsonbRef {
+    ptr: *mut pg_sys::Jsonb,
+}
+
+impl JsonbRef {
+    /// The varlena's payload: the binary jsonb, suitable as a cache key for equal documents.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: ptr is a detoasted jsonb varlena that lives as long as the call.
+        unsafe {
+            let len = pgrx::varlena::varsize_any_exhdr(self.ptr.cast());
+            let data = pgrx::varlena::vardata_any(self.ptr.cast());
+            std::slice::from_raw_parts(data.cast::<u8>(), len)
+        }
+    }
+
+    /// The document as a serde_json value.
+    pub fn to_value(&self) -> Value {
+        // SAFETY: the iterator reads the container of a valid detoasted jsonb.
+        unsafe {
+            let mut it = pg_sys::JsonbIteratorInit(&mut (*self.ptr).root);
+            let mut v = pg_sys::JsonbValue::default();
+            let tok = pg_sys::JsonbIteratorNext(&mut it, &mut v, false);
+            let value = read_container(&mut it, tok, &v);
+            if v.type_ == pg_sys::jbvType::jbvArray && v.val.array.rawScalar {
+                match value {
+                    Value::Array(mut a) if a.len() == 1 => a.pop().unwrap_or(Value::Null),
+                    other => other,
+                }
+            } else {
+                value
+            }
+        }
+    }
+}
+
+unsafe fn scalar(v: &pg_sys::JsonbValue) -> Value {
+    unsafe {
+        match v.type_ {
+            pg_sys::jbvType::jbvString => Value::String(jbv_str(v).to_owned()),
+            pg_sys::jbvType::jbvBool => Value::Bool(v.val.boolean),
+            pg_sys::jbvType::jbvNumeric => {
+                let text = pgrx::direct_function_call::<&CStr>(
+                    pg_sys::numeric_out,
+                    &[Some(pg_sys::Datum::from(v.val.numeric))],
+                );
+                let s = text.and_then(|c| c.to_str().ok()).unwrap_or("0");
+                Value::Number(Number::from_string_unchecked(s.to_owned()))
+            }
+            _ => Value::Null,
+        }
+    }
+}
+
+unsafe fn jbv_str(v: &pg_sys::JsonbValue) -> &str {
+    unsafe {
+        let s = v.val.string;
+        let bytes = std::slice::from_raw_parts(s.val.cast::<u8>(), usize::try_from(s.len).unwrap_or(0));
+        // jsonb strings are valid in the database encoding, which is UTF-8 for jsonb users;
+        // anything else would have been rejected by jsonb_in.
+        std::str::from_utf8_unchecked(bytes)
+    }
+}
+
+/// Reads the container that token `tok` (BEGIN_ARRAY/BEGIN_OBJECT) opened.
+unsafe fn read_container(
+    it: &mut *mut pg_sys::JsonbIterator,
+    tok: pg_sys::JsonbIteratorToken::Type,
+    _open: &pg_sys::JsonbValue,
+) -> Value {
+    use pg_sys::JsonbIteratorToken::*;
+    unsafe {
+        let mut v = pg_sys::JsonbValue::default();
+        if tok == WJB_BEGIN_OBJECT {
+            let mut map = Map::new();
+            let mut key = String::new();
+            loop {
+                match pg_sys::JsonbIteratorNext(it, &mut v, false) {
+                    WJB_KEY => key = jbv_str(&v).to_owned(),
+                    WJB_VALUE => {
+                        map.insert(std::mem::take(&mut key), scalar(&v));
+                    }
+                    t @ (WJB_BEGIN_ARRAY | WJB_BEGIN_OBJECT) => {
+                        let inner = read_container(it, t, &v);
+                        map.insert(std::mem::take(&mut key), inner);
+                    }
+                    _ => return Value::Object(map),
+                }
+            }
+        } else {
+            let mut arr = Vec::new();
+            loop {
+                match pg_sys::JsonbIteratorNext(it, &mut v, false) {
+                    WJB_ELEM => arr.push(scalar(&v)),
+                    t @ (WJB_BEGIN_ARRAY | WJB_BEGIN_OBJECT) => arr.push(read_container(it, t, &v)),
+                    _ => return Value::Array(arr),
+                }
+            }
+        }
+    }
+}
+
+/// Builds a jsonb datum from a serde_json value.
+pub fn value_to_jsonb(value: &Value) -> pg_sys::Datum {
+    // SAFETY: pushJsonbValue builds in the current memory context; every JsonbValue we pass points
+    // at memory that outlives the call (palloc'd strings and numerics).
+    unsafe {
+        let mut state: *mut pg_sys::JsonbParseState = std::ptr::null_mut();
+        let res = match value {
+            Value::Array(_) | Value::Object(_) => push(&mut state, value),
+            scalar_value => {
+                let mut open = pg_sys::JsonbValue {
+                    type_: pg_sys::jbvType::jbvArray,
+                    ..Default::default()
+                };
+                open.val.array.rawScalar = true;
+                open.val.array.nElems = 1;
+                pg_sys::pushJsonbValue(&mut state, pg_sys::JsonbIteratorToken::WJB_BEGIN_ARRAY, &mut open);
+                let mut s = to_scalar(scalar_value);
+                pg_sys::pushJsonbValue(&mut state, pg_sys::JsonbIteratorToken::WJB_ELEM, &mut s);
+                pg_sys::pushJsonbValue(&mut state, pg_sys::JsonbIteratorToken::WJB_END_ARRAY, std::ptr::null_mut())
+            }
+        };
+        pg_sys::Datum::from(pg_sys::JsonbValueToJsonb(res))
+    }
+}
+
+unsafe fn to_scalar(v: &Value) -> pg_sys::JsonbValue {
+    unsafe {
+        let mut out = pg_sys::JsonbValue::default();
+        match v {
+            Value::Null => out.type_ = pg_sys::jbvType::jbvNull,
+            Value::Bool(b) => {
+                out.type_ = pg_sys::jbvType::jbvBool;
+                out.val.boolean = *b;
+            }
+            Value::String(s) => set_string(&mut out, s),
+            Value::Number(n) => {
+                out.type_ = pg_sys::jbvType::jbvNumeric;
+                let c = pgrx::pg_sys::pstrdup(std::ffi::CString::new(n.as_str()).unwrap_or_default().as_ptr());
+                let d = pgrx::direct_function_call_as_datum(
+                    pg_sys::numeric_in,
+                    &[
+                        Some(pg_sys::Datum::from(c)),
+                        Some(pg_sys::Datum::from(pg_sys::InvalidOid)),
+                        Some(pg_sys::Datum::from(-1i32)),
+                    ],
+                );
+                out.val.numeric = d.map(|d| d.cast_mut_ptr()).unwrap_or(std::ptr::null_mut());
+            }
+            Value::Array(_) | Value::Object(_) => out.type_ = pg_sys::jbvType::jbvNull,
+        }
+        out
+    }
+}
+
+unsafe fn set_string(out: &mut pg_sys::JsonbValue, s: &str) {
+    unsafe {
+        out.type_ = pg_sys::jbvType::jbvString;
+        let p = pg_sys::palloc(s.len().max(1)).cast::<u8>();
+        std::ptr::copy_nonoverlapping(s.as_ptr(), p, s.len());
+        out.val.string.val = p.cast();
+        out.val.string.len = i32::try_from(s.len()).unwrap_or(i32::MAX);
+    }
+}
+
+unsafe fn push(state: &mut *mut pg_sys::JsonbParseState, v: &Value) -> *mut pg_sys::JsonbValue {
+    use pg_sys::JsonbIteratorToken::*;
+    unsafe {
+        match v {
+            Value::Object(m) => {
+                pg_sys::pushJsonbValue(state, WJB_BEGIN_OBJECT, std::ptr::null_mut());
+                for (k, val) in m {
+                    let mut key = pg_sys::JsonbValue::default();
+                    set_string(&mut key, k);
+                    pg_sys::pushJsonbValue(state, WJB_KEY, &mut key);
+                    match val {
+                        Value::Object(_) | Value::Array(_) => {
+                            push(state, val);
+                        }
+                        s => {
+                            let mut sv = to_scalar(s);
+                            pg_sys::pushJsonbValue(state, WJB_VALUE, &mut sv);
+                        }
+                    }
+                }
+                pg_sys::pushJsonbValue(state, WJB_END_OBJECT, std::ptr::null_mut())
+            }
+            Value::Array(a) => {
+                pg_sys::pushJsonbValue(state, WJB_BEGIN_ARRAY, std::ptr::null_mut());
+                for val in a {
+                    match val {
+                        Value::Object(_) | Value::Array(_) => {
+                            push(state, val);
+                        }
+                        s => {
+                            let mut sv = to_scalar(s);
+                            pg_sys::pushJsonbValue(state, WJB_ELEM, &mut sv);
+                        }
+                    }
+                }
+                pg_sys::pushJsonbValue(state, WJB_END_ARRAY, std::ptr::null_mut())
+            }
+            _ => std::ptr::null_mut(),
+        }
+    }
+}
+
+/// A jsonb result built from a serde_json value.
+pub struct JsonbOut(pub Value);
+
+impl IntoDatum for JsonbOut {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        Some(value_to_jsonb(&self.0))
+    }
+
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::JSONBOID
+    }
+}
+
+unsafe impl BoxRet for JsonbOut {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut FcInfo<'fcx>) -> Datum<'fcx> {
+        unsafe { fcinfo.return_raw_datum(value_to_jsonb(&self.0)) }
+    }
+}
+
+impl FromDatum for JsonbRef {
+    unsafe fn from_polymorphic_datum(datum: pg_sys::Datum, is_null: bool, _: pg_sys::Oid) -> Option<Self> {
+        if is_null {
+            None
+        } else {
+            // SAFETY: a non-null jsonb datum; detoasting copies into the call's memory context.
+            let ptr = unsafe { pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) };
+            Some(JsonbRef { ptr: ptr.cast() })
+        }
+    }
+}
+
+unsafe impl<'fcx> ArgAbi<'fcx> for JsonbRef {
+    unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
+        let index = arg.index();
+        unsafe {
+            arg.unbox_arg_using_from_datum()
+                .unwrap_or_else(|| panic!("argument {index} must not be null"))
+        }
+    }
+}
+
+pgrx::impl_sql_translatable!(JsonbRef, "jsonb");
+pgrx::impl_sql_translatable!(JsonbOut, "jsonb");

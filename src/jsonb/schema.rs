@@ -1,0 +1,101 @@
+//! JSON Schema validation for SQL and CHECK constraints. Compiled schemas are cached per backend
+//! in a bounded LRU keyed by the schema's binary jsonb content, so a CHECK over many rows compiles
+//! its schema once.
+
+use super::datum::JsonbRef;
+use crate::error::raise;
+use crate::gucs;
+use jsonschema::Validator;
+use pg_storage_core::jsonb::schema::{self, Failure};
+use pg_storage_core::lru::Lru;
+use pgrx::prelude::*;
+use std::cell::RefCell;
+use std::sync::Arc;
+
+thread_local! {
+    static CACHE: RefCell<Lru<Validator>> = RefCell::new(Lru::new(64));
+}
+
+/// The compiled validator for `schema`, from the cache or freshly compiled.
+fn validator(schema: &JsonbRef) -> Arc<Validator> {
+    let formats = gucs::JSON_SCHEMA_FORMATS.get();
+    let mut key = Vec::with_capacity(schema.bytes().len() + 1);
+    key.push(u8::from(formats));
+    key.extend_from_slice(schema.bytes());
+    let capacity = usize::try_from(gucs::JSON_SCHEMA_CACHE_SIZE.get()).unwrap_or(0);
+    let built = if capacity == 0 {
+        schema::compile(&schema.to_value(), formats).map(Arc::new)
+    } else {
+        CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            c.set_capacity(capacity);
+            c.get_or_try_insert(&key, || schema::compile(&schema.to_value(), formats))
+        })
+    };
+    match built {
+        Ok(v) => v,
+        Err(e) => {
+            let hint = if e.needs_remote_ref {
+                "Remote $ref documents are never fetched inside the database: put the referenced schema under \"$defs\" and refer to it as \"#/$defs/name\"."
+            } else {
+                "Check the schema against its draft's meta-schema, e.g. with storage.json_schema_is_valid(schema)."
+            };
+            raise(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                "invalid JSON Schema",
+                Some(e.message),
+                Some(hint.into()),
+            )
+        }
+    }
+}
+
+/// True when `instance` satisfies `schema`.
+#[pg_extern(immutable, strict, parallel_safe)]
+pub(crate) fn json_schema_valid(schema: JsonbRef, instance: JsonbRef) -> bool {
+    validator(&schema).is_valid(&instance.to_value())
+}
+
+/// Every failure of `instance` against `schema`, with JSON Pointer paths; no rows when valid.
+#[pg_extern(immutable, strict, parallel_safe)]
+pub(crate) fn json_schema_errors(
+    schema: JsonbRef,
+    instance: JsonbRef,
+) -> TableIterator<'static, (name!(instance_path, String), name!(schema_path, String), name!(message, String))> {
+    let failures = schema::failures(&validator(&schema), &instance.to_value());
+    TableIterator::new(failures.into_iter().map(|f| (f.instance_path, f.schema_path, f.message)))
+}
+
+fn describe(failures: &[Failure]) -> String {
+    failures
+        .iter()
+        .map(|f| {
+            let at = if f.instance_path.is_empty() { "(document)" } else { &f.instance_path };
+            format!("{at}: {}", f.message)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// True when valid; otherwise raises check_violation (23514) whose DETAIL lists what failed.
+#[pg_extern(immutable, strict, parallel_safe)]
+pub(crate) fn json_schema_check(schema: JsonbRef, instance: JsonbRef) -> bool {
+    let v = validator(&schema);
+    let doc = instance.to_value();
+    if v.is_valid(&doc) {
+        return true;
+    }
+    let failures = schema::failures(&v, &doc);
+    raise(
+        PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+        format!("jsonb value does not match its JSON Schema ({} error{})", failures.len(), if failures.len() == 1 { "" } else { "s" }),
+        Some(describe(&failures)),
+        Some("storage.json_schema_errors(schema, value) lists every failure with its instance and schema path.".into()),
+    )
+}
+
+/// True when `schema` is itself a valid JSON Schema (for its `$schema` draft, 2020-12 by default).
+#[pg_extern(immutable, strict, parallel_safe)]
+pub(crate) fn json_schema_is_valid(schema: JsonbRef) -> bool {
+    schema::compile(&schema.to_value(), gucs::JSON_SCHEMA_FORMATS.get()).is_ok()
+}

@@ -1,0 +1,49 @@
+-- JSON Schema: validity, error lists with paths, CHECK constraints, drafts, formats, bad schemas.
+CREATE FUNCTION pg_temp.sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN EXECUTE q; RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE;
+END $$;
+
+SELECT storage.json_schema_valid('{"type": "object", "required": ["a"]}', '{"a": 1}') AS valid,
+       storage.json_schema_valid('{"type": "object", "required": ["a"]}', '{"b": 1}') AS invalid;
+SELECT * FROM storage.json_schema_errors(
+    '{"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}}, "age": {"minimum": 0}}}',
+    '{"tags": ["a", 2, "c", false], "age": -1}') ORDER BY instance_path, schema_path;
+SELECT count(*) AS no_errors_when_valid FROM storage.json_schema_errors('{"type": "string"}', '"x"');
+
+-- drafts by $schema (2020-12 by default)
+SELECT storage.json_schema_valid('{"$schema": "http://json-schema.org/draft-04/schema#", "maximum": 5, "exclusiveMaximum": true}', '5') AS draft4,
+       storage.json_schema_valid('{"$schema": "http://json-schema.org/draft-06/schema#", "exclusiveMaximum": 5}', '5') AS draft6,
+       storage.json_schema_valid('{"$schema": "http://json-schema.org/draft-07/schema#", "if": {"type": "string"}, "then": {"minLength": 2}}', '"a"') AS draft7,
+       storage.json_schema_valid('{"$schema": "https://json-schema.org/draft/2019-09/schema", "dependentRequired": {"a": ["b"]}}', '{"a": 1}') AS draft2019,
+       storage.json_schema_valid('{"prefixItems": [{"type": "string"}]}', '[1]') AS draft2020;
+
+-- formats are asserted by default, annotations only when the setting is off
+SELECT storage.json_schema_valid('{"format": "email"}', '"nope"') AS email,
+       storage.json_schema_valid('{"format": "date-time"}', '"2026-11-22T10:00:00Z"') AS datetime,
+       storage.json_schema_valid('{"format": "uuid"}', '"not-a-uuid"') AS uuid,
+       storage.json_schema_valid('{"format": "ipv4"}', '"10.0.0.300"') AS ipv4;
+SET pg_storage_ext.json_schema_formats = off;
+SELECT storage.json_schema_valid('{"format": "email"}', '"nope"') AS email_unchecked;
+RESET pg_storage_ext.json_schema_formats;
+
+-- the schema itself
+SELECT storage.json_schema_is_valid('{"type": "object"}') AS ok, storage.json_schema_is_valid('{"type": 12}') AS bad_type,
+       storage.json_schema_is_valid('{"minimum": "x"}') AS bad_minimum;
+SELECT storage.json_schema_valid('{"type": 12}', '1');
+SELECT storage.json_schema_valid('{"$ref": "https://example.com/schemas/user.json"}', '{}');
+SELECT pg_temp.sqlstate_of($$SELECT storage.json_schema_valid('{"type": "nonsense"}', '1')$$);
+SELECT storage.json_schema_valid('{"$defs": {"pos": {"minimum": 0}}, "properties": {"n": {"$ref": "#/$defs/pos"}}}', '{"n": -1}') AS local_ref;
+
+-- CHECK constraint that names what failed
+CREATE TABLE accounts (id int PRIMARY KEY, preferences jsonb NOT NULL,
+  CONSTRAINT preferences_schema CHECK (storage.json_schema_check(
+    '{"type": "object", "properties": {"theme": {"enum": ["light", "dark"]}, "page_size": {"type": "integer", "maximum": 100}}, "required": ["theme"]}',
+    preferences)));
+INSERT INTO accounts VALUES (1, '{"theme": "light", "page_size": 20}');
+INSERT INTO accounts VALUES (2, '{"theme": "neon", "page_size": 500}');
+INSERT INTO accounts VALUES (3, '{"page_size": 5}');
+SELECT pg_temp.sqlstate_of($$INSERT INTO accounts VALUES (4, '{}')$$);
+INSERT INTO accounts SELECT i, jsonb_build_object('theme', 'dark', 'page_size', i % 100) FROM generate_series(10, 1009) AS i;
+SELECT count(*) FROM accounts;
+DROP TABLE accounts;
