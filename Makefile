@@ -1,0 +1,24 @@
+# The two commands: `make demo` (the main job) and `make test` (what CI runs).
+SHELL := /bin/bash
+.PHONY: setup install demo test bench psql pg-config
+
+setup:
+	@scripts/setup.sh
+
+install: setup
+	@scripts/install.sh
+
+demo: setup
+	@scripts/demo.sh
+
+test:
+	@scripts/test.sh
+
+bench: setup
+	@scripts/bench.sh
+
+psql:
+	@scripts/cluster.sh psql demo 28818
+
+pg-config:
+	@bash -c '. scripts/lib.sh; find_pg_config'

@@ -1,0 +1,43 @@
+-- pg_storage_ext demo on the blog: each capability as it lands. Run by `make demo`.
+\pset footer off
+\echo '== pg_storage_ext'
+SELECT extname, extversion, obj_description(oid, 'pg_extension') AS comment
+FROM pg_extension WHERE extname = 'pg_storage_ext';
+SELECT storage.version();
+
+\echo '== The blog'
+SELECT 'users' AS table_name, count(*) AS rows FROM users
+UNION ALL SELECT 'articles', count(*) FROM articles
+UNION ALL SELECT 'comments', count(*) FROM comments
+UNION ALL SELECT 'user_favorites', count(*) FROM user_favorites
+UNION ALL SELECT 'article_views', count(*) FROM article_views
+ORDER BY table_name;
+
+\echo '== JSONB: deep merge (||+) of a preferences change, and the merge patch between two versions (~>)'
+SELECT preferences AS before,
+       preferences ||+ '{"notifications": {"push": true}, "theme": "dark"}' AS after_deep_merge,
+       preferences || '{"notifications": {"push": true}}' AS core_shallow_merge
+FROM users WHERE id = 1;
+SELECT preferences ~> storage.jsonb_merge_patch(preferences, '{"language": null, "page_size": 50}') AS diff
+FROM users WHERE id = 1;
+
+\echo '== JSONB: JSON Patch (RFC 6902), all or nothing'
+SELECT storage.jsonb_patch(social_links,
+       '[{"op": "add", "path": "/mastodon", "value": "@user2@example.social"},
+         {"op": "move", "from": "/website", "path": "/homepage"}]') AS patched
+FROM users WHERE id = 2;
+
+\echo '== JSONB: JSON Schema in a CHECK constraint that says what failed'
+ALTER TABLE users ADD CONSTRAINT preferences_schema CHECK (storage.json_schema_check(
+  '{"type": "object",
+    "properties": {
+      "theme": {"enum": ["light", "dark", "system"]},
+      "language": {"type": "string", "pattern": "^[a-z]{2}$"},
+      "page_size": {"type": "integer", "minimum": 10, "maximum": 100},
+      "notifications": {"type": "object", "additionalProperties": {"type": "boolean"}}},
+    "required": ["theme"]}', preferences));
+\set ON_ERROR_STOP 0
+UPDATE users SET preferences = '{"theme": "neon", "page_size": 500, "notifications": {"email": "yes"}}' WHERE id = 3;
+\set ON_ERROR_STOP 1
+SELECT * FROM storage.json_schema_errors(
+  '{"properties": {"contact": {"type": "string", "format": "email"}}}', '{"contact": "not-an-email"}');

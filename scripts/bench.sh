@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# `make bench`: a release build of the extension in a throwaway cluster; each bench/*.sql runs its
+# workloads against a baseline measured in the same run and prints
+# `name: ours X ms, baseline Y ms, ratio R`. BENCH=name runs only bench/name.sql.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$PGSE_ROOT"
+PGC=$(find_pg_config)
+export PG_CONFIG=$PGC
+step_start "install (release)"
+cargo pgrx install --release --pg-config "$PGC" >/dev/null
+step_end ok
+scripts/cluster.sh start bench 28820
+trap 'scripts/cluster.sh stop bench 28820' EXIT
+psql_bench() { scripts/cluster.sh psql bench 28820 -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+psql_bench -c 'CREATE EXTENSION pg_storage_ext' -f bench/_harness.sql
+echo "PostgreSQL $("$PGC" --version | awk '{print $2}'), $(nproc) cores, $(uname -m)"
+for f in bench/*.sql; do
+  name=$(basename "$f" .sql)
+  case $name in _*) continue ;; esac
+  [ -n "${BENCH:-}" ] && [ "$BENCH" != "$name" ] && continue
+  echo "== $name"
+  psql_bench -f "$f"
+done

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# `make demo`: install the extension into the PG 18 in use, start a throwaway cluster, load the
+# blog and run examples/blog/demo.sql. KEEP=1 leaves the cluster running (`make psql`).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$PGSE_ROOT"
+PGC=$(find_pg_config)
+export PG_CONFIG=$PGC
+step_start "install extension"
+cargo pgrx install --pg-config "$PGC" >/dev/null
+step_end ok
+step_start "demo cluster"
+scripts/cluster.sh start demo 28818
+step_end "127.0.0.1:28818"
+psql_demo() { scripts/cluster.sh psql demo 28818 -X -q -v ON_ERROR_STOP=1 "$@"; }
+step_start "load blog"
+psql_demo -c 'CREATE EXTENSION pg_storage_ext' -f examples/blog/schema.sql -f examples/blog/seed.sql >/dev/null
+step_end ok
+psql_demo -f examples/blog/demo.sql
+if [ -z "${KEEP:-}" ]; then scripts/cluster.sh stop demo 28818; else echo "cluster left running: make psql"; fi

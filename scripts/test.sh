@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Everything `make test` (and so CI) runs: set-up, formatting, lints, the pure-Rust tests, the
+# #[pg_test]s, the pg_regress suite and the integration tests. Exits non-zero on any failure.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$PGSE_ROOT"
+"$PGSE_ROOT/scripts/setup.sh"
+PGC=$(find_pg_config)
+export PG_CONFIG=$PGC
+RUN=$(run_dir)
+
+step_start "cargo fmt"
+cargo fmt --all --check
+step_end ok
+
+step_start "cargo clippy"
+cargo clippy --quiet --workspace --all-targets -- -D warnings
+step_end ok
+
+step_start "pure-Rust tests"
+cargo test --quiet -p pg_storage_core
+step_end ok
+
+step_start "pg_test (cargo pgrx test)"
+if [ "$(id -u)" = 0 ]; then
+  mkdir -p "$RUN/pgrx-data"; chown "$PGSE_RUNAS" "$RUN/pgrx-data"
+  cargo pgrx test pg18 --runas "$PGSE_RUNAS" --pgdata "$RUN/pgrx-data"
+else
+  cargo pgrx test pg18
+fi
+step_end ok
+
+step_start "install extension"
+cargo pgrx install --pg-config "$PGC" >/dev/null
+step_end ok
+
+step_start "pg_regress"
+regress=$RUN/regress
+rm -rf "$regress"; mkdir -p "$regress"
+cp -r tests/pg_regress/sql tests/pg_regress/expected "$regress/"
+printf "shared_preload_libraries = 'pg_cron'\ncron.database_name = 'regression'\n" >"$regress/temp.conf"
+[ "$(id -u)" = 0 ] && chown -R "$PGSE_RUNAS" "$regress"
+pg_regress=$(dirname "$("$PGC" --pgxs)")/../test/regress/pg_regress
+tests=$(cd tests/pg_regress/sql && ls ./*.sql | sed 's|^\./||; s|\.sql$||' | sort)
+# shellcheck disable=SC2086
+if ! as_user "$pg_regress" --temp-instance="$regress/tmp" --temp-config="$regress/temp.conf" \
+  --inputdir="$regress" --outputdir="$regress" --bindir="$("$PGC" --bindir)" \
+  --port=28830 --load-extension=pg_storage_ext $tests >"$regress/run.log" 2>&1; then
+  cat "$regress/run.log"
+  [ -f "$regress/regression.diffs" ] && cat "$regress/regression.diffs"
+  die "pg_regress failed"
+fi
+grep -E '^(ok|not ok|# All)' "$regress/run.log" || true
+step_end ok
+
+step_start "integration tests"
+"$PGSE_ROOT/scripts/cluster.sh" start itest 28819
+trap '"$PGSE_ROOT/scripts/cluster.sh" stop itest 28819' EXIT
+PGSE_TEST_PORT=28819 cargo test --quiet -p pg_storage_integration -- --test-threads=1
+step_end ok

@@ -1,0 +1,18 @@
+//! The one way the extension reports an error: SQLSTATE, message, detail and hint.
+
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::{PgLogLevel, PgSqlErrorCode};
+
+/// Raises an ERROR. Never returns: PostgreSQL unwinds to the caller's transaction.
+#[track_caller]
+pub fn raise(code: PgSqlErrorCode, message: impl Into<String>, detail: Option<String>, hint: Option<String>) -> ! {
+    let mut report = ErrorReport::new(code, message.into(), "pg_storage_ext");
+    if let Some(d) = detail {
+        report = report.set_detail(d);
+    }
+    if let Some(h) = hint {
+        report = report.set_hint(h);
+    }
+    report.report(PgLogLevel::ERROR);
+    unreachable!("an ERROR report does not return")
+}

@@ -1,0 +1,53 @@
+//! pg_storage_ext: a PostgreSQL 18 data-storage toolkit (audit, partitions, materialized views,
+//! full-text search, JSONB). This file holds the module magic, `_PG_init` and the module list.
+
+use pgrx::prelude::*;
+
+::pgrx::pg_module_magic!(name, version);
+
+mod error;
+mod gucs;
+pub(crate) mod jsonb;
+pub(crate) mod ops;
+
+extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+extension_sql_file!("../sql/ops.sql", name = "ops", requires = [ops::version]);
+extension_sql_file!(
+    "../sql/jsonb.sql",
+    name = "jsonb",
+    requires = [
+        jsonb::jsonb_merge_deep,
+        jsonb::jsonb_merge_patch,
+        jsonb::jsonb_diff,
+        jsonb::jsonb_patch,
+        jsonb::schema::json_schema_valid,
+        jsonb::schema::json_schema_errors,
+        jsonb::schema::json_schema_check,
+        jsonb::schema::json_schema_is_valid,
+    ]
+);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    gucs::init();
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    // Each capability keeps its #[pg_test]s next to its code; this module only has to exist.
+}
+
+/// Required by `cargo pgrx test`: settings of the throwaway test cluster.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![
+            "shared_preload_libraries = 'pg_cron'",
+            "cron.database_name = 'pgrx_tests'",
+        ]
+    }
+}

@@ -1,0 +1,44 @@
+//! Helpers for the integration tests: each test gets its own database in the cluster that
+//! `make test` starts (port in PGSE_TEST_PORT), with pg_storage_ext created in it.
+
+use postgres::{Client, NoTls};
+use std::time::{Duration, Instant};
+
+/// Port of the test cluster.
+pub fn port() -> u16 {
+    std::env::var("PGSE_TEST_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .expect("PGSE_TEST_PORT: run the integration tests through `make test`")
+}
+
+/// A client on database `db` of the test cluster.
+pub fn connect(db: &str) -> Client {
+    let conf = format!("host=127.0.0.1 port={} user=postgres dbname={db}", port());
+    Client::connect(&conf, NoTls).expect("connect to the test cluster")
+}
+
+/// Creates a fresh database named `name` with pg_storage_ext installed and returns a client on it.
+pub fn fresh_db(name: &str) -> Client {
+    let mut admin = connect("postgres");
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"))
+        .expect("create test database");
+    let mut c = connect(name);
+    c.batch_execute("CREATE EXTENSION pg_storage_ext").expect("create extension");
+    c
+}
+
+/// Polls `check` until it returns Some or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if start.elapsed() > timeout {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
