@@ -5,7 +5,12 @@ use pgrx::{PgLogLevel, PgSqlErrorCode};
 
 /// Raises an ERROR. Never returns: PostgreSQL unwinds to the caller's transaction.
 #[track_caller]
-pub fn raise(code: PgSqlErrorCode, message: impl Into<String>, detail: Option<String>, hint: Option<String>) -> ! {
+pub fn raise(
+    code: PgSqlErrorCode,
+    message: impl Into<String>,
+    detail: Option<String>,
+    hint: Option<String>,
+) -> ! {
     let mut report = ErrorReport::new(code, message.into(), "pg_storage_ext");
     if let Some(d) = detail {
         report = report.set_detail(d);

@@ -66,7 +66,8 @@ unsafe fn scalar(v: &pg_sys::JsonbValue) -> Value {
 unsafe fn jbv_str(v: &pg_sys::JsonbValue) -> &str {
     unsafe {
         let s = v.val.string;
-        let bytes = std::slice::from_raw_parts(s.val.cast::<u8>(), usize::try_from(s.len).unwrap_or(0));
+        let bytes =
+            std::slice::from_raw_parts(s.val.cast::<u8>(), usize::try_from(s.len).unwrap_or(0));
         // jsonb strings are valid in the database encoding, which is UTF-8 for jsonb users;
         // anything else would have been rejected by jsonb_in.
         std::str::from_utf8_unchecked(bytes)
@@ -126,10 +127,18 @@ pub fn value_to_jsonb(value: &Value) -> pg_sys::Datum {
                 };
                 open.val.array.rawScalar = true;
                 open.val.array.nElems = 1;
-                pg_sys::pushJsonbValue(&mut state, pg_sys::JsonbIteratorToken::WJB_BEGIN_ARRAY, &mut open);
+                pg_sys::pushJsonbValue(
+                    &mut state,
+                    pg_sys::JsonbIteratorToken::WJB_BEGIN_ARRAY,
+                    &mut open,
+                );
                 let mut s = to_scalar(scalar_value);
                 pg_sys::pushJsonbValue(&mut state, pg_sys::JsonbIteratorToken::WJB_ELEM, &mut s);
-                pg_sys::pushJsonbValue(&mut state, pg_sys::JsonbIteratorToken::WJB_END_ARRAY, std::ptr::null_mut())
+                pg_sys::pushJsonbValue(
+                    &mut state,
+                    pg_sys::JsonbIteratorToken::WJB_END_ARRAY,
+                    std::ptr::null_mut(),
+                )
             }
         };
         pg_sys::Datum::from(pg_sys::JsonbValueToJsonb(res))
@@ -148,7 +157,11 @@ unsafe fn to_scalar(v: &Value) -> pg_sys::JsonbValue {
             Value::String(s) => set_string(&mut out, s),
             Value::Number(n) => {
                 out.type_ = pg_sys::jbvType::jbvNumeric;
-                let c = pgrx::pg_sys::pstrdup(std::ffi::CString::new(n.as_str()).unwrap_or_default().as_ptr());
+                let c = pgrx::pg_sys::pstrdup(
+                    std::ffi::CString::new(n.as_str())
+                        .unwrap_or_default()
+                        .as_ptr(),
+                );
                 let d = pgrx::direct_function_call_as_datum(
                     pg_sys::numeric_in,
                     &[
@@ -237,7 +250,11 @@ unsafe impl BoxRet for JsonbOut {
 }
 
 impl FromDatum for JsonbRef {
-    unsafe fn from_polymorphic_datum(datum: pg_sys::Datum, is_null: bool, _: pg_sys::Oid) -> Option<Self> {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _: pg_sys::Oid,
+    ) -> Option<Self> {
         if is_null {
             None
         } else {
@@ -251,9 +268,14 @@ impl FromDatum for JsonbRef {
 unsafe impl<'fcx> ArgAbi<'fcx> for JsonbRef {
     unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
         let index = arg.index();
-        unsafe {
-            arg.unbox_arg_using_from_datum()
-                .unwrap_or_else(|| panic!("argument {index} must not be null"))
+        match unsafe { arg.unbox_arg_using_from_datum() } {
+            Some(v) => v,
+            None => crate::error::raise(
+                pgrx::PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                format!("jsonb argument {} must not be null", index + 1),
+                None,
+                None,
+            ),
         }
     }
 }

@@ -57,14 +57,24 @@ mod tests {
     #[pg_test]
     fn round_trip_keeps_numbers_and_unicode() {
         let doc = r#"{"a": [1, 2.50, -0.000000000000000000001, 1e+30], "é": "ü\"\\", "n": null, "t": true}"#;
-        let got = q(&format!("SELECT storage.jsonb_merge_deep('{doc}'::jsonb, '{{}}')::text"));
+        let got = q(&format!(
+            "SELECT storage.jsonb_merge_deep('{doc}'::jsonb, '{{}}')::text"
+        ));
         let want = q(&format!("SELECT '{doc}'::jsonb::text"));
         assert_eq!(got, want);
-        assert_eq!(q("SELECT storage.jsonb_merge_patch('1', '\"x\"')::text").as_deref(), Some("\"x\""));
-        assert_eq!(q("SELECT storage.jsonb_diff('[1]', 'null')::text").as_deref(), Some("null"));
+        assert_eq!(
+            q("SELECT storage.jsonb_merge_patch('1', '\"x\"')::text").as_deref(),
+            Some("\"x\"")
+        );
+        assert_eq!(
+            q("SELECT storage.jsonb_diff('[1]', 'null')::text").as_deref(),
+            Some("null")
+        );
     }
 
-    #[pg_test(error = "JSON Patch failed: operation 1 at \"/x\": test failed: value is 1, expected 2")]
+    #[pg_test(
+        error = "JSON Patch failed: operation 1 at \"/x\": test failed: value is 1, expected 2"
+    )]
     fn patch_error_names_operation() {
         Spi::run(r#"SELECT storage.jsonb_patch('{}', '[{"op":"add","path":"/x","value":1},{"op":"test","path":"/x","value":2}]')"#)
             .expect("raises");

@@ -61,16 +61,31 @@ pub(crate) fn json_schema_valid(schema: JsonbRef, instance: JsonbRef) -> bool {
 pub(crate) fn json_schema_errors(
     schema: JsonbRef,
     instance: JsonbRef,
-) -> TableIterator<'static, (name!(instance_path, String), name!(schema_path, String), name!(message, String))> {
+) -> TableIterator<
+    'static,
+    (
+        name!(instance_path, String),
+        name!(schema_path, String),
+        name!(message, String),
+    ),
+> {
     let failures = schema::failures(&validator(&schema), &instance.to_value());
-    TableIterator::new(failures.into_iter().map(|f| (f.instance_path, f.schema_path, f.message)))
+    TableIterator::new(
+        failures
+            .into_iter()
+            .map(|f| (f.instance_path, f.schema_path, f.message)),
+    )
 }
 
 fn describe(failures: &[Failure]) -> String {
     failures
         .iter()
         .map(|f| {
-            let at = if f.instance_path.is_empty() { "(document)" } else { &f.instance_path };
+            let at = if f.instance_path.is_empty() {
+                "(document)"
+            } else {
+                &f.instance_path
+            };
             format!("{at}: {}", f.message)
         })
         .collect::<Vec<_>>()

@@ -17,8 +17,10 @@ mod tests {
     fn version_matches_crate_and_control() {
         let v = Spi::get_one::<String>("SELECT storage.version()").expect("spi");
         assert_eq!(v.as_deref(), Some(env!("CARGO_PKG_VERSION")));
-        let installed = Spi::get_one::<String>("SELECT extversion FROM pg_extension WHERE extname = 'pg_storage_ext'")
-            .expect("spi");
+        let installed = Spi::get_one::<String>(
+            "SELECT extversion FROM pg_extension WHERE extname = 'pg_storage_ext'",
+        )
+        .expect("spi");
         assert_eq!(installed, v);
     }
 }

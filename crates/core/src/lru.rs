@@ -39,9 +39,17 @@ impl<T> Lru<T> {
     }
 
     /// The value for `key`, built by `make` on a miss (an Err from `make` is not cached).
-    pub fn get_or_try_insert<E>(&mut self, key: &[u8], make: impl FnOnce() -> Result<T, E>) -> Result<Arc<T>, E> {
+    pub fn get_or_try_insert<E>(
+        &mut self,
+        key: &[u8],
+        make: impl FnOnce() -> Result<T, E>,
+    ) -> Result<Arc<T>, E> {
         let h = hash(key);
-        if let Some(pos) = self.entries.iter().position(|(eh, ek, _)| *eh == h && **ek == *key) {
+        if let Some(pos) = self
+            .entries
+            .iter()
+            .position(|(eh, ek, _)| *eh == h && **ek == *key)
+        {
             if pos != 0 {
                 let e = self.entries.remove(pos);
                 self.entries.insert(0, e);

@@ -22,10 +22,14 @@ pub fn connect(db: &str) -> Client {
 pub fn fresh_db(name: &str) -> Client {
     let mut admin = connect("postgres");
     admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"))
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .expect("drop old test database");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
         .expect("create test database");
     let mut c = connect(name);
-    c.batch_execute("CREATE EXTENSION pg_storage_ext").expect("create extension");
+    c.batch_execute("CREATE EXTENSION pg_storage_ext")
+        .expect("create extension");
     c
 }
 

@@ -16,7 +16,8 @@ SELECT storage.json_schema_valid('{"$schema": "http://json-schema.org/draft-04/s
        storage.json_schema_valid('{"$schema": "http://json-schema.org/draft-06/schema#", "exclusiveMaximum": 5}', '5') AS draft6,
        storage.json_schema_valid('{"$schema": "http://json-schema.org/draft-07/schema#", "if": {"type": "string"}, "then": {"minLength": 2}}', '"a"') AS draft7,
        storage.json_schema_valid('{"$schema": "https://json-schema.org/draft/2019-09/schema", "dependentRequired": {"a": ["b"]}}', '{"a": 1}') AS draft2019,
-       storage.json_schema_valid('{"prefixItems": [{"type": "string"}]}', '[1]') AS draft2020;
+       storage.json_schema_valid('{"prefixItems": [{"type": "string"}]}', '[1]') AS draft2020,
+       storage.json_schema_valid('{"$schema": "http://json-schema.org/draft-07/schema#", "prefixItems": [{"type": "string"}]}', '[1]') AS draft7_has_no_prefixitems;
 
 -- formats are asserted by default, annotations only when the setting is off
 SELECT storage.json_schema_valid('{"format": "email"}', '"nope"') AS email,

@@ -71,13 +71,19 @@ fn apply_one(doc: &mut Value, i: usize, op: &Value) -> Result<(), PatchError> {
     let path = str_member(i, op, "path")?;
     let path_t = tokens(i, path)?;
     let value = || {
-        op.get("value")
-            .cloned()
-            .ok_or_else(|| err(i, Some(path), format!("\"{name}\" needs a \"value\" member")))
+        op.get("value").cloned().ok_or_else(|| {
+            err(
+                i,
+                Some(path),
+                format!("\"{name}\" needs a \"value\" member"),
+            )
+        })
     };
     match name {
         "add" => add(doc, &path_t, value()?).map_err(|m| err(i, Some(path), m)),
-        "remove" => remove(doc, &path_t).map(drop).map_err(|m| err(i, Some(path), m)),
+        "remove" => remove(doc, &path_t)
+            .map(drop)
+            .map_err(|m| err(i, Some(path), m)),
         "replace" => {
             let v = value()?;
             let slot = get_mut(doc, &path_t).map_err(|m| err(i, Some(path), m))?;
@@ -88,7 +94,11 @@ fn apply_one(doc: &mut Value, i: usize, op: &Value) -> Result<(), PatchError> {
             let from = str_member(i, op, "from")?;
             let from_t = tokens(i, from)?;
             if from_t.len() < path_t.len() && path_t[..from_t.len()] == from_t[..] {
-                return Err(err(i, Some(from), "cannot move a value into one of its own children"));
+                return Err(err(
+                    i,
+                    Some(from),
+                    "cannot move a value into one of its own children",
+                ));
             }
             let v = remove(doc, &from_t).map_err(|m| err(i, Some(from), m))?;
             add(doc, &path_t, v).map_err(|m| err(i, Some(path), m))
@@ -96,7 +106,9 @@ fn apply_one(doc: &mut Value, i: usize, op: &Value) -> Result<(), PatchError> {
         "copy" => {
             let from = str_member(i, op, "from")?;
             let from_t = tokens(i, from)?;
-            let v = get(doc, &from_t).map_err(|m| err(i, Some(from), m))?.clone();
+            let v = get(doc, &from_t)
+                .map_err(|m| err(i, Some(from), m))?
+                .clone();
             add(doc, &path_t, v).map_err(|m| err(i, Some(path), m))
         }
         "test" => {
@@ -105,13 +117,19 @@ fn apply_one(doc: &mut Value, i: usize, op: &Value) -> Result<(), PatchError> {
             if json_eq(actual, &expected) {
                 Ok(())
             } else {
-                Err(err(i, Some(path), format!("test failed: value is {actual}, expected {expected}")))
+                Err(err(
+                    i,
+                    Some(path),
+                    format!("test failed: value is {actual}, expected {expected}"),
+                ))
             }
         }
         other => Err(err(
             i,
             Some(path),
-            format!("unknown operation \"{other}\" (expected add, remove, replace, move, copy or test)"),
+            format!(
+                "unknown operation \"{other}\" (expected add, remove, replace, move, copy or test)"
+            ),
         )),
     }
 }
@@ -126,7 +144,9 @@ fn array_index(token: &str, len: usize) -> Result<usize, String> {
     }
     match token.parse::<usize>() {
         Ok(n) if n < len => Ok(n),
-        _ => Err(format!("array index {token} is out of bounds (length {len})")),
+        _ => Err(format!(
+            "array index {token} is out of bounds (length {len})"
+        )),
     }
 }
 
@@ -134,7 +154,9 @@ fn get<'a>(doc: &'a Value, path: &[String]) -> Result<&'a Value, String> {
     let mut cur = doc;
     for t in path {
         cur = match cur {
-            Value::Object(m) => m.get(t).ok_or_else(|| format!("member \"{t}\" does not exist"))?,
+            Value::Object(m) => m
+                .get(t)
+                .ok_or_else(|| format!("member \"{t}\" does not exist"))?,
             Value::Array(a) => &a[array_index(t, a.len())?],
             _ => return Err(format!("cannot descend into a scalar with \"{t}\"")),
         };
@@ -146,7 +168,9 @@ fn get_mut<'a>(doc: &'a mut Value, path: &[String]) -> Result<&'a mut Value, Str
     let mut cur = doc;
     for t in path {
         cur = match cur {
-            Value::Object(m) => m.get_mut(t).ok_or_else(|| format!("member \"{t}\" does not exist"))?,
+            Value::Object(m) => m
+                .get_mut(t)
+                .ok_or_else(|| format!("member \"{t}\" does not exist"))?,
             Value::Array(a) => {
                 let n = array_index(t, a.len())?;
                 &mut a[n]

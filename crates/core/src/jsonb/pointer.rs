@@ -14,7 +14,9 @@ pub enum PointerError {
 impl fmt::Display for PointerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PointerError::NoLeadingSlash => write!(f, "a JSON Pointer must be empty or start with \"/\""),
+            PointerError::NoLeadingSlash => {
+                write!(f, "a JSON Pointer must be empty or start with \"/\"")
+            }
             PointerError::BadEscape => write!(f, "\"~\" must be followed by \"0\" or \"1\""),
         }
     }
@@ -25,7 +27,9 @@ pub fn parse_pointer(pointer: &str) -> Result<Vec<String>, PointerError> {
     if pointer.is_empty() {
         return Ok(Vec::new());
     }
-    let rest = pointer.strip_prefix('/').ok_or(PointerError::NoLeadingSlash)?;
+    let rest = pointer
+        .strip_prefix('/')
+        .ok_or(PointerError::NoLeadingSlash)?;
     rest.split('/').map(unescape).collect()
 }
 
@@ -75,6 +79,9 @@ mod tests {
     #[test]
     fn escape_round_trip() {
         let t = "a/~b";
-        assert_eq!(parse_pointer(&format!("/{}", escape_token(t))), Ok(vec![t.to_string()]));
+        assert_eq!(
+            parse_pointer(&format!("/{}", escape_token(t))),
+            Ok(vec![t.to_string()])
+        );
     }
 }

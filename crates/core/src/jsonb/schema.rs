@@ -30,7 +30,10 @@ pub fn compile(schema: &Value, formats: bool) -> Result<Validator, SchemaError> 
         .build(schema)
         .map_err(|e| {
             let message = e.to_string();
-            let needs_remote_ref = matches!(e.kind(), jsonschema::error::ValidationErrorKind::Referencing(_));
+            let needs_remote_ref = matches!(
+                e.kind(),
+                jsonschema::error::ValidationErrorKind::Referencing(_)
+            );
             SchemaError {
                 message,
                 needs_remote_ref,
@@ -75,10 +78,16 @@ mod tests {
     #[test]
     fn formats_switch() {
         let s = json!({"type":"string","format":"email"});
-        assert!(!compile(&s, true).expect("schema").is_valid(&json!("not an email")));
-        assert!(compile(&s, false).expect("schema").is_valid(&json!("not an email")));
+        assert!(!compile(&s, true)
+            .expect("schema")
+            .is_valid(&json!("not an email")));
+        assert!(compile(&s, false)
+            .expect("schema")
+            .is_valid(&json!("not an email")));
         let d = json!({"format":"date"});
-        assert!(!compile(&d, true).expect("schema").is_valid(&json!("2026-13-01")));
+        assert!(!compile(&d, true)
+            .expect("schema")
+            .is_valid(&json!("2026-13-01")));
     }
 
     #[test]

@@ -14,7 +14,11 @@ const RFC7396: &[(&str, &str, &str)] = &[
     (r#"{"a":"b","b":"c"}"#, r#"{"a":null}"#, r#"{"b":"c"}"#),
     (r#"{"a":["b"]}"#, r#"{"a":"c"}"#, r#"{"a":"c"}"#),
     (r#"{"a":"c"}"#, r#"{"a":["b"]}"#, r#"{"a":["b"]}"#),
-    (r#"{"a":{"b":"c"}}"#, r#"{"a":{"b":"d","c":null}}"#, r#"{"a":{"b":"d"}}"#),
+    (
+        r#"{"a":{"b":"c"}}"#,
+        r#"{"a":{"b":"d","c":null}}"#,
+        r#"{"a":{"b":"d"}}"#,
+    ),
     (r#"{"a":[{"b":"c"}]}"#, r#"{"a":[1]}"#, r#"{"a":[1]}"#),
     (r#"["a","b"]"#, r#"["c","d"]"#, r#"["c","d"]"#),
     (r#"{"a":"b"}"#, r#"["c"]"#, r#"["c"]"#),
@@ -22,7 +26,11 @@ const RFC7396: &[(&str, &str, &str)] = &[
     (r#"{"a":"foo"}"#, r#""bar""#, r#""bar""#),
     (r#"{"e":null}"#, r#"{"a":1}"#, r#"{"e":null,"a":1}"#),
     (r#"[1,2]"#, r#"{"a":"b","c":null}"#, r#"{"a":"b"}"#),
-    (r#"{}"#, r#"{"a":{"bb":{"ccc":null}}}"#, r#"{"a":{"bb":{}}}"#),
+    (
+        r#"{}"#,
+        r#"{"a":{"bb":{"ccc":null}}}"#,
+        r#"{"a":{"bb":{}}}"#,
+    ),
 ];
 
 #[test]
@@ -35,19 +43,34 @@ fn merge_patch_rfc7396_appendix() {
 #[test]
 fn merge_deep_examples() {
     assert_eq!(
-        merge_deep(j(r#"{"a":{"x":1,"y":2},"b":1}"#), j(r#"{"a":{"y":3,"z":4},"c":null}"#)),
+        merge_deep(
+            j(r#"{"a":{"x":1,"y":2},"b":1}"#),
+            j(r#"{"a":{"y":3,"z":4},"c":null}"#)
+        ),
         j(r#"{"a":{"x":1,"y":3,"z":4},"b":1,"c":null}"#)
     );
-    assert_eq!(merge_deep(j(r#"{"a":[1,2]}"#), j(r#"{"a":[3]}"#)), j(r#"{"a":[3]}"#));
+    assert_eq!(
+        merge_deep(j(r#"{"a":[1,2]}"#), j(r#"{"a":[3]}"#)),
+        j(r#"{"a":[3]}"#)
+    );
     assert_eq!(merge_deep(j(r#"{"a":1}"#), j("[1]")), j("[1]"));
     assert_eq!(merge_deep(j("1"), j(r#"{"a":1}"#)), j(r#"{"a":1}"#));
 }
 
 #[test]
 fn diff_examples() {
-    assert_eq!(diff(&j(r#"{"a":1,"b":2}"#), &j(r#"{"a":1,"b":3,"c":4}"#)), j(r#"{"b":3,"c":4}"#));
-    assert_eq!(diff(&j(r#"{"a":1,"b":2}"#), &j(r#"{"a":1}"#)), j(r#"{"b":null}"#));
-    assert_eq!(diff(&j(r#"{"a":{"x":1,"y":2}}"#), &j(r#"{"a":{"x":1}}"#)), j(r#"{"a":{"y":null}}"#));
+    assert_eq!(
+        diff(&j(r#"{"a":1,"b":2}"#), &j(r#"{"a":1,"b":3,"c":4}"#)),
+        j(r#"{"b":3,"c":4}"#)
+    );
+    assert_eq!(
+        diff(&j(r#"{"a":1,"b":2}"#), &j(r#"{"a":1}"#)),
+        j(r#"{"b":null}"#)
+    );
+    assert_eq!(
+        diff(&j(r#"{"a":{"x":1,"y":2}}"#), &j(r#"{"a":{"x":1}}"#)),
+        j(r#"{"a":{"y":null}}"#)
+    );
     assert_eq!(diff(&j(r#"{"a":1.0}"#), &j(r#"{"a":1}"#)), j("{}"));
     assert_eq!(diff(&j("[1]"), &j("[1,2]")), j("[1,2]"));
     // The one case RFC 7396 cannot express: b sets a member to null. The patch deletes it.
@@ -60,28 +83,76 @@ fn diff_examples() {
 /// RFC 6902 appendix A, in order: document, patch, expected result or None for an error.
 fn rfc6902() -> Vec<(Value, Value, Option<Value>)> {
     vec![
-        (json!({"foo":"bar"}), json!([{"op":"add","path":"/baz","value":"qux"}]), Some(json!({"baz":"qux","foo":"bar"}))),
-        (json!({"foo":["bar","baz"]}), json!([{"op":"add","path":"/foo/1","value":"qux"}]), Some(json!({"foo":["bar","qux","baz"]}))),
-        (json!({"baz":"qux","foo":"bar"}), json!([{"op":"remove","path":"/baz"}]), Some(json!({"foo":"bar"}))),
-        (json!({"foo":["bar","qux","baz"]}), json!([{"op":"remove","path":"/foo/1"}]), Some(json!({"foo":["bar","baz"]}))),
-        (json!({"baz":"qux","foo":"bar"}), json!([{"op":"replace","path":"/baz","value":"boo"}]), Some(json!({"baz":"boo","foo":"bar"}))),
+        (
+            json!({"foo":"bar"}),
+            json!([{"op":"add","path":"/baz","value":"qux"}]),
+            Some(json!({"baz":"qux","foo":"bar"})),
+        ),
+        (
+            json!({"foo":["bar","baz"]}),
+            json!([{"op":"add","path":"/foo/1","value":"qux"}]),
+            Some(json!({"foo":["bar","qux","baz"]})),
+        ),
+        (
+            json!({"baz":"qux","foo":"bar"}),
+            json!([{"op":"remove","path":"/baz"}]),
+            Some(json!({"foo":"bar"})),
+        ),
+        (
+            json!({"foo":["bar","qux","baz"]}),
+            json!([{"op":"remove","path":"/foo/1"}]),
+            Some(json!({"foo":["bar","baz"]})),
+        ),
+        (
+            json!({"baz":"qux","foo":"bar"}),
+            json!([{"op":"replace","path":"/baz","value":"boo"}]),
+            Some(json!({"baz":"boo","foo":"bar"})),
+        ),
         (
             json!({"foo":{"bar":"baz","waldo":"fred"},"qux":{"corge":"grault"}}),
             json!([{"op":"move","from":"/foo/waldo","path":"/qux/thud"}]),
             Some(json!({"foo":{"bar":"baz"},"qux":{"corge":"grault","thud":"fred"}})),
         ),
-        (json!({"foo":["all","grass","cows","eat"]}), json!([{"op":"move","from":"/foo/1","path":"/foo/3"}]), Some(json!({"foo":["all","cows","eat","grass"]}))),
+        (
+            json!({"foo":["all","grass","cows","eat"]}),
+            json!([{"op":"move","from":"/foo/1","path":"/foo/3"}]),
+            Some(json!({"foo":["all","cows","eat","grass"]})),
+        ),
         (
             json!({"baz":"qux","foo":["a",2,"c"]}),
             json!([{"op":"test","path":"/baz","value":"qux"},{"op":"test","path":"/foo/1","value":2}]),
             Some(json!({"baz":"qux","foo":["a",2,"c"]})),
         ),
-        (json!({"baz":"qux"}), json!([{"op":"test","path":"/baz","value":"bar"}]), None),
-        (json!({"foo":"bar"}), json!([{"op":"add","path":"/child","value":{"grandchild":{}}}]), Some(json!({"foo":"bar","child":{"grandchild":{}}}))),
-        (json!({"foo":"bar"}), json!([{"op":"add","path":"/baz/bat","value":"qux"}]), None),
-        (json!({"/":9,"~1":10}), json!([{"op":"test","path":"/~01","value":10}]), Some(json!({"/":9,"~1":10}))),
-        (json!({"/":9,"~1":10}), json!([{"op":"test","path":"/~01","value":"10"}]), None),
-        (json!({"foo":["bar"]}), json!([{"op":"add","path":"/foo/-","value":["abc","def"]}]), Some(json!({"foo":["bar",["abc","def"]]}))),
+        (
+            json!({"baz":"qux"}),
+            json!([{"op":"test","path":"/baz","value":"bar"}]),
+            None,
+        ),
+        (
+            json!({"foo":"bar"}),
+            json!([{"op":"add","path":"/child","value":{"grandchild":{}}}]),
+            Some(json!({"foo":"bar","child":{"grandchild":{}}})),
+        ),
+        (
+            json!({"foo":"bar"}),
+            json!([{"op":"add","path":"/baz/bat","value":"qux"}]),
+            None,
+        ),
+        (
+            json!({"/":9,"~1":10}),
+            json!([{"op":"test","path":"/~01","value":10}]),
+            Some(json!({"/":9,"~1":10})),
+        ),
+        (
+            json!({"/":9,"~1":10}),
+            json!([{"op":"test","path":"/~01","value":"10"}]),
+            None,
+        ),
+        (
+            json!({"foo":["bar"]}),
+            json!([{"op":"add","path":"/foo/-","value":["abc","def"]}]),
+            Some(json!({"foo":["bar",["abc","def"]]})),
+        ),
     ]
 }
 
@@ -99,21 +170,35 @@ fn patch_rfc6902_appendix() {
 #[test]
 fn patch_errors_name_index_and_pointer() {
     let doc = json!({"a":[1,2]});
-    let e = apply_patch(&doc, &json!([{"op":"add","path":"/b","value":1},{"op":"remove","path":"/a/5"}]))
-        .expect_err("out of bounds");
+    let e = apply_patch(
+        &doc,
+        &json!([{"op":"add","path":"/b","value":1},{"op":"remove","path":"/a/5"}]),
+    )
+    .expect_err("out of bounds");
     assert_eq!(e.index, Some(1));
     assert_eq!(e.pointer.as_deref(), Some("/a/5"));
-    let e = apply_patch(&doc, &json!([{"op":"replace","path":"a","value":1}])).expect_err("bad pointer");
+    let e = apply_patch(&doc, &json!([{"op":"replace","path":"a","value":1}]))
+        .expect_err("bad pointer");
     assert_eq!((e.index, e.pointer.as_deref()), (Some(0), Some("a")));
     let e = apply_patch(&doc, &json!([{"op":"frob","path":"/a"}])).expect_err("bad op");
     assert!(e.message.contains("unknown operation"));
-    let e = apply_patch(&doc, &json!([{"op":"move","from":"/a","path":"/a/0"}])).expect_err("into child");
+    let e = apply_patch(&doc, &json!([{"op":"move","from":"/a","path":"/a/0"}]))
+        .expect_err("into child");
     assert_eq!(e.pointer.as_deref(), Some("/a"));
     assert!(apply_patch(&doc, &json!({"op":"add"})).is_err());
     assert!(apply_patch(&doc, &json!([{"op":"add","path":"/a/01","value":0}])).is_err());
-    assert_eq!(apply_patch(&doc, &json!([{"op":"add","path":"/a/2","value":3}])), Ok(json!({"a":[1,2,3]})));
-    assert_eq!(apply_patch(&doc, &json!([{"op":"replace","path":"","value":7}])), Ok(json!(7)));
-    assert_eq!(apply_patch(&doc, &json!([{"op":"test","path":"/a/0","value":1.0}])), Ok(doc.clone()));
+    assert_eq!(
+        apply_patch(&doc, &json!([{"op":"add","path":"/a/2","value":3}])),
+        Ok(json!({"a":[1,2,3]}))
+    );
+    assert_eq!(
+        apply_patch(&doc, &json!([{"op":"replace","path":"","value":7}])),
+        Ok(json!(7))
+    );
+    assert_eq!(
+        apply_patch(&doc, &json!([{"op":"test","path":"/a/0","value":1.0}])),
+        Ok(doc.clone())
+    );
 }
 
 fn arb_json() -> impl Strategy<Value = Value> {
