@@ -12,9 +12,11 @@ step_end ok
 step_start "demo cluster"
 scripts/cluster.sh start demo 28818
 step_end "127.0.0.1:28818"
+[ -z "${KEEP:-}" ] && trap 'scripts/cluster.sh stop demo 28818' EXIT
 psql_demo() { scripts/cluster.sh psql demo 28818 -X -q -v ON_ERROR_STOP=1 "$@"; }
 step_start "load blog"
 psql_demo -c 'CREATE EXTENSION pg_storage_ext' -f examples/blog/schema.sql -f examples/blog/seed.sql >/dev/null
 step_end ok
 psql_demo -f examples/blog/demo.sql
-if [ -z "${KEEP:-}" ]; then scripts/cluster.sh stop demo 28818; else echo "cluster left running: make psql"; fi
+[ -n "${KEEP:-}" ] && echo "cluster left running: make psql"
+exit 0

@@ -1,5 +1,6 @@
 -- pg_storage_ext demo on the blog: each capability as it lands. Run by `make demo`.
 \pset footer off
+SET search_path = public, storage;
 \echo '== pg_storage_ext'
 SELECT extname, extversion, obj_description(oid, 'pg_extension') AS comment
 FROM pg_extension WHERE extname = 'pg_storage_ext';
