@@ -6,10 +6,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$PGSE_ROOT"
 PGC=$(find_pg_config)
-export PG_CONFIG=$PGC
-step_start "install (release)"
-cargo pgrx install --release --pg-config "$PGC" >/dev/null
-step_end ok
+install_extension --release
 scripts/cluster.sh start bench 28820
 trap 'scripts/cluster.sh stop bench 28820' EXIT
 psql_bench() { scripts/cluster.sh psql bench 28820 -X -q -At -v ON_ERROR_STOP=1 "$@"; }

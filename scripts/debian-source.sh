@@ -38,7 +38,7 @@ file=${line#* }
 fetch() { # file sha
   local out=$src/$1
   if [ -s "$out" ] && echo "$2  $out" | sha256sum -c --quiet - 2>/dev/null; then echo "$out"; return 0; fi
-  curl -fsS -o "$out.part" "$mirror/$dir/$1" || { rm -f "$out.part"; return 1; }
+  curl -fs -o "$out.part" "$mirror/$dir/$1" || { rm -f "$out.part"; return 1; }
   echo "$2  $out.part" | sha256sum -c --quiet - || { rm -f "$out.part"; die "$1 checksum mismatch"; }
   mv "$out.part" "$out"
   echo "$out"

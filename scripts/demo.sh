@@ -4,11 +4,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$PGSE_ROOT"
-PGC=$(find_pg_config)
-export PG_CONFIG=$PGC
-step_start "install extension"
-cargo pgrx install --pg-config "$PGC" >/dev/null
-step_end ok
+install_extension
 step_start "demo cluster"
 scripts/cluster.sh start demo 28818
 step_end "127.0.0.1:28818"

@@ -74,3 +74,15 @@ run_dir() {
   [ "$(id -u)" = 0 ] && chown "$PGSE_RUNAS" "$d"
   echo "$d"
 }
+
+# Builds and installs the extension into the PG 18 in use (pass --release for an optimized build).
+install_extension() {
+  step_start "install extension${1:+ ($1)}"
+  local log
+  log=$(mktemp)
+  if ! cargo pgrx install "$@" --pg-config "$(find_pg_config)" >"$log" 2>&1; then
+    cat "$log"; rm -f "$log"; die "cargo pgrx install failed"
+  fi
+  rm -f "$log"
+  step_end ok
+}

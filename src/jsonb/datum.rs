@@ -198,34 +198,35 @@ unsafe fn push(state: &mut *mut pg_sys::JsonbParseState, v: &Value) -> *mut pg_s
                     let mut key = pg_sys::JsonbValue::default();
                     set_string(&mut key, k);
                     pg_sys::pushJsonbValue(state, WJB_KEY, &mut key);
-                    match val {
-                        Value::Object(_) | Value::Array(_) => {
-                            push(state, val);
-                        }
-                        s => {
-                            let mut sv = to_scalar(s);
-                            pg_sys::pushJsonbValue(state, WJB_VALUE, &mut sv);
-                        }
-                    }
+                    push_member(state, val, WJB_VALUE);
                 }
                 pg_sys::pushJsonbValue(state, WJB_END_OBJECT, std::ptr::null_mut())
             }
             Value::Array(a) => {
                 pg_sys::pushJsonbValue(state, WJB_BEGIN_ARRAY, std::ptr::null_mut());
                 for val in a {
-                    match val {
-                        Value::Object(_) | Value::Array(_) => {
-                            push(state, val);
-                        }
-                        s => {
-                            let mut sv = to_scalar(s);
-                            pg_sys::pushJsonbValue(state, WJB_ELEM, &mut sv);
-                        }
-                    }
+                    push_member(state, val, WJB_ELEM);
                 }
                 pg_sys::pushJsonbValue(state, WJB_END_ARRAY, std::ptr::null_mut())
             }
             _ => std::ptr::null_mut(),
+        }
+    }
+}
+
+/// Pushes an object member's value or an array element: containers recursively, scalars with
+/// `token` (WJB_VALUE or WJB_ELEM).
+unsafe fn push_member(
+    state: &mut *mut pg_sys::JsonbParseState,
+    val: &Value,
+    token: pg_sys::JsonbIteratorToken::Type,
+) {
+    unsafe {
+        if val.is_object() || val.is_array() {
+            push(state, val);
+        } else {
+            let mut sv = to_scalar(val);
+            pg_sys::pushJsonbValue(state, token, &mut sv);
         }
     }
 }

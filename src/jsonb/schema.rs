@@ -13,23 +13,25 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 thread_local! {
-    static CACHE: RefCell<Lru<Validator>> = RefCell::new(Lru::new(64));
+    /// One cache per value of pg_storage_ext.json_schema_formats (index 0: off, 1: on), keyed by
+    /// the schema's binary jsonb.
+    static CACHE: RefCell<[Lru<Validator>; 2]> = RefCell::new([Lru::new(64), Lru::new(64)]);
 }
 
 /// The compiled validator for `schema`, from the cache or freshly compiled.
 fn validator(schema: &JsonbRef) -> Arc<Validator> {
     let formats = gucs::JSON_SCHEMA_FORMATS.get();
-    let mut key = Vec::with_capacity(schema.bytes().len() + 1);
-    key.push(u8::from(formats));
-    key.extend_from_slice(schema.bytes());
     let capacity = usize::try_from(gucs::JSON_SCHEMA_CACHE_SIZE.get()).unwrap_or(0);
     let built = if capacity == 0 {
         schema::compile(&schema.to_value(), formats).map(Arc::new)
     } else {
         CACHE.with(|c| {
             let mut c = c.borrow_mut();
-            c.set_capacity(capacity);
-            c.get_or_try_insert(&key, || schema::compile(&schema.to_value(), formats))
+            let cache = &mut c[usize::from(formats)];
+            cache.set_capacity(capacity);
+            cache.get_or_try_insert(schema.bytes(), || {
+                schema::compile(&schema.to_value(), formats)
+            })
         })
     };
     match built {
