@@ -32,12 +32,6 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::init();
 }
 
-#[cfg(any(test, feature = "pg_test"))]
-#[pg_schema]
-mod tests {
-    // Each capability keeps its #[pg_test]s next to its code; this module only has to exist.
-}
-
 /// Required by `cargo pgrx test`: settings of the throwaway test cluster.
 #[cfg(test)]
 pub mod pg_test {

@@ -2,10 +2,11 @@
 //! serde_json parsing, and back through jsonb_in): we walk the binary container with PostgreSQL's
 //! JsonbIterator and build results with pushJsonbValue. Numbers keep their exact digits.
 
+use crate::error::raise;
 use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
 use pgrx::datum::Datum;
 use pgrx::pg_sys;
-use pgrx::{FromDatum, IntoDatum};
+use pgrx::{FromDatum, IntoDatum, PgSqlErrorCode};
 use serde_json::{Map, Number, Value};
 use std::ffi::CStr;
 
@@ -32,7 +33,7 @@ impl JsonbRef {
             let mut it = pg_sys::JsonbIteratorInit(&mut (*self.ptr).root);
             let mut v = pg_sys::JsonbValue::default();
             let tok = pg_sys::JsonbIteratorNext(&mut it, &mut v, false);
-            let value = read_container(&mut it, tok, &v);
+            let value = read_container(&mut it, tok);
             if v.type_ == pg_sys::jbvType::jbvArray && v.val.array.rawScalar {
                 match value {
                     Value::Array(mut a) if a.len() == 1 => a.pop().unwrap_or(Value::Null),
@@ -55,8 +56,16 @@ unsafe fn scalar(v: &pg_sys::JsonbValue) -> Value {
                     pg_sys::numeric_out,
                     &[Some(pg_sys::Datum::from(v.val.numeric))],
                 );
-                let s = text.and_then(|c| c.to_str().ok()).unwrap_or("0");
-                Value::Number(Number::from_string_unchecked(s.to_owned()))
+                match text.and_then(|c| c.to_str().ok()) {
+                    // numeric_out always writes ASCII digits, sign, point and exponent.
+                    Some(s) => Value::Number(Number::from_string_unchecked(s.to_owned())),
+                    None => raise(
+                        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                        "numeric_out returned no text for a jsonb number",
+                        None,
+                        None,
+                    ),
+                }
             }
             _ => Value::Null,
         }
@@ -68,9 +77,19 @@ unsafe fn jbv_str(v: &pg_sys::JsonbValue) -> &str {
         let s = v.val.string;
         let bytes =
             std::slice::from_raw_parts(s.val.cast::<u8>(), usize::try_from(s.len).unwrap_or(0));
-        // jsonb strings are valid in the database encoding, which is UTF-8 for jsonb users;
-        // anything else would have been rejected by jsonb_in.
-        std::str::from_utf8_unchecked(bytes)
+        // jsonb strings are in the database encoding; only UTF-8 maps onto Rust strings.
+        match std::str::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => raise(
+                PgSqlErrorCode::ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
+                "jsonb string is not valid UTF-8",
+                Some(format!(
+                    "invalid byte sequence at offset {}",
+                    e.valid_up_to()
+                )),
+                Some("The JSONB functions of pg_storage_ext need a UTF8 database.".into()),
+            ),
+        }
     }
 }
 
@@ -78,7 +97,6 @@ unsafe fn jbv_str(v: &pg_sys::JsonbValue) -> &str {
 unsafe fn read_container(
     it: &mut *mut pg_sys::JsonbIterator,
     tok: pg_sys::JsonbIteratorToken::Type,
-    _open: &pg_sys::JsonbValue,
 ) -> Value {
     use pg_sys::JsonbIteratorToken::*;
     unsafe {
@@ -93,7 +111,7 @@ unsafe fn read_container(
                         map.insert(std::mem::take(&mut key), scalar(&v));
                     }
                     t @ (WJB_BEGIN_ARRAY | WJB_BEGIN_OBJECT) => {
-                        let inner = read_container(it, t, &v);
+                        let inner = read_container(it, t);
                         map.insert(std::mem::take(&mut key), inner);
                     }
                     _ => return Value::Object(map),
@@ -104,7 +122,7 @@ unsafe fn read_container(
             loop {
                 match pg_sys::JsonbIteratorNext(it, &mut v, false) {
                     WJB_ELEM => arr.push(scalar(&v)),
-                    t @ (WJB_BEGIN_ARRAY | WJB_BEGIN_OBJECT) => arr.push(read_container(it, t, &v)),
+                    t @ (WJB_BEGIN_ARRAY | WJB_BEGIN_OBJECT) => arr.push(read_container(it, t)),
                     _ => return Value::Array(arr),
                 }
             }
@@ -157,20 +175,25 @@ unsafe fn to_scalar(v: &Value) -> pg_sys::JsonbValue {
             Value::String(s) => set_string(&mut out, s),
             Value::Number(n) => {
                 out.type_ = pg_sys::jbvType::jbvNumeric;
-                let c = pgrx::pg_sys::pstrdup(
-                    std::ffi::CString::new(n.as_str())
-                        .unwrap_or_default()
-                        .as_ptr(),
-                );
+                // A JSON number has no NUL byte; numeric_in either returns a value or raises.
+                let text = std::ffi::CString::new(n.as_str()).unwrap_or_default();
                 let d = pgrx::direct_function_call_as_datum(
                     pg_sys::numeric_in,
                     &[
-                        Some(pg_sys::Datum::from(c)),
+                        Some(pg_sys::Datum::from(text.as_ptr())),
                         Some(pg_sys::Datum::from(pg_sys::InvalidOid)),
                         Some(pg_sys::Datum::from(-1i32)),
                     ],
                 );
-                out.val.numeric = d.map(|d| d.cast_mut_ptr()).unwrap_or(std::ptr::null_mut());
+                match d {
+                    Some(d) => out.val.numeric = d.cast_mut_ptr(),
+                    None => raise(
+                        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                        format!("numeric_in returned NULL for {n}"),
+                        None,
+                        None,
+                    ),
+                }
             }
             Value::Array(_) | Value::Object(_) => out.type_ = pg_sys::jbvType::jbvNull,
         }
@@ -271,8 +294,8 @@ unsafe impl<'fcx> ArgAbi<'fcx> for JsonbRef {
         let index = arg.index();
         match unsafe { arg.unbox_arg_using_from_datum() } {
             Some(v) => v,
-            None => crate::error::raise(
-                pgrx::PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            None => raise(
+                PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
                 format!("jsonb argument {} must not be null", index + 1),
                 None,
                 None,
