@@ -7,8 +7,10 @@ use pgrx::prelude::*;
 
 mod error;
 mod gucs;
+mod ident;
 pub(crate) mod jsonb;
 pub(crate) mod ops;
+pub(crate) mod search;
 
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 extension_sql_file!("../sql/ops.sql", name = "ops", requires = [ops::version]);
@@ -24,6 +26,16 @@ extension_sql_file!(
         jsonb::schema::json_schema_errors,
         jsonb::schema::json_schema_check,
         jsonb::schema::json_schema_is_valid,
+    ]
+);
+extension_sql_file!(
+    "../sql/search.sql",
+    name = "search",
+    requires = [
+        search::trigger::tsvector_update,
+        search::enable_search,
+        search::rebuild_search,
+        search::_trigger_args,
     ]
 );
 

@@ -1,7 +1,7 @@
 //! JSONB capability: deep merge, RFC 7396 merge patch and diff, RFC 6902 JSON Patch, and JSON
 //! Schema validation. The logic lives in `pg_storage_core::jsonb`; this is the SQL layer.
 
-mod datum;
+pub(crate) mod datum;
 pub(crate) mod schema;
 
 use crate::error::raise;

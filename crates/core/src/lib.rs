@@ -3,3 +3,5 @@
 
 pub mod jsonb;
 pub mod lru;
+pub mod names;
+pub mod search;

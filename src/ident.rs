@@ -1,0 +1,128 @@
+//! Identifier quoting for the SQL the extension builds: every name goes through PostgreSQL's own
+//! `quote_identifier`; values go as `$n` parameters, never into the text.
+
+use pgrx::pg_sys;
+use std::ffi::{CStr, CString};
+
+/// `name` quoted as PostgreSQL would (only when needed).
+pub(crate) fn quote(name: &str) -> String {
+    let c = CString::new(name).unwrap_or_else(|_| {
+        crate::error::raise(
+            pgrx::PgSqlErrorCode::ERRCODE_INVALID_NAME,
+            "identifier contains a NUL byte",
+            None,
+            None,
+        )
+    });
+    // SAFETY: quote_identifier returns its argument or a palloc'd quoted copy.
+    unsafe { CStr::from_ptr(pg_sys::quote_identifier(c.as_ptr())) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// `schema.relation`, both quoted, for a relation OID.
+pub(crate) fn qualified(relid: pg_sys::Oid) -> String {
+    // SAFETY: syscache lookups; NULL when the relation is gone.
+    unsafe {
+        let rel = pg_sys::get_rel_name(relid);
+        if rel.is_null() {
+            crate::error::raise(
+                pgrx::PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+                format!("relation with OID {} does not exist", relid.to_u32()),
+                None,
+                None,
+            );
+        }
+        let nsp = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid));
+        format!(
+            "{}.{}",
+            quote(&CStr::from_ptr(nsp).to_string_lossy()),
+            quote(&CStr::from_ptr(rel).to_string_lossy())
+        )
+    }
+}
+
+/// A string literal for the few places SQL takes no parameters (trigger arguments).
+pub(crate) fn literal(value: &str) -> String {
+    let c = CString::new(value).unwrap_or_else(|_| {
+        crate::error::raise(
+            pgrx::PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "value contains a NUL byte",
+            None,
+            None,
+        )
+    });
+    // SAFETY: quote_literal_cstr returns a palloc'd quoted copy.
+    unsafe { CStr::from_ptr(pg_sys::quote_literal_cstr(c.as_ptr())) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A `name` argument (NameData: up to 63 bytes, NUL-terminated).
+pub(crate) struct Name(pub String);
+
+impl pgrx::FromDatum for Name {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _: pg_sys::Oid,
+    ) -> Option<Self> {
+        // SAFETY: a non-null name datum points to a NUL-terminated NameData.
+        (!is_null).then(|| {
+            Name(
+                unsafe { CStr::from_ptr(datum.cast_mut_ptr()) }
+                    .to_string_lossy()
+                    .into_owned(),
+            )
+        })
+    }
+}
+
+unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for Name {
+    unsafe fn unbox_arg_unchecked(arg: pgrx::callconv::Arg<'_, 'fcx>) -> Self {
+        let index = arg.index();
+        // SAFETY: the argument is declared as name.
+        unsafe { arg.unbox_arg_using_from_datum() }.unwrap_or_else(|| {
+            crate::error::raise(
+                pgrx::PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                format!("name argument {} must not be null", index + 1),
+                None,
+                None,
+            )
+        })
+    }
+}
+
+pgrx::impl_sql_translatable!(Name, "name");
+
+/// A `regclass` argument as a bare OID: unlike pgrx's `PgRelation` it keeps no relation open,
+/// so the function may ALTER the table.
+#[derive(Clone, Copy)]
+pub(crate) struct Regclass(pub pg_sys::Oid);
+
+impl pgrx::FromDatum for Regclass {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _: pg_sys::Oid,
+    ) -> Option<Self> {
+        (!is_null).then(|| Regclass(pg_sys::Oid::from(datum.value() as u32)))
+    }
+}
+
+unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for Regclass {
+    unsafe fn unbox_arg_unchecked(arg: pgrx::callconv::Arg<'_, 'fcx>) -> Self {
+        let index = arg.index();
+        // SAFETY: the argument is declared as regclass.
+        unsafe { arg.unbox_arg_using_from_datum() }.unwrap_or_else(|| {
+            crate::error::raise(
+                pgrx::PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                format!("regclass argument {} must not be null", index + 1),
+                None,
+                None,
+            )
+        })
+    }
+}
+
+pgrx::impl_sql_translatable!(Regclass, "regclass");

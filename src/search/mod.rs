@@ -1,0 +1,298 @@
+//! Full-text search capability: the weighted `storage.tsvector_update` trigger, and
+//! `storage.enable_search` / `storage.rebuild_search` that install it, index the column and
+//! backfill it. Argument parsing lives in `pg_storage_core::search`.
+
+pub(crate) mod trigger;
+
+use crate::error::raise;
+use crate::ident::{literal, qualified, quote, Name, Regclass};
+use crate::jsonb::datum::JsonbRef;
+use pg_storage_core::names::fit_identifier;
+use pg_storage_core::search::{order_sources, source_arg, Weight};
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use pgrx::PgRelation;
+use serde_json::Value;
+
+const WEIGHTS_HINT: &str =
+    "Pass an object of source columns and weights, e.g. '{\"title\": \"A\", \"summary\": \"B\", \"content\": \"C\"}'.";
+
+/// The arguments of a `storage.tsvector_update` trigger, from `pg_trigger.tgargs`.
+#[pg_extern(immutable, strict, parallel_safe)]
+pub(crate) fn _trigger_args(tgargs: &[u8]) -> Vec<String> {
+    let mut args: Vec<String> = tgargs
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    // Every argument is NUL-terminated, so the split leaves one empty piece at the end.
+    args.pop();
+    args
+}
+
+/// The relation, open only while the returned value lives (the lock stays to the end of the
+/// transaction).
+fn open(relid: pg_sys::Oid) -> PgRelation {
+    // SAFETY: relation_open raises a PostgreSQL error for an OID that is not a relation.
+    unsafe { PgRelation::with_lock(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE) }
+}
+
+fn relkind(relid: pg_sys::Oid) -> u8 {
+    // SAFETY: a syscache lookup.
+    unsafe { pg_sys::get_rel_relkind(relid) as u8 }
+}
+
+/// Adds the tsvector column if missing, (re)creates the weighted trigger, adds a GIN index if the
+/// column has none, and backfills every row. Returns the rows backfilled.
+#[pg_extern(volatile)]
+pub(crate) fn enable_search(
+    target: Regclass,
+    search_column: Name,
+    config: &str,
+    weights: JsonbRef,
+) -> i64 {
+    let relid = target.0;
+    let table = qualified(relid);
+    if !matches!(relkind(relid), b'r' | b'p') {
+        raise(
+            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            format!("{table} is not a table"),
+            None,
+            Some("storage.enable_search works on plain and partitioned tables.".into()),
+        );
+    }
+    let column = search_column.0;
+    let sources = weights_to_sources(&weights.to_value());
+
+    let existing = open(relid)
+        .tuple_desc()
+        .iter()
+        .find(|a| !a.attisdropped && pg_sys::name_data_to_str(&a.attname) == column)
+        .map(|a| a.atttypid);
+    match existing {
+        Some(t) if t != pg_sys::TSVECTOROID => raise(
+            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            format!("column \"{column}\" of {table} is not of type tsvector"),
+            None,
+            Some("Name a new column (it is added) or an existing tsvector column.".into()),
+        ),
+        Some(_) => {}
+        None => {
+            run(
+                &format!("ALTER TABLE {table} ADD COLUMN {} tsvector", quote(&column)),
+                &[],
+            );
+        }
+    }
+
+    let mut args = vec![column.clone(), config.to_owned()];
+    args.extend(sources.iter().map(|(c, w)| source_arg(c, *w)));
+    trigger::validate_args(&args, &open(relid).tuple_desc(), &table);
+
+    Spi::connect_mut(|client| {
+        for name in our_triggers(client, relid, &column) {
+            update(
+                client,
+                &format!("DROP TRIGGER {} ON {table}", quote(&name)),
+                &[],
+            );
+        }
+        let arg_list: Vec<String> = args.iter().map(|a| literal(a)).collect();
+        update(
+            client,
+            &format!(
+                "CREATE TRIGGER {} BEFORE INSERT OR UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION storage.tsvector_update({})",
+                quote(&fit_identifier(&column, "_tsvector_update")),
+                arg_list.join(", ")
+            ),
+            &[],
+        );
+        let has_gin = client
+            .select(
+                "SELECT 1 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam \
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+                 WHERE i.indrelid = $1 AND am.amname = 'gin' AND a.attname = $2::name",
+                Some(1),
+                &[relid.into(), column.as_str().into()],
+            )
+            .map(|t| !t.is_empty())
+            .unwrap_or_else(|e| spi_failed(e));
+        if !has_gin {
+            update(
+                client,
+                &format!("CREATE INDEX ON {table} USING gin ({})", quote(&column)),
+                &[],
+            );
+        }
+    });
+    rebuild(relid, &column, 10_000)
+}
+
+/// Recomputes the tsvector column of every row in batches of about `batch_rows` rows. Returns the
+/// rows recomputed.
+#[pg_extern(volatile)]
+pub(crate) fn rebuild_search(
+    target: Regclass,
+    search_column: Name,
+    batch_rows: default!(i32, 10000),
+) -> i64 {
+    if batch_rows <= 0 {
+        raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("batch_rows must be positive, got {batch_rows}"),
+            None,
+            Some("The default, 10000, suits most tables.".into()),
+        );
+    }
+    let relid = target.0;
+    let column = search_column.0;
+    let found = Spi::connect_mut(|client| !our_triggers(client, relid, &column).is_empty());
+    if !found {
+        raise(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!(
+                "{} has no storage.tsvector_update trigger for column \"{column}\"",
+                qualified(relid)
+            ),
+            None,
+            Some("Call storage.enable_search first, or create the trigger.".into()),
+        );
+    }
+    rebuild(relid, &column, batch_rows)
+}
+
+/// Orders the weights object into trigger sources: A first, then B, C, D; ties keep the jsonb
+/// key order.
+fn weights_to_sources(weights: &Value) -> Vec<(String, Weight)> {
+    let Value::Object(map) = weights else {
+        raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "weights must be a JSON object",
+            Some(format!("Got {weights}.")),
+            Some(WEIGHTS_HINT.into()),
+        )
+    };
+    if map.is_empty() {
+        raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "weights names no source column",
+            None,
+            Some(WEIGHTS_HINT.into()),
+        );
+    }
+    let pairs = map
+        .iter()
+        .map(|(k, v)| match v.as_str().and_then(Weight::parse) {
+            Some(w) => (k.clone(), w),
+            None => raise(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("weight of \"{k}\" must be one of \"A\", \"B\", \"C\", \"D\""),
+                Some(format!("Got {v}.")),
+                Some(WEIGHTS_HINT.into()),
+            ),
+        })
+        .collect();
+    order_sources(pairs)
+}
+
+/// Names of the top-level `storage.tsvector_update` triggers of `relid` that maintain `column`.
+fn our_triggers(client: &mut SpiClient<'_>, relid: pg_sys::Oid, column: &str) -> Vec<String> {
+    client
+        .select(
+            "SELECT tgname::text FROM pg_trigger \
+             WHERE tgrelid = $1 AND tgfoid = 'storage.tsvector_update()'::regprocedure AND tgparentid = 0 \
+               AND (storage._trigger_args(tgargs))[1] = $2 ORDER BY tgname",
+            None,
+            &[relid.into(), column.into()],
+        )
+        .unwrap_or_else(|e| spi_failed(e))
+        .map(|row| row.get::<String>(1).ok().flatten().unwrap_or_default())
+        .collect()
+}
+
+fn spi_failed(e: pgrx::spi::SpiError) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        format!("SPI failed: {e}"),
+        None,
+        None,
+    )
+}
+
+fn update(client: &mut SpiClient<'_>, sql: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> usize {
+    client
+        .update(sql, None, args)
+        .map(|t| t.len())
+        .unwrap_or_else(|e| spi_failed(e))
+}
+
+fn run(sql: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> usize {
+    Spi::connect_mut(|client| update(client, sql, args))
+}
+
+/// Recomputes `column` on every leaf table of `relid` by ranges of blocks. Row versions this
+/// rebuild itself created (an UPDATE may put a row on a later page) are not visited twice.
+fn rebuild(relid: pg_sys::Oid, column: &str, batch_rows: i32) -> i64 {
+    let _force = trigger::ForceRecompute::new(column);
+    // SAFETY: plain transaction-state getters.
+    let (xid, start_cid) = unsafe {
+        (
+            pg_sys::GetCurrentTransactionId(),
+            pg_sys::GetCurrentCommandId(false),
+        )
+    };
+    let xid = xid.into_inner().to_string();
+    let start_cid = i64::from(start_cid);
+    Spi::connect_mut(|client| {
+        let leaves: Vec<(pg_sys::Oid, i64, f64, i32)> = client
+            .select(
+                "SELECT c.oid, pg_relation_size(c.oid) / current_setting('block_size')::bigint, c.reltuples::float8, c.relpages \
+                 FROM (SELECT relid FROM pg_partition_tree($1::regclass) WHERE isleaf UNION SELECT $1::regclass) p \
+                 JOIN pg_class c ON c.oid = p.relid WHERE c.relkind = 'r' ORDER BY c.oid",
+                None,
+                &[relid.into()],
+            )
+            .unwrap_or_else(|e| spi_failed(e))
+            .map(|row| {
+                (
+                    row.get::<pg_sys::Oid>(1).ok().flatten().unwrap_or(pg_sys::InvalidOid),
+                    row.get::<i64>(2).ok().flatten().unwrap_or(0),
+                    row.get::<f64>(3).ok().flatten().unwrap_or(-1.0),
+                    row.get::<i32>(4).ok().flatten().unwrap_or(0),
+                )
+            })
+            .collect();
+        let mut total: i64 = 0;
+        for (leaf, nblocks, reltuples, relpages) in leaves {
+            let per_block = if reltuples > 0.0 && relpages > 0 {
+                reltuples / f64::from(relpages)
+            } else {
+                50.0
+            };
+            let step = ((f64::from(batch_rows) / per_block.max(1.0)).floor() as i64).max(1);
+            let sql = format!(
+                "UPDATE {} SET {col} = {col} WHERE ctid >= $1::text::tid AND ctid < $2::text::tid \
+                 AND NOT (xmin = $3::text::xid AND cmin::text::bigint >= $4)",
+                qualified(leaf),
+                col = quote(column)
+            );
+            let mut block: i64 = 0;
+            while block < nblocks {
+                let end = (block + step).min(nblocks);
+                let lo = format!("({block},0)");
+                let hi = format!("({end},0)");
+                total += update(
+                    client,
+                    &sql,
+                    &[
+                        lo.as_str().into(),
+                        hi.as_str().into(),
+                        xid.as_str().into(),
+                        start_cid.into(),
+                    ],
+                ) as i64;
+                block = end;
+            }
+        }
+        total
+    })
+}
