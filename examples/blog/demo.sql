@@ -42,3 +42,19 @@ UPDATE users SET preferences = '{"theme": "neon", "page_size": 500, "notificatio
 \set ON_ERROR_STOP 1
 SELECT * FROM storage.json_schema_errors(
   '{"properties": {"contact": {"type": "string", "format": "email"}}}', '{"contact": "not-an-email"}');
+
+\echo '== Full-text search: weighted tsvector kept by a trigger (title A, summary B, content C)'
+SELECT storage.enable_search('articles', 'searchable', 'english',
+       '{"title": "A", "summary": "B", "content": "C"}') AS rows_backfilled;
+SELECT table_name, column_name, config, weights, trigger_name, index_name FROM storage.search_columns;
+\echo 'Top 5 published articles for "partition vacuum", ranked (title matches weigh most):'
+SELECT id, title, round(ts_rank(searchable, q)::numeric, 4) AS rank
+FROM articles, websearch_to_tsquery('english', 'partition vacuum') AS q
+WHERE searchable @@ q AND status = 'published'
+ORDER BY rank DESC, id
+LIMIT 5;
+\echo 'A new article is searchable at once; a view_count bump does not re-parse it:'
+INSERT INTO articles (author_id, title, summary, content)
+VALUES (1, 'Vacuum and partition maintenance', 'Keeping partitions lean', 'Autovacuum settings per partition.');
+UPDATE articles SET view_count = view_count + 1 WHERE title = 'Vacuum and partition maintenance';
+SELECT id, title FROM articles WHERE searchable @@ websearch_to_tsquery('english', '"partition maintenance"') ORDER BY id;

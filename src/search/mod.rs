@@ -86,10 +86,10 @@ pub(crate) fn enable_search(
 
     let mut args = vec![column.clone(), config.to_owned()];
     args.extend(sources.iter().map(|(c, w)| source_arg(c, *w)));
-    trigger::validate_args(&args, &open(relid).tuple_desc(), &table);
+    let watched = trigger::validate_args(&args, &open(relid).tuple_desc(), &table);
 
     Spi::connect_mut(|client| {
-        for name in our_triggers(client, relid, &column) {
+        for (name, _) in our_triggers(client, relid, &column, true) {
             update(
                 client,
                 &format!("DROP TRIGGER {} ON {table}", quote(&name)),
@@ -97,11 +97,15 @@ pub(crate) fn enable_search(
             );
         }
         let arg_list: Vec<String> = args.iter().map(|a| literal(a)).collect();
+        let of_columns: Vec<String> = watched.iter().map(|c| quote(c)).collect();
+        // UPDATE OF: an UPDATE that does not set a source column does not fire the trigger at all
+        // (PostgreSQL skips even forming the new row for it).
         update(
             client,
             &format!(
-                "CREATE TRIGGER {} BEFORE INSERT OR UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION storage.tsvector_update({})",
+                "CREATE TRIGGER {} BEFORE INSERT OR UPDATE OF {} ON {table} FOR EACH ROW EXECUTE FUNCTION storage.tsvector_update({})",
                 quote(&fit_identifier(&column, "_tsvector_update")),
+                of_columns.join(", "),
                 arg_list.join(", ")
             ),
             &[],
@@ -124,7 +128,7 @@ pub(crate) fn enable_search(
             );
         }
     });
-    rebuild(relid, &column, 10_000)
+    rebuild(relid, &column, &watched, 10_000)
 }
 
 /// Recomputes the tsvector column of every row in batches of about `batch_rows` rows. Returns the
@@ -145,8 +149,8 @@ pub(crate) fn rebuild_search(
     }
     let relid = target.0;
     let column = search_column.0;
-    let found = Spi::connect_mut(|client| !our_triggers(client, relid, &column).is_empty());
-    if !found {
+    let triggers = Spi::connect_mut(|client| our_triggers(client, relid, &column, false));
+    if triggers.is_empty() {
         raise(
             PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             format!(
@@ -157,7 +161,11 @@ pub(crate) fn rebuild_search(
             Some("Call storage.enable_search first, or create the trigger.".into()),
         );
     }
-    rebuild(relid, &column, batch_rows)
+    // Every column of the triggers' UPDATE OF lists is assigned to itself, so the triggers fire.
+    let mut of_columns: Vec<String> = triggers.into_iter().flat_map(|(_, cols)| cols).collect();
+    of_columns.sort();
+    of_columns.dedup();
+    rebuild(relid, &column, &of_columns, batch_rows)
 }
 
 /// Orders the weights object into trigger sources: A first, then B, C, D; ties keep the jsonb
@@ -194,18 +202,33 @@ fn weights_to_sources(weights: &Value) -> Vec<(String, Weight)> {
     order_sources(pairs)
 }
 
-/// Names of the top-level `storage.tsvector_update` triggers of `relid` that maintain `column`.
-fn our_triggers(client: &mut SpiClient<'_>, relid: pg_sys::Oid, column: &str) -> Vec<String> {
+/// The `storage.tsvector_update` triggers of `relid` that maintain `column` (only those not
+/// cloned from a parent when `top_level`): name, and the columns of its `UPDATE OF` list.
+fn our_triggers(
+    client: &mut SpiClient<'_>,
+    relid: pg_sys::Oid,
+    column: &str,
+    top_level: bool,
+) -> Vec<(String, Vec<String>)> {
     client
         .select(
-            "SELECT tgname::text FROM pg_trigger \
-             WHERE tgrelid = $1 AND tgfoid = 'storage.tsvector_update()'::regprocedure AND tgparentid = 0 \
-               AND (storage._trigger_args(tgargs))[1] = $2 ORDER BY tgname",
+            "SELECT t.tgname::text, \
+                    ARRAY(SELECT a.attname::text FROM pg_attribute a \
+                           WHERE a.attrelid = t.tgrelid AND a.attnum = ANY (t.tgattr) ORDER BY a.attnum) \
+               FROM pg_trigger t \
+              WHERE t.tgrelid = $1 AND t.tgfoid = 'storage.tsvector_update()'::regprocedure \
+                AND (t.tgparentid = 0 OR NOT $3) \
+                AND (storage._trigger_args(t.tgargs))[1] = $2 ORDER BY t.tgname",
             None,
-            &[relid.into(), column.into()],
+            &[relid.into(), column.into(), top_level.into()],
         )
         .unwrap_or_else(|e| spi_failed(e))
-        .map(|row| row.get::<String>(1).ok().flatten().unwrap_or_default())
+        .map(|row| {
+            (
+                row.get::<String>(1).ok().flatten().unwrap_or_default(),
+                row.get::<Vec<String>>(2).ok().flatten().unwrap_or_default(),
+            )
+        })
         .collect()
 }
 
@@ -231,7 +254,7 @@ fn run(sql: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> usize {
 
 /// Recomputes `column` on every leaf table of `relid` by ranges of blocks. Row versions this
 /// rebuild itself created (an UPDATE may put a row on a later page) are not visited twice.
-fn rebuild(relid: pg_sys::Oid, column: &str, batch_rows: i32) -> i64 {
+fn rebuild(relid: pg_sys::Oid, column: &str, of_columns: &[String], batch_rows: i32) -> i64 {
     let _force = trigger::ForceRecompute::new(column);
     // SAFETY: plain transaction-state getters.
     let (xid, start_cid) = unsafe {
@@ -242,6 +265,15 @@ fn rebuild(relid: pg_sys::Oid, column: &str, batch_rows: i32) -> i64 {
     };
     let xid = xid.into_inner().to_string();
     let start_cid = i64::from(start_cid);
+    let assignments: Vec<String> = std::iter::once(column)
+        .chain(
+            of_columns
+                .iter()
+                .map(String::as_str)
+                .filter(|c| *c != column),
+        )
+        .map(|c| format!("{0} = {0}", quote(c)))
+        .collect();
     Spi::connect_mut(|client| {
         let leaves: Vec<(pg_sys::Oid, i64, f64, i32)> = client
             .select(
@@ -270,10 +302,10 @@ fn rebuild(relid: pg_sys::Oid, column: &str, batch_rows: i32) -> i64 {
             };
             let step = ((f64::from(batch_rows) / per_block.max(1.0)).floor() as i64).max(1);
             let sql = format!(
-                "UPDATE {} SET {col} = {col} WHERE ctid >= $1::text::tid AND ctid < $2::text::tid \
+                "UPDATE {} SET {} WHERE ctid >= $1::text::tid AND ctid < $2::text::tid \
                  AND NOT (xmin = $3::text::xid AND cmin::text::bigint >= $4)",
                 qualified(leaf),
-                col = quote(column)
+                assignments.join(", ")
             );
             let mut block: i64 = 0;
             while block < nblocks {

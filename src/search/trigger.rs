@@ -54,6 +54,15 @@ enum Config {
     },
 }
 
+/// A column compared between the old and the new row.
+#[derive(Debug)]
+struct Watched {
+    /// 0-based position in the tuple descriptor.
+    index: usize,
+    len: i16,
+    byval: bool,
+}
+
 /// Everything the trigger needs about its arguments, resolved against the table.
 #[derive(Debug)]
 struct Plan {
@@ -61,7 +70,7 @@ struct Plan {
     config: Config,
     sources: Vec<Source>,
     /// Columns whose change requires a new value: the sources and the configuration column.
-    watched: Vec<i16>,
+    watched: Vec<Watched>,
 }
 
 thread_local! {
@@ -70,6 +79,8 @@ thread_local! {
     static EPOCH: Cell<u64> = const { Cell::new(0) };
     static CACHE_EPOCH: Cell<u64> = const { Cell::new(0) };
     static CALLBACKS: Cell<bool> = const { Cell::new(false) };
+    /// The plan used last, with its trigger and epoch: most statements fire one trigger.
+    static LAST: RefCell<Option<(pg_sys::Oid, u64, Rc<Plan>)>> = const { RefCell::new(None) };
     /// Set by `storage.rebuild_search` for the column it rebuilds: recompute even when no
     /// source changed.
     static FORCE: RefCell<Option<String>> = const { RefCell::new(None) };
@@ -116,6 +127,24 @@ fn plan_for(
         }
     }
     let epoch = EPOCH.with(Cell::get);
+    let tgoid = trigger.tgoid;
+    if let Some(plan) = LAST.with(|l| match &*l.borrow() {
+        Some((oid, e, plan)) if *oid == tgoid && *e == epoch => Some(plan.clone()),
+        _ => None,
+    }) {
+        return plan;
+    }
+    let plan = plan_lookup(trigger, tupdesc, relname, epoch);
+    LAST.with(|l| *l.borrow_mut() = Some((tgoid, epoch, plan.clone())));
+    plan
+}
+
+fn plan_lookup(
+    trigger: &pg_sys::Trigger,
+    tupdesc: &PgTupleDesc,
+    relname: impl Fn() -> String,
+    epoch: u64,
+) -> Rc<Plan> {
     if CACHE_EPOCH.with(|c| c.replace(epoch)) != epoch {
         PLANS.with(|p| p.borrow_mut().clear());
     }
@@ -200,9 +229,17 @@ fn build_plan(trigger: &pg_sys::Trigger, tupdesc: &PgTupleDesc, relname: &str) -
 }
 
 /// Checks trigger arguments against a table as the trigger will at its first row; raises the
-/// same errors. Used by `storage.enable_search` before it creates the trigger.
-pub(crate) fn validate_args(args: &[String], tupdesc: &PgTupleDesc, relname: &str) {
-    plan_from_args(args, "(new)", tupdesc, relname);
+/// same errors. Returns the names of the columns whose change needs a new value (sources and
+/// configuration column), for `UPDATE OF`. Used by `storage.enable_search`.
+pub(crate) fn validate_args(args: &[String], tupdesc: &PgTupleDesc, relname: &str) -> Vec<String> {
+    plan_from_args(args, "(new)", tupdesc, relname)
+        .watched
+        .iter()
+        .map(|w| {
+            let att = tupdesc.get(w.index).expect("column of the descriptor");
+            pg_sys::name_data_to_str(&att.attname).to_owned()
+        })
+        .collect()
 }
 
 fn plan_from_args(
@@ -336,12 +373,24 @@ fn plan_from_args(
         });
     }
 
-    let mut watched: Vec<i16> = sources.iter().map(|s| s.attnum).collect();
+    let mut attnums: Vec<i16> = sources.iter().map(|s| s.attnum).collect();
     if let Config::Column { attnum, .. } = config {
-        watched.push(attnum);
+        attnums.push(attnum);
     }
-    watched.sort_unstable();
-    watched.dedup();
+    attnums.sort_unstable();
+    attnums.dedup();
+    let watched = attnums
+        .into_iter()
+        .map(|attnum| {
+            let index = attnum as usize - 1;
+            let att = tupdesc.get(index).expect("column of the descriptor");
+            Watched {
+                index,
+                len: att.attlen,
+                byval: att.attbyval,
+            }
+        })
+        .collect();
     Plan {
         target,
         config,
@@ -351,17 +400,13 @@ fn plan_from_args(
 }
 
 /// `datumIsEqual`: byte equality of two non-null values of one column.
-unsafe fn same_bytes(
-    a: pg_sys::Datum,
-    b: pg_sys::Datum,
-    att: &pg_sys::FormData_pg_attribute,
-) -> bool {
+unsafe fn same_bytes(a: pg_sys::Datum, b: pg_sys::Datum, attlen: i16, byval: bool) -> bool {
     unsafe {
-        if att.attbyval {
+        if byval {
             return a == b;
         }
         let (pa, pb) = (a.cast_mut_ptr::<u8>(), b.cast_mut_ptr::<u8>());
-        let len = match att.attlen {
+        let len = match attlen {
             -1 => {
                 let la = pgrx::varlena::varsize_any(pa.cast());
                 if la != pgrx::varlena::varsize_any(pb.cast()) {
@@ -388,21 +433,47 @@ unsafe fn unchanged(
     new: pg_sys::HeapTuple,
     tupdesc: &PgTupleDesc,
 ) -> bool {
+    // Two deforms (one call into PostgreSQL each) instead of a heap_getattr per column: after the
+    // first variable-width column, each heap_getattr walks the tuple from its start.
+    const STACK: usize = 64;
+    let natts = tupdesc.len();
+    let zero = pg_sys::Datum::from(0);
+    let (mut ov, mut on, mut nv, mut nn);
+    let (mut ov_heap, mut on_heap, mut nv_heap, mut nn_heap);
+    let (ovs, ons, nvs, nns): (
+        &mut [pg_sys::Datum],
+        &mut [bool],
+        &mut [pg_sys::Datum],
+        &mut [bool],
+    ) = if natts <= STACK {
+        ov = [zero; STACK];
+        on = [false; STACK];
+        nv = [zero; STACK];
+        nn = [false; STACK];
+        (&mut ov[..], &mut on[..], &mut nv[..], &mut nn[..])
+    } else {
+        ov_heap = vec![zero; natts];
+        on_heap = vec![false; natts];
+        nv_heap = vec![zero; natts];
+        nn_heap = vec![false; natts];
+        (
+            &mut ov_heap[..],
+            &mut on_heap[..],
+            &mut nv_heap[..],
+            &mut nn_heap[..],
+        )
+    };
+    // SAFETY: both tuples belong to the trigger's relation; the buffers hold natts entries.
     unsafe {
-        plan.watched.iter().all(|&attnum| {
-            let (mut on, mut nn) = (false, false);
-            let od = pg_sys::heap_getattr(old, attnum.into(), tupdesc.as_ptr(), &mut on);
-            let nd = pg_sys::heap_getattr(new, attnum.into(), tupdesc.as_ptr(), &mut nn);
-            match (on, nn) {
+        pg_sys::heap_deform_tuple(old, tupdesc.as_ptr(), ovs.as_mut_ptr(), ons.as_mut_ptr());
+        pg_sys::heap_deform_tuple(new, tupdesc.as_ptr(), nvs.as_mut_ptr(), nns.as_mut_ptr());
+        plan.watched
+            .iter()
+            .all(|w| match (ons[w.index], nns[w.index]) {
                 (true, true) => true,
-                (false, false) => same_bytes(
-                    od,
-                    nd,
-                    tupdesc.get(attnum as usize - 1).expect("watched column"),
-                ),
+                (false, false) => same_bytes(ovs[w.index], nvs[w.index], w.len, w.byval),
                 _ => false,
-            }
-        })
+            })
     }
 }
 
