@@ -9,6 +9,7 @@ mod error;
 mod gucs;
 mod ident;
 pub(crate) mod jsonb;
+pub(crate) mod matview;
 pub(crate) mod ops;
 pub(crate) mod search;
 
@@ -37,6 +38,11 @@ extension_sql_file!(
         search::rebuild_search,
         search::_trigger_args,
     ]
+);
+extension_sql_file!(
+    "../sql/matview.sql",
+    name = "matview",
+    requires = [matview::_try_lock_exclusive]
 );
 
 #[pg_guard]

@@ -1,0 +1,419 @@
+-- Materialized views capability: registration, change tracking, refresh, status and history.
+--
+-- Change detection. Every source table of a registered view (found through pg_rewrite/pg_depend,
+-- through nested views, including each partition of a partitioned source) carries one statement
+-- trigger, pg_storage_ext_matview_changes, that appends (source, writer's xid) to
+-- storage._matview_changes — an append, in the writer's own transaction, so it commits or rolls
+-- back with the change and writers never wait on each other (no shared counter row). A refresh
+-- records the snapshot it started from; a source has changed since when one of its rows has an xid
+-- that snapshot does not see (pg_visible_in_snapshot). So a change committed before the refresh's
+-- snapshot is in the refresh, and one committed after (or still running) is seen by the next
+-- refresh_due. Rows every recorded snapshot sees are pruned. A registered matview refreshed by
+-- refresh_matview/refresh_due records itself as changed for the views built on it; a source that
+-- cannot be tracked (foreign table, unregistered matview) counts as always changed. An event
+-- trigger puts the trigger on partitions created or attached later and recomputes sources when
+-- views are replaced.
+
+CREATE TABLE storage.matview_config (
+    view          regclass PRIMARY KEY,
+    refresh_every interval NOT NULL CHECK (refresh_every > interval '0'),
+    "concurrently"  boolean,
+    registered_at timestamptz NOT NULL DEFAULT now()
+);
+SELECT pg_catalog.pg_extension_config_dump('storage.matview_config', '');
+COMMENT ON TABLE storage.matview_config IS
+    'Registered materialized views (storage.register_matview). concurrently NULL = automatic.';
+
+-- Refresh state, not dumped: snapshots and xids mean nothing in another cluster, so a restored
+-- database starts with every view due.
+CREATE TABLE storage._matview_state (
+    view          regclass PRIMARY KEY REFERENCES storage.matview_config ON DELETE CASCADE,
+    sources       regclass[] NOT NULL DEFAULT '{}',
+    untracked     boolean NOT NULL DEFAULT false,
+    depth         integer NOT NULL DEFAULT 0,
+    last_refresh  timestamptz,
+    last_attempt  timestamptz,
+    last_duration interval,
+    last_outcome  text,
+    last_snapshot pg_snapshot
+);
+
+CREATE TABLE storage._matview_changes (
+    source regclass NOT NULL,
+    xid    xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    ts     timestamptz NOT NULL DEFAULT statement_timestamp()
+);
+
+CREATE TABLE storage.matview_refresh_log (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    view         regclass NOT NULL,
+    started_at   timestamptz NOT NULL,
+    duration     interval,
+    "concurrently" boolean,
+    outcome      text NOT NULL,
+    error        text
+);
+CREATE INDEX ON storage.matview_refresh_log (view, started_at);
+SELECT pg_catalog.pg_extension_config_dump('storage.matview_refresh_log', '');
+SELECT pg_catalog.pg_extension_config_dump('storage.matview_refresh_log_id_seq', '');
+COMMENT ON TABLE storage.matview_refresh_log IS
+    'Every refresh attempt (refreshed, skipped: running, failed) with duration and error; rows older than 7 days are pruned by refresh_due.';
+
+-- The writers' trigger: SECURITY DEFINER so roles that may write the source but not the change
+-- table still record; it only appends its own table's OID.
+CREATE FUNCTION storage._matview_source_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO storage._matview_changes (source) VALUES (TG_RELID);
+    RETURN NULL;
+END $$;
+REVOKE ALL ON FUNCTION storage._matview_source_changed() FROM PUBLIC;
+COMMENT ON FUNCTION storage._matview_source_changed() IS
+    'Internal: statement trigger on matview sources; appends (source, xid) to storage._matview_changes.';
+
+-- Relations a view reads, transitively through plain views: (relid, relkind).
+CREATE FUNCTION storage._matview_sources(v regclass) RETURNS TABLE (relid regclass, relkind "char")
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH RECURSIVE reads(relid) AS (
+        SELECT d.refobjid
+          FROM pg_rewrite r
+          JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                          AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class
+         WHERE r.ev_class = v
+        UNION
+        SELECT d.refobjid
+          FROM reads
+          JOIN pg_class c ON c.oid = reads.relid AND c.relkind = 'v'
+          JOIN pg_rewrite r ON r.ev_class = c.oid
+          JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                          AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class
+    )
+    SELECT c.oid::regclass, c.relkind
+      FROM reads JOIN pg_class c ON c.oid = reads.relid
+     WHERE c.relkind IN ('r', 'p', 'm', 'f')
+     ORDER BY c.oid
+$$;
+COMMENT ON FUNCTION storage._matview_sources(regclass) IS
+    'Internal: tables, matviews and foreign tables a view reads, through nested views.';
+
+-- Puts the change trigger on a source table and every partition below it.
+CREATE FUNCTION storage._matview_track(src regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    rel regclass;
+BEGIN
+    FOR rel IN
+        SELECT t.relid FROM pg_partition_tree(src) AS t
+        UNION SELECT src
+    LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                        WHERE tgrelid = rel AND tgname = 'pg_storage_ext_matview_changes') THEN
+            EXECUTE format('CREATE TRIGGER pg_storage_ext_matview_changes AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
+                           'FOR EACH STATEMENT EXECUTE FUNCTION storage._matview_source_changed()', rel);
+        END IF;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION storage._matview_track(regclass) IS
+    'Internal: installs the change trigger on a source table and its partitions.';
+
+-- Recomputes a registered view's sources, depth and trackability, and tracks its tables.
+CREATE FUNCTION storage._matview_resolve(v regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s record;
+    srcs regclass[] := '{}';
+    untracked boolean := false;
+BEGIN
+    FOR s IN SELECT * FROM storage._matview_sources(v) LOOP
+        srcs := srcs || s.relid;
+        IF s.relkind IN ('r', 'p') THEN
+            PERFORM storage._matview_track(s.relid);
+        ELSIF s.relkind = 'f'
+              OR (s.relkind = 'm' AND NOT EXISTS (SELECT 1 FROM storage.matview_config WHERE view = s.relid)) THEN
+            untracked := true;
+        END IF;
+    END LOOP;
+    INSERT INTO storage._matview_state AS st (view, sources, untracked)
+    VALUES (v, srcs, untracked)
+    ON CONFLICT (view) DO UPDATE SET sources = excluded.sources, untracked = excluded.untracked;
+    -- depth: how many registered matviews this one reads, directly or not (refresh order)
+    UPDATE storage._matview_state AS st
+       SET depth = (SELECT count(*) FROM unnest(st.sources) AS u(r)
+                     WHERE EXISTS (SELECT 1 FROM storage.matview_config c WHERE c.view = u.r))
+     WHERE st.view = v;
+END $$;
+COMMENT ON FUNCTION storage._matview_resolve(regclass) IS
+    'Internal: recomputes the sources of a registered matview and installs change triggers.';
+
+-- Whether REFRESH ... CONCURRENTLY is possible now: populated, and a valid unique index on plain
+-- columns with no WHERE clause.
+CREATE FUNCTION storage._matview_can_concurrently(v regclass) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT c.relispopulated AND EXISTS (
+        SELECT 1 FROM pg_index i
+         WHERE i.indrelid = v AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL)
+      FROM pg_class c WHERE c.oid = v
+$$;
+COMMENT ON FUNCTION storage._matview_can_concurrently(regclass) IS
+    'Internal: the matview is populated and has a unique index on plain columns without WHERE.';
+
+CREATE FUNCTION storage._matview_sources_changed(v regclass) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT s.last_snapshot IS NULL OR s.untracked
+           OR NOT (SELECT relispopulated FROM pg_class WHERE oid = v)
+           OR EXISTS (SELECT 1 FROM storage._matview_changes ch
+                       WHERE ch.source = ANY (s.sources) AND NOT pg_visible_in_snapshot(ch.xid, s.last_snapshot))
+      FROM storage._matview_state s WHERE s.view = v
+$$;
+COMMENT ON FUNCTION storage._matview_sources_changed(regclass) IS
+    'Internal: a source changed since the snapshot of the last refresh (or never refreshed, not populated, untrackable source).';
+
+CREATE FUNCTION storage.register_matview(view regclass, refresh_every interval DEFAULT '5 minutes',
+                                         "concurrently" boolean DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    first_col name;
+BEGIN
+    IF (SELECT relkind FROM pg_class WHERE oid = view) IS DISTINCT FROM 'm' THEN
+        RAISE EXCEPTION '% is not a materialized view', view
+              USING ERRCODE = 'wrong_object_type',
+                    HINT = 'storage.register_matview takes a materialized view (CREATE MATERIALIZED VIEW).';
+    END IF;
+    IF refresh_every IS NULL OR refresh_every <= interval '0' THEN
+        RAISE EXCEPTION 'refresh_every must be a positive interval, got %', coalesce(refresh_every::text, 'NULL')
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'For example ''5 minutes'' or ''1 hour''.';
+    END IF;
+    IF "concurrently" AND NOT EXISTS (
+        SELECT 1 FROM pg_index i
+         WHERE i.indrelid = view AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL) THEN
+        SELECT attname INTO first_col FROM pg_attribute WHERE attrelid = view AND attnum > 0 AND NOT attisdropped ORDER BY attnum LIMIT 1;
+        RAISE EXCEPTION 'REFRESH MATERIALIZED VIEW CONCURRENTLY needs a unique index on %', view
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    DETAIL = 'The index must cover plain columns only and have no WHERE clause.',
+                    HINT = format('Create one on the columns that identify a row, e.g. CREATE UNIQUE INDEX ON %s (%I); or register with "concurrently" => NULL for automatic.',
+                                  view, first_col);
+    END IF;
+    INSERT INTO storage.matview_config AS c (view, refresh_every, "concurrently")
+    VALUES (view, refresh_every, "concurrently")
+    ON CONFLICT ON CONSTRAINT matview_config_pkey
+    DO UPDATE SET refresh_every = excluded.refresh_every, "concurrently" = excluded."concurrently";
+    PERFORM storage._matview_resolve(view);
+    -- views built on this one now have a tracked source
+    PERFORM storage._matview_resolve(st.view) FROM storage._matview_state st
+      WHERE register_matview.view = ANY (st.sources);
+END $$;
+COMMENT ON FUNCTION storage.register_matview(regclass, interval, boolean) IS
+    'Registers a materialized view for refresh_due: interval, and CONCURRENTLY (NULL = when populated and a unique plain index exists). Installs change tracking on its source tables. Idempotent.';
+
+CREATE FUNCTION storage.unregister_matview(view regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    src regclass;
+BEGIN
+    DELETE FROM storage.matview_config c WHERE c.view = unregister_matview.view;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '% is not registered', view
+              USING ERRCODE = 'undefined_object', HINT = 'SELECT view FROM storage.matview_status lists the registered views.';
+    END IF;
+    -- drop change triggers no other registered view needs
+    FOR src IN
+        SELECT t.tgrelid::regclass FROM pg_trigger t
+         WHERE t.tgname = 'pg_storage_ext_matview_changes'
+           AND NOT EXISTS (SELECT 1 FROM storage._matview_state st, unnest(st.sources) AS u(r),
+                                  LATERAL (SELECT p.relid FROM pg_partition_tree(u.r) p UNION SELECT u.r) AS tree(relid)
+                            WHERE tree.relid = t.tgrelid)
+    LOOP
+        EXECUTE format('DROP TRIGGER pg_storage_ext_matview_changes ON %s', src);
+    END LOOP;
+    PERFORM storage._matview_resolve(st.view) FROM storage._matview_state st
+      WHERE unregister_matview.view = ANY (st.sources);
+END $$;
+COMMENT ON FUNCTION storage.unregister_matview(regclass) IS
+    'Stops managing a materialized view; keeps its refresh history; drops change triggers no other view needs.';
+
+-- One refresh attempt. Returns the outcome; raises on failure (refresh_due catches).
+CREATE FUNCTION storage._matview_refresh(v regclass, force boolean, log_skips boolean) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cfg storage.matview_config;
+    conc boolean;
+    snap pg_snapshot;
+    t0 timestamptz;
+    took interval;
+BEGIN
+    SELECT * INTO cfg FROM storage.matview_config WHERE view = v;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '% is not registered', v
+              USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Call storage.register_matview first.';
+    END IF;
+    IF NOT force AND NOT storage._matview_sources_changed(v) THEN
+        RETURN 'skipped: unchanged';
+    END IF;
+    -- never queue behind a running refresh: ours (advisory lock) or anyone's (the EXCLUSIVE lock
+    -- every REFRESH takes, asked for with NOWAIT)
+    IF NOT pg_try_advisory_xact_lock(hashtext('pg_storage_ext.matview'), v::oid::integer) THEN
+        IF log_skips THEN
+            INSERT INTO storage.matview_refresh_log (view, started_at, outcome) VALUES (v, clock_timestamp(), 'skipped: running');
+        END IF;
+        RETURN 'skipped: running';
+    END IF;
+    IF NOT storage._try_lock_exclusive(v) THEN
+        IF log_skips THEN
+            INSERT INTO storage.matview_refresh_log (view, started_at, outcome) VALUES (v, clock_timestamp(), 'skipped: running');
+        END IF;
+        RETURN 'skipped: running';
+    END IF;
+    conc := CASE WHEN cfg."concurrently" IS NULL THEN storage._matview_can_concurrently(v)
+                 ELSE cfg."concurrently" AND (SELECT relispopulated FROM pg_class WHERE oid = v) END;
+    snap := pg_current_snapshot();
+    t0 := clock_timestamp();
+    EXECUTE format('REFRESH MATERIALIZED VIEW %s %s', CASE WHEN conc THEN 'CONCURRENTLY' ELSE '' END, v);
+    took := clock_timestamp() - t0;
+    -- views built on this one see it as changed
+    INSERT INTO storage._matview_changes (source) VALUES (v);
+    UPDATE storage._matview_state
+       SET last_refresh = t0, last_attempt = t0, last_duration = took, last_outcome = 'refreshed', last_snapshot = snap
+     WHERE view = v;
+    INSERT INTO storage.matview_refresh_log (view, started_at, duration, "concurrently", outcome)
+    VALUES (v, t0, took, conc, 'refreshed');
+    RETURN 'refreshed';
+END $$;
+COMMENT ON FUNCTION storage._matview_refresh(regclass, boolean, boolean) IS
+    'Internal: one refresh attempt of a registered matview.';
+
+CREATE FUNCTION storage.refresh_matview(view regclass, force boolean DEFAULT false) RETURNS text
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT storage._matview_refresh(view, force, true)
+$$;
+COMMENT ON FUNCTION storage.refresh_matview(regclass, boolean) IS
+    'Refreshes a registered matview now: ''refreshed'', ''skipped: unchanged'' (no source changed since the last refresh; force => true refreshes anyway) or ''skipped: running'' (never waits for another refresh).';
+
+CREATE FUNCTION storage.refresh_due() RETURNS TABLE (view regclass, outcome text, duration interval)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r record;
+    t0 timestamptz;
+    msg text;
+BEGIN
+    FOR r IN
+        SELECT c.view AS v, c.refresh_every, s.last_attempt, s.depth,
+               NOT (SELECT relispopulated FROM pg_class WHERE oid = c.view) AS unpopulated
+          FROM storage.matview_config c
+          JOIN storage._matview_state s ON s.view = c.view
+         WHERE EXISTS (SELECT 1 FROM pg_class WHERE oid = c.view)
+         ORDER BY s.depth, c.view::oid
+    LOOP
+        view := r.v;
+        t0 := clock_timestamp();
+        IF NOT r.unpopulated AND r.last_attempt IS NOT NULL AND r.last_attempt + r.refresh_every > now() THEN
+            outcome := 'skipped: not due';
+        ELSE
+            BEGIN
+                outcome := storage._matview_refresh(r.v, false, true);
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+                outcome := 'failed: ' || msg;
+                UPDATE storage._matview_state SET last_outcome = outcome, last_attempt = t0,
+                       last_duration = clock_timestamp() - t0
+                 WHERE _matview_state.view = r.v;
+                INSERT INTO storage.matview_refresh_log (view, started_at, duration, outcome, error)
+                VALUES (r.v, t0, clock_timestamp() - t0, 'failed', msg);
+            END;
+        END IF;
+        duration := clock_timestamp() - t0;
+        RETURN NEXT;
+    END LOOP;
+    -- prune: changes every recorded snapshot sees; history older than 7 days
+    DELETE FROM storage._matview_changes
+     WHERE xid < (SELECT min(pg_snapshot_xmin(last_snapshot)) FROM storage._matview_state)
+        OR NOT EXISTS (SELECT 1 FROM storage._matview_state);
+    DELETE FROM storage.matview_refresh_log WHERE started_at < now() - interval '7 days';
+END $$;
+COMMENT ON FUNCTION storage.refresh_due() IS
+    'For pg_cron: refreshes every registered matview whose interval elapsed and whose sources changed, in dependency order; one row per view with outcome refreshed, skipped: unchanged / not due / running, or failed: <message>.';
+
+CREATE VIEW storage.matview_status AS
+SELECT c.view,
+       c.refresh_every,
+       coalesce(c."concurrently", storage._matview_can_concurrently(c.view)) AS "concurrently",
+       s.last_refresh,
+       s.last_duration,
+       s.last_outcome,
+       ch.changed AS sources_changed,
+       CASE WHEN s.last_attempt IS NULL THEN now() ELSE s.last_attempt + c.refresh_every END AS next_due,
+       CASE WHEN NOT ch.changed THEN interval '0'
+            WHEN s.last_snapshot IS NULL OR s.untracked THEN now() - coalesce(s.last_refresh, c.registered_at)
+            ELSE now() - coalesce((SELECT min(x.ts) FROM storage._matview_changes x
+                                    WHERE x.source = ANY (s.sources)
+                                      AND NOT pg_visible_in_snapshot(x.xid, s.last_snapshot)), now())
+       END AS stale_for
+  FROM storage.matview_config c
+  JOIN storage._matview_state s ON s.view = c.view
+  CROSS JOIN LATERAL (SELECT storage._matview_sources_changed(c.view) AS changed) AS ch;
+COMMENT ON VIEW storage.matview_status IS
+    'Registered matviews: interval, mode, last refresh and outcome, whether a source changed since, when next due, and for how long the data has been stale.';
+
+-- New partitions of tracked tables get the change trigger; replaced views change sources.
+-- SECURITY DEFINER: it fires for every role's DDL and must read the registration tables; it only
+-- installs the extension's own fixed trigger on partitions of already tracked tables.
+CREATE FUNCTION storage._matview_ddl() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    obj record;
+    root regclass;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM storage.matview_config) THEN
+        RETURN;
+    END IF;
+    FOR obj IN SELECT objid, command_tag FROM pg_event_trigger_ddl_commands() WHERE classid = 'pg_class'::regclass LOOP
+        IF obj.command_tag IN ('CREATE VIEW', 'ALTER VIEW', 'CREATE MATERIALIZED VIEW') THEN
+            PERFORM storage._matview_resolve(st.view) FROM storage._matview_state st;
+            RETURN;
+        END IF;
+        SELECT a.relid INTO root FROM pg_partition_ancestors(obj.objid) AS a
+         WHERE EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = a.relid AND t.tgname = 'pg_storage_ext_matview_changes')
+         LIMIT 1;
+        IF root IS NOT NULL THEN
+            PERFORM storage._matview_track(root);
+        ELSIF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = obj.objid AND t.tgname = 'pg_storage_ext_matview_changes') THEN
+            PERFORM storage._matview_track(obj.objid::regclass);
+        END IF;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION storage._matview_ddl() IS
+    'Internal: event trigger keeping matview change tracking on new partitions and replaced views.';
+CREATE EVENT TRIGGER pg_storage_ext_matview_ddl ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'ALTER TABLE', 'CREATE VIEW', 'ALTER VIEW')
+    EXECUTE FUNCTION storage._matview_ddl();
+
+CREATE FUNCTION storage._maintenance() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM storage.matview_refresh_log WHERE started_at < now() - interval '7 days';
+    IF to_regprocedure('storage.run_maintenance(regclass)') IS NOT NULL THEN
+        EXECUTE 'SELECT count(*) FROM storage.run_maintenance()';
+    END IF;
+END $$;
+COMMENT ON FUNCTION storage._maintenance() IS
+    'Internal: the pg_storage_ext.maintenance job: prunes history, runs storage.run_maintenance() when present.';
+
+CREATE FUNCTION storage.schedule_jobs(refresh_schedule text DEFAULT '* * * * *',
+                                      maintenance_schedule text DEFAULT '*/15 * * * *') RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in this database'
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    DETAIL = 'storage.schedule_jobs creates pg_cron jobs.',
+                    HINT = 'Add pg_cron to shared_preload_libraries, restart, and CREATE EXTENSION pg_cron in the database named by cron.database_name.';
+    END IF;
+    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
+      USING 'pg_storage_ext.refresh_due', refresh_schedule, 'SELECT count(*) FROM storage.refresh_due()';
+    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
+      USING 'pg_storage_ext.maintenance', maintenance_schedule, 'SELECT storage._maintenance()';
+END $$;
+COMMENT ON FUNCTION storage.schedule_jobs(text, text) IS
+    'Creates or updates the pg_cron jobs pg_storage_ext.refresh_due and pg_storage_ext.maintenance for this database.';
+
+COMMENT ON FUNCTION storage._try_lock_exclusive(regclass) IS
+    'Internal: takes the EXCLUSIVE lock of a REFRESH without waiting; false when a refresh is running.';
