@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: a release build of the extension in a throwaway cluster; each bench/*.sql runs its
 # workloads against a baseline measured in the same run and prints
-# `name: ours X ms, baseline Y ms, ratio R`. BENCH=name runs only bench/name.sql.
+# `name: ours X ms, baseline Y ms, ratio R`; bench/name.sh, when present, runs after bench/name.sql
+# (pgbench workloads). BENCH=name runs only that one.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$PGSE_ROOT"
@@ -18,4 +19,5 @@ for f in bench/*.sql; do
   [ -n "${BENCH:-}" ] && [ "$BENCH" != "$name" ] && continue
   echo "== $name"
   psql_bench -f "$f"
+  if [ -x "bench/$name.sh" ]; then "bench/$name.sh" 28820; fi
 done

@@ -59,15 +59,8 @@ SELECT pg_catalog.pg_extension_config_dump('storage.matview_refresh_log_id_seq',
 COMMENT ON TABLE storage.matview_refresh_log IS
     'Every refresh attempt (refreshed, skipped: running, failed) with duration and error; rows older than 7 days are pruned by refresh_due.';
 
--- The writers' trigger: SECURITY DEFINER so roles that may write the source but not the change
--- table still record; it only appends its own table's OID.
-CREATE FUNCTION storage._matview_source_changed() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    INSERT INTO storage._matview_changes (source) VALUES (TG_RELID);
-    RETURN NULL;
-END $$;
-REVOKE ALL ON FUNCTION storage._matview_source_changed() FROM PUBLIC;
+-- The writers' trigger, storage._matview_source_changed(), is C (src/matview/): it appends
+-- straight into the heap, so writers need no privilege on this table.
 COMMENT ON FUNCTION storage._matview_source_changed() IS
     'Internal: statement trigger on matview sources; appends (source, xid) to storage._matview_changes.';
 

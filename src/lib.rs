@@ -42,7 +42,10 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/matview.sql",
     name = "matview",
-    requires = [matview::_try_lock_exclusive]
+    requires = [
+        matview::_try_lock_exclusive,
+        matview::_matview_source_changed
+    ]
 );
 
 #[pg_guard]

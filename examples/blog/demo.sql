@@ -58,3 +58,18 @@ INSERT INTO articles (author_id, title, summary, content)
 VALUES (1, 'Vacuum and partition maintenance', 'Keeping partitions lean', 'Autovacuum settings per partition.');
 UPDATE articles SET view_count = view_count + 1 WHERE title = 'Vacuum and partition maintenance';
 SELECT id, title FROM articles WHERE searchable @@ websearch_to_tsquery('english', '"partition maintenance"') ORDER BY id;
+
+\echo '== Materialized views: registered, refreshed only when a source changed, never queued'
+SELECT storage.register_matview('article_analytics', '5 minutes');
+SELECT storage.register_matview('user_engagement', '15 minutes');
+SELECT view, sources, depth FROM storage._matview_state ORDER BY depth, view::text;
+\echo 'refresh_due: both are unpopulated, so due; article_analytics first (user_engagement reads it):'
+SELECT view, outcome FROM storage.refresh_due();
+\echo 'Nothing changed since: a refresh is skipped.'
+SELECT storage.refresh_matview('article_analytics');
+INSERT INTO comments (article_id, user_id, body) VALUES (1, 2, 'Great read');
+\echo 'After a new comment:'
+SELECT view, "concurrently", last_outcome, sources_changed, next_due > now() AS waits_for_interval FROM storage.matview_status ORDER BY view::text;
+SELECT storage.refresh_matview('article_analytics');
+SELECT article_id, title, view_count, comment_count, favorite_count FROM article_analytics ORDER BY comment_count DESC, article_id LIMIT 3;
+SELECT view, outcome, "concurrently" FROM storage.matview_refresh_log ORDER BY id;

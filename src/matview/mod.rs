@@ -13,3 +13,60 @@ pub(crate) fn _try_lock_exclusive(view: Regclass) -> bool {
     // SAFETY: a conditional lock request on a relation OID; never waits, never raises.
     unsafe { pg_sys::ConditionalLockRelationOid(view.0, pg_sys::ExclusiveLock as pg_sys::LOCKMODE) }
 }
+
+thread_local! {
+    /// (top transaction, subtransaction, source) already recorded: one row per source per
+    /// subtransaction is enough, since the row commits or rolls back with that subtransaction.
+    static RECORDED: std::cell::RefCell<(u64, std::collections::HashSet<(u32, pg_sys::Oid)>)> =
+        std::cell::RefCell::new((0, std::collections::HashSet::new()));
+}
+
+/// Statement trigger on every source table of a registered matview: appends (source, top-level
+/// xid, statement time) to `storage._matview_changes`, once per source per subtransaction. The row
+/// is written straight into the heap (the table has no index, no trigger): no SPI, no planner, and
+/// no privilege on the change table needed by the writer.
+#[pg_trigger]
+pub(crate) fn _matview_source_changed<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, std::convert::Infallible> {
+    let td = trigger.trigger_data();
+    // SAFETY: transaction-state getters and a heap insert into the extension's own table, opened
+    // and locked as an INSERT would.
+    unsafe {
+        let source = (*td.tg_relation).rd_id;
+        let fxid = pg_sys::GetTopFullTransactionId().value;
+        let subxid = pg_sys::GetCurrentSubTransactionId();
+        let fresh = RECORDED.with(|r| {
+            let mut r = r.borrow_mut();
+            if r.0 != fxid {
+                r.0 = fxid;
+                r.1.clear();
+            }
+            r.1.insert((subxid, source))
+        });
+        if !fresh {
+            return Ok(None);
+        }
+        let nsp = pg_sys::get_namespace_oid(c"storage".as_ptr(), false);
+        let relid = pg_sys::get_relname_relid(c"_matview_changes".as_ptr(), nsp);
+        if relid == pg_sys::InvalidOid {
+            crate::error::raise(
+                PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+                "storage._matview_changes does not exist",
+                Some("A change trigger of pg_storage_ext outlived its extension.".into()),
+                Some("DROP TRIGGER pg_storage_ext_matview_changes ON the table, or reinstall pg_storage_ext.".into()),
+            );
+        }
+        let rel = pg_sys::table_open(relid, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
+        let values = [
+            pg_sys::Datum::from(source),
+            pg_sys::Datum::from(fxid as i64),
+            pg_sys::Datum::from(pg_sys::GetCurrentStatementStartTimestamp()),
+        ];
+        let nulls = [false; 3];
+        let tuple = pg_sys::heap_form_tuple((*rel).rd_att, values.as_ptr(), nulls.as_ptr());
+        pg_sys::simple_heap_insert(rel, tuple);
+        pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
+    }
+    Ok(None)
+}
