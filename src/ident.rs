@@ -58,6 +58,26 @@ pub(crate) fn literal(value: &str) -> String {
         .into_owned()
 }
 
+/// An argument that must not be NULL: a NULL raises 22004 naming its position and type.
+///
+/// # Safety
+/// The argument must be of the SQL type `T` reads.
+unsafe fn required<'fcx, T: pgrx::FromDatum>(
+    arg: pgrx::callconv::Arg<'_, 'fcx>,
+    sql_type: &str,
+) -> T {
+    let index = arg.index();
+    // SAFETY: the caller guarantees the argument's type.
+    unsafe { arg.unbox_arg_using_from_datum() }.unwrap_or_else(|| {
+        crate::error::raise(
+            pgrx::PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            format!("{sql_type} argument {} must not be null", index + 1),
+            None,
+            None,
+        )
+    })
+}
+
 /// A `name` argument (NameData: up to 63 bytes, NUL-terminated).
 pub(crate) struct Name(pub String);
 
@@ -80,16 +100,8 @@ impl pgrx::FromDatum for Name {
 
 unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for Name {
     unsafe fn unbox_arg_unchecked(arg: pgrx::callconv::Arg<'_, 'fcx>) -> Self {
-        let index = arg.index();
         // SAFETY: the argument is declared as name.
-        unsafe { arg.unbox_arg_using_from_datum() }.unwrap_or_else(|| {
-            crate::error::raise(
-                pgrx::PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-                format!("name argument {} must not be null", index + 1),
-                None,
-                None,
-            )
-        })
+        unsafe { required(arg, "name") }
     }
 }
 
@@ -112,16 +124,8 @@ impl pgrx::FromDatum for Regclass {
 
 unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for Regclass {
     unsafe fn unbox_arg_unchecked(arg: pgrx::callconv::Arg<'_, 'fcx>) -> Self {
-        let index = arg.index();
         // SAFETY: the argument is declared as regclass.
-        unsafe { arg.unbox_arg_using_from_datum() }.unwrap_or_else(|| {
-            crate::error::raise(
-                pgrx::PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-                format!("regclass argument {} must not be null", index + 1),
-                None,
-                None,
-            )
-        })
+        unsafe { required(arg, "regclass") }
     }
 }
 
