@@ -21,3 +21,15 @@ pub fn raise(
     report.report(PgLogLevel::ERROR);
     unreachable!("an ERROR report does not return")
 }
+
+/// Raises XX000 for a broken invariant (a PostgreSQL function returning NULL where it cannot, a
+/// column missing from a descriptor just read): an error report, never a Rust panic.
+#[track_caller]
+pub fn internal(what: &str) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        format!("pg_storage_ext internal error: {what}"),
+        None,
+        Some("Please report this with the statement that caused it.".into()),
+    )
+}

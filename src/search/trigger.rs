@@ -9,7 +9,7 @@
 //! byte for byte. On UPDATE, when no source column and no configuration column changed (binary
 //! comparison of the old and new values), the new row is returned as it is, without parsing.
 
-use crate::error::raise;
+use crate::error::{internal, raise};
 use pg_storage_core::search::{split_source, Weight};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -236,7 +236,9 @@ pub(crate) fn validate_args(args: &[String], tupdesc: &PgTupleDesc, relname: &st
         .watched
         .iter()
         .map(|w| {
-            let att = tupdesc.get(w.index).expect("column of the descriptor");
+            let att = tupdesc
+                .get(w.index)
+                .unwrap_or_else(|| internal("column missing from the tuple descriptor"));
             pg_sys::name_data_to_str(&att.attname).to_owned()
         })
         .collect()
@@ -383,7 +385,9 @@ fn plan_from_args(
         .into_iter()
         .map(|attnum| {
             let index = attnum as usize - 1;
-            let att = tupdesc.get(index).expect("column of the descriptor");
+            let att = tupdesc
+                .get(index)
+                .unwrap_or_else(|| internal("column missing from the tuple descriptor"));
             Watched {
                 index,
                 len: att.attlen,
@@ -482,7 +486,8 @@ type PgFn = unsafe fn(pg_sys::FunctionCallInfo) -> pg_sys::Datum;
 unsafe fn call2(f: PgFn, a: pg_sys::Datum, b: pg_sys::Datum) -> pg_sys::Datum {
     // SAFETY: the caller passes arguments of the types `f` expects; none of these functions
     // returns NULL for non-null arguments.
-    unsafe { pgrx::direct_function_call_as_datum(f, &[Some(a), Some(b)]) }.expect("non-null result")
+    unsafe { pgrx::direct_function_call_as_datum(f, &[Some(a), Some(b)]) }
+        .unwrap_or_else(|| internal("a text search function returned NULL"))
 }
 
 fn text_datum(bytes: &[u8]) -> pg_sys::Datum {
@@ -552,7 +557,8 @@ unsafe fn row_config(plan: &Plan, tuple: pg_sys::HeapTuple, tupdesc: &PgTupleDes
                 );
             }
             if !*is_text {
-                return pg_sys::Oid::from_datum(d, false).expect("regconfig");
+                return pg_sys::Oid::from_datum(d, false)
+                    .unwrap_or_else(|| internal("NULL regconfig"));
             }
             let s = pgrx::varlena::text_to_rust_str_unchecked(pg_sys::pg_detoast_datum_packed(
                 d.cast_mut_ptr(),
@@ -619,7 +625,7 @@ unsafe fn compute(plan: &Plan, tuple: pg_sys::HeapTuple, tupdesc: &PgTupleDesc) 
                 Some(left) => call2(pg_sys::tsvector_concat, left, weighted),
             });
         }
-        acc.expect("at least one source")
+        acc.unwrap_or_else(|| internal("a trigger plan without sources"))
     }
 }
 
@@ -628,7 +634,7 @@ unsafe fn empty_object(input: PgFn) -> pg_sys::Datum {
     unsafe {
         pgrx::direct_function_call_as_datum(input, &[Some(pg_sys::Datum::from(c"{}".as_ptr()))])
     }
-    .expect("non-null result")
+    .unwrap_or_else(|| internal("a text search function returned NULL"))
 }
 
 /// Trigger function `storage.tsvector_update(tsvector_column, config, source[:weight], ...)`.
