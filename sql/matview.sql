@@ -67,23 +67,20 @@ COMMENT ON FUNCTION storage._matview_source_changed() IS
 -- Relations a view reads, transitively through plain views: (relid, relkind).
 CREATE FUNCTION storage._matview_sources(v regclass) RETURNS TABLE (relid regclass, relkind "char")
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    -- start at the matview itself, then follow the rules of the plain views it reads
     WITH RECURSIVE reads(relid) AS (
-        SELECT d.refobjid
-          FROM pg_rewrite r
-          JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
-                          AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class
-         WHERE r.ev_class = v
+        SELECT v::oid
         UNION
         SELECT d.refobjid
           FROM reads
-          JOIN pg_class c ON c.oid = reads.relid AND c.relkind = 'v'
+          JOIN pg_class c ON c.oid = reads.relid AND (c.oid = v OR c.relkind = 'v')
           JOIN pg_rewrite r ON r.ev_class = c.oid
           JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
                           AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class
     )
     SELECT c.oid::regclass, c.relkind
       FROM reads JOIN pg_class c ON c.oid = reads.relid
-     WHERE c.relkind IN ('r', 'p', 'm', 'f')
+     WHERE c.relkind IN ('r', 'p', 'm', 'f') AND c.oid <> v
      ORDER BY c.oid
 $$;
 COMMENT ON FUNCTION storage._matview_sources(regclass) IS

@@ -80,37 +80,29 @@ SELECT pg_temp.sqlstate_of($$INSERT INTO multi_text VALUES (3, 'klingon', 'x')$$
 
 -- wrong arguments: named, with SQLSTATE, at the first row
 CREATE TABLE bad (id int, body text, n int, tsv tsvector, notvec text);
-CREATE TRIGGER b1 BEFORE INSERT ON bad FOR EACH ROW EXECUTE FUNCTION storage.tsvector_update('tsv', 'english');
-SELECT pg_temp.sqlstate_of($$INSERT INTO bad (id) VALUES (1)$$);
-DROP TRIGGER b1 ON bad;
-CREATE TRIGGER b2 BEFORE INSERT ON bad FOR EACH ROW EXECUTE FUNCTION storage.tsvector_update('nope', 'english', 'body');
-SELECT pg_temp.sqlstate_of($$INSERT INTO bad (id) VALUES (1)$$);
-DROP TRIGGER b2 ON bad;
-CREATE TRIGGER b3 BEFORE INSERT ON bad FOR EACH ROW EXECUTE FUNCTION storage.tsvector_update('notvec', 'english', 'body');
-SELECT pg_temp.sqlstate_of($$INSERT INTO bad (id) VALUES (1)$$);
-DROP TRIGGER b3 ON bad;
-CREATE TRIGGER b4 BEFORE INSERT ON bad FOR EACH ROW EXECUTE FUNCTION storage.tsvector_update('tsv', 'no_such_config', 'body');
-SELECT pg_temp.sqlstate_of($$INSERT INTO bad (id) VALUES (1)$$);
-DROP TRIGGER b4 ON bad;
-CREATE TRIGGER b5 BEFORE INSERT ON bad FOR EACH ROW EXECUTE FUNCTION storage.tsvector_update('tsv', 'english', 'body:E');
-SELECT pg_temp.sqlstate_of($$INSERT INTO bad (id) VALUES (1)$$);
-DROP TRIGGER b5 ON bad;
-CREATE TRIGGER b6 BEFORE INSERT ON bad FOR EACH ROW EXECUTE FUNCTION storage.tsvector_update('tsv', 'english', 'missing:A');
-SELECT pg_temp.sqlstate_of($$INSERT INTO bad (id) VALUES (1)$$);
-DROP TRIGGER b6 ON bad;
-CREATE TRIGGER b7 BEFORE INSERT ON bad FOR EACH ROW EXECUTE FUNCTION storage.tsvector_update('tsv', 'english', 'n');
-SELECT pg_temp.sqlstate_of($$INSERT INTO bad (id) VALUES (1)$$);
-DROP TRIGGER b7 ON bad;
-CREATE TRIGGER b8 BEFORE INSERT ON bad FOR EACH ROW EXECUTE FUNCTION storage.tsvector_update('tsv', 'n', 'body');
-SELECT pg_temp.sqlstate_of($$INSERT INTO bad (id) VALUES (1)$$);
-DROP TRIGGER b8 ON bad;
-CREATE TRIGGER b9 AFTER INSERT ON bad FOR EACH ROW EXECUTE FUNCTION storage.tsvector_update('tsv', 'english', 'body');
-SELECT pg_temp.sqlstate_of($$INSERT INTO bad (id) VALUES (1)$$);
-DROP TRIGGER b9 ON bad;
-CREATE TRIGGER b10 BEFORE DELETE ON bad FOR EACH ROW EXECUTE FUNCTION storage.tsvector_update('tsv', 'english', 'body');
+-- each case: create the trigger (timing, event, arguments), fire it once, report, drop it
+CREATE FUNCTION pg_temp.trigger_error(timing text, args text, dml text DEFAULT 'INSERT INTO bad (id) VALUES (1)')
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE result text;
+BEGIN
+    EXECUTE format('CREATE TRIGGER probe %s ON bad FOR EACH ROW EXECUTE FUNCTION storage.tsvector_update(%s)', timing, args);
+    result := pg_temp.sqlstate_of(dml);
+    DROP TRIGGER probe ON bad;
+    RETURN result;
+END $$;
+SELECT args, pg_temp.trigger_error('BEFORE INSERT', args) AS error
+  FROM (VALUES (1, $$'tsv', 'english'$$),
+               (2, $$'nope', 'english', 'body'$$),
+               (3, $$'notvec', 'english', 'body'$$),
+               (4, $$'tsv', 'no_such_config', 'body'$$),
+               (5, $$'tsv', 'english', 'body:E'$$),
+               (6, $$'tsv', 'english', 'missing:A'$$),
+               (7, $$'tsv', 'english', 'n'$$),
+               (8, $$'tsv', 'n', 'body'$$)) AS cases(k, args)
+ ORDER BY k;
+SELECT pg_temp.trigger_error('AFTER INSERT', $$'tsv', 'english', 'body'$$) AS after_trigger;
 INSERT INTO bad (id) VALUES (1);
-SELECT pg_temp.sqlstate_of($$DELETE FROM bad$$);
-DROP TRIGGER b10 ON bad;
+SELECT pg_temp.trigger_error('BEFORE DELETE', $$'tsv', 'english', 'body'$$, 'DELETE FROM bad') AS delete_trigger;
 -- the message in full, once
 CREATE TRIGGER b11 BEFORE INSERT ON bad FOR EACH ROW EXECUTE FUNCTION storage.tsvector_update('tsv', 'english', 'body', 'missing:B');
 INSERT INTO bad (id) VALUES (2);
