@@ -11,6 +11,7 @@ mod ident;
 pub(crate) mod jsonb;
 pub(crate) mod matview;
 pub(crate) mod ops;
+pub(crate) mod partition;
 pub(crate) mod search;
 
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
@@ -45,6 +46,20 @@ extension_sql_file!(
     requires = [
         matview::_try_lock_exclusive,
         matview::_matview_source_changed
+    ]
+);
+extension_sql_file!(
+    "../sql/partition.sql",
+    name = "partition",
+    requires = [
+        partition::_partition_step_interval,
+        partition::_partition_step_int,
+        partition::_partition_floor,
+        partition::_partition_add,
+        partition::_partition_name,
+        partition::_partition_plan,
+        partition::_partition_fit,
+        partition::_partition_extend_key,
     ]
 );
 

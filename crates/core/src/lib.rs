@@ -4,4 +4,5 @@
 pub mod jsonb;
 pub mod lru;
 pub mod names;
+pub mod partition;
 pub mod search;

@@ -1,0 +1,986 @@
+-- Partitions capability: range partitions by time or integer, premake, default partition,
+-- retention, ensure_partition, run_maintenance, convert_to_partitioned.
+--
+-- Positions. Every bound is handled as a "position": for time keys the wall-clock time in the
+-- parent's time zone (partition_config.time_zone, the session's TimeZone at registration),
+-- written YYYY-MM-DD HH:MM:SS[.ffffff]; for integer keys the number. The arithmetic on positions
+-- (aligned periods, names, which ranges to create around existing children) is Rust
+-- (src/partition, crates/core/src/partition.rs); this file converts column values to and from
+-- positions and runs the DDL.
+--
+-- New children are created standalone (CREATE TABLE ... LIKE parent) and attached with
+-- ATTACH PARTITION, which takes SHARE UPDATE EXCLUSIVE on the parent: inserts and reads of the
+-- parent go on while a child is added. Only the default partition is locked ACCESS EXCLUSIVE, and
+-- only when there is one; rows of the new range found in it are moved into the new child before
+-- the attach, in the same transaction (no "updated partition constraint for default partition
+-- would be violated").
+
+CREATE TABLE storage.partition_config (
+    parent               regclass PRIMARY KEY,
+    control_column       name NOT NULL,
+    control_type         regtype NOT NULL,
+    step                 text NOT NULL,
+    premake              integer NOT NULL CHECK (premake >= 0),
+    retention            text,
+    retention_keep_table boolean NOT NULL DEFAULT false,
+    default_partition    boolean NOT NULL DEFAULT true,
+    time_zone            text NOT NULL,
+    registered_at        timestamptz NOT NULL DEFAULT now()
+);
+SELECT pg_catalog.pg_extension_config_dump('storage.partition_config', '');
+COMMENT ON TABLE storage.partition_config IS
+    'Parents registered by storage.create_partitions / convert_to_partitioned: step, premake, retention. premake and retention may be updated in place.';
+
+-- 'time' or 'int' for a supported key type, NULL otherwise.
+CREATE FUNCTION storage._partition_kind(typ regtype) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE
+        WHEN typ IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN 'time'
+        WHEN typ IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN 'int'
+    END
+$$;
+COMMENT ON FUNCTION storage._partition_kind(regtype) IS
+    'Internal: time or int for a supported partition key type.';
+
+-- The partition key of a parent, checked: PARTITION BY RANGE on one column of a supported type.
+CREATE FUNCTION storage._partition_key(parent regclass, OUT key_column name, OUT key_type regtype)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    pt pg_partitioned_table;
+BEGIN
+    SELECT * INTO pt FROM pg_partitioned_table WHERE partrelid = parent;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '% is not a partitioned table', parent
+              USING ERRCODE = 'wrong_object_type',
+                    DETAIL = format('relkind of %s is %L.', parent, (SELECT relkind FROM pg_class WHERE oid = parent)),
+                    HINT = 'Declare it with PARTITION BY RANGE (column), or use storage.convert_to_partitioned for an existing table.';
+    END IF;
+    IF pt.partstrat <> 'r' THEN
+        RAISE EXCEPTION '% is partitioned by %, not by range', parent,
+                        CASE pt.partstrat WHEN 'l' THEN 'list' WHEN 'h' THEN 'hash' ELSE pt.partstrat::text END
+              USING ERRCODE = 'wrong_object_type',
+                    HINT = 'storage partitions are ranges: PARTITION BY RANGE (column).';
+    END IF;
+    IF pt.partnatts <> 1 OR pt.partattrs[0] = 0 THEN
+        RAISE EXCEPTION 'the partition key of % is not a single column', parent
+              USING ERRCODE = 'feature_not_supported',
+                    DETAIL = format('Key: %s.', pg_get_partkeydef(parent)),
+                    HINT = 'Partition by one column: PARTITION BY RANGE (created_at).';
+    END IF;
+    SELECT a.attname, a.atttypid::regtype INTO key_column, key_type
+      FROM pg_attribute a WHERE a.attrelid = parent AND a.attnum = pt.partattrs[0];
+    IF storage._partition_kind(key_type) IS NULL THEN
+        RAISE EXCEPTION 'partition key %.% has type %, which storage partitions do not support', parent, quote_ident(key_column), key_type
+              USING ERRCODE = 'datatype_mismatch',
+                    HINT = 'Supported key types: timestamptz, timestamp, date (interval steps) and smallint, integer, bigint (numeric steps).';
+    END IF;
+END $$;
+COMMENT ON FUNCTION storage._partition_key(regclass) IS
+    'Internal: the single range-partition key column and its type, or a clear error.';
+
+-- Canonical step (days:1, months:3, int:1000) for a key type, or 22023.
+CREATE FUNCTION storage._partition_step(step text, typ regtype) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    iv interval;
+BEGIN
+    IF step IS NULL THEN
+        RAISE EXCEPTION 'step must not be NULL' USING ERRCODE = 'null_value_not_allowed',
+              HINT = 'An interval such as ''1 month'' for time keys, a number such as ''1000'' for integer keys.';
+    END IF;
+    IF storage._partition_kind(typ) = 'int' THEN
+        RETURN storage._partition_step_int(step);
+    END IF;
+    BEGIN
+        iv := step::interval;
+    EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow
+                   OR invalid_text_representation THEN
+        RAISE EXCEPTION 'step % is not an interval', quote_literal(step)
+              USING ERRCODE = 'invalid_parameter_value',
+                    DETAIL = format('The key type is %s, which takes an interval step.', typ),
+                    HINT = 'For example ''1 hour'', ''1 day'', ''1 week'', ''1 month'', ''3 months'', ''1 year''.';
+    END;
+    RETURN storage._partition_step_interval(iv, typ = 'date'::regtype);
+END $$;
+COMMENT ON FUNCTION storage._partition_step(text, regtype) IS
+    'Internal: checks a step against the key type; returns its canonical form.';
+
+-- A key value (as text in the column's type) to a position.
+CREATE FUNCTION storage._partition_to_pos(typ regtype, tz text, val text) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF val IS NULL THEN
+        RETURN NULL;
+    ELSIF typ = 'timestamptz'::regtype THEN
+        RETURN to_char(val::timestamptz AT TIME ZONE tz, 'YYYY-MM-DD HH24:MI:SS.US');
+    ELSIF typ = 'timestamp'::regtype THEN
+        RETURN to_char(val::timestamp, 'YYYY-MM-DD HH24:MI:SS.US');
+    ELSIF typ = 'date'::regtype THEN
+        RETURN to_char(val::date, 'YYYY-MM-DD');
+    ELSE
+        RETURN val::bigint::text;
+    END IF;
+END $$;
+COMMENT ON FUNCTION storage._partition_to_pos(regtype, text, text) IS
+    'Internal: a key value to a position (wall-clock time in the parent''s zone, or the integer).';
+
+-- SQL expression computing the position of column `col` (for set-based use on rows).
+CREATE FUNCTION storage._partition_pos_expr(typ regtype, tz text, col name) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE
+        WHEN typ = 'timestamptz'::regtype THEN format('to_char(%I AT TIME ZONE %L, %L)', col, tz, 'YYYY-MM-DD HH24:MI:SS.US')
+        WHEN typ = 'timestamp'::regtype THEN format('to_char(%I, %L)', col, 'YYYY-MM-DD HH24:MI:SS.US')
+        WHEN typ = 'date'::regtype THEN format('to_char(%I, %L)', col, 'YYYY-MM-DD')
+        ELSE format('%I::bigint::text', col)
+    END
+$$;
+COMMENT ON FUNCTION storage._partition_pos_expr(regtype, text, name) IS
+    'Internal: SQL expression for the position of a key column.';
+
+-- A position to a literal of the key type (unambiguous under any DateStyle).
+CREATE FUNCTION storage._partition_from_pos(typ regtype, tz text, pos text) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF pos IS NULL THEN
+        RETURN NULL;
+    ELSIF typ = 'timestamptz'::regtype THEN
+        RETURN to_char(pos::timestamp AT TIME ZONE tz, 'YYYY-MM-DD HH24:MI:SS.USOF');
+    ELSIF typ = 'date'::regtype THEN
+        RETURN left(pos, 10);
+    ELSE
+        RETURN pos;
+    END IF;
+END $$;
+COMMENT ON FUNCTION storage._partition_from_pos(regtype, text, text) IS
+    'Internal: a position to a literal of the key type.';
+
+-- Sort key of a position: seconds for time, the number for integers.
+CREATE FUNCTION storage._partition_sort_key(kind text, pos text) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN pos IS NULL THEN NULL
+                WHEN kind = 'int' THEN pos::numeric
+                ELSE extract(epoch FROM pos::timestamp) END
+$$;
+COMMENT ON FUNCTION storage._partition_sort_key(text, text) IS
+    'Internal: orders positions of one kind.';
+
+-- Every child of a parent with its bounds as PostgreSQL prints them (unquoted; NULL for
+-- MINVALUE/MAXVALUE and for the default partition).
+CREATE FUNCTION storage._partition_children(parent regclass)
+RETURNS TABLE (child regclass, lower_bound text, upper_bound text, is_default boolean)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH b AS (
+        SELECT c.oid, pg_get_expr(c.relpartbound, c.oid) AS expr
+          FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = parent
+    ), m AS (
+        SELECT oid, expr, regexp_match(expr, '^FOR VALUES FROM \((.*)\) TO \((.*)\)$') AS r FROM b
+    )
+    SELECT oid::regclass,
+           CASE WHEN r[1] IN ('MINVALUE', 'MAXVALUE') THEN NULL
+                WHEN left(r[1], 1) = '''' THEN replace(substr(r[1], 2, length(r[1]) - 2), '''''', '''')
+                ELSE r[1] END,
+           CASE WHEN r[2] IN ('MINVALUE', 'MAXVALUE') THEN NULL
+                WHEN left(r[2], 1) = '''' THEN replace(substr(r[2], 2, length(r[2]) - 2), '''''', '''')
+                ELSE r[2] END,
+           expr = 'DEFAULT'
+      FROM m
+$$;
+COMMENT ON FUNCTION storage._partition_children(regclass) IS
+    'Internal: children of a range-partitioned table with their bounds as text.';
+
+-- Ranges (positions) of the non-default children.
+CREATE FUNCTION storage._partition_ranges(cfg storage.partition_config,
+                                          OUT lowers text[], OUT uppers text[])
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(storage._partition_to_pos(cfg.control_type, cfg.time_zone, lower_bound)), '{}'),
+           coalesce(array_agg(storage._partition_to_pos(cfg.control_type, cfg.time_zone, upper_bound)), '{}')
+      FROM storage._partition_children(cfg.parent) WHERE NOT is_default
+$$;
+COMMENT ON FUNCTION storage._partition_ranges(storage.partition_config) IS
+    'Internal: positions of the bounds of the range children of a registered parent.';
+
+-- Limits of an integer key type, NULL for time and bigint (the Rust side stops at i64).
+CREATE FUNCTION storage._partition_limits(typ regtype, OUT lo bigint, OUT hi bigint)
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE typ WHEN 'smallint'::regtype THEN -32768 WHEN 'integer'::regtype THEN -2147483648 END,
+           CASE typ WHEN 'smallint'::regtype THEN 32767 WHEN 'integer'::regtype THEN 2147483647 END
+$$;
+COMMENT ON FUNCTION storage._partition_limits(regtype) IS
+    'Internal: smallest and largest value of a smallint/integer key.';
+
+-- A free name for a child: <parent>_p<lower> (or _default when lower_pos is 'default'), with _1,
+-- _2, ... added when another relation of the schema has it.
+CREATE FUNCTION storage._partition_child_name(nsp name, parent_name name, step text, lower_pos text) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    nth integer := 0;
+    candidate text;
+BEGIN
+    LOOP
+        IF lower_pos = 'default' THEN
+            candidate := storage._partition_fit(parent_name, CASE WHEN nth = 0 THEN '_default' ELSE '_default_' || nth END);
+        ELSE
+            candidate := storage._partition_name(parent_name, step, lower_pos, nth);
+        END IF;
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                               WHERE n.nspname = nsp AND c.relname = candidate);
+        nth := nth + 1;
+    END LOOP;
+    RETURN candidate;
+END $$;
+COMMENT ON FUNCTION storage._partition_child_name(name, name, text, text) IS
+    'Internal: a child name not taken in the schema.';
+
+-- Creates one child [lower, upper) (positions; NULL = MINVALUE/MAXVALUE) standalone, moves the
+-- rows of that range out of the default partition into it, and attaches it. Returns rows moved.
+CREATE FUNCTION storage._partition_create_child(cfg storage.partition_config, lower_pos text, upper_pos text,
+                                                OUT child regclass, OUT moved bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    step text := storage._partition_step(cfg.step, cfg.control_type);
+    nsp name;
+    relname name;
+    owner oid;
+    spc name;
+    defid oid;
+    child_name text;
+    lo text := storage._partition_from_pos(cfg.control_type, cfg.time_zone, lower_pos);
+    hi text := storage._partition_from_pos(cfg.control_type, cfg.time_zone, upper_pos);
+    cond text;
+    cols text;
+    found_rows boolean;
+BEGIN
+    moved := 0;
+    SELECT n.nspname, c.relname, c.relowner, t.spcname
+      INTO nsp, relname, owner, spc
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      LEFT JOIN pg_tablespace t ON t.oid = c.reltablespace
+     WHERE c.oid = cfg.parent;
+    child_name := storage._partition_child_name(nsp, relname, step, lower_pos);
+    -- the parent first, then the default: the order ATTACH PARTITION itself locks them in
+    EXECUTE format('LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE', cfg.parent);
+    SELECT partdefid INTO defid FROM pg_partitioned_table WHERE partrelid = cfg.parent;
+    EXECUTE format('CREATE TABLE %I.%I (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED '
+                   'INCLUDING STORAGE INCLUDING COMPRESSION)%s',
+                   nsp, child_name, cfg.parent, CASE WHEN spc IS NOT NULL THEN format(' TABLESPACE %I', spc) ELSE '' END);
+    child := format('%I.%I', nsp, child_name)::regclass;
+    IF defid <> 0 THEN
+        EXECUTE format('LOCK TABLE ONLY %s IN ACCESS EXCLUSIVE MODE', defid::regclass);
+        cond := concat_ws(' AND ',
+                          CASE WHEN lo IS NOT NULL THEN format('%I >= CAST($1 AS %s)', cfg.control_column, cfg.control_type) END,
+                          CASE WHEN hi IS NOT NULL THEN format('%I < CAST($2 AS %s)', cfg.control_column, cfg.control_type) END,
+                          format('%I IS NOT NULL', cfg.control_column));
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM ONLY %s WHERE %s)', defid::regclass, cond)
+           INTO found_rows USING lo, hi;
+        IF found_rows THEN
+            SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols
+              FROM pg_attribute
+             WHERE attrelid = child AND attnum > 0 AND NOT attisdropped AND attgenerated = '';
+            EXECUTE format('WITH m AS (DELETE FROM ONLY %s WHERE %s RETURNING %s) INSERT INTO %s (%s) SELECT %s FROM m',
+                           defid::regclass, cond, cols, child, cols, cols) USING lo, hi;
+            GET DIAGNOSTICS moved = ROW_COUNT;
+        END IF;
+    END IF;
+    IF (SELECT relowner FROM pg_class WHERE oid = child) <> owner THEN
+        EXECUTE format('ALTER TABLE %s OWNER TO %I', child, pg_get_userbyid(owner));
+    END IF;
+    EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)', cfg.parent, child,
+                   coalesce(quote_literal(lo), 'MINVALUE'), coalesce(quote_literal(hi), 'MAXVALUE'));
+END $$;
+COMMENT ON FUNCTION storage._partition_create_child(storage.partition_config, text, text) IS
+    'Internal: creates and attaches one child, moving its rows out of the default partition first.';
+
+-- Creates the children planned between two positions; returns (children created, rows moved).
+CREATE FUNCTION storage._partition_fill(cfg storage.partition_config, from_pos text, to_pos text,
+                                        OUT created integer, OUT moved bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r record;
+    ex record;
+    lim record;
+    c record;
+BEGIN
+    created := 0;
+    moved := 0;
+    ex := storage._partition_ranges(cfg);
+    lim := storage._partition_limits(cfg.control_type);
+    FOR r IN SELECT * FROM storage._partition_plan(storage._partition_step(cfg.step, cfg.control_type),
+                                                   ex.lowers, ex.uppers, from_pos, to_pos, lim.lo, lim.hi)
+    LOOP
+        c := storage._partition_create_child(cfg, r.lower, r.upper);
+        created := created + 1;
+        moved := moved + c.moved;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION storage._partition_fill(storage.partition_config, text, text) IS
+    'Internal: creates every missing child for the periods between two positions.';
+
+-- The position premake counts from: now for time keys; for integer keys the lower bound of the
+-- highest child holding rows (found by probing children from the top, no full scan), else of the
+-- lowest child, else 0.
+CREATE FUNCTION storage._partition_current(cfg storage.partition_config) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    ch record;
+    has_rows boolean;
+    lowest text;
+BEGIN
+    IF storage._partition_kind(cfg.control_type) = 'time' THEN
+        RETURN to_char(now() AT TIME ZONE cfg.time_zone, 'YYYY-MM-DD HH24:MI:SS.US');
+    END IF;
+    FOR ch IN SELECT child, storage._partition_to_pos(cfg.control_type, cfg.time_zone, lower_bound) AS lo
+                FROM storage._partition_children(cfg.parent)
+               WHERE NOT is_default
+               ORDER BY storage._partition_sort_key('int', storage._partition_to_pos(cfg.control_type, cfg.time_zone, lower_bound)) DESC NULLS LAST
+    LOOP
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', ch.child) INTO has_rows;
+        IF has_rows THEN
+            RETURN coalesce(ch.lo, (storage._partition_limits(cfg.control_type)).lo::text, '-9223372036854775808');
+        END IF;
+        lowest := coalesce(ch.lo, lowest);
+    END LOOP;
+    RETURN coalesce(lowest, '0');
+END $$;
+COMMENT ON FUNCTION storage._partition_current(storage.partition_config) IS
+    'Internal: the position premake and retention count from.';
+
+-- Retention must be a positive amount of the key's kind, at least one step.
+CREATE FUNCTION storage._partition_check_retention(retention text, step text, typ regtype) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    kind text := storage._partition_kind(typ);
+    iv interval;
+    n numeric;
+BEGIN
+    IF retention IS NULL THEN
+        RETURN;
+    END IF;
+    IF kind = 'time' THEN
+        BEGIN
+            iv := retention::interval;
+        EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow
+                       OR invalid_text_representation THEN
+            RAISE EXCEPTION 'retention % is not an interval', quote_literal(retention)
+                  USING ERRCODE = 'invalid_parameter_value', HINT = 'For example ''12 months'' or ''90 days''.';
+        END;
+        IF iv < step::interval THEN
+            RAISE EXCEPTION 'retention % is shorter than one step (%)', quote_literal(retention), quote_literal(step)
+                  USING ERRCODE = 'invalid_parameter_value',
+                        DETAIL = 'Retention drops whole children; one shorter than a child would drop the current one.',
+                        HINT = 'Use a retention of at least one step, e.g. ''12 months'' for monthly children.';
+        END IF;
+    ELSE
+        BEGIN
+            n := retention::numeric;
+        EXCEPTION WHEN invalid_text_representation THEN
+            RAISE EXCEPTION 'retention % is not a number', quote_literal(retention)
+                  USING ERRCODE = 'invalid_parameter_value', HINT = 'For integer keys retention is how far below the highest values to keep, e.g. ''1000000''.';
+        END;
+        IF n < step::numeric OR n <> trunc(n) THEN
+            RAISE EXCEPTION 'retention % is shorter than one step (%)', quote_literal(retention), quote_literal(step)
+                  USING ERRCODE = 'invalid_parameter_value',
+                        DETAIL = 'Retention drops whole children; one shorter than a child would drop the current one.',
+                        HINT = 'Use a whole number of at least one step.';
+        END IF;
+    END IF;
+END $$;
+COMMENT ON FUNCTION storage._partition_check_retention(text, text, regtype) IS
+    'Internal: checks a retention against the key kind and the step.';
+
+CREATE FUNCTION storage.create_partitions(parent regclass, step text, premake integer DEFAULT 4,
+                                          start_from text DEFAULT NULL, retention text DEFAULT NULL,
+                                          retention_keep_table boolean DEFAULT false,
+                                          default_partition boolean DEFAULT true) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    k record;
+    canon text;
+    kind text;
+    cfg storage.partition_config;
+    start_pos text;
+    base text;
+    to_pos text;
+    extreme text;
+    made record;
+    n integer := 0;
+    nsp name;
+    relname name;
+    def_name text;
+BEGIN
+    IF parent IS NULL THEN
+        RAISE EXCEPTION 'parent must not be NULL' USING ERRCODE = 'null_value_not_allowed',
+              HINT = 'Pass the partitioned table, e.g. storage.create_partitions(''article_views'', ''1 month'').';
+    END IF;
+    k := storage._partition_key(parent);
+    canon := storage._partition_step(step, k.key_type);
+    kind := storage._partition_kind(k.key_type);
+    IF premake IS NULL OR premake < 0 THEN
+        RAISE EXCEPTION 'premake must be zero or more, got %', coalesce(premake::text, 'NULL')
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'premake is how many steps ahead to create children; 4 is the default.';
+    END IF;
+    PERFORM storage._partition_check_retention(retention, step, k.key_type);
+    IF EXISTS (SELECT 1 FROM storage.partition_config c WHERE c.parent = create_partitions.parent) THEN
+        RAISE EXCEPTION '% is already registered', parent
+              USING ERRCODE = 'duplicate_object',
+                    DETAIL = 'storage.partition_config has a row for it.',
+                    HINT = 'storage.run_maintenance() keeps it up to date; change premake or retention with UPDATE storage.partition_config.';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('pg_storage_ext.partition'), parent::oid::integer);
+    cfg := ROW(parent, k.key_column, k.key_type, step, premake, retention, coalesce(retention_keep_table, false),
+               coalesce(default_partition, true), current_setting('TimeZone'), now())::storage.partition_config;
+    IF start_from IS NOT NULL THEN
+        BEGIN
+            start_pos := storage._partition_to_pos(k.key_type, cfg.time_zone, start_from);
+        EXCEPTION WHEN data_exception THEN
+            RAISE EXCEPTION 'start_from % is not a value of type %', quote_literal(start_from), k.key_type
+                  USING ERRCODE = 'invalid_parameter_value', DETAIL = SQLERRM,
+                        HINT = 'Give a value of the partition key''s type, e.g. ''2026-01-01'' or ''0''.';
+        END;
+    ELSE
+        EXECUTE format('SELECT min(%I)::text FROM %s', k.key_column, parent) INTO extreme;
+        start_pos := coalesce(storage._partition_to_pos(k.key_type, cfg.time_zone, extreme),
+                              CASE kind WHEN 'time' THEN storage._partition_current(cfg) ELSE '0' END);
+    END IF;
+    -- premake counts from now (time) or the highest value (integers), or from start_from if later
+    IF kind = 'time' THEN
+        base := storage._partition_current(cfg);
+    ELSE
+        EXECUTE format('SELECT max(%I)::text FROM %s', k.key_column, parent) INTO extreme;
+        base := coalesce(storage._partition_to_pos(k.key_type, cfg.time_zone, extreme), start_pos);
+    END IF;
+    IF storage._partition_sort_key(kind, start_pos) > storage._partition_sort_key(kind, base) THEN
+        base := start_pos;
+    END IF;
+    to_pos := coalesce(storage._partition_add(canon, storage._partition_floor(canon, base), premake), base);
+    made := storage._partition_fill(cfg, start_pos, to_pos);
+    n := made.created;
+    IF cfg.default_partition
+       AND (SELECT partdefid FROM pg_partitioned_table WHERE partrelid = parent) = 0 THEN
+        SELECT n2.nspname, c.relname INTO nsp, relname
+          FROM pg_class c JOIN pg_namespace n2 ON n2.oid = c.relnamespace WHERE c.oid = parent;
+        def_name := storage._partition_child_name(nsp, relname, canon, 'default');
+        EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s DEFAULT', nsp, def_name, parent);
+        n := n + 1;
+    END IF;
+    INSERT INTO storage.partition_config SELECT cfg.*;
+    RETURN n;
+END $$;
+COMMENT ON FUNCTION storage.create_partitions(regclass, text, integer, text, text, boolean, boolean) IS
+    'Registers a PARTITION BY RANGE table and creates its children from start_from (default: the lowest existing value, else the current period) to premake steps ahead of now (time) or of the highest value (integers), plus a default partition. Returns the number of partitions created (children and default).';
+
+CREATE FUNCTION storage.partitions(parent regclass)
+RETURNS TABLE (partition regclass, lower_bound text, upper_bound text, is_default boolean, estimated_rows bigint)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    k record;
+BEGIN
+    k := storage._partition_key(parent);
+    RETURN QUERY
+    SELECT ch.child, ch.lower_bound, ch.upper_bound, ch.is_default,
+           CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint WHEN c.relpages = 0 AND c.relkind = 'r' THEN 0 END
+      FROM storage._partition_children(parent) ch JOIN pg_class c ON c.oid = ch.child
+     ORDER BY ch.is_default,
+              storage._partition_sort_key(storage._partition_kind(k.key_type),
+                  storage._partition_to_pos(k.key_type, current_setting('TimeZone'), ch.lower_bound)) NULLS FIRST;
+END $$;
+COMMENT ON FUNCTION storage.partitions(regclass) IS
+    'Children of a range-partitioned table in bound order (default last): bounds as PostgreSQL prints them (NULL = MINVALUE/MAXVALUE), estimated rows from the statistics (NULL before the first ANALYZE).';
+
+-- The registered configuration of a parent, or 42704.
+CREATE FUNCTION storage._partition_config(parent regclass) RETURNS storage.partition_config
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cfg storage.partition_config;
+BEGIN
+    SELECT * INTO cfg FROM storage.partition_config c WHERE c.parent = _partition_config.parent;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '% is not registered for partition maintenance', parent
+              USING ERRCODE = 'undefined_object',
+                    HINT = format('Register it first: SELECT storage.create_partitions(%L, ''1 month'');', parent::text);
+    END IF;
+    RETURN cfg;
+END $$;
+COMMENT ON FUNCTION storage._partition_config(regclass) IS
+    'Internal: the partition_config row of a parent, or an error naming create_partitions.';
+
+CREATE FUNCTION storage.ensure_partition(parent regclass, value text) RETURNS regclass
+LANGUAGE plpgsql STRICT SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    cfg storage.partition_config := storage._partition_config(parent);
+    kind text := storage._partition_kind(cfg.control_type);
+    canon text := storage._partition_step(cfg.step, cfg.control_type);
+    pos text;
+    key numeric;
+    found_child regclass;
+    ex record;
+    lim record;
+    r record;
+BEGIN
+    BEGIN
+        pos := storage._partition_to_pos(cfg.control_type, cfg.time_zone, value);
+    EXCEPTION WHEN data_exception THEN
+        RAISE EXCEPTION '% is not a value of type %', quote_literal(value), cfg.control_type
+              USING ERRCODE = 'invalid_text_representation', DETAIL = SQLERRM,
+                    HINT = format('Pass a value of the partition key %I.', cfg.control_column);
+    END;
+    key := storage._partition_sort_key(kind, pos);
+    PERFORM pg_advisory_xact_lock(hashtext('pg_storage_ext.partition'), parent::oid::integer);
+    SELECT ch.child INTO found_child
+      FROM storage._partition_children(parent) ch
+     WHERE NOT ch.is_default
+       AND (ch.lower_bound IS NULL
+            OR storage._partition_sort_key(kind, storage._partition_to_pos(cfg.control_type, cfg.time_zone, ch.lower_bound)) <= key)
+       AND (ch.upper_bound IS NULL
+            OR key < storage._partition_sort_key(kind, storage._partition_to_pos(cfg.control_type, cfg.time_zone, ch.upper_bound)));
+    IF found_child IS NOT NULL THEN
+        RETURN found_child;
+    END IF;
+    ex := storage._partition_ranges(cfg);
+    lim := storage._partition_limits(cfg.control_type);
+    FOR r IN SELECT * FROM storage._partition_plan(canon, ex.lowers, ex.uppers, pos, pos, lim.lo, lim.hi) LOOP
+        IF (r.lower IS NULL OR storage._partition_sort_key(kind, r.lower) <= key)
+           AND (r.upper IS NULL OR key < storage._partition_sort_key(kind, r.upper)) THEN
+            RETURN (storage._partition_create_child(cfg, r.lower, r.upper)).child;
+        END IF;
+    END LOOP;
+    RAISE EXCEPTION 'no partition range holds % in %', quote_literal(value), parent
+          USING ERRCODE = 'internal_error', HINT = 'Please report this with storage.partitions() of the table.';
+END $$;
+COMMENT ON FUNCTION storage.ensure_partition(regclass, text) IS
+    'The child of a registered parent that holds value, created if missing; rows of its range already in the default partition are moved into it in the same transaction.';
+
+-- What maintenance would do for one parent, without doing it: children to premake, whether the
+-- default holds rows, children past retention. Cheap: catalog reads, EXISTS probes.
+CREATE FUNCTION storage._partition_work(cfg storage.partition_config,
+                                        OUT to_make integer, OUT default_rows boolean, OUT expired regclass[])
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    kind text := storage._partition_kind(cfg.control_type);
+    canon text := storage._partition_step(cfg.step, cfg.control_type);
+    cur text := storage._partition_current(cfg);
+    ex record := storage._partition_ranges(cfg);
+    lim record := storage._partition_limits(cfg.control_type);
+    defid oid;
+    cutoff numeric;
+BEGIN
+    SELECT count(*) INTO to_make
+      FROM storage._partition_plan(canon, ex.lowers, ex.uppers, cur,
+                                   coalesce(storage._partition_add(canon, storage._partition_floor(canon, cur), cfg.premake), cur),
+                                   lim.lo, lim.hi);
+    default_rows := false;
+    SELECT partdefid INTO defid FROM pg_partitioned_table WHERE partrelid = cfg.parent;
+    IF defid <> 0 THEN
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM ONLY %s WHERE %I IS NOT NULL)', defid::regclass, cfg.control_column)
+           INTO default_rows;
+    END IF;
+    expired := '{}';
+    IF cfg.retention IS NOT NULL THEN
+        IF kind = 'time' THEN
+            cutoff := extract(epoch FROM (now() AT TIME ZONE cfg.time_zone) - cfg.retention::interval);
+        ELSE
+            cutoff := cur::numeric - cfg.retention::numeric;
+        END IF;
+        SELECT coalesce(array_agg(ch.child ORDER BY storage._partition_sort_key(kind, storage._partition_to_pos(cfg.control_type, cfg.time_zone, ch.upper_bound))), '{}')
+          INTO expired
+          FROM storage._partition_children(cfg.parent) ch
+         WHERE NOT ch.is_default AND ch.upper_bound IS NOT NULL
+           AND storage._partition_sort_key(kind, storage._partition_to_pos(cfg.control_type, cfg.time_zone, ch.upper_bound)) <= cutoff;
+    END IF;
+END $$;
+COMMENT ON FUNCTION storage._partition_work(storage.partition_config) IS
+    'Internal: what run_maintenance has to do for a parent (premake count, default rows, expired children).';
+
+-- Does the work for one parent: drain the default, premake, retention. Returns the counts.
+CREATE FUNCTION storage._partition_maintain_one(cfg storage.partition_config,
+                                                OUT created integer, OUT dropped integer,
+                                                OUT detached integer, OUT moved bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    canon text := storage._partition_step(cfg.step, cfg.control_type);
+    w record;
+    defid oid;
+    p text;
+    made record;
+    cur text;
+    child regclass;
+BEGIN
+    created := 0; dropped := 0; detached := 0; moved := 0;
+    w := storage._partition_work(cfg);
+    -- 1. drain: a child for every period that has rows in the default partition
+    IF w.default_rows THEN
+        SELECT partdefid INTO defid FROM pg_partitioned_table WHERE partrelid = cfg.parent;
+        FOR p IN EXECUTE format('SELECT DISTINCT storage._partition_floor($1, pos) FROM (SELECT DISTINCT %s AS pos FROM ONLY %s WHERE %I IS NOT NULL) s',
+                                storage._partition_pos_expr(cfg.control_type, cfg.time_zone, cfg.control_column),
+                                defid::regclass, cfg.control_column) USING canon
+        LOOP
+            made := storage._partition_fill(cfg, p, p);
+            created := created + made.created;
+            moved := moved + made.moved;
+        END LOOP;
+    END IF;
+    -- 2. premake
+    cur := storage._partition_current(cfg);
+    made := storage._partition_fill(cfg, cur,
+                coalesce(storage._partition_add(canon, storage._partition_floor(canon, cur), cfg.premake), cur));
+    created := created + made.created;
+    moved := moved + made.moved;
+    -- 3. retention
+    FOREACH child IN ARRAY w.expired LOOP
+        IF cfg.retention_keep_table THEN
+            EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', cfg.parent, child);
+            detached := detached + 1;
+        ELSE
+            EXECUTE format('DROP TABLE %s', child);
+            dropped := dropped + 1;
+        END IF;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION storage._partition_maintain_one(storage.partition_config) IS
+    'Internal: drains the default partition, premakes and applies retention for one parent.';
+
+CREATE FUNCTION storage._partition_run_maintenance(target regclass)
+RETURNS TABLE (o_parent regclass, o_created integer, o_dropped integer, o_detached integer, o_moved bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '0' AS $$
+DECLARE
+    cfg storage.partition_config;
+    w record;
+    res record;
+    attempt integer;
+    retries integer := current_setting('pg_storage_ext.partition_lock_retries')::integer;
+BEGIN
+    IF target IS NOT NULL THEN
+        cfg := storage._partition_config(target);
+    END IF;
+    PERFORM set_config('lock_timeout', current_setting('pg_storage_ext.partition_lock_timeout'), true);
+    FOR cfg IN SELECT * FROM storage.partition_config c
+                WHERE target IS NULL OR c.parent = target ORDER BY c.parent::oid LOOP
+        o_parent := cfg.parent;
+        o_created := 0; o_dropped := 0; o_detached := 0; o_moved := 0;
+        IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = cfg.parent) THEN
+            -- the table was dropped: forget it
+            DELETE FROM storage.partition_config c WHERE c.parent = cfg.parent;
+            CONTINUE;
+        END IF;
+        IF NOT pg_try_advisory_xact_lock(hashtext('pg_storage_ext.partition'), cfg.parent::oid::integer) THEN
+            RAISE DEBUG 'pg_storage_ext: % skipped, another session is maintaining it', cfg.parent;
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        BEGIN
+            w := storage._partition_work(cfg);
+            IF w.to_make > 0 OR w.default_rows OR cardinality(w.expired) > 0 THEN
+                attempt := 0;
+                LOOP
+                    BEGIN
+                        res := storage._partition_maintain_one(cfg);
+                        o_created := res.created; o_dropped := res.dropped;
+                        o_detached := res.detached; o_moved := res.moved;
+                        EXIT;
+                    EXCEPTION WHEN lock_not_available THEN
+                        attempt := attempt + 1;
+                        IF attempt > retries THEN
+                            RAISE WARNING 'pg_storage_ext: maintenance of % skipped: lock not available after % attempts', cfg.parent, attempt
+                                  USING DETAIL = 'A long transaction holds a lock on the table or its default partition.',
+                                        HINT = 'It is retried on the next run; raise pg_storage_ext.partition_lock_timeout to wait longer.';
+                            EXIT;
+                        END IF;
+                        PERFORM pg_sleep(least(0.05 * power(2, attempt), 1.0) * (0.5 + random() / 2));
+                    END;
+                END LOOP;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            IF target IS NOT NULL THEN
+                RAISE;
+            END IF;
+            RAISE WARNING 'pg_storage_ext: maintenance of % failed: %', cfg.parent, SQLERRM
+                  USING HINT = 'The other parents were maintained; fix this one and run storage.run_maintenance() again.';
+        END;
+        RETURN NEXT;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION storage._partition_run_maintenance(regclass) IS
+    'Internal: body of storage.run_maintenance.';
+
+CREATE FUNCTION storage.run_maintenance(parent regclass DEFAULT NULL)
+RETURNS TABLE (parent regclass, created integer, dropped integer, detached integer, moved_from_default bigint)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT * FROM storage._partition_run_maintenance($1)
+$$;
+COMMENT ON FUNCTION storage.run_maintenance(regclass) IS
+    'For one or every registered parent: premake children ahead, drain the default partition into proper children, apply retention (drop, or detach with retention_keep_table). Safe from pg_cron: one advisory lock per parent (a concurrent caller skips it), lock waits bounded by pg_storage_ext.partition_lock_timeout with pg_storage_ext.partition_lock_retries retries.';
+
+-- convert_to_partitioned: a new partitioned table is built beside the old one under EXCLUSIVE
+-- lock (readers go on, writers wait), filled in batches of pages, checked (row count and a
+-- checksum of every row), given the old table's constraints, indexes, triggers, grants and
+-- comments, then swapped in under a short ACCESS EXCLUSIVE lock. Plain views on the table are
+-- re-pointed with CREATE OR REPLACE VIEW (same OID, grants and dependants). Not carried: row
+-- security policies, publications, replica identity, foreign keys from other tables (refused).
+CREATE FUNCTION storage.convert_to_partitioned(target regclass, control_column name, step text,
+                                               batch_rows integer DEFAULT 10000) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    rel pg_class;
+    nsp name;
+    col_type regtype;
+    canon text;
+    kind text;
+    new_name text;
+    old_name text;
+    new_rel regclass;
+    spc name;
+    cfg storage.partition_config;
+    extreme text;
+    start_pos text;
+    to_pos text;
+    cols text;
+    pages bigint;
+    per_batch bigint;
+    p bigint := 0;
+    n bigint;
+    total bigint := 0;
+    old_sum record;
+    new_sum record;
+    c record;
+    renames text[] := '{}';   -- rows of (kind, temporary name, final name)
+    views text[] := '{}';
+    def text;
+    prefix text;
+    seq record;
+    made record;
+    def_name text;
+    i integer;
+BEGIN
+    IF target IS NULL OR control_column IS NULL THEN
+        RAISE EXCEPTION 'target and control_column must not be NULL' USING ERRCODE = 'null_value_not_allowed',
+              HINT = 'storage.convert_to_partitioned(''article_views'', ''viewed_at'', ''1 month'').';
+    END IF;
+    SELECT * INTO rel FROM pg_class WHERE oid = target;
+    nsp := (SELECT nspname FROM pg_namespace WHERE oid = rel.relnamespace);
+    IF rel.relkind = 'p' THEN
+        RAISE EXCEPTION '% is already partitioned', target USING ERRCODE = 'wrong_object_type',
+              HINT = format('Register it with storage.create_partitions(%L, %L).', target::text, step);
+    ELSIF rel.relkind <> 'r' OR rel.relispartition THEN
+        RAISE EXCEPTION '% is not a plain table', target USING ERRCODE = 'wrong_object_type',
+              DETAIL = CASE WHEN rel.relispartition THEN 'It is a partition.' ELSE format('relkind is %L.', rel.relkind) END,
+              HINT = 'storage.convert_to_partitioned converts an ordinary table.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = target OR inhparent = target) THEN
+        RAISE EXCEPTION '% takes part in table inheritance', target USING ERRCODE = 'feature_not_supported',
+              HINT = 'Remove the INHERITS relationship first (ALTER TABLE ... NO INHERIT).';
+    END IF;
+    SELECT a.atttypid::regtype INTO col_type FROM pg_attribute a
+     WHERE a.attrelid = target AND a.attname = control_column AND a.attnum > 0 AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'column % of % does not exist', quote_ident(control_column), target
+              USING ERRCODE = 'undefined_column', HINT = 'Name the timestamp or integer column to partition by.';
+    END IF;
+    kind := storage._partition_kind(col_type);
+    IF kind IS NULL THEN
+        RAISE EXCEPTION 'column % has type %, which storage partitions do not support', quote_ident(control_column), col_type
+              USING ERRCODE = 'datatype_mismatch',
+                    HINT = 'Supported key types: timestamptz, timestamp, date, smallint, integer, bigint.';
+    END IF;
+    canon := storage._partition_step(step, col_type);
+    IF batch_rows IS NULL OR batch_rows < 1 THEN
+        RAISE EXCEPTION 'batch_rows must be positive, got %', coalesce(batch_rows::text, 'NULL')
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'The default, 10000, suits most tables.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_constraint WHERE confrelid = target AND contype = 'f') THEN
+        RAISE EXCEPTION '% is referenced by foreign keys', target USING ERRCODE = 'feature_not_supported',
+              DETAIL = (SELECT string_agg(format('%s on %s', conname, conrelid::regclass), ', ' ORDER BY conname)
+                          FROM pg_constraint WHERE confrelid = target AND contype = 'f'),
+              HINT = 'A foreign key needs a unique key without the partition column; drop those foreign keys first.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = target) THEN
+        RAISE EXCEPTION '% has row security policies', target USING ERRCODE = 'feature_not_supported',
+              HINT = 'Drop the policies, convert, and create them again on the partitioned table.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = target AND contype = 'x') THEN
+        RAISE EXCEPTION '% has exclusion constraints', target USING ERRCODE = 'feature_not_supported',
+              HINT = 'Drop them before converting and recreate them with the partition key afterwards.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+                JOIN pg_class v ON v.oid = r.ev_class
+               WHERE d.refobjid = target AND d.refclassid = 'pg_class'::regclass AND v.relkind = 'm') THEN
+        RAISE EXCEPTION 'materialized views read %', target USING ERRCODE = 'dependent_objects_still_exist',
+              DETAIL = (SELECT string_agg(DISTINCT v.oid::regclass::text, ', ')
+                          FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+                          JOIN pg_class v ON v.oid = r.ev_class
+                         WHERE d.refobjid = target AND d.refclassid = 'pg_class'::regclass AND v.relkind = 'm'),
+              HINT = 'Drop them, convert, and create them again (a materialized view cannot be re-pointed in place).';
+    END IF;
+
+    -- writers wait from here; readers go on until the swap
+    EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', target);
+    new_name := storage._partition_fit(rel.relname, '_pse_new');
+    old_name := storage._partition_fit(rel.relname, '_pse_old');
+    spc := (SELECT spcname FROM pg_tablespace WHERE oid = rel.reltablespace);
+    EXECUTE format('CREATE TABLE %I.%I (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED '
+                   'INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING COMMENTS) '
+                   'PARTITION BY RANGE (%I)%s',
+                   nsp, new_name, target, control_column,
+                   CASE WHEN spc IS NOT NULL THEN format(' TABLESPACE %I', spc) ELSE '' END);
+    new_rel := format('%I.%I', nsp, new_name)::regclass;
+    IF (SELECT relowner FROM pg_class WHERE oid = new_rel) <> rel.relowner THEN
+        EXECUTE format('ALTER TABLE %s OWNER TO %I', new_rel, pg_get_userbyid(rel.relowner));
+    END IF;
+
+    -- children from the lowest value to premake steps past the highest (or now), and a default
+    cfg := ROW(new_rel, control_column, col_type, step, 4, NULL, false, true, current_setting('TimeZone'), now())::storage.partition_config;
+    EXECUTE format('SELECT min(%I)::text FROM %s', control_column, target) INTO extreme;
+    start_pos := coalesce(storage._partition_to_pos(col_type, cfg.time_zone, extreme),
+                          CASE kind WHEN 'time' THEN storage._partition_current(cfg) ELSE '0' END);
+    EXECUTE format('SELECT max(%I)::text FROM %s', control_column, target) INTO extreme;
+    to_pos := coalesce(storage._partition_to_pos(col_type, cfg.time_zone, extreme), start_pos);
+    IF kind = 'time' AND storage._partition_sort_key(kind, storage._partition_current(cfg)) > storage._partition_sort_key(kind, to_pos) THEN
+        to_pos := storage._partition_current(cfg);
+    END IF;
+    to_pos := coalesce(storage._partition_add(canon, storage._partition_floor(canon, to_pos), cfg.premake), to_pos);
+    made := storage._partition_fill(cfg, start_pos, to_pos);
+    def_name := storage._partition_child_name(nsp, new_name, canon, 'default');
+    EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s DEFAULT', nsp, def_name, new_rel);
+
+    -- rows, in batches of pages (a TID range scan each)
+    SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols
+      FROM pg_attribute WHERE attrelid = target AND attnum > 0 AND NOT attisdropped AND attgenerated = '';
+    pages := pg_relation_size(target) / current_setting('block_size')::bigint;
+    per_batch := greatest(1, batch_rows / greatest(1, CASE WHEN rel.reltuples > 0 AND rel.relpages > 0
+                                                           THEN (rel.reltuples / rel.relpages)::bigint ELSE 100 END));
+    WHILE p < pages LOOP
+        EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM ONLY %s WHERE ctid >= $1 AND ctid < $2',
+                       new_rel, cols, cols, target)
+          USING format('(%s,0)', p)::tid, format('(%s,0)', least(p + per_batch, 4294967295))::tid;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        total := total + n;
+        p := p + per_batch;
+    END LOOP;
+
+    -- the same rows on both sides: count and an order-independent checksum of every row
+    EXECUTE format('SELECT count(*) AS n, coalesce(sum(hashtextextended(x::text, 0)), 0) AS h FROM ONLY %s x', target) INTO old_sum;
+    EXECUTE format('SELECT count(*) AS n, coalesce(sum(hashtextextended(x::text, 0)), 0) AS h FROM %s x', new_rel) INTO new_sum;
+    IF old_sum.n <> new_sum.n OR old_sum.h <> new_sum.h OR old_sum.n <> total THEN
+        RAISE EXCEPTION 'conversion of % did not copy every row unchanged', target
+              USING ERRCODE = 'data_corrupted',
+                    DETAIL = format('Before: %s rows, checksum %s. After: %s rows, checksum %s. Copied: %s.',
+                                    old_sum.n, old_sum.h, new_sum.n, new_sum.h, total),
+                    HINT = 'Nothing was changed. Please report this.';
+    END IF;
+
+    -- identity sequences continue where the old ones were
+    FOR seq IN SELECT a.attname, pg_get_serial_sequence(target::text, a.attname) AS old_seq,
+                      pg_get_serial_sequence(new_rel::text, a.attname) AS new_seq
+                 FROM pg_attribute a WHERE a.attrelid = target AND a.attidentity <> '' LOOP
+        EXECUTE format('SELECT setval(%L, last_value, is_called) FROM %s', seq.new_seq, seq.old_seq);
+    END LOOP;
+
+    -- primary key and unique constraints (with the partition column added), then foreign keys
+    FOR c IN SELECT oid, conname, contype FROM pg_constraint
+              WHERE conrelid = target AND contype IN ('p', 'u', 'f') ORDER BY contype DESC, conname LOOP
+        def := pg_get_constraintdef(c.oid);
+        IF c.contype IN ('p', 'u') THEN
+            def := storage._partition_extend_key(def, control_column);
+        END IF;
+        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', new_rel, storage._partition_fit(c.conname, '_pse'), def);
+        renames := renames || ARRAY[ARRAY['c', storage._partition_fit(c.conname, '_pse'), c.conname]];
+    END LOOP;
+    -- other indexes, from PostgreSQL's own definition with the table and the name replaced
+    FOR c IN SELECT i.indexrelid, ic.relname, i.indisunique FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+              WHERE i.indrelid = target
+                AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = target)
+              ORDER BY ic.relname LOOP
+        def := pg_get_indexdef(c.indexrelid);
+        prefix := format('CREATE %sINDEX %I ON %I.%I USING ', CASE WHEN c.indisunique THEN 'UNIQUE ' ELSE '' END,
+                         c.relname, nsp, rel.relname);
+        IF left(def, length(prefix)) <> prefix THEN
+            RAISE EXCEPTION 'cannot read the definition of index %', c.relname USING ERRCODE = 'internal_error',
+                  DETAIL = def, HINT = 'Drop the index before converting and recreate it afterwards.';
+        END IF;
+        def := substr(def, length(prefix) + 1);
+        IF c.indisunique THEN
+            def := storage._partition_extend_key(def, control_column);
+        END IF;
+        EXECUTE format('CREATE %sINDEX %I ON %s USING %s', CASE WHEN c.indisunique THEN 'UNIQUE ' ELSE '' END,
+                       storage._partition_fit(c.relname, '_pse'), new_rel, def);
+        renames := renames || ARRAY[ARRAY['i', storage._partition_fit(c.relname, '_pse'), c.relname]];
+    END LOOP;
+    -- triggers (after the copy, so they did not fire on it)
+    FOR c IN SELECT oid, tgname FROM pg_trigger WHERE tgrelid = target AND NOT tgisinternal ORDER BY tgname LOOP
+        def := pg_get_triggerdef(c.oid);
+        prefix := format(' ON %I.%I ', nsp, rel.relname);
+        IF position(prefix IN def) = 0 THEN
+            RAISE EXCEPTION 'cannot read the definition of trigger %', c.tgname USING ERRCODE = 'internal_error',
+                  DETAIL = def, HINT = 'Drop the trigger before converting and recreate it afterwards.';
+        END IF;
+        EXECUTE overlay(def PLACING format(' ON %s ', new_rel) FROM position(prefix IN def) FOR length(prefix));
+    END LOOP;
+    -- grants (table and column), comment, row security switches
+    FOR c IN SELECT a.grantee, a.privilege_type, a.is_grantable FROM aclexplode(rel.relacl) a
+              WHERE a.grantee <> rel.relowner LOOP
+        EXECUTE format('GRANT %s ON %s TO %s%s', c.privilege_type, new_rel,
+                       CASE WHEN c.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(c.grantee)) END,
+                       CASE WHEN c.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+    FOR c IN SELECT att.attname, a.grantee, a.privilege_type, a.is_grantable
+               FROM pg_attribute att, aclexplode(att.attacl) a
+              WHERE att.attrelid = target AND att.attacl IS NOT NULL AND a.grantee <> rel.relowner LOOP
+        EXECUTE format('GRANT %s (%I) ON %s TO %s%s', c.privilege_type, c.attname, new_rel,
+                       CASE WHEN c.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(c.grantee)) END,
+                       CASE WHEN c.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+    IF obj_description(target, 'pg_class') IS NOT NULL THEN
+        EXECUTE format('COMMENT ON TABLE %s IS %L', new_rel, obj_description(target, 'pg_class'));
+    END IF;
+    IF rel.relrowsecurity THEN
+        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', new_rel);
+    END IF;
+    IF rel.relforcerowsecurity THEN
+        EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', new_rel);
+    END IF;
+
+    -- the swap: views reading the table are re-pointed by their text, printed before the rename
+    EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', target);
+    SELECT coalesce(array_agg(format('CREATE OR REPLACE VIEW %s%s AS %s', v.oid::regclass,
+                                     CASE WHEN v.reloptions IS NOT NULL THEN format(' WITH (%s)', array_to_string(v.reloptions, ', ')) ELSE '' END,
+                                     pg_get_viewdef(v.oid)) ORDER BY v.oid), '{}')
+      INTO views
+      FROM pg_class v
+     WHERE v.relkind = 'v' AND v.oid IN (
+           SELECT r.ev_class FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+            WHERE d.refobjid = target AND d.refclassid = 'pg_class'::regclass AND r.ev_class <> target);
+    EXECUTE format('ALTER TABLE %s RENAME TO %I', target, old_name);
+    EXECUTE format('ALTER TABLE %s RENAME TO %I', new_rel, rel.relname);
+    FOREACH def IN ARRAY views LOOP
+        EXECUTE def;
+    END LOOP;
+    -- serial sequences now belong to the new table, so dropping the old one keeps them
+    FOR seq IN SELECT s.oid::regclass AS seq, a.attname
+                 FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+                 JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+                WHERE d.refobjid = target AND d.deptype = 'a' AND d.classid = 'pg_class'::regclass LOOP
+        EXECUTE format('ALTER SEQUENCE %s OWNED BY %s.%I', seq.seq, new_rel, seq.attname);
+    END LOOP;
+    EXECUTE format('DROP TABLE %s', target);
+    -- constraints and indexes take the old names back
+    FOR i IN 1 .. coalesce(array_length(renames, 1), 0) LOOP
+        IF renames[i][1] = 'c' THEN
+            EXECUTE format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I', new_rel, renames[i][2], renames[i][3]);
+        ELSE
+            EXECUTE format('ALTER INDEX %I.%I RENAME TO %I', nsp, renames[i][2], renames[i][3]);
+        END IF;
+    END LOOP;
+    -- children were named after the temporary table: name them after the table
+    FOR c IN SELECT child, is_default, storage._partition_to_pos(col_type, cfg.time_zone, lower_bound) AS lo
+               FROM storage._partition_children(new_rel) LOOP
+        EXECUTE format('ALTER TABLE %s RENAME TO %I', c.child,
+                       storage._partition_child_name(nsp, rel.relname, canon, CASE WHEN c.is_default THEN 'default' ELSE c.lo END));
+    END LOOP;
+    INSERT INTO storage.partition_config SELECT cfg.*;
+    RETURN total;
+END $$;
+COMMENT ON FUNCTION storage.convert_to_partitioned(regclass, name, text, integer) IS
+    'Turns a plain table into a range-partitioned table of the same name (monthly/daily/... or integer steps), keeping rows, defaults, identity, primary key and unique constraints (the partition column added where PostgreSQL requires it), foreign keys, indexes, triggers, grants, comments and plain views on it. Rows are copied in batches of about batch_rows and checked by count and checksum; registered for run_maintenance with premake 4 and a default partition. Returns rows moved.';

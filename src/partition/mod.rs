@@ -1,0 +1,143 @@
+//! Partitions capability. The orchestration (create_partitions, ensure_partition, run_maintenance,
+//! convert_to_partitioned) is SQL in `sql/partition.sql`; the arithmetic it relies on (steps,
+//! aligned periods, names, which ranges to create) is `pg_storage_core::partition`, exposed here
+//! as internal `_partition_*` functions over text positions.
+
+use crate::error::raise;
+use pg_storage_core::names::fit_identifier;
+use pg_storage_core::partition::{plan, PartitionError, Range, Step};
+use pgrx::prelude::*;
+
+fn invalid(e: PartitionError, detail: Option<String>) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        e.message,
+        detail,
+        Some(e.hint.into()),
+    )
+}
+
+fn step_of(canonical: &str) -> Step {
+    Step::from_canonical(canonical).unwrap_or_else(|e| invalid(e, None))
+}
+
+fn pos(step: &Step, text: &str) -> i64 {
+    step.parse_pos(text).unwrap_or_else(|e| invalid(e, None))
+}
+
+/// Canonical step (`days:1`, `months:3`, ...) of an interval; `date_only` refuses sub-day steps.
+#[pg_extern(immutable, strict, parallel_safe)]
+pub(crate) fn _partition_step_interval(step: Interval, date_only: bool) -> String {
+    Step::from_interval(step.months(), step.days(), step.micros(), date_only)
+        .unwrap_or_else(|e| invalid(e, Some(format!("The step given was {step}."))))
+        .canonical()
+}
+
+/// Canonical step (`int:N`) of an integer key's step.
+#[pg_extern(immutable, strict, parallel_safe)]
+pub(crate) fn _partition_step_int(step: &str) -> String {
+    Step::parse_int(step)
+        .unwrap_or_else(|e| invalid(e, None))
+        .canonical()
+}
+
+/// Start of the period holding `pos`.
+#[pg_extern(immutable, strict, parallel_safe)]
+pub(crate) fn _partition_floor(step: &str, pos_text: &str) -> String {
+    let s = step_of(step);
+    s.format_pos(s.floor(pos(&s, pos_text)))
+}
+
+/// `pos` moved by `n` steps; NULL past the representable range.
+#[pg_extern(immutable, strict, parallel_safe)]
+pub(crate) fn _partition_add(step: &str, pos_text: &str, n: i64) -> Option<String> {
+    let s = step_of(step);
+    s.add(pos(&s, pos_text), n).map(|p| s.format_pos(p))
+}
+
+/// Child name: `parent` and the suffix of a child starting at `lower`, within 63 bytes; `nth` > 0
+/// adds `_<nth>` (when the plain name is taken by another relation).
+#[pg_extern(immutable, parallel_safe)]
+pub(crate) fn _partition_name(parent: &str, step: &str, lower: Option<&str>, nth: i32) -> String {
+    let mut suffix = match lower {
+        None => "_pmin".to_string(),
+        Some(l) => {
+            let s = step_of(step);
+            s.suffix(pos(&s, l))
+        }
+    };
+    if nth > 0 {
+        suffix.push_str(&format!("_{nth}"));
+    }
+    fit_identifier(parent, &suffix)
+}
+
+/// Children to create so every period starting between floor(`from`) and floor(`to`) is
+/// covered, cut around the existing children (`lowers[i]`, `uppers[i]`; NULL = unbounded).
+/// `type_min`/`type_max`: the key type's limits (integers), beyond which bounds become
+/// MINVALUE/MAXVALUE (NULL lower/upper here).
+#[pg_extern(immutable, parallel_safe)]
+#[allow(clippy::type_complexity)]
+pub(crate) fn _partition_plan(
+    step: &str,
+    lowers: Vec<Option<String>>,
+    uppers: Vec<Option<String>>,
+    from: &str,
+    to: &str,
+    type_min: Option<i64>,
+    type_max: Option<i64>,
+) -> TableIterator<'static, (name!(lower, Option<String>), name!(upper, Option<String>))> {
+    let s = step_of(step);
+    if lowers.len() != uppers.len() {
+        crate::error::internal("_partition_plan: lowers and uppers differ in length");
+    }
+    let parse = |v: &Option<String>| v.as_deref().map(|t| pos(&s, t));
+    let existing: Vec<Range> = lowers
+        .iter()
+        .zip(&uppers)
+        .map(|(l, u)| Range {
+            lower: parse(l),
+            upper: parse(u),
+        })
+        .collect();
+    let rows: Vec<_> = plan(
+        &s,
+        &existing,
+        pos(&s, from),
+        pos(&s, to),
+        (type_min, type_max),
+    )
+    .into_iter()
+    .map(|r| {
+        (
+            r.lower.map(|p| s.format_pos(p)),
+            r.upper.map(|p| s.format_pos(p)),
+        )
+    })
+    .collect();
+    TableIterator::new(rows)
+}
+
+/// `base` followed by `suffix`, within 63 bytes (cut with a hash when too long).
+#[pg_extern(immutable, strict, parallel_safe)]
+pub(crate) fn _partition_fit(base: &str, suffix: &str) -> String {
+    fit_identifier(base, suffix)
+}
+
+/// `def` (a constraint or index definition) with the quoted `column` added to its key list.
+#[pg_extern(immutable, strict, parallel_safe)]
+pub(crate) fn _partition_extend_key(def: &str, column: &str) -> String {
+    pg_storage_core::partition::extend_key_list(def, &crate::ident::quote(column)).unwrap_or_else(
+        || {
+            raise(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!("cannot add the partition key to {def}"),
+                None,
+                Some(
+                    "Drop this constraint or index before converting and recreate it afterwards."
+                        .into(),
+                ),
+            )
+        },
+    )
+}
