@@ -478,7 +478,7 @@ pub fn extend_key_list(def: &str, column: &str) -> Option<String> {
                 depth = depth.checked_sub(1)?;
                 if depth == 0 && open.is_some() {
                     elements.push(def[start..i].trim());
-                    if elements.iter().any(|e| *e == column) {
+                    if elements.contains(&column) {
                         return Some(def.to_string());
                     }
                     return Some(format!("{}, {column}{}", &def[..i], &def[i..]));
