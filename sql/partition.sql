@@ -61,7 +61,13 @@ BEGIN
               USING ERRCODE = 'wrong_object_type',
                     HINT = 'storage partitions are ranges: PARTITION BY RANGE (column).';
     END IF;
-    IF pt.partnatts <> 1 OR pt.partattrs[0] = 0 THEN
+    IF pt.partnatts = 1 AND pt.partattrs[0] = 0 THEN
+        RAISE EXCEPTION 'the partition key of % is an expression, not a column', parent
+              USING ERRCODE = 'feature_not_supported',
+                    DETAIL = format('Key: %s.', pg_get_partkeydef(parent)),
+                    HINT = 'Partition by a column: PARTITION BY RANGE (created_at).';
+    END IF;
+    IF pt.partnatts <> 1 THEN
         RAISE EXCEPTION 'the partition key of % is not a single column', parent
               USING ERRCODE = 'feature_not_supported',
                     DETAIL = format('Key: %s.', pg_get_partkeydef(parent)),
@@ -91,6 +97,11 @@ BEGIN
     IF storage._partition_kind(typ) = 'int' THEN
         RETURN storage._partition_step_int(step);
     END IF;
+    IF step ~ '^\s*[-+]?[0-9]+\s*$' THEN
+        RAISE EXCEPTION 'step % is a number, but the key type % takes an interval', quote_literal(step), typ
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'For example ''1 hour'', ''1 day'', ''1 week'', ''1 month'', ''3 months'', ''1 year''.';
+    END IF;
     BEGIN
         iv := step::interval;
     EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow
@@ -100,7 +111,7 @@ BEGIN
                     DETAIL = format('The key type is %s, which takes an interval step.', typ),
                     HINT = 'For example ''1 hour'', ''1 day'', ''1 week'', ''1 month'', ''3 months'', ''1 year''.';
     END;
-    RETURN storage._partition_step_interval(iv, typ = 'date'::regtype);
+    RETURN storage._partition_step_interval(iv, typ = 'date'::regtype, step);
 END $$;
 COMMENT ON FUNCTION storage._partition_step(text, regtype) IS
     'Internal: checks a step against the key type; returns its canonical form.';
@@ -168,7 +179,7 @@ COMMENT ON FUNCTION storage._partition_sort_key(text, text) IS
 -- MINVALUE/MAXVALUE and for the default partition).
 CREATE FUNCTION storage._partition_children(parent regclass)
 RETURNS TABLE (child regclass, lower_bound text, upper_bound text, is_default boolean)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET DateStyle = 'ISO, YMD' AS $$
     WITH b AS (
         SELECT c.oid, pg_get_expr(c.relpartbound, c.oid) AS expr
           FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -628,7 +639,10 @@ BEGIN
                 coalesce(storage._partition_add(canon, storage._partition_floor(canon, cur), cfg.premake), cur));
     created := created + made.created;
     moved := moved + made.moved;
-    -- 3. retention
+    -- 3. retention, counted from the state after 1 and 2
+    IF cfg.retention IS NOT NULL THEN
+        w := storage._partition_work(cfg);
+    END IF;
     FOREACH child IN ARRAY w.expired LOOP
         IF cfg.retention_keep_table THEN
             EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', cfg.parent, child);

@@ -27,9 +27,9 @@ fn pos(step: &Step, text: &str) -> i64 {
 
 /// Canonical step (`days:1`, `months:3`, ...) of an interval; `date_only` refuses sub-day steps.
 #[pg_extern(immutable, strict, parallel_safe)]
-pub(crate) fn _partition_step_interval(step: Interval, date_only: bool) -> String {
+pub(crate) fn _partition_step_interval(step: Interval, date_only: bool, given: &str) -> String {
     Step::from_interval(step.months(), step.days(), step.micros(), date_only)
-        .unwrap_or_else(|e| invalid(e, Some(format!("The step given was {step}."))))
+        .unwrap_or_else(|e| invalid(e, Some(format!("The step given was '{given}'."))))
         .canonical()
 }
 
