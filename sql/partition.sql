@@ -9,11 +9,12 @@
 -- positions and runs the DDL.
 --
 -- New children are created standalone (CREATE TABLE ... LIKE parent) and attached with
--- ATTACH PARTITION, which takes SHARE UPDATE EXCLUSIVE on the parent: inserts and reads of the
--- parent go on while a child is added. Only the default partition is locked ACCESS EXCLUSIVE, and
--- only when there is one; rows of the new range found in it are moved into the new child before
--- the attach, in the same transaction (no "updated partition constraint for default partition
--- would be violated").
+-- ATTACH PARTITION. Without a default partition that takes SHARE UPDATE EXCLUSIVE on the parent:
+-- inserts and reads go on while a child is added. With one, the parent is locked SHARE ROW
+-- EXCLUSIVE (reads go on, inserts pause for the attach) and the default ACCESS EXCLUSIVE; rows of
+-- the new range found in the default are moved into the new child before the attach, in the same
+-- transaction (no "updated partition constraint for default partition would be violated").
+-- run_maintenance waits for each lock at most pg_storage_ext.partition_lock_timeout.
 
 CREATE TABLE storage.partition_config (
     parent               regclass PRIMARY KEY,
@@ -269,9 +270,13 @@ BEGIN
       LEFT JOIN pg_tablespace t ON t.oid = c.reltablespace
      WHERE c.oid = cfg.parent;
     child_name := storage._partition_child_name(nsp, relname, step, lower_pos);
-    -- the parent first, then the default: the order ATTACH PARTITION itself locks them in
-    EXECUTE format('LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE', cfg.parent);
+    -- The parent first, then the default: the order ATTACH PARTITION itself locks them in.
+    -- Without a default partition, SHARE UPDATE EXCLUSIVE (what ATTACH takes) lets inserts go on.
+    -- With one, inserts must pause: an insert that routed a row with the partition list from
+    -- before the attach would put it in the default and fail its new constraint.
     SELECT partdefid INTO defid FROM pg_partitioned_table WHERE partrelid = cfg.parent;
+    EXECUTE format('LOCK TABLE ONLY %s IN %s MODE', cfg.parent,
+                   CASE WHEN defid <> 0 THEN 'SHARE ROW EXCLUSIVE' ELSE 'SHARE UPDATE EXCLUSIVE' END);
     EXECUTE format('CREATE TABLE %I.%I (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED '
                    'INCLUDING STORAGE INCLUDING COMPRESSION)%s',
                    nsp, child_name, cfg.parent, CASE WHEN spc IS NOT NULL THEN format(' TABLESPACE %I', spc) ELSE '' END);
@@ -664,8 +669,11 @@ DECLARE
     w record;
     res record;
     attempt integer;
-    retries integer := current_setting('pg_storage_ext.partition_lock_retries')::integer;
+    retries integer;
 BEGIN
+    -- the settings below are defined when the library loads: load it
+    PERFORM storage._partition_fit('', '');
+    retries := current_setting('pg_storage_ext.partition_lock_retries')::integer;
     IF target IS NOT NULL THEN
         cfg := storage._partition_config(target);
     END IF;
@@ -726,6 +734,33 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
 $$;
 COMMENT ON FUNCTION storage.run_maintenance(regclass) IS
     'For one or every registered parent: premake children ahead, drain the default partition into proper children, apply retention (drop, or detach with retention_keep_table). Safe from pg_cron: one advisory lock per parent (a concurrent caller skips it), lock waits bounded by pg_storage_ext.partition_lock_timeout with pg_storage_ext.partition_lock_retries retries.';
+
+-- ACCESS EXCLUSIVE on rels, in order, without ever queueing for long in front of readers: each
+-- try waits at most 50 ms (a reader that arrives meanwhile waits no longer, and a reader holding
+-- one of the relations while waiting for another cannot deadlock with us); retried with jitter,
+-- then one last wait under the caller's own lock_timeout.
+CREATE FUNCTION storage._partition_lock_swap(rels regclass[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    stmt text := format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE',
+                        (SELECT string_agg(r::text, ', ' ORDER BY i) FROM unnest(rels) WITH ORDINALITY AS u(r, i)));
+    caller_timeout text := current_setting('lock_timeout');
+BEGIN
+    FOR attempt IN 1 .. 200 LOOP
+        BEGIN
+            PERFORM set_config('lock_timeout', '50ms', true);
+            EXECUTE stmt;
+            PERFORM set_config('lock_timeout', caller_timeout, true);
+            RETURN;
+        EXCEPTION WHEN lock_not_available THEN
+            -- the failed try is rolled back: no lock kept, lock_timeout back to the caller's
+            PERFORM pg_sleep(0.01 + random() * 0.05);
+        END;
+    END LOOP;
+    EXECUTE stmt;
+END $$;
+COMMENT ON FUNCTION storage._partition_lock_swap(regclass[]) IS
+    'Internal: ACCESS EXCLUSIVE on relations for a swap, in short retried waits.';
 
 -- convert_to_partitioned: a new partitioned table is built beside the old one under EXCLUSIVE
 -- lock (readers go on, writers wait), filled in batches of pages, checked (row count and a
@@ -956,8 +991,11 @@ BEGIN
         EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', new_rel);
     END IF;
 
-    -- the swap: views reading the table are re-pointed by their text, printed before the rename
-    EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', target);
+    -- the swap: views reading the table are re-pointed by their text, printed before the rename;
+    -- they are locked with the table, views first (the order a reader of a view takes them)
+    PERFORM storage._partition_lock_swap(ARRAY(
+        SELECT DISTINCT r.ev_class::regclass FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+         WHERE d.refobjid = target AND d.refclassid = 'pg_class'::regclass AND r.ev_class <> target) || target);
     SELECT coalesce(array_agg(format('CREATE OR REPLACE VIEW %s%s AS %s', v.oid::regclass,
                                      CASE WHEN v.reloptions IS NOT NULL THEN format(' WITH (%s)', array_to_string(v.reloptions, ', ')) ELSE '' END,
                                      pg_get_viewdef(v.oid)) ORDER BY v.oid), '{}')
