@@ -8,6 +8,20 @@ set -euo pipefail
 cd "$PGSE_ROOT"
 PGC=$(find_pg_config)
 install_extension --release
+# pg_partman, the anchor of bench/partition.sql: Debian unstable's pg-partman source, built once
+# into the PostgreSQL in use (bench only; the extension does not need it).
+if [ ! -f "$("$PGC" --sharedir)/extension/pg_partman.control" ]; then
+  step_start "pg_partman"
+  tarball=$(scripts/debian-source.sh pg-partman)
+  build=$PGSE_CACHE/build/pg_partman
+  rm -rf "$build"; mkdir -p "$build"
+  tar -xf "$tarball" -C "$build" --strip-components=1
+  (cd "$build" && make PG_CONFIG="$PGC" >"$build/make.log" 2>&1 &&
+    make PG_CONFIG="$PGC" install >"$build/install.log" 2>&1) ||
+    die "pg_partman build failed; see $build/make.log"
+  rm -rf "$build"
+  step_end "built $(basename "$tarball")"
+fi
 scripts/cluster.sh start bench 28820
 trap 'scripts/cluster.sh stop bench 28820' EXIT
 psql_bench() { scripts/cluster.sh psql bench 28820 -X -q -At -v ON_ERROR_STOP=1 "$@"; }

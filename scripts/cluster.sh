@@ -33,6 +33,7 @@ shared_preload_libraries = 'pg_cron'
 cron.database_name = 'postgres'
 cron.use_background_workers = on
 max_worker_processes = 16
+max_locks_per_transaction = 1024
 fsync = off
 synchronous_commit = off
 full_page_writes = off

@@ -177,37 +177,53 @@ COMMENT ON FUNCTION storage._partition_sort_key(text, text) IS
     'Internal: orders positions of one kind.';
 
 -- Every child of a parent with its bounds as PostgreSQL prints them (unquoted; NULL for
--- MINVALUE/MAXVALUE and for the default partition).
+-- MINVALUE/MAXVALUE and for the default partition). Plain SQL without SET clauses so that the
+-- planner inlines it into maintenance queries (names are qualified instead).
 CREATE FUNCTION storage._partition_children(parent regclass)
 RETURNS TABLE (child regclass, lower_bound text, upper_bound text, is_default boolean)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET DateStyle = 'ISO, YMD' AS $$
-    WITH b AS (
-        SELECT c.oid, pg_get_expr(c.relpartbound, c.oid) AS expr
-          FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-         WHERE i.inhparent = parent
-    ), m AS (
-        SELECT oid, expr, regexp_match(expr, '^FOR VALUES FROM \((.*)\) TO \((.*)\)$') AS r FROM b
-    )
-    SELECT oid::regclass,
-           CASE WHEN r[1] IN ('MINVALUE', 'MAXVALUE') THEN NULL
-                WHEN left(r[1], 1) = '''' THEN replace(substr(r[1], 2, length(r[1]) - 2), '''''', '''')
-                ELSE r[1] END,
-           CASE WHEN r[2] IN ('MINVALUE', 'MAXVALUE') THEN NULL
-                WHEN left(r[2], 1) = '''' THEN replace(substr(r[2], 2, length(r[2]) - 2), '''''', '''')
-                ELSE r[2] END,
-           expr = 'DEFAULT'
-      FROM m
+LANGUAGE sql STABLE AS $$
+    SELECT m.oid::pg_catalog.regclass,
+           CASE WHEN m.r[1] IN ('MINVALUE', 'MAXVALUE') THEN NULL
+                WHEN pg_catalog.left(m.r[1], 1) = '''' THEN pg_catalog.replace(pg_catalog.substr(m.r[1], 2, pg_catalog.length(m.r[1]) - 2), '''''', '''')
+                ELSE m.r[1] END,
+           CASE WHEN m.r[2] IN ('MINVALUE', 'MAXVALUE') THEN NULL
+                WHEN pg_catalog.left(m.r[2], 1) = '''' THEN pg_catalog.replace(pg_catalog.substr(m.r[2], 2, pg_catalog.length(m.r[2]) - 2), '''''', '''')
+                ELSE m.r[2] END,
+           m.expr = 'DEFAULT'
+      FROM (SELECT c.oid, b.expr, pg_catalog.regexp_match(b.expr, '^FOR VALUES FROM \((.*)\) TO \((.*)\)$') AS r
+              FROM pg_catalog.pg_inherits i
+              JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid,
+                   LATERAL (SELECT pg_catalog.pg_get_expr(c.relpartbound, c.oid) AS expr) b
+             WHERE i.inhparent = parent
+            OFFSET 0) m   -- a fence: print and match each bound once, not once per use
 $$;
 COMMENT ON FUNCTION storage._partition_children(regclass) IS
     'Internal: children of a range-partitioned table with their bounds as text.';
 
+-- Position of a bound value, for set-based use on bounds read from the catalog (the value is
+-- never a constant there, so no branch is folded for the wrong type). Inlined by the planner.
+CREATE FUNCTION storage._partition_pos_of(typ regtype, tz text, val text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE
+        WHEN typ = 'pg_catalog.timestamptz'::pg_catalog.regtype
+            THEN pg_catalog.to_char(pg_catalog.timezone(tz, val::pg_catalog.timestamptz), 'YYYY-MM-DD HH24:MI:SS.US')
+        WHEN typ = 'pg_catalog.timestamp'::pg_catalog.regtype
+            THEN pg_catalog.to_char(val::pg_catalog.timestamp, 'YYYY-MM-DD HH24:MI:SS.US')
+        WHEN typ = 'pg_catalog.date'::pg_catalog.regtype
+            THEN pg_catalog.to_char(val::pg_catalog.date, 'YYYY-MM-DD')
+        ELSE val::pg_catalog.int8::pg_catalog.text
+    END
+$$;
+COMMENT ON FUNCTION storage._partition_pos_of(regtype, text, text) IS
+    'Internal: storage._partition_to_pos for bounds read from the catalog, inlinable.';
+
 -- Ranges (positions) of the non-default children.
 CREATE FUNCTION storage._partition_ranges(cfg storage.partition_config,
                                           OUT lowers text[], OUT uppers text[])
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(array_agg(storage._partition_to_pos(cfg.control_type, cfg.time_zone, lower_bound)), '{}'),
-           coalesce(array_agg(storage._partition_to_pos(cfg.control_type, cfg.time_zone, upper_bound)), '{}')
-      FROM storage._partition_children(cfg.parent) WHERE NOT is_default
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(pg_catalog.array_agg(storage._partition_pos_of(cfg.control_type, cfg.time_zone, ch.lower_bound)), '{}'),
+           coalesce(pg_catalog.array_agg(storage._partition_pos_of(cfg.control_type, cfg.time_zone, ch.upper_bound)), '{}')
+      FROM storage._partition_children(cfg.parent) ch WHERE NOT ch.is_default
 $$;
 COMMENT ON FUNCTION storage._partition_ranges(storage.partition_config) IS
     'Internal: positions of the bounds of the range children of a registered parent.';
@@ -345,10 +361,10 @@ BEGIN
     IF storage._partition_kind(cfg.control_type) = 'time' THEN
         RETURN to_char(now() AT TIME ZONE cfg.time_zone, 'YYYY-MM-DD HH24:MI:SS.US');
     END IF;
-    FOR ch IN SELECT child, storage._partition_to_pos(cfg.control_type, cfg.time_zone, lower_bound) AS lo
+    FOR ch IN SELECT child, storage._partition_pos_of(cfg.control_type, cfg.time_zone, lower_bound) AS lo
                 FROM storage._partition_children(cfg.parent)
                WHERE NOT is_default
-               ORDER BY storage._partition_sort_key('int', storage._partition_to_pos(cfg.control_type, cfg.time_zone, lower_bound)) DESC NULLS LAST
+               ORDER BY storage._partition_sort_key('int', storage._partition_pos_of(cfg.control_type, cfg.time_zone, lower_bound)) DESC NULLS LAST
     LOOP
         EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', ch.child) INTO has_rows;
         IF has_rows THEN
@@ -488,7 +504,7 @@ COMMENT ON FUNCTION storage.create_partitions(regclass, text, integer, text, tex
 
 CREATE FUNCTION storage.partitions(parent regclass)
 RETURNS TABLE (partition regclass, lower_bound text, upper_bound text, is_default boolean, estimated_rows bigint)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET DateStyle = 'ISO, YMD' AS $$
 #variable_conflict use_column
 DECLARE
     k record;
@@ -500,7 +516,7 @@ BEGIN
       FROM storage._partition_children(parent) ch JOIN pg_class c ON c.oid = ch.child
      ORDER BY ch.is_default,
               storage._partition_sort_key(storage._partition_kind(k.key_type),
-                  storage._partition_to_pos(k.key_type, current_setting('TimeZone'), ch.lower_bound)) NULLS FIRST;
+                  storage._partition_pos_of(k.key_type, current_setting('TimeZone'), ch.lower_bound)) NULLS FIRST;
 END $$;
 COMMENT ON FUNCTION storage.partitions(regclass) IS
     'Children of a range-partitioned table in bound order (default last): bounds as PostgreSQL prints them (NULL = MINVALUE/MAXVALUE), estimated rows from the statistics (NULL before the first ANALYZE).';
@@ -549,9 +565,9 @@ BEGIN
       FROM storage._partition_children(parent) ch
      WHERE NOT ch.is_default
        AND (ch.lower_bound IS NULL
-            OR storage._partition_sort_key(kind, storage._partition_to_pos(cfg.control_type, cfg.time_zone, ch.lower_bound)) <= key)
+            OR storage._partition_sort_key(kind, storage._partition_pos_of(cfg.control_type, cfg.time_zone, ch.lower_bound)) <= key)
        AND (ch.upper_bound IS NULL
-            OR key < storage._partition_sort_key(kind, storage._partition_to_pos(cfg.control_type, cfg.time_zone, ch.upper_bound)));
+            OR key < storage._partition_sort_key(kind, storage._partition_pos_of(cfg.control_type, cfg.time_zone, ch.upper_bound)));
     IF found_child IS NOT NULL THEN
         RETURN found_child;
     END IF;
@@ -589,7 +605,8 @@ BEGIN
                                    lim.lo, lim.hi);
     default_rows := false;
     SELECT partdefid INTO defid FROM pg_partitioned_table WHERE partrelid = cfg.parent;
-    IF defid <> 0 THEN
+    -- a default partition without a single page is empty: no query needed
+    IF defid <> 0 AND pg_relation_size(defid) > 0 THEN
         EXECUTE format('SELECT EXISTS (SELECT 1 FROM ONLY %s WHERE %I IS NOT NULL)', defid::regclass, cfg.control_column)
            INTO default_rows;
     END IF;
@@ -600,11 +617,11 @@ BEGIN
         ELSE
             cutoff := cur::numeric - cfg.retention::numeric;
         END IF;
-        SELECT coalesce(array_agg(ch.child ORDER BY storage._partition_sort_key(kind, storage._partition_to_pos(cfg.control_type, cfg.time_zone, ch.upper_bound))), '{}')
+        SELECT coalesce(array_agg(ch.child ORDER BY storage._partition_sort_key(kind, storage._partition_pos_of(cfg.control_type, cfg.time_zone, ch.upper_bound))), '{}')
           INTO expired
           FROM storage._partition_children(cfg.parent) ch
          WHERE NOT ch.is_default AND ch.upper_bound IS NOT NULL
-           AND storage._partition_sort_key(kind, storage._partition_to_pos(cfg.control_type, cfg.time_zone, ch.upper_bound)) <= cutoff;
+           AND storage._partition_sort_key(kind, storage._partition_pos_of(cfg.control_type, cfg.time_zone, ch.upper_bound)) <= cutoff;
     END IF;
 END $$;
 COMMENT ON FUNCTION storage._partition_work(storage.partition_config) IS
@@ -1026,7 +1043,7 @@ BEGIN
         END IF;
     END LOOP;
     -- children were named after the temporary table: name them after the table
-    FOR c IN SELECT child, is_default, storage._partition_to_pos(col_type, cfg.time_zone, lower_bound) AS lo
+    FOR c IN SELECT child, is_default, storage._partition_pos_of(col_type, cfg.time_zone, lower_bound) AS lo
                FROM storage._partition_children(new_rel) LOOP
         EXECUTE format('ALTER TABLE %s RENAME TO %I', c.child,
                        storage._partition_child_name(nsp, rel.relname, canon, CASE WHEN c.is_default THEN 'default' ELSE c.lo END));
