@@ -1053,3 +1053,20 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION storage.convert_to_partitioned(regclass, name, text, integer) IS
     'Turns a plain table into a range-partitioned table of the same name (monthly/daily/... or integer steps), keeping rows, defaults, identity, primary key and unique constraints (the partition column added where PostgreSQL requires it), foreign keys, indexes, triggers, grants, comments and plain views on it. Rows are copied in batches of about batch_rows and checked by count and checksum; registered for run_maintenance with premake 4 and a default partition. Returns rows moved.';
+
+COMMENT ON FUNCTION storage._partition_step_interval(interval, boolean, text) IS
+    'Internal: canonical step (minutes:N, days:N, months:N) of an interval, or 22023.';
+COMMENT ON FUNCTION storage._partition_step_int(text) IS
+    'Internal: canonical step (int:N) of an integer key''s step, or 22023.';
+COMMENT ON FUNCTION storage._partition_floor(text, text) IS
+    'Internal: start of the period holding a position.';
+COMMENT ON FUNCTION storage._partition_add(text, text, bigint) IS
+    'Internal: a period start moved by n steps; NULL past the representable range.';
+COMMENT ON FUNCTION storage._partition_name(text, text, text, integer) IS
+    'Internal: <parent>_p<lower> within 63 bytes, _<nth> added when nth > 0.';
+COMMENT ON FUNCTION storage._partition_plan(text, text[], text[], text, text, bigint, bigint) IS
+    'Internal: ranges to create so every period between two positions is covered, cut around existing children.';
+COMMENT ON FUNCTION storage._partition_fit(text, text) IS
+    'Internal: base || suffix within 63 bytes (cut with a hash of base when too long).';
+COMMENT ON FUNCTION storage._partition_extend_key(text, text) IS
+    'Internal: a constraint or index definition with a column added to its key list.';

@@ -73,3 +73,13 @@ SELECT view, "concurrently", last_outcome, sources_changed, next_due > now() AS 
 SELECT storage.refresh_matview('article_analytics');
 SELECT article_id, title, view_count, comment_count, favorite_count FROM article_analytics ORDER BY comment_count DESC, article_id LIMIT 3;
 SELECT view, outcome, "concurrently" FROM storage.matview_refresh_log ORDER BY id;
+
+\echo '== Partitions: article_views by month; the rows already in its default partition move into their months'
+SELECT storage.create_partitions('article_views', '1 month', premake => 2) AS partitions_created;
+SELECT partition, lower_bound, upper_bound, is_default,
+       (SELECT count(*) FROM article_views v WHERE v.tableoid = p.partition) AS rows
+  FROM storage.partitions('article_views') AS p;
+\echo 'A view from an old month lands in the default; ensure_partition (or the next run_maintenance) gives it its month:'
+INSERT INTO article_views (article_id, created_at) VALUES (1, '2020-02-29 12:00');
+SELECT storage.ensure_partition('article_views', '2020-02-29') AS month;
+SELECT parent, created, dropped, detached, moved_from_default FROM storage.run_maintenance('article_views');

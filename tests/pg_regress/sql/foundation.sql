@@ -16,4 +16,6 @@ ORDER BY 1;
 -- Settings live under a reserved prefix.
 SHOW pg_storage_ext.json_schema_formats;
 SHOW pg_storage_ext.json_schema_cache_size;
+SHOW pg_storage_ext.partition_lock_timeout;
+SHOW pg_storage_ext.partition_lock_retries;
 SET pg_storage_ext.no_such_setting = 1;
