@@ -12,15 +12,8 @@ install_extension --release
 # into the PostgreSQL in use (bench only; the extension does not need it).
 if [ ! -f "$("$PGC" --sharedir)/extension/pg_partman.control" ]; then
   step_start "pg_partman"
-  tarball=$(scripts/debian-source.sh pg-partman)
-  build=$PGSE_CACHE/build/pg_partman
-  rm -rf "$build"; mkdir -p "$build"
-  tar -xf "$tarball" -C "$build" --strip-components=1
-  (cd "$build" && make PG_CONFIG="$PGC" >"$build/make.log" 2>&1 &&
-    make PG_CONFIG="$PGC" install >"$build/install.log" 2>&1) ||
-    die "pg_partman build failed; see $build/make.log"
-  rm -rf "$build"
-  step_end "built $(basename "$tarball")"
+  built=$(pgxs_from_debian pg_partman pg-partman)
+  step_end "built $built"
 fi
 scripts/cluster.sh start bench 28820
 trap 'scripts/cluster.sh stop bench 28820' EXIT

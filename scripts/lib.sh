@@ -86,3 +86,18 @@ install_extension() {
   rm -f "$log"
   step_end ok
 }
+
+# Builds a Debian unstable source package with PGXS into the PostgreSQL of $PGC and prints its
+# tarball's name: pgxs_from_debian NAME PACKAGE [FALLBACK_VERSION FALLBACK_SHA256].
+pgxs_from_debian() {
+  local name=$1 pkg=$2 tarball build
+  tarball=$("$PGSE_ROOT/scripts/debian-source.sh" "$pkg" "${3:-}" "${4:-}")
+  build=$PGSE_CACHE/build/$name
+  rm -rf "$build"; mkdir -p "$build"
+  tar -xf "$tarball" -C "$build" --strip-components=1
+  (cd "$build" && make PG_CONFIG="$PGC" >"$build/make.log" 2>&1 &&
+    make PG_CONFIG="$PGC" install >"$build/install.log" 2>&1) ||
+    die "$name build failed (is $PGC writable?); see $build/make.log"
+  rm -rf "$build"
+  basename "$tarball"
+}

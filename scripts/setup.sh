@@ -69,15 +69,8 @@ step_start "pg_cron"
 if [ -f "$("$PGC" --pkglibdir)/pg_cron.so" ]; then
   step_end "present"
 else
-  tarball=$("$PGSE_ROOT/scripts/debian-source.sh" pg-cron "$PG_CRON_FALLBACK_VERSION" "$PG_CRON_FALLBACK_SHA256")
-  build=$PGSE_CACHE/build/pg_cron
-  rm -rf "$build"; mkdir -p "$build"
-  tar -xf "$tarball" -C "$build" --strip-components=1
-  (cd "$build" && make PG_CONFIG="$PGC" >"$build/make.log" 2>&1 &&
-    make PG_CONFIG="$PGC" install >"$build/install.log" 2>&1) ||
-    die "pg_cron build failed (is $PGC writable?); see $build/make.log"
-  rm -rf "$build"
-  step_end "built $(basename "$tarball")"
+  built=$(pgxs_from_debian pg_cron pg-cron "$PG_CRON_FALLBACK_VERSION" "$PG_CRON_FALLBACK_SHA256")
+  step_end "built $built"
 fi
 
 # 5. cargo-pgrx, exactly the version pinned in Cargo.toml.
