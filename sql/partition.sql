@@ -117,37 +117,24 @@ END $$;
 COMMENT ON FUNCTION storage._partition_step(text, regtype) IS
     'Internal: checks a step against the key type; returns its canonical form.';
 
--- A key value (as text in the column's type) to a position.
-CREATE FUNCTION storage._partition_to_pos(typ regtype, tz text, val text) RETURNS text
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF val IS NULL THEN
-        RETURN NULL;
-    ELSIF typ = 'timestamptz'::regtype THEN
-        RETURN to_char(val::timestamptz AT TIME ZONE tz, 'YYYY-MM-DD HH24:MI:SS.US');
-    ELSIF typ = 'timestamp'::regtype THEN
-        RETURN to_char(val::timestamp, 'YYYY-MM-DD HH24:MI:SS.US');
-    ELSIF typ = 'date'::regtype THEN
-        RETURN to_char(val::date, 'YYYY-MM-DD');
-    ELSE
-        RETURN val::bigint::text;
-    END IF;
-END $$;
-COMMENT ON FUNCTION storage._partition_to_pos(regtype, text, text) IS
-    'Internal: a key value to a position (wall-clock time in the parent''s zone, or the integer).';
-
--- SQL expression computing the position of column `col` (for set-based use on rows).
-CREATE FUNCTION storage._partition_pos_expr(typ regtype, tz text, col name) RETURNS text
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+-- A key value (as text in the column's type) to a position: wall-clock time in the parent's zone,
+-- or the integer. Plain SQL, inlined by the planner into set-based queries. When typ is a
+-- constant, the planner drops the other branches before it folds their casts, so a constant val
+-- is never cast to the wrong type.
+CREATE FUNCTION storage._partition_pos_of(typ regtype, tz text, val text) RETURNS text
+LANGUAGE sql STABLE AS $$
     SELECT CASE
-        WHEN typ = 'timestamptz'::regtype THEN format('to_char(%I AT TIME ZONE %L, %L)', col, tz, 'YYYY-MM-DD HH24:MI:SS.US')
-        WHEN typ = 'timestamp'::regtype THEN format('to_char(%I, %L)', col, 'YYYY-MM-DD HH24:MI:SS.US')
-        WHEN typ = 'date'::regtype THEN format('to_char(%I, %L)', col, 'YYYY-MM-DD')
-        ELSE format('%I::bigint::text', col)
+        WHEN typ = 'pg_catalog.timestamptz'::pg_catalog.regtype
+            THEN pg_catalog.to_char(pg_catalog.timezone(tz, val::pg_catalog.timestamptz), 'YYYY-MM-DD HH24:MI:SS.US')
+        WHEN typ = 'pg_catalog.timestamp'::pg_catalog.regtype
+            THEN pg_catalog.to_char(val::pg_catalog.timestamp, 'YYYY-MM-DD HH24:MI:SS.US')
+        WHEN typ = 'pg_catalog.date'::pg_catalog.regtype
+            THEN pg_catalog.to_char(val::pg_catalog.date, 'YYYY-MM-DD')
+        ELSE val::pg_catalog.int8::pg_catalog.text
     END
 $$;
-COMMENT ON FUNCTION storage._partition_pos_expr(regtype, text, name) IS
-    'Internal: SQL expression for the position of a key column.';
+COMMENT ON FUNCTION storage._partition_pos_of(regtype, text, text) IS
+    'Internal: a key value to a position (wall-clock time in the parent''s zone, or the integer).';
 
 -- A position to a literal of the key type (unambiguous under any DateStyle).
 CREATE FUNCTION storage._partition_from_pos(typ regtype, tz text, pos text) RETURNS text
@@ -199,23 +186,6 @@ LANGUAGE sql STABLE AS $$
 $$;
 COMMENT ON FUNCTION storage._partition_children(regclass) IS
     'Internal: children of a range-partitioned table with their bounds as text.';
-
--- Position of a bound value, for set-based use on bounds read from the catalog (the value is
--- never a constant there, so no branch is folded for the wrong type). Inlined by the planner.
-CREATE FUNCTION storage._partition_pos_of(typ regtype, tz text, val text) RETURNS text
-LANGUAGE sql STABLE AS $$
-    SELECT CASE
-        WHEN typ = 'pg_catalog.timestamptz'::pg_catalog.regtype
-            THEN pg_catalog.to_char(pg_catalog.timezone(tz, val::pg_catalog.timestamptz), 'YYYY-MM-DD HH24:MI:SS.US')
-        WHEN typ = 'pg_catalog.timestamp'::pg_catalog.regtype
-            THEN pg_catalog.to_char(val::pg_catalog.timestamp, 'YYYY-MM-DD HH24:MI:SS.US')
-        WHEN typ = 'pg_catalog.date'::pg_catalog.regtype
-            THEN pg_catalog.to_char(val::pg_catalog.date, 'YYYY-MM-DD')
-        ELSE val::pg_catalog.int8::pg_catalog.text
-    END
-$$;
-COMMENT ON FUNCTION storage._partition_pos_of(regtype, text, text) IS
-    'Internal: storage._partition_to_pos for bounds read from the catalog, inlinable.';
 
 -- Ranges (positions) of the non-default children.
 CREATE FUNCTION storage._partition_ranges(cfg storage.partition_config,
@@ -464,7 +434,7 @@ BEGIN
                coalesce(default_partition, true), current_setting('TimeZone'), now())::storage.partition_config;
     IF start_from IS NOT NULL THEN
         BEGIN
-            start_pos := storage._partition_to_pos(k.key_type, cfg.time_zone, start_from);
+            start_pos := storage._partition_pos_of(k.key_type, cfg.time_zone, start_from);
         EXCEPTION WHEN data_exception THEN
             RAISE EXCEPTION 'start_from % is not a value of type %', quote_literal(start_from), k.key_type
                   USING ERRCODE = 'invalid_parameter_value', DETAIL = SQLERRM,
@@ -472,7 +442,7 @@ BEGIN
         END;
     ELSE
         EXECUTE format('SELECT min(%I)::text FROM %s', k.key_column, parent) INTO extreme;
-        start_pos := coalesce(storage._partition_to_pos(k.key_type, cfg.time_zone, extreme),
+        start_pos := coalesce(storage._partition_pos_of(k.key_type, cfg.time_zone, extreme),
                               CASE kind WHEN 'time' THEN storage._partition_current(cfg) ELSE '0' END);
     END IF;
     -- premake counts from now (time) or the highest value (integers), or from start_from if later
@@ -480,7 +450,7 @@ BEGIN
         base := storage._partition_current(cfg);
     ELSE
         EXECUTE format('SELECT max(%I)::text FROM %s', k.key_column, parent) INTO extreme;
-        base := coalesce(storage._partition_to_pos(k.key_type, cfg.time_zone, extreme), start_pos);
+        base := coalesce(storage._partition_pos_of(k.key_type, cfg.time_zone, extreme), start_pos);
     END IF;
     IF storage._partition_sort_key(kind, start_pos) > storage._partition_sort_key(kind, base) THEN
         base := start_pos;
@@ -553,7 +523,7 @@ DECLARE
     r record;
 BEGIN
     BEGIN
-        pos := storage._partition_to_pos(cfg.control_type, cfg.time_zone, value);
+        pos := storage._partition_pos_of(cfg.control_type, cfg.time_zone, value);
     EXCEPTION WHEN data_exception THEN
         RAISE EXCEPTION '% is not a value of type %', quote_literal(value), cfg.control_type
               USING ERRCODE = 'invalid_text_representation', DETAIL = SQLERRM,
@@ -646,9 +616,10 @@ BEGIN
     -- 1. drain: a child for every period that has rows in the default partition
     IF w.default_rows THEN
         SELECT partdefid INTO defid FROM pg_partitioned_table WHERE partrelid = cfg.parent;
-        FOR p IN EXECUTE format('SELECT DISTINCT storage._partition_floor($1, pos) FROM (SELECT DISTINCT %s AS pos FROM ONLY %s WHERE %I IS NOT NULL) s',
-                                storage._partition_pos_expr(cfg.control_type, cfg.time_zone, cfg.control_column),
-                                defid::regclass, cfg.control_column) USING canon
+        FOR p IN EXECUTE format('SELECT DISTINCT storage._partition_floor($1, storage._partition_pos_of($2, $3, v::text)) '
+                                'FROM (SELECT DISTINCT %I AS v FROM ONLY %s WHERE %I IS NOT NULL) s',
+                                cfg.control_column, defid::regclass, cfg.control_column)
+          USING canon, cfg.control_type, cfg.time_zone
         LOOP
             made := storage._partition_fill(cfg, p, p);
             created := created + made.created;
@@ -899,10 +870,10 @@ BEGIN
     -- children from the lowest value to premake steps past the highest (or now), and a default
     cfg := ROW(new_rel, control_column, col_type, step, 4, NULL, false, true, current_setting('TimeZone'), now())::storage.partition_config;
     EXECUTE format('SELECT min(%I)::text FROM %s', control_column, target) INTO extreme;
-    start_pos := coalesce(storage._partition_to_pos(col_type, cfg.time_zone, extreme),
+    start_pos := coalesce(storage._partition_pos_of(col_type, cfg.time_zone, extreme),
                           CASE kind WHEN 'time' THEN storage._partition_current(cfg) ELSE '0' END);
     EXECUTE format('SELECT max(%I)::text FROM %s', control_column, target) INTO extreme;
-    to_pos := coalesce(storage._partition_to_pos(col_type, cfg.time_zone, extreme), start_pos);
+    to_pos := coalesce(storage._partition_pos_of(col_type, cfg.time_zone, extreme), start_pos);
     IF kind = 'time' AND storage._partition_sort_key(kind, storage._partition_current(cfg)) > storage._partition_sort_key(kind, to_pos) THEN
         to_pos := storage._partition_current(cfg);
     END IF;
