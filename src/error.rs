@@ -33,3 +33,14 @@ pub fn internal(what: &str) -> ! {
         Some("Please report this with the statement that caused it.".into()),
     )
 }
+
+/// Raises XX000 for an SPI call that failed without a PostgreSQL error (a protocol misuse).
+#[track_caller]
+pub fn spi_failed(e: pgrx::spi::SpiError) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        format!("SPI failed: {e}"),
+        None,
+        None,
+    )
+}

@@ -5,6 +5,7 @@ use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
 
+pub(crate) mod audit;
 mod error;
 mod gucs;
 mod ident;
@@ -12,6 +13,7 @@ pub(crate) mod jsonb;
 pub(crate) mod matview;
 pub(crate) mod ops;
 pub(crate) mod partition;
+mod privilege;
 pub(crate) mod search;
 
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
@@ -60,6 +62,18 @@ extension_sql_file!(
         partition::_partition_plan,
         partition::_partition_fit,
         partition::_partition_extend_key,
+    ]
+);
+extension_sql_file!(
+    "../sql/audit.sql",
+    name = "audit",
+    requires = [
+        "partition",
+        "search",
+        audit::audit::enable,
+        audit::audit::disable,
+        audit::audit::_sync_partitions,
+        audit::audit::_capture,
     ]
 );
 

@@ -4,7 +4,7 @@
 
 pub(crate) mod trigger;
 
-use crate::error::raise;
+use crate::error::{raise, spi_failed};
 use crate::ident::{literal, qualified, quote, Name, Regclass};
 use crate::jsonb::datum::JsonbRef;
 use pg_storage_core::names::fit_identifier;
@@ -230,15 +230,6 @@ fn our_triggers(
             )
         })
         .collect()
-}
-
-fn spi_failed(e: pgrx::spi::SpiError) -> ! {
-    raise(
-        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-        format!("SPI failed: {e}"),
-        None,
-        None,
-    )
 }
 
 fn update(client: &mut SpiClient<'_>, sql: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> usize {

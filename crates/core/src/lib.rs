@@ -1,6 +1,7 @@
 //! Logic of pg_storage_ext that needs no database. Each module is used by the matching
 //! capability folder of the extension crate and is tested with plain `cargo test`.
 
+pub mod audit;
 pub mod jsonb;
 pub mod lru;
 pub mod names;

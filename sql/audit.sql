@@ -1,0 +1,214 @@
+-- Audit capability: the log, its configuration, the reader role, history, retention and the
+-- event trigger that follows partitions. audit.enable / audit.disable and the capture trigger
+-- audit._capture() are generated from src/audit/.
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'audit_reader') THEN
+        CREATE ROLE audit_reader NOLOGIN;
+    END IF;
+END
+$$;
+
+-- The log. Rows are written only by audit._capture(), as the extension owner; nobody else has
+-- INSERT, UPDATE, DELETE or TRUNCATE on it. Range-partitioned by month of ts (UTC months): the
+-- partitions are made by storage.create_partitions at the first audit.enable and kept by
+-- storage.run_maintenance(), which also applies audit.set_retention.
+CREATE SEQUENCE audit.log_id_seq;
+CREATE TABLE audit.log (
+    id bigint NOT NULL DEFAULT pg_catalog.nextval('audit.log_id_seq'::pg_catalog.regclass),
+    ts timestamptz NOT NULL,
+    txid xid8 NOT NULL,
+    table_oid oid NOT NULL,
+    schema_name name NOT NULL,
+    table_name name NOT NULL,
+    op text NOT NULL,
+    pk jsonb,
+    old_pk jsonb,
+    old_row jsonb,
+    new_row jsonb,
+    changed_columns text[],
+    db_user name NOT NULL,
+    role_name name NOT NULL,
+    application_name text,
+    client_addr inet,
+    query text,
+    CONSTRAINT log_op_check CHECK (op IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'))
+) PARTITION BY RANGE (ts);
+ALTER SEQUENCE audit.log_id_seq OWNED BY audit.log.id;
+CREATE INDEX log_row_idx ON audit.log (table_oid, pk, id);
+CREATE INDEX log_old_pk_idx ON audit.log (table_oid, old_pk) WHERE old_pk IS NOT NULL;
+-- The partitions are made after CREATE EXTENSION, so they are ordinary tables that pg_dump
+-- dumps with their rows; the sequence is dumped as configuration so ids go on increasing.
+SELECT pg_catalog.pg_extension_config_dump('audit.log_id_seq', '');
+REVOKE ALL ON audit.log FROM PUBLIC;
+GRANT SELECT ON audit.log TO audit_reader;
+
+COMMENT ON TABLE audit.log IS
+    'pg_storage_ext: one row per changed row (one per statement for TRUNCATE), written by the capture triggers of audit.enable. Partitioned by month of ts.';
+COMMENT ON COLUMN audit.log.id IS 'Increasing with every row written; orders the history of a row.';
+COMMENT ON COLUMN audit.log.ts IS 'Statement start time of the change.';
+COMMENT ON COLUMN audit.log.txid IS 'Top-level transaction id of the change (pg_current_xact_id()).';
+COMMENT ON COLUMN audit.log.table_oid IS 'The audited table (for a partition: its audited ancestor).';
+COMMENT ON COLUMN audit.log.pk IS 'Primary key columns of the row (after the change; before it for DELETE); NULL for tables without a primary key.';
+COMMENT ON COLUMN audit.log.old_pk IS 'For an UPDATE that changed the primary key: the key before it.';
+COMMENT ON COLUMN audit.log.old_row IS 'The row before the change (UPDATE, DELETE), without excluded columns; for a TRUNCATE of one partition, {"partition": name}.';
+COMMENT ON COLUMN audit.log.new_row IS 'The row after the change (INSERT, UPDATE), without excluded columns.';
+COMMENT ON COLUMN audit.log.changed_columns IS 'UPDATE only: the logged columns whose value changed, in table order.';
+COMMENT ON COLUMN audit.log.db_user IS 'session_user of the change.';
+COMMENT ON COLUMN audit.log.role_name IS 'current_user of the statement that changed the row.';
+COMMENT ON COLUMN audit.log.query IS 'The top-level statement text, when enabled with capture_query.';
+
+-- Tables under capture. table_oids keeps every OID the table had: pg_restore gives it a new
+-- one, and history keeps finding the rows logged under the old.
+CREATE TABLE audit._tracked (
+    table_name regclass PRIMARY KEY,
+    exclude_columns text[] NOT NULL DEFAULT '{}',
+    capture_query boolean NOT NULL DEFAULT false,
+    enabled_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    table_oids oid[] NOT NULL DEFAULT '{}'
+);
+SELECT pg_catalog.pg_extension_config_dump('audit._tracked', '');
+REVOKE ALL ON audit._tracked FROM PUBLIC;
+GRANT SELECT ON audit._tracked TO audit_reader;
+COMMENT ON TABLE audit._tracked IS
+    'Internal: configuration of audit.enable per table (dumped by pg_dump). Read it through audit.tracked.';
+
+CREATE VIEW audit.tracked AS
+SELECT table_name, exclude_columns, capture_query, enabled_at
+  FROM audit._tracked;
+REVOKE ALL ON audit.tracked FROM PUBLIC;
+GRANT SELECT ON audit.tracked TO audit_reader;
+COMMENT ON VIEW audit.tracked IS 'Tables under audit capture, with their options and when capture started.';
+
+CREATE FUNCTION audit._ensure_log() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM storage.partition_config WHERE parent = 'audit.log'::regclass) THEN
+        PERFORM pg_advisory_xact_lock(hashtext('pg_storage_ext.audit.log'));
+        IF NOT EXISTS (SELECT FROM storage.partition_config WHERE parent = 'audit.log'::regclass) THEN
+            PERFORM storage.create_partitions('audit.log', '1 month', premake => 3,
+                                              default_partition => true);
+        END IF;
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION audit._ensure_log() FROM PUBLIC;
+COMMENT ON FUNCTION audit._ensure_log() IS
+    'Internal: registers audit.log with the partition capability (UTC months, 3 ahead, default partition) at the first audit.enable.';
+
+CREATE FUNCTION audit._oids(target regclass) RETURNS oid[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT ARRAY[target::oid] || coalesce((SELECT t.table_oids FROM audit._tracked t WHERE t.table_name = target), '{}')
+$$;
+COMMENT ON FUNCTION audit._oids(regclass) IS
+    'Internal: the OIDs a table''s rows are logged under (its own, and those it had before a restore).';
+
+CREATE FUNCTION audit.history(target regclass, pk jsonb) RETURNS SETOF audit.log
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT l.*
+      FROM audit.log l
+     WHERE l.table_oid = ANY (audit._oids(target))
+       AND (l.pk = history.pk OR l.old_pk = history.pk)
+     ORDER BY l.id
+$$;
+COMMENT ON FUNCTION audit.history(regclass, jsonb) IS
+    'Every logged change of the row with primary key pk (e.g. ''{"id": 42}''), oldest first; an UPDATE that changed the key appears under both keys.';
+
+CREATE FUNCTION audit.row_at(target regclass, pk jsonb, at timestamptz) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN e.op IN ('INSERT', 'UPDATE') AND e.pk = row_at.pk THEN e.new_row END
+      FROM (SELECT l.id, l.op, l.pk, l.new_row
+              FROM audit.log l
+             WHERE l.table_oid = ANY (audit._oids(target))
+               AND (l.pk = row_at.pk OR l.old_pk = row_at.pk) AND l.ts <= at
+            UNION ALL
+            SELECT l.id, l.op, NULL, NULL
+              FROM audit.log l
+             WHERE l.table_oid = ANY (audit._oids(target)) AND l.pk IS NULL
+               AND l.op = 'TRUNCATE' AND l.old_row IS NULL AND l.ts <= at) e
+     ORDER BY e.id DESC
+     LIMIT 1
+$$;
+COMMENT ON FUNCTION audit.row_at(regclass, jsonb, timestamptz) IS
+    'The row with primary key pk as it was at time at (statement times), without excluded columns; NULL if it did not exist then.';
+
+CREATE FUNCTION audit.set_retention(keep interval) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET IntervalStyle = 'postgres' AS $$
+DECLARE
+    cfg storage.partition_config;
+BEGIN
+    IF keep IS NOT NULL AND keep < interval '1 month' THEN
+        RAISE EXCEPTION 'audit retention must be at least 1 month, got %', keep
+              USING ERRCODE = 'invalid_parameter_value',
+                    DETAIL = 'audit.log is partitioned by month; whole months are dropped.',
+                    HINT = 'Pass e.g. interval ''12 months'', or NULL to keep everything.';
+    END IF;
+    PERFORM audit._ensure_log();
+    cfg := storage._partition_config('audit.log'::regclass);
+    IF keep IS NOT NULL THEN
+        PERFORM storage._partition_check_retention(keep::text, cfg.step, 'timestamptz');
+    END IF;
+    UPDATE storage.partition_config SET retention = keep::text WHERE parent = 'audit.log'::regclass;
+END
+$$;
+REVOKE ALL ON FUNCTION audit.set_retention(interval) FROM PUBLIC;
+COMMENT ON FUNCTION audit.set_retention(interval) IS
+    'Months of audit.log older than keep are dropped by storage.run_maintenance(); NULL keeps everything. Extension owner only.';
+
+-- Follows DDL: new partitions of an audited table get capture triggers; dropped tables leave
+-- the configuration.
+CREATE FUNCTION audit._on_ddl() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    root regclass;
+BEGIN
+    IF NOT EXISTS (SELECT FROM audit._tracked) THEN
+        RETURN;
+    END IF;
+    FOR root IN
+        SELECT DISTINCT t.table_name
+          FROM pg_event_trigger_ddl_commands() AS c
+         CROSS JOIN LATERAL pg_partition_ancestors(c.objid) AS a
+          JOIN audit._tracked AS t ON t.table_name = a.relid
+         WHERE c.classid = 'pg_class'::regclass AND c.object_type IN ('table', 'table column')
+           AND pg_get_partkeydef(t.table_name) IS NOT NULL
+    LOOP
+        PERFORM audit._sync_partitions(root);
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION audit._on_ddl() FROM PUBLIC;
+COMMENT ON FUNCTION audit._on_ddl() IS
+    'Internal: event trigger; gives new or attached partitions of an audited table their capture triggers.';
+
+CREATE FUNCTION audit._on_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF EXISTS (SELECT FROM audit._tracked) THEN
+        DELETE FROM audit._tracked t
+         USING pg_event_trigger_dropped_objects() AS d
+         WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND t.table_name::oid = d.objid;
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION audit._on_drop() FROM PUBLIC;
+COMMENT ON FUNCTION audit._on_drop() IS
+    'Internal: event trigger; a dropped table leaves audit._tracked (its history stays in audit.log).';
+
+CREATE EVENT TRIGGER pg_storage_ext_audit_ddl ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION audit._on_ddl();
+CREATE EVENT TRIGGER pg_storage_ext_audit_drop ON sql_drop
+    EXECUTE FUNCTION audit._on_drop();
+
+REVOKE ALL ON FUNCTION audit._sync_partitions(regclass) FROM PUBLIC;
+COMMENT ON FUNCTION audit._sync_partitions(regclass) IS
+    'Internal: gives every partition of an audited partitioned table (not audited on its own) its capture triggers; returns the partitions visited.';
+COMMENT ON FUNCTION audit._capture() IS
+    'Trigger: the statement-level capture trigger created by audit.enable (AFTER INSERT/UPDATE/DELETE/TRUNCATE, transition tables pg_storage_ext_new/pg_storage_ext_old). Arguments: scope (table|partition), capture_query, excluded columns.';
+COMMENT ON FUNCTION audit.enable(regclass, text[], boolean) IS
+    'Starts capture of INSERT, UPDATE, DELETE and TRUNCATE on a table (plain or partitioned, with later partitions) into audit.log; again to change the options. Owner of the table only.';
+COMMENT ON FUNCTION audit.disable(regclass) IS
+    'Stops capture on a table; its history stays. Owner of the table only.';
+GRANT USAGE ON SCHEMA audit TO PUBLIC;

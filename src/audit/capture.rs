@@ -1,0 +1,441 @@
+//! `audit._capture()`: the AFTER … FOR EACH STATEMENT trigger that writes `audit.log`.
+//!
+//! One statement, whatever its row count, costs two SPI executions of cached plans:
+//! 1. as the statement's own role, `array_agg(to_jsonb(t))` over the transition table(s) — the
+//!    row images (user code such as a cast to json runs with the user's privileges);
+//! 2. as the extension owner ([`crate::privilege::as_owner`]), one `INSERT … SELECT` into
+//!    `audit.log` from those arrays, where key extraction (`image - non-key columns`), exclusion,
+//!    the no-change filter and `changed_columns` are set-based jsonb operators.
+//!
+//! UPDATE pairs the old and new images by position: PostgreSQL appends a row's old and new
+//! versions to the two transition tables together, so the n-th rows belong to the same row.
+
+use super::{NEW_TABLE, OLD_TABLE};
+use crate::error::raise;
+use crate::privilege::{as_owner, current_user};
+use pg_storage_core::audit::{logged, non_key, Options, Scope};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::trigger_support::{
+    trigger_fired_after, trigger_fired_by_delete, trigger_fired_by_insert,
+    trigger_fired_by_truncate, trigger_fired_by_update, trigger_fired_for_statement,
+};
+use pgrx::IntoDatum;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::ffi::{CStr, CString};
+use std::hash::{Hash, Hasher};
+
+const USAGE: &str =
+    "Capture triggers are created by audit.enable(table); call it again to repair them.";
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Op {
+    Insert,
+    Update,
+    Delete,
+    Truncate,
+}
+
+/// The owner-side INSERT of each operation. Parameters: $1 role (oid), $2 table (oid),
+/// $3 excluded columns, $4 non-key columns (NULL without a primary key), $5 capture_query,
+/// $6 schema name, $7 table name, $8 new images, $9 old images, $10 logged columns in order,
+/// $11 (TRUNCATE of a partition only) the partition's qualified name.
+const CONSTANTS: &str = "WITH c AS MATERIALIZED (\
+    SELECT pg_catalog.statement_timestamp() AS ts, pg_catalog.pg_current_xact_id() AS txid, \
+           SESSION_USER AS db_user, pg_catalog.pg_get_userbyid($1) AS role_name, \
+           pg_catalog.current_setting('application_name') AS app, \
+           pg_catalog.inet_client_addr() AS addr, \
+           CASE WHEN $5 THEN pg_catalog.current_query() END AS q) ";
+
+const COLUMNS: &str =
+    "ts, txid, table_oid, schema_name, table_name, op, pk, old_pk, old_row, new_row, \
+     changed_columns, db_user, role_name, application_name, client_addr, query";
+
+fn log_sql(op: Op) -> String {
+    let body = match op {
+        Op::Insert => {
+            "SELECT c.ts, c.txid, $2, $6::pg_catalog.name, $7::pg_catalog.name, 'INSERT', \
+                    r.f OPERATOR(pg_catalog.-) $4, NULL, NULL, r.f OPERATOR(pg_catalog.-) $3, NULL, \
+                    c.db_user, c.role_name, c.app, c.addr, c.q \
+               FROM c, pg_catalog.unnest($8) AS r(f)"
+        }
+        Op::Delete => {
+            "SELECT c.ts, c.txid, $2, $6::pg_catalog.name, $7::pg_catalog.name, 'DELETE', \
+                    r.f OPERATOR(pg_catalog.-) $4, NULL, r.f OPERATOR(pg_catalog.-) $3, NULL, NULL, \
+                    c.db_user, c.role_name, c.app, c.addr, c.q \
+               FROM c, pg_catalog.unnest($9) AS r(f)"
+        }
+        Op::Update => {
+            "SELECT c.ts, c.txid, $2, $6::pg_catalog.name, $7::pg_catalog.name, 'UPDATE', \
+                    u.nk, NULLIF(u.ok, u.nk), u.o, u.n, \
+                    ARRAY(SELECT x.k FROM pg_catalog.unnest($10) WITH ORDINALITY AS x(k, i) \
+                           WHERE (u.o OPERATOR(pg_catalog.->) x.k) IS DISTINCT FROM (u.n OPERATOR(pg_catalog.->) x.k) \
+                           ORDER BY x.i), \
+                    c.db_user, c.role_name, c.app, c.addr, c.q \
+               FROM c, (SELECT p.o OPERATOR(pg_catalog.-) $4 AS ok, p.n OPERATOR(pg_catalog.-) $4 AS nk, \
+                               p.o OPERATOR(pg_catalog.-) $3 AS o, p.n OPERATOR(pg_catalog.-) $3 AS n \
+                          FROM ROWS FROM (pg_catalog.unnest($9), pg_catalog.unnest($8)) AS p(o, n) \
+                        OFFSET 0) AS u \
+              WHERE u.o IS DISTINCT FROM u.n"
+        }
+        Op::Truncate => {
+            "SELECT c.ts, c.txid, $2, $6::pg_catalog.name, $7::pg_catalog.name, 'TRUNCATE', \
+                    NULL, NULL, \
+                    CASE WHEN $11 IS NOT NULL THEN pg_catalog.jsonb_build_object('partition', $11) END, \
+                    NULL, NULL, c.db_user, c.role_name, c.app, c.addr, c.q \
+               FROM c"
+        }
+    };
+    format!("{CONSTANTS}INSERT INTO audit.log ({COLUMNS}) {body}")
+}
+
+/// The invoker-side query of row images (None for TRUNCATE).
+fn image_sql(op: Op) -> Option<String> {
+    let agg =
+        |t: &str| format!("(SELECT pg_catalog.array_agg(pg_catalog.to_jsonb(t)) FROM {t} AS t)");
+    match op {
+        Op::Insert => Some(format!(
+            "SELECT {}, NULL::pg_catalog.jsonb[]",
+            agg(NEW_TABLE)
+        )),
+        Op::Delete => Some(format!(
+            "SELECT NULL::pg_catalog.jsonb[], {}",
+            agg(OLD_TABLE)
+        )),
+        Op::Update => Some(format!("SELECT {}, {}", agg(NEW_TABLE), agg(OLD_TABLE))),
+        Op::Truncate => None,
+    }
+}
+
+const LOG_ARG_TYPES: [pg_sys::Oid; 11] = [
+    pg_sys::OIDOID,
+    pg_sys::OIDOID,
+    pg_sys::TEXTARRAYOID,
+    pg_sys::TEXTARRAYOID,
+    pg_sys::BOOLOID,
+    pg_sys::TEXTOID,
+    pg_sys::TEXTOID,
+    pg_sys::JSONBARRAYOID,
+    pg_sys::JSONBARRAYOID,
+    pg_sys::TEXTARRAYOID,
+    pg_sys::TEXTOID,
+];
+
+thread_local! {
+    /// Owner-side INSERT plans by operation (saved plans: the plan cache replans them when
+    /// audit.log changes, e.g. a new partition).
+    static LOG_PLANS: RefCell<HashMap<u8, pg_sys::SPIPlanPtr>> = RefCell::new(HashMap::new());
+    /// Image plans by trigger, with the fingerprint of the row type they were planned for: a
+    /// plan over a transition table is not invalidated by the plan cache when the table changes.
+    static IMAGE_PLANS: RefCell<HashMap<pg_sys::Oid, (u64, pg_sys::SPIPlanPtr)>> =
+        RefCell::new(HashMap::new());
+    /// (transaction, command after the write, table) of the last whole-table TRUNCATE logged.
+    /// TRUNCATE of a partitioned table fires the trigger of every partition too, right after
+    /// the parent's (no command in between): those are not logged again.
+    static LAST_TRUNCATE: Cell<(u32, u32, pg_sys::Oid)> =
+        const { Cell::new((0, 0, pg_sys::InvalidOid)) };
+}
+
+/// Statement trigger body; reports problems with ereport, never returns an error.
+pub(crate) fn capture(td: &pg_sys::TriggerData) {
+    let event = td.tg_event;
+    // SAFETY: PostgreSQL passes a valid trigger and relation.
+    let (trigger, rel) = unsafe { (&*td.tg_trigger, td.tg_relation) };
+    let tgname = cstr(trigger.tgname);
+    if !trigger_fired_after(event) || !trigger_fired_for_statement(event) {
+        raise(
+            PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+            format!(
+                "audit._capture must be fired AFTER … FOR EACH STATEMENT (trigger \"{tgname}\")"
+            ),
+            None,
+            Some(USAGE.into()),
+        );
+    }
+    let op = if trigger_fired_by_insert(event) {
+        Op::Insert
+    } else if trigger_fired_by_update(event) {
+        Op::Update
+    } else if trigger_fired_by_delete(event) {
+        Op::Delete
+    } else if trigger_fired_by_truncate(event) {
+        Op::Truncate
+    } else {
+        crate::error::internal("a trigger event that is none of INSERT, UPDATE, DELETE, TRUNCATE")
+    };
+    let args: Vec<String> = (0..trigger.tgnargs.max(0) as usize)
+        // SAFETY: tgargs holds tgnargs NUL-terminated strings.
+        .map(|i| cstr(unsafe { *trigger.tgargs.add(i) }))
+        .collect();
+    let options = Options::parse(&args).unwrap_or_else(|e| {
+        raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("audit capture trigger \"{tgname}\" has bad arguments: {e}"),
+            None,
+            Some(USAGE.into()),
+        )
+    });
+    check_transition_tables(op, trigger, &tgname);
+    let actor = current_user();
+    // SAFETY: the relation is open for the trigger.
+    let relid = unsafe { (*rel).rd_id };
+
+    // SAFETY: an SPI connection for this call; PostgreSQL's abort cleanup closes it on error.
+    unsafe {
+        if pg_sys::SPI_connect() < 0 {
+            crate::error::internal("SPI_connect failed");
+        }
+    }
+    let table = match options.scope {
+        Scope::Table => Some(relid),
+        Scope::Partition => as_owner(|| audited_ancestor(relid)),
+    };
+    if let Some(table) = table {
+        // A TRUNCATE right after a whole-table TRUNCATE of the same table is its partitions'.
+        if op != Op::Truncate || truncate_key(table) != LAST_TRUNCATE.with(Cell::get) {
+            write(td, op, &options, table, actor);
+        }
+    }
+    // SAFETY: closes the connection opened above.
+    unsafe {
+        pg_sys::SPI_finish();
+    }
+    if op == Op::Truncate && table == Some(relid) {
+        // A whole-table TRUNCATE: the partitions' triggers that follow skip it.
+        LAST_TRUNCATE.with(|l| l.set(truncate_key(relid)));
+    }
+}
+
+fn cstr(p: *const std::ffi::c_char) -> String {
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: a NUL-terminated string from PostgreSQL.
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+fn check_transition_tables(op: Op, trigger: &pg_sys::Trigger, tgname: &str) {
+    let new = cstr(trigger.tgnewtable);
+    let old = cstr(trigger.tgoldtable);
+    let ok = match op {
+        Op::Insert => new == NEW_TABLE,
+        Op::Delete => old == OLD_TABLE,
+        Op::Update => new == NEW_TABLE && old == OLD_TABLE,
+        Op::Truncate => true,
+    };
+    if !ok {
+        raise(
+            PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+            format!("audit capture trigger \"{tgname}\" lacks its transition tables"),
+            Some(format!(
+                "It must declare REFERENCING NEW TABLE AS {NEW_TABLE} and/or OLD TABLE AS {OLD_TABLE}."
+            )),
+            Some(USAGE.into()),
+        );
+    }
+}
+
+/// The nearest audited ancestor of a partition; None once it is detached from it.
+fn audited_ancestor(relid: pg_sys::Oid) -> Option<pg_sys::Oid> {
+    let sql = c"SELECT a.relid FROM pg_catalog.pg_partition_ancestors($1) WITH ORDINALITY AS a(relid, n) \
+                 JOIN audit._tracked t ON t.table_name OPERATOR(pg_catalog.=) a.relid \
+                WHERE a.relid OPERATOR(pg_catalog.<>) $1 ORDER BY a.n LIMIT 1";
+    let mut types = [pg_sys::REGCLASSOID];
+    let mut values = [pg_sys::Datum::from(relid)];
+    // SAFETY: an SPI query with one typed parameter on the open connection.
+    unsafe {
+        let rc = pg_sys::SPI_execute_with_args(
+            sql.as_ptr(),
+            1,
+            types.as_mut_ptr(),
+            values.as_mut_ptr(),
+            std::ptr::null(),
+            true,
+            1,
+        );
+        if rc != pg_sys::SPI_OK_SELECT as i32 || pg_sys::SPI_processed == 0 {
+            return None;
+        }
+        let table = &*pg_sys::SPI_tuptable;
+        let mut isnull = false;
+        let d = pg_sys::SPI_getbinval(*table.vals, table.tupdesc, 1, &mut isnull);
+        (!isnull).then(|| pg_sys::Oid::from(d.value() as u32))
+    }
+}
+
+/// Where a TRUNCATE of `table` stands: transaction, command, table.
+fn truncate_key(table: pg_sys::Oid) -> (u32, u32, pg_sys::Oid) {
+    // SAFETY: transaction-state getters.
+    unsafe {
+        (
+            pg_sys::GetTopTransactionIdIfAny().into_inner(),
+            pg_sys::GetCurrentCommandId(false),
+            table,
+        )
+    }
+}
+
+/// Live columns of the relation in order, its primary-key columns, and a fingerprint of its row
+/// type (names, types, dropped columns).
+fn describe(rel: pg_sys::Relation) -> (Vec<String>, Vec<String>, u64) {
+    let mut columns = Vec::new();
+    let mut key = Vec::new();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    // SAFETY: the trigger's relation is open; its descriptor and key bitmap come from relcache.
+    unsafe {
+        let desc = pgrx::PgTupleDesc::from_pg_unchecked((*rel).rd_att);
+        let pk = pg_sys::RelationGetIndexAttrBitmap(
+            rel,
+            pg_sys::IndexAttrBitmapKind::INDEX_ATTR_BITMAP_PRIMARY_KEY,
+        );
+        for a in desc.iter() {
+            let name = pg_sys::name_data_to_str(&a.attname).to_owned();
+            (
+                name.as_str(),
+                a.atttypid.to_u32(),
+                a.atttypmod,
+                a.attisdropped,
+            )
+                .hash(&mut hasher);
+            if a.attisdropped {
+                continue;
+            }
+            let member = i32::from(a.attnum) - pg_sys::FirstLowInvalidHeapAttributeNumber;
+            if !pk.is_null() && pg_sys::bms_is_member(member, pk) {
+                key.push(name.clone());
+            }
+            columns.push(name);
+        }
+    }
+    (columns, key, hasher.finish())
+}
+
+/// A saved plan for `sql` with parameter types `types`.
+fn prepare(sql: &str, types: &[pg_sys::Oid]) -> pg_sys::SPIPlanPtr {
+    let c = CString::new(sql).unwrap_or_else(|_| crate::error::internal("NUL in capture SQL"));
+    // SAFETY: prepares and saves a plan on the open SPI connection.
+    unsafe {
+        let plan = pg_sys::SPI_prepare(c.as_ptr(), types.len() as i32, types.as_ptr().cast_mut());
+        if plan.is_null() || pg_sys::SPI_keepplan(plan) != 0 {
+            crate::error::internal("could not prepare the audit capture query");
+        }
+        plan
+    }
+}
+
+fn write(
+    td: &pg_sys::TriggerData,
+    op: Op,
+    options: &Options,
+    table: pg_sys::Oid,
+    actor: pg_sys::Oid,
+) {
+    let rel = td.tg_relation;
+    let (columns, key, fingerprint) = describe(rel);
+    // Row images, as the statement's role.
+    let (new_images, old_images) = match image_sql(op) {
+        None => (None, None),
+        Some(sql) => {
+            // SAFETY: registers the transition tables of this trigger call on our connection.
+            unsafe {
+                pg_sys::SPI_register_trigger_data(std::ptr::from_ref(td).cast_mut());
+            }
+            // SAFETY: the trigger is valid for the call.
+            let tgoid = unsafe { (*td.tg_trigger).tgoid };
+            let plan = IMAGE_PLANS.with(|p| {
+                let mut p = p.borrow_mut();
+                match p.get(&tgoid) {
+                    Some((f, plan)) if *f == fingerprint => *plan,
+                    _ => {
+                        if let Some((_, old)) = p.remove(&tgoid) {
+                            // SAFETY: a plan saved by us, no longer used.
+                            unsafe { pg_sys::SPI_freeplan(old) };
+                        }
+                        if p.len() >= 512 {
+                            for (_, (_, old)) in p.drain() {
+                                // SAFETY: as above.
+                                unsafe { pg_sys::SPI_freeplan(old) };
+                            }
+                        }
+                        let plan = prepare(&sql, &[]);
+                        p.insert(tgoid, (fingerprint, plan));
+                        plan
+                    }
+                }
+            });
+            // SAFETY: executes the saved plan; the result stays valid until SPI_finish.
+            unsafe {
+                let rc =
+                    pg_sys::SPI_execute_plan(plan, std::ptr::null_mut(), std::ptr::null(), true, 1);
+                if rc != pg_sys::SPI_OK_SELECT as i32 || pg_sys::SPI_processed != 1 {
+                    crate::error::internal("the row-image query returned no row");
+                }
+                let table = &*pg_sys::SPI_tuptable;
+                let mut new_null = false;
+                let mut old_null = false;
+                let new = pg_sys::SPI_getbinval(*table.vals, table.tupdesc, 1, &mut new_null);
+                let old = pg_sys::SPI_getbinval(*table.vals, table.tupdesc, 2, &mut old_null);
+                ((!new_null).then_some(new), (!old_null).then_some(old))
+            }
+        }
+    };
+    if op != Op::Truncate && new_images.is_none() && old_images.is_none() {
+        return; // the statement changed no row
+    }
+    // SAFETY: syscache lookups of the audited table's names.
+    let (schema, name) = unsafe {
+        let rel_name = pg_sys::get_rel_name(table);
+        if rel_name.is_null() {
+            crate::error::internal("the audited table vanished");
+        }
+        (
+            cstr(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(table))),
+            cstr(rel_name),
+        )
+    };
+    // SAFETY: the trigger's relation is open.
+    let relid = unsafe { (*rel).rd_id };
+    let partition = (op == Op::Truncate && relid != table).then(|| crate::ident::qualified(relid));
+    let non_key_columns = (!key.is_empty()).then(|| non_key(&columns, &key));
+    let logged_columns = logged(&columns, &options.exclude);
+    let datum = |d: Option<pg_sys::Datum>| (d.unwrap_or(pg_sys::Datum::from(0)), d.is_none());
+    let params = [
+        datum(Some(pg_sys::Datum::from(actor))),
+        datum(Some(pg_sys::Datum::from(table))),
+        datum(options.exclude.clone().into_datum()),
+        datum(non_key_columns.and_then(IntoDatum::into_datum)),
+        datum(options.capture_query.into_datum()),
+        datum(schema.into_datum()),
+        datum(name.into_datum()),
+        datum(new_images),
+        datum(old_images),
+        datum(logged_columns.into_datum()),
+        datum(partition.and_then(IntoDatum::into_datum)),
+    ];
+    let mut values: Vec<pg_sys::Datum> = params.iter().map(|p| p.0).collect();
+    let nulls: Vec<std::ffi::c_char> = params
+        .iter()
+        .map(|p| {
+            if p.1 {
+                b'n' as std::ffi::c_char
+            } else {
+                b' ' as std::ffi::c_char
+            }
+        })
+        .collect();
+    as_owner(|| {
+        let plan = LOG_PLANS.with(|p| {
+            *p.borrow_mut()
+                .entry(op as u8)
+                .or_insert_with(|| prepare(&log_sql(op), &LOG_ARG_TYPES))
+        });
+        // SAFETY: executes the saved INSERT with its eleven parameters.
+        let rc = unsafe {
+            pg_sys::SPI_execute_plan(plan, values.as_mut_ptr(), nulls.as_ptr(), false, 0)
+        };
+        if rc != pg_sys::SPI_OK_INSERT as i32 {
+            crate::error::internal("the audit log INSERT did not run");
+        }
+    });
+}

@@ -1,0 +1,363 @@
+//! Audit capability: `audit.enable` / `audit.disable` install and remove the statement-level
+//! capture triggers ([`capture`]); the log, its configuration, history and retention are SQL in
+//! `sql/audit.sql`. Option encoding and column arithmetic live in `pg_storage_core::audit`.
+
+pub(crate) mod capture;
+
+use crate::error::{raise, spi_failed};
+use crate::ident::{literal, qualified, quote, Regclass};
+use crate::privilege::{as_owner, current_user, owns_relation};
+use pg_storage_core::audit::{unknown_columns, Options, Scope};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use std::ffi::CStr;
+
+/// Transition table names of the capture triggers.
+pub(crate) const NEW_TABLE: &str = "pg_storage_ext_new";
+pub(crate) const OLD_TABLE: &str = "pg_storage_ext_old";
+
+/// The capture triggers: name and the part of CREATE TRIGGER between the name and ON.
+const TRIGGERS: [(&str, &str); 4] = [
+    ("audit_capture_insert", "AFTER INSERT"),
+    ("audit_capture_update", "AFTER UPDATE"),
+    ("audit_capture_delete", "AFTER DELETE"),
+    ("audit_capture_truncate", "AFTER TRUNCATE"),
+];
+
+fn referencing(event: &str) -> String {
+    match event {
+        "AFTER INSERT" => format!("REFERENCING NEW TABLE AS {NEW_TABLE}"),
+        "AFTER UPDATE" => format!("REFERENCING OLD TABLE AS {OLD_TABLE} NEW TABLE AS {NEW_TABLE}"),
+        "AFTER DELETE" => format!("REFERENCING OLD TABLE AS {OLD_TABLE}"),
+        _ => String::new(),
+    }
+}
+
+const CAPTURE_FN: &str = "'audit._capture()'::pg_catalog.regprocedure";
+
+#[pg_schema]
+mod audit {
+    use crate::ident::Regclass;
+    use pgrx::prelude::*;
+
+    /// Starts (or updates the options of) row-change capture on a table.
+    #[pg_extern(volatile)]
+    fn enable(
+        target: Regclass,
+        exclude_columns: default!(Option<Vec<Option<String>>>, "'{}'"),
+        capture_query: default!(Option<bool>, false),
+    ) {
+        super::enable(target, exclude_columns, capture_query.unwrap_or(false));
+    }
+
+    /// Stops capture on a table; its history stays in audit.log.
+    #[pg_extern(volatile)]
+    fn disable(target: Regclass) {
+        super::disable(target);
+    }
+
+    /// Internal: gives every partition of an audited partitioned table its capture triggers.
+    #[pg_extern(volatile)]
+    fn _sync_partitions(root: Regclass) -> i32 {
+        super::sync_from_config(root.0)
+    }
+
+    /// Trigger: AFTER INSERT/UPDATE/DELETE/TRUNCATE FOR EACH STATEMENT, created by audit.enable.
+    #[pg_trigger]
+    fn _capture<'a>(
+        trigger: &'a PgTrigger<'a>,
+    ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, std::convert::Infallible> {
+        super::capture::capture(trigger.trigger_data());
+        Ok(None)
+    }
+}
+
+fn relkind(relid: pg_sys::Oid) -> u8 {
+    // SAFETY: a syscache lookup.
+    unsafe { pg_sys::get_rel_relkind(relid) as u8 }
+}
+
+fn namespace_of(relid: pg_sys::Oid) -> String {
+    // SAFETY: syscache lookups; a missing namespace gives NULL.
+    unsafe {
+        let p = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid));
+        if p.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    }
+}
+
+/// Checks that `relid` is a table the caller may audit; returns its quoted name.
+fn check_target(relid: pg_sys::Oid, what: &str) -> String {
+    let table = qualified(relid);
+    if !matches!(relkind(relid), b'r' | b'p') {
+        raise(
+            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            format!("{table} is not a table"),
+            None,
+            Some(format!("{what} works on plain and partitioned tables.")),
+        );
+    }
+    if matches!(
+        namespace_of(relid).as_str(),
+        "audit" | "storage" | "pg_catalog" | "information_schema"
+    ) {
+        raise(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("{table} cannot be audited"),
+            Some("Tables of pg_storage_ext and of the system catalogs are not audited.".into()),
+            Some("Audit your own tables.".into()),
+        );
+    }
+    if !owns_relation(current_user(), relid) {
+        raise(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!("must be owner of table {table}"),
+            Some(format!(
+                "{what} changes the table's triggers, which only its owner may do."
+            )),
+            Some("Run it as the table's owner (or a member of the owning role).".into()),
+        );
+    }
+    table
+}
+
+/// Live column names of a table, in order.
+fn columns(client: &SpiClient<'_>, relid: pg_sys::Oid) -> Vec<String> {
+    client
+        .select(
+            "SELECT attname::text FROM pg_catalog.pg_attribute \
+              WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            None,
+            &[relid.into()],
+        )
+        .unwrap_or_else(|e| spi_failed(e))
+        .filter_map(|row| row.get::<String>(1).ok().flatten())
+        .collect()
+}
+
+fn enable(target: Regclass, exclude: Option<Vec<Option<String>>>, capture_query: bool) {
+    let relid = target.0;
+    let table = check_target(relid, "audit.enable");
+    let exclude: Vec<String> = exclude
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| {
+            c.unwrap_or_else(|| {
+                raise(
+                    PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                    "exclude_columns must not contain NULL",
+                    None,
+                    Some("List column names, e.g. ARRAY['password_hash'].".into()),
+                )
+            })
+        })
+        .collect();
+    // The lock CREATE TRIGGER takes, so the columns checked are the columns captured.
+    // SAFETY: locks a relation by OID; released at transaction end.
+    unsafe {
+        pg_sys::LockRelationOid(relid, pg_sys::ShareRowExclusiveLock as pg_sys::LOCKMODE);
+    }
+    let options = Options::new(Scope::Table, capture_query, &exclude);
+    as_owner(|| {
+        Spi::connect_mut(|client| {
+            let cols = columns(client, relid);
+            let unknown = unknown_columns(&options.exclude, &cols);
+            if let Some(first) = unknown.first() {
+                raise(
+                    PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
+                    format!("column \"{first}\" of relation {table} does not exist"),
+                    Some(format!(
+                        "exclude_columns names {} unknown column(s): {}.",
+                        unknown.len(),
+                        unknown.join(", ")
+                    )),
+                    Some(format!("The table's columns are: {}.", cols.join(", "))),
+                );
+            }
+            client
+                .update("SELECT audit._ensure_log()", None, &[])
+                .unwrap_or_else(|e| spi_failed(e));
+            install(client, relid, &options);
+            client
+                .update(
+                    "INSERT INTO audit._tracked AS t (table_name, exclude_columns, capture_query, table_oids) \
+                     VALUES ($1::pg_catalog.regclass, $2, $3, ARRAY[$1]) \
+                     ON CONFLICT (table_name) DO UPDATE \
+                        SET exclude_columns = EXCLUDED.exclude_columns, \
+                            capture_query = EXCLUDED.capture_query, \
+                            table_oids = CASE WHEN $1 = ANY (t.table_oids) THEN t.table_oids \
+                                              ELSE t.table_oids || $1 END",
+                    None,
+                    &[
+                        relid.into(),
+                        options.exclude.clone().into(),
+                        capture_query.into(),
+                    ],
+                )
+                .unwrap_or_else(|e| spi_failed(e));
+            if relkind(relid) == b'p' {
+                sync_partitions(client, relid, &options);
+            }
+        })
+    });
+}
+
+/// (Re)creates the four capture triggers of `relid` with `options` unless they already carry
+/// them. Refuses to replace a trigger of the same name that is not a capture trigger.
+fn install(client: &mut SpiClient<'_>, relid: pg_sys::Oid, options: &Options) {
+    let table = qualified(relid);
+    let names: Vec<String> = TRIGGERS.iter().map(|(n, _)| (*n).to_owned()).collect();
+    let existing: Vec<(String, bool, Vec<String>)> = client
+        .select(
+            &format!(
+                "SELECT tgname::text, tgfoid = {CAPTURE_FN}, storage._trigger_args(tgargs) \
+                   FROM pg_catalog.pg_trigger WHERE tgrelid = $1 AND tgname = ANY ($2)"
+            ),
+            None,
+            &[relid.into(), names.into()],
+        )
+        .unwrap_or_else(|e| spi_failed(e))
+        .map(|row| {
+            (
+                row.get::<String>(1).ok().flatten().unwrap_or_default(),
+                row.get::<bool>(2).ok().flatten().unwrap_or(false),
+                row.get::<Vec<String>>(3).ok().flatten().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let args = options.to_args();
+    for (name, event) in TRIGGERS {
+        match existing.iter().find(|(n, _, _)| n == name) {
+            Some((_, false, _)) => raise(
+                PgSqlErrorCode::ERRCODE_DUPLICATE_OBJECT,
+                format!("trigger \"{name}\" for relation {table} already exists"),
+                Some("It is not a pg_storage_ext capture trigger.".into()),
+                Some(format!(
+                    "Rename or drop that trigger, then call audit.enable('{table}') again."
+                )),
+            ),
+            Some((_, true, a)) if *a == args => continue,
+            _ => {}
+        }
+        let arg_list: Vec<String> = args.iter().map(|a| literal(a)).collect();
+        let sql = format!(
+            "CREATE OR REPLACE TRIGGER {} {event} ON {table} {} FOR EACH STATEMENT \
+             EXECUTE FUNCTION audit._capture({})",
+            quote(name),
+            referencing(event),
+            arg_list.join(", ")
+        );
+        client
+            .update(&sql, None, &[])
+            .unwrap_or_else(|e| spi_failed(e));
+    }
+}
+
+/// Drops the capture triggers of `relid`; returns how many there were.
+fn uninstall(client: &mut SpiClient<'_>, relid: pg_sys::Oid) -> usize {
+    let names: Vec<String> = client
+        .select(
+            &format!(
+                "SELECT tgname::text FROM pg_catalog.pg_trigger \
+                  WHERE tgrelid = $1 AND tgfoid = {CAPTURE_FN} ORDER BY tgname"
+            ),
+            None,
+            &[relid.into()],
+        )
+        .unwrap_or_else(|e| spi_failed(e))
+        .filter_map(|row| row.get::<String>(1).ok().flatten())
+        .collect();
+    for name in &names {
+        let sql = format!("DROP TRIGGER {} ON {}", quote(name), qualified(relid));
+        client
+            .update(&sql, None, &[])
+            .unwrap_or_else(|e| spi_failed(e));
+    }
+    names.len()
+}
+
+/// Partitions (at any depth) of `root` that are tables and not audited on their own.
+fn partitions(client: &SpiClient<'_>, root: pg_sys::Oid) -> Vec<pg_sys::Oid> {
+    client
+        .select(
+            "SELECT p.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.regclass) AS p \
+               JOIN pg_catalog.pg_class AS c ON c.oid = p.relid \
+              WHERE p.relid <> $1::pg_catalog.regclass AND c.relkind IN ('r', 'p') \
+                AND NOT EXISTS (SELECT FROM audit._tracked t WHERE t.table_name = p.relid) \
+              ORDER BY p.level, p.relid",
+            None,
+            &[root.into()],
+        )
+        .unwrap_or_else(|e| spi_failed(e))
+        .filter_map(|row| row.get::<pg_sys::Oid>(1).ok().flatten())
+        .collect()
+}
+
+/// Gives every partition of `root` partition-scope capture triggers with `options`; returns
+/// how many partitions were visited.
+fn sync_partitions(client: &mut SpiClient<'_>, root: pg_sys::Oid, options: &Options) -> i32 {
+    let scoped = Options {
+        scope: Scope::Partition,
+        ..options.clone()
+    };
+    let parts = partitions(client, root);
+    for part in &parts {
+        install(client, *part, &scoped);
+    }
+    parts.len() as i32
+}
+
+/// `audit._sync_partitions`: the options of `root` from its configuration row.
+fn sync_from_config(root: pg_sys::Oid) -> i32 {
+    Spi::connect_mut(|client| {
+        let row = client
+            .select(
+                "SELECT exclude_columns, capture_query FROM audit._tracked WHERE table_name = $1::pg_catalog.regclass",
+                None,
+                &[root.into()],
+            )
+            .unwrap_or_else(|e| spi_failed(e))
+            .next()
+            .map(|row| {
+                (
+                    row.get::<Vec<String>>(1).ok().flatten().unwrap_or_default(),
+                    row.get::<bool>(2).ok().flatten().unwrap_or(false),
+                )
+            });
+        match row {
+            Some((exclude, capture)) => {
+                sync_partitions(client, root, &Options::new(Scope::Table, capture, &exclude))
+            }
+            None => 0,
+        }
+    })
+}
+
+fn disable(target: Regclass) {
+    let relid = target.0;
+    let table = check_target(relid, "audit.disable");
+    let dropped = as_owner(|| {
+        Spi::connect_mut(|client| {
+            let mut n = uninstall(client, relid);
+            for part in partitions(client, relid) {
+                n += uninstall(client, part);
+            }
+            let rows = client
+                .update(
+                    "DELETE FROM audit._tracked WHERE table_name = $1::pg_catalog.regclass",
+                    None,
+                    &[relid.into()],
+                )
+                .unwrap_or_else(|e| spi_failed(e))
+                .len();
+            n + rows
+        })
+    });
+    if dropped == 0 {
+        pgrx::notice!("{table} is not audited; nothing to disable");
+    }
+}

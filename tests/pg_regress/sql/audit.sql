@@ -1,0 +1,221 @@
+-- Audit: enable/disable/tracked, the log's content for every operation, excluded columns,
+-- composite and missing keys, TRUNCATE, partitioned tables, hostile names, history/row_at,
+-- retention, privileges. Leaves the database as it found it (extension re-created at the end).
+SET TimeZone = 'UTC';
+SET client_min_messages = warning;
+CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE d text; h text;
+BEGIN EXECUTE q; RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    RETURN SQLSTATE || ': ' || SQLERRM || CASE WHEN d <> '' THEN ' | detail: ' || d ELSE '' END
+                                       || CASE WHEN h <> '' THEN ' | hint: ' || h ELSE '' END;
+END $$;
+GRANT EXECUTE ON FUNCTION pg_temp.err(text) TO PUBLIC;
+-- the log without the columns that change from run to run
+CREATE VIEW pg_temp.log AS
+SELECT id - (SELECT coalesce(min(id), 0) FROM audit.log) + 1 AS n, table_name, op, pk, old_pk,
+       old_row, new_row, changed_columns, role_name, db_user = session_user AS db_user_ok
+  FROM audit.log;
+
+CREATE TABLE users (id int PRIMARY KEY, name text NOT NULL, password_hash text, login_count int DEFAULT 0);
+-- errors first: nothing is created by a failed call
+SELECT pg_temp.err($$SELECT audit.enable('users', ARRAY['password_hash', 'nope', 'Name'])$$);
+SELECT pg_temp.err($$SELECT audit.enable('users', ARRAY[NULL])$$);
+CREATE VIEW users_v AS SELECT * FROM users;
+SELECT pg_temp.err($$SELECT audit.enable('users_v')$$);
+SELECT pg_temp.err($$SELECT audit.enable('audit.log')$$);
+SELECT pg_temp.err($$SELECT audit.enable(NULL)$$);
+SELECT count(*) AS tracked, (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'users'::regclass) AS triggers
+  FROM audit.tracked;
+
+-- enable, then again with other options: one configuration, four triggers, enabled_at kept
+SELECT audit.enable('users');
+SELECT enabled_at AS first_enabled FROM audit.tracked \gset
+SELECT audit.enable('users', ARRAY['password_hash', 'password_hash'], true);
+SELECT table_name, exclude_columns, capture_query, enabled_at = :'first_enabled' AS enabled_at_kept
+  FROM audit.tracked ORDER BY table_name::text;
+SELECT tgname, pg_get_triggerdef(oid) LIKE '%FOR EACH STATEMENT%' AS per_statement
+  FROM pg_trigger WHERE tgrelid = 'users'::regclass ORDER BY tgname;
+
+-- every operation; the excluded column is in no image and no changed_columns
+INSERT INTO users (id, name, password_hash) VALUES (1, 'ann', 'h1'), (2, 'bob', 'h2'), (3, 'cy', 'h3');
+UPDATE users SET login_count = login_count + 1 WHERE id <= 2;
+UPDATE users SET password_hash = 'changed';                 -- only an excluded column: no rows
+UPDATE users SET name = name;                               -- nothing changed: no rows
+UPDATE users SET id = 30, name = 'cyd' WHERE id = 3;        -- key change
+DELETE FROM users WHERE id = 1;
+UPDATE users SET id = id WHERE false;                       -- no row: no log row
+SELECT * FROM pg_temp.log ORDER BY n;
+SELECT count(*) FILTER (WHERE query LIKE 'INSERT INTO users%') AS insert_query_captured,
+       count(*) FILTER (WHERE application_name = current_setting('application_name')) AS with_app,
+       count(DISTINCT txid) AS transactions, bool_and(ts <= now()) AS ts_ok
+  FROM audit.log;
+
+-- history and row_at
+SELECT op, pk, old_pk, new_row FROM audit.history('users', '{"id": 30}');
+SELECT count(*) AS history_of_3 FROM audit.history('users', '{"id": 3}');
+SELECT audit.row_at('users', '{"id": 1}', now()) AS deleted_row,
+       audit.row_at('users', '{"id": 2}', now()) AS current_row,
+       audit.row_at('users', '{"id": 2}', now() - interval '1 day') AS before_it_existed,
+       audit.row_at('users', '{"id": 3}', now()) AS old_key;
+
+-- rollback leaves nothing; a rolled-back savepoint leaves nothing of its own
+SELECT count(*) AS before FROM audit.log \gset
+BEGIN;
+INSERT INTO users (id, name) VALUES (100, 'gone');
+ROLLBACK;
+BEGIN;
+INSERT INTO users (id, name) VALUES (101, 'kept');
+SAVEPOINT s;
+UPDATE users SET name = 'gone' WHERE id = 101;
+ROLLBACK TO SAVEPOINT s;
+COMMIT;
+SELECT (SELECT count(*) FROM audit.log) - :before AS rows_added, op, new_row ->> 'name' AS name
+  FROM audit.log WHERE pk IN ('{"id": 100}', '{"id": 101}') ORDER BY id;
+
+-- TRUNCATE: one row, and row_at knows the rows are gone
+TRUNCATE users;
+SELECT op, pk, old_row, new_row FROM audit.log WHERE op = 'TRUNCATE';
+SELECT audit.row_at('users', '{"id": 2}', now()) AS after_truncate;
+
+-- bulk statements: INSERT ... SELECT and COPY, one log row per row
+INSERT INTO users (id, name) SELECT g, 'user ' || g FROM generate_series(1000, 1999) g;
+COPY users (id, name) FROM stdin;
+5000	copied one
+5001	copied two
+\.
+UPDATE users SET login_count = 7 WHERE id BETWEEN 1000 AND 1499;
+DELETE FROM users WHERE id >= 1900;
+SELECT op, count(*), count(DISTINCT pk) AS keys FROM audit.log WHERE (pk ->> 'id')::int >= 1000
+ GROUP BY op ORDER BY op;
+SELECT count(*) AS update_pairs_match FROM audit.log
+ WHERE op = 'UPDATE' AND (pk ->> 'id')::int >= 1000 AND old_row ->> 'id' = new_row ->> 'id'
+   AND new_row ->> 'login_count' = '7' AND changed_columns = '{login_count}';
+
+-- composite key, no key
+CREATE TABLE user_favorites (user_id int, article_id int, note text, PRIMARY KEY (user_id, article_id));
+CREATE TABLE article_views (article_id int, viewed_at timestamptz);
+SELECT audit.enable('user_favorites'), audit.enable('article_views');
+INSERT INTO user_favorites VALUES (1, 10, 'a'), (2, 20, 'b');
+UPDATE user_favorites SET note = 'c' WHERE user_id = 2;
+INSERT INTO article_views VALUES (10, '2026-01-01'), (10, '2026-01-01');
+DELETE FROM article_views;
+SELECT table_name, op, pk, old_row, new_row, changed_columns FROM pg_temp.log
+ WHERE table_name IN ('user_favorites', 'article_views') ORDER BY n;
+SELECT op, pk FROM audit.history('user_favorites', '{"user_id": 2, "article_id": 20}') ORDER BY id;
+
+-- partitioned: rows through the parent and into a partition directly are logged once, under
+-- the parent; partitions created or attached later are covered; TRUNCATE is logged once
+CREATE TABLE comments (id int, posted date, body text, PRIMARY KEY (id, posted)) PARTITION BY RANGE (posted);
+CREATE TABLE comments_2025 PARTITION OF comments FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+SELECT audit.enable('comments', ARRAY['body']);
+CREATE TABLE comments_2026 PARTITION OF comments FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')
+    PARTITION BY RANGE (posted);
+CREATE TABLE comments_2026_h1 PARTITION OF comments_2026 FOR VALUES FROM ('2026-01-01') TO ('2026-07-01');
+CREATE TABLE comments_2026_h2 (LIKE comments);
+ALTER TABLE comments_2026 ATTACH PARTITION comments_2026_h2 FOR VALUES FROM ('2026-07-01') TO ('2027-01-01');
+SELECT tgrelid::regclass AS partition, count(*) AS capture_triggers FROM pg_trigger
+ WHERE tgfoid = 'audit._capture()'::regprocedure AND tgrelid::regclass::text LIKE 'comments%'
+ GROUP BY 1 ORDER BY 1::text;
+INSERT INTO comments VALUES (1, '2025-05-01', 'x'), (2, '2026-02-01', 'y'), (3, '2026-08-01', 'z');
+INSERT INTO comments_2026_h2 VALUES (4, '2026-09-01', 'direct');
+UPDATE comments SET posted = '2026-03-01' WHERE id = 1;      -- moves between partitions
+UPDATE comments_2026_h1 SET body = 'excluded only';
+DELETE FROM comments_2025;
+TRUNCATE comments;
+TRUNCATE comments_2026_h1;                                     -- one partition: says which
+SELECT table_name, op, pk, old_row, new_row, changed_columns FROM pg_temp.log
+ WHERE table_name LIKE 'comments%' ORDER BY n;
+-- a detached partition is no longer logged
+CREATE TABLE comments_old PARTITION OF comments FOR VALUES FROM ('2000-01-01') TO ('2001-01-01');
+ALTER TABLE comments DETACH PARTITION comments_old;
+INSERT INTO comments_old VALUES (9, '2000-05-05', 'detached');
+SELECT count(*) AS detached_rows_logged FROM audit.log WHERE pk ->> 'id' = '9';
+
+-- hostile names: quotes, spaces, dots, unicode
+CREATE SCHEMA "we.ird ""sch""";
+CREATE TABLE "we.ird ""sch"""."Tab le.""x"" ü" ("Id ""1""" int PRIMARY KEY, "ñ.col" text, "sec ret" text);
+SELECT audit.enable('"we.ird ""sch"""."Tab le.""x"" ü"', ARRAY['sec ret']);
+INSERT INTO "we.ird ""sch"""."Tab le.""x"" ü" VALUES (1, 'a', 's');
+UPDATE "we.ird ""sch"""."Tab le.""x"" ü" SET "ñ.col" = 'b', "sec ret" = 't';
+SELECT schema_name, table_name, op, pk, old_row, new_row, changed_columns FROM audit.log
+ WHERE schema_name = 'we.ird "sch"' ORDER BY id;
+SELECT table_name FROM audit.tracked WHERE table_name::text LIKE '%Tab%';
+SELECT pg_temp.err($$SELECT audit.enable('"we.ird ""sch"""."Tab le.""x"" ü"', ARRAY['sec  ret'])$$);
+
+-- privileges: a writer records its own role; a SECURITY DEFINER function records its owner;
+-- nobody but the extension owner edits the log; only the table owner stops capture
+CREATE ROLE regress_audit_owner;
+CREATE ROLE regress_audit_writer;
+CREATE ROLE regress_audit_definer;
+CREATE ROLE regress_audit_reader_member IN ROLE audit_reader;
+CREATE TABLE articles (id int PRIMARY KEY, title text);
+ALTER TABLE articles OWNER TO regress_audit_owner;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON articles TO regress_audit_writer, regress_audit_definer;
+SET ROLE regress_audit_writer;
+SELECT pg_temp.err($$SELECT audit.enable('articles')$$);
+RESET ROLE;
+SET ROLE regress_audit_owner;
+SELECT audit.enable('articles');
+RESET ROLE;
+CREATE FUNCTION public.retitle(i int) RETURNS void LANGUAGE sql SECURITY DEFINER
+    SET search_path = pg_catalog AS $$ UPDATE public.articles SET title = 'by definer' WHERE id = i $$;
+ALTER FUNCTION public.retitle(int) OWNER TO regress_audit_definer;
+SET ROLE regress_audit_writer;
+INSERT INTO articles VALUES (1, 'hello');
+SELECT public.retitle(1);
+SELECT pg_temp.err($$SELECT count(*) FROM audit.log$$) AS writer_reads_log;
+SELECT pg_temp.err($$UPDATE audit.log SET role_name = 'nobody'$$) AS upd;
+SELECT pg_temp.err($$DELETE FROM audit.log$$) AS del;
+SELECT pg_temp.err($$TRUNCATE audit.log$$) AS trunc;
+SELECT pg_temp.err($$INSERT INTO audit.log (ts, txid, table_oid, schema_name, table_name, op, db_user, role_name) VALUES (now(), '1', 1, 'x', 'y', 'INSERT', 'a', 'b')$$) AS ins;
+SELECT pg_temp.err($$SELECT audit.disable('articles')$$) AS disable;
+SELECT pg_temp.err($$ALTER TABLE articles DISABLE TRIGGER audit_capture_update$$) AS alter_trigger;
+SELECT pg_temp.err($$SELECT audit.set_retention('1 year')$$) AS retention;
+SELECT pg_temp.err($$SELECT audit._sync_partitions('articles')$$) AS internal;
+RESET ROLE;
+SET ROLE regress_audit_reader_member;
+SELECT op, role_name, new_row ->> 'title' AS title FROM audit.log WHERE table_name = 'articles' ORDER BY id;
+SELECT count(*) AS reader_sees_tracked FROM audit.tracked WHERE table_name = 'articles'::regclass;
+SELECT pg_temp.err($$DELETE FROM audit.log$$) AS reader_del;
+RESET ROLE;
+-- the owner stops capture; history stays, new changes are not logged
+SET ROLE regress_audit_owner;
+SELECT audit.disable('articles');
+SELECT audit.disable('articles');
+INSERT INTO articles VALUES (2, 'not logged');
+RESET ROLE;
+SELECT count(*) AS articles_logged,
+       (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'articles'::regclass) AS triggers_left,
+       (SELECT count(*) FROM audit.tracked WHERE table_name::text = 'articles') AS tracked
+  FROM audit.log WHERE table_name = 'articles';
+
+-- retention: applied by storage.run_maintenance; whole months only
+SELECT pg_temp.err($$SELECT audit.set_retention('1 day')$$);
+SELECT audit.set_retention('12 months');
+SELECT retention FROM storage.partition_config WHERE parent = 'audit.log'::regclass;
+-- an old month (written here by the extension owner) goes at the next maintenance
+INSERT INTO audit.log (ts, txid, table_oid, schema_name, table_name, op, db_user, role_name)
+VALUES ('2020-01-15', '1', 1, 'public', 'old', 'INSERT', 'x', 'x');
+SELECT count(*) AS old_rows FROM audit.log WHERE ts < '2021-01-01';
+SELECT parent FROM storage.run_maintenance();
+SELECT count(*) AS old_rows_after FROM audit.log WHERE ts < '2021-01-01';
+SELECT count(*) AS old_partitions FROM storage.partitions('audit.log') WHERE lower_bound < '2021-01-01';
+SELECT audit.set_retention(NULL);
+SELECT retention FROM storage.partition_config WHERE parent = 'audit.log'::regclass;
+
+-- a dropped table leaves the configuration, its history stays
+DROP TABLE article_views;
+SELECT count(*) AS still_tracked FROM audit.tracked WHERE table_name::text = 'article_views';
+SELECT count(*) AS history_kept FROM audit.log WHERE table_name = 'article_views';
+
+-- clean up: roles and the extension's state
+DROP TABLE articles;
+DROP FUNCTION public.retitle(int);
+DROP ROLE regress_audit_owner, regress_audit_writer, regress_audit_definer, regress_audit_reader_member;
+DROP SCHEMA "we.ird ""sch""" CASCADE;
+DROP TABLE users, user_favorites, comments, comments_old CASCADE;
+DROP VIEW pg_temp.log;
+DROP EXTENSION pg_storage_ext CASCADE;
+CREATE EXTENSION pg_storage_ext;
