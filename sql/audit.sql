@@ -36,8 +36,30 @@ CREATE TABLE audit.log (
     CONSTRAINT log_op_check CHECK (op IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'))
 ) PARTITION BY RANGE (ts);
 ALTER SEQUENCE audit.log_id_seq OWNED BY audit.log.id;
-CREATE INDEX log_row_idx ON audit.log (table_oid, pk, id);
-CREATE INDEX log_old_pk_idx ON audit.log (table_oid, old_pk) WHERE old_pk IS NOT NULL;
+-- The indexes live on each partition, not on the parent: audit.log belongs to the extension and
+-- its partitions do not, and pg_dump cannot restore a partitioned index of an extension's table
+-- over partitions it dumps itself (the attach would create the child indexes a second time).
+CREATE FUNCTION audit._index_log_partitions() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p record;
+BEGIN
+    FOR p IN SELECT c.oid::regclass AS part, c.relname
+               FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+              WHERE i.inhparent = 'audit.log'::regclass
+                AND NOT EXISTS (SELECT FROM pg_index x WHERE x.indrelid = c.oid)
+              ORDER BY c.relname
+    LOOP
+        EXECUTE format('CREATE INDEX %I ON %s (table_oid, pk, id)',
+                       storage._partition_fit(p.relname, '_row_idx'), p.part);
+        EXECUTE format('CREATE INDEX %I ON %s (table_oid, old_pk) WHERE old_pk IS NOT NULL',
+                       storage._partition_fit(p.relname, '_old_pk_idx'), p.part);
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION audit._index_log_partitions() FROM PUBLIC;
+COMMENT ON FUNCTION audit._index_log_partitions() IS
+    'Internal: gives every partition of audit.log without indexes its two indexes ((table_oid, pk, id) and (table_oid, old_pk)).';
 -- The partitions are made after CREATE EXTENSION, so they are ordinary tables that pg_dump
 -- dumps with their rows; the sequence is dumped as configuration so ids go on increasing.
 SELECT pg_catalog.pg_extension_config_dump('audit.log_id_seq', '');
@@ -89,6 +111,7 @@ BEGIN
         IF NOT EXISTS (SELECT FROM storage.partition_config WHERE parent = 'audit.log'::regclass) THEN
             PERFORM storage.create_partitions('audit.log', '1 month', premake => 3,
                                               default_partition => true);
+            PERFORM audit._index_log_partitions();
         END IF;
     END IF;
 END

@@ -289,6 +289,10 @@ BEGIN
     END IF;
     EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)', cfg.parent, child,
                    coalesce(quote_literal(lo), 'MINVALUE'), coalesce(quote_literal(hi), 'MAXVALUE'));
+    -- audit.log keeps its indexes per partition (see sql/audit.sql)
+    IF cfg.parent = 'audit.log'::regclass THEN
+        PERFORM audit._index_log_partitions();
+    END IF;
 END $$;
 COMMENT ON FUNCTION storage._partition_create_child(storage.partition_config, text, text) IS
     'Internal: creates and attaches one child, moving its rows out of the default partition first.';

@@ -52,22 +52,51 @@ const COLUMNS: &str =
     "ts, txid, table_oid, schema_name, table_name, op, pk, old_pk, old_row, new_row, \
      changed_columns, db_user, role_name, application_name, client_addr, query";
 
-fn log_sql(op: Op) -> String {
+/// Where the row images come from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Images {
+    /// `to_jsonb` over the transition tables inside the owner's INSERT (row types whose json
+    /// conversion runs no user code).
+    Inline,
+    /// Arrays `$8` (new) and `$9` (old) built beforehand as the statement's role.
+    Params,
+}
+
+fn agg(table: &str) -> String {
+    format!("(SELECT pg_catalog.array_agg(pg_catalog.to_jsonb(t)) FROM {table} AS t)")
+}
+
+fn rows(table: &str, param: &str, images: Images) -> String {
+    match images {
+        Images::Inline => {
+            format!("(SELECT pg_catalog.to_jsonb(t) AS f FROM {table} AS t OFFSET 0) AS r")
+        }
+        Images::Params => format!("pg_catalog.unnest({param}) AS r(f)"),
+    }
+}
+
+fn log_sql(op: Op, images: Images) -> String {
+    let (old, new) = match images {
+        Images::Inline => (agg(OLD_TABLE), agg(NEW_TABLE)),
+        Images::Params => ("$9".to_owned(), "$8".to_owned()),
+    };
     let body = match op {
-        Op::Insert => {
-            "SELECT c.ts, c.txid, $2, $6::pg_catalog.name, $7::pg_catalog.name, 'INSERT', \
+        Op::Insert => format!(
+            "SELECT c.ts, c.txid, $2, $6, $7, 'INSERT', \
                     r.f OPERATOR(pg_catalog.-) $4, NULL, NULL, r.f OPERATOR(pg_catalog.-) $3, NULL, \
                     c.db_user, c.role_name, c.app, c.addr, c.q \
-               FROM c, pg_catalog.unnest($8) AS r(f)"
-        }
-        Op::Delete => {
-            "SELECT c.ts, c.txid, $2, $6::pg_catalog.name, $7::pg_catalog.name, 'DELETE', \
+               FROM c, {}",
+            rows(NEW_TABLE, "$8", images)
+        ),
+        Op::Delete => format!(
+            "SELECT c.ts, c.txid, $2, $6, $7, 'DELETE', \
                     r.f OPERATOR(pg_catalog.-) $4, NULL, r.f OPERATOR(pg_catalog.-) $3, NULL, NULL, \
                     c.db_user, c.role_name, c.app, c.addr, c.q \
-               FROM c, pg_catalog.unnest($9) AS r(f)"
-        }
-        Op::Update => {
-            "SELECT c.ts, c.txid, $2, $6::pg_catalog.name, $7::pg_catalog.name, 'UPDATE', \
+               FROM c, {}",
+            rows(OLD_TABLE, "$9", images)
+        ),
+        Op::Update => format!(
+            "SELECT c.ts, c.txid, $2, $6, $7, 'UPDATE', \
                     u.nk, NULLIF(u.ok, u.nk), u.o, u.n, \
                     ARRAY(SELECT x.k FROM pg_catalog.unnest($10) WITH ORDINALITY AS x(k, i) \
                            WHERE (u.o OPERATOR(pg_catalog.->) x.k) IS DISTINCT FROM (u.n OPERATOR(pg_catalog.->) x.k) \
@@ -75,36 +104,64 @@ fn log_sql(op: Op) -> String {
                     c.db_user, c.role_name, c.app, c.addr, c.q \
                FROM c, (SELECT p.o OPERATOR(pg_catalog.-) $4 AS ok, p.n OPERATOR(pg_catalog.-) $4 AS nk, \
                                p.o OPERATOR(pg_catalog.-) $3 AS o, p.n OPERATOR(pg_catalog.-) $3 AS n \
-                          FROM ROWS FROM (pg_catalog.unnest($9), pg_catalog.unnest($8)) AS p(o, n) \
+                          FROM ROWS FROM (pg_catalog.unnest({old}), pg_catalog.unnest({new})) AS p(o, n) \
                         OFFSET 0) AS u \
               WHERE u.o IS DISTINCT FROM u.n"
-        }
-        Op::Truncate => {
-            "SELECT c.ts, c.txid, $2, $6::pg_catalog.name, $7::pg_catalog.name, 'TRUNCATE', \
-                    NULL, NULL, \
+        ),
+        Op::Truncate => "SELECT c.ts, c.txid, $2, $6, $7, 'TRUNCATE', NULL, NULL, \
                     CASE WHEN $11 IS NOT NULL THEN pg_catalog.jsonb_build_object('partition', $11) END, \
                     NULL, NULL, c.db_user, c.role_name, c.app, c.addr, c.q \
                FROM c"
-        }
+            .to_owned(),
     };
     format!("{CONSTANTS}INSERT INTO audit.log ({COLUMNS}) {body}")
 }
 
-/// The invoker-side query of row images (None for TRUNCATE).
+/// The invoker-side query of row images for [`Images::Params`] (None for TRUNCATE).
 fn image_sql(op: Op) -> Option<String> {
-    let agg =
-        |t: &str| format!("(SELECT pg_catalog.array_agg(pg_catalog.to_jsonb(t)) FROM {t} AS t)");
+    let null = "NULL::pg_catalog.jsonb[]";
     match op {
-        Op::Insert => Some(format!(
-            "SELECT {}, NULL::pg_catalog.jsonb[]",
-            agg(NEW_TABLE)
-        )),
-        Op::Delete => Some(format!(
-            "SELECT NULL::pg_catalog.jsonb[], {}",
-            agg(OLD_TABLE)
-        )),
+        Op::Insert => Some(format!("SELECT {}, {null}", agg(NEW_TABLE))),
+        Op::Delete => Some(format!("SELECT {null}, {}", agg(OLD_TABLE))),
         Op::Update => Some(format!("SELECT {}, {}", agg(NEW_TABLE), agg(OLD_TABLE))),
         Op::Truncate => None,
+    }
+}
+
+/// True when `to_jsonb` of a value of type `typid` runs no user-defined code: built-in types,
+/// and domains, arrays and composites of them; a user type only without a cast to json (such a
+/// cast is a function to_jsonb would call, here with the extension owner's privileges).
+fn json_safe(typid: pg_sys::Oid, depth: u32) -> bool {
+    if depth > 32 {
+        return false;
+    }
+    // SAFETY: syscache lookups on type OIDs; the row type descriptor is released after use.
+    unsafe {
+        let base = pg_sys::getBaseType(typid);
+        let elem = pg_sys::get_element_type(base);
+        if elem != pg_sys::InvalidOid {
+            return json_safe(elem, depth + 1);
+        }
+        if pg_sys::get_typ_typrelid(base) != pg_sys::InvalidOid {
+            let desc = pg_sys::lookup_rowtype_tupdesc(base, -1);
+            let safe = pgrx::PgTupleDesc::from_pg_unchecked(desc)
+                .iter()
+                .filter(|a| !a.attisdropped)
+                .all(|a| json_safe(a.atttypid, depth + 1));
+            pg_sys::DecrTupleDescRefCount(desc);
+            return safe;
+        }
+        if base.to_u32() < pg_sys::FirstNormalObjectId {
+            return true;
+        }
+        let mut func = pg_sys::InvalidOid;
+        let path = pg_sys::find_coercion_pathway(
+            pg_sys::JSONOID,
+            base,
+            pg_sys::CoercionContext::COERCION_EXPLICIT,
+            &mut func,
+        );
+        path != pg_sys::CoercionPathType::COERCION_PATH_FUNC && func == pg_sys::InvalidOid
     }
 }
 
@@ -114,27 +171,67 @@ const LOG_ARG_TYPES: [pg_sys::Oid; 11] = [
     pg_sys::TEXTARRAYOID,
     pg_sys::TEXTARRAYOID,
     pg_sys::BOOLOID,
-    pg_sys::TEXTOID,
-    pg_sys::TEXTOID,
+    pg_sys::NAMEOID,
+    pg_sys::NAMEOID,
     pg_sys::JSONBARRAYOID,
     pg_sys::JSONBARRAYOID,
     pg_sys::TEXTARRAYOID,
     pg_sys::TEXTOID,
 ];
 
+/// What one capture trigger runs, planned for one row type of its table.
+#[derive(Clone, Copy)]
+struct TriggerPlan {
+    fingerprint: u64,
+    epoch: u64,
+    images: Images,
+    /// Inline: the owner's INSERT over the transition tables. Params: the image query.
+    plan: pg_sys::SPIPlanPtr,
+}
+
 thread_local! {
-    /// Owner-side INSERT plans by operation (saved plans: the plan cache replans them when
-    /// audit.log changes, e.g. a new partition).
+    /// Owner-side INSERT plans with images as parameters, by operation (saved plans: the plan
+    /// cache replans them when audit.log changes, e.g. a new partition).
     static LOG_PLANS: RefCell<HashMap<u8, pg_sys::SPIPlanPtr>> = RefCell::new(HashMap::new());
-    /// Image plans by trigger, with the fingerprint of the row type they were planned for: a
-    /// plan over a transition table is not invalidated by the plan cache when the table changes.
-    static IMAGE_PLANS: RefCell<HashMap<pg_sys::Oid, (u64, pg_sys::SPIPlanPtr)>> =
-        RefCell::new(HashMap::new());
+    /// Plans by trigger. A plan over a transition table is not invalidated by the plan cache
+    /// when the table's row type changes: it is rebuilt when the row type's fingerprint or the
+    /// invalidation epoch (casts, types, relations) changed.
+    static TRIGGER_PLANS: RefCell<HashMap<pg_sys::Oid, TriggerPlan>> = RefCell::new(HashMap::new());
+    static EPOCH: Cell<u64> = const { Cell::new(0) };
+    static CALLBACKS: Cell<bool> = const { Cell::new(false) };
     /// (transaction, command after the write, table) of the last whole-table TRUNCATE logged.
     /// TRUNCATE of a partitioned table fires the trigger of every partition too, right after
     /// the parent's (no command in between): those are not logged again.
     static LAST_TRUNCATE: Cell<(u32, u32, pg_sys::Oid)> =
         const { Cell::new((0, 0, pg_sys::InvalidOid)) };
+}
+
+unsafe extern "C-unwind" fn bump_rel(_arg: pg_sys::Datum, _relid: pg_sys::Oid) {
+    EPOCH.with(|e| e.set(e.get().wrapping_add(1)));
+}
+
+unsafe extern "C-unwind" fn bump_syscache(_arg: pg_sys::Datum, _cache: i32, _hash: u32) {
+    EPOCH.with(|e| e.set(e.get().wrapping_add(1)));
+}
+
+fn epoch() -> u64 {
+    if !CALLBACKS.with(|c| c.replace(true)) {
+        // SAFETY: backend-lifetime callbacks that only bump a counter.
+        unsafe {
+            pg_sys::CacheRegisterRelcacheCallback(Some(bump_rel), pg_sys::Datum::from(0));
+            for cache in [
+                pg_sys::SysCacheIdentifier::CASTSOURCETARGET,
+                pg_sys::SysCacheIdentifier::TYPEOID,
+            ] {
+                pg_sys::CacheRegisterSyscacheCallback(
+                    cache as i32,
+                    Some(bump_syscache),
+                    pg_sys::Datum::from(0),
+                );
+            }
+        }
+    }
+    EPOCH.with(Cell::get)
 }
 
 /// Statement trigger body; reports problems with ereport, never returns an error.
@@ -324,6 +421,94 @@ fn prepare(sql: &str, types: &[pg_sys::Oid]) -> pg_sys::SPIPlanPtr {
     }
 }
 
+/// A `name` datum (palloc'd NameData).
+fn name_datum(value: &str) -> pg_sys::Datum {
+    let c = CString::new(value).unwrap_or_else(|_| crate::error::internal("NUL in a name"));
+    // SAFETY: NameData is NAMEDATALEN bytes; namestrcpy truncates and NUL-terminates.
+    unsafe {
+        let p = pg_sys::palloc0(pg_sys::NAMEDATALEN as usize).cast::<pg_sys::NameData>();
+        pg_sys::namestrcpy(p, c.as_ptr());
+        pg_sys::Datum::from(p)
+    }
+}
+
+fn execute(
+    plan: pg_sys::SPIPlanPtr,
+    values: &mut [pg_sys::Datum],
+    nulls: &[std::ffi::c_char],
+    read_only: bool,
+) -> i32 {
+    // SAFETY: a saved plan with as many parameters as values given.
+    unsafe {
+        pg_sys::SPI_execute_plan(
+            plan,
+            if values.is_empty() {
+                std::ptr::null_mut()
+            } else {
+                values.as_mut_ptr()
+            },
+            if nulls.is_empty() {
+                std::ptr::null()
+            } else {
+                nulls.as_ptr()
+            },
+            read_only,
+            0,
+        )
+    }
+}
+
+/// The plan of this trigger for the relation's current row type.
+fn trigger_plan(
+    td: &pg_sys::TriggerData,
+    op: Op,
+    fingerprint: u64,
+    columns_safe: impl Fn() -> bool,
+) -> TriggerPlan {
+    // SAFETY: the trigger is valid for the call.
+    let tgoid = unsafe { (*td.tg_trigger).tgoid };
+    let epoch = epoch();
+    if let Some(tp) = TRIGGER_PLANS.with(|p| p.borrow().get(&tgoid).copied()) {
+        if tp.fingerprint == fingerprint && tp.epoch == epoch {
+            return tp;
+        }
+    }
+    TRIGGER_PLANS.with(|p| {
+        let mut p = p.borrow_mut();
+        let stale: Vec<pg_sys::Oid> = if p.len() >= 512 {
+            p.keys().copied().collect()
+        } else {
+            p.get(&tgoid).map(|_| tgoid).into_iter().collect()
+        };
+        for k in stale {
+            if let Some(old) = p.remove(&k) {
+                // SAFETY: a plan saved by us, no longer used.
+                unsafe { pg_sys::SPI_freeplan(old.plan) };
+            }
+        }
+    });
+    let images = if columns_safe() {
+        Images::Inline
+    } else {
+        Images::Params
+    };
+    let plan = match images {
+        Images::Inline => as_owner(|| prepare(&log_sql(op, Images::Inline), &LOG_ARG_TYPES)),
+        Images::Params => prepare(
+            &image_sql(op).unwrap_or_else(|| crate::error::internal("no image query for TRUNCATE")),
+            &[],
+        ),
+    };
+    let tp = TriggerPlan {
+        fingerprint,
+        epoch,
+        images,
+        plan,
+    };
+    TRIGGER_PLANS.with(|p| p.borrow_mut().insert(tgoid, tp));
+    tp
+}
+
 fn write(
     td: &pg_sys::TriggerData,
     op: Op,
@@ -333,55 +518,45 @@ fn write(
 ) {
     let rel = td.tg_relation;
     let (columns, key, fingerprint) = describe(rel);
-    // Row images, as the statement's role.
-    let (new_images, old_images) = match image_sql(op) {
-        None => (None, None),
-        Some(sql) => {
-            // SAFETY: registers the transition tables of this trigger call on our connection.
-            unsafe {
-                pg_sys::SPI_register_trigger_data(std::ptr::from_ref(td).cast_mut());
-            }
-            // SAFETY: the trigger is valid for the call.
-            let tgoid = unsafe { (*td.tg_trigger).tgoid };
-            let plan = IMAGE_PLANS.with(|p| {
-                let mut p = p.borrow_mut();
-                match p.get(&tgoid) {
-                    Some((f, plan)) if *f == fingerprint => *plan,
-                    _ => {
-                        if let Some((_, old)) = p.remove(&tgoid) {
-                            // SAFETY: a plan saved by us, no longer used.
-                            unsafe { pg_sys::SPI_freeplan(old) };
-                        }
-                        if p.len() >= 512 {
-                            for (_, (_, old)) in p.drain() {
-                                // SAFETY: as above.
-                                unsafe { pg_sys::SPI_freeplan(old) };
-                            }
-                        }
-                        let plan = prepare(&sql, &[]);
-                        p.insert(tgoid, (fingerprint, plan));
-                        plan
-                    }
+    // SAFETY: the trigger's relation is open.
+    let relid = unsafe { (*rel).rd_id };
+    let mut new_images = None;
+    let mut old_images = None;
+    let mut inline_plan = None;
+    if op != Op::Truncate {
+        // SAFETY: registers the transition tables of this trigger call on our connection.
+        unsafe {
+            pg_sys::SPI_register_trigger_data(std::ptr::from_ref(td).cast_mut());
+        }
+        let safe = || {
+            // SAFETY: the relation's descriptor is valid for the call.
+            let desc = unsafe { pgrx::PgTupleDesc::from_pg_unchecked((*rel).rd_att) };
+            desc.iter()
+                .filter(|a| !a.attisdropped)
+                .all(|a| json_safe(a.atttypid, 0))
+        };
+        let tp = trigger_plan(td, op, fingerprint, safe);
+        match tp.images {
+            Images::Inline => inline_plan = Some(tp.plan),
+            Images::Params => {
+                // Row images as the statement's role.
+                if execute(tp.plan, &mut [], &[], true) != pg_sys::SPI_OK_SELECT as i32 {
+                    crate::error::internal("the row-image query failed");
                 }
-            });
-            // SAFETY: executes the saved plan; the result stays valid until SPI_finish.
-            unsafe {
-                let rc =
-                    pg_sys::SPI_execute_plan(plan, std::ptr::null_mut(), std::ptr::null(), true, 1);
-                if rc != pg_sys::SPI_OK_SELECT as i32 || pg_sys::SPI_processed != 1 {
-                    crate::error::internal("the row-image query returned no row");
+                // SAFETY: the result of the query just run, valid until SPI_finish.
+                unsafe {
+                    let result = &*pg_sys::SPI_tuptable;
+                    let (mut new_null, mut old_null) = (false, false);
+                    let new = pg_sys::SPI_getbinval(*result.vals, result.tupdesc, 1, &mut new_null);
+                    let old = pg_sys::SPI_getbinval(*result.vals, result.tupdesc, 2, &mut old_null);
+                    new_images = (!new_null).then_some(new);
+                    old_images = (!old_null).then_some(old);
                 }
-                let table = &*pg_sys::SPI_tuptable;
-                let mut new_null = false;
-                let mut old_null = false;
-                let new = pg_sys::SPI_getbinval(*table.vals, table.tupdesc, 1, &mut new_null);
-                let old = pg_sys::SPI_getbinval(*table.vals, table.tupdesc, 2, &mut old_null);
-                ((!new_null).then_some(new), (!old_null).then_some(old))
+                if new_images.is_none() && old_images.is_none() {
+                    return; // the statement changed no row
+                }
             }
         }
-    };
-    if op != Op::Truncate && new_images.is_none() && old_images.is_none() {
-        return; // the statement changed no row
     }
     // SAFETY: syscache lookups of the audited table's names.
     let (schema, name) = unsafe {
@@ -394,8 +569,6 @@ fn write(
             cstr(rel_name),
         )
     };
-    // SAFETY: the trigger's relation is open.
-    let relid = unsafe { (*rel).rd_id };
     let partition = (op == Op::Truncate && relid != table).then(|| crate::ident::qualified(relid));
     let non_key_columns = (!key.is_empty()).then(|| non_key(&columns, &key));
     let logged_columns = logged(&columns, &options.exclude);
@@ -406,8 +579,8 @@ fn write(
         datum(options.exclude.clone().into_datum()),
         datum(non_key_columns.and_then(IntoDatum::into_datum)),
         datum(options.capture_query.into_datum()),
-        datum(schema.into_datum()),
-        datum(name.into_datum()),
+        datum(Some(name_datum(&schema))),
+        datum(Some(name_datum(&name))),
         datum(new_images),
         datum(old_images),
         datum(logged_columns.into_datum()),
@@ -425,16 +598,14 @@ fn write(
         })
         .collect();
     as_owner(|| {
-        let plan = LOG_PLANS.with(|p| {
-            *p.borrow_mut()
-                .entry(op as u8)
-                .or_insert_with(|| prepare(&log_sql(op), &LOG_ARG_TYPES))
+        let plan = inline_plan.unwrap_or_else(|| {
+            LOG_PLANS.with(|p| {
+                *p.borrow_mut()
+                    .entry(op as u8)
+                    .or_insert_with(|| prepare(&log_sql(op, Images::Params), &LOG_ARG_TYPES))
+            })
         });
-        // SAFETY: executes the saved INSERT with its eleven parameters.
-        let rc = unsafe {
-            pg_sys::SPI_execute_plan(plan, values.as_mut_ptr(), nulls.as_ptr(), false, 0)
-        };
-        if rc != pg_sys::SPI_OK_INSERT as i32 {
+        if execute(plan, &mut values, &nulls, false) != pg_sys::SPI_OK_INSERT as i32 {
             crate::error::internal("the audit log INSERT did not run");
         }
     });

@@ -202,6 +202,9 @@ SELECT count(*) AS old_rows FROM audit.log WHERE ts < '2021-01-01';
 SELECT parent FROM storage.run_maintenance();
 SELECT count(*) AS old_rows_after FROM audit.log WHERE ts < '2021-01-01';
 SELECT count(*) AS old_partitions FROM storage.partitions('audit.log') WHERE lower_bound < '2021-01-01';
+-- every partition of the log, old and new, has its two indexes
+SELECT bool_and((SELECT count(*) FROM pg_index x WHERE x.indrelid = h.inhrelid) = 2) AS partitions_indexed
+  FROM pg_inherits h WHERE h.inhparent = 'audit.log'::regclass;
 SELECT audit.set_retention(NULL);
 SELECT retention FROM storage.partition_config WHERE parent = 'audit.log'::regclass;
 
