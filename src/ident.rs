@@ -42,6 +42,27 @@ pub(crate) fn qualified(relid: pg_sys::Oid) -> String {
     }
 }
 
+/// The relation's kind (`b'r'`, `b'p'`, `b'v'`, ...; 0 when it does not exist).
+pub(crate) fn relkind(relid: pg_sys::Oid) -> u8 {
+    // SAFETY: a syscache lookup.
+    unsafe { pg_sys::get_rel_relkind(relid) as u8 }
+}
+
+/// The quoted name of `relid`, or 42809 when it is not a plain or partitioned table; `what` names
+/// the function in the hint.
+pub(crate) fn require_table(relid: pg_sys::Oid, what: &str) -> String {
+    let table = qualified(relid);
+    if !matches!(relkind(relid), b'r' | b'p') {
+        crate::error::raise(
+            pgrx::PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            format!("{table} is not a table"),
+            None,
+            Some(format!("{what} works on plain and partitioned tables.")),
+        );
+    }
+    table
+}
+
 /// A string literal for the few places SQL takes no parameters (trigger arguments).
 pub(crate) fn literal(value: &str) -> String {
     let c = CString::new(value).unwrap_or_else(|_| {

@@ -5,7 +5,7 @@
 pub(crate) mod capture;
 
 use crate::error::{raise, spi_failed};
-use crate::ident::{literal, qualified, quote, Regclass};
+use crate::ident::{literal, qualified, quote, relkind, require_table, Regclass};
 use crate::privilege::{as_owner, current_user, owns_relation};
 use pg_storage_core::audit::{unknown_columns, Options, Scope};
 use pgrx::pg_sys;
@@ -73,11 +73,6 @@ mod audit {
     }
 }
 
-fn relkind(relid: pg_sys::Oid) -> u8 {
-    // SAFETY: a syscache lookup.
-    unsafe { pg_sys::get_rel_relkind(relid) as u8 }
-}
-
 fn namespace_of(relid: pg_sys::Oid) -> String {
     // SAFETY: syscache lookups; a missing namespace gives NULL.
     unsafe {
@@ -92,15 +87,7 @@ fn namespace_of(relid: pg_sys::Oid) -> String {
 
 /// Checks that `relid` is a table the caller may audit; returns its quoted name.
 fn check_target(relid: pg_sys::Oid, what: &str) -> String {
-    let table = qualified(relid);
-    if !matches!(relkind(relid), b'r' | b'p') {
-        raise(
-            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
-            format!("{table} is not a table"),
-            None,
-            Some(format!("{what} works on plain and partitioned tables.")),
-        );
-    }
+    let table = require_table(relid, what);
     if matches!(
         namespace_of(relid).as_str(),
         "audit" | "storage" | "pg_catalog" | "information_schema"

@@ -5,7 +5,7 @@
 pub(crate) mod trigger;
 
 use crate::error::{raise, spi_failed};
-use crate::ident::{literal, qualified, quote, Name, Regclass};
+use crate::ident::{literal, qualified, quote, require_table, Name, Regclass};
 use crate::jsonb::datum::JsonbRef;
 use pg_storage_core::names::fit_identifier;
 use pg_storage_core::search::{order_sources, source_arg, Weight};
@@ -36,11 +36,6 @@ fn open(relid: pg_sys::Oid) -> PgRelation {
     unsafe { PgRelation::with_lock(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE) }
 }
 
-fn relkind(relid: pg_sys::Oid) -> u8 {
-    // SAFETY: a syscache lookup.
-    unsafe { pg_sys::get_rel_relkind(relid) as u8 }
-}
-
 /// Adds the tsvector column if missing, (re)creates the weighted trigger, adds a GIN index if the
 /// column has none, and backfills every row. Returns the rows backfilled.
 #[pg_extern(volatile)]
@@ -51,15 +46,7 @@ pub(crate) fn enable_search(
     weights: JsonbRef,
 ) -> i64 {
     let relid = target.0;
-    let table = qualified(relid);
-    if !matches!(relkind(relid), b'r' | b'p') {
-        raise(
-            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
-            format!("{table} is not a table"),
-            None,
-            Some("storage.enable_search works on plain and partitioned tables.".into()),
-        );
-    }
+    let table = require_table(relid, "storage.enable_search");
     let column = search_column.0;
     let sources = weights_to_sources(&weights.to_value());
 

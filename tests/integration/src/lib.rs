@@ -12,9 +12,14 @@ pub fn port() -> u16 {
         .expect("PGSE_TEST_PORT: run the integration tests through `make test`")
 }
 
-/// A client on database `db` of the test cluster.
+/// A client on database `db` of the test cluster, as the superuser `postgres`.
 pub fn connect(db: &str) -> Client {
-    let conf = format!("host=127.0.0.1 port={} user=postgres dbname={db}", port());
+    connect_as(db, "postgres")
+}
+
+/// A client on database `db` of the test cluster, as `user` (trust authentication).
+pub fn connect_as(db: &str, user: &str) -> Client {
+    let conf = format!("host=127.0.0.1 port={} user={user} dbname={db}", port());
     Client::connect(&conf, NoTls).expect("connect to the test cluster")
 }
 

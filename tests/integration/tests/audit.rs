@@ -1,8 +1,8 @@
 //! Audit across sessions and roles: concurrent writers (committed changes == log rows, the log
 //! replays to the table), non-superuser tamper attempts, and pg_dump/pg_restore of the history.
 
-use pg_storage_integration::{connect, fresh_db, port};
-use postgres::{Client, NoTls};
+use pg_storage_integration::{connect, connect_as, fresh_db, port};
+use postgres::Client;
 use std::process::Command;
 use std::thread;
 
@@ -11,11 +11,6 @@ fn describe(e: &postgres::Error) -> String {
         Some(d) => format!("{}: {}", d.code().code(), d.message()),
         None => e.to_string(),
     }
-}
-
-fn connect_as(db: &str, user: &str) -> Client {
-    let conf = format!("host=127.0.0.1 port={} user={user} dbname={db}", port());
-    Client::connect(&conf, NoTls).expect("connect as a test role")
 }
 
 fn count(c: &mut Client, sql: &str) -> i64 {
