@@ -1,11 +1,15 @@
 //! `audit._capture()`: the AFTER … FOR EACH STATEMENT trigger that writes `audit.log`.
 //!
-//! One statement, whatever its row count, costs two SPI executions of cached plans:
-//! 1. as the statement's own role, `array_agg(to_jsonb(t))` over the transition table(s) — the
-//!    row images (user code such as a cast to json runs with the user's privileges);
-//! 2. as the extension owner ([`crate::privilege::as_owner`]), one `INSERT … SELECT` into
-//!    `audit.log` from those arrays, where key extraction (`image - non-key columns`), exclusion,
-//!    the no-change filter and `changed_columns` are set-based jsonb operators.
+//! One statement, whatever its row count, is one `INSERT … SELECT` into `audit.log`, run as the
+//! extension owner ([`crate::privilege::as_owner`]) from a plan cached per trigger and row type;
+//! key extraction (`image - non-key columns`), exclusion, the no-change filter and
+//! `changed_columns` are set-based jsonb operators in it. The row images come from one of two
+//! places ([`Images`]):
+//! - inline, `to_jsonb` over the transition tables inside that INSERT, when converting the row
+//!   type runs no user code ([`json_safe`]) — the usual case, one SPI execution;
+//! - otherwise (a column type with a user-defined cast to json), first `array_agg(to_jsonb(t))`
+//!   as the statement's own role, passed to the INSERT as arrays — two SPI executions, and the
+//!   user's cast never runs with the owner's privileges.
 //!
 //! UPDATE pairs the old and new images by position: PostgreSQL appends a row's old and new
 //! versions to the two transition tables together, so the n-th rows belong to the same row.
