@@ -28,9 +28,11 @@ impl JsonbRef {
 
     /// The document as a serde_json value.
     pub fn to_value(&self) -> Value {
-        // SAFETY: the iterator reads the container of a valid detoasted jsonb.
+        // SAFETY: the iterator reads the container of a valid detoasted jsonb; a datum kept with
+        // a short header is first copied to an aligned 4-byte-header one (a no-op otherwise).
         unsafe {
-            let mut it = pg_sys::JsonbIteratorInit(&mut (*self.ptr).root);
+            let full = pg_sys::pg_detoast_datum(self.ptr.cast()).cast::<pg_sys::Jsonb>();
+            let mut it = pg_sys::JsonbIteratorInit(&mut (*full).root);
             let mut v = pg_sys::JsonbValue::default();
             let tok = pg_sys::JsonbIteratorNext(&mut it, &mut v, false);
             let value = read_container(&mut it, tok);
@@ -282,8 +284,10 @@ impl FromDatum for JsonbRef {
         if is_null {
             None
         } else {
-            // SAFETY: a non-null jsonb datum; detoasting copies into the call's memory context.
-            let ptr = unsafe { pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) };
+            // SAFETY: a non-null jsonb datum. Only a compressed or out-of-line value is copied
+            // (into the call's memory context); a short-header value is used where it lies,
+            // which is all `bytes()` needs.
+            let ptr = unsafe { pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr()) };
             Some(JsonbRef { ptr: ptr.cast() })
         }
     }

@@ -1,10 +1,12 @@
 //! JSON Schema validation for SQL and CHECK constraints. Compiled schemas are cached per backend
 //! in a bounded LRU keyed by the schema's binary jsonb content, so a CHECK over many rows compiles
-//! its schema once.
+//! its schema once. Instances are validated in place: the validator walks the stored binary jsonb
+//! (the `jsonschema` crate's `Jsonb` representation), with no text rendering or re-parsing.
 
 use super::datum::JsonbRef;
 use crate::error::raise;
 use crate::gucs;
+use jsonschema::json::{Jsonb, JsonbNode};
 use jsonschema::Validator;
 use pg_storage_core::jsonb::schema::{self, Failure};
 use pg_storage_core::lru::Lru;
@@ -15,22 +17,22 @@ use std::sync::Arc;
 thread_local! {
     /// One cache per value of pg_storage_ext.json_schema_formats (index 0: off, 1: on), keyed by
     /// the schema's binary jsonb.
-    static CACHE: RefCell<[Lru<Validator>; 2]> = RefCell::new([Lru::new(64), Lru::new(64)]);
+    static CACHE: RefCell<[Lru<Validator<Jsonb>>; 2]> = RefCell::new([Lru::new(64), Lru::new(64)]);
 }
 
 /// The compiled validator for `schema`, from the cache or freshly compiled.
-fn validator(schema: &JsonbRef) -> Arc<Validator> {
+fn validator(schema: &JsonbRef) -> Arc<Validator<Jsonb>> {
     let formats = gucs::JSON_SCHEMA_FORMATS.get();
     let capacity = usize::try_from(gucs::JSON_SCHEMA_CACHE_SIZE.get()).unwrap_or(0);
     let built = if capacity == 0 {
-        schema::compile(&schema.to_value(), formats).map(Arc::new)
+        schema::compile::<Jsonb>(&schema.to_value(), formats).map(Arc::new)
     } else {
         CACHE.with(|c| {
             let mut c = c.borrow_mut();
             let cache = &mut c[usize::from(formats)];
             cache.set_capacity(capacity);
             cache.get_or_try_insert(schema.bytes(), || {
-                schema::compile(&schema.to_value(), formats)
+                schema::compile::<Jsonb>(&schema.to_value(), formats)
             })
         })
     };
@@ -52,10 +54,21 @@ fn validator(schema: &JsonbRef) -> Arc<Validator> {
     }
 }
 
+/// The instance as the validator reads it: the stored container, in place. Keys and strings are
+/// read as UTF-8, so in a database of another encoding the document is first checked the way
+/// every other JSONB function of the extension checks it (an error for non-UTF-8 text).
+fn instance(doc: &JsonbRef) -> JsonbNode<'_> {
+    // SAFETY: reads the database encoding, set for the whole session.
+    if unsafe { pg_sys::GetDatabaseEncoding() } != pg_sys::pg_enc::PG_UTF8 as i32 {
+        doc.to_value();
+    }
+    Jsonb::root(doc.bytes())
+}
+
 /// True when `instance` satisfies `schema`.
 #[pg_extern(immutable, strict, parallel_safe)]
 pub(crate) fn json_schema_valid(schema: JsonbRef, instance: JsonbRef) -> bool {
-    validator(&schema).is_valid(&instance.to_value())
+    validator(&schema).is_valid(self::instance(&instance))
 }
 
 /// Every failure of `instance` against `schema`, with JSON Pointer paths; no rows when valid.
@@ -71,7 +84,8 @@ pub(crate) fn json_schema_errors(
         name!(message, String),
     ),
 > {
-    let failures = schema::failures(&validator(&schema), &instance.to_value());
+    let v = validator(&schema);
+    let failures = schema::failures(&v, self::instance(&instance));
     TableIterator::new(
         failures
             .into_iter()
@@ -98,11 +112,11 @@ fn describe(failures: &[Failure]) -> String {
 #[pg_extern(immutable, strict, parallel_safe)]
 pub(crate) fn json_schema_check(schema: JsonbRef, instance: JsonbRef) -> bool {
     let v = validator(&schema);
-    let doc = instance.to_value();
-    if v.is_valid(&doc) {
+    let doc = self::instance(&instance);
+    if v.is_valid(doc) {
         return true;
     }
-    let failures = schema::failures(&v, &doc);
+    let failures = schema::failures(&v, doc);
     raise(
         PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
         format!("jsonb value does not match its JSON Schema ({} error{})", failures.len(), if failures.len() == 1 { "" } else { "s" }),
@@ -114,5 +128,5 @@ pub(crate) fn json_schema_check(schema: JsonbRef, instance: JsonbRef) -> bool {
 /// True when `schema` is itself a valid JSON Schema (for its `$schema` draft, 2020-12 by default).
 #[pg_extern(immutable, strict, parallel_safe)]
 pub(crate) fn json_schema_is_valid(schema: JsonbRef) -> bool {
-    schema::compile(&schema.to_value(), gucs::JSON_SCHEMA_FORMATS.get()).is_ok()
+    schema::compile::<Jsonb>(&schema.to_value(), gucs::JSON_SCHEMA_FORMATS.get()).is_ok()
 }

@@ -36,6 +36,27 @@ SELECT storage.json_schema_valid('{"$ref": "https://example.com/schemas/user.jso
 SELECT pg_temp.sqlstate_of($$SELECT storage.json_schema_valid('{"type": "nonsense"}', '1')$$);
 SELECT storage.json_schema_valid('{"$defs": {"pos": {"minimum": 0}}, "properties": {"n": {"$ref": "#/$defs/pos"}}}', '{"n": -1}') AS local_ref;
 
+-- numeric bounds are exact over decimals of any length (jsonb numbers are numeric)
+SELECT storage.json_schema_valid('{"maximum": 100}', '100.00000000000000001') AS just_above_max,
+       storage.json_schema_valid('{"maximum": 100}', '100.000') AS max_itself,
+       storage.json_schema_valid('{"minimum": 0.5}', '0.49999999999999999999') AS just_below_min,
+       storage.json_schema_valid('{"exclusiveMaximum": 0.3}', '0.29999999999999999999') AS just_below_exclusive,
+       storage.json_schema_valid('{"exclusiveMaximum": 0.3}', '0.3') AS exclusive_itself,
+       storage.json_schema_valid('{"maximum": 1e300}', '1e400') AS beyond_binary64,
+       storage.json_schema_valid('{"minimum": -18446744073709551616}', '-18446744073709551617') AS below_big_negative,
+       storage.json_schema_valid('{"$schema": "http://json-schema.org/draft-04/schema#", "minimum": 1, "exclusiveMinimum": false}', '1') AS draft4_inclusive;
+SELECT * FROM storage.json_schema_errors('{"properties": {"a": {"maximum": 1.5}, "b": {"exclusiveMinimum": 0}}}', '{"a": 1.50000000000000000001, "b": 0}')
+ORDER BY instance_path, schema_path;
+
+-- documents read where they are stored: short values (1-byte header) and long compressed ones
+CREATE TABLE docs (id int PRIMARY KEY, doc jsonb);
+ALTER TABLE docs ALTER COLUMN doc SET STORAGE main;
+INSERT INTO docs VALUES (1, '{"n": 1}'), (2, '{"n": "x"}'),
+    (3, jsonb_build_object('n', 2, 'pad', repeat('ab', 5000))), (4, jsonb_build_object('n', 'y', 'pad', repeat('ab', 5000)));
+SELECT id, storage.json_schema_valid('{"properties": {"n": {"type": "integer"}, "pad": {"type": "string", "minLength": 10000}}}', doc) AS valid
+FROM docs ORDER BY id;
+DROP TABLE docs;
+
 -- CHECK constraint that names what failed
 CREATE TABLE accounts (id int PRIMARY KEY, preferences jsonb NOT NULL,
   CONSTRAINT preferences_schema CHECK (storage.json_schema_check(
