@@ -55,7 +55,11 @@ INSERT INTO docs VALUES (1, '{"n": 1}'), (2, '{"n": "x"}'),
     (3, jsonb_build_object('n', 2, 'pad', repeat('ab', 5000))), (4, jsonb_build_object('n', 'y', 'pad', repeat('ab', 5000)));
 SELECT id, storage.json_schema_valid('{"properties": {"n": {"type": "integer"}, "pad": {"type": "string", "minLength": 10000}}}', doc) AS valid
 FROM docs ORDER BY id;
-DROP TABLE docs;
+CREATE TABLE schemas (name text PRIMARY KEY, schema jsonb NOT NULL);
+INSERT INTO schemas VALUES ('int', '{"type": "integer"}'), ('str', '{"type": "string"}');
+SELECT d.id, s.name, storage.json_schema_valid(s.schema, d.doc -> 'n') AS valid
+FROM docs AS d CROSS JOIN schemas AS s ORDER BY d.id, s.name;
+DROP TABLE docs, schemas;
 
 -- CHECK constraint that names what failed
 CREATE TABLE accounts (id int PRIMARY KEY, preferences jsonb NOT NULL,
