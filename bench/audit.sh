@@ -2,29 +2,40 @@
 # Audit overhead as pgbench sees it: single-row UPDATE transactions (pgbench's TPC-B-like
 # `UPDATE ... SET n = n + :delta WHERE id = :id` over 100k rows) on an audited table vs the same
 # table unaudited, 2 clients, alternating 3 runs of 5 s each; prints the median TPS of each and
-# the ratio audited / bare. Run by scripts/bench.sh after bench/audit.sql.
+# the ratio audited / bare, and the same for the floor (the UPDATE and its log row written by one
+# plain statement, no trigger). Run by scripts/bench.sh after bench/audit.sql.
 set -euo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 port=$1
 bin=$("$(find_pg_config)" --bindir)
 q() { scripts/cluster.sh psql bench "$port" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
-q -c "TRUNCATE bench.a_audited, bench.a_bare" \
+q -c "TRUNCATE bench.a_audited, bench.a_bare, bench.a_floor" \
   -c "INSERT INTO bench.a_audited SELECT * FROM bench.a_src" \
   -c "INSERT INTO bench.a_bare SELECT * FROM bench.a_src" \
-  -c "TRUNCATE audit.log" -c "VACUUM ANALYZE bench.a_audited, bench.a_bare" -c "CHECKPOINT"
+  -c "INSERT INTO bench.a_floor SELECT * FROM bench.a_src" \
+  -c "TRUNCATE audit.log" -c "VACUUM ANALYZE bench.a_audited, bench.a_bare, bench.a_floor" -c "CHECKPOINT"
 rows=$(q -c "SELECT count(*) FROM bench.a_src")
 dir=$(mktemp -d)
 for t in audited bare; do
   printf '\\set id random(1, %s)\n\\set delta random(-5000, 5000)\nUPDATE bench.a_%s SET n = n + :delta WHERE id = :id;\n' \
     "$rows" "$t" >"$dir/$t.sql"
 done
+# The floor: the same UPDATE and its log row (old and new images, key, changed column) written by
+# one plain statement into audit.log, no trigger: what the log itself costs per transaction.
+cat >"$dir/floor.sql" <<'SQL'
+\set id random(1, ROWS)
+\set delta random(-5000, 5000)
+WITH u AS (UPDATE bench.a_floor SET n = n + :delta WHERE id = :id RETURNING to_jsonb(old) AS o, to_jsonb(new) AS nw) INSERT INTO audit.log (ts, txid, table_oid, schema_name, table_name, op, pk, old_row, new_row, changed_columns, db_user, role_name, application_name, client_addr) SELECT statement_timestamp(), pg_current_xact_id(), 'bench.a_floor'::regclass, 'bench', 'a_floor', 'UPDATE', u.nw - '{username,email,bio,n,created_at}'::text[], u.o, u.nw, '{n}', session_user, current_user, current_setting('application_name'), inet_client_addr() FROM u WHERE u.o IS DISTINCT FROM u.nw;
+SQL
+sed -i "s/ROWS/$rows/" "$dir/floor.sql"
 chmod -R a+rX "$dir"
 tps() { as_user "$bin/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -M prepared -c 2 -j 2 -T 5 -f "$dir/$1.sql" postgres 2>&1 |
   awk '/^tps =/ {print $3}'; }
-a=() b=()
-for _ in 1 2 3; do a+=("$(tps audited)"); b+=("$(tps bare)"); done
+a=() b=() f=()
+for _ in 1 2 3; do a+=("$(tps audited)"); b+=("$(tps bare)"); f+=("$(tps floor)"); done
 med() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
-ma=$(med "${a[@]}") mb=$(med "${b[@]}")
+ma=$(med "${a[@]}") mb=$(med "${b[@]}") mf=$(med "${f[@]}")
 logged=$(q -c "SELECT count(*) FROM audit.log WHERE op = 'UPDATE'")
 echo "audit, pgbench single-row UPDATE transactions: audited $ma tps, bare $mb tps, ratio $(awk -v a="$ma" -v b="$mb" 'BEGIN {printf "%.3f", a / b}') (audited / bare TPS; $logged UPDATE rows logged)"
+echo "audit, pgbench floor (UPDATE + its log row in one plain statement, no trigger): $mf tps, bare $mb tps, ratio $(awk -v a="$mf" -v b="$mb" 'BEGIN {printf "%.3f", a / b}'); audited / floor $(awk -v a="$ma" -v b="$mf" 'BEGIN {printf "%.3f", a / b}')"
 rm -rf "$dir"

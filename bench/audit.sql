@@ -29,6 +29,21 @@ SELECT bench.compare('audit INSERT ... SELECT 100k rows, audited vs per-row PL/p
     'INSERT INTO bench.a_plpgsql SELECT * FROM bench.a_src',
     'TRUNCATE bench.a_audited, bench.a_plpgsql, bench.audit_plpgsql_log; TRUNCATE audit.log', 5);
 
+-- The floor of any design that writes the log the issue specifies in the same transaction: no
+-- trigger at all, the table's INSERT and the log rows (same columns, same partitioned audit.log
+-- with its indexes, images by to_jsonb) written by one plain statement. 'floor vs unaudited' is
+-- what the log's content costs by itself; 'audited vs floor' is what capturing it costs on top.
+CREATE TABLE bench.a_floor (LIKE bench.a_bare INCLUDING ALL);
+\set floor_insert 'WITH i AS (INSERT INTO bench.a_floor SELECT * FROM bench.a_src RETURNING *) INSERT INTO audit.log (ts, txid, table_oid, schema_name, table_name, op, pk, new_row, db_user, role_name, application_name, client_addr) SELECT statement_timestamp(), pg_current_xact_id(), ''bench.a_floor''::regclass, ''bench'', ''a_floor'', ''INSERT'', to_jsonb(i) - ''{username,email,bio,n,created_at}''::text[], to_jsonb(i), session_user, current_user, current_setting(''application_name''), inet_client_addr() FROM i'
+SELECT bench.compare('audit INSERT ... SELECT 100k rows, floor (table + log rows in one plain statement, no trigger) vs unaudited',
+    :'floor_insert',
+    'INSERT INTO bench.a_bare SELECT * FROM bench.a_src',
+    'TRUNCATE bench.a_floor, bench.a_bare; TRUNCATE audit.log', 5);
+SELECT bench.compare('audit INSERT ... SELECT 100k rows, audited vs floor',
+    'INSERT INTO bench.a_audited SELECT * FROM bench.a_src',
+    :'floor_insert',
+    'TRUNCATE bench.a_audited, bench.a_floor; TRUNCATE audit.log', 5);
+
 -- the blog's users table (examples/blog/schema.sql: unique username and email, a partial index,
 -- a GIN index on preferences), 100k users with ~200-byte preferences
 CREATE TABLE bench.u_src AS
