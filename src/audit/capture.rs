@@ -11,6 +11,9 @@
 //!   as the statement's own role, passed to the INSERT as arrays — two SPI executions, and the
 //!   user's cast never runs with the owner's privileges.
 //!
+//! The statement's constants (time, transaction, users, application, client address, query)
+//! are computed once by the trigger and passed as parameters, not evaluated by the plan.
+//!
 //! UPDATE pairs the old and new images by position: PostgreSQL appends a row's old and new
 //! versions to the two transition tables together, so the n-th rows belong to the same row.
 
@@ -44,14 +47,9 @@ enum Op {
 /// The owner-side INSERT of each operation. Parameters: $1 role (oid), $2 table (oid),
 /// $3 excluded columns, $4 non-key columns (NULL without a primary key), $5 capture_query,
 /// $6 schema name, $7 table name, $8 new images, $9 old images, $10 logged columns in order,
-/// $11 (TRUNCATE of a partition only) the partition's qualified name.
-const CONSTANTS: &str = "WITH c AS MATERIALIZED (\
-    SELECT pg_catalog.statement_timestamp() AS ts, pg_catalog.pg_current_xact_id() AS txid, \
-           SESSION_USER AS db_user, pg_catalog.pg_get_userbyid($1) AS role_name, \
-           pg_catalog.current_setting('application_name') AS app, \
-           pg_catalog.inet_client_addr() AS addr, \
-           CASE WHEN $5 THEN pg_catalog.current_query() END AS q) ";
-
+/// $11 (TRUNCATE of a partition only) the partition's qualified name, and the statement's
+/// constants, computed once by the trigger ([`Constants`]): $12 ts, $13 txid, $14 db_user,
+/// $15 role_name, $16 application_name, $17 client_addr, $18 query.
 const COLUMNS: &str =
     "ts, txid, table_oid, schema_name, table_name, op, pk, old_pk, old_row, new_row, \
      changed_columns, db_user, role_name, application_name, client_addr, query";
@@ -86,39 +84,38 @@ fn log_sql(op: Op, images: Images) -> String {
     };
     let body = match op {
         Op::Insert => format!(
-            "SELECT c.ts, c.txid, $2, $6, $7, 'INSERT', \
+            "SELECT $12, $13, $2, $6, $7, 'INSERT', \
                     r.f OPERATOR(pg_catalog.-) $4, NULL, NULL, r.f OPERATOR(pg_catalog.-) $3, NULL, \
-                    c.db_user, c.role_name, c.app, c.addr, c.q \
-               FROM c, {}",
+                    $14, $15, $16, $17, $18 \
+               FROM {}",
             rows(NEW_TABLE, "$8", images)
         ),
         Op::Delete => format!(
-            "SELECT c.ts, c.txid, $2, $6, $7, 'DELETE', \
+            "SELECT $12, $13, $2, $6, $7, 'DELETE', \
                     r.f OPERATOR(pg_catalog.-) $4, NULL, r.f OPERATOR(pg_catalog.-) $3, NULL, NULL, \
-                    c.db_user, c.role_name, c.app, c.addr, c.q \
-               FROM c, {}",
+                    $14, $15, $16, $17, $18 \
+               FROM {}",
             rows(OLD_TABLE, "$9", images)
         ),
         Op::Update => format!(
-            "SELECT c.ts, c.txid, $2, $6, $7, 'UPDATE', \
+            "SELECT $12, $13, $2, $6, $7, 'UPDATE', \
                     u.nk, NULLIF(u.ok, u.nk), u.o, u.n, \
                     ARRAY(SELECT x.k FROM pg_catalog.unnest($10) WITH ORDINALITY AS x(k, i) \
                            WHERE (u.o OPERATOR(pg_catalog.->) x.k) IS DISTINCT FROM (u.n OPERATOR(pg_catalog.->) x.k) \
                            ORDER BY x.i), \
-                    c.db_user, c.role_name, c.app, c.addr, c.q \
-               FROM c, (SELECT p.o OPERATOR(pg_catalog.-) $4 AS ok, p.n OPERATOR(pg_catalog.-) $4 AS nk, \
+                    $14, $15, $16, $17, $18 \
+               FROM (SELECT p.o OPERATOR(pg_catalog.-) $4 AS ok, p.n OPERATOR(pg_catalog.-) $4 AS nk, \
                                p.o OPERATOR(pg_catalog.-) $3 AS o, p.n OPERATOR(pg_catalog.-) $3 AS n \
                           FROM ROWS FROM (pg_catalog.unnest({old}), pg_catalog.unnest({new})) AS p(o, n) \
                         OFFSET 0) AS u \
               WHERE u.o IS DISTINCT FROM u.n"
         ),
-        Op::Truncate => "SELECT c.ts, c.txid, $2, $6, $7, 'TRUNCATE', NULL, NULL, \
+        Op::Truncate => "SELECT $12, $13, $2, $6, $7, 'TRUNCATE', NULL, NULL, \
                     CASE WHEN $11 IS NOT NULL THEN pg_catalog.jsonb_build_object('partition', $11) END, \
-                    NULL, NULL, c.db_user, c.role_name, c.app, c.addr, c.q \
-               FROM c"
+                    NULL, NULL, $14, $15, $16, $17, $18"
             .to_owned(),
     };
-    format!("{CONSTANTS}INSERT INTO audit.log ({COLUMNS}) {body}")
+    format!("INSERT INTO audit.log ({COLUMNS}) {body}")
 }
 
 /// The invoker-side query of row images for [`Images::Params`] (None for TRUNCATE).
@@ -169,7 +166,7 @@ fn json_safe(typid: pg_sys::Oid, depth: u32) -> bool {
     }
 }
 
-const LOG_ARG_TYPES: [pg_sys::Oid; 11] = [
+const LOG_ARG_TYPES: [pg_sys::Oid; 18] = [
     pg_sys::OIDOID,
     pg_sys::OIDOID,
     pg_sys::TEXTARRAYOID,
@@ -180,6 +177,13 @@ const LOG_ARG_TYPES: [pg_sys::Oid; 11] = [
     pg_sys::JSONBARRAYOID,
     pg_sys::JSONBARRAYOID,
     pg_sys::TEXTARRAYOID,
+    pg_sys::TEXTOID,
+    pg_sys::TIMESTAMPTZOID,
+    pg_sys::XID8OID,
+    pg_sys::NAMEOID,
+    pg_sys::NAMEOID,
+    pg_sys::TEXTOID,
+    pg_sys::INETOID,
     pg_sys::TEXTOID,
 ];
 
@@ -208,6 +212,51 @@ thread_local! {
     /// the parent's (no command in between): those are not logged again.
     static LAST_TRUNCATE: Cell<(u32, u32, pg_sys::Oid)> =
         const { Cell::new((0, 0, pg_sys::InvalidOid)) };
+    /// inet_client_addr() of this backend (fixed for its life), kept in TopMemoryContext.
+    static CLIENT_ADDR: Cell<Option<Option<pg_sys::Datum>>> = const { Cell::new(None) };
+}
+
+/// The statement's constants of a log row, $12..$18 of the log INSERT: what
+/// statement_timestamp(), pg_current_xact_id(), SESSION_USER, pg_get_userbyid(actor),
+/// current_setting('application_name'), inet_client_addr() and current_query() return, computed
+/// once per statement rather than by the plan.
+fn constants(actor: pg_sys::Oid, capture_query: bool) -> [Option<pg_sys::Datum>; 7] {
+    let user_name = |role: pg_sys::Oid| {
+        // SAFETY: a syscache lookup; NULL (noerr) for a role dropped meanwhile.
+        let n = unsafe { pg_sys::GetUserNameFromId(role, true) };
+        if n.is_null() {
+            format!("unknown (OID={})", role.to_u32())
+        } else {
+            cstr(n)
+        }
+    };
+    // SAFETY: transaction and session state getters; the GUC name is a literal; the client
+    // address is computed once per backend into TopMemoryContext.
+    unsafe {
+        let ts = pg_sys::GetCurrentStatementStartTimestamp();
+        let txid = pg_sys::GetTopFullTransactionId().value;
+        let app = pg_sys::GetConfigOption(c"application_name".as_ptr(), true, false);
+        let addr = CLIENT_ADDR.with(Cell::get).unwrap_or_else(|| {
+            let old = pg_sys::MemoryContextSwitchTo(pg_sys::TopMemoryContext);
+            let addr = pgrx::direct_function_call_as_datum(pg_sys::inet_client_addr, &[]);
+            pg_sys::MemoryContextSwitchTo(old);
+            CLIENT_ADDR.with(|c| c.set(Some(addr)));
+            addr
+        });
+        let query = (capture_query && !pg_sys::debug_query_string.is_null())
+            .then(|| cstr(pg_sys::debug_query_string));
+        [
+            Some(pg_sys::Datum::from(ts)),
+            Some(pg_sys::Datum::from(txid)),
+            Some(name_datum(&user_name(pg_sys::GetSessionUserId()))),
+            Some(name_datum(&user_name(actor))),
+            (!app.is_null())
+                .then(|| cstr(app))
+                .and_then(IntoDatum::into_datum),
+            addr,
+            query.and_then(IntoDatum::into_datum),
+        ]
+    }
 }
 
 unsafe extern "C-unwind" fn bump_rel(_arg: pg_sys::Datum, _relid: pg_sys::Oid) {
@@ -590,6 +639,10 @@ fn write(
         datum(logged_columns.into_datum()),
         datum(partition.and_then(IntoDatum::into_datum)),
     ];
+    let params: Vec<(pg_sys::Datum, bool)> = params
+        .into_iter()
+        .chain(constants(actor, options.capture_query).map(datum))
+        .collect();
     let mut values: Vec<pg_sys::Datum> = params.iter().map(|p| p.0).collect();
     let nulls: Vec<std::ffi::c_char> = params
         .iter()

@@ -49,7 +49,8 @@ UPDATE users SET id = id WHERE false;                       -- no row: no log ro
 SELECT * FROM pg_temp.log ORDER BY n;
 SELECT count(*) FILTER (WHERE query LIKE 'INSERT INTO users%') AS insert_query_captured,
        count(*) FILTER (WHERE application_name = current_setting('application_name')) AS with_app,
-       count(DISTINCT txid) AS transactions, bool_and(ts <= now()) AS ts_ok
+       count(DISTINCT txid) AS transactions, bool_and(ts <= now()) AS ts_ok,
+       bool_and(client_addr IS NOT DISTINCT FROM inet_client_addr()) AS client_addr_ok
   FROM audit.log;
 
 -- history and row_at
