@@ -228,6 +228,9 @@ CREATE EVENT TRIGGER pg_storage_ext_audit_drop ON sql_drop
 REVOKE ALL ON FUNCTION audit._sync_partitions(regclass) FROM PUBLIC;
 COMMENT ON FUNCTION audit._sync_partitions(regclass) IS
     'Internal: gives every partition of an audited partitioned table (not audited on its own) its capture triggers; returns the partitions visited.';
+REVOKE ALL ON FUNCTION audit._changed_columns(jsonb, jsonb, text[]) FROM PUBLIC;
+COMMENT ON FUNCTION audit._changed_columns(jsonb, jsonb, text[]) IS
+    'Internal: the columns, in the order given, whose values differ between two row images (old -> c IS DISTINCT FROM new -> c); changed_columns of an UPDATE in audit.log.';
 COMMENT ON FUNCTION audit._capture() IS
     'Trigger: the statement-level capture trigger created by audit.enable (AFTER INSERT/UPDATE/DELETE/TRUNCATE, transition tables pg_storage_ext_new/pg_storage_ext_old). Arguments: scope (table|partition), capture_query, excluded columns.';
 COMMENT ON FUNCTION audit.enable(regclass, text[], boolean) IS

@@ -73,6 +73,7 @@ extension_sql_file!(
         audit::audit::enable,
         audit::audit::disable,
         audit::audit::_sync_partitions,
+        audit::audit::_changed_columns,
         audit::audit::_capture,
     ]
 );

@@ -100,9 +100,7 @@ fn log_sql(op: Op, images: Images) -> String {
         Op::Update => format!(
             "SELECT $12, $13, $2, $6, $7, 'UPDATE', \
                     u.nk, NULLIF(u.ok, u.nk), u.o, u.n, \
-                    ARRAY(SELECT x.k FROM pg_catalog.unnest($10) WITH ORDINALITY AS x(k, i) \
-                           WHERE (u.o OPERATOR(pg_catalog.->) x.k) IS DISTINCT FROM (u.n OPERATOR(pg_catalog.->) x.k) \
-                           ORDER BY x.i), \
+                    audit._changed_columns(u.o, u.n, $10), \
                     $14, $15, $16, $17, $18 \
                FROM (SELECT p.o OPERATOR(pg_catalog.-) $4 AS ok, p.n OPERATOR(pg_catalog.-) $4 AS nk, \
                                p.o OPERATOR(pg_catalog.-) $3 AS o, p.n OPERATOR(pg_catalog.-) $3 AS n \
@@ -666,4 +664,71 @@ fn write(
             crate::error::internal("the audit log INSERT did not run");
         }
     });
+}
+
+/// The member `key` of an object container, if present.
+fn member(container: *mut pg_sys::JsonbContainer, key: &str) -> Option<pg_sys::JsonbValue> {
+    let mut value = pg_sys::JsonbValue::default();
+    // SAFETY: a valid container; the key bytes outlive the call; the result is written into
+    // `value` (NULL when absent or when the container is not an object).
+    let found = unsafe {
+        pg_sys::getKeyJsonValueFromContainer(
+            container,
+            key.as_ptr().cast(),
+            i32::try_from(key.len()).unwrap_or(i32::MAX),
+            &mut value,
+        )
+    };
+    (!found.is_null()).then_some(value)
+}
+
+/// jsonb equality of two members, as `=` on the jsonb values they are (numbers by value).
+fn same(a: &pg_sys::JsonbValue, b: &pg_sys::JsonbValue) -> bool {
+    use pg_sys::jbvType as t;
+    if a.type_ != b.type_ {
+        return false;
+    }
+    // SAFETY: each union field is read for the type the value carries.
+    unsafe {
+        match a.type_ {
+            t::jbvNull => true,
+            t::jbvBool => a.val.boolean == b.val.boolean,
+            t::jbvString => {
+                let (x, y) = (a.val.string, b.val.string);
+                x.len == y.len
+                    && std::slice::from_raw_parts(x.val.cast::<u8>(), x.len.max(0) as usize)
+                        == std::slice::from_raw_parts(y.val.cast::<u8>(), y.len.max(0) as usize)
+            }
+            t::jbvNumeric => pgrx::direct_function_call::<bool>(
+                pg_sys::numeric_eq,
+                &[
+                    Some(pg_sys::Datum::from(a.val.numeric)),
+                    Some(pg_sys::Datum::from(b.val.numeric)),
+                ],
+            )
+            .unwrap_or(false),
+            t::jbvBinary => {
+                pg_sys::compareJsonbContainers(a.val.binary.data, b.val.binary.data) == 0
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The columns whose values differ between two row images, in the order given.
+pub(crate) fn changed_columns(
+    old: &crate::jsonb::datum::JsonbRef,
+    new: &crate::jsonb::datum::JsonbRef,
+    columns: Vec<Option<String>>,
+) -> Vec<String> {
+    let (o, n) = (old.container(), new.container());
+    columns
+        .into_iter()
+        .flatten()
+        .filter(|c| match (member(o, c), member(n, c)) {
+            (None, None) => false,
+            (Some(x), Some(y)) => !same(&x, &y),
+            _ => true,
+        })
+        .collect()
 }

@@ -63,6 +63,17 @@ mod audit {
         super::sync_from_config(root.0)
     }
 
+    /// Internal: the columns (in the order given) whose values differ between two row images,
+    /// as `(old -> c) IS DISTINCT FROM (new -> c)` decides; the log's changed_columns.
+    #[pg_extern(immutable, strict, parallel_safe)]
+    fn _changed_columns(
+        old_row: crate::jsonb::datum::JsonbRef,
+        new_row: crate::jsonb::datum::JsonbRef,
+        columns: Vec<Option<String>>,
+    ) -> Vec<String> {
+        super::capture::changed_columns(&old_row, &new_row, columns)
+    }
+
     /// Trigger: AFTER INSERT/UPDATE/DELETE/TRUNCATE FOR EACH STATEMENT, created by audit.enable.
     #[pg_trigger]
     fn _capture<'a>(

@@ -26,13 +26,22 @@ impl JsonbRef {
         }
     }
 
+    /// The root container, aligned: a value kept with a short header is first copied to a
+    /// 4-byte-header one (a no-op otherwise). Lives as long as the call.
+    pub fn container(&self) -> *mut pg_sys::JsonbContainer {
+        // SAFETY: a valid jsonb datum; detoasting a plain value returns it as it is.
+        unsafe {
+            let full = pg_sys::pg_detoast_datum(self.ptr.cast()).cast::<pg_sys::Jsonb>();
+            &raw mut (*full).root
+        }
+    }
+
     /// The document as a serde_json value.
     pub fn to_value(&self) -> Value {
         // SAFETY: the iterator reads the container of a valid detoasted jsonb; a datum kept with
         // a short header is first copied to an aligned 4-byte-header one (a no-op otherwise).
         unsafe {
-            let full = pg_sys::pg_detoast_datum(self.ptr.cast()).cast::<pg_sys::Jsonb>();
-            let mut it = pg_sys::JsonbIteratorInit(&mut (*full).root);
+            let mut it = pg_sys::JsonbIteratorInit(self.container());
             let mut v = pg_sys::JsonbValue::default();
             let tok = pg_sys::JsonbIteratorNext(&mut it, &mut v, false);
             let value = read_container(&mut it, tok);

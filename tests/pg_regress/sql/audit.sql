@@ -94,6 +94,21 @@ SELECT count(*) AS update_pairs_match FROM audit.log
  WHERE op = 'UPDATE' AND (pk ->> 'id')::int >= 1000 AND old_row ->> 'id' = new_row ->> 'id'
    AND new_row ->> 'login_count' = '7' AND changed_columns = '{login_count}';
 
+-- changed_columns compares values as jsonb does: numbers by value, containers deeply, a JSON
+-- null is a value, a missing member is not
+SELECT audit._changed_columns(
+    '{"a": 1, "b": "x", "c": {"d": [1, 2]}, "e": null, "f": 1.0, "i": [1]}',
+    '{"a": 1.00, "b": "y", "c": {"d": [1, 2]}, "e": null, "f": 2, "g": 1, "i": [1, 2]}',
+    '{i, h, g, f, e, c, b, a}') AS changed;
+CREATE TABLE settings (id int PRIMARY KEY, prefs jsonb, score numeric, note text);
+SELECT audit.enable('settings');
+INSERT INTO settings VALUES (1, '{"theme": "dark", "n": {"push": true}}', 1.5, NULL);
+UPDATE settings SET prefs = '{"n": {"push": true}, "theme": "dark"}', score = 1.50;   -- same values: no row
+UPDATE settings SET prefs = jsonb_set(prefs, '{n,push}', 'false'), note = 'x';
+SELECT op, changed_columns FROM pg_temp.log WHERE table_name = 'settings' ORDER BY n;
+SELECT audit.disable('settings');
+DROP TABLE settings;
+
 -- composite key, no key
 CREATE TABLE user_favorites (user_id int, article_id int, note text, PRIMARY KEY (user_id, article_id));
 CREATE TABLE article_views (article_id int, viewed_at timestamptz);
