@@ -2,8 +2,8 @@
 //!
 //! One statement, whatever its row count, is one `INSERT … SELECT` into `audit.log`, run as the
 //! extension owner ([`crate::privilege::as_owner`]) from a plan cached per trigger and row type;
-//! key extraction (`image - non-key columns`), exclusion, the no-change filter and
-//! `changed_columns` are set-based jsonb operators in it. The row images come from one of two
+//! key extraction (`image - non-key columns`), exclusion and the no-change filter are set-based
+//! jsonb operators in it, `changed_columns` a call of `audit._changed_columns` per pair. The row images come from one of two
 //! places ([`Images`]):
 //! - inline, `to_jsonb` over the transition tables inside that INSERT, when converting the row
 //!   type runs no user code ([`json_safe`]) — the usual case, one SPI execution;
