@@ -3,8 +3,8 @@
 //! One statement, whatever its row count, is one `INSERT … SELECT` into `audit.log`, run as the
 //! extension owner ([`crate::privilege::as_owner`]) from a plan cached per trigger and row type;
 //! key extraction (`image - non-key columns`), exclusion and the no-change filter are set-based
-//! jsonb operators in it, `changed_columns` a call of `audit._changed_columns` per pair. The row images come from one of two
-//! places ([`Images`]):
+//! jsonb operators in it, `changed_columns` a call of `audit._changed_columns` per pair. The row
+//! images come from one of two places ([`Images`]):
 //! - inline, `to_jsonb` over the transition tables inside that INSERT, when converting the row
 //!   type runs no user code ([`json_safe`]) — the usual case, one SPI execution;
 //! - otherwise (a column type with a user-defined cast to json), first `array_agg(to_jsonb(t))`
@@ -48,8 +48,9 @@ enum Op {
 /// $3 excluded columns, $4 non-key columns (NULL without a primary key), $5 capture_query,
 /// $6 schema name, $7 table name, $8 new images, $9 old images, $10 logged columns in order,
 /// $11 (TRUNCATE of a partition only) the partition's qualified name, and the statement's
-/// constants, computed once by the trigger ([`Constants`]): $12 ts, $13 txid, $14 db_user,
-/// $15 role_name, $16 application_name, $17 client_addr, $18 query.
+/// constants, computed once by the trigger ([`constants`]): $12 ts, $13 txid, $14 db_user,
+/// $15 role_name, $16 application_name, $17 client_addr, $18 query. $1 and $5 are no longer
+/// read by the plan ($15 and $18 are made from them) but keep the numbering of the others.
 const COLUMNS: &str =
     "ts, txid, table_oid, schema_name, table_name, op, pk, old_pk, old_row, new_row, \
      changed_columns, db_user, role_name, application_name, client_addr, query";
