@@ -3,9 +3,13 @@
 # pg_cron, cargo-pgrx and `cargo pgrx init`. Prints one line per step; a warm run takes seconds.
 # Options (environment): PG_CONFIG=/path/to/pg_config (use that PG 18), PGSE_CACHE=dir,
 # PGSE_CASSERT=1 (build PostgreSQL with --enable-cassert into a separate prefix).
+# With --postgres-only it stops after PostgreSQL and pg_cron (scripts/check-cold-build.sh).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 mkdir -p "$PGSE_CACHE"
+# Run under `make`, we inherit MAKELEVEL/MAKEFLAGS; PostgreSQL's Makefile.global generates its
+# headers (errcodes.h, ...) only at MAKELEVEL 0, so the nested builds below must not see them.
+unset MAKELEVEL MAKEFLAGS MFLAGS MAKEOVERRIDES
 
 # 1. System packages: name only the missing ones (naming installed ones would upgrade them).
 step_start "system packages"
@@ -72,6 +76,7 @@ else
   built=$(pgxs_from_debian pg_cron pg-cron "$PG_CRON_FALLBACK_VERSION" "$PG_CRON_FALLBACK_SHA256")
   step_end "built $built"
 fi
+[ "${1:-}" = --postgres-only ] && exit 0
 
 # 5. cargo-pgrx, exactly the version pinned in Cargo.toml.
 step_start "cargo-pgrx $PGRX_VERSION"
