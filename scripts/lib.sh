@@ -84,6 +84,14 @@ install_extension() {
     cat "$log"; rm -f "$log"; die "cargo pgrx install failed"
   fi
   rm -f "$log"
+  # cargo-pgrx installs the current version's generated script and the upgrade scripts
+  # (sql/EXT--A--B.sql); the frozen full scripts of released versions (sql/EXT--X.Y.Z.sql) are
+  # ours to install, so that `CREATE EXTENSION ... VERSION 'X.Y.Z'` works on the current library.
+  local f ext
+  ext=$("$(find_pg_config)" --sharedir)/extension
+  for f in "$PGSE_ROOT"/sql/pg_storage_ext--*.sql; do
+    case $(basename "$f") in pg_storage_ext--*--*) ;; *) cp "$f" "$ext/" ;; esac
+  done
   step_end ok
 }
 

@@ -83,3 +83,20 @@ SELECT partition, lower_bound, upper_bound, is_default,
 INSERT INTO article_views (article_id, created_at) VALUES (1, '2020-02-29 12:00');
 SELECT storage.ensure_partition('article_views', '2020-02-29') AS month;
 SELECT parent, created, dropped, detached, moved_from_default FROM storage.run_maintenance('article_views');
+
+\echo '== Audit: every change of users, set-based capture, history and point-in-time rows'
+SELECT audit.enable('users', exclude_columns => '{social_links}');
+SELECT table_name, exclude_columns, capture_query FROM audit.tracked ORDER BY table_name::text;
+UPDATE users SET display_name = 'Ada L.', preferences = preferences || '{"theme": "dark"}' WHERE id = 1;
+SELECT clock_timestamp() AS between_changes \gset
+SELECT pg_sleep(0.01) \gset
+UPDATE users SET is_active = false WHERE id = 1;
+\echo 'The history of user 1 (oldest first; social_links excluded from every image):'
+SELECT op, changed_columns, new_row->>'display_name' AS display_name, new_row->>'is_active' AS is_active,
+       new_row->'preferences'->>'theme' AS theme, db_user
+  FROM audit.history('users', '{"id": 1}');
+\echo 'User 1 between the two changes (row_at), and now:'
+SELECT 'between' AS at, r->>'display_name' AS display_name, r->>'is_active' AS is_active
+  FROM audit.row_at('users', '{"id": 1}', :'between_changes') AS r
+UNION ALL
+SELECT 'now', r->>'display_name', r->>'is_active' FROM audit.row_at('users', '{"id": 1}', now()) AS r;

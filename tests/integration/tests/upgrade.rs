@@ -1,0 +1,194 @@
+//! The upgrade path: 0.1.0 installed from its frozen script on the current library, loaded with
+//! users' data, then `ALTER EXTENSION pg_storage_ext UPDATE`. The updated catalog must equal a
+//! fresh `CREATE EXTENSION` of the current version (tests/integration/sql/fingerprint.sql, every
+//! difference printed), and the data and behaviour loaded before the update must be intact.
+
+use pg_storage_integration::{connect, fresh_db};
+use postgres::Client;
+use std::collections::BTreeSet;
+
+const FINGERPRINT: &str = include_str!("../sql/fingerprint.sql");
+/// The first released version, frozen in sql/pg_storage_ext--0.1.0.sql.
+const FIRST_RELEASE: &str = "0.1.0";
+
+fn fingerprint(c: &mut Client) -> BTreeSet<String> {
+    c.query(FINGERPRINT, &[])
+        .expect("fingerprint query")
+        .iter()
+        .map(|r| {
+            let (k, o, d): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+            format!("{k} {o}: {d}")
+        })
+        .collect()
+}
+
+fn one<T: for<'a> postgres::types::FromSql<'a>>(c: &mut Client, sql: &str) -> T {
+    c.query_one(sql, &[]).expect(sql).get(0)
+}
+
+/// A database with 0.1.0 installed from the frozen script and data loaded into every capability.
+fn old_db(name: &str) -> Client {
+    let mut admin = connect("postgres");
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .expect("drop database");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create database");
+    let mut c = connect(name);
+    c.batch_execute(&format!(
+        "CREATE EXTENSION pg_storage_ext VERSION '{FIRST_RELEASE}'"
+    ))
+    .expect("CREATE EXTENSION from the frozen 0.1.0 script (every C symbol it names must exist)");
+    c.batch_execute(
+        r#"
+        -- audit: a table with history
+        CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance bigint NOT NULL);
+        SELECT audit.enable('accounts', '{owner}');
+        INSERT INTO accounts SELECT g, 'o' || g, g * 10 FROM generate_series(1, 20) g;
+        UPDATE accounts SET balance = balance + 1 WHERE id <= 5;
+        DELETE FROM accounts WHERE id = 20;
+        SELECT audit.set_retention('6 months');
+        -- partitions: a registered parent with rows, one in its default partition
+        CREATE TABLE events (id bigint NOT NULL, at timestamptz NOT NULL, v text) PARTITION BY RANGE (at);
+        SELECT storage.create_partitions('events', '1 day', 2);
+        INSERT INTO events SELECT g, now() - g * interval '1 hour', 'x' FROM generate_series(0, 9) g;
+        INSERT INTO events VALUES (100, now() + interval '30 days', 'far');
+        -- matviews: a registered view over a tracked source
+        CREATE TABLE views_src (id int PRIMARY KEY, n int NOT NULL);
+        INSERT INTO views_src SELECT g, g FROM generate_series(1, 10) g;
+        CREATE MATERIALIZED VIEW totals AS SELECT count(*) AS c, sum(n) AS s FROM views_src;
+        CREATE UNIQUE INDEX ON totals (c);
+        SELECT storage.register_matview('totals', '1 minute');
+        -- search: a weighted trigger
+        CREATE TABLE docs (id int PRIMARY KEY, title text, body text);
+        INSERT INTO docs VALUES (1, 'Partition maintenance', 'vacuum and analyze');
+        SELECT storage.enable_search('docs', 'tsv', 'english', '{"title": "A", "body": "B"}');
+        -- JSON Schema in a CHECK
+        CREATE TABLE prefs (doc jsonb CHECK (storage.json_schema_valid('{"type": "object", "required": ["theme"]}', doc)));
+        INSERT INTO prefs VALUES ('{"theme": "dark"}');
+        "#,
+    )
+    .expect("load 0.1.0 data");
+    c
+}
+
+#[test]
+fn update_from_first_release_equals_fresh_install_and_keeps_data() {
+    let mut fresh = fresh_db("itest_upgrade_fresh");
+    let current: String = one(
+        &mut fresh,
+        "SELECT extversion::text FROM pg_extension WHERE extname = 'pg_storage_ext'",
+    );
+    assert_ne!(
+        current, FIRST_RELEASE,
+        "the crate version must have moved past the frozen release"
+    );
+
+    let mut c = old_db("itest_upgrade_old");
+    let history_before: i64 = one(&mut c, "SELECT count(*) FROM audit.log");
+    let children_before: i64 = one(&mut c, "SELECT count(*) FROM storage.partitions('events')");
+    assert!(
+        history_before >= 26,
+        "audit rows before the update: {history_before}"
+    );
+
+    c.batch_execute("ALTER EXTENSION pg_storage_ext UPDATE")
+        .expect("ALTER EXTENSION UPDATE");
+    let updated: String = one(
+        &mut c,
+        "SELECT extversion::text FROM pg_extension WHERE extname = 'pg_storage_ext'",
+    );
+    assert_eq!(updated, current);
+
+    // (a) the catalog equals a fresh install's
+    let (old, new) = (fingerprint(&mut c), fingerprint(&mut fresh));
+    let only_updated: Vec<_> = old.difference(&new).collect();
+    let only_fresh: Vec<_> = new.difference(&old).collect();
+    assert!(
+        only_updated.is_empty() && only_fresh.is_empty(),
+        "the updated extension differs from a fresh install:\n  only after UPDATE:\n    {}\n  only in a fresh install:\n    {}",
+        only_updated.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n    "),
+        only_fresh.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n    ")
+    );
+    assert!(
+        new.len() > 100,
+        "the fingerprint saw too little: {} rows",
+        new.len()
+    );
+
+    // (b) data and behaviour loaded before the update are intact
+    assert_eq!(
+        one::<i64>(&mut c, "SELECT count(*) FROM audit.log"),
+        history_before
+    );
+    assert_eq!(
+        one::<i64>(
+            &mut c,
+            "SELECT count(*) FROM audit.history('accounts', '{\"id\": 3}')"
+        ),
+        2
+    );
+    c.batch_execute("UPDATE accounts SET balance = 0 WHERE id = 3")
+        .expect("update an audited row");
+    assert_eq!(
+        one::<i64>(
+            &mut c,
+            "SELECT count(*) FROM audit.history('accounts', '{\"id\": 3}')"
+        ),
+        3
+    );
+    assert_eq!(
+        one::<Option<i64>>(
+            &mut c,
+            "SELECT (audit.row_at('accounts', '{\"id\": 3}', now()) ->> 'balance')::bigint"
+        ),
+        Some(0)
+    );
+    assert_eq!(
+        one::<String>(&mut c, "SELECT exclude_columns::text FROM audit.tracked"),
+        "{owner}"
+    );
+
+    assert_eq!(
+        one::<i64>(&mut c, "SELECT count(*) FROM storage.partitions('events')"),
+        children_before
+    );
+    assert_eq!(
+        one::<i64>(
+            &mut c,
+            "SELECT sum(moved_from_default)::bigint FROM storage.run_maintenance('events')"
+        ),
+        1,
+        "maintenance after the update moves the far row out of the default partition"
+    );
+    assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM events"), 11);
+
+    assert_eq!(
+        one::<String>(&mut c, "SELECT storage.refresh_matview('totals')"),
+        "refreshed"
+    );
+    assert_eq!(
+        one::<String>(&mut c, "SELECT storage.refresh_matview('totals')"),
+        "skipped: unchanged"
+    );
+    c.batch_execute("INSERT INTO views_src VALUES (11, 11)")
+        .expect("change a source");
+    assert_eq!(
+        one::<String>(&mut c, "SELECT storage.refresh_matview('totals')"),
+        "refreshed"
+    );
+    assert_eq!(one::<i64>(&mut c, "SELECT c FROM totals"), 11);
+
+    c.batch_execute("INSERT INTO docs VALUES (2, 'Audit trail', 'history of rows')")
+        .expect("insert a doc");
+    assert_eq!(
+        one::<Vec<i32>>(&mut c, "SELECT array_agg(id ORDER BY id) FROM docs WHERE tsv @@ to_tsquery('english', 'audit | partition')"),
+        vec![1, 2]
+    );
+
+    let bad = c
+        .batch_execute("INSERT INTO prefs VALUES ('{\"language\": \"en\"}')")
+        .unwrap_err();
+    assert_eq!(bad.code().map(|s| s.code()), Some("23514"), "{bad}");
+}
