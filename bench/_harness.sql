@@ -1,6 +1,20 @@
 -- Benchmark harness: times a workload and its baseline in the same run, alternating them,
 -- and reports the median of each. Loaded by scripts/bench.sh before every bench/*.sql.
+-- Every figure is also kept in bench.results, which scripts/bench.sh prints as one table at the
+-- end of the run and writes as CSV. In a quick run (BENCH_QUICK=1, the GUC bench.quick = on)
+-- every comparison is timed once: the figures only prove that the workload runs.
 CREATE SCHEMA IF NOT EXISTS bench;
+
+CREATE TABLE IF NOT EXISTS bench.results (
+    id serial PRIMARY KEY,
+    workload text NOT NULL,
+    ours double precision,
+    baseline double precision,
+    unit text NOT NULL,
+    ratio double precision,
+    goal text,
+    met boolean
+);
 
 CREATE OR REPLACE FUNCTION bench.time_ms(q text) RETURNS double precision
 LANGUAGE plpgsql AS $$
@@ -11,8 +25,41 @@ BEGIN
     RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
 END $$;
 
--- compare(name, ours, baseline, reset, runs): `reset` runs (untimed) before each timed statement.
-CREATE OR REPLACE FUNCTION bench.compare(name text, ours text, baseline text, reset text DEFAULT NULL, runs int DEFAULT 5)
+-- Whether a ratio meets a goal written as '<= 1.3', '>= 0.85', '8x faster' (ratio <= 1/8) or
+-- 'not slower' (ratio <= 1); NULL when there is no goal or no ratio.
+CREATE OR REPLACE FUNCTION bench.meets(ratio double precision, goal text) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE m text[];
+BEGIN
+    IF goal IS NULL OR ratio IS NULL THEN RETURN NULL; END IF;
+    m := regexp_match(goal, '^\s*(<=|>=|<|>)\s*([0-9.]+)');
+    IF m IS NOT NULL THEN
+        RETURN CASE m[1] WHEN '<=' THEN ratio <= m[2]::float8 WHEN '>=' THEN ratio >= m[2]::float8
+                         WHEN '<' THEN ratio < m[2]::float8 ELSE ratio > m[2]::float8 END;
+    END IF;
+    m := regexp_match(goal, '^\s*([0-9.]+)\s*x faster');
+    IF m IS NOT NULL THEN RETURN ratio <= 1 / m[1]::float8; END IF;
+    IF goal ~ '^\s*not slower' THEN RETURN ratio <= 1; END IF;
+    RAISE EXCEPTION 'bench: goal "%" is not of the form "<= R", ">= R", "Nx faster" or "not slower"', goal;
+END $$;
+
+-- record(name, ours, baseline, ratio, goal, unit): keeps one figure and returns its line.
+CREATE OR REPLACE FUNCTION bench.record(name text, ours double precision, baseline double precision,
+                                        ratio double precision, goal text DEFAULT NULL, unit text DEFAULT 'ms')
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE ok boolean := bench.meets(ratio, goal);
+BEGIN
+    INSERT INTO bench.results (workload, ours, baseline, unit, ratio, goal, met)
+    VALUES (name, ours, baseline, unit, ratio, goal, ok);
+    RETURN format('%s: ours %s %s, baseline %s %s, ratio %s%s', name,
+                  round(ours::numeric, 1), unit, round(baseline::numeric, 1), unit, round(ratio::numeric, 3),
+                  CASE WHEN goal IS NULL THEN '' ELSE format(' (goal %s: %s)', goal, CASE WHEN ok THEN 'met' ELSE 'not met' END) END);
+END $$;
+
+-- compare(name, ours, baseline, reset, runs, goal): `reset` runs (untimed) before each timed
+-- statement; the ratio is ours / baseline of the medians.
+CREATE OR REPLACE FUNCTION bench.compare(name text, ours text, baseline text, reset text DEFAULT NULL,
+                                         runs int DEFAULT 5, goal text DEFAULT NULL)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     a double precision[] := '{}';
@@ -20,6 +67,7 @@ DECLARE
     ma double precision;
     mb double precision;
 BEGIN
+    IF current_setting('bench.quick', true) = 'on' THEN runs := 1; END IF;
     FOR i IN 1..runs LOOP
         IF reset IS NOT NULL THEN EXECUTE reset; END IF;
         a := a || bench.time_ms(ours);
@@ -28,6 +76,5 @@ BEGIN
     END LOOP;
     SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) INTO ma FROM unnest(a) x;
     SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) INTO mb FROM unnest(b) x;
-    RETURN format('%s: ours %s ms, baseline %s ms, ratio %s', name,
-                  round(ma::numeric, 1), round(mb::numeric, 1), round((ma / nullif(mb, 0))::numeric, 2));
+    RETURN bench.record(name, ma, mb, ma / nullif(mb, 0), goal);
 END $$;

@@ -5,10 +5,8 @@
 # the ratio audited / bare, and the same for the floor (the UPDATE and its log row written by one
 # plain statement, no trigger). Run by scripts/bench.sh after bench/audit.sql.
 set -euo pipefail
-. "$(dirname "$0")/../scripts/lib.sh"
 port=$1
-bin=$("$(find_pg_config)" --bindir)
-q() { scripts/cluster.sh psql bench "$port" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+. "$(dirname "$0")/_pgbench.sh"
 q -c "TRUNCATE bench.a_audited, bench.a_bare, bench.a_floor" \
   -c "INSERT INTO bench.a_audited SELECT * FROM bench.a_src" \
   -c "INSERT INTO bench.a_bare SELECT * FROM bench.a_src" \
@@ -29,13 +27,16 @@ WITH u AS (UPDATE bench.a_floor SET n = n + :delta WHERE id = :id RETURNING to_j
 SQL
 sed -i "s/ROWS/$rows/" "$dir/floor.sql"
 chmod -R a+rX "$dir"
-tps() { as_user "$bin/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -M prepared -c 2 -j 2 -T 5 -f "$dir/$1.sql" postgres 2>&1 |
-  awk '/^tps =/ {print $3}'; }
 a=() b=() f=()
-for _ in 1 2 3; do a+=("$(tps audited)"); b+=("$(tps bare)"); f+=("$(tps floor)"); done
-med() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+for _ in $(seq "$runs"); do
+  a+=("$(tps "$dir/audited.sql" -M prepared -c 2 -j 2)")
+  b+=("$(tps "$dir/bare.sql" -M prepared -c 2 -j 2)")
+  f+=("$(tps "$dir/floor.sql" -M prepared -c 2 -j 2)")
+done
 ma=$(med "${a[@]}") mb=$(med "${b[@]}") mf=$(med "${f[@]}")
-logged=$(q -c "SELECT count(*) FROM audit.log WHERE op = 'UPDATE'")
-echo "audit, pgbench single-row UPDATE transactions: audited $ma tps, bare $mb tps, ratio $(awk -v a="$ma" -v b="$mb" 'BEGIN {printf "%.3f", a / b}') (audited / bare TPS; $logged UPDATE rows logged)"
-echo "audit, pgbench floor (UPDATE + its log row in one plain statement, no trigger): $mf tps, bare $mb tps, ratio $(awk -v a="$mf" -v b="$mb" 'BEGIN {printf "%.3f", a / b}'); audited / floor $(awk -v a="$ma" -v b="$mf" 'BEGIN {printf "%.3f", a / b}')"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.4f", a / b}'; }
+record 'audit pgbench single-row UPDATE, audited vs bare (TPS ratio)' "$ma" "$mb" "$(ratio "$ma" "$mb")" '>= 0.85'
+record 'audit pgbench floor (UPDATE + log row, one plain statement) vs bare (TPS ratio)' "$mf" "$mb" "$(ratio "$mf" "$mb")" ''
+record 'audit pgbench audited vs floor (TPS ratio)' "$ma" "$mf" "$(ratio "$ma" "$mf")" ''
+echo "($(q -c "SELECT count(*) FROM audit.log WHERE op = 'UPDATE'") UPDATE rows logged)"
 rm -rf "$dir"

@@ -7,7 +7,7 @@ CREATE TABLE bench.mv_views (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 INSERT INTO bench.mv_articles SELECT i, i % 500, CASE WHEN i % 5 = 0 THEN 'draft' ELSE 'published' END
   FROM generate_series(1, 2000) AS i;
 INSERT INTO bench.mv_views (article_id, viewed_at)
-SELECT 1 + i % 2000, timestamptz '2026-01-01' + make_interval(mins => i) FROM generate_series(1, 100000) AS i;
+SELECT 1 + i % 2000, timestamptz '2026-01-01' + make_interval(mins => i) FROM generate_series(1, (100000 * :scale)::int) AS i;
 DO $$
 BEGIN
     FOR i IN 0..49 LOOP
@@ -29,7 +29,7 @@ CREATE FUNCTION bench.all_due() RETURNS void LANGUAGE sql AS
 SELECT bench.compare('matview refresh_due, 50 views, no source changed, vs refreshing all 50',
     'SELECT count(*) FROM storage.refresh_due()',
     $$SELECT count(*) FROM (SELECT storage.refresh_matview(view, force => true) FROM storage.matview_config) AS r$$,
-    'SELECT bench.all_due()');
+    'SELECT bench.all_due()', 5, '<= 0.05');
 SELECT bench.all_due();
 SELECT format('refresh_due with nothing changed: %s', string_agg(DISTINCT outcome, ', ')) FROM storage.refresh_due();
 
@@ -37,7 +37,7 @@ SELECT format('refresh_due with nothing changed: %s', string_agg(DISTINCT outcom
 SELECT bench.compare('matview refresh_matview after one change vs REFRESH CONCURRENTLY',
     'SELECT storage.refresh_matview(''bench.mv_7'')',
     'REFRESH MATERIALIZED VIEW CONCURRENTLY bench.mv_7',
-    'UPDATE bench.mv_views SET viewed_at = viewed_at + interval ''1 second'' WHERE id = 7', 7);
+    'UPDATE bench.mv_views SET viewed_at = viewed_at + interval ''1 second'' WHERE id = 7', 7, '<= 1.05');
 
 -- single-row INSERT statements into a tracked source vs the same table untracked
 CREATE FUNCTION bench.inserts(t regclass, n int) RETURNS void LANGUAGE plpgsql AS $$
@@ -48,7 +48,7 @@ BEGIN
 END $$;
 SELECT bench.compare('matview tracking, 5000 single-row INSERT statements, tracked vs untracked source',
     'SELECT bench.inserts(''bench.mv_views'', 5000)',
-    'SELECT bench.inserts(''bench.mv_untracked'', 5000)');
+    'SELECT bench.inserts(''bench.mv_untracked'', 5000)', NULL, 5, '<= 1.05');
 
 SELECT count(*) FROM (SELECT storage.unregister_matview(view) FROM storage.matview_config) AS u;
 DROP TABLE bench.mv_articles, bench.mv_views, bench.mv_untracked CASCADE;

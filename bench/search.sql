@@ -6,7 +6,7 @@
 -- Rows: 20000 by default (each run parses ~40 MB of text); `psql -v rows=100000` for more.
 \if :{?rows}
 \else
-\set rows 20000
+SELECT (20000 * :scale)::int AS rows \gset
 \endif
 \ir baselines/search_plpgsql.sql
 
@@ -43,11 +43,11 @@ VACUUM ANALYZE bench.articles_src;
 SELECT bench.compare('search INSERT, weighted trigger vs built-in tsvector_update_trigger',
     'INSERT INTO bench.s_ours (id, title, summary, content) SELECT id, title, summary, content FROM bench.articles_src',
     'INSERT INTO bench.s_builtin (id, title, summary, content) SELECT id, title, summary, content FROM bench.articles_src',
-    'TRUNCATE bench.s_ours, bench.s_builtin', 3);
+    'TRUNCATE bench.s_ours, bench.s_builtin', 3, '<= 1.05');
 SELECT bench.compare('search INSERT, weighted trigger vs PL/pgSQL weighted trigger',
     'INSERT INTO bench.s_ours (id, title, summary, content) SELECT id, title, summary, content FROM bench.articles_src',
     'INSERT INTO bench.s_plpgsql (id, title, summary, content) SELECT id, title, summary, content FROM bench.articles_src',
-    'TRUNCATE bench.s_ours, bench.s_plpgsql', 3);
+    'TRUNCATE bench.s_ours, bench.s_plpgsql', 3, 'not slower');
 
 -- UPDATE runs: before each timed statement both tables are reloaded with the same rows (trigger
 -- disabled while loading), so neither run pays for the other's dead row versions.
@@ -67,7 +67,7 @@ END $$;
 SELECT bench.compare('search UPDATE of view_count, weighted trigger vs no trigger',
     'UPDATE bench.s_ours SET view_count = view_count + 1',
     'UPDATE bench.s_bare SET view_count = view_count + 1',
-    'SELECT bench.reload(''bench.s_ours'', ''bench.s_bare'')', 7);
+    'SELECT bench.reload(''bench.s_ours'', ''bench.s_bare'')', 7, '<= 1.1');
 SELECT bench.compare('search UPDATE of view_count, no-op C trigger (floor) vs no trigger',
     'UPDATE bench.s_floor SET view_count = view_count + 1',
     'UPDATE bench.s_bare SET view_count = view_count + 1',
@@ -79,7 +79,7 @@ SELECT bench.compare('search UPDATE of view_count, weighted trigger without UPDA
 SELECT bench.compare('search UPDATE of view_count, weighted trigger vs built-in trigger',
     'UPDATE bench.s_ours SET view_count = view_count + 1',
     'UPDATE bench.s_builtin SET view_count = view_count + 1',
-    'SELECT bench.reload(''bench.s_ours'', ''bench.s_builtin'')', 3);
+    'SELECT bench.reload(''bench.s_ours'', ''bench.s_builtin'')', 3, '10x faster');
 
 DROP TABLE bench.vocab, bench.articles_src, bench.s_ours, bench.s_builtin, bench.s_plpgsql, bench.s_bare, bench.s_floor, bench.s_loaded, bench.s_ours_all;
 DROP FUNCTION bench.reload(regclass[]);

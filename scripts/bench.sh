@@ -1,30 +1,96 @@
 #!/usr/bin/env bash
-# `make bench`: a release build of the extension in a throwaway cluster; each bench/*.sql runs its
-# workloads against a baseline measured in the same run and prints
-# `name: ours X ms, baseline Y ms, ratio R`; bench/name.sh, when present, runs after bench/name.sql
-# (pgbench workloads). BENCH=name runs only that one.
+# `make bench`: the extension in a throwaway cluster beside the anchors it is compared with; each
+# bench/*.sql times its workloads against a baseline measured in the same run (bench/_harness.sql)
+# and bench/NAME.sh, when present, runs after bench/NAME.sql (pgbench workloads). At the end every
+# workload is printed as one row of a single table (workload, ours, baseline, ratio, goal, met?),
+# and the same rows are written as CSV under the run directory.
+#   BENCH=name       only that workload file
+#   BENCH_QUICK=1    every workload at a small size, timed once, on the debug build: proves that
+#                    the benchmarks run (CI); its figures are not results.
+# Each workload file runs in a database of its own (bench_NAME, dropped after it), so no workload
+# depends on what another left behind; its figures are gathered into bench.results of `postgres`.
+# A workload that fails stops the run with its name, after the rows measured so far.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$PGSE_ROOT"
 PGC=$(find_pg_config)
-install_extension --release
-# pg_partman, the anchor of bench/partition.sql: Debian unstable's pg-partman source, built once
-# into the PostgreSQL in use (bench only; the extension does not need it).
+export PG_CONFIG=$PGC
+quick=${BENCH_QUICK:-}
+if [ -n "$quick" ]; then
+  install_extension
+  scale=0.05 pgbench_secs=1 pgbench_runs=1
+else
+  install_extension --release
+  scale=1 pgbench_secs=5 pgbench_runs=3
+fi
+export BENCH_SCALE=$scale BENCH_PGBENCH_SECS=$pgbench_secs BENCH_PGBENCH_RUNS=$pgbench_runs
+
+# The anchors, built from Debian source packages into the PostgreSQL in use (bench only; the
+# extension does not need them): pg_partman for bench/partition.sql.
+anchors=()
 if [ ! -f "$("$PGC" --sharedir)/extension/pg_partman.control" ]; then
   step_start "pg_partman"
   built=$(pgxs_from_debian pg_partman pg-partman)
   step_end "built $built"
 fi
-scripts/cluster.sh start bench 28820
-trap 'scripts/cluster.sh stop bench 28820' EXIT
-psql_bench() { scripts/cluster.sh psql bench 28820 -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+
+port=28820
+scripts/cluster.sh start bench $port
+trap 'scripts/cluster.sh stop bench '$port EXIT
+psql_bench() { scripts/cluster.sh psql bench $port -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 psql_bench -c 'CREATE EXTENSION pg_storage_ext' -f bench/_harness.sql
-echo "PostgreSQL $("$PGC" --version | awk '{print $2}'), $(nproc) cores, $(uname -m)"
+for a in pg_partman pg_cron; do
+  v=$(psql_bench -c "SELECT default_version FROM pg_available_extensions WHERE name = '$a'")
+  anchors+=("$a ${v:-missing}")
+done
+echo "PostgreSQL $("$PGC" --version | awk '{print $2}'), $(nproc) cores, $(uname -m); pg_storage_ext $(psql_bench -c 'SELECT storage.version()')"
+echo "anchors: $(IFS=,; echo "${anchors[*]}" | sed 's/,/, /g')"
+[ -n "$quick" ] && echo "quick run (BENCH_QUICK=1): scale $scale, one timing each, debug build; not results"
+
+out=$(run_dir)/bench
+mkdir -p "$out"
+csv=$out/results-$(date -u +%Y%m%dT%H%M%SZ)${quick:+-quick}.csv
+
+# The one table of every figure measured so far, and its CSV.
+report() {
+  echo "== results"
+  scripts/cluster.sh psql bench $port -X -q -P footer=off -v ON_ERROR_STOP=1 -c \
+    "SELECT workload, round(ours::numeric, 1) AS ours, round(baseline::numeric, 1) AS baseline, unit,
+            round(ratio::numeric, 3) AS ratio, goal,
+            CASE WHEN met THEN 'yes' WHEN NOT met THEN 'no' ELSE '' END AS \"met?\"
+       FROM bench.results ORDER BY id" || true
+  psql_bench -c "\\copy (SELECT workload, ours, baseline, unit, ratio, goal, met FROM bench.results ORDER BY id) TO '$csv' CSV HEADER" &&
+    ln -sf "$(basename "$csv")" "$out/latest${quick:+-quick}.csv" && echo "csv: $csv"
+}
+
+# Copies a workload database's figures into bench.results of `postgres`.
+collect() {
+  PGDATABASE=$1 psql_bench -c "\\copy (SELECT workload, ours, baseline, unit, ratio, goal, met FROM bench.results ORDER BY id) TO STDOUT" |
+    psql_bench -c "\\copy bench.results (workload, ours, baseline, unit, ratio, goal, met) FROM STDIN"
+}
+
+ran=0
 for f in bench/*.sql; do
   name=$(basename "$f" .sql)
   case $name in _*) continue ;; esac
   [ -n "${BENCH:-}" ] && [ "$BENCH" != "$name" ] && continue
   echo "== $name"
-  psql_bench -f "$f"
-  if [ -x "bench/$name.sh" ]; then "bench/$name.sh" 28820; fi
+  db=bench_$name
+  psql_bench -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+  [ -n "$quick" ] && psql_bench -c "ALTER DATABASE $db SET bench.quick = on"
+  PGDATABASE=$db psql_bench -c 'CREATE EXTENSION pg_storage_ext' -f bench/_harness.sql
+  failed=
+  if ! PGDATABASE=$db psql_bench -v scale="$scale" -f "$f"; then
+    failed=bench/$name.sql
+  elif [ -x "bench/$name.sh" ] && ! PGDATABASE=$db "bench/$name.sh" $port; then
+    failed=bench/$name.sh
+  fi
+  collect "$db"
+  if [ -n "$failed" ]; then
+    report; die "benchmark workload '$name' failed ($failed); the rows above were measured before it"
+  fi
+  psql_bench -c "DROP DATABASE $db"
+  ran=$((ran + 1))
 done
+[ "$ran" -gt 0 ] || die "no benchmark named '${BENCH:-}' (bench/*.sql)"
+report
