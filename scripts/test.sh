@@ -39,26 +39,31 @@ install_extension
 step_start "pg_regress"
 regress=$RUN/regress
 rm -rf "$regress"; mkdir -p "$regress"
-cp -r tests/pg_regress/sql tests/pg_regress/expected "$regress/"
+cp -r tests/pg_regress/sql tests/pg_regress/expected tests/pg_regress/include "$regress/"
 printf "shared_preload_libraries = 'pg_cron'\ncron.database_name = 'regression'\n" >"$regress/temp.conf"
 [ "$(id -u)" = 0 ] && chown -R "$PGSE_RUNAS" "$regress"
 pg_regress=$(dirname "$("$PGC" --pgxs)")/../test/regress/pg_regress
 tests=$(cd tests/pg_regress/sql && ls ./*.sql | sed 's|^\./||; s|\.sql$||' | sort)
 # shellcheck disable=SC2086
-if ! as_user "$pg_regress" --temp-instance="$regress/tmp" --temp-config="$regress/temp.conf" \
+# psql reads each file from standard input, so `\ir ../include/helpers.sql` resolves against the
+# working directory: run from the copied sql/ folder.
+if ! (cd "$regress/sql" && as_user "$pg_regress" --temp-instance="$regress/tmp" --temp-config="$regress/temp.conf" \
   --inputdir="$regress" --outputdir="$regress" --bindir="$("$PGC" --bindir)" \
-  --port=28830 --load-extension=pg_storage_ext $tests >"$regress/run.log" 2>&1; then
+  --port=28830 --load-extension=pg_storage_ext $tests >"$regress/run.log" 2>&1); then
   cat "$regress/run.log"
   [ -f "$regress/regression.diffs" ] && cat "$regress/regression.diffs"
   die "pg_regress failed"
 fi
 grep -E '^(ok|not ok)' "$regress/run.log" | count
+# No input may crash a backend: a crash is recovered from silently unless we look.
+if grep -H 'terminated by signal' "$regress"/log/*.log; then die "a backend crashed during pg_regress"; fi
 step_end ok
 
 step_start "integration tests"
 "$PGSE_ROOT/scripts/cluster.sh" start itest 28819
 trap '"$PGSE_ROOT/scripts/cluster.sh" stop itest 28819' EXIT
 PGSE_TEST_PORT=28819 cargo test --quiet -p pg_storage_integration --test '*' -- --test-threads=1 2>&1 | count
+if grep -H 'terminated by signal' "$RUN/itest/server.log"; then die "a backend crashed during the integration tests"; fi
 step_end ok
 
 passed=$(awk '/^test result: ok\./ {n += $4} /^ok / {n++} END {print n + 0}' "$summary")

@@ -207,6 +207,20 @@ $$;
 COMMENT ON FUNCTION storage._partition_limits(regtype) IS
     'Internal: smallest and largest value of a smallint/integer key.';
 
+-- What the extension creates for a table belongs to the table's owner, not to whoever called us.
+CREATE FUNCTION storage._partition_own_like(rel regclass, like_rel regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    owner oid := (SELECT relowner FROM pg_class WHERE oid = like_rel);
+BEGIN
+    IF (SELECT relowner FROM pg_class WHERE oid = rel) <> owner THEN
+        EXECUTE format('ALTER TABLE %s OWNER TO %I', rel, pg_get_userbyid(owner));
+    END IF;
+END $$;
+REVOKE ALL ON FUNCTION storage._partition_own_like(regclass, regclass) FROM PUBLIC;
+COMMENT ON FUNCTION storage._partition_own_like(regclass, regclass) IS
+    'Internal: gives rel the owner of like_rel (children, default partitions, conversions).';
+
 -- A free name for a child: <parent>_p<lower> (or _default when lower_pos is 'default'), with _1,
 -- _2, ... added when another relation of the schema has it.
 CREATE FUNCTION storage._partition_child_name(nsp name, parent_name name, step text, lower_pos text) RETURNS text
@@ -239,7 +253,6 @@ DECLARE
     step text := storage._partition_step(cfg.step, cfg.control_type);
     nsp name;
     relname name;
-    owner oid;
     spc name;
     defid oid;
     child_name text;
@@ -250,8 +263,8 @@ DECLARE
     found_rows boolean;
 BEGIN
     moved := 0;
-    SELECT n.nspname, c.relname, c.relowner, t.spcname
-      INTO nsp, relname, owner, spc
+    SELECT n.nspname, c.relname, t.spcname
+      INTO nsp, relname, spc
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       LEFT JOIN pg_tablespace t ON t.oid = c.reltablespace
      WHERE c.oid = cfg.parent;
@@ -267,6 +280,7 @@ BEGIN
                    'INCLUDING STORAGE INCLUDING COMPRESSION)%s',
                    nsp, child_name, cfg.parent, CASE WHEN spc IS NOT NULL THEN format(' TABLESPACE %I', spc) ELSE '' END);
     child := format('%I.%I', nsp, child_name)::regclass;
+    PERFORM storage._partition_own_like(child, cfg.parent);
     IF defid <> 0 THEN
         EXECUTE format('LOCK TABLE ONLY %s IN ACCESS EXCLUSIVE MODE', defid::regclass);
         cond := concat_ws(' AND ',
@@ -279,13 +293,13 @@ BEGIN
             SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols
               FROM pg_attribute
              WHERE attrelid = child AND attnum > 0 AND NOT attisdropped AND attgenerated = '';
-            EXECUTE format('WITH m AS (DELETE FROM ONLY %s WHERE %s RETURNING %s) INSERT INTO %s (%s) SELECT %s FROM m',
-                           defid::regclass, cond, cols, child, cols, cols) USING lo, hi;
-            GET DIAGNOSTICS moved = ROW_COUNT;
+            -- the move fires the table's triggers and evaluates its defaults and CHECKs: as the
+            -- table's owner, restricted, never as the (superuser) caller
+            moved := storage._run_as_owner(cfg.parent,
+                         format('WITH m AS (DELETE FROM ONLY %s WHERE %s RETURNING %s) INSERT INTO %s (%s) SELECT %s FROM m',
+                                defid::regclass, cond, cols, child, cols, cols),
+                         ARRAY[lo, hi]);
         END IF;
-    END IF;
-    IF (SELECT relowner FROM pg_class WHERE oid = child) <> owner THEN
-        EXECUTE format('ALTER TABLE %s OWNER TO %I', child, pg_get_userbyid(owner));
     END IF;
     EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)', cfg.parent, child,
                    coalesce(quote_literal(lo), 'MINVALUE'), coalesce(quote_literal(hi), 'MAXVALUE'));
@@ -468,6 +482,7 @@ BEGIN
           FROM pg_class c JOIN pg_namespace n2 ON n2.oid = c.relnamespace WHERE c.oid = parent;
         def_name := storage._partition_child_name(nsp, relname, canon, 'default');
         EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s DEFAULT', nsp, def_name, parent);
+        PERFORM storage._partition_own_like(format('%I.%I', nsp, def_name)::regclass, parent);
         n := n + 1;
     END IF;
     INSERT INTO storage.partition_config SELECT cfg.*;
@@ -867,9 +882,7 @@ BEGIN
                    nsp, new_name, target, control_column,
                    CASE WHEN spc IS NOT NULL THEN format(' TABLESPACE %I', spc) ELSE '' END);
     new_rel := format('%I.%I', nsp, new_name)::regclass;
-    IF (SELECT relowner FROM pg_class WHERE oid = new_rel) <> rel.relowner THEN
-        EXECUTE format('ALTER TABLE %s OWNER TO %I', new_rel, pg_get_userbyid(rel.relowner));
-    END IF;
+    PERFORM storage._partition_own_like(new_rel, target);
 
     -- children from the lowest value to premake steps past the highest (or now), and a default
     cfg := ROW(new_rel, control_column, col_type, step, 4, NULL, false, true, current_setting('TimeZone'), now())::storage.partition_config;
@@ -885,6 +898,7 @@ BEGIN
     made := storage._partition_fill(cfg, start_pos, to_pos);
     def_name := storage._partition_child_name(nsp, new_name, canon, 'default');
     EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s DEFAULT', nsp, def_name, new_rel);
+    PERFORM storage._partition_own_like(format('%I.%I', nsp, def_name)::regclass, new_rel);
 
     -- rows, in batches of pages (a TID range scan each)
     SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols
@@ -893,10 +907,11 @@ BEGIN
     per_batch := greatest(1, batch_rows / greatest(1, CASE WHEN rel.reltuples > 0 AND rel.relpages > 0
                                                            THEN (rel.reltuples / rel.relpages)::bigint ELSE 100 END));
     WHILE p < pages LOOP
-        EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM ONLY %s WHERE ctid >= $1 AND ctid < $2',
-                       new_rel, cols, cols, target)
-          USING format('(%s,0)', p)::tid, format('(%s,0)', least(p + per_batch, 4294967295))::tid;
-        GET DIAGNOSTICS n = ROW_COUNT;
+        -- defaults and CHECKs of the copy run as the table's owner, restricted
+        n := storage._run_as_owner(target,
+                 format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM ONLY %s '
+                        'WHERE ctid >= CAST($1 AS tid) AND ctid < CAST($2 AS tid)', new_rel, cols, cols, target),
+                 ARRAY[format('(%s,0)', p), format('(%s,0)', least(p + per_batch, 4294967295))]);
         total := total + n;
         p := p + per_batch;
     END LOOP;

@@ -7,3 +7,480 @@
 -- difference. Users' data (the audit log, partition and matview configuration) is kept in place.
 \echo Use "ALTER EXTENSION pg_storage_ext UPDATE" to load this file. \quit
 
+-- Security (issue: no path from an ordinary role to superuser) ------------------------------
+
+-- Work on a user's table runs as its owner under SECURITY_RESTRICTED_OPERATION.
+CREATE FUNCTION storage."_run_as_owner"(
+	"target" regclass,
+	"command" TEXT,
+	"args" TEXT[] DEFAULT '{}'
+) RETURNS bigint
+STRICT VOLATILE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', '_run_as_owner_wrapper';
+COMMENT ON FUNCTION storage._run_as_owner(regclass, text, text[]) IS
+    'Internal: runs one command on a user''s table as the table''s owner under SECURITY_RESTRICTED_OPERATION (as VACUUM and REFRESH do); the caller must have the owner''s privileges. Returns the rows processed.';
+
+-- Functions that run SQL pin their search_path.
+ALTER FUNCTION audit.enable(regclass, text[], boolean) SET search_path TO pg_catalog, pg_temp;
+ALTER FUNCTION audit.disable(regclass) SET search_path TO pg_catalog, pg_temp;
+ALTER FUNCTION audit._sync_partitions(regclass) SET search_path TO pg_catalog, pg_temp;
+ALTER FUNCTION storage.enable_search(regclass, name, text, jsonb) SET search_path TO pg_catalog, pg_temp;
+ALTER FUNCTION storage.rebuild_search(regclass, name, integer) SET search_path TO pg_catalog, pg_temp;
+
+-- Partitions: what is created for a table belongs to its owner; drains and copies run as it.
+-- What the extension creates for a table belongs to the table's owner, not to whoever called us.
+CREATE FUNCTION storage._partition_own_like(rel regclass, like_rel regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    owner oid := (SELECT relowner FROM pg_class WHERE oid = like_rel);
+BEGIN
+    IF (SELECT relowner FROM pg_class WHERE oid = rel) <> owner THEN
+        EXECUTE format('ALTER TABLE %s OWNER TO %I', rel, pg_get_userbyid(owner));
+    END IF;
+END $$;
+REVOKE ALL ON FUNCTION storage._partition_own_like(regclass, regclass) FROM PUBLIC;
+COMMENT ON FUNCTION storage._partition_own_like(regclass, regclass) IS
+    'Internal: gives rel the owner of like_rel (children, default partitions, conversions).';
+
+CREATE OR REPLACE FUNCTION storage._partition_create_child(cfg storage.partition_config, lower_pos text, upper_pos text,
+                                                OUT child regclass, OUT moved bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    step text := storage._partition_step(cfg.step, cfg.control_type);
+    nsp name;
+    relname name;
+    spc name;
+    defid oid;
+    child_name text;
+    lo text := storage._partition_from_pos(cfg.control_type, cfg.time_zone, lower_pos);
+    hi text := storage._partition_from_pos(cfg.control_type, cfg.time_zone, upper_pos);
+    cond text;
+    cols text;
+    found_rows boolean;
+BEGIN
+    moved := 0;
+    SELECT n.nspname, c.relname, t.spcname
+      INTO nsp, relname, spc
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      LEFT JOIN pg_tablespace t ON t.oid = c.reltablespace
+     WHERE c.oid = cfg.parent;
+    child_name := storage._partition_child_name(nsp, relname, step, lower_pos);
+    -- The parent first, then the default: the order ATTACH PARTITION itself locks them in.
+    -- Without a default partition, SHARE UPDATE EXCLUSIVE (what ATTACH takes) lets inserts go on.
+    -- With one, inserts must pause: an insert that routed a row with the partition list from
+    -- before the attach would put it in the default and fail its new constraint.
+    SELECT partdefid INTO defid FROM pg_partitioned_table WHERE partrelid = cfg.parent;
+    EXECUTE format('LOCK TABLE ONLY %s IN %s MODE', cfg.parent,
+                   CASE WHEN defid <> 0 THEN 'SHARE ROW EXCLUSIVE' ELSE 'SHARE UPDATE EXCLUSIVE' END);
+    EXECUTE format('CREATE TABLE %I.%I (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED '
+                   'INCLUDING STORAGE INCLUDING COMPRESSION)%s',
+                   nsp, child_name, cfg.parent, CASE WHEN spc IS NOT NULL THEN format(' TABLESPACE %I', spc) ELSE '' END);
+    child := format('%I.%I', nsp, child_name)::regclass;
+    PERFORM storage._partition_own_like(child, cfg.parent);
+    IF defid <> 0 THEN
+        EXECUTE format('LOCK TABLE ONLY %s IN ACCESS EXCLUSIVE MODE', defid::regclass);
+        cond := concat_ws(' AND ',
+                          CASE WHEN lo IS NOT NULL THEN format('%I >= CAST($1 AS %s)', cfg.control_column, cfg.control_type) END,
+                          CASE WHEN hi IS NOT NULL THEN format('%I < CAST($2 AS %s)', cfg.control_column, cfg.control_type) END,
+                          format('%I IS NOT NULL', cfg.control_column));
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM ONLY %s WHERE %s)', defid::regclass, cond)
+           INTO found_rows USING lo, hi;
+        IF found_rows THEN
+            SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols
+              FROM pg_attribute
+             WHERE attrelid = child AND attnum > 0 AND NOT attisdropped AND attgenerated = '';
+            -- the move fires the table's triggers and evaluates its defaults and CHECKs: as the
+            -- table's owner, restricted, never as the (superuser) caller
+            moved := storage._run_as_owner(cfg.parent,
+                         format('WITH m AS (DELETE FROM ONLY %s WHERE %s RETURNING %s) INSERT INTO %s (%s) SELECT %s FROM m',
+                                defid::regclass, cond, cols, child, cols, cols),
+                         ARRAY[lo, hi]);
+        END IF;
+    END IF;
+    EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)', cfg.parent, child,
+                   coalesce(quote_literal(lo), 'MINVALUE'), coalesce(quote_literal(hi), 'MAXVALUE'));
+    -- audit.log keeps its indexes per partition (see sql/audit.sql)
+    IF cfg.parent = 'audit.log'::regclass THEN
+        PERFORM audit._index_log_partitions();
+    END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION storage.create_partitions(parent regclass, step text, premake integer DEFAULT 4,
+                                          start_from text DEFAULT NULL, retention text DEFAULT NULL,
+                                          retention_keep_table boolean DEFAULT false,
+                                          default_partition boolean DEFAULT true) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    k record;
+    canon text;
+    kind text;
+    cfg storage.partition_config;
+    start_pos text;
+    base text;
+    to_pos text;
+    extreme text;
+    made record;
+    n integer := 0;
+    nsp name;
+    relname name;
+    def_name text;
+BEGIN
+    IF parent IS NULL THEN
+        RAISE EXCEPTION 'parent must not be NULL' USING ERRCODE = 'null_value_not_allowed',
+              HINT = 'Pass the partitioned table, e.g. storage.create_partitions(''article_views'', ''1 month'').';
+    END IF;
+    k := storage._partition_key(parent);
+    canon := storage._partition_step(step, k.key_type);
+    kind := storage._partition_kind(k.key_type);
+    IF premake IS NULL OR premake < 0 THEN
+        RAISE EXCEPTION 'premake must be zero or more, got %', coalesce(premake::text, 'NULL')
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'premake is how many steps ahead to create children; 4 is the default.';
+    END IF;
+    PERFORM storage._partition_check_retention(retention, step, k.key_type);
+    IF EXISTS (SELECT 1 FROM storage.partition_config c WHERE c.parent = create_partitions.parent) THEN
+        RAISE EXCEPTION '% is already registered', parent
+              USING ERRCODE = 'duplicate_object',
+                    DETAIL = 'storage.partition_config has a row for it.',
+                    HINT = 'storage.run_maintenance() keeps it up to date; change premake or retention with UPDATE storage.partition_config.';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('pg_storage_ext.partition'), parent::oid::integer);
+    cfg := ROW(parent, k.key_column, k.key_type, step, premake, retention, coalesce(retention_keep_table, false),
+               coalesce(default_partition, true), current_setting('TimeZone'), now())::storage.partition_config;
+    IF start_from IS NOT NULL THEN
+        BEGIN
+            start_pos := storage._partition_pos_of(k.key_type, cfg.time_zone, start_from);
+        EXCEPTION WHEN data_exception THEN
+            RAISE EXCEPTION 'start_from % is not a value of type %', quote_literal(start_from), k.key_type
+                  USING ERRCODE = 'invalid_parameter_value', DETAIL = SQLERRM,
+                        HINT = 'Give a value of the partition key''s type, e.g. ''2026-01-01'' or ''0''.';
+        END;
+    ELSE
+        EXECUTE format('SELECT min(%I)::text FROM %s', k.key_column, parent) INTO extreme;
+        start_pos := coalesce(storage._partition_pos_of(k.key_type, cfg.time_zone, extreme),
+                              CASE kind WHEN 'time' THEN storage._partition_current(cfg) ELSE '0' END);
+    END IF;
+    -- premake counts from now (time) or the highest value (integers), or from start_from if later
+    IF kind = 'time' THEN
+        base := storage._partition_current(cfg);
+    ELSE
+        EXECUTE format('SELECT max(%I)::text FROM %s', k.key_column, parent) INTO extreme;
+        base := coalesce(storage._partition_pos_of(k.key_type, cfg.time_zone, extreme), start_pos);
+    END IF;
+    IF storage._partition_sort_key(kind, start_pos) > storage._partition_sort_key(kind, base) THEN
+        base := start_pos;
+    END IF;
+    to_pos := coalesce(storage._partition_add(canon, storage._partition_floor(canon, base), premake), base);
+    made := storage._partition_fill(cfg, start_pos, to_pos);
+    n := made.created;
+    IF cfg.default_partition
+       AND (SELECT partdefid FROM pg_partitioned_table WHERE partrelid = parent) = 0 THEN
+        SELECT n2.nspname, c.relname INTO nsp, relname
+          FROM pg_class c JOIN pg_namespace n2 ON n2.oid = c.relnamespace WHERE c.oid = parent;
+        def_name := storage._partition_child_name(nsp, relname, canon, 'default');
+        EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s DEFAULT', nsp, def_name, parent);
+        PERFORM storage._partition_own_like(format('%I.%I', nsp, def_name)::regclass, parent);
+        n := n + 1;
+    END IF;
+    INSERT INTO storage.partition_config SELECT cfg.*;
+    RETURN n;
+END $$;
+
+CREATE OR REPLACE FUNCTION storage.convert_to_partitioned(target regclass, control_column name, step text,
+                                               batch_rows integer DEFAULT 10000) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    rel pg_class;
+    nsp name;
+    col_type regtype;
+    canon text;
+    kind text;
+    new_name text;
+    old_name text;
+    new_rel regclass;
+    spc name;
+    cfg storage.partition_config;
+    extreme text;
+    start_pos text;
+    to_pos text;
+    cols text;
+    pages bigint;
+    per_batch bigint;
+    p bigint := 0;
+    n bigint;
+    total bigint := 0;
+    old_sum record;
+    new_sum record;
+    c record;
+    renames text[] := '{}';   -- rows of (kind, temporary name, final name)
+    views text[] := '{}';
+    def text;
+    prefix text;
+    seq record;
+    made record;
+    def_name text;
+    i integer;
+BEGIN
+    IF target IS NULL OR control_column IS NULL THEN
+        RAISE EXCEPTION 'target and control_column must not be NULL' USING ERRCODE = 'null_value_not_allowed',
+              HINT = 'storage.convert_to_partitioned(''article_views'', ''viewed_at'', ''1 month'').';
+    END IF;
+    SELECT * INTO rel FROM pg_class WHERE oid = target;
+    nsp := (SELECT nspname FROM pg_namespace WHERE oid = rel.relnamespace);
+    IF rel.relkind = 'p' THEN
+        RAISE EXCEPTION '% is already partitioned', target USING ERRCODE = 'wrong_object_type',
+              HINT = format('Register it with storage.create_partitions(%L, %L).', target::text, step);
+    ELSIF rel.relkind <> 'r' OR rel.relispartition THEN
+        RAISE EXCEPTION '% is not a plain table', target USING ERRCODE = 'wrong_object_type',
+              DETAIL = CASE WHEN rel.relispartition THEN 'It is a partition.' ELSE format('relkind is %L.', rel.relkind) END,
+              HINT = 'storage.convert_to_partitioned converts an ordinary table.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = target OR inhparent = target) THEN
+        RAISE EXCEPTION '% takes part in table inheritance', target USING ERRCODE = 'feature_not_supported',
+              HINT = 'Remove the INHERITS relationship first (ALTER TABLE ... NO INHERIT).';
+    END IF;
+    SELECT a.atttypid::regtype INTO col_type FROM pg_attribute a
+     WHERE a.attrelid = target AND a.attname = control_column AND a.attnum > 0 AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'column % of % does not exist', quote_ident(control_column), target
+              USING ERRCODE = 'undefined_column', HINT = 'Name the timestamp or integer column to partition by.';
+    END IF;
+    kind := storage._partition_kind(col_type);
+    IF kind IS NULL THEN
+        RAISE EXCEPTION 'column % has type %, which storage partitions do not support', quote_ident(control_column), col_type
+              USING ERRCODE = 'datatype_mismatch',
+                    HINT = 'Supported key types: timestamptz, timestamp, date, smallint, integer, bigint.';
+    END IF;
+    canon := storage._partition_step(step, col_type);
+    IF batch_rows IS NULL OR batch_rows < 1 THEN
+        RAISE EXCEPTION 'batch_rows must be positive, got %', coalesce(batch_rows::text, 'NULL')
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'The default, 10000, suits most tables.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_constraint WHERE confrelid = target AND contype = 'f') THEN
+        RAISE EXCEPTION '% is referenced by foreign keys', target USING ERRCODE = 'feature_not_supported',
+              DETAIL = (SELECT string_agg(format('%s on %s', conname, conrelid::regclass), ', ' ORDER BY conname)
+                          FROM pg_constraint WHERE confrelid = target AND contype = 'f'),
+              HINT = 'A foreign key needs a unique key without the partition column; drop those foreign keys first.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = target) THEN
+        RAISE EXCEPTION '% has row security policies', target USING ERRCODE = 'feature_not_supported',
+              HINT = 'Drop the policies, convert, and create them again on the partitioned table.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = target AND contype = 'x') THEN
+        RAISE EXCEPTION '% has exclusion constraints', target USING ERRCODE = 'feature_not_supported',
+              HINT = 'Drop them before converting and recreate them with the partition key afterwards.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+                JOIN pg_class v ON v.oid = r.ev_class
+               WHERE d.refobjid = target AND d.refclassid = 'pg_class'::regclass AND v.relkind = 'm') THEN
+        RAISE EXCEPTION 'materialized views read %', target USING ERRCODE = 'dependent_objects_still_exist',
+              DETAIL = (SELECT string_agg(DISTINCT v.oid::regclass::text, ', ')
+                          FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+                          JOIN pg_class v ON v.oid = r.ev_class
+                         WHERE d.refobjid = target AND d.refclassid = 'pg_class'::regclass AND v.relkind = 'm'),
+              HINT = 'Drop them, convert, and create them again (a materialized view cannot be re-pointed in place).';
+    END IF;
+
+    -- writers wait from here; readers go on until the swap
+    EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', target);
+    new_name := storage._partition_fit(rel.relname, '_pse_new');
+    old_name := storage._partition_fit(rel.relname, '_pse_old');
+    spc := (SELECT spcname FROM pg_tablespace WHERE oid = rel.reltablespace);
+    EXECUTE format('CREATE TABLE %I.%I (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED '
+                   'INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING COMMENTS) '
+                   'PARTITION BY RANGE (%I)%s',
+                   nsp, new_name, target, control_column,
+                   CASE WHEN spc IS NOT NULL THEN format(' TABLESPACE %I', spc) ELSE '' END);
+    new_rel := format('%I.%I', nsp, new_name)::regclass;
+    PERFORM storage._partition_own_like(new_rel, target);
+
+    -- children from the lowest value to premake steps past the highest (or now), and a default
+    cfg := ROW(new_rel, control_column, col_type, step, 4, NULL, false, true, current_setting('TimeZone'), now())::storage.partition_config;
+    EXECUTE format('SELECT min(%I)::text FROM %s', control_column, target) INTO extreme;
+    start_pos := coalesce(storage._partition_pos_of(col_type, cfg.time_zone, extreme),
+                          CASE kind WHEN 'time' THEN storage._partition_current(cfg) ELSE '0' END);
+    EXECUTE format('SELECT max(%I)::text FROM %s', control_column, target) INTO extreme;
+    to_pos := coalesce(storage._partition_pos_of(col_type, cfg.time_zone, extreme), start_pos);
+    IF kind = 'time' AND storage._partition_sort_key(kind, storage._partition_current(cfg)) > storage._partition_sort_key(kind, to_pos) THEN
+        to_pos := storage._partition_current(cfg);
+    END IF;
+    to_pos := coalesce(storage._partition_add(canon, storage._partition_floor(canon, to_pos), cfg.premake), to_pos);
+    made := storage._partition_fill(cfg, start_pos, to_pos);
+    def_name := storage._partition_child_name(nsp, new_name, canon, 'default');
+    EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s DEFAULT', nsp, def_name, new_rel);
+    PERFORM storage._partition_own_like(format('%I.%I', nsp, def_name)::regclass, new_rel);
+
+    -- rows, in batches of pages (a TID range scan each)
+    SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols
+      FROM pg_attribute WHERE attrelid = target AND attnum > 0 AND NOT attisdropped AND attgenerated = '';
+    pages := pg_relation_size(target) / current_setting('block_size')::bigint;
+    per_batch := greatest(1, batch_rows / greatest(1, CASE WHEN rel.reltuples > 0 AND rel.relpages > 0
+                                                           THEN (rel.reltuples / rel.relpages)::bigint ELSE 100 END));
+    WHILE p < pages LOOP
+        -- defaults and CHECKs of the copy run as the table's owner, restricted
+        n := storage._run_as_owner(target,
+                 format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM ONLY %s '
+                        'WHERE ctid >= CAST($1 AS tid) AND ctid < CAST($2 AS tid)', new_rel, cols, cols, target),
+                 ARRAY[format('(%s,0)', p), format('(%s,0)', least(p + per_batch, 4294967295))]);
+        total := total + n;
+        p := p + per_batch;
+    END LOOP;
+
+    -- the same rows on both sides: count and an order-independent checksum of every row
+    EXECUTE format('SELECT count(*) AS n, coalesce(sum(hashtextextended(x::text, 0)), 0) AS h FROM ONLY %s x', target) INTO old_sum;
+    EXECUTE format('SELECT count(*) AS n, coalesce(sum(hashtextextended(x::text, 0)), 0) AS h FROM %s x', new_rel) INTO new_sum;
+    IF old_sum.n <> new_sum.n OR old_sum.h <> new_sum.h OR old_sum.n <> total THEN
+        RAISE EXCEPTION 'conversion of % did not copy every row unchanged', target
+              USING ERRCODE = 'data_corrupted',
+                    DETAIL = format('Before: %s rows, checksum %s. After: %s rows, checksum %s. Copied: %s.',
+                                    old_sum.n, old_sum.h, new_sum.n, new_sum.h, total),
+                    HINT = 'Nothing was changed. Please report this.';
+    END IF;
+
+    -- identity sequences continue where the old ones were
+    FOR seq IN SELECT a.attname, pg_get_serial_sequence(target::text, a.attname) AS old_seq,
+                      pg_get_serial_sequence(new_rel::text, a.attname) AS new_seq
+                 FROM pg_attribute a WHERE a.attrelid = target AND a.attidentity <> '' LOOP
+        EXECUTE format('SELECT setval(%L, last_value, is_called) FROM %s', seq.new_seq, seq.old_seq);
+    END LOOP;
+
+    -- primary key and unique constraints (with the partition column added), then foreign keys
+    FOR c IN SELECT oid, conname, contype FROM pg_constraint
+              WHERE conrelid = target AND contype IN ('p', 'u', 'f') ORDER BY contype DESC, conname LOOP
+        def := pg_get_constraintdef(c.oid);
+        IF c.contype IN ('p', 'u') THEN
+            def := storage._partition_extend_key(def, control_column);
+        END IF;
+        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', new_rel, storage._partition_fit(c.conname, '_pse'), def);
+        renames := renames || ARRAY[ARRAY['c', storage._partition_fit(c.conname, '_pse'), c.conname]];
+    END LOOP;
+    -- other indexes, from PostgreSQL's own definition with the table and the name replaced
+    FOR c IN SELECT i.indexrelid, ic.relname, i.indisunique FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+              WHERE i.indrelid = target
+                AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = target)
+              ORDER BY ic.relname LOOP
+        def := pg_get_indexdef(c.indexrelid);
+        prefix := format('CREATE %sINDEX %I ON %I.%I USING ', CASE WHEN c.indisunique THEN 'UNIQUE ' ELSE '' END,
+                         c.relname, nsp, rel.relname);
+        IF left(def, length(prefix)) <> prefix THEN
+            RAISE EXCEPTION 'cannot read the definition of index %', c.relname USING ERRCODE = 'internal_error',
+                  DETAIL = def, HINT = 'Drop the index before converting and recreate it afterwards.';
+        END IF;
+        def := substr(def, length(prefix) + 1);
+        IF c.indisunique THEN
+            def := storage._partition_extend_key(def, control_column);
+        END IF;
+        EXECUTE format('CREATE %sINDEX %I ON %s USING %s', CASE WHEN c.indisunique THEN 'UNIQUE ' ELSE '' END,
+                       storage._partition_fit(c.relname, '_pse'), new_rel, def);
+        renames := renames || ARRAY[ARRAY['i', storage._partition_fit(c.relname, '_pse'), c.relname]];
+    END LOOP;
+    -- triggers (after the copy, so they did not fire on it)
+    FOR c IN SELECT oid, tgname FROM pg_trigger WHERE tgrelid = target AND NOT tgisinternal ORDER BY tgname LOOP
+        def := pg_get_triggerdef(c.oid);
+        prefix := format(' ON %I.%I ', nsp, rel.relname);
+        IF position(prefix IN def) = 0 THEN
+            RAISE EXCEPTION 'cannot read the definition of trigger %', c.tgname USING ERRCODE = 'internal_error',
+                  DETAIL = def, HINT = 'Drop the trigger before converting and recreate it afterwards.';
+        END IF;
+        EXECUTE overlay(def PLACING format(' ON %s ', new_rel) FROM position(prefix IN def) FOR length(prefix));
+    END LOOP;
+    -- grants (table and column), comment, row security switches
+    FOR c IN SELECT a.grantee, a.privilege_type, a.is_grantable FROM aclexplode(rel.relacl) a
+              WHERE a.grantee <> rel.relowner LOOP
+        EXECUTE format('GRANT %s ON %s TO %s%s', c.privilege_type, new_rel,
+                       CASE WHEN c.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(c.grantee)) END,
+                       CASE WHEN c.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+    FOR c IN SELECT att.attname, a.grantee, a.privilege_type, a.is_grantable
+               FROM pg_attribute att, aclexplode(att.attacl) a
+              WHERE att.attrelid = target AND att.attacl IS NOT NULL AND a.grantee <> rel.relowner LOOP
+        EXECUTE format('GRANT %s (%I) ON %s TO %s%s', c.privilege_type, c.attname, new_rel,
+                       CASE WHEN c.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(c.grantee)) END,
+                       CASE WHEN c.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+    IF obj_description(target, 'pg_class') IS NOT NULL THEN
+        EXECUTE format('COMMENT ON TABLE %s IS %L', new_rel, obj_description(target, 'pg_class'));
+    END IF;
+    IF rel.relrowsecurity THEN
+        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', new_rel);
+    END IF;
+    IF rel.relforcerowsecurity THEN
+        EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', new_rel);
+    END IF;
+
+    -- the swap: views reading the table are re-pointed by their text, printed before the rename;
+    -- they are locked with the table, views first (the order a reader of a view takes them)
+    PERFORM storage._partition_lock_swap(ARRAY(
+        SELECT DISTINCT r.ev_class::regclass FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+         WHERE d.refobjid = target AND d.refclassid = 'pg_class'::regclass AND r.ev_class <> target) || target);
+    SELECT coalesce(array_agg(format('CREATE OR REPLACE VIEW %s%s AS %s', v.oid::regclass,
+                                     CASE WHEN v.reloptions IS NOT NULL THEN format(' WITH (%s)', array_to_string(v.reloptions, ', ')) ELSE '' END,
+                                     pg_get_viewdef(v.oid)) ORDER BY v.oid), '{}')
+      INTO views
+      FROM pg_class v
+     WHERE v.relkind = 'v' AND v.oid IN (
+           SELECT r.ev_class FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+            WHERE d.refobjid = target AND d.refclassid = 'pg_class'::regclass AND r.ev_class <> target);
+    EXECUTE format('ALTER TABLE %s RENAME TO %I', target, old_name);
+    EXECUTE format('ALTER TABLE %s RENAME TO %I', new_rel, rel.relname);
+    FOREACH def IN ARRAY views LOOP
+        EXECUTE def;
+    END LOOP;
+    -- serial sequences now belong to the new table, so dropping the old one keeps them
+    FOR seq IN SELECT s.oid::regclass AS seq, a.attname
+                 FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+                 JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+                WHERE d.refobjid = target AND d.deptype = 'a' AND d.classid = 'pg_class'::regclass LOOP
+        EXECUTE format('ALTER SEQUENCE %s OWNED BY %s.%I', seq.seq, new_rel, seq.attname);
+    END LOOP;
+    EXECUTE format('DROP TABLE %s', target);
+    -- constraints and indexes take the old names back
+    FOR i IN 1 .. coalesce(array_length(renames, 1), 0) LOOP
+        IF renames[i][1] = 'c' THEN
+            EXECUTE format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I', new_rel, renames[i][2], renames[i][3]);
+        ELSE
+            EXECUTE format('ALTER INDEX %I.%I RENAME TO %I', nsp, renames[i][2], renames[i][3]);
+        END IF;
+    END LOOP;
+    -- children were named after the temporary table: name them after the table
+    FOR c IN SELECT child, is_default, storage._partition_pos_of(col_type, cfg.time_zone, lower_bound) AS lo
+               FROM storage._partition_children(new_rel) LOOP
+        EXECUTE format('ALTER TABLE %s RENAME TO %I', c.child,
+                       storage._partition_child_name(nsp, rel.relname, canon, CASE WHEN c.is_default THEN 'default' ELSE c.lo END));
+    END LOOP;
+    INSERT INTO storage.partition_config SELECT cfg.*;
+    RETURN total;
+END $$;
+
+-- Who may call what (sql/grants.sql, repeated as it stands there).
+GRANT USAGE ON SCHEMA storage TO PUBLIC;
+DO $grants$
+DECLARE
+    f text;
+BEGIN
+    -- signatures spelled out (schema.name(types)): regprocedure's text depends on search_path
+    FOR f IN
+        SELECT pg_catalog.format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.oidvectortypes(p.proargtypes))
+          FROM pg_catalog.pg_proc p
+          JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+          JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                                     AND d.objid = p.oid AND d.deptype = 'e'
+          JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_storage_ext'
+    LOOP
+        CONTINUE WHEN f IN (
+            'storage.version()',
+            'storage.jsonb_merge_deep(jsonb, jsonb)', 'storage.jsonb_merge_patch(jsonb, jsonb)',
+            'storage.jsonb_diff(jsonb, jsonb)', 'storage.jsonb_patch(jsonb, jsonb)',
+            'storage.json_schema_valid(jsonb, jsonb)', 'storage.json_schema_errors(jsonb, jsonb)',
+            'storage.json_schema_check(jsonb, jsonb)', 'storage.json_schema_is_valid(jsonb)',
+            'storage.tsvector_update()',
+            -- read by the storage.search_columns view, which PUBLIC may select
+            'storage._trigger_args(bytea)',
+            'audit.enable(regclass, text[], boolean)', 'audit.disable(regclass)',
+            'audit.history(regclass, jsonb)', 'audit.row_at(regclass, jsonb, timestamp with time zone)');
+        EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END $grants$;

@@ -17,7 +17,11 @@ mod privilege;
 pub(crate) mod search;
 
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
-extension_sql_file!("../sql/ops.sql", name = "ops", requires = [ops::version]);
+extension_sql_file!(
+    "../sql/ops.sql",
+    name = "ops",
+    requires = [ops::version, privilege::_run_as_owner]
+);
 extension_sql_file!(
     "../sql/jsonb.sql",
     name = "jsonb",
@@ -78,9 +82,15 @@ extension_sql_file!(
     ]
 );
 
+// Who may call what: last, over every function the extension has.
+extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
+
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
+    // Recursive walks in pg_storage_core check the stack as PostgreSQL's own code does.
+    // SAFETY: check_stack_depth only reads the stack pointer and raises 54001 past the limit.
+    pg_storage_core::stack::set_check(|| unsafe { pg_sys::check_stack_depth() });
 }
 
 /// Required by `cargo pgrx test`: settings of the throwaway test cluster.

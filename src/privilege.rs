@@ -14,12 +14,13 @@
 
 use crate::error::raise;
 use pgrx::pg_sys;
+use pgrx::prelude::{pg_extern, search_path};
 use pgrx::PgSqlErrorCode;
 
 /// The role that owns `audit.log`, i.e. the role that ran `CREATE EXTENSION pg_storage_ext`.
 pub(crate) fn extension_owner() -> pg_sys::Oid {
-    // SAFETY: syscache lookups by name and OID; the tuple is released before returning.
-    unsafe {
+    // SAFETY: syscache lookups by name.
+    let relid = unsafe {
         let nsp = pg_sys::get_namespace_oid(c"audit".as_ptr(), true);
         let relid = if nsp == pg_sys::InvalidOid {
             pg_sys::InvalidOid
@@ -34,17 +35,9 @@ pub(crate) fn extension_owner() -> pg_sys::Oid {
                 Some("Reinstall the extension: CREATE EXTENSION pg_storage_ext.".into()),
             );
         }
-        let tuple = pg_sys::SearchSysCache1(
-            pg_sys::SysCacheIdentifier::RELOID as i32,
-            pg_sys::Datum::from(relid),
-        );
-        if tuple.is_null() {
-            crate::error::internal("audit.log vanished from the relation cache");
-        }
-        let owner = (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(tuple)).relowner;
-        pg_sys::ReleaseSysCache(tuple);
-        owner
-    }
+        relid
+    };
+    relation_owner(relid)
 }
 
 /// The role the current statement runs as (`current_user`).
@@ -63,16 +56,68 @@ pub(crate) fn owns_relation(role: pg_sys::Oid, relid: pg_sys::Oid) -> bool {
 /// the caller's role, security context and settings. On an error PostgreSQL's (sub)transaction
 /// abort restores them, as it does for a SECURITY DEFINER function.
 pub(crate) fn as_owner<R>(work: impl FnOnce() -> R) -> R {
-    let owner = extension_owner();
+    as_role(extension_owner(), false, work)
+}
+
+/// The owner of a relation.
+pub(crate) fn relation_owner(relid: pg_sys::Oid) -> pg_sys::Oid {
+    // SAFETY: a syscache lookup by OID; the tuple is released before returning.
+    unsafe {
+        let tuple = pg_sys::SearchSysCache1(
+            pg_sys::SysCacheIdentifier::RELOID as i32,
+            pg_sys::Datum::from(relid),
+        );
+        if tuple.is_null() {
+            raise(
+                PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+                format!("relation with OID {} does not exist", relid.to_u32()),
+                None,
+                None,
+            );
+        }
+        let owner = (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(tuple)).relowner;
+        pg_sys::ReleaseSysCache(tuple);
+        owner
+    }
+}
+
+/// Runs `work` on a user's table as that table's owner under SECURITY_RESTRICTED_OPERATION,
+/// as VACUUM, CLUSTER, CREATE INDEX and REFRESH MATERIALIZED VIEW do (CVE-2022-1552): the
+/// table's triggers, defaults, CHECK constraints and index expressions then run with the owner's
+/// rights, never with those of a superuser (a pg_cron job) who called us, and cannot change the
+/// session (SET ROLE, temporary objects, ...). The caller must already have the owner's
+/// privileges (be the owner, a member of it, or a superuser): this never adds rights.
+pub(crate) fn as_table_owner<R>(relid: pg_sys::Oid, work: impl FnOnce() -> R) -> R {
+    let owner = relation_owner(relid);
+    let caller = current_user();
+    // SAFETY: a catalog-backed membership check.
+    if !unsafe { pg_sys::has_privs_of_role(caller, owner) } {
+        raise(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            "must have the privileges of the table's owner",
+            Some(format!(
+                "Work on relation {} runs as its owner, and the current role is not a member of it.",
+                relid.to_u32()
+            )),
+            Some("Run it as the table's owner or as a superuser.".into()),
+        );
+    }
+    as_role(owner, true, work)
+}
+
+/// Runs `work` as `role` (optionally under SECURITY_RESTRICTED_OPERATION) with
+/// `search_path = pg_catalog, pg_temp`: what fmgr does around a SECURITY DEFINER function.
+fn as_role<R>(role: pg_sys::Oid, restricted: bool, work: impl FnOnce() -> R) -> R {
     let mut saved_user = pg_sys::InvalidOid;
     let mut saved_context = 0;
-    // SAFETY: the same calls fmgr_security_definer makes around a SECURITY DEFINER function.
+    // SAFETY: the same calls fmgr_security_definer and ExecRefreshMatView make.
     let nest = unsafe {
         pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
-        pg_sys::SetUserIdAndSecContext(
-            owner,
-            saved_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
-        );
+        let mut context = saved_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32;
+        if restricted {
+            context |= pg_sys::SECURITY_RESTRICTED_OPERATION as i32;
+        }
+        pg_sys::SetUserIdAndSecContext(role, context);
         let nest = pg_sys::NewGUCNestLevel();
         pg_sys::set_config_option(
             c"search_path".as_ptr(),
@@ -93,4 +138,28 @@ pub(crate) fn as_owner<R>(work: impl FnOnce() -> R) -> R {
         pg_sys::SetUserIdAndSecContext(saved_user, saved_context);
     }
     result
+}
+
+/// `storage._run_as_owner(target, command, args)`: runs one SQL command on a user's table as
+/// its owner under SECURITY_RESTRICTED_OPERATION ([`as_table_owner`]), the arguments as text
+/// parameters `$1`, `$2`, ...; returns the rows it processed. The orchestration in SQL
+/// (partition drains, conversion copies) calls it for every statement that fires the table's
+/// triggers or evaluates its expressions. Not executable by PUBLIC.
+#[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
+pub(crate) fn _run_as_owner(
+    target: crate::ident::Regclass,
+    command: &str,
+    args: pgrx::default!(Vec<Option<String>>, "'{}'"),
+) -> i64 {
+    as_table_owner(target.0, || {
+        let params: Vec<pgrx::datum::DatumWithOid<'_>> =
+            args.iter().map(|a| a.as_deref().into()).collect();
+        pgrx::Spi::connect_mut(|client| {
+            client
+                .update(command, None, &params)
+                .map(|t| t.len() as i64)
+                .unwrap_or_else(|e| crate::error::spi_failed(e))
+        })
+    })
 }

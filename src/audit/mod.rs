@@ -43,6 +43,7 @@ mod audit {
 
     /// Starts (or updates the options of) row-change capture on a table.
     #[pg_extern(volatile)]
+    #[search_path(pg_catalog, pg_temp)]
     fn enable(
         target: Regclass,
         exclude_columns: default!(Option<Vec<Option<String>>>, "'{}'"),
@@ -53,12 +54,14 @@ mod audit {
 
     /// Stops capture on a table; its history stays in audit.log.
     #[pg_extern(volatile)]
+    #[search_path(pg_catalog, pg_temp)]
     fn disable(target: Regclass) {
         super::disable(target);
     }
 
     /// Internal: gives every partition of an audited partitioned table its capture triggers.
     #[pg_extern(volatile)]
+    #[search_path(pg_catalog, pg_temp)]
     fn _sync_partitions(root: Regclass) -> i32 {
         super::sync_from_config(root.0)
     }

@@ -111,6 +111,7 @@ unsafe fn read_container(
 ) -> Value {
     use pg_sys::JsonbIteratorToken::*;
     unsafe {
+        pg_sys::check_stack_depth();
         let mut v = pg_sys::JsonbValue::default();
         if tok == WJB_BEGIN_OBJECT {
             let mut map = Map::new();
@@ -225,6 +226,7 @@ unsafe fn set_string(out: &mut pg_sys::JsonbValue, s: &str) {
 unsafe fn push(state: &mut *mut pg_sys::JsonbParseState, v: &Value) -> *mut pg_sys::JsonbValue {
     use pg_sys::JsonbIteratorToken::*;
     unsafe {
+        pg_sys::check_stack_depth();
         match v {
             Value::Object(m) => {
                 pg_sys::pushJsonbValue(state, WJB_BEGIN_OBJECT, std::ptr::null_mut());

@@ -8,7 +8,7 @@ use crate::error::raise;
 use crate::gucs;
 use jsonschema::json::{Jsonb, JsonbNode};
 use jsonschema::Validator;
-use pg_storage_core::jsonb::schema::{self, Failure};
+use pg_storage_core::jsonb::schema::{self, Failure, MAX_NESTING};
 use pg_storage_core::lru::Lru;
 use pgrx::prelude::*;
 use std::cell::RefCell;
@@ -20,20 +20,41 @@ thread_local! {
     static CACHE: RefCell<[Lru<Validator<Jsonb>>; 2]> = RefCell::new([Lru::new(64), Lru::new(64)]);
 }
 
+/// Refuses a value nested deeper than the `jsonschema` crate may be handed (its walks recurse
+/// without PostgreSQL's stack check): 54001, naming the depth and the limit.
+fn check_nesting(depth: Option<usize>, what: &str) {
+    if let Some(depth) = depth {
+        raise(
+            PgSqlErrorCode::ERRCODE_STATEMENT_TOO_COMPLEX,
+            format!("{what} is nested too deeply for JSON Schema validation"),
+            Some(format!("Its nesting depth exceeds {MAX_NESTING} (at least {depth} levels); the limit is {MAX_NESTING}.")),
+            Some("Flatten the document or schema; the other JSONB functions of pg_storage_ext take any depth PostgreSQL's jsonb does.".into()),
+        )
+    }
+}
+
+/// Compiles a schema after checking its nesting.
+fn compile(schema: &JsonbRef, formats: bool) -> Result<Validator<Jsonb>, schema::SchemaError> {
+    let value = schema.to_value();
+    check_nesting(
+        schema::nesting_beyond::<jsonschema::json::SerdeJson, _>(&value, MAX_NESTING),
+        "the JSON Schema",
+    );
+    schema::compile::<Jsonb>(&value, formats)
+}
+
 /// The compiled validator for `schema`, from the cache or freshly compiled.
 fn validator(schema: &JsonbRef) -> Arc<Validator<Jsonb>> {
     let formats = gucs::JSON_SCHEMA_FORMATS.get();
     let capacity = usize::try_from(gucs::JSON_SCHEMA_CACHE_SIZE.get()).unwrap_or(0);
     let built = if capacity == 0 {
-        schema::compile::<Jsonb>(&schema.to_value(), formats).map(Arc::new)
+        compile(schema, formats).map(Arc::new)
     } else {
         CACHE.with(|c| {
             let mut c = c.borrow_mut();
             let cache = &mut c[usize::from(formats)];
             cache.set_capacity(capacity);
-            cache.get_or_try_insert(schema.bytes(), || {
-                schema::compile::<Jsonb>(&schema.to_value(), formats)
-            })
+            cache.get_or_try_insert(schema.bytes(), || compile(schema, formats))
         })
     };
     match built {
@@ -57,12 +78,22 @@ fn validator(schema: &JsonbRef) -> Arc<Validator<Jsonb>> {
 /// The instance as the validator reads it: the stored container, in place. Keys and strings are
 /// read as UTF-8, so in a database of another encoding the document is first checked the way
 /// every other JSONB function of the extension checks it (an error for non-UTF-8 text).
+///
+/// Its nesting is measured first, but only when it is long enough to be too deep: every level of
+/// a jsonb container costs at least 8 bytes (a header and its entry in the parent).
 fn instance(doc: &JsonbRef) -> JsonbNode<'_> {
     // SAFETY: reads the database encoding, set for the whole session.
     if unsafe { pg_sys::GetDatabaseEncoding() } != pg_sys::pg_enc::PG_UTF8 as i32 {
         doc.to_value();
     }
-    Jsonb::root(doc.bytes())
+    let root = Jsonb::root(doc.bytes());
+    if doc.bytes().len() >= 8 * MAX_NESTING {
+        check_nesting(
+            schema::nesting_beyond::<Jsonb, _>(root, MAX_NESTING),
+            "the jsonb document",
+        );
+    }
+    root
 }
 
 /// True when `instance` satisfies `schema`.
@@ -128,5 +159,5 @@ pub(crate) fn json_schema_check(schema: JsonbRef, instance: JsonbRef) -> bool {
 /// True when `schema` is itself a valid JSON Schema (for its `$schema` draft, 2020-12 by default).
 #[pg_extern(immutable, strict, parallel_safe)]
 pub(crate) fn json_schema_is_valid(schema: JsonbRef) -> bool {
-    schema::compile::<Jsonb>(&schema.to_value(), gucs::JSON_SCHEMA_FORMATS.get()).is_ok()
+    compile(&schema, gucs::JSON_SCHEMA_FORMATS.get()).is_ok()
 }

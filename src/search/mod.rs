@@ -39,6 +39,7 @@ fn open(relid: pg_sys::Oid) -> PgRelation {
 /// Adds the tsvector column if missing, (re)creates the weighted trigger, adds a GIN index if the
 /// column has none, and backfills every row. Returns the rows backfilled.
 #[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
 pub(crate) fn enable_search(
     target: Regclass,
     search_column: Name,
@@ -121,6 +122,7 @@ pub(crate) fn enable_search(
 /// Recomputes the tsvector column of every row in batches of about `batch_rows` rows. Returns the
 /// rows recomputed.
 #[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
 pub(crate) fn rebuild_search(
     target: Regclass,
     search_column: Name,
@@ -290,16 +292,19 @@ fn rebuild(relid: pg_sys::Oid, column: &str, of_columns: &[String], batch_rows: 
                 let end = (block + step).min(nblocks);
                 let lo = format!("({block},0)");
                 let hi = format!("({end},0)");
-                total += update(
-                    client,
-                    &sql,
-                    &[
-                        lo.as_str().into(),
-                        hi.as_str().into(),
-                        xid.as_str().into(),
-                        start_cid.into(),
-                    ],
-                ) as i64;
+                // the table's triggers and expressions run as its owner, restricted
+                total += crate::privilege::as_table_owner(leaf, || {
+                    update(
+                        client,
+                        &sql,
+                        &[
+                            lo.as_str().into(),
+                            hi.as_str().into(),
+                            xid.as_str().into(),
+                            start_cid.into(),
+                        ],
+                    )
+                }) as i64;
                 block = end;
             }
         }

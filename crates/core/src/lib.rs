@@ -7,3 +7,4 @@ pub mod lru;
 pub mod names;
 pub mod partition;
 pub mod search;
+pub mod stack;

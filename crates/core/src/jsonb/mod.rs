@@ -19,9 +19,11 @@ pub fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => numbers_equal(x, y),
         (Value::Array(x), Value::Array(y)) => {
+            crate::stack::check();
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q))
         }
         (Value::Object(x), Value::Object(y)) => {
+            crate::stack::check();
             x.len() == y.len()
                 && x.iter()
                     .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
@@ -34,6 +36,7 @@ pub fn json_eq(a: &Value, b: &Value) -> bool {
 pub fn merge_deep(a: Value, b: Value) -> Value {
     match (a, b) {
         (Value::Object(mut a), Value::Object(b)) => {
+            crate::stack::check();
             for (k, bv) in b {
                 let merged = match a.remove(&k) {
                     Some(av) => merge_deep(av, bv),
@@ -52,6 +55,7 @@ pub fn merge_deep(a: Value, b: Value) -> Value {
 pub fn merge_patch(target: Value, patch: Value) -> Value {
     match patch {
         Value::Object(patch) => {
+            crate::stack::check();
             let mut target = match target {
                 Value::Object(t) => t,
                 _ => Map::new(),
@@ -79,6 +83,7 @@ pub fn merge_patch(target: Value, patch: Value) -> Value {
 pub fn diff(a: &Value, b: &Value) -> Value {
     match (a, b) {
         (Value::Object(a), Value::Object(b)) => {
+            crate::stack::check();
             let mut p = Map::new();
             for k in a.keys() {
                 if !b.contains_key(k) {
@@ -106,12 +111,13 @@ pub fn diff(a: &Value, b: &Value) -> Value {
 /// kept as they are). This is what a merge patch round trip can reproduce of `v`.
 pub fn strip_object_nulls(v: &Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(
+        Value::Object(m) => Value::Object({
+            crate::stack::check();
             m.iter()
                 .filter(|(_, v)| !v.is_null())
                 .map(|(k, v)| (k.clone(), strip_object_nulls(v)))
-                .collect(),
-        ),
+                .collect()
+        }),
         other => other.clone(),
     }
 }

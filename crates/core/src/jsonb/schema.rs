@@ -61,6 +61,32 @@ pub fn compile<F: Json>(schema: &Value, formats: bool) -> Result<Validator<F>, S
         })
 }
 
+/// The deepest nesting of documents and schemas handed to the `jsonschema` crate. Its walks
+/// recurse (a `"$ref": "#"` schema follows the instance down) without a stack check of
+/// PostgreSQL's, so deeper values are refused before they reach it (54001 in the extension).
+pub const MAX_NESTING: usize = 256;
+
+/// The nesting depth of `root` (a scalar is 0, `[]` is 1) when it is deeper than `limit`, else
+/// None. Iterative, and it stops at the first container past the limit.
+pub fn nesting_beyond<'a, F: Json, N: Node<'a, F>>(root: N, limit: usize) -> Option<usize> {
+    use jsonschema::json::{Array, Object};
+    let mut stack = vec![(root, 0usize)];
+    while let Some((node, depth)) = stack.pop() {
+        let children: Vec<N> = if let Some(o) = node.as_object() {
+            o.members().map(|(_, v)| v).collect()
+        } else if let Some(a) = node.as_array() {
+            a.elements().collect()
+        } else {
+            continue;
+        };
+        if depth + 1 > limit {
+            return Some(depth + 1);
+        }
+        stack.extend(children.into_iter().map(|c| (c, depth + 1)));
+    }
+    None
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
     Min,
@@ -259,6 +285,36 @@ mod tests {
         assert_eq!(f[0].message, "101 is greater than the maximum of 100");
         assert_eq!(f[0].schema_path, "/maximum");
         assert!(compile(&json!({"minimum": "x"}), true).is_err());
+    }
+
+    #[test]
+    fn nesting_is_measured_without_recursion() {
+        use jsonschema::json::SerdeJson;
+        // values this deep are built, compared and dropped recursively by serde_json itself:
+        // run on a big stack, as a backend's check would stop us long before
+        std::thread::Builder::new()
+            .stack_size(512 << 20)
+            .spawn(|| {
+                let deep = |n: usize| {
+                    let mut v = Value::from(1);
+                    for _ in 0..n {
+                        v = Value::Array(vec![v]);
+                    }
+                    serde_json::json!({ "a": v })
+                };
+                let v = deep(3);
+                assert_eq!(nesting_beyond::<SerdeJson, _>(&v, 4), None);
+                assert_eq!(nesting_beyond::<SerdeJson, _>(&v, 3), Some(4));
+                assert_eq!(nesting_beyond::<SerdeJson, _>(&Value::from(1), 0), None);
+                let huge = deep(100_000);
+                assert_eq!(
+                    nesting_beyond::<SerdeJson, _>(&huge, MAX_NESTING),
+                    Some(MAX_NESTING + 1)
+                );
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 
     #[test]

@@ -1,0 +1,40 @@
+-- Who may call what, decided once for every function of the extension, present and future (the
+-- README's Security section has the table). Runs last in CREATE EXTENSION; the upgrade script
+-- repeats it, and pg_regress `security` prints the result from the catalog.
+--
+-- * Everyone (PUBLIC): the pure functions and their operators, as core's jsonb functions and
+--   pg_jsonschema's are; the search trigger function, which table owners may attach themselves;
+--   audit.enable/disable (they check that the caller owns the table), audit.history/row_at
+--   (they read audit.log, which only audit_reader may read).
+-- * Nobody but the extension owner (a superuser) and roles it grants EXECUTE to: everything
+--   else, i.e. the administrative functions (partitions, search set-up, matview registration and
+--   refresh, scheduling, retention) and every internal `_` function. Work they do on a user's
+--   table runs as that table's owner (storage._run_as_owner), never with the caller's rights.
+GRANT USAGE ON SCHEMA storage TO PUBLIC;
+DO $grants$
+DECLARE
+    f text;
+BEGIN
+    -- signatures spelled out (schema.name(types)): regprocedure's text depends on search_path
+    FOR f IN
+        SELECT pg_catalog.format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.oidvectortypes(p.proargtypes))
+          FROM pg_catalog.pg_proc p
+          JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+          JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                                     AND d.objid = p.oid AND d.deptype = 'e'
+          JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_storage_ext'
+    LOOP
+        CONTINUE WHEN f IN (
+            'storage.version()',
+            'storage.jsonb_merge_deep(jsonb, jsonb)', 'storage.jsonb_merge_patch(jsonb, jsonb)',
+            'storage.jsonb_diff(jsonb, jsonb)', 'storage.jsonb_patch(jsonb, jsonb)',
+            'storage.json_schema_valid(jsonb, jsonb)', 'storage.json_schema_errors(jsonb, jsonb)',
+            'storage.json_schema_check(jsonb, jsonb)', 'storage.json_schema_is_valid(jsonb)',
+            'storage.tsvector_update()',
+            -- read by the storage.search_columns view, which PUBLIC may select
+            'storage._trigger_args(bytea)',
+            'audit.enable(regclass, text[], boolean)', 'audit.disable(regclass)',
+            'audit.history(regclass, jsonb)', 'audit.row_at(regclass, jsonb, timestamp with time zone)');
+        EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END $grants$;

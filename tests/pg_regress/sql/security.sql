@@ -1,0 +1,167 @@
+-- Security: who may call what, pinned search_path everywhere SQL runs, work on a user's table
+-- runs as its owner under SECURITY_RESTRICTED_OPERATION, objects made for a table belong to its
+-- owner, and no input crashes the backend. Real non-superuser roles: sec_alice owns tables,
+-- sec_mallory has nothing.
+\ir ../include/helpers.sql
+SET client_min_messages = warning;
+
+-- 1. Every function of the extension that runs SQL has a pinned search_path. SQL and PL/pgSQL
+-- functions must all have it, except the three inlined SQL helpers (a SET clause would stop the
+-- planner from inlining them; their bodies qualify every name and only pinned functions call
+-- them). C functions: each one without a pin is listed, so a new one needs a decision here; the
+-- listed ones run no SQL (pure computations, triggers that read the row).
+SELECT p.oid::regprocedure AS sql_function_without_pinned_search_path
+  FROM pg_proc p
+  JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_storage_ext'
+  JOIN pg_language l ON l.oid = p.prolang
+ WHERE l.lanname IN ('sql', 'plpgsql')
+   AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)
+ ORDER BY 1::text;
+SELECT p.oid::regprocedure AS c_function_without_pinned_search_path
+  FROM pg_proc p
+  JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_storage_ext'
+  JOIN pg_language l ON l.oid = p.prolang
+ WHERE l.lanname = 'c'
+   AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)
+ ORDER BY 1::text;
+
+-- 2. Who may call what (sql/grants.sql): PUBLIC executes the pure functions, the search trigger
+-- and the audit functions that check ownership themselves; nothing else.
+SELECT p.oid::regprocedure AS public_may_execute
+  FROM pg_proc p
+  JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_storage_ext'
+ WHERE has_function_privilege('public', p.oid, 'EXECUTE')
+ ORDER BY 1::text;
+
+CREATE ROLE sec_alice;
+CREATE ROLE sec_mallory;
+CREATE SCHEMA sec AUTHORIZATION sec_alice;
+GRANT CREATE ON SCHEMA public TO sec_alice;
+
+-- An ordinary role uses the pure functions, and nothing administrative.
+SET ROLE sec_mallory;
+SELECT storage.jsonb_merge_deep('{"a": {"b": 1}}', '{"a": {"c": 2}}') AS merged,
+       '{"a": 1}'::jsonb OPERATOR(storage.||+) '{"b": 2}' AS operator,
+       storage.json_schema_valid('{"type": "object"}', '{}') AS valid,
+       storage.version() IS NOT NULL AS version;
+SELECT pg_temp.outcome($$SELECT storage.run_maintenance()$$) AS run_maintenance,
+       pg_temp.outcome($$SELECT storage.create_partitions('sec.ev', '1 day')$$) AS create_partitions,
+       pg_temp.outcome($$SELECT storage._run_as_owner('pg_class', 'SELECT 1')$$) AS run_as_owner;
+RESET ROLE;
+
+-- 3. C1: partition maintenance (what the superuser's pg_cron job runs) moves rows out of the
+-- default partition as the table's owner, restricted: the owner's trigger and CHECK function
+-- cannot use the caller's superuser rights.
+SET ROLE sec_alice;
+CREATE TABLE sec.ev (id bigint, ts timestamptz NOT NULL) PARTITION BY RANGE (ts);
+CREATE TABLE sec.seen (via text, who text, outcome text);
+CREATE FUNCTION sec.escalate(via text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE 'ALTER ROLE sec_mallory SUPERUSER';
+    INSERT INTO sec.seen VALUES (via, current_user, 'escalated');
+EXCEPTION WHEN OTHERS THEN
+    INSERT INTO sec.seen VALUES (via, current_user, SQLSTATE);
+END $$;
+CREATE FUNCTION sec.on_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM sec.escalate('trigger');
+    RETURN OLD;
+END $$;
+CREATE FUNCTION sec.check_id(id bigint) RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF id = 60 THEN PERFORM sec.escalate('check'); END IF;
+    RETURN true;
+END $$;
+CREATE TRIGGER on_delete BEFORE DELETE ON sec.ev FOR EACH ROW EXECUTE FUNCTION sec.on_delete();
+ALTER TABLE sec.ev ADD CONSTRAINT id_ok CHECK (sec.check_id(id));
+RESET ROLE;
+SELECT storage.create_partitions('sec.ev', '1 day', 2) AS created;
+-- M3: what was created for the table (children and the default partition) belongs to its owner
+SELECT count(*) AS partitions, count(*) FILTER (WHERE pg_get_userbyid(c.relowner) = 'sec_alice') AS owned_by_alice
+  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'sec.ev'::regclass;
+SET ROLE sec_alice;
+INSERT INTO sec.ev VALUES (60, now() + interval '60 days');   -- lands in the default partition
+TRUNCATE sec.seen;
+RESET ROLE;
+SELECT created, moved_from_default FROM storage.run_maintenance('sec.ev');
+SELECT via, who, outcome FROM sec.seen ORDER BY via;
+SELECT rolname, rolsuper FROM pg_roles WHERE rolname LIKE 'sec\_%' ORDER BY rolname;
+SELECT count(*) AS rows_in_default FROM sec.ev_default;
+SELECT storage._run_as_owner('sec.ev', 'SELECT current_user = $1 AND $2 = ''x''', ARRAY['sec_alice', 'x']) AS rows_as_alice;
+
+-- 4. C2: an operator planted in public cannot hijack the search functions run by a superuser
+-- with the default search_path: they resolve names in pg_catalog only.
+SET ROLE sec_alice;
+CREATE TABLE public.sec_kb (id int PRIMARY KEY, body text);
+INSERT INTO public.sec_kb VALUES (1, 'partition maintenance');
+CREATE FUNCTION public.sec_eq(oid, regprocedure) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'ALTER ROLE sec_alice SUPERUSER';
+    END IF;
+    RETURN $1 = $2::oid;
+END $$;
+CREATE OPERATOR public.= (LEFTARG = oid, RIGHTARG = regprocedure, FUNCTION = public.sec_eq);
+RESET ROLE;
+SHOW search_path;
+SELECT storage.enable_search('public.sec_kb', 'tsv', 'english', '{"body": "A"}') AS backfilled;
+SELECT storage.rebuild_search('public.sec_kb', 'tsv') AS rebuilt;
+SELECT rolname, rolsuper FROM pg_roles WHERE rolname LIKE 'sec\_%' ORDER BY rolname;
+SELECT id, tsv FROM public.sec_kb;
+-- _run_as_owner never adds rights: even with EXECUTE on it, a role that does not have the
+-- owner's privileges cannot run anything as the owner
+GRANT EXECUTE ON FUNCTION storage._run_as_owner(regclass, text, text[]) TO sec_mallory;
+SET ROLE sec_mallory;
+SELECT pg_temp.outcome($$SELECT storage._run_as_owner('public.sec_kb', 'DELETE FROM public.sec_kb')$$) AS mallory_run_as_owner;
+RESET ROLE;
+REVOKE EXECUTE ON FUNCTION storage._run_as_owner(regclass, text, text[]) FROM sec_mallory;
+SELECT count(*) AS kb_rows FROM public.sec_kb;
+
+-- 5. C3: nesting. JSON Schema refuses documents and schemas nested deeper than its limit with
+-- 54001 before the crate sees them; the other functions take what PostgreSQL's jsonb takes, or
+-- stop cleanly at the stack limit. No input drops the connection.
+SELECT pg_temp.outcome($$SELECT storage.json_schema_valid((repeat('{"not":', 3000) || '{}' || repeat('}', 3000))::jsonb, '1')$$) AS deep_schema;
+SELECT pg_temp.outcome($$SELECT storage.json_schema_is_valid((repeat('{"not":', 3000) || '{}' || repeat('}', 3000))::jsonb)$$) AS deep_schema_is_valid;
+SET ROLE sec_alice;
+CREATE TABLE sec.docs (doc jsonb CHECK (storage.json_schema_check('{"type": "object", "properties": {"a": {"$ref": "#"}}}', doc)));
+GRANT USAGE ON SCHEMA sec TO sec_mallory;
+GRANT INSERT ON sec.docs TO sec_mallory;
+RESET ROLE;
+SET ROLE sec_mallory;
+SELECT pg_temp.outcome($$INSERT INTO sec.docs VALUES ((repeat('{"a":', 6000) || '{}' || repeat('}', 6000))::jsonb)$$) AS deep_instance;
+SELECT pg_temp.outcome($$INSERT INTO sec.docs VALUES ((repeat('{"a":', 200) || '{}' || repeat('}', 200))::jsonb)$$) AS instance_within_limit;
+SELECT pg_temp.outcome($$INSERT INTO sec.docs VALUES ((repeat('{"a":', 200) || '1' || repeat('}', 200))::jsonb)$$) AS invalid_within_limit;
+RESET ROLE;
+-- around the limit (256 levels): documents are measured only when long enough to be too deep
+SELECT depth, f, pg_temp.outcome(format($$SELECT storage.%s('true', (repeat('[', %s) || '1' || repeat(']', %s))::jsonb)$$, f, depth, depth)) AS outcome
+  FROM unnest(ARRAY[250, 256, 257, 300]) AS depth, unnest(ARRAY['json_schema_valid', 'json_schema_check']) AS f
+ ORDER BY depth, f;
+SELECT storage.json_schema_valid('{"const": 1}', (repeat('[', 100) || '1' || repeat(']', 100))::jsonb) AS nested_100_valid;
+-- our own walks: up to PostgreSQL's jsonb limit, a result or 54001, never a crash
+SELECT depth, f,
+       CASE WHEN o = 'ok' THEN 'ok' WHEN o LIKE '54001:%' THEN '54001' ELSE o END AS outcome
+  FROM unnest(ARRAY[100, 6000, 12000]) AS depth,
+       unnest(ARRAY['jsonb_merge_deep', 'jsonb_merge_patch', 'jsonb_diff', 'jsonb_patch_add', 'jsonb_patch_test', 'schema_const']) AS f,
+       LATERAL (SELECT (repeat('{"a":', depth) || '1' || repeat('}', depth)) AS doc) d,
+       LATERAL (SELECT pg_temp.outcome(CASE f
+           WHEN 'jsonb_merge_deep' THEN format('SELECT storage.jsonb_merge_deep(%L, %L)', d.doc, d.doc)
+           WHEN 'jsonb_merge_patch' THEN format('SELECT storage.jsonb_merge_patch(%L, %L)', d.doc, d.doc)
+           WHEN 'jsonb_diff' THEN format('SELECT storage.jsonb_diff(%L, %L)', d.doc, '{"a": 2}')
+           WHEN 'jsonb_patch_add' THEN format('SELECT storage.jsonb_patch(%L, %L)', '{}', jsonb_build_array(jsonb_build_object('op', 'add', 'path', '/x', 'value', d.doc::jsonb)))
+           WHEN 'jsonb_patch_test' THEN format('SELECT storage.jsonb_patch(%L, %L)', d.doc, jsonb_build_array(jsonb_build_object('op', 'test', 'path', '', 'value', d.doc::jsonb)))
+           ELSE format('SELECT storage.json_schema_valid(%L, %L)', jsonb_build_object('const', d.doc::jsonb), d.doc) END) AS o) r
+ WHERE depth = 100 OR o NOT IN ('ok') AND o NOT LIKE '54001:%' OR f = 'schema_const'
+ ORDER BY depth, f;
+SELECT storage.jsonb_merge_deep(d, '{}') = d AS merge_keeps_100_levels
+  FROM (SELECT (repeat('{"a":', 100) || '1' || repeat('}', 100))::jsonb AS d) x;
+
+DROP TABLE public.sec_kb;
+DROP OPERATOR public.= (oid, regprocedure);
+DROP FUNCTION public.sec_eq(oid, regprocedure);
+DELETE FROM storage.partition_config WHERE parent = 'sec.ev'::regclass;
+DROP SCHEMA sec CASCADE;
+REVOKE CREATE ON SCHEMA public FROM sec_alice;
+DROP ROLE sec_alice, sec_mallory;
