@@ -1,6 +1,10 @@
 -- Audit capability: the log, its configuration, the reader role, history, retention and the
--- event trigger that follows partitions. audit.enable / audit.disable and the capture trigger
--- audit._capture() are generated from src/audit/.
+-- event trigger that follows partitions. audit.enable / audit.disable are generated from
+-- src/audit/.
+
+-- The capture trigger (src/audit/capture.rs; its C entry refuses a call that is not a trigger).
+CREATE FUNCTION audit._capture() RETURNS trigger
+LANGUAGE c AS 'MODULE_PATHNAME', '_capture_wrapper';
 
 DO $$
 BEGIN
@@ -181,8 +185,10 @@ COMMENT ON FUNCTION audit.set_retention(interval) IS
 
 -- Follows DDL: new partitions of an audited table get capture triggers; dropped tables leave
 -- the configuration.
+-- Acts only on partition trees under audit; never waits long on a lock (lock_timeout) and never
+-- fails the user's statement: on an error it warns and says how to finish the work.
 CREATE FUNCTION audit._on_ddl() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET lock_timeout = '100ms' AS $$
 DECLARE
     root regclass;
 BEGIN
@@ -197,7 +203,13 @@ BEGIN
          WHERE c.classid = 'pg_class'::regclass AND c.object_type IN ('table', 'table column')
            AND pg_get_partkeydef(t.table_name) IS NOT NULL
     LOOP
-        PERFORM audit._sync_partitions(root);
+        BEGIN
+            PERFORM audit._sync_partitions(root);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'pg_storage_ext: the partitions of audited table % did not all get their capture triggers', root
+                  USING DETAIL = SQLSTATE || ': ' || SQLERRM || '. Writes through the table are captured; writes naming such a partition are not.',
+                        HINT = format('Run SELECT audit.enable(%L) again (it keeps the options) once the lock is free.', root::text);
+        END;
     END LOOP;
 END
 $$;

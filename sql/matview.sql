@@ -14,6 +14,10 @@
 -- trigger puts the trigger on partitions created or attached later and recomputes sources when
 -- views are replaced.
 
+-- The change trigger (src/matview/mod.rs; its C entry refuses a call that is not a trigger).
+CREATE FUNCTION storage._matview_source_changed() RETURNS trigger
+LANGUAGE c AS 'MODULE_PATHNAME', '_matview_source_changed_wrapper';
+
 CREATE TABLE storage.matview_config (
     view          regclass PRIMARY KEY,
     refresh_every interval NOT NULL CHECK (refresh_every > interval '0'),
@@ -35,7 +39,9 @@ CREATE TABLE storage._matview_state (
     last_attempt  timestamptz,
     last_duration interval,
     last_outcome  text,
-    last_snapshot pg_snapshot
+    last_snapshot pg_snapshot,
+    -- the DDL event trigger could not update tracking without waiting: refresh_due redoes it
+    resolve_pending boolean NOT NULL DEFAULT false
 );
 
 CREATE TABLE storage._matview_changes (
@@ -125,7 +131,8 @@ BEGIN
     END LOOP;
     INSERT INTO storage._matview_state AS st (view, sources, untracked)
     VALUES (v, srcs, untracked)
-    ON CONFLICT (view) DO UPDATE SET sources = excluded.sources, untracked = excluded.untracked;
+    ON CONFLICT (view) DO UPDATE SET sources = excluded.sources, untracked = excluded.untracked,
+                                     resolve_pending = false;
     -- depth: how many registered matviews this one reads, directly or not (refresh order)
     UPDATE storage._matview_state AS st
        SET depth = (SELECT count(*) FROM unnest(st.sources) AS u(r)
@@ -285,6 +292,8 @@ DECLARE
     t0 timestamptz;
     msg text;
 BEGIN
+    -- tracking the DDL event trigger had to leave for later (it never waits on a lock)
+    PERFORM storage._matview_resolve(s.view) FROM storage._matview_state s WHERE s.resolve_pending;
     FOR r IN
         SELECT c.view AS v, c.refresh_every, s.last_attempt, s.depth,
                NOT (SELECT relispopulated FROM pg_class WHERE oid = c.view) AS unpopulated
@@ -343,11 +352,15 @@ SELECT c.view,
 COMMENT ON VIEW storage.matview_status IS
     'Registered matviews: interval, mode, last refresh and outcome, whether a source changed since, when next due, and for how long the data has been stale.';
 
--- New partitions of tracked tables get the change trigger; replaced views change sources.
--- SECURITY DEFINER: it fires for every role's DDL and must read the registration tables; it only
--- installs the extension's own fixed trigger on partitions of already tracked tables.
+-- New partitions of tracked tables get the change trigger; replaced views change the sources of
+-- the registered matviews that read them. SECURITY DEFINER: it fires for every role's DDL and
+-- must read the registration tables; it only installs the extension's own fixed trigger on
+-- partitions of already tracked tables. It acts only on what the extension manages (registered
+-- matviews that read the changed view, tracked tables), never waits on a lock for long
+-- (lock_timeout), and never fails the user's statement: on any error it warns and leaves the work
+-- to the next storage.refresh_due().
 CREATE FUNCTION storage._matview_ddl() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET lock_timeout = '100ms' AS $$
 DECLARE
     obj record;
     root regclass;
@@ -356,18 +369,40 @@ BEGIN
         RETURN;
     END IF;
     FOR obj IN SELECT objid, command_tag FROM pg_event_trigger_ddl_commands() WHERE classid = 'pg_class'::regclass LOOP
-        IF obj.command_tag IN ('CREATE VIEW', 'ALTER VIEW', 'CREATE MATERIALIZED VIEW') THEN
-            PERFORM storage._matview_resolve(st.view) FROM storage._matview_state st;
-            RETURN;
-        END IF;
-        SELECT a.relid INTO root FROM pg_partition_ancestors(obj.objid) AS a
-         WHERE EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = a.relid AND t.tgname = 'pg_storage_ext_matview_changes')
-         LIMIT 1;
-        IF root IS NOT NULL THEN
-            PERFORM storage._matview_track(root);
-        ELSIF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = obj.objid AND t.tgname = 'pg_storage_ext_matview_changes') THEN
-            PERFORM storage._matview_track(obj.objid::regclass);
-        END IF;
+        BEGIN
+            IF obj.command_tag IN ('CREATE VIEW', 'ALTER VIEW', 'CREATE MATERIALIZED VIEW') THEN
+                -- the registered matviews that read this view, directly or through other views
+                PERFORM storage._matview_resolve(c.view)
+                   FROM storage.matview_config c
+                  WHERE c.view IN (WITH RECURSIVE up(relid) AS (
+                                       SELECT obj.objid
+                                       UNION
+                                       SELECT r.ev_class
+                                         FROM up
+                                         JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = up.relid
+                                                         AND d.classid = 'pg_rewrite'::regclass
+                                         JOIN pg_rewrite r ON r.oid = d.objid AND r.ev_class <> up.relid)
+                                   SELECT relid FROM up);
+                CONTINUE;
+            END IF;
+            SELECT a.relid INTO root FROM pg_partition_ancestors(obj.objid) AS a
+             WHERE EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = a.relid AND t.tgname = 'pg_storage_ext_matview_changes')
+             LIMIT 1;
+            IF root IS NOT NULL THEN
+                PERFORM storage._matview_track(root);
+            ELSIF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = obj.objid AND t.tgname = 'pg_storage_ext_matview_changes') THEN
+                PERFORM storage._matview_track(obj.objid::regclass);
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'pg_storage_ext: materialized view change tracking was not updated after %', obj.command_tag
+                  USING DETAIL = SQLSTATE || ': ' || SQLERRM,
+                        HINT = 'storage.refresh_due() (the pg_storage_ext.refresh_due job) updates it on its next run.';
+            BEGIN
+                UPDATE storage._matview_state SET resolve_pending = true WHERE NOT resolve_pending;
+            EXCEPTION WHEN OTHERS THEN
+                RAISE WARNING 'pg_storage_ext: could not mark matview tracking for the next refresh_due: %', SQLERRM;
+            END;
+        END;
     END LOOP;
 END $$;
 COMMENT ON FUNCTION storage._matview_ddl() IS

@@ -56,6 +56,12 @@ BEGIN
                     DETAIL = format('relkind of %s is %L.', parent, (SELECT relkind FROM pg_class WHERE oid = parent)),
                     HINT = 'Declare it with PARTITION BY RANGE (column), or use storage.convert_to_partitioned for an existing table.';
     END IF;
+    IF (SELECT relpersistence FROM pg_class WHERE oid = parent) = 't' THEN
+        RAISE EXCEPTION '% is a temporary table', parent
+              USING ERRCODE = 'feature_not_supported',
+                    DETAIL = 'A temporary table lives only in its own session; the maintenance job cannot see it.',
+                    HINT = 'Partition a permanent table.';
+    END IF;
     IF pt.partstrat <> 'r' THEN
         RAISE EXCEPTION '% is partitioned by %, not by range', parent,
                         CASE pt.partstrat WHEN 'l' THEN 'list' WHEN 'h' THEN 'hash' ELSE pt.partstrat::text END
@@ -117,19 +123,41 @@ END $$;
 COMMENT ON FUNCTION storage._partition_step(text, regtype) IS
     'Internal: checks a step against the key type; returns its canonical form.';
 
+-- Raises the error of a key value no period holds (infinity, BC, past year 9999).
+CREATE FUNCTION storage._partition_out_of_range(val text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION 'value % is outside the range partitions cover', quote_literal(val)
+          USING ERRCODE = 'datetime_field_overflow',
+                DETAIL = 'Periods are computed for years 1 to 9999; infinity and dates BC have none.',
+                HINT = 'Give a finite value from 0001-01-01 to 9999-12-31.';
+END $$;
+COMMENT ON FUNCTION storage._partition_out_of_range(text) IS
+    'Internal: raises 22008 for a key value outside years 1 to 9999 (infinity, BC).';
+
 -- A key value (as text in the column's type) to a position: wall-clock time in the parent's zone,
--- or the integer. Plain SQL, inlined by the planner into set-based queries. When typ is a
--- constant, the planner drops the other branches before it folds their casts, so a constant val
+-- or the integer, checked against the key type's range (22003 past an integer key's type, 22008
+-- outside years 1 to 9999). Plain SQL, inlined by the planner into set-based queries. When typ is
+-- a constant, the planner drops the other branches before it folds their casts, so a constant val
 -- is never cast to the wrong type.
 CREATE FUNCTION storage._partition_pos_of(typ regtype, tz text, val text) RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT CASE
+        WHEN val IS NULL THEN NULL
         WHEN typ = 'pg_catalog.timestamptz'::pg_catalog.regtype
-            THEN pg_catalog.to_char(pg_catalog.timezone(tz, val::pg_catalog.timestamptz), 'YYYY-MM-DD HH24:MI:SS.US')
+            THEN CASE WHEN val::pg_catalog.timestamptz >= '0001-01-01 00:00:00+00' AND val::pg_catalog.timestamptz < '9999-12-31 00:00:00+00'
+                      THEN pg_catalog.to_char(pg_catalog.timezone(tz, val::pg_catalog.timestamptz), 'YYYY-MM-DD HH24:MI:SS.US')
+                      ELSE storage._partition_out_of_range(val) END
         WHEN typ = 'pg_catalog.timestamp'::pg_catalog.regtype
-            THEN pg_catalog.to_char(val::pg_catalog.timestamp, 'YYYY-MM-DD HH24:MI:SS.US')
+            THEN CASE WHEN val::pg_catalog.timestamp >= '0001-01-01' AND val::pg_catalog.timestamp < '9999-12-31'
+                      THEN pg_catalog.to_char(val::pg_catalog.timestamp, 'YYYY-MM-DD HH24:MI:SS.US')
+                      ELSE storage._partition_out_of_range(val) END
         WHEN typ = 'pg_catalog.date'::pg_catalog.regtype
-            THEN pg_catalog.to_char(val::pg_catalog.date, 'YYYY-MM-DD')
+            THEN CASE WHEN val::pg_catalog.date >= '0001-01-01' AND val::pg_catalog.date < '9999-12-31'
+                      THEN pg_catalog.to_char(val::pg_catalog.date, 'YYYY-MM-DD')
+                      ELSE storage._partition_out_of_range(val) END
+        WHEN typ = 'pg_catalog.int4'::pg_catalog.regtype THEN val::pg_catalog.int4::pg_catalog.text
+        WHEN typ = 'pg_catalog.int2'::pg_catalog.regtype THEN val::pg_catalog.int2::pg_catalog.text
         ELSE val::pg_catalog.int8::pg_catalog.text
     END
 $$;
@@ -453,7 +481,9 @@ BEGIN
     IF start_from IS NOT NULL THEN
         BEGIN
             start_pos := storage._partition_pos_of(k.key_type, cfg.time_zone, start_from);
-        EXCEPTION WHEN data_exception THEN
+        EXCEPTION WHEN datetime_field_overflow OR numeric_value_out_of_range THEN
+            RAISE;   -- a value of the type that no period holds: its own clear error
+        WHEN data_exception THEN
             RAISE EXCEPTION 'start_from % is not a value of type %', quote_literal(start_from), k.key_type
                   USING ERRCODE = 'invalid_parameter_value', DETAIL = SQLERRM,
                         HINT = 'Give a value of the partition key''s type, e.g. ''2026-01-01'' or ''0''.';
@@ -543,7 +573,9 @@ DECLARE
 BEGIN
     BEGIN
         pos := storage._partition_pos_of(cfg.control_type, cfg.time_zone, value);
-    EXCEPTION WHEN data_exception THEN
+    EXCEPTION WHEN datetime_field_overflow OR numeric_value_out_of_range THEN
+        RAISE;   -- a value of the type that no period holds: its own clear error
+    WHEN data_exception THEN
         RAISE EXCEPTION '% is not a value of type %', quote_literal(value), cfg.control_type
               USING ERRCODE = 'invalid_text_representation', DETAIL = SQLERRM,
                     HINT = format('Pass a value of the partition key %I.', cfg.control_column);
@@ -817,7 +849,12 @@ BEGIN
     END IF;
     SELECT * INTO rel FROM pg_class WHERE oid = target;
     nsp := (SELECT nspname FROM pg_namespace WHERE oid = rel.relnamespace);
-    IF rel.relkind = 'p' THEN
+    IF rel.relpersistence = 't' THEN
+        RAISE EXCEPTION '% is a temporary table', target
+              USING ERRCODE = 'feature_not_supported',
+                    DETAIL = 'A temporary table lives only in its own session; the maintenance job cannot see it.',
+                    HINT = 'Convert a permanent table.';
+    ELSIF rel.relkind = 'p' THEN
         RAISE EXCEPTION '% is already partitioned', target USING ERRCODE = 'wrong_object_type',
               HINT = format('Register it with storage.create_partitions(%L, %L).', target::text, step);
     ELSIF rel.relkind <> 'r' OR rel.relispartition THEN

@@ -152,7 +152,9 @@ BEGIN
     IF start_from IS NOT NULL THEN
         BEGIN
             start_pos := storage._partition_pos_of(k.key_type, cfg.time_zone, start_from);
-        EXCEPTION WHEN data_exception THEN
+        EXCEPTION WHEN datetime_field_overflow OR numeric_value_out_of_range THEN
+            RAISE;   -- a value of the type that no period holds: its own clear error
+        WHEN data_exception THEN
             RAISE EXCEPTION 'start_from % is not a value of type %', quote_literal(start_from), k.key_type
                   USING ERRCODE = 'invalid_parameter_value', DETAIL = SQLERRM,
                         HINT = 'Give a value of the partition key''s type, e.g. ''2026-01-01'' or ''0''.';
@@ -230,7 +232,12 @@ BEGIN
     END IF;
     SELECT * INTO rel FROM pg_class WHERE oid = target;
     nsp := (SELECT nspname FROM pg_namespace WHERE oid = rel.relnamespace);
-    IF rel.relkind = 'p' THEN
+    IF rel.relpersistence = 't' THEN
+        RAISE EXCEPTION '% is a temporary table', target
+              USING ERRCODE = 'feature_not_supported',
+                    DETAIL = 'A temporary table lives only in its own session; the maintenance job cannot see it.',
+                    HINT = 'Convert a permanent table.';
+    ELSIF rel.relkind = 'p' THEN
         RAISE EXCEPTION '% is already partitioned', target USING ERRCODE = 'wrong_object_type',
               HINT = format('Register it with storage.create_partitions(%L, %L).', target::text, step);
     ELSIF rel.relkind <> 'r' OR rel.relispartition THEN
@@ -454,6 +461,286 @@ BEGIN
     INSERT INTO storage.partition_config SELECT cfg.*;
     RETURN total;
 END $$;
+
+
+
+-- Values no period holds (infinity, BC, past an integer key's type) are errors, not wrong
+-- partitions; temporary tables are refused.
+-- Raises the error of a key value no period holds (infinity, BC, past year 9999).
+CREATE FUNCTION storage._partition_out_of_range(val text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION 'value % is outside the range partitions cover', quote_literal(val)
+          USING ERRCODE = 'datetime_field_overflow',
+                DETAIL = 'Periods are computed for years 1 to 9999; infinity and dates BC have none.',
+                HINT = 'Give a finite value from 0001-01-01 to 9999-12-31.';
+END $$;
+COMMENT ON FUNCTION storage._partition_out_of_range(text) IS
+    'Internal: raises 22008 for a key value outside years 1 to 9999 (infinity, BC).';
+
+CREATE OR REPLACE FUNCTION storage._partition_pos_of(typ regtype, tz text, val text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE
+        WHEN val IS NULL THEN NULL
+        WHEN typ = 'pg_catalog.timestamptz'::pg_catalog.regtype
+            THEN CASE WHEN val::pg_catalog.timestamptz >= '0001-01-01 00:00:00+00' AND val::pg_catalog.timestamptz < '9999-12-31 00:00:00+00'
+                      THEN pg_catalog.to_char(pg_catalog.timezone(tz, val::pg_catalog.timestamptz), 'YYYY-MM-DD HH24:MI:SS.US')
+                      ELSE storage._partition_out_of_range(val) END
+        WHEN typ = 'pg_catalog.timestamp'::pg_catalog.regtype
+            THEN CASE WHEN val::pg_catalog.timestamp >= '0001-01-01' AND val::pg_catalog.timestamp < '9999-12-31'
+                      THEN pg_catalog.to_char(val::pg_catalog.timestamp, 'YYYY-MM-DD HH24:MI:SS.US')
+                      ELSE storage._partition_out_of_range(val) END
+        WHEN typ = 'pg_catalog.date'::pg_catalog.regtype
+            THEN CASE WHEN val::pg_catalog.date >= '0001-01-01' AND val::pg_catalog.date < '9999-12-31'
+                      THEN pg_catalog.to_char(val::pg_catalog.date, 'YYYY-MM-DD')
+                      ELSE storage._partition_out_of_range(val) END
+        WHEN typ = 'pg_catalog.int4'::pg_catalog.regtype THEN val::pg_catalog.int4::pg_catalog.text
+        WHEN typ = 'pg_catalog.int2'::pg_catalog.regtype THEN val::pg_catalog.int2::pg_catalog.text
+        ELSE val::pg_catalog.int8::pg_catalog.text
+    END
+$$;
+
+CREATE OR REPLACE FUNCTION storage.ensure_partition(parent regclass, value text) RETURNS regclass
+LANGUAGE plpgsql STRICT SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    cfg storage.partition_config := storage._partition_config(parent);
+    kind text := storage._partition_kind(cfg.control_type);
+    canon text := storage._partition_step(cfg.step, cfg.control_type);
+    pos text;
+    key numeric;
+    found_child regclass;
+    ex record;
+    lim record;
+    r record;
+BEGIN
+    BEGIN
+        pos := storage._partition_pos_of(cfg.control_type, cfg.time_zone, value);
+    EXCEPTION WHEN datetime_field_overflow OR numeric_value_out_of_range THEN
+        RAISE;   -- a value of the type that no period holds: its own clear error
+    WHEN data_exception THEN
+        RAISE EXCEPTION '% is not a value of type %', quote_literal(value), cfg.control_type
+              USING ERRCODE = 'invalid_text_representation', DETAIL = SQLERRM,
+                    HINT = format('Pass a value of the partition key %I.', cfg.control_column);
+    END;
+    key := storage._partition_sort_key(kind, pos);
+    PERFORM pg_advisory_xact_lock(hashtext('pg_storage_ext.partition'), parent::oid::integer);
+    SELECT ch.child INTO found_child
+      FROM storage._partition_children(parent) ch
+     WHERE NOT ch.is_default
+       AND (ch.lower_bound IS NULL
+            OR storage._partition_sort_key(kind, storage._partition_pos_of(cfg.control_type, cfg.time_zone, ch.lower_bound)) <= key)
+       AND (ch.upper_bound IS NULL
+            OR key < storage._partition_sort_key(kind, storage._partition_pos_of(cfg.control_type, cfg.time_zone, ch.upper_bound)));
+    IF found_child IS NOT NULL THEN
+        RETURN found_child;
+    END IF;
+    ex := storage._partition_ranges(cfg);
+    lim := storage._partition_limits(cfg.control_type);
+    FOR r IN SELECT * FROM storage._partition_plan(canon, ex.lowers, ex.uppers, pos, pos, lim.lo, lim.hi) LOOP
+        IF (r.lower IS NULL OR storage._partition_sort_key(kind, r.lower) <= key)
+           AND (r.upper IS NULL OR key < storage._partition_sort_key(kind, r.upper)) THEN
+            RETURN (storage._partition_create_child(cfg, r.lower, r.upper)).child;
+        END IF;
+    END LOOP;
+    RAISE EXCEPTION 'no partition range holds % in %', quote_literal(value), parent
+          USING ERRCODE = 'internal_error', HINT = 'Please report this with storage.partitions() of the table.';
+END $$;
+
+CREATE OR REPLACE FUNCTION storage._partition_key(parent regclass, OUT key_column name, OUT key_type regtype)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    pt pg_partitioned_table;
+BEGIN
+    SELECT * INTO pt FROM pg_partitioned_table WHERE partrelid = parent;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '% is not a partitioned table', parent
+              USING ERRCODE = 'wrong_object_type',
+                    DETAIL = format('relkind of %s is %L.', parent, (SELECT relkind FROM pg_class WHERE oid = parent)),
+                    HINT = 'Declare it with PARTITION BY RANGE (column), or use storage.convert_to_partitioned for an existing table.';
+    END IF;
+    IF (SELECT relpersistence FROM pg_class WHERE oid = parent) = 't' THEN
+        RAISE EXCEPTION '% is a temporary table', parent
+              USING ERRCODE = 'feature_not_supported',
+                    DETAIL = 'A temporary table lives only in its own session; the maintenance job cannot see it.',
+                    HINT = 'Partition a permanent table.';
+    END IF;
+    IF pt.partstrat <> 'r' THEN
+        RAISE EXCEPTION '% is partitioned by %, not by range', parent,
+                        CASE pt.partstrat WHEN 'l' THEN 'list' WHEN 'h' THEN 'hash' ELSE pt.partstrat::text END
+              USING ERRCODE = 'wrong_object_type',
+                    HINT = 'storage partitions are ranges: PARTITION BY RANGE (column).';
+    END IF;
+    IF pt.partnatts = 1 AND pt.partattrs[0] = 0 THEN
+        RAISE EXCEPTION 'the partition key of % is an expression, not a column', parent
+              USING ERRCODE = 'feature_not_supported',
+                    DETAIL = format('Key: %s.', pg_get_partkeydef(parent)),
+                    HINT = 'Partition by a column: PARTITION BY RANGE (created_at).';
+    END IF;
+    IF pt.partnatts <> 1 THEN
+        RAISE EXCEPTION 'the partition key of % is not a single column', parent
+              USING ERRCODE = 'feature_not_supported',
+                    DETAIL = format('Key: %s.', pg_get_partkeydef(parent)),
+                    HINT = 'Partition by one column: PARTITION BY RANGE (created_at).';
+    END IF;
+    SELECT a.attname, a.atttypid::regtype INTO key_column, key_type
+      FROM pg_attribute a WHERE a.attrelid = parent AND a.attnum = pt.partattrs[0];
+    IF storage._partition_kind(key_type) IS NULL THEN
+        RAISE EXCEPTION 'partition key %.% has type %, which storage partitions do not support', parent, quote_ident(key_column), key_type
+              USING ERRCODE = 'datatype_mismatch',
+                    HINT = 'Supported key types: timestamptz, timestamp, date (interval steps) and smallint, integer, bigint (numeric steps).';
+    END IF;
+END $$;
+
+-- The DDL event trigger acts only on what the extension manages, never waits long on a lock and
+-- never fails the user's statement; work it could not do is left to refresh_due.
+ALTER TABLE storage._matview_state ADD COLUMN resolve_pending boolean NOT NULL DEFAULT false;
+CREATE OR REPLACE FUNCTION storage._matview_resolve(v regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s record;
+    srcs regclass[] := '{}';
+    untracked boolean := false;
+BEGIN
+    FOR s IN SELECT * FROM storage._matview_sources(v) LOOP
+        srcs := srcs || s.relid;
+        IF s.relkind IN ('r', 'p') THEN
+            PERFORM storage._matview_track(s.relid);
+        ELSIF s.relkind = 'f'
+              OR (s.relkind = 'm' AND NOT EXISTS (SELECT 1 FROM storage.matview_config WHERE view = s.relid)) THEN
+            untracked := true;
+        END IF;
+    END LOOP;
+    INSERT INTO storage._matview_state AS st (view, sources, untracked)
+    VALUES (v, srcs, untracked)
+    ON CONFLICT (view) DO UPDATE SET sources = excluded.sources, untracked = excluded.untracked,
+                                     resolve_pending = false;
+    -- depth: how many registered matviews this one reads, directly or not (refresh order)
+    UPDATE storage._matview_state AS st
+       SET depth = (SELECT count(*) FROM unnest(st.sources) AS u(r)
+                     WHERE EXISTS (SELECT 1 FROM storage.matview_config c WHERE c.view = u.r))
+     WHERE st.view = v;
+END $$;
+
+CREATE OR REPLACE FUNCTION storage.refresh_due() RETURNS TABLE (view regclass, outcome text, duration interval)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r record;
+    t0 timestamptz;
+    msg text;
+BEGIN
+    -- tracking the DDL event trigger had to leave for later (it never waits on a lock)
+    PERFORM storage._matview_resolve(s.view) FROM storage._matview_state s WHERE s.resolve_pending;
+    FOR r IN
+        SELECT c.view AS v, c.refresh_every, s.last_attempt, s.depth,
+               NOT (SELECT relispopulated FROM pg_class WHERE oid = c.view) AS unpopulated
+          FROM storage.matview_config c
+          JOIN storage._matview_state s ON s.view = c.view
+         WHERE EXISTS (SELECT 1 FROM pg_class WHERE oid = c.view)
+         ORDER BY s.depth, c.view::oid
+    LOOP
+        view := r.v;
+        t0 := clock_timestamp();
+        IF NOT r.unpopulated AND r.last_attempt IS NOT NULL AND r.last_attempt + r.refresh_every > now() THEN
+            outcome := 'skipped: not due';
+        ELSE
+            BEGIN
+                outcome := storage._matview_refresh(r.v, false, true);
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+                outcome := 'failed: ' || msg;
+                UPDATE storage._matview_state SET last_outcome = outcome, last_attempt = t0,
+                       last_duration = clock_timestamp() - t0
+                 WHERE _matview_state.view = r.v;
+                INSERT INTO storage.matview_refresh_log (view, started_at, duration, outcome, error)
+                VALUES (r.v, t0, clock_timestamp() - t0, 'failed', msg);
+            END;
+        END IF;
+        duration := clock_timestamp() - t0;
+        RETURN NEXT;
+    END LOOP;
+    -- prune: changes every recorded snapshot sees; history older than 7 days
+    DELETE FROM storage._matview_changes
+     WHERE xid < (SELECT min(pg_snapshot_xmin(last_snapshot)) FROM storage._matview_state)
+        OR NOT EXISTS (SELECT 1 FROM storage._matview_state);
+    DELETE FROM storage.matview_refresh_log WHERE started_at < now() - interval '7 days';
+END $$;
+
+CREATE OR REPLACE FUNCTION storage._matview_ddl() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET lock_timeout = '100ms' AS $$
+DECLARE
+    obj record;
+    root regclass;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM storage.matview_config) THEN
+        RETURN;
+    END IF;
+    FOR obj IN SELECT objid, command_tag FROM pg_event_trigger_ddl_commands() WHERE classid = 'pg_class'::regclass LOOP
+        BEGIN
+            IF obj.command_tag IN ('CREATE VIEW', 'ALTER VIEW', 'CREATE MATERIALIZED VIEW') THEN
+                -- the registered matviews that read this view, directly or through other views
+                PERFORM storage._matview_resolve(c.view)
+                   FROM storage.matview_config c
+                  WHERE c.view IN (WITH RECURSIVE up(relid) AS (
+                                       SELECT obj.objid
+                                       UNION
+                                       SELECT r.ev_class
+                                         FROM up
+                                         JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = up.relid
+                                                         AND d.classid = 'pg_rewrite'::regclass
+                                         JOIN pg_rewrite r ON r.oid = d.objid AND r.ev_class <> up.relid)
+                                   SELECT relid FROM up);
+                CONTINUE;
+            END IF;
+            SELECT a.relid INTO root FROM pg_partition_ancestors(obj.objid) AS a
+             WHERE EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = a.relid AND t.tgname = 'pg_storage_ext_matview_changes')
+             LIMIT 1;
+            IF root IS NOT NULL THEN
+                PERFORM storage._matview_track(root);
+            ELSIF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = obj.objid AND t.tgname = 'pg_storage_ext_matview_changes') THEN
+                PERFORM storage._matview_track(obj.objid::regclass);
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'pg_storage_ext: materialized view change tracking was not updated after %', obj.command_tag
+                  USING DETAIL = SQLSTATE || ': ' || SQLERRM,
+                        HINT = 'storage.refresh_due() (the pg_storage_ext.refresh_due job) updates it on its next run.';
+            BEGIN
+                UPDATE storage._matview_state SET resolve_pending = true WHERE NOT resolve_pending;
+            EXCEPTION WHEN OTHERS THEN
+                RAISE WARNING 'pg_storage_ext: could not mark matview tracking for the next refresh_due: %', SQLERRM;
+            END;
+        END;
+    END LOOP;
+END $$;
+
+
+-- The audit DDL event trigger never waits long on a lock and never fails the user's statement.
+CREATE OR REPLACE FUNCTION audit._on_ddl() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET lock_timeout = '100ms' AS $$
+DECLARE
+    root regclass;
+BEGIN
+    IF NOT EXISTS (SELECT FROM audit._tracked) THEN
+        RETURN;
+    END IF;
+    FOR root IN
+        SELECT DISTINCT t.table_name
+          FROM pg_event_trigger_ddl_commands() AS c
+         CROSS JOIN LATERAL pg_partition_ancestors(c.objid) AS a
+          JOIN audit._tracked AS t ON t.table_name = a.relid
+         WHERE c.classid = 'pg_class'::regclass AND c.object_type IN ('table', 'table column')
+           AND pg_get_partkeydef(t.table_name) IS NOT NULL
+    LOOP
+        BEGIN
+            PERFORM audit._sync_partitions(root);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'pg_storage_ext: the partitions of audited table % did not all get their capture triggers', root
+                  USING DETAIL = SQLSTATE || ': ' || SQLERRM || '. Writes through the table are captured; writes naming such a partition are not.',
+                        HINT = format('Run SELECT audit.enable(%L) again (it keeps the options) once the lock is free.', root::text);
+        END;
+    END LOOP;
+END
+$$;
 
 -- Who may call what (sql/grants.sql, repeated as it stands there).
 GRANT USAGE ON SCHEMA storage TO PUBLIC;

@@ -1,5 +1,9 @@
--- Full-text search capability: the view of maintained tsvector columns, comments.
--- Functions are generated from src/search/.
+-- Full-text search capability: the trigger function, the view of maintained tsvector columns,
+-- comments. The other functions are generated from src/search/.
+
+-- The weighted trigger (src/search/trigger.rs; its C entry refuses a call that is not a trigger).
+CREATE FUNCTION storage.tsvector_update() RETURNS trigger
+LANGUAGE c AS 'MODULE_PATHNAME', 'tsvector_update_wrapper';
 
 CREATE VIEW storage.search_columns AS
 SELECT t.tgrelid::regclass AS table_name,

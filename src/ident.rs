@@ -48,8 +48,23 @@ pub(crate) fn relkind(relid: pg_sys::Oid) -> u8 {
     unsafe { pg_sys::get_rel_relkind(relid) as u8 }
 }
 
-/// The quoted name of `relid`, or 42809 when it is not a plain or partitioned table; `what` names
-/// the function in the hint.
+/// The name of the schema of `relid` ('' when it has none).
+pub(crate) fn namespace_of(relid: pg_sys::Oid) -> String {
+    // SAFETY: syscache lookups; a missing namespace gives NULL.
+    unsafe {
+        let p = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid));
+        if p.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    }
+}
+
+/// The quoted name of `relid`, a user's permanent table: 42809 when it is not a plain or
+/// partitioned table, 0A000 for a temporary table (other sessions and the scheduled jobs cannot
+/// see it) and for the tables of the extension and of the system catalogs. `what` names the
+/// function in the hint.
 pub(crate) fn require_table(relid: pg_sys::Oid, what: &str) -> String {
     let table = qualified(relid);
     if !matches!(relkind(relid), b'r' | b'p') {
@@ -58,6 +73,26 @@ pub(crate) fn require_table(relid: pg_sys::Oid, what: &str) -> String {
             format!("{table} is not a table"),
             None,
             Some(format!("{what} works on plain and partitioned tables.")),
+        );
+    }
+    // SAFETY: a syscache lookup.
+    if unsafe { pg_sys::get_rel_persistence(relid) } as u8 == pg_sys::RELPERSISTENCE_TEMP {
+        crate::error::raise(
+            pgrx::PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("{table} is a temporary table"),
+            Some("A temporary table lives only in its own session; other sessions and the scheduled jobs cannot see it.".into()),
+            Some(format!("{what} works on permanent tables.")),
+        );
+    }
+    if matches!(
+        namespace_of(relid).as_str(),
+        "audit" | "storage" | "pg_catalog" | "information_schema" | "pg_toast"
+    ) {
+        crate::error::raise(
+            pgrx::PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("{what} does not work on {table}"),
+            Some("Tables of pg_storage_ext and of the system catalogs are managed by the extension or by PostgreSQL.".into()),
+            Some("Use it on your own tables.".into()),
         );
     }
     table

@@ -15,6 +15,7 @@ pub(crate) mod ops;
 pub(crate) mod partition;
 mod privilege;
 pub(crate) mod search;
+mod triggers;
 
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 extension_sql_file!(
@@ -40,7 +41,6 @@ extension_sql_file!(
     "../sql/search.sql",
     name = "search",
     requires = [
-        search::trigger::tsvector_update,
         search::enable_search,
         search::rebuild_search,
         search::_trigger_args,
@@ -49,10 +49,7 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/matview.sql",
     name = "matview",
-    requires = [
-        matview::_try_lock_exclusive,
-        matview::_matview_source_changed
-    ]
+    requires = [matview::_try_lock_exclusive,]
 );
 extension_sql_file!(
     "../sql/partition.sql",
@@ -78,7 +75,6 @@ extension_sql_file!(
         audit::audit::disable,
         audit::audit::_sync_partitions,
         audit::audit::_changed_columns,
-        audit::audit::_capture,
     ]
 );
 

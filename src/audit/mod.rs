@@ -11,7 +11,6 @@ use pg_storage_core::audit::{unknown_columns, Options, Scope};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use std::ffi::CStr;
 
 /// Transition table names of the capture triggers.
 pub(crate) const NEW_TABLE: &str = "pg_storage_ext_new";
@@ -76,43 +75,26 @@ mod audit {
     ) -> Vec<String> {
         super::capture::changed_columns(&old_row, &new_row, columns)
     }
-
-    /// Trigger: AFTER INSERT/UPDATE/DELETE/TRUNCATE FOR EACH STATEMENT, created by audit.enable.
-    #[pg_trigger]
-    fn _capture<'a>(
-        trigger: &'a PgTrigger<'a>,
-    ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, std::convert::Infallible> {
-        super::capture::capture(trigger.trigger_data());
-        Ok(None)
-    }
 }
 
-fn namespace_of(relid: pg_sys::Oid) -> String {
-    // SAFETY: syscache lookups; a missing namespace gives NULL.
-    unsafe {
-        let p = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid));
-        if p.is_null() {
-            String::new()
-        } else {
-            CStr::from_ptr(p).to_string_lossy().into_owned()
-        }
-    }
+/// Trigger `audit._capture()`: AFTER INSERT/UPDATE/DELETE/TRUNCATE FOR EACH STATEMENT, created
+/// by audit.enable (declared in sql/audit.sql).
+fn capture_trigger<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, std::convert::Infallible> {
+    capture::capture(trigger.trigger_data());
+    Ok(None)
 }
+crate::triggers::trigger_entry!(
+    _capture_wrapper,
+    pg_finfo__capture_wrapper,
+    "audit._capture",
+    capture_trigger
+);
 
 /// Checks that `relid` is a table the caller may audit; returns its quoted name.
 fn check_target(relid: pg_sys::Oid, what: &str) -> String {
     let table = require_table(relid, what);
-    if matches!(
-        namespace_of(relid).as_str(),
-        "audit" | "storage" | "pg_catalog" | "information_schema"
-    ) {
-        raise(
-            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            format!("{table} cannot be audited"),
-            Some("Tables of pg_storage_ext and of the system catalogs are not audited.".into()),
-            Some("Audit your own tables.".into()),
-        );
-    }
     if !owns_relation(current_user(), relid) {
         raise(
             PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,

@@ -25,8 +25,7 @@ thread_local! {
 /// xid, statement time) to `storage._matview_changes`, once per source per subtransaction. The row
 /// is written straight into the heap (the table has no index, no trigger): no SPI, no planner, and
 /// no privilege on the change table needed by the writer.
-#[pg_trigger]
-pub(crate) fn _matview_source_changed<'a>(
+fn _matview_source_changed<'a>(
     trigger: &'a PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, std::convert::Infallible> {
     let td = trigger.trigger_data();
@@ -70,3 +69,10 @@ pub(crate) fn _matview_source_changed<'a>(
     }
     Ok(None)
 }
+
+crate::triggers::trigger_entry!(
+    _matview_source_changed_wrapper,
+    pg_finfo__matview_source_changed_wrapper,
+    "storage._matview_source_changed",
+    _matview_source_changed
+);

@@ -58,7 +58,14 @@ pub(crate) fn _partition_add(step: &str, pos_text: &str, n: i64) -> Option<Strin
 /// Child name: `parent` and the suffix of a child starting at `lower`, within 63 bytes; `nth` > 0
 /// adds `_<nth>` (when the plain name is taken by another relation).
 #[pg_extern(immutable, parallel_safe)]
-pub(crate) fn _partition_name(parent: &str, step: &str, lower: Option<&str>, nth: i32) -> String {
+pub(crate) fn _partition_name(
+    parent: Option<&str>,
+    step: Option<&str>,
+    lower: Option<&str>,
+    nth: Option<i32>,
+) -> Option<String> {
+    // NULL for a NULL parent, step or nth (a lower bound of NULL is MINVALUE)
+    let (parent, step, nth) = (parent?, step?, nth?);
     let mut suffix = match lower {
         None => "_pmin".to_string(),
         Some(l) => {
@@ -69,27 +76,41 @@ pub(crate) fn _partition_name(parent: &str, step: &str, lower: Option<&str>, nth
     if nth > 0 {
         suffix.push_str(&format!("_{nth}"));
     }
-    fit_identifier(parent, &suffix)
+    Some(fit_identifier(parent, &suffix))
 }
 
 /// Children to create so every period starting between floor(`from`) and floor(`to`) is
 /// covered, cut around the existing children (`lowers[i]`, `uppers[i]`; NULL = unbounded).
 /// `type_min`/`type_max`: the key type's limits (integers), beyond which bounds become
 /// MINVALUE/MAXVALUE (NULL lower/upper here).
+/// No rows when the step, `from` or `to` is NULL; NULL arrays are no existing children.
 #[pg_extern(immutable, parallel_safe)]
 #[allow(clippy::type_complexity)]
 pub(crate) fn _partition_plan(
-    step: &str,
-    lowers: Vec<Option<String>>,
-    uppers: Vec<Option<String>>,
-    from: &str,
-    to: &str,
+    step: Option<&str>,
+    lowers: Option<Vec<Option<String>>>,
+    uppers: Option<Vec<Option<String>>>,
+    from: Option<&str>,
+    to: Option<&str>,
     type_min: Option<i64>,
     type_max: Option<i64>,
 ) -> TableIterator<'static, (name!(lower, Option<String>), name!(upper, Option<String>))> {
+    let (Some(step), Some(from), Some(to)) = (step, from, to) else {
+        return TableIterator::new(Vec::new());
+    };
+    let (lowers, uppers) = (lowers.unwrap_or_default(), uppers.unwrap_or_default());
     let s = step_of(step);
     if lowers.len() != uppers.len() {
-        crate::error::internal("_partition_plan: lowers and uppers differ in length");
+        crate::error::raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "lowers and uppers must have the same length",
+            Some(format!(
+                "{} lower bounds, {} upper bounds.",
+                lowers.len(),
+                uppers.len()
+            )),
+            Some("Pass one lower and one upper bound per existing child.".into()),
+        );
     }
     let parse = |v: &Option<String>| v.as_deref().map(|t| pos(&s, t));
     let existing: Vec<Range> = lowers

@@ -638,8 +638,7 @@ unsafe fn empty_object(input: PgFn) -> pg_sys::Datum {
 }
 
 /// Trigger function `storage.tsvector_update(tsvector_column, config, source[:weight], ...)`.
-#[pg_trigger]
-pub(crate) fn tsvector_update<'a>(
+fn tsvector_update<'a>(
     trigger: &'a PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, std::convert::Infallible> {
     let td = trigger.trigger_data();
@@ -688,3 +687,10 @@ pub(crate) fn tsvector_update<'a>(
         Ok(Some(PgHeapTuple::from_heap_tuple(tupdesc, modified)))
     }
 }
+
+crate::triggers::trigger_entry!(
+    tsvector_update_wrapper,
+    pg_finfo_tsvector_update_wrapper,
+    "storage.tsvector_update",
+    tsvector_update
+);

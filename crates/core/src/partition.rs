@@ -393,6 +393,13 @@ pub fn parse_civil(text: &str) -> Result<i64, PartitionError> {
             .ok_or_else(bad)
     };
     let (y, m, d) = (num(dp.next())?, num(dp.next())?, num(dp.next())?);
+    // years 1 to 9999: the positions PostgreSQL's to_char writes, and no arithmetic past them
+    if !(1..=9999).contains(&y) {
+        return Err(err(
+            format!("\"{text}\" is outside the years partitions cover (1 to 9999)"),
+            "Give a finite value from 0001-01-01 to 9999-12-31.",
+        ));
+    }
     if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
         return Err(bad());
     }

@@ -17,7 +17,7 @@ SELECT p.oid::regprocedure AS sql_function_without_pinned_search_path
   JOIN pg_language l ON l.oid = p.prolang
  WHERE l.lanname IN ('sql', 'plpgsql')
    AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 SELECT p.oid::regprocedure AS c_function_without_pinned_search_path
   FROM pg_proc p
   JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
@@ -25,7 +25,7 @@ SELECT p.oid::regprocedure AS c_function_without_pinned_search_path
   JOIN pg_language l ON l.oid = p.prolang
  WHERE l.lanname = 'c'
    AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 
 -- 2. Who may call what (sql/grants.sql): PUBLIC executes the pure functions, the search trigger
 -- and the audit functions that check ownership themselves; nothing else.
@@ -34,7 +34,7 @@ SELECT p.oid::regprocedure AS public_may_execute
   JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_storage_ext'
  WHERE has_function_privilege('public', p.oid, 'EXECUTE')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 
 CREATE ROLE sec_alice;
 CREATE ROLE sec_mallory;
@@ -157,6 +157,69 @@ SELECT depth, f,
  ORDER BY depth, f;
 SELECT storage.jsonb_merge_deep(d, '{}') = d AS merge_keeps_100_levels
   FROM (SELECT (repeat('{"a":', 100) || '1' || repeat('}', 100))::jsonb AS d) x;
+
+-- 6. Clear errors, never XX000: trigger functions called directly, values no partition holds,
+-- internal functions given NULLs or mismatched arrays, the extension's own and temporary tables.
+SELECT f, pg_temp.outcome(format('SELECT %s()', f)) AS outcome
+  FROM unnest(ARRAY['audit._capture', 'storage.tsvector_update', 'storage._matview_source_changed']) AS f ORDER BY f;
+CREATE TABLE sec_t (id bigint, ts timestamptz NOT NULL) PARTITION BY RANGE (ts);
+CREATE TABLE sec_i (id int NOT NULL) PARTITION BY RANGE (id);
+SELECT v, pg_temp.outcome(format('SELECT storage.create_partitions(%L, %L, 2, %L)', 'sec_t', '1 day', v)) AS create_partitions
+  FROM unnest(ARRAY['infinity', '-infinity', '4713-01-01 BC', '294276-12-31']) AS v ORDER BY v;
+SELECT count(*) AS nothing_registered FROM storage.partition_config WHERE parent = 'sec_t'::regclass;
+SELECT storage.create_partitions('sec_i', '1000', 2) AS int_partitions;
+SELECT pg_temp.outcome($$SELECT storage.ensure_partition('sec_i', '2147483648')$$) AS past_int4;
+SELECT pg_temp.outcome($$SELECT storage.ensure_partition('sec_i', '2147483647')$$) AS int4_max;
+SELECT storage.create_partitions('sec_t', '1 day', 2) AS time_partitions;
+SELECT v, pg_temp.outcome(format('SELECT storage.ensure_partition(%L, %L)', 'sec_t', v)) AS ensure_partition
+  FROM unnest(ARRAY['infinity', '4713-01-01 BC', '0001-01-02 12:00+00']) AS v ORDER BY v;
+SELECT storage._partition_name(NULL, 'days:1', NULL, 0) IS NULL AS null_name;
+SELECT pg_temp.outcome($$SELECT * FROM storage._partition_plan('int:10', '{1}', '{1,2}', '1', '2', 0, 10)$$) AS mismatched_plan;
+SELECT pg_temp.outcome($$SELECT storage.enable_search('audit.log', 'tsv', 'english', '{"query": "A"}')$$) AS search_on_audit_log;
+CREATE TEMP TABLE sec_tmp (id int PRIMARY KEY, t text);
+CREATE TEMP TABLE sec_tmp_p (id int NOT NULL) PARTITION BY RANGE (id);
+SELECT regexp_replace(pg_temp.outcome($$SELECT audit.enable('sec_tmp')$$), 'pg_temp_\d+', 'pg_temp') AS audit_temp,
+       regexp_replace(pg_temp.outcome($$SELECT storage.enable_search('sec_tmp', 'tsv', 'english', '{"t": "A"}')$$), 'pg_temp_\d+', 'pg_temp') AS search_temp,
+       pg_temp.outcome($$SELECT storage.create_partitions('sec_tmp_p', '10')$$) AS partitions_temp;
+DELETE FROM storage.partition_config WHERE parent IN ('sec_t'::regclass, 'sec_i'::regclass);
+DROP TABLE sec_t, sec_i, sec_tmp, sec_tmp_p;
+
+-- 7. A sweep over every function of the extension, from the catalog (a new function is swept
+-- without being named here): all arguments NULL; hostile identifiers and text; 1 MB values and
+-- documents nested 10,000 deep. Any outcome is fine but an internal error (XX...) or a crash.
+CREATE SCHEMA sec_sweep;
+CREATE TABLE sec_sweep."x'; DROP TABLE sec_sweep.canary; --" (id int PRIMARY KEY, "y""; --" text, ts timestamptz NOT NULL DEFAULT now());
+CREATE TABLE sec_sweep.canary (id int);
+CREATE TEMP TABLE sec_calls AS
+SELECT p.oid::regprocedure AS fn, m.mode,
+       format('%s %s(%s)', CASE p.prokind WHEN 'p' THEN 'CALL' ELSE 'SELECT' END, p.oid::regproc,
+              (SELECT coalesce(string_agg(
+                   CASE
+                       WHEN m.mode = 'nulls' THEN format('NULL::%s', format_type(t, NULL))
+                       WHEN t = 'regclass'::regtype THEN quote_literal('sec_sweep."x''; DROP TABLE sec_sweep.canary; --"') || '::regclass'
+                       WHEN t IN ('text'::regtype, 'name'::regtype) AND m.mode = 'hostile' THEN quote_literal('y"; DROP TABLE sec_sweep.canary; --') || '::' || format_type(t, NULL)
+                       WHEN t = 'text'::regtype THEN 'repeat(''x'', 1000000)'
+                       WHEN t = 'name'::regtype THEN 'repeat(''n'', 100)::name'
+                       WHEN t = 'jsonb'::regtype AND m.mode = 'big' THEN '(SELECT jsonb_agg(repeat(''v'', 1000)) FROM generate_series(1, 1000))'
+                       WHEN t = 'jsonb'::regtype THEN '(repeat(''{"a":'', 10000) || ''1'' || repeat(''}'', 10000))::jsonb'
+                       ELSE format('NULL::%s', format_type(t, NULL)) END, ', ' ORDER BY i), '')
+                 FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY AS a(t, i))) AS call
+  FROM pg_proc p
+  JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_storage_ext'
+ CROSS JOIN unnest(ARRAY['nulls', 'hostile', 'big']) AS m(mode)
+ WHERE p.prorettype NOT IN ('trigger'::regtype, 'event_trigger'::regtype)
+   AND p.proname NOT IN ('schedule_jobs');   -- would leave pg_cron jobs behind when it works
+SELECT count(DISTINCT fn) > 30 AS many_functions, count(*) > 90 AS many_calls FROM sec_calls;
+SELECT fn, mode, left(o, 120) AS internal_error
+  FROM (SELECT * FROM sec_calls ORDER BY fn::text, mode OFFSET 0) AS c, LATERAL pg_temp.outcome(c.call) AS o
+ WHERE o LIKE 'XX%'
+ ORDER BY fn::text, mode;
+SELECT to_regclass('sec_sweep.canary') IS NOT NULL AS canary_alive;
+SELECT count(*) >= 0 AS cleaned_up
+  FROM (SELECT audit.disable(table_name) FROM audit.tracked WHERE table_name::text LIKE 'sec_sweep.%') AS d;
+DELETE FROM storage.partition_config WHERE parent::text LIKE 'sec_sweep.%';
+DROP SCHEMA sec_sweep CASCADE;
 
 DROP TABLE public.sec_kb;
 DROP OPERATOR public.= (oid, regprocedure);
