@@ -326,7 +326,7 @@ BEGIN
             moved := storage._run_as_owner(cfg.parent,
                          format('WITH m AS (DELETE FROM ONLY %s WHERE %s RETURNING %s) INSERT INTO %s (%s) SELECT %s FROM m',
                                 defid::regclass, cond, cols, child, cols, cols),
-                         ARRAY[lo, hi]);
+                         ARRAY[lo, hi], ARRAY[defid, child::oid]);
         END IF;
     END IF;
     EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)', cfg.parent, child,

@@ -13,14 +13,15 @@
 CREATE FUNCTION storage."_run_as_owner"(
 	"target" regclass,
 	"command" TEXT,
-	"args" TEXT[] DEFAULT '{}'
+	"args" TEXT[] DEFAULT '{}',
+	"relocating" oid[] DEFAULT '{}'
 ) RETURNS bigint
 STRICT VOLATILE
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c
 AS 'MODULE_PATHNAME', '_run_as_owner_wrapper';
-COMMENT ON FUNCTION storage._run_as_owner(regclass, text, text[]) IS
-    'Internal: runs one command on a user''s table as the table''s owner under SECURITY_RESTRICTED_OPERATION (as VACUUM and REFRESH do); the caller must have the owner''s privileges. Returns the rows processed.';
+COMMENT ON FUNCTION storage._run_as_owner(regclass, text, text[], oid[]) IS
+    'Internal: runs one command on a user''s table as the table''s owner under SECURITY_RESTRICTED_OPERATION (as VACUUM and REFRESH do); the caller must have the owner''s privileges. Row changes of the relocating relations are moves, not logged by audit capture. Returns the rows processed.';
 
 -- Functions that run SQL pin their search_path.
 ALTER FUNCTION audit.enable(regclass, text[], boolean) SET search_path TO pg_catalog, pg_temp;
@@ -96,7 +97,7 @@ BEGIN
             moved := storage._run_as_owner(cfg.parent,
                          format('WITH m AS (DELETE FROM ONLY %s WHERE %s RETURNING %s) INSERT INTO %s (%s) SELECT %s FROM m',
                                 defid::regclass, cond, cols, child, cols, cols),
-                         ARRAY[lo, hi]);
+                         ARRAY[lo, hi], ARRAY[defid, child::oid]);
         END IF;
     END IF;
     EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)', cfg.parent, child,

@@ -326,6 +326,10 @@ pub(crate) fn capture(td: &pg_sys::TriggerData) {
         )
     });
     check_transition_tables(op, trigger, &tgname);
+    // SAFETY: the relation is open for the trigger.
+    if super::is_moving(unsafe { (*rel).rd_id }) {
+        return; // rows the extension relocates (a partition drain) are not changes
+    }
     let actor = current_user();
     // SAFETY: the relation is open for the trigger.
     let relid = unsafe { (*rel).rd_id };

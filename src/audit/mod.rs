@@ -92,6 +92,36 @@ crate::triggers::trigger_entry!(
     capture_trigger
 );
 
+thread_local! {
+    /// Relations whose row changes the extension is making as relocations, not changes (the
+    /// rows moved out of a default partition into a new child): capture logs nothing for
+    /// statements on them while [`moving`] runs. Set only from our C code, never from SQL.
+    static MOVING: std::cell::RefCell<Vec<pg_sys::Oid>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `work` with `rels` marked as relocated (see [`MOVING`]); the mark is removed when `work`
+/// returns or unwinds.
+pub(crate) fn moving<R>(rels: &[pg_sys::Oid], work: impl FnOnce() -> R) -> R {
+    struct Unmark(usize);
+    impl Drop for Unmark {
+        fn drop(&mut self) {
+            MOVING.with(|m| m.borrow_mut().truncate(self.0));
+        }
+    }
+    let _unmark = Unmark(MOVING.with(|m| {
+        let mut m = m.borrow_mut();
+        let before = m.len();
+        m.extend_from_slice(rels);
+        before
+    }));
+    work()
+}
+
+/// Whether statements on `relid` are relocations by the extension right now.
+pub(crate) fn is_moving(relid: pg_sys::Oid) -> bool {
+    MOVING.with(|m| m.borrow().contains(&relid))
+}
+
 /// Checks that `relid` is a table the caller may audit; returns its quoted name.
 fn check_target(relid: pg_sys::Oid, what: &str) -> String {
     let table = require_table(relid, what);

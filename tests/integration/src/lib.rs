@@ -23,8 +23,8 @@ pub fn connect_as(db: &str, user: &str) -> Client {
     Client::connect(&conf, NoTls).expect("connect to the test cluster")
 }
 
-/// Creates a fresh database named `name` with pg_storage_ext installed and returns a client on it.
-pub fn fresh_db(name: &str) -> Client {
+/// Creates a fresh, empty database named `name` (dropping an old one) and returns a client on it.
+pub fn empty_db(name: &str) -> Client {
     let mut admin = connect("postgres");
     admin
         .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -32,7 +32,12 @@ pub fn fresh_db(name: &str) -> Client {
     admin
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .expect("create test database");
-    let mut c = connect(name);
+    connect(name)
+}
+
+/// Creates a fresh database named `name` with pg_storage_ext installed and returns a client on it.
+pub fn fresh_db(name: &str) -> Client {
+    let mut c = empty_db(name);
     c.batch_execute("CREATE EXTENSION pg_storage_ext")
         .expect("create extension");
     c

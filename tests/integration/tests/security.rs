@@ -102,6 +102,9 @@ fn cron_maintenance_runs_the_owners_code_as_the_owner() {
     assert_eq!(n, 1, "the row moved, not lost");
 }
 
+const PENDING: &str =
+    "SELECT resolve_pending FROM storage._matview_state WHERE view = 'totals'::regclass";
+
 #[test]
 fn ddl_event_trigger_never_blocks_unrelated_statements() {
     const DB: &str = "itest_sec_ddl";
@@ -163,13 +166,7 @@ fn ddl_event_trigger_never_blocks_unrelated_statements() {
         "waited {:?}",
         t0.elapsed()
     );
-    let pending: bool = c
-        .query_one(
-            "SELECT resolve_pending FROM storage._matview_state WHERE view = 'totals'::regclass",
-            &[],
-        )
-        .expect("state")
-        .get(0);
+    let pending: bool = c.query_one(PENDING, &[]).expect("state").get(0);
     assert!(
         pending,
         "the skipped tracking update is left for refresh_due"
@@ -178,12 +175,6 @@ fn ddl_event_trigger_never_blocks_unrelated_statements() {
     owner.batch_execute("COMMIT").expect("release");
     c.batch_execute("SELECT count(*) FROM storage.refresh_due()")
         .expect("refresh_due");
-    let pending: bool = c
-        .query_one(
-            "SELECT resolve_pending FROM storage._matview_state WHERE view = 'totals'::regclass",
-            &[],
-        )
-        .expect("state")
-        .get(0);
+    let pending: bool = c.query_one(PENDING, &[]).expect("state").get(0);
     assert!(!pending, "refresh_due did the pending tracking update");
 }

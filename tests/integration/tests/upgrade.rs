@@ -3,7 +3,7 @@
 //! fresh `CREATE EXTENSION` of the current version (tests/integration/sql/fingerprint.sql, every
 //! difference printed), and the data and behaviour loaded before the update must be intact.
 
-use pg_storage_integration::{connect, fresh_db};
+use pg_storage_integration::{empty_db, fresh_db};
 use postgres::Client;
 use std::collections::BTreeSet;
 
@@ -28,14 +28,7 @@ fn one<T: for<'a> postgres::types::FromSql<'a>>(c: &mut Client, sql: &str) -> T 
 
 /// A database with 0.1.0 installed from the frozen script and data loaded into every capability.
 fn old_db(name: &str) -> Client {
-    let mut admin = connect("postgres");
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .expect("drop database");
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .expect("create database");
-    let mut c = connect(name);
+    let mut c = empty_db(name);
     c.batch_execute(&format!(
         "CREATE EXTENSION pg_storage_ext VERSION '{FIRST_RELEASE}'"
     ))

@@ -229,6 +229,24 @@ DROP TABLE article_views;
 SELECT count(*) AS still_tracked FROM audit.tracked WHERE table_name::text = 'article_views';
 SELECT count(*) AS history_kept FROM audit.log WHERE table_name = 'article_views';
 
+-- moves are not changes: rows the extension relocates out of a default partition (maintenance,
+-- ensure_partition) leave the log as it was, and row_at(now()) is the live row
+CREATE TABLE pa (id int, ts timestamptz, v text, PRIMARY KEY (id, ts)) PARTITION BY RANGE (ts);
+SELECT storage.create_partitions('pa', '1 day', 1) > 0 AS registered;
+SELECT audit.enable('pa');
+INSERT INTO pa VALUES (1, now() + interval '10 days', 'far'), (2, now() + interval '20 days', 'farther');
+UPDATE pa SET v = 'far!' WHERE id = 1;
+SELECT tableoid::regclass AS in_default FROM pa ORDER BY id;
+SELECT moved_from_default FROM storage.run_maintenance('pa');
+SELECT storage.ensure_partition('pa', (now() + interval '20 days')::text) IS NOT NULL AS ensured;
+SELECT count(*) AS rows_left_in_default FROM pa_default;
+SELECT l.pk->>'id' AS key, l.op FROM audit.log l WHERE l.table_name = 'pa' ORDER BY l.id;
+SELECT p.id, audit.row_at('pa', jsonb_build_object('id', p.id, 'ts', p.ts), now()) = to_jsonb(p) AS row_at_is_live
+  FROM pa p ORDER BY p.id;
+SELECT audit.disable('pa');
+DELETE FROM storage.partition_config WHERE parent = 'pa'::regclass;
+DROP TABLE pa;
+
 -- clean up: roles and the extension's state
 DROP TABLE articles;
 DROP FUNCTION public.retitle(int);
