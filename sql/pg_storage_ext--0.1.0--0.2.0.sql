@@ -23,6 +23,14 @@ AS 'MODULE_PATHNAME', '_run_as_owner_wrapper';
 COMMENT ON FUNCTION storage._run_as_owner(regclass, text, text[], oid[]) IS
     'Internal: runs one command on a user''s table as the table''s owner under SECURITY_RESTRICTED_OPERATION (as VACUUM and REFRESH do); the caller must have the owner''s privileges. Row changes of the relocating relations are moves, not logged by audit capture. Returns the rows processed.';
 
+-- New C functions first: the event triggers replaced below call them during this script.
+CREATE FUNCTION audit."_configuring_capture"() RETURNS bool
+STRICT VOLATILE
+LANGUAGE c
+AS 'MODULE_PATHNAME', '_configuring_capture_wrapper';
+COMMENT ON FUNCTION audit._configuring_capture() IS
+    'Internal: true while pg_storage_ext itself changes capture triggers (its DDL event trigger then logs nothing).';
+
 -- Functions that run SQL pin their search_path.
 ALTER FUNCTION audit.enable(regclass, text[], boolean) SET search_path TO pg_catalog, pg_temp;
 ALTER FUNCTION audit.disable(regclass) SET search_path TO pg_catalog, pg_temp;
@@ -740,8 +748,176 @@ BEGIN
                         HINT = format('Run SELECT audit.enable(%L) again (it keeps the options) once the lock is free.', root::text);
         END;
     END LOOP;
+    -- Tampering is recorded: a statement that changed the name, columns or capture triggers of a
+    -- tracked table (through any of its partitions) writes a DDL row. DROP TRIGGER names no object
+    -- here, so every tracked table is looked at then. The extension's own trigger changes
+    -- (audit.enable/disable, the partition sync above) are not tampering.
+    IF audit._configuring_capture() THEN
+        RETURN;
+    END IF;
+    FOR root IN
+        SELECT t.table_name FROM audit._tracked t
+         WHERE TG_TAG = 'DROP TRIGGER'
+            OR t.table_name IN (SELECT a.relid
+                                  FROM pg_event_trigger_ddl_commands() AS c
+                                  LEFT JOIN pg_trigger g ON c.classid = 'pg_trigger'::regclass AND g.oid = c.objid
+                                 CROSS JOIN LATERAL (SELECT coalesce(g.tgrelid, c.objid) AS relid
+                                                     UNION
+                                                     SELECT relid FROM pg_partition_ancestors(coalesce(g.tgrelid, c.objid))) AS a
+                                 WHERE c.classid IN ('pg_class'::regclass, 'pg_trigger'::regclass))
+         ORDER BY t.table_name::oid
+    LOOP
+        BEGIN
+            PERFORM audit._check_ddl(root, TG_TAG);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'pg_storage_ext: a change to the capture of audited table % could not be logged', root
+                  USING DETAIL = SQLSTATE || ': ' || SQLERRM,
+                        HINT = 'audit.coverage shows the state of every audited table''s capture.';
+        END;
+    END LOOP;
 END
 $$;
+
+
+-- Audit: tampering is recorded (DDL rows) and shown (audit.coverage); moves are not changes.
+-- The capture state of each tracked table when last seen (audit._check_ddl), not dumped: after a
+-- restore the first DDL sets it again without logging (pg_restore re-creates the triggers).
+CREATE TABLE audit._ddl_state (
+    table_name regclass PRIMARY KEY REFERENCES audit._tracked ON DELETE CASCADE,
+    state jsonb NOT NULL
+);
+REVOKE ALL ON audit._ddl_state FROM PUBLIC;
+COMMENT ON TABLE audit._ddl_state IS
+    'Internal: the capture state (audit._capture_state) of each tracked table when last seen.';
+
+-- What is wrong with the capture of a tracked table, '{}' when nothing is: the table is gone, or
+-- one of its four capture triggers (on the table, and on each partition of a partitioned table)
+-- is missing, disabled, or calls something else or with other options than audit.enable gave.
+CREATE FUNCTION audit._capture_problems(t audit._tracked) RETURNS text[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(problem ORDER BY problem), '{}')
+      FROM (SELECT 'table dropped' AS problem
+             WHERE NOT EXISTS (SELECT FROM pg_class WHERE oid = t.table_name)
+            UNION ALL
+            SELECT format('%s: trigger %s %s', r.relid, n.name,
+                          CASE WHEN g.oid IS NULL THEN 'missing'
+                               WHEN g.tgenabled = 'D' THEN 'disabled'
+                               ELSE 'changed' END)
+              FROM (SELECT t.table_name AS relid, 'table' AS scope
+                     WHERE EXISTS (SELECT FROM pg_class WHERE oid = t.table_name)
+                    UNION ALL
+                    SELECT relid, 'partition' FROM pg_partition_tree(t.table_name) WHERE relid <> t.table_name) AS r
+             CROSS JOIN unnest(ARRAY['audit_capture_insert', 'audit_capture_update',
+                                     'audit_capture_delete', 'audit_capture_truncate']) AS n(name)
+              LEFT JOIN pg_trigger g ON g.tgrelid = r.relid AND g.tgname = n.name
+             WHERE g.oid IS NULL OR g.tgenabled = 'D'
+                OR g.tgfoid <> 'audit._capture()'::regprocedure
+                OR storage._trigger_args(g.tgargs) IS DISTINCT FROM ARRAY[r.scope, t.capture_query::text] || t.exclude_columns) AS p
+$$;
+REVOKE ALL ON FUNCTION audit._capture_problems(audit._tracked) FROM PUBLIC;
+COMMENT ON FUNCTION audit._capture_problems(audit._tracked) IS
+    'Internal: what is wrong with the capture triggers of a tracked table (empty when nothing).';
+
+-- What DDL can change about a tracked table's capture: its name, its columns, its problems.
+CREATE FUNCTION audit._capture_state(t audit._tracked) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object(
+               'name', t.table_name::text,
+               'columns', (SELECT coalesce(jsonb_agg(attname ORDER BY attnum), '[]') FROM pg_attribute
+                            WHERE attrelid = t.table_name AND attnum > 0 AND NOT attisdropped),
+               'problems', to_jsonb(audit._capture_problems(t)))
+$$;
+REVOKE ALL ON FUNCTION audit._capture_state(audit._tracked) FROM PUBLIC;
+COMMENT ON FUNCTION audit._capture_state(audit._tracked) IS
+    'Internal: the name, columns and capture problems of a tracked table, compared by audit._on_ddl.';
+
+-- A 'DDL' row of the log: the table, the command tag (new_row.command_tag), the statement, the
+-- role (SET ROLE's, else the session user: inside the SECURITY DEFINER event triggers
+-- current_user is the extension owner).
+CREATE FUNCTION audit._log_ddl(rel oid, nsp name, relname name, tag text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO audit.log (ts, txid, table_oid, schema_name, table_name, op, new_row, db_user, role_name,
+                           application_name, client_addr, query)
+    VALUES (statement_timestamp(), pg_current_xact_id(), rel, nsp, relname, 'DDL',
+            jsonb_build_object('command_tag', tag), session_user,
+            CASE WHEN current_setting('role') = 'none' THEN session_user ELSE current_setting('role')::name END,
+            current_setting('application_name'), inet_client_addr(), current_query())
+$$;
+REVOKE ALL ON FUNCTION audit._log_ddl(oid, name, name, text) FROM PUBLIC;
+COMMENT ON FUNCTION audit._log_ddl(oid, name, name, text) IS
+    'Internal: writes a DDL row of the log for a tracked table.';
+
+-- Records DDL that changed a tracked table's name or columns, or broke its capture (a problem
+-- that was not there), and remembers the new state; returns whether it logged. Repairs (a
+-- problem going away, as when pg_restore re-creates the triggers) are remembered, not logged;
+-- so is the first state seen when none is remembered (after a restore).
+CREATE FUNCTION audit._check_ddl(rel regclass, tag text) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t audit._tracked;
+    was jsonb;
+    now_state jsonb;
+    logged boolean;
+BEGIN
+    SELECT * INTO t FROM audit._tracked WHERE table_name = rel;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    now_state := audit._capture_state(t);
+    SELECT state INTO was FROM audit._ddl_state WHERE table_name = rel;
+    IF was IS NOT DISTINCT FROM now_state THEN
+        RETURN false;
+    END IF;
+    logged := was IS NOT NULL
+              AND (now_state->'name' <> was->'name'
+                   OR now_state->'columns' <> was->'columns'
+                   OR NOT (was->'problems') @> (now_state->'problems'));
+    IF logged THEN
+        PERFORM audit._log_ddl(c.oid, n.nspname, c.relname, tag)
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel;
+    END IF;
+    INSERT INTO audit._ddl_state AS d VALUES (rel, now_state)
+        ON CONFLICT (table_name) DO UPDATE SET state = EXCLUDED.state;
+    RETURN logged;
+END $$;
+REVOKE ALL ON FUNCTION audit._check_ddl(regclass, text) FROM PUBLIC;
+COMMENT ON FUNCTION audit._check_ddl(regclass, text) IS
+    'Internal: logs a DDL row when a statement changed the capture state of a tracked table.';
+
+CREATE VIEW audit.coverage AS
+SELECT t.table_name, cardinality(p.problems) = 0 AS capture_ok,
+       nullif(array_to_string(p.problems, '; '), '') AS problem
+  FROM audit._tracked t
+ CROSS JOIN LATERAL (SELECT audit._capture_problems(t) AS problems) AS p;
+REVOKE ALL ON audit.coverage FROM PUBLIC;
+GRANT SELECT ON audit.coverage TO audit_reader;
+COMMENT ON VIEW audit.coverage IS
+    'One row per tracked table: whether its capture works (capture_ok) and, when not, the problem (trigger missing, disabled or changed, table dropped).';
+
+CREATE OR REPLACE FUNCTION audit._on_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF EXISTS (SELECT FROM audit._tracked) THEN
+        PERFORM audit._log_ddl(d.objid, d.schema_name, d.object_name, TG_TAG)
+           FROM pg_event_trigger_dropped_objects() AS d
+           JOIN audit._tracked t ON t.table_name::oid = d.objid
+          WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0;
+        DELETE FROM audit._tracked t
+         USING pg_event_trigger_dropped_objects() AS d
+         WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND t.table_name::oid = d.objid;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION audit._on_ddl() IS
+    'Internal: event trigger; gives new or attached partitions of an audited table their capture triggers, and logs DDL that changes an audited table''s capture.';
+COMMENT ON FUNCTION audit._on_drop() IS
+    'Internal: event trigger; a dropped table is logged (DDL row) and leaves audit._tracked (its history stays in audit.log).';
+DROP EVENT TRIGGER pg_storage_ext_audit_ddl;
+CREATE EVENT TRIGGER pg_storage_ext_audit_ddl ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE', 'CREATE TRIGGER', 'ALTER TRIGGER', 'DROP TRIGGER')
+    EXECUTE FUNCTION audit._on_ddl();
+-- the capture as configured now, for the tables audited before the update
+INSERT INTO audit._ddl_state SELECT t.table_name, audit._capture_state(t) FROM audit._tracked t;
 
 -- Who may call what (sql/grants.sql, repeated as it stands there).
 GRANT USAGE ON SCHEMA storage TO PUBLIC;

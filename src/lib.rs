@@ -75,6 +75,7 @@ extension_sql_file!(
         audit::audit::disable,
         audit::audit::_sync_partitions,
         audit::audit::_changed_columns,
+        audit::audit::_configuring_capture,
     ]
 );
 

@@ -62,7 +62,14 @@ mod audit {
     #[pg_extern(volatile)]
     #[search_path(pg_catalog, pg_temp)]
     fn _sync_partitions(root: Regclass) -> i32 {
-        super::sync_from_config(root.0)
+        super::configuring(|| super::sync_from_config(root.0))
+    }
+
+    /// Internal: whether the extension itself is changing capture triggers right now (its DDL
+    /// event trigger then logs nothing: the statement that asked for it is what gets checked).
+    #[pg_extern(volatile)]
+    fn _configuring_capture() -> bool {
+        super::CONFIGURING.with(|c| c.get() > 0)
     }
 
     /// Internal: the columns (in the order given) whose values differ between two row images,
@@ -122,6 +129,42 @@ pub(crate) fn is_moving(relid: pg_sys::Oid) -> bool {
     MOVING.with(|m| m.borrow().contains(&relid))
 }
 
+thread_local! {
+    /// Depth of the extension's own changes to capture triggers (enable, disable, partition
+    /// sync), read by audit._configuring_capture(). Set only from our C code, never from SQL.
+    static CONFIGURING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs `work` marked as the extension's own capture configuration (see [`CONFIGURING`]).
+fn configuring<R>(work: impl FnOnce() -> R) -> R {
+    struct Done;
+    impl Drop for Done {
+        fn drop(&mut self) {
+            CONFIGURING.with(|c| c.set(c.get().saturating_sub(1)));
+        }
+    }
+    CONFIGURING.with(|c| c.set(c.get() + 1));
+    let _done = Done;
+    work()
+}
+
+/// Whether a relation of the extension exists: the library also serves a database whose SQL is
+/// still an older version's, until `ALTER EXTENSION pg_storage_ext UPDATE` runs there.
+fn has_relation(client: &SpiClient<'_>, name: &str) -> bool {
+    client
+        .select(
+            "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
+            None,
+            &[name.into()],
+        )
+        .unwrap_or_else(|e| spi_failed(e))
+        .first()
+        .get::<bool>(1)
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+}
+
 /// Checks that `relid` is a table the caller may audit; returns its quoted name.
 fn check_target(relid: pg_sys::Oid, what: &str) -> String {
     let table = require_table(relid, what);
@@ -176,26 +219,27 @@ fn enable(target: Regclass, exclude: Option<Vec<Option<String>>>, capture_query:
     }
     let options = Options::new(Scope::Table, capture_query, &exclude);
     as_owner(|| {
-        Spi::connect_mut(|client| {
-            let cols = columns(client, relid);
-            let unknown = unknown_columns(&options.exclude, &cols);
-            if let Some(first) = unknown.first() {
-                raise(
-                    PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
-                    format!("column \"{first}\" of relation {table} does not exist"),
-                    Some(format!(
-                        "exclude_columns names {} unknown column(s): {}.",
-                        unknown.len(),
-                        unknown.join(", ")
-                    )),
-                    Some(format!("The table's columns are: {}.", cols.join(", "))),
-                );
-            }
-            client
-                .update("SELECT audit._ensure_log()", None, &[])
-                .unwrap_or_else(|e| spi_failed(e));
-            install(client, relid, &options);
-            client
+        configuring(|| {
+            Spi::connect_mut(|client| {
+                let cols = columns(client, relid);
+                let unknown = unknown_columns(&options.exclude, &cols);
+                if let Some(first) = unknown.first() {
+                    raise(
+                        PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
+                        format!("column \"{first}\" of relation {table} does not exist"),
+                        Some(format!(
+                            "exclude_columns names {} unknown column(s): {}.",
+                            unknown.len(),
+                            unknown.join(", ")
+                        )),
+                        Some(format!("The table's columns are: {}.", cols.join(", "))),
+                    );
+                }
+                client
+                    .update("SELECT audit._ensure_log()", None, &[])
+                    .unwrap_or_else(|e| spi_failed(e));
+                install(client, relid, &options);
+                client
                 .update(
                     "INSERT INTO audit._tracked AS t (table_name, exclude_columns, capture_query, table_oids) \
                      VALUES ($1::pg_catalog.regclass, $2, $3, ARRAY[$1]) \
@@ -212,9 +256,23 @@ fn enable(target: Regclass, exclude: Option<Vec<Option<String>>>, capture_query:
                     ],
                 )
                 .unwrap_or_else(|e| spi_failed(e));
-            if relkind(relid) == b'p' {
-                sync_partitions(client, relid, &options);
-            }
+                if relkind(relid) == b'p' {
+                    sync_partitions(client, relid, &options);
+                }
+                // the capture as configured now: DDL that changes it later is logged
+                if has_relation(client, "audit._ddl_state") {
+                    client
+                        .update(
+                            "INSERT INTO audit._ddl_state AS d \
+                             SELECT t.table_name, audit._capture_state(t) FROM audit._tracked t \
+                              WHERE t.table_name = $1 \
+                             ON CONFLICT (table_name) DO UPDATE SET state = EXCLUDED.state",
+                            None,
+                            &[relid.into()],
+                        )
+                        .unwrap_or_else(|e| spi_failed(e));
+                }
+            })
         })
     });
 }
@@ -354,20 +412,35 @@ fn disable(target: Regclass) {
     let relid = target.0;
     let table = check_target(relid, "audit.disable");
     let dropped = as_owner(|| {
-        Spi::connect_mut(|client| {
-            let mut n = uninstall(client, relid);
-            for part in partitions(client, relid) {
-                n += uninstall(client, part);
-            }
-            let rows = client
-                .update(
-                    "DELETE FROM audit._tracked WHERE table_name = $1::pg_catalog.regclass",
-                    None,
-                    &[relid.into()],
-                )
-                .unwrap_or_else(|e| spi_failed(e))
-                .len();
-            n + rows
+        configuring(|| {
+            Spi::connect_mut(|client| {
+                // stopping capture is itself recorded, once, before the configuration goes
+                if has_relation(client, "audit._ddl_state") {
+                    client
+                        .update(
+                            "SELECT audit._log_ddl(c.oid, n.nspname, c.relname, 'audit.disable') \
+                               FROM pg_catalog.pg_class c \
+                               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                              WHERE c.oid = $1 AND EXISTS (SELECT FROM audit._tracked t WHERE t.table_name = c.oid)",
+                            None,
+                            &[relid.into()],
+                        )
+                        .unwrap_or_else(|e| spi_failed(e));
+                }
+                let mut n = uninstall(client, relid);
+                for part in partitions(client, relid) {
+                    n += uninstall(client, part);
+                }
+                let rows = client
+                    .update(
+                        "DELETE FROM audit._tracked WHERE table_name = $1::pg_catalog.regclass",
+                        None,
+                        &[relid.into()],
+                    )
+                    .unwrap_or_else(|e| spi_failed(e))
+                    .len();
+                n + rows
+            })
         })
     });
     if dropped == 0 {

@@ -247,6 +247,40 @@ SELECT audit.disable('pa');
 DELETE FROM storage.partition_config WHERE parent = 'pa'::regclass;
 DROP TABLE pa;
 
+-- tampering is recorded: DDL that changes an audited table's name, columns or capture triggers
+-- writes a DDL row (command tag in new_row, the statement, the role); audit.coverage shows what
+-- is wrong; the extension's own trigger work (enable, partition sync) is not logged as tampering
+CREATE TABLE tam (id int PRIMARY KEY, v text);
+SELECT audit.enable('tam');
+CREATE VIEW pg_temp.cov AS SELECT capture_ok, problem FROM audit.coverage WHERE table_name::text IN ('tam', 'tam2');
+SELECT * FROM pg_temp.cov;
+ALTER TABLE tam DISABLE TRIGGER audit_capture_insert;
+SELECT * FROM pg_temp.cov;
+ALTER TABLE tam ENABLE TRIGGER audit_capture_insert;
+DROP TRIGGER audit_capture_delete ON tam;
+SELECT * FROM pg_temp.cov;
+CREATE OR REPLACE TRIGGER audit_capture_update AFTER UPDATE ON tam
+    REFERENCING OLD TABLE AS pg_storage_ext_old NEW TABLE AS pg_storage_ext_new
+    FOR EACH STATEMENT EXECUTE FUNCTION audit._capture('table', 'false', 'v');
+SELECT * FROM pg_temp.cov;
+ALTER TABLE tam ADD COLUMN w int;
+ALTER TABLE tam RENAME COLUMN w TO w2;
+ALTER TABLE tam RENAME TO tam2;
+CREATE INDEX tam2_v ON tam2 (v);
+ALTER TABLE tam2 DROP COLUMN w2;
+SELECT audit.enable('tam2');
+SELECT * FROM pg_temp.cov;
+SELECT audit.disable('tam2');
+SELECT l.op, l.table_name, l.new_row->>'command_tag' AS command_tag, l.query
+  FROM audit.log l WHERE l.table_oid = 'tam2'::regclass AND l.op = 'DDL' ORDER BY l.id;
+CREATE TABLE tam3 (id int PRIMARY KEY);
+SELECT audit.enable('tam3');
+SELECT 'tam3'::regclass::oid AS tam3_oid \gset
+DROP TABLE tam3;
+SELECT l.op, l.table_name, l.new_row->>'command_tag' AS command_tag FROM audit.log l WHERE l.table_oid = :tam3_oid;
+SELECT count(*) AS tam_tracked FROM audit.tracked WHERE table_name::oid = :tam3_oid;
+DROP TABLE tam2;
+
 -- clean up: roles and the extension's state
 DROP TABLE articles;
 DROP FUNCTION public.retitle(int);
