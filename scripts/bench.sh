@@ -37,6 +37,8 @@ fi
 port=28820
 scripts/cluster.sh start bench $port
 trap 'scripts/cluster.sh stop bench '$port EXIT
+# notices (DROP … CASCADE lists) are not figures
+export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
 psql_bench() { scripts/cluster.sh psql bench $port -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 psql_bench -c 'CREATE EXTENSION pg_storage_ext' -f bench/_harness.sql
 for a in pg_partman pg_cron; do
@@ -47,7 +49,7 @@ echo "PostgreSQL $("$PGC" --version | awk '{print $2}'), $(nproc) cores, $(uname
 echo "anchors: $(IFS=,; echo "${anchors[*]}" | sed 's/,/, /g')"
 [ -n "$quick" ] && echo "quick run (BENCH_QUICK=1): scale $scale, one timing each, debug build; not results"
 
-out=$(run_dir)/bench
+out=$(run_dir)/bench-results
 mkdir -p "$out"
 csv=$out/results-$(date -u +%Y%m%dT%H%M%SZ)${quick:+-quick}.csv
 
