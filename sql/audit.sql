@@ -322,7 +322,7 @@ BEGIN
         EXCEPTION WHEN OTHERS THEN
             RAISE WARNING 'pg_storage_ext: the partitions of audited table % did not all get their capture triggers', root
                   USING DETAIL = SQLSTATE || ': ' || SQLERRM || '. Writes through the table are captured; writes naming such a partition are not.',
-                        HINT = format('Run SELECT audit.enable(%L) again (it keeps the options) once the lock is free.', root::text);
+                        HINT = format('The pg_storage_ext.maintenance job (storage._maintenance()) finishes it; or run SELECT audit.enable(%L) again once the lock is free.', root::text);
         END;
     END LOOP;
     -- Tampering is recorded: a statement that changed the name, columns or capture triggers of a

@@ -415,12 +415,21 @@ CREATE FUNCTION storage._maintenance() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     DELETE FROM storage.matview_refresh_log WHERE started_at < now() - interval '7 days';
+    -- partitions of audited tables that the audit DDL event trigger could not give their capture
+    -- triggers (it never waits long on a lock): give them now
+    PERFORM audit._sync_partitions(t.table_name)
+       FROM audit._tracked t
+      WHERE pg_get_partkeydef(t.table_name) IS NOT NULL
+        AND EXISTS (SELECT FROM pg_partition_tree(t.table_name) AS p
+                     WHERE p.relid <> t.table_name
+                       AND (SELECT count(*) FROM pg_trigger g
+                             WHERE g.tgrelid = p.relid AND g.tgname LIKE 'audit\_capture\_%') < 4);
     IF to_regprocedure('storage.run_maintenance(regclass)') IS NOT NULL THEN
         EXECUTE 'SELECT count(*) FROM storage.run_maintenance()';
     END IF;
 END $$;
 COMMENT ON FUNCTION storage._maintenance() IS
-    'Internal: the pg_storage_ext.maintenance job: prunes history, runs storage.run_maintenance() when present.';
+    'Internal: the pg_storage_ext.maintenance job: prunes history, gives partitions of audited tables missing capture triggers, runs storage.run_maintenance() when present.';
 
 CREATE FUNCTION storage.schedule_jobs(refresh_schedule text DEFAULT '* * * * *',
                                       maintenance_schedule text DEFAULT '*/15 * * * *') RETURNS void

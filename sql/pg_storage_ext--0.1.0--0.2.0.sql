@@ -745,7 +745,7 @@ BEGIN
         EXCEPTION WHEN OTHERS THEN
             RAISE WARNING 'pg_storage_ext: the partitions of audited table % did not all get their capture triggers', root
                   USING DETAIL = SQLSTATE || ': ' || SQLERRM || '. Writes through the table are captured; writes naming such a partition are not.',
-                        HINT = format('Run SELECT audit.enable(%L) again (it keeps the options) once the lock is free.', root::text);
+                        HINT = format('The pg_storage_ext.maintenance job (storage._maintenance()) finishes it; or run SELECT audit.enable(%L) again once the lock is free.', root::text);
         END;
     END LOOP;
     -- Tampering is recorded: a statement that changed the name, columns or capture triggers of a
@@ -918,6 +918,28 @@ CREATE EVENT TRIGGER pg_storage_ext_audit_ddl ON ddl_command_end
     EXECUTE FUNCTION audit._on_ddl();
 -- the capture as configured now, for the tables audited before the update
 INSERT INTO audit._ddl_state SELECT t.table_name, audit._capture_state(t) FROM audit._tracked t;
+
+
+-- The maintenance job finishes the partition sync the audit DDL event trigger had to skip.
+CREATE OR REPLACE FUNCTION storage._maintenance() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM storage.matview_refresh_log WHERE started_at < now() - interval '7 days';
+    -- partitions of audited tables that the audit DDL event trigger could not give their capture
+    -- triggers (it never waits long on a lock): give them now
+    PERFORM audit._sync_partitions(t.table_name)
+       FROM audit._tracked t
+      WHERE pg_get_partkeydef(t.table_name) IS NOT NULL
+        AND EXISTS (SELECT FROM pg_partition_tree(t.table_name) AS p
+                     WHERE p.relid <> t.table_name
+                       AND (SELECT count(*) FROM pg_trigger g
+                             WHERE g.tgrelid = p.relid AND g.tgname LIKE 'audit\_capture\_%') < 4);
+    IF to_regprocedure('storage.run_maintenance(regclass)') IS NOT NULL THEN
+        EXECUTE 'SELECT count(*) FROM storage.run_maintenance()';
+    END IF;
+END $$;
+COMMENT ON FUNCTION storage._maintenance() IS
+    'Internal: the pg_storage_ext.maintenance job: prunes history, gives partitions of audited tables missing capture triggers, runs storage.run_maintenance() when present.';
 
 -- Who may call what (sql/grants.sql, repeated as it stands there).
 GRANT USAGE ON SCHEMA storage TO PUBLIC;

@@ -178,3 +178,69 @@ fn ddl_event_trigger_never_blocks_unrelated_statements() {
     let pending: bool = c.query_one(PENDING, &[]).expect("state").get(0);
     assert!(!pending, "refresh_due did the pending tracking update");
 }
+
+#[test]
+fn audit_partition_sync_left_under_a_lock_is_finished_by_maintenance() {
+    const DB: &str = "itest_sec_audit_sync";
+    let mut c = fresh_db(DB);
+    c.batch_execute(
+        "CREATE TABLE ev (id int, ts timestamptz NOT NULL, PRIMARY KEY (id, ts)) PARTITION BY RANGE (ts);
+         CREATE TABLE ev_a PARTITION OF ev FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+         SELECT audit.enable('ev');",
+    )
+    .expect("setup");
+    // a long transaction holds one partition; another session adds a partition: the audit event
+    // trigger cannot list the partitions within its lock timeout, so it warns, and the user's
+    // statement succeeds at once
+    let mut holder = connect(DB);
+    holder
+        .batch_execute("BEGIN; LOCK TABLE ev_a IN ACCESS EXCLUSIVE MODE")
+        .expect("lock");
+    let mut other = connect(DB);
+    other
+        .batch_execute("SET statement_timeout = '10s'")
+        .expect("timeout");
+    let t0 = Instant::now();
+    other
+        .batch_execute(
+            "CREATE TABLE ev_b PARTITION OF ev FOR VALUES FROM ('2026-02-01') TO ('2026-03-01')",
+        )
+        .expect("the user's CREATE TABLE must not fail for the extension's sync");
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "waited {:?}",
+        t0.elapsed()
+    );
+    holder.batch_execute("COMMIT").expect("release");
+    let coverage = |c: &mut postgres::Client| -> (bool, Option<String>) {
+        let r = c
+            .query_one(
+                "SELECT capture_ok, problem FROM audit.coverage WHERE table_name = 'ev'::regclass",
+                &[],
+            )
+            .expect("coverage");
+        (r.get(0), r.get(1))
+    };
+    let (ok, problem) = coverage(&mut c);
+    assert!(!ok, "ev_b has no capture triggers yet");
+    assert!(problem
+        .unwrap_or_default()
+        .contains("ev_b: trigger audit_capture_insert missing"));
+    // the maintenance job (pg_cron's pg_storage_ext.maintenance) finishes the sync
+    c.batch_execute("SELECT storage._maintenance()")
+        .expect("maintenance");
+    assert_eq!(coverage(&mut c), (true, None));
+    c.batch_execute("INSERT INTO ev_b VALUES (1, '2026-02-10')")
+        .expect("write to the partition");
+    let n: i64 = c
+        .query_one(
+            "SELECT count(*) FROM audit.log WHERE table_name = 'ev' AND op = 'INSERT'",
+            &[],
+        )
+        .expect("log")
+        .get(0);
+    assert_eq!(
+        n, 1,
+        "a write naming the new partition is captured once, under ev"
+    );
+}
