@@ -99,6 +99,14 @@ REVOKE ALL ON audit._tracked FROM PUBLIC;
 GRANT SELECT ON audit._tracked TO audit_reader;
 COMMENT ON TABLE audit._tracked IS
     'Internal: configuration of audit.enable per table (dumped by pg_dump). Read it through audit.tracked.';
+-- Capture caches the configuration per backend: every change to it invalidates those caches.
+CREATE FUNCTION audit._tracked_changed() RETURNS trigger
+LANGUAGE c AS 'MODULE_PATHNAME', '_tracked_changed_wrapper';
+REVOKE ALL ON FUNCTION audit._tracked_changed() FROM PUBLIC;
+COMMENT ON FUNCTION audit._tracked_changed() IS
+    'Internal: trigger on audit._tracked; invalidates the capture configuration cached by every backend.';
+CREATE TRIGGER tracked_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON audit._tracked
+    FOR EACH STATEMENT EXECUTE FUNCTION audit._tracked_changed();
 
 CREATE VIEW audit.tracked AS
 SELECT table_name, exclude_columns, capture_query, enabled_at
@@ -158,21 +166,36 @@ REVOKE ALL ON FUNCTION audit._capture_state(audit._tracked) FROM PUBLIC;
 COMMENT ON FUNCTION audit._capture_state(audit._tracked) IS
     'Internal: the name, columns and capture problems of a tracked table, compared by audit._on_ddl.';
 
--- A 'DDL' row of the log: the table, the command tag (new_row.command_tag), the statement, the
--- role (SET ROLE's, else the session user: inside the SECURITY DEFINER event triggers
--- current_user is the extension owner).
-CREATE FUNCTION audit._log_ddl(rel oid, nsp name, relname name, tag text) RETURNS void
+-- A 'DDL' row of the log: the table, the command tag (new_row.command_tag, with detail merged
+-- in), the statement, the role (SET ROLE's, else the session user: inside the SECURITY DEFINER
+-- event triggers current_user is the extension owner).
+CREATE FUNCTION audit._log_ddl(rel oid, nsp name, relname name, tag text, detail jsonb DEFAULT NULL) RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     INSERT INTO audit.log (ts, txid, table_oid, schema_name, table_name, op, new_row, db_user, role_name,
                            application_name, client_addr, query)
     VALUES (statement_timestamp(), pg_current_xact_id(), rel, nsp, relname, 'DDL',
-            jsonb_build_object('command_tag', tag), session_user,
+            jsonb_build_object('command_tag', tag) || coalesce(detail, '{}'), session_user,
             CASE WHEN current_setting('role') = 'none' THEN session_user ELSE current_setting('role')::name END,
             current_setting('application_name'), inet_client_addr(), current_query())
 $$;
-REVOKE ALL ON FUNCTION audit._log_ddl(oid, name, name, text) FROM PUBLIC;
-COMMENT ON FUNCTION audit._log_ddl(oid, name, name, text) IS
-    'Internal: writes a DDL row of the log for a tracked table.';
+REVOKE ALL ON FUNCTION audit._log_ddl(oid, name, name, text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION audit._log_ddl(oid, name, name, text, jsonb) IS
+    'Internal: writes a DDL row of the log for a tracked table (or audit.log itself).';
+
+-- Partitions that still carry partition-scope capture triggers but have no audited ancestor
+-- any more (detached): their triggers would refuse every write, so they are removed.
+CREATE FUNCTION audit._orphans() RETURNS SETOF regclass
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT DISTINCT g.tgrelid::regclass
+      FROM pg_trigger g
+     WHERE g.tgfoid = 'audit._capture()'::regprocedure
+       AND (storage._trigger_args(g.tgargs))[1] = 'partition'
+       AND NOT EXISTS (SELECT FROM audit._tracked t
+                        WHERE t.table_name IN (SELECT relid FROM pg_partition_ancestors(g.tgrelid)))
+$$;
+REVOKE ALL ON FUNCTION audit._orphans() FROM PUBLIC;
+COMMENT ON FUNCTION audit._orphans() IS
+    'Internal: relations with partition capture triggers and no audited ancestor (detached partitions).';
 
 -- Records DDL that changed a tracked table's name or columns, or broke its capture (a problem
 -- that was not there), and remembers the new state; returns whether it logged. Repairs (a
@@ -245,24 +268,54 @@ $$;
 COMMENT ON FUNCTION audit._oids(regclass) IS
     'Internal: the OIDs a table''s rows are logged under (its own, and those it had before a restore).';
 
+-- Whether a key names only some of the table's primary-key columns (as after a conversion to a
+-- partitioned table, whose key gained the partition column): history and row_at then also match
+-- the logged keys that contain it.
+CREATE FUNCTION audit._partial_key(target regclass, pk jsonb) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_typeof(pk) = 'object'
+           AND EXISTS (SELECT FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+                        WHERE i.indrelid = target AND i.indisprimary AND NOT pk ? a.attname::text)
+$$;
+COMMENT ON FUNCTION audit._partial_key(regclass, jsonb) IS
+    'Internal: true when pk lacks some primary-key column of the table (history and row_at then match the logged keys containing it).';
+GRANT EXECUTE ON FUNCTION audit._oids(regclass), audit._partial_key(regclass, jsonb) TO audit_reader;
+
+-- The log rows of one row: its key as logged (index (table_oid, pk, id)) and, when the caller
+-- gives part of the key, every logged key containing it (the second branch runs only then).
 CREATE FUNCTION audit.history(target regclass, pk jsonb) RETURNS SETOF audit.log
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT l.*
-      FROM audit.log l
-     WHERE l.table_oid = ANY (audit._oids(target))
-       AND (l.pk = history.pk OR l.old_pk = history.pk)
-     ORDER BY l.id
+    SELECT e.*
+      FROM (SELECT l.*
+              FROM audit.log l
+             WHERE l.table_oid = ANY (audit._oids(target))
+               AND (l.pk = history.pk OR l.old_pk = history.pk)
+            UNION ALL
+            SELECT l.*
+              FROM audit.log l
+             WHERE audit._partial_key(target, history.pk)
+               AND l.table_oid = ANY (audit._oids(target))
+               AND (l.pk @> history.pk OR l.old_pk @> history.pk)
+               AND l.pk IS DISTINCT FROM history.pk AND l.old_pk IS DISTINCT FROM history.pk) e
+     ORDER BY e.id
 $$;
 COMMENT ON FUNCTION audit.history(regclass, jsonb) IS
-    'Every logged change of the row with primary key pk (e.g. ''{"id": 42}''), oldest first; an UPDATE that changed the key appears under both keys.';
+    'Every logged change of the row with primary key pk (e.g. ''{"id": 42}''), oldest first; an UPDATE that changed the key appears under both keys. A key naming only some primary-key columns (the key before a conversion to a partitioned table) matches every logged key containing it.';
 
 CREATE FUNCTION audit.row_at(target regclass, pk jsonb, at timestamptz) RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE WHEN e.op IN ('INSERT', 'UPDATE') AND e.pk = row_at.pk THEN e.new_row END
+    SELECT CASE WHEN e.op IN ('INSERT', 'UPDATE') AND e.pk @> row_at.pk THEN e.new_row END
       FROM (SELECT l.id, l.op, l.pk, l.new_row
               FROM audit.log l
              WHERE l.table_oid = ANY (audit._oids(target))
                AND (l.pk = row_at.pk OR l.old_pk = row_at.pk) AND l.ts <= at
+            UNION ALL
+            SELECT l.id, l.op, l.pk, l.new_row
+              FROM audit.log l
+             WHERE audit._partial_key(target, row_at.pk)
+               AND l.table_oid = ANY (audit._oids(target))
+               AND (l.pk @> row_at.pk OR l.old_pk @> row_at.pk)
+               AND l.pk IS DISTINCT FROM row_at.pk AND l.old_pk IS DISTINCT FROM row_at.pk AND l.ts <= at
             UNION ALL
             SELECT l.id, l.op, NULL, NULL
               FROM audit.log l
@@ -272,7 +325,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
      LIMIT 1
 $$;
 COMMENT ON FUNCTION audit.row_at(regclass, jsonb, timestamptz) IS
-    'The row with primary key pk as it was at time at (statement times), without excluded columns; NULL if it did not exist then.';
+    'The row with primary key pk as it was at time at (statement times), without excluded columns; NULL if it did not exist then. A partial key (see audit.history) should name one row.';
 
 CREATE FUNCTION audit.set_retention(keep interval) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET IntervalStyle = 'postgres' AS $$
@@ -291,6 +344,9 @@ BEGIN
         PERFORM storage._partition_check_retention(keep::text, cfg.step, 'timestamptz');
     END IF;
     UPDATE storage.partition_config SET retention = keep::text WHERE parent = 'audit.log'::regclass;
+    -- a change to what the trail keeps is itself recorded
+    PERFORM audit._log_ddl('audit.log'::regclass, 'audit', 'log', 'audit.set_retention',
+                           jsonb_build_object('retention', keep::text, 'previous', cfg.retention));
 END
 $$;
 REVOKE ALL ON FUNCTION audit.set_retention(interval) FROM PUBLIC;
@@ -325,6 +381,19 @@ BEGIN
                         HINT = format('The pg_storage_ext.maintenance job (storage._maintenance()) finishes it; or run SELECT audit.enable(%L) again once the lock is free.', root::text);
         END;
     END LOOP;
+    -- A partition detached from an audited table keeps no capture triggers (they would refuse
+    -- its writes).
+    IF TG_TAG = 'ALTER TABLE' THEN
+        FOR root IN SELECT audit._orphans() LOOP
+            BEGIN
+                PERFORM audit.disable(root);
+            EXCEPTION WHEN OTHERS THEN
+                RAISE WARNING 'pg_storage_ext: the capture triggers of %, no longer a partition of an audited table, were not removed', root
+                      USING DETAIL = SQLSTATE || ': ' || SQLERRM || '. They refuse writes to it.',
+                            HINT = 'The pg_storage_ext.maintenance job (storage._maintenance()) removes them; or run SELECT audit.disable(' || quote_literal(root::text) || ').';
+            END;
+        END LOOP;
+    END IF;
     -- Tampering is recorded: a statement that changed the name, columns or capture triggers of a
     -- tracked table (through any of its partitions) writes a DDL row. DROP TRIGGER names no object
     -- here, so every tracked table is looked at then. The extension's own trigger changes
@@ -397,3 +466,5 @@ COMMENT ON FUNCTION audit.enable(regclass, text[], boolean) IS
 COMMENT ON FUNCTION audit.disable(regclass) IS
     'Stops capture on a table; its history stays. Owner of the table only.';
 GRANT USAGE ON SCHEMA audit TO PUBLIC;
+COMMENT ON FUNCTION audit._carry_capture(regclass, regclass) IS
+    'Internal: storage.convert_to_partitioned moves the capture of an audited table to the new table (same options, history kept, a DDL row).';

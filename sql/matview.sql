@@ -424,6 +424,8 @@ BEGIN
                      WHERE p.relid <> t.table_name
                        AND (SELECT count(*) FROM pg_trigger g
                              WHERE g.tgrelid = p.relid AND g.tgname LIKE 'audit\_capture\_%') < 4);
+    -- and detached partitions lose theirs
+    PERFORM audit.disable(o) FROM audit._orphans() AS o;
     IF to_regprocedure('storage.run_maintenance(regclass)') IS NOT NULL THEN
         EXECUTE 'SELECT count(*) FROM storage.run_maintenance()';
     END IF;

@@ -1002,7 +1002,9 @@ BEGIN
         renames := renames || ARRAY[ARRAY['i', storage._partition_fit(c.relname, '_pse'), c.relname]];
     END LOOP;
     -- triggers (after the copy, so they did not fire on it)
-    FOR c IN SELECT oid, tgname FROM pg_trigger WHERE tgrelid = target AND NOT tgisinternal ORDER BY tgname LOOP
+    -- (audit capture triggers excepted: the audit configuration moves to the new table below)
+    FOR c IN SELECT oid, tgname FROM pg_trigger WHERE tgrelid = target AND NOT tgisinternal
+                AND tgfoid <> 'audit._capture()'::regprocedure ORDER BY tgname LOOP
         def := pg_get_triggerdef(c.oid);
         prefix := format(' ON %I.%I ', nsp, rel.relname);
         IF position(prefix IN def) = 0 THEN
@@ -1011,6 +1013,8 @@ BEGIN
         END IF;
         EXECUTE overlay(def PLACING format(' ON %s ', new_rel) FROM position(prefix IN def) FOR length(prefix));
     END LOOP;
+    -- an audited table stays audited with the same options; its history goes on
+    PERFORM audit._carry_capture(target, new_rel);
     -- grants (table and column), comment, row security switches
     FOR c IN SELECT a.grantee, a.privilege_type, a.is_grantable FROM aclexplode(rel.relacl) a
               WHERE a.grantee <> rel.relowner LOOP

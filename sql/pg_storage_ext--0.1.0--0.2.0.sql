@@ -30,6 +30,24 @@ LANGUAGE c
 AS 'MODULE_PATHNAME', '_configuring_capture_wrapper';
 COMMENT ON FUNCTION audit._configuring_capture() IS
     'Internal: true while pg_storage_ext itself changes capture triggers (its DDL event trigger then logs nothing).';
+CREATE  FUNCTION audit."_carry_capture"(
+	"old" regclass, /* Regclass */
+	"new" regclass /* Regclass */
+) RETURNS bool /* bool */
+STRICT VOLATILE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_carry_capture_wrapper';
+COMMENT ON FUNCTION audit._carry_capture(regclass, regclass) IS
+    'Internal: storage.convert_to_partitioned moves the capture of an audited table to the new table (same options, history kept, a DDL row).';
+-- Capture caches the configuration per backend: every change to it invalidates those caches.
+CREATE FUNCTION audit._tracked_changed() RETURNS trigger
+LANGUAGE c AS 'MODULE_PATHNAME', '_tracked_changed_wrapper';
+REVOKE ALL ON FUNCTION audit._tracked_changed() FROM PUBLIC;
+COMMENT ON FUNCTION audit._tracked_changed() IS
+    'Internal: trigger on audit._tracked; invalidates the capture configuration cached by every backend.';
+CREATE TRIGGER tracked_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON audit._tracked
+    FOR EACH STATEMENT EXECUTE FUNCTION audit._tracked_changed();
 
 -- Functions that run SQL pin their search_path.
 ALTER FUNCTION audit.enable(regclass, text[], boolean) SET search_path TO pg_catalog, pg_temp;
@@ -394,7 +412,9 @@ BEGIN
         renames := renames || ARRAY[ARRAY['i', storage._partition_fit(c.relname, '_pse'), c.relname]];
     END LOOP;
     -- triggers (after the copy, so they did not fire on it)
-    FOR c IN SELECT oid, tgname FROM pg_trigger WHERE tgrelid = target AND NOT tgisinternal ORDER BY tgname LOOP
+    -- (audit capture triggers excepted: the audit configuration moves to the new table below)
+    FOR c IN SELECT oid, tgname FROM pg_trigger WHERE tgrelid = target AND NOT tgisinternal
+                AND tgfoid <> 'audit._capture()'::regprocedure ORDER BY tgname LOOP
         def := pg_get_triggerdef(c.oid);
         prefix := format(' ON %I.%I ', nsp, rel.relname);
         IF position(prefix IN def) = 0 THEN
@@ -403,6 +423,8 @@ BEGIN
         END IF;
         EXECUTE overlay(def PLACING format(' ON %s ', new_rel) FROM position(prefix IN def) FOR length(prefix));
     END LOOP;
+    -- an audited table stays audited with the same options; its history goes on
+    PERFORM audit._carry_capture(target, new_rel);
     -- grants (table and column), comment, row security switches
     FOR c IN SELECT a.grantee, a.privilege_type, a.is_grantable FROM aclexplode(rel.relacl) a
               WHERE a.grantee <> rel.relowner LOOP
@@ -748,6 +770,19 @@ BEGIN
                         HINT = format('The pg_storage_ext.maintenance job (storage._maintenance()) finishes it; or run SELECT audit.enable(%L) again once the lock is free.', root::text);
         END;
     END LOOP;
+    -- A partition detached from an audited table keeps no capture triggers (they would refuse
+    -- its writes).
+    IF TG_TAG = 'ALTER TABLE' THEN
+        FOR root IN SELECT audit._orphans() LOOP
+            BEGIN
+                PERFORM audit.disable(root);
+            EXCEPTION WHEN OTHERS THEN
+                RAISE WARNING 'pg_storage_ext: the capture triggers of %, no longer a partition of an audited table, were not removed', root
+                      USING DETAIL = SQLSTATE || ': ' || SQLERRM || '. They refuse writes to it.',
+                            HINT = 'The pg_storage_ext.maintenance job (storage._maintenance()) removes them; or run SELECT audit.disable(' || quote_literal(root::text) || ').';
+            END;
+        END LOOP;
+    END IF;
     -- Tampering is recorded: a statement that changed the name, columns or capture triggers of a
     -- tracked table (through any of its partitions) writes a DDL row. DROP TRIGGER names no object
     -- here, so every tracked table is looked at then. The extension's own trigger changes
@@ -831,21 +866,36 @@ REVOKE ALL ON FUNCTION audit._capture_state(audit._tracked) FROM PUBLIC;
 COMMENT ON FUNCTION audit._capture_state(audit._tracked) IS
     'Internal: the name, columns and capture problems of a tracked table, compared by audit._on_ddl.';
 
--- A 'DDL' row of the log: the table, the command tag (new_row.command_tag), the statement, the
--- role (SET ROLE's, else the session user: inside the SECURITY DEFINER event triggers
--- current_user is the extension owner).
-CREATE FUNCTION audit._log_ddl(rel oid, nsp name, relname name, tag text) RETURNS void
+-- A 'DDL' row of the log: the table, the command tag (new_row.command_tag, with detail merged
+-- in), the statement, the role (SET ROLE's, else the session user: inside the SECURITY DEFINER
+-- event triggers current_user is the extension owner).
+CREATE FUNCTION audit._log_ddl(rel oid, nsp name, relname name, tag text, detail jsonb DEFAULT NULL) RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     INSERT INTO audit.log (ts, txid, table_oid, schema_name, table_name, op, new_row, db_user, role_name,
                            application_name, client_addr, query)
     VALUES (statement_timestamp(), pg_current_xact_id(), rel, nsp, relname, 'DDL',
-            jsonb_build_object('command_tag', tag), session_user,
+            jsonb_build_object('command_tag', tag) || coalesce(detail, '{}'), session_user,
             CASE WHEN current_setting('role') = 'none' THEN session_user ELSE current_setting('role')::name END,
             current_setting('application_name'), inet_client_addr(), current_query())
 $$;
-REVOKE ALL ON FUNCTION audit._log_ddl(oid, name, name, text) FROM PUBLIC;
-COMMENT ON FUNCTION audit._log_ddl(oid, name, name, text) IS
-    'Internal: writes a DDL row of the log for a tracked table.';
+REVOKE ALL ON FUNCTION audit._log_ddl(oid, name, name, text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION audit._log_ddl(oid, name, name, text, jsonb) IS
+    'Internal: writes a DDL row of the log for a tracked table (or audit.log itself).';
+
+-- Partitions that still carry partition-scope capture triggers but have no audited ancestor
+-- any more (detached): their triggers would refuse every write, so they are removed.
+CREATE FUNCTION audit._orphans() RETURNS SETOF regclass
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT DISTINCT g.tgrelid::regclass
+      FROM pg_trigger g
+     WHERE g.tgfoid = 'audit._capture()'::regprocedure
+       AND (storage._trigger_args(g.tgargs))[1] = 'partition'
+       AND NOT EXISTS (SELECT FROM audit._tracked t
+                        WHERE t.table_name IN (SELECT relid FROM pg_partition_ancestors(g.tgrelid)))
+$$;
+REVOKE ALL ON FUNCTION audit._orphans() FROM PUBLIC;
+COMMENT ON FUNCTION audit._orphans() IS
+    'Internal: relations with partition capture triggers and no audited ancestor (detached partitions).';
 
 -- Records DDL that changed a tracked table's name or columns, or broke its capture (a problem
 -- that was not there), and remembers the new state; returns whether it logged. Repairs (a
@@ -934,12 +984,94 @@ BEGIN
                      WHERE p.relid <> t.table_name
                        AND (SELECT count(*) FROM pg_trigger g
                              WHERE g.tgrelid = p.relid AND g.tgname LIKE 'audit\_capture\_%') < 4);
+    -- and detached partitions lose theirs
+    PERFORM audit.disable(o) FROM audit._orphans() AS o;
     IF to_regprocedure('storage.run_maintenance(regclass)') IS NOT NULL THEN
         EXECUTE 'SELECT count(*) FROM storage.run_maintenance()';
     END IF;
 END $$;
 COMMENT ON FUNCTION storage._maintenance() IS
     'Internal: the pg_storage_ext.maintenance job: prunes history, gives partitions of audited tables missing capture triggers, runs storage.run_maintenance() when present.';
+
+-- Capture obeys the configuration; detached partitions lose their capture triggers; a
+-- conversion keeps the trail; history and row_at take a partial key; retention changes are logged.
+-- Whether a key names only some of the table's primary-key columns (as after a conversion to a
+-- partitioned table, whose key gained the partition column): history and row_at then also match
+-- the logged keys that contain it.
+CREATE FUNCTION audit._partial_key(target regclass, pk jsonb) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_typeof(pk) = 'object'
+           AND EXISTS (SELECT FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+                        WHERE i.indrelid = target AND i.indisprimary AND NOT pk ? a.attname::text)
+$$;
+COMMENT ON FUNCTION audit._partial_key(regclass, jsonb) IS
+    'Internal: true when pk lacks some primary-key column of the table (history and row_at then match the logged keys containing it).';
+GRANT EXECUTE ON FUNCTION audit._oids(regclass), audit._partial_key(regclass, jsonb) TO audit_reader;
+
+CREATE OR REPLACE FUNCTION audit.history(target regclass, pk jsonb) RETURNS SETOF audit.log
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT e.*
+      FROM (SELECT l.*
+              FROM audit.log l
+             WHERE l.table_oid = ANY (audit._oids(target))
+               AND (l.pk = history.pk OR l.old_pk = history.pk)
+            UNION ALL
+            SELECT l.*
+              FROM audit.log l
+             WHERE audit._partial_key(target, history.pk)
+               AND l.table_oid = ANY (audit._oids(target))
+               AND (l.pk @> history.pk OR l.old_pk @> history.pk)
+               AND l.pk IS DISTINCT FROM history.pk AND l.old_pk IS DISTINCT FROM history.pk) e
+     ORDER BY e.id
+$$;
+COMMENT ON FUNCTION audit.history(regclass, jsonb) IS
+    'Every logged change of the row with primary key pk (e.g. ''{"id": 42}''), oldest first; an UPDATE that changed the key appears under both keys. A key naming only some primary-key columns (the key before a conversion to a partitioned table) matches every logged key containing it.';
+CREATE OR REPLACE FUNCTION audit.row_at(target regclass, pk jsonb, at timestamptz) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN e.op IN ('INSERT', 'UPDATE') AND e.pk @> row_at.pk THEN e.new_row END
+      FROM (SELECT l.id, l.op, l.pk, l.new_row
+              FROM audit.log l
+             WHERE l.table_oid = ANY (audit._oids(target))
+               AND (l.pk = row_at.pk OR l.old_pk = row_at.pk) AND l.ts <= at
+            UNION ALL
+            SELECT l.id, l.op, l.pk, l.new_row
+              FROM audit.log l
+             WHERE audit._partial_key(target, row_at.pk)
+               AND l.table_oid = ANY (audit._oids(target))
+               AND (l.pk @> row_at.pk OR l.old_pk @> row_at.pk)
+               AND l.pk IS DISTINCT FROM row_at.pk AND l.old_pk IS DISTINCT FROM row_at.pk AND l.ts <= at
+            UNION ALL
+            SELECT l.id, l.op, NULL, NULL
+              FROM audit.log l
+             WHERE l.table_oid = ANY (audit._oids(target)) AND l.pk IS NULL
+               AND l.op = 'TRUNCATE' AND l.old_row IS NULL AND l.ts <= at) e
+     ORDER BY e.id DESC
+     LIMIT 1
+$$;
+COMMENT ON FUNCTION audit.row_at(regclass, jsonb, timestamptz) IS
+    'The row with primary key pk as it was at time at (statement times), without excluded columns; NULL if it did not exist then. A partial key (see audit.history) should name one row.';
+CREATE OR REPLACE FUNCTION audit.set_retention(keep interval) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET IntervalStyle = 'postgres' AS $$
+DECLARE
+    cfg storage.partition_config;
+BEGIN
+    IF keep IS NOT NULL AND keep < interval '1 month' THEN
+        RAISE EXCEPTION 'audit retention must be at least 1 month, got %', keep
+              USING ERRCODE = 'invalid_parameter_value',
+                    DETAIL = 'audit.log is partitioned by month; whole months are dropped.',
+                    HINT = 'Pass e.g. interval ''12 months'', or NULL to keep everything.';
+    END IF;
+    PERFORM audit._ensure_log();
+    cfg := storage._partition_config('audit.log'::regclass);
+    IF keep IS NOT NULL THEN
+        PERFORM storage._partition_check_retention(keep::text, cfg.step, 'timestamptz');
+    END IF;
+    UPDATE storage.partition_config SET retention = keep::text WHERE parent = 'audit.log'::regclass;
+    -- a change to what the trail keeps is itself recorded
+    PERFORM audit._log_ddl('audit.log'::regclass, 'audit', 'log', 'audit.set_retention',
+                           jsonb_build_object('retention', keep::text, 'previous', cfg.retention));
+END
+$$;
 
 -- Who may call what (sql/grants.sql, repeated as it stands there).
 GRANT USAGE ON SCHEMA storage TO PUBLIC;

@@ -6,6 +6,7 @@ use pgrx::prelude::*;
 ::pgrx::pg_module_magic!(name, version);
 
 pub(crate) mod audit;
+mod cache;
 mod error;
 mod gucs;
 mod ident;
@@ -74,6 +75,7 @@ extension_sql_file!(
         audit::audit::enable,
         audit::audit::disable,
         audit::audit::_sync_partitions,
+        audit::audit::_carry_capture,
         audit::audit::_changed_columns,
         audit::audit::_configuring_capture,
     ]

@@ -44,6 +44,19 @@ pub(crate) fn call(fcinfo: pg_sys::FunctionCallInfo, name: &str, body: Body) -> 
     }
 }
 
+/// A trigger's arguments (`CREATE TRIGGER … EXECUTE FUNCTION f('a', 'b')`) as strings: the one
+/// way the extension's trigger functions read them.
+pub(crate) fn args(trigger: &pg_sys::Trigger) -> Vec<String> {
+    (0..trigger.tgnargs.max(0) as usize)
+        .map(|i| {
+            // SAFETY: PostgreSQL gives tgnargs NUL-terminated strings in tgargs.
+            unsafe { std::ffi::CStr::from_ptr(*trigger.tgargs.add(i)) }
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
 /// Declares the exported C function `$symbol` (and its `$finfo` record, version 1) running
 /// `$body` through [`call`]; `$name` is the SQL name for errors.
 macro_rules! trigger_entry {

@@ -1,15 +1,21 @@
 //! `audit._capture()`: the AFTER … FOR EACH STATEMENT trigger that writes `audit.log`.
 //!
 //! One statement, whatever its row count, is one `INSERT … SELECT` into `audit.log`, run as the
-//! extension owner ([`crate::privilege::as_owner`]) from a plan cached per trigger and row type;
-//! key extraction (`image - non-key columns`), exclusion and the no-change filter are set-based
-//! jsonb operators in it, `changed_columns` a call of `audit._changed_columns` per pair. The row
-//! images come from one of two places ([`Images`]):
-//! - inline, `to_jsonb` over the transition tables inside that INSERT, when converting the row
-//!   type runs no user code ([`json_safe`]) — the usual case, one SPI execution;
-//! - otherwise (a column type with a user-defined cast to json), first `array_agg(to_jsonb(t))`
-//!   as the statement's own role, passed to the INSERT as arrays — two SPI executions, and the
-//!   user's cast never runs with the owner's privileges.
+//! extension owner ([`crate::privilege::as_owner`]) from a plan cached per trigger; key
+//! extraction (`image - non-key columns`), exclusion and the no-change filter are set-based
+//! jsonb operators in it, `changed_columns` a call of `audit._changed_columns` per pair.
+//!
+//! The capture obeys the extension's configuration, not whoever made the trigger: the audited
+//! table and its options come from `audit._tracked` (the table itself, or for a partition its
+//! nearest audited ancestor), cached with the plan and rebuilt when the invalidation epoch moves
+//! ([`crate::cache`]; a statement trigger on `audit._tracked` sends one at every change). A
+//! trigger on a table that is not audited, or whose arguments differ from the configuration,
+//! refuses the statement (39P01): the trigger's arguments are a dumped copy, checked, not obeyed.
+//!
+//! Row images never run user-defined code: a row whose columns all have built-in types (or
+//! domains, arrays and composites of them) is `to_jsonb(t)`; otherwise the columns of other
+//! types are recorded as their type's output function prints them (`format('%s', v)`), never
+//! through a cast a user defined to json.
 //!
 //! The statement's constants (time, transaction, users, application, client address, query)
 //! are computed once by the trigger and passed as parameters, not evaluated by the plan.
@@ -19,6 +25,7 @@
 
 use super::{NEW_TABLE, OLD_TABLE};
 use crate::error::raise;
+use crate::ident::{literal, qualified, quote};
 use crate::privilege::{as_owner, current_user};
 use pg_storage_core::audit::{logged, non_key, Options, Scope};
 use pgrx::pg_sys;
@@ -32,6 +39,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::hash::{Hash, Hasher};
+use std::rc::Rc;
 
 const USAGE: &str =
     "Capture triggers are created by audit.enable(table); call it again to repair them.";
@@ -44,137 +52,21 @@ enum Op {
     Truncate,
 }
 
-/// The owner-side INSERT of each operation. Parameters: $1 role (oid), $2 table (oid),
-/// $3 excluded columns, $4 non-key columns (NULL without a primary key), $5 capture_query,
-/// $6 schema name, $7 table name, $8 new images, $9 old images, $10 logged columns in order,
-/// $11 (TRUNCATE of a partition only) the partition's qualified name, and the statement's
-/// constants, computed once by the trigger ([`constants`]): $12 ts, $13 txid, $14 db_user,
-/// $15 role_name, $16 application_name, $17 client_addr, $18 query. $1 and $5 are no longer
-/// read by the plan ($15 and $18 are made from them) but keep the numbering of the others.
+/// The owner-side INSERT of each operation. Parameters: $1 table (oid), $2 excluded columns,
+/// $3 non-key columns (NULL without a primary key), $4 schema name, $5 table name, $6 logged
+/// columns in order, $7 (TRUNCATE of a partition only) the partition's qualified name, and the
+/// statement's constants, computed once by the trigger ([`constants`]): $8 ts, $9 txid,
+/// $10 db_user, $11 role_name, $12 application_name, $13 client_addr, $14 query.
 const COLUMNS: &str =
     "ts, txid, table_oid, schema_name, table_name, op, pk, old_pk, old_row, new_row, \
      changed_columns, db_user, role_name, application_name, client_addr, query";
 
-/// Where the row images come from.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Images {
-    /// `to_jsonb` over the transition tables inside the owner's INSERT (row types whose json
-    /// conversion runs no user code).
-    Inline,
-    /// Arrays `$8` (new) and `$9` (old) built beforehand as the statement's role.
-    Params,
-}
-
-fn agg(table: &str) -> String {
-    format!("(SELECT pg_catalog.array_agg(pg_catalog.to_jsonb(t)) FROM {table} AS t)")
-}
-
-fn rows(table: &str, param: &str, images: Images) -> String {
-    match images {
-        Images::Inline => {
-            format!("(SELECT pg_catalog.to_jsonb(t) AS f FROM {table} AS t OFFSET 0) AS r")
-        }
-        Images::Params => format!("pg_catalog.unnest({param}) AS r(f)"),
-    }
-}
-
-fn log_sql(op: Op, images: Images) -> String {
-    let (old, new) = match images {
-        Images::Inline => (agg(OLD_TABLE), agg(NEW_TABLE)),
-        Images::Params => ("$9".to_owned(), "$8".to_owned()),
-    };
-    let body = match op {
-        Op::Insert => format!(
-            "SELECT $12, $13, $2, $6, $7, 'INSERT', \
-                    r.f OPERATOR(pg_catalog.-) $4, NULL, NULL, r.f OPERATOR(pg_catalog.-) $3, NULL, \
-                    $14, $15, $16, $17, $18 \
-               FROM {}",
-            rows(NEW_TABLE, "$8", images)
-        ),
-        Op::Delete => format!(
-            "SELECT $12, $13, $2, $6, $7, 'DELETE', \
-                    r.f OPERATOR(pg_catalog.-) $4, NULL, r.f OPERATOR(pg_catalog.-) $3, NULL, NULL, \
-                    $14, $15, $16, $17, $18 \
-               FROM {}",
-            rows(OLD_TABLE, "$9", images)
-        ),
-        Op::Update => format!(
-            "SELECT $12, $13, $2, $6, $7, 'UPDATE', \
-                    u.nk, NULLIF(u.ok, u.nk), u.o, u.n, \
-                    audit._changed_columns(u.o, u.n, $10), \
-                    $14, $15, $16, $17, $18 \
-               FROM (SELECT p.o OPERATOR(pg_catalog.-) $4 AS ok, p.n OPERATOR(pg_catalog.-) $4 AS nk, \
-                               p.o OPERATOR(pg_catalog.-) $3 AS o, p.n OPERATOR(pg_catalog.-) $3 AS n \
-                          FROM ROWS FROM (pg_catalog.unnest({old}), pg_catalog.unnest({new})) AS p(o, n) \
-                        OFFSET 0) AS u \
-              WHERE u.o IS DISTINCT FROM u.n"
-        ),
-        Op::Truncate => "SELECT $12, $13, $2, $6, $7, 'TRUNCATE', NULL, NULL, \
-                    CASE WHEN $11 IS NOT NULL THEN pg_catalog.jsonb_build_object('partition', $11) END, \
-                    NULL, NULL, $14, $15, $16, $17, $18"
-            .to_owned(),
-    };
-    format!("INSERT INTO audit.log ({COLUMNS}) {body}")
-}
-
-/// The invoker-side query of row images for [`Images::Params`] (None for TRUNCATE).
-fn image_sql(op: Op) -> Option<String> {
-    let null = "NULL::pg_catalog.jsonb[]";
-    match op {
-        Op::Insert => Some(format!("SELECT {}, {null}", agg(NEW_TABLE))),
-        Op::Delete => Some(format!("SELECT {null}, {}", agg(OLD_TABLE))),
-        Op::Update => Some(format!("SELECT {}, {}", agg(NEW_TABLE), agg(OLD_TABLE))),
-        Op::Truncate => None,
-    }
-}
-
-/// True when `to_jsonb` of a value of type `typid` runs no user-defined code: built-in types,
-/// and domains, arrays and composites of them; a user type only without a cast to json (such a
-/// cast is a function to_jsonb would call, here with the extension owner's privileges).
-fn json_safe(typid: pg_sys::Oid, depth: u32) -> bool {
-    if depth > 32 {
-        return false;
-    }
-    // SAFETY: syscache lookups on type OIDs; the row type descriptor is released after use.
-    unsafe {
-        let base = pg_sys::getBaseType(typid);
-        let elem = pg_sys::get_element_type(base);
-        if elem != pg_sys::InvalidOid {
-            return json_safe(elem, depth + 1);
-        }
-        if pg_sys::get_typ_typrelid(base) != pg_sys::InvalidOid {
-            let desc = pg_sys::lookup_rowtype_tupdesc(base, -1);
-            let safe = pgrx::PgTupleDesc::from_pg_unchecked(desc)
-                .iter()
-                .filter(|a| !a.attisdropped)
-                .all(|a| json_safe(a.atttypid, depth + 1));
-            pg_sys::DecrTupleDescRefCount(desc);
-            return safe;
-        }
-        if base.to_u32() < pg_sys::FirstNormalObjectId {
-            return true;
-        }
-        let mut func = pg_sys::InvalidOid;
-        let path = pg_sys::find_coercion_pathway(
-            pg_sys::JSONOID,
-            base,
-            pg_sys::CoercionContext::COERCION_EXPLICIT,
-            &mut func,
-        );
-        path != pg_sys::CoercionPathType::COERCION_PATH_FUNC && func == pg_sys::InvalidOid
-    }
-}
-
-const LOG_ARG_TYPES: [pg_sys::Oid; 18] = [
-    pg_sys::OIDOID,
+const LOG_ARG_TYPES: [pg_sys::Oid; 14] = [
     pg_sys::OIDOID,
     pg_sys::TEXTARRAYOID,
     pg_sys::TEXTARRAYOID,
-    pg_sys::BOOLOID,
     pg_sys::NAMEOID,
     pg_sys::NAMEOID,
-    pg_sys::JSONBARRAYOID,
-    pg_sys::JSONBARRAYOID,
     pg_sys::TEXTARRAYOID,
     pg_sys::TEXTOID,
     pg_sys::TIMESTAMPTZOID,
@@ -186,26 +78,141 @@ const LOG_ARG_TYPES: [pg_sys::Oid; 18] = [
     pg_sys::TEXTOID,
 ];
 
-/// What one capture trigger runs, planned for one row type of its table.
-#[derive(Clone, Copy)]
-struct TriggerPlan {
+/// The images of a transition table's rows, one row `f` each, as a FROM item.
+fn rows(table: &str, image: &str) -> String {
+    format!("(SELECT {image} AS f FROM {table} AS t OFFSET 0) AS r")
+}
+
+fn agg(table: &str, image: &str) -> String {
+    format!("(SELECT pg_catalog.array_agg({image}) FROM {table} AS t)")
+}
+
+/// The log INSERT of `op`; `image` is the jsonb image of a transition-table row `t`.
+fn log_sql(op: Op, image: &str) -> String {
+    let body = match op {
+        Op::Insert => format!(
+            "SELECT $8, $9, $1, $4, $5, 'INSERT', \
+                    r.f OPERATOR(pg_catalog.-) $3, NULL, NULL, r.f OPERATOR(pg_catalog.-) $2, NULL, \
+                    $10, $11, $12, $13, $14 \
+               FROM {}",
+            rows(NEW_TABLE, image)
+        ),
+        Op::Delete => format!(
+            "SELECT $8, $9, $1, $4, $5, 'DELETE', \
+                    r.f OPERATOR(pg_catalog.-) $3, NULL, r.f OPERATOR(pg_catalog.-) $2, NULL, NULL, \
+                    $10, $11, $12, $13, $14 \
+               FROM {}",
+            rows(OLD_TABLE, image)
+        ),
+        Op::Update => format!(
+            "SELECT $8, $9, $1, $4, $5, 'UPDATE', \
+                    u.nk, NULLIF(u.ok, u.nk), u.o, u.n, \
+                    audit._changed_columns(u.o, u.n, $6), \
+                    $10, $11, $12, $13, $14 \
+               FROM (SELECT p.o OPERATOR(pg_catalog.-) $3 AS ok, p.n OPERATOR(pg_catalog.-) $3 AS nk, \
+                               p.o OPERATOR(pg_catalog.-) $2 AS o, p.n OPERATOR(pg_catalog.-) $2 AS n \
+                          FROM ROWS FROM (pg_catalog.unnest({}), pg_catalog.unnest({})) AS p(o, n) \
+                        OFFSET 0) AS u \
+              WHERE u.o IS DISTINCT FROM u.n",
+            agg(OLD_TABLE, image),
+            agg(NEW_TABLE, image)
+        ),
+        Op::Truncate => "SELECT $8, $9, $1, $4, $5, 'TRUNCATE', NULL, NULL, \
+                    CASE WHEN $7 IS NOT NULL THEN pg_catalog.jsonb_build_object('partition', $7) END, \
+                    NULL, NULL, $10, $11, $12, $13, $14"
+            .to_owned(),
+    };
+    format!("INSERT INTO audit.log ({COLUMNS}) {body}")
+}
+
+/// True when the type is built in, or a domain, array or composite of built-in types: `to_jsonb`
+/// of such a value runs no user-defined code (PostgreSQL looks for casts to json only for types
+/// that are not built in).
+fn builtin(typid: pg_sys::Oid, depth: u32) -> bool {
+    if depth > 32 {
+        return false;
+    }
+    // SAFETY: syscache lookups on type OIDs; the row type descriptor is released after use.
+    unsafe {
+        let base = pg_sys::getBaseType(typid);
+        let elem = pg_sys::get_element_type(base);
+        if elem != pg_sys::InvalidOid {
+            return builtin(elem, depth + 1);
+        }
+        if pg_sys::get_typ_typrelid(base) != pg_sys::InvalidOid {
+            let desc = pg_sys::lookup_rowtype_tupdesc(base, -1);
+            let safe = pgrx::PgTupleDesc::from_pg_unchecked(desc)
+                .iter()
+                .filter(|a| !a.attisdropped)
+                .all(|a| builtin(a.atttypid, depth + 1));
+            pg_sys::DecrTupleDescRefCount(desc);
+            return safe;
+        }
+        base.to_u32() < pg_sys::FirstNormalObjectId
+    }
+}
+
+/// The jsonb image of a row `t` of the relation: `to_jsonb(t)` when every column is
+/// [`builtin`]; otherwise an object built column by column, the other columns as their output
+/// function's text (`jsonb_build_object` takes 50 pairs at most: objects of 50 are joined).
+fn image_expr(rel: pg_sys::Relation) -> String {
+    // SAFETY: the trigger's relation is open.
+    let desc = unsafe { pgrx::PgTupleDesc::from_pg_unchecked((*rel).rd_att) };
+    let live: Vec<(String, bool)> = desc
+        .iter()
+        .filter(|a| !a.attisdropped)
+        .map(|a| {
+            (
+                pg_sys::name_data_to_str(&a.attname).to_owned(),
+                builtin(a.atttypid, 0),
+            )
+        })
+        .collect();
+    if live.iter().all(|(_, safe)| *safe) {
+        return "pg_catalog.to_jsonb(t)".to_owned();
+    }
+    let pairs: Vec<String> = live
+        .iter()
+        .map(|(name, safe)| {
+            let col = format!("t.{}", quote(name));
+            let value = if *safe {
+                col
+            } else {
+                format!(
+                    "CASE WHEN pg_catalog.num_nulls({col}) OPERATOR(pg_catalog.=) 0 \
+                     THEN pg_catalog.format('%s', {col}) END"
+                )
+            };
+            format!("{}, {value}", literal(name))
+        })
+        .collect();
+    pairs
+        .chunks(50)
+        .map(|c| format!("pg_catalog.jsonb_build_object({})", c.join(", ")))
+        .collect::<Vec<_>>()
+        .join(" OPERATOR(pg_catalog.||) ")
+}
+
+/// What one capture trigger does, for one row type of its table and one configuration.
+struct Entry {
     fingerprint: u64,
     epoch: u64,
-    images: Images,
-    /// Inline: the owner's INSERT over the transition tables. Params: the image query.
+    /// The audited table rows are logged under: the table, or its audited ancestor.
+    table: pg_sys::Oid,
+    options: Options,
+    /// Live columns not excluded, in order (changed_columns of an UPDATE).
+    logged: Vec<String>,
+    /// Columns that are not part of the primary key (None without a primary key).
+    non_key: Option<Vec<String>>,
+    /// The owner's INSERT into audit.log (a saved plan).
     plan: pg_sys::SPIPlanPtr,
 }
 
 thread_local! {
-    /// Owner-side INSERT plans with images as parameters, by operation (saved plans: the plan
-    /// cache replans them when audit.log changes, e.g. a new partition).
-    static LOG_PLANS: RefCell<HashMap<u8, pg_sys::SPIPlanPtr>> = RefCell::new(HashMap::new());
-    /// Plans by trigger. A plan over a transition table is not invalidated by the plan cache
-    /// when the table's row type changes: it is rebuilt when the row type's fingerprint or the
-    /// invalidation epoch (casts, types, relations) changed.
-    static TRIGGER_PLANS: RefCell<HashMap<pg_sys::Oid, TriggerPlan>> = RefCell::new(HashMap::new());
-    static EPOCH: Cell<u64> = const { Cell::new(0) };
-    static CALLBACKS: Cell<bool> = const { Cell::new(false) };
+    /// Entries by trigger. A plan over a transition table is not invalidated by the plan cache
+    /// when the table's row type changes: an entry is rebuilt when the row type's fingerprint
+    /// or the invalidation epoch changed.
+    static ENTRIES: RefCell<HashMap<pg_sys::Oid, Rc<Entry>>> = RefCell::new(HashMap::new());
     /// (transaction, command after the write, table) of the last whole-table TRUNCATE logged.
     /// TRUNCATE of a partitioned table fires the trigger of every partition too, right after
     /// the parent's (no command in between): those are not logged again.
@@ -215,7 +222,7 @@ thread_local! {
     static CLIENT_ADDR: Cell<Option<Option<pg_sys::Datum>>> = const { Cell::new(None) };
 }
 
-/// The statement's constants of a log row, $12..$18 of the log INSERT: what
+/// The statement's constants of a log row, $8..$14 of the log INSERT: what
 /// statement_timestamp(), pg_current_xact_id(), SESSION_USER, pg_get_userbyid(actor),
 /// current_setting('application_name'), inet_client_addr() and current_query() return, computed
 /// once per statement rather than by the plan.
@@ -258,34 +265,6 @@ fn constants(actor: pg_sys::Oid, capture_query: bool) -> [Option<pg_sys::Datum>;
     }
 }
 
-unsafe extern "C-unwind" fn bump_rel(_arg: pg_sys::Datum, _relid: pg_sys::Oid) {
-    EPOCH.with(|e| e.set(e.get().wrapping_add(1)));
-}
-
-unsafe extern "C-unwind" fn bump_syscache(_arg: pg_sys::Datum, _cache: i32, _hash: u32) {
-    EPOCH.with(|e| e.set(e.get().wrapping_add(1)));
-}
-
-fn epoch() -> u64 {
-    if !CALLBACKS.with(|c| c.replace(true)) {
-        // SAFETY: backend-lifetime callbacks that only bump a counter.
-        unsafe {
-            pg_sys::CacheRegisterRelcacheCallback(Some(bump_rel), pg_sys::Datum::from(0));
-            for cache in [
-                pg_sys::SysCacheIdentifier::CASTSOURCETARGET,
-                pg_sys::SysCacheIdentifier::TYPEOID,
-            ] {
-                pg_sys::CacheRegisterSyscacheCallback(
-                    cache as i32,
-                    Some(bump_syscache),
-                    pg_sys::Datum::from(0),
-                );
-            }
-        }
-    }
-    EPOCH.with(Cell::get)
-}
-
 /// Statement trigger body; reports problems with ereport, never returns an error.
 pub(crate) fn capture(td: &pg_sys::TriggerData) {
     let event = td.tg_event;
@@ -313,26 +292,13 @@ pub(crate) fn capture(td: &pg_sys::TriggerData) {
     } else {
         crate::error::internal("a trigger event that is none of INSERT, UPDATE, DELETE, TRUNCATE")
     };
-    let args: Vec<String> = (0..trigger.tgnargs.max(0) as usize)
-        // SAFETY: tgargs holds tgnargs NUL-terminated strings.
-        .map(|i| cstr(unsafe { *trigger.tgargs.add(i) }))
-        .collect();
-    let options = Options::parse(&args).unwrap_or_else(|e| {
-        raise(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("audit capture trigger \"{tgname}\" has bad arguments: {e}"),
-            None,
-            Some(USAGE.into()),
-        )
-    });
     check_transition_tables(op, trigger, &tgname);
     // SAFETY: the relation is open for the trigger.
-    if super::is_moving(unsafe { (*rel).rd_id }) {
+    let relid = unsafe { (*rel).rd_id };
+    if super::is_moving(relid) {
         return; // rows the extension relocates (a partition drain) are not changes
     }
     let actor = current_user();
-    // SAFETY: the relation is open for the trigger.
-    let relid = unsafe { (*rel).rd_id };
 
     // SAFETY: an SPI connection for this call; PostgreSQL's abort cleanup closes it on error.
     unsafe {
@@ -340,21 +306,22 @@ pub(crate) fn capture(td: &pg_sys::TriggerData) {
             crate::error::internal("SPI_connect failed");
         }
     }
-    let table = match options.scope {
-        Scope::Table => Some(relid),
-        Scope::Partition => as_owner(|| audited_ancestor(relid)),
-    };
-    if let Some(table) = table {
-        // A TRUNCATE right after a whole-table TRUNCATE of the same table is its partitions'.
-        if op != Op::Truncate || truncate_key(table) != LAST_TRUNCATE.with(Cell::get) {
-            write(td, op, &options, table, actor);
+    if op != Op::Truncate {
+        // SAFETY: registers the transition tables of this trigger call on our connection.
+        unsafe {
+            pg_sys::SPI_register_trigger_data(std::ptr::from_ref(td).cast_mut());
         }
+    }
+    let entry = entry(td, op, &tgname);
+    // A TRUNCATE right after a whole-table TRUNCATE of the same table is its partitions'.
+    if op != Op::Truncate || truncate_key(entry.table) != LAST_TRUNCATE.with(Cell::get) {
+        write(&entry, op, relid, actor);
     }
     // SAFETY: closes the connection opened above.
     unsafe {
         pg_sys::SPI_finish();
     }
-    if op == Op::Truncate && table == Some(relid) {
+    if op == Op::Truncate && entry.table == relid {
         // A whole-table TRUNCATE: the partitions' triggers that follow skip it.
         LAST_TRUNCATE.with(|l| l.set(truncate_key(relid)));
     }
@@ -389,14 +356,18 @@ fn check_transition_tables(op: Op, trigger: &pg_sys::Trigger, tgname: &str) {
     }
 }
 
-/// The nearest audited ancestor of a partition; None once it is detached from it.
-fn audited_ancestor(relid: pg_sys::Oid) -> Option<pg_sys::Oid> {
-    let sql = c"SELECT a.relid FROM pg_catalog.pg_partition_ancestors($1) WITH ORDINALITY AS a(relid, n) \
-                 JOIN audit._tracked t ON t.table_name OPERATOR(pg_catalog.=) a.relid \
-                WHERE a.relid OPERATOR(pg_catalog.<>) $1 ORDER BY a.n LIMIT 1";
+/// The audit configuration that applies to `relid`: the nearest of the relation and its
+/// ancestors in `audit._tracked` — (that table, its excluded columns, capture_query).
+fn configuration(relid: pg_sys::Oid) -> Option<(pg_sys::Oid, Vec<String>, bool)> {
+    let sql = c"SELECT a.relid::pg_catalog.oid, t.exclude_columns, t.capture_query \
+                  FROM (SELECT $1, 0 UNION ALL \
+                        SELECT * FROM pg_catalog.pg_partition_ancestors($1) WITH ORDINALITY) AS a(relid, n) \
+                  JOIN audit._tracked t ON t.table_name OPERATOR(pg_catalog.=) a.relid \
+                 ORDER BY a.n LIMIT 1";
     let mut types = [pg_sys::REGCLASSOID];
     let mut values = [pg_sys::Datum::from(relid)];
-    // SAFETY: an SPI query with one typed parameter on the open connection.
+    // SAFETY: an SPI query with one typed parameter on the open connection; the values are
+    // read before the next SPI call.
     unsafe {
         let rc = pg_sys::SPI_execute_with_args(
             sql.as_ptr(),
@@ -410,11 +381,90 @@ fn audited_ancestor(relid: pg_sys::Oid) -> Option<pg_sys::Oid> {
         if rc != pg_sys::SPI_OK_SELECT as i32 || pg_sys::SPI_processed == 0 {
             return None;
         }
-        let table = &*pg_sys::SPI_tuptable;
+        let result = &*pg_sys::SPI_tuptable;
+        let (row, desc) = (*result.vals, result.tupdesc);
         let mut isnull = false;
-        let d = pg_sys::SPI_getbinval(*table.vals, table.tupdesc, 1, &mut isnull);
-        (!isnull).then(|| pg_sys::Oid::from(d.value() as u32))
+        let table = pg_sys::SPI_getbinval(row, desc, 1, &mut isnull);
+        let exclude = pg_sys::SPI_getbinval(row, desc, 2, &mut isnull);
+        let exclude: Vec<String> = if isnull {
+            Vec::new()
+        } else {
+            Vec::<Option<String>>::from_polymorphic_datum(exclude, false, pg_sys::TEXTARRAYOID)
+                .unwrap_or_default()
+                .into_iter()
+                .flatten()
+                .collect()
+        };
+        let capture_query = pg_sys::SPI_getbinval(row, desc, 3, &mut isnull);
+        Some((
+            pg_sys::Oid::from(table.value() as u32),
+            exclude,
+            !isnull && capture_query.value() != 0,
+        ))
     }
+}
+
+/// The options the configuration gives the trigger on `relid`, or a 39P01 error: a capture
+/// trigger on a table that is not audited, or whose arguments are not the configuration's.
+fn configured(
+    trigger: &pg_sys::Trigger,
+    relid: pg_sys::Oid,
+    tgname: &str,
+) -> (pg_sys::Oid, Options) {
+    let Some((table, exclude, capture_query)) = as_owner(|| configuration(relid)) else {
+        let name = qualified(relid);
+        raise(
+            PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+            format!("audit capture trigger \"{tgname}\" is on {name}, which is not audited"),
+            Some(
+                "audit._capture logs only tables that audit.enable set up (audit.tracked), and \
+                 their partitions."
+                    .into(),
+            ),
+            Some(format!(
+                "Drop the trigger, or start capture with SELECT audit.enable({}).",
+                literal(&name)
+            )),
+        );
+    };
+    let scope = if table == relid {
+        Scope::Table
+    } else {
+        Scope::Partition
+    };
+    let options = Options::new(scope, capture_query, &exclude);
+    let args = crate::triggers::args(trigger);
+    if args != options.to_args() {
+        let name = qualified(table);
+        let show = |a: &[String]| a.iter().map(|x| literal(x)).collect::<Vec<_>>().join(", ");
+        raise(
+            PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+            format!(
+                "audit capture trigger \"{tgname}\" on {} does not match the audit configuration of {name}",
+                qualified(relid)
+            ),
+            Some(format!(
+                "Its arguments are ({}); audit.tracked says ({}).",
+                show(&args),
+                show(&options.to_args())
+            )),
+            Some(format!(
+                "Repair the triggers with SELECT audit.enable({}, exclude_columns => {}, capture_query => {}).",
+                literal(&name),
+                literal(&format!(
+                    "{{{}}}",
+                    options
+                        .exclude
+                        .iter()
+                        .map(|c| format!("\"{}\"", c.replace('\\', "\\\\").replace('"', "\\\"")))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )),
+                options.capture_query
+            )),
+        );
+    }
+    (table, options)
 }
 
 /// Where a TRUNCATE of `table` stands: transaction, command, table.
@@ -488,53 +538,26 @@ fn name_datum(value: &str) -> pg_sys::Datum {
     }
 }
 
-fn execute(
-    plan: pg_sys::SPIPlanPtr,
-    values: &mut [pg_sys::Datum],
-    nulls: &[std::ffi::c_char],
-    read_only: bool,
-) -> i32 {
-    // SAFETY: a saved plan with as many parameters as values given.
-    unsafe {
-        pg_sys::SPI_execute_plan(
-            plan,
-            if values.is_empty() {
-                std::ptr::null_mut()
-            } else {
-                values.as_mut_ptr()
-            },
-            if nulls.is_empty() {
-                std::ptr::null()
-            } else {
-                nulls.as_ptr()
-            },
-            read_only,
-            0,
-        )
-    }
-}
-
-/// The plan of this trigger for the relation's current row type.
-fn trigger_plan(
-    td: &pg_sys::TriggerData,
-    op: Op,
-    fingerprint: u64,
-    columns_safe: impl Fn() -> bool,
-) -> TriggerPlan {
-    // SAFETY: the trigger is valid for the call.
-    let tgoid = unsafe { (*td.tg_trigger).tgoid };
-    let epoch = epoch();
-    if let Some(tp) = TRIGGER_PLANS.with(|p| p.borrow().get(&tgoid).copied()) {
-        if tp.fingerprint == fingerprint && tp.epoch == epoch {
-            return tp;
+/// The entry of this trigger for the relation's current row type and configuration.
+fn entry(td: &pg_sys::TriggerData, op: Op, tgname: &str) -> Rc<Entry> {
+    // SAFETY: the trigger and relation are valid for the call.
+    let (trigger, rel) = unsafe { (&*td.tg_trigger, td.tg_relation) };
+    let (columns, key, fingerprint) = describe(rel);
+    let epoch = crate::cache::epoch();
+    if let Some(e) = ENTRIES.with(|p| p.borrow().get(&trigger.tgoid).cloned()) {
+        if e.fingerprint == fingerprint && e.epoch == epoch {
+            return e;
         }
     }
-    TRIGGER_PLANS.with(|p| {
+    ENTRIES.with(|p| {
         let mut p = p.borrow_mut();
         let stale: Vec<pg_sys::Oid> = if p.len() >= 512 {
             p.keys().copied().collect()
         } else {
-            p.get(&tgoid).map(|_| tgoid).into_iter().collect()
+            p.get(&trigger.tgoid)
+                .map(|_| trigger.tgoid)
+                .into_iter()
+                .collect()
         };
         for k in stale {
             if let Some(old) = p.remove(&k) {
@@ -543,77 +566,26 @@ fn trigger_plan(
             }
         }
     });
-    let images = if columns_safe() {
-        Images::Inline
-    } else {
-        Images::Params
-    };
-    let plan = match images {
-        Images::Inline => as_owner(|| prepare(&log_sql(op, Images::Inline), &LOG_ARG_TYPES)),
-        Images::Params => prepare(
-            &image_sql(op).unwrap_or_else(|| crate::error::internal("no image query for TRUNCATE")),
-            &[],
-        ),
-    };
-    let tp = TriggerPlan {
+    // SAFETY: the relation is open for the trigger.
+    let relid = unsafe { (*rel).rd_id };
+    let (table, options) = configured(trigger, relid, tgname);
+    let image = image_expr(rel);
+    let plan = as_owner(|| prepare(&log_sql(op, &image), &LOG_ARG_TYPES));
+    let e = Rc::new(Entry {
         fingerprint,
         epoch,
-        images,
+        table,
+        logged: logged(&columns, &options.exclude),
+        non_key: (!key.is_empty()).then(|| non_key(&columns, &key)),
+        options,
         plan,
-    };
-    TRIGGER_PLANS.with(|p| p.borrow_mut().insert(tgoid, tp));
-    tp
+    });
+    ENTRIES.with(|p| p.borrow_mut().insert(trigger.tgoid, e.clone()));
+    e
 }
 
-fn write(
-    td: &pg_sys::TriggerData,
-    op: Op,
-    options: &Options,
-    table: pg_sys::Oid,
-    actor: pg_sys::Oid,
-) {
-    let rel = td.tg_relation;
-    let (columns, key, fingerprint) = describe(rel);
-    // SAFETY: the trigger's relation is open.
-    let relid = unsafe { (*rel).rd_id };
-    let mut new_images = None;
-    let mut old_images = None;
-    let mut inline_plan = None;
-    if op != Op::Truncate {
-        // SAFETY: registers the transition tables of this trigger call on our connection.
-        unsafe {
-            pg_sys::SPI_register_trigger_data(std::ptr::from_ref(td).cast_mut());
-        }
-        let safe = || {
-            // SAFETY: the relation's descriptor is valid for the call.
-            let desc = unsafe { pgrx::PgTupleDesc::from_pg_unchecked((*rel).rd_att) };
-            desc.iter()
-                .filter(|a| !a.attisdropped)
-                .all(|a| json_safe(a.atttypid, 0))
-        };
-        let tp = trigger_plan(td, op, fingerprint, safe);
-        match tp.images {
-            Images::Inline => inline_plan = Some(tp.plan),
-            Images::Params => {
-                // Row images as the statement's role.
-                if execute(tp.plan, &mut [], &[], true) != pg_sys::SPI_OK_SELECT as i32 {
-                    crate::error::internal("the row-image query failed");
-                }
-                // SAFETY: the result of the query just run, valid until SPI_finish.
-                unsafe {
-                    let result = &*pg_sys::SPI_tuptable;
-                    let (mut new_null, mut old_null) = (false, false);
-                    let new = pg_sys::SPI_getbinval(*result.vals, result.tupdesc, 1, &mut new_null);
-                    let old = pg_sys::SPI_getbinval(*result.vals, result.tupdesc, 2, &mut old_null);
-                    new_images = (!new_null).then_some(new);
-                    old_images = (!old_null).then_some(old);
-                }
-                if new_images.is_none() && old_images.is_none() {
-                    return; // the statement changed no row
-                }
-            }
-        }
-    }
+fn write(entry: &Entry, op: Op, relid: pg_sys::Oid, actor: pg_sys::Oid) {
+    let table = entry.table;
     // SAFETY: syscache lookups of the audited table's names.
     let (schema, name) = unsafe {
         let rel_name = pg_sys::get_rel_name(table);
@@ -625,26 +597,20 @@ fn write(
             cstr(rel_name),
         )
     };
-    let partition = (op == Op::Truncate && relid != table).then(|| crate::ident::qualified(relid));
-    let non_key_columns = (!key.is_empty()).then(|| non_key(&columns, &key));
-    let logged_columns = logged(&columns, &options.exclude);
+    let partition = (op == Op::Truncate && relid != table).then(|| qualified(relid));
     let datum = |d: Option<pg_sys::Datum>| (d.unwrap_or(pg_sys::Datum::from(0)), d.is_none());
     let params = [
-        datum(Some(pg_sys::Datum::from(actor))),
         datum(Some(pg_sys::Datum::from(table))),
-        datum(options.exclude.clone().into_datum()),
-        datum(non_key_columns.and_then(IntoDatum::into_datum)),
-        datum(options.capture_query.into_datum()),
+        datum(entry.options.exclude.clone().into_datum()),
+        datum(entry.non_key.clone().and_then(IntoDatum::into_datum)),
         datum(Some(name_datum(&schema))),
         datum(Some(name_datum(&name))),
-        datum(new_images),
-        datum(old_images),
-        datum(logged_columns.into_datum()),
+        datum(entry.logged.clone().into_datum()),
         datum(partition.and_then(IntoDatum::into_datum)),
     ];
     let params: Vec<(pg_sys::Datum, bool)> = params
         .into_iter()
-        .chain(constants(actor, options.capture_query).map(datum))
+        .chain(constants(actor, entry.options.capture_query).map(datum))
         .collect();
     let mut values: Vec<pg_sys::Datum> = params.iter().map(|p| p.0).collect();
     let nulls: Vec<std::ffi::c_char> = params
@@ -658,14 +624,11 @@ fn write(
         })
         .collect();
     as_owner(|| {
-        let plan = inline_plan.unwrap_or_else(|| {
-            LOG_PLANS.with(|p| {
-                *p.borrow_mut()
-                    .entry(op as u8)
-                    .or_insert_with(|| prepare(&log_sql(op, Images::Params), &LOG_ARG_TYPES))
-            })
-        });
-        if execute(plan, &mut values, &nulls, false) != pg_sys::SPI_OK_INSERT as i32 {
+        // SAFETY: a saved plan with as many parameters as values given.
+        let rc = unsafe {
+            pg_sys::SPI_execute_plan(entry.plan, values.as_mut_ptr(), nulls.as_ptr(), false, 0)
+        };
+        if rc != pg_sys::SPI_OK_INSERT as i32 {
             crate::error::internal("the audit log INSERT did not run");
         }
     });

@@ -65,6 +65,15 @@ mod audit {
         super::configuring(|| super::sync_from_config(root.0))
     }
 
+    /// Internal: moves the capture of `old` to `new` (storage.convert_to_partitioned, before
+    /// the swap): same options, the history of `old` stays the history of `new`, and a DDL row
+    /// records the conversion. False when `old` is not audited.
+    #[pg_extern(volatile)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn _carry_capture(old: Regclass, new: Regclass) -> bool {
+        super::carry(old.0, new.0)
+    }
+
     /// Internal: whether the extension itself is changing capture triggers right now (its DDL
     /// event trigger then logs nothing: the statement that asked for it is what gets checked).
     #[pg_extern(volatile)]
@@ -97,6 +106,21 @@ crate::triggers::trigger_entry!(
     pg_finfo__capture_wrapper,
     "audit._capture",
     capture_trigger
+);
+
+/// Trigger `audit._tracked_changed()`: AFTER … FOR EACH STATEMENT on `audit._tracked`; capture
+/// caches its configuration, so every change to it invalidates them in every backend.
+fn tracked_changed_trigger<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, std::convert::Infallible> {
+    crate::cache::invalidate(trigger.trigger_data().tg_relation);
+    Ok(None)
+}
+crate::triggers::trigger_entry!(
+    _tracked_changed_wrapper,
+    pg_finfo__tracked_changed_wrapper,
+    "audit._tracked_changed",
+    tracked_changed_trigger
 );
 
 thread_local! {
@@ -405,6 +429,70 @@ fn sync_from_config(root: pg_sys::Oid) -> i32 {
             }
             None => 0,
         }
+    })
+}
+
+fn carry(old: pg_sys::Oid, new: pg_sys::Oid) -> bool {
+    check_target(old, "audit._carry_capture");
+    check_target(new, "audit._carry_capture");
+    as_owner(|| {
+        configuring(|| {
+            Spi::connect_mut(|client| {
+                let row = client
+                    .select(
+                        "SELECT exclude_columns, capture_query FROM audit._tracked WHERE table_name = $1",
+                        None,
+                        &[old.into()],
+                    )
+                    .unwrap_or_else(|e| spi_failed(e))
+                    .next()
+                    .map(|row| {
+                        (
+                            row.get::<Vec<String>>(1).ok().flatten().unwrap_or_default(),
+                            row.get::<bool>(2).ok().flatten().unwrap_or(false),
+                        )
+                    });
+                let Some((exclude, capture_query)) = row else {
+                    return false;
+                };
+                // the state of the new table is first seen after its rename (not logged)
+                client
+                    .update(
+                        "DELETE FROM audit._ddl_state WHERE table_name = $1",
+                        None,
+                        &[old.into()],
+                    )
+                    .unwrap_or_else(|e| spi_failed(e));
+                client
+                    .update(
+                        "UPDATE audit._tracked \
+                            SET table_name = $2::pg_catalog.oid::pg_catalog.regclass, \
+                                table_oids = table_oids \
+                                    || CASE WHEN $1 = ANY (table_oids) THEN '{}' ELSE ARRAY[$1] END \
+                                    || ARRAY[$2] \
+                          WHERE table_name = $1::pg_catalog.oid::pg_catalog.regclass",
+                        None,
+                        &[old.into(), new.into()],
+                    )
+                    .unwrap_or_else(|e| spi_failed(e));
+                let options = Options::new(Scope::Table, capture_query, &exclude);
+                install(client, new, &options);
+                if relkind(new) == b'p' {
+                    sync_partitions(client, new, &options);
+                }
+                client
+                    .update(
+                        "SELECT audit._log_ddl($2, n.nspname, c.relname, 'storage.convert_to_partitioned') \
+                           FROM pg_catalog.pg_class c \
+                           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                          WHERE c.oid = $1",
+                        None,
+                        &[old.into(), new.into()],
+                    )
+                    .unwrap_or_else(|e| spi_failed(e));
+                true
+            })
+        })
     })
 }
 

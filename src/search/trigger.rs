@@ -75,10 +75,8 @@ struct Plan {
 
 thread_local! {
     static PLANS: RefCell<HashMap<pg_sys::Oid, Rc<Plan>>> = RefCell::new(HashMap::new());
-    /// Bumped by invalidation callbacks; a plan cache built under an older epoch is dropped.
-    static EPOCH: Cell<u64> = const { Cell::new(0) };
+    /// The invalidation epoch ([`crate::cache::epoch`]) the plan cache was built under.
     static CACHE_EPOCH: Cell<u64> = const { Cell::new(0) };
-    static CALLBACKS: Cell<bool> = const { Cell::new(false) };
     /// The plan used last, with its trigger and epoch: most statements fire one trigger.
     static LAST: RefCell<Option<(pg_sys::Oid, u64, Rc<Plan>)>> = const { RefCell::new(None) };
     /// Set by `storage.rebuild_search` for the column it rebuilds: recompute even when no
@@ -102,31 +100,12 @@ impl Drop for ForceRecompute {
     }
 }
 
-unsafe extern "C-unwind" fn invalidate_rel(_arg: pg_sys::Datum, _relid: pg_sys::Oid) {
-    EPOCH.with(|e| e.set(e.get().wrapping_add(1)));
-}
-
-unsafe extern "C-unwind" fn invalidate_syscache(_arg: pg_sys::Datum, _cache: i32, _hash: u32) {
-    EPOCH.with(|e| e.set(e.get().wrapping_add(1)));
-}
-
 fn plan_for(
     trigger: &pg_sys::Trigger,
     tupdesc: &PgTupleDesc,
     relname: impl Fn() -> String,
 ) -> Rc<Plan> {
-    if !CALLBACKS.with(|c| c.replace(true)) {
-        // SAFETY: registering backend-lifetime callbacks that only bump a counter.
-        unsafe {
-            pg_sys::CacheRegisterRelcacheCallback(Some(invalidate_rel), pg_sys::Datum::from(0));
-            pg_sys::CacheRegisterSyscacheCallback(
-                pg_sys::SysCacheIdentifier::TSCONFIGOID as i32,
-                Some(invalidate_syscache),
-                pg_sys::Datum::from(0),
-            );
-        }
-    }
-    let epoch = EPOCH.with(Cell::get);
+    let epoch = crate::cache::epoch();
     let tgoid = trigger.tgoid;
     if let Some(plan) = LAST.with(|l| match &*l.borrow() {
         Some((oid, e, plan)) if *oid == tgoid && *e == epoch => Some(plan.clone()),
@@ -154,18 +133,6 @@ fn plan_lookup(
     let plan = Rc::new(build_plan(trigger, tupdesc, &relname()));
     PLANS.with(|p| p.borrow_mut().insert(trigger.tgoid, plan.clone()));
     plan
-}
-
-/// The trigger's arguments as strings.
-fn trigger_args(trigger: &pg_sys::Trigger) -> Vec<String> {
-    (0..trigger.tgnargs.max(0) as usize)
-        .map(|i| {
-            // SAFETY: PostgreSQL gives tgnargs NUL-terminated strings in tgargs.
-            unsafe { CStr::from_ptr(*trigger.tgargs.add(i)) }
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect()
 }
 
 /// The live (not dropped) column named exactly `name`.
@@ -225,7 +192,7 @@ fn arg_error(code: PgSqlErrorCode, n: usize, arg: &str, what: String, relname: &
 fn build_plan(trigger: &pg_sys::Trigger, tupdesc: &PgTupleDesc, relname: &str) -> Plan {
     // SAFETY: tgname is a NUL-terminated trigger name.
     let name = unsafe { CStr::from_ptr(trigger.tgname) }.to_string_lossy();
-    plan_from_args(&trigger_args(trigger), &name, tupdesc, relname)
+    plan_from_args(&crate::triggers::args(trigger), &name, tupdesc, relname)
 }
 
 /// Checks trigger arguments against a table as the trigger will at its first row; raises the

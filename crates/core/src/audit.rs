@@ -1,10 +1,12 @@
 //! Audit capture options: what `audit.enable` writes into the capture triggers' arguments and
-//! what the trigger reads back, and the column arithmetic both sides share.
+//! what the trigger checks them against, and the column arithmetic both sides share.
 //!
-//! A capture trigger carries its options in `pg_trigger.tgargs`, so the trigger needs no lookup
-//! per statement and its options are dumped with the trigger:
+//! A capture trigger carries its options in `pg_trigger.tgargs`, so they are dumped with the
+//! trigger and visible in the catalog:
 //! `[scope, capture_query, excluded column, ...]` where scope is `table` (the table `audit.enable`
 //! was called on) or `partition` (a partition of it: rows are logged under the audited ancestor).
+//! The trigger obeys the configuration (`audit._tracked`), not these arguments: it refuses to run
+//! when they differ from [`Options::to_args`] of the configured options.
 
 /// Where a capture trigger sits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,49 @@
+//! The one cache-invalidation helper: per-backend caches (trigger plans, capture configuration)
+//! remember the [`epoch`] they were built under and are rebuilt when it moved. PostgreSQL's
+//! invalidation messages move it: any relcache invalidation (DDL on any relation, and the
+//! explicit ones [`invalidate`] sends when the extension's configuration tables change), and
+//! changes to types and text search configurations.
+
+use pgrx::pg_sys;
+use std::cell::Cell;
+
+thread_local! {
+    static EPOCH: Cell<u64> = const { Cell::new(0) };
+    static CALLBACKS: Cell<bool> = const { Cell::new(false) };
+}
+
+unsafe extern "C-unwind" fn bump_rel(_arg: pg_sys::Datum, _relid: pg_sys::Oid) {
+    EPOCH.with(|e| e.set(e.get().wrapping_add(1)));
+}
+
+unsafe extern "C-unwind" fn bump_syscache(_arg: pg_sys::Datum, _cache: i32, _hash: u32) {
+    EPOCH.with(|e| e.set(e.get().wrapping_add(1)));
+}
+
+/// The current invalidation epoch (registers the callbacks at the first call of the backend).
+pub(crate) fn epoch() -> u64 {
+    if !CALLBACKS.with(|c| c.replace(true)) {
+        // SAFETY: backend-lifetime callbacks that only bump a counter.
+        unsafe {
+            pg_sys::CacheRegisterRelcacheCallback(Some(bump_rel), pg_sys::Datum::from(0));
+            for cache in [
+                pg_sys::SysCacheIdentifier::TYPEOID,
+                pg_sys::SysCacheIdentifier::TSCONFIGOID,
+            ] {
+                pg_sys::CacheRegisterSyscacheCallback(
+                    cache as i32,
+                    Some(bump_syscache),
+                    pg_sys::Datum::from(0),
+                );
+            }
+        }
+    }
+    EPOCH.with(Cell::get)
+}
+
+/// Queues a relcache invalidation of `rel` (sent to every backend at commit, seen by this one at
+/// the next command): caches built from a configuration table are rebuilt after it changed.
+pub(crate) fn invalidate(rel: pg_sys::Relation) {
+    // SAFETY: an open relation, given by the trigger manager.
+    unsafe { pg_sys::CacheInvalidateRelcache(rel) };
+}
