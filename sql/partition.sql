@@ -309,6 +309,11 @@ BEGIN
                    nsp, child_name, cfg.parent, CASE WHEN spc IS NOT NULL THEN format(' TABLESPACE %I', spc) ELSE '' END);
     child := format('%I.%I', nsp, child_name)::regclass;
     PERFORM storage._partition_own_like(child, cfg.parent);
+    -- a replica identity of FULL or NOTHING on the parent holds for its rows in every child
+    IF (SELECT relreplident FROM pg_class WHERE oid = cfg.parent) IN ('f', 'n') THEN
+        EXECUTE format('ALTER TABLE %s REPLICA IDENTITY %s', child,
+                       CASE (SELECT relreplident FROM pg_class WHERE oid = cfg.parent) WHEN 'f' THEN 'FULL' ELSE 'NOTHING' END);
+    END IF;
     IF defid <> 0 THEN
         EXECUTE format('LOCK TABLE ONLY %s IN ACCESS EXCLUSIVE MODE', defid::regclass);
         cond := concat_ws(' AND ',
@@ -805,8 +810,9 @@ COMMENT ON FUNCTION storage._partition_lock_swap(regclass[]) IS
 -- lock (readers go on, writers wait), filled in batches of pages, checked (row count and a
 -- checksum of every row), given the old table's constraints, indexes, triggers, grants and
 -- comments, then swapped in under a short ACCESS EXCLUSIVE lock. Plain views on the table are
--- re-pointed with CREATE OR REPLACE VIEW (same OID, grants and dependants). Not carried: row
--- security policies, publications, replica identity, foreign keys from other tables (refused).
+-- re-pointed with CREATE OR REPLACE VIEW (same OID, grants and dependants). Everything is carried
+-- exactly (tests/pg_regress/sql/partition_convert.sql compares the catalogs before and after), or
+-- the conversion is refused before it starts with the list of what it cannot carry.
 CREATE FUNCTION storage.convert_to_partitioned(target regclass, control_column name, step text,
                                                batch_rows integer DEFAULT 10000) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -842,6 +848,11 @@ DECLARE
     made record;
     def_name text;
     i integer;
+    refused text[];
+    not_valid text[] := '{}';   -- rows of (name, definition) of NOT VALID CHECK constraints
+    stats text[] := '{}';       -- extended statistics: definition, comment
+    identity_seqs text[] := '{}';
+    ri_index name;
 BEGIN
     IF target IS NULL OR control_column IS NULL THEN
         RAISE EXCEPTION 'target and control_column must not be NULL' USING ERRCODE = 'null_value_not_allowed',
@@ -908,6 +919,27 @@ BEGIN
               HINT = 'Drop them, convert, and create them again (a materialized view cannot be re-pointed in place).';
     END IF;
 
+    -- what a partitioned table cannot carry, all of it in one error
+    refused := array_remove(ARRAY[
+        CASE WHEN rel.reloptions IS NOT NULL
+             THEN format('storage parameters (%s): a partitioned table has none; set them on its partitions after converting',
+                         array_to_string(rel.reloptions, ', ')) END,
+        CASE WHEN rel.relpersistence = 'u' THEN 'UNLOGGED: a partitioned table cannot be unlogged' END,
+        CASE WHEN rel.reloftype <> 0 THEN format('OF %s: a typed table', rel.reloftype::regtype) END,
+        CASE WHEN rel.relam <> (SELECT oid FROM pg_am WHERE amname = 'heap')
+             THEN format('table access method %s', (SELECT amname FROM pg_am WHERE oid = rel.relam)) END,
+        (SELECT 'rules ' || string_agg(quote_ident(rulename), ', ' ORDER BY rulename)
+           FROM pg_rewrite WHERE ev_class = target AND rulename <> '_RETURN'),
+        (SELECT 'publications with a row filter or column list: ' || string_agg(quote_ident(p.pubname), ', ' ORDER BY p.pubname)
+           FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
+          WHERE r.prrelid = target AND (r.prqual IS NOT NULL OR r.prattrs IS NOT NULL))], NULL);
+    IF cardinality(refused) > 0 THEN
+        RAISE EXCEPTION '% cannot be converted without losing what it carries', target
+              USING ERRCODE = 'feature_not_supported',
+                    DETAIL = 'Not carried: ' || array_to_string(refused, '; ') || '.',
+                    HINT = 'Remove these from the table, convert, and set them up again on the partitioned table or its partitions.';
+    END IF;
+
     -- writers wait from here; readers go on until the swap
     EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', target);
     new_name := storage._partition_fit(rel.relname, '_pse_new');
@@ -920,6 +952,23 @@ BEGIN
                    CASE WHEN spc IS NOT NULL THEN format(' TABLESPACE %I', spc) ELSE '' END);
     new_rel := format('%I.%I', nsp, new_name)::regclass;
     PERFORM storage._partition_own_like(new_rel, target);
+    -- NOT VALID checks stay not validated: added back after the copy (LIKE validates them)
+    FOR c IN SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint
+              WHERE conrelid = target AND contype = 'c' AND NOT convalidated ORDER BY conname LOOP
+        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', new_rel, c.conname);
+        not_valid := not_valid || ARRAY[ARRAY[c.conname, c.def]];
+    END LOOP;
+    -- per-column statistics targets and options (n_distinct)
+    FOR c IN SELECT attname, attstattarget, attoptions FROM pg_attribute
+              WHERE attrelid = target AND attnum > 0 AND NOT attisdropped
+                AND (attstattarget IS NOT NULL OR attoptions IS NOT NULL) ORDER BY attnum LOOP
+        IF c.attstattarget IS NOT NULL THEN
+            EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET STATISTICS %s', new_rel, c.attname, c.attstattarget);
+        END IF;
+        IF c.attoptions IS NOT NULL THEN
+            EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET (%s)', new_rel, c.attname, array_to_string(c.attoptions, ', '));
+        END IF;
+    END LOOP;
 
     -- children from the lowest value to premake steps past the highest (or now), and a default
     cfg := ROW(new_rel, control_column, col_type, step, 4, NULL, false, true, current_setting('TimeZone'), now())::storage.partition_config;
@@ -964,11 +1013,16 @@ BEGIN
                     HINT = 'Nothing was changed. Please report this.';
     END IF;
 
-    -- identity sequences continue where the old ones were
+    FOR i IN 1 .. coalesce(array_length(not_valid, 1), 0) LOOP
+        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', new_rel, not_valid[i][1], not_valid[i][2]);
+    END LOOP;
+
+    -- identity sequences continue where the old ones were, and take their names after the swap
     FOR seq IN SELECT a.attname, pg_get_serial_sequence(target::text, a.attname) AS old_seq,
                       pg_get_serial_sequence(new_rel::text, a.attname) AS new_seq
                  FROM pg_attribute a WHERE a.attrelid = target AND a.attidentity <> '' LOOP
         EXECUTE format('SELECT setval(%L, last_value, is_called) FROM %s', seq.new_seq, seq.old_seq);
+        identity_seqs := identity_seqs || ARRAY[ARRAY[seq.new_seq, (SELECT relname FROM pg_class WHERE oid = seq.old_seq::regclass)]];
     END LOOP;
 
     -- primary key and unique constraints (with the partition column added), then foreign keys
@@ -979,6 +1033,10 @@ BEGIN
             def := storage._partition_extend_key(def, control_column);
         END IF;
         EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', new_rel, storage._partition_fit(c.conname, '_pse'), def);
+        IF obj_description(c.oid, 'pg_constraint') IS NOT NULL THEN
+            EXECUTE format('COMMENT ON CONSTRAINT %I ON %s IS %L', storage._partition_fit(c.conname, '_pse'), new_rel,
+                           obj_description(c.oid, 'pg_constraint'));
+        END IF;
         renames := renames || ARRAY[ARRAY['c', storage._partition_fit(c.conname, '_pse'), c.conname]];
     END LOOP;
     -- other indexes, from PostgreSQL's own definition with the table and the name replaced
@@ -999,19 +1057,27 @@ BEGIN
         END IF;
         EXECUTE format('CREATE %sINDEX %I ON %s USING %s', CASE WHEN c.indisunique THEN 'UNIQUE ' ELSE '' END,
                        storage._partition_fit(c.relname, '_pse'), new_rel, def);
+        IF obj_description(c.indexrelid, 'pg_class') IS NOT NULL THEN
+            EXECUTE format('COMMENT ON INDEX %I.%I IS %L', nsp, storage._partition_fit(c.relname, '_pse'),
+                           obj_description(c.indexrelid, 'pg_class'));
+        END IF;
         renames := renames || ARRAY[ARRAY['i', storage._partition_fit(c.relname, '_pse'), c.relname]];
     END LOOP;
     -- triggers (after the copy, so they did not fire on it)
     -- (audit capture triggers excepted: the audit configuration moves to the new table below)
-    FOR c IN SELECT oid, tgname FROM pg_trigger WHERE tgrelid = target AND NOT tgisinternal
+    -- (the definition re-pointed at the new table, its name and WHEN clause untouched; its
+    -- enabled state and comment with it)
+    FOR c IN SELECT oid, tgname, tgenabled FROM pg_trigger WHERE tgrelid = target AND NOT tgisinternal
                 AND tgfoid <> 'audit._capture()'::regprocedure ORDER BY tgname LOOP
-        def := pg_get_triggerdef(c.oid);
-        prefix := format(' ON %I.%I ', nsp, rel.relname);
-        IF position(prefix IN def) = 0 THEN
-            RAISE EXCEPTION 'cannot read the definition of trigger %', c.tgname USING ERRCODE = 'internal_error',
-                  DETAIL = def, HINT = 'Drop the trigger before converting and recreate it afterwards.';
+        EXECUTE storage._partition_retarget(pg_get_triggerdef(c.oid), new_rel::text);
+        IF c.tgenabled <> 'O' THEN
+            EXECUTE format('ALTER TABLE %s %s TRIGGER %I', new_rel,
+                           CASE c.tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'ENABLE ALWAYS' END,
+                           c.tgname);
         END IF;
-        EXECUTE overlay(def PLACING format(' ON %s ', new_rel) FROM position(prefix IN def) FOR length(prefix));
+        IF obj_description(c.oid, 'pg_trigger') IS NOT NULL THEN
+            EXECUTE format('COMMENT ON TRIGGER %I ON %s IS %L', c.tgname, new_rel, obj_description(c.oid, 'pg_trigger'));
+        END IF;
     END LOOP;
     -- an audited table stays audited with the same options; its history goes on
     PERFORM audit._carry_capture(target, new_rel);
@@ -1038,6 +1104,24 @@ BEGIN
     IF rel.relforcerowsecurity THEN
         EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', new_rel);
     END IF;
+    -- replica identity FULL or NOTHING, on the table and every child (USING INDEX after the renames)
+    IF rel.relreplident IN ('f', 'n') THEN
+        FOR c IN SELECT new_rel AS r UNION ALL SELECT child FROM storage._partition_children(new_rel) LOOP
+            EXECUTE format('ALTER TABLE %s REPLICA IDENTITY %s', c.r, CASE rel.relreplident WHEN 'f' THEN 'FULL' ELSE 'NOTHING' END);
+        END LOOP;
+    END IF;
+    -- extended statistics are made again after the old table is gone, under their own names
+    SELECT coalesce(array_agg(ARRAY[pg_get_statisticsobjdef(s.oid), format('%I.%I', sn.nspname, s.stxname),
+                                    obj_description(s.oid, 'pg_statistic_ext')] ORDER BY s.stxname), '{}')
+      INTO stats
+      FROM pg_statistic_ext s JOIN pg_namespace sn ON sn.oid = s.stxnamespace WHERE s.stxrelid = target;
+    SELECT ic.relname INTO ri_index FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid
+     WHERE x.indrelid = target AND x.indisreplident AND rel.relreplident = 'i';
+    -- publication membership
+    FOR c IN SELECT p.pubname FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
+              WHERE r.prrelid = target ORDER BY p.pubname LOOP
+        EXECUTE format('ALTER PUBLICATION %I ADD TABLE %s', c.pubname, new_rel);
+    END LOOP;
 
     -- the swap: views reading the table are re-pointed by their text, printed before the rename;
     -- they are locked with the table, views first (the order a reader of a view takes them)
@@ -1073,6 +1157,18 @@ BEGIN
             EXECUTE format('ALTER INDEX %I.%I RENAME TO %I', nsp, renames[i][2], renames[i][3]);
         END IF;
     END LOOP;
+    IF ri_index IS NOT NULL THEN
+        EXECUTE format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', new_rel, ri_index);
+    END IF;
+    FOR i IN 1 .. coalesce(array_length(stats, 1), 0) LOOP
+        EXECUTE stats[i][1];
+        IF stats[i][3] IS NOT NULL THEN
+            EXECUTE format('COMMENT ON STATISTICS %s IS %L', stats[i][2], stats[i][3]);
+        END IF;
+    END LOOP;
+    FOR i IN 1 .. coalesce(array_length(identity_seqs, 1), 0) LOOP
+        EXECUTE format('ALTER SEQUENCE %s RENAME TO %I', identity_seqs[i][1], identity_seqs[i][2]);
+    END LOOP;
     -- children were named after the temporary table: name them after the table
     FOR c IN SELECT child, is_default, storage._partition_pos_of(col_type, cfg.time_zone, lower_bound) AS lo
                FROM storage._partition_children(new_rel) LOOP
@@ -1101,3 +1197,22 @@ COMMENT ON FUNCTION storage._partition_fit(text, text) IS
     'Internal: base || suffix within 63 bytes (cut with a hash of base when too long).';
 COMMENT ON FUNCTION storage._partition_extend_key(text, text) IS
     'Internal: a constraint or index definition with a column added to its key list.';
+COMMENT ON FUNCTION storage._partition_retarget(text, text) IS
+    'Internal: a trigger definition re-pointed at another table (only the relation after ON changes).';
+
+-- A dropped parent leaves the configuration at once (run_maintenance would forget it later).
+CREATE FUNCTION storage._partition_on_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF EXISTS (SELECT FROM storage.partition_config) THEN
+        DELETE FROM storage.partition_config c
+         USING pg_event_trigger_dropped_objects() AS d
+         WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND c.parent::oid = d.objid;
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION storage._partition_on_drop() FROM PUBLIC;
+COMMENT ON FUNCTION storage._partition_on_drop() IS
+    'Internal: event trigger; a dropped partitioned table leaves storage.partition_config.';
+CREATE EVENT TRIGGER pg_storage_ext_partition_drop ON sql_drop
+    EXECUTE FUNCTION storage._partition_on_drop();

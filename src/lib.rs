@@ -64,6 +64,7 @@ extension_sql_file!(
         partition::_partition_plan,
         partition::_partition_fit,
         partition::_partition_extend_key,
+        partition::_partition_retarget,
     ]
 );
 extension_sql_file!(

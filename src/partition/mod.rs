@@ -145,6 +145,20 @@ pub(crate) fn _partition_fit(base: &str, suffix: &str) -> String {
     fit_identifier(base, suffix)
 }
 
+/// A trigger definition (`pg_get_triggerdef`) re-pointed at `table` (quoted and qualified): only
+/// the relation after its `ON` changes, never its name, columns, WHEN clause or arguments.
+#[pg_extern(immutable, strict, parallel_safe)]
+pub(crate) fn _partition_retarget(def: &str, table: &str) -> String {
+    pg_storage_core::partition::retarget_trigger(def, table).unwrap_or_else(|| {
+        raise(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            "cannot read the table of a trigger definition",
+            Some(def.to_owned()),
+            Some("Drop the trigger before converting and recreate it afterwards.".into()),
+        )
+    })
+}
+
 /// `def` (a constraint or index definition) with the quoted `column` added to its key list.
 #[pg_extern(immutable, strict, parallel_safe)]
 pub(crate) fn _partition_extend_key(def: &str, column: &str) -> String {

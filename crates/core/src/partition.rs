@@ -502,9 +502,103 @@ pub fn extend_key_list(def: &str, column: &str) -> Option<String> {
     None
 }
 
+/// A trigger definition as `pg_get_triggerdef` prints it, re-pointed at `table` (already quoted
+/// and qualified): the relation name after the first `ON` keyword that is a word of its own
+/// (not inside a quoted identifier, a literal or a comment) is replaced. The trigger's name, its
+/// `UPDATE OF` columns, its WHEN clause and its arguments stay byte for byte, whatever they
+/// contain. None when the text has no such `ON` followed by a relation name.
+pub fn retarget_trigger(def: &str, table: &str) -> Option<String> {
+    let bytes = def.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
+    // the end of the quoted token starting at i (a doubled quote stays inside)
+    let quoted_end = |mut i: usize| -> Option<usize> {
+        let q = bytes[i];
+        i += 1;
+        while i < bytes.len() {
+            if bytes[i] == q {
+                if i + 1 < bytes.len() && bytes[i + 1] == q {
+                    i += 2;
+                    continue;
+                }
+                return Some(i + 1);
+            }
+            i += 1;
+        }
+        None
+    };
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' | b'\'' => i = quoted_end(i)?,
+            b if word(b) => {
+                let start = i;
+                while i < bytes.len() && word(bytes[i]) {
+                    i += 1;
+                }
+                if def[start..i].eq_ignore_ascii_case("on") {
+                    // the relation name: identifiers (plain or quoted) joined by dots
+                    let mut j = i;
+                    while j < bytes.len() && bytes[j] == b' ' {
+                        j += 1;
+                    }
+                    let name_start = j;
+                    loop {
+                        if j < bytes.len() && bytes[j] == b'"' {
+                            j = quoted_end(j)?;
+                        } else if j < bytes.len() && word(bytes[j]) {
+                            while j < bytes.len() && word(bytes[j]) {
+                                j += 1;
+                            }
+                        } else {
+                            return None;
+                        }
+                        if j < bytes.len() && bytes[j] == b'.' {
+                            j += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                    return Some(format!("{}{table}{}", &def[..name_start], &def[j..]));
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retarget_trigger_replaces_only_the_table() {
+        let t = "public.t_new";
+        assert_eq!(
+            retarget_trigger(
+                "CREATE TRIGGER \"x ON public.t y\" BEFORE UPDATE OF \"on\", \"a ON public.t\" ON public.t FOR EACH ROW WHEN ((new.v <> ' ON public.t ')) EXECUTE FUNCTION f('ON public.t')",
+                t
+            )
+            .as_deref(),
+            Some("CREATE TRIGGER \"x ON public.t y\" BEFORE UPDATE OF \"on\", \"a ON public.t\" ON public.t_new FOR EACH ROW WHEN ((new.v <> ' ON public.t ')) EXECUTE FUNCTION f('ON public.t')")
+        );
+        assert_eq!(
+            retarget_trigger("CREATE CONSTRAINT TRIGGER c AFTER INSERT ON \"My Schema\".\"a\"\"b\" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION g()", t).as_deref(),
+            Some("CREATE CONSTRAINT TRIGGER c AFTER INSERT ON public.t_new DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION g()")
+        );
+        assert_eq!(
+            retarget_trigger("CREATE TRIGGER \"ON\" AFTER TRUNCATE", t),
+            None
+        );
+        assert_eq!(
+            retarget_trigger("CREATE TRIGGER x AFTER INSERT ON ", t),
+            None
+        );
+        assert_eq!(
+            retarget_trigger("CREATE TRIGGER \"unterminated ON t", t),
+            None
+        );
+    }
 
     fn t(s: &str) -> i64 {
         parse_civil(s).unwrap()
