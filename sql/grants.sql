@@ -35,6 +35,6 @@ BEGIN
             'storage._trigger_args(bytea)',
             'audit.enable(regclass, text[], boolean)', 'audit.disable(regclass)',
             'audit.history(regclass, jsonb)', 'audit.row_at(regclass, jsonb, timestamp with time zone)');
-        EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+        EXECUTE pg_catalog.format('REVOKE ALL ON ROUTINE %s FROM PUBLIC', f);
     END LOOP;
 END $grants$;

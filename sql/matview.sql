@@ -411,7 +411,7 @@ CREATE EVENT TRIGGER pg_storage_ext_matview_ddl ON ddl_command_end
     WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'ALTER TABLE', 'CREATE VIEW', 'ALTER VIEW')
     EXECUTE FUNCTION storage._matview_ddl();
 
-CREATE FUNCTION storage._maintenance() RETURNS void
+CREATE FUNCTION storage._housekeeping() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     DELETE FROM storage.matview_refresh_log WHERE started_at < now() - interval '7 days';
@@ -426,12 +426,57 @@ BEGIN
                              WHERE g.tgrelid = p.relid AND g.tgname LIKE 'audit\_capture\_%') < 4);
     -- and detached partitions lose theirs
     PERFORM audit.disable(o) FROM audit._orphans() AS o;
+END $$;
+COMMENT ON FUNCTION storage._housekeeping() IS
+    'Internal: prunes the refresh history, gives partitions of audited tables missing capture triggers, removes those of detached partitions.';
+
+CREATE FUNCTION storage._maintenance() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM storage._housekeeping();
     IF to_regprocedure('storage.run_maintenance(regclass)') IS NOT NULL THEN
         EXECUTE 'SELECT count(*) FROM storage.run_maintenance()';
     END IF;
 END $$;
 COMMENT ON FUNCTION storage._maintenance() IS
-    'Internal: the pg_storage_ext.maintenance job: prunes history, gives partitions of audited tables missing capture triggers, runs storage.run_maintenance() when present.';
+    'Internal: the maintenance job of 0.1.0 (SELECT storage._maintenance()), in one transaction: housekeeping, then storage.run_maintenance(). schedule_jobs() now schedules CALL storage.run_maintenance_proc(), which commits after each parent.';
+
+-- Maintenance of everything, committing as it goes: housekeeping, then each registered parent in
+-- its own transaction (its locks are released before the next parent starts), pausing `wait`
+-- between parents. A procedure with transaction control cannot carry SET search_path: it pins
+-- search_path itself, again after each COMMIT (which ends the setting), and qualifies every name.
+CREATE PROCEDURE storage.run_maintenance_proc(wait interval DEFAULT '0')
+LANGUAGE plpgsql AS $$
+DECLARE
+    p pg_catalog.regclass;
+    parents pg_catalog.regclass[];
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF wait IS NULL OR wait OPERATOR(pg_catalog.<) '0'::pg_catalog.interval THEN
+        RAISE EXCEPTION 'wait must be a non-negative interval, got %', coalesce(wait::pg_catalog.text, 'NULL')
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'CALL storage.run_maintenance_proc(''1 second'').';
+    END IF;
+    PERFORM storage._housekeeping();
+    SELECT pg_catalog.array_agg(c.parent ORDER BY c.parent::pg_catalog.oid) INTO parents FROM storage.partition_config c;
+    COMMIT;
+    FOREACH p IN ARRAY coalesce(parents, '{}') LOOP
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        BEGIN
+            -- a parent dropped meanwhile is gone from partition_config: skipped
+            PERFORM storage._partition_run_maintenance(c.parent)
+               FROM storage.partition_config c WHERE c.parent OPERATOR(pg_catalog.=) p;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'pg_storage_ext: maintenance of % failed: %', p, SQLERRM
+                  USING HINT = 'The other parents are maintained; fix this one and run storage.run_maintenance() again.';
+        END;
+        COMMIT;
+        IF wait OPERATOR(pg_catalog.>) '0'::pg_catalog.interval THEN
+            PERFORM pg_catalog.pg_sleep(pg_catalog.date_part('epoch', wait));
+        END IF;
+    END LOOP;
+END $$;
+COMMENT ON PROCEDURE storage.run_maintenance_proc(interval) IS
+    'Maintenance of every registered parent (premake, default drain, retention) after the housekeeping of the maintenance job, committing after each parent so no parent''s locks are held while the next one is maintained; pauses wait between parents. CALL it as a statement of its own (not inside BEGIN ... COMMIT); schedule_jobs() schedules it.';
 
 CREATE FUNCTION storage.schedule_jobs(refresh_schedule text DEFAULT '* * * * *',
                                       maintenance_schedule text DEFAULT '*/15 * * * *') RETURNS void
@@ -446,7 +491,7 @@ BEGIN
     EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
       USING 'pg_storage_ext.refresh_due', refresh_schedule, 'SELECT count(*) FROM storage.refresh_due()';
     EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
-      USING 'pg_storage_ext.maintenance', maintenance_schedule, 'SELECT storage._maintenance()';
+      USING 'pg_storage_ext.maintenance', maintenance_schedule, 'CALL storage.run_maintenance_proc()';
 END $$;
 COMMENT ON FUNCTION storage.schedule_jobs(text, text) IS
     'Creates or updates the pg_cron jobs pg_storage_ext.refresh_due and pg_storage_ext.maintenance for this database.';

@@ -1065,8 +1065,7 @@ CREATE EVENT TRIGGER pg_storage_ext_audit_ddl ON ddl_command_end
 INSERT INTO audit._ddl_state SELECT t.table_name, audit._capture_state(t) FROM audit._tracked t;
 
 
--- The maintenance job finishes the partition sync the audit DDL event trigger had to skip.
-CREATE OR REPLACE FUNCTION storage._maintenance() RETURNS void
+CREATE FUNCTION storage._housekeeping() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     DELETE FROM storage.matview_refresh_log WHERE started_at < now() - interval '7 days';
@@ -1081,12 +1080,22 @@ BEGIN
                              WHERE g.tgrelid = p.relid AND g.tgname LIKE 'audit\_capture\_%') < 4);
     -- and detached partitions lose theirs
     PERFORM audit.disable(o) FROM audit._orphans() AS o;
+END $$;
+COMMENT ON FUNCTION storage._housekeeping() IS
+    'Internal: prunes the refresh history, gives partitions of audited tables missing capture triggers, removes those of detached partitions.';
+
+-- The maintenance job finishes the partition sync the audit DDL event trigger had to skip.
+CREATE OR REPLACE FUNCTION storage._maintenance() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM storage._housekeeping();
     IF to_regprocedure('storage.run_maintenance(regclass)') IS NOT NULL THEN
         EXECUTE 'SELECT count(*) FROM storage.run_maintenance()';
     END IF;
 END $$;
 COMMENT ON FUNCTION storage._maintenance() IS
-    'Internal: the pg_storage_ext.maintenance job: prunes history, gives partitions of audited tables missing capture triggers, runs storage.run_maintenance() when present.';
+    'Internal: the maintenance job of 0.1.0 (SELECT storage._maintenance()), in one transaction: housekeeping, then storage.run_maintenance(). schedule_jobs() now schedules CALL storage.run_maintenance_proc(), which commits after each parent.';
+
 
 -- Capture obeys the configuration; detached partitions lose their capture triggers; a
 -- conversion keeps the trail; history and row_at take a partial key; retention changes are logged.
@@ -1197,6 +1206,60 @@ COMMENT ON FUNCTION storage._partition_on_drop() IS
 CREATE EVENT TRIGGER pg_storage_ext_partition_drop ON sql_drop
     EXECUTE FUNCTION storage._partition_on_drop();
 
+-- Partitions: maintenance that commits after each parent; the maintenance job uses it.
+-- Maintenance of everything, committing as it goes: housekeeping, then each registered parent in
+-- its own transaction (its locks are released before the next parent starts), pausing `wait`
+-- between parents. A procedure with transaction control cannot carry SET search_path: it pins
+-- search_path itself, again after each COMMIT (which ends the setting), and qualifies every name.
+CREATE PROCEDURE storage.run_maintenance_proc(wait interval DEFAULT '0')
+LANGUAGE plpgsql AS $$
+DECLARE
+    p pg_catalog.regclass;
+    parents pg_catalog.regclass[];
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF wait IS NULL OR wait OPERATOR(pg_catalog.<) '0'::pg_catalog.interval THEN
+        RAISE EXCEPTION 'wait must be a non-negative interval, got %', coalesce(wait::pg_catalog.text, 'NULL')
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'CALL storage.run_maintenance_proc(''1 second'').';
+    END IF;
+    PERFORM storage._housekeeping();
+    SELECT pg_catalog.array_agg(c.parent ORDER BY c.parent::pg_catalog.oid) INTO parents FROM storage.partition_config c;
+    COMMIT;
+    FOREACH p IN ARRAY coalesce(parents, '{}') LOOP
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        BEGIN
+            -- a parent dropped meanwhile is gone from partition_config: skipped
+            PERFORM storage._partition_run_maintenance(c.parent)
+               FROM storage.partition_config c WHERE c.parent OPERATOR(pg_catalog.=) p;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'pg_storage_ext: maintenance of % failed: %', p, SQLERRM
+                  USING HINT = 'The other parents are maintained; fix this one and run storage.run_maintenance() again.';
+        END;
+        COMMIT;
+        IF wait OPERATOR(pg_catalog.>) '0'::pg_catalog.interval THEN
+            PERFORM pg_catalog.pg_sleep(pg_catalog.date_part('epoch', wait));
+        END IF;
+    END LOOP;
+END $$;
+COMMENT ON PROCEDURE storage.run_maintenance_proc(interval) IS
+    'Maintenance of every registered parent (premake, default drain, retention) after the housekeeping of the maintenance job, committing after each parent so no parent''s locks are held while the next one is maintained; pauses wait between parents. CALL it as a statement of its own (not inside BEGIN ... COMMIT); schedule_jobs() schedules it.';
+
+CREATE OR REPLACE FUNCTION storage.schedule_jobs(refresh_schedule text DEFAULT '* * * * *',
+                                      maintenance_schedule text DEFAULT '*/15 * * * *') RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in this database'
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    DETAIL = 'storage.schedule_jobs creates pg_cron jobs.',
+                    HINT = 'Add pg_cron to shared_preload_libraries, restart, and CREATE EXTENSION pg_cron in the database named by cron.database_name.';
+    END IF;
+    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
+      USING 'pg_storage_ext.refresh_due', refresh_schedule, 'SELECT count(*) FROM storage.refresh_due()';
+    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
+      USING 'pg_storage_ext.maintenance', maintenance_schedule, 'CALL storage.run_maintenance_proc()';
+END $$;
+
 -- Who may call what (sql/grants.sql, repeated as it stands there).
 GRANT USAGE ON SCHEMA storage TO PUBLIC;
 DO $grants$
@@ -1223,6 +1286,6 @@ BEGIN
             'storage._trigger_args(bytea)',
             'audit.enable(regclass, text[], boolean)', 'audit.disable(regclass)',
             'audit.history(regclass, jsonb)', 'audit.row_at(regclass, jsonb, timestamp with time zone)');
-        EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+        EXECUTE pg_catalog.format('REVOKE ALL ON ROUTINE %s FROM PUBLIC', f);
     END LOOP;
 END $grants$;

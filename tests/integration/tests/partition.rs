@@ -281,3 +281,82 @@ fn convert_article_views_under_reads() {
         .expect_err("already partitioned");
     assert_eq!(err.code(), Some(&SqlState::WRONG_OBJECT_TYPE));
 }
+
+/// Runs `maintain` on its own connection while a writer inserts into the first parent without
+/// pause; returns (how long maintenance took, the writer's longest single INSERT).
+fn writer_wait_during(db: &'static str, maintain: &'static str) -> (Duration, Duration) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let mut c = connect(db);
+            let mut longest = Duration::ZERO;
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                c.execute("INSERT INTO m1 (at) VALUES (now())", &[])
+                    .expect("writer insert");
+                longest = longest.max(t.elapsed());
+            }
+            longest
+        })
+    };
+    thread::sleep(Duration::from_millis(200));
+    let mut m = connect(db);
+    let t = Instant::now();
+    m.batch_execute(maintain).expect(maintain);
+    let took = t.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    (took, writer.join().expect("writer"))
+}
+
+/// 50 parents, each with rows waiting in its default partition: run_maintenance_proc commits after
+/// each parent, so a writer on the first one waits for that parent's work only, where
+/// run_maintenance() holds the first parent's locks until the fiftieth is done.
+#[test]
+fn maintenance_proc_commits_after_each_parent() {
+    const DB: &str = "itest_partition_proc";
+    let mut c = fresh_db(DB);
+    c.batch_execute(
+        "DO $$ BEGIN
+           FOR i IN 1 .. 50 LOOP
+             EXECUTE format('CREATE TABLE m%s (id bigint GENERATED ALWAYS AS IDENTITY, at timestamptz NOT NULL,
+                                               PRIMARY KEY (id, at)) PARTITION BY RANGE (at)', i);
+             PERFORM storage.create_partitions(format('m%s', i), '1 day', 1);
+           END LOOP;
+         END $$;",
+    )
+    .expect("50 parents");
+    // rows 3 and 4 days ahead wait in each default partition
+    let fill = |c: &mut postgres::Client, from: i32| {
+        c.batch_execute(&format!(
+            "DO $$ BEGIN
+               FOR i IN 1 .. 50 LOOP
+                 EXECUTE format('INSERT INTO m%s (at) SELECT date_trunc(''day'', now()) + (({from} + g %% 2) || '' days'')::interval
+                                   FROM generate_series(1, 500) g', i);
+               END LOOP;
+             END $$;"
+        ))
+        .expect("fill the defaults");
+    };
+    fill(&mut c, 3);
+    let (one_tx, one_tx_wait) =
+        writer_wait_during(DB, "SELECT count(*) FROM storage.run_maintenance()");
+    fill(&mut c, 5);
+    let (proc, proc_wait) = writer_wait_during(DB, "CALL storage.run_maintenance_proc()");
+    println!(
+        "50 parents: run_maintenance() took {one_tx:?}, the writer on the first parent waited up to {one_tx_wait:?}; \
+         run_maintenance_proc() took {proc:?}, the writer waited up to {proc_wait:?}"
+    );
+    let in_defaults: i64 = c
+        .query_one("SELECT count(*) FROM m1_default", &[])
+        .map(|r| r.get(0))
+        .unwrap_or(-1);
+    assert_eq!(
+        in_defaults, 0,
+        "the proc drained the first parent's default ({left})"
+    );
+    assert!(
+        proc_wait * 4 < proc,
+        "the writer waited {proc_wait:?} of the proc's {proc:?}: locks were held past the first parent"
+    );
+}

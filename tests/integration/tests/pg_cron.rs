@@ -46,3 +46,53 @@ fn cron_job_calls_extension_function() {
         .get(0);
     assert_eq!(status, "succeeded");
 }
+
+/// The maintenance job schedule_jobs() creates is a CALL of run_maintenance_proc, which commits
+/// after each parent: pg_cron runs it as a top-level statement, and it drains a default partition.
+#[test]
+fn cron_runs_the_maintenance_procedure() {
+    let mut db = fresh_db("itest_cron_proc");
+    db.batch_execute(
+        "CREATE TABLE ev (id int, at timestamptz NOT NULL) PARTITION BY RANGE (at);
+         SELECT storage.create_partitions('ev', '1 day', 1);
+         INSERT INTO ev SELECT g, now() + interval '6 days' FROM generate_series(1, 10) g;",
+    )
+    .expect("a parent with rows in its default partition");
+    let mut cron = connect("postgres");
+    cron.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
+        .expect("pg_cron");
+    let job: i64 = cron
+        .query_one(
+            "SELECT cron.schedule_in_database('itest-proc', '1 seconds', 'CALL storage.run_maintenance_proc()', 'itest_cron_proc')",
+            &[],
+        )
+        .expect("schedule")
+        .get(0);
+    let drained = wait_for(Duration::from_secs(30), || {
+        let n: i64 = db
+            .query_one("SELECT count(*) FROM ONLY ev_default", &[])
+            .ok()?
+            .get(0);
+        (n == 0).then_some(())
+    });
+    let status: Option<String> = cron
+        .query_opt(
+            "SELECT status || coalesce(': ' || return_message, '') FROM cron.job_run_details
+              WHERE jobid = $1 ORDER BY runid LIMIT 1",
+            &[&job],
+        )
+        .expect("run details")
+        .map(|r| r.get(0));
+    cron.execute("SELECT cron.unschedule($1::bigint)", &[&job])
+        .expect("unschedule");
+    assert!(
+        drained.is_some(),
+        "the job never drained the default: {status:?}"
+    );
+    assert!(
+        status
+            .as_deref()
+            .is_some_and(|s| s.starts_with("succeeded")),
+        "{status:?}"
+    );
+}
