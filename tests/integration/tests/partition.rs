@@ -353,7 +353,7 @@ fn maintenance_proc_commits_after_each_parent() {
         .unwrap_or(-1);
     assert_eq!(
         in_defaults, 0,
-        "the proc drained the first parent's default ({left})"
+        "the proc drained the first parent's default"
     );
     assert!(
         proc_wait * 4 < proc,
