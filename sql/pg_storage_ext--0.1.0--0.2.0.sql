@@ -1260,6 +1260,92 @@ BEGIN
       USING 'pg_storage_ext.maintenance', maintenance_schedule, 'CALL storage.run_maintenance_proc()';
 END $$;
 
+-- Partitions: a default partition drained in committed batches.
+-- The start of the lowest period that has rows in the default partition; NULL when it has none.
+CREATE FUNCTION storage._partition_default_next(cfg storage.partition_config) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    defid oid;
+    v text;
+BEGIN
+    SELECT partdefid INTO defid FROM pg_partitioned_table WHERE partrelid = cfg.parent;
+    IF defid IS NULL OR defid = 0 OR pg_relation_size(defid) = 0 THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE format('SELECT min(%I)::text FROM ONLY %s', cfg.control_column, defid::regclass) INTO v;
+    RETURN storage._partition_floor(storage._partition_step(cfg.step, cfg.control_type),
+                                    storage._partition_pos_of(cfg.control_type, cfg.time_zone, v));
+END $$;
+COMMENT ON FUNCTION storage._partition_default_next(storage.partition_config) IS
+    'Internal: the start of the lowest period with rows in the default partition (NULL when none).';
+
+-- Moves the rows of the default partition into their children, lowest period first, committing
+-- whenever batch_rows rows have moved since the last commit (a period's rows move in one
+-- transaction: its child cannot be attached while the default holds any of them). Interrupted, it
+-- leaves whole periods moved and the rest in the default; run again, it goes on from there.
+-- Transaction control forbids SET search_path: it is pinned with set_config after each COMMIT.
+CREATE PROCEDURE storage.partition_data_proc(parent regclass, batch_rows integer DEFAULT 10000)
+LANGUAGE plpgsql AS $$
+DECLARE
+    cfg storage.partition_config;
+    p text;
+    last_p text;
+    made record;
+    since_commit bigint := 0;
+    total bigint := 0;
+    periods integer := 0;
+    attempt integer;
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF batch_rows IS NULL OR batch_rows OPERATOR(pg_catalog.<) 1 THEN
+        RAISE EXCEPTION 'batch_rows must be positive, got %', coalesce(batch_rows::pg_catalog.text, 'NULL')
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'The default, 10000, suits most tables.';
+    END IF;
+    cfg := storage._partition_config(parent);
+    PERFORM storage._partition_fit('', '');   -- loads the library, which defines the settings below
+    LOOP
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        PERFORM pg_catalog.set_config('lock_timeout', pg_catalog.current_setting('pg_storage_ext.partition_lock_timeout'), true);
+        -- run_maintenance and ensure_partition of this parent wait for the batch
+        PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pg_storage_ext.partition'), parent::pg_catalog.oid::pg_catalog.int4);
+        p := storage._partition_default_next(cfg);
+        EXIT WHEN p IS NULL;
+        IF p IS NOT DISTINCT FROM last_p THEN
+            RAISE EXCEPTION 'rows of the period starting % stay in the default partition of %', p, parent
+                  USING ERRCODE = 'internal_error', HINT = 'Please report this with storage.partitions() of the table.';
+        END IF;
+        attempt := 0;
+        LOOP
+            BEGIN
+                made := storage._partition_fill(cfg, p, p);
+                EXIT;
+            EXCEPTION WHEN lock_not_available THEN
+                attempt := attempt OPERATOR(pg_catalog.+) 1;
+                IF attempt OPERATOR(pg_catalog.>) 50 THEN
+                    RAISE EXCEPTION 'partition_data_proc of % gave up waiting for a lock', parent
+                          USING ERRCODE = 'lock_not_available',
+                                DETAIL = format('%s rows moved so far (committed); a long transaction holds a lock on the table or its default partition.', total),
+                                HINT = 'Run it again later: it goes on where it stopped.';
+                END IF;
+                PERFORM pg_catalog.pg_sleep(0.05 OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) pg_catalog.random()));
+            END;
+        END LOOP;
+        last_p := p;
+        total := total OPERATOR(pg_catalog.+) made.moved;
+        since_commit := since_commit OPERATOR(pg_catalog.+) made.moved;
+        periods := periods OPERATOR(pg_catalog.+) 1;
+        IF since_commit OPERATOR(pg_catalog.>=) batch_rows THEN
+            COMMIT;
+            RAISE NOTICE 'pg_storage_ext: % rows of % moved out of the default partition (% periods)', total, parent, periods;
+            since_commit := 0;
+        END IF;
+    END LOOP;
+    COMMIT;
+    RAISE NOTICE 'pg_storage_ext: done, % rows of % moved out of the default partition into % periods', total, parent, periods;
+END $$;
+COMMENT ON PROCEDURE storage.partition_data_proc(regclass, integer) IS
+    'Moves the rows of a registered parent''s default partition into their children (created as needed), lowest period first, committing whenever batch_rows rows have moved (a period moves whole); safe to interrupt and run again. CALL it as a statement of its own.';
+
 -- Who may call what (sql/grants.sql, repeated as it stands there).
 GRANT USAGE ON SCHEMA storage TO PUBLIC;
 DO $grants$

@@ -360,3 +360,87 @@ fn maintenance_proc_commits_after_each_parent() {
         "the writer waited {proc_wait:?} of the proc's {proc:?}: locks were held past the first parent"
     );
 }
+
+/// partition_data_proc killed halfway leaves whole periods moved and the rest in the default;
+/// run again, it empties the default, and every row is still there once.
+#[test]
+fn partition_data_proc_resumes_after_a_kill() {
+    const DB: &str = "itest_partition_data";
+    let mut c = fresh_db(DB);
+    c.batch_execute(
+        "CREATE TABLE big (id bigint, at date NOT NULL, v text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+         CREATE INDEX ON big (at);
+         SELECT storage.create_partitions('big', '1 day', 0);
+         INSERT INTO big SELECT g, current_date + 30 + (g % 120), repeat('x', 100) FROM generate_series(1, 120000) g;",
+    )
+    .expect("120 days of rows in the default partition");
+    let before: i64 = c.query_one("SELECT count(*) FROM big", &[]).unwrap().get(0);
+    let pid: i32 = {
+        let mut mover = connect(DB);
+        let pid: i32 = mover
+            .query_one("SELECT pg_backend_pid()", &[])
+            .unwrap()
+            .get(0);
+        let handle = thread::spawn(move || {
+            mover
+                .batch_execute("CALL storage.partition_data_proc('big', 1000)")
+                .err()
+                .map(|e| describe(&e))
+        });
+        // wait for a few committed periods, then kill the backend mid-batch
+        let start = Instant::now();
+        loop {
+            let n: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM storage.partitions('big') WHERE NOT is_default",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            if n >= 11 || start.elapsed() > Duration::from_secs(60) {
+                break;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        c.execute("SELECT pg_terminate_backend($1)", &[&pid])
+            .unwrap();
+        let err = handle.join().expect("mover");
+        assert!(err.is_some(), "the procedure was killed, not finished");
+        pid
+    };
+    let moved_children: i64 = c
+        .query_one(
+            "SELECT count(*) FROM storage.partitions('big') WHERE NOT is_default",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let in_default: i64 = c
+        .query_one("SELECT count(*) FROM ONLY big_default", &[])
+        .unwrap()
+        .get(0);
+    println!("partition_data_proc killed (pid {pid}) after {moved_children} of 121 children (today's and 120 periods); {in_default} rows left in the default");
+    assert!(moved_children < 121 && in_default > 0, "killed halfway");
+    // every child made holds its whole period: 1000 rows each
+    let partial: i64 = c
+        .query_one(
+            "SELECT count(*) FROM (SELECT tableoid FROM big GROUP BY tableoid HAVING count(*) <> 1000) x",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(partial, 1, "only the default holds a count other than 1000");
+    c.batch_execute("CALL storage.partition_data_proc('big', 5000)")
+        .expect("resume");
+    let (after, distinct, left, children): (i64, i64, i64, i64) = {
+        let r = c
+            .query_one(
+                "SELECT count(*), count(DISTINCT id), (SELECT count(*) FROM ONLY big_default),
+                        (SELECT count(*) FROM storage.partitions('big') WHERE NOT is_default) FROM big",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2), r.get(3))
+    };
+    assert_eq!((after, distinct, left, children), (before, before, 0, 121));
+}

@@ -8,8 +8,9 @@ SET client_min_messages = warning;
 -- 1. Every function of the extension that runs SQL has a pinned search_path. SQL and PL/pgSQL
 -- functions must all have it, except the three inlined SQL helpers (a SET clause would stop the
 -- planner from inlining them; their bodies qualify every name and only pinned functions call
--- them) and the procedure run_maintenance_proc (a procedure with SET cannot COMMIT: it pins
--- search_path itself with set_config after each COMMIT and qualifies every name). C functions:
+-- them) and the procedures run_maintenance_proc and partition_data_proc (a procedure with SET
+-- cannot COMMIT: they pin search_path themselves with set_config after each COMMIT and qualify
+-- every name). C functions:
 -- each one without a pin is listed, so a new one needs a decision here; the listed ones run no
 -- SQL (pure computations, triggers that read the row).
 SELECT p.oid::regprocedure AS sql_function_without_pinned_search_path
