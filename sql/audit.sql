@@ -466,5 +466,5 @@ COMMENT ON FUNCTION audit.enable(regclass, text[], boolean) IS
 COMMENT ON FUNCTION audit.disable(regclass) IS
     'Stops capture on a table; its history stays. Owner of the table only.';
 GRANT USAGE ON SCHEMA audit TO PUBLIC;
-COMMENT ON FUNCTION audit._carry_capture(regclass, regclass) IS
-    'Internal: storage.convert_to_partitioned moves the capture of an audited table to the new table (same options, history kept, a DDL row).';
+COMMENT ON FUNCTION audit._carry_capture(regclass, regclass, text) IS
+    'Internal: storage.convert_to_partitioned and undo_partitioning move the capture of an audited table to the new table (same options, history kept, a DDL row tagged with the command).';

@@ -891,13 +891,316 @@ END $$;
 COMMENT ON FUNCTION storage._partition_lock_swap(regclass[]) IS
     'Internal: ACCESS EXCLUSIVE on relations for a swap, in short retried waits.';
 
+-- Moving a table's contents and everything it carries into another table (conversion to a
+-- partitioned table, and back). The steps, in the order the callers run them:
+-- _table_prepare (right after CREATE TABLE … LIKE), _table_copy (per source relation),
+-- _table_check, _table_carry, _table_swap. Everything is carried exactly
+-- (tests/pg_regress/sql/partition_convert.sql compares the catalogs before and after).
+
+-- LIKE validates NOT VALID checks (they are added back by _table_carry after the copy) and does
+-- not copy per-column statistics targets and options.
+CREATE FUNCTION storage._table_prepare(source regclass, dest regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN SELECT conname FROM pg_constraint
+              WHERE conrelid = source AND contype = 'c' AND NOT convalidated ORDER BY conname LOOP
+        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', dest, c.conname);
+    END LOOP;
+    FOR c IN SELECT attname, attstattarget, attoptions FROM pg_attribute
+              WHERE attrelid = source AND attnum > 0 AND NOT attisdropped
+                AND (attstattarget IS NOT NULL OR attoptions IS NOT NULL) ORDER BY attnum LOOP
+        IF c.attstattarget IS NOT NULL THEN
+            EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET STATISTICS %s', dest, c.attname, c.attstattarget);
+        END IF;
+        IF c.attoptions IS NOT NULL THEN
+            EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET (%s)', dest, c.attname, array_to_string(c.attoptions, ', '));
+        END IF;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION storage._table_prepare(regclass, regclass) IS
+    'Internal: readies a table made with LIKE for a copy (NOT VALID checks off until _table_carry, statistics targets and column options).';
+
+-- The rows of one plain relation (ONLY it), in batches of about batch_rows (a TID range scan
+-- each), as the relation's owner, restricted (defaults and CHECKs of the copy are the owner's).
+CREATE FUNCTION storage._table_copy(source regclass, dest regclass, batch_rows integer) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cols text;
+    rel pg_class;
+    pages bigint;
+    per_batch bigint;
+    p bigint := 0;
+    total bigint := 0;
+BEGIN
+    SELECT * INTO rel FROM pg_class WHERE oid = source;
+    SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols
+      FROM pg_attribute WHERE attrelid = source AND attnum > 0 AND NOT attisdropped AND attgenerated = '';
+    pages := pg_relation_size(source) / current_setting('block_size')::bigint;
+    per_batch := greatest(1, batch_rows / greatest(1, CASE WHEN rel.reltuples > 0 AND rel.relpages > 0
+                                                           THEN (rel.reltuples / rel.relpages)::bigint ELSE 100 END));
+    WHILE p < pages LOOP
+        total := total + storage._run_as_owner(source,
+                 format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM ONLY %s '
+                        'WHERE ctid >= CAST($1 AS tid) AND ctid < CAST($2 AS tid)', dest, cols, cols, source),
+                 ARRAY[format('(%s,0)', p), format('(%s,0)', least(p + per_batch, 4294967295))]);
+        p := p + per_batch;
+    END LOOP;
+    RETURN total;
+END $$;
+COMMENT ON FUNCTION storage._table_copy(regclass, regclass, integer) IS
+    'Internal: copies the rows of one relation into another in batches of pages, as the relation''s owner.';
+
+-- The same rows on both sides: count and an order-independent checksum of every row.
+CREATE FUNCTION storage._table_check(source regclass, dest regclass, copied bigint, what text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    a record;
+    b record;
+BEGIN
+    EXECUTE format('SELECT count(*) AS n, coalesce(sum(hashtextextended(x::text, 0)), 0) AS h FROM %s x', source) INTO a;
+    EXECUTE format('SELECT count(*) AS n, coalesce(sum(hashtextextended(x::text, 0)), 0) AS h FROM %s x', dest) INTO b;
+    IF a.n <> b.n OR a.h <> b.h OR a.n <> copied THEN
+        RAISE EXCEPTION '% of % did not copy every row unchanged', what, source
+              USING ERRCODE = 'data_corrupted',
+                    DETAIL = format('Before: %s rows, checksum %s. After: %s rows, checksum %s. Copied: %s.',
+                                    a.n, a.h, b.n, b.h, copied),
+                    HINT = 'Nothing was changed. Please report this.';
+    END IF;
+END $$;
+COMMENT ON FUNCTION storage._table_check(regclass, regclass, bigint, text) IS
+    'Internal: raises XX001 unless two tables hold the same rows (count and checksum) and copied is their count.';
+
+-- Gives dest what source carries (after the copy, so triggers do not fire on it): NOT VALID
+-- checks, identity positions, constraints and indexes (under temporary names; key_column, when
+-- given, is appended to unique keys), triggers with their state, audit capture, grants, comments,
+-- row security switches, replica identity, publications. Returns what _table_swap finishes.
+CREATE FUNCTION storage._table_carry(source regclass, dest regclass, key_column name, command text) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    rel pg_class;
+    nsp name;
+    c record;
+    def text;
+    prefix text;
+    renames jsonb := '[]';
+    identity_seqs jsonb := '[]';
+BEGIN
+    SELECT * INTO rel FROM pg_class WHERE oid = source;
+    nsp := (SELECT nspname FROM pg_namespace WHERE oid = rel.relnamespace);
+    FOR c IN SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint
+              WHERE conrelid = source AND contype = 'c' AND NOT convalidated ORDER BY conname LOOP
+        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', dest, c.conname, c.def);
+    END LOOP;
+    -- identity sequences continue where the old ones were, and take their names after the swap
+    FOR c IN SELECT pg_get_serial_sequence(source::text, a.attname) AS old_seq,
+                    pg_get_serial_sequence(dest::text, a.attname) AS new_seq
+               FROM pg_attribute a WHERE a.attrelid = source AND a.attidentity <> '' LOOP
+        EXECUTE format('SELECT setval(%L, last_value, is_called) FROM %s', c.new_seq, c.old_seq);
+        identity_seqs := identity_seqs || jsonb_build_array(jsonb_build_array(c.new_seq,
+                             (SELECT relname FROM pg_class WHERE oid = c.old_seq::regclass)));
+    END LOOP;
+    -- primary key, unique and exclusion constraints, then foreign keys
+    FOR c IN SELECT oid, conname, contype FROM pg_constraint
+              WHERE conrelid = source AND contype IN ('p', 'u', 'x', 'f') ORDER BY contype = 'f', conname LOOP
+        def := pg_get_constraintdef(c.oid);
+        IF c.contype IN ('p', 'u') AND key_column IS NOT NULL THEN
+            def := storage._partition_extend_key(def, key_column);
+        END IF;
+        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', dest, storage._partition_fit(c.conname, '_pse'), def);
+        IF obj_description(c.oid, 'pg_constraint') IS NOT NULL THEN
+            EXECUTE format('COMMENT ON CONSTRAINT %I ON %s IS %L', storage._partition_fit(c.conname, '_pse'), dest,
+                           obj_description(c.oid, 'pg_constraint'));
+        END IF;
+        renames := renames || jsonb_build_array(jsonb_build_array('c', storage._partition_fit(c.conname, '_pse'), c.conname));
+    END LOOP;
+    -- other indexes, from PostgreSQL's own definition with the table and the name replaced
+    FOR c IN SELECT i.indexrelid, ic.relname, i.indisunique FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+              WHERE i.indrelid = source
+                AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = source)
+              ORDER BY ic.relname LOOP
+        def := pg_get_indexdef(c.indexrelid);
+        prefix := format('CREATE %sINDEX %I ON %s%I.%I USING ', CASE WHEN c.indisunique THEN 'UNIQUE ' ELSE '' END,
+                         c.relname, CASE WHEN rel.relkind = 'p' THEN 'ONLY ' ELSE '' END, nsp, rel.relname);
+        IF left(def, length(prefix)) <> prefix THEN
+            RAISE EXCEPTION 'cannot read the definition of index %', c.relname USING ERRCODE = 'internal_error',
+                  DETAIL = def, HINT = 'Drop the index before converting and recreate it afterwards.';
+        END IF;
+        def := substr(def, length(prefix) + 1);
+        IF c.indisunique AND key_column IS NOT NULL THEN
+            def := storage._partition_extend_key(def, key_column);
+        END IF;
+        EXECUTE format('CREATE %sINDEX %I ON %s USING %s', CASE WHEN c.indisunique THEN 'UNIQUE ' ELSE '' END,
+                       storage._partition_fit(c.relname, '_pse'), dest, def);
+        IF obj_description(c.indexrelid, 'pg_class') IS NOT NULL THEN
+            EXECUTE format('COMMENT ON INDEX %I.%I IS %L', nsp, storage._partition_fit(c.relname, '_pse'),
+                           obj_description(c.indexrelid, 'pg_class'));
+        END IF;
+        renames := renames || jsonb_build_array(jsonb_build_array('i', storage._partition_fit(c.relname, '_pse'), c.relname));
+    END LOOP;
+    -- triggers, re-pointed at dest (name, columns, WHEN clause and arguments untouched), with their
+    -- enabled state and comment; audit capture triggers excepted: the audit configuration moves
+    FOR c IN SELECT oid, tgname, tgenabled FROM pg_trigger WHERE tgrelid = source AND NOT tgisinternal
+                AND tgfoid <> 'audit._capture()'::regprocedure ORDER BY tgname LOOP
+        EXECUTE storage._partition_retarget(pg_get_triggerdef(c.oid), dest::text);
+        IF c.tgenabled <> 'O' THEN
+            EXECUTE format('ALTER TABLE %s %s TRIGGER %I', dest,
+                           CASE c.tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'ENABLE ALWAYS' END,
+                           c.tgname);
+        END IF;
+        IF obj_description(c.oid, 'pg_trigger') IS NOT NULL THEN
+            EXECUTE format('COMMENT ON TRIGGER %I ON %s IS %L', c.tgname, dest, obj_description(c.oid, 'pg_trigger'));
+        END IF;
+    END LOOP;
+    -- an audited table stays audited with the same options; its history goes on
+    PERFORM audit._carry_capture(source, dest, command);
+    -- grants (table and column), comment, row security switches
+    FOR c IN SELECT a.grantee, a.privilege_type, a.is_grantable FROM aclexplode(rel.relacl) a
+              WHERE a.grantee <> rel.relowner LOOP
+        EXECUTE format('GRANT %s ON %s TO %s%s', c.privilege_type, dest,
+                       CASE WHEN c.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(c.grantee)) END,
+                       CASE WHEN c.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+    FOR c IN SELECT att.attname, a.grantee, a.privilege_type, a.is_grantable
+               FROM pg_attribute att, aclexplode(att.attacl) a
+              WHERE att.attrelid = source AND att.attacl IS NOT NULL AND a.grantee <> rel.relowner LOOP
+        EXECUTE format('GRANT %s (%I) ON %s TO %s%s', c.privilege_type, c.attname, dest,
+                       CASE WHEN c.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(c.grantee)) END,
+                       CASE WHEN c.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+    IF obj_description(source, 'pg_class') IS NOT NULL THEN
+        EXECUTE format('COMMENT ON TABLE %s IS %L', dest, obj_description(source, 'pg_class'));
+    END IF;
+    IF rel.relrowsecurity THEN
+        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', dest);
+    END IF;
+    IF rel.relforcerowsecurity THEN
+        EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', dest);
+    END IF;
+    -- replica identity FULL or NOTHING, on the table and every child (USING INDEX after the renames)
+    IF rel.relreplident IN ('f', 'n') THEN
+        FOR c IN SELECT dest AS r UNION ALL SELECT relid FROM pg_partition_tree(dest) WHERE relid <> dest LOOP
+            EXECUTE format('ALTER TABLE %s REPLICA IDENTITY %s', c.r, CASE rel.relreplident WHEN 'f' THEN 'FULL' ELSE 'NOTHING' END);
+        END LOOP;
+    END IF;
+    -- publication membership
+    FOR c IN SELECT p.pubname FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
+              WHERE r.prrelid = source ORDER BY p.pubname LOOP
+        EXECUTE format('ALTER PUBLICATION %I ADD TABLE %s', c.pubname, dest);
+    END LOOP;
+    RETURN jsonb_build_object(
+        'renames', renames,
+        'identity_seqs', identity_seqs,
+        -- extended statistics are made again after the old table is gone, under their own names
+        'stats', (SELECT coalesce(jsonb_agg(jsonb_build_array(pg_get_statisticsobjdef(s.oid), format('%I.%I', sn.nspname, s.stxname),
+                                                              obj_description(s.oid, 'pg_statistic_ext')) ORDER BY s.stxname), '[]')
+                    FROM pg_statistic_ext s JOIN pg_namespace sn ON sn.oid = s.stxnamespace WHERE s.stxrelid = source),
+        'ri_index', (SELECT ic.relname FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid
+                      WHERE x.indrelid = source AND x.indisreplident AND rel.relreplident = 'i'));
+END $$;
+COMMENT ON FUNCTION storage._table_carry(regclass, regclass, name, text) IS
+    'Internal: gives a table the constraints, indexes, triggers, audit capture, grants, comments and replica identity of another; returns what _table_swap finishes.';
+
+-- The swap, under a short ACCESS EXCLUSIVE lock taken in 50 ms tries: views reading source are
+-- re-pointed by their text (printed before the rename; locked with it, views first, the order a
+-- reader of a view takes them), dest takes source's name, serial sequences move to dest, source is
+-- dropped, constraints, indexes, identity sequences and extended statistics take the old names.
+CREATE FUNCTION storage._table_swap(source regclass, dest regclass, carried jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    rel pg_class;
+    nsp name;
+    views text[];
+    def text;
+    c record;
+    e jsonb;
+BEGIN
+    SELECT * INTO rel FROM pg_class WHERE oid = source;
+    nsp := (SELECT nspname FROM pg_namespace WHERE oid = rel.relnamespace);
+    PERFORM storage._partition_lock_swap(ARRAY(
+        SELECT DISTINCT r.ev_class::regclass FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+         WHERE d.refobjid = source AND d.refclassid = 'pg_class'::regclass AND r.ev_class <> source) || source);
+    SELECT coalesce(array_agg(format('CREATE OR REPLACE VIEW %s%s AS %s', v.oid::regclass,
+                                     CASE WHEN v.reloptions IS NOT NULL THEN format(' WITH (%s)', array_to_string(v.reloptions, ', ')) ELSE '' END,
+                                     pg_get_viewdef(v.oid)) ORDER BY v.oid), '{}')
+      INTO views
+      FROM pg_class v
+     WHERE v.relkind = 'v' AND v.oid IN (
+           SELECT r.ev_class FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+            WHERE d.refobjid = source AND d.refclassid = 'pg_class'::regclass AND r.ev_class <> source);
+    EXECUTE format('ALTER TABLE %s RENAME TO %I', source, storage._partition_fit(rel.relname, '_pse_old'));
+    EXECUTE format('ALTER TABLE %s RENAME TO %I', dest, rel.relname);
+    FOREACH def IN ARRAY views LOOP
+        EXECUTE def;
+    END LOOP;
+    -- serial sequences now belong to dest, so dropping source keeps them
+    FOR c IN SELECT s.oid::regclass AS seq, a.attname
+               FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+               JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+              WHERE d.refobjid = source AND d.deptype = 'a' AND d.classid = 'pg_class'::regclass LOOP
+        EXECUTE format('ALTER SEQUENCE %s OWNED BY %s.%I', c.seq, dest, c.attname);
+    END LOOP;
+    EXECUTE format('DROP TABLE %s', source);
+    FOR e IN SELECT jsonb_array_elements(carried->'renames') LOOP
+        IF e->>0 = 'c' THEN
+            EXECUTE format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I', dest, e->>1, e->>2);
+        ELSE
+            EXECUTE format('ALTER INDEX %I.%I RENAME TO %I', nsp, e->>1, e->>2);
+        END IF;
+    END LOOP;
+    IF carried->>'ri_index' IS NOT NULL THEN
+        EXECUTE format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', dest, carried->>'ri_index');
+    END IF;
+    FOR e IN SELECT jsonb_array_elements(carried->'stats') LOOP
+        EXECUTE e->>0;
+        IF e->>2 IS NOT NULL THEN
+            EXECUTE format('COMMENT ON STATISTICS %s IS %L', e->>1, e->>2);
+        END IF;
+    END LOOP;
+    FOR e IN SELECT jsonb_array_elements(carried->'identity_seqs') LOOP
+        EXECUTE format('ALTER SEQUENCE %s RENAME TO %I', e->>0, e->>1);
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION storage._table_swap(regclass, regclass, jsonb) IS
+    'Internal: puts a table in the place of another (views, name, serial sequences, then the old one dropped and the carried names restored).';
+
+-- What neither a conversion nor its undoing can carry, all of it in one error (0A000).
+CREATE FUNCTION storage._table_refuse(source regclass, what text, also text[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    refused text[];
+BEGIN
+    refused := array_remove(coalesce(also, '{}') || ARRAY[
+        (SELECT format('foreign keys referencing it (%s): a foreign key needs a unique key without the partition column',
+                       string_agg(format('%s on %s', conname, conrelid::regclass), ', ' ORDER BY conname))
+           FROM pg_constraint WHERE confrelid = source AND contype = 'f' HAVING count(*) > 0),
+        (SELECT 'row security policies ' || string_agg(quote_ident(polname), ', ' ORDER BY polname)
+           FROM pg_policy WHERE polrelid = source),
+        (SELECT 'rules ' || string_agg(quote_ident(rulename), ', ' ORDER BY rulename)
+           FROM pg_rewrite WHERE ev_class = source AND rulename <> '_RETURN'),
+        (SELECT 'materialized views reading it: ' || string_agg(DISTINCT v.oid::regclass::text, ', ')
+           FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+           JOIN pg_class v ON v.oid = r.ev_class
+          WHERE d.refobjid = source AND d.refclassid = 'pg_class'::regclass AND v.relkind = 'm'),
+        (SELECT 'publications with a row filter or column list: ' || string_agg(quote_ident(p.pubname), ', ' ORDER BY p.pubname)
+           FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
+          WHERE r.prrelid = source AND (r.prqual IS NOT NULL OR r.prattrs IS NOT NULL))], NULL);
+    IF cardinality(refused) > 0 THEN
+        RAISE EXCEPTION '% cannot be % without losing what it carries', source, what
+              USING ERRCODE = 'feature_not_supported',
+                    DETAIL = 'Not carried: ' || array_to_string(refused, '; ') || '.',
+                    HINT = 'Remove these, run it again, and set them up again afterwards.';
+    END IF;
+END $$;
+COMMENT ON FUNCTION storage._table_refuse(regclass, text, text[]) IS
+    'Internal: refuses (0A000, everything listed, with the caller''s own findings) a conversion of a table that carries what cannot be moved.';
+
 -- convert_to_partitioned: a new partitioned table is built beside the old one under EXCLUSIVE
 -- lock (readers go on, writers wait), filled in batches of pages, checked (row count and a
--- checksum of every row), given the old table's constraints, indexes, triggers, grants and
--- comments, then swapped in under a short ACCESS EXCLUSIVE lock. Plain views on the table are
--- re-pointed with CREATE OR REPLACE VIEW (same OID, grants and dependants). Everything is carried
--- exactly (tests/pg_regress/sql/partition_convert.sql compares the catalogs before and after), or
--- the conversion is refused before it starts with the list of what it cannot carry.
+-- checksum of every row), given everything the old table carries, then swapped in under a short
+-- ACCESS EXCLUSIVE lock (the _table_* steps above). What cannot be carried is refused before
+-- anything is done, with the list.
 CREATE FUNCTION storage.convert_to_partitioned(target regclass, control_column name, step text,
                                                batch_rows integer DEFAULT 10000) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -909,35 +1212,16 @@ DECLARE
     canon text;
     kind text;
     new_name text;
-    old_name text;
     new_rel regclass;
     spc name;
     cfg storage.partition_config;
     extreme text;
     start_pos text;
     to_pos text;
-    cols text;
-    pages bigint;
-    per_batch bigint;
-    p bigint := 0;
-    n bigint;
-    total bigint := 0;
-    old_sum record;
-    new_sum record;
+    total bigint;
     c record;
-    renames text[] := '{}';   -- rows of (kind, temporary name, final name)
-    views text[] := '{}';
-    def text;
-    prefix text;
-    seq record;
     made record;
     def_name text;
-    i integer;
-    refused text[];
-    not_valid text[] := '{}';   -- rows of (name, definition) of NOT VALID CHECK constraints
-    stats text[] := '{}';       -- extended statistics: definition, comment
-    identity_seqs text[] := '{}';
-    ri_index name;
 BEGIN
     IF target IS NULL OR control_column IS NULL THEN
         RAISE EXCEPTION 'target and control_column must not be NULL' USING ERRCODE = 'null_value_not_allowed',
@@ -979,33 +1263,8 @@ BEGIN
         RAISE EXCEPTION 'batch_rows must be positive, got %', coalesce(batch_rows::text, 'NULL')
               USING ERRCODE = 'invalid_parameter_value', HINT = 'The default, 10000, suits most tables.';
     END IF;
-    IF EXISTS (SELECT 1 FROM pg_constraint WHERE confrelid = target AND contype = 'f') THEN
-        RAISE EXCEPTION '% is referenced by foreign keys', target USING ERRCODE = 'feature_not_supported',
-              DETAIL = (SELECT string_agg(format('%s on %s', conname, conrelid::regclass), ', ' ORDER BY conname)
-                          FROM pg_constraint WHERE confrelid = target AND contype = 'f'),
-              HINT = 'A foreign key needs a unique key without the partition column; drop those foreign keys first.';
-    END IF;
-    IF EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = target) THEN
-        RAISE EXCEPTION '% has row security policies', target USING ERRCODE = 'feature_not_supported',
-              HINT = 'Drop the policies, convert, and create them again on the partitioned table.';
-    END IF;
-    IF EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = target AND contype = 'x') THEN
-        RAISE EXCEPTION '% has exclusion constraints', target USING ERRCODE = 'feature_not_supported',
-              HINT = 'Drop them before converting and recreate them with the partition key afterwards.';
-    END IF;
-    IF EXISTS (SELECT 1 FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
-                JOIN pg_class v ON v.oid = r.ev_class
-               WHERE d.refobjid = target AND d.refclassid = 'pg_class'::regclass AND v.relkind = 'm') THEN
-        RAISE EXCEPTION 'materialized views read %', target USING ERRCODE = 'dependent_objects_still_exist',
-              DETAIL = (SELECT string_agg(DISTINCT v.oid::regclass::text, ', ')
-                          FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
-                          JOIN pg_class v ON v.oid = r.ev_class
-                         WHERE d.refobjid = target AND d.refclassid = 'pg_class'::regclass AND v.relkind = 'm'),
-              HINT = 'Drop them, convert, and create them again (a materialized view cannot be re-pointed in place).';
-    END IF;
-
     -- what a partitioned table cannot carry, all of it in one error
-    refused := array_remove(ARRAY[
+    PERFORM storage._table_refuse(target, 'converted', ARRAY[
         CASE WHEN rel.reloptions IS NOT NULL
              THEN format('storage parameters (%s): a partitioned table has none; set them on its partitions after converting',
                          array_to_string(rel.reloptions, ', ')) END,
@@ -1013,22 +1272,12 @@ BEGIN
         CASE WHEN rel.reloftype <> 0 THEN format('OF %s: a typed table', rel.reloftype::regtype) END,
         CASE WHEN rel.relam <> (SELECT oid FROM pg_am WHERE amname = 'heap')
              THEN format('table access method %s', (SELECT amname FROM pg_am WHERE oid = rel.relam)) END,
-        (SELECT 'rules ' || string_agg(quote_ident(rulename), ', ' ORDER BY rulename)
-           FROM pg_rewrite WHERE ev_class = target AND rulename <> '_RETURN'),
-        (SELECT 'publications with a row filter or column list: ' || string_agg(quote_ident(p.pubname), ', ' ORDER BY p.pubname)
-           FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
-          WHERE r.prrelid = target AND (r.prqual IS NOT NULL OR r.prattrs IS NOT NULL))], NULL);
-    IF cardinality(refused) > 0 THEN
-        RAISE EXCEPTION '% cannot be converted without losing what it carries', target
-              USING ERRCODE = 'feature_not_supported',
-                    DETAIL = 'Not carried: ' || array_to_string(refused, '; ') || '.',
-                    HINT = 'Remove these from the table, convert, and set them up again on the partitioned table or its partitions.';
-    END IF;
+        (SELECT 'exclusion constraints ' || string_agg(quote_ident(conname), ', ' ORDER BY conname)
+           FROM pg_constraint WHERE conrelid = target AND contype = 'x')]);
 
     -- writers wait from here; readers go on until the swap
     EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', target);
     new_name := storage._partition_fit(rel.relname, '_pse_new');
-    old_name := storage._partition_fit(rel.relname, '_pse_old');
     spc := (SELECT spcname FROM pg_tablespace WHERE oid = rel.reltablespace);
     EXECUTE format('CREATE TABLE %I.%I (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED '
                    'INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING COMMENTS) '
@@ -1037,23 +1286,7 @@ BEGIN
                    CASE WHEN spc IS NOT NULL THEN format(' TABLESPACE %I', spc) ELSE '' END);
     new_rel := format('%I.%I', nsp, new_name)::regclass;
     PERFORM storage._partition_own_like(new_rel, target);
-    -- NOT VALID checks stay not validated: added back after the copy (LIKE validates them)
-    FOR c IN SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint
-              WHERE conrelid = target AND contype = 'c' AND NOT convalidated ORDER BY conname LOOP
-        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', new_rel, c.conname);
-        not_valid := not_valid || ARRAY[ARRAY[c.conname, c.def]];
-    END LOOP;
-    -- per-column statistics targets and options (n_distinct)
-    FOR c IN SELECT attname, attstattarget, attoptions FROM pg_attribute
-              WHERE attrelid = target AND attnum > 0 AND NOT attisdropped
-                AND (attstattarget IS NOT NULL OR attoptions IS NOT NULL) ORDER BY attnum LOOP
-        IF c.attstattarget IS NOT NULL THEN
-            EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET STATISTICS %s', new_rel, c.attname, c.attstattarget);
-        END IF;
-        IF c.attoptions IS NOT NULL THEN
-            EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET (%s)', new_rel, c.attname, array_to_string(c.attoptions, ', '));
-        END IF;
-    END LOOP;
+    PERFORM storage._table_prepare(target, new_rel);
 
     -- children from the lowest value to premake steps past the highest (or now), and a default
     cfg := ROW(new_rel, control_column, col_type, step, 4, NULL, false, true, current_setting('TimeZone'), now())::storage.partition_config;
@@ -1071,189 +1304,10 @@ BEGIN
     EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s DEFAULT', nsp, def_name, new_rel);
     PERFORM storage._partition_own_like(format('%I.%I', nsp, def_name)::regclass, new_rel);
 
-    -- rows, in batches of pages (a TID range scan each)
-    SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols
-      FROM pg_attribute WHERE attrelid = target AND attnum > 0 AND NOT attisdropped AND attgenerated = '';
-    pages := pg_relation_size(target) / current_setting('block_size')::bigint;
-    per_batch := greatest(1, batch_rows / greatest(1, CASE WHEN rel.reltuples > 0 AND rel.relpages > 0
-                                                           THEN (rel.reltuples / rel.relpages)::bigint ELSE 100 END));
-    WHILE p < pages LOOP
-        -- defaults and CHECKs of the copy run as the table's owner, restricted
-        n := storage._run_as_owner(target,
-                 format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM ONLY %s '
-                        'WHERE ctid >= CAST($1 AS tid) AND ctid < CAST($2 AS tid)', new_rel, cols, cols, target),
-                 ARRAY[format('(%s,0)', p), format('(%s,0)', least(p + per_batch, 4294967295))]);
-        total := total + n;
-        p := p + per_batch;
-    END LOOP;
+    total := storage._table_copy(target, new_rel, batch_rows);
+    PERFORM storage._table_check(target, new_rel, total, 'conversion');
+    PERFORM storage._table_swap(target, new_rel, storage._table_carry(target, new_rel, control_column, 'storage.convert_to_partitioned'));
 
-    -- the same rows on both sides: count and an order-independent checksum of every row
-    EXECUTE format('SELECT count(*) AS n, coalesce(sum(hashtextextended(x::text, 0)), 0) AS h FROM ONLY %s x', target) INTO old_sum;
-    EXECUTE format('SELECT count(*) AS n, coalesce(sum(hashtextextended(x::text, 0)), 0) AS h FROM %s x', new_rel) INTO new_sum;
-    IF old_sum.n <> new_sum.n OR old_sum.h <> new_sum.h OR old_sum.n <> total THEN
-        RAISE EXCEPTION 'conversion of % did not copy every row unchanged', target
-              USING ERRCODE = 'data_corrupted',
-                    DETAIL = format('Before: %s rows, checksum %s. After: %s rows, checksum %s. Copied: %s.',
-                                    old_sum.n, old_sum.h, new_sum.n, new_sum.h, total),
-                    HINT = 'Nothing was changed. Please report this.';
-    END IF;
-
-    FOR i IN 1 .. coalesce(array_length(not_valid, 1), 0) LOOP
-        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', new_rel, not_valid[i][1], not_valid[i][2]);
-    END LOOP;
-
-    -- identity sequences continue where the old ones were, and take their names after the swap
-    FOR seq IN SELECT a.attname, pg_get_serial_sequence(target::text, a.attname) AS old_seq,
-                      pg_get_serial_sequence(new_rel::text, a.attname) AS new_seq
-                 FROM pg_attribute a WHERE a.attrelid = target AND a.attidentity <> '' LOOP
-        EXECUTE format('SELECT setval(%L, last_value, is_called) FROM %s', seq.new_seq, seq.old_seq);
-        identity_seqs := identity_seqs || ARRAY[ARRAY[seq.new_seq, (SELECT relname FROM pg_class WHERE oid = seq.old_seq::regclass)]];
-    END LOOP;
-
-    -- primary key and unique constraints (with the partition column added), then foreign keys
-    FOR c IN SELECT oid, conname, contype FROM pg_constraint
-              WHERE conrelid = target AND contype IN ('p', 'u', 'f') ORDER BY contype DESC, conname LOOP
-        def := pg_get_constraintdef(c.oid);
-        IF c.contype IN ('p', 'u') THEN
-            def := storage._partition_extend_key(def, control_column);
-        END IF;
-        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', new_rel, storage._partition_fit(c.conname, '_pse'), def);
-        IF obj_description(c.oid, 'pg_constraint') IS NOT NULL THEN
-            EXECUTE format('COMMENT ON CONSTRAINT %I ON %s IS %L', storage._partition_fit(c.conname, '_pse'), new_rel,
-                           obj_description(c.oid, 'pg_constraint'));
-        END IF;
-        renames := renames || ARRAY[ARRAY['c', storage._partition_fit(c.conname, '_pse'), c.conname]];
-    END LOOP;
-    -- other indexes, from PostgreSQL's own definition with the table and the name replaced
-    FOR c IN SELECT i.indexrelid, ic.relname, i.indisunique FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
-              WHERE i.indrelid = target
-                AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = target)
-              ORDER BY ic.relname LOOP
-        def := pg_get_indexdef(c.indexrelid);
-        prefix := format('CREATE %sINDEX %I ON %I.%I USING ', CASE WHEN c.indisunique THEN 'UNIQUE ' ELSE '' END,
-                         c.relname, nsp, rel.relname);
-        IF left(def, length(prefix)) <> prefix THEN
-            RAISE EXCEPTION 'cannot read the definition of index %', c.relname USING ERRCODE = 'internal_error',
-                  DETAIL = def, HINT = 'Drop the index before converting and recreate it afterwards.';
-        END IF;
-        def := substr(def, length(prefix) + 1);
-        IF c.indisunique THEN
-            def := storage._partition_extend_key(def, control_column);
-        END IF;
-        EXECUTE format('CREATE %sINDEX %I ON %s USING %s', CASE WHEN c.indisunique THEN 'UNIQUE ' ELSE '' END,
-                       storage._partition_fit(c.relname, '_pse'), new_rel, def);
-        IF obj_description(c.indexrelid, 'pg_class') IS NOT NULL THEN
-            EXECUTE format('COMMENT ON INDEX %I.%I IS %L', nsp, storage._partition_fit(c.relname, '_pse'),
-                           obj_description(c.indexrelid, 'pg_class'));
-        END IF;
-        renames := renames || ARRAY[ARRAY['i', storage._partition_fit(c.relname, '_pse'), c.relname]];
-    END LOOP;
-    -- triggers (after the copy, so they did not fire on it)
-    -- (audit capture triggers excepted: the audit configuration moves to the new table below)
-    -- (the definition re-pointed at the new table, its name and WHEN clause untouched; its
-    -- enabled state and comment with it)
-    FOR c IN SELECT oid, tgname, tgenabled FROM pg_trigger WHERE tgrelid = target AND NOT tgisinternal
-                AND tgfoid <> 'audit._capture()'::regprocedure ORDER BY tgname LOOP
-        EXECUTE storage._partition_retarget(pg_get_triggerdef(c.oid), new_rel::text);
-        IF c.tgenabled <> 'O' THEN
-            EXECUTE format('ALTER TABLE %s %s TRIGGER %I', new_rel,
-                           CASE c.tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'ENABLE ALWAYS' END,
-                           c.tgname);
-        END IF;
-        IF obj_description(c.oid, 'pg_trigger') IS NOT NULL THEN
-            EXECUTE format('COMMENT ON TRIGGER %I ON %s IS %L', c.tgname, new_rel, obj_description(c.oid, 'pg_trigger'));
-        END IF;
-    END LOOP;
-    -- an audited table stays audited with the same options; its history goes on
-    PERFORM audit._carry_capture(target, new_rel);
-    -- grants (table and column), comment, row security switches
-    FOR c IN SELECT a.grantee, a.privilege_type, a.is_grantable FROM aclexplode(rel.relacl) a
-              WHERE a.grantee <> rel.relowner LOOP
-        EXECUTE format('GRANT %s ON %s TO %s%s', c.privilege_type, new_rel,
-                       CASE WHEN c.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(c.grantee)) END,
-                       CASE WHEN c.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
-    END LOOP;
-    FOR c IN SELECT att.attname, a.grantee, a.privilege_type, a.is_grantable
-               FROM pg_attribute att, aclexplode(att.attacl) a
-              WHERE att.attrelid = target AND att.attacl IS NOT NULL AND a.grantee <> rel.relowner LOOP
-        EXECUTE format('GRANT %s (%I) ON %s TO %s%s', c.privilege_type, c.attname, new_rel,
-                       CASE WHEN c.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(c.grantee)) END,
-                       CASE WHEN c.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
-    END LOOP;
-    IF obj_description(target, 'pg_class') IS NOT NULL THEN
-        EXECUTE format('COMMENT ON TABLE %s IS %L', new_rel, obj_description(target, 'pg_class'));
-    END IF;
-    IF rel.relrowsecurity THEN
-        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', new_rel);
-    END IF;
-    IF rel.relforcerowsecurity THEN
-        EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', new_rel);
-    END IF;
-    -- replica identity FULL or NOTHING, on the table and every child (USING INDEX after the renames)
-    IF rel.relreplident IN ('f', 'n') THEN
-        FOR c IN SELECT new_rel AS r UNION ALL SELECT child FROM storage._partition_children(new_rel) LOOP
-            EXECUTE format('ALTER TABLE %s REPLICA IDENTITY %s', c.r, CASE rel.relreplident WHEN 'f' THEN 'FULL' ELSE 'NOTHING' END);
-        END LOOP;
-    END IF;
-    -- extended statistics are made again after the old table is gone, under their own names
-    SELECT coalesce(array_agg(ARRAY[pg_get_statisticsobjdef(s.oid), format('%I.%I', sn.nspname, s.stxname),
-                                    obj_description(s.oid, 'pg_statistic_ext')] ORDER BY s.stxname), '{}')
-      INTO stats
-      FROM pg_statistic_ext s JOIN pg_namespace sn ON sn.oid = s.stxnamespace WHERE s.stxrelid = target;
-    SELECT ic.relname INTO ri_index FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid
-     WHERE x.indrelid = target AND x.indisreplident AND rel.relreplident = 'i';
-    -- publication membership
-    FOR c IN SELECT p.pubname FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
-              WHERE r.prrelid = target ORDER BY p.pubname LOOP
-        EXECUTE format('ALTER PUBLICATION %I ADD TABLE %s', c.pubname, new_rel);
-    END LOOP;
-
-    -- the swap: views reading the table are re-pointed by their text, printed before the rename;
-    -- they are locked with the table, views first (the order a reader of a view takes them)
-    PERFORM storage._partition_lock_swap(ARRAY(
-        SELECT DISTINCT r.ev_class::regclass FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
-         WHERE d.refobjid = target AND d.refclassid = 'pg_class'::regclass AND r.ev_class <> target) || target);
-    SELECT coalesce(array_agg(format('CREATE OR REPLACE VIEW %s%s AS %s', v.oid::regclass,
-                                     CASE WHEN v.reloptions IS NOT NULL THEN format(' WITH (%s)', array_to_string(v.reloptions, ', ')) ELSE '' END,
-                                     pg_get_viewdef(v.oid)) ORDER BY v.oid), '{}')
-      INTO views
-      FROM pg_class v
-     WHERE v.relkind = 'v' AND v.oid IN (
-           SELECT r.ev_class FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
-            WHERE d.refobjid = target AND d.refclassid = 'pg_class'::regclass AND r.ev_class <> target);
-    EXECUTE format('ALTER TABLE %s RENAME TO %I', target, old_name);
-    EXECUTE format('ALTER TABLE %s RENAME TO %I', new_rel, rel.relname);
-    FOREACH def IN ARRAY views LOOP
-        EXECUTE def;
-    END LOOP;
-    -- serial sequences now belong to the new table, so dropping the old one keeps them
-    FOR seq IN SELECT s.oid::regclass AS seq, a.attname
-                 FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
-                 JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-                WHERE d.refobjid = target AND d.deptype = 'a' AND d.classid = 'pg_class'::regclass LOOP
-        EXECUTE format('ALTER SEQUENCE %s OWNED BY %s.%I', seq.seq, new_rel, seq.attname);
-    END LOOP;
-    EXECUTE format('DROP TABLE %s', target);
-    -- constraints and indexes take the old names back
-    FOR i IN 1 .. coalesce(array_length(renames, 1), 0) LOOP
-        IF renames[i][1] = 'c' THEN
-            EXECUTE format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I', new_rel, renames[i][2], renames[i][3]);
-        ELSE
-            EXECUTE format('ALTER INDEX %I.%I RENAME TO %I', nsp, renames[i][2], renames[i][3]);
-        END IF;
-    END LOOP;
-    IF ri_index IS NOT NULL THEN
-        EXECUTE format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', new_rel, ri_index);
-    END IF;
-    FOR i IN 1 .. coalesce(array_length(stats, 1), 0) LOOP
-        EXECUTE stats[i][1];
-        IF stats[i][3] IS NOT NULL THEN
-            EXECUTE format('COMMENT ON STATISTICS %s IS %L', stats[i][2], stats[i][3]);
-        END IF;
-    END LOOP;
-    FOR i IN 1 .. coalesce(array_length(identity_seqs, 1), 0) LOOP
-        EXECUTE format('ALTER SEQUENCE %s RENAME TO %I', identity_seqs[i][1], identity_seqs[i][2]);
-    END LOOP;
     -- children were named after the temporary table: name them after the table
     FOR c IN SELECT child, is_default, storage._partition_pos_of(col_type, cfg.time_zone, lower_bound) AS lo
                FROM storage._partition_children(new_rel) LOOP
@@ -1264,7 +1318,58 @@ BEGIN
     RETURN total;
 END $$;
 COMMENT ON FUNCTION storage.convert_to_partitioned(regclass, name, text, integer) IS
-    'Turns a plain table into a range-partitioned table of the same name (monthly/daily/... or integer steps), keeping rows, defaults, identity, primary key and unique constraints (the partition column added where PostgreSQL requires it), foreign keys, indexes, triggers, grants, comments and plain views on it. Rows are copied in batches of about batch_rows and checked by count and checksum; registered for run_maintenance with premake 4 and a default partition. Returns rows moved.';
+    'Turns a plain table into a range-partitioned table of the same name (monthly/daily/... or integer steps), carrying everything it carries exactly (rows, columns, constraints, indexes, triggers, audit capture, grants, comments, sequences, replica identity, publications, views on it; the partition column added to unique keys where PostgreSQL requires it) or refusing with the list of what it cannot carry. Rows are copied in batches of about batch_rows and checked by count and checksum; registered for run_maintenance with premake 4 and a default partition. Returns rows moved.';
+
+-- undo_partitioning: the reverse of convert_to_partitioned, with the same steps and checks.
+CREATE FUNCTION storage.undo_partitioning(parent regclass, batch_rows integer DEFAULT 10000) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    cfg storage.partition_config;
+    rel pg_class;
+    nsp name;
+    new_rel regclass;
+    spc name;
+    leaf regclass;
+    total bigint := 0;
+BEGIN
+    IF parent IS NULL THEN
+        RAISE EXCEPTION 'parent must not be NULL' USING ERRCODE = 'null_value_not_allowed',
+              HINT = 'storage.undo_partitioning(''article_views'').';
+    END IF;
+    cfg := storage._partition_config(parent);
+    IF batch_rows IS NULL OR batch_rows < 1 THEN
+        RAISE EXCEPTION 'batch_rows must be positive, got %', coalesce(batch_rows::text, 'NULL')
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'The default, 10000, suits most tables.';
+    END IF;
+    SELECT * INTO rel FROM pg_class WHERE oid = parent;
+    nsp := (SELECT nspname FROM pg_namespace WHERE oid = rel.relnamespace);
+    -- publications of single partitions would have nothing to point at afterwards
+    PERFORM storage._table_refuse(parent, 'turned back into a plain table', ARRAY[
+        (SELECT 'partitions in publications of their own: ' || string_agg(DISTINCT format('%s in %I', r.prrelid::regclass, p.pubname), ', ')
+           FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
+          WHERE r.prrelid IN (SELECT relid FROM pg_partition_tree(parent) WHERE relid <> parent))]);
+
+    -- writers wait from here; readers go on until the swap
+    EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', parent);
+    spc := (SELECT spcname FROM pg_tablespace WHERE oid = rel.reltablespace);
+    EXECUTE format('CREATE TABLE %I.%I (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED '
+                   'INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING COMMENTS)%s',
+                   nsp, storage._partition_fit(rel.relname, '_pse_new'), parent,
+                   CASE WHEN spc IS NOT NULL THEN format(' TABLESPACE %I', spc) ELSE '' END);
+    new_rel := format('%I.%I', nsp, storage._partition_fit(rel.relname, '_pse_new'))::regclass;
+    PERFORM storage._partition_own_like(new_rel, parent);
+    PERFORM storage._table_prepare(parent, new_rel);
+    FOR leaf IN SELECT relid FROM pg_partition_tree(parent) WHERE isleaf ORDER BY relid LOOP
+        total := total + storage._table_copy(leaf, new_rel, batch_rows);
+    END LOOP;
+    PERFORM storage._table_check(parent, new_rel, total, 'undo_partitioning');
+    PERFORM storage._table_swap(parent, new_rel, storage._table_carry(parent, new_rel, NULL, 'storage.undo_partitioning'));
+    DELETE FROM storage.partition_config c WHERE c.parent = cfg.parent;
+    RETURN total;
+END $$;
+COMMENT ON FUNCTION storage.undo_partitioning(regclass, integer) IS
+    'Turns a registered partitioned table back into a plain table of the same name with every row, column, constraint, index, trigger, audit capture, grant and comment of the table (the same steps and checks as convert_to_partitioned), and unregisters it. Objects defined on single partitions only are not carried. Returns rows moved.';
 
 COMMENT ON FUNCTION storage._partition_step_interval(interval, boolean, text) IS
     'Internal: canonical step (minutes:N, days:N, months:N) of an interval, or 22023.';

@@ -65,13 +65,14 @@ mod audit {
         super::configuring(|| super::sync_from_config(root.0))
     }
 
-    /// Internal: moves the capture of `old` to `new` (storage.convert_to_partitioned, before
-    /// the swap): same options, the history of `old` stays the history of `new`, and a DDL row
-    /// records the conversion. False when `old` is not audited.
+    /// Internal: moves the capture of `old` to `new` (storage.convert_to_partitioned and
+    /// undo_partitioning, before the swap): same options, the history of `old` stays the history
+    /// of `new`, and a DDL row with `command` as its tag records it. False when `old` is not
+    /// audited.
     #[pg_extern(volatile)]
     #[search_path(pg_catalog, pg_temp)]
-    fn _carry_capture(old: Regclass, new: Regclass) -> bool {
-        super::carry(old.0, new.0)
+    fn _carry_capture(old: Regclass, new: Regclass, command: &str) -> bool {
+        super::carry(old.0, new.0, command)
     }
 
     /// Internal: whether the extension itself is changing capture triggers right now (its DDL
@@ -432,7 +433,7 @@ fn sync_from_config(root: pg_sys::Oid) -> i32 {
     })
 }
 
-fn carry(old: pg_sys::Oid, new: pg_sys::Oid) -> bool {
+fn carry(old: pg_sys::Oid, new: pg_sys::Oid, command: &str) -> bool {
     check_target(old, "audit._carry_capture");
     check_target(new, "audit._carry_capture");
     as_owner(|| {
@@ -482,12 +483,12 @@ fn carry(old: pg_sys::Oid, new: pg_sys::Oid) -> bool {
                 }
                 client
                     .update(
-                        "SELECT audit._log_ddl($2, n.nspname, c.relname, 'storage.convert_to_partitioned') \
+                        "SELECT audit._log_ddl($2, n.nspname, c.relname, $3) \
                            FROM pg_catalog.pg_class c \
                            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
                           WHERE c.oid = $1",
                         None,
-                        &[old.into(), new.into()],
+                        &[old.into(), new.into(), command.into()],
                     )
                     .unwrap_or_else(|e| spi_failed(e));
                 true

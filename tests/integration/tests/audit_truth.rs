@@ -320,6 +320,29 @@ fn conversion_keeps_the_trail() {
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     assert_eq!(ops, [("UPDATE".to_owned(), 1), ("UPDATE".to_owned(), 2)]);
+    // back to a plain table: still audited, one more DDL row, the history goes on
+    c.batch_execute(
+        "SELECT storage.undo_partitioning('article_views'); UPDATE article_views SET n = 4 WHERE id = 1;",
+    )
+    .expect("undo the partitioning of an audited table");
+    let ns: Vec<i32> = c
+        .query(
+            "SELECT (new_row->>'n')::int FROM audit.history('article_views', '{\"id\": 1}')",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ns, [1, 2, 4]);
+    assert_eq!(
+        count(&mut c, "SELECT count(*) FROM audit.log WHERE op = 'DDL' AND new_row->>'command_tag' = 'storage.undo_partitioning'"),
+        1
+    );
+    assert_eq!(
+        text(&mut c, "SELECT format('%s %s %s', table_name, exclude_columns, capture_query) FROM audit.tracked").as_deref(),
+        Some("article_views {ip} t")
+    );
     // and row_at(now()) is the live row for every row
     assert_eq!(
         count(

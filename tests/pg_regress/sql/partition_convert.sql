@@ -109,6 +109,22 @@ UPDATE "odd schema"."My Table" SET score = score + 1 WHERE id = 100;
 SELECT id, score, total FROM "odd schema"."My Table" WHERE id = 100;
 INSERT INTO "odd schema"."My Table" (created, email) VALUES ('2026-02-15', 'new@example.org') RETURNING id, serial_no;
 
+-- and back: undo_partitioning gives a plain table that carries the same (the keys keep the column)
+SELECT count(*) AS rows_before_undo FROM "odd schema"."My Table";
+CREATE TEMP TABLE partitioned AS SELECT * FROM pg_temp.describe('"odd schema"."My Table"');
+SELECT storage.undo_partitioning('"odd schema"."My Table"', batch_rows => 50) AS moved;
+CREATE TEMP TABLE undone AS SELECT * FROM pg_temp.describe('"odd schema"."My Table"');
+SELECT 'lost' AS side, * FROM (SELECT * FROM partitioned EXCEPT SELECT * FROM undone) l
+UNION ALL
+SELECT 'new', * FROM (SELECT * FROM undone EXCEPT SELECT * FROM partitioned) n
+ORDER BY kind, name, side;
+SELECT relkind, (SELECT count(*) FROM "odd schema"."My Table") AS row_count,
+       (SELECT count(*) FROM storage.partition_config) AS registered
+  FROM pg_class WHERE oid = '"odd schema"."My Table"'::regclass;
+UPDATE "odd schema"."My Table" SET score = score + 1 WHERE id = 100;
+SELECT id, score, total FROM "odd schema"."My Table" WHERE id = 100;
+SELECT pg_temp.outcome($$SELECT storage.undo_partitioning('"odd schema"."My Table"')$$);
+
 -- the trigger name of the report: its quoted text holds ' ON public.t '
 CREATE TABLE t (id int PRIMARY KEY, at date NOT NULL);
 CREATE TRIGGER "x ON public.t y" AFTER UPDATE ON t FOR EACH ROW EXECUTE FUNCTION "odd schema".noop();
