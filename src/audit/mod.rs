@@ -407,29 +407,28 @@ fn sync_partitions(client: &mut SpiClient<'_>, root: pg_sys::Oid, options: &Opti
     parts.len() as i32
 }
 
+/// The options audit.enable gave `table` (from `audit._tracked`), None when it is not audited.
+fn tracked_options(client: &SpiClient<'_>, table: pg_sys::Oid) -> Option<Options> {
+    client
+        .select(
+            "SELECT exclude_columns, capture_query FROM audit._tracked WHERE table_name = $1::pg_catalog.regclass",
+            None,
+            &[table.into()],
+        )
+        .unwrap_or_else(|e| spi_failed(e))
+        .next()
+        .map(|row| {
+            let exclude = row.get::<Vec<String>>(1).ok().flatten().unwrap_or_default();
+            let capture_query = row.get::<bool>(2).ok().flatten().unwrap_or(false);
+            Options::new(Scope::Table, capture_query, &exclude)
+        })
+}
+
 /// `audit._sync_partitions`: the options of `root` from its configuration row.
 fn sync_from_config(root: pg_sys::Oid) -> i32 {
-    Spi::connect_mut(|client| {
-        let row = client
-            .select(
-                "SELECT exclude_columns, capture_query FROM audit._tracked WHERE table_name = $1::pg_catalog.regclass",
-                None,
-                &[root.into()],
-            )
-            .unwrap_or_else(|e| spi_failed(e))
-            .next()
-            .map(|row| {
-                (
-                    row.get::<Vec<String>>(1).ok().flatten().unwrap_or_default(),
-                    row.get::<bool>(2).ok().flatten().unwrap_or(false),
-                )
-            });
-        match row {
-            Some((exclude, capture)) => {
-                sync_partitions(client, root, &Options::new(Scope::Table, capture, &exclude))
-            }
-            None => 0,
-        }
+    Spi::connect_mut(|client| match tracked_options(client, root) {
+        Some(options) => sync_partitions(client, root, &options),
+        None => 0,
     })
 }
 
@@ -439,21 +438,7 @@ fn carry(old: pg_sys::Oid, new: pg_sys::Oid, command: &str) -> bool {
     as_owner(|| {
         configuring(|| {
             Spi::connect_mut(|client| {
-                let row = client
-                    .select(
-                        "SELECT exclude_columns, capture_query FROM audit._tracked WHERE table_name = $1",
-                        None,
-                        &[old.into()],
-                    )
-                    .unwrap_or_else(|e| spi_failed(e))
-                    .next()
-                    .map(|row| {
-                        (
-                            row.get::<Vec<String>>(1).ok().flatten().unwrap_or_default(),
-                            row.get::<bool>(2).ok().flatten().unwrap_or(false),
-                        )
-                    });
-                let Some((exclude, capture_query)) = row else {
+                let Some(options) = tracked_options(client, old) else {
                     return false;
                 };
                 // the state of the new table is first seen after its rename (not logged)
@@ -476,7 +461,6 @@ fn carry(old: pg_sys::Oid, new: pg_sys::Oid, command: &str) -> bool {
                         &[old.into(), new.into()],
                     )
                     .unwrap_or_else(|e| spi_failed(e));
-                let options = Options::new(Scope::Table, capture_query, &exclude);
                 install(client, new, &options);
                 if relkind(new) == b'p' {
                     sync_partitions(client, new, &options);
