@@ -72,7 +72,10 @@ REVOKE ALL ON FUNCTION storage._partition_own_like(regclass, regclass) FROM PUBL
 COMMENT ON FUNCTION storage._partition_own_like(regclass, regclass) IS
     'Internal: gives rel the owner of like_rel (children, default partitions, conversions).';
 
+-- (a fourth argument, direct: the parent's first children are made with PARTITION OF)
+DROP FUNCTION storage._partition_create_child(storage.partition_config, text, text);
 CREATE OR REPLACE FUNCTION storage._partition_create_child(cfg storage.partition_config, lower_pos text, upper_pos text,
+                                                direct boolean DEFAULT false,
                                                 OUT child regclass, OUT moved bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -95,6 +98,23 @@ BEGIN
       LEFT JOIN pg_tablespace t ON t.oid = c.reltablespace
      WHERE c.oid = cfg.parent;
     child_name := storage._partition_child_name(nsp, relname, step, lower_pos);
+    IF direct THEN
+        -- the parent's first children (_partition_fill holds ACCESS EXCLUSIVE on it already): one
+        -- statement each, about a third cheaper than LIKE + ATTACH
+        EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s FOR VALUES FROM (%s) TO (%s)%s', nsp, child_name, cfg.parent,
+                       coalesce(quote_literal(lo), 'MINVALUE'), coalesce(quote_literal(hi), 'MAXVALUE'),
+                       CASE WHEN spc IS NOT NULL THEN format(' TABLESPACE %I', spc) ELSE '' END);
+        child := format('%I.%I', nsp, child_name)::regclass;
+        PERFORM storage._partition_own_like(child, cfg.parent);
+        IF (SELECT relreplident FROM pg_class WHERE oid = cfg.parent) IN ('f', 'n') THEN
+            EXECUTE format('ALTER TABLE %s REPLICA IDENTITY %s', child,
+                           CASE (SELECT relreplident FROM pg_class WHERE oid = cfg.parent) WHEN 'f' THEN 'FULL' ELSE 'NOTHING' END);
+        END IF;
+        IF cfg.parent = 'audit.log'::regclass THEN
+            PERFORM audit._index_log_partitions();
+        END IF;
+        RETURN;
+    END IF;
     -- The parent first, then the default: the order ATTACH PARTITION itself locks them in.
     -- Without a default partition, SHARE UPDATE EXCLUSIVE (what ATTACH takes) lets inserts go on.
     -- With one, inserts must pause: an insert that routed a row with the partition list from
@@ -1457,6 +1477,39 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION storage.undo_partitioning(regclass, integer) IS
     'Turns a registered partitioned table back into a plain table of the same name with every row, column, constraint, index, trigger, audit capture, grant and comment of the table (the same steps and checks as convert_to_partitioned), and unregisters it. Objects defined on single partitions only are not carried. Returns rows moved.';
+
+-- Partitions: a parent's first children are made with CREATE TABLE ... PARTITION OF.
+CREATE OR REPLACE FUNCTION storage._partition_fill(cfg storage.partition_config, from_pos text, to_pos text,
+                                        OUT created integer, OUT moved bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r record;
+    ex record;
+    lim record;
+    c record;
+    direct boolean;
+BEGIN
+    created := 0;
+    moved := 0;
+    -- A parent without any partition yet (being registered) holds no rows and no reader can be
+    -- reading a partition of it: its children are made under one ACCESS EXCLUSIVE lock, each in
+    -- one statement. Afterwards children are made standalone and attached (SHARE UPDATE EXCLUSIVE).
+    direct := NOT EXISTS (SELECT FROM pg_inherits WHERE inhparent = cfg.parent);
+    IF direct THEN
+        EXECUTE format('LOCK TABLE ONLY %s IN ACCESS EXCLUSIVE MODE', cfg.parent);
+    END IF;
+    ex := storage._partition_ranges(cfg);
+    lim := storage._partition_limits(cfg.control_type);
+    FOR r IN SELECT * FROM storage._partition_plan(storage._partition_step(cfg.step, cfg.control_type),
+                                                   ex.lowers, ex.uppers, from_pos, to_pos, lim.lo, lim.hi)
+    LOOP
+        c := storage._partition_create_child(cfg, r.lower, r.upper, direct);
+        created := created + 1;
+        moved := moved + c.moved;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION storage._partition_create_child(storage.partition_config, text, text, boolean) IS
+    'Internal: creates and attaches one child, moving its rows out of the default partition first; direct: CREATE TABLE ... PARTITION OF (the parent is locked already).';
 
 -- Who may call what (sql/grants.sql, repeated as it stands there).
 GRANT USAGE ON SCHEMA storage TO PUBLIC;
