@@ -26,11 +26,20 @@ CREATE TABLE storage.partition_config (
     retention_keep_table boolean NOT NULL DEFAULT false,
     default_partition    boolean NOT NULL DEFAULT true,
     time_zone            text NOT NULL,
-    registered_at        timestamptz NOT NULL DEFAULT now()
+    registered_at        timestamptz NOT NULL DEFAULT now(),
+    template_table       regclass,
+    retention_schema     name,
+    retention_keep_index boolean NOT NULL DEFAULT true
 );
 SELECT pg_catalog.pg_extension_config_dump('storage.partition_config', '');
 COMMENT ON TABLE storage.partition_config IS
-    'Parents registered by storage.create_partitions / convert_to_partitioned: step, premake, retention. premake and retention may be updated in place.';
+    'Parents registered by storage.create_partitions / convert_to_partitioned: step, premake, retention. premake, retention, retention_keep_table, template_table, retention_schema and retention_keep_index may be updated in place.';
+COMMENT ON COLUMN storage.partition_config.template_table IS
+    'A table whose indexes, storage parameters and replica identity every new child gets (what PostgreSQL does not give partitions); NULL for none.';
+COMMENT ON COLUMN storage.partition_config.retention_schema IS
+    'Children past retention are detached and moved into this schema instead of dropped; NULL drops them (or detaches them in place with retention_keep_table).';
+COMMENT ON COLUMN storage.partition_config.retention_keep_index IS
+    'Whether a child detached by retention keeps its indexes (false: they are dropped).';
 
 -- 'time' or 'int' for a supported key type, NULL otherwise.
 CREATE FUNCTION storage._partition_kind(typ regtype) RETURNS text
@@ -274,6 +283,69 @@ COMMENT ON FUNCTION storage._partition_child_name(name, name, text, text) IS
 
 -- Creates one child [lower, upper) (positions; NULL = MINVALUE/MAXVALUE) standalone, moves the
 -- rows of that range out of the default partition into it, and attaches it. Returns rows moved.
+-- What a child gets from the parent's template table (partition_config.template_table): its
+-- indexes (those the parent does not give its children, e.g. a unique key without the partition
+-- column), storage parameters and replica identity.
+CREATE FUNCTION storage._partition_apply_template(cfg storage.partition_config, child regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t pg_class;
+    i record;
+    def text;
+    prefix text;
+    idx name;
+BEGIN
+    IF cfg.template_table IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT * INTO t FROM pg_class WHERE oid = cfg.template_table;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'the template table of % no longer exists', cfg.parent USING ERRCODE = 'undefined_table',
+              HINT = format('UPDATE storage.partition_config SET template_table = NULL WHERE parent = %L;', cfg.parent::text);
+    END IF;
+    IF t.reloptions IS NOT NULL THEN
+        EXECUTE format('ALTER TABLE %s SET (%s)', child, array_to_string(t.reloptions, ', '));
+    END IF;
+    FOR i IN SELECT x.indexrelid, x.indisunique, x.indisreplident, ic.relname
+               FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid
+              WHERE x.indrelid = t.oid ORDER BY ic.relname LOOP
+        def := pg_get_indexdef(i.indexrelid);
+        prefix := format('CREATE %sINDEX %I ON %s USING ', CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END,
+                         i.relname, t.oid::regclass);
+        IF left(def, length(prefix)) <> prefix THEN
+            RAISE EXCEPTION 'cannot read the definition of index % of the template table', i.relname
+                  USING ERRCODE = 'internal_error', DETAIL = def, HINT = 'Recreate the index on the template table.';
+        END IF;
+        idx := storage._partition_fit((SELECT relname FROM pg_class WHERE oid = child), '_' || i.relname);
+        EXECUTE format('CREATE %sINDEX %I ON %s USING %s', CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END,
+                       idx, child, substr(def, length(prefix) + 1));
+        IF i.indisreplident AND t.relreplident = 'i' THEN
+            EXECUTE format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', child, idx);
+        END IF;
+    END LOOP;
+    IF t.relreplident IN ('f', 'n') THEN
+        EXECUTE format('ALTER TABLE %s REPLICA IDENTITY %s', child, CASE t.relreplident WHEN 'f' THEN 'FULL' ELSE 'NOTHING' END);
+    END IF;
+END $$;
+COMMENT ON FUNCTION storage._partition_apply_template(storage.partition_config, regclass) IS
+    'Internal: gives a new child the indexes, storage parameters and replica identity of the parent''s template table.';
+
+-- A child detached by retention without its indexes (retention_keep_index = false).
+CREATE FUNCTION storage._partition_drop_indexes(child regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN SELECT conname FROM pg_constraint WHERE conrelid = child AND contype IN ('p', 'u', 'x') ORDER BY conname LOOP
+        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', child, c.conname);
+    END LOOP;
+    FOR c IN SELECT indexrelid::regclass AS idx FROM pg_index WHERE indrelid = child LOOP
+        EXECUTE format('DROP INDEX %s', c.idx);
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION storage._partition_drop_indexes(regclass) IS
+    'Internal: drops the indexes (and the constraints they back) of a detached child.';
+
 CREATE FUNCTION storage._partition_create_child(cfg storage.partition_config, lower_pos text, upper_pos text,
                                                 direct boolean DEFAULT false,
                                                 OUT child regclass, OUT moved bigint)
@@ -313,6 +385,7 @@ BEGIN
         IF cfg.parent = 'audit.log'::regclass THEN
             PERFORM audit._index_log_partitions();
         END IF;
+        PERFORM storage._partition_apply_template(cfg, child);
         RETURN;
     END IF;
     -- The parent first, then the default: the order ATTACH PARTITION itself locks them in.
@@ -327,6 +400,7 @@ BEGIN
                    nsp, child_name, cfg.parent, CASE WHEN spc IS NOT NULL THEN format(' TABLESPACE %I', spc) ELSE '' END);
     child := format('%I.%I', nsp, child_name)::regclass;
     PERFORM storage._partition_own_like(child, cfg.parent);
+    PERFORM storage._partition_apply_template(cfg, child);
     -- a replica identity of FULL or NOTHING on the parent holds for its rows in every child
     IF (SELECT relreplident FROM pg_class WHERE oid = cfg.parent) IN ('f', 'n') THEN
         EXECUTE format('ALTER TABLE %s REPLICA IDENTITY %s', child,
@@ -508,7 +582,7 @@ BEGIN
     END IF;
     PERFORM pg_advisory_xact_lock(hashtext('pg_storage_ext.partition'), parent::oid::integer);
     cfg := ROW(parent, k.key_column, k.key_type, step, premake, retention, coalesce(retention_keep_table, false),
-               coalesce(default_partition, true), current_setting('TimeZone'), now())::storage.partition_config;
+               coalesce(default_partition, true), current_setting('TimeZone'), now(), NULL, NULL, true)::storage.partition_config;
     IF start_from IS NOT NULL THEN
         BEGIN
             start_pos := storage._partition_pos_of(k.key_type, cfg.time_zone, start_from);
@@ -719,8 +793,14 @@ BEGIN
         w := storage._partition_work(cfg);
     END IF;
     FOREACH child IN ARRAY w.expired LOOP
-        IF cfg.retention_keep_table THEN
+        IF cfg.retention_keep_table OR cfg.retention_schema IS NOT NULL THEN
             EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', cfg.parent, child);
+            IF NOT cfg.retention_keep_index THEN
+                PERFORM storage._partition_drop_indexes(child);
+            END IF;
+            IF cfg.retention_schema IS NOT NULL THEN
+                EXECUTE format('ALTER TABLE %s SET SCHEMA %I', child, cfg.retention_schema);
+            END IF;
             detached := detached + 1;
         ELSE
             EXECUTE format('DROP TABLE %s', child);
@@ -1315,7 +1395,7 @@ BEGIN
     PERFORM storage._table_prepare(target, new_rel);
 
     -- children from the lowest value to premake steps past the highest (or now), and a default
-    cfg := ROW(new_rel, control_column, col_type, step, 4, NULL, false, true, current_setting('TimeZone'), now())::storage.partition_config;
+    cfg := ROW(new_rel, control_column, col_type, step, 4, NULL, false, true, current_setting('TimeZone'), now(), NULL, NULL, true)::storage.partition_config;
     EXECUTE format('SELECT min(%I)::text FROM %s', control_column, target) INTO extreme;
     start_pos := coalesce(storage._partition_pos_of(col_type, cfg.time_zone, extreme),
                           CASE kind WHEN 'time' THEN storage._partition_current(cfg) ELSE '0' END);
