@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Refreshes every `CREATE OR REPLACE FUNCTION schema.name(` block of the current upgrade script
-(sql/pg_storage_ext--0.1.0--<crate version>.sql) from its definition in sql/<capability>.sql, so a
-function changed again after it was first copied there is not left stale. The upgrade test
+(sql/pg_storage_ext--0.1.0--<crate version>.sql) from its definition in sql/<capability>.sql, and
+every `CREATE FUNCTION` / `CREATE PROCEDURE schema.name(` block there (objects new in this version,
+made as a fresh install makes them), so a routine changed again after it was first copied there is
+not left stale. The upgrade test
 (tests/integration/tests/upgrade.rs) is what proves the result equals a fresh install; this only
 saves copying by hand. Usage: scripts/sync-upgrade.py"""
 import glob
@@ -16,18 +18,24 @@ sources = {p: open(p).read() for p in glob.glob(os.path.join(root, "sql", "*.sql
 
 
 def block(text, start):
-    """From `start` to the end of the function: the `$$;` closing its first `$$` body."""
-    body = text.index("$$", start)
+    """From `start` to the end of the routine: the `$$;` closing its first `$$` body, or the first
+    `;` when that comes before any `$$` (a C function's `AS 'MODULE_PATHNAME', 'symbol';`)."""
+    body = text.find("$$", start)
+    semi = text.index(";", start)
+    if body < 0 or semi < body:
+        return text[start:semi + 1]
     return text[start:text.index("$$;", body + 2) + 3]
 
 
 upgrade = open(path).read()
-for name in dict.fromkeys(re.findall(r"CREATE OR REPLACE FUNCTION (\w+\.\w+)\(", upgrade)):
-    found = [s for s in sources.values() if f"CREATE FUNCTION {name}(" in s]
-    if len(found) != 1:
-        sys.exit(f"{name}: defined in {len(found)} files of sql/")
-    src = found[0]
-    new = "CREATE OR REPLACE FUNCTION" + block(src, src.index(f"CREATE FUNCTION {name}("))[len("CREATE FUNCTION"):]
-    old = block(upgrade, upgrade.index(f"CREATE OR REPLACE FUNCTION {name}("))
-    upgrade = upgrade.replace(old, new)
+for kind in ("FUNCTION", "PROCEDURE"):
+    for lead in (f"CREATE OR REPLACE {kind}", f"CREATE {kind}"):
+        for name in dict.fromkeys(re.findall(lead + r" (\w+\.\w+)\(", upgrade)):
+            found = [s for s in sources.values() if f"CREATE {kind} {name}(" in s]
+            if len(found) != 1:
+                sys.exit(f"{name}: defined in {len(found)} files of sql/")
+            src = found[0]
+            new = lead + block(src, src.index(f"CREATE {kind} {name}("))[len(f"CREATE {kind}"):]
+            old = block(upgrade, upgrade.index(f"{lead} {name}("))
+            upgrade = upgrade.replace(old, new)
 open(path, "w").write(upgrade)

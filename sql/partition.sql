@@ -45,12 +45,35 @@ COMMENT ON COLUMN storage.partition_config.retention_keep_index IS
 CREATE FUNCTION storage._partition_kind(typ regtype) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
     SELECT CASE
-        WHEN typ IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN 'time'
+        WHEN typ IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype, 'uuid'::regtype) THEN 'time'
         WHEN typ IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN 'int'
     END
 $$;
 COMMENT ON FUNCTION storage._partition_kind(regtype) IS
-    'Internal: time or int for a supported partition key type.';
+    'Internal: time or int for a supported partition key type (uuid keys are uuidv7: time).';
+
+-- The time a uuidv7 encodes (its top 48 bits, milliseconds since 1970): of a uuidv7 key value, or
+-- of a partition bound (version 0, the period start's milliseconds followed by zeros); a
+-- timestamp is taken as it is (ensure_partition accepts either). Other uuids are 22023.
+CREATE FUNCTION storage._partition_uuid_time(val text) RETURNS timestamptz
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    u uuid;
+BEGIN
+    IF val !~* '^\{?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\}?$' THEN
+        RETURN val::timestamptz;
+    END IF;
+    u := val::uuid;
+    IF uuid_extract_version(u) <> 7 AND right(u::text, 24) <> '0000-0000-000000000000' THEN
+        RAISE EXCEPTION 'uuid % is not a version 7 uuid', u
+              USING ERRCODE = 'invalid_parameter_value',
+                    DETAIL = format('It is version %s; only uuidv7 keys encode the time their partition follows.', uuid_extract_version(u)),
+                    HINT = 'Generate keys with uuidv7() (PostgreSQL 18), or pass a timestamp.';
+    END IF;
+    RETURN to_timestamp((('x' || replace(left(u::text, 13), '-', ''))::bit(48)::bigint)::numeric / 1000);
+END $$;
+COMMENT ON FUNCTION storage._partition_uuid_time(text) IS
+    'Internal: the time a uuidv7 (or a partition bound of one) encodes; a timestamp as it is; 22023 for other uuids.';
 
 -- The partition key of a parent, checked: PARTITION BY RANGE on one column of a supported type.
 CREATE FUNCTION storage._partition_key(parent regclass, OUT key_column name, OUT key_type regtype)
@@ -94,7 +117,7 @@ BEGIN
     IF storage._partition_kind(key_type) IS NULL THEN
         RAISE EXCEPTION 'partition key %.% has type %, which storage partitions do not support', parent, quote_ident(key_column), key_type
               USING ERRCODE = 'datatype_mismatch',
-                    HINT = 'Supported key types: timestamptz, timestamp, date (interval steps) and smallint, integer, bigint (numeric steps).';
+                    HINT = 'Supported key types: timestamptz, timestamp, date, uuid (uuidv7; interval steps) and smallint, integer, bigint (numeric steps).';
     END IF;
 END $$;
 COMMENT ON FUNCTION storage._partition_key(regclass) IS
@@ -132,9 +155,11 @@ END $$;
 COMMENT ON FUNCTION storage._partition_step(text, regtype) IS
     'Internal: checks a step against the key type; returns its canonical form.';
 
--- Raises the error of a key value no period holds (infinity, BC, past year 9999).
+-- Raises the error of a key value no period holds (infinity, BC, past year 9999). STABLE, not
+-- IMMUTABLE: the planner folds an immutable call with constant arguments while inlining
+-- _partition_pos_of, and would raise it for a branch the value never takes.
 CREATE FUNCTION storage._partition_out_of_range(val text) RETURNS text
-LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RAISE EXCEPTION 'value % is outside the range partitions cover', quote_literal(val)
           USING ERRCODE = 'datetime_field_overflow',
@@ -165,6 +190,8 @@ LANGUAGE sql STABLE AS $$
             THEN CASE WHEN val::pg_catalog.date >= '0001-01-01' AND val::pg_catalog.date < '9999-12-31'
                       THEN pg_catalog.to_char(val::pg_catalog.date, 'YYYY-MM-DD')
                       ELSE storage._partition_out_of_range(val) END
+        WHEN typ = 'pg_catalog.uuid'::pg_catalog.regtype
+            THEN pg_catalog.to_char(pg_catalog.timezone(tz, storage._partition_uuid_time(val)), 'YYYY-MM-DD HH24:MI:SS.US')
         WHEN typ = 'pg_catalog.int4'::pg_catalog.regtype THEN val::pg_catalog.int4::pg_catalog.text
         WHEN typ = 'pg_catalog.int2'::pg_catalog.regtype THEN val::pg_catalog.int2::pg_catalog.text
         ELSE val::pg_catalog.int8::pg_catalog.text
@@ -183,6 +210,10 @@ BEGIN
         RETURN to_char(pos::timestamp AT TIME ZONE tz, 'YYYY-MM-DD HH24:MI:SS.USOF');
     ELSIF typ = 'date'::regtype THEN
         RETURN left(pos, 10);
+    ELSIF typ = 'uuid'::regtype THEN
+        -- the smallest uuid of the period: its start in milliseconds, then zeros
+        RETURN regexp_replace(lpad(to_hex(floor(extract(epoch FROM pos::timestamp AT TIME ZONE tz) * 1000)::bigint), 12, '0'),
+                              '^(.{8})(.{4})$', '\1-\2-0000-0000-000000000000');
     ELSE
         RETURN pos;
     END IF;
@@ -586,15 +617,15 @@ BEGIN
     IF start_from IS NOT NULL THEN
         BEGIN
             start_pos := storage._partition_pos_of(k.key_type, cfg.time_zone, start_from);
-        EXCEPTION WHEN datetime_field_overflow OR numeric_value_out_of_range THEN
-            RAISE;   -- a value of the type that no period holds: its own clear error
+        EXCEPTION WHEN datetime_field_overflow OR numeric_value_out_of_range OR invalid_parameter_value THEN
+            RAISE;   -- a value of the type that no period holds (or a uuid that is not v7): its own clear error
         WHEN data_exception THEN
             RAISE EXCEPTION 'start_from % is not a value of type %', quote_literal(start_from), k.key_type
                   USING ERRCODE = 'invalid_parameter_value', DETAIL = SQLERRM,
                         HINT = 'Give a value of the partition key''s type, e.g. ''2026-01-01'' or ''0''.';
         END;
     ELSE
-        EXECUTE format('SELECT min(%I)::text FROM %s', k.key_column, parent) INTO extreme;
+        EXECUTE format('SELECT t.%I::text FROM %s AS t WHERE t.%1$I IS NOT NULL ORDER BY t.%1$I LIMIT 1', k.key_column, parent) INTO extreme;
         start_pos := coalesce(storage._partition_pos_of(k.key_type, cfg.time_zone, extreme),
                               CASE kind WHEN 'time' THEN storage._partition_current(cfg) ELSE '0' END);
     END IF;
@@ -602,7 +633,7 @@ BEGIN
     IF kind = 'time' THEN
         base := storage._partition_current(cfg);
     ELSE
-        EXECUTE format('SELECT max(%I)::text FROM %s', k.key_column, parent) INTO extreme;
+        EXECUTE format('SELECT t.%I::text FROM %s AS t WHERE t.%1$I IS NOT NULL ORDER BY t.%1$I DESC LIMIT 1', k.key_column, parent) INTO extreme;
         base := coalesce(storage._partition_pos_of(k.key_type, cfg.time_zone, extreme), start_pos);
     END IF;
     IF storage._partition_sort_key(kind, start_pos) > storage._partition_sort_key(kind, base) THEN
@@ -678,8 +709,8 @@ DECLARE
 BEGIN
     BEGIN
         pos := storage._partition_pos_of(cfg.control_type, cfg.time_zone, value);
-    EXCEPTION WHEN datetime_field_overflow OR numeric_value_out_of_range THEN
-        RAISE;   -- a value of the type that no period holds: its own clear error
+    EXCEPTION WHEN datetime_field_overflow OR numeric_value_out_of_range OR invalid_parameter_value THEN
+        RAISE;   -- a value of the type that no period holds (or a uuid that is not v7): its own clear error
     WHEN data_exception THEN
         RAISE EXCEPTION '% is not a value of type %', quote_literal(value), cfg.control_type
               USING ERRCODE = 'invalid_text_representation', DETAIL = SQLERRM,
@@ -896,7 +927,7 @@ BEGIN
     IF defid IS NULL OR defid = 0 OR pg_relation_size(defid) = 0 THEN
         RETURN NULL;
     END IF;
-    EXECUTE format('SELECT min(%I)::text FROM ONLY %s', cfg.control_column, defid::regclass) INTO v;
+    EXECUTE format('SELECT t.%I::text FROM ONLY %s AS t WHERE t.%1$I IS NOT NULL ORDER BY t.%1$I LIMIT 1', cfg.control_column, defid::regclass) INTO v;
     RETURN storage._partition_floor(storage._partition_step(cfg.step, cfg.control_type),
                                     storage._partition_pos_of(cfg.control_type, cfg.time_zone, v));
 END $$;
@@ -1362,7 +1393,7 @@ BEGIN
     IF kind IS NULL THEN
         RAISE EXCEPTION 'column % has type %, which storage partitions do not support', quote_ident(control_column), col_type
               USING ERRCODE = 'datatype_mismatch',
-                    HINT = 'Supported key types: timestamptz, timestamp, date, smallint, integer, bigint.';
+                    HINT = 'Supported key types: timestamptz, timestamp, date, uuid (uuidv7), smallint, integer, bigint.';
     END IF;
     canon := storage._partition_step(step, col_type);
     IF batch_rows IS NULL OR batch_rows < 1 THEN
@@ -1396,10 +1427,10 @@ BEGIN
 
     -- children from the lowest value to premake steps past the highest (or now), and a default
     cfg := ROW(new_rel, control_column, col_type, step, 4, NULL, false, true, current_setting('TimeZone'), now(), NULL, NULL, true)::storage.partition_config;
-    EXECUTE format('SELECT min(%I)::text FROM %s', control_column, target) INTO extreme;
+    EXECUTE format('SELECT t.%I::text FROM %s AS t WHERE t.%1$I IS NOT NULL ORDER BY t.%1$I LIMIT 1', control_column, target) INTO extreme;
     start_pos := coalesce(storage._partition_pos_of(col_type, cfg.time_zone, extreme),
                           CASE kind WHEN 'time' THEN storage._partition_current(cfg) ELSE '0' END);
-    EXECUTE format('SELECT max(%I)::text FROM %s', control_column, target) INTO extreme;
+    EXECUTE format('SELECT t.%I::text FROM %s AS t WHERE t.%1$I IS NOT NULL ORDER BY t.%1$I DESC LIMIT 1', control_column, target) INTO extreme;
     to_pos := coalesce(storage._partition_pos_of(col_type, cfg.time_zone, extreme), start_pos);
     IF kind = 'time' AND storage._partition_sort_key(kind, storage._partition_current(cfg)) > storage._partition_sort_key(kind, to_pos) THEN
         to_pos := storage._partition_current(cfg);
