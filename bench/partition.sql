@@ -2,7 +2,8 @@
 -- in this cluster, daily partitions on timestamptz, default partition on, premake 4:
 -- (1) create ~1,000 daily partitions on one parent,
 -- (2) maintenance of 100 registered parents with nothing to do,
--- (3) maintenance of 100 parents each missing its newest child.
+-- (3) maintenance of 100 parents each missing its newest child (and in bench/partition.sh the
+-- same with the procedures that commit after each parent).
 CREATE SCHEMA IF NOT EXISTS partman;
 CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman;
 SET client_min_messages = warning;

@@ -101,19 +101,12 @@ BEGIN
     IF direct THEN
         -- the parent's first children (_partition_fill holds ACCESS EXCLUSIVE on it already): one
         -- statement each, about a third cheaper than LIKE + ATTACH
-        EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s FOR VALUES FROM (%s) TO (%s)%s', nsp, child_name, cfg.parent,
+        EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s FOR VALUES FROM (%s) TO (%s)%s%s', nsp, child_name, cfg.parent,
                        coalesce(quote_literal(lo), 'MINVALUE'), coalesce(quote_literal(hi), 'MAXVALUE'),
+                       storage._partition_sub_clause(cfg),
                        CASE WHEN spc IS NOT NULL THEN format(' TABLESPACE %I', spc) ELSE '' END);
         child := format('%I.%I', nsp, child_name)::regclass;
-        PERFORM storage._partition_own_like(child, cfg.parent);
-        IF (SELECT relreplident FROM pg_class WHERE oid = cfg.parent) IN ('f', 'n') THEN
-            EXECUTE format('ALTER TABLE %s REPLICA IDENTITY %s', child,
-                           CASE (SELECT relreplident FROM pg_class WHERE oid = cfg.parent) WHEN 'f' THEN 'FULL' ELSE 'NOTHING' END);
-        END IF;
-        IF cfg.parent = 'audit.log'::regclass THEN
-            PERFORM audit._index_log_partitions();
-        END IF;
-        PERFORM storage._partition_apply_template(cfg, child);
+        PERFORM storage._partition_finish_child(cfg, child, lower_pos, upper_pos);
         RETURN;
     END IF;
     -- The parent first, then the default: the order ATTACH PARTITION itself locks them in.
@@ -124,16 +117,11 @@ BEGIN
     EXECUTE format('LOCK TABLE ONLY %s IN %s MODE', cfg.parent,
                    CASE WHEN defid <> 0 THEN 'SHARE ROW EXCLUSIVE' ELSE 'SHARE UPDATE EXCLUSIVE' END);
     EXECUTE format('CREATE TABLE %I.%I (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED '
-                   'INCLUDING STORAGE INCLUDING COMPRESSION)%s',
-                   nsp, child_name, cfg.parent, CASE WHEN spc IS NOT NULL THEN format(' TABLESPACE %I', spc) ELSE '' END);
+                   'INCLUDING STORAGE INCLUDING COMPRESSION)%s%s',
+                   nsp, child_name, cfg.parent, storage._partition_sub_clause(cfg),
+                   CASE WHEN spc IS NOT NULL THEN format(' TABLESPACE %I', spc) ELSE '' END);
     child := format('%I.%I', nsp, child_name)::regclass;
-    PERFORM storage._partition_own_like(child, cfg.parent);
-    PERFORM storage._partition_apply_template(cfg, child);
-    -- a replica identity of FULL or NOTHING on the parent holds for its rows in every child
-    IF (SELECT relreplident FROM pg_class WHERE oid = cfg.parent) IN ('f', 'n') THEN
-        EXECUTE format('ALTER TABLE %s REPLICA IDENTITY %s', child,
-                       CASE (SELECT relreplident FROM pg_class WHERE oid = cfg.parent) WHEN 'f' THEN 'FULL' ELSE 'NOTHING' END);
-    END IF;
+    PERFORM storage._partition_finish_child(cfg, child, lower_pos, upper_pos);
     IF defid <> 0 THEN
         EXECUTE format('LOCK TABLE ONLY %s IN ACCESS EXCLUSIVE MODE', defid::regclass);
         cond := concat_ws(' AND ',
@@ -162,10 +150,13 @@ BEGIN
     END IF;
 END $$;
 
+-- (two more arguments: sub_step, sub_column)
+DROP FUNCTION storage.create_partitions(regclass, text, integer, text, text, boolean, boolean);
 CREATE OR REPLACE FUNCTION storage.create_partitions(parent regclass, step text, premake integer DEFAULT 4,
                                           start_from text DEFAULT NULL, retention text DEFAULT NULL,
                                           retention_keep_table boolean DEFAULT false,
-                                          default_partition boolean DEFAULT true) RETURNS integer
+                                          default_partition boolean DEFAULT true,
+                                          sub_step text DEFAULT NULL, sub_column name DEFAULT NULL) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
@@ -195,6 +186,7 @@ BEGIN
               USING ERRCODE = 'invalid_parameter_value', HINT = 'premake is how many steps ahead to create children; 4 is the default.';
     END IF;
     PERFORM storage._partition_check_retention(retention, step, k.key_type);
+    sub_step := storage._partition_check_sub(parent, k.key_column, k.key_type, canon, sub_step, sub_column);
     IF EXISTS (SELECT 1 FROM storage.partition_config c WHERE c.parent = create_partitions.parent) THEN
         RAISE EXCEPTION '% is already registered', parent
               USING ERRCODE = 'duplicate_object',
@@ -203,7 +195,8 @@ BEGIN
     END IF;
     PERFORM pg_advisory_xact_lock(hashtext('pg_storage_ext.partition'), parent::oid::integer);
     cfg := ROW(parent, k.key_column, k.key_type, step, premake, retention, coalesce(retention_keep_table, false),
-               coalesce(default_partition, true), current_setting('TimeZone'), now(), NULL, NULL, true)::storage.partition_config;
+               coalesce(default_partition, true), current_setting('TimeZone'), now(), NULL, NULL, true,
+               sub_step, CASE WHEN sub_step LIKE 'hash:%' THEN sub_column END)::storage.partition_config;
     IF start_from IS NOT NULL THEN
         BEGIN
             start_pos := storage._partition_pos_of(k.key_type, cfg.time_zone, start_from);
@@ -333,7 +326,8 @@ BEGIN
     PERFORM storage._table_prepare(target, new_rel);
 
     -- children from the lowest value to premake steps past the highest (or now), and a default
-    cfg := ROW(new_rel, control_column, col_type, step, 4, NULL, false, true, current_setting('TimeZone'), now(), NULL, NULL, true)::storage.partition_config;
+    cfg := ROW(new_rel, control_column, col_type, step, 4, NULL, false, true, current_setting('TimeZone'), now(), NULL, NULL, true,
+               NULL, NULL)::storage.partition_config;
     EXECUTE format('SELECT t.%I::text FROM %s AS t WHERE t.%1$I IS NOT NULL ORDER BY t.%1$I LIMIT 1', control_column, target) INTO extreme;
     start_pos := coalesce(storage._partition_pos_of(col_type, cfg.time_zone, extreme),
                           CASE kind WHEN 'time' THEN storage._partition_current(cfg) ELSE '0' END);
@@ -1518,7 +1512,8 @@ COMMENT ON FUNCTION storage._partition_create_child(storage.partition_config, te
 -- Partitions: a template table per parent, retention into an archive schema, indexes of
 -- detached children kept or dropped.
 ALTER TABLE storage.partition_config ADD COLUMN template_table regclass,
-    ADD COLUMN retention_schema name, ADD COLUMN retention_keep_index boolean NOT NULL DEFAULT true;
+    ADD COLUMN retention_schema name, ADD COLUMN retention_keep_index boolean NOT NULL DEFAULT true,
+    ADD COLUMN sub_step text, ADD COLUMN sub_column name;
 COMMENT ON TABLE storage.partition_config IS
     'Parents registered by storage.create_partitions / convert_to_partitioned: step, premake, retention. premake, retention, retention_keep_table, template_table, retention_schema and retention_keep_index may be updated in place.';
 COMMENT ON COLUMN storage.partition_config.template_table IS
@@ -1527,6 +1522,10 @@ COMMENT ON COLUMN storage.partition_config.retention_schema IS
     'Children past retention are detached and moved into this schema instead of dropped; NULL drops them (or detaches them in place with retention_keep_table).';
 COMMENT ON COLUMN storage.partition_config.retention_keep_index IS
     'Whether a child detached by retention keeps its indexes (false: they are dropped).';
+COMMENT ON COLUMN storage.partition_config.sub_step IS
+    'Sub-partitioning of every child made: a step dividing step (range on the partition column), or hash:N (N hash partitions on sub_column); NULL for none.';
+COMMENT ON COLUMN storage.partition_config.sub_column IS
+    'The column of hash sub-partitions (range sub-partitions are on the partition column).';
 -- What a child gets from the parent's template table (partition_config.template_table): its
 -- indexes (those the parent does not give its children, e.g. a unique key without the partition
 -- column), storage parameters and replica identity.
@@ -1696,6 +1695,146 @@ BEGIN
         RETURN pos;
     END IF;
 END $$;
+
+-- Partitions: sub-partitioning (range on the partition column, or hash of another column).
+CREATE  FUNCTION storage."_partition_step_divides"(
+	"outer" TEXT, /* & str */
+	"inner" TEXT /* & str */
+) RETURNS bool /* bool */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_partition_step_divides_wrapper';
+COMMENT ON FUNCTION storage._partition_step_divides(text, text) IS
+    'Internal: whether each period of a step is a whole number of periods of another, starting on one.';
+-- Checks sub-partitioning options; returns what partition_config.sub_step stores (the range step as
+-- given, or hash:N), NULL for none.
+CREATE FUNCTION storage._partition_check_sub(parent regclass, key_column name, key_type regtype, canon text,
+                                             sub_step text, sub_column name) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    m text[];
+BEGIN
+    IF sub_step IS NULL THEN
+        IF sub_column IS NOT NULL THEN
+            RAISE EXCEPTION 'sub_column needs a sub_step' USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example sub_step => ''hash:4'', sub_column => ''user_id''.';
+        END IF;
+        RETURN NULL;
+    END IF;
+    m := regexp_match(sub_step, '^\s*hash\s*[: ]\s*([0-9]{1,6})\s*$', 'i');
+    IF m IS NOT NULL THEN
+        IF m[1]::int < 2 OR m[1]::int > 1024 THEN
+            RAISE EXCEPTION 'hash sub-partitions must number 2 to 1024, got %', m[1] USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example sub_step => ''hash:8''.';
+        END IF;
+        IF sub_column IS NULL THEN
+            RAISE EXCEPTION 'hash sub-partitions need sub_column' USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Name the column to hash, e.g. sub_step => %L, sub_column => ''user_id''.', sub_step);
+        END IF;
+        IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = parent AND attname = sub_column AND attnum > 0 AND NOT attisdropped) THEN
+            RAISE EXCEPTION 'column % of % does not exist', quote_ident(sub_column), parent USING ERRCODE = 'undefined_column',
+                  HINT = 'Name a column of the table to hash.';
+        END IF;
+        RETURN format('hash:%s', m[1]::int);
+    END IF;
+    IF sub_column IS NOT NULL AND sub_column <> key_column THEN
+        RAISE EXCEPTION 'range sub-partitions are on the partition column %, not %', quote_ident(key_column), quote_ident(sub_column)
+              USING ERRCODE = 'feature_not_supported',
+                    HINT = 'Leave sub_column out for range sub-partitions, or hash on another column: sub_step => ''hash:4''.';
+    END IF;
+    IF NOT storage._partition_step_divides(canon, storage._partition_step(sub_step, key_type)) THEN
+        RAISE EXCEPTION 'a sub_step of % does not divide each partition exactly', quote_literal(sub_step)
+              USING ERRCODE = 'invalid_parameter_value',
+                    DETAIL = format('Partitions are %s; sub-partitions must fill each one with whole periods starting at its start.', canon),
+                    HINT = 'Months into days or hours, weeks into days, days into hours, integers into divisors.';
+    END IF;
+    RETURN sub_step;
+END $$;
+COMMENT ON FUNCTION storage._partition_check_sub(regclass, name, regtype, text, text, name) IS
+    'Internal: checks sub_step/sub_column of create_partitions; returns what partition_config.sub_step stores.';
+
+-- ' PARTITION BY ...' of a child when the parent is sub-partitioned, '' otherwise.
+CREATE FUNCTION storage._partition_sub_clause(cfg storage.partition_config) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN cfg.sub_step IS NULL THEN ''
+                WHEN cfg.sub_step LIKE 'hash:%' THEN format(' PARTITION BY HASH (%I)', cfg.sub_column)
+                ELSE format(' PARTITION BY RANGE (%I)', cfg.control_column) END
+$$;
+COMMENT ON FUNCTION storage._partition_sub_clause(storage.partition_config) IS
+    'Internal: the PARTITION BY clause of a new child of a sub-partitioned parent.';
+
+-- What a new child needs before it takes rows: its sub-partitions (all of them: a child's range
+-- is bounded), the parent's FULL/NOTHING replica identity and the template (on the leaves).
+CREATE FUNCTION storage._partition_finish_child(cfg storage.partition_config, child regclass,
+                                                lower_pos text, upper_pos text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    leaves regclass[] := ARRAY[child];
+    leaf regclass;
+    nsp name;
+    child_name name;
+    sub text;
+    n integer;
+    p text;
+    q text;
+    sub_name text;
+    kind text := storage._partition_kind(cfg.control_type);
+    ident char := (SELECT relreplident FROM pg_class WHERE oid = cfg.parent);
+BEGIN
+    PERFORM storage._partition_own_like(child, cfg.parent);
+    IF cfg.sub_step IS NOT NULL THEN
+        SELECT n2.nspname, c.relname INTO nsp, child_name
+          FROM pg_class c JOIN pg_namespace n2 ON n2.oid = c.relnamespace WHERE c.oid = child;
+        leaves := '{}';
+        IF cfg.sub_step LIKE 'hash:%' THEN
+            n := split_part(cfg.sub_step, ':', 2)::int;
+            FOR i IN 0 .. n - 1 LOOP
+                EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s FOR VALUES WITH (MODULUS %s, REMAINDER %s)',
+                               nsp, storage._partition_fit(child_name, '_h' || i), child, n, i);
+                leaves := leaves || format('%I.%I', nsp, storage._partition_fit(child_name, '_h' || i))::regclass;
+            END LOOP;
+        ELSIF lower_pos IS NULL OR upper_pos IS NULL THEN
+            -- an unbounded child (MINVALUE/MAXVALUE) is one sub-partition
+            EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s DEFAULT', nsp, storage._partition_fit(child_name, '_all'), child);
+            leaves := leaves || format('%I.%I', nsp, storage._partition_fit(child_name, '_all'))::regclass;
+        ELSE
+            sub := storage._partition_step(cfg.sub_step, cfg.control_type);
+            p := lower_pos;
+            WHILE storage._partition_sort_key(kind, p) < storage._partition_sort_key(kind, upper_pos) LOOP
+                q := storage._partition_add(sub, p, 1);
+                sub_name := storage._partition_child_name(nsp, child_name, sub, p);
+                EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)', nsp, sub_name, child,
+                               storage._partition_from_pos(cfg.control_type, cfg.time_zone, p),
+                               storage._partition_from_pos(cfg.control_type, cfg.time_zone, q));
+                leaves := leaves || format('%I.%I', nsp, sub_name)::regclass;
+                p := q;
+            END LOOP;
+        END IF;
+        FOREACH leaf IN ARRAY leaves LOOP
+            PERFORM storage._partition_own_like(leaf, cfg.parent);
+        END LOOP;
+        leaves := child || leaves;
+    END IF;
+    -- a replica identity of FULL or NOTHING on the parent holds for its rows in every child
+    IF ident IN ('f', 'n') THEN
+        FOREACH leaf IN ARRAY leaves LOOP
+            EXECUTE format('ALTER TABLE %s REPLICA IDENTITY %s', leaf, CASE ident WHEN 'f' THEN 'FULL' ELSE 'NOTHING' END);
+        END LOOP;
+    END IF;
+    FOREACH leaf IN ARRAY leaves LOOP
+        IF (SELECT relkind FROM pg_class WHERE oid = leaf) = 'r' THEN
+            PERFORM storage._partition_apply_template(cfg, leaf);
+        END IF;
+    END LOOP;
+    IF cfg.parent = 'audit.log'::regclass THEN
+        PERFORM audit._index_log_partitions();
+    END IF;
+END $$;
+COMMENT ON FUNCTION storage._partition_finish_child(storage.partition_config, regclass, text, text) IS
+    'Internal: gives a new child its owner, sub-partitions, replica identity and template.';
+
+COMMENT ON FUNCTION storage.create_partitions(regclass, text, integer, text, text, boolean, boolean, text, name) IS
+    'Registers a PARTITION BY RANGE table and creates its children from start_from (default: the lowest existing value, else the current period) to premake steps ahead of now (time) or of the highest value (integers), plus a default partition. Returns the number of partitions created (children and default).';
 
 -- Who may call what (sql/grants.sql, repeated as it stands there).
 GRANT USAGE ON SCHEMA storage TO PUBLIC;

@@ -65,6 +65,7 @@ extension_sql_file!(
         partition::_partition_fit,
         partition::_partition_extend_key,
         partition::_partition_retarget,
+        partition::_partition_step_divides,
     ]
 );
 extension_sql_file!(

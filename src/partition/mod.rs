@@ -41,6 +41,12 @@ pub(crate) fn _partition_step_int(step: &str) -> String {
         .canonical()
 }
 
+/// Whether each period of the canonical step `outer` is a whole number of `inner` periods.
+#[pg_extern(immutable, strict, parallel_safe)]
+pub(crate) fn _partition_step_divides(outer: &str, inner: &str) -> bool {
+    step_of(outer).divides_into(&step_of(inner))
+}
+
 /// Start of the period holding `pos`.
 #[pg_extern(immutable, strict, parallel_safe)]
 pub(crate) fn _partition_floor(step: &str, pos_text: &str) -> String {

@@ -133,6 +133,26 @@ impl Step {
         !matches!(self, Step::Int(_))
     }
 
+    /// Whether every period of `self` is a whole number of periods of `inner`, starting on one
+    /// (sub-partitions fill each partition exactly): months into months that divide them, days or
+    /// any divisor of a day; days into days that divide them on the same origin (weeks start on
+    /// Mondays); minutes into minutes that divide them; integers into divisors.
+    pub fn divides_into(&self, inner: &Step) -> bool {
+        let day_divisor = |k: i64| (24 * 60) % k == 0;
+        match (*self, *inner) {
+            (Step::Months(m), Step::Months(k)) => m % k == 0,
+            (Step::Months(_), Step::Days(d)) => d == 1,
+            (Step::Months(_) | Step::Days(_), Step::Minutes(k)) => day_divisor(k),
+            (Step::Days(d), Step::Days(e)) => {
+                let origin = |n: i64| if n % 7 == 0 { MONDAY_EPOCH_DAYS } else { 0 };
+                d % e == 0 && (origin(d) - origin(e)) % e == 0
+            }
+            (Step::Minutes(m), Step::Minutes(k)) => m % k == 0,
+            (Step::Int(n), Step::Int(k)) => n % k == 0,
+            _ => false,
+        }
+    }
+
     /// The position at or below `p` where its period starts.
     pub fn floor(&self, p: i64) -> i64 {
         match *self {
@@ -570,6 +590,26 @@ pub fn retarget_trigger(def: &str, table: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steps_divide_into_aligned_sub_steps() {
+        let d = |n| Step::Days(n);
+        assert!(Step::Months(1).divides_into(&d(1)));
+        assert!(Step::Months(12).divides_into(&Step::Months(3)));
+        assert!(!Step::Months(3).divides_into(&Step::Months(2)));
+        assert!(!Step::Months(1).divides_into(&d(7)), "weeks straddle months");
+        assert!(Step::Months(1).divides_into(&Step::Minutes(60)));
+        assert!(!Step::Months(1).divides_into(&Step::Minutes(7)));
+        assert!(d(7).divides_into(&d(1)));
+        assert!(d(14).divides_into(&d(7)));
+        assert!(d(14).divides_into(&d(2)), "Monday-aligned fortnights start on even days");
+        assert!(!d(7).divides_into(&d(2)));
+        assert!(!d(1).divides_into(&Step::Months(1)));
+        assert!(Step::Minutes(60).divides_into(&Step::Minutes(15)));
+        assert!(Step::Int(1000).divides_into(&Step::Int(100)));
+        assert!(!Step::Int(1000).divides_into(&Step::Int(300)));
+        assert!(!Step::Int(1000).divides_into(&d(1)));
+    }
 
     #[test]
     fn retarget_trigger_replaces_only_the_table() {
