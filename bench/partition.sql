@@ -25,7 +25,7 @@ SELECT bench.compare('partition create 1000 daily children vs pg_partman create_
     format($$SELECT storage.create_partitions('bench_ours', '1 day', 4, (now() - interval %L)::text)$$, :'back'),
     format($$SELECT partman.create_parent('public.bench_pm', 'at', '1 day', p_premake := 4,
                                    p_start_partition := (now() - interval %L)::text)$$, :'back'),
-    $$SELECT bench.part_parent('bench_ours'), bench.part_parent('bench_pm')$$, 3, 'not slower');
+    $$SELECT bench.part_parent('bench_ours'), bench.part_parent('bench_pm')$$, 3, '2x faster');
 SELECT format('children per run: ours %s, pg_partman %s',
               storage.create_partitions('bench_ours', '1 day', 4, (now() - :'back'::interval)::text),
               (SELECT count(*) FROM pg_inherits WHERE inhparent = 'bench_pm'::regclass));
