@@ -31,7 +31,8 @@ CREATE TABLE storage.partition_config (
     retention_schema     name,
     retention_keep_index boolean NOT NULL DEFAULT true,
     sub_step             text,
-    sub_column           name
+    sub_column           name,
+    sub_retention        text
 );
 SELECT pg_catalog.pg_extension_config_dump('storage.partition_config', '');
 COMMENT ON TABLE storage.partition_config IS
@@ -46,6 +47,8 @@ COMMENT ON COLUMN storage.partition_config.sub_step IS
     'Sub-partitioning of every child made: a step dividing step (range on the partition column), or hash:N (N hash partitions on sub_column); NULL for none.';
 COMMENT ON COLUMN storage.partition_config.sub_column IS
     'The column of hash sub-partitions (range sub-partitions are on the partition column).';
+COMMENT ON COLUMN storage.partition_config.sub_retention IS
+    'Range sub-partitions whose range ended longer ago than this are dropped (or detached, as retention_keep_table and retention_schema say) inside children that are still kept; NULL keeps them.';
 
 -- 'time' or 'int' for a supported key type, NULL otherwise.
 CREATE FUNCTION storage._partition_kind(typ regtype) RETURNS text
@@ -737,7 +740,7 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('pg_storage_ext.partition'), parent::oid::integer);
     cfg := ROW(parent, k.key_column, k.key_type, step, premake, retention, coalesce(retention_keep_table, false),
                coalesce(default_partition, true), current_setting('TimeZone'), now(), NULL, NULL, true,
-               sub_step, CASE WHEN sub_step LIKE 'hash:%' THEN sub_column END)::storage.partition_config;
+               sub_step, CASE WHEN sub_step LIKE 'hash:%' THEN sub_column END, NULL)::storage.partition_config;
     IF start_from IS NOT NULL THEN
         BEGIN
             start_pos := storage._partition_pos_of(k.key_type, cfg.time_zone, start_from);
@@ -904,6 +907,21 @@ BEGIN
          WHERE NOT ch.is_default AND ch.upper_bound IS NOT NULL
            AND storage._partition_sort_key(kind, storage._partition_pos_of(cfg.control_type, cfg.time_zone, ch.upper_bound)) <= cutoff;
     END IF;
+    -- sub-partitions past sub_retention inside the children that are kept
+    IF cfg.sub_retention IS NOT NULL AND cfg.sub_step NOT LIKE 'hash:%' THEN
+        IF kind = 'time' THEN
+            cutoff := extract(epoch FROM (now() AT TIME ZONE cfg.time_zone) - cfg.sub_retention::interval);
+        ELSE
+            cutoff := cur::numeric - cfg.sub_retention::numeric;
+        END IF;
+        expired := expired || ARRAY(
+            SELECT ch2.child
+              FROM storage._partition_children(cfg.parent) ch
+             CROSS JOIN LATERAL storage._partition_children(ch.child) ch2
+             WHERE NOT ch.is_default AND ch.child <> ALL (expired) AND ch2.upper_bound IS NOT NULL
+               AND storage._partition_sort_key(kind, storage._partition_pos_of(cfg.control_type, cfg.time_zone, ch2.upper_bound)) <= cutoff
+             ORDER BY storage._partition_sort_key(kind, storage._partition_pos_of(cfg.control_type, cfg.time_zone, ch2.upper_bound)));
+    END IF;
 END $$;
 COMMENT ON FUNCTION storage._partition_work(storage.partition_config) IS
     'Internal: what run_maintenance has to do for a parent (premake count, default rows, expired children).';
@@ -944,12 +962,14 @@ BEGIN
     created := created + made.created;
     moved := moved + made.moved;
     -- 3. retention, counted from the state after 1 and 2
-    IF cfg.retention IS NOT NULL THEN
+    IF cfg.retention IS NOT NULL OR cfg.sub_retention IS NOT NULL THEN
         w := storage._partition_work(cfg);
     END IF;
     FOREACH child IN ARRAY w.expired LOOP
         IF cfg.retention_keep_table OR cfg.retention_schema IS NOT NULL THEN
-            EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', cfg.parent, child);
+            -- (a sub-partition is detached from its own parent)
+            EXECUTE format('ALTER TABLE %s DETACH PARTITION %s',
+                           (SELECT inhparent::regclass FROM pg_inherits WHERE inhrelid = child), child);
             IF NOT cfg.retention_keep_index THEN
                 PERFORM storage._partition_drop_indexes(child);
             END IF;
@@ -1551,7 +1571,7 @@ BEGIN
 
     -- children from the lowest value to premake steps past the highest (or now), and a default
     cfg := ROW(new_rel, control_column, col_type, step, 4, NULL, false, true, current_setting('TimeZone'), now(), NULL, NULL, true,
-               NULL, NULL)::storage.partition_config;
+               NULL, NULL, NULL)::storage.partition_config;
     EXECUTE format('SELECT t.%I::text FROM %s AS t WHERE t.%1$I IS NOT NULL ORDER BY t.%1$I LIMIT 1', control_column, target) INTO extreme;
     start_pos := coalesce(storage._partition_pos_of(col_type, cfg.time_zone, extreme),
                           CASE kind WHEN 'time' THEN storage._partition_current(cfg) ELSE '0' END);

@@ -196,7 +196,7 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('pg_storage_ext.partition'), parent::oid::integer);
     cfg := ROW(parent, k.key_column, k.key_type, step, premake, retention, coalesce(retention_keep_table, false),
                coalesce(default_partition, true), current_setting('TimeZone'), now(), NULL, NULL, true,
-               sub_step, CASE WHEN sub_step LIKE 'hash:%' THEN sub_column END)::storage.partition_config;
+               sub_step, CASE WHEN sub_step LIKE 'hash:%' THEN sub_column END, NULL)::storage.partition_config;
     IF start_from IS NOT NULL THEN
         BEGIN
             start_pos := storage._partition_pos_of(k.key_type, cfg.time_zone, start_from);
@@ -327,7 +327,7 @@ BEGIN
 
     -- children from the lowest value to premake steps past the highest (or now), and a default
     cfg := ROW(new_rel, control_column, col_type, step, 4, NULL, false, true, current_setting('TimeZone'), now(), NULL, NULL, true,
-               NULL, NULL)::storage.partition_config;
+               NULL, NULL, NULL)::storage.partition_config;
     EXECUTE format('SELECT t.%I::text FROM %s AS t WHERE t.%1$I IS NOT NULL ORDER BY t.%1$I LIMIT 1', control_column, target) INTO extreme;
     start_pos := coalesce(storage._partition_pos_of(col_type, cfg.time_zone, extreme),
                           CASE kind WHEN 'time' THEN storage._partition_current(cfg) ELSE '0' END);
@@ -1513,7 +1513,7 @@ COMMENT ON FUNCTION storage._partition_create_child(storage.partition_config, te
 -- detached children kept or dropped.
 ALTER TABLE storage.partition_config ADD COLUMN template_table regclass,
     ADD COLUMN retention_schema name, ADD COLUMN retention_keep_index boolean NOT NULL DEFAULT true,
-    ADD COLUMN sub_step text, ADD COLUMN sub_column name;
+    ADD COLUMN sub_step text, ADD COLUMN sub_column name, ADD COLUMN sub_retention text;
 COMMENT ON TABLE storage.partition_config IS
     'Parents registered by storage.create_partitions / convert_to_partitioned: step, premake, retention. premake, retention, retention_keep_table, template_table, retention_schema and retention_keep_index may be updated in place.';
 COMMENT ON COLUMN storage.partition_config.template_table IS
@@ -1526,6 +1526,8 @@ COMMENT ON COLUMN storage.partition_config.sub_step IS
     'Sub-partitioning of every child made: a step dividing step (range on the partition column), or hash:N (N hash partitions on sub_column); NULL for none.';
 COMMENT ON COLUMN storage.partition_config.sub_column IS
     'The column of hash sub-partitions (range sub-partitions are on the partition column).';
+COMMENT ON COLUMN storage.partition_config.sub_retention IS
+    'Range sub-partitions whose range ended longer ago than this are dropped (or detached, as retention_keep_table and retention_schema say) inside children that are still kept; NULL keeps them.';
 -- What a child gets from the parent's template table (partition_config.template_table): its
 -- indexes (those the parent does not give its children, e.g. a unique key without the partition
 -- column), storage parameters and replica identity.
@@ -1624,12 +1626,14 @@ BEGIN
     created := created + made.created;
     moved := moved + made.moved;
     -- 3. retention, counted from the state after 1 and 2
-    IF cfg.retention IS NOT NULL THEN
+    IF cfg.retention IS NOT NULL OR cfg.sub_retention IS NOT NULL THEN
         w := storage._partition_work(cfg);
     END IF;
     FOREACH child IN ARRAY w.expired LOOP
         IF cfg.retention_keep_table OR cfg.retention_schema IS NOT NULL THEN
-            EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', cfg.parent, child);
+            -- (a sub-partition is detached from its own parent)
+            EXECUTE format('ALTER TABLE %s DETACH PARTITION %s',
+                           (SELECT inhparent::regclass FROM pg_inherits WHERE inhrelid = child), child);
             IF NOT cfg.retention_keep_index THEN
                 PERFORM storage._partition_drop_indexes(child);
             END IF;
@@ -1835,6 +1839,59 @@ COMMENT ON FUNCTION storage._partition_finish_child(storage.partition_config, re
 
 COMMENT ON FUNCTION storage.create_partitions(regclass, text, integer, text, text, boolean, boolean, text, name) IS
     'Registers a PARTITION BY RANGE table and creates its children from start_from (default: the lowest existing value, else the current period) to premake steps ahead of now (time) or of the highest value (integers), plus a default partition. Returns the number of partitions created (children and default).';
+
+CREATE OR REPLACE FUNCTION storage._partition_work(cfg storage.partition_config,
+                                        OUT to_make integer, OUT default_rows boolean, OUT expired regclass[])
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    kind text := storage._partition_kind(cfg.control_type);
+    canon text := storage._partition_step(cfg.step, cfg.control_type);
+    cur text := storage._partition_current(cfg);
+    ex record := storage._partition_ranges(cfg);
+    lim record := storage._partition_limits(cfg.control_type);
+    defid oid;
+    cutoff numeric;
+BEGIN
+    SELECT count(*) INTO to_make
+      FROM storage._partition_plan(canon, ex.lowers, ex.uppers, cur,
+                                   coalesce(storage._partition_add(canon, storage._partition_floor(canon, cur), cfg.premake), cur),
+                                   lim.lo, lim.hi);
+    default_rows := false;
+    SELECT partdefid INTO defid FROM pg_partitioned_table WHERE partrelid = cfg.parent;
+    -- a default partition without a single page is empty: no query needed
+    IF defid <> 0 AND pg_relation_size(defid) > 0 THEN
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM ONLY %s WHERE %I IS NOT NULL)', defid::regclass, cfg.control_column)
+           INTO default_rows;
+    END IF;
+    expired := '{}';
+    IF cfg.retention IS NOT NULL THEN
+        IF kind = 'time' THEN
+            cutoff := extract(epoch FROM (now() AT TIME ZONE cfg.time_zone) - cfg.retention::interval);
+        ELSE
+            cutoff := cur::numeric - cfg.retention::numeric;
+        END IF;
+        SELECT coalesce(array_agg(ch.child ORDER BY storage._partition_sort_key(kind, storage._partition_pos_of(cfg.control_type, cfg.time_zone, ch.upper_bound))), '{}')
+          INTO expired
+          FROM storage._partition_children(cfg.parent) ch
+         WHERE NOT ch.is_default AND ch.upper_bound IS NOT NULL
+           AND storage._partition_sort_key(kind, storage._partition_pos_of(cfg.control_type, cfg.time_zone, ch.upper_bound)) <= cutoff;
+    END IF;
+    -- sub-partitions past sub_retention inside the children that are kept
+    IF cfg.sub_retention IS NOT NULL AND cfg.sub_step NOT LIKE 'hash:%' THEN
+        IF kind = 'time' THEN
+            cutoff := extract(epoch FROM (now() AT TIME ZONE cfg.time_zone) - cfg.sub_retention::interval);
+        ELSE
+            cutoff := cur::numeric - cfg.sub_retention::numeric;
+        END IF;
+        expired := expired || ARRAY(
+            SELECT ch2.child
+              FROM storage._partition_children(cfg.parent) ch
+             CROSS JOIN LATERAL storage._partition_children(ch.child) ch2
+             WHERE NOT ch.is_default AND ch.child <> ALL (expired) AND ch2.upper_bound IS NOT NULL
+               AND storage._partition_sort_key(kind, storage._partition_pos_of(cfg.control_type, cfg.time_zone, ch2.upper_bound)) <= cutoff
+             ORDER BY storage._partition_sort_key(kind, storage._partition_pos_of(cfg.control_type, cfg.time_zone, ch2.upper_bound)));
+    END IF;
+END $$;
 
 -- Who may call what (sql/grants.sql, repeated as it stands there).
 GRANT USAGE ON SCHEMA storage TO PUBLIC;

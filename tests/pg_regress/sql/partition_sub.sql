@@ -28,6 +28,19 @@ SELECT dropped > 0 AS dropped_months FROM storage.run_maintenance('readings');
 SELECT to_regclass('readings_p20260201') IS NULL AS february_gone,
        to_regclass('readings_p20260201_p20260214') IS NULL AS its_days_gone;
 
+-- retention inside the kept months: days older than 10 days go, their months stay
+CREATE TABLE ticks (at timestamptz NOT NULL) PARTITION BY RANGE (at);
+SELECT storage.create_partitions('ticks', '1 month', 0, start_from => (now() - interval '40 days')::text, sub_step => '1 day') > 1 AS made;
+UPDATE storage.partition_config SET sub_retention = '10 days' WHERE parent = 'ticks'::regclass;
+SELECT dropped > 20 AS dropped_old_days FROM storage.run_maintenance('ticks');
+SELECT count(*) = 0 AS no_day_older_than_10_days
+  FROM storage.partitions('ticks') p CROSS JOIN LATERAL storage._partition_children(p.partition) d
+ WHERE d.upper_bound::timestamptz <= now() - interval '10 days';
+SELECT count(*) > 0 AS recent_days_kept
+  FROM storage.partitions('ticks') p CROSS JOIN LATERAL storage._partition_children(p.partition) d
+ WHERE d.upper_bound::timestamptz > now() - interval '10 days';
+DROP TABLE ticks;
+
 -- monthly partitions, each hashed by user into 4
 CREATE TABLE visits (user_id int NOT NULL, at date NOT NULL) PARTITION BY RANGE (at);
 SELECT storage.create_partitions('visits', '1 month', 1, sub_step => 'hash:4', sub_column => 'user_id') AS made;
