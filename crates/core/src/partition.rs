@@ -597,12 +597,18 @@ mod tests {
         assert!(Step::Months(1).divides_into(&d(1)));
         assert!(Step::Months(12).divides_into(&Step::Months(3)));
         assert!(!Step::Months(3).divides_into(&Step::Months(2)));
-        assert!(!Step::Months(1).divides_into(&d(7)), "weeks straddle months");
+        assert!(
+            !Step::Months(1).divides_into(&d(7)),
+            "weeks straddle months"
+        );
         assert!(Step::Months(1).divides_into(&Step::Minutes(60)));
         assert!(!Step::Months(1).divides_into(&Step::Minutes(7)));
         assert!(d(7).divides_into(&d(1)));
         assert!(d(14).divides_into(&d(7)));
-        assert!(d(14).divides_into(&d(2)), "Monday-aligned fortnights start on even days");
+        assert!(
+            d(14).divides_into(&d(2)),
+            "Monday-aligned fortnights start on even days"
+        );
         assert!(!d(7).divides_into(&d(2)));
         assert!(!d(1).divides_into(&Step::Months(1)));
         assert!(Step::Minutes(60).divides_into(&Step::Minutes(15)));
