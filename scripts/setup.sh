@@ -14,7 +14,7 @@ unset MAKELEVEL MAKEFLAGS MFLAGS MAKEOVERRIDES
 # 1. System packages: name only the missing ones (naming installed ones would upgrade them).
 step_start "system packages"
 need=(bison flex libclang-dev clang pkg-config libssl-dev libicu-dev liblz4-dev libzstd-dev
-  libxml2-dev libreadline-dev zlib1g-dev xz-utils gpgv curl ca-certificates make gcc)
+  libxml2-dev libreadline-dev zlib1g-dev xz-utils gpgv curl ca-certificates make gcc openssl)
 [ "$(id -u)" = 0 ] && need+=(sudo)
 missing=()
 for p in "${need[@]}"; do

@@ -493,6 +493,10 @@ BEGIN
     IF cfg.parent = 'audit.log'::regclass THEN
         PERFORM audit._index_log_partitions();
     END IF;
+    -- a table isolated by tenant: its new partitions carry the tenant policies too
+    PERFORM storage._tenant_apply(l.rel, t.tenant_column, t.setting)
+       FROM storage.tenant_isolation t, unnest(leaves) AS l(rel)
+      WHERE t.table_name = cfg.parent;
 END $$;
 COMMENT ON FUNCTION storage._partition_finish_child(storage.partition_config, regclass, text, text) IS
     'Internal: gives a new child its owner, sub-partitions, replica identity and template.';

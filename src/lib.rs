@@ -15,6 +15,7 @@ pub(crate) mod matview;
 pub(crate) mod ops;
 pub(crate) mod partition;
 mod privilege;
+pub(crate) mod roles;
 pub(crate) mod search;
 mod triggers;
 
@@ -80,6 +81,17 @@ extension_sql_file!(
         audit::audit::_carry_capture,
         audit::audit::_changed_columns,
         audit::audit::_configuring_capture,
+    ]
+);
+
+extension_sql_file!(
+    "../sql/roles.sql",
+    name = "roles",
+    requires = [
+        "partition",
+        "audit",
+        privilege::_run_as_owner,
+        roles::_certificate_not_after,
     ]
 );
 
