@@ -66,5 +66,9 @@ PGSE_TEST_PORT=28819 cargo test --quiet -p pg_storage_integration --test '*' -- 
 if grep -H 'terminated by signal' "$RUN/itest/server.log"; then die "a backend crashed during the integration tests"; fi
 step_end ok
 
+step_start "ssl cluster"
+"$PGSE_ROOT/scripts/test-ssl.sh" 28841 | count
+step_end ok
+
 passed=$(awk '/^test result: ok\./ {n += $4} /^ok / {n++} END {print n + 0}' "$summary")
 echo "make test: $passed passed, 0 failed"
