@@ -1176,6 +1176,19 @@ END $$;
 COMMENT ON FUNCTION storage._partition_lock_swap(regclass[]) IS
     'Internal: ACCESS EXCLUSIVE on relations for a swap, in short retried waits.';
 
+-- The views and materialized views whose query reads a relation, with their kind; the one place
+-- that walks pg_depend/pg_rewrite for it.
+CREATE FUNCTION storage._dependent_views(rel regclass) RETURNS TABLE (view regclass, kind "char")
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT DISTINCT r.ev_class::regclass, c.relkind
+      FROM pg_depend d
+      JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+      JOIN pg_class c ON c.oid = r.ev_class
+     WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = rel AND r.ev_class <> rel
+$$;
+COMMENT ON FUNCTION storage._dependent_views(regclass) IS
+    'Internal: the views (v) and materialized views (m) that read a relation.';
+
 -- Moving a table's contents and everything it carries into another table (conversion to a
 -- partitioned table, and back). The steps, in the order the callers run them:
 -- _table_prepare (right after CREATE TABLE … LIKE), _table_copy (per source relation),
@@ -1403,17 +1416,13 @@ DECLARE
 BEGIN
     SELECT * INTO rel FROM pg_class WHERE oid = source;
     nsp := (SELECT nspname FROM pg_namespace WHERE oid = rel.relnamespace);
-    PERFORM storage._partition_lock_swap(ARRAY(
-        SELECT DISTINCT r.ev_class::regclass FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
-         WHERE d.refobjid = source AND d.refclassid = 'pg_class'::regclass AND r.ev_class <> source) || source);
+    PERFORM storage._partition_lock_swap(ARRAY(SELECT view FROM storage._dependent_views(source)) || source);
     SELECT coalesce(array_agg(format('CREATE OR REPLACE VIEW %s%s AS %s', v.oid::regclass,
                                      CASE WHEN v.reloptions IS NOT NULL THEN format(' WITH (%s)', array_to_string(v.reloptions, ', ')) ELSE '' END,
                                      pg_get_viewdef(v.oid)) ORDER BY v.oid), '{}')
       INTO views
       FROM pg_class v
-     WHERE v.relkind = 'v' AND v.oid IN (
-           SELECT r.ev_class FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
-            WHERE d.refobjid = source AND d.refclassid = 'pg_class'::regclass AND r.ev_class <> source);
+     WHERE v.oid IN (SELECT view FROM storage._dependent_views(source) WHERE kind = 'v');
     EXECUTE format('ALTER TABLE %s RENAME TO %I', source, storage._partition_fit(rel.relname, '_pse_old'));
     EXECUTE format('ALTER TABLE %s RENAME TO %I', dest, rel.relname);
     FOREACH def IN ARRAY views LOOP
@@ -1464,10 +1473,8 @@ BEGIN
            FROM pg_policy WHERE polrelid = source),
         (SELECT 'rules ' || string_agg(quote_ident(rulename), ', ' ORDER BY rulename)
            FROM pg_rewrite WHERE ev_class = source AND rulename <> '_RETURN'),
-        (SELECT 'materialized views reading it: ' || string_agg(DISTINCT v.oid::regclass::text, ', ')
-           FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
-           JOIN pg_class v ON v.oid = r.ev_class
-          WHERE d.refobjid = source AND d.refclassid = 'pg_class'::regclass AND v.relkind = 'm'),
+        (SELECT 'materialized views reading it: ' || string_agg(view::text, ', ' ORDER BY view::text)
+           FROM storage._dependent_views(source) WHERE kind = 'm'),
         (SELECT 'publications with a row filter or column list: ' || string_agg(quote_ident(p.pubname), ', ' ORDER BY p.pubname)
            FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
           WHERE r.prrelid = source AND (r.prqual IS NOT NULL OR r.prattrs IS NOT NULL))], NULL);

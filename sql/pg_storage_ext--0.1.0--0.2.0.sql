@@ -1117,6 +1117,19 @@ COMMENT ON PROCEDURE storage.partition_data_proc(regclass, integer) IS
     'Moves the rows of a registered parent''s default partition into their children (created as needed), lowest period first, committing whenever batch_rows rows have moved (a period moves whole); safe to interrupt and run again. CALL it as a statement of its own.';
 
 -- Partitions: conversion and its undoing share the _table_* steps.
+-- The views and materialized views whose query reads a relation, with their kind; the one place
+-- that walks pg_depend/pg_rewrite for it.
+CREATE FUNCTION storage._dependent_views(rel regclass) RETURNS TABLE (view regclass, kind "char")
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT DISTINCT r.ev_class::regclass, c.relkind
+      FROM pg_depend d
+      JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+      JOIN pg_class c ON c.oid = r.ev_class
+     WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = rel AND r.ev_class <> rel
+$$;
+COMMENT ON FUNCTION storage._dependent_views(regclass) IS
+    'Internal: the views (v) and materialized views (m) that read a relation.';
+
 -- Moving a table's contents and everything it carries into another table (conversion to a
 -- partitioned table, and back). The steps, in the order the callers run them:
 -- _table_prepare (right after CREATE TABLE … LIKE), _table_copy (per source relation),
@@ -1344,17 +1357,13 @@ DECLARE
 BEGIN
     SELECT * INTO rel FROM pg_class WHERE oid = source;
     nsp := (SELECT nspname FROM pg_namespace WHERE oid = rel.relnamespace);
-    PERFORM storage._partition_lock_swap(ARRAY(
-        SELECT DISTINCT r.ev_class::regclass FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
-         WHERE d.refobjid = source AND d.refclassid = 'pg_class'::regclass AND r.ev_class <> source) || source);
+    PERFORM storage._partition_lock_swap(ARRAY(SELECT view FROM storage._dependent_views(source)) || source);
     SELECT coalesce(array_agg(format('CREATE OR REPLACE VIEW %s%s AS %s', v.oid::regclass,
                                      CASE WHEN v.reloptions IS NOT NULL THEN format(' WITH (%s)', array_to_string(v.reloptions, ', ')) ELSE '' END,
                                      pg_get_viewdef(v.oid)) ORDER BY v.oid), '{}')
       INTO views
       FROM pg_class v
-     WHERE v.relkind = 'v' AND v.oid IN (
-           SELECT r.ev_class FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
-            WHERE d.refobjid = source AND d.refclassid = 'pg_class'::regclass AND r.ev_class <> source);
+     WHERE v.oid IN (SELECT view FROM storage._dependent_views(source) WHERE kind = 'v');
     EXECUTE format('ALTER TABLE %s RENAME TO %I', source, storage._partition_fit(rel.relname, '_pse_old'));
     EXECUTE format('ALTER TABLE %s RENAME TO %I', dest, rel.relname);
     FOREACH def IN ARRAY views LOOP
@@ -1405,10 +1414,8 @@ BEGIN
            FROM pg_policy WHERE polrelid = source),
         (SELECT 'rules ' || string_agg(quote_ident(rulename), ', ' ORDER BY rulename)
            FROM pg_rewrite WHERE ev_class = source AND rulename <> '_RETURN'),
-        (SELECT 'materialized views reading it: ' || string_agg(DISTINCT v.oid::regclass::text, ', ')
-           FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
-           JOIN pg_class v ON v.oid = r.ev_class
-          WHERE d.refobjid = source AND d.refclassid = 'pg_class'::regclass AND v.relkind = 'm'),
+        (SELECT 'materialized views reading it: ' || string_agg(view::text, ', ' ORDER BY view::text)
+           FROM storage._dependent_views(source) WHERE kind = 'm'),
         (SELECT 'publications with a row filter or column list: ' || string_agg(quote_ident(p.pubname), ', ' ORDER BY p.pubname)
            FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
           WHERE r.prrelid = source AND (r.prqual IS NOT NULL OR r.prattrs IS NOT NULL))], NULL);
@@ -2113,10 +2120,7 @@ BEGIN
             storage._partition_fit(rel.relname, '_' || tenant_column || '_tenant'), target, tenant_column));
     END IF;
     -- views over the table check the querying role's rows, not their owner's
-    FOR v IN SELECT DISTINCT r.ev_class::regclass
-               FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
-               JOIN pg_class c ON c.oid = r.ev_class
-              WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = target AND r.ev_class <> target AND c.relkind = 'v' LOOP
+    FOR v IN SELECT view FROM storage._dependent_views(target) WHERE kind = 'v' LOOP
         PERFORM storage._run_as_owner(v, format('ALTER VIEW %s SET (security_invoker = true)', v));
     END LOOP;
     INSERT INTO storage.tenant_isolation AS t (table_name, tenant_column, setting) VALUES (target, tenant_column, setting)
@@ -2168,6 +2172,7 @@ DECLARE
     n bigint;
     results jsonb := '[]';
     v regclass;
+    views regclass[];
     state text;
 BEGIN
     SELECT * INTO cfg FROM storage.tenant_isolation t WHERE t.table_name = target;
@@ -2181,13 +2186,13 @@ BEGIN
     END IF;
     SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols FROM pg_attribute
      WHERE attrelid = target AND attnum > 0 AND NOT attisdropped AND attgenerated = '';
+    -- read before the role changes (the probe role may not call internal functions)
+    views := ARRAY(SELECT view FROM storage._dependent_views(target) WHERE kind = 'v');
     BEGIN
         EXECUTE format('CREATE ROLE %I NOLOGIN', probe);
         EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', (SELECT relnamespace::regnamespace::name FROM pg_class WHERE oid = target), probe);
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %I', target, probe);
-        FOR v IN SELECT DISTINCT r.ev_class::regclass FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
-                  JOIN pg_class c ON c.oid = r.ev_class
-                 WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = target AND r.ev_class <> target AND c.relkind = 'v' LOOP
+        FOREACH v IN ARRAY views LOOP
             EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', (SELECT relnamespace::regnamespace::name FROM pg_class WHERE oid = v), probe);
             EXECUTE format('GRANT SELECT ON %s TO %I', v, probe);
         END LOOP;
@@ -2243,9 +2248,7 @@ BEGIN
                       WHEN insufficient_privilege THEN
                 results := results || jsonb_build_array(jsonb_build_array(who.label || ': move its rows to the other tenant', true, SQLERRM));
             END;
-            FOR v IN SELECT DISTINCT r.ev_class::regclass FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
-                      JOIN pg_class c ON c.oid = r.ev_class
-                     WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = target AND r.ev_class <> target AND c.relkind = 'v' LOOP
+            FOREACH v IN ARRAY views LOOP
                 results := results || jsonb_build_array(jsonb_build_array(format('%s: view %s checks the querying role', who.label, v),
                     coalesce((SELECT 'security_invoker=true' = ANY (reloptions) OR 'security_invoker=on' = ANY (reloptions) FROM pg_class WHERE oid = v), false),
                     'security_invoker'));

@@ -207,10 +207,7 @@ BEGIN
             storage._partition_fit(rel.relname, '_' || tenant_column || '_tenant'), target, tenant_column));
     END IF;
     -- views over the table check the querying role's rows, not their owner's
-    FOR v IN SELECT DISTINCT r.ev_class::regclass
-               FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
-               JOIN pg_class c ON c.oid = r.ev_class
-              WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = target AND r.ev_class <> target AND c.relkind = 'v' LOOP
+    FOR v IN SELECT view FROM storage._dependent_views(target) WHERE kind = 'v' LOOP
         PERFORM storage._run_as_owner(v, format('ALTER VIEW %s SET (security_invoker = true)', v));
     END LOOP;
     INSERT INTO storage.tenant_isolation AS t (table_name, tenant_column, setting) VALUES (target, tenant_column, setting)
@@ -262,6 +259,7 @@ DECLARE
     n bigint;
     results jsonb := '[]';
     v regclass;
+    views regclass[];
     state text;
 BEGIN
     SELECT * INTO cfg FROM storage.tenant_isolation t WHERE t.table_name = target;
@@ -275,13 +273,13 @@ BEGIN
     END IF;
     SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols FROM pg_attribute
      WHERE attrelid = target AND attnum > 0 AND NOT attisdropped AND attgenerated = '';
+    -- read before the role changes (the probe role may not call internal functions)
+    views := ARRAY(SELECT view FROM storage._dependent_views(target) WHERE kind = 'v');
     BEGIN
         EXECUTE format('CREATE ROLE %I NOLOGIN', probe);
         EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', (SELECT relnamespace::regnamespace::name FROM pg_class WHERE oid = target), probe);
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %I', target, probe);
-        FOR v IN SELECT DISTINCT r.ev_class::regclass FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
-                  JOIN pg_class c ON c.oid = r.ev_class
-                 WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = target AND r.ev_class <> target AND c.relkind = 'v' LOOP
+        FOREACH v IN ARRAY views LOOP
             EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', (SELECT relnamespace::regnamespace::name FROM pg_class WHERE oid = v), probe);
             EXECUTE format('GRANT SELECT ON %s TO %I', v, probe);
         END LOOP;
@@ -337,9 +335,7 @@ BEGIN
                       WHEN insufficient_privilege THEN
                 results := results || jsonb_build_array(jsonb_build_array(who.label || ': move its rows to the other tenant', true, SQLERRM));
             END;
-            FOR v IN SELECT DISTINCT r.ev_class::regclass FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
-                      JOIN pg_class c ON c.oid = r.ev_class
-                     WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = target AND r.ev_class <> target AND c.relkind = 'v' LOOP
+            FOREACH v IN ARRAY views LOOP
                 results := results || jsonb_build_array(jsonb_build_array(format('%s: view %s checks the querying role', who.label, v),
                     coalesce((SELECT 'security_invoker=true' = ANY (reloptions) OR 'security_invoker=on' = ANY (reloptions) FROM pg_class WHERE oid = v), false),
                     'security_invoker'));
