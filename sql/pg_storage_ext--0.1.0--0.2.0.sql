@@ -2041,24 +2041,28 @@ SELECT pg_catalog.pg_extension_config_dump('storage.tenant_isolation', '');
 COMMENT ON TABLE storage.tenant_isolation IS
     'Tables isolated by storage.enable_tenant_isolation: the tenant column and the setting holding the session''s tenant (dumped by pg_dump).';
 
--- The policy expression: the column equals the setting, read once per statement (a scalar
--- subquery, an InitPlan) and cast to the column's type; an unset or empty setting is NULL and
--- matches nothing.
-CREATE FUNCTION storage._tenant_expr(target regclass, tenant_column name, setting text) RETURNS text
+-- The policy expression: the column equals the setting cast to the column's type; an unset or
+-- empty setting is NULL and matches nothing. For the rows a statement reads (USING) the setting is
+-- a scalar subquery, an InitPlan evaluated once per statement rather than once per row scanned;
+-- for the rows it writes (WITH CHECK) it is read directly, once per row written, which for the
+-- usual single-row INSERT costs less than setting up an InitPlan.
+CREATE FUNCTION storage._tenant_expr(target regclass, tenant_column name, setting text, per_statement boolean) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT format('%I = (SELECT NULLIF(pg_catalog.current_setting(%L, true), %L)::%s)',
+    SELECT format(CASE WHEN per_statement THEN '%I = (SELECT NULLIF(pg_catalog.current_setting(%L, true), %L)::%s)'
+                       ELSE '%I = NULLIF(pg_catalog.current_setting(%L, true), %L)::%s' END,
                   tenant_column, setting, '', format_type(a.atttypid, a.atttypmod))
       FROM pg_attribute a WHERE a.attrelid = target AND a.attname = tenant_column AND a.attnum > 0 AND NOT a.attisdropped
 $$;
-COMMENT ON FUNCTION storage._tenant_expr(regclass, name, text) IS
-    'Internal: the tenant policy expression of a table (the setting read once per statement, cast to the column''s type).';
+COMMENT ON FUNCTION storage._tenant_expr(regclass, name, text, boolean) IS
+    'Internal: the tenant policy expression of a table: the setting read once per statement (a scalar subquery) or directly, cast to the column''s type.';
 
 -- Row security and the four tenant policies on one table (a partitioned table, or one of its
 -- partitions: a partition read directly has its own row security), as its owner.
 CREATE FUNCTION storage._tenant_apply(rel regclass, tenant_column name, setting text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    expr text := storage._tenant_expr(rel, tenant_column, setting);
+    expr text := storage._tenant_expr(rel, tenant_column, setting, true);
+    check_expr text := storage._tenant_expr(rel, tenant_column, setting, false);
     cmd text;
 BEGIN
     FOREACH cmd IN ARRAY ARRAY['select', 'insert', 'update', 'delete'] LOOP
@@ -2068,7 +2072,7 @@ BEGIN
         PERFORM storage._run_as_owner(rel, format('CREATE POLICY %I ON %s FOR %s TO PUBLIC%s%s',
             'pg_storage_ext_tenant_' || cmd, rel, upper(cmd),
             CASE WHEN cmd <> 'insert' THEN format(' USING (%s)', expr) ELSE '' END,
-            CASE WHEN cmd IN ('insert', 'update') THEN format(' WITH CHECK (%s)', expr) ELSE '' END));
+            CASE WHEN cmd IN ('insert', 'update') THEN format(' WITH CHECK (%s)', check_expr) ELSE '' END));
     END LOOP;
     PERFORM storage._run_as_owner(rel, format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', rel));
     PERFORM storage._run_as_owner(rel, format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', rel));
