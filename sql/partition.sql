@@ -16,6 +16,12 @@
 -- transaction (no "updated partition constraint for default partition would be violated").
 -- run_maintenance waits for each lock at most pg_storage_ext.partition_lock_timeout.
 
+-- A step in its canonical form (minutes:N, days:N, months:N, int:N): parsed once, when a parent is
+-- registered, and stored typed in partition_config.step_canonical for every later use.
+CREATE DOMAIN storage.partition_step AS text CHECK (VALUE ~ '^(minutes|days|months|int):[1-9][0-9]{0,18}$');
+COMMENT ON DOMAIN storage.partition_step IS
+    'A partition step in canonical form: minutes:N, days:N, months:N or int:N.';
+
 CREATE TABLE storage.partition_config (
     parent               regclass PRIMARY KEY,
     control_column       name NOT NULL,
@@ -32,7 +38,8 @@ CREATE TABLE storage.partition_config (
     retention_keep_index boolean NOT NULL DEFAULT true,
     sub_step             text,
     sub_column           name,
-    sub_retention        text
+    sub_retention        text,
+    step_canonical       storage.partition_step NOT NULL
 );
 SELECT pg_catalog.pg_extension_config_dump('storage.partition_config', '');
 COMMENT ON TABLE storage.partition_config IS
@@ -47,6 +54,8 @@ COMMENT ON COLUMN storage.partition_config.sub_step IS
     'Sub-partitioning of every child made: a step dividing step (range on the partition column), or hash:N (N hash partitions on sub_column); NULL for none.';
 COMMENT ON COLUMN storage.partition_config.sub_column IS
     'The column of hash sub-partitions (range sub-partitions are on the partition column).';
+COMMENT ON COLUMN storage.partition_config.step_canonical IS
+    'The step as parsed at registration (minutes:N, days:N, months:N, int:N); what maintenance computes with.';
 COMMENT ON COLUMN storage.partition_config.sub_retention IS
     'Range sub-partitions whose range ended longer ago than this are dropped (or detached, as retention_keep_table and retention_schema say) inside children that are still kept; NULL keeps them.';
 
@@ -522,7 +531,7 @@ CREATE FUNCTION storage._partition_create_child(cfg storage.partition_config, lo
                                                 OUT child regclass, OUT moved bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    step text := storage._partition_step(cfg.step, cfg.control_type);
+    step text := cfg.step_canonical;
     nsp name;
     relname name;
     spc name;
@@ -617,7 +626,7 @@ BEGIN
     END IF;
     ex := storage._partition_ranges(cfg);
     lim := storage._partition_limits(cfg.control_type);
-    FOR r IN SELECT * FROM storage._partition_plan(storage._partition_step(cfg.step, cfg.control_type),
+    FOR r IN SELECT * FROM storage._partition_plan(cfg.step_canonical,
                                                    ex.lowers, ex.uppers, from_pos, to_pos, lim.lo, lim.hi)
     LOOP
         c := storage._partition_create_child(cfg, r.lower, r.upper, direct);
@@ -744,7 +753,7 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('pg_storage_ext.partition'), parent::oid::integer);
     cfg := ROW(parent, k.key_column, k.key_type, step, premake, retention, coalesce(retention_keep_table, false),
                coalesce(default_partition, true), current_setting('TimeZone'), now(), NULL, NULL, true,
-               sub_step, CASE WHEN sub_step LIKE 'hash:%' THEN sub_column END, NULL)::storage.partition_config;
+               sub_step, CASE WHEN sub_step LIKE 'hash:%' THEN sub_column END, NULL, canon)::storage.partition_config;
     IF start_from IS NOT NULL THEN
         BEGIN
             start_pos := storage._partition_pos_of(k.key_type, cfg.time_zone, start_from);
@@ -830,7 +839,7 @@ LANGUAGE plpgsql STRICT SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     cfg storage.partition_config := storage._partition_config(parent);
     kind text := storage._partition_kind(cfg.control_type);
-    canon text := storage._partition_step(cfg.step, cfg.control_type);
+    canon text := cfg.step_canonical;
     pos text;
     key numeric;
     found_child regclass;
@@ -880,7 +889,7 @@ CREATE FUNCTION storage._partition_work(cfg storage.partition_config,
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     kind text := storage._partition_kind(cfg.control_type);
-    canon text := storage._partition_step(cfg.step, cfg.control_type);
+    canon text := cfg.step_canonical;
     cur text := storage._partition_current(cfg);
     ex record := storage._partition_ranges(cfg);
     lim record := storage._partition_limits(cfg.control_type);
@@ -936,7 +945,7 @@ CREATE FUNCTION storage._partition_maintain_one(cfg storage.partition_config,
                                                 OUT detached integer, OUT moved bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    canon text := storage._partition_step(cfg.step, cfg.control_type);
+    canon text := cfg.step_canonical;
     w record;
     defid oid;
     p text;
@@ -1076,7 +1085,7 @@ BEGIN
         RETURN NULL;
     END IF;
     EXECUTE format('SELECT t.%I::text FROM ONLY %s AS t WHERE t.%1$I IS NOT NULL ORDER BY t.%1$I LIMIT 1', cfg.control_column, defid::regclass) INTO v;
-    RETURN storage._partition_floor(storage._partition_step(cfg.step, cfg.control_type),
+    RETURN storage._partition_floor(cfg.step_canonical,
                                     storage._partition_pos_of(cfg.control_type, cfg.time_zone, v));
 END $$;
 COMMENT ON FUNCTION storage._partition_default_next(storage.partition_config) IS
@@ -1582,7 +1591,7 @@ BEGIN
 
     -- children from the lowest value to premake steps past the highest (or now), and a default
     cfg := ROW(new_rel, control_column, col_type, step, 4, NULL, false, true, current_setting('TimeZone'), now(), NULL, NULL, true,
-               NULL, NULL, NULL)::storage.partition_config;
+               NULL, NULL, NULL, canon)::storage.partition_config;
     EXECUTE format('SELECT t.%I::text FROM %s AS t WHERE t.%1$I IS NOT NULL ORDER BY t.%1$I LIMIT 1', control_column, target) INTO extreme;
     start_pos := coalesce(storage._partition_pos_of(col_type, cfg.time_zone, extreme),
                           CASE kind WHEN 'time' THEN storage._partition_current(cfg) ELSE '0' END);

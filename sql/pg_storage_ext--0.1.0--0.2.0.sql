@@ -79,7 +79,7 @@ CREATE OR REPLACE FUNCTION storage._partition_create_child(cfg storage.partition
                                                 OUT child regclass, OUT moved bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    step text := storage._partition_step(cfg.step, cfg.control_type);
+    step text := cfg.step_canonical;
     nsp name;
     relname name;
     spc name;
@@ -196,7 +196,7 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('pg_storage_ext.partition'), parent::oid::integer);
     cfg := ROW(parent, k.key_column, k.key_type, step, premake, retention, coalesce(retention_keep_table, false),
                coalesce(default_partition, true), current_setting('TimeZone'), now(), NULL, NULL, true,
-               sub_step, CASE WHEN sub_step LIKE 'hash:%' THEN sub_column END, NULL)::storage.partition_config;
+               sub_step, CASE WHEN sub_step LIKE 'hash:%' THEN sub_column END, NULL, canon)::storage.partition_config;
     IF start_from IS NOT NULL THEN
         BEGIN
             start_pos := storage._partition_pos_of(k.key_type, cfg.time_zone, start_from);
@@ -327,7 +327,7 @@ BEGIN
 
     -- children from the lowest value to premake steps past the highest (or now), and a default
     cfg := ROW(new_rel, control_column, col_type, step, 4, NULL, false, true, current_setting('TimeZone'), now(), NULL, NULL, true,
-               NULL, NULL, NULL)::storage.partition_config;
+               NULL, NULL, NULL, canon)::storage.partition_config;
     EXECUTE format('SELECT t.%I::text FROM %s AS t WHERE t.%1$I IS NOT NULL ORDER BY t.%1$I LIMIT 1', control_column, target) INTO extreme;
     start_pos := coalesce(storage._partition_pos_of(col_type, cfg.time_zone, extreme),
                           CASE kind WHEN 'time' THEN storage._partition_current(cfg) ELSE '0' END);
@@ -402,7 +402,7 @@ LANGUAGE plpgsql STRICT SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     cfg storage.partition_config := storage._partition_config(parent);
     kind text := storage._partition_kind(cfg.control_type);
-    canon text := storage._partition_step(cfg.step, cfg.control_type);
+    canon text := cfg.step_canonical;
     pos text;
     key numeric;
     found_child regclass;
@@ -1043,7 +1043,7 @@ BEGIN
         RETURN NULL;
     END IF;
     EXECUTE format('SELECT t.%I::text FROM ONLY %s AS t WHERE t.%1$I IS NOT NULL ORDER BY t.%1$I LIMIT 1', cfg.control_column, defid::regclass) INTO v;
-    RETURN storage._partition_floor(storage._partition_step(cfg.step, cfg.control_type),
+    RETURN storage._partition_floor(cfg.step_canonical,
                                     storage._partition_pos_of(cfg.control_type, cfg.time_zone, v));
 END $$;
 COMMENT ON FUNCTION storage._partition_default_next(storage.partition_config) IS
@@ -1505,7 +1505,7 @@ BEGIN
     END IF;
     ex := storage._partition_ranges(cfg);
     lim := storage._partition_limits(cfg.control_type);
-    FOR r IN SELECT * FROM storage._partition_plan(storage._partition_step(cfg.step, cfg.control_type),
+    FOR r IN SELECT * FROM storage._partition_plan(cfg.step_canonical,
                                                    ex.lowers, ex.uppers, from_pos, to_pos, lim.lo, lim.hi)
     LOOP
         c := storage._partition_create_child(cfg, r.lower, r.upper, direct);
@@ -1518,9 +1518,16 @@ COMMENT ON FUNCTION storage._partition_create_child(storage.partition_config, te
 
 -- Partitions: a template table per parent, retention into an archive schema, indexes of
 -- detached children kept or dropped.
+-- the step parsed once, at registration, and stored typed
+CREATE DOMAIN storage.partition_step AS text CHECK (VALUE ~ '^(minutes|days|months|int):[1-9][0-9]{0,18}$');
+COMMENT ON DOMAIN storage.partition_step IS
+    'A partition step in canonical form: minutes:N, days:N, months:N or int:N.';
 ALTER TABLE storage.partition_config ADD COLUMN template_table regclass,
     ADD COLUMN retention_schema name, ADD COLUMN retention_keep_index boolean NOT NULL DEFAULT true,
-    ADD COLUMN sub_step text, ADD COLUMN sub_column name, ADD COLUMN sub_retention text;
+    ADD COLUMN sub_step text, ADD COLUMN sub_column name, ADD COLUMN sub_retention text,
+    ADD COLUMN step_canonical storage.partition_step;
+UPDATE storage.partition_config SET step_canonical = storage._partition_step(step, control_type);
+ALTER TABLE storage.partition_config ALTER COLUMN step_canonical SET NOT NULL;
 COMMENT ON TABLE storage.partition_config IS
     'Parents registered by storage.create_partitions / convert_to_partitioned: step, premake, retention. premake, retention, retention_keep_table, template_table, retention_schema and retention_keep_index may be updated in place.';
 COMMENT ON COLUMN storage.partition_config.template_table IS
@@ -1533,6 +1540,8 @@ COMMENT ON COLUMN storage.partition_config.sub_step IS
     'Sub-partitioning of every child made: a step dividing step (range on the partition column), or hash:N (N hash partitions on sub_column); NULL for none.';
 COMMENT ON COLUMN storage.partition_config.sub_column IS
     'The column of hash sub-partitions (range sub-partitions are on the partition column).';
+COMMENT ON COLUMN storage.partition_config.step_canonical IS
+    'The step as parsed at registration (minutes:N, days:N, months:N, int:N); what maintenance computes with.';
 COMMENT ON COLUMN storage.partition_config.sub_retention IS
     'Range sub-partitions whose range ended longer ago than this are dropped (or detached, as retention_keep_table and retention_schema say) inside children that are still kept; NULL keeps them.';
 -- What a child gets from the parent's template table (partition_config.template_table): its
@@ -1603,7 +1612,7 @@ CREATE OR REPLACE FUNCTION storage._partition_maintain_one(cfg storage.partition
                                                 OUT detached integer, OUT moved bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    canon text := storage._partition_step(cfg.step, cfg.control_type);
+    canon text := cfg.step_canonical;
     w record;
     defid oid;
     p text;
@@ -1856,7 +1865,7 @@ CREATE OR REPLACE FUNCTION storage._partition_work(cfg storage.partition_config,
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     kind text := storage._partition_kind(cfg.control_type);
-    canon text := storage._partition_step(cfg.step, cfg.control_type);
+    canon text := cfg.step_canonical;
     cur text := storage._partition_current(cfg);
     ex record := storage._partition_ranges(cfg);
     lim record := storage._partition_limits(cfg.control_type);
