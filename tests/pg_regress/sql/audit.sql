@@ -223,6 +223,10 @@ SELECT bool_and((SELECT count(*) FROM pg_index x WHERE x.indrelid = h.inhrelid) 
   FROM pg_inherits h WHERE h.inhparent = 'audit.log'::regclass;
 SELECT audit.set_retention(NULL);
 SELECT retention FROM storage.partition_config WHERE parent = 'audit.log'::regclass;
+-- each change of what the trail keeps is itself a DDL row of audit.log
+SELECT op, table_name, new_row->>'command_tag' AS command_tag, new_row->>'retention' AS retention,
+       new_row->>'previous' AS previous
+  FROM audit.log WHERE op = 'DDL' AND table_oid = 'audit.log'::regclass ORDER BY id;
 
 -- a dropped table leaves the configuration, its history stays
 DROP TABLE article_views;
