@@ -940,7 +940,7 @@ COMMENT ON FUNCTION storage._partition_work(storage.partition_config) IS
     'Internal: what run_maintenance has to do for a parent (premake count, default rows, expired children).';
 
 -- Does the work for one parent: drain the default, premake, retention. Returns the counts.
-CREATE FUNCTION storage._partition_maintain_one(cfg storage.partition_config,
+CREATE FUNCTION storage._partition_maintain_one(cfg storage.partition_config, default_rows boolean,
                                                 OUT created integer, OUT dropped integer,
                                                 OUT detached integer, OUT moved bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -954,9 +954,9 @@ DECLARE
     child regclass;
 BEGIN
     created := 0; dropped := 0; detached := 0; moved := 0;
-    w := storage._partition_work(cfg);
-    -- 1. drain: a child for every period that has rows in the default partition
-    IF w.default_rows THEN
+    -- 1. drain: a child for every period that has rows in the default partition (the caller's
+    -- _partition_work found whether there are any)
+    IF default_rows THEN
         SELECT partdefid INTO defid FROM pg_partitioned_table WHERE partrelid = cfg.parent;
         FOR p IN EXECUTE format('SELECT DISTINCT storage._partition_floor($1, storage._partition_pos_of($2, $3, v::text)) '
                                 'FROM (SELECT DISTINCT %I AS v FROM ONLY %s WHERE %I IS NOT NULL) s',
@@ -975,9 +975,10 @@ BEGIN
     created := created + made.created;
     moved := moved + made.moved;
     -- 3. retention, counted from the state after 1 and 2
-    IF cfg.retention IS NOT NULL OR cfg.sub_retention IS NOT NULL THEN
-        w := storage._partition_work(cfg);
+    IF cfg.retention IS NULL AND cfg.sub_retention IS NULL THEN
+        RETURN;
     END IF;
+    w := storage._partition_work(cfg);
     FOREACH child IN ARRAY w.expired LOOP
         IF cfg.retention_keep_table OR cfg.retention_schema IS NOT NULL THEN
             -- (a sub-partition is detached from its own parent)
@@ -996,7 +997,7 @@ BEGIN
         END IF;
     END LOOP;
 END $$;
-COMMENT ON FUNCTION storage._partition_maintain_one(storage.partition_config) IS
+COMMENT ON FUNCTION storage._partition_maintain_one(storage.partition_config, boolean) IS
     'Internal: drains the default partition, premakes and applies retention for one parent.';
 
 CREATE FUNCTION storage._partition_run_maintenance(target regclass)
@@ -1036,7 +1037,7 @@ BEGIN
                 attempt := 0;
                 LOOP
                     BEGIN
-                        res := storage._partition_maintain_one(cfg);
+                        res := storage._partition_maintain_one(cfg, w.default_rows);
                         o_created := res.created; o_dropped := res.dropped;
                         o_detached := res.detached; o_moved := res.moved;
                         EXIT;

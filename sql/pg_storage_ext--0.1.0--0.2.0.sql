@@ -1607,7 +1607,9 @@ END $$;
 COMMENT ON FUNCTION storage._partition_drop_indexes(regclass) IS
     'Internal: drops the indexes (and the constraints they back) of a detached child.';
 
-CREATE OR REPLACE FUNCTION storage._partition_maintain_one(cfg storage.partition_config,
+-- (a second argument: whether the default holds rows, as the caller's _partition_work found)
+DROP FUNCTION storage._partition_maintain_one(storage.partition_config);
+CREATE OR REPLACE FUNCTION storage._partition_maintain_one(cfg storage.partition_config, default_rows boolean,
                                                 OUT created integer, OUT dropped integer,
                                                 OUT detached integer, OUT moved bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -1621,9 +1623,9 @@ DECLARE
     child regclass;
 BEGIN
     created := 0; dropped := 0; detached := 0; moved := 0;
-    w := storage._partition_work(cfg);
-    -- 1. drain: a child for every period that has rows in the default partition
-    IF w.default_rows THEN
+    -- 1. drain: a child for every period that has rows in the default partition (the caller's
+    -- _partition_work found whether there are any)
+    IF default_rows THEN
         SELECT partdefid INTO defid FROM pg_partitioned_table WHERE partrelid = cfg.parent;
         FOR p IN EXECUTE format('SELECT DISTINCT storage._partition_floor($1, storage._partition_pos_of($2, $3, v::text)) '
                                 'FROM (SELECT DISTINCT %I AS v FROM ONLY %s WHERE %I IS NOT NULL) s',
@@ -1642,9 +1644,10 @@ BEGIN
     created := created + made.created;
     moved := moved + made.moved;
     -- 3. retention, counted from the state after 1 and 2
-    IF cfg.retention IS NOT NULL OR cfg.sub_retention IS NOT NULL THEN
-        w := storage._partition_work(cfg);
+    IF cfg.retention IS NULL AND cfg.sub_retention IS NULL THEN
+        RETURN;
     END IF;
+    w := storage._partition_work(cfg);
     FOREACH child IN ARRAY w.expired LOOP
         IF cfg.retention_keep_table OR cfg.retention_schema IS NOT NULL THEN
             -- (a sub-partition is detached from its own parent)
@@ -2438,6 +2441,73 @@ COMMENT ON FUNCTION storage.ssl_status() IS
     'Connection security: ssl on, certificate and key present, the certificate''s expiry (ok with more than 30 days left), ssl_min_protocol_version, pg_hba.conf lines that let remote TCP clients in without SSL, and live TCP connections without SSL.';
 COMMENT ON FUNCTION storage._certificate_not_after(text) IS
     'Internal: when the first certificate of a PEM text stops being valid (22023 for text that is not one).';
+
+COMMENT ON FUNCTION storage._partition_maintain_one(storage.partition_config, boolean) IS
+    'Internal: drains the default partition, premakes and applies retention for one parent.';
+
+CREATE OR REPLACE FUNCTION storage._partition_run_maintenance(target regclass)
+RETURNS TABLE (o_parent regclass, o_created integer, o_dropped integer, o_detached integer, o_moved bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '0' AS $$
+DECLARE
+    cfg storage.partition_config;
+    w record;
+    res record;
+    attempt integer;
+    retries integer;
+BEGIN
+    -- the settings below are defined when the library loads: load it
+    PERFORM storage._partition_fit('', '');
+    retries := current_setting('pg_storage_ext.partition_lock_retries')::integer;
+    IF target IS NOT NULL THEN
+        cfg := storage._partition_config(target);
+    END IF;
+    PERFORM set_config('lock_timeout', current_setting('pg_storage_ext.partition_lock_timeout'), true);
+    FOR cfg IN SELECT * FROM storage.partition_config c
+                WHERE target IS NULL OR c.parent = target ORDER BY c.parent::oid LOOP
+        o_parent := cfg.parent;
+        o_created := 0; o_dropped := 0; o_detached := 0; o_moved := 0;
+        IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = cfg.parent) THEN
+            -- the table was dropped: forget it
+            DELETE FROM storage.partition_config c WHERE c.parent = cfg.parent;
+            CONTINUE;
+        END IF;
+        IF NOT pg_try_advisory_xact_lock(hashtext('pg_storage_ext.partition'), cfg.parent::oid::integer) THEN
+            RAISE DEBUG 'pg_storage_ext: % skipped, another session is maintaining it', cfg.parent;
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        BEGIN
+            w := storage._partition_work(cfg);
+            IF w.to_make > 0 OR w.default_rows OR cardinality(w.expired) > 0 THEN
+                attempt := 0;
+                LOOP
+                    BEGIN
+                        res := storage._partition_maintain_one(cfg, w.default_rows);
+                        o_created := res.created; o_dropped := res.dropped;
+                        o_detached := res.detached; o_moved := res.moved;
+                        EXIT;
+                    EXCEPTION WHEN lock_not_available THEN
+                        attempt := attempt + 1;
+                        IF attempt > retries THEN
+                            RAISE WARNING 'pg_storage_ext: maintenance of % skipped: lock not available after % attempts', cfg.parent, attempt
+                                  USING DETAIL = 'A long transaction holds a lock on the table or its default partition.',
+                                        HINT = 'It is retried on the next run; raise pg_storage_ext.partition_lock_timeout to wait longer.';
+                            EXIT;
+                        END IF;
+                        PERFORM pg_sleep(least(0.05 * power(2, attempt), 1.0) * (0.5 + random() / 2));
+                    END;
+                END LOOP;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            IF target IS NOT NULL THEN
+                RAISE;
+            END IF;
+            RAISE WARNING 'pg_storage_ext: maintenance of % failed: %', cfg.parent, SQLERRM
+                  USING HINT = 'The other parents were maintained; fix this one and run storage.run_maintenance() again.';
+        END;
+        RETURN NEXT;
+    END LOOP;
+END $$;
 
 -- Who may call what (sql/grants.sql, repeated as it stands there).
 GRANT USAGE ON SCHEMA storage TO PUBLIC;
