@@ -74,6 +74,14 @@ BEGIN
     END LOOP;
     PERFORM set_config('role', 'none', true);
 END $$;
+SELECT bench.compare('tenant isolation, single-row INSERT planned each time, floor (row security, WITH CHECK (true)) vs no row security',
+    format($$SELECT bench.as_tenant('INSERT INTO bench.articles_floor (tenant, title) VALUES (42, ''new'')', %s)$$, :reps),
+    format($$SELECT bench.as_tenant('INSERT INTO bench.articles_plain (tenant, title) VALUES (42, ''new'')', %s)$$, :reps),
+    NULL, 5, NULL);
+SELECT bench.compare('tenant isolation, single-row INSERT planned each time, policy vs floor',
+    format($$SELECT bench.as_tenant('INSERT INTO bench.articles_rls (tenant, title) VALUES (42, ''new'')', %s)$$, :reps),
+    format($$SELECT bench.as_tenant('INSERT INTO bench.articles_floor (tenant, title) VALUES (42, ''new'')', %s)$$, :reps),
+    NULL, 5, NULL);
 SELECT bench.compare('tenant isolation, single-row INSERT prepared, floor (row security, WITH CHECK (true)) vs no row security',
     format('SELECT bench.insert_floor(%s)', :reps * 10), format('SELECT bench.insert_plain(%s)', :reps * 10), NULL, 5, NULL);
 SELECT bench.compare('tenant isolation, single-row INSERT prepared, policy vs floor',
