@@ -38,7 +38,6 @@ use pgrx::IntoDatum;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
-use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
 const USAGE: &str =
@@ -195,7 +194,6 @@ fn image_expr(rel: pg_sys::Relation) -> String {
 
 /// What one capture trigger does, for one row type of its table and one configuration.
 struct Entry {
-    fingerprint: u64,
     epoch: u64,
     /// The audited table rows are logged under: the table, or its audited ancestor.
     table: pg_sys::Oid,
@@ -210,8 +208,8 @@ struct Entry {
 
 thread_local! {
     /// Entries by trigger. A plan over a transition table is not invalidated by the plan cache
-    /// when the table's row type changes: an entry is rebuilt when the row type's fingerprint
-    /// or the invalidation epoch changed.
+    /// when the table's row type changes: an entry is rebuilt when the invalidation epoch moved
+    /// (any change to the table's row type or keys is a relcache invalidation of it).
     static ENTRIES: RefCell<HashMap<pg_sys::Oid, Rc<Entry>>> = RefCell::new(HashMap::new());
     /// (transaction, command after the write, table) of the last whole-table TRUNCATE logged.
     /// TRUNCATE of a partitioned table fires the trigger of every partition too, right after
@@ -479,12 +477,10 @@ fn truncate_key(table: pg_sys::Oid) -> (u32, u32, pg_sys::Oid) {
     }
 }
 
-/// Live columns of the relation in order, its primary-key columns, and a fingerprint of its row
-/// type (names, types, dropped columns).
-fn describe(rel: pg_sys::Relation) -> (Vec<String>, Vec<String>, u64) {
+/// Live columns of the relation in order, and its primary-key columns.
+fn describe(rel: pg_sys::Relation) -> (Vec<String>, Vec<String>) {
     let mut columns = Vec::new();
     let mut key = Vec::new();
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
     // SAFETY: the trigger's relation is open; its descriptor and key bitmap come from relcache.
     unsafe {
         let desc = pgrx::PgTupleDesc::from_pg_unchecked((*rel).rd_att);
@@ -492,18 +488,8 @@ fn describe(rel: pg_sys::Relation) -> (Vec<String>, Vec<String>, u64) {
             rel,
             pg_sys::IndexAttrBitmapKind::INDEX_ATTR_BITMAP_PRIMARY_KEY,
         );
-        for a in desc.iter() {
+        for a in desc.iter().filter(|a| !a.attisdropped) {
             let name = pg_sys::name_data_to_str(&a.attname).to_owned();
-            (
-                name.as_str(),
-                a.atttypid.to_u32(),
-                a.atttypmod,
-                a.attisdropped,
-            )
-                .hash(&mut hasher);
-            if a.attisdropped {
-                continue;
-            }
             let member = i32::from(a.attnum) - pg_sys::FirstLowInvalidHeapAttributeNumber;
             if !pk.is_null() && pg_sys::bms_is_member(member, pk) {
                 key.push(name.clone());
@@ -511,7 +497,7 @@ fn describe(rel: pg_sys::Relation) -> (Vec<String>, Vec<String>, u64) {
             columns.push(name);
         }
     }
-    (columns, key, hasher.finish())
+    (columns, key)
 }
 
 /// A saved plan for `sql` with parameter types `types`.
@@ -542,13 +528,13 @@ fn name_datum(value: &str) -> pg_sys::Datum {
 fn entry(td: &pg_sys::TriggerData, op: Op, tgname: &str) -> Rc<Entry> {
     // SAFETY: the trigger and relation are valid for the call.
     let (trigger, rel) = unsafe { (&*td.tg_trigger, td.tg_relation) };
-    let (columns, key, fingerprint) = describe(rel);
     let epoch = crate::cache::epoch();
     if let Some(e) = ENTRIES.with(|p| p.borrow().get(&trigger.tgoid).cloned()) {
-        if e.fingerprint == fingerprint && e.epoch == epoch {
+        if e.epoch == epoch {
             return e;
         }
     }
+    let (columns, key) = describe(rel);
     ENTRIES.with(|p| {
         let mut p = p.borrow_mut();
         let stale: Vec<pg_sys::Oid> = if p.len() >= 512 {
@@ -572,7 +558,6 @@ fn entry(td: &pg_sys::TriggerData, op: Op, tgname: &str) -> Rc<Entry> {
     let image = image_expr(rel);
     let plan = as_owner(|| prepare(&log_sql(op, &image), &LOG_ARG_TYPES));
     let e = Rc::new(Entry {
-        fingerprint,
         epoch,
         table,
         logged: logged(&columns, &options.exclude),
