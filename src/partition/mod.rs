@@ -1,14 +1,20 @@
 //! Partitions capability. The orchestration (create_partitions, ensure_partition, run_maintenance,
 //! convert_to_partitioned) is SQL in `sql/partition.sql`; the arithmetic it relies on (steps,
-//! aligned periods, names, which ranges to create) is `pg_storage_core::partition`, exposed here
-//! as internal `_partition_*` functions over text positions.
+//! names, which ranges to create) is `pg_storage_core::partition`, and periods of time steps are
+//! PostgreSQL's own date arithmetic (`calendar`); exposed as internal `_partition_*` functions
+//! over text positions.
+
+mod calendar;
 
 use crate::error::raise;
+use calendar::TimePeriods;
 use pg_storage_core::names::fit_identifier;
-use pg_storage_core::partition::{plan, PartitionError, Range, Step};
+use pg_storage_core::partition::{
+    int_suffix, parse_int_pos, plan, IntPeriods, PartitionError, Periods, Range, Step,
+};
 use pgrx::prelude::*;
 
-fn invalid(e: PartitionError, detail: Option<String>) -> ! {
+pub(super) fn invalid(e: PartitionError, detail: Option<String>) -> ! {
     raise(
         PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
         e.message,
@@ -21,8 +27,30 @@ fn step_of(canonical: &str) -> Step {
     Step::from_canonical(canonical).unwrap_or_else(|e| invalid(e, None))
 }
 
+/// A position from its text: a civil timestamp for time steps, the value for integers.
 fn pos(step: &Step, text: &str) -> i64 {
-    step.parse_pos(text).unwrap_or_else(|e| invalid(e, None))
+    if step.is_time() {
+        calendar::parse(text)
+    } else {
+        parse_int_pos(text).unwrap_or_else(|e| invalid(e, None))
+    }
+}
+
+/// A position's text, as SQL writes it (`to_char(..., 'YYYY-MM-DD HH24:MI:SS.US')` for times).
+fn text_of(step: &Step, p: i64) -> String {
+    if step.is_time() {
+        calendar::civil(p).format()
+    } else {
+        p.to_string()
+    }
+}
+
+/// How the step's periods start and move: PostgreSQL's calendar for times.
+fn periods(step: &Step) -> Box<dyn Periods> {
+    match *step {
+        Step::Int(n) => Box::new(IntPeriods(n)),
+        s => Box::new(TimePeriods(s)),
+    }
 }
 
 /// Canonical step (`days:1`, `months:3`, ...) of an interval; `date_only` refuses sub-day steps.
@@ -51,14 +79,16 @@ pub(crate) fn _partition_step_divides(outer: &str, inner: &str) -> bool {
 #[pg_extern(immutable, strict, parallel_safe)]
 pub(crate) fn _partition_floor(step: &str, pos_text: &str) -> String {
     let s = step_of(step);
-    s.format_pos(s.floor(pos(&s, pos_text)))
+    text_of(&s, periods(&s).floor(pos(&s, pos_text)))
 }
 
 /// `pos` moved by `n` steps; NULL past the representable range.
 #[pg_extern(immutable, strict, parallel_safe)]
 pub(crate) fn _partition_add(step: &str, pos_text: &str, n: i64) -> Option<String> {
     let s = step_of(step);
-    s.add(pos(&s, pos_text), n).map(|p| s.format_pos(p))
+    periods(&s)
+        .add(pos(&s, pos_text), n)
+        .map(|p| text_of(&s, p))
 }
 
 /// Child name: `parent` and the suffix of a child starting at `lower`, within 63 bytes; `nth` > 0
@@ -76,7 +106,12 @@ pub(crate) fn _partition_name(
         None => "_pmin".to_string(),
         Some(l) => {
             let s = step_of(step);
-            s.suffix(pos(&s, l))
+            let lower = pos(&s, l);
+            if s.is_time() {
+                calendar::civil(lower).suffix(matches!(s, Step::Minutes(_)))
+            } else {
+                int_suffix(lower)
+            }
         }
     };
     if nth > 0 {
@@ -128,7 +163,7 @@ pub(crate) fn _partition_plan(
         })
         .collect();
     let rows: Vec<_> = plan(
-        &s,
+        periods(&s).as_ref(),
         &existing,
         pos(&s, from),
         pos(&s, to),
@@ -137,8 +172,8 @@ pub(crate) fn _partition_plan(
     .into_iter()
     .map(|r| {
         (
-            r.lower.map(|p| s.format_pos(p)),
-            r.upper.map(|p| s.format_pos(p)),
+            r.lower.map(|p| text_of(&s, p)),
+            r.upper.map(|p| text_of(&s, p)),
         )
     })
     .collect();

@@ -1,7 +1,7 @@
-//! Range-partition arithmetic: steps, aligned periods, child names, and which ranges to create
-//! between existing children. Times are civil (wall-clock) instants in the parent's time zone,
-//! written `YYYY-MM-DD HH:MM:SS[.ffffff]`; integers are decimal. SQL converts column values to
-//! and from these positions, so nothing here depends on a time zone.
+//! Range-partition logic: steps, child names, and which ranges to create between existing
+//! children. Positions are i64: an integer key's value, or for time keys a civil (wall-clock)
+//! timestamp in the parent's time zone whose periods the database's own calendar computes
+//! ([`Periods`]); nothing here keeps a calendar or depends on a time zone.
 
 use std::fmt;
 
@@ -153,89 +153,99 @@ impl Step {
         }
     }
 
+    /// Days after 1970-01-01 where periods of a day step start: Monday 1970-01-05 for whole
+    /// weeks, the epoch otherwise.
+    pub fn origin_days(&self) -> i64 {
+        match *self {
+            Step::Days(n) if n % 7 == 0 => MONDAY_EPOCH_DAYS,
+            _ => 0,
+        }
+    }
+}
+
+/// Where periods start and how a period start moves by whole steps. Integer keys are aligned on 0
+/// here ([`IntPeriods`]); time keys are aligned by the database's own calendar (`date_bin`,
+/// `date_trunc` and interval arithmetic on civil timestamps in the parent's time zone), in the
+/// extension's pgrx layer.
+pub trait Periods {
     /// The position at or below `p` where its period starts.
-    pub fn floor(&self, p: i64) -> i64 {
-        match *self {
-            Step::Minutes(n) => p.div_euclid(n * MICROS_PER_MINUTE) * n * MICROS_PER_MINUTE,
-            Step::Days(n) => {
-                let day = p.div_euclid(MICROS_PER_DAY);
-                let origin = if n % 7 == 0 { MONDAY_EPOCH_DAYS } else { 0 };
-                ((day - origin).div_euclid(n) * n + origin) * MICROS_PER_DAY
-            }
-            Step::Months(n) => {
-                let (y, m, _, _) = civil_parts(p);
-                let index = (y * 12 + m - 1).div_euclid(n) * n;
-                from_civil(index.div_euclid(12), index.rem_euclid(12) + 1, 1, 0)
-            }
-            Step::Int(n) => p.div_euclid(n) * n,
-        }
+    fn floor(&self, p: i64) -> i64;
+    /// `p` (a period start) moved by `k` steps; None past the representable range.
+    fn add(&self, p: i64, k: i64) -> Option<i64>;
+}
+
+/// Periods of an integer key: `[k*n, (k+1)*n)`.
+pub struct IntPeriods(pub i64);
+
+impl Periods for IntPeriods {
+    fn floor(&self, p: i64) -> i64 {
+        p.div_euclid(self.0) * self.0
     }
 
-    /// `p` moved by `k` steps (p is a period start); None on overflow.
-    pub fn add(&self, p: i64, k: i64) -> Option<i64> {
-        match *self {
-            Step::Minutes(n) => p.checked_add(k.checked_mul(n)?.checked_mul(MICROS_PER_MINUTE)?),
-            Step::Days(n) => p.checked_add(k.checked_mul(n)?.checked_mul(MICROS_PER_DAY)?),
-            Step::Months(n) => {
-                let (y, m, d, rest) = civil_parts(p);
-                let index = (y * 12 + m - 1).checked_add(k.checked_mul(n)?)?;
-                if !(0..12 * 300_000).contains(&index) {
-                    return None;
+    fn add(&self, p: i64, k: i64) -> Option<i64> {
+        p.checked_add(k.checked_mul(self.0)?)
+    }
+}
+
+/// A civil (wall-clock) instant broken into fields, as the database's calendar gives them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Civil {
+    pub year: i64,
+    pub month: i64,
+    pub day: i64,
+    /// microseconds since midnight
+    pub micros: i64,
+}
+
+impl Civil {
+    /// `YYYY-MM-DD HH:MM:SS`, with `.ffffff` when not on a whole second: the text positions SQL
+    /// writes with `to_char(..., 'YYYY-MM-DD HH24:MI:SS.US')`.
+    pub fn format(&self) -> String {
+        let secs = self.micros / 1_000_000;
+        let mut s = format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            self.year,
+            self.month,
+            self.day,
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        );
+        if self.micros % 1_000_000 != 0 {
+            s.push_str(&format!(".{:06}", self.micros % 1_000_000));
+        }
+        s
+    }
+
+    /// Child-name suffix for a child starting here: `_pYYYYMMDD`, with `_HH24MI[SS[_ffffff]]` for
+    /// sub-day steps or a start off midnight (a piece cut around an existing child).
+    pub fn suffix(&self, sub_day: bool) -> String {
+        let mut s = format!("_p{:04}{:02}{:02}", self.year, self.month, self.day);
+        if sub_day || self.micros != 0 {
+            let minutes = self.micros / MICROS_PER_MINUTE;
+            s.push_str(&format!("_{:02}{:02}", minutes / 60, minutes % 60));
+            let sub = self.micros % MICROS_PER_MINUTE;
+            if sub != 0 {
+                s.push_str(&format!("{:02}", sub / 1_000_000));
+                if sub % 1_000_000 != 0 {
+                    s.push_str(&format!("_{:06}", sub % 1_000_000));
                 }
-                Some(from_civil(
-                    index.div_euclid(12),
-                    index.rem_euclid(12) + 1,
-                    d,
-                    rest,
-                ))
-            }
-            Step::Int(n) => p.checked_add(k.checked_mul(n)?),
-        }
-    }
-
-    /// Parses a position written for this kind of step.
-    pub fn parse_pos(&self, text: &str) -> Result<i64, PartitionError> {
-        if self.is_time() {
-            parse_civil(text)
-        } else {
-            text.trim()
-                .parse::<i64>()
-                .map_err(|_| err(format!("\"{text}\" is not a whole number"), INT_HINT))
-        }
-    }
-
-    /// Writes a position for this kind of step.
-    pub fn format_pos(&self, p: i64) -> String {
-        if self.is_time() {
-            format_civil(p)
-        } else {
-            p.to_string()
-        }
-    }
-
-    /// Child-name suffix for a child starting at `lower`: `_pYYYYMMDD`, `_pYYYYMMDD_HH24MI` for
-    /// sub-day steps (or a lower bound off the day), `_p<lower>` for integers.
-    pub fn suffix(&self, lower: i64) -> String {
-        match self {
-            Step::Int(_) => format!("_p{lower}"),
-            _ => {
-                let (y, m, d, rest) = civil_parts(lower);
-                let mut s = format!("_p{y:04}{m:02}{d:02}");
-                if matches!(self, Step::Minutes(_)) || rest != 0 {
-                    let minutes = rest / MICROS_PER_MINUTE;
-                    s.push_str(&format!("_{:02}{:02}", minutes / 60, minutes % 60));
-                    let sub = rest % MICROS_PER_MINUTE;
-                    if sub != 0 {
-                        s.push_str(&format!("{:02}", sub / 1_000_000));
-                        if sub % 1_000_000 != 0 {
-                            s.push_str(&format!("_{:06}", sub % 1_000_000));
-                        }
-                    }
-                }
-                s
             }
         }
+        s
     }
+}
+
+/// An integer key's position from its text.
+pub fn parse_int_pos(text: &str) -> Result<i64, PartitionError> {
+    text.trim()
+        .parse::<i64>()
+        .map_err(|_| err(format!("\"{text}\" is not a whole number"), INT_HINT))
+}
+
+/// Child-name suffix of an integer child starting at `lower`.
+pub fn int_suffix(lower: i64) -> String {
+    format!("_p{lower}")
 }
 
 /// A child to create: `[lower, upper)`; `None` = MINVALUE / MAXVALUE.
@@ -250,7 +260,7 @@ pub struct Range {
 /// overlaps an existing child is cut around it, so new children never overlap old ones. `limits`
 /// are the key type's bounds: a period reaching past them becomes MINVALUE/MAXVALUE.
 pub fn plan(
-    step: &Step,
+    step: &dyn Periods,
     existing: &[Range],
     from: i64,
     to: i64,
@@ -337,134 +347,6 @@ fn subtract(r: Range, existing: &[Range]) -> Vec<Range> {
         pieces = next;
     }
     pieces
-}
-
-// ---- civil time: microseconds since 1970-01-01 00:00 on a calendar with no time zone ----
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    let next = if m == 12 {
-        days_from_civil(y + 1, 1, 1)
-    } else {
-        days_from_civil(y, m + 1, 1)
-    };
-    next - days_from_civil(y, m, 1)
-}
-
-/// (year, month, day, microseconds into the day)
-fn civil_parts(p: i64) -> (i64, i64, i64, i64) {
-    let (y, m, d) = civil_from_days(p.div_euclid(MICROS_PER_DAY));
-    (y, m, d, p.rem_euclid(MICROS_PER_DAY))
-}
-
-/// The day is clamped to the month's length (as PostgreSQL does for `+ interval '1 month'`).
-fn from_civil(y: i64, m: i64, d: i64, rest: i64) -> i64 {
-    let d = d.min(days_in_month(y, m));
-    days_from_civil(y, m, d) * MICROS_PER_DAY + rest
-}
-
-/// `YYYY-MM-DD[ HH:MM[:SS[.ffffff]]]` (also with `T`) to a civil position.
-pub fn parse_civil(text: &str) -> Result<i64, PartitionError> {
-    let bad = || {
-        err(
-            format!("\"{text}\" is not a civil time YYYY-MM-DD HH:MM:SS"),
-            TIME_HINT,
-        )
-    };
-    let t = text.trim();
-    let (date, time) = match t.find([' ', 'T']) {
-        Some(i) => (&t[..i], Some(&t[i + 1..])),
-        None => (t, None),
-    };
-    let mut dp = date.splitn(3, '-');
-    let num = |s: Option<&str>| -> Result<i64, PartitionError> {
-        s.filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(bad)
-    };
-    let (y, m, d) = (num(dp.next())?, num(dp.next())?, num(dp.next())?);
-    // years 1 to 9999: the positions PostgreSQL's to_char writes, and no arithmetic past them
-    if !(1..=9999).contains(&y) {
-        return Err(err(
-            format!("\"{text}\" is outside the years partitions cover (1 to 9999)"),
-            "Give a finite value from 0001-01-01 to 9999-12-31.",
-        ));
-    }
-    if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
-        return Err(bad());
-    }
-    let mut rest = 0i64;
-    if let Some(time) = time {
-        let (hms, frac) = match time.split_once('.') {
-            Some((a, b)) => (a, Some(b)),
-            None => (time, None),
-        };
-        let mut tp = hms.split(':');
-        let h = num(tp.next())?;
-        let mi = num(tp.next())?;
-        let s = match tp.next() {
-            Some(s) => num(Some(s))?,
-            None => 0,
-        };
-        if tp.next().is_some() || h > 23 || mi > 59 || s > 59 {
-            return Err(bad());
-        }
-        let mut micros = 0;
-        if let Some(f) = frac {
-            if f.is_empty() || f.len() > 6 || !f.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad());
-            }
-            micros = format!("{f:0<6}").parse::<i64>().map_err(|_| bad())?;
-        }
-        rest = ((h * 60 + mi) * 60 + s) * 1_000_000 + micros;
-    }
-    Ok(days_from_civil(y, m, d) * MICROS_PER_DAY + rest)
-}
-
-/// A civil position as `YYYY-MM-DD HH:MM:SS`, with `.ffffff` when not on a whole second.
-pub fn format_civil(p: i64) -> String {
-    let (y, m, d, rest) = civil_parts(p);
-    let secs = rest / 1_000_000;
-    let mut s = format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    );
-    if rest % 1_000_000 != 0 {
-        s.push_str(&format!(".{:06}", rest % 1_000_000));
-    }
-    s
 }
 
 /// Adds `column` (already quoted as an identifier) to the first parenthesised key list of an index
@@ -646,10 +528,6 @@ mod tests {
         );
     }
 
-    fn t(s: &str) -> i64 {
-        parse_civil(s).unwrap()
-    }
-
     #[test]
     fn steps_from_intervals() {
         assert_eq!(Step::from_interval(1, 0, 0, false), Ok(Step::Months(1)));
@@ -689,104 +567,56 @@ mod tests {
     }
 
     #[test]
-    fn civil_round_trips() {
-        for s in [
-            "2026-01-01 00:00:00",
-            "2024-02-29 23:59:59",
-            "1969-12-31 12:00:00.000001",
-            "0001-01-01 00:00:00",
-            "9999-12-31 23:59:59.5",
-        ] {
-            let p = t(s);
-            let back = format_civil(p);
-            assert_eq!(t(&back), p, "{s}");
-        }
-        assert_eq!(format_civil(0), "1970-01-01 00:00:00");
-        assert_eq!(t("2026-03-01"), t("2026-03-01 00:00:00"));
-        assert_eq!(t("2026-03-01T10:30"), t("2026-03-01 10:30:00"));
-        assert!(parse_civil("2025-02-29 00:00:00").is_err());
-        assert!(parse_civil("2026-13-01").is_err());
-        assert!(parse_civil("2026-01-01 24:00:00").is_err());
-        assert!(parse_civil("yesterday").is_err());
+    fn integer_periods() {
+        let p = IntPeriods(100);
+        assert_eq!(p.floor(250), 200);
+        assert_eq!(p.floor(-1), -100);
+        assert_eq!(p.floor(0), 0);
+        assert_eq!(p.add(200, 3), Some(500));
+        assert_eq!(p.add(200, -3), Some(-100));
+        assert_eq!(IntPeriods(10).add(i64::MAX - 5, 1), None);
+        assert_eq!(
+            Step::Days(14).origin_days(),
+            4,
+            "weeks start on Monday 1970-01-05"
+        );
+        assert_eq!(Step::Days(3).origin_days(), 0);
     }
 
     #[test]
-    fn floors_align_periods() {
-        let p = t("2026-05-17 13:47:12.5");
+    fn civil_text_and_suffixes() {
+        let c = |year, month, day, micros| Civil {
+            year,
+            month,
+            day,
+            micros,
+        };
+        assert_eq!(c(2026, 1, 1, 0).format(), "2026-01-01 00:00:00");
+        assert_eq!(c(1, 2, 3, 1).format(), "0001-02-03 00:00:00.000001");
         assert_eq!(
-            format_civil(Step::Months(1).floor(p)),
-            "2026-05-01 00:00:00"
+            c(2024, 2, 29, 86_399_500_000).format(),
+            "2024-02-29 23:59:59.500000"
         );
+        assert_eq!(c(2026, 1, 1, 0).suffix(false), "_p20260101");
         assert_eq!(
-            format_civil(Step::Months(3).floor(p)),
-            "2026-04-01 00:00:00"
-        );
-        assert_eq!(
-            format_civil(Step::Months(12).floor(p)),
-            "2026-01-01 00:00:00"
-        );
-        assert_eq!(format_civil(Step::Days(1).floor(p)), "2026-05-17 00:00:00");
-        // 2026-05-17 is a Sunday: its week started on Monday the 11th
-        assert_eq!(format_civil(Step::Days(7).floor(p)), "2026-05-11 00:00:00");
-        assert_eq!(
-            format_civil(Step::Minutes(60).floor(p)),
-            "2026-05-17 13:00:00"
-        );
-        assert_eq!(
-            format_civil(Step::Minutes(15).floor(p)),
-            "2026-05-17 13:45:00"
-        );
-        // before the epoch
-        assert_eq!(
-            format_civil(Step::Months(1).floor(t("1969-07-20 20:17:00"))),
-            "1969-07-01 00:00:00"
-        );
-        assert_eq!(Step::Int(100).floor(250), 200);
-        assert_eq!(Step::Int(100).floor(-1), -100);
-        assert_eq!(Step::Int(100).floor(0), 0);
-    }
-
-    #[test]
-    fn adding_steps() {
-        let jan = t("2026-01-01");
-        assert_eq!(
-            format_civil(Step::Months(1).add(jan, 1).unwrap()),
-            "2026-02-01 00:00:00"
-        );
-        assert_eq!(
-            format_civil(Step::Months(3).add(jan, 4).unwrap()),
-            "2027-01-01 00:00:00"
-        );
-        assert_eq!(
-            format_civil(Step::Months(1).add(jan, -1).unwrap()),
-            "2025-12-01 00:00:00"
-        );
-        assert_eq!(
-            format_civil(Step::Days(7).add(jan, 1).unwrap()),
-            "2026-01-08 00:00:00"
-        );
-        assert_eq!(Step::Int(10).add(i64::MAX - 5, 1), None);
-    }
-
-    #[test]
-    fn suffixes() {
-        assert_eq!(Step::Months(1).suffix(t("2026-01-01")), "_p20260101");
-        assert_eq!(Step::Days(1).suffix(t("2026-01-31")), "_p20260131");
-        assert_eq!(
-            Step::Minutes(60).suffix(t("2026-01-31 05:00")),
+            c(2026, 1, 31, 5 * 3_600_000_000).suffix(true),
             "_p20260131_0500"
         );
         // a piece cut around an existing child that does not start at midnight
         assert_eq!(
-            Step::Days(1).suffix(t("2026-01-31 06:30")),
+            c(2026, 1, 31, 23_400_000_000).suffix(false),
             "_p20260131_0630"
         );
         assert_eq!(
-            Step::Days(1).suffix(t("2026-01-31 06:30:15")),
+            c(2026, 1, 31, 23_415_000_000).suffix(false),
             "_p20260131_063015"
         );
-        assert_eq!(Step::Int(1000).suffix(5000), "_p5000");
-        assert_eq!(Step::Int(1000).suffix(-1000), "_p-1000");
+        assert_eq!(
+            c(2026, 1, 31, 23_415_000_007).suffix(false),
+            "_p20260131_063015_000007"
+        );
+        assert_eq!(int_suffix(5000), "_p5000");
+        assert_eq!(int_suffix(-1000), "_p-1000");
     }
 
     fn r(lower: Option<i64>, upper: Option<i64>) -> Range {
@@ -795,7 +625,7 @@ mod tests {
 
     #[test]
     fn plans_cover_periods_and_skip_existing() {
-        let s = Step::Int(100);
+        let s = IntPeriods(100);
         let got = plan(&s, &[], 150, 420, (None, None));
         assert_eq!(
             got,
@@ -825,45 +655,13 @@ mod tests {
 
     #[test]
     fn plans_respect_type_limits() {
-        let s = Step::Int(10_000);
+        let s = IntPeriods(10_000);
         let got = plan(&s, &[], -32_768, 32_767, (Some(-32_768), Some(32_767)));
         assert_eq!(got.first(), Some(&r(None, Some(-30_000))));
         assert_eq!(got.last(), Some(&r(Some(30_000), None)));
         assert_eq!(got.len(), 8);
-        let got = plan(&Step::Int(10), &[], i64::MAX - 3, i64::MAX, (None, None));
+        let got = plan(&IntPeriods(10), &[], i64::MAX - 3, i64::MAX, (None, None));
         assert_eq!(got, vec![r(Some(i64::MAX - 7), None)]);
-    }
-
-    #[test]
-    fn plans_months() {
-        let s = Step::Months(1);
-        let got = plan(&s, &[], t("2026-01-15"), t("2026-03-02"), (None, None));
-        let text: Vec<_> = got
-            .iter()
-            .map(|r| {
-                (
-                    format_civil(r.lower.unwrap()),
-                    format_civil(r.upper.unwrap()),
-                )
-            })
-            .collect();
-        assert_eq!(
-            text,
-            vec![
-                (
-                    "2026-01-01 00:00:00".to_string(),
-                    "2026-02-01 00:00:00".to_string()
-                ),
-                (
-                    "2026-02-01 00:00:00".to_string(),
-                    "2026-03-01 00:00:00".to_string()
-                ),
-                (
-                    "2026-03-01 00:00:00".to_string(),
-                    "2026-04-01 00:00:00".to_string()
-                ),
-            ]
-        );
     }
 
     #[test]

@@ -195,6 +195,30 @@ SELECT q, pg_temp.err(q) FROM (VALUES
     ($$SELECT storage.convert_to_partitioned('hits_per_article', 'n', '10')$$)
 ) AS t(q);
 
+-- periods are PostgreSQL's own date arithmetic: floors agree with date_bin / date_trunc over
+-- 1,199 instants from 1899 to 2101 (leap days, pre-epoch, DST-free civil times), and a period
+-- start moved by k steps is the start + k * step
+SELECT s.step, count(*) AS instants,
+       count(*) FILTER (WHERE storage._partition_floor(s.step, to_char(t, 'YYYY-MM-DD HH24:MI:SS.US'))
+                              <> to_char(s.expected, 'YYYY-MM-DD HH24:MI:SS')) AS disagree
+  FROM generate_series(timestamp '1899-12-31 23:59:59.5', timestamp '2101-03-01', interval '61 days 7 hours 13 minutes 1.25 seconds') AS t
+ CROSS JOIN LATERAL (VALUES
+    ('minutes:15', date_bin('15 minutes', t, timestamp '1970-01-01')),
+    ('minutes:90', date_bin('90 minutes', t, timestamp '1970-01-01')),
+    ('days:1', date_trunc('day', t)),
+    ('days:7', date_trunc('week', t)),
+    ('days:14', date_bin('14 days', t, timestamp '1970-01-05')),
+    ('months:1', date_trunc('month', t)),
+    ('months:3', date_trunc('quarter', t)),
+    ('months:5', date_trunc('month', t) - make_interval(months => ((extract(year FROM t)::int * 12 + extract(month FROM t)::int - 1) % 5))),
+    ('months:12', date_trunc('year', t))) AS s(step, expected)
+ GROUP BY s.step ORDER BY s.step;
+SELECT s.step, k, storage._partition_add(s.step, '2024-01-29 00:00:00', k) AS moved
+  FROM (VALUES ('months:1'), ('days:7'), ('minutes:90')) AS s(step), (VALUES (-1), (1), (13)) AS n(k)
+ ORDER BY 1, 2;
+-- past the last timestamp PostgreSQL has there is no period start
+SELECT storage._partition_add('months:12', '9999-01-01 00:00:00', 300000) IS NULL AS beyond_range;
+
 DROP SCHEMA "we.ird ""s""" CASCADE;
 DROP TABLE views, events, events_p0, small, t_day, t_week, t_hour, t_quarter, t_year, odd, plain, listed, two_cols,
            expr_key, texty, fresh, fresh_int, fresh_date, hits CASCADE;
