@@ -478,23 +478,5 @@ END $$;
 COMMENT ON PROCEDURE storage.run_maintenance_proc(interval) IS
     'Maintenance of every registered parent (premake, default drain, retention) after the housekeeping of the maintenance job, committing after each parent so no parent''s locks are held while the next one is maintained; pauses wait between parents. CALL it as a statement of its own (not inside BEGIN ... COMMIT); schedule_jobs() schedules it.';
 
-CREATE FUNCTION storage.schedule_jobs(refresh_schedule text DEFAULT '* * * * *',
-                                      maintenance_schedule text DEFAULT '*/15 * * * *') RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
-        RAISE EXCEPTION 'pg_cron is not installed in this database'
-              USING ERRCODE = 'object_not_in_prerequisite_state',
-                    DETAIL = 'storage.schedule_jobs creates pg_cron jobs.',
-                    HINT = 'Add pg_cron to shared_preload_libraries, restart, and CREATE EXTENSION pg_cron in the database named by cron.database_name.';
-    END IF;
-    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
-      USING 'pg_storage_ext.refresh_due', refresh_schedule, 'SELECT count(*) FROM storage.refresh_due()';
-    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
-      USING 'pg_storage_ext.maintenance', maintenance_schedule, 'CALL storage.run_maintenance_proc()';
-END $$;
-COMMENT ON FUNCTION storage.schedule_jobs(text, text) IS
-    'Creates or updates the pg_cron jobs pg_storage_ext.refresh_due and pg_storage_ext.maintenance for this database.';
-
 COMMENT ON FUNCTION storage._try_lock_exclusive(regclass) IS
     'Internal: takes the EXCLUSIVE lock of a REFRESH without waiting; false when a refresh is running.';

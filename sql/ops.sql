@@ -1,4 +1,26 @@
--- Operations capability: comments on the generated functions.
+-- Operations capability: comments on the generated functions, and every schedule the extension
+-- keeps (the pg_cron jobs of schedule_jobs; their bodies are in the capabilities).
 COMMENT ON FUNCTION storage.version() IS 'The installed pg_storage_ext library version (the crate version).';
 COMMENT ON FUNCTION storage._run_as_owner(regclass, text, text[], oid[]) IS
     'Internal: runs one command on a user''s table as the table''s owner under SECURITY_RESTRICTED_OPERATION (as VACUUM and REFRESH do); the caller must have the owner''s privileges. Row changes of the relocating relations are moves, not logged by audit capture. Returns the rows processed.';
+
+CREATE FUNCTION storage.schedule_jobs(refresh_schedule text DEFAULT '* * * * *',
+                                      maintenance_schedule text DEFAULT '*/15 * * * *',
+                                      metrics_schedule text DEFAULT '* * * * *') RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in this database'
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    DETAIL = 'storage.schedule_jobs creates pg_cron jobs.',
+                    HINT = 'Add pg_cron to shared_preload_libraries, restart, and CREATE EXTENSION pg_cron in the database named by cron.database_name.';
+    END IF;
+    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
+      USING 'pg_storage_ext.refresh_due', refresh_schedule, 'SELECT count(*) FROM storage.refresh_due()';
+    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
+      USING 'pg_storage_ext.maintenance', maintenance_schedule, 'CALL storage.run_maintenance_proc()';
+    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
+      USING 'pg_storage_ext.metrics', metrics_schedule, 'SELECT storage.metrics_snapshot()';
+END $$;
+COMMENT ON FUNCTION storage.schedule_jobs(text, text, text) IS
+    'Creates or updates the pg_cron jobs of this database: pg_storage_ext.refresh_due (matviews), pg_storage_ext.maintenance (partitions, housekeeping) and pg_storage_ext.metrics (storage.metrics_snapshot()).';

@@ -9,6 +9,7 @@ pub(crate) mod audit;
 mod cache;
 mod error;
 mod gucs;
+pub(crate) mod health;
 mod ident;
 pub(crate) mod jsonb;
 pub(crate) mod matview;
@@ -92,6 +93,19 @@ extension_sql_file!(
         "audit",
         privilege::_run_as_owner,
         roles::_certificate_not_after,
+    ]
+);
+
+extension_sql_file!(
+    "../sql/health.sql",
+    name = "health",
+    requires = [
+        "roles",
+        "matview",
+        health::_host_cpu,
+        health::_data_disk,
+        health::_prometheus_labels,
+        health::_prometheus_value,
     ]
 );
 

@@ -3,9 +3,11 @@
 
 pub mod audit;
 pub mod cert;
+pub mod host;
 pub mod jsonb;
 pub mod lru;
 pub mod names;
 pub mod partition;
+pub mod prometheus;
 pub mod search;
 pub mod stack;

@@ -1,0 +1,446 @@
+-- Health capability: checks with thresholds, a metrics history, Prometheus text.
+--
+-- storage.health() reads the catalogs and statistics views only (never a user table), each check
+-- in its own sub-block: a check the caller may not run (or that fails) is 'unknown' with why,
+-- the others still answer. Rates (cache hit ratio, error rate, deadlocks, CPU, missing audit
+-- logs) are taken between now and the last storage.metrics_snapshot(); a counter lower than at
+-- the snapshot was reset and counts from zero. storage.metrics holds the snapshots, partitioned
+-- by day by the partition capability (14 days kept).
+
+CREATE TABLE storage.health_thresholds (
+    check_name  text PRIMARY KEY,
+    warn        numeric,
+    critical    numeric,
+    enabled     boolean NOT NULL DEFAULT true,
+    description text NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('storage.health_thresholds', '');
+COMMENT ON TABLE storage.health_thresholds IS
+    'One row per check of storage.health(): warn and critical levels (NULL = never), enabled. Update rows to tune; dumped with the database.';
+INSERT INTO storage.health_thresholds (check_name, warn, critical, description) VALUES
+    ('long_running_queries', 1, 60, 'seconds the longest active query has run'),
+    ('idle_in_transaction', 60, 300, 'seconds the longest session has been idle in a transaction'),
+    ('connection_utilisation', 80, 95, '% of max_connections (less reserved slots) in use'),
+    ('cache_hit_ratio', 80, 50, '% of block reads served by shared buffers since the last snapshot (lower is worse)'),
+    ('error_rate', 1, 5, '% of transactions rolled back since the last snapshot'),
+    ('cpu', 80, 95, '% of host CPU time busy since the last snapshot (Linux /proc/stat)'),
+    ('disk_free', 20, 10, '% of the data directory''s file system free (lower is worse)'),
+    ('blocked_backends', 1, 5, 'sessions waiting on a lock'),
+    ('deadlocks', 1, 5, 'deadlocks in this database since the last snapshot'),
+    ('xid_wraparound', 50, 75, '% of the 2^31 transaction ids used by the oldest unfrozen database'),
+    ('sequence_exhaustion', 75, 90, '% of its range the most used sequence has consumed'),
+    ('invalid_indexes', 1, NULL, 'indexes left invalid (a failed CREATE INDEX CONCURRENTLY)'),
+    ('replication_lag', 30, 300, 'seconds the furthest standby lags (on a standby: since the last replayed transaction)'),
+    ('ssl', 1, NULL, 'client connections over TCP without SSL'),
+    ('audit_coverage', 1, NULL, 'audited tables whose capture is not working (audit.coverage)'),
+    ('missing_audit_logs', 1, NULL, 'audited tables written since the last snapshot with no log rows since'),
+    ('partition_premake', 1, NULL, 'registered parents short of their premake or with rows in the default partition'),
+    ('matview_freshness', 1, NULL, 'registered matviews stale for over twice their interval or whose last refresh failed'),
+    ('cron_job_failures', 1, 3, 'failed runs of the extension''s pg_cron jobs in the last hour');
+
+-- Snapshots: one row per sample; counters are cumulative (as the statistics views give them).
+CREATE TABLE storage.metrics (
+    ts     timestamptz NOT NULL,
+    metric text NOT NULL,
+    labels jsonb NOT NULL DEFAULT '{}',
+    value  double precision
+) PARTITION BY RANGE (ts);
+COMMENT ON TABLE storage.metrics IS
+    'Metrics history written by storage.metrics_snapshot(): counters (cumulative, names ending _total) and gauges; partitioned by day, 14 days kept.';
+
+-- The latest snapshot, for the deltas of storage.health() (a few hundred rows, replaced each time).
+CREATE TABLE storage._metrics_latest (
+    ts     timestamptz NOT NULL,
+    metric text NOT NULL,
+    labels jsonb NOT NULL,
+    value  double precision,
+    PRIMARY KEY (metric, labels)
+);
+COMMENT ON TABLE storage._metrics_latest IS
+    'Internal: the samples of the latest storage.metrics_snapshot(), which health() takes its rates against.';
+
+-- The live samples: (metric, kind, help, labels, value). Statistics views only.
+CREATE FUNCTION storage._metrics_collect()
+RETURNS TABLE (metric text, kind text, help text, labels jsonb, value double precision)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN QUERY
+    SELECT 'pg_stat_database_' || c.k || '_total', 'counter', 'pg_stat_database.' || c.k,
+           jsonb_build_object('datname', d.datname), c.v::double precision
+      FROM pg_stat_database d
+     CROSS JOIN LATERAL (VALUES ('xact_commit', d.xact_commit), ('xact_rollback', d.xact_rollback),
+                                ('blks_hit', d.blks_hit), ('blks_read', d.blks_read),
+                                ('tup_inserted', d.tup_inserted), ('tup_updated', d.tup_updated),
+                                ('tup_deleted', d.tup_deleted), ('deadlocks', d.deadlocks),
+                                ('temp_bytes', d.temp_bytes), ('conflicts', d.conflicts)) AS c(k, v)
+     WHERE d.datname IS NOT NULL;
+    RETURN QUERY
+    SELECT 'pg_stat_activity_count', 'gauge', 'client sessions by database and state',
+           jsonb_build_object('datname', coalesce(a.datname, ''), 'state', coalesce(a.state, 'unknown')), count(*)::double precision
+      FROM pg_stat_activity a WHERE a.backend_type = 'client backend'
+     GROUP BY a.datname, a.state;
+    RETURN QUERY
+    SELECT 'pg_settings_max_connections', 'gauge', 'max_connections', '{}'::jsonb,
+           current_setting('max_connections')::double precision;
+    RETURN QUERY
+    SELECT 'pg_storage_ext_database_size_bytes', 'gauge', 'size of this database',
+           jsonb_build_object('datname', current_database()), pg_database_size(current_database())::double precision;
+    RETURN QUERY
+    SELECT 'pg_storage_ext_host_cpu_seconds_total', 'counter', 'host CPU time since boot (mode busy or all)',
+           jsonb_build_object('mode', m.mode), m.v
+      FROM storage._host_cpu() h CROSS JOIN LATERAL (VALUES ('busy', h.busy_seconds), ('all', h.total_seconds)) AS m(mode, v);
+    RETURN QUERY
+    SELECT 'pg_storage_ext_disk_bytes', 'gauge', 'the data directory''s file system (kind total or free)',
+           jsonb_build_object('kind', m.kind), m.v::double precision
+      FROM storage._data_disk() d CROSS JOIN LATERAL (VALUES ('total', d.total_bytes), ('free', d.free_bytes)) AS m(kind, v);
+    RETURN QUERY
+    SELECT 'pg_storage_ext_replication_lag_seconds', 'gauge', 'replay lag of each standby (on a standby: since the last replayed transaction)',
+           jsonb_build_object('application_name', coalesce(r.application_name, '')),
+           coalesce(extract(epoch FROM r.replay_lag), 0)::double precision
+      FROM pg_stat_replication r;
+    IF pg_is_in_recovery() THEN
+        RETURN QUERY
+        SELECT 'pg_storage_ext_replication_lag_seconds', 'gauge', 'replay lag of each standby (on a standby: since the last replayed transaction)',
+               '{"application_name": "self"}'::jsonb,
+               extract(epoch FROM now() - pg_last_xact_replay_timestamp())::double precision;
+    END IF;
+    -- the extension's own figures, for roles that may read them (audit_reader for the audit ones)
+    BEGIN
+        -- writes of each audited table (its partitions included) and rows written to the audit log
+        RETURN QUERY
+        SELECT 'pg_storage_ext_audited_table_writes_total', 'counter', 'rows inserted, updated and deleted in each audited table',
+               jsonb_build_object('table', t.table_name::text),
+               sum(s.n_tup_ins + s.n_tup_upd + s.n_tup_del)::double precision
+          FROM audit._tracked t
+          JOIN pg_stat_all_tables s ON s.relid = t.table_name OR s.relid IN (SELECT x.relid FROM pg_partition_tree(t.table_name) x)
+         GROUP BY t.table_name;
+    EXCEPTION WHEN insufficient_privilege THEN NULL;
+    END;
+    RETURN QUERY
+    SELECT 'pg_storage_ext_audit_log_rows_total', 'counter', 'rows written to audit.log', '{}'::jsonb,
+           coalesce(sum(s.n_tup_ins), 0)::double precision
+      FROM pg_stat_all_tables s WHERE s.relid IN (SELECT x.relid FROM pg_partition_tree('audit.log') x);
+    BEGIN
+        RETURN QUERY
+        SELECT 'pg_storage_ext_partitions', 'gauge', 'children of each registered parent',
+               jsonb_build_object('parent', c.parent::text), count(i.inhrelid)::double precision
+          FROM storage.partition_config c LEFT JOIN pg_inherits i ON i.inhparent = c.parent
+         GROUP BY c.parent;
+    EXCEPTION WHEN insufficient_privilege THEN NULL;
+    END;
+    BEGIN
+        RETURN QUERY
+        SELECT 'pg_storage_ext_matview_stale_seconds', 'gauge', 'how long each registered matview has been stale',
+               jsonb_build_object('view', m.view::text), extract(epoch FROM m.stale_for)::double precision
+          FROM storage.matview_status m;
+    EXCEPTION WHEN insufficient_privilege THEN NULL;
+    END;
+END $$;
+COMMENT ON FUNCTION storage._metrics_collect() IS
+    'Internal: the live metric samples (statistics views, host CPU and disk, the extension''s audit, partitions and matviews).';
+
+-- The latest snapshot's value of a metric with the given labels, and when it was taken.
+CREATE FUNCTION storage._metrics_last(name text, lbl jsonb DEFAULT '{}', OUT ts timestamptz, OUT value double precision)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT m.ts, m.value FROM storage._metrics_latest m
+     WHERE m.metric = name AND m.labels = lbl AND m.ts > now() - interval '1 day'
+$$;
+COMMENT ON FUNCTION storage._metrics_last(text, jsonb) IS
+    'Internal: a metric''s value in the latest snapshot of the last day (NULL without one).';
+
+-- Growth of a counter since the snapshot; a counter below the snapshot was reset and counts from 0.
+CREATE FUNCTION storage._metrics_delta(now_value double precision, then_value double precision) RETURNS double precision
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN then_value IS NULL OR now_value < then_value THEN now_value ELSE now_value - then_value END
+$$;
+COMMENT ON FUNCTION storage._metrics_delta(double precision, double precision) IS
+    'Internal: how much a counter grew since a snapshot (the value itself after a statistics reset or without a snapshot).';
+
+CREATE FUNCTION storage._ensure_metrics() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM storage.partition_config WHERE parent = 'storage.metrics'::regclass) THEN
+        PERFORM pg_advisory_xact_lock(hashtext('pg_storage_ext.storage.metrics'));
+        IF NOT EXISTS (SELECT FROM storage.partition_config WHERE parent = 'storage.metrics'::regclass) THEN
+            PERFORM storage.create_partitions('storage.metrics', '1 day', premake => 2, retention => '14 days',
+                                              default_partition => true);
+        END IF;
+    END IF;
+END $$;
+COMMENT ON FUNCTION storage._ensure_metrics() IS
+    'Internal: registers storage.metrics with the partition capability (UTC days, 2 ahead, 14 days kept) at the first snapshot.';
+
+CREATE FUNCTION storage.metrics_snapshot() RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF pg_is_in_recovery() THEN
+        RAISE EXCEPTION 'metrics_snapshot() cannot run on a hot standby' USING ERRCODE = 'read_only_sql_transaction',
+              DETAIL = 'It writes storage.metrics, which a standby receives from its primary.',
+              HINT = 'Run it (or schedule_jobs()) on the primary; storage.health() and storage.metrics_prometheus() answer here.';
+    END IF;
+    PERFORM storage._ensure_metrics();
+    -- one statement: the statuses are taken against the previous snapshot, then its samples
+    -- become the latest
+    WITH ins AS (
+        INSERT INTO storage.metrics (ts, metric, labels, value)
+        SELECT now(), c.metric, c.labels, c.value FROM storage._metrics_collect() c
+        UNION ALL
+        SELECT now(), 'pg_storage_ext_health_status', jsonb_build_object('check', h.check_name),
+               CASE h.status WHEN 'ok' THEN 0 WHEN 'warning' THEN 1 WHEN 'critical' THEN 2 END
+          FROM storage._health(false) h
+        RETURNING ts, metric, labels, value)
+    INSERT INTO storage._metrics_latest (ts, metric, labels, value)
+    SELECT DISTINCT ON (i.metric, i.labels) i.ts, i.metric, i.labels, i.value FROM ins i
+    ON CONFLICT (metric, labels) DO UPDATE SET ts = excluded.ts, value = excluded.value;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM storage._metrics_latest m WHERE m.ts < now();
+    RETURN n;
+END $$;
+COMMENT ON FUNCTION storage.metrics_snapshot() IS
+    'Samples the statistics views, host CPU and disk, and the extension''s own figures into storage.metrics (with the health statuses); rates in storage.health() are taken since the latest snapshot. Returns the samples written.';
+
+-- status of a value against its levels; lower_is_worse for ratios where less is bad
+CREATE FUNCTION storage._health_status(value numeric, warn numeric, critical numeric, lower_is_worse boolean) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN value IS NULL THEN 'unknown'
+                WHEN lower_is_worse AND value <= critical THEN 'critical'
+                WHEN lower_is_worse AND value <= warn THEN 'warning'
+                WHEN lower_is_worse THEN 'ok'
+                WHEN value >= critical THEN 'critical'
+                WHEN value >= warn THEN 'warning'
+                ELSE 'ok' END
+$$;
+COMMENT ON FUNCTION storage._health_status(numeric, numeric, numeric, boolean) IS
+    'Internal: ok, warning, critical or unknown (no value) of a check''s value against its thresholds.';
+
+-- The checks; with_cpu_sample: without a snapshot, sample /proc/stat over 100 ms.
+CREATE FUNCTION storage._health(with_cpu_sample boolean)
+RETURNS TABLE (check_name text, status text, value numeric, warn numeric, critical numeric, detail text)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t record;
+    v numeric;
+    d text;
+    lower_is_worse boolean;
+    snap timestamptz := (SELECT max(m.ts) FROM storage._metrics_latest m WHERE m.ts > now() - interval '1 day');
+    since text;
+    n1 double precision;
+    n2 double precision;
+    p1 double precision;
+    p2 double precision;
+BEGIN
+    since := CASE WHEN snap IS NULL THEN 'since the statistics were reset (no snapshot in the last day: schedule storage.metrics_snapshot())'
+                  ELSE format('since the snapshot of %s', to_char(snap, 'YYYY-MM-DD HH24:MI:SS TZ')) END;
+    FOR t IN SELECT * FROM storage.health_thresholds h WHERE h.enabled ORDER BY h.check_name LOOP
+        v := NULL; d := NULL; lower_is_worse := t.check_name IN ('cache_hit_ratio', 'disk_free');
+        BEGIN
+            CASE t.check_name
+            WHEN 'long_running_queries' THEN
+                SELECT coalesce(max(extract(epoch FROM now() - x.query_start)), 0), coalesce(max(format('pid %s (%s): %s', x.pid, x.usename, left(x.query, 80)))
+                       FILTER (WHERE x.query_start = (SELECT min(y.query_start) FROM pg_stat_activity y
+                                                       WHERE y.state = 'active' AND y.backend_type = 'client backend' AND y.pid <> pg_backend_pid())), 'none')
+                  INTO v, d
+                  FROM pg_stat_activity x
+                 WHERE x.state = 'active' AND x.backend_type = 'client backend' AND x.pid <> pg_backend_pid();
+            WHEN 'idle_in_transaction' THEN
+                SELECT coalesce(max(extract(epoch FROM now() - x.state_change)), 0),
+                       coalesce(string_agg(DISTINCT format('pid %s (%s)', x.pid, x.usename), ', '), 'none')
+                  INTO v, d
+                  FROM pg_stat_activity x WHERE x.state IN ('idle in transaction', 'idle in transaction (aborted)');
+            WHEN 'connection_utilisation' THEN
+                SELECT round(100.0 * count(*) / greatest(1, current_setting('max_connections')::int
+                             - current_setting('superuser_reserved_connections')::int
+                             - current_setting('reserved_connections')::int), 1)
+                  INTO v FROM pg_stat_activity x WHERE x.backend_type = 'client backend';
+                SELECT format('%s of %s connections; worst limit: %s', (SELECT count(*) FROM pg_stat_activity x WHERE x.backend_type = 'client backend'),
+                              current_setting('max_connections'),
+                              coalesce((SELECT format('%s %s uses %s of its CONNECTION LIMIT %s', w.kind, w.name, w.used, w.lim)
+                                          FROM (SELECT 'role' AS kind, r.rolname::text AS name, count(x.pid) AS used, r.rolconnlimit AS lim
+                                                  FROM pg_roles r JOIN pg_stat_activity x ON x.usesysid = r.oid AND x.backend_type = 'client backend'
+                                                 WHERE r.rolconnlimit > 0 GROUP BY r.rolname, r.rolconnlimit
+                                                UNION ALL
+                                                SELECT 'database', db.datname::text, count(x.pid), db.datconnlimit
+                                                  FROM pg_database db JOIN pg_stat_activity x ON x.datid = db.oid AND x.backend_type = 'client backend'
+                                                 WHERE db.datconnlimit > 0 GROUP BY db.datname, db.datconnlimit) w
+                                         ORDER BY w.used::numeric / w.lim DESC LIMIT 1), 'no role or database has a limit'))
+                  INTO d;
+            WHEN 'cache_hit_ratio' THEN
+                SELECT storage._metrics_delta(s.blks_hit, (storage._metrics_last('pg_stat_database_blks_hit_total', jsonb_build_object('datname', s.datname))).value),
+                       storage._metrics_delta(s.blks_read, (storage._metrics_last('pg_stat_database_blks_read_total', jsonb_build_object('datname', s.datname))).value)
+                  INTO n1, n2 FROM pg_stat_database s WHERE s.datname = current_database();
+                v := CASE WHEN n1 + n2 > 0 THEN round((100 * n1 / (n1 + n2))::numeric, 2) WHEN n1 IS NOT NULL THEN 100 END;
+                d := format('%s hits, %s reads %s', n1, n2, since);
+            WHEN 'error_rate' THEN
+                SELECT storage._metrics_delta(s.xact_commit, (storage._metrics_last('pg_stat_database_xact_commit_total', jsonb_build_object('datname', s.datname))).value),
+                       storage._metrics_delta(s.xact_rollback, (storage._metrics_last('pg_stat_database_xact_rollback_total', jsonb_build_object('datname', s.datname))).value)
+                  INTO n1, n2 FROM pg_stat_database s WHERE s.datname = current_database();
+                v := CASE WHEN n1 + n2 > 0 THEN round((100 * n2 / (n1 + n2))::numeric, 2) WHEN n1 IS NOT NULL THEN 0 END;
+                d := format('%s rollbacks of %s transactions %s', n2, n1 + n2, since);
+            WHEN 'cpu' THEN
+                SELECT h.busy_seconds, h.total_seconds INTO n1, n2 FROM storage._host_cpu() h;
+                IF n2 IS NULL THEN
+                    d := 'not measured: /proc/stat is not readable (not Linux)';
+                ELSE
+                    p1 := (storage._metrics_last('pg_storage_ext_host_cpu_seconds_total', '{"mode": "busy"}')).value;
+                    p2 := (storage._metrics_last('pg_storage_ext_host_cpu_seconds_total', '{"mode": "all"}')).value;
+                    IF (p1 IS NULL OR n2 <= p2) AND with_cpu_sample THEN
+                        p1 := n1; p2 := n2;
+                        PERFORM pg_sleep(0.1);
+                        SELECT h.busy_seconds, h.total_seconds INTO n1, n2 FROM storage._host_cpu() h;
+                        d := 'over the last 100 ms (no snapshot)';
+                    ELSE
+                        d := since;
+                    END IF;
+                    IF p1 IS NOT NULL AND n2 > p2 THEN
+                        v := round((100 * (n1 - p1) / (n2 - p2))::numeric, 1);
+                    ELSE
+                        d := 'no CPU time passed since the snapshot';
+                    END IF;
+                END IF;
+            WHEN 'disk_free' THEN
+                SELECT round(100.0 * x.free_bytes / nullif(x.total_bytes, 0), 1),
+                       format('%s free of %s', pg_size_pretty(x.free_bytes), pg_size_pretty(x.total_bytes))
+                  INTO v, d FROM storage._data_disk() x;
+                d := coalesce(d, 'not measured: the data directory''s file system could not be read');
+            WHEN 'blocked_backends' THEN
+                SELECT count(*), coalesce(string_agg(format('pid %s waits on %s (blocked by %s)', x.pid, x.wait_event,
+                                                           array_to_string(pg_blocking_pids(x.pid), ',')), '; '), 'none')
+                  INTO v, d FROM pg_stat_activity x WHERE x.wait_event_type = 'Lock';
+            WHEN 'deadlocks' THEN
+                SELECT storage._metrics_delta(s.deadlocks, (storage._metrics_last('pg_stat_database_deadlocks_total', jsonb_build_object('datname', s.datname))).value)
+                  INTO n1 FROM pg_stat_database s WHERE s.datname = current_database();
+                v := n1; d := since;
+            WHEN 'xid_wraparound' THEN
+                SELECT round(100.0 * age(db.datfrozenxid) / 2147483648, 2), format('oldest unfrozen database: %s (age %s)', db.datname, age(db.datfrozenxid))
+                  INTO v, d FROM pg_database db ORDER BY age(db.datfrozenxid) DESC LIMIT 1;
+            WHEN 'sequence_exhaustion' THEN
+                SELECT coalesce(round(100.0 * (s.last_value - s.min_value) / nullif(s.max_value - s.min_value, 0), 2), 0),
+                       coalesce(format('%I.%I at %s of %s', s.schemaname, s.sequencename, s.last_value, s.max_value), 'no sequence used yet')
+                  INTO v, d
+                  FROM pg_sequences s WHERE s.last_value IS NOT NULL AND NOT s.cycle
+                 ORDER BY (s.last_value - s.min_value)::numeric / nullif(s.max_value - s.min_value, 0) DESC NULLS LAST LIMIT 1;
+                v := coalesce(v, 0); d := coalesce(d, 'no sequence used yet (or none readable)');
+            WHEN 'invalid_indexes' THEN
+                SELECT count(*), coalesce(string_agg(x.indexrelid::regclass::text, ', '), 'none')
+                  INTO v, d FROM pg_index x WHERE NOT x.indisvalid;
+            WHEN 'replication_lag' THEN
+                IF pg_is_in_recovery() THEN
+                    v := coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0);
+                    d := 'standby: since the last replayed transaction';
+                ELSE
+                    SELECT coalesce(max(extract(epoch FROM r.replay_lag)), 0),
+                           CASE WHEN count(*) = 0 THEN 'no standbys' ELSE format('%s standbys', count(*)) END
+                      INTO v, d FROM pg_stat_replication r;
+                END IF;
+            WHEN 'ssl' THEN
+                SELECT s.value::numeric, s.detail INTO v, d FROM storage.ssl_status() s WHERE s.setting = 'connections without SSL';
+            WHEN 'audit_coverage' THEN
+                SELECT count(*) FILTER (WHERE NOT x.capture_ok),
+                       coalesce(string_agg(format('%s: %s', x.table_name, x.problem), '; ') FILTER (WHERE NOT x.capture_ok),
+                                format('%s audited tables, capture working', count(*)))
+                  INTO v, d FROM audit.coverage x;
+            WHEN 'missing_audit_logs' THEN
+                IF snap IS NULL THEN
+                    d := 'not measured: no snapshot in the last day (schedule storage.metrics_snapshot())';
+                ELSE
+                    SELECT count(*), coalesce(string_agg(w.table_name::text, ', '), 'none')
+                      INTO v, d
+                      FROM (SELECT tr.table_name,
+                                   storage._metrics_delta(sum(s.n_tup_ins + s.n_tup_upd + s.n_tup_del),
+                                                          (storage._metrics_last('pg_storage_ext_audited_table_writes_total',
+                                                                                 jsonb_build_object('table', tr.table_name::text))).value) AS writes
+                              FROM audit._tracked tr
+                              JOIN pg_stat_all_tables s ON s.relid = tr.table_name OR s.relid IN (SELECT x.relid FROM pg_partition_tree(tr.table_name) x)
+                             GROUP BY tr.table_name) w
+                     WHERE w.writes > 0
+                       AND NOT EXISTS (SELECT FROM audit.log l WHERE l.table_oid = w.table_name AND l.ts >= snap AND l.op <> 'DDL');
+                    d := d || ' ' || since;
+                END IF;
+            WHEN 'partition_premake' THEN
+                SELECT count(*), coalesce(string_agg(format('%s (%s)', c.parent,
+                                                            concat_ws(', ', CASE WHEN (w).to_make > 0 THEN (w).to_make || ' children to premake' END,
+                                                                      CASE WHEN (w).default_rows THEN 'rows in the default partition' END)), '; '), 'none')
+                  INTO v, d
+                  FROM (SELECT pc.parent, storage._partition_work(pc) AS w FROM storage.partition_config pc) c
+                 WHERE (c.w).to_make > 0 OR (c.w).default_rows;
+            WHEN 'matview_freshness' THEN
+                SELECT count(*), coalesce(string_agg(format('%s (%s)', m.view,
+                                                            CASE WHEN m.last_outcome IS DISTINCT FROM 'ok' AND m.last_outcome IS NOT NULL
+                                                                 THEN 'last refresh: ' || m.last_outcome ELSE 'stale for ' || m.stale_for END), '; '), 'none')
+                  INTO v, d
+                  FROM storage.matview_status m
+                 WHERE m.stale_for > 2 * m.refresh_every
+                    OR (m.last_outcome IS NOT NULL AND m.last_outcome <> 'ok');
+            WHEN 'cron_job_failures' THEN
+                IF to_regclass('cron.job_run_details') IS NULL THEN
+                    v := 0; d := 'pg_cron is not installed in this database';
+                ELSE
+                    EXECUTE $q$SELECT count(*), coalesce(string_agg(DISTINCT j.jobname, ', '), 'none')
+                                 FROM cron.job_run_details r JOIN cron.job j ON j.jobid = r.jobid
+                                WHERE j.jobname LIKE 'pg_storage_ext.%' AND r.status = 'failed'
+                                  AND r.start_time > now() - interval '1 hour'$q$ INTO v, d;
+                END IF;
+            ELSE
+                d := 'no such check';
+            END CASE;
+        EXCEPTION WHEN insufficient_privilege THEN
+            v := NULL;
+            d := format('not measured: %s (grant pg_monitor, or audit_reader for the audit checks)', SQLERRM);
+        WHEN OTHERS THEN
+            v := NULL;
+            d := format('not measured: %s (%s)', SQLERRM, SQLSTATE);
+        END;
+        check_name := t.check_name; value := v; warn := t.warn; critical := t.critical; detail := d;
+        status := storage._health_status(v, t.warn, t.critical, lower_is_worse);
+        RETURN NEXT;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION storage._health(boolean) IS
+    'Internal: the checks of storage.health(); with_cpu_sample samples CPU over 100 ms when there is no usable snapshot.';
+
+CREATE FUNCTION storage.health()
+RETURNS TABLE (check_name text, status text, value numeric, warn numeric, critical numeric, detail text)
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp SET lock_timeout = '1s' AS $$
+    SELECT * FROM storage._health(true)
+$$;
+COMMENT ON FUNCTION storage.health() IS
+    'One row per enabled check of storage.health_thresholds: status ok, warning, critical or unknown (with why in detail), the measured value and its thresholds. Catalog and statistics views only; rates since the latest storage.metrics_snapshot().';
+
+CREATE FUNCTION storage.metrics_prometheus() RETURNS text
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp SET lock_timeout = '1s' AS $$
+    WITH h AS (SELECT * FROM storage._health(false)), s AS (
+        SELECT c.metric, c.kind, c.help, c.labels, c.value FROM storage._metrics_collect() c
+        UNION ALL
+        SELECT 'pg_storage_ext_health_status', 'gauge', 'health check status: 0 ok, 1 warning, 2 critical, NaN unknown',
+               jsonb_build_object('check', h.check_name),
+               CASE h.status WHEN 'ok' THEN 0 WHEN 'warning' THEN 1 WHEN 'critical' THEN 2 ELSE 'NaN'::float8 END
+          FROM h
+        UNION ALL
+        SELECT 'pg_storage_ext_health_value', 'gauge', 'the value each health check measured',
+               jsonb_build_object('check', h.check_name), coalesce(h.value::float8, 'NaN'::float8)
+          FROM h
+    ), f AS (
+        SELECT s.metric, min(s.kind) AS kind, min(s.help) AS help,
+               string_agg(s.metric || (SELECT storage._prometheus_labels(array_agg(l.key ORDER BY l.key), array_agg(l.value ORDER BY l.key))
+                                           FROM jsonb_each_text(s.labels) l) || ' ' || storage._prometheus_value(s.value), E'\n'
+                          ORDER BY s.labels::text) AS samples
+          FROM s WHERE s.value IS NOT NULL GROUP BY s.metric
+    )
+    SELECT coalesce(string_agg(format(E'# HELP %s %s\n# TYPE %s %s\n%s\n', f.metric,
+                                      replace(replace(f.help, '\', '\\'), E'\n', '\n'), f.metric, f.kind, f.samples), '' ORDER BY f.metric), '')
+      FROM f
+$$;
+COMMENT ON FUNCTION storage.metrics_prometheus() IS
+    'The live metrics and the health checks in the Prometheus text exposition format 0.0.4 (HELP and TYPE once per family, counters ending _total, pg_storage_ext_health_status{check="…"} 0 ok, 1 warning, 2 critical).';
+
+-- A monitoring role (pg_monitor) runs the checks and reads the metrics without superuser; the
+-- checks it may not run (ssl's pg_hba lines, audit ones without audit_reader) say so.
+GRANT SELECT ON storage.health_thresholds, storage.metrics, storage._metrics_latest TO pg_monitor;
+GRANT SELECT ON storage.partition_config, storage.matview_status TO pg_monitor;
+GRANT EXECUTE ON FUNCTION storage.health(), storage.metrics_prometheus(), storage._health(boolean),
+    storage._metrics_collect(), storage._metrics_last(text, jsonb), storage._metrics_delta(double precision, double precision),
+    storage._health_status(numeric, numeric, numeric, boolean), storage._host_cpu(), storage._data_disk(),
+    storage._prometheus_labels(text[], text[]), storage._prometheus_value(double precision), storage.ssl_status()
+    TO pg_monitor;

@@ -1,0 +1,106 @@
+-- Health: the checks and their thresholds, statuses crossed by real work in this database,
+-- snapshots and rates, the Prometheus text, and what a pg_monitor role sees.
+\ir ../include/helpers.sql
+SET client_min_messages = warning;
+
+-- one row per check, seeded with the plan's numbers (warn) and sound critical levels
+SELECT check_name, warn, critical, enabled FROM storage.health_thresholds ORDER BY check_name;
+SELECT count(*) AS checks, count(DISTINCT check_name) AS distinct_checks,
+       count(*) FILTER (WHERE status NOT IN ('ok', 'warning', 'critical', 'unknown')) AS bad_status,
+       count(*) FILTER (WHERE status = 'unknown' AND detail IS NULL) AS unknown_without_why
+  FROM storage.health();
+-- status logic: higher is worse, and lower is worse (cache hit ratio, disk free)
+SELECT v, storage._health_status(v, 1, 5, false) AS higher_worse, storage._health_status(v, 80, 50, true) AS lower_worse
+  FROM (VALUES (NULL::numeric), (0), (0.99), (1), (4.9), (5), (50), (80), (80.1), (100)) AS t(v);
+
+-- a first snapshot: rates from here on
+SELECT storage.metrics_snapshot() > 20 AS sampled;
+SELECT count(*) > 20 AS latest_rows, count(DISTINCT ts) AS snapshots FROM storage._metrics_latest;
+SELECT parent::text, step, retention FROM storage.partition_config WHERE parent = 'storage.metrics'::regclass;
+
+-- rolled-back transactions: the error rate since the snapshot crosses 5 % (critical)
+BEGIN; SELECT 1; ROLLBACK;
+BEGIN; SELECT 1; ROLLBACK;
+BEGIN; SELECT 1; ROLLBACK;
+BEGIN; SELECT 1; ROLLBACK;
+SELECT pg_stat_force_next_flush();
+SELECT pg_stat_clear_snapshot();
+SELECT check_name, status, value >= 5 AS at_least_5_percent FROM storage.health() WHERE check_name = 'error_rate';
+
+-- an exhausted sequence, an index left invalid by a failed CREATE INDEX CONCURRENTLY, a database
+-- connection limit nearly reached
+CREATE SEQUENCE nearly_done MAXVALUE 100;
+SELECT setval('nearly_done', 95);
+CREATE TABLE dupes (x int);
+INSERT INTO dupes VALUES (1), (1);
+CREATE UNIQUE INDEX CONCURRENTLY dupes_x ON dupes (x);
+ALTER DATABASE regression CONNECTION LIMIT 2;
+SELECT check_name, status, value, detail FROM storage.health()
+ WHERE check_name IN ('sequence_exhaustion', 'invalid_indexes') ORDER BY 1;
+SELECT status, detail LIKE '%worst limit: database regression uses 1 of its CONNECTION LIMIT 2' AS limit_in_detail
+  FROM storage.health() WHERE check_name = 'connection_utilisation';
+ALTER DATABASE regression CONNECTION LIMIT -1;
+DROP TABLE dupes;
+DROP SEQUENCE nearly_done;
+
+-- an audited table written with its capture disabled: coverage and missing logs both see it
+CREATE TABLE posts (id int PRIMARY KEY, title text);
+SELECT audit.enable('posts');
+INSERT INTO posts VALUES (1, 'logged');
+SELECT storage.metrics_snapshot() > 0 AS sampled;
+ALTER TABLE posts DISABLE TRIGGER USER;
+INSERT INTO posts SELECT i, 'not logged' FROM generate_series(2, 50) AS i;
+SELECT pg_stat_force_next_flush();
+SELECT pg_stat_clear_snapshot();
+SELECT check_name, status, value FROM storage.health()
+ WHERE check_name IN ('audit_coverage', 'missing_audit_logs') ORDER BY 1;
+ALTER TABLE posts ENABLE TRIGGER USER;
+
+-- a registered parent with rows waiting in its default partition
+CREATE TABLE visits (at timestamptz NOT NULL, n int) PARTITION BY RANGE (at);
+SELECT storage.create_partitions('visits', '1 month', premake => 1, start_from => '2100-01-01') > 0 AS created;
+INSERT INTO visits VALUES ('2150-01-01', 1);
+SELECT check_name, status, value, detail FROM storage.health() WHERE check_name = 'partition_premake';
+DROP TABLE visits;
+
+-- a disabled check is not run; thresholds are the user's to tune
+UPDATE storage.health_thresholds SET enabled = false WHERE check_name = 'cpu';
+UPDATE storage.health_thresholds SET warn = 0 WHERE check_name = 'long_running_queries';
+SELECT count(*) FILTER (WHERE check_name = 'cpu') AS cpu_rows,
+       min(status) FILTER (WHERE check_name = 'long_running_queries') AS long_running
+  FROM storage.health();
+UPDATE storage.health_thresholds SET enabled = true WHERE check_name = 'cpu';
+UPDATE storage.health_thresholds SET warn = 1 WHERE check_name = 'long_running_queries';
+
+-- Prometheus text: HELP and TYPE once per family, before its samples; counters end in _total;
+-- one status per check
+CREATE TEMP TABLE expo AS
+SELECT n, line FROM regexp_split_to_table(storage.metrics_prometheus(), E'\n') WITH ORDINALITY AS t(line, n);
+SELECT count(*) FILTER (WHERE line LIKE '# TYPE %') = count(DISTINCT split_part(line, ' ', 3)) FILTER (WHERE line LIKE '# TYPE %') AS type_once,
+       count(*) FILTER (WHERE line LIKE '# HELP %') = count(*) FILTER (WHERE line LIKE '# TYPE %') AS help_per_type,
+       count(*) FILTER (WHERE line LIKE '# TYPE % counter' AND split_part(line, ' ', 3) NOT LIKE '%\_total') AS counters_without_total,
+       count(*) FILTER (WHERE line LIKE 'pg_storage_ext_health_status{check="%"} %') AS status_lines,
+       count(*) FILTER (WHERE line <> '' AND line NOT LIKE '#%'
+                        AND line !~ '^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*"(,|(?=\})))*\})? (NaN|[+-]Inf|-?[0-9.e+-]+)$') AS malformed
+  FROM expo;
+-- every sample follows its family's TYPE line
+SELECT count(*) AS orphan_samples
+  FROM expo s
+ WHERE s.line <> '' AND s.line NOT LIKE '#%'
+   AND NOT EXISTS (SELECT FROM expo t WHERE t.line = '# TYPE ' || substring(s.line FROM '^[a-zA-Z_:][a-zA-Z0-9_:]*') || ' counter' AND t.n < s.n
+                   UNION ALL
+                   SELECT FROM expo t WHERE t.line = '# TYPE ' || substring(s.line FROM '^[a-zA-Z_:][a-zA-Z0-9_:]*') || ' gauge' AND t.n < s.n);
+-- label values are escaped
+SELECT storage._prometheus_labels('{a,bad-name,n,__x,m}', ARRAY[E'x"y\\z\nw', '1', '2', '3', NULL]) AS labels;
+
+-- a monitoring role without superuser: every check answers; those it may not run say why
+CREATE ROLE health_monitor IN ROLE pg_monitor;
+SET ROLE health_monitor;
+SELECT check_name, status FROM storage.health() WHERE status = 'unknown' ORDER BY 1;
+SELECT storage.metrics_prometheus() LIKE '%pg_storage_ext_health_status{check="cache_hit_ratio"}%' AS exposition;
+SELECT pg_temp.outcome('SELECT storage.metrics_snapshot()') AS snapshot_by_monitor;
+RESET ROLE;
+DROP ROLE health_monitor;
+
+SELECT audit.disable('posts');
+DROP TABLE posts;
