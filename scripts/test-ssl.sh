@@ -49,3 +49,7 @@ check "pg_hba host line for a remote network reported" \
   "SELECT count(*) FROM storage.ssl_status() WHERE setting LIKE 'pg_hba.conf line %' AND value LIKE 'host %10.0.0.0%' AND NOT ok" 1
 check "the plain TCP session is reported" \
   "SELECT NOT ok AND value::int >= 1 FROM storage.ssl_status() WHERE setting = 'connections without SSL'" t
+check "the health check sees the plain TCP session" \
+  "SELECT status = 'warning' AND value >= 1 AND detail LIKE '%postgres@127.0.0.1%' FROM storage.health() WHERE check_name = 'ssl'" t
+check "the Prometheus text carries it" \
+  "SELECT storage.metrics_prometheus() LIKE '%pg_storage_ext_health_status{check=\"ssl\"} 1%'" t

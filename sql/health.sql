@@ -435,6 +435,15 @@ $$;
 COMMENT ON FUNCTION storage.metrics_prometheus() IS
     'The live metrics and the health checks in the Prometheus text exposition format 0.0.4 (HELP and TYPE once per family, counters ending _total, pg_storage_ext_health_status{check="…"} 0 ok, 1 warning, 2 critical).';
 
+COMMENT ON FUNCTION storage._host_cpu() IS
+    'Internal: host CPU time since boot in seconds (busy, total) from /proc/stat; no row where it cannot be read.';
+COMMENT ON FUNCTION storage._data_disk() IS
+    'Internal: size and free bytes of the file system holding the data directory (statvfs); no row where it cannot be read.';
+COMMENT ON FUNCTION storage._prometheus_labels(text[], text[]) IS
+    'Internal: the escaped Prometheus label set {k="v",...} of label names and values.';
+COMMENT ON FUNCTION storage._prometheus_value(double precision) IS
+    'Internal: a sample value as the Prometheus text format writes it (NaN, +Inf, -Inf or the number).';
+
 -- A monitoring role (pg_monitor) runs the checks and reads the metrics without superuser; the
 -- checks it may not run (ssl's pg_hba lines, audit ones without audit_reader) say so.
 GRANT SELECT ON storage.health_thresholds, storage.metrics, storage._metrics_latest TO pg_monitor;

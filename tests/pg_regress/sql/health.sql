@@ -104,3 +104,7 @@ DROP ROLE health_monitor;
 
 SELECT audit.disable('posts');
 DROP TABLE posts;
+
+-- clean up: the extension's state (the metrics and audit log registrations made above)
+DROP EXTENSION pg_storage_ext CASCADE;
+CREATE EXTENSION pg_storage_ext;
