@@ -65,6 +65,12 @@ debian_mirror() {
 
 # Where throwaway clusters live: under target/ when the unprivileged user can reach the checkout,
 # else in the cache (e.g. a checkout under /root, which is mode 700).
+# promtool (Prometheus's checker of exposition text), extracted by setup.sh from Debian's
+# prometheus package into the cache (the package itself, a server, is not installed).
+promtool_path() {
+  echo "$PGSE_CACHE/promtool/promtool"
+}
+
 run_dir() {
   local d=$PGSE_ROOT/target/run
   if [ "$(id -u)" = 0 ] && ! sudo -u "$PGSE_RUNAS" test -x "$PGSE_ROOT" 2>/dev/null; then

@@ -14,7 +14,8 @@ unset MAKELEVEL MAKEFLAGS MFLAGS MAKEOVERRIDES
 # 1. System packages: name only the missing ones (naming installed ones would upgrade them).
 step_start "system packages"
 need=(bison flex libclang-dev clang pkg-config libssl-dev libicu-dev liblz4-dev libzstd-dev
-  libxml2-dev libreadline-dev zlib1g-dev xz-utils gpgv curl ca-certificates make gcc openssl)
+  libxml2-dev libreadline-dev zlib1g-dev xz-utils gpgv curl ca-certificates make gcc openssl
+  chromium)
 [ "$(id -u)" = 0 ] && need+=(sudo)
 missing=()
 for p in "${need[@]}"; do
@@ -77,6 +78,24 @@ else
   step_end "built $built"
 fi
 [ "${1:-}" = --postgres-only ] && exit 0
+
+# 4b. promtool, for the exposition-format checks of scripts/test-http.sh: the binary out of
+# Debian's prometheus package (downloaded, not installed: no server, no service).
+step_start "promtool"
+if [ -x "$(promtool_path)" ]; then
+  step_end "present"
+else
+  [ "$(id -u)" = 0 ] || die "promtool missing at $(promtool_path) (run scripts/setup.sh as root once)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && { apt-get download prometheus >/dev/null 2>&1 ||
+      { apt-get update -qq >/dev/null 2>&1 && apt-get download prometheus >/dev/null 2>&1; }; }) ||
+    die "apt-get download prometheus failed"
+  dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x"
+  mkdir -p "$(dirname "$(promtool_path)")"
+  cp "$tmp/x/usr/bin/promtool" "$(promtool_path)"
+  rm -rf "$tmp"
+  step_end "$("$(promtool_path)" --version 2>&1 | head -1)"
+fi
 
 # 5. cargo-pgrx, exactly the version pinned in Cargo.toml.
 step_start "cargo-pgrx $PGRX_VERSION"

@@ -70,5 +70,9 @@ step_start "ssl cluster"
 "$PGSE_ROOT/scripts/test-ssl.sh" 28841 | count
 step_end ok
 
+step_start "http endpoint"
+"$PGSE_ROOT/scripts/test-http.sh" 28861 28862 | count
+step_end ok
+
 passed=$(awk '/^test result: ok\./ {n += $4} /^ok / {n++} END {print n + 0}' "$summary")
 echo "make test: $passed passed, 0 failed"

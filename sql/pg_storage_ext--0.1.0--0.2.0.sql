@@ -2544,6 +2544,21 @@ CREATE FUNCTION storage."_prometheus_value"(
 IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_prometheus_value_wrapper';
+CREATE FUNCTION storage."_html_escape"(
+	"s" TEXT /* & str */
+) RETURNS TEXT /* String */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_html_escape_wrapper';
+CREATE FUNCTION storage."_svg_chart"(
+	"title" TEXT, /* Option < & str > */
+	"unit" TEXT, /* Option < & str > */
+	"xs" double precision[], /* :: std :: option :: Option < Vec < Option < f64 > > > */
+	"ys" double precision[] /* :: std :: option :: Option < Vec < Option < f64 > > > */
+) RETURNS TEXT /* String */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_svg_chart_wrapper';
 
 -- Health capability: checks with thresholds, a metrics history, Prometheus text.
 --
@@ -2564,6 +2579,23 @@ CREATE TABLE storage.health_thresholds (
 SELECT pg_catalog.pg_extension_config_dump('storage.health_thresholds', '');
 COMMENT ON TABLE storage.health_thresholds IS
     'One row per check of storage.health(): warn and critical levels (NULL = never), enabled. Update rows to tune; dumped with the database.';
+-- pg_dump dumps every row (tuned ones included); a restore COPYs them onto the rows CREATE
+-- EXTENSION seeded, so an insert of an existing check updates it instead.
+CREATE FUNCTION storage._health_thresholds_upsert() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE storage.health_thresholds t
+       SET warn = NEW.warn, critical = NEW.critical, enabled = NEW.enabled, description = NEW.description
+     WHERE t.check_name = NEW.check_name;
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION storage._health_thresholds_upsert() IS
+    'Internal: an insert of a check that exists updates it (a restore of tuned thresholds over the seeded ones).';
+CREATE TRIGGER upsert BEFORE INSERT ON storage.health_thresholds
+    FOR EACH ROW EXECUTE FUNCTION storage._health_thresholds_upsert();
 INSERT INTO storage.health_thresholds (check_name, warn, critical, description) VALUES
     ('long_running_queries', 1, 60, 'seconds the longest active query has run'),
     ('idle_in_transaction', 60, 300, 'seconds the longest session has been idle in a transaction'),
@@ -2622,7 +2654,7 @@ BEGIN
                                 ('temp_bytes', d.temp_bytes), ('conflicts', d.conflicts)) AS c(k, v)
      WHERE d.datname IS NOT NULL;
     RETURN QUERY
-    SELECT 'pg_stat_activity_count', 'gauge', 'client sessions by database and state',
+    SELECT 'pg_stat_activity_sessions', 'gauge', 'client sessions by database and state',
            jsonb_build_object('datname', coalesce(a.datname, ''), 'state', coalesce(a.state, 'unknown')), count(*)::double precision
       FROM pg_stat_activity a WHERE a.backend_type = 'client backend'
      GROUP BY a.datname, a.state;
@@ -2988,17 +3020,131 @@ COMMENT ON FUNCTION storage._data_disk() IS
     'Internal: size and free bytes of the file system holding the data directory (statvfs); no row where it cannot be read.';
 COMMENT ON FUNCTION storage._prometheus_labels(text[], text[]) IS
     'Internal: the escaped Prometheus label set {k="v",...} of label names and values.';
+COMMENT ON FUNCTION storage._html_escape(text) IS
+    'Internal: text with &, <, >, " and '' as HTML entities.';
+COMMENT ON FUNCTION storage._svg_chart(text, text, double precision[], double precision[]) IS
+    'Internal: a line chart of (epoch seconds, value) points as inline SVG.';
 COMMENT ON FUNCTION storage._prometheus_value(double precision) IS
     'Internal: a sample value as the Prometheus text format writes it (NaN, +Inf, -Inf or the number).';
+
+-- The history as chart series: one row per chart and snapshot (rates between snapshots; a
+-- counter below the one before it was reset and counts from zero).
+CREATE FUNCTION storage._metrics_series(since interval)
+RETURNS TABLE (n integer, chart text, unit text, ts timestamptz, value double precision)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH m AS (
+        SELECT x.ts, x.metric, x.labels, x.value FROM storage.metrics x WHERE x.ts >= now() - since
+    ), per_ts AS (
+        SELECT m.ts,
+               sum(m.value) FILTER (WHERE m.metric = 'pg_stat_activity_sessions') AS connections,
+               sum(m.value) FILTER (WHERE m.metric = 'pg_stat_database_xact_commit_total' AND m.labels->>'datname' = current_database()) AS commits,
+               sum(m.value) FILTER (WHERE m.metric = 'pg_stat_database_xact_rollback_total' AND m.labels->>'datname' = current_database()) AS rollbacks,
+               sum(m.value) FILTER (WHERE m.metric = 'pg_stat_database_blks_hit_total' AND m.labels->>'datname' = current_database()) AS hits,
+               sum(m.value) FILTER (WHERE m.metric = 'pg_stat_database_blks_read_total' AND m.labels->>'datname' = current_database()) AS reads,
+               sum(m.value) FILTER (WHERE m.metric = 'pg_storage_ext_host_cpu_seconds_total' AND m.labels->>'mode' = 'busy') AS cpu_busy,
+               sum(m.value) FILTER (WHERE m.metric = 'pg_storage_ext_host_cpu_seconds_total' AND m.labels->>'mode' = 'all') AS cpu_all,
+               sum(m.value) FILTER (WHERE m.metric = 'pg_storage_ext_disk_bytes' AND m.labels->>'kind' = 'free') AS disk_free,
+               sum(m.value) FILTER (WHERE m.metric = 'pg_storage_ext_disk_bytes' AND m.labels->>'kind' = 'total') AS disk_total,
+               max(m.value) FILTER (WHERE m.metric = 'pg_storage_ext_replication_lag_seconds') AS lag,
+               sum(m.value) FILTER (WHERE m.metric = 'pg_storage_ext_audit_log_rows_total') AS audit_rows,
+               sum(m.value) FILTER (WHERE m.metric = 'pg_storage_ext_partitions') AS partitions
+          FROM m GROUP BY m.ts
+    ), d AS (
+        SELECT p.*, extract(epoch FROM p.ts - lag(p.ts) OVER w) AS dt,
+               storage._metrics_delta(p.commits, lag(p.commits) OVER w) AS d_commits,
+               storage._metrics_delta(p.rollbacks, lag(p.rollbacks) OVER w) AS d_rollbacks,
+               storage._metrics_delta(p.hits, lag(p.hits) OVER w) AS d_hits,
+               storage._metrics_delta(p.reads, lag(p.reads) OVER w) AS d_reads,
+               storage._metrics_delta(p.cpu_busy, lag(p.cpu_busy) OVER w) AS d_busy,
+               storage._metrics_delta(p.cpu_all, lag(p.cpu_all) OVER w) AS d_all,
+               storage._metrics_delta(p.audit_rows, lag(p.audit_rows) OVER w) AS d_audit,
+               lag(p.ts) OVER w IS NULL AS first
+          FROM per_ts p WINDOW w AS (ORDER BY p.ts)
+    )
+    SELECT c.n, c.chart, c.unit, d.ts, c.v
+      FROM d CROSS JOIN LATERAL (VALUES
+        (1, 'Connections', 'sessions', d.connections),
+        (2, 'Cache hit ratio', '%', CASE WHEN NOT d.first AND d.d_hits + d.d_reads > 0 THEN 100 * d.d_hits / (d.d_hits + d.d_reads) END),
+        (3, 'Transactions', 'per second', CASE WHEN NOT d.first AND d.dt > 0 THEN (d.d_commits + d.d_rollbacks) / d.dt END),
+        (4, 'Error rate', '% rolled back', CASE WHEN NOT d.first AND d.d_commits + d.d_rollbacks > 0 THEN 100 * d.d_rollbacks / (d.d_commits + d.d_rollbacks) END),
+        (5, 'CPU', '% busy', CASE WHEN NOT d.first AND d.d_all > 0 THEN 100 * d.d_busy / d.d_all END),
+        (6, 'Disk free', '%', CASE WHEN d.disk_total > 0 THEN 100 * d.disk_free / d.disk_total END),
+        (7, 'Replication lag', 'seconds', coalesce(d.lag, 0)),
+        (8, 'Audit log rows', 'per second', CASE WHEN NOT d.first AND d.dt > 0 THEN d.d_audit / d.dt END),
+        (9, 'Partitions', 'children', coalesce(d.partitions, 0))) AS c(n, chart, unit, v)
+$$;
+COMMENT ON FUNCTION storage._metrics_series(interval) IS
+    'Internal: the charts of the health report from storage.metrics since now() - since (rates between consecutive snapshots).';
+
+CREATE FUNCTION storage.health_report_html(since interval DEFAULT '24 hours') RETURNS text
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp SET lock_timeout = '1s' AS $$
+DECLARE
+    checks text;
+    charts text;
+    worst text;
+BEGIN
+    IF since IS NULL OR since <= interval '0' THEN
+        RAISE EXCEPTION 'since must be a positive interval, got %', coalesce(since::text, 'NULL')
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'storage.health_report_html(''6 hours'').';
+    END IF;
+    SELECT string_agg(format('<tr class="%s"><td>%s</td><td class="st">%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>',
+                             h.status, storage._html_escape(h.check_name), h.status,
+                             coalesce(h.value::text, ''), coalesce(h.warn::text, ''), coalesce(h.critical::text, ''),
+                             storage._html_escape(coalesce(h.detail, ''))), E'\n' ORDER BY h.check_name),
+           CASE WHEN bool_or(h.status = 'critical') THEN 'critical' WHEN bool_or(h.status = 'warning') THEN 'warning'
+                WHEN bool_or(h.status = 'unknown') THEN 'unknown' ELSE 'ok' END
+      INTO checks, worst
+      FROM storage._health(false) h;
+    SELECT string_agg(x.svg, E'\n' ORDER BY x.n) INTO charts
+      FROM (SELECT s.n, storage._svg_chart(s.chart, s.unit,
+                                           array_agg(extract(epoch FROM s.ts)::float8 ORDER BY s.ts),
+                                           array_agg(s.value ORDER BY s.ts)) AS svg
+              FROM storage._metrics_series(since) s GROUP BY s.n, s.chart, s.unit) x;
+    IF charts IS NULL THEN
+        -- no snapshot yet: the charts still stand, empty
+        SELECT string_agg(storage._svg_chart(c.chart, c.unit, NULL, NULL), E'\n' ORDER BY c.n) INTO charts
+          FROM (VALUES (1, 'Connections', 'sessions'), (2, 'Cache hit ratio', '%'), (3, 'Transactions', 'per second'),
+                       (4, 'Error rate', '% rolled back'), (5, 'CPU', '% busy'), (6, 'Disk free', '%'),
+                       (7, 'Replication lag', 'seconds'), (8, 'Audit log rows', 'per second'), (9, 'Partitions', 'children')) AS c(n, chart, unit);
+    END IF;
+    RETURN format($html$<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>pg_storage_ext health: %1$s</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body { font-family: sans-serif; margin: 1.5em; color: #222; background: #fafafa; }
+h1 { font-size: 1.3em; } .overall { padding: 0.2em 0.6em; border-radius: 4px; }
+table { border-collapse: collapse; background: #fff; } td, th { border: 1px solid #ddd; padding: 0.3em 0.6em; font-size: 0.9em; text-align: left; }
+tr.ok .st, .overall.ok { background: #d7f5d7; } tr.warning .st, .overall.warning { background: #ffe9a8; }
+tr.critical .st, .overall.critical { background: #ffb3b3; } tr.unknown .st, .overall.unknown { background: #e4e4e4; }
+.charts { display: flex; flex-wrap: wrap; gap: 12px; margin-top: 1em; }
+</style></head><body>
+<h1>%2$s on %3$s: <span class="overall %1$s">%1$s</span></h1>
+<p>At %4$s; charts of the last %5$s from storage.metrics (one point per storage.metrics_snapshot()).</p>
+<table id="checks"><thead><tr><th>check</th><th>status</th><th>value</th><th>warn</th><th>critical</th><th>detail</th></tr></thead>
+<tbody>
+%6$s
+</tbody></table>
+<div class="charts" id="charts">
+%7$s
+</div>
+</body></html>
+$html$, worst, storage._html_escape(current_database()), storage._html_escape(coalesce(inet_server_addr()::text, 'local socket')),
+          to_char(now(), 'YYYY-MM-DD HH24:MI:SS TZ'), storage._html_escape(since::text), coalesce(checks, ''), charts);
+END $$;
+COMMENT ON FUNCTION storage.health_report_html(interval) IS
+    'One self-contained HTML page (no script, no external asset): the health checks coloured by status and inline SVG charts of the metrics history since now() - since (connections, cache hit ratio, transactions per second, error rate, CPU, disk, replication lag, audit rows per second, partitions).';
 
 -- A monitoring role (pg_monitor) runs the checks and reads the metrics without superuser; the
 -- checks it may not run (ssl's pg_hba lines, audit ones without audit_reader) say so.
 GRANT SELECT ON storage.health_thresholds, storage.metrics, storage._metrics_latest TO pg_monitor;
-GRANT SELECT ON storage.partition_config, storage.matview_status TO pg_monitor;
+GRANT SELECT ON storage.partition_config, storage.matview_status, storage._matview_state, storage._matview_changes TO pg_monitor;
+GRANT EXECUTE ON FUNCTION storage._matview_sources_changed(regclass), storage._matview_can_concurrently(regclass) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION storage.health(), storage.metrics_prometheus(), storage._health(boolean),
     storage._metrics_collect(), storage._metrics_last(text, jsonb), storage._metrics_delta(double precision, double precision),
     storage._health_status(numeric, numeric, numeric, boolean), storage._host_cpu(), storage._data_disk(),
-    storage._prometheus_labels(text[], text[]), storage._prometheus_value(double precision), storage.ssl_status()
+    storage._prometheus_labels(text[], text[]), storage._prometheus_value(double precision), storage.ssl_status(),
+    storage.health_report_html(interval), storage._metrics_series(interval), storage._html_escape(text),
+    storage._svg_chart(text, text, double precision[], double precision[])
     TO pg_monitor;
 
 -- Who may call what (sql/grants.sql, repeated as it stands there).

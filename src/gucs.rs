@@ -1,6 +1,7 @@
 //! Every setting of the extension, under the reserved prefix `pg_storage_ext.`.
 
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+use std::ffi::CString;
 
 /// Assert `format` keywords in JSON Schemas (off: formats are annotations only).
 pub static JSON_SCHEMA_FORMATS: GucSetting<bool> = GucSetting::<bool>::new(true);
@@ -13,6 +14,25 @@ pub static PARTITION_LOCK_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(200)
 
 /// How many times partition maintenance retries a parent whose lock wait timed out.
 pub static PARTITION_LOCK_RETRIES: GucSetting<i32> = GucSetting::<i32>::new(3);
+
+/// Address the metrics endpoint listens on (`host:port`); empty: no endpoint.
+pub static HTTP_LISTEN: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
+/// Database the metrics endpoint reads.
+pub static HTTP_DATABASE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"postgres"));
+
+/// Role the metrics endpoint connects as (with pg_monitor, not a superuser).
+pub static HTTP_ROLE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"pg_storage_ext_http"));
+
+/// The setting's text, empty when unset.
+pub fn text(setting: &GucSetting<Option<CString>>) -> String {
+    setting
+        .get()
+        .map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
 
 pub fn init() {
     GucRegistry::define_int_guc(
@@ -53,6 +73,35 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::default(),
     );
+    // The endpoint's settings exist only where they can act: a library loaded at server start
+    // (PostgreSQL defines no PGC_POSTMASTER setting later).
+    // SAFETY: a flag PostgreSQL sets while it loads shared_preload_libraries
+    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        GucRegistry::define_string_guc(
+            c"pg_storage_ext.http_listen",
+            c"Address of the metrics endpoint (e.g. 127.0.0.1:9187); empty: off.",
+            c"Needs pg_storage_ext in shared_preload_libraries. A background worker serves GET /metrics (Prometheus text) and GET / (the HTML health report), read-only.",
+            &HTTP_LISTEN,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+        GucRegistry::define_string_guc(
+            c"pg_storage_ext.http_database",
+            c"Database the metrics endpoint reads.",
+            c"pg_storage_ext must be installed in it.",
+            &HTTP_DATABASE,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+        GucRegistry::define_string_guc(
+            c"pg_storage_ext.http_role",
+            c"Role the metrics endpoint connects as.",
+            c"A LOGIN role with pg_monitor; the endpoint refuses to run as a superuser.",
+            &HTTP_ROLE,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+    }
     // SAFETY: called once from _PG_init with a static C string.
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"pg_storage_ext".as_ptr()) };
 }

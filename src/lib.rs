@@ -106,6 +106,8 @@ extension_sql_file!(
         health::_data_disk,
         health::_prometheus_labels,
         health::_prometheus_value,
+        health::_html_escape,
+        health::_svg_chart,
     ]
 );
 
@@ -115,6 +117,7 @@ extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
+    health::http::register();
     // Recursive walks in pg_storage_core check the stack as PostgreSQL's own code does.
     // SAFETY: check_stack_depth only reads the stack pointer and raises 54001 past the limit.
     pg_storage_core::stack::set_check(|| unsafe { pg_sys::check_stack_depth() });

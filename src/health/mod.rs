@@ -3,6 +3,8 @@
 //! host's CPU time and the data directory's file system) and the exposition's label sets
 //! (`pg_storage_core::prometheus`).
 
+pub(crate) mod http;
+
 use pg_storage_core::{host, prometheus};
 use pgrx::prelude::*;
 use std::io::Read;
@@ -72,4 +74,35 @@ pub(crate) fn _prometheus_labels(
 #[pg_extern(immutable, strict, parallel_safe)]
 pub(crate) fn _prometheus_value(v: f64) -> String {
     prometheus::format_value(v)
+}
+
+/// Text escaped for HTML.
+#[pg_extern(immutable, strict, parallel_safe)]
+pub(crate) fn _html_escape(s: &str) -> String {
+    pg_storage_core::report::escape_html(s)
+}
+
+/// A line chart as inline SVG of the points (`xs`: seconds since the epoch, in order; `ys`:
+/// values, NULL or not finite left out), at most 10,000 points.
+#[pg_extern(immutable, parallel_safe)]
+pub(crate) fn _svg_chart(
+    title: Option<&str>,
+    unit: Option<&str>,
+    xs: Option<Vec<Option<f64>>>,
+    ys: Option<Vec<Option<f64>>>,
+) -> String {
+    let points: Vec<(f64, f64)> = xs
+        .unwrap_or_default()
+        .into_iter()
+        .zip(ys.unwrap_or_default())
+        .filter_map(|(x, y)| Some((x?, y?)))
+        .take(10_000)
+        .collect();
+    pg_storage_core::report::svg_line_chart(
+        title.unwrap_or(""),
+        unit.unwrap_or(""),
+        &points,
+        460,
+        170,
+    )
 }

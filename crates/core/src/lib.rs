@@ -4,10 +4,12 @@
 pub mod audit;
 pub mod cert;
 pub mod host;
+pub mod http;
 pub mod jsonb;
 pub mod lru;
 pub mod names;
 pub mod partition;
 pub mod prometheus;
+pub mod report;
 pub mod search;
 pub mod stack;

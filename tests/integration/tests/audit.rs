@@ -234,7 +234,9 @@ fn dump_and_restore_keep_the_history() {
          SELECT audit.enable('articles', ARRAY['secret'], true);
          INSERT INTO articles SELECT g, 'title ' || g, 's' FROM generate_series(1, 50) g;
          UPDATE articles SET title = title || '!' WHERE id <= 10;
-         DELETE FROM articles WHERE id > 45;",
+         DELETE FROM articles WHERE id > 45;
+         UPDATE storage.health_thresholds SET warn = 2 WHERE check_name = 'long_running_queries';
+         SELECT storage.metrics_snapshot();",
     )
     .expect("setup");
     const FINGERPRINT: &str = "SELECT count(*)::text || ':' || md5(string_agg(concat_ws('|', id, ts, txid, schema_name, table_name, op, pk, old_row, new_row, changed_columns, role_name, query), ',' ORDER BY id)) FROM audit.log";
@@ -293,6 +295,17 @@ fn dump_and_restore_keep_the_history() {
         .expect("after restore")
         .get(0);
     assert!(ok, "tracked and increasing ids after restore");
+    // a tuned threshold and the metrics history come back too (over the seeded thresholds)
+    let health: String = r
+        .query_one(
+            "SELECT (SELECT count(*) FROM storage.health_thresholds)::text || ' '
+                 || (SELECT warn FROM storage.health_thresholds WHERE check_name = 'long_running_queries')::text || ' '
+                 || ((SELECT count(*) FROM storage.metrics) > 0)::text",
+            &[],
+        )
+        .expect("health after restore")
+        .get(0);
+    assert_eq!(health, "19 2 true");
     let history: Vec<String> = r
         .query(
             "SELECT op FROM audit.history('articles', '{\"id\": 1}') ORDER BY id",

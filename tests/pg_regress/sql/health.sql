@@ -93,6 +93,15 @@ SELECT count(*) AS orphan_samples
 -- label values are escaped
 SELECT storage._prometheus_labels('{a,bad-name,n,__x,m}', ARRAY[E'x"y\\z\nw', '1', '2', '3', NULL]) AS labels;
 
+-- the HTML report: one self-contained page, a row per check, nine charts, no script
+SELECT r LIKE '<!DOCTYPE html>%' AS html,
+       (length(r) - length(replace(r, '<svg', ''))) / length('<svg') AS charts,
+       (length(r) - length(replace(r, '<tr class="', ''))) / length('<tr class="') AS check_rows,
+       r NOT LIKE '%<script%' AND r NOT LIKE '%http://%.css%' AS self_contained
+  FROM storage.health_report_html('1 hour') AS r;
+SELECT pg_temp.outcome($$SELECT storage.health_report_html('-1 hour')$$) AS negative_since;
+SELECT storage._html_escape('<b title="x">Tom & Jerry''s</b>') AS escaped;
+
 -- a monitoring role without superuser: every check answers; those it may not run say why
 CREATE ROLE health_monitor IN ROLE pg_monitor;
 SET ROLE health_monitor;

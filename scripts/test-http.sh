@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# The metrics endpoint and the health report against a real cluster (run by scripts/test.sh):
+# pg_storage_ext preloaded with pg_storage_ext.http_listen set, a LOGIN role with pg_monitor for
+# the worker, a few metrics snapshots. Checks: GET /metrics is Prometheus text that promtool
+# accepts; HEAD, 404, 405, 431 answers; /metrics still answers promptly while 50 slow clients hold
+# connections open; GET / is the HTML report, which headless Chromium renders into a screenshot
+# that is not blank, with every chart and no console error. Prints "ok N" per check passed;
+# exits non-zero on the first failure.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+port=${1:-28861}
+http=${2:-28862}
+PGC=$(find_pg_config)
+bin=$("$PGC" --bindir)
+dir=$(run_dir)/http
+promtool=$(promtool_path)
+[ -x "$promtool" ] || die "promtool missing at $promtool: run scripts/setup.sh"
+command -v chromium >/dev/null || die "chromium missing: run scripts/setup.sh"
+"$PGSE_ROOT/scripts/cluster.sh" start http "$port"
+slow_pids=()
+cleanup() {
+  for p in "${slow_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  "$PGSE_ROOT/scripts/cluster.sh" stop http "$port"
+}
+trap cleanup EXIT
+q() { "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
+q "CREATE EXTENSION pg_storage_ext CASCADE" >/dev/null
+q "CREATE ROLE pgse_http LOGIN IN ROLE pg_monitor" >/dev/null
+# something for every family: an audited table with writes, a registered matview, a partitioned table
+q "CREATE TABLE posts (id int PRIMARY KEY, title text); SELECT audit.enable('posts');
+   INSERT INTO posts SELECT i, 't' || i FROM generate_series(1, 100) AS i;
+   CREATE MATERIALIZED VIEW post_count AS SELECT count(*) AS n FROM posts;
+   SELECT storage.register_matview('post_count', '1 minute');
+   CREATE TABLE hits (at timestamptz NOT NULL) PARTITION BY RANGE (at);
+   SELECT storage.create_partitions('hits', '1 day')" >/dev/null
+for _ in 1 2 3; do q "SELECT storage.metrics_snapshot()" >/dev/null; sleep 1; done
+as_user tee -a "$dir/data/postgresql.conf" >/dev/null <<CONF
+shared_preload_libraries = 'pg_cron,pg_storage_ext'
+pg_storage_ext.http_listen = '127.0.0.1:$http'
+pg_storage_ext.http_database = 'postgres'
+pg_storage_ext.http_role = 'pgse_http'
+CONF
+as_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w restart >/dev/null || die "the cluster did not restart: $(tail -5 "$dir/server.log")"
+url=http://127.0.0.1:$http
+# a client session open while /metrics is read
+"$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -X -q -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
+slow_pids+=($!)
+for _ in $(seq 100); do curl -fsS -o /dev/null "$url/metrics" 2>/dev/null && break; sleep 0.1; done
+
+n=0
+pass() { n=$((n + 1)); echo "ok $n - http: $1"; }
+fail() { die "http: $1"; }
+out=$dir/out; mkdir -p "$out"
+
+# /metrics: status, type, and the text promtool accepts
+code=$(curl -sS -o "$out/metrics.txt" -w '%{http_code} %{content_type}' "$url/metrics")
+[ "$code" = "200 text/plain; version=0.0.4; charset=utf-8" ] || fail "GET /metrics answered '$code'"
+pass "GET /metrics is 200 text/plain; version=0.0.4"
+"$promtool" check metrics <"$out/metrics.txt" >"$out/promtool.txt" 2>&1 || fail "promtool check metrics: $(cat "$out/promtool.txt")"
+pass "promtool check metrics accepts the exposition"
+grep -q '^pg_storage_ext_health_status{check="ssl"} ' "$out/metrics.txt" || fail "no health status of the ssl check"
+grep -q '^pg_stat_database_xact_commit_total{datname="postgres"} ' "$out/metrics.txt" || fail "no pg_stat_database family"
+pass "health statuses and pg_stat_database families are there"
+"$promtool" check rules "$PGSE_ROOT/examples/prometheus/alerts.yml" >"$out/rules.txt" 2>&1 || fail "promtool check rules: $(cat "$out/rules.txt")"
+python3 - "$out/metrics.txt" "$PGSE_ROOT/examples/grafana/pg_storage_ext.json" "$PGSE_ROOT/examples/prometheus/alerts.yml" <<'PY' ||
+import json, re, sys
+families = set(re.findall(r"^# TYPE (\S+) ", open(sys.argv[1]).read(), re.M))
+dash = json.load(open(sys.argv[2]))
+exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]] + [v["query"] for v in dash["templating"]["list"] if v["type"] == "query"]
+exprs.append(open(sys.argv[3]).read())
+used = set(n for e in exprs for n in re.findall(r"\b(pg_(?:stat|storage_ext|settings)_[a-z_]+)\b", e))
+# served only where there are standbys
+missing = sorted(used - families - {"pg_storage_ext_replication_lag_seconds"})
+assert not missing, f"not in /metrics: {missing}"
+print(f"{len(used)} metric families used, all served")
+PY
+  fail "the dashboard or the alert rules name metrics /metrics does not serve"
+pass "alert rules pass promtool; every metric the dashboard and the rules use is served"
+[ "$(q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_storage_ext http' AND usename = 'pgse_http'")" = 1 ] ||
+  fail "the worker does not run as pgse_http"
+pass "the worker is connected as the pg_monitor role"
+
+# other methods, paths and heads
+[ "$(curl -sS -o /dev/null -w '%{http_code}' -I "$url/metrics")" = 200 ] || fail "HEAD /metrics"
+[ "$(curl -sS -o /dev/null -w '%{http_code}' "$url/nope")" = 404 ] || fail "GET /nope is not 404"
+[ "$(curl -sS -o /dev/null -w '%{http_code}' -X POST -d x "$url/metrics")" = 405 ] || fail "POST is not 405"
+[ "$(curl -sS -o /dev/null -w '%{http_code}' -H "X-Big: $(head -c 9000 /dev/zero | tr '\0' a)" "$url/metrics")" = 431 ] ||
+  fail "a 9 kB header is not 431"
+pass "HEAD 200, unknown path 404, POST 405, oversized head 431"
+
+# 50 slow clients: each sends half a request line and holds the connection
+for _ in $(seq 50); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$http"; printf 'GET /metr' >&3; sleep 8) 2>/dev/null &
+  slow_pids+=($!)
+done
+sleep 0.5
+t0=$(date +%s%N)
+code=$(curl -sS -o /dev/null --max-time 3 -w '%{http_code}' "$url/metrics") || fail "GET /metrics failed with 50 slow clients connected"
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$code" = 200 ] || fail "GET /metrics answered $code with 50 slow clients connected"
+[ "$ms" -lt 2000 ] || fail "GET /metrics took $ms ms with 50 slow clients connected"
+pass "GET /metrics answers in $ms ms while 50 slow clients hold connections"
+for p in "${slow_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+slow_pids=()
+
+# the report: HTML, every chart, rendered by headless Chromium
+code=$(curl -sS -o "$out/report.html" -w '%{http_code} %{content_type}' "$url/")
+[ "$code" = "200 text/html; charset=utf-8" ] || fail "GET / answered '$code'"
+[ "$(grep -o '<svg' "$out/report.html" | wc -l)" = 9 ] || fail "the report does not have 9 charts"
+pass "GET / is the HTML report with 9 charts"
+chrome=(chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking
+  --disable-component-update --disable-sync --user-data-dir="$out/chromium" --window-size=1280,1600)
+timeout 120 "${chrome[@]}" --enable-logging=stderr --v=0 --screenshot="$out/report.png" "$url/" >"$out/chromium.log" 2>&1 ||
+  fail "chromium could not render the report: $(tail -5 "$out/chromium.log")"
+! grep -q 'CONSOLE' "$out/chromium.log" || fail "console messages while rendering: $(grep CONSOLE "$out/chromium.log")"
+pass "chromium renders the report with no console message"
+timeout 120 "${chrome[@]}" --dump-dom "$url/" >"$out/dom.html" 2>/dev/null || fail "chromium --dump-dom failed"
+charts=$(grep -o '<svg[^>]*class="chart"' "$out/dom.html" | wc -l)
+lines=$(grep -o '<polyline' "$out/dom.html" | wc -l)
+rows=$(grep -o '<tr class="' "$out/dom.html" | wc -l)
+[ "$charts" = 9 ] && [ "$lines" -ge 5 ] && [ "$rows" -ge 19 ] ||
+  fail "rendered DOM: $charts charts, $lines lines, $rows check rows"
+pass "rendered DOM: 9 charts, $lines with lines, $rows check rows"
+python3 - "$out/report.png" <<'PY' || fail "the screenshot is blank or unreadable"
+import struct, sys, zlib
+data = open(sys.argv[1], "rb").read()
+assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+pos, idat, w, h, ctype = 8, b"", 0, 0, 0
+while pos < len(data):
+    length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+    body = data[pos + 8:pos + 8 + length]
+    if kind == b"IHDR":
+        w, h, depth, ctype = struct.unpack(">IIBB", body[:10])
+        assert depth == 8 and ctype in (2, 6), "unexpected PNG format"
+    elif kind == b"IDAT":
+        idat += body
+    pos += 12 + length
+bpp = 3 if ctype == 2 else 4
+raw = zlib.decompress(idat)
+stride = w * bpp
+prev = bytearray(stride)
+colors, dark = set(), 0
+i = 0
+for _ in range(h):
+    f = raw[i]; line = bytearray(raw[i + 1:i + 1 + stride]); i += 1 + stride
+    for x in range(stride):
+        a = line[x - bpp] if x >= bpp else 0
+        b = prev[x]
+        c = prev[x - bpp] if x >= bpp else 0
+        if f == 1: line[x] = (line[x] + a) & 255
+        elif f == 2: line[x] = (line[x] + b) & 255
+        elif f == 3: line[x] = (line[x] + (a + b) // 2) & 255
+        elif f == 4:
+            p = a + b - c; pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+    for x in range(0, stride, bpp * 4):
+        px = bytes(line[x:x + 3]); colors.add(px)
+        if sum(px) < 300: dark += 1
+    prev = line
+share = dark / (w * h / 4)
+print(f"{w}x{h}, {len(colors)} colours, {share:.1%} dark pixels")
+assert len(colors) > 20 and share > 0.005, "blank"
+PY
+pass "the screenshot is not blank"
