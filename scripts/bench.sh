@@ -26,12 +26,23 @@ fi
 export BENCH_SCALE=$scale BENCH_PGBENCH_SECS=$pgbench_secs BENCH_PGBENCH_RUNS=$pgbench_runs
 
 # The anchors, built from Debian source packages into the PostgreSQL in use (bench only; the
-# extension does not need them): pg_partman for bench/partition.sql.
+# extension does not need them): pg_partman for bench/partition.sql, check_postgres for
+# bench/health.sh.
 anchors=()
 if [ ! -f "$("$PGC" --sharedir)/extension/pg_partman.control" ]; then
   step_start "pg_partman"
   built=$(pgxs_from_debian pg_partman pg-partman)
   step_end "built $built"
+fi
+
+# check_postgres (bench/health.sh), from Debian's check-postgres package
+if ! command -v check_postgres >/dev/null; then
+  step_start "check-postgres"
+  [ "$(id -u)" = 0 ] || die "check_postgres missing: apt-get install check-postgres (as root)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends check-postgres >"$PGSE_CACHE/apt-bench.log" 2>&1 ||
+    { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends check-postgres >"$PGSE_CACHE/apt-bench.log" 2>&1; } ||
+    die "apt-get install check-postgres failed: $(tail -3 "$PGSE_CACHE/apt-bench.log")"
+  step_end "installed"
 fi
 
 port=28820
@@ -45,6 +56,7 @@ for a in pg_partman pg_cron; do
   v=$(psql_bench -c "SELECT default_version FROM pg_available_extensions WHERE name = '$a'")
   anchors+=("$a ${v:-missing}")
 done
+anchors+=("check_postgres $(check_postgres --version 2>/dev/null | awk '{print $NF}')")
 echo "PostgreSQL $("$PGC" --version | awk '{print $2}'), $(nproc) cores, $(uname -m); pg_storage_ext $(psql_bench -c 'SELECT storage.version()')"
 echo "anchors: $(IFS=,; echo "${anchors[*]}" | sed 's/,/, /g')"
 [ -n "$quick" ] && echo "quick run (BENCH_QUICK=1): scale $scale, one timing each, debug build; not results"

@@ -2707,6 +2707,27 @@ BEGIN
          GROUP BY c.parent;
     EXCEPTION WHEN insufficient_privilege THEN NULL;
     END;
+    -- slow-moving figures health() reads from the latest snapshot instead of per object: the
+    -- five most used sequences, and what maintenance owes each registered parent
+    RETURN QUERY
+    SELECT 'pg_storage_ext_sequence_used_percent', 'gauge', 'share of its range the most used sequences have consumed',
+           jsonb_build_object('sequence', format('%I.%I', q.schemaname, q.sequencename)), q.pct::double precision
+      FROM (SELECT sq.schemaname, sq.sequencename,
+                   100.0 * (sq.last_value - sq.min_value) / nullif(sq.max_value - sq.min_value, 0) AS pct
+              FROM pg_sequences sq WHERE sq.last_value IS NOT NULL AND NOT sq.cycle
+             ORDER BY 3 DESC NULLS LAST LIMIT 5) q
+     WHERE q.pct IS NOT NULL;
+    BEGIN
+        RETURN QUERY
+        SELECT x.metric, 'gauge', x.help, jsonb_build_object('parent', w.parent::text), x.v
+          FROM (SELECT pc.parent, storage._partition_work(pc) AS w FROM storage.partition_config pc) w
+         CROSS JOIN LATERAL (VALUES
+            ('pg_storage_ext_partition_premake_missing', 'children maintenance still has to premake, per registered parent',
+             (w.w).to_make::double precision),
+            ('pg_storage_ext_partition_default_rows', 'whether rows wait in the default partition (1) or not (0), per registered parent',
+             CASE WHEN (w.w).default_rows THEN 1 ELSE 0 END::double precision)) AS x(metric, help, v);
+    EXCEPTION WHEN insufficient_privilege THEN NULL;
+    END;
     BEGIN
         RETURN QUERY
         SELECT 'pg_storage_ext_matview_stale_seconds', 'gauge', 'how long each registered matview has been stale',
@@ -2804,6 +2825,8 @@ DECLARE
     d text;
     lower_is_worse boolean;
     snap timestamptz := (SELECT max(m.ts) FROM storage._metrics_latest m WHERE m.ts > now() - interval '1 day');
+    -- a snapshot of the last 5 minutes stands in for the per-object checks
+    fresh boolean := snap > now() - interval '5 minutes';
     since text;
     n1 double precision;
     n2 double precision;
@@ -2895,11 +2918,19 @@ BEGIN
                 SELECT round(100.0 * age(db.datfrozenxid) / 2147483648, 2), format('oldest unfrozen database: %s (age %s)', db.datname, age(db.datfrozenxid))
                   INTO v, d FROM pg_database db ORDER BY age(db.datfrozenxid) DESC LIMIT 1;
             WHEN 'sequence_exhaustion' THEN
-                SELECT coalesce(round(100.0 * (s.last_value - s.min_value) / nullif(s.max_value - s.min_value, 0), 2), 0),
-                       coalesce(format('%I.%I at %s of %s', s.schemaname, s.sequencename, s.last_value, s.max_value), 'no sequence used yet')
-                  INTO v, d
-                  FROM pg_sequences s WHERE s.last_value IS NOT NULL AND NOT s.cycle
-                 ORDER BY (s.last_value - s.min_value)::numeric / nullif(s.max_value - s.min_value, 0) DESC NULLS LAST LIMIT 1;
+                IF fresh THEN
+                    -- read at the snapshot (reading every sequence is per object)
+                    SELECT round(m.value::numeric, 2), format('%s at %s %% %s', m.labels->>'sequence', round(m.value::numeric, 2), since)
+                      INTO v, d
+                      FROM storage._metrics_latest m WHERE m.metric = 'pg_storage_ext_sequence_used_percent'
+                     ORDER BY m.value DESC LIMIT 1;
+                ELSE
+                    SELECT coalesce(round(100.0 * (s.last_value - s.min_value) / nullif(s.max_value - s.min_value, 0), 2), 0),
+                           coalesce(format('%I.%I at %s of %s', s.schemaname, s.sequencename, s.last_value, s.max_value), 'no sequence used yet')
+                      INTO v, d
+                      FROM pg_sequences s WHERE s.last_value IS NOT NULL AND NOT s.cycle
+                     ORDER BY (s.last_value - s.min_value)::numeric / nullif(s.max_value - s.min_value, 0) DESC NULLS LAST LIMIT 1;
+                END IF;
                 v := coalesce(v, 0); d := coalesce(d, 'no sequence used yet (or none readable)');
             WHEN 'invalid_indexes' THEN
                 SELECT count(*), coalesce(string_agg(x.indexrelid::regclass::text, ', '), 'none')
@@ -2938,12 +2969,27 @@ BEGIN
                     d := d || ' ' || since;
                 END IF;
             WHEN 'partition_premake' THEN
-                SELECT count(*), coalesce(string_agg(format('%s (%s)', c.parent,
-                                                            concat_ws(', ', CASE WHEN (w).to_make > 0 THEN (w).to_make || ' children to premake' END,
-                                                                      CASE WHEN (w).default_rows THEN 'rows in the default partition' END)), '; '), 'none')
-                  INTO v, d
-                  FROM (SELECT pc.parent, storage._partition_work(pc) AS w FROM storage.partition_config pc) c
-                 WHERE (c.w).to_make > 0 OR (c.w).default_rows;
+                IF fresh AND EXISTS (SELECT FROM storage._metrics_latest m WHERE m.metric = 'pg_storage_ext_partition_default_rows') THEN
+                    -- found at the snapshot (maintenance's own reckoning is per parent)
+                    SELECT count(*), coalesce(string_agg(format('%s (%s)', x.parent,
+                                                                concat_ws(', ', CASE WHEN x.to_make > 0 THEN x.to_make || ' children to premake' END,
+                                                                          CASE WHEN x.dflt > 0 THEN 'rows in the default partition' END)), '; ' ORDER BY x.parent) || ' ' || since, 'none')
+                      INTO v, d
+                      FROM (SELECT m.labels->>'parent' AS parent,
+                                   max(m.value) FILTER (WHERE m.metric = 'pg_storage_ext_partition_premake_missing') AS to_make,
+                                   max(m.value) FILTER (WHERE m.metric = 'pg_storage_ext_partition_default_rows') AS dflt
+                              FROM storage._metrics_latest m
+                             WHERE m.metric IN ('pg_storage_ext_partition_premake_missing', 'pg_storage_ext_partition_default_rows')
+                             GROUP BY 1) x
+                     WHERE x.to_make > 0 OR x.dflt > 0;
+                ELSE
+                    SELECT count(*), coalesce(string_agg(format('%s (%s)', c.parent,
+                                                                concat_ws(', ', CASE WHEN (w).to_make > 0 THEN (w).to_make || ' children to premake' END,
+                                                                          CASE WHEN (w).default_rows THEN 'rows in the default partition' END)), '; '), 'none')
+                      INTO v, d
+                      FROM (SELECT pc.parent, storage._partition_work(pc) AS w FROM storage.partition_config pc) c
+                     WHERE (c.w).to_make > 0 OR (c.w).default_rows;
+                END IF;
             WHEN 'matview_freshness' THEN
                 SELECT count(*), coalesce(string_agg(format('%s (%s)', m.view,
                                                             CASE WHEN m.last_outcome IS DISTINCT FROM 'ok' AND m.last_outcome IS NOT NULL
