@@ -1,0 +1,109 @@
+//! Health checks crossed by real load from other sessions: a session held idle in a
+//! transaction, a session blocked on a lock, a deadlock between two sessions.
+
+use pg_storage_integration::{connect, fresh_db, wait_for};
+use std::time::Duration;
+
+const DB: &str = "itest_health";
+
+fn check(c: &mut postgres::Client, name: &str) -> (String, f64) {
+    let row = c
+        .query_one(
+            "SELECT status, coalesce(value, -1)::float8 FROM storage.health() WHERE check_name = $1",
+            &[&name],
+        )
+        .expect("health");
+    (row.get(0), row.get(1))
+}
+
+#[test]
+fn idle_in_transaction_and_blocked_sessions_are_seen() {
+    let mut c = fresh_db(DB);
+    c.batch_execute(
+        "CREATE TABLE t (id int PRIMARY KEY);
+         INSERT INTO t VALUES (1), (2);
+         SELECT storage.metrics_snapshot();",
+    )
+    .expect("setup");
+    assert_eq!(check(&mut c, "idle_in_transaction").0, "ok");
+    assert_eq!(check(&mut c, "blocked_backends").0, "ok");
+
+    // a session idle in its transaction for over a second, against warn = 1 s
+    c.batch_execute("UPDATE storage.health_thresholds SET warn = 1, critical = 300 WHERE check_name = 'idle_in_transaction'")
+        .expect("tune");
+    let mut idle = connect(DB);
+    idle.batch_execute("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+        .expect("idle holder");
+    std::thread::sleep(Duration::from_millis(1300));
+    let (status, value) = check(&mut c, "idle_in_transaction");
+    assert_eq!(status, "warning", "idle for {value} s");
+    assert!(value >= 1.0);
+
+    // a session waiting on the lock the idle one holds
+    let blocked = std::thread::spawn(|| {
+        let mut b = connect(DB);
+        b.batch_execute("SET lock_timeout = '20s'; SELECT * FROM t")
+            .map_err(|e| e.to_string())
+    });
+    let seen = wait_for(Duration::from_secs(10), || {
+        let (s, v) = check(&mut c, "blocked_backends");
+        (s == "warning" && v >= 1.0).then_some(v)
+    });
+    assert!(seen.is_some(), "the blocked session was not seen");
+    let detail: String = c
+        .query_one(
+            "SELECT detail FROM storage.health() WHERE check_name = 'blocked_backends'",
+            &[],
+        )
+        .expect("detail")
+        .get(0);
+    assert!(detail.contains("blocked by"), "{detail}");
+    idle.batch_execute("ROLLBACK").expect("release");
+    blocked.join().expect("join").expect("the blocked query finishes");
+    assert_eq!(check(&mut c, "blocked_backends").0, "ok");
+    assert_eq!(check(&mut c, "idle_in_transaction").0, "ok");
+}
+
+#[test]
+fn a_deadlock_since_the_snapshot_is_a_warning() {
+    let mut c = fresh_db(DB);
+    c.batch_execute(
+        "CREATE TABLE d (id int PRIMARY KEY, v int);
+         INSERT INTO d VALUES (1, 0), (2, 0);
+         SELECT storage.metrics_snapshot();",
+    )
+    .expect("setup");
+    assert_eq!(check(&mut c, "deadlocks").0, "ok");
+    let mut a = connect(DB);
+    a.batch_execute("SET deadlock_timeout = '100ms'; BEGIN; UPDATE d SET v = 1 WHERE id = 1")
+        .expect("a");
+    let other = std::thread::spawn(|| {
+        let mut b = connect(DB);
+        b.batch_execute("SET deadlock_timeout = '100ms'; BEGIN; UPDATE d SET v = 2 WHERE id = 2")
+            .expect("b");
+        std::thread::sleep(Duration::from_millis(300));
+        let r = b.batch_execute("UPDATE d SET v = 2 WHERE id = 1");
+        let _ = b.batch_execute("ROLLBACK");
+        r.map_err(|e| e.code().map(|c| c.code().to_owned()))
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let r = a.batch_execute("UPDATE d SET v = 1 WHERE id = 2");
+    let _ = a.batch_execute("ROLLBACK");
+    let theirs = other.join().expect("join");
+    // exactly one of the two was chosen as the victim
+    let victims = [
+        r.err().and_then(|e| e.code().map(|c| c.code().to_owned())),
+        theirs.err().flatten(),
+    ];
+    assert_eq!(
+        victims.iter().filter(|v| v.as_deref() == Some("40P01")).count(),
+        1,
+        "{victims:?}"
+    );
+    // the statistics reach pg_stat_database when the victim's session reports them
+    let seen = wait_for(Duration::from_secs(15), || {
+        let (s, v) = check(&mut c, "deadlocks");
+        (s == "warning" && v >= 1.0).then_some(v)
+    });
+    assert!(seen.is_some(), "the deadlock was not counted");
+}
