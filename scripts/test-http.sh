@@ -4,12 +4,15 @@
 # the worker, a few metrics snapshots. Checks: GET /metrics is Prometheus text that promtool
 # accepts; HEAD, 404, 405, 431 answers; /metrics still answers promptly while 50 slow clients hold
 # connections open; GET / is the HTML report, which headless Chromium renders into a screenshot
-# that is not blank, with every chart and no console error. Prints "ok N" per check passed;
+# that is not blank, with every chart and no console error. Then a hot standby of the cluster
+# (pg_basebackup) with its own endpoint: health() answers there, metrics_snapshot() is 25006, both
+# pages are served. Prints "ok N" per check passed;
 # exits non-zero on the first failure.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 port=${1:-28861}
 http=${2:-28862}
+sport=$((port + 2)) shttp=$((http + 2))
 PGC=$(find_pg_config)
 bin=$("$PGC" --bindir)
 dir=$(run_dir)/http
@@ -20,6 +23,7 @@ command -v chromium >/dev/null || die "chromium missing: run scripts/setup.sh"
 slow_pids=()
 cleanup() {
   for p in "${slow_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$dir/standby/postmaster.pid" ] && as_user "$bin/pg_ctl" -D "$dir/standby" -m immediate -w stop >/dev/null 2>&1
   "$PGSE_ROOT/scripts/cluster.sh" stop http "$port"
 }
 trap cleanup EXIT
@@ -162,3 +166,33 @@ print(f"{w}x{h}, {len(colors)} colours, {share:.1%} dark pixels")
 assert len(colors) > 20 and share > 0.005, "blank"
 PY
 pass "the screenshot is not blank"
+
+# a hot standby of this cluster (pg_basebackup), with its own endpoint: health() and both pages
+# answer there; metrics_snapshot() refuses with 25006
+as_user "$bin/pg_basebackup" -h 127.0.0.1 -p "$port" -U postgres -D "$dir/standby" -R -X stream >/dev/null 2>&1 ||
+  fail "pg_basebackup failed"
+as_user tee -a "$dir/standby/postgresql.conf" >/dev/null <<CONF
+port = $sport
+unix_socket_directories = '$dir'
+pg_storage_ext.http_listen = '127.0.0.1:$shttp'
+CONF
+as_user "$bin/pg_ctl" -D "$dir/standby" -l "$dir/standby.log" -w start >/dev/null || fail "the standby did not start: $(tail -5 "$dir/standby.log")"
+sq() { "$bin/psql" -h 127.0.0.1 -p "$sport" -U postgres -d postgres -X -q -At -c "$1" 2>&1; }
+[ "$(sq "SELECT pg_is_in_recovery()")" = t ] || fail "the standby is not in recovery"
+[ "$(sq "SELECT count(*) FROM storage.health() WHERE status IN ('ok', 'warning', 'critical', 'unknown')")" = 19 ] ||
+  fail "health() on the standby: $(sq "SELECT * FROM storage.health()")"
+[ "$(sq "SELECT status || ': ' || detail FROM storage.health() WHERE check_name = 'replication_lag'")" = \
+  "unknown: standby: no transaction replayed since it started, so its lag is not known (not taken as 0)" ] ||
+  fail "replication_lag on a standby with nothing replayed: $(sq "SELECT status, detail FROM storage.health() WHERE check_name = 'replication_lag'")"
+pass "health() answers every check on the hot standby"
+got=$(sq "SELECT storage.metrics_snapshot()" || true)
+[[ $got == *"cannot run on a hot standby"*"HINT:  Run it"* ]] || fail "metrics_snapshot() on the standby: $got"
+[ "$("$bin/psql" -h 127.0.0.1 -p "$sport" -U postgres -d postgres -X -q -At -c "DO \$\$ BEGIN PERFORM storage.metrics_snapshot(); EXCEPTION WHEN read_only_sql_transaction THEN RAISE NOTICE 'x'; END \$\$" 2>&1)" = "NOTICE:  x" ] ||
+  fail "metrics_snapshot() on the standby is not 25006"
+pass "metrics_snapshot() on the standby is 25006 with a hint"
+for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$shttp/metrics" 2>/dev/null && break; sleep 0.1; done
+curl -fsS "http://127.0.0.1:$shttp/metrics" >"$out/standby-metrics.txt" || fail "GET /metrics on the standby"
+"$promtool" check metrics <"$out/standby-metrics.txt" >"$out/promtool-standby.txt" 2>&1 || fail "promtool on the standby's /metrics: $(cat "$out/promtool-standby.txt")"
+grep -q '^pg_storage_ext_replication_lag_seconds{application_name="self"} ' "$out/standby-metrics.txt" || fail "no own lag on the standby"
+[ "$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$shttp/")" = 200 ] || fail "GET / on the standby"
+pass "the standby's endpoint serves /metrics (promtool passes, its own lag) and /"

@@ -119,7 +119,8 @@ BEGIN
         RETURN QUERY
         SELECT 'pg_storage_ext_replication_lag_seconds', 'gauge', 'replay lag of each standby (on a standby: since the last replayed transaction)',
                '{"application_name": "self"}'::jsonb,
-               extract(epoch FROM now() - pg_last_xact_replay_timestamp())::double precision;
+               -- NaN, not 0, before the first replayed transaction: unknown is not caught up
+               coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::double precision, 'NaN');
     END IF;
     -- the extension's own figures, for roles that may read them (audit_reader for the audit ones)
     BEGIN
@@ -375,8 +376,9 @@ BEGIN
                   INTO v, d FROM pg_index x WHERE NOT x.indisvalid;
             WHEN 'replication_lag' THEN
                 IF pg_is_in_recovery() THEN
-                    v := coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0);
-                    d := 'standby: since the last replayed transaction';
+                    v := extract(epoch FROM now() - pg_last_xact_replay_timestamp());
+                    d := CASE WHEN v IS NULL THEN 'standby: no transaction replayed since it started, so its lag is not known (not taken as 0)'
+                              ELSE 'standby: since the last replayed transaction (grows while the primary is idle)' END;
                 ELSE
                     SELECT coalesce(max(extract(epoch FROM r.replay_lag)), 0),
                            CASE WHEN count(*) = 0 THEN 'no standbys' ELSE format('%s standbys', count(*)) END

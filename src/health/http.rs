@@ -12,7 +12,9 @@
 
 use crate::gucs;
 use pg_storage_core::http::{parse_head, response, Head};
-use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
+use pgrx::bgworkers::{
+    BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags,
+};
 use pgrx::prelude::*;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -38,6 +40,9 @@ pub(crate) fn register() {
         .set_library("pg_storage_ext")
         .set_function("pg_storage_ext_http_main")
         .enable_spi_access()
+        // on a hot standby too, once it is consistent (enable_spi_access waits for the end of
+        // recovery, which a standby never reaches)
+        .set_start_time(BgWorkerStartTime::ConsistentState)
         .set_restart_time(Some(Duration::from_secs(10)))
         .load();
 }
@@ -109,6 +114,12 @@ fn serve(stream: TcpStream, jobs: mpsc::Sender<Job>) {
     write_all(&stream, &answer);
 }
 
+/// The first column of the first row of a read-only query. pgrx's `Spi::get_one` goes through
+/// its writing path, which takes a transaction id: a hot standby has none to give.
+fn read_one<T: FromDatum + IntoDatum>(sql: &str) -> Result<Option<T>, pgrx::spi::Error> {
+    Spi::connect(|client| client.select(sql, Some(1), &[])?.first().get_one::<T>())
+}
+
 /// Runs `f` with every signal blocked, so a thread it starts inherits a mask that keeps
 /// PostgreSQL's signal handlers on the worker's own thread.
 fn without_signals<R>(f: impl FnOnce() -> R) -> R {
@@ -136,7 +147,7 @@ fn query_text(sql: &'static str) -> Result<String, String> {
             let owner = pg_sys::CurrentResourceOwner;
             pg_sys::BeginInternalSubTransaction(std::ptr::null());
             let result = PgTryBuilder::new(|| {
-                let v = Spi::get_one::<String>(sql)
+                let v = read_one::<String>(sql)
                     .map_err(|e| e.to_string())
                     .and_then(|v| v.ok_or_else(|| "no answer".to_owned()));
                 pg_sys::ReleaseCurrentSubTransaction();
@@ -203,9 +214,7 @@ pub extern "C-unwind" fn pg_storage_ext_http_main(_arg: pg_sys::Datum) {
     let role = gucs::text(&gucs::HTTP_ROLE);
     BackgroundWorker::connect_worker_to_spi(Some(&db), Some(&role));
     let superuser = BackgroundWorker::transaction(|| {
-        Spi::get_one::<bool>(
-            "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
-        )
+        read_one::<bool>("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")
     });
     if !matches!(superuser, Ok(Some(false))) {
         pgrx::warning!(
@@ -213,8 +222,14 @@ pub extern "C-unwind" fn pg_storage_ext_http_main(_arg: pg_sys::Datum) {
         );
         return;
     }
+    // settings through a read-only query: pgrx's writing SPI calls take a transaction id, which a
+    // hot standby has none of
     let _ = BackgroundWorker::transaction(|| {
-        Spi::run("SET statement_timeout = '10s'; SET lock_timeout = '1s'; SET application_name = 'pg_storage_ext http'")
+        read_one::<String>(
+            "SELECT pg_catalog.set_config('statement_timeout', '10s', false) \
+                 || pg_catalog.set_config('lock_timeout', '1s', false) \
+                 || pg_catalog.set_config('application_name', 'pg_storage_ext http', false)",
+        )
     });
     let listener = match TcpListener::bind(&listen) {
         Ok(l) => l,

@@ -59,7 +59,10 @@ fn idle_in_transaction_and_blocked_sessions_are_seen() {
         .get(0);
     assert!(detail.contains("blocked by"), "{detail}");
     idle.batch_execute("ROLLBACK").expect("release");
-    blocked.join().expect("join").expect("the blocked query finishes");
+    blocked
+        .join()
+        .expect("join")
+        .expect("the blocked query finishes");
     assert_eq!(check(&mut c, "blocked_backends").0, "ok");
     assert_eq!(check(&mut c, "idle_in_transaction").0, "ok");
 }
@@ -96,7 +99,10 @@ fn a_deadlock_since_the_snapshot_is_a_warning() {
         theirs.err().flatten(),
     ];
     assert_eq!(
-        victims.iter().filter(|v| v.as_deref() == Some("40P01")).count(),
+        victims
+            .iter()
+            .filter(|v| v.as_deref() == Some("40P01"))
+            .count(),
         1,
         "{victims:?}"
     );
