@@ -131,13 +131,16 @@ fn schedule_jobs_runs_refresh_due_from_pg_cron() {
     .expect("extensions");
     c.batch_execute(SETUP).expect("setup");
     c.execute(
-        "SELECT storage.schedule_jobs('1 seconds', '*/15 * * * *')",
+        "SELECT storage.schedule_jobs('1 seconds', '*/15 * * * *', '2 seconds')",
         &[],
     )
     .expect("schedule_jobs");
     // calling again updates the jobs instead of adding more
-    c.execute("SELECT storage.schedule_jobs('1 seconds')", &[])
-        .expect("schedule_jobs again");
+    c.execute(
+        "SELECT storage.schedule_jobs('1 seconds', '*/15 * * * *', '1 seconds')",
+        &[],
+    )
+    .expect("schedule_jobs again");
     let jobs: Vec<(String, String)> = c
         .query(
             "SELECT jobname, schedule FROM cron.job WHERE jobname LIKE 'pg_storage_ext.%' ORDER BY jobname",
@@ -155,11 +158,24 @@ fn schedule_jobs_runs_refresh_due_from_pg_cron() {
                 "*/15 * * * *".to_string()
             ),
             (
+                "pg_storage_ext.metrics".to_string(),
+                "1 seconds".to_string()
+            ),
+            (
                 "pg_storage_ext.refresh_due".to_string(),
                 "1 seconds".to_string()
             ),
         ]
     );
+    // the metrics job snapshots from pg_cron
+    let sampled = wait_for(Duration::from_secs(30), || {
+        let n: i64 = c
+            .query_one("SELECT count(DISTINCT ts) FROM storage.metrics", &[])
+            .ok()?
+            .get(0);
+        (n >= 2).then_some(n)
+    });
+    assert!(sampled.is_some(), "pg_cron's metrics job took no snapshot");
 
     let refreshed = wait_for(Duration::from_secs(30), || {
         let row = c
