@@ -75,14 +75,23 @@ fn cron_runs_the_maintenance_procedure() {
             .get(0);
         (n == 0).then_some(())
     });
-    let status: Option<String> = cron
-        .query_opt(
-            "SELECT status || coalesce(': ' || return_message, '') FROM cron.job_run_details
-              WHERE jobid = $1 ORDER BY runid LIMIT 1",
-            &[&job],
-        )
-        .expect("run details")
-        .map(|r| r.get(0));
+    // the drain is committed per parent, before the procedure returns and pg_cron records the
+    // run: wait for the first run's final status
+    let mut status: Option<String> = None;
+    let _ = wait_for(Duration::from_secs(10), || {
+        status = cron
+            .query_opt(
+                "SELECT status || coalesce(': ' || return_message, '') FROM cron.job_run_details
+                  WHERE jobid = $1 ORDER BY runid LIMIT 1",
+                &[&job],
+            )
+            .expect("run details")
+            .map(|r| r.get(0));
+        status
+            .as_deref()
+            .filter(|s| !s.starts_with("running") && !s.starts_with("starting"))
+            .map(|_| ())
+    });
     cron.execute("SELECT cron.unschedule($1::bigint)", &[&job])
         .expect("unschedule");
     assert!(
