@@ -5,7 +5,8 @@
 -- * Everyone (PUBLIC): the pure functions and their operators, as core's jsonb functions and
 --   pg_jsonschema's are; the search trigger function, which table owners may attach themselves;
 --   audit.enable/disable (they check that the caller owns the table), audit.history/row_at
---   (they read audit.log, which only audit_reader may read).
+--   (they read audit.log, which only audit_reader may read); the tenant policies' readers of the
+--   tenant setting (policies run as the querying role).
 -- * Nobody but the extension owner (a superuser) and roles it grants EXECUTE to: everything
 --   else, i.e. the administrative functions (partitions, search set-up, matview registration and
 --   refresh, scheduling, retention) and every internal `_` function. Work they do on a user's
@@ -33,6 +34,8 @@ BEGIN
             'storage.tsvector_update()',
             -- read by the storage.search_columns view, which PUBLIC may select
             'storage._trigger_args(bytea)',
+            -- in tenant policies, which run as the querying role
+            'storage._tenant_int4(cstring)', 'storage._tenant_int8(cstring)',
             'audit.enable(regclass, text[], boolean)', 'audit.disable(regclass)',
             'audit.history(regclass, jsonb)', 'audit.row_at(regclass, jsonb, timestamp with time zone)');
         EXECUTE pg_catalog.format('REVOKE ALL ON ROUTINE %s FROM PUBLIC', f);

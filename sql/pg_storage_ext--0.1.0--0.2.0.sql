@@ -2065,15 +2065,31 @@ COMMENT ON TABLE storage.tenant_isolation IS
 -- a scalar subquery, an InitPlan evaluated once per statement rather than once per row scanned;
 -- for the rows it writes (WITH CHECK) it is read directly, once per row written, which for the
 -- usual single-row INSERT costs less than setting up an InitPlan.
+CREATE FUNCTION storage."_tenant_int4"(
+	"setting" cstring /* & core :: ffi :: CStr */
+) RETURNS INT /* Option < i32 > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_tenant_int4_wrapper';
+CREATE FUNCTION storage."_tenant_int8"(
+	"setting" cstring /* & core :: ffi :: CStr */
+) RETURNS bigint /* Option < i64 > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_tenant_int8_wrapper';
 CREATE FUNCTION storage._tenant_expr(target regclass, tenant_column name, setting text, per_statement boolean) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT format(CASE WHEN per_statement THEN '%I = (SELECT NULLIF(pg_catalog.current_setting(%L, true), %L)::%s)'
-                       ELSE '%I = NULLIF(pg_catalog.current_setting(%L, true), %L)::%s' END,
-                  tenant_column, setting, '', format_type(a.atttypid, a.atttypmod))
+    -- integer columns read the setting typed (storage._tenant_int4/8: no NULLIF and cast per
+    -- statement); other types cast its text
+    SELECT format(CASE WHEN per_statement THEN '%I = (SELECT %s)' ELSE '%I = %s' END, tenant_column,
+                  CASE a.atttypid WHEN 'integer'::regtype THEN format('storage._tenant_int4(%L)', setting)
+                                  WHEN 'bigint'::regtype THEN format('storage._tenant_int8(%L)', setting)
+                                  ELSE format('NULLIF(pg_catalog.current_setting(%L, true), %L)::%s', setting, '',
+                                              format_type(a.atttypid, a.atttypmod)) END)
       FROM pg_attribute a WHERE a.attrelid = target AND a.attname = tenant_column AND a.attnum > 0 AND NOT a.attisdropped
 $$;
 COMMENT ON FUNCTION storage._tenant_expr(regclass, name, text, boolean) IS
-    'Internal: the tenant policy expression of a table: the setting read once per statement (a scalar subquery) or directly, cast to the column''s type.';
+    'Internal: the tenant policy expression of a table: the setting read once per statement (a scalar subquery) or directly, typed by storage._tenant_int4/8 for integer columns, else cast to the column''s type.';
 
 -- Row security and the four tenant policies on one table (a partitioned table, or one of its
 -- partitions: a partition read directly has its own row security), as its owner.
@@ -2448,6 +2464,10 @@ COMMENT ON FUNCTION storage.ssl_status() IS
     'Connection security: ssl on, certificate and key present, the certificate''s expiry (ok with more than 30 days left), ssl_min_protocol_version, pg_hba.conf lines that let remote TCP clients in without SSL, and live TCP connections without SSL.';
 COMMENT ON FUNCTION storage._certificate_not_after(text) IS
     'Internal: when the first certificate of a PEM text stops being valid (22023 for text that is not one).';
+COMMENT ON FUNCTION storage._tenant_int4(cstring) IS
+    'Internal: the tenant setting as an integer (NULL when unset or empty), for tenant policies; executable by everyone, as policies run as the querying role.';
+COMMENT ON FUNCTION storage._tenant_int8(cstring) IS
+    'Internal: the tenant setting as a bigint (NULL when unset or empty), for tenant policies; executable by everyone, as policies run as the querying role.';
 
 COMMENT ON FUNCTION storage._partition_maintain_one(storage.partition_config, boolean) IS
     'Internal: drains the default partition, premakes and applies retention for one parent.';
@@ -3219,6 +3239,8 @@ BEGIN
             'storage.tsvector_update()',
             -- read by the storage.search_columns view, which PUBLIC may select
             'storage._trigger_args(bytea)',
+            -- in tenant policies, which run as the querying role
+            'storage._tenant_int4(cstring)', 'storage._tenant_int8(cstring)',
             'audit.enable(regclass, text[], boolean)', 'audit.disable(regclass)',
             'audit.history(regclass, jsonb)', 'audit.row_at(regclass, jsonb, timestamp with time zone)');
         EXECUTE pg_catalog.format('REVOKE ALL ON ROUTINE %s FROM PUBLIC', f);

@@ -93,6 +93,8 @@ extension_sql_file!(
         "audit",
         privilege::_run_as_owner,
         roles::_certificate_not_after,
+        roles::_tenant_int4,
+        roles::_tenant_int8,
     ]
 );
 

@@ -197,6 +197,15 @@ fn tenants_see_and_change_only_their_rows() {
     );
     app.batch_execute("SET app.tenant_id = ''").unwrap();
     assert_eq!(count(&mut app, "SELECT count(*) FROM articles"), 0);
+    // a tenant that is not a value of the column's type is an error, not an empty answer
+    app.batch_execute("SET app.tenant_id = 'abc'").unwrap();
+    refused(&mut app, "SELECT count(*) FROM articles", "22P02");
+    refused(
+        &mut app,
+        "INSERT INTO articles (author_id, title) VALUES (1, 'x')",
+        "22P02",
+    );
+    app.batch_execute("SET app.tenant_id = ''").unwrap();
     // the owner is isolated too (FORCE)
     owner.batch_execute("SET app.tenant_id = '2'").unwrap();
     assert_eq!(count(&mut owner, "SELECT count(*) FROM articles"), 5);

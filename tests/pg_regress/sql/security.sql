@@ -30,8 +30,9 @@ SELECT p.oid::regprocedure AS c_function_without_pinned_search_path
    AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)
  ORDER BY p.oid::regprocedure::text;
 
--- 2. Who may call what (sql/grants.sql): PUBLIC executes the pure functions, the search trigger
--- and the audit functions that check ownership themselves; nothing else.
+-- 2. Who may call what (sql/grants.sql): PUBLIC executes the pure functions, the search trigger,
+-- the audit functions that check ownership themselves and the tenant policies' readers of the
+-- tenant setting; nothing else.
 SELECT p.oid::regprocedure AS public_may_execute
   FROM pg_proc p
   JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
