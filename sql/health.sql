@@ -47,7 +47,7 @@ INSERT INTO storage.health_thresholds (check_name, warn, critical, description) 
     ('xid_wraparound', 50, 75, '% of the 2^31 transaction ids used by the oldest unfrozen database'),
     ('sequence_exhaustion', 75, 90, '% of its range the most used sequence has consumed'),
     ('invalid_indexes', 1, NULL, 'indexes left invalid (a failed CREATE INDEX CONCURRENTLY)'),
-    ('replication_lag', 30, 300, 'seconds the furthest standby lags (on a standby: since the last replayed transaction)'),
+    ('replication_lag', 30, 300, 'seconds the furthest standby lags (on a standby: its own lag, from storage.replication_status())'),
     ('ssl', 1, NULL, 'client connections over TCP without SSL'),
     ('audit_coverage', 1, NULL, 'audited tables whose capture is not working (audit.coverage)'),
     ('missing_audit_logs', 1, NULL, 'audited tables written since the last snapshot with no log rows since'),
@@ -111,16 +111,16 @@ BEGIN
            jsonb_build_object('kind', m.kind), m.v::double precision
       FROM storage._data_disk() d CROSS JOIN LATERAL (VALUES ('total', d.total_bytes), ('free', d.free_bytes)) AS m(kind, v);
     RETURN QUERY
-    SELECT 'pg_storage_ext_replication_lag_seconds', 'gauge', 'replay lag of each standby (on a standby: since the last replayed transaction)',
+    SELECT 'pg_storage_ext_replication_lag_seconds', 'gauge', 'replay lag of each standby (on a standby: its own, from the replayed heartbeat)',
            jsonb_build_object('application_name', coalesce(r.application_name, '')),
            coalesce(extract(epoch FROM r.replay_lag), 0)::double precision
       FROM pg_stat_replication r;
     IF pg_is_in_recovery() THEN
         RETURN QUERY
-        SELECT 'pg_storage_ext_replication_lag_seconds', 'gauge', 'replay lag of each standby (on a standby: since the last replayed transaction)',
+        SELECT 'pg_storage_ext_replication_lag_seconds', 'gauge', 'replay lag of each standby (on a standby: its own, from the replayed heartbeat)',
                '{"application_name": "self"}'::jsonb,
-               -- NaN, not 0, before the first replayed transaction: unknown is not caught up
-               coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::double precision, 'NaN');
+               -- from the replayed heartbeat; NaN, not 0, when nothing says how far behind it is
+               coalesce((SELECT extract(epoch FROM r.replay_lag)::double precision FROM storage.replication_status() r), 'NaN');
     END IF;
     -- the extension's own figures, for roles that may read them (audit_reader for the audit ones)
     BEGIN
@@ -376,9 +376,10 @@ BEGIN
                   INTO v, d FROM pg_index x WHERE NOT x.indisvalid;
             WHEN 'replication_lag' THEN
                 IF pg_is_in_recovery() THEN
-                    v := extract(epoch FROM now() - pg_last_xact_replay_timestamp());
-                    d := CASE WHEN v IS NULL THEN 'standby: no transaction replayed since it started, so its lag is not known (not taken as 0)'
-                              ELSE 'standby: since the last replayed transaction (grows while the primary is idle)' END;
+                    -- from the replayed heartbeat (storage.replication_status): an idle primary is
+                    -- no lag, a lost WAL receiver is never a false 0
+                    SELECT extract(epoch FROM r.replay_lag), format('standby, %s: %s', r.state, r.detail)
+                      INTO v, d FROM storage.replication_status() r;
                 ELSE
                     SELECT coalesce(max(extract(epoch FROM r.replay_lag)), 0),
                            CASE WHEN count(*) = 0 THEN 'no standbys' ELSE format('%s standbys', count(*)) END

@@ -6,7 +6,8 @@ COMMENT ON FUNCTION storage._run_as_owner(regclass, text, text[], oid[]) IS
 
 CREATE FUNCTION storage.schedule_jobs(refresh_schedule text DEFAULT '* * * * *',
                                       maintenance_schedule text DEFAULT '*/15 * * * *',
-                                      metrics_schedule text DEFAULT '* * * * *') RETURNS void
+                                      metrics_schedule text DEFAULT '* * * * *',
+                                      heartbeat_schedule text DEFAULT '5 seconds') RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
@@ -21,6 +22,8 @@ BEGIN
       USING 'pg_storage_ext.maintenance', maintenance_schedule, 'CALL storage.run_maintenance_proc()';
     EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
       USING 'pg_storage_ext.metrics', metrics_schedule, 'SELECT storage.metrics_snapshot()';
+    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
+      USING 'pg_storage_ext.heartbeat', heartbeat_schedule, 'SELECT storage._heartbeat()';
 END $$;
-COMMENT ON FUNCTION storage.schedule_jobs(text, text, text) IS
-    'Creates or updates the pg_cron jobs of this database: pg_storage_ext.refresh_due (matviews), pg_storage_ext.maintenance (partitions, housekeeping) and pg_storage_ext.metrics (storage.metrics_snapshot()).';
+COMMENT ON FUNCTION storage.schedule_jobs(text, text, text, text) IS
+    'Creates or updates the pg_cron jobs of this database: pg_storage_ext.refresh_due (matviews), pg_storage_ext.maintenance (partitions, housekeeping), pg_storage_ext.metrics (storage.metrics_snapshot()) and pg_storage_ext.heartbeat (storage._heartbeat(), for the standbys'' lag).';

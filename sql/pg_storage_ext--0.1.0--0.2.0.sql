@@ -1018,7 +1018,8 @@ COMMENT ON PROCEDURE storage.run_maintenance_proc(interval) IS
 DROP FUNCTION storage.schedule_jobs(text, text);
 CREATE FUNCTION storage.schedule_jobs(refresh_schedule text DEFAULT '* * * * *',
                                       maintenance_schedule text DEFAULT '*/15 * * * *',
-                                      metrics_schedule text DEFAULT '* * * * *') RETURNS void
+                                      metrics_schedule text DEFAULT '* * * * *',
+                                      heartbeat_schedule text DEFAULT '5 seconds') RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
@@ -1033,9 +1034,11 @@ BEGIN
       USING 'pg_storage_ext.maintenance', maintenance_schedule, 'CALL storage.run_maintenance_proc()';
     EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
       USING 'pg_storage_ext.metrics', metrics_schedule, 'SELECT storage.metrics_snapshot()';
+    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
+      USING 'pg_storage_ext.heartbeat', heartbeat_schedule, 'SELECT storage._heartbeat()';
 END $$;
-COMMENT ON FUNCTION storage.schedule_jobs(text, text, text) IS
-    'Creates or updates the pg_cron jobs of this database: pg_storage_ext.refresh_due (matviews), pg_storage_ext.maintenance (partitions, housekeeping) and pg_storage_ext.metrics (storage.metrics_snapshot()).';
+COMMENT ON FUNCTION storage.schedule_jobs(text, text, text, text) IS
+    'Creates or updates the pg_cron jobs of this database: pg_storage_ext.refresh_due (matviews), pg_storage_ext.maintenance (partitions, housekeeping), pg_storage_ext.metrics (storage.metrics_snapshot()) and pg_storage_ext.heartbeat (storage._heartbeat(), for the standbys'' lag).';
 
 -- Partitions: a default partition drained in committed batches.
 -- The start of the lowest period that has rows in the default partition; NULL when it has none.
@@ -2629,7 +2632,7 @@ INSERT INTO storage.health_thresholds (check_name, warn, critical, description) 
     ('xid_wraparound', 50, 75, '% of the 2^31 transaction ids used by the oldest unfrozen database'),
     ('sequence_exhaustion', 75, 90, '% of its range the most used sequence has consumed'),
     ('invalid_indexes', 1, NULL, 'indexes left invalid (a failed CREATE INDEX CONCURRENTLY)'),
-    ('replication_lag', 30, 300, 'seconds the furthest standby lags (on a standby: since the last replayed transaction)'),
+    ('replication_lag', 30, 300, 'seconds the furthest standby lags (on a standby: its own lag, from storage.replication_status())'),
     ('ssl', 1, NULL, 'client connections over TCP without SSL'),
     ('audit_coverage', 1, NULL, 'audited tables whose capture is not working (audit.coverage)'),
     ('missing_audit_logs', 1, NULL, 'audited tables written since the last snapshot with no log rows since'),
@@ -2693,16 +2696,16 @@ BEGIN
            jsonb_build_object('kind', m.kind), m.v::double precision
       FROM storage._data_disk() d CROSS JOIN LATERAL (VALUES ('total', d.total_bytes), ('free', d.free_bytes)) AS m(kind, v);
     RETURN QUERY
-    SELECT 'pg_storage_ext_replication_lag_seconds', 'gauge', 'replay lag of each standby (on a standby: since the last replayed transaction)',
+    SELECT 'pg_storage_ext_replication_lag_seconds', 'gauge', 'replay lag of each standby (on a standby: its own, from the replayed heartbeat)',
            jsonb_build_object('application_name', coalesce(r.application_name, '')),
            coalesce(extract(epoch FROM r.replay_lag), 0)::double precision
       FROM pg_stat_replication r;
     IF pg_is_in_recovery() THEN
         RETURN QUERY
-        SELECT 'pg_storage_ext_replication_lag_seconds', 'gauge', 'replay lag of each standby (on a standby: since the last replayed transaction)',
+        SELECT 'pg_storage_ext_replication_lag_seconds', 'gauge', 'replay lag of each standby (on a standby: its own, from the replayed heartbeat)',
                '{"application_name": "self"}'::jsonb,
-               -- NaN, not 0, before the first replayed transaction: unknown is not caught up
-               coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::double precision, 'NaN');
+               -- from the replayed heartbeat; NaN, not 0, when nothing says how far behind it is
+               coalesce((SELECT extract(epoch FROM r.replay_lag)::double precision FROM storage.replication_status() r), 'NaN');
     END IF;
     -- the extension's own figures, for roles that may read them (audit_reader for the audit ones)
     BEGIN
@@ -2958,9 +2961,10 @@ BEGIN
                   INTO v, d FROM pg_index x WHERE NOT x.indisvalid;
             WHEN 'replication_lag' THEN
                 IF pg_is_in_recovery() THEN
-                    v := extract(epoch FROM now() - pg_last_xact_replay_timestamp());
-                    d := CASE WHEN v IS NULL THEN 'standby: no transaction replayed since it started, so its lag is not known (not taken as 0)'
-                              ELSE 'standby: since the last replayed transaction (grows while the primary is idle)' END;
+                    -- from the replayed heartbeat (storage.replication_status): an idle primary is
+                    -- no lag, a lost WAL receiver is never a false 0
+                    SELECT extract(epoch FROM r.replay_lag), format('standby, %s: %s', r.state, r.detail)
+                      INTO v, d FROM storage.replication_status() r;
                 ELSE
                     SELECT coalesce(max(extract(epoch FROM r.replay_lag)), 0),
                            CASE WHEN count(*) = 0 THEN 'no standbys' ELSE format('%s standbys', count(*)) END
@@ -3214,6 +3218,106 @@ GRANT EXECUTE ON FUNCTION storage.health(), storage.metrics_prometheus(), storag
     storage.health_report_html(interval), storage._metrics_series(interval), storage._html_escape(text),
     storage._svg_chart(text, text, double precision[], double precision[])
     TO pg_monitor;
+
+-- Replicas capability (new in 0.2.0): sql/replicas.sql as it stands.
+-- Replicas capability: a heartbeat the primary writes and every standby replays, and replication
+-- status that does not lie. `now() - pg_last_xact_replay_timestamp()` grows while the primary is
+-- idle and says nothing of a standby whose WAL receiver is gone; the heartbeat (the primary's
+-- clock and WAL position, written every few seconds by the pg_storage_ext.heartbeat job) tells a
+-- standby how old the newest primary state it has is, whatever the application writes.
+
+CREATE TABLE storage.heartbeat (
+    id           boolean PRIMARY KEY DEFAULT true CHECK (id),
+    primary_time timestamptz NOT NULL,
+    wal_lsn      pg_lsn NOT NULL
+);
+COMMENT ON TABLE storage.heartbeat IS
+    'One row, written by storage._heartbeat() on the primary (the pg_storage_ext.heartbeat job): the primary''s clock and WAL position; replayed by every standby.';
+
+CREATE FUNCTION storage._heartbeat() RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- on a standby the job has nothing to do (and no error for pg_cron's history)
+    IF pg_is_in_recovery() THEN
+        RETURN false;
+    END IF;
+    INSERT INTO storage.heartbeat AS h (id, primary_time, wal_lsn) VALUES (true, clock_timestamp(), pg_current_wal_lsn())
+    ON CONFLICT (id) DO UPDATE SET primary_time = excluded.primary_time, wal_lsn = excluded.wal_lsn;
+    RETURN true;
+END $$;
+COMMENT ON FUNCTION storage._heartbeat() IS
+    'Internal: the heartbeat job: writes the primary''s clock and WAL position into storage.heartbeat; on a standby returns false at once.';
+
+CREATE FUNCTION storage.replication_status()
+RETURNS TABLE (role text, state text, replay_lag interval, byte_lag numeric, last_heartbeat timestamptz, detail text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    hb storage.heartbeat;
+    receiver text;
+    sender text;
+    pause text;
+    behind numeric;
+    last_xact timestamptz;
+BEGIN
+    SELECT * INTO hb FROM storage.heartbeat;
+    IF pg_is_in_recovery() THEN
+        role := 'standby';
+        last_heartbeat := hb.primary_time;
+        SELECT r.status, r.sender_host || ':' || r.sender_port INTO receiver, sender FROM pg_stat_wal_receiver r;
+        pause := pg_get_wal_replay_pause_state();
+        behind := pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn());
+        byte_lag := greatest(behind, 0);
+        last_xact := pg_last_xact_replay_timestamp();
+        IF pause <> 'not paused' THEN
+            state := 'paused';
+            replay_lag := now() - coalesce(last_xact, hb.primary_time);
+            detail := format('replay %s with pg_wal_replay_pause(); %s bytes received and not replayed', pause, byte_lag);
+        ELSIF receiver IS DISTINCT FROM 'streaming' THEN
+            -- no WAL receiver: nothing says the primary has not moved on; the heartbeat says how
+            -- old the newest primary state here is
+            state := 'disconnected';
+            replay_lag := now() - hb.primary_time;
+            detail := CASE WHEN receiver IS NULL THEN 'no WAL receiver is running'
+                           ELSE format('the WAL receiver is %s', receiver) END
+                      || CASE WHEN hb.primary_time IS NULL THEN '; no heartbeat replayed yet (schedule storage.schedule_jobs() on the primary)'
+                              ELSE format('; the newest primary state here is from %s', hb.primary_time) END;
+        ELSIF behind > 0 THEN
+            state := 'catching up';
+            replay_lag := now() - coalesce(least(last_xact, hb.primary_time), last_xact, hb.primary_time);
+            detail := format('%s bytes received and not yet replayed, from %s', byte_lag, sender);
+        ELSIF last_xact IS NULL OR last_xact < now() - interval '1 minute' THEN
+            -- everything received is replayed and the primary has committed nothing for a while:
+            -- no lag, whatever the time since the last transaction
+            state := 'idle primary';
+            replay_lag := interval '0';
+            detail := format('caught up with %s; the primary has committed nothing since %s', sender, coalesce(last_xact::text, 'this standby started'));
+        ELSE
+            state := 'streaming';
+            replay_lag := interval '0';
+            detail := format('caught up with %s', sender);
+        END IF;
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    -- the primary: one row per standby, and per replication slot nobody uses that retains WAL
+    RETURN QUERY
+    SELECT 'primary', r.state, coalesce(r.replay_lag, interval '0'),
+           pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn), hb.primary_time,
+           format('standby %s at %s (sync %s)', coalesce(nullif(r.application_name, ''), 'unnamed'), coalesce(host(r.client_addr), 'local socket'), r.sync_state)
+      FROM pg_stat_replication r;
+    RETURN QUERY
+    SELECT 'primary', 'inactive slot', NULL::interval,
+           pg_wal_lsn_diff(pg_current_wal_lsn(), coalesce(s.restart_lsn, s.confirmed_flush_lsn)), hb.primary_time,
+           format('replication slot %s is not in use and retains %s of WAL: drop it if its standby is gone', s.slot_name,
+                  pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), coalesce(s.restart_lsn, s.confirmed_flush_lsn))))
+      FROM pg_replication_slots s
+     WHERE NOT s.active AND coalesce(s.restart_lsn, s.confirmed_flush_lsn) IS NOT NULL;
+END $$;
+COMMENT ON FUNCTION storage.replication_status() IS
+    'On a standby, one row: state streaming, catching up, paused, disconnected (no WAL receiver) or idle primary (caught up, nothing committed for a minute), replay lag from the replayed heartbeat and the last replayed transaction (0 when caught up, never a false 0 when disconnected), bytes received and not replayed. On the primary, one row per standby from pg_stat_replication and one per inactive slot retaining WAL.';
+
+GRANT SELECT ON storage.heartbeat TO pg_monitor;
+GRANT EXECUTE ON FUNCTION storage.replication_status() TO pg_monitor;
 
 -- Who may call what (sql/grants.sql, repeated as it stands there).
 GRANT USAGE ON SCHEMA storage TO PUBLIC;

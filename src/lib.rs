@@ -113,6 +113,12 @@ extension_sql_file!(
     ]
 );
 
+extension_sql_file!(
+    "../sql/replicas.sql",
+    name = "replicas",
+    requires = ["health"]
+);
+
 // Who may call what: last, over every function the extension has.
 extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
 

@@ -154,6 +154,10 @@ fn schedule_jobs_runs_refresh_due_from_pg_cron() {
         jobs,
         [
             (
+                "pg_storage_ext.heartbeat".to_string(),
+                "5 seconds".to_string()
+            ),
+            (
                 "pg_storage_ext.maintenance".to_string(),
                 "*/15 * * * *".to_string()
             ),
@@ -176,6 +180,15 @@ fn schedule_jobs_runs_refresh_due_from_pg_cron() {
         (n >= 2).then_some(n)
     });
     assert!(sampled.is_some(), "pg_cron's metrics job took no snapshot");
+    // and the heartbeat job beats
+    let beat = wait_for(Duration::from_secs(30), || {
+        c.query_opt(
+            "SELECT 1 FROM storage.heartbeat WHERE primary_time > now() - interval '30 seconds'",
+            &[],
+        )
+        .ok()?
+    });
+    assert!(beat.is_some(), "pg_cron's heartbeat job wrote no heartbeat");
 
     let refreshed = wait_for(Duration::from_secs(30), || {
         let row = c

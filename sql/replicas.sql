@@ -1,0 +1,98 @@
+-- Replicas capability: a heartbeat the primary writes and every standby replays, and replication
+-- status that does not lie. `now() - pg_last_xact_replay_timestamp()` grows while the primary is
+-- idle and says nothing of a standby whose WAL receiver is gone; the heartbeat (the primary's
+-- clock and WAL position, written every few seconds by the pg_storage_ext.heartbeat job) tells a
+-- standby how old the newest primary state it has is, whatever the application writes.
+
+CREATE TABLE storage.heartbeat (
+    id           boolean PRIMARY KEY DEFAULT true CHECK (id),
+    primary_time timestamptz NOT NULL,
+    wal_lsn      pg_lsn NOT NULL
+);
+COMMENT ON TABLE storage.heartbeat IS
+    'One row, written by storage._heartbeat() on the primary (the pg_storage_ext.heartbeat job): the primary''s clock and WAL position; replayed by every standby.';
+
+CREATE FUNCTION storage._heartbeat() RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- on a standby the job has nothing to do (and no error for pg_cron's history)
+    IF pg_is_in_recovery() THEN
+        RETURN false;
+    END IF;
+    INSERT INTO storage.heartbeat AS h (id, primary_time, wal_lsn) VALUES (true, clock_timestamp(), pg_current_wal_lsn())
+    ON CONFLICT (id) DO UPDATE SET primary_time = excluded.primary_time, wal_lsn = excluded.wal_lsn;
+    RETURN true;
+END $$;
+COMMENT ON FUNCTION storage._heartbeat() IS
+    'Internal: the heartbeat job: writes the primary''s clock and WAL position into storage.heartbeat; on a standby returns false at once.';
+
+CREATE FUNCTION storage.replication_status()
+RETURNS TABLE (role text, state text, replay_lag interval, byte_lag numeric, last_heartbeat timestamptz, detail text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    hb storage.heartbeat;
+    receiver text;
+    sender text;
+    pause text;
+    behind numeric;
+    last_xact timestamptz;
+BEGIN
+    SELECT * INTO hb FROM storage.heartbeat;
+    IF pg_is_in_recovery() THEN
+        role := 'standby';
+        last_heartbeat := hb.primary_time;
+        SELECT r.status, r.sender_host || ':' || r.sender_port INTO receiver, sender FROM pg_stat_wal_receiver r;
+        pause := pg_get_wal_replay_pause_state();
+        behind := pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn());
+        byte_lag := greatest(behind, 0);
+        last_xact := pg_last_xact_replay_timestamp();
+        IF pause <> 'not paused' THEN
+            state := 'paused';
+            replay_lag := now() - coalesce(last_xact, hb.primary_time);
+            detail := format('replay %s with pg_wal_replay_pause(); %s bytes received and not replayed', pause, byte_lag);
+        ELSIF receiver IS DISTINCT FROM 'streaming' THEN
+            -- no WAL receiver: nothing says the primary has not moved on; the heartbeat says how
+            -- old the newest primary state here is
+            state := 'disconnected';
+            replay_lag := now() - hb.primary_time;
+            detail := CASE WHEN receiver IS NULL THEN 'no WAL receiver is running'
+                           ELSE format('the WAL receiver is %s', receiver) END
+                      || CASE WHEN hb.primary_time IS NULL THEN '; no heartbeat replayed yet (schedule storage.schedule_jobs() on the primary)'
+                              ELSE format('; the newest primary state here is from %s', hb.primary_time) END;
+        ELSIF behind > 0 THEN
+            state := 'catching up';
+            replay_lag := now() - coalesce(least(last_xact, hb.primary_time), last_xact, hb.primary_time);
+            detail := format('%s bytes received and not yet replayed, from %s', byte_lag, sender);
+        ELSIF last_xact IS NULL OR last_xact < now() - interval '1 minute' THEN
+            -- everything received is replayed and the primary has committed nothing for a while:
+            -- no lag, whatever the time since the last transaction
+            state := 'idle primary';
+            replay_lag := interval '0';
+            detail := format('caught up with %s; the primary has committed nothing since %s', sender, coalesce(last_xact::text, 'this standby started'));
+        ELSE
+            state := 'streaming';
+            replay_lag := interval '0';
+            detail := format('caught up with %s', sender);
+        END IF;
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    -- the primary: one row per standby, and per replication slot nobody uses that retains WAL
+    RETURN QUERY
+    SELECT 'primary', r.state, coalesce(r.replay_lag, interval '0'),
+           pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn), hb.primary_time,
+           format('standby %s at %s (sync %s)', coalesce(nullif(r.application_name, ''), 'unnamed'), coalesce(host(r.client_addr), 'local socket'), r.sync_state)
+      FROM pg_stat_replication r;
+    RETURN QUERY
+    SELECT 'primary', 'inactive slot', NULL::interval,
+           pg_wal_lsn_diff(pg_current_wal_lsn(), coalesce(s.restart_lsn, s.confirmed_flush_lsn)), hb.primary_time,
+           format('replication slot %s is not in use and retains %s of WAL: drop it if its standby is gone', s.slot_name,
+                  pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), coalesce(s.restart_lsn, s.confirmed_flush_lsn))))
+      FROM pg_replication_slots s
+     WHERE NOT s.active AND coalesce(s.restart_lsn, s.confirmed_flush_lsn) IS NOT NULL;
+END $$;
+COMMENT ON FUNCTION storage.replication_status() IS
+    'On a standby, one row: state streaming, catching up, paused, disconnected (no WAL receiver) or idle primary (caught up, nothing committed for a minute), replay lag from the replayed heartbeat and the last replayed transaction (0 when caught up, never a false 0 when disconnected), bytes received and not replayed. On the primary, one row per standby from pg_stat_replication and one per inactive slot retaining WAL.';
+
+GRANT SELECT ON storage.heartbeat TO pg_monitor;
+GRANT EXECUTE ON FUNCTION storage.replication_status() TO pg_monitor;
