@@ -25,4 +25,4 @@ COMMENT ON FUNCTION storage.json_schema_errors(jsonb, jsonb) IS
 COMMENT ON FUNCTION storage.json_schema_check(jsonb, jsonb) IS
     'For CHECK constraints: true when valid, else check_violation (23514) whose DETAIL lists the failing paths and messages.';
 COMMENT ON FUNCTION storage.json_schema_is_valid(jsonb) IS
-    'True when the argument is a valid JSON Schema for its draft.';
+    'True when the argument is a valid JSON Schema for its draft; a schema that refers to a remote document (never fetched inside the database) raises the error the validating functions raise.';

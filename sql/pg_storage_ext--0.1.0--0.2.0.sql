@@ -3319,6 +3319,10 @@ COMMENT ON FUNCTION storage.replication_status() IS
 GRANT SELECT ON storage.heartbeat TO pg_monitor;
 GRANT EXECUTE ON FUNCTION storage.replication_status() TO pg_monitor;
 
+-- JSON Schema: json_schema_is_valid raises on a remote $ref (its comment says so).
+COMMENT ON FUNCTION storage.json_schema_is_valid(jsonb) IS
+    'True when the argument is a valid JSON Schema for its draft; a schema that refers to a remote document (never fetched inside the database) raises the error the validating functions raise.';
+
 -- Who may call what (sql/grants.sql, repeated as it stands there).
 GRANT USAGE ON SCHEMA storage TO PUBLIC;
 DO $grants$

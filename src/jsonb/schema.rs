@@ -57,22 +57,26 @@ fn validator(schema: &JsonbRef) -> Arc<Validator<Jsonb>> {
             cache.get_or_try_insert(schema.bytes(), || compile(schema, formats))
         })
     };
-    match built {
-        Ok(v) => v,
-        Err(e) => {
-            let hint = if e.needs_remote_ref {
-                "Remote $ref documents are never fetched inside the database: put the referenced schema under \"$defs\" and refer to it as \"#/$defs/name\"."
-            } else {
-                "Check the schema against its draft's meta-schema, e.g. with storage.json_schema_is_valid(schema)."
-            };
-            raise(
-                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-                "invalid JSON Schema",
-                Some(e.message),
-                Some(hint.into()),
-            )
-        }
-    }
+    built.unwrap_or_else(|e| schema_error(schema, e))
+}
+
+/// The error of a schema that does not compile: its message, and a hint fit for the cause (a
+/// remote `$ref` names where its own draft keeps local definitions).
+fn schema_error(schema: &JsonbRef, e: schema::SchemaError) -> ! {
+    let hint = if e.needs_remote_ref {
+        let defs = schema::definitions_keyword(&schema.to_value());
+        format!(
+            "Remote $ref documents are never fetched inside the database: put the referenced schema under \"{defs}\" and refer to it as \"#/{defs}/name\"."
+        )
+    } else {
+        "Check the schema against its draft's meta-schema, e.g. with storage.json_schema_is_valid(schema).".into()
+    };
+    raise(
+        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        "invalid JSON Schema",
+        Some(e.message),
+        Some(hint),
+    )
 }
 
 /// The instance as the validator reads it: the stored container, in place. Keys and strings are
@@ -159,5 +163,11 @@ pub(crate) fn json_schema_check(schema: JsonbRef, instance: JsonbRef) -> bool {
 /// True when `schema` is itself a valid JSON Schema (for its `$schema` draft, 2020-12 by default).
 #[pg_extern(immutable, strict, parallel_safe)]
 pub(crate) fn json_schema_is_valid(schema: JsonbRef) -> bool {
-    compile(&schema, gucs::JSON_SCHEMA_FORMATS.get()).is_ok()
+    match compile(&schema, gucs::JSON_SCHEMA_FORMATS.get()) {
+        Ok(_) => true,
+        // a schema whose only fault is a document the database never fetches is not "invalid":
+        // the same error the other functions raise says so
+        Err(e) if e.needs_remote_ref => schema_error(&schema, e),
+        Err(_) => false,
+    }
 }

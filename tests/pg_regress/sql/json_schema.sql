@@ -33,6 +33,10 @@ SELECT storage.json_schema_is_valid('{"type": "object"}') AS ok, storage.json_sc
        storage.json_schema_is_valid('{"minimum": "x"}') AS bad_minimum;
 SELECT storage.json_schema_valid('{"type": 12}', '1');
 SELECT storage.json_schema_valid('{"$ref": "https://example.com/schemas/user.json"}', '{}');
+-- a schema whose only fault is a remote $ref is not "invalid" to json_schema_is_valid either: the
+-- same error, and the hint names where its own draft keeps local definitions
+SELECT storage.json_schema_is_valid('{"$ref": "https://example.com/schemas/user.json"}');
+SELECT storage.json_schema_is_valid('{"$schema": "http://json-schema.org/draft-07/schema#", "$ref": "https://example.com/u.json"}');
 SELECT pg_temp.sqlstate_of($$SELECT storage.json_schema_valid('{"type": "nonsense"}', '1')$$);
 SELECT storage.json_schema_valid('{"$defs": {"pos": {"minimum": 0}}, "properties": {"n": {"$ref": "#/$defs/pos"}}}', '{"n": -1}') AS local_ref;
 

@@ -61,6 +61,22 @@ pub fn compile<F: Json>(schema: &Value, formats: bool) -> Result<Validator<F>, S
         })
 }
 
+/// The keyword a schema's own draft keeps local definitions under: `definitions` for drafts 4, 6
+/// and 7 (named by `$schema`), `$defs` for 2019-09, 2020-12 and schemas that name no draft (the
+/// validator's default, 2020-12).
+pub fn definitions_keyword(schema: &serde_json::Value) -> &'static str {
+    match schema.get("$schema").and_then(|v| v.as_str()) {
+        Some(uri)
+            if ["draft-04", "draft-06", "draft-07"]
+                .iter()
+                .any(|d| uri.contains(d)) =>
+        {
+            "definitions"
+        }
+        _ => "$defs",
+    }
+}
+
 /// The deepest nesting of documents and schemas handed to the `jsonschema` crate. Its walks
 /// recurse (a `"$ref": "#"` schema follows the instance down) without a stack check of
 /// PostgreSQL's, so deeper values are refused before they reach it (54001 in the extension).
@@ -323,5 +339,28 @@ mod tests {
         assert!(!e.needs_remote_ref);
         let e = compile(&json!({"$ref": "https://example.com/s.json"}), true).expect_err("remote");
         assert!(e.needs_remote_ref, "{e:?}");
+    }
+
+    #[test]
+    fn definitions_follow_the_draft() {
+        let d = |s| definitions_keyword(&s);
+        assert_eq!(
+            d(json!({"$schema": "http://json-schema.org/draft-07/schema#"})),
+            "definitions"
+        );
+        assert_eq!(
+            d(json!({"$schema": "http://json-schema.org/draft-04/schema#"})),
+            "definitions"
+        );
+        assert_eq!(
+            d(json!({"$schema": "https://json-schema.org/draft/2020-12/schema"})),
+            "$defs"
+        );
+        assert_eq!(
+            d(json!({"$schema": "https://json-schema.org/draft/2019-09/schema"})),
+            "$defs"
+        );
+        assert_eq!(d(json!({"type": "object"})), "$defs");
+        assert_eq!(d(json!(true)), "$defs");
     }
 }
