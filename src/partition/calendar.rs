@@ -6,7 +6,7 @@
 //! by `timestamp_in` and broken into fields by `timestamp2tm`.
 
 use super::invalid;
-use pg_storage_core::partition::{Civil, PartitionError, Periods, Step};
+use pg_storage_core::partition::{Civil, PartitionError, Periods};
 use pgrx::datetime::{DateTimeParts, Interval, Timestamp};
 use pgrx::prelude::*;
 use pgrx::{direct_function_call, pg_sys};
@@ -104,7 +104,16 @@ pub(super) fn parse(text: &str) -> i64 {
 }
 
 /// Periods of a time step on civil timestamps.
-pub(super) struct TimePeriods(pub Step);
+/// The time steps (an integer step has `IntPeriods`), so every match below is whole.
+pub(super) enum TimePeriods {
+    Minutes(i64),
+    /// `origin_days`: days after 1970-01-01 where periods start (Mondays for whole weeks)
+    Days {
+        n: i64,
+        origin_days: i64,
+    },
+    Months(i64),
+}
 
 impl TimePeriods {
     fn bin(&self, stride: Interval, p: i64, origin: i64) -> i64 {
@@ -125,24 +134,20 @@ impl TimePeriods {
 
 impl Periods for TimePeriods {
     fn floor(&self, p: i64) -> i64 {
-        match self.0 {
-            Step::Minutes(n) => {
+        match *self {
+            TimePeriods::Minutes(n) => {
                 let stride = n
                     .checked_mul(60_000_000)
                     .and_then(|m| interval(0, 0, m))
                     .unwrap_or_else(|| out_of_range(&format!("{n} minutes")));
                 self.bin(stride, p, UNIX_EPOCH)
             }
-            Step::Days(n) => {
+            TimePeriods::Days { n, origin_days } => {
                 let stride =
                     interval(0, n, 0).unwrap_or_else(|| out_of_range(&format!("{n} days")));
-                self.bin(
-                    stride,
-                    p,
-                    UNIX_EPOCH + self.0.origin_days() * MICROS_PER_DAY,
-                )
+                self.bin(stride, p, UNIX_EPOCH + origin_days * MICROS_PER_DAY)
             }
-            Step::Months(n) => {
+            TimePeriods::Months(n) => {
                 let c = civil(p);
                 let past = (c.year * 12 + c.month - 1).rem_euclid(n);
                 let month = ts(p).truncate(DateTimeParts::Month);
@@ -150,16 +155,14 @@ impl Periods for TimePeriods {
                     interval(-past, 0, 0).unwrap_or_else(|| out_of_range(&format!("{n} months")));
                 (month + back).into_inner()
             }
-            Step::Int(_) => unreachable!("integer steps have IntPeriods"),
         }
     }
 
     fn add(&self, p: i64, k: i64) -> Option<i64> {
-        let by = match self.0 {
-            Step::Minutes(n) => interval(0, 0, k.checked_mul(n)?.checked_mul(60_000_000)?),
-            Step::Days(n) => interval(0, k.checked_mul(n)?, 0),
-            Step::Months(n) => interval(k.checked_mul(n)?, 0, 0),
-            Step::Int(_) => unreachable!("integer steps have IntPeriods"),
+        let by = match *self {
+            TimePeriods::Minutes(n) => interval(0, 0, k.checked_mul(n)?.checked_mul(60_000_000)?),
+            TimePeriods::Days { n, .. } => interval(0, k.checked_mul(n)?, 0),
+            TimePeriods::Months(n) => interval(k.checked_mul(n)?, 0, 0),
         }?;
         // past PostgreSQL's last timestamp there is no period start
         PgTryBuilder::new(|| Some((ts(p) + by).into_inner()))

@@ -49,7 +49,12 @@ fn text_of(step: &Step, p: i64) -> String {
 fn periods(step: &Step) -> Box<dyn Periods> {
     match *step {
         Step::Int(n) => Box::new(IntPeriods(n)),
-        s => Box::new(TimePeriods(s)),
+        Step::Minutes(n) => Box::new(TimePeriods::Minutes(n)),
+        Step::Days(n) => Box::new(TimePeriods::Days {
+            n,
+            origin_days: step.origin_days(),
+        }),
+        Step::Months(n) => Box::new(TimePeriods::Months(n)),
     }
 }
 
