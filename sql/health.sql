@@ -137,7 +137,7 @@ BEGIN
     RETURN QUERY
     SELECT 'pg_storage_ext_audit_log_rows_total', 'counter', 'rows written to audit.log', '{}'::jsonb,
            coalesce(sum(s.n_tup_ins), 0)::double precision
-      FROM pg_stat_all_tables s WHERE s.relid IN (SELECT x.relid FROM pg_partition_tree('audit.log') x);
+      FROM pg_stat_all_tables s WHERE s.relid IN (SELECT x.relid FROM pg_partition_tree('audit._log_row') x);
     BEGIN
         RETURN QUERY
         SELECT 'pg_storage_ext_partitions', 'gauge', 'children of each registered parent',
@@ -406,7 +406,7 @@ BEGIN
                               JOIN pg_stat_all_tables s ON s.relid = tr.table_name OR s.relid IN (SELECT x.relid FROM pg_partition_tree(tr.table_name) x)
                              GROUP BY tr.table_name) w
                      WHERE w.writes > 0
-                       AND NOT EXISTS (SELECT FROM audit.log l WHERE l.table_oid = w.table_name AND l.ts >= snap AND l.op <> 'DDL');
+                       AND NOT EXISTS (SELECT FROM audit._log_statement l WHERE l.table_oid = w.table_name AND l.ts >= snap AND l.op <> 'DDL');
                     d := d || ' ' || since;
                 END IF;
             WHEN 'partition_premake' THEN

@@ -499,7 +499,7 @@ BEGIN
             PERFORM storage._partition_apply_template(cfg, leaf);
         END IF;
     END LOOP;
-    IF cfg.parent = 'audit.log'::regclass THEN
+    IF cfg.parent IN ('audit._log_statement'::regclass, 'audit._log_row'::regclass) THEN
         PERFORM audit._index_log_partitions();
     END IF;
     -- a table isolated by tenant: its new partitions carry the tenant policies too
@@ -596,8 +596,8 @@ BEGIN
     END IF;
     EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)', cfg.parent, child,
                    coalesce(quote_literal(lo), 'MINVALUE'), coalesce(quote_literal(hi), 'MAXVALUE'));
-    -- audit.log keeps its indexes per partition (see sql/audit.sql)
-    IF cfg.parent = 'audit.log'::regclass THEN
+    -- the log keeps its indexes per partition (see sql/audit.sql)
+    IF cfg.parent IN ('audit._log_statement'::regclass, 'audit._log_row'::regclass) THEN
         PERFORM audit._index_log_partitions();
     END IF;
 END $$;

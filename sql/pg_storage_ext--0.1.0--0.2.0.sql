@@ -50,6 +50,216 @@ COMMENT ON FUNCTION audit._tracked_changed() IS
 CREATE TRIGGER tracked_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON audit._tracked
     FOR EACH STATEMENT EXECUTE FUNCTION audit._tracked_changed();
 
+-- Audit: a lean, normalized log (issue: capture at the physical floor). The 0.1.0 table
+-- audit.log becomes audit._log_0_1 here; its rows move into the new layout at the end of this
+-- script (once the partition functions are this version's), and it is dropped.
+ALTER SEQUENCE audit.log_id_seq OWNED BY NONE;
+ALTER TABLE audit.log RENAME TO _log_0_1;
+DROP FUNCTION audit.history(regclass, jsonb);
+DROP FUNCTION audit._changed_columns(jsonb, jsonb, text[]);
+CREATE FUNCTION audit."_delta"(
+	"old_row" jsonb, /* crate :: jsonb :: datum :: JsonbRef */
+	"new_row" jsonb /* crate :: jsonb :: datum :: JsonbRef */
+) RETURNS jsonb /* crate :: jsonb :: datum :: JsonbRaw */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_delta_wrapper';
+REVOKE ALL ON FUNCTION audit._delta(jsonb, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION audit._delta(jsonb, jsonb) IS
+    'Internal: the members of new_row whose values differ from old_row''s (as jsonb = decides, a JSON null is a value): the changed columns of an UPDATE with their new values, as the log stores them.';
+-- The log, normalized. A statement that changed rows of an audited table writes one row of
+-- audit._log_statement (time, transaction, table, operation, the statement text when asked for,
+-- and a pointer to its context) and one narrow row of audit._log_row per changed row (the
+-- statement, a 64-bit hash of the key for history, the images: INSERT the new row, DELETE the old
+-- one, UPDATE the old row and only the changed columns' new values). What repeats from statement
+-- to statement -- the table's names and columns, who ran it, from where -- is stored once in
+-- audit._log_context and pointed to. audit.log is a view over the three with the columns and
+-- meaning the log always had.
+--
+-- Rows are written only by audit._capture() (and the DDL event triggers), as the extension
+-- owner; nobody else has INSERT, UPDATE, DELETE or TRUNCATE on them. The two logs are
+-- range-partitioned by month of ts (UTC months): their partitions are made by
+-- storage.create_partitions at the first audit.enable and kept by storage.run_maintenance(),
+-- which also applies audit.set_retention to both.
+CREATE TABLE audit._log_context (
+    id bigint PRIMARY KEY,
+    schema_name name NOT NULL,
+    table_name name NOT NULL,
+    db_user name NOT NULL,
+    role_name name NOT NULL,
+    application_name text,
+    client_addr inet,
+    columns text[] NOT NULL,
+    non_key text[]
+);
+CREATE TABLE audit._log_statement (
+    id bigint NOT NULL,
+    ts timestamptz NOT NULL,
+    txid xid8 NOT NULL,
+    table_oid oid NOT NULL,
+    op text NOT NULL,
+    context bigint NOT NULL,
+    query text,
+    detail jsonb
+) PARTITION BY RANGE (ts);
+CREATE TABLE audit._log_row (
+    id bigint NOT NULL,
+    statement_id bigint NOT NULL,
+    ts timestamptz NOT NULL,
+    key_hash bigint,
+    old_key_hash bigint,
+    old_row jsonb,
+    new_row jsonb
+) PARTITION BY RANGE (ts);
+-- The indexes live on each partition, not on the parents: the parents belong to the extension and
+-- their partitions do not, and pg_dump cannot restore a partitioned index of an extension's table
+-- over partitions it dumps itself (the attach would create the child indexes a second time).
+CREATE OR REPLACE FUNCTION audit._index_log_partitions() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p record;
+BEGIN
+    FOR p IN SELECT c.oid::regclass AS part, c.relname, i.inhparent
+               FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+              WHERE i.inhparent IN ('audit._log_statement'::regclass, 'audit._log_row'::regclass)
+                AND NOT EXISTS (SELECT FROM pg_index x WHERE x.indrelid = c.oid)
+              ORDER BY c.relname
+    LOOP
+        IF p.inhparent = 'audit._log_statement'::regclass THEN
+            EXECUTE format('CREATE UNIQUE INDEX %I ON %s (id)',
+                           storage._partition_fit(p.relname, '_id_idx'), p.part);
+            EXECUTE format('CREATE INDEX %I ON %s (table_oid, ts)',
+                           storage._partition_fit(p.relname, '_table_idx'), p.part);
+        ELSE
+            EXECUTE format('CREATE INDEX %I ON %s USING hash (key_hash)',
+                           storage._partition_fit(p.relname, '_key_idx'), p.part);
+            EXECUTE format('CREATE INDEX %I ON %s USING hash (old_key_hash) WHERE old_key_hash IS NOT NULL',
+                           storage._partition_fit(p.relname, '_old_key_idx'), p.part);
+        END IF;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION audit._index_log_partitions() FROM PUBLIC;
+COMMENT ON FUNCTION audit._index_log_partitions() IS
+    'Internal: gives every partition of the log without indexes its indexes (statements: unique id, (table_oid, ts); rows: hash of key_hash, hash of old_key_hash where set).';
+-- The partitions are made after CREATE EXTENSION, so they are ordinary tables that pg_dump
+-- dumps with their rows; the contexts and the sequence are dumped as configuration (ids go on
+-- increasing).
+SELECT pg_catalog.pg_extension_config_dump('audit._log_context', '');
+REVOKE ALL ON audit._log_context, audit._log_statement, audit._log_row FROM PUBLIC;
+COMMENT ON TABLE audit._log_context IS
+    'Internal: what statements of the log share, stored once: the audited table''s names, logged columns (in table order) and non-key columns (NULL without a primary key), the session user, role, application and client address. id is a 64-bit hash of the rest.';
+COMMENT ON TABLE audit._log_statement IS
+    'Internal: one row per statement that changed rows of an audited table (and per TRUNCATE, per DDL row); read it through audit.log.';
+COMMENT ON TABLE audit._log_row IS
+    'Internal: one row per changed row: its statement, the hash of its key (and of the key before an UPDATE that changed it), the old image (UPDATE, DELETE) and the new one (INSERT; for UPDATE only the changed columns). Read it through audit.log.';
+
+-- The context id of these constants: a 64-bit hash of them, the row written when missing.
+CREATE FUNCTION audit._context(schema_name name, table_name name, db_user name, role_name name,
+                               application_name text, client_addr inet, columns text[], non_key text[])
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    h bigint := jsonb_hash_extended(jsonb_build_array(schema_name, table_name, db_user, role_name,
+                                                      application_name, client_addr, columns, non_key), 0);
+BEGIN
+    INSERT INTO audit._log_context AS c
+    VALUES (h, schema_name, table_name, db_user, role_name, application_name, client_addr, columns, non_key)
+    ON CONFLICT (id) DO NOTHING;
+    RETURN h;
+END
+$$;
+REVOKE ALL ON FUNCTION audit._context(name, name, name, name, text, inet, text[], text[]) FROM PUBLIC;
+COMMENT ON FUNCTION audit._context(name, name, name, name, text, inet, text[], text[]) IS
+    'Internal: the id of a log context (a 64-bit hash of its values), written to audit._log_context when missing.';
+
+-- The changed rows with every column of audit.log, and the key hashes history looks rows up by.
+CREATE VIEW audit._log_rows AS
+SELECT r.id, s.ts, s.txid, s.table_oid, c.schema_name, c.table_name, s.op,
+       k.pk, CASE WHEN s.op = 'UPDATE' AND r.old_key_hash IS NOT NULL THEN r.old_row OPERATOR(pg_catalog.-) c.non_key END AS old_pk,
+       r.old_row, k.new_row,
+       CASE WHEN s.op = 'UPDATE'
+            THEN ARRAY(SELECT u.col FROM unnest(c.columns) WITH ORDINALITY AS u(col, n)
+                        WHERE r.new_row OPERATOR(pg_catalog.?) u.col ORDER BY u.n) END AS changed_columns,
+       c.db_user, c.role_name, c.application_name, c.client_addr, s.query,
+       r.key_hash, r.old_key_hash
+  FROM audit._log_row r
+  JOIN audit._log_statement s ON s.id = r.statement_id
+  JOIN audit._log_context c ON c.id = s.context
+ CROSS JOIN LATERAL (SELECT CASE WHEN s.op = 'UPDATE' THEN r.old_row OPERATOR(pg_catalog.||) r.new_row ELSE r.new_row END AS new_row) AS n
+ CROSS JOIN LATERAL (SELECT coalesce(n.new_row, r.old_row) OPERATOR(pg_catalog.-) c.non_key AS pk, n.new_row) AS k;
+REVOKE ALL ON audit._log_rows FROM PUBLIC;
+COMMENT ON VIEW audit._log_rows IS
+    'Internal: the changed rows of the log with the columns of audit.log and their key hashes (audit.history and audit.row_at look rows up by them).';
+
+CREATE VIEW audit.log AS
+SELECT id, ts, txid, table_oid, schema_name, table_name, op, pk, old_pk, old_row, new_row, changed_columns,
+       db_user, role_name, application_name, client_addr, query
+  FROM audit._log_rows
+UNION ALL
+SELECT s.id, s.ts, s.txid, s.table_oid, c.schema_name, c.table_name, s.op, NULL::jsonb, NULL::jsonb,
+       CASE WHEN s.op = 'TRUNCATE' THEN s.detail END, CASE WHEN s.op = 'DDL' THEN s.detail END, NULL::text[],
+       c.db_user, c.role_name, c.application_name, c.client_addr, s.query
+  FROM audit._log_statement s
+  JOIN audit._log_context c ON c.id = s.context
+ WHERE s.op IN ('TRUNCATE', 'DDL');
+-- The view is read-only: writes are refused by privileges (nobody but the extension owner has
+-- them), and by this trigger for the owner and superusers.
+CREATE FUNCTION audit._log_read_only() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION 'audit.log is read-only'
+          USING ERRCODE = 'insufficient_privilege',
+                DETAIL = 'Its rows are written by the capture triggers of audit.enable and removed by retention only.',
+                HINT = 'Use audit.set_retention to keep less of the log.';
+END
+$$;
+REVOKE ALL ON FUNCTION audit._log_read_only() FROM PUBLIC;
+COMMENT ON FUNCTION audit._log_read_only() IS
+    'Internal: INSTEAD OF trigger of the audit.log view; refuses every INSERT, UPDATE and DELETE through it.';
+CREATE TRIGGER read_only INSTEAD OF INSERT OR UPDATE OR DELETE ON audit.log
+    FOR EACH ROW EXECUTE FUNCTION audit._log_read_only();
+REVOKE ALL ON audit.log FROM PUBLIC;
+GRANT SELECT ON audit.log, audit._log_rows, audit._log_statement TO audit_reader;
+
+COMMENT ON VIEW audit.log IS
+    'pg_storage_ext: one row per changed row (one per statement for TRUNCATE, one per DDL row), written by the capture triggers of audit.enable; a view over the normalized log (audit._log_statement, audit._log_row, audit._log_context), partitioned by month of ts.';
+COMMENT ON COLUMN audit.log.id IS 'Increasing with every row written; orders the history of a row.';
+COMMENT ON COLUMN audit.log.op IS 'INSERT, UPDATE, DELETE, TRUNCATE or DDL.';
+COMMENT ON COLUMN audit.log.ts IS 'Statement start time of the change.';
+COMMENT ON COLUMN audit.log.txid IS 'Top-level transaction id of the change (pg_current_xact_id()).';
+COMMENT ON COLUMN audit.log.table_oid IS 'The audited table (for a partition: its audited ancestor).';
+COMMENT ON COLUMN audit.log.pk IS 'Primary key columns of the row (after the change; before it for DELETE); NULL for tables without a primary key.';
+COMMENT ON COLUMN audit.log.old_pk IS 'For an UPDATE that changed the primary key: the key before it.';
+COMMENT ON COLUMN audit.log.old_row IS 'The row before the change (UPDATE, DELETE), without excluded columns; for a TRUNCATE of one partition, {"partition": name}.';
+COMMENT ON COLUMN audit.log.new_row IS 'The row after the change (INSERT, UPDATE), without excluded columns; for DDL, {"command_tag": ...}.';
+COMMENT ON COLUMN audit.log.changed_columns IS 'UPDATE only: the logged columns whose value changed, in table order.';
+COMMENT ON COLUMN audit.log.db_user IS 'session_user of the change.';
+COMMENT ON COLUMN audit.log.role_name IS 'current_user of the statement that changed the row.';
+COMMENT ON COLUMN audit.log.query IS 'The top-level statement text, when enabled with capture_query.';
+
+CREATE OR REPLACE FUNCTION audit._ensure_log() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $$
+DECLARE
+    log regclass;
+BEGIN
+    IF (SELECT count(*) FROM storage.partition_config
+         WHERE parent IN ('audit._log_statement'::regclass, 'audit._log_row'::regclass)) < 2 THEN
+        PERFORM pg_advisory_xact_lock(hashtext('pg_storage_ext.audit.log'));
+        FOREACH log IN ARRAY ARRAY['audit._log_statement'::regclass, 'audit._log_row'::regclass] LOOP
+            IF NOT EXISTS (SELECT FROM storage.partition_config c WHERE c.parent = log) THEN
+                PERFORM storage.create_partitions(log, '1 month', premake => 3, default_partition => true);
+            END IF;
+        END LOOP;
+        PERFORM audit._index_log_partitions();
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION audit._ensure_log() FROM PUBLIC;
+COMMENT ON FUNCTION audit._ensure_log() IS
+    'Internal: registers the two partitioned tables of the log with the partition capability (UTC months, 3 ahead, default partition) at the first audit.enable.';
+
+
 -- Functions that run SQL pin their search_path.
 ALTER FUNCTION audit.enable(regclass, text[], boolean) SET search_path TO pg_catalog, pg_temp;
 ALTER FUNCTION audit.disable(regclass) SET search_path TO pg_catalog, pg_temp;
@@ -144,8 +354,8 @@ BEGIN
     END IF;
     EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)', cfg.parent, child,
                    coalesce(quote_literal(lo), 'MINVALUE'), coalesce(quote_literal(hi), 'MAXVALUE'));
-    -- audit.log keeps its indexes per partition (see sql/audit.sql)
-    IF cfg.parent = 'audit.log'::regclass THEN
+    -- the log keeps its indexes per partition (see sql/audit.sql)
+    IF cfg.parent IN ('audit._log_statement'::regclass, 'audit._log_row'::regclass) THEN
         PERFORM audit._index_log_partitions();
     END IF;
 END $$;
@@ -736,12 +946,13 @@ COMMENT ON FUNCTION audit._capture_state(audit._tracked) IS
 -- event triggers current_user is the extension owner).
 CREATE FUNCTION audit._log_ddl(rel oid, nsp name, relname name, tag text, detail jsonb DEFAULT NULL) RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    INSERT INTO audit.log (ts, txid, table_oid, schema_name, table_name, op, new_row, db_user, role_name,
-                           application_name, client_addr, query)
-    VALUES (statement_timestamp(), pg_current_xact_id(), rel, nsp, relname, 'DDL',
-            jsonb_build_object('command_tag', tag) || coalesce(detail, '{}'), session_user,
-            CASE WHEN current_setting('role') = 'none' THEN session_user ELSE current_setting('role')::name END,
-            current_setting('application_name'), inet_client_addr(), current_query())
+    SELECT audit._ensure_log();
+    INSERT INTO audit._log_statement (id, ts, txid, table_oid, op, context, query, detail)
+    VALUES (nextval('audit.log_id_seq'::regclass), statement_timestamp(), pg_current_xact_id(), rel, 'DDL',
+            audit._context(nsp, relname, session_user,
+                           CASE WHEN current_setting('role') = 'none' THEN session_user ELSE current_setting('role')::name END,
+                           current_setting('application_name'), inet_client_addr(), '{}', NULL),
+            current_query(), jsonb_build_object('command_tag', tag) || coalesce(detail, '{}'))
 $$;
 REVOKE ALL ON FUNCTION audit._log_ddl(oid, name, name, text, jsonb) FROM PUBLIC;
 COMMENT ON FUNCTION audit._log_ddl(oid, name, name, text, jsonb) IS
@@ -884,14 +1095,16 @@ GRANT EXECUTE ON FUNCTION audit._oids(regclass), audit._partial_key(regclass, js
 
 CREATE OR REPLACE FUNCTION audit.history(target regclass, pk jsonb) RETURNS SETOF audit.log
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT e.*
+    SELECT e.id, e.ts, e.txid, e.table_oid, e.schema_name, e.table_name, e.op, e.pk, e.old_pk, e.old_row,
+           e.new_row, e.changed_columns, e.db_user, e.role_name, e.application_name, e.client_addr, e.query
       FROM (SELECT l.*
-              FROM audit.log l
-             WHERE l.table_oid = ANY (audit._oids(target))
+              FROM audit._log_rows l
+             WHERE (l.key_hash = jsonb_hash_extended(history.pk, 0) OR l.old_key_hash = jsonb_hash_extended(history.pk, 0))
+               AND l.table_oid = ANY (audit._oids(target))
                AND (l.pk = history.pk OR l.old_pk = history.pk)
             UNION ALL
             SELECT l.*
-              FROM audit.log l
+              FROM audit._log_rows l
              WHERE audit._partial_key(target, history.pk)
                AND l.table_oid = ANY (audit._oids(target))
                AND (l.pk @> history.pk OR l.old_pk @> history.pk)
@@ -904,21 +1117,22 @@ CREATE OR REPLACE FUNCTION audit.row_at(target regclass, pk jsonb, at timestampt
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT CASE WHEN e.op IN ('INSERT', 'UPDATE') AND e.pk @> row_at.pk THEN e.new_row END
       FROM (SELECT l.id, l.op, l.pk, l.new_row
-              FROM audit.log l
-             WHERE l.table_oid = ANY (audit._oids(target))
+              FROM audit._log_rows l
+             WHERE (l.key_hash = jsonb_hash_extended(row_at.pk, 0) OR l.old_key_hash = jsonb_hash_extended(row_at.pk, 0))
+               AND l.table_oid = ANY (audit._oids(target))
                AND (l.pk = row_at.pk OR l.old_pk = row_at.pk) AND l.ts <= at
             UNION ALL
             SELECT l.id, l.op, l.pk, l.new_row
-              FROM audit.log l
+              FROM audit._log_rows l
              WHERE audit._partial_key(target, row_at.pk)
                AND l.table_oid = ANY (audit._oids(target))
                AND (l.pk @> row_at.pk OR l.old_pk @> row_at.pk)
                AND l.pk IS DISTINCT FROM row_at.pk AND l.old_pk IS DISTINCT FROM row_at.pk AND l.ts <= at
             UNION ALL
-            SELECT l.id, l.op, NULL, NULL
-              FROM audit.log l
-             WHERE l.table_oid = ANY (audit._oids(target)) AND l.pk IS NULL
-               AND l.op = 'TRUNCATE' AND l.old_row IS NULL AND l.ts <= at) e
+            SELECT s.id, s.op, NULL, NULL
+              FROM audit._log_statement s
+             WHERE s.table_oid = ANY (audit._oids(target))
+               AND s.op = 'TRUNCATE' AND s.detail IS NULL AND s.ts <= at) e
      ORDER BY e.id DESC
      LIMIT 1
 $$;
@@ -932,15 +1146,17 @@ BEGIN
     IF keep IS NOT NULL AND keep < interval '1 month' THEN
         RAISE EXCEPTION 'audit retention must be at least 1 month, got %', keep
               USING ERRCODE = 'invalid_parameter_value',
-                    DETAIL = 'audit.log is partitioned by month; whole months are dropped.',
+                    DETAIL = 'The log is partitioned by month; whole months are dropped.',
                     HINT = 'Pass e.g. interval ''12 months'', or NULL to keep everything.';
     END IF;
     PERFORM audit._ensure_log();
-    cfg := storage._partition_config('audit.log'::regclass);
+    cfg := storage._partition_config('audit._log_statement'::regclass);
     IF keep IS NOT NULL THEN
         PERFORM storage._partition_check_retention(keep::text, cfg.step, 'timestamptz');
     END IF;
-    UPDATE storage.partition_config SET retention = keep::text WHERE parent = 'audit.log'::regclass;
+    -- statements and their rows are kept and dropped together (same months)
+    UPDATE storage.partition_config SET retention = keep::text
+     WHERE parent IN ('audit._log_statement'::regclass, 'audit._log_row'::regclass);
     -- a change to what the trail keeps is itself recorded
     PERFORM audit._log_ddl('audit.log'::regclass, 'audit', 'log', 'audit.set_retention',
                            jsonb_build_object('retention', keep::text, 'previous', cfg.retention));
@@ -1859,7 +2075,7 @@ BEGIN
             PERFORM storage._partition_apply_template(cfg, leaf);
         END IF;
     END LOOP;
-    IF cfg.parent = 'audit.log'::regclass THEN
+    IF cfg.parent IN ('audit._log_statement'::regclass, 'audit._log_row'::regclass) THEN
         PERFORM audit._index_log_partitions();
     END IF;
     -- a table isolated by tenant: its new partitions carry the tenant policies too
@@ -2722,7 +2938,7 @@ BEGIN
     RETURN QUERY
     SELECT 'pg_storage_ext_audit_log_rows_total', 'counter', 'rows written to audit.log', '{}'::jsonb,
            coalesce(sum(s.n_tup_ins), 0)::double precision
-      FROM pg_stat_all_tables s WHERE s.relid IN (SELECT x.relid FROM pg_partition_tree('audit.log') x);
+      FROM pg_stat_all_tables s WHERE s.relid IN (SELECT x.relid FROM pg_partition_tree('audit._log_row') x);
     BEGIN
         RETURN QUERY
         SELECT 'pg_storage_ext_partitions', 'gauge', 'children of each registered parent',
@@ -2991,7 +3207,7 @@ BEGIN
                               JOIN pg_stat_all_tables s ON s.relid = tr.table_name OR s.relid IN (SELECT x.relid FROM pg_partition_tree(tr.table_name) x)
                              GROUP BY tr.table_name) w
                      WHERE w.writes > 0
-                       AND NOT EXISTS (SELECT FROM audit.log l WHERE l.table_oid = w.table_name AND l.ts >= snap AND l.op <> 'DDL');
+                       AND NOT EXISTS (SELECT FROM audit._log_statement l WHERE l.table_oid = w.table_name AND l.ts >= snap AND l.op <> 'DDL');
                     d := d || ' ' || since;
                 END IF;
             WHEN 'partition_premake' THEN
@@ -3354,3 +3570,64 @@ BEGIN
         EXECUTE pg_catalog.format('REVOKE ALL ON ROUTINE %s FROM PUBLIC', f);
     END LOOP;
 END $grants$;
+
+-- Audit: the 0.1.0 log's rows move into the new layout, under their ids (each old row becomes
+-- a statement and, for INSERT, UPDATE and DELETE, a changed row; an UPDATE keeps the old image
+-- and the changed columns), into monthly partitions of the new tables (retention carried).
+DO $lean$
+DECLARE
+    cfg storage.partition_config;
+    m timestamptz;
+    part pg_catalog.regclass;
+BEGIN
+    SELECT * INTO cfg FROM storage.partition_config WHERE parent = 'audit._log_0_1'::pg_catalog.regclass;
+    IF FOUND THEN
+        DELETE FROM storage.partition_config WHERE parent = 'audit._log_0_1'::pg_catalog.regclass;
+        PERFORM audit._ensure_log();
+        UPDATE storage.partition_config SET retention = cfg.retention
+         WHERE parent IN ('audit._log_statement'::pg_catalog.regclass, 'audit._log_row'::pg_catalog.regclass);
+        FOR m IN SELECT DISTINCT pg_catalog.date_trunc('month', l.ts, 'UTC') FROM audit._log_0_1 l ORDER BY 1 LOOP
+            PERFORM storage.ensure_partition('audit._log_statement', m::text),
+                    storage.ensure_partition('audit._log_row', m::text);
+        END LOOP;
+        PERFORM audit._index_log_partitions();
+        -- made while this script runs, the partitions became members of the extension: they are
+        -- users' data (dumped with their rows), as the partitions made by audit.enable are
+        FOR part IN SELECT i.inhrelid::pg_catalog.regclass FROM pg_catalog.pg_inherits i
+                     WHERE i.inhparent IN ('audit._log_statement'::pg_catalog.regclass, 'audit._log_row'::pg_catalog.regclass)
+                       AND EXISTS (SELECT FROM pg_catalog.pg_depend d
+                                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = i.inhrelid
+                                      AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e')
+        LOOP
+            EXECUTE pg_catalog.format('ALTER EXTENSION pg_storage_ext DROP TABLE %s', part);
+        END LOOP;
+    END IF;
+    CREATE TEMPORARY TABLE pg_temp.lean_0_1 ON COMMIT DROP AS
+    SELECT l.*, CASE WHEN l.pk IS NOT NULL
+                     THEN ARRAY(SELECT k FROM pg_catalog.jsonb_object_keys(coalesce(l.new_row, l.old_row)) AS k
+                                 WHERE NOT l.pk OPERATOR(pg_catalog.?) k ORDER BY k) END AS non_key,
+           coalesce(l.changed_columns, '{}') AS columns
+      FROM audit._log_0_1 l;
+    UPDATE pg_temp.lean_0_1 SET non_key = '{}' WHERE pk IS NOT NULL AND non_key IS NULL;
+    INSERT INTO audit._log_context AS c
+    SELECT DISTINCT ON (x.id) x.*
+      FROM (SELECT pg_catalog.jsonb_hash_extended(pg_catalog.jsonb_build_array(l.schema_name, l.table_name, l.db_user, l.role_name,
+                                                       l.application_name, l.client_addr, l.columns, l.non_key), 0) AS id,
+                   l.schema_name, l.table_name, l.db_user, l.role_name, l.application_name, l.client_addr, l.columns, l.non_key
+              FROM pg_temp.lean_0_1 l) AS x
+    ON CONFLICT (id) DO NOTHING;
+    INSERT INTO audit._log_statement (id, ts, txid, table_oid, op, context, query, detail)
+    SELECT l.id, l.ts, l.txid, l.table_oid, l.op,
+           pg_catalog.jsonb_hash_extended(pg_catalog.jsonb_build_array(l.schema_name, l.table_name, l.db_user, l.role_name,
+                                              l.application_name, l.client_addr, l.columns, l.non_key), 0),
+           l.query, CASE l.op WHEN 'TRUNCATE' THEN l.old_row WHEN 'DDL' THEN l.new_row END
+      FROM pg_temp.lean_0_1 l;
+    INSERT INTO audit._log_row (id, statement_id, ts, key_hash, old_key_hash, old_row, new_row)
+    SELECT l.id, l.id, l.ts, pg_catalog.jsonb_hash_extended(l.pk, 0), pg_catalog.jsonb_hash_extended(l.old_pk, 0),
+           l.old_row, CASE WHEN l.op = 'UPDATE' THEN audit._delta(l.old_row, l.new_row) ELSE l.new_row END
+      FROM pg_temp.lean_0_1 l
+     WHERE l.op IN ('INSERT', 'UPDATE', 'DELETE');
+    DROP TABLE pg_temp.lean_0_1;
+END
+$lean$;
+DROP TABLE audit._log_0_1;

@@ -2,7 +2,7 @@
 //! remember the [`epoch`] they were built under and are rebuilt when it moved. PostgreSQL's
 //! invalidation messages move it: any relcache invalidation (DDL on any relation, and the
 //! explicit ones [`invalidate`] sends when the extension's configuration tables change), and
-//! changes to types and text search configurations.
+//! changes to types, text search configurations and roles (a renamed role).
 
 use pgrx::pg_sys;
 use std::cell::Cell;
@@ -29,6 +29,7 @@ pub(crate) fn epoch() -> u64 {
             for cache in [
                 pg_sys::SysCacheIdentifier::TYPEOID,
                 pg_sys::SysCacheIdentifier::TSCONFIGOID,
+                pg_sys::SysCacheIdentifier::AUTHOID,
             ] {
                 pg_sys::CacheRegisterSyscacheCallback(
                     cache as i32,

@@ -80,7 +80,7 @@ extension_sql_file!(
         audit::audit::disable,
         audit::audit::_sync_partitions,
         audit::audit::_carry_capture,
-        audit::audit::_changed_columns,
+        audit::audit::_delta,
         audit::audit::_configuring_capture,
     ]
 );

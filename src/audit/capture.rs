@@ -1,9 +1,13 @@
-//! `audit._capture()`: the AFTER … FOR EACH STATEMENT trigger that writes `audit.log`.
+//! `audit._capture()`: the AFTER … FOR EACH STATEMENT trigger that writes the log.
 //!
-//! One statement, whatever its row count, is one `INSERT … SELECT` into `audit.log`, run as the
-//! extension owner ([`crate::privilege::as_owner`]) from a plan cached per trigger; key
+//! One statement, whatever its row count, is one `INSERT … SELECT` into `audit._log_row` (the
+//! changed rows: the statement's id, the key's 64-bit hash, the images; for UPDATE the old image
+//! and the changed columns only, `audit._delta`) and, when it wrote any, one row of
+//! `audit._log_statement` pointing to its context (`audit._log_context`: the table's names and
+//! columns, users, application, client address, stored once and cached here by id). Both run as
+//! the extension owner ([`crate::privilege::as_owner`]) from plans cached per trigger; key
 //! extraction (`image - non-key columns`), exclusion and the no-change filter are set-based
-//! jsonb operators in it, `changed_columns` a call of `audit._changed_columns` per pair.
+//! jsonb operators in it.
 //!
 //! The capture obeys the extension's configuration, not whoever made the trigger: the audited
 //! table and its options come from `audit._tracked` (the table itself, or for a partition its
@@ -17,8 +21,8 @@
 //! types are recorded as their type's output function prints them (`format('%s', v)`), never
 //! through a cast a user defined to json.
 //!
-//! The statement's constants (time, transaction, users, application, client address, query)
-//! are computed once by the trigger and passed as parameters, not evaluated by the plan.
+//! The statement's constants (time, transaction, context, query) are computed once by the
+//! trigger and passed as parameters, not evaluated by the plan.
 //!
 //! UPDATE pairs the old and new images by position: PostgreSQL appends a row's old and new
 //! versions to the two transition tables together, so the n-th rows belong to the same row.
@@ -44,37 +48,54 @@ const USAGE: &str =
     "Capture triggers are created by audit.enable(table); call it again to repair them.";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Op {
+pub(super) enum Op {
     Insert,
     Update,
     Delete,
     Truncate,
 }
 
-/// The owner-side INSERT of each operation. Parameters: $1 table (oid), $2 excluded columns,
-/// $3 non-key columns (NULL without a primary key), $4 schema name, $5 table name, $6 logged
-/// columns in order, $7 (TRUNCATE of a partition only) the partition's qualified name, and the
-/// statement's constants, computed once by the trigger ([`constants`]): $8 ts, $9 txid,
-/// $10 db_user, $11 role_name, $12 application_name, $13 client_addr, $14 query.
-const COLUMNS: &str =
-    "ts, txid, table_oid, schema_name, table_name, op, pk, old_pk, old_row, new_row, \
-     changed_columns, db_user, role_name, application_name, client_addr, query";
+/// The owner-side INSERT of the changed rows of each operation into `audit._log_row`.
+/// Parameters: $1 the statement's id, $2 its time, $3 the columns kept out of the images
+/// (excluded columns that are not key columns), $4 the non-key columns (NULL without a primary
+/// key: no key hash). Each row takes its id from the log's sequence, so ids keep the order rows
+/// were written in.
+const ROW_ARG_TYPES: [pg_sys::Oid; 4] = [
+    pg_sys::INT8OID,
+    pg_sys::TIMESTAMPTZOID,
+    pg_sys::TEXTARRAYOID,
+    pg_sys::TEXTARRAYOID,
+];
 
-const LOG_ARG_TYPES: [pg_sys::Oid; 14] = [
-    pg_sys::OIDOID,
-    pg_sys::TEXTARRAYOID,
-    pg_sys::TEXTARRAYOID,
-    pg_sys::NAMEOID,
-    pg_sys::NAMEOID,
-    pg_sys::TEXTARRAYOID,
-    pg_sys::TEXTOID,
+/// The statement row: $1 id, $2 ts, $3 txid, $4 table, $5 op, $6 context, $7 query, $8 (TRUNCATE
+/// of a partition only) the partition's qualified name.
+const STATEMENT_SQL: &str =
+    "INSERT INTO audit._log_statement (id, ts, txid, table_oid, op, context, query, detail) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, \
+             CASE WHEN $8 IS NOT NULL THEN pg_catalog.jsonb_build_object('partition', $8) END)";
+const STATEMENT_ARG_TYPES: [pg_sys::Oid; 8] = [
+    pg_sys::INT8OID,
     pg_sys::TIMESTAMPTZOID,
     pg_sys::XID8OID,
+    pg_sys::OIDOID,
+    pg_sys::TEXTOID,
+    pg_sys::INT8OID,
+    pg_sys::TEXTOID,
+    pg_sys::TEXTOID,
+];
+
+/// The context of a statement: $1 schema, $2 table, $3 db_user, $4 role_name, $5 application,
+/// $6 client address, $7 logged columns, $8 non-key columns.
+const CONTEXT_SQL: &str = "SELECT audit._context($1, $2, $3, $4, $5, $6, $7, $8)";
+const CONTEXT_ARG_TYPES: [pg_sys::Oid; 8] = [
+    pg_sys::NAMEOID,
+    pg_sys::NAMEOID,
     pg_sys::NAMEOID,
     pg_sys::NAMEOID,
     pg_sys::TEXTOID,
     pg_sys::INETOID,
-    pg_sys::TEXTOID,
+    pg_sys::TEXTARRAYOID,
+    pg_sys::TEXTARRAYOID,
 ];
 
 /// The images of a transition table's rows, one row `f` each, as a FROM item.
@@ -86,42 +107,44 @@ fn agg(table: &str, image: &str) -> String {
     format!("(SELECT pg_catalog.array_agg({image}) FROM {table} AS t)")
 }
 
-/// The log INSERT of `op`; `image` is the jsonb image of a transition-table row `t`.
-fn log_sql(op: Op, image: &str) -> String {
+const ROW_ID: &str = "pg_catalog.nextval('audit.log_id_seq'::pg_catalog.regclass)";
+const KEY_HASH: &str = "pg_catalog.jsonb_hash_extended";
+
+/// The INSERT of the changed rows of `op` (None for TRUNCATE, which has none); `image` is the
+/// jsonb image of a transition-table row `t`. INSERT keeps the new image, DELETE the old one,
+/// UPDATE the old image and the changed columns' new values (`audit._delta`), and no row when
+/// nothing changed.
+fn rows_sql(op: Op, image: &str) -> Option<String> {
     let body = match op {
         Op::Insert => format!(
-            "SELECT $8, $9, $1, $4, $5, 'INSERT', \
-                    r.f OPERATOR(pg_catalog.-) $3, NULL, NULL, r.f OPERATOR(pg_catalog.-) $2, NULL, \
-                    $10, $11, $12, $13, $14 \
+            "SELECT {ROW_ID}, $1, $2, {KEY_HASH}(r.f OPERATOR(pg_catalog.-) $4, 0), NULL, NULL, \
+                    r.f OPERATOR(pg_catalog.-) $3 \
                FROM {}",
             rows(NEW_TABLE, image)
         ),
         Op::Delete => format!(
-            "SELECT $8, $9, $1, $4, $5, 'DELETE', \
-                    r.f OPERATOR(pg_catalog.-) $3, NULL, r.f OPERATOR(pg_catalog.-) $2, NULL, NULL, \
-                    $10, $11, $12, $13, $14 \
+            "SELECT {ROW_ID}, $1, $2, {KEY_HASH}(r.f OPERATOR(pg_catalog.-) $4, 0), NULL, \
+                    r.f OPERATOR(pg_catalog.-) $3, NULL \
                FROM {}",
             rows(OLD_TABLE, image)
         ),
         Op::Update => format!(
-            "SELECT $8, $9, $1, $4, $5, 'UPDATE', \
-                    u.nk, NULLIF(u.ok, u.nk), u.o, u.n, \
-                    audit._changed_columns(u.o, u.n, $6), \
-                    $10, $11, $12, $13, $14 \
-               FROM (SELECT p.o OPERATOR(pg_catalog.-) $3 AS ok, p.n OPERATOR(pg_catalog.-) $3 AS nk, \
-                               p.o OPERATOR(pg_catalog.-) $2 AS o, p.n OPERATOR(pg_catalog.-) $2 AS n \
-                          FROM ROWS FROM (pg_catalog.unnest({}), pg_catalog.unnest({})) AS p(o, n) \
-                        OFFSET 0) AS u \
-              WHERE u.o IS DISTINCT FROM u.n",
+            "SELECT {ROW_ID}, $1, $2, {KEY_HASH}(u.nk, 0), \
+                    CASE WHEN u.ok OPERATOR(pg_catalog.<>) u.nk THEN {KEY_HASH}(u.ok, 0) END, u.o, u.d \
+               FROM (SELECT p.o OPERATOR(pg_catalog.-) $4 AS ok, p.n OPERATOR(pg_catalog.-) $4 AS nk, \
+                            p.o OPERATOR(pg_catalog.-) $3 AS o, \
+                            audit._delta(p.o OPERATOR(pg_catalog.-) $3, p.n OPERATOR(pg_catalog.-) $3) AS d \
+                       FROM ROWS FROM (pg_catalog.unnest({}), pg_catalog.unnest({})) AS p(o, n) \
+                     OFFSET 0) AS u \
+              WHERE u.d OPERATOR(pg_catalog.<>) '{{}}'::pg_catalog.jsonb",
             agg(OLD_TABLE, image),
             agg(NEW_TABLE, image)
         ),
-        Op::Truncate => "SELECT $8, $9, $1, $4, $5, 'TRUNCATE', NULL, NULL, \
-                    CASE WHEN $7 IS NOT NULL THEN pg_catalog.jsonb_build_object('partition', $7) END, \
-                    NULL, NULL, $10, $11, $12, $13, $14"
-            .to_owned(),
+        Op::Truncate => return None,
     };
-    format!("INSERT INTO audit.log ({COLUMNS}) {body}")
+    Some(format!(
+        "INSERT INTO audit._log_row (id, statement_id, ts, key_hash, old_key_hash, old_row, new_row) {body}"
+    ))
 }
 
 /// True when the type is built in, or a domain, array or composite of built-in types: `to_jsonb`
@@ -193,18 +216,35 @@ fn image_expr(rel: pg_sys::Relation) -> String {
 }
 
 /// What one capture trigger does, for one row type of its table and one configuration.
-struct Entry {
+pub(super) struct Entry {
     epoch: u64,
     /// The audited table rows are logged under: the table, or its audited ancestor.
-    table: pg_sys::Oid,
-    options: Options,
-    /// Live columns not excluded, in order (changed_columns of an UPDATE).
-    logged: Vec<String>,
+    pub(super) table: pg_sys::Oid,
+    /// Its schema and name now.
+    pub(super) schema: String,
+    pub(super) name: String,
+    pub(super) options: Options,
+    /// Live columns not excluded, in order (changed_columns of an UPDATE, in the context).
+    pub(super) logged: Vec<String>,
     /// Columns that are not part of the primary key (None without a primary key).
-    non_key: Option<Vec<String>>,
-    /// The owner's INSERT into audit.log (a saved plan).
-    plan: pg_sys::SPIPlanPtr,
+    pub(super) non_key: Option<Vec<String>>,
+    /// Excluded columns that are not key columns: kept out of the images (the key stays in
+    /// them, it is what history finds a row by).
+    store_exclude: Vec<String>,
+    /// The owner's INSERT into audit._log_row (a saved plan; None for TRUNCATE).
+    rows_plan: Option<pg_sys::SPIPlanPtr>,
+    /// The owner's INSERT into audit._log_statement (a saved plan); into the 0.1.0 audit.log
+    /// table when the database's extension SQL is still 0.1.0's ([`super::legacy`]).
+    pub(super) statement_plan: pg_sys::SPIPlanPtr,
+    /// Whether it is.
+    legacy: bool,
+    /// Context ids by (session user, current user, application name), valid while no
+    /// transaction that may have written one aborted ([`ABORTS`]).
+    contexts: RefCell<(u64, HashMap<ContextKey, i64>)>,
 }
+
+/// Who ran a statement: session user, current user, application name.
+type ContextKey = (pg_sys::Oid, pg_sys::Oid, Option<String>);
 
 thread_local! {
     /// Entries by trigger. A plan over a transition table is not invalidated by the plan cache
@@ -218,48 +258,163 @@ thread_local! {
         const { Cell::new((0, 0, pg_sys::InvalidOid)) };
     /// inet_client_addr() of this backend (fixed for its life), kept in TopMemoryContext.
     static CLIENT_ADDR: Cell<Option<Option<pg_sys::Datum>>> = const { Cell::new(None) };
+    /// Aborted transactions and subtransactions of this backend (with the callbacks that count
+    /// them registered): a context row written by one of them is gone, so cached context ids are
+    /// trusted only while this stays where it was when they were cached.
+    static ABORTS: Cell<Option<u64>> = const { Cell::new(None) };
+    /// The log's sequence (audit.log_id_seq).
+    static SEQUENCE: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
 }
 
-/// The statement's constants of a log row, $8..$14 of the log INSERT: what
-/// statement_timestamp(), pg_current_xact_id(), SESSION_USER, pg_get_userbyid(actor),
-/// current_setting('application_name'), inet_client_addr() and current_query() return, computed
-/// once per statement rather than by the plan.
-fn constants(actor: pg_sys::Oid, capture_query: bool) -> [Option<pg_sys::Datum>; 7] {
-    let user_name = |role: pg_sys::Oid| {
-        // SAFETY: a syscache lookup; NULL (noerr) for a role dropped meanwhile.
-        let n = unsafe { pg_sys::GetUserNameFromId(role, true) };
-        if n.is_null() {
-            format!("unknown (OID={})", role.to_u32())
-        } else {
-            cstr(n)
-        }
-    };
-    // SAFETY: transaction and session state getters; the GUC name is a literal; the client
-    // address is computed once per backend into TopMemoryContext.
-    unsafe {
-        let ts = pg_sys::GetCurrentStatementStartTimestamp();
-        let txid = pg_sys::GetTopFullTransactionId().value;
-        let app = pg_sys::GetConfigOption(c"application_name".as_ptr(), true, false);
-        let addr = CLIENT_ADDR.with(Cell::get).unwrap_or_else(|| {
+unsafe extern "C-unwind" fn xact_event(
+    event: pg_sys::XactEvent::Type,
+    _arg: *mut std::ffi::c_void,
+) {
+    if event == pg_sys::XactEvent::XACT_EVENT_ABORT
+        || event == pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
+    {
+        ABORTS.with(|a| a.set(Some(a.get().unwrap_or(0).wrapping_add(1))));
+    }
+}
+
+unsafe extern "C-unwind" fn subxact_event(
+    event: pg_sys::SubXactEvent::Type,
+    _my: pg_sys::SubTransactionId,
+    _parent: pg_sys::SubTransactionId,
+    _arg: *mut std::ffi::c_void,
+) {
+    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
+        ABORTS.with(|a| a.set(Some(a.get().unwrap_or(0).wrapping_add(1))));
+    }
+}
+
+/// The abort count (registers the callbacks at the first call of the backend).
+fn aborts() -> u64 {
+    ABORTS.with(|a| {
+        a.get().unwrap_or_else(|| {
+            // SAFETY: backend-lifetime callbacks that only bump a counter.
+            unsafe {
+                pg_sys::RegisterXactCallback(Some(xact_event), std::ptr::null_mut());
+                pg_sys::RegisterSubXactCallback(Some(subxact_event), std::ptr::null_mut());
+            }
+            a.set(Some(0));
+            0
+        })
+    })
+}
+
+pub(super) fn role_name(role: pg_sys::Oid) -> String {
+    // SAFETY: a syscache lookup; NULL (noerr) for a role dropped meanwhile.
+    let n = unsafe { pg_sys::GetUserNameFromId(role, true) };
+    if n.is_null() {
+        format!("unknown (OID={})", role.to_u32())
+    } else {
+        cstr(n)
+    }
+}
+
+/// inet_client_addr() of this backend.
+pub(super) fn client_addr() -> Option<pg_sys::Datum> {
+    CLIENT_ADDR.with(Cell::get).unwrap_or_else(|| {
+        // SAFETY: computed once per backend into TopMemoryContext.
+        let addr = unsafe {
             let old = pg_sys::MemoryContextSwitchTo(pg_sys::TopMemoryContext);
             let addr = pgrx::direct_function_call_as_datum(pg_sys::inet_client_addr, &[]);
             pg_sys::MemoryContextSwitchTo(old);
-            CLIENT_ADDR.with(|c| c.set(Some(addr)));
             addr
+        };
+        CLIENT_ADDR.with(|c| c.set(Some(addr)));
+        addr
+    })
+}
+
+/// The context id of a statement of `entry` by `actor`: cached, or from `audit._context` (which
+/// writes the context row when missing). Runs as the extension owner on the open connection.
+fn context_id(entry: &Entry, actor: pg_sys::Oid) -> i64 {
+    // SAFETY: session state getters; the GUC name is a literal.
+    let (session, app) = unsafe {
+        let app = pg_sys::GetConfigOption(c"application_name".as_ptr(), true, false);
+        (
+            pg_sys::GetSessionUserId(),
+            (!app.is_null()).then(|| cstr(app)),
+        )
+    };
+    let generation = aborts();
+    let key = (session, actor, app);
+    {
+        let mut cache = entry.contexts.borrow_mut();
+        if cache.0 != generation || cache.1.len() >= 256 {
+            cache.0 = generation;
+            cache.1.clear();
+        }
+        if let Some(id) = cache.1.get(&key) {
+            return *id;
+        }
+    }
+    let params = [
+        Some(name_datum(&entry.schema)),
+        Some(name_datum(&entry.name)),
+        Some(name_datum(&role_name(session))),
+        Some(name_datum(&role_name(actor))),
+        key.2.clone().and_then(IntoDatum::into_datum),
+        client_addr(),
+        entry.logged.clone().into_datum(),
+        entry.non_key.clone().and_then(IntoDatum::into_datum),
+    ];
+    let id = CONTEXT_PLAN.with(|p| {
+        let plan = p.get().unwrap_or_else(|| {
+            let plan = prepare(CONTEXT_SQL, &CONTEXT_ARG_TYPES);
+            p.set(Some(plan));
+            plan
         });
-        let query = (capture_query && !pg_sys::debug_query_string.is_null())
-            .then(|| cstr(pg_sys::debug_query_string));
-        [
-            Some(pg_sys::Datum::from(ts)),
-            Some(pg_sys::Datum::from(txid)),
-            Some(name_datum(&user_name(pg_sys::GetSessionUserId()))),
-            Some(name_datum(&user_name(actor))),
-            (!app.is_null())
-                .then(|| cstr(app))
-                .and_then(IntoDatum::into_datum),
-            addr,
-            query.and_then(IntoDatum::into_datum),
-        ]
+        execute(plan, &params, pg_sys::SPI_OK_SELECT);
+        // SAFETY: one row, one column of the SELECT just run.
+        unsafe {
+            let result = &*pg_sys::SPI_tuptable;
+            let mut isnull = false;
+            let d = pg_sys::SPI_getbinval(*result.vals, result.tupdesc, 1, &mut isnull);
+            if isnull || pg_sys::SPI_processed != 1 {
+                crate::error::internal("audit._context returned no id");
+            }
+            d.value() as i64
+        }
+    });
+    entry.contexts.borrow_mut().1.insert(key, id);
+    id
+}
+
+thread_local! {
+    /// The saved plan of [`CONTEXT_SQL`].
+    static CONTEXT_PLAN: Cell<Option<pg_sys::SPIPlanPtr>> = const { Cell::new(None) };
+}
+
+/// Runs a saved plan with these parameters; anything but `expect` is an internal error.
+pub(super) fn execute(
+    plan: pg_sys::SPIPlanPtr,
+    params: &[Option<pg_sys::Datum>],
+    expect: u32,
+) -> u64 {
+    let mut values: Vec<pg_sys::Datum> = params
+        .iter()
+        .map(|p| p.unwrap_or(pg_sys::Datum::from(0)))
+        .collect();
+    let nulls: Vec<std::ffi::c_char> = params
+        .iter()
+        .map(|p| {
+            if p.is_none() {
+                b'n' as std::ffi::c_char
+            } else {
+                b' ' as std::ffi::c_char
+            }
+        })
+        .collect();
+    // SAFETY: a saved plan with as many parameters as values given.
+    unsafe {
+        let rc = pg_sys::SPI_execute_plan(plan, values.as_mut_ptr(), nulls.as_ptr(), false, 0);
+        if rc != expect as i32 {
+            crate::error::internal("an audit log statement did not run");
+        }
+        pg_sys::SPI_processed
     }
 }
 
@@ -325,7 +480,7 @@ pub(crate) fn capture(td: &pg_sys::TriggerData) {
     }
 }
 
-fn cstr(p: *const std::ffi::c_char) -> String {
+pub(super) fn cstr(p: *const std::ffi::c_char) -> String {
     if p.is_null() {
         return String::new();
     }
@@ -514,7 +669,7 @@ fn prepare(sql: &str, types: &[pg_sys::Oid]) -> pg_sys::SPIPlanPtr {
 }
 
 /// A `name` datum (palloc'd NameData).
-fn name_datum(value: &str) -> pg_sys::Datum {
+pub(super) fn name_datum(value: &str) -> pg_sys::Datum {
     let c = CString::new(value).unwrap_or_else(|_| crate::error::internal("NUL in a name"));
     // SAFETY: NameData is NAMEDATALEN bytes; namestrcpy truncates and NUL-terminates.
     unsafe {
@@ -547,30 +702,19 @@ fn entry(td: &pg_sys::TriggerData, op: Op, tgname: &str) -> Rc<Entry> {
         };
         for k in stale {
             if let Some(old) = p.remove(&k) {
-                // SAFETY: a plan saved by us, no longer used.
-                unsafe { pg_sys::SPI_freeplan(old.plan) };
+                // SAFETY: plans saved by us, no longer used.
+                unsafe {
+                    if let Some(plan) = old.rows_plan {
+                        pg_sys::SPI_freeplan(plan);
+                    }
+                    pg_sys::SPI_freeplan(old.statement_plan);
+                }
             }
         }
     });
     // SAFETY: the relation is open for the trigger.
     let relid = unsafe { (*rel).rd_id };
     let (table, options) = configured(trigger, relid, tgname);
-    let image = image_expr(rel);
-    let plan = as_owner(|| prepare(&log_sql(op, &image), &LOG_ARG_TYPES));
-    let e = Rc::new(Entry {
-        epoch,
-        table,
-        logged: logged(&columns, &options.exclude),
-        non_key: (!key.is_empty()).then(|| non_key(&columns, &key)),
-        options,
-        plan,
-    });
-    ENTRIES.with(|p| p.borrow_mut().insert(trigger.tgoid, e.clone()));
-    e
-}
-
-fn write(entry: &Entry, op: Op, relid: pg_sys::Oid, actor: pg_sys::Oid) {
-    let table = entry.table;
     // SAFETY: syscache lookups of the audited table's names.
     let (schema, name) = unsafe {
         let rel_name = pg_sys::get_rel_name(table);
@@ -582,45 +726,126 @@ fn write(entry: &Entry, op: Op, relid: pg_sys::Oid, actor: pg_sys::Oid) {
             cstr(rel_name),
         )
     };
-    let partition = (op == Op::Truncate && relid != table).then(|| qualified(relid));
-    let datum = |d: Option<pg_sys::Datum>| (d.unwrap_or(pg_sys::Datum::from(0)), d.is_none());
-    let params = [
-        datum(Some(pg_sys::Datum::from(table))),
-        datum(entry.options.exclude.clone().into_datum()),
-        datum(entry.non_key.clone().and_then(IntoDatum::into_datum)),
-        datum(Some(name_datum(&schema))),
-        datum(Some(name_datum(&name))),
-        datum(entry.logged.clone().into_datum()),
-        datum(partition.and_then(IntoDatum::into_datum)),
-    ];
-    let params: Vec<(pg_sys::Datum, bool)> = params
-        .into_iter()
-        .chain(constants(actor, entry.options.capture_query).map(datum))
-        .collect();
-    let mut values: Vec<pg_sys::Datum> = params.iter().map(|p| p.0).collect();
-    let nulls: Vec<std::ffi::c_char> = params
-        .iter()
-        .map(|p| {
-            if p.1 {
-                b'n' as std::ffi::c_char
-            } else {
-                b' ' as std::ffi::c_char
-            }
-        })
-        .collect();
-    as_owner(|| {
-        // SAFETY: a saved plan with as many parameters as values given.
-        let rc = unsafe {
-            pg_sys::SPI_execute_plan(entry.plan, values.as_mut_ptr(), nulls.as_ptr(), false, 0)
-        };
-        if rc != pg_sys::SPI_OK_INSERT as i32 {
-            crate::error::internal("the audit log INSERT did not run");
+    let image = image_expr(rel);
+    // SAFETY: syscache lookups by name.
+    let legacy = unsafe {
+        let nsp = pg_sys::get_namespace_oid(c"audit".as_ptr(), false);
+        pg_sys::get_relname_relid(c"_log_row".as_ptr(), nsp) == pg_sys::InvalidOid
+    };
+    let (rows_plan, statement_plan) = as_owner(|| {
+        if legacy {
+            (
+                None,
+                prepare(&super::legacy::sql(op, &image), &super::legacy::ARG_TYPES),
+            )
+        } else {
+            (
+                rows_sql(op, &image).map(|sql| prepare(&sql, &ROW_ARG_TYPES)),
+                prepare(STATEMENT_SQL, &STATEMENT_ARG_TYPES),
+            )
         }
+    });
+    let store_exclude = options
+        .exclude
+        .iter()
+        .filter(|c| !key.contains(c))
+        .cloned()
+        .collect();
+    let e = Rc::new(Entry {
+        epoch,
+        table,
+        schema,
+        name,
+        logged: logged(&columns, &options.exclude),
+        non_key: (!key.is_empty()).then(|| non_key(&columns, &key)),
+        store_exclude,
+        options,
+        rows_plan,
+        statement_plan,
+        legacy,
+        contexts: RefCell::new((aborts(), HashMap::new())),
+    });
+    ENTRIES.with(|p| p.borrow_mut().insert(trigger.tgoid, e.clone()));
+    e
+}
+
+/// The next value of the log's sequence (the caller runs as the extension owner).
+fn next_id() -> i64 {
+    let seq = SEQUENCE.with(|s| {
+        if s.get() == pg_sys::InvalidOid {
+            // SAFETY: syscache lookups by name; the sequence exists with the extension.
+            let oid = unsafe {
+                let nsp = pg_sys::get_namespace_oid(c"audit".as_ptr(), false);
+                pg_sys::get_relname_relid(c"log_id_seq".as_ptr(), nsp)
+            };
+            if oid == pg_sys::InvalidOid {
+                crate::error::internal("audit.log_id_seq does not exist");
+            }
+            s.set(oid);
+        }
+        s.get()
+    });
+    // SAFETY: nextval of an existing sequence (the owner's USAGE is checked).
+    unsafe {
+        pgrx::direct_function_call::<i64>(pg_sys::nextval_oid, &[Some(pg_sys::Datum::from(seq))])
+    }
+    .unwrap_or_else(|| crate::error::internal("nextval returned NULL"))
+}
+
+/// Writes the statement's rows, then (when it changed any, or for TRUNCATE) its statement row.
+fn write(entry: &Entry, op: Op, relid: pg_sys::Oid, actor: pg_sys::Oid) {
+    if entry.legacy {
+        return as_owner(|| super::legacy::write(entry, op, relid, actor));
+    }
+    let partition = (op == Op::Truncate && relid != entry.table).then(|| qualified(relid));
+    as_owner(|| {
+        let id = next_id();
+        // SAFETY: transaction state getters.
+        let (ts, txid) = unsafe {
+            (
+                pg_sys::GetCurrentStatementStartTimestamp(),
+                pg_sys::GetTopFullTransactionId().value,
+            )
+        };
+        if let Some(plan) = entry.rows_plan {
+            let params = [
+                Some(pg_sys::Datum::from(id)),
+                Some(pg_sys::Datum::from(ts)),
+                entry.store_exclude.clone().into_datum(),
+                entry.non_key.clone().and_then(IntoDatum::into_datum),
+            ];
+            if execute(plan, &params, pg_sys::SPI_OK_INSERT) == 0 {
+                return; // nothing changed
+            }
+        }
+        let context = context_id(entry, actor);
+        // SAFETY: the statement text of this backend, when asked for.
+        let query = unsafe {
+            (entry.options.capture_query && !pg_sys::debug_query_string.is_null())
+                .then(|| cstr(pg_sys::debug_query_string))
+        };
+        let op_name = match op {
+            Op::Insert => "INSERT",
+            Op::Update => "UPDATE",
+            Op::Delete => "DELETE",
+            Op::Truncate => "TRUNCATE",
+        };
+        let params = [
+            Some(pg_sys::Datum::from(id)),
+            Some(pg_sys::Datum::from(ts)),
+            Some(pg_sys::Datum::from(txid)),
+            Some(pg_sys::Datum::from(entry.table)),
+            op_name.into_datum(),
+            Some(pg_sys::Datum::from(context)),
+            query.and_then(IntoDatum::into_datum),
+            partition.and_then(IntoDatum::into_datum),
+        ];
+        execute(entry.statement_plan, &params, pg_sys::SPI_OK_INSERT);
     });
 }
 
-/// The member `key` of an object container, if present.
-fn member(container: *mut pg_sys::JsonbContainer, key: &str) -> Option<pg_sys::JsonbValue> {
+/// The member `key` (bytes of a string) of an object container, if present.
+fn member(container: *mut pg_sys::JsonbContainer, key: &[u8]) -> Option<pg_sys::JsonbValue> {
     let mut value = pg_sys::JsonbValue::default();
     // SAFETY: a valid container; the key bytes outlive the call; the result is written into
     // `value` (NULL when absent or when the container is not an object).
@@ -668,20 +893,69 @@ fn same(a: &pg_sys::JsonbValue, b: &pg_sys::JsonbValue) -> bool {
     }
 }
 
-/// The columns whose values differ between two row images, in the order given.
-pub(crate) fn changed_columns(
+/// The members of `new` whose values differ from `old`'s (or that `old` lacks), as `=` on jsonb
+/// decides (numbers by value, containers deeply, a JSON null is a value): the changed columns of
+/// an UPDATE with their new values. Both are row images (objects); anything else is compared as
+/// a whole and returned whole when it differs.
+pub(crate) fn delta(
     old: &crate::jsonb::datum::JsonbRef,
     new: &crate::jsonb::datum::JsonbRef,
-    columns: Vec<Option<String>>,
-) -> Vec<String> {
+) -> pg_sys::Datum {
+    use pg_sys::JsonbIteratorToken::*;
     let (o, n) = (old.container(), new.container());
-    columns
-        .into_iter()
-        .flatten()
-        .filter(|c| match (member(o, c), member(n, c)) {
-            (None, None) => false,
-            (Some(x), Some(y)) => !same(&x, &y),
-            _ => true,
-        })
-        .collect()
+    // SAFETY: walks the top level of a valid container (nested containers are skipped and come
+    // as binary values); the values pushed point into it, which lives for the call.
+    unsafe {
+        let objects =
+            (*o).header & pg_sys::JB_FOBJECT != 0 && (*n).header & pg_sys::JB_FOBJECT != 0;
+        if !objects {
+            return if pg_sys::compareJsonbContainers(o, n) == 0 {
+                empty_object()
+            } else {
+                pg_sys::Datum::from(new.as_ptr())
+            };
+        }
+        let mut state: *mut pg_sys::JsonbParseState = std::ptr::null_mut();
+        pg_sys::pushJsonbValue(&mut state, WJB_BEGIN_OBJECT, std::ptr::null_mut());
+        let mut it = pg_sys::JsonbIteratorInit(n);
+        let mut key = pg_sys::JsonbValue::default();
+        let mut value = pg_sys::JsonbValue::default();
+        loop {
+            match pg_sys::JsonbIteratorNext(&mut it, &mut key, true) {
+                WJB_KEY => {
+                    if pg_sys::JsonbIteratorNext(&mut it, &mut value, true) != WJB_VALUE {
+                        crate::error::internal("a jsonb key without a value");
+                    }
+                    let k = std::slice::from_raw_parts(
+                        key.val.string.val.cast::<u8>(),
+                        key.val.string.len.max(0) as usize,
+                    );
+                    let changed = match member(o, k) {
+                        Some(before) => !same(&before, &value),
+                        None => true,
+                    };
+                    if changed {
+                        pg_sys::pushJsonbValue(&mut state, WJB_KEY, &mut key);
+                        pg_sys::pushJsonbValue(&mut state, WJB_VALUE, &mut value);
+                    }
+                }
+                WJB_DONE => break,
+                _ => {}
+            }
+        }
+        let result = pg_sys::pushJsonbValue(&mut state, WJB_END_OBJECT, std::ptr::null_mut());
+        pg_sys::Datum::from(pg_sys::JsonbValueToJsonb(result))
+    }
+}
+
+/// '{}' as a jsonb datum.
+fn empty_object() -> pg_sys::Datum {
+    use pg_sys::JsonbIteratorToken::*;
+    // SAFETY: builds an empty object.
+    unsafe {
+        let mut state: *mut pg_sys::JsonbParseState = std::ptr::null_mut();
+        pg_sys::pushJsonbValue(&mut state, WJB_BEGIN_OBJECT, std::ptr::null_mut());
+        let result = pg_sys::pushJsonbValue(&mut state, WJB_END_OBJECT, std::ptr::null_mut());
+        pg_sys::Datum::from(pg_sys::JsonbValueToJsonb(result))
+    }
 }

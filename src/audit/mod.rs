@@ -3,6 +3,7 @@
 //! `sql/audit.sql`. Option encoding and column arithmetic live in `pg_storage_core::audit`.
 
 pub(crate) mod capture;
+mod legacy;
 
 use crate::error::{raise, spi_failed};
 use crate::ident::{literal, qualified, quote, relkind, require_table, Regclass};
@@ -82,15 +83,14 @@ mod audit {
         super::CONFIGURING.with(|c| c.get() > 0)
     }
 
-    /// Internal: the columns (in the order given) whose values differ between two row images,
-    /// as `(old -> c) IS DISTINCT FROM (new -> c)` decides; the log's changed_columns.
+    /// Internal: the members of new_row whose values differ from old_row's, as jsonb `=`
+    /// decides: an UPDATE's changed columns with their new values, as the log stores them.
     #[pg_extern(immutable, strict, parallel_safe)]
-    fn _changed_columns(
+    fn _delta(
         old_row: crate::jsonb::datum::JsonbRef,
         new_row: crate::jsonb::datum::JsonbRef,
-        columns: Vec<Option<String>>,
-    ) -> Vec<String> {
-        super::capture::changed_columns(&old_row, &new_row, columns)
+    ) -> crate::jsonb::datum::JsonbRaw {
+        crate::jsonb::datum::JsonbRaw(super::capture::delta(&old_row, &new_row))
     }
 }
 
@@ -519,4 +519,34 @@ fn disable(target: Regclass) {
     if dropped == 0 {
         pgrx::notice!("{table} is not audited; nothing to disable");
     }
+}
+
+/// The C symbols of `audit._changed_columns`, which the frozen 0.1.0 script declares (so a
+/// database can be created at 0.1.0 and updated) and 0.2.0 dropped with the normalized log:
+/// a call is refused with the way out.
+#[unsafe(no_mangle)]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo__changed_columns_wrapper() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+#[unsafe(no_mangle)]
+#[doc(hidden)]
+/// # Safety
+/// Called by PostgreSQL's function manager.
+pub unsafe extern "C-unwind" fn _changed_columns_wrapper(
+    _fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    pg_sys::submodules::panic::pgrx_extern_c_guard(|| {
+        raise(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            "audit._changed_columns was removed in pg_storage_ext 0.2.0",
+            Some(
+                "The log stores an UPDATE's changed columns with their values (audit._delta)."
+                    .into(),
+            ),
+            Some("Run ALTER EXTENSION pg_storage_ext UPDATE.".into()),
+        )
+    })
 }

@@ -16,6 +16,11 @@ pub struct JsonbRef {
 }
 
 impl JsonbRef {
+    /// The jsonb datum.
+    pub fn as_ptr(&self) -> *mut pg_sys::Jsonb {
+        self.ptr
+    }
+
     /// The varlena's payload: the binary jsonb, suitable as a cache key for equal documents.
     pub fn bytes(&self) -> &[u8] {
         // SAFETY: ptr is a detoasted jsonb varlena that lives as long as the call.
@@ -286,6 +291,25 @@ unsafe impl BoxRet for JsonbOut {
     }
 }
 
+/// A jsonb result already built as a datum.
+pub struct JsonbRaw(pub pg_sys::Datum);
+
+impl IntoDatum for JsonbRaw {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        Some(self.0)
+    }
+
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::JSONBOID
+    }
+}
+
+unsafe impl BoxRet for JsonbRaw {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut FcInfo<'fcx>) -> Datum<'fcx> {
+        unsafe { fcinfo.return_raw_datum(self.0) }
+    }
+}
+
 impl FromDatum for JsonbRef {
     unsafe fn from_polymorphic_datum(
         datum: pg_sys::Datum,
@@ -321,3 +345,4 @@ unsafe impl<'fcx> ArgAbi<'fcx> for JsonbRef {
 
 pgrx::impl_sql_translatable!(JsonbRef, "jsonb");
 pgrx::impl_sql_translatable!(JsonbOut, "jsonb");
+pgrx::impl_sql_translatable!(JsonbRaw, "jsonb");

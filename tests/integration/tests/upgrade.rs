@@ -41,6 +41,7 @@ fn old_db(name: &str) -> Client {
         INSERT INTO accounts SELECT g, 'o' || g, g * 10 FROM generate_series(1, 20) g;
         UPDATE accounts SET balance = balance + 1 WHERE id <= 5;
         DELETE FROM accounts WHERE id = 20;
+        UPDATE accounts SET id = 100, balance = 7 WHERE id = 19;
         SELECT audit.set_retention('6 months');
         -- partitions: a registered parent with rows, one in its default partition
         CREATE TABLE events (id bigint NOT NULL, at timestamptz NOT NULL, v text) PARTITION BY RANGE (at);
@@ -80,6 +81,15 @@ fn update_from_first_release_equals_fresh_install_and_keeps_data() {
 
     let mut c = old_db("itest_upgrade_old");
     let history_before: i64 = one(&mut c, "SELECT count(*) FROM audit.log");
+    // every column of every log row, as audit.log shows it
+    const LOG: &str = "SELECT count(*)::text || ':' || md5(string_agg(concat_ws('|', id, ts, txid, table_oid, \
+        schema_name, table_name, op, pk, old_pk, old_row, new_row, changed_columns, db_user, role_name, \
+        application_name, client_addr, query), ',' ORDER BY id)) FROM audit.log";
+    let log_before: String = one(&mut c, LOG);
+    let retention_before: String = one(
+        &mut c,
+        "SELECT retention FROM storage.partition_config WHERE parent = 'audit.log'::regclass",
+    );
     let children_before: i64 = one(&mut c, "SELECT count(*) FROM storage.partitions('events')");
     assert!(
         history_before >= 26,
@@ -110,10 +120,28 @@ fn update_from_first_release_equals_fresh_install_and_keeps_data() {
         new.len()
     );
 
-    // (b) data and behaviour loaded before the update are intact
+    // (b) data and behaviour loaded before the update are intact: the log's rows moved into
+    // the normalized layout read back the same through the audit.log view
     assert_eq!(
         one::<i64>(&mut c, "SELECT count(*) FROM audit.log"),
         history_before
+    );
+    assert_eq!(one::<String>(&mut c, LOG), log_before);
+    assert_eq!(
+        one::<String>(
+            &mut c,
+            "SELECT string_agg(retention, ',' ORDER BY parent::text) FROM storage.partition_config \
+              WHERE parent IN ('audit._log_statement'::regclass, 'audit._log_row'::regclass)"
+        ),
+        format!("{retention_before},{retention_before}")
+    );
+    assert_eq!(
+        one::<String>(
+            &mut c,
+            "SELECT string_agg(op || ' ' || pk::text || ' ' || coalesce(old_pk::text, '-'), '; ' ORDER BY id) \
+               FROM audit.history('accounts', '{\"id\": 19}')"
+        ),
+        "INSERT {\"id\": 19} -; UPDATE {\"id\": 100} {\"id\": 19}"
     );
     assert_eq!(
         one::<i64>(

@@ -3,6 +3,8 @@
 -- retention, privileges. Leaves the database as it found it (extension re-created at the end).
 SET TimeZone = 'UTC';
 SET client_min_messages = warning;
+CREATE FUNCTION pg_temp.plan_lines(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || q; END $$;
 CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE d text; h text;
 BEGIN EXECUTE q; RETURN 'no error';
@@ -24,7 +26,7 @@ SELECT pg_temp.err($$SELECT audit.enable('users', ARRAY['password_hash', 'nope',
 SELECT pg_temp.err($$SELECT audit.enable('users', ARRAY[NULL])$$);
 CREATE VIEW users_v AS SELECT * FROM users;
 SELECT pg_temp.err($$SELECT audit.enable('users_v')$$);
-SELECT pg_temp.err($$SELECT audit.enable('audit.log')$$);
+SELECT pg_temp.err($$SELECT audit.enable('audit._log_row')$$);
 SELECT pg_temp.err($$SELECT audit.enable(NULL)$$);
 SELECT count(*) AS tracked, (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'users'::regclass) AS triggers
   FROM audit.tracked;
@@ -94,12 +96,15 @@ SELECT count(*) AS update_pairs_match FROM audit.log
  WHERE op = 'UPDATE' AND (pk ->> 'id')::int >= 1000 AND old_row ->> 'id' = new_row ->> 'id'
    AND new_row ->> 'login_count' = '7' AND changed_columns = '{login_count}';
 
--- changed_columns compares values as jsonb does: numbers by value, containers deeply, a JSON
--- null is a value, a missing member is not
-SELECT audit._changed_columns(
+-- an UPDATE stores the changed columns only (audit._delta); they compare as jsonb does: numbers
+-- by value, containers deeply, a JSON null is a value, a missing member is not
+SELECT audit._delta(
     '{"a": 1, "b": "x", "c": {"d": [1, 2]}, "e": null, "f": 1.0, "i": [1]}',
-    '{"a": 1.00, "b": "y", "c": {"d": [1, 2]}, "e": null, "f": 2, "g": 1, "i": [1, 2]}',
-    '{i, h, g, f, e, c, b, a}') AS changed;
+    '{"a": 1.00, "b": "y", "c": {"d": [1, 2]}, "e": null, "f": 2, "g": 1, "i": [1, 2]}') AS changed,
+       audit._delta('{"a": 1}', '{"a": 1}') AS unchanged, audit._delta('[1]', '[2]') AS not_objects;
+SELECT count(*) AS update_rows, count(*) FILTER (WHERE r.new_row = '{"login_count": 7}') AS only_changed
+  FROM audit._log_row r JOIN audit._log_statement s ON s.id = r.statement_id WHERE s.op = 'UPDATE'
+   AND (r.old_row ->> 'id')::int >= 1000;
 CREATE TABLE settings (id int PRIMARY KEY, prefs jsonb, score numeric, note text);
 SELECT audit.enable('settings');
 INSERT INTO settings VALUES (1, '{"theme": "dark", "n": {"push": true}}', 1.5, NULL);
@@ -210,19 +215,24 @@ SELECT count(*) AS articles_logged,
 -- retention: applied by storage.run_maintenance; whole months only
 SELECT pg_temp.err($$SELECT audit.set_retention('1 day')$$);
 SELECT audit.set_retention('12 months');
-SELECT retention FROM storage.partition_config WHERE parent = 'audit.log'::regclass;
+SELECT parent, retention FROM storage.partition_config WHERE parent::text LIKE 'audit.%' ORDER BY 1;
 -- an old month (written here by the extension owner) goes at the next maintenance
-INSERT INTO audit.log (ts, txid, table_oid, schema_name, table_name, op, db_user, role_name)
-VALUES ('2020-01-15', '1', 1, 'public', 'old', 'INSERT', 'x', 'x');
+INSERT INTO audit._log_statement (id, ts, txid, table_oid, op, context)
+VALUES (nextval('audit.log_id_seq'), '2020-01-15', '1', 1, 'INSERT',
+        audit._context('public', 'old', 'x', 'x', NULL, NULL, '{}', NULL));
+INSERT INTO audit._log_row (id, statement_id, ts, new_row)
+VALUES (nextval('audit.log_id_seq'), currval('audit.log_id_seq') - 1, '2020-01-15', '{"id": 1}');
 SELECT count(*) AS old_rows FROM audit.log WHERE ts < '2021-01-01';
 SELECT parent FROM storage.run_maintenance();
 SELECT count(*) AS old_rows_after FROM audit.log WHERE ts < '2021-01-01';
-SELECT count(*) AS old_partitions FROM storage.partitions('audit.log') WHERE lower_bound < '2021-01-01';
+SELECT count(*) AS old_partitions FROM storage.partitions('audit._log_statement') WHERE lower_bound < '2021-01-01';
+SELECT count(*) AS old_partitions FROM storage.partitions('audit._log_row') WHERE lower_bound < '2021-01-01';
 -- every partition of the log, old and new, has its two indexes
-SELECT bool_and((SELECT count(*) FROM pg_index x WHERE x.indrelid = h.inhrelid) = 2) AS partitions_indexed
-  FROM pg_inherits h WHERE h.inhparent = 'audit.log'::regclass;
+SELECT h.inhparent::regclass AS log, bool_and((SELECT count(*) FROM pg_index x WHERE x.indrelid = h.inhrelid) = 2) AS partitions_indexed
+  FROM pg_inherits h WHERE h.inhparent IN ('audit._log_statement'::regclass, 'audit._log_row'::regclass)
+ GROUP BY 1 ORDER BY 1;
 SELECT audit.set_retention(NULL);
-SELECT retention FROM storage.partition_config WHERE parent = 'audit.log'::regclass;
+SELECT parent, retention FROM storage.partition_config WHERE parent::text LIKE 'audit.%' ORDER BY 1;
 -- each change of what the trail keeps is itself a DDL row of audit.log
 SELECT op, table_name, new_row->>'command_tag' AS command_tag, new_row->>'retention' AS retention,
        new_row->>'previous' AS previous
@@ -284,6 +294,43 @@ DROP TABLE tam3;
 SELECT l.op, l.table_name, l.new_row->>'command_tag' AS command_tag FROM audit.log l WHERE l.table_oid = :tam3_oid;
 SELECT count(*) AS tam_tracked FROM audit.tracked WHERE table_name::oid = :tam3_oid;
 DROP TABLE tam2;
+
+-- the lean log: a statement's constants are one row, its context (table names, columns, users,
+-- application, address) is stored once for every statement of the same session and table; an
+-- UPDATE keeps the old image and the changed columns only; history is found by the key hash
+CREATE TABLE lean (id int PRIMARY KEY, title text, body text, n int);
+SELECT audit.enable('lean');
+INSERT INTO lean SELECT i, 't' || i, repeat('b', 50), 0 FROM generate_series(1, 20) i;
+UPDATE lean SET n = n + 1 WHERE id <= 5;
+UPDATE lean SET n = n + 1 WHERE id = 1;
+UPDATE lean SET n = n WHERE id = 2;   -- nothing changed: no row, no statement
+SET application_name = 'lean-app';
+DELETE FROM lean WHERE id = 20;
+RESET application_name;
+SELECT s.op, count(DISTINCT s.id) AS statements, count(r.id) AS row_rows, count(DISTINCT s.context) AS contexts,
+       min(r.new_row::text) AS a_new_row
+  FROM audit._log_statement s LEFT JOIN audit._log_row r ON r.statement_id = s.id
+ WHERE s.table_oid = 'lean'::regclass GROUP BY s.op ORDER BY s.op;
+SELECT count(*) AS lean_contexts, array_agg(DISTINCT application_name) AS apps
+  FROM audit._log_context WHERE table_name = 'lean';
+SELECT op, pk, changed_columns, new_row ->> 'n' AS n FROM audit.history('lean', '{"id": 1}');
+SET enable_seqscan = off;
+SELECT count(*) FILTER (WHERE line ~ 'Index Scan|Bitmap Index Scan') > 0 AS history_by_index,
+       count(*) FILTER (WHERE line ~ '_key_idx') > 0 AS key_hash_index
+  FROM pg_temp.plan_lines($$SELECT * FROM audit._log_rows l
+                             WHERE l.key_hash = jsonb_hash_extended('{"id": 1}'::jsonb, 0)$$) AS line;
+RESET enable_seqscan;
+-- a context written by a rolled-back statement is not trusted afterwards
+BEGIN;
+SET LOCAL application_name = 'rolled-back';
+INSERT INTO lean VALUES (100, 'x', 'y', 0);
+ROLLBACK;
+SET application_name = 'rolled-back';
+INSERT INTO lean VALUES (101, 'x', 'y', 0);
+RESET application_name;
+SELECT op, pk, application_name FROM audit.log WHERE table_name = 'lean' AND (pk ->> 'id')::int > 100;
+SELECT audit.disable('lean');
+DROP TABLE lean;
 
 -- clean up: roles and the extension's state
 DROP TABLE articles;

@@ -179,7 +179,7 @@ SELECT v, pg_temp.outcome(format('SELECT storage.ensure_partition(%L, %L)', 'sec
   FROM unnest(ARRAY['infinity', '4713-01-01 BC', '0001-01-02 12:00+00']) AS v ORDER BY v;
 SELECT storage._partition_name(NULL, 'days:1', NULL, 0) IS NULL AS null_name;
 SELECT pg_temp.outcome($$SELECT * FROM storage._partition_plan('int:10', '{1}', '{1,2}', '1', '2', 0, 10)$$) AS mismatched_plan;
-SELECT pg_temp.outcome($$SELECT storage.enable_search('audit.log', 'tsv', 'english', '{"query": "A"}')$$) AS search_on_audit_log;
+SELECT pg_temp.outcome($$SELECT storage.enable_search('audit._log_row', 'tsv', 'english', '{"query": "A"}')$$) AS search_on_audit_log;
 CREATE TEMP TABLE sec_tmp (id int PRIMARY KEY, t text);
 CREATE TEMP TABLE sec_tmp_p (id int NOT NULL) PARTITION BY RANGE (id);
 SELECT regexp_replace(pg_temp.outcome($$SELECT audit.enable('sec_tmp')$$), 'pg_temp_\d+', 'pg_temp') AS audit_temp,
