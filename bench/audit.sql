@@ -1,15 +1,18 @@
--- Audit benchmarks: 100k-row INSERT ... SELECT into an audited table (our statement-level capture
--- into the partitioned audit.log with its default indexes) vs the same into an unaudited table,
--- and vs a per-row PL/pgSQL trigger as in the PostgreSQL docs (bench/baselines/audit_plpgsql.sql).
--- The pgbench single-row UPDATE comparison is bench/audit.sh.
+-- Audit benchmarks: 100k-row INSERT ... SELECT into an audited narrow table (id bigint PK, title,
+-- body of about 200 bytes, n, created; our statement-level capture into the normalized log with
+-- its indexes) vs the same into an unaudited table, and vs a per-row PL/pgSQL trigger as in the
+-- PostgreSQL docs (bench/baselines/audit_plpgsql.sql); the blog's users table; the log's bytes
+-- against the 0.1.0 layout; audit.history among many log rows. The pgbench single-row UPDATE
+-- comparison is bench/audit.sh.
 SELECT (100000 * :scale)::int AS rows \gset
 \ir baselines/audit_plpgsql.sql
 
 CREATE TABLE bench.a_src AS
-SELECT i AS id, 'user_' || i AS username, 'user' || i || '@example.com' AS email,
-       md5(i::text) || md5((i * 7)::text) AS bio, 0 AS n, timestamptz '2026-01-01' + i * interval '1 minute' AS created_at
+SELECT i::bigint AS id, 'Article title number ' || i AS title,
+       repeat(md5(i::text), 6) || md5((i * 7)::text) AS body, 0 AS n,
+       timestamptz '2026-01-01' + i * interval '1 minute' AS created
   FROM generate_series(1, :rows) AS i;
-CREATE TABLE bench.a_bare (id int PRIMARY KEY, username text, email text, bio text, n int, created_at timestamptz);
+CREATE TABLE bench.a_bare (id bigint PRIMARY KEY, title text, body text, n int, created timestamptz);
 CREATE TABLE bench.a_audited (LIKE bench.a_bare INCLUDING ALL);
 CREATE TABLE bench.a_plpgsql (LIKE bench.a_bare INCLUDING ALL);
 CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON bench.a_plpgsql
@@ -20,26 +23,27 @@ VACUUM ANALYZE bench.a_src;
 SELECT bench.compare('audit INSERT ... SELECT 100k rows, audited vs unaudited',
     'INSERT INTO bench.a_audited SELECT * FROM bench.a_src',
     'INSERT INTO bench.a_bare SELECT * FROM bench.a_src',
-    'TRUNCATE bench.a_audited, bench.a_bare; TRUNCATE audit.log', 5, '<= 1.6');
+    'TRUNCATE bench.a_audited, bench.a_bare; TRUNCATE audit._log_row, audit._log_statement', 5, '<= 3.0');
 SELECT bench.compare('audit INSERT ... SELECT 100k rows, audited vs per-row PL/pgSQL trigger (docs)',
     'INSERT INTO bench.a_audited SELECT * FROM bench.a_src',
     'INSERT INTO bench.a_plpgsql SELECT * FROM bench.a_src',
-    'TRUNCATE bench.a_audited, bench.a_plpgsql, bench.audit_plpgsql_log; TRUNCATE audit.log', 5, '4x faster');
+    'TRUNCATE bench.a_audited, bench.a_plpgsql, bench.audit_plpgsql_log; TRUNCATE audit._log_row, audit._log_statement', 5, '4x faster');
 
--- The floor of any design that writes the log the issue specifies in the same transaction: no
--- trigger at all, the table's INSERT and the log rows (same columns, same partitioned audit.log
--- with its indexes, images by to_jsonb) written by one plain statement. 'floor vs unaudited' is
--- what the log's content costs by itself; 'audited vs floor' is what capturing it costs on top.
+-- The floor of any design that writes this log in the same transaction: no trigger at all, the
+-- table's INSERT, one statement row and the changed rows (id, statement, key hash, image by
+-- to_jsonb) written by one plain statement into the same partitioned tables with their indexes.
+-- 'floor vs unaudited' is what the log's content costs by itself; 'audited vs floor' is what
+-- capturing it costs on top.
 CREATE TABLE bench.a_floor (LIKE bench.a_bare INCLUDING ALL);
-\set floor_insert 'WITH i AS (INSERT INTO bench.a_floor SELECT * FROM bench.a_src RETURNING *) INSERT INTO audit.log (ts, txid, table_oid, schema_name, table_name, op, pk, new_row, db_user, role_name, application_name, client_addr) SELECT statement_timestamp(), pg_current_xact_id(), ''bench.a_floor''::regclass, ''bench'', ''a_floor'', ''INSERT'', to_jsonb(i) - ''{username,email,bio,n,created_at}''::text[], to_jsonb(i), session_user, current_user, current_setting(''application_name''), inet_client_addr() FROM i'
+\set floor_insert 'WITH i AS (INSERT INTO bench.a_floor SELECT * FROM bench.a_src RETURNING *), s AS (INSERT INTO audit._log_statement (id, ts, txid, table_oid, op, context) VALUES (nextval(''audit.log_id_seq''), statement_timestamp(), pg_current_xact_id(), ''bench.a_floor''::regclass, ''INSERT'', 1) RETURNING id) INSERT INTO audit._log_row (id, statement_id, ts, key_hash, new_row) SELECT nextval(''audit.log_id_seq''), s.id, statement_timestamp(), jsonb_hash_extended(to_jsonb(i) - ''{title,body,n,created}''::text[], 0), to_jsonb(i) FROM i, s'
 SELECT bench.compare('audit INSERT ... SELECT 100k rows, floor (table + log rows in one plain statement, no trigger) vs unaudited',
     :'floor_insert',
     'INSERT INTO bench.a_bare SELECT * FROM bench.a_src',
-    'TRUNCATE bench.a_floor, bench.a_bare; TRUNCATE audit.log', 5);
+    'TRUNCATE bench.a_floor, bench.a_bare; TRUNCATE audit._log_row, audit._log_statement', 5);
 SELECT bench.compare('audit INSERT ... SELECT 100k rows, audited vs floor',
     'INSERT INTO bench.a_audited SELECT * FROM bench.a_src',
     :'floor_insert',
-    'TRUNCATE bench.a_audited, bench.a_floor; TRUNCATE audit.log', 5);
+    'TRUNCATE bench.a_audited, bench.a_floor; TRUNCATE audit._log_row, audit._log_statement', 5);
 
 -- the blog's users table (examples/blog/schema.sql: unique username and email, a partial index,
 -- a GIN index on preferences), 100k users with ~200-byte preferences
@@ -67,14 +71,60 @@ VACUUM ANALYZE bench.u_src;
 SELECT bench.compare('audit INSERT ... SELECT 100k blog users (5 indexes), audited vs unaudited',
     'INSERT INTO bench.u_audited SELECT * FROM bench.u_src',
     'INSERT INTO bench.u_bare SELECT * FROM bench.u_src',
-    'TRUNCATE bench.u_audited, bench.u_bare; TRUNCATE audit.log', 5, '<= 1.6');
+    'TRUNCATE bench.u_audited, bench.u_bare; TRUNCATE audit._log_row, audit._log_statement', 5, '<= 1.4');
 SELECT bench.compare('audit INSERT ... SELECT 100k blog users (5 indexes), audited vs per-row PL/pgSQL trigger (docs)',
     'INSERT INTO bench.u_audited SELECT * FROM bench.u_src',
     'INSERT INTO bench.u_plpgsql SELECT * FROM bench.u_src',
-    'TRUNCATE bench.u_audited, bench.u_plpgsql, bench.audit_plpgsql_log; TRUNCATE audit.log', 5, '4x faster');
+    'TRUNCATE bench.u_audited, bench.u_plpgsql, bench.audit_plpgsql_log; TRUNCATE audit._log_row, audit._log_statement', 5, '4x faster');
 -- a bulk UPDATE and DELETE, set-based old/new pairing
 SELECT bench.compare('audit UPDATE 100k blog users, audited vs unaudited',
     'UPDATE bench.u_audited SET display_name = display_name || ''!''',
     'UPDATE bench.u_bare SET display_name = display_name || ''!''',
-    'TRUNCATE bench.u_audited, bench.u_bare; TRUNCATE audit.log; INSERT INTO bench.u_audited SELECT * FROM bench.u_src; INSERT INTO bench.u_bare SELECT * FROM bench.u_src', 3);
+    'TRUNCATE bench.u_audited, bench.u_bare; TRUNCATE audit._log_row, audit._log_statement; INSERT INTO bench.u_audited SELECT * FROM bench.u_src; INSERT INTO bench.u_bare SELECT * FROM bench.u_src', 3, '<= 1.8');
 
+
+-- The log's bytes on disk (heap and indexes of every partition) after a 100k-row UPDATE of one
+-- column of the narrow table, against the same log rows in the 0.1.0 layout (one table, four
+-- name columns, key and both full images per row, its two indexes), filled from the audit.log view.
+TRUNCATE bench.a_audited; TRUNCATE audit._log_row, audit._log_statement;
+INSERT INTO bench.a_audited SELECT * FROM bench.a_src;
+TRUNCATE audit._log_row, audit._log_statement;
+UPDATE bench.a_audited SET n = n + 1;
+CREATE TABLE bench.log_0_1 (
+    id bigint NOT NULL, ts timestamptz NOT NULL, txid xid8 NOT NULL, table_oid oid NOT NULL,
+    schema_name name NOT NULL, table_name name NOT NULL, op text NOT NULL, pk jsonb, old_pk jsonb,
+    old_row jsonb, new_row jsonb, changed_columns text[], db_user name NOT NULL, role_name name NOT NULL,
+    application_name text, client_addr inet, query text);
+CREATE INDEX ON bench.log_0_1 (table_oid, pk, id);
+CREATE INDEX ON bench.log_0_1 (table_oid, old_pk) WHERE old_pk IS NOT NULL;
+INSERT INTO bench.log_0_1 SELECT * FROM audit.log;
+VACUUM ANALYZE bench.log_0_1;
+SELECT bench.record('audit log bytes after a 100k-row one-column UPDATE, lean layout vs the 0.1.0 layout',
+    (SELECT sum(pg_total_relation_size(p.relid)) FROM pg_partition_tree('audit._log_row') p)
+      + (SELECT sum(pg_total_relation_size(p.relid)) FROM pg_partition_tree('audit._log_statement') p)
+      + pg_total_relation_size('audit._log_context'),
+    pg_total_relation_size('bench.log_0_1'),
+    ((SELECT sum(pg_total_relation_size(p.relid)) FROM pg_partition_tree('audit._log_row') p)
+      + (SELECT sum(pg_total_relation_size(p.relid)) FROM pg_partition_tree('audit._log_statement') p)
+      + pg_total_relation_size('audit._log_context'))::float8 / pg_total_relation_size('bench.log_0_1'),
+    '<= 0.4', 'bytes');
+
+-- audit.history of one key among 10M log rows (at scale 1): the rows of one INSERT statement
+-- of the narrow table written straight into the log, then history of one key by its hash
+-- index, against the goal of 2 ms (the baseline column is that goal).
+TRUNCATE audit._log_row, audit._log_statement;
+INSERT INTO audit._log_statement (id, ts, txid, table_oid, op, context)
+VALUES (nextval('audit.log_id_seq'), now(), pg_current_xact_id(), 'bench.a_audited'::regclass, 'INSERT',
+        audit._context('bench', 'a_audited', session_user, current_user, NULL, NULL,
+                       '{id,title,body,n,created}', '{title,body,n,created}'))
+RETURNING id AS hist_statement \gset
+INSERT INTO audit._log_row (id, statement_id, ts, key_hash, new_row)
+SELECT nextval('audit.log_id_seq'), :hist_statement, now(),
+       jsonb_hash_extended(jsonb_build_object('id', i), 0), jsonb_build_object('id', i, 'title', 't', 'n', 0)
+  FROM generate_series(1, (10000000 * :scale)::int) AS i;
+VACUUM ANALYZE audit._log_row, audit._log_statement;
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY t) AS hist_ms
+  FROM (SELECT bench.time_ms(format('SELECT * FROM audit.history(''bench.a_audited'', ''{"id": %s}'')', k * 7919 % (10000000 * :scale)::int + 1)) AS t
+          FROM generate_series(1, 11) AS g(k)) x \gset
+SELECT bench.record(format('audit.history of one key among %s log rows (ms; baseline: the 2 ms goal)',
+                           (SELECT count(*) FROM audit._log_row)), :hist_ms, 2.0, :hist_ms / 2.0, '<= 1');
