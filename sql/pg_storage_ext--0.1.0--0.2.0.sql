@@ -1094,47 +1094,62 @@ COMMENT ON FUNCTION audit._partial_key(regclass, jsonb) IS
 GRANT EXECUTE ON FUNCTION audit._oids(regclass), audit._partial_key(regclass, jsonb) TO audit_reader;
 
 CREATE OR REPLACE FUNCTION audit.history(target regclass, pk jsonb) RETURNS SETOF audit.log
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT e.id, e.ts, e.txid, e.table_oid, e.schema_name, e.table_name, e.op, e.pk, e.old_pk, e.old_row,
-           e.new_row, e.changed_columns, e.db_user, e.role_name, e.application_name, e.client_addr, e.query
-      FROM (SELECT l.*
-              FROM audit._log_rows l
-             WHERE (l.key_hash = jsonb_hash_extended(history.pk, 0) OR l.old_key_hash = jsonb_hash_extended(history.pk, 0))
-               AND l.table_oid = ANY (audit._oids(target))
-               AND (l.pk = history.pk OR l.old_pk = history.pk)
-            UNION ALL
-            SELECT l.*
-              FROM audit._log_rows l
-             WHERE audit._partial_key(target, history.pk)
-               AND l.table_oid = ANY (audit._oids(target))
-               AND (l.pk @> history.pk OR l.old_pk @> history.pk)
-               AND l.pk IS DISTINCT FROM history.pk AND l.old_pk IS DISTINCT FROM history.pk) e
-     ORDER BY e.id
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    oids oid[] := audit._oids(target);
+    h bigint := jsonb_hash_extended(history.pk, 0);
+BEGIN
+    IF NOT audit._partial_key(target, history.pk) THEN
+        RETURN QUERY
+        SELECT l.id, l.ts, l.txid, l.table_oid, l.schema_name, l.table_name, l.op, l.pk, l.old_pk, l.old_row,
+               l.new_row, l.changed_columns, l.db_user, l.role_name, l.application_name, l.client_addr, l.query
+          FROM audit._log_rows l
+         WHERE (l.key_hash = h OR l.old_key_hash = h) AND l.table_oid = ANY (oids)
+           AND (l.pk = history.pk OR l.old_pk = history.pk)
+         ORDER BY l.id;
+    ELSE
+        RETURN QUERY
+        SELECT l.id, l.ts, l.txid, l.table_oid, l.schema_name, l.table_name, l.op, l.pk, l.old_pk, l.old_row,
+               l.new_row, l.changed_columns, l.db_user, l.role_name, l.application_name, l.client_addr, l.query
+          FROM audit._log_rows l
+         WHERE l.table_oid = ANY (oids)
+           AND (l.pk @> history.pk OR l.old_pk @> history.pk)
+         ORDER BY l.id;
+    END IF;
+END
 $$;
 COMMENT ON FUNCTION audit.history(regclass, jsonb) IS
     'Every logged change of the row with primary key pk (e.g. ''{"id": 42}''), oldest first; an UPDATE that changed the key appears under both keys. A key naming only some primary-key columns (the key before a conversion to a partitioned table) matches every logged key containing it.';
 CREATE OR REPLACE FUNCTION audit.row_at(target regclass, pk jsonb, at timestamptz) RETURNS jsonb
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE WHEN e.op IN ('INSERT', 'UPDATE') AND e.pk @> row_at.pk THEN e.new_row END
-      FROM (SELECT l.id, l.op, l.pk, l.new_row
-              FROM audit._log_rows l
-             WHERE (l.key_hash = jsonb_hash_extended(row_at.pk, 0) OR l.old_key_hash = jsonb_hash_extended(row_at.pk, 0))
-               AND l.table_oid = ANY (audit._oids(target))
-               AND (l.pk = row_at.pk OR l.old_pk = row_at.pk) AND l.ts <= at
-            UNION ALL
-            SELECT l.id, l.op, l.pk, l.new_row
-              FROM audit._log_rows l
-             WHERE audit._partial_key(target, row_at.pk)
-               AND l.table_oid = ANY (audit._oids(target))
-               AND (l.pk @> row_at.pk OR l.old_pk @> row_at.pk)
-               AND l.pk IS DISTINCT FROM row_at.pk AND l.old_pk IS DISTINCT FROM row_at.pk AND l.ts <= at
-            UNION ALL
-            SELECT s.id, s.op, NULL, NULL
-              FROM audit._log_statement s
-             WHERE s.table_oid = ANY (audit._oids(target))
-               AND s.op = 'TRUNCATE' AND s.detail IS NULL AND s.ts <= at) e
-     ORDER BY e.id DESC
-     LIMIT 1
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    oids oid[] := audit._oids(target);
+    h bigint := jsonb_hash_extended(row_at.pk, 0);
+    hit record;
+BEGIN
+    IF NOT audit._partial_key(target, row_at.pk) THEN
+        SELECT l.id, l.op, l.pk, l.new_row INTO hit
+          FROM audit._log_rows l
+         WHERE (l.key_hash = h OR l.old_key_hash = h) AND l.table_oid = ANY (oids)
+           AND (l.pk = row_at.pk OR l.old_pk = row_at.pk) AND l.ts <= at
+         ORDER BY l.id DESC LIMIT 1;
+    ELSE
+        SELECT l.id, l.op, l.pk, l.new_row INTO hit
+          FROM audit._log_rows l
+         WHERE l.table_oid = ANY (oids)
+           AND (l.pk @> row_at.pk OR l.old_pk @> row_at.pk) AND l.ts <= at
+         ORDER BY l.id DESC LIMIT 1;
+    END IF;
+    -- a TRUNCATE of the whole table since then emptied it
+    IF hit.id IS NULL OR EXISTS (SELECT FROM audit._log_statement s
+                                   WHERE s.table_oid = ANY (oids) AND s.op = 'TRUNCATE' AND s.detail IS NULL
+                                     AND s.ts <= at AND s.id > hit.id) THEN
+        RETURN NULL;
+    END IF;
+    RETURN CASE WHEN hit.op IN ('INSERT', 'UPDATE') AND hit.pk @> row_at.pk THEN hit.new_row END;
+END
 $$;
 COMMENT ON FUNCTION audit.row_at(regclass, jsonb, timestamptz) IS
     'The row with primary key pk as it was at time at (statement times), without excluded columns; NULL if it did not exist then. A partial key (see audit.history) should name one row.';
