@@ -55,30 +55,14 @@ pub(super) enum Op {
     Truncate,
 }
 
-/// The owner-side INSERT of the changed rows of each operation into `audit._log_row`.
-/// Parameters: $1 the statement's id, $2 its time, $3 the columns kept out of the images
-/// (excluded columns that are not key columns), $4 the non-key columns (NULL without a primary
-/// key: no key hash). Each row takes its id from the log's sequence, so ids keep the order rows
-/// were written in.
-const ROW_ARG_TYPES: [pg_sys::Oid; 4] = [
-    pg_sys::INT8OID,
-    pg_sys::TIMESTAMPTZOID,
-    pg_sys::TEXTARRAYOID,
-    pg_sys::TEXTARRAYOID,
-];
-
-/// The statement row: $1 id, $2 ts, $3 txid, $4 table, $5 op, $6 context, $7 query, $8 (TRUNCATE
-/// of a partition only) the partition's qualified name.
-const STATEMENT_SQL: &str =
-    "INSERT INTO audit._log_statement (id, ts, txid, table_oid, op, context, query, detail) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, \
-             CASE WHEN $8 IS NOT NULL THEN pg_catalog.jsonb_build_object('partition', $8) END)";
-const STATEMENT_ARG_TYPES: [pg_sys::Oid; 8] = [
+/// The parameters of a statement's log INSERT: $1 the statement's id, $2 its time, $3 its
+/// transaction, $4 its context, $5 its text (with capture_query), $6 (TRUNCATE of a partition
+/// only) the partition's qualified name. What is constant for a trigger's table (its OID, the
+/// columns kept out of the images, the non-key columns) is written into the SQL.
+const LOG_ARG_TYPES: [pg_sys::Oid; 6] = [
     pg_sys::INT8OID,
     pg_sys::TIMESTAMPTZOID,
     pg_sys::XID8OID,
-    pg_sys::OIDOID,
-    pg_sys::TEXTOID,
     pg_sys::INT8OID,
     pg_sys::TEXTOID,
     pg_sys::TEXTOID,
@@ -110,41 +94,83 @@ fn agg(table: &str, image: &str) -> String {
 const ROW_ID: &str = "pg_catalog.nextval('audit.log_id_seq'::pg_catalog.regclass)";
 const KEY_HASH: &str = "pg_catalog.jsonb_hash_extended";
 
-/// The INSERT of the changed rows of `op` (None for TRUNCATE, which has none); `image` is the
-/// jsonb image of a transition-table row `t`. INSERT keeps the new image, DELETE the old one,
-/// UPDATE the old image and the changed columns' new values (`audit._delta`), and no row when
-/// nothing changed.
-fn rows_sql(op: Op, image: &str) -> Option<String> {
+/// A text[] literal of these names, NULL for None.
+fn text_array(names: Option<&[String]>) -> String {
+    match names {
+        None => "NULL::pg_catalog.text[]".to_owned(),
+        Some([]) => "'{}'::pg_catalog.text[]".to_owned(),
+        Some(names) => format!(
+            "ARRAY[{}]::pg_catalog.text[]",
+            names
+                .iter()
+                .map(|n| literal(n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The log INSERT of a statement of `op` on `table`: one statement in both tables. Its changed
+/// rows go into audit._log_row (INSERT keeps the new image, DELETE the old one, UPDATE the old
+/// image and the changed columns' new values, `audit._delta`, and no row when nothing changed;
+/// each row takes its id from the log's sequence, so ids keep the order rows were written in),
+/// and its statement row into audit._log_statement when it wrote any; TRUNCATE writes the
+/// statement row only. `image` is the jsonb image of a transition-table row `t`; `exclude` the
+/// columns kept out of the images (excluded columns that are not key columns); `non_key` the
+/// columns that are not in the primary key (None without one: no key hash).
+fn log_sql(
+    op: Op,
+    image: &str,
+    table: pg_sys::Oid,
+    exclude: &[String],
+    non_key: Option<&[String]>,
+) -> String {
+    let (ex, nk) = (text_array(Some(exclude)), text_array(non_key));
+    let table = table.to_u32();
     let body = match op {
         Op::Insert => format!(
-            "SELECT {ROW_ID}, $1, $2, {KEY_HASH}(r.f OPERATOR(pg_catalog.-) $4, 0), NULL, NULL, \
-                    r.f OPERATOR(pg_catalog.-) $3 \
+            "SELECT {ROW_ID}, $1, $2, {KEY_HASH}(r.f OPERATOR(pg_catalog.-) {nk}, 0), NULL, NULL, \
+                    r.f OPERATOR(pg_catalog.-) {ex} \
                FROM {}",
             rows(NEW_TABLE, image)
         ),
         Op::Delete => format!(
-            "SELECT {ROW_ID}, $1, $2, {KEY_HASH}(r.f OPERATOR(pg_catalog.-) $4, 0), NULL, \
-                    r.f OPERATOR(pg_catalog.-) $3, NULL \
+            "SELECT {ROW_ID}, $1, $2, {KEY_HASH}(r.f OPERATOR(pg_catalog.-) {nk}, 0), NULL, \
+                    r.f OPERATOR(pg_catalog.-) {ex}, NULL \
                FROM {}",
             rows(OLD_TABLE, image)
         ),
         Op::Update => format!(
             "SELECT {ROW_ID}, $1, $2, {KEY_HASH}(u.nk, 0), \
                     CASE WHEN u.ok OPERATOR(pg_catalog.<>) u.nk THEN {KEY_HASH}(u.ok, 0) END, u.o, u.d \
-               FROM (SELECT p.o OPERATOR(pg_catalog.-) $4 AS ok, p.n OPERATOR(pg_catalog.-) $4 AS nk, \
-                            p.o OPERATOR(pg_catalog.-) $3 AS o, \
-                            audit._delta(p.o OPERATOR(pg_catalog.-) $3, p.n OPERATOR(pg_catalog.-) $3) AS d \
+               FROM (SELECT p.o OPERATOR(pg_catalog.-) {nk} AS ok, p.n OPERATOR(pg_catalog.-) {nk} AS nk, \
+                            p.o OPERATOR(pg_catalog.-) {ex} AS o, \
+                            audit._delta(p.o OPERATOR(pg_catalog.-) {ex}, p.n OPERATOR(pg_catalog.-) {ex}) AS d \
                        FROM ROWS FROM (pg_catalog.unnest({}), pg_catalog.unnest({})) AS p(o, n) \
                      OFFSET 0) AS u \
               WHERE u.d OPERATOR(pg_catalog.<>) '{{}}'::pg_catalog.jsonb",
             agg(OLD_TABLE, image),
             agg(NEW_TABLE, image)
         ),
-        Op::Truncate => return None,
+        Op::Truncate => {
+            return format!(
+                "INSERT INTO audit._log_statement (id, ts, txid, table_oid, op, context, query, detail) \
+                 VALUES ($1, $2, $3, {table}::pg_catalog.oid, 'TRUNCATE', $4, $5, \
+                         CASE WHEN $6 IS NOT NULL THEN pg_catalog.jsonb_build_object('partition', $6) END)"
+            )
+        }
     };
-    Some(format!(
-        "INSERT INTO audit._log_row (id, statement_id, ts, key_hash, old_key_hash, old_row, new_row) {body}"
-    ))
+    let name = match op {
+        Op::Insert => "INSERT",
+        Op::Update => "UPDATE",
+        _ => "DELETE",
+    };
+    format!(
+        "WITH r AS (INSERT INTO audit._log_row (id, statement_id, ts, key_hash, old_key_hash, old_row, new_row) \
+                    {body} RETURNING 1) \
+         INSERT INTO audit._log_statement (id, ts, txid, table_oid, op, context, query) \
+         SELECT $1, $2, $3, {table}::pg_catalog.oid, '{name}', $4, $5 WHERE EXISTS (SELECT FROM r)"
+    )
 }
 
 /// True when the type is built in, or a domain, array or composite of built-in types: `to_jsonb`
@@ -228,14 +254,9 @@ pub(super) struct Entry {
     pub(super) logged: Vec<String>,
     /// Columns that are not part of the primary key (None without a primary key).
     pub(super) non_key: Option<Vec<String>>,
-    /// Excluded columns that are not key columns: kept out of the images (the key stays in
-    /// them, it is what history finds a row by).
-    store_exclude: Vec<String>,
-    /// The owner's INSERT into audit._log_row (a saved plan; None for TRUNCATE).
-    rows_plan: Option<pg_sys::SPIPlanPtr>,
-    /// The owner's INSERT into audit._log_statement (a saved plan); into the 0.1.0 audit.log
-    /// table when the database's extension SQL is still 0.1.0's ([`super::legacy`]).
-    pub(super) statement_plan: pg_sys::SPIPlanPtr,
+    /// The owner's log INSERT ([`log_sql`], a saved plan); into the 0.1.0 audit.log table when
+    /// the database's extension SQL is still 0.1.0's ([`super::legacy`]).
+    pub(super) plan: pg_sys::SPIPlanPtr,
     /// Whether it is.
     legacy: bool,
     /// Context ids by (session user, current user, application name), valid while no
@@ -702,13 +723,8 @@ fn entry(td: &pg_sys::TriggerData, op: Op, tgname: &str) -> Rc<Entry> {
         };
         for k in stale {
             if let Some(old) = p.remove(&k) {
-                // SAFETY: plans saved by us, no longer used.
-                unsafe {
-                    if let Some(plan) = old.rows_plan {
-                        pg_sys::SPI_freeplan(plan);
-                    }
-                    pg_sys::SPI_freeplan(old.statement_plan);
-                }
+                // SAFETY: a plan saved by us, no longer used.
+                unsafe { pg_sys::SPI_freeplan(old.plan) };
             }
         }
     });
@@ -732,36 +748,34 @@ fn entry(td: &pg_sys::TriggerData, op: Op, tgname: &str) -> Rc<Entry> {
         let nsp = pg_sys::get_namespace_oid(c"audit".as_ptr(), false);
         pg_sys::get_relname_relid(c"_log_row".as_ptr(), nsp) == pg_sys::InvalidOid
     };
-    let (rows_plan, statement_plan) = as_owner(|| {
-        if legacy {
-            (
-                None,
-                prepare(&super::legacy::sql(op, &image), &super::legacy::ARG_TYPES),
-            )
-        } else {
-            (
-                rows_sql(op, &image).map(|sql| prepare(&sql, &ROW_ARG_TYPES)),
-                prepare(STATEMENT_SQL, &STATEMENT_ARG_TYPES),
-            )
-        }
-    });
-    let store_exclude = options
+    // Excluded columns that are not key columns are kept out of the images (the key stays in
+    // them: it is what history finds a row by).
+    let exclude: Vec<String> = options
         .exclude
         .iter()
         .filter(|c| !key.contains(c))
         .cloned()
         .collect();
+    let non_key = (!key.is_empty()).then(|| non_key(&columns, &key));
+    let plan = as_owner(|| {
+        if legacy {
+            prepare(&super::legacy::sql(op, &image), &super::legacy::ARG_TYPES)
+        } else {
+            prepare(
+                &log_sql(op, &image, table, &exclude, non_key.as_deref()),
+                &LOG_ARG_TYPES,
+            )
+        }
+    });
     let e = Rc::new(Entry {
         epoch,
         table,
         schema,
         name,
         logged: logged(&columns, &options.exclude),
-        non_key: (!key.is_empty()).then(|| non_key(&columns, &key)),
-        store_exclude,
+        non_key,
         options,
-        rows_plan,
-        statement_plan,
+        plan,
         legacy,
         contexts: RefCell::new((aborts(), HashMap::new())),
     });
@@ -799,48 +813,26 @@ fn write(entry: &Entry, op: Op, relid: pg_sys::Oid, actor: pg_sys::Oid) {
     }
     let partition = (op == Op::Truncate && relid != entry.table).then(|| qualified(relid));
     as_owner(|| {
+        let context = context_id(entry, actor);
         let id = next_id();
-        // SAFETY: transaction state getters.
-        let (ts, txid) = unsafe {
+        // SAFETY: transaction state getters; the statement text of this backend, when asked for.
+        let (ts, txid, query) = unsafe {
             (
                 pg_sys::GetCurrentStatementStartTimestamp(),
                 pg_sys::GetTopFullTransactionId().value,
+                (entry.options.capture_query && !pg_sys::debug_query_string.is_null())
+                    .then(|| cstr(pg_sys::debug_query_string)),
             )
-        };
-        if let Some(plan) = entry.rows_plan {
-            let params = [
-                Some(pg_sys::Datum::from(id)),
-                Some(pg_sys::Datum::from(ts)),
-                entry.store_exclude.clone().into_datum(),
-                entry.non_key.clone().and_then(IntoDatum::into_datum),
-            ];
-            if execute(plan, &params, pg_sys::SPI_OK_INSERT) == 0 {
-                return; // nothing changed
-            }
-        }
-        let context = context_id(entry, actor);
-        // SAFETY: the statement text of this backend, when asked for.
-        let query = unsafe {
-            (entry.options.capture_query && !pg_sys::debug_query_string.is_null())
-                .then(|| cstr(pg_sys::debug_query_string))
-        };
-        let op_name = match op {
-            Op::Insert => "INSERT",
-            Op::Update => "UPDATE",
-            Op::Delete => "DELETE",
-            Op::Truncate => "TRUNCATE",
         };
         let params = [
             Some(pg_sys::Datum::from(id)),
             Some(pg_sys::Datum::from(ts)),
             Some(pg_sys::Datum::from(txid)),
-            Some(pg_sys::Datum::from(entry.table)),
-            op_name.into_datum(),
             Some(pg_sys::Datum::from(context)),
             query.and_then(IntoDatum::into_datum),
             partition.and_then(IntoDatum::into_datum),
         ];
-        execute(entry.statement_plan, &params, pg_sys::SPI_OK_INSERT);
+        execute(entry.plan, &params, pg_sys::SPI_OK_INSERT);
     });
 }
 

@@ -103,5 +103,5 @@ pub(super) fn write(entry: &super::capture::Entry, op: Op, relid: pg_sys::Oid, a
         client_addr(),
         query.and_then(IntoDatum::into_datum),
     ];
-    super::capture::execute(entry.statement_plan, &params, pg_sys::SPI_OK_INSERT);
+    super::capture::execute(entry.plan, &params, pg_sys::SPI_OK_INSERT);
 }
