@@ -76,11 +76,24 @@ SELECT bench.compare('audit INSERT ... SELECT 100k blog users (5 indexes), audit
     'INSERT INTO bench.u_audited SELECT * FROM bench.u_src',
     'INSERT INTO bench.u_plpgsql SELECT * FROM bench.u_src',
     'TRUNCATE bench.u_audited, bench.u_plpgsql, bench.audit_plpgsql_log; TRUNCATE audit._log_row, audit._log_statement', 5, '4x faster');
+-- the floor of the users INSERT: table and log rows written by one plain statement, no trigger
+CREATE TABLE bench.u_floor (LIKE bench.u_bare INCLUDING ALL);
+\set u_floor_insert 'WITH i AS (INSERT INTO bench.u_floor SELECT * FROM bench.u_src RETURNING *), s AS (INSERT INTO audit._log_statement (id, ts, txid, table_oid, op, context) VALUES (nextval(''audit.log_id_seq''), statement_timestamp(), pg_current_xact_id(), ''bench.u_floor''::regclass, ''INSERT'', 1) RETURNING id) INSERT INTO audit._log_row (id, statement_id, ts, key_hash, new_row) SELECT nextval(''audit.log_id_seq''), s.id, statement_timestamp(), jsonb_hash_extended(jsonb_build_object(''id'', i.id), 0), to_jsonb(i) FROM i, s'
+SELECT bench.compare('audit INSERT ... SELECT 100k blog users, floor (table + log rows in one plain statement, no trigger) vs unaudited',
+    :'u_floor_insert',
+    'INSERT INTO bench.u_bare SELECT * FROM bench.u_src',
+    'TRUNCATE bench.u_floor, bench.u_bare; TRUNCATE audit._log_row, audit._log_statement', 5);
 -- a bulk UPDATE and DELETE, set-based old/new pairing
 SELECT bench.compare('audit UPDATE 100k blog users, audited vs unaudited',
     'UPDATE bench.u_audited SET display_name = display_name || ''!''',
     'UPDATE bench.u_bare SET display_name = display_name || ''!''',
     'TRUNCATE bench.u_audited, bench.u_bare; TRUNCATE audit._log_row, audit._log_statement; INSERT INTO bench.u_audited SELECT * FROM bench.u_src; INSERT INTO bench.u_bare SELECT * FROM bench.u_src', 3, '<= 1.8');
+-- its floor: the UPDATE and its log rows (old image, the changed column) in one plain statement
+\set u_floor_update 'WITH u AS (UPDATE bench.u_floor SET display_name = display_name || ''!'' RETURNING to_jsonb(old) AS o, to_jsonb(new) AS n), s AS (INSERT INTO audit._log_statement (id, ts, txid, table_oid, op, context) VALUES (nextval(''audit.log_id_seq''), statement_timestamp(), pg_current_xact_id(), ''bench.u_floor''::regclass, ''UPDATE'', 1) RETURNING id) INSERT INTO audit._log_row (id, statement_id, ts, key_hash, old_row, new_row) SELECT nextval(''audit.log_id_seq''), s.id, statement_timestamp(), jsonb_hash_extended(jsonb_build_object(''id'', u.n -> ''id''), 0), u.o, jsonb_build_object(''display_name'', u.n -> ''display_name'') FROM u, s'
+SELECT bench.compare('audit UPDATE 100k blog users, floor (UPDATE + log rows in one plain statement, no trigger) vs unaudited',
+    :'u_floor_update',
+    'UPDATE bench.u_bare SET display_name = display_name || ''!''',
+    'TRUNCATE bench.u_floor, bench.u_bare; TRUNCATE audit._log_row, audit._log_statement; INSERT INTO bench.u_floor SELECT * FROM bench.u_src; INSERT INTO bench.u_bare SELECT * FROM bench.u_src', 3);
 
 
 -- The log's bytes on disk (heap and indexes of every partition) after a 100k-row UPDATE of one
