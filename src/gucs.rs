@@ -1,7 +1,7 @@
 //! Every setting of the extension, under the reserved prefix `pg_storage_ext.`.
 
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 
 /// Assert `format` keywords in JSON Schemas (off: formats are annotations only).
 pub static JSON_SCHEMA_FORMATS: GucSetting<bool> = GucSetting::<bool>::new(true);
@@ -14,6 +14,35 @@ pub static PARTITION_LOCK_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(200)
 
 /// How many times partition maintenance retries a parent whose lock wait timed out.
 pub static PARTITION_LOCK_RETRIES: GucSetting<i32> = GucSetting::<i32>::new(3);
+
+/// Thresholds of storage.maintenance_plan() (sql/maintenance.sql reads them, with these defaults
+/// when the library is not loaded): name, description, setting, minimum, maximum.
+pub static MAINTENANCE_FREEZE_FRACTION: GucSetting<f64> = GucSetting::<f64>::new(0.8);
+pub static MAINTENANCE_VACUUM_THRESHOLD: GucSetting<f64> = GucSetting::<f64>::new(1000.0);
+pub static MAINTENANCE_VACUUM_SCALE_FACTOR: GucSetting<f64> = GucSetting::<f64>::new(0.2);
+pub static MAINTENANCE_ANALYZE_THRESHOLD: GucSetting<f64> = GucSetting::<f64>::new(1000.0);
+pub static MAINTENANCE_ANALYZE_SCALE_FACTOR: GucSetting<f64> = GucSetting::<f64>::new(0.1);
+pub static MAINTENANCE_INDEX_BLOAT: GucSetting<f64> = GucSetting::<f64>::new(0.5);
+pub static MAINTENANCE_PGSTATINDEX_MAX_PAGES: GucSetting<f64> = GucSetting::<f64>::new(12800.0);
+pub static MAINTENANCE_UNUSED_INDEX_DAYS: GucSetting<f64> = GucSetting::<f64>::new(7.0);
+
+type Threshold = (
+    &'static CStr,
+    &'static CStr,
+    &'static GucSetting<f64>,
+    f64,
+    f64,
+);
+const MAINTENANCE: [Threshold; 8] = [
+    (c"pg_storage_ext.maintenance_freeze_fraction", c"VACUUM (FREEZE) is planned past this fraction of autovacuum_freeze_max_age (and of the multixact one).", &MAINTENANCE_FREEZE_FRACTION, 0.0, 1.0),
+    (c"pg_storage_ext.maintenance_vacuum_threshold", c"Dead (or, for the visibility map, inserted) tuples before VACUUM is planned, plus the scale factor times the rows.", &MAINTENANCE_VACUUM_THRESHOLD, 0.0, 1e12),
+    (c"pg_storage_ext.maintenance_vacuum_scale_factor", c"Fraction of a table's rows added to the vacuum threshold.", &MAINTENANCE_VACUUM_SCALE_FACTOR, 0.0, 100.0),
+    (c"pg_storage_ext.maintenance_analyze_threshold", c"Rows changed since the last analyse before ANALYZE is planned, plus the scale factor times the rows.", &MAINTENANCE_ANALYZE_THRESHOLD, 0.0, 1e12),
+    (c"pg_storage_ext.maintenance_analyze_scale_factor", c"Fraction of a table's rows added to the analyse threshold.", &MAINTENANCE_ANALYZE_SCALE_FACTOR, 0.0, 100.0),
+    (c"pg_storage_ext.maintenance_index_bloat", c"Share of a B-tree's pages holding no entries past which REINDEX CONCURRENTLY is planned.", &MAINTENANCE_INDEX_BLOAT, 0.0, 1.0),
+    (c"pg_storage_ext.maintenance_pgstatindex_max_pages", c"Largest index (pages) whose estimated bloat is confirmed by pgstatindex when pgstattuple is installed.", &MAINTENANCE_PGSTATINDEX_MAX_PAGES, 0.0, 1e12),
+    (c"pg_storage_ext.maintenance_unused_index_days", c"Days the statistics must cover before an index never scanned is reported unused.", &MAINTENANCE_UNUSED_INDEX_DAYS, 0.0, 36500.0),
+];
 
 /// Address the metrics endpoint listens on (`host:port`); empty: no endpoint.
 pub static HTTP_LISTEN: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
@@ -73,6 +102,18 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::default(),
     );
+    for (name, short, setting, min, max) in MAINTENANCE {
+        GucRegistry::define_float_guc(
+            name,
+            short,
+            c"Read by storage.maintenance_plan().",
+            setting,
+            min,
+            max,
+            GucContext::Userset,
+            GucFlags::default(),
+        );
+    }
     // The endpoint's settings exist only where they can act: a library loaded at server start
     // (PostgreSQL defines no PGC_POSTMASTER setting later).
     // SAFETY: a flag PostgreSQL sets while it loads shared_preload_libraries

@@ -119,6 +119,12 @@ extension_sql_file!(
     requires = ["health"]
 );
 
+extension_sql_file!(
+    "../sql/maintenance.sql",
+    name = "maintenance",
+    requires = ["replicas"]
+);
+
 // Who may call what: last, over every function the extension has.
 extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
 
