@@ -189,6 +189,36 @@ got=$(sq "SELECT storage.metrics_snapshot()" || true)
 [ "$("$bin/psql" -h 127.0.0.1 -p "$sport" -U postgres -d postgres -X -q -At -c "DO \$\$ BEGIN PERFORM storage.metrics_snapshot(); EXCEPTION WHEN read_only_sql_transaction THEN RAISE NOTICE 'x'; END \$\$" 2>&1)" = "NOTICE:  x" ] ||
   fail "metrics_snapshot() on the standby is not 25006"
 pass "metrics_snapshot() on the standby is 25006 with a hint"
+
+# every public function on the standby behaves as decided (tests/standby/behaviour.sql, table-driven
+# over the catalog): objects made on the primary first, replayed here
+q "CREATE SCHEMA sb;
+   CREATE TABLE sb.t (id int PRIMARY KEY, v text, tenant int);
+   INSERT INTO sb.t VALUES (1, 'a', 1);
+   SELECT audit.enable('sb.t');
+   UPDATE sb.t SET v = 'b';
+   CREATE TABLE sb.p (id int, at timestamptz NOT NULL) PARTITION BY RANGE (at);
+   SELECT storage.create_partitions('sb.p', '1 day', 2);
+   CREATE MATERIALIZED VIEW sb.mv AS SELECT count(*) AS c FROM sb.t;
+   CREATE UNIQUE INDEX ON sb.mv (c);
+   SELECT storage.register_matview('sb.mv', '1 hour');" >/dev/null
+lsn=$(q "SELECT pg_current_wal_lsn()")
+for _ in $(seq 100); do [ "$(sq "SELECT pg_last_wal_replay_lsn() >= '$lsn'")" = t ] && break; sleep 0.1; done
+[ "$(sq "SELECT pg_last_wal_replay_lsn() >= '$lsn'")" = t ] || fail "the standby did not replay the set-up"
+cp tests/standby/behaviour.sql "$dir/behaviour.sql"
+got=$("$bin/psql" -h 127.0.0.1 -p "$sport" -U postgres -d postgres -X -q -At -v ON_ERROR_STOP=1 -f "$dir/behaviour.sql" 2>&1) ||
+  fail "standby behaviour: $got"
+got=$(sed 's/^psql:[^ ]* //' <<<"$got")
+expected="NOTICE:  standby behaviour: 43 functions as decided
+0
+t
+1
+b
+t
+1"
+[ "$got" = "$expected" ] || fail "standby behaviour: got
+$got"
+pass "every public function behaves on the standby as decided (43: reads, refuses with 25006 naming the primary, or a trigger); the jobs return at once there; history, row_at, partitions and matviews read what the primary wrote"
 for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$shttp/metrics" 2>/dev/null && break; sleep 0.1; done
 curl -fsS "http://127.0.0.1:$shttp/metrics" >"$out/standby-metrics.txt" || fail "GET /metrics on the standby"
 "$promtool" check metrics <"$out/standby-metrics.txt" >"$out/promtool-standby.txt" 2>&1 || fail "promtool on the standby's /metrics: $(cat "$out/promtool-standby.txt")"

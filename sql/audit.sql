@@ -460,6 +460,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET IntervalStyle = 'post
 DECLARE
     cfg storage.partition_config;
 BEGIN
+    PERFORM storage._require_primary('audit.set_retention');
     IF keep IS NOT NULL AND keep < interval '1 month' THEN
         RAISE EXCEPTION 'audit retention must be at least 1 month, got %', keep
               USING ERRCODE = 'invalid_parameter_value',

@@ -214,10 +214,10 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n bigint;
 BEGIN
-    IF pg_is_in_recovery() THEN
-        RAISE EXCEPTION 'metrics_snapshot() cannot run on a hot standby' USING ERRCODE = 'read_only_sql_transaction',
-              DETAIL = 'It writes storage.metrics, which a standby receives from its primary.',
-              HINT = 'Run it (or schedule_jobs()) on the primary; storage.health() and storage.metrics_prometheus() answer here.';
+    -- it writes storage.metrics, which a standby receives from its primary (storage.health() and
+    -- storage.metrics_prometheus() answer there)
+    IF storage._require_primary('storage.metrics_snapshot', true) THEN
+        RETURN NULL;
     END IF;
     PERFORM storage._ensure_metrics();
     -- one statement: the statuses are taken against the previous snapshot, then its samples

@@ -171,6 +171,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     first_col name;
 BEGIN
+    PERFORM storage._require_primary('storage.register_matview');
     IF (SELECT relkind FROM pg_class WHERE oid = view) IS DISTINCT FROM 'm' THEN
         RAISE EXCEPTION '% is not a materialized view', view
               USING ERRCODE = 'wrong_object_type',
@@ -207,6 +208,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     src regclass;
 BEGIN
+    PERFORM storage._require_primary('storage.unregister_matview');
     DELETE FROM storage.matview_config c WHERE c.view = unregister_matview.view;
     IF NOT FOUND THEN
         RAISE EXCEPTION '% is not registered', view
@@ -280,6 +282,7 @@ COMMENT ON FUNCTION storage._matview_refresh(regclass, boolean, boolean) IS
 
 CREATE FUNCTION storage.refresh_matview(view regclass, force boolean DEFAULT false) RETURNS text
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT storage._require_primary('storage.refresh_matview');
     SELECT storage._matview_refresh(view, force, true)
 $$;
 COMMENT ON FUNCTION storage.refresh_matview(regclass, boolean) IS
@@ -292,6 +295,9 @@ DECLARE
     t0 timestamptz;
     msg text;
 BEGIN
+    IF storage._require_primary('storage.refresh_due', true) THEN
+        RETURN;
+    END IF;
     -- tracking the DDL event trigger had to leave for later (it never waits on a lock)
     PERFORM storage._matview_resolve(s.view) FROM storage._matview_state s WHERE s.resolve_pending;
     FOR r IN
@@ -451,6 +457,9 @@ DECLARE
     p pg_catalog.regclass;
     parents pg_catalog.regclass[];
 BEGIN
+    IF storage._require_primary('storage.run_maintenance_proc', true) THEN
+        RETURN;
+    END IF;
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     IF wait IS NULL OR wait OPERATOR(pg_catalog.<) '0'::pg_catalog.interval THEN
         RAISE EXCEPTION 'wait must be a non-negative interval, got %', coalesce(wait::pg_catalog.text, 'NULL')

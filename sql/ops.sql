@@ -10,6 +10,7 @@ CREATE FUNCTION storage.schedule_jobs(refresh_schedule text DEFAULT '* * * * *',
                                       heartbeat_schedule text DEFAULT '5 seconds') RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    PERFORM storage._require_primary('storage.schedule_jobs');
     IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
         RAISE EXCEPTION 'pg_cron is not installed in this database'
               USING ERRCODE = 'object_not_in_prerequisite_state',

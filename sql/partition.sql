@@ -731,6 +731,7 @@ DECLARE
     relname name;
     def_name text;
 BEGIN
+    PERFORM storage._require_primary('storage.create_partitions');
     IF parent IS NULL THEN
         RAISE EXCEPTION 'parent must not be NULL' USING ERRCODE = 'null_value_not_allowed',
               HINT = 'Pass the partitioned table, e.g. storage.create_partitions(''article_views'', ''1 month'').';
@@ -847,6 +848,7 @@ DECLARE
     lim record;
     r record;
 BEGIN
+    PERFORM storage._require_primary('storage.ensure_partition');
     BEGIN
         pos := storage._partition_pos_of(cfg.control_type, cfg.time_zone, value);
     EXCEPTION WHEN datetime_field_overflow OR numeric_value_out_of_range OR invalid_parameter_value THEN
@@ -1069,6 +1071,7 @@ COMMENT ON FUNCTION storage._partition_run_maintenance(regclass) IS
 CREATE FUNCTION storage.run_maintenance(parent regclass DEFAULT NULL)
 RETURNS TABLE (parent regclass, created integer, dropped integer, detached integer, moved_from_default bigint)
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT storage._require_primary('storage.run_maintenance');
     SELECT * FROM storage._partition_run_maintenance($1)
 $$;
 COMMENT ON FUNCTION storage.run_maintenance(regclass) IS
@@ -1109,6 +1112,7 @@ DECLARE
     periods integer := 0;
     attempt integer;
 BEGIN
+    PERFORM storage._require_primary('storage.partition_data_proc');
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     IF batch_rows IS NULL OR batch_rows OPERATOR(pg_catalog.<) 1 THEN
         RAISE EXCEPTION 'batch_rows must be positive, got %', coalesce(batch_rows::pg_catalog.text, 'NULL')
@@ -1525,6 +1529,7 @@ DECLARE
     made record;
     def_name text;
 BEGIN
+    PERFORM storage._require_primary('storage.convert_to_partitioned');
     IF target IS NULL OR control_column IS NULL THEN
         RAISE EXCEPTION 'target and control_column must not be NULL' USING ERRCODE = 'null_value_not_allowed',
               HINT = 'storage.convert_to_partitioned(''article_views'', ''viewed_at'', ''1 month'').';
@@ -1636,6 +1641,7 @@ DECLARE
     leaf regclass;
     total bigint := 0;
 BEGIN
+    PERFORM storage._require_primary('storage.undo_partitioning');
     IF parent IS NULL THEN
         RAISE EXCEPTION 'parent must not be NULL' USING ERRCODE = 'null_value_not_allowed',
               HINT = 'storage.undo_partitioning(''article_views'').';

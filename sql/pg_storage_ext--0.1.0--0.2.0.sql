@@ -7,6 +7,42 @@
 -- difference. Users' data (the audit log, partition and matview configuration) is kept in place.
 \echo Use "ALTER EXTENSION pg_storage_ext UPDATE" to load this file. \quit
 
+-- Replicas: what a writing function does on a hot standby (sql/bootstrap.sql); first, the
+-- functions this script replaces call it.
+-- The hint of a refusal on a hot standby: the primary, by host and port when this role may see
+-- them (pg_stat_wal_receiver shows them to pg_read_all_stats members).
+CREATE FUNCTION storage._primary_hint() RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce((SELECT format('Run it on the primary (host %s, port %s).', r.sender_host, r.sender_port)
+                       FROM pg_stat_wal_receiver r WHERE r.sender_host IS NOT NULL),
+                    'Run it on the primary server (pg_stat_wal_receiver names it to pg_read_all_stats members).')
+$$;
+COMMENT ON FUNCTION storage._primary_hint() IS
+    'Internal: the hint of a refusal on a hot standby, naming the primary (host and port when visible).';
+
+-- What a writing function does on a hot standby, decided in one place (README: Replicas): false
+-- on a primary; on a standby, true for the extension's scheduled jobs (pg_cron's sessions: the
+-- job returns at once, no error in the job's history) and a 25006 error naming the primary for
+-- everyone else (the Rust functions raise the same from crate::error::require_primary). `what`
+-- names the function in the message.
+CREATE FUNCTION storage._require_primary(what text, job boolean DEFAULT false) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT pg_is_in_recovery() THEN
+        RETURN false;
+    END IF;
+    IF job AND current_setting('application_name') = 'pg_cron' THEN
+        RETURN true;
+    END IF;
+    RAISE EXCEPTION '% cannot run on a hot standby', what
+          USING ERRCODE = 'read_only_sql_transaction',
+                DETAIL = 'This server replays its primary''s WAL and accepts no writes; what the function would change reaches it from the primary.',
+                HINT = storage._primary_hint();
+END
+$$;
+COMMENT ON FUNCTION storage._require_primary(text, boolean) IS
+    'Internal: false on a primary; on a hot standby, true for a scheduled job of the extension (it returns at once) and otherwise a 25006 error whose hint names the primary.';
+
 -- Security (issue: no path from an ordinary role to superuser) ------------------------------
 
 -- Work on a user's table runs as its owner under SECURITY_RESTRICTED_OPERATION.
@@ -385,6 +421,7 @@ DECLARE
     relname name;
     def_name text;
 BEGIN
+    PERFORM storage._require_primary('storage.create_partitions');
     IF parent IS NULL THEN
         RAISE EXCEPTION 'parent must not be NULL' USING ERRCODE = 'null_value_not_allowed',
               HINT = 'Pass the partitioned table, e.g. storage.create_partitions(''article_views'', ''1 month'').';
@@ -471,6 +508,7 @@ DECLARE
     made record;
     def_name text;
 BEGIN
+    PERFORM storage._require_primary('storage.convert_to_partitioned');
     IF target IS NULL OR control_column IS NULL THEN
         RAISE EXCEPTION 'target and control_column must not be NULL' USING ERRCODE = 'null_value_not_allowed',
               HINT = 'storage.convert_to_partitioned(''article_views'', ''viewed_at'', ''1 month'').';
@@ -621,6 +659,7 @@ DECLARE
     lim record;
     r record;
 BEGIN
+    PERFORM storage._require_primary('storage.ensure_partition');
     BEGIN
         pos := storage._partition_pos_of(cfg.control_type, cfg.time_zone, value);
     EXCEPTION WHEN datetime_field_overflow OR numeric_value_out_of_range OR invalid_parameter_value THEN
@@ -736,6 +775,9 @@ DECLARE
     t0 timestamptz;
     msg text;
 BEGIN
+    IF storage._require_primary('storage.refresh_due', true) THEN
+        RETURN;
+    END IF;
     -- tracking the DDL event trigger had to leave for later (it never waits on a lock)
     PERFORM storage._matview_resolve(s.view) FROM storage._matview_state s WHERE s.resolve_pending;
     FOR r IN
@@ -1159,6 +1201,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET IntervalStyle = 'post
 DECLARE
     cfg storage.partition_config;
 BEGIN
+    PERFORM storage._require_primary('audit.set_retention');
     IF keep IS NOT NULL AND keep < interval '1 month' THEN
         RAISE EXCEPTION 'audit retention must be at least 1 month, got %', keep
               USING ERRCODE = 'invalid_parameter_value',
@@ -1219,6 +1262,9 @@ DECLARE
     p pg_catalog.regclass;
     parents pg_catalog.regclass[];
 BEGIN
+    IF storage._require_primary('storage.run_maintenance_proc', true) THEN
+        RETURN;
+    END IF;
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     IF wait IS NULL OR wait OPERATOR(pg_catalog.<) '0'::pg_catalog.interval THEN
         RAISE EXCEPTION 'wait must be a non-negative interval, got %', coalesce(wait::pg_catalog.text, 'NULL')
@@ -1254,6 +1300,7 @@ CREATE FUNCTION storage.schedule_jobs(refresh_schedule text DEFAULT '* * * * *',
                                       heartbeat_schedule text DEFAULT '5 seconds') RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    PERFORM storage._require_primary('storage.schedule_jobs');
     IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
         RAISE EXCEPTION 'pg_cron is not installed in this database'
               USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -1308,6 +1355,7 @@ DECLARE
     periods integer := 0;
     attempt integer;
 BEGIN
+    PERFORM storage._require_primary('storage.partition_data_proc');
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     IF batch_rows IS NULL OR batch_rows OPERATOR(pg_catalog.<) 1 THEN
         RAISE EXCEPTION 'batch_rows must be positive, got %', coalesce(batch_rows::pg_catalog.text, 'NULL')
@@ -1687,6 +1735,7 @@ DECLARE
     leaf regclass;
     total bigint := 0;
 BEGIN
+    PERFORM storage._require_primary('storage.undo_partitioning');
     IF parent IS NULL THEN
         RAISE EXCEPTION 'parent must not be NULL' USING ERRCODE = 'null_value_not_allowed',
               HINT = 'storage.undo_partitioning(''article_views'').';
@@ -2199,6 +2248,7 @@ DECLARE
     a pg_roles;
     audit_role name;
 BEGIN
+    PERFORM storage._require_primary('storage.create_roles');
     FOR r IN SELECT * FROM storage._role_names(prefix) LOOP
         SELECT * INTO a FROM pg_roles WHERE rolname = r.role;
         created := NOT FOUND;
@@ -2244,6 +2294,7 @@ DECLARE
     admin name;
     missing text;
 BEGIN
+    PERFORM storage._require_primary('storage.grant_schema');
     IF schema IS NULL THEN
         RAISE EXCEPTION 'schema must not be NULL' USING ERRCODE = 'null_value_not_allowed',
               HINT = 'storage.grant_schema(''public'').';
@@ -2360,6 +2411,7 @@ DECLARE
     part regclass;
     v regclass;
 BEGIN
+    PERFORM storage._require_primary('storage.enable_tenant_isolation');
     IF target IS NULL OR tenant_column IS NULL OR setting IS NULL THEN
         RAISE EXCEPTION 'target, tenant_column and setting must not be NULL' USING ERRCODE = 'null_value_not_allowed',
               HINT = 'storage.enable_tenant_isolation(''articles'', ''tenant_id'').';
@@ -2409,6 +2461,7 @@ DECLARE
     part regclass;
     cmd text;
 BEGIN
+    PERFORM storage._require_primary('storage.disable_tenant_isolation');
     IF NOT EXISTS (SELECT FROM storage.tenant_isolation WHERE table_name = target) THEN
         RAISE NOTICE '% is not isolated by tenant; nothing to disable', target;
         RETURN;
@@ -2449,6 +2502,7 @@ DECLARE
     views regclass[];
     state text;
 BEGIN
+    PERFORM storage._require_primary('storage.verify_tenant_isolation');
     SELECT * INTO cfg FROM storage.tenant_isolation t WHERE t.table_name = target;
     IF NOT FOUND THEN
         RAISE EXCEPTION '% is not isolated by tenant', target USING ERRCODE = 'undefined_object',
@@ -3031,10 +3085,10 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n bigint;
 BEGIN
-    IF pg_is_in_recovery() THEN
-        RAISE EXCEPTION 'metrics_snapshot() cannot run on a hot standby' USING ERRCODE = 'read_only_sql_transaction',
-              DETAIL = 'It writes storage.metrics, which a standby receives from its primary.',
-              HINT = 'Run it (or schedule_jobs()) on the primary; storage.health() and storage.metrics_prometheus() answer here.';
+    -- it writes storage.metrics, which a standby receives from its primary (storage.health() and
+    -- storage.metrics_prometheus() answer there)
+    IF storage._require_primary('storage.metrics_snapshot', true) THEN
+        RETURN NULL;
     END IF;
     PERFORM storage._ensure_metrics();
     -- one statement: the statuses are taken against the previous snapshot, then its samples
@@ -3779,6 +3833,78 @@ COMMENT ON FUNCTION storage.maintenance_plan() IS
     'What the database needs now and why, from statistics and catalogs only: VACUUM (FREEZE) near wraparound, VACUUM for dead tuples autovacuum has not caught up with and insert-only tables with an unset visibility map, ANALYZE of tables never or long ago analysed (and partitioned tables, which autovacuum never analyses), REINDEX INDEX CONCURRENTLY of invalid and bloated indexes, and advice never run automatically (unused and duplicate indexes, foreign keys without an index). Thresholds: the pg_storage_ext.maintenance_* settings.';
 GRANT EXECUTE ON FUNCTION storage.maintenance_plan(), storage._maintenance_setting(text, double precision),
                           storage._btree_bloat(regclass) TO pg_monitor;
+
+-- Replicas: writing functions refuse on a hot standby with a hint naming the primary.
+CREATE OR REPLACE FUNCTION storage.refresh_matview(view regclass, force boolean DEFAULT false) RETURNS text
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT storage._require_primary('storage.refresh_matview');
+    SELECT storage._matview_refresh(view, force, true)
+$$;
+CREATE OR REPLACE FUNCTION storage.register_matview(view regclass, refresh_every interval DEFAULT '5 minutes',
+                                         "concurrently" boolean DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    first_col name;
+BEGIN
+    PERFORM storage._require_primary('storage.register_matview');
+    IF (SELECT relkind FROM pg_class WHERE oid = view) IS DISTINCT FROM 'm' THEN
+        RAISE EXCEPTION '% is not a materialized view', view
+              USING ERRCODE = 'wrong_object_type',
+                    HINT = 'storage.register_matview takes a materialized view (CREATE MATERIALIZED VIEW).';
+    END IF;
+    IF refresh_every IS NULL OR refresh_every <= interval '0' THEN
+        RAISE EXCEPTION 'refresh_every must be a positive interval, got %', coalesce(refresh_every::text, 'NULL')
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'For example ''5 minutes'' or ''1 hour''.';
+    END IF;
+    IF "concurrently" AND NOT EXISTS (
+        SELECT 1 FROM pg_index i
+         WHERE i.indrelid = view AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL) THEN
+        SELECT attname INTO first_col FROM pg_attribute WHERE attrelid = view AND attnum > 0 AND NOT attisdropped ORDER BY attnum LIMIT 1;
+        RAISE EXCEPTION 'REFRESH MATERIALIZED VIEW CONCURRENTLY needs a unique index on %', view
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    DETAIL = 'The index must cover plain columns only and have no WHERE clause.',
+                    HINT = format('Create one on the columns that identify a row, e.g. CREATE UNIQUE INDEX ON %s (%I); or register with "concurrently" => NULL for automatic.',
+                                  view, first_col);
+    END IF;
+    INSERT INTO storage.matview_config AS c (view, refresh_every, "concurrently")
+    VALUES (view, refresh_every, "concurrently")
+    ON CONFLICT ON CONSTRAINT matview_config_pkey
+    DO UPDATE SET refresh_every = excluded.refresh_every, "concurrently" = excluded."concurrently";
+    PERFORM storage._matview_resolve(view);
+    -- views built on this one now have a tracked source
+    PERFORM storage._matview_resolve(st.view) FROM storage._matview_state st
+      WHERE register_matview.view = ANY (st.sources);
+END $$;
+CREATE OR REPLACE FUNCTION storage.unregister_matview(view regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    src regclass;
+BEGIN
+    PERFORM storage._require_primary('storage.unregister_matview');
+    DELETE FROM storage.matview_config c WHERE c.view = unregister_matview.view;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '% is not registered', view
+              USING ERRCODE = 'undefined_object', HINT = 'SELECT view FROM storage.matview_status lists the registered views.';
+    END IF;
+    -- drop change triggers no other registered view needs
+    FOR src IN
+        SELECT t.tgrelid::regclass FROM pg_trigger t
+         WHERE t.tgname = 'pg_storage_ext_matview_changes'
+           AND NOT EXISTS (SELECT 1 FROM storage._matview_state st, unnest(st.sources) AS u(r),
+                                  LATERAL (SELECT p.relid FROM pg_partition_tree(u.r) p UNION SELECT u.r) AS tree(relid)
+                            WHERE tree.relid = t.tgrelid)
+    LOOP
+        EXECUTE format('DROP TRIGGER pg_storage_ext_matview_changes ON %s', src);
+    END LOOP;
+    PERFORM storage._matview_resolve(st.view) FROM storage._matview_state st
+      WHERE unregister_matview.view = ANY (st.sources);
+END $$;
+CREATE OR REPLACE FUNCTION storage.run_maintenance(parent regclass DEFAULT NULL)
+RETURNS TABLE (parent regclass, created integer, dropped integer, detached integer, moved_from_default bigint)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT storage._require_primary('storage.run_maintenance');
+    SELECT * FROM storage._partition_run_maintenance($1)
+$$;
 
 -- Who may call what (sql/grants.sql, repeated as it stands there).
 GRANT USAGE ON SCHEMA storage TO PUBLIC;

@@ -32,6 +32,7 @@ DECLARE
     a pg_roles;
     audit_role name;
 BEGIN
+    PERFORM storage._require_primary('storage.create_roles');
     FOR r IN SELECT * FROM storage._role_names(prefix) LOOP
         SELECT * INTO a FROM pg_roles WHERE rolname = r.role;
         created := NOT FOUND;
@@ -77,6 +78,7 @@ DECLARE
     admin name;
     missing text;
 BEGIN
+    PERFORM storage._require_primary('storage.grant_schema');
     IF schema IS NULL THEN
         RAISE EXCEPTION 'schema must not be NULL' USING ERRCODE = 'null_value_not_allowed',
               HINT = 'storage.grant_schema(''public'').';
@@ -181,6 +183,7 @@ DECLARE
     part regclass;
     v regclass;
 BEGIN
+    PERFORM storage._require_primary('storage.enable_tenant_isolation');
     IF target IS NULL OR tenant_column IS NULL OR setting IS NULL THEN
         RAISE EXCEPTION 'target, tenant_column and setting must not be NULL' USING ERRCODE = 'null_value_not_allowed',
               HINT = 'storage.enable_tenant_isolation(''articles'', ''tenant_id'').';
@@ -230,6 +233,7 @@ DECLARE
     part regclass;
     cmd text;
 BEGIN
+    PERFORM storage._require_primary('storage.disable_tenant_isolation');
     IF NOT EXISTS (SELECT FROM storage.tenant_isolation WHERE table_name = target) THEN
         RAISE NOTICE '% is not isolated by tenant; nothing to disable', target;
         RETURN;
@@ -270,6 +274,7 @@ DECLARE
     views regclass[];
     state text;
 BEGIN
+    PERFORM storage._require_primary('storage.verify_tenant_isolation');
     SELECT * INTO cfg FROM storage.tenant_isolation t WHERE t.table_name = target;
     IF NOT FOUND THEN
         RAISE EXCEPTION '% is not isolated by tenant', target USING ERRCODE = 'undefined_object',

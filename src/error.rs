@@ -44,3 +44,34 @@ pub fn spi_failed(e: pgrx::spi::SpiError) -> ! {
         None,
     )
 }
+
+/// Nothing on a primary; on a hot standby, the 25006 error `storage._require_primary` raises for
+/// the SQL functions (same message and detail; the hint from `storage._primary_hint()`, which
+/// names the primary) for the writing function `what`.
+pub(crate) fn require_primary(what: &str) {
+    // SAFETY: reads the shared recovery state.
+    if unsafe { pgrx::pg_sys::RecoveryInProgress() } {
+        let hint = read_one::<String>("SELECT storage._primary_hint()")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| "Run it on the primary server.".into());
+        raise(
+            PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
+            format!("{what} cannot run on a hot standby"),
+            Some(
+                "This server replays its primary's WAL and accepts no writes; what the function \
+                 would change reaches it from the primary."
+                    .into(),
+            ),
+            Some(hint),
+        );
+    }
+}
+
+/// The first column of the first row of a read-only query. pgrx's `Spi::get_one` goes through
+/// its writing path, which takes a transaction id: a hot standby has none to give.
+pub(crate) fn read_one<T: pgrx::FromDatum + pgrx::IntoDatum>(
+    sql: &str,
+) -> Result<Option<T>, pgrx::spi::Error> {
+    pgrx::Spi::connect(|client| client.select(sql, Some(1), &[])?.first().get_one::<T>())
+}

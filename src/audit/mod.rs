@@ -221,6 +221,7 @@ fn columns(client: &SpiClient<'_>, relid: pg_sys::Oid) -> Vec<String> {
 }
 
 fn enable(target: Regclass, exclude: Option<Vec<Option<String>>>, capture_query: bool) {
+    crate::error::require_primary("audit.enable");
     let relid = target.0;
     let table = check_target(relid, "audit.enable");
     let exclude: Vec<String> = exclude
@@ -482,6 +483,7 @@ fn carry(old: pg_sys::Oid, new: pg_sys::Oid, command: &str) -> bool {
 }
 
 fn disable(target: Regclass) {
+    crate::error::require_primary("audit.disable");
     let relid = target.0;
     let table = check_target(relid, "audit.disable");
     let dropped = as_owner(|| {

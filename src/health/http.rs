@@ -114,12 +114,6 @@ fn serve(stream: TcpStream, jobs: mpsc::Sender<Job>) {
     write_all(&stream, &answer);
 }
 
-/// The first column of the first row of a read-only query. pgrx's `Spi::get_one` goes through
-/// its writing path, which takes a transaction id: a hot standby has none to give.
-fn read_one<T: FromDatum + IntoDatum>(sql: &str) -> Result<Option<T>, pgrx::spi::Error> {
-    Spi::connect(|client| client.select(sql, Some(1), &[])?.first().get_one::<T>())
-}
-
 /// Runs `f` with every signal blocked, so a thread it starts inherits a mask that keeps
 /// PostgreSQL's signal handlers on the worker's own thread.
 fn without_signals<R>(f: impl FnOnce() -> R) -> R {
@@ -147,7 +141,7 @@ fn query_text(sql: &'static str) -> Result<String, String> {
             let owner = pg_sys::CurrentResourceOwner;
             pg_sys::BeginInternalSubTransaction(std::ptr::null());
             let result = PgTryBuilder::new(|| {
-                let v = read_one::<String>(sql)
+                let v = crate::error::read_one::<String>(sql)
                     .map_err(|e| e.to_string())
                     .and_then(|v| v.ok_or_else(|| "no answer".to_owned()));
                 pg_sys::ReleaseCurrentSubTransaction();
@@ -214,7 +208,9 @@ pub extern "C-unwind" fn pg_storage_ext_http_main(_arg: pg_sys::Datum) {
     let role = gucs::text(&gucs::HTTP_ROLE);
     BackgroundWorker::connect_worker_to_spi(Some(&db), Some(&role));
     let superuser = BackgroundWorker::transaction(|| {
-        read_one::<bool>("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")
+        crate::error::read_one::<bool>(
+            "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
+        )
     });
     if !matches!(superuser, Ok(Some(false))) {
         pgrx::warning!(
@@ -225,7 +221,7 @@ pub extern "C-unwind" fn pg_storage_ext_http_main(_arg: pg_sys::Datum) {
     // settings through a read-only query: pgrx's writing SPI calls take a transaction id, which a
     // hot standby has none of
     let _ = BackgroundWorker::transaction(|| {
-        read_one::<String>(
+        crate::error::read_one::<String>(
             "SELECT pg_catalog.set_config('statement_timeout', '10s', false) \
                  || pg_catalog.set_config('lock_timeout', '1s', false) \
                  || pg_catalog.set_config('application_name', 'pg_storage_ext http', false)",

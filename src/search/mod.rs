@@ -46,6 +46,7 @@ pub(crate) fn enable_search(
     config: &str,
     weights: JsonbRef,
 ) -> i64 {
+    crate::error::require_primary("storage.enable_search");
     let relid = target.0;
     let table = require_table(relid, "storage.enable_search");
     let column = search_column.0;
@@ -128,6 +129,7 @@ pub(crate) fn rebuild_search(
     search_column: Name,
     batch_rows: default!(i32, 10000),
 ) -> i64 {
+    crate::error::require_primary("storage.rebuild_search");
     if batch_rows <= 0 {
         raise(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
