@@ -40,11 +40,15 @@ q "CREATE TABLE posts (id int PRIMARY KEY, title text); SELECT audit.enable('pos
 for _ in 1 2 3; do q "SELECT storage.metrics_snapshot()" >/dev/null; sleep 1; done
 as_user tee -a "$dir/data/postgresql.conf" >/dev/null <<CONF
 shared_preload_libraries = 'pg_cron,pg_storage_ext'
+cron.use_background_workers = on
 pg_storage_ext.http_listen = '127.0.0.1:$http'
 pg_storage_ext.http_database = 'postgres'
 pg_storage_ext.http_role = 'pgse_http'
 CONF
 as_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w restart >/dev/null || die "the cluster did not restart: $(tail -5 "$dir/server.log")"
+# the extension's jobs, as a user schedules them (maintenance every 2 seconds here, so a run after
+# the promotion below is seen at once); they reach the standby in cron.job
+q "CREATE EXTENSION pg_cron; SELECT storage.schedule_jobs(maintenance_schedule => '2 seconds')" >/dev/null
 url=http://127.0.0.1:$http
 # a client session open while /metrics is read
 "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -X -q -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
@@ -254,3 +258,21 @@ done
 [ "$(sq "SELECT status <> 'unknown' AND detail LIKE 'standby, disconnected: no WAL receiver%' FROM storage.health() WHERE check_name = 'replication_lag'")" = t ] ||
   fail "the lag check of a disconnected standby: $(sq "SELECT status, detail FROM storage.health() WHERE check_name = 'replication_lag'")"
 pass "replication_status(): without a WAL receiver the standby is 'disconnected', its lag measured from the last heartbeat (never a false 0)"
+
+# promotion: the standby becomes a primary and the extension's scheduled jobs run there with no
+# manual step (pg_cron's launcher starts when recovery ends and finds the jobs replicated in
+# cron.job); on the old primary, were it to come back as a standby, pg_cron would run nothing
+sq "SELECT pg_promote()" >/dev/null
+for _ in $(seq 100); do [ "$(sq "SELECT pg_is_in_recovery()")" = f ] && break; sleep 0.1; done
+[ "$(sq "SELECT pg_is_in_recovery()")" = f ] || fail "the standby was not promoted"
+promoted=$(sq "SELECT now()")
+ok=
+for _ in $(seq 200); do
+  [ "$(sq "SELECT count(*) > 0 FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+            WHERE j.jobname = 'pg_storage_ext.maintenance' AND d.status = 'succeeded' AND d.start_time > '$promoted'")" = t ] &&
+    [ "$(sq "SELECT primary_time > '$promoted' FROM storage.heartbeat")" = t ] && { ok=1; break; }
+  sleep 0.1
+done
+[ -n "$ok" ] || fail "no scheduled job ran on the promoted standby: $(sq "SELECT j.jobname, d.status, d.return_message FROM cron.job_run_details d JOIN cron.job j USING (jobid) ORDER BY d.start_time DESC LIMIT 4")"
+[ "$(sq "SELECT role FROM storage.replication_status() LIMIT 1")" != standby ] || fail "the promoted server still reports itself a standby"
+pass "after pg_promote() the extension's jobs run on the new primary with no manual step: maintenance succeeded, the heartbeat moves"

@@ -24,6 +24,11 @@ SELECT storage.json_schema_valid('{"format": "email"}', '"nope"') AS email,
        storage.json_schema_valid('{"format": "date-time"}', '"2026-11-22T10:00:00Z"') AS datetime,
        storage.json_schema_valid('{"format": "uuid"}', '"not-a-uuid"') AS uuid,
        storage.json_schema_valid('{"format": "ipv4"}', '"10.0.0.300"') AS ipv4;
+-- internationalized host names and addresses are checked too (IDNA 2008, UTS 46)
+SELECT storage.json_schema_valid('{"format": "idn-hostname"}', '"실례.테스트"') AS idn_hostname,
+       storage.json_schema_valid('{"format": "idn-hostname"}', '"〮실례.테스트"') AS idn_hostname_bad_mark,
+       storage.json_schema_valid('{"format": "idn-email"}', '"실례@실례.테스트"') AS idn_email,
+       storage.json_schema_valid('{"format": "idn-email"}', '"2962"') AS idn_email_no_at;
 SET pg_storage_ext.json_schema_formats = off;
 SELECT storage.json_schema_valid('{"format": "email"}', '"nope"') AS email_unchecked;
 RESET pg_storage_ext.json_schema_formats;
