@@ -237,6 +237,21 @@ for _ in $(seq 50); do [ -n "$(sq "SELECT primary_time FROM storage.heartbeat")"
 st=$(sq "SELECT state || ' ' || replay_lag || ' ' || (last_heartbeat IS NOT NULL) FROM storage.replication_status()")
 [[ $st == "streaming 00:00:00 true" || $st == "idle primary 00:00:00 true" ]] || fail "a caught-up standby: $st"
 pass "replication_status(): the primary sees the standby streaming; the standby is caught up (lag 0) with the heartbeat"
+# an idle primary (its jobs paused, autovacuum off: nothing committed for a minute) is
+# 'idle primary' with lag 0 on the standby, not a minute of lag
+q "SELECT count(cron.alter_job(jobid, active => false)) FROM cron.job" >/dev/null
+q "ALTER SYSTEM SET autovacuum = off" >/dev/null
+q "SELECT pg_reload_conf()" >/dev/null
+ok=
+for _ in $(seq 90); do
+  [ "$(sq "SELECT state = 'idle primary' AND replay_lag = interval '0' FROM storage.replication_status()")" = t ] && { ok=1; break; }
+  sleep 1
+done
+[ -n "$ok" ] || fail "an idle primary: $(sq "SELECT * FROM storage.replication_status()")"
+q "SELECT count(cron.alter_job(jobid, active => true)) FROM cron.job" >/dev/null
+q "ALTER SYSTEM RESET autovacuum" >/dev/null
+q "SELECT pg_reload_conf()" >/dev/null
+pass "replication_status(): a primary idle for a minute is 'idle primary' with lag 0 on the standby"
 sq "SELECT pg_wal_replay_pause()" >/dev/null
 q "CREATE TABLE after_pause AS SELECT g FROM generate_series(1, 1000) g; SELECT storage._heartbeat()" >/dev/null
 ok=
