@@ -251,6 +251,10 @@ done
 q "SELECT count(cron.alter_job(jobid, active => true)) FROM cron.job" >/dev/null
 q "ALTER SYSTEM RESET autovacuum" >/dev/null
 q "SELECT pg_reload_conf()" >/dev/null
+# the jobs active again on the standby too (the promotion below runs them there)
+lsn=$(q "SELECT pg_current_wal_lsn()")
+for _ in $(seq 100); do [ "$(sq "SELECT pg_last_wal_replay_lsn() >= '$lsn'")" = t ] && break; sleep 0.1; done
+[ "$(sq "SELECT count(*) FROM cron.job WHERE NOT active")" = 0 ] || fail "the standby did not replay the jobs' reactivation"
 pass "replication_status(): a primary idle for a minute is 'idle primary' with lag 0 on the standby"
 sq "SELECT pg_wal_replay_pause()" >/dev/null
 q "CREATE TABLE after_pause AS SELECT g FROM generate_series(1, 1000) g; SELECT storage._heartbeat()" >/dev/null
@@ -282,12 +286,12 @@ for _ in $(seq 100); do [ "$(sq "SELECT pg_is_in_recovery()")" = f ] && break; s
 [ "$(sq "SELECT pg_is_in_recovery()")" = f ] || fail "the standby was not promoted"
 promoted=$(sq "SELECT now()")
 ok=
-for _ in $(seq 200); do
+for _ in $(seq 400); do
   [ "$(sq "SELECT count(*) > 0 FROM cron.job_run_details d JOIN cron.job j USING (jobid)
             WHERE j.jobname = 'pg_storage_ext.maintenance' AND d.status = 'succeeded' AND d.start_time > '$promoted'")" = t ] &&
     [ "$(sq "SELECT primary_time > '$promoted' FROM storage.heartbeat")" = t ] && { ok=1; break; }
   sleep 0.1
 done
-[ -n "$ok" ] || fail "no scheduled job ran on the promoted standby: $(sq "SELECT j.jobname, d.status, d.return_message FROM cron.job_run_details d JOIN cron.job j USING (jobid) ORDER BY d.start_time DESC LIMIT 4")"
+[ -n "$ok" ] || fail "no scheduled job ran on the promoted standby: $(sq "SELECT j.jobname, j.active, d.status, d.return_message, d.start_time > '$promoted' FROM cron.job j LEFT JOIN cron.job_run_details d USING (jobid) ORDER BY d.start_time DESC NULLS LAST LIMIT 6")"
 [ "$(sq "SELECT role FROM storage.replication_status() LIMIT 1")" != standby ] || fail "the promoted server still reports itself a standby"
 pass "after pg_promote() the extension's jobs run on the new primary with no manual step: maintenance succeeded, the heartbeat moves"
