@@ -27,10 +27,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                      THEN sum(s.avg_width) END AS width
                            FROM unnest(i.indkey[0:i.indnkeyatts - 1]) AS k(attnum)
                            LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-                           LEFT JOIN pg_stats s ON s.schemaname = (SELECT nspname FROM pg_namespace n
-                                                                    JOIN pg_class t ON t.relnamespace = n.oid
-                                                                   WHERE t.oid = i.indrelid)
-                                               AND s.tablename = (SELECT relname FROM pg_class WHERE oid = i.indrelid)
+                           LEFT JOIN pg_class t ON t.oid = i.indrelid
+                           LEFT JOIN pg_namespace n ON n.oid = t.relnamespace
+                           LEFT JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = t.relname
                                                AND s.attname = a.attname) AS w
      WHERE c.oid = idx AND c.relam = (SELECT a.oid FROM pg_am a WHERE a.amname = 'btree')
 $$;

@@ -9,24 +9,17 @@
 
 -- Replicas: what a writing function does on a hot standby (sql/bootstrap.sql); first, the
 -- functions this script replaces call it.
--- The hint of a refusal on a hot standby: the primary, by host and port when this role may see
--- them (pg_stat_wal_receiver shows them to pg_read_all_stats members).
-CREATE FUNCTION storage._primary_hint() RETURNS text
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce((SELECT format('Run it on the primary (host %s, port %s).', r.sender_host, r.sender_port)
-                       FROM pg_stat_wal_receiver r WHERE r.sender_host IS NOT NULL),
-                    'Run it on the primary server (pg_stat_wal_receiver names it to pg_read_all_stats members).')
-$$;
-COMMENT ON FUNCTION storage._primary_hint() IS
-    'Internal: the hint of a refusal on a hot standby, naming the primary (host and port when visible).';
-
 -- What a writing function does on a hot standby, decided in one place (README: Replicas): false
 -- on a primary; on a standby, true for the extension's scheduled jobs (pg_cron's sessions: the
 -- job returns at once, no error in the job's history) and a 25006 error naming the primary for
--- everyone else (the Rust functions raise the same from crate::error::require_primary). `what`
--- names the function in the message.
+-- everyone else (the Rust functions call it too: crate::error::require_primary). `what` names the
+-- function in the message; the primary's host and port come from pg_stat_wal_receiver when the
+-- caller may see them (pg_read_all_stats).
 CREATE FUNCTION storage._require_primary(what text, job boolean DEFAULT false) RETURNS boolean
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    sender text := (SELECT format('host %s, port %s', r.sender_host, r.sender_port)
+                      FROM pg_stat_wal_receiver r WHERE r.sender_host IS NOT NULL);
 BEGIN
     IF NOT pg_is_in_recovery() THEN
         RETURN false;
@@ -37,7 +30,8 @@ BEGIN
     RAISE EXCEPTION '% cannot run on a hot standby', what
           USING ERRCODE = 'read_only_sql_transaction',
                 DETAIL = 'This server replays its primary''s WAL and accepts no writes; what the function would change reaches it from the primary.',
-                HINT = storage._primary_hint();
+                HINT = CASE WHEN sender IS NOT NULL THEN format('Run it on the primary (%s).', sender)
+                            ELSE 'Run it on the primary server (pg_stat_wal_receiver names it to pg_read_all_stats members).' END;
 END
 $$;
 COMMENT ON FUNCTION storage._require_primary(text, boolean) IS
@@ -3639,10 +3633,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                      THEN sum(s.avg_width) END AS width
                            FROM unnest(i.indkey[0:i.indnkeyatts - 1]) AS k(attnum)
                            LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-                           LEFT JOIN pg_stats s ON s.schemaname = (SELECT nspname FROM pg_namespace n
-                                                                    JOIN pg_class t ON t.relnamespace = n.oid
-                                                                   WHERE t.oid = i.indrelid)
-                                               AND s.tablename = (SELECT relname FROM pg_class WHERE oid = i.indrelid)
+                           LEFT JOIN pg_class t ON t.oid = i.indrelid
+                           LEFT JOIN pg_namespace n ON n.oid = t.relnamespace
+                           LEFT JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = t.relname
                                                AND s.attname = a.attname) AS w
      WHERE c.oid = idx AND c.relam = (SELECT a.oid FROM pg_am a WHERE a.amname = 'btree')
 $$;

@@ -45,26 +45,22 @@ pub fn spi_failed(e: pgrx::spi::SpiError) -> ! {
     )
 }
 
-/// Nothing on a primary; on a hot standby, the 25006 error `storage._require_primary` raises for
-/// the SQL functions (same message and detail; the hint from `storage._primary_hint()`, which
-/// names the primary) for the writing function `what`.
+/// Nothing on a primary; on a hot standby, the 25006 error of `storage._require_primary` (the
+/// one place that words it and names the primary) for the writing function `what`. Read-only
+/// SPI: a standby has no transaction id to give pgrx's writing path.
 pub(crate) fn require_primary(what: &str) {
     // SAFETY: reads the shared recovery state.
     if unsafe { pgrx::pg_sys::RecoveryInProgress() } {
-        let hint = read_one::<String>("SELECT storage._primary_hint()")
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| "Run it on the primary server.".into());
-        raise(
-            PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
-            format!("{what} cannot run on a hot standby"),
-            Some(
-                "This server replays its primary's WAL and accepts no writes; what the function \
-                 would change reaches it from the primary."
-                    .into(),
-            ),
-            Some(hint),
-        );
+        let _ = pgrx::Spi::connect(|client| {
+            client
+                .select(
+                    "SELECT storage._require_primary($1)",
+                    Some(1),
+                    &[what.into()],
+                )
+                .map(|_| ())
+        });
+        internal("storage._require_primary returned on a hot standby");
     }
 }
 

@@ -57,15 +57,18 @@ pub(super) enum Op {
 
 /// The parameters of a statement's log INSERT: $1 the statement's id, $2 its time, $3 its
 /// transaction, $4 its context, $5 its text (with capture_query), $6 (TRUNCATE of a partition
-/// only) the partition's qualified name. What is constant for a trigger's table (its OID, the
-/// columns kept out of the images, the non-key columns) is written into the SQL.
-const LOG_ARG_TYPES: [pg_sys::Oid; 6] = [
+/// only) the partition's qualified name, $7 the audited table, $8 the columns kept out of the
+/// images, $9 the non-key columns (NULL without a primary key: no key hash).
+const LOG_ARG_TYPES: [pg_sys::Oid; 9] = [
     pg_sys::INT8OID,
     pg_sys::TIMESTAMPTZOID,
     pg_sys::XID8OID,
     pg_sys::INT8OID,
     pg_sys::TEXTOID,
     pg_sys::TEXTOID,
+    pg_sys::OIDOID,
+    pg_sys::TEXTARRAYOID,
+    pg_sys::TEXTARRAYOID,
 ];
 
 /// The context of a statement: $1 schema, $2 table, $3 db_user, $4 role_name, $5 application,
@@ -94,39 +97,14 @@ fn agg(table: &str, image: &str) -> String {
 const ROW_ID: &str = "pg_catalog.nextval('audit.log_id_seq'::pg_catalog.regclass)";
 const KEY_HASH: &str = "pg_catalog.jsonb_hash_extended";
 
-/// A text[] literal of these names, NULL for None.
-fn text_array(names: Option<&[String]>) -> String {
-    match names {
-        None => "NULL::pg_catalog.text[]".to_owned(),
-        Some([]) => "'{}'::pg_catalog.text[]".to_owned(),
-        Some(names) => format!(
-            "ARRAY[{}]::pg_catalog.text[]",
-            names
-                .iter()
-                .map(|n| literal(n))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
 /// The log INSERT of a statement of `op` on `table`: one statement in both tables. Its changed
 /// rows go into audit._log_row (INSERT keeps the new image, DELETE the old one, UPDATE the old
 /// image and the changed columns' new values, `audit._delta`, and no row when nothing changed;
 /// each row takes its id from the log's sequence, so ids keep the order rows were written in),
 /// and its statement row into audit._log_statement when it wrote any; TRUNCATE writes the
-/// statement row only. `image` is the jsonb image of a transition-table row `t`; `exclude` the
-/// columns kept out of the images (excluded columns that are not key columns); `non_key` the
-/// columns that are not in the primary key (None without one: no key hash).
-fn log_sql(
-    op: Op,
-    image: &str,
-    table: pg_sys::Oid,
-    exclude: &[String],
-    non_key: Option<&[String]>,
-) -> String {
-    let (ex, nk) = (text_array(Some(exclude)), text_array(non_key));
-    let table = table.to_u32();
+/// statement row only. `image` is the jsonb image of a transition-table row `t`.
+fn log_sql(op: Op, image: &str) -> String {
+    let (ex, nk) = ("$8", "$9");
     let body = match op {
         Op::Insert => format!(
             "SELECT {ROW_ID}, $1, $2, {KEY_HASH}(r.f OPERATOR(pg_catalog.-) {nk}, 0), NULL, NULL, \
@@ -153,11 +131,10 @@ fn log_sql(
             agg(NEW_TABLE, image)
         ),
         Op::Truncate => {
-            return format!(
-                "INSERT INTO audit._log_statement (id, ts, txid, table_oid, op, context, query, detail) \
-                 VALUES ($1, $2, $3, {table}::pg_catalog.oid, 'TRUNCATE', $4, $5, \
-                         CASE WHEN $6 IS NOT NULL THEN pg_catalog.jsonb_build_object('partition', $6) END)"
-            )
+            return "INSERT INTO audit._log_statement (id, ts, txid, table_oid, op, context, query, detail) \
+                    VALUES ($1, $2, $3, $7, 'TRUNCATE', $4, $5, \
+                            CASE WHEN $6 IS NOT NULL THEN pg_catalog.jsonb_build_object('partition', $6) END)"
+                .to_owned();
         }
     };
     let name = match op {
@@ -169,7 +146,7 @@ fn log_sql(
         "WITH r AS (INSERT INTO audit._log_row (id, statement_id, ts, key_hash, old_key_hash, old_row, new_row) \
                     {body} RETURNING 1) \
          INSERT INTO audit._log_statement (id, ts, txid, table_oid, op, context, query) \
-         SELECT $1, $2, $3, {table}::pg_catalog.oid, '{name}', $4, $5 WHERE EXISTS (SELECT FROM r)"
+         SELECT $1, $2, $3, $7, '{name}', $4, $5 WHERE EXISTS (SELECT FROM r)"
     )
 }
 
@@ -254,6 +231,9 @@ pub(super) struct Entry {
     pub(super) logged: Vec<String>,
     /// Columns that are not part of the primary key (None without a primary key).
     pub(super) non_key: Option<Vec<String>>,
+    /// Excluded columns that are not key columns: kept out of the images (the key stays in
+    /// them: it is what history finds a row by).
+    image_exclude: Vec<String>,
     /// The owner's log INSERT ([`log_sql`], a saved plan); into the 0.1.0 audit.log table when
     /// the database's extension SQL is still 0.1.0's ([`super::legacy`]).
     pub(super) plan: pg_sys::SPIPlanPtr,
@@ -748,9 +728,7 @@ fn entry(td: &pg_sys::TriggerData, op: Op, tgname: &str) -> Rc<Entry> {
         let nsp = pg_sys::get_namespace_oid(c"audit".as_ptr(), false);
         pg_sys::get_relname_relid(c"_log_row".as_ptr(), nsp) == pg_sys::InvalidOid
     };
-    // Excluded columns that are not key columns are kept out of the images (the key stays in
-    // them: it is what history finds a row by).
-    let exclude: Vec<String> = options
+    let image_exclude: Vec<String> = options
         .exclude
         .iter()
         .filter(|c| !key.contains(c))
@@ -761,10 +739,7 @@ fn entry(td: &pg_sys::TriggerData, op: Op, tgname: &str) -> Rc<Entry> {
         if legacy {
             prepare(&super::legacy::sql(op, &image), &super::legacy::ARG_TYPES)
         } else {
-            prepare(
-                &log_sql(op, &image, table, &exclude, non_key.as_deref()),
-                &LOG_ARG_TYPES,
-            )
+            prepare(&log_sql(op, &image), &LOG_ARG_TYPES)
         }
     });
     let e = Rc::new(Entry {
@@ -774,6 +749,7 @@ fn entry(td: &pg_sys::TriggerData, op: Op, tgname: &str) -> Rc<Entry> {
         name,
         logged: logged(&columns, &options.exclude),
         non_key,
+        image_exclude,
         options,
         plan,
         legacy,
@@ -831,6 +807,9 @@ fn write(entry: &Entry, op: Op, relid: pg_sys::Oid, actor: pg_sys::Oid) {
             Some(pg_sys::Datum::from(context)),
             query.and_then(IntoDatum::into_datum),
             partition.and_then(IntoDatum::into_datum),
+            Some(pg_sys::Datum::from(entry.table)),
+            entry.image_exclude.clone().into_datum(),
+            entry.non_key.clone().and_then(IntoDatum::into_datum),
         ];
         execute(entry.plan, &params, pg_sys::SPI_OK_INSERT);
     });
