@@ -53,7 +53,9 @@ INSERT INTO storage.health_thresholds (check_name, warn, critical, description) 
     ('missing_audit_logs', 1, NULL, 'audited tables written since the last snapshot with no log rows since'),
     ('partition_premake', 1, NULL, 'registered parents short of their premake or with rows in the default partition'),
     ('matview_freshness', 1, NULL, 'registered matviews stale for over twice their interval or whose last refresh failed'),
-    ('cron_job_failures', 1, 3, 'failed runs of the extension''s pg_cron jobs in the last hour');
+    ('cron_job_failures', 1, 3, 'failed runs of the extension''s pg_cron jobs in the last hour'),
+    ('maintenance_overdue', 1, NULL, 'tables past the maintenance thresholds for VACUUM or ANALYZE with none in the last day'),
+    ('maintenance_failures', 1, NULL, 'commands of storage.run_maintenance_plan() that failed in the last day');
 
 -- Snapshots: one row per sample; counters are cumulative (as the statistics views give them).
 CREATE TABLE storage.metrics (
@@ -448,6 +450,26 @@ BEGIN
                                 WHERE j.jobname LIKE 'pg_storage_ext.%' AND r.status = 'failed'
                                   AND r.start_time > now() - interval '1 hour'$q$ INTO v, d;
                 END IF;
+            WHEN 'maintenance_overdue' THEN
+                -- the thresholds of storage.maintenance_plan(), left unmet for a day
+                SELECT count(*), coalesce(string_agg(format('%s (%s)', x.rel, x.what), ', ' ORDER BY x.rel), 'none')
+                  INTO v, d
+                  FROM (SELECT s.relid::regclass AS rel,
+                               CASE WHEN s.n_dead_tup > storage._maintenance_setting('vacuum_threshold', 1000)
+                                                        + storage._maintenance_setting('vacuum_scale_factor', 0.2) * greatest(c.reltuples, 0)
+                                         AND coalesce(greatest(s.last_vacuum, s.last_autovacuum), '-infinity') < now() - interval '1 day'
+                                    THEN format('VACUUM: %s dead tuples', s.n_dead_tup)
+                                    WHEN s.n_mod_since_analyze > storage._maintenance_setting('analyze_threshold', 1000)
+                                                                 + storage._maintenance_setting('analyze_scale_factor', 0.1) * greatest(c.reltuples, 0)
+                                         AND coalesce(greatest(s.last_analyze, s.last_autoanalyze), '-infinity') < now() - interval '1 day'
+                                    THEN format('ANALYZE: %s rows changed', s.n_mod_since_analyze) END AS what
+                          FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid) AS x
+                 WHERE x.what IS NOT NULL;
+            WHEN 'maintenance_failures' THEN
+                SELECT count(*), coalesce(string_agg(format('%s: %s', l.command, l.outcome), '; ' ORDER BY l.id), 'none')
+                  INTO v, d
+                  FROM storage.maintenance_log l
+                 WHERE l.outcome LIKE 'failed%' AND l.finished > now() - interval '1 day';
             ELSE
                 d := 'no such check';
             END CASE;

@@ -7,7 +7,8 @@ COMMENT ON FUNCTION storage._run_as_owner(regclass, text, text[], oid[]) IS
 CREATE FUNCTION storage.schedule_jobs(refresh_schedule text DEFAULT '* * * * *',
                                       maintenance_schedule text DEFAULT '*/15 * * * *',
                                       metrics_schedule text DEFAULT '* * * * *',
-                                      heartbeat_schedule text DEFAULT '5 seconds') RETURNS void
+                                      heartbeat_schedule text DEFAULT '5 seconds',
+                                  maintenance_plan_schedule text DEFAULT '*/10 * * * *') RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM storage._require_primary('storage.schedule_jobs');
@@ -25,6 +26,8 @@ BEGIN
       USING 'pg_storage_ext.metrics', metrics_schedule, 'SELECT storage.metrics_snapshot()';
     EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
       USING 'pg_storage_ext.heartbeat', heartbeat_schedule, 'SELECT storage._heartbeat()';
+    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
+      USING 'pg_storage_ext.maintenance_plan', maintenance_plan_schedule, 'SELECT count(*) FROM storage.run_maintenance_plan()';
 END $$;
-COMMENT ON FUNCTION storage.schedule_jobs(text, text, text, text) IS
-    'Creates or updates the pg_cron jobs of this database: pg_storage_ext.refresh_due (matviews), pg_storage_ext.maintenance (partitions, housekeeping), pg_storage_ext.metrics (storage.metrics_snapshot()) and pg_storage_ext.heartbeat (storage._heartbeat(), for the standbys'' lag).';
+COMMENT ON FUNCTION storage.schedule_jobs(text, text, text, text, text) IS
+    'Creates or updates the pg_cron jobs of this database: pg_storage_ext.refresh_due (matviews), pg_storage_ext.maintenance (partitions, housekeeping), pg_storage_ext.metrics (storage.metrics_snapshot()), pg_storage_ext.heartbeat (storage._heartbeat(), for the standbys'' lag) and pg_storage_ext.maintenance_plan (storage.run_maintenance_plan(): VACUUM, ANALYZE, REINDEX CONCURRENTLY as needed).';

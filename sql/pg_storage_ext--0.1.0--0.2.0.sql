@@ -1291,7 +1291,8 @@ DROP FUNCTION storage.schedule_jobs(text, text);
 CREATE FUNCTION storage.schedule_jobs(refresh_schedule text DEFAULT '* * * * *',
                                       maintenance_schedule text DEFAULT '*/15 * * * *',
                                       metrics_schedule text DEFAULT '* * * * *',
-                                      heartbeat_schedule text DEFAULT '5 seconds') RETURNS void
+                                      heartbeat_schedule text DEFAULT '5 seconds',
+                                  maintenance_plan_schedule text DEFAULT '*/10 * * * *') RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM storage._require_primary('storage.schedule_jobs');
@@ -1309,9 +1310,11 @@ BEGIN
       USING 'pg_storage_ext.metrics', metrics_schedule, 'SELECT storage.metrics_snapshot()';
     EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
       USING 'pg_storage_ext.heartbeat', heartbeat_schedule, 'SELECT storage._heartbeat()';
+    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
+      USING 'pg_storage_ext.maintenance_plan', maintenance_plan_schedule, 'SELECT count(*) FROM storage.run_maintenance_plan()';
 END $$;
-COMMENT ON FUNCTION storage.schedule_jobs(text, text, text, text) IS
-    'Creates or updates the pg_cron jobs of this database: pg_storage_ext.refresh_due (matviews), pg_storage_ext.maintenance (partitions, housekeeping), pg_storage_ext.metrics (storage.metrics_snapshot()) and pg_storage_ext.heartbeat (storage._heartbeat(), for the standbys'' lag).';
+COMMENT ON FUNCTION storage.schedule_jobs(text, text, text, text, text) IS
+    'Creates or updates the pg_cron jobs of this database: pg_storage_ext.refresh_due (matviews), pg_storage_ext.maintenance (partitions, housekeeping), pg_storage_ext.metrics (storage.metrics_snapshot()), pg_storage_ext.heartbeat (storage._heartbeat(), for the standbys'' lag) and pg_storage_ext.maintenance_plan (storage.run_maintenance_plan(): VACUUM, ANALYZE, REINDEX CONCURRENTLY as needed).';
 
 -- Partitions: a default partition drained in committed batches.
 -- The start of the lowest period that has rows in the default partition; NULL when it has none.
@@ -2918,7 +2921,9 @@ INSERT INTO storage.health_thresholds (check_name, warn, critical, description) 
     ('missing_audit_logs', 1, NULL, 'audited tables written since the last snapshot with no log rows since'),
     ('partition_premake', 1, NULL, 'registered parents short of their premake or with rows in the default partition'),
     ('matview_freshness', 1, NULL, 'registered matviews stale for over twice their interval or whose last refresh failed'),
-    ('cron_job_failures', 1, 3, 'failed runs of the extension''s pg_cron jobs in the last hour');
+    ('cron_job_failures', 1, 3, 'failed runs of the extension''s pg_cron jobs in the last hour'),
+    ('maintenance_overdue', 1, NULL, 'tables past the maintenance thresholds for VACUUM or ANALYZE with none in the last day'),
+    ('maintenance_failures', 1, NULL, 'commands of storage.run_maintenance_plan() that failed in the last day');
 
 -- Snapshots: one row per sample; counters are cumulative (as the statistics views give them).
 CREATE TABLE storage.metrics (
@@ -3313,6 +3318,26 @@ BEGIN
                                 WHERE j.jobname LIKE 'pg_storage_ext.%' AND r.status = 'failed'
                                   AND r.start_time > now() - interval '1 hour'$q$ INTO v, d;
                 END IF;
+            WHEN 'maintenance_overdue' THEN
+                -- the thresholds of storage.maintenance_plan(), left unmet for a day
+                SELECT count(*), coalesce(string_agg(format('%s (%s)', x.rel, x.what), ', ' ORDER BY x.rel), 'none')
+                  INTO v, d
+                  FROM (SELECT s.relid::regclass AS rel,
+                               CASE WHEN s.n_dead_tup > storage._maintenance_setting('vacuum_threshold', 1000)
+                                                        + storage._maintenance_setting('vacuum_scale_factor', 0.2) * greatest(c.reltuples, 0)
+                                         AND coalesce(greatest(s.last_vacuum, s.last_autovacuum), '-infinity') < now() - interval '1 day'
+                                    THEN format('VACUUM: %s dead tuples', s.n_dead_tup)
+                                    WHEN s.n_mod_since_analyze > storage._maintenance_setting('analyze_threshold', 1000)
+                                                                 + storage._maintenance_setting('analyze_scale_factor', 0.1) * greatest(c.reltuples, 0)
+                                         AND coalesce(greatest(s.last_analyze, s.last_autoanalyze), '-infinity') < now() - interval '1 day'
+                                    THEN format('ANALYZE: %s rows changed', s.n_mod_since_analyze) END AS what
+                          FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid) AS x
+                 WHERE x.what IS NOT NULL;
+            WHEN 'maintenance_failures' THEN
+                SELECT count(*), coalesce(string_agg(format('%s: %s', l.command, l.outcome), '; ' ORDER BY l.id), 'none')
+                  INTO v, d
+                  FROM storage.maintenance_log l
+                 WHERE l.outcome LIKE 'failed%' AND l.finished > now() - interval '1 day';
             ELSE
                 d := 'no such check';
             END CASE;
@@ -3604,6 +3629,16 @@ COMMENT ON FUNCTION storage.json_schema_is_valid(jsonb) IS
     'True when the argument is a valid JSON Schema for its draft; a schema that refers to a remote document (never fetched inside the database) raises the error the validating functions raise.';
 
 -- Maintenance capability (new in 0.2.0): sql/maintenance.sql as it stands.
+CREATE FUNCTION storage."_maintenance_launch"(
+	"id" bigint,
+	"role" oid,
+	"lock_timeout_ms" INT,
+	"retries" INT
+) RETURNS INT
+STRICT VOLATILE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', '_maintenance_launch_wrapper';
 -- Maintenance capability: what the database needs now, and why, from statistics and catalogs
 -- only (no table is scanned): storage.maintenance_plan(). Thresholds are the settings
 -- pg_storage_ext.maintenance_* (README: Maintenance): the plan loads the library first (its first
@@ -3730,11 +3765,16 @@ BEGIN
     -- (estimated from pg_stats for B-trees of 16 pages or more; confirmed by pgstatindex, from
     -- pgstattuple, when it is installed and the index is small enough).
     RETURN QUERY
-    SELECT i.indexrelid::regclass, 'REINDEX',
-           format('invalid index on %s (a failed CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY): maintained on every write, never used',
-                  i.indrelid::regclass),
-           format('REINDEX INDEX CONCURRENTLY %s', i.indexrelid::regclass), 1
+    SELECT i.indexrelid::regclass,
+           CASE WHEN leftover THEN 'DROP INDEX' ELSE 'REINDEX' END,
+           CASE WHEN leftover
+                THEN format('invalid index on %s left by an interrupted REINDEX CONCURRENTLY: maintained on every write, never used',
+                            i.indrelid::regclass)
+                ELSE format('invalid index on %s (a failed CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY): maintained on every write, never used',
+                            i.indrelid::regclass) END,
+           format(CASE WHEN leftover THEN 'DROP INDEX CONCURRENTLY %s' ELSE 'REINDEX INDEX CONCURRENTLY %s' END, i.indexrelid::regclass), 1
       FROM pg_index i
+     CROSS JOIN LATERAL (SELECT (SELECT c2.relname FROM pg_class c2 WHERE c2.oid = i.indexrelid) ~ '_cc(new|old)[0-9]*$' AS leftover) AS l
       JOIN pg_class c ON c.oid = i.indexrelid
       JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE NOT i.indisvalid AND c.relpersistence <> 't'
@@ -3823,9 +3863,245 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION storage.maintenance_plan() IS
-    'What the database needs now and why, from statistics and catalogs only: VACUUM (FREEZE) near wraparound, VACUUM for dead tuples autovacuum has not caught up with and insert-only tables with an unset visibility map, ANALYZE of tables never or long ago analysed (and partitioned tables, which autovacuum never analyses), REINDEX INDEX CONCURRENTLY of invalid and bloated indexes, and advice never run automatically (unused and duplicate indexes, foreign keys without an index). Thresholds: the pg_storage_ext.maintenance_* settings.';
+    'What the database needs now and why, from statistics and catalogs only: VACUUM (FREEZE) near wraparound, VACUUM for dead tuples autovacuum has not caught up with and insert-only tables with an unset visibility map, ANALYZE of tables never or long ago analysed (and partitioned tables, which autovacuum never analyses), REINDEX INDEX CONCURRENTLY of invalid and bloated indexes (DROP INDEX CONCURRENTLY of the leftovers of an interrupted REINDEX CONCURRENTLY), and advice never run automatically (unused and duplicate indexes, foreign keys without an index). Thresholds: the pg_storage_ext.maintenance_* settings.';
 GRANT EXECUTE ON FUNCTION storage.maintenance_plan(), storage._maintenance_setting(text, double precision),
                           storage._btree_bloat(regclass) TO pg_monitor;
+
+-- What storage.run_maintenance_plan() did: one row per command it ran or queued, with the
+-- measured effect (dead tuples of the table, size of the object, leaf density of a B-tree)
+-- before and after. Dumped with the database; rows older than 90 days are deleted by each run.
+CREATE TABLE storage.maintenance_log (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    object regclass NOT NULL,
+    relation regclass NOT NULL,
+    object_name text NOT NULL,
+    action text NOT NULL,
+    reason text,
+    command text NOT NULL,
+    queued timestamptz NOT NULL DEFAULT now(),
+    started timestamptz,
+    finished timestamptz,
+    outcome text NOT NULL DEFAULT 'queued',
+    attempts integer NOT NULL DEFAULT 0,
+    pid integer,
+    dead_tuples_before bigint,
+    dead_tuples_after bigint,
+    bytes_before bigint,
+    bytes_after bigint,
+    leaf_density_before double precision,
+    leaf_density_after double precision
+);
+CREATE INDEX maintenance_log_relation ON storage.maintenance_log (relation, queued);
+COMMENT ON TABLE storage.maintenance_log IS
+    'What storage.run_maintenance_plan() ran: object, action, reason, command, queued/started/finished, outcome (queued, running, done, skipped: locked, skipped: ..., failed: ...), attempts, and the measured effect before and after (dead tuples of the table, bytes of the object, leaf density of a B-tree index in %).';
+SELECT pg_catalog.pg_extension_config_dump('storage.maintenance_log', '');
+SELECT pg_catalog.pg_extension_config_dump('storage.maintenance_log_id_seq', '');
+
+-- Whether `at` falls in the daily window 'HH:MM-HH:MM' (server time zone; may wrap midnight).
+CREATE FUNCTION storage._maintenance_in_window(win text, at timestamptz DEFAULT now()) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    a time;
+    b time;
+    t time := at::time;
+BEGIN
+    IF coalesce(btrim(win), '') = '' THEN
+        RETURN true;
+    END IF;
+    BEGIN
+        a := btrim(split_part(win, '-', 1))::time;
+        b := btrim(split_part(win, '-', 2))::time;
+    EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow THEN
+        a := NULL;
+    END;
+    IF a IS NULL OR b IS NULL OR split_part(win, '-', 3) <> '' THEN
+        RAISE EXCEPTION 'invalid maintenance window "%"', win
+              USING ERRCODE = 'invalid_parameter_value',
+                    DETAIL = 'pg_storage_ext.maintenance_window is a daily window: two times of day separated by "-".',
+                    HINT = 'For example SET pg_storage_ext.maintenance_window = ''01:00-05:00'' (it may wrap midnight: ''22:00-04:00''), or empty for any time.';
+    END IF;
+    RETURN CASE WHEN a <= b THEN t >= a AND t < b ELSE t >= a OR t < b END;
+END $$;
+COMMENT ON FUNCTION storage._maintenance_in_window(text, timestamptz) IS
+    'Internal: whether a time falls in a daily maintenance window ''HH:MM-HH:MM'' (server time zone, may wrap midnight); 22023 for a malformed window.';
+
+-- The effect of maintenance on an object, measured now: dead tuples of its table, its size, and
+-- the leaf density of a B-tree index (pgstatindex when pgstattuple is installed and the index is
+-- small enough, else the estimate).
+CREATE FUNCTION storage._maintenance_measure(obj regclass, OUT dead_tuples bigint, OUT bytes bigint, OUT leaf_density double precision)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp SET lock_timeout = '200ms' AS $$
+DECLARE
+    tbl oid := coalesce((SELECT i.indrelid FROM pg_index i WHERE i.indexrelid = obj), obj);
+    pgstatindex regprocedure := (SELECT p.oid::regprocedure FROM pg_proc p
+                                   JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+                                   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pgstattuple'
+                                  WHERE p.proname = 'pgstatindex' AND p.proargtypes[0] = 'regclass'::regtype LIMIT 1);
+BEGIN
+    PERFORM pg_stat_clear_snapshot();
+    dead_tuples := (SELECT s.n_dead_tup FROM pg_stat_all_tables s WHERE s.relid = tbl);
+    IF NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = obj) THEN
+        RETURN;
+    END IF;
+    BEGIN
+        -- the size functions lock the relation: a table another session holds is not waited
+        -- for (lock_timeout of this function)
+        bytes := CASE WHEN tbl = obj THEN pg_table_size(obj) ELSE pg_relation_size(obj) END;
+    EXCEPTION WHEN lock_not_available THEN
+        RETURN;
+    END;
+    IF tbl <> obj AND (SELECT c.relam = (SELECT a.oid FROM pg_am a WHERE a.amname = 'btree') AND i.indisvalid
+                         FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE c.oid = obj) THEN
+        IF pgstatindex IS NOT NULL AND bytes <= storage._maintenance_setting('pgstatindex_max_pages', 12800) * 8192 THEN
+            BEGIN
+                EXECUTE format('SELECT avg_leaf_density FROM %s($1)', pgstatindex::regproc) INTO leaf_density USING obj;
+            EXCEPTION WHEN insufficient_privilege OR object_not_in_prerequisite_state THEN
+                leaf_density := NULL;
+            END;
+        END IF;
+        leaf_density := coalesce(leaf_density, round(((1 - storage._btree_bloat(obj)) * 100)::numeric, 2)::float8);
+    END IF;
+END $$;
+COMMENT ON FUNCTION storage._maintenance_measure(regclass) IS
+    'Internal: dead tuples of the object''s table, the object''s size in bytes, and a B-tree index''s leaf density in % (pgstatindex when available, else estimated), measured now.';
+
+-- The executor's side of a queued row: claims it (running, its pid, the effect before) and
+-- returns the command and the owner of the table it runs as; no row when it is not queued.
+CREATE FUNCTION storage._maintenance_begin(id bigint, OUT command text, OUT owner oid) RETURNS SETOF record
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    m record;
+BEGIN
+    UPDATE storage.maintenance_log l
+       SET outcome = 'running', started = clock_timestamp(), pid = pg_backend_pid()
+     WHERE l.id = _maintenance_begin.id AND l.outcome = 'queued'
+    RETURNING l.object, l.relation, l.command INTO m;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    UPDATE storage.maintenance_log l
+       SET dead_tuples_before = x.dead_tuples, bytes_before = x.bytes, leaf_density_before = x.leaf_density
+      FROM storage._maintenance_measure(m.object) x
+     WHERE l.id = _maintenance_begin.id;
+    command := m.command;
+    owner := (SELECT c.relowner FROM pg_class c WHERE c.oid = m.relation);
+    RETURN NEXT;
+END $$;
+COMMENT ON FUNCTION storage._maintenance_begin(bigint) IS
+    'Internal: the maintenance executor claims a queued storage.maintenance_log row (running, its pid, the effect before) and gets its command and the owner of its table.';
+
+CREATE FUNCTION storage._maintenance_end(id bigint, outcome text, attempts integer) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+    -- REINDEX CONCURRENTLY gives the rebuilt index a new oid under the old name
+    UPDATE storage.maintenance_log l
+       SET outcome = _maintenance_end.outcome, attempts = _maintenance_end.attempts, finished = clock_timestamp(),
+           object = o.now, dead_tuples_after = x.dead_tuples, bytes_after = x.bytes, leaf_density_after = x.leaf_density
+      FROM (SELECT CASE WHEN o.object = o.relation THEN o.object
+                        ELSE coalesce(pg_catalog.to_regclass(o.object_name), o.object) END AS now
+              FROM storage.maintenance_log o WHERE o.id = _maintenance_end.id) AS o
+     CROSS JOIN LATERAL storage._maintenance_measure(o.now) AS x
+     WHERE l.id = _maintenance_end.id
+$$;
+COMMENT ON FUNCTION storage._maintenance_end(bigint, text, integer) IS
+    'Internal: records the outcome of a storage.maintenance_log row and the effect measured after (on the rebuilt index, which REINDEX CONCURRENTLY gives a new oid).';
+
+CREATE FUNCTION storage.run_maintenance_plan(dry_run boolean DEFAULT false)
+RETURNS TABLE(object regclass, action text, outcome text)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    win text := coalesce(current_setting('pg_storage_ext.maintenance_window', true), '');
+    lock_ms integer := storage._maintenance_setting('lock_timeout', 5000)::integer;
+    retries integer := storage._maintenance_setting('retries', 3)::integer;
+    executor oid := (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'pg_storage_ext');
+    in_window boolean := storage._maintenance_in_window(win);
+    saved_lock_timeout text := current_setting('lock_timeout');
+    p record;
+    log_id bigint;
+    worker_pid integer;
+    tries integer;
+    res text;
+BEGIN
+    IF NOT dry_run THEN
+        -- on a standby: refused, and the scheduled job returns at once
+        IF storage._require_primary('storage.run_maintenance_plan', true) THEN
+            RETURN;
+        END IF;
+        DELETE FROM storage.maintenance_log l WHERE l.finished < now() - interval '90 days';
+        -- commands whose worker is gone without reporting (a crash, a restart)
+        UPDATE storage.maintenance_log l
+           SET outcome = 'failed: the maintenance worker exited without reporting (see the server log)', finished = now()
+         WHERE l.outcome IN ('queued', 'running')
+           AND NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.pid = l.pid AND a.backend_type = 'pg_storage_ext maintenance');
+    END IF;
+    -- one command per table and run (the most urgent); advice is never run
+    FOR p IN
+        SELECT DISTINCT ON (t.tbl) m.object, m.action, m.reason, m.command, t.tbl
+          FROM storage.maintenance_plan() m
+         CROSS JOIN LATERAL (SELECT coalesce((SELECT i.indrelid FROM pg_index i WHERE i.indexrelid = m.object), m.object::oid)::regclass AS tbl) AS t
+         WHERE m.action NOT LIKE 'advice:%'
+         ORDER BY t.tbl, m.priority, m.object
+    LOOP
+        object := p.object;
+        action := p.action;
+        IF dry_run THEN
+            outcome := 'dry run: ' || p.command;
+            RETURN NEXT;
+            CONTINUE;
+        ELSIF NOT in_window THEN
+            outcome := format('skipped: outside the maintenance window %s', win);
+            RETURN NEXT;
+            CONTINUE;
+        ELSIF EXISTS (SELECT FROM storage.maintenance_log l WHERE l.relation = p.tbl AND l.outcome IN ('queued', 'running')) THEN
+            outcome := 'skipped: busy (a command on this table is still running)';
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        INSERT INTO storage.maintenance_log AS l (object, relation, object_name, action, reason, command)
+        VALUES (p.object, p.tbl, p.object::text, p.action, p.reason, p.command)
+        RETURNING l.id INTO log_id;
+        IF p.action = 'ANALYZE' THEN
+            -- ANALYZE runs in a transaction: here, as the table's owner, with bounded lock waits
+            PERFORM storage._maintenance_begin(log_id);
+            tries := 0;
+            LOOP
+                tries := tries + 1;
+                BEGIN
+                    PERFORM set_config('lock_timeout', lock_ms || 'ms', true);
+                    PERFORM storage._run_as_owner(p.tbl, p.command);
+                    res := 'done';
+                    EXIT;
+                EXCEPTION
+                    WHEN lock_not_available THEN
+                        IF tries > retries THEN
+                            res := 'skipped: locked';
+                            EXIT;
+                        END IF;
+                        PERFORM pg_sleep(least(tries, 10));
+                    WHEN OTHERS THEN
+                        res := 'failed: ' || SQLERRM;
+                        EXIT;
+                END;
+            END LOOP;
+            PERFORM set_config('lock_timeout', saved_lock_timeout, true);
+            PERFORM storage._maintenance_end(log_id, res, tries);
+        ELSE
+            -- VACUUM and REINDEX CONCURRENTLY cannot run in a transaction block: a background
+            -- worker runs them top-level once this transaction commits
+            worker_pid := storage._maintenance_launch(log_id, executor, lock_ms, retries);
+            IF worker_pid IS NULL THEN
+                res := 'skipped: no free background worker slot (max_worker_processes)';
+                UPDATE storage.maintenance_log l SET outcome = res, finished = now() WHERE l.id = log_id;
+            ELSE
+                res := 'queued';
+                UPDATE storage.maintenance_log l SET pid = worker_pid WHERE l.id = log_id;
+            END IF;
+        END IF;
+        outcome := res;
+        RETURN NEXT;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION storage.run_maintenance_plan(boolean) IS
+    'Runs storage.maintenance_plan() (one command per table and run, the most urgent; never the advice): ANALYZE here, as the table''s owner; VACUUM, REINDEX and DROP INDEX CONCURRENTLY queued to a background worker that runs each as a top-level statement once this transaction commits, as the table''s owner under SECURITY_RESTRICTED_OPERATION. Lock waits bounded by pg_storage_ext.maintenance_lock_timeout with pg_storage_ext.maintenance_retries retries, then ''skipped: locked'' until the next run; nothing outside pg_storage_ext.maintenance_window; refused on a hot standby. dry_run: what would run, nothing changed. Outcomes and effects: storage.maintenance_log.';
+GRANT SELECT ON storage.maintenance_log TO pg_monitor;
 
 -- Replicas: writing functions refuse on a hot standby with a hint naming the primary.
 CREATE OR REPLACE FUNCTION storage.refresh_matview(view regclass, force boolean DEFAULT false) RETURNS text

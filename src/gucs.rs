@@ -25,6 +25,13 @@ pub static MAINTENANCE_ANALYZE_SCALE_FACTOR: GucSetting<f64> = GucSetting::<f64>
 pub static MAINTENANCE_INDEX_BLOAT: GucSetting<f64> = GucSetting::<f64>::new(0.5);
 pub static MAINTENANCE_PGSTATINDEX_MAX_PAGES: GucSetting<f64> = GucSetting::<f64>::new(12800.0);
 pub static MAINTENANCE_UNUSED_INDEX_DAYS: GucSetting<f64> = GucSetting::<f64>::new(7.0);
+pub static MAINTENANCE_LOCK_TIMEOUT: GucSetting<f64> = GucSetting::<f64>::new(5000.0);
+pub static MAINTENANCE_RETRIES: GucSetting<f64> = GucSetting::<f64>::new(3.0);
+
+/// Daily window (`HH:MM-HH:MM`, server time zone) outside which storage.run_maintenance_plan()
+/// runs nothing; empty: any time.
+pub static MAINTENANCE_WINDOW: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(None);
 
 type Threshold = (
     &'static CStr,
@@ -33,7 +40,7 @@ type Threshold = (
     f64,
     f64,
 );
-const MAINTENANCE: [Threshold; 8] = [
+const MAINTENANCE: [Threshold; 10] = [
     (c"pg_storage_ext.maintenance_freeze_fraction", c"VACUUM (FREEZE) is planned past this fraction of autovacuum_freeze_max_age (and of the multixact one).", &MAINTENANCE_FREEZE_FRACTION, 0.0, 1.0),
     (c"pg_storage_ext.maintenance_vacuum_threshold", c"Dead (or, for the visibility map, inserted) tuples before VACUUM is planned, plus the scale factor times the rows.", &MAINTENANCE_VACUUM_THRESHOLD, 0.0, 1e12),
     (c"pg_storage_ext.maintenance_vacuum_scale_factor", c"Fraction of a table's rows added to the vacuum threshold.", &MAINTENANCE_VACUUM_SCALE_FACTOR, 0.0, 100.0),
@@ -42,6 +49,8 @@ const MAINTENANCE: [Threshold; 8] = [
     (c"pg_storage_ext.maintenance_index_bloat", c"Share of a B-tree's pages holding no entries past which REINDEX CONCURRENTLY is planned.", &MAINTENANCE_INDEX_BLOAT, 0.0, 1.0),
     (c"pg_storage_ext.maintenance_pgstatindex_max_pages", c"Largest index (pages) whose estimated bloat is confirmed by pgstatindex when pgstattuple is installed.", &MAINTENANCE_PGSTATINDEX_MAX_PAGES, 0.0, 1e12),
     (c"pg_storage_ext.maintenance_unused_index_days", c"Days the statistics must cover before an index never scanned is reported unused.", &MAINTENANCE_UNUSED_INDEX_DAYS, 0.0, 36500.0),
+    (c"pg_storage_ext.maintenance_lock_timeout", c"Longest wait (milliseconds) for one lock by a command of storage.run_maintenance_plan(); a command whose wait timed out is retried, then skipped until the next run.", &MAINTENANCE_LOCK_TIMEOUT, 1.0, 600_000.0),
+    (c"pg_storage_ext.maintenance_retries", c"Retries of a maintenance command whose lock wait timed out (1 s, 2 s, ... apart).", &MAINTENANCE_RETRIES, 0.0, 100.0),
 ];
 
 /// Address the metrics endpoint listens on (`host:port`); empty: no endpoint.
@@ -106,7 +115,7 @@ pub fn init() {
         GucRegistry::define_float_guc(
             name,
             short,
-            c"Read by storage.maintenance_plan().",
+            c"Read by storage.maintenance_plan() and storage.run_maintenance_plan().",
             setting,
             min,
             max,
@@ -114,6 +123,14 @@ pub fn init() {
             GucFlags::default(),
         );
     }
+    GucRegistry::define_string_guc(
+        c"pg_storage_ext.maintenance_window",
+        c"Daily window (HH:MM-HH:MM, server time zone) in which storage.run_maintenance_plan() runs commands; empty: any time.",
+        c"A window may wrap midnight (22:00-04:00). Outside it, the plan's commands are reported as skipped.",
+        &MAINTENANCE_WINDOW,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
     // The endpoint's settings exist only where they can act: a library loaded at server start
     // (PostgreSQL defines no PGC_POSTMASTER setting later).
     // SAFETY: a flag PostgreSQL sets while it loads shared_preload_libraries

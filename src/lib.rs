@@ -12,6 +12,7 @@ mod gucs;
 pub(crate) mod health;
 mod ident;
 pub(crate) mod jsonb;
+mod maintenance;
 pub(crate) mod matview;
 pub(crate) mod ops;
 pub(crate) mod partition;
@@ -122,7 +123,7 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/maintenance.sql",
     name = "maintenance",
-    requires = ["replicas"]
+    requires = ["replicas", maintenance::_maintenance_launch]
 );
 
 // Who may call what: last, over every function the extension has.

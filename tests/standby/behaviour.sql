@@ -51,8 +51,9 @@ BEGIN
             ('storage.register_matview(regclass,interval,boolean)', 'refuses', $$SELECT storage.register_matview('sb.mv', '1 hour')$$),
             ('storage.replication_status()', 'reads', $$SELECT count(*) FROM storage.replication_status()$$),
             ('storage.run_maintenance(regclass)', 'refuses', $$SELECT count(*) FROM storage.run_maintenance()$$),
+            ('storage.run_maintenance_plan(boolean)', 'refuses', $$SELECT count(*) FROM storage.run_maintenance_plan()$$),
             ('storage.run_maintenance_proc(interval)', 'refuses', $$CALL storage.run_maintenance_proc()$$),
-            ('storage.schedule_jobs(text,text,text,text)', 'refuses', $$SELECT storage.schedule_jobs()$$),
+            ('storage.schedule_jobs(text,text,text,text,text)', 'refuses', $$SELECT storage.schedule_jobs()$$),
             ('storage.security_report()', 'reads', $$SELECT count(*) FROM storage.security_report()$$),
             ('storage.ssl_status()', 'reads', $$SELECT count(*) FROM storage.ssl_status()$$),
             ('storage.tsvector_update()', 'trigger', $$SELECT storage.tsvector_update()$$),
@@ -106,7 +107,10 @@ SET application_name = 'pg_cron';
 SELECT count(*) AS due_on_standby FROM storage.refresh_due();
 CALL storage.run_maintenance_proc();
 SELECT storage.metrics_snapshot() IS NULL AS snapshot_skipped;
+SELECT count(*) AS maintenance_run_on_standby FROM storage.run_maintenance_plan();
 RESET application_name;
+-- a dry run of the maintenance plan reads
+SELECT count(*) >= 0 AS maintenance_dry_run_reads FROM storage.run_maintenance_plan(true);
 
 -- What the primary wrote reads correctly here.
 SELECT count(*) AS history_rows FROM audit.history('sb.t', '{"id": 1}');

@@ -137,7 +137,8 @@ fn schedule_jobs_runs_refresh_due_from_pg_cron() {
     .expect("schedule_jobs");
     // calling again updates the jobs instead of adding more
     c.execute(
-        "SELECT storage.schedule_jobs('1 seconds', '*/15 * * * *', '1 seconds')",
+        "SELECT storage.schedule_jobs('1 seconds', '*/15 * * * *', '1 seconds', \
+                                      maintenance_plan_schedule => '2 seconds')",
         &[],
     )
     .expect("schedule_jobs again");
@@ -160,6 +161,10 @@ fn schedule_jobs_runs_refresh_due_from_pg_cron() {
             (
                 "pg_storage_ext.maintenance".to_string(),
                 "*/15 * * * *".to_string()
+            ),
+            (
+                "pg_storage_ext.maintenance_plan".to_string(),
+                "2 seconds".to_string()
             ),
             (
                 "pg_storage_ext.metrics".to_string(),
@@ -199,12 +204,34 @@ fn schedule_jobs_runs_refresh_due_from_pg_cron() {
             .ok()?;
         row.map(|_| ())
     });
+    // the maintenance-plan job: pg_cron runs the plan, its worker vacuums a table left with dead
+    // tuples (autovacuum off for it)
+    c.batch_execute(
+        "CREATE TABLE cron_churn (id int PRIMARY KEY) WITH (autovacuum_enabled = false);
+         INSERT INTO cron_churn SELECT generate_series(1, 20000);
+         ANALYZE cron_churn;
+         DELETE FROM cron_churn WHERE id > 1000;",
+    )
+    .expect("a table to vacuum");
+    let vacuumed = wait_for(Duration::from_secs(60), || {
+        c.query_opt(
+            "SELECT 1 FROM storage.maintenance_log WHERE object_name = 'public.cron_churn' AND outcome = 'done' \
+                AND dead_tuples_after < dead_tuples_before",
+            &[],
+        )
+        .ok()?
+    });
     c.batch_execute(
         "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname LIKE 'pg_storage_ext.%';
          DROP EXTENSION pg_storage_ext CASCADE;
-         DROP TABLE src CASCADE;",
+         DROP TABLE src CASCADE;
+         DROP TABLE cron_churn;",
     )
     .expect("cleanup");
+    assert!(
+        vacuumed.is_some(),
+        "the pg_cron maintenance-plan job never vacuumed the table"
+    );
     assert!(
         refreshed.is_some(),
         "the pg_cron job never refreshed the view"

@@ -89,6 +89,43 @@ REINDEX INDEX mnt.big_pkey;
 ANALYZE mnt.big;
 SELECT count(*) AS after_reindex FROM pg_temp.plan() WHERE object = 'mnt.big_pkey';
 
+-- run_maintenance_plan: a dry run lists what would run and changes nothing
+CREATE TABLE mnt.churn (id int PRIMARY KEY, v text) WITH (autovacuum_enabled = off);
+INSERT INTO mnt.churn SELECT g, 'v' FROM generate_series(1, 2000) g;
+ANALYZE mnt.churn;
+DELETE FROM mnt.churn WHERE id > 200;
+SELECT pg_temp.flush();
+SELECT object, action, outcome FROM storage.run_maintenance_plan(true) WHERE object::text LIKE 'mnt.%' ORDER BY 1;
+SELECT count(*) AS logged_by_dry_run FROM storage.maintenance_log;
+-- tables past the thresholds with no VACUUM or ANALYZE in the last day: the health check
+SELECT status <> 'ok' AS flagged, detail LIKE '%mnt.churn (VACUUM: 1800 dead tuples)%' AS names_churn
+  FROM storage.health() WHERE check_name = 'maintenance_overdue';
+-- outside the window nothing runs
+SET TimeZone = 'UTC';
+SELECT set_config('pg_storage_ext.maintenance_window',
+                  to_char(now() + interval '1 hour', 'HH24:MI') || '-' || to_char(now() + interval '2 hours', 'HH24:MI'), false) IS NOT NULL AS window_set;
+SELECT object, action, outcome LIKE 'skipped: outside the maintenance window %' AS outside
+  FROM storage.run_maintenance_plan() WHERE object::text LIKE 'mnt.%' ORDER BY 1;
+SELECT count(*) AS logged_outside_window FROM storage.maintenance_log;
+SELECT storage._maintenance_in_window('22:00-04:00', '2026-01-01 23:30+00') AS wraps_late,
+       storage._maintenance_in_window('22:00-04:00', '2026-01-01 03:59+00') AS wraps_early,
+       storage._maintenance_in_window('22:00-04:00', '2026-01-01 04:00+00') AS wraps_end,
+       storage._maintenance_in_window('01:00-05:00', '2026-01-01 00:59+00') AS before_start,
+       storage._maintenance_in_window('', '2026-01-01 12:00+00') AS empty_any_time;
+SET pg_storage_ext.maintenance_window = '25:00-26:00';
+SET client_min_messages = notice;
+DO $$ BEGIN PERFORM storage.run_maintenance_plan(); EXCEPTION WHEN OTHERS THEN RAISE NOTICE '%: %', SQLSTATE, SQLERRM; END $$;
+SET pg_storage_ext.maintenance_window = 'nightly';
+DO $$ BEGIN PERFORM storage.run_maintenance_plan(); EXCEPTION WHEN OTHERS THEN RAISE NOTICE '%: %', SQLSTATE, SQLERRM; END $$;
+SET client_min_messages = warning;
+RESET pg_storage_ext.maintenance_window;
+RESET TimeZone;
+-- a failed command is reported by the health check
+INSERT INTO storage.maintenance_log (object, relation, object_name, action, command, outcome, finished)
+VALUES ('mnt.churn', 'mnt.churn', 'mnt.churn', 'VACUUM', 'VACUUM (ANALYZE) mnt.churn', 'failed: disk full', now());
+SELECT status, value, detail FROM storage.health() WHERE check_name = 'maintenance_failures';
+DELETE FROM storage.maintenance_log;
+
 -- a setting of the wrong kind is refused
 SELECT pg_temp.flush();
 SET client_min_messages = notice;
@@ -104,6 +141,11 @@ SELECT count(*) > 0 AS monitor_plans FROM storage.maintenance_plan();
 RESET ROLE;
 SET ROLE regress_mnt_nobody;
 DO $$ BEGIN PERFORM storage.maintenance_plan(); EXCEPTION WHEN OTHERS THEN RAISE WARNING '%', SQLSTATE; END $$;
+RESET ROLE;
+-- running the plan is administrative: not pg_monitor's
+SET ROLE regress_mnt_monitor;
+DO $$ BEGIN PERFORM storage.run_maintenance_plan(true); EXCEPTION WHEN OTHERS THEN RAISE WARNING '%', SQLSTATE; END $$;
+SELECT count(*) AS monitor_reads_the_log FROM storage.maintenance_log;
 RESET ROLE;
 DROP ROLE regress_mnt_monitor, regress_mnt_nobody;
 DROP SCHEMA mnt CASCADE;
