@@ -23,14 +23,17 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                      / (c.relpages - 1)) END
       FROM pg_class c
       JOIN pg_index i ON i.indexrelid = c.oid
-     CROSS JOIN LATERAL (SELECT CASE WHEN count(*) FILTER (WHERE s.avg_width IS NULL) = 0 AND i.indexprs IS NULL
-                                     THEN sum(s.avg_width) END AS width
+      JOIN pg_class t ON t.oid = i.indrelid
+      JOIN pg_namespace n ON n.oid = t.relnamespace
+     -- one pg_stats row per key column, looked up by its keys (the view's indexes serve it)
+     CROSS JOIN LATERAL (SELECT CASE WHEN count(*) FILTER (WHERE x.avg_width IS NULL) = 0 AND i.indexprs IS NULL
+                                     THEN sum(x.avg_width) END AS width
                            FROM unnest(i.indkey[0:i.indnkeyatts - 1]) AS k(attnum)
-                           LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-                           LEFT JOIN pg_class t ON t.oid = i.indrelid
-                           LEFT JOIN pg_namespace n ON n.oid = t.relnamespace
-                           LEFT JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = t.relname
-                                               AND s.attname = a.attname) AS w
+                          CROSS JOIN LATERAL (SELECT (SELECT s.avg_width FROM pg_stats s
+                                                       WHERE s.schemaname = n.nspname AND s.tablename = t.relname
+                                                         AND s.attname = (SELECT a.attname FROM pg_attribute a
+                                                                           WHERE a.attrelid = i.indrelid AND a.attnum = k.attnum))
+                                                AS avg_width) AS x) AS w
      WHERE c.oid = idx AND c.relam = (SELECT a.oid FROM pg_am a WHERE a.amname = 'btree')
 $$;
 COMMENT ON FUNCTION storage._btree_bloat(regclass) IS
