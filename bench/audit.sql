@@ -45,7 +45,7 @@ SELECT bench.compare('audit INSERT ... SELECT 100k rows, audited vs floor',
     :'floor_insert',
     'TRUNCATE bench.a_audited, bench.a_floor; TRUNCATE audit._log_row, audit._log_statement', 5);
 
--- the blog's users table (examples/blog/schema.sql: unique username and email, a partial index,
+-- the blog's users table (examples/blog/migrations/0001_users.sql: unique username and email, a partial index,
 -- a GIN index on preferences), 100k users with ~200-byte preferences
 CREATE TABLE bench.u_src AS
 SELECT i AS id, 'user_' || i AS username, 'user' || i || '@example.com' AS email, 'User ' || i AS display_name,

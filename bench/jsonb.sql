@@ -43,7 +43,7 @@ SELECT bench.compare('json_schema CHECK insert 100k, one-column table, cached vs
     'TRUNCATE bench.p_ours', 3, '8x faster');
 
 -- The same documents into two wider tables: the users table reduced to its key and preferences,
--- and the blog's users table as examples/blog/schema.sql defines it (unique username and email,
+-- and the blog's users table as examples/blog/migrations/0001_users.sql defines it (unique username and email,
 -- a partial index, a GIN index on preferences). The CHECK's cost is the same per row; what the
 -- ratios show is how much of an insert it is.
 CREATE TABLE bench.u_src AS

@@ -11,7 +11,10 @@ step_end "127.0.0.1:28818"
 [ -z "${KEEP:-}" ] && trap 'scripts/cluster.sh stop demo 28818' EXIT
 psql_demo() { scripts/cluster.sh psql demo 28818 -X -q -v ON_ERROR_STOP=1 "$@"; }
 step_start "load blog"
-psql_demo -c 'CREATE EXTENSION pg_storage_ext' -f examples/blog/schema.sql -f examples/blog/seed.sql >/dev/null
+psql_demo -c 'CREATE EXTENSION pg_storage_ext' >/dev/null
+# the schema as migrations, applied in order as a deployment would
+for f in examples/blog/migrations/*.sql; do psql_demo -f "$f" >/dev/null; done
+psql_demo -f examples/blog/seed.sql >/dev/null
 step_end ok
 psql_demo -f examples/blog/demo.sql
 [ -n "${KEEP:-}" ] && echo "cluster left running: make psql"

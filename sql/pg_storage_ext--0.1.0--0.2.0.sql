@@ -3664,14 +3664,17 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                      / (c.relpages - 1)) END
       FROM pg_class c
       JOIN pg_index i ON i.indexrelid = c.oid
-     CROSS JOIN LATERAL (SELECT CASE WHEN count(*) FILTER (WHERE s.avg_width IS NULL) = 0 AND i.indexprs IS NULL
-                                     THEN sum(s.avg_width) END AS width
+      JOIN pg_class t ON t.oid = i.indrelid
+      JOIN pg_namespace n ON n.oid = t.relnamespace
+     -- one pg_stats row per key column, looked up by its keys (the view's indexes serve it)
+     CROSS JOIN LATERAL (SELECT CASE WHEN count(*) FILTER (WHERE x.avg_width IS NULL) = 0 AND i.indexprs IS NULL
+                                     THEN sum(x.avg_width) END AS width
                            FROM unnest(i.indkey[0:i.indnkeyatts - 1]) AS k(attnum)
-                           LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-                           LEFT JOIN pg_class t ON t.oid = i.indrelid
-                           LEFT JOIN pg_namespace n ON n.oid = t.relnamespace
-                           LEFT JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = t.relname
-                                               AND s.attname = a.attname) AS w
+                          CROSS JOIN LATERAL (SELECT (SELECT s.avg_width FROM pg_stats s
+                                                       WHERE s.schemaname = n.nspname AND s.tablename = t.relname
+                                                         AND s.attname = (SELECT a.attname FROM pg_attribute a
+                                                                           WHERE a.attrelid = i.indrelid AND a.attnum = k.attnum))
+                                                AS avg_width) AS x) AS w
      WHERE c.oid = idx AND c.relam = (SELECT a.oid FROM pg_am a WHERE a.amname = 'btree')
 $$;
 COMMENT ON FUNCTION storage._btree_bloat(regclass) IS
@@ -4174,6 +4177,535 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     SELECT storage._require_primary('storage.run_maintenance');
     SELECT * FROM storage._partition_run_maintenance($1)
 $$;
+
+-- Migrations capability (new in 0.2.0): its C functions, then sql/migrations.sql as it stands.
+CREATE FUNCTION storage."_autonomous"(
+	"sql" TEXT
+) RETURNS bool
+STRICT VOLATILE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', '_autonomous_wrapper';
+CREATE FUNCTION storage."_migration_launch"(
+	"id" bigint,
+	"lock_timeout_ms" INT,
+	"retries" INT
+) RETURNS INT
+STRICT VOLATILE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', '_migration_launch_wrapper';
+CREATE FUNCTION storage."_migration_statements"(
+	"sql" TEXT
+) RETURNS TABLE (
+	"n" INT,
+	"statement" TEXT,
+	"tag" TEXT,
+	"index_name" TEXT
+)
+IMMUTABLE STRICT PARALLEL SAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', '_migration_statements_wrapper';
+CREATE FUNCTION storage."_lint_migration"(
+	"sql" TEXT,
+	"transactional" bool,
+	"caller_search_path" TEXT,
+	"large_table_bytes" bigint
+) RETURNS TABLE (
+	"statement" INT,
+	"rule" TEXT,
+	"severity" TEXT,
+	"message" TEXT,
+	"hint" TEXT
+)
+STRICT VOLATILE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', '_lint_migration_wrapper';
+-- Migrations capability: versioned, checksummed, linted, lock-safe, reversible schema changes
+-- run inside the database (README: Migrations). PostgreSQL's parser splits and describes the
+-- scripts (storage._migration_statements, storage._lint_migration: Rust, the rules in
+-- pg_storage_core::lint); the runner is here. The user's SQL runs with the caller's search_path;
+-- everything else with the pinned one.
+
+-- Every attempt: applied, reverted, pending (a non-transactional migration still running or
+-- interrupted) or failed (rolled back; kept with its error, written by an autonomous
+-- transaction). Dumped with the database.
+CREATE TABLE storage._migration_history (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    version text NOT NULL,
+    description text NOT NULL DEFAULT '',
+    checksum text NOT NULL,
+    up text NOT NULL,
+    down text,
+    pre_check text,
+    post_check text,
+    transactional boolean NOT NULL DEFAULT true,
+    allowed text[] NOT NULL DEFAULT '{}',
+    status text NOT NULL CHECK (status IN ('applied', 'reverted', 'pending', 'failed')),
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    applied_by name NOT NULL DEFAULT session_user,
+    execution_time interval,
+    done_statements integer NOT NULL DEFAULT 0,
+    error text,
+    lint_accepted jsonb NOT NULL DEFAULT '[]',
+    validation jsonb NOT NULL DEFAULT '[]',
+    search_path text
+);
+CREATE INDEX _migration_history_version ON storage._migration_history (version, id);
+COMMENT ON TABLE storage._migration_history IS
+    'Internal: every attempt of storage.migrate / migrate_down; storage.migrations shows the latest per version.';
+SELECT pg_catalog.pg_extension_config_dump('storage._migration_history', '');
+SELECT pg_catalog.pg_extension_config_dump('storage._migration_history_id_seq', '');
+
+CREATE VIEW storage.migrations AS
+SELECT DISTINCT ON (h.version)
+       h.version, h.description, h.checksum, h.applied_at, h.applied_by, h.execution_time, h.status,
+       h.down IS NOT NULL AS has_down, h.lint_accepted, h.validation, h.error, h.transactional,
+       h.done_statements
+  FROM storage._migration_history h
+ ORDER BY h.version, h.id DESC;
+COMMENT ON VIEW storage.migrations IS
+    'One row per migration version, its latest attempt: checksum (sha256 of up), applied_at/by, execution_time, status (applied, reverted, pending, failed), has_down, the lint findings accepted, the post-migration validation, the error of a failed attempt.';
+
+CREATE TABLE storage.migration_hooks (
+    id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    phase text NOT NULL CHECK (phase IN ('before', 'after')),
+    position integer NOT NULL DEFAULT 0,
+    sql text NOT NULL,
+    enabled boolean NOT NULL DEFAULT true,
+    description text
+);
+COMMENT ON TABLE storage.migration_hooks IS
+    'SQL run before and after every migration (phase), in position order, inside it (a failing hook fails the migration), with the caller''s search_path; e.g. ANALYZE of changed tables, SELECT storage.refresh_due().';
+SELECT pg_catalog.pg_extension_config_dump('storage.migration_hooks', '');
+SELECT pg_catalog.pg_extension_config_dump('storage.migration_hooks_id_seq', '');
+
+-- A version as a sortable key: its parts split at '.', '_' and '-', numbers compared as numbers
+-- ('1.10' after '1.9').
+CREATE FUNCTION storage._version_key(version text) RETURNS text[]
+LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+    SELECT array_agg(CASE WHEN p ~ '^[0-9]+$' THEN lpad(ltrim(p, '0'), 40, '0') ELSE p END ORDER BY i)
+      FROM regexp_split_to_table(version, '[._-]') WITH ORDINALITY AS t(p, i)
+$$;
+COMMENT ON FUNCTION storage._version_key(text) IS
+    'Internal: a migration version as a sortable key (numeric parts compared as numbers).';
+
+-- Whether a column's type change rewrites the table: a different type without a binary-coercible
+-- cast, or the same type with a smaller (or new) type modifier.
+CREATE FUNCTION storage._type_change_rewrites(tbl regclass, col text, new_type text) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    a pg_attribute;
+    t oid;
+    m integer;
+BEGIN
+    SELECT * INTO a FROM pg_attribute WHERE attrelid = tbl AND attname = col AND NOT attisdropped;
+    BEGIN
+        t := to_regtype(new_type);
+        m := to_regtypemod(new_type);
+    EXCEPTION WHEN OTHERS THEN
+        t := NULL;
+    END;
+    IF a.attrelid IS NULL OR t IS NULL THEN
+        RETURN true;   -- unknown here: assume the worst
+    ELSIF t = a.atttypid THEN
+        RETURN NOT (m = -1 OR (a.atttypmod <> -1 AND m >= a.atttypmod));
+    END IF;
+    -- another type: only a binary-coercible cast without a length check keeps the rows
+    RETURN m <> -1 OR NOT EXISTS (SELECT FROM pg_cast c WHERE c.castsource = a.atttypid AND c.casttarget = t AND c.castmethod = 'b');
+END $$;
+COMMENT ON FUNCTION storage._type_change_rewrites(regclass, text, text) IS
+    'Internal: whether ALTER COLUMN … TYPE to new_type rewrites the table (no binary-coercible cast, or a narrower type modifier).';
+
+CREATE FUNCTION storage.lint_migration(sql text, transactional boolean DEFAULT true)
+RETURNS TABLE(statement integer, rule text, severity text, message text, hint text)
+LANGUAGE sql VOLATILE AS $$
+    -- no pinned search_path: the script's names resolve with the caller's; the body qualifies
+    -- every name and passes the path to the pinned internal
+    SELECT * FROM storage._lint_migration($1, coalesce($2, true), pg_catalog.current_setting('search_path'),
+                                          storage._migration_setting('large_table_bytes', 104857600)::bigint)
+$$;
+COMMENT ON FUNCTION storage.lint_migration(text, boolean) IS
+    'Lints a migration with PostgreSQL''s own parser, statement by statement: errors (on a table that existed before the migration): require-concurrent-index-creation, adding-not-nullable-field, changing-column-type (a rewrite), constraint-missing-not-valid (FOREIGN KEY, CHECK); warnings: adding-volatile-default, dropping-table, dropping-column, renaming-table, renaming-column, concurrently-in-transaction, access-exclusive-on-large-table (pg_storage_ext.migration_large_table_bytes). A syntax error is PostgreSQL''s (42601).';
+
+-- pg_storage_ext.migration_lock_timeout in milliseconds (a duration: '2s', 500).
+CREATE FUNCTION storage._migration_lock_ms() RETURNS integer
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(CASE WHEN s ~ '^\s*[0-9]+\s*$' THEN s::integer
+                         ELSE (extract(epoch FROM s::interval) * 1000)::integer END, 2000)
+      FROM (SELECT nullif(current_setting('pg_storage_ext.migration_lock_timeout', true), '') AS s) AS x
+$$;
+COMMENT ON FUNCTION storage._migration_lock_ms() IS
+    'Internal: pg_storage_ext.migration_lock_timeout in milliseconds (2000 when unset).';
+
+-- A migration setting: pg_storage_ext.migration_<name>, or the default.
+CREATE FUNCTION storage._migration_setting(name text, fallback double precision) RETURNS double precision
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(nullif(current_setting('pg_storage_ext.migration_' || name, true), '')::float8, fallback)
+$$;
+COMMENT ON FUNCTION storage._migration_setting(text, double precision) IS
+    'Internal: the setting pg_storage_ext.migration_<name> as a number, or fallback when unset.';
+
+-- Post-migration validation: what a migration may have left behind.
+CREATE FUNCTION storage._migration_validate() RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(jsonb_agg(f ORDER BY f ->> 'check', f ->> 'object'), '[]') FROM (
+        SELECT jsonb_build_object('check', 'invalid index', 'object', i.indexrelid::regclass::text,
+                                  'detail', 'left invalid: never used, maintained on every write') AS f
+          FROM pg_index i WHERE NOT i.indisvalid
+        UNION ALL
+        SELECT jsonb_build_object('check', 'constraint not validated', 'object', format('%s on %s', quote_ident(c.conname), c.conrelid::regclass),
+                                  'detail', 'NOT VALID: run ALTER TABLE … VALIDATE CONSTRAINT in a later migration')
+          FROM pg_constraint c WHERE NOT c.convalidated AND c.conrelid <> 0
+        UNION ALL
+        SELECT jsonb_build_object('check', 'table without the application roles'' grants', 'object', c.oid::regclass::text,
+                                  'detail', format('%s may use schema %s but has no SELECT on it: run storage.grant_schema(%L)', r.role, n.nspname, n.nspname))
+          FROM storage._role_names('') r
+          JOIN pg_roles ro ON ro.rolname = r.role
+          JOIN pg_namespace n ON has_schema_privilege(ro.oid, n.oid, 'USAGE')
+          JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition
+         WHERE r.kind = 'read_only_user' AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'storage', 'audit', 'cron')
+           AND n.nspname !~ '^pg_' AND NOT has_table_privilege(ro.oid, c.oid, 'SELECT')
+    ) AS x
+$$;
+COMMENT ON FUNCTION storage._migration_validate() IS
+    'Internal: post-migration validation: invalid indexes, constraints left NOT VALID, tables the application roles (storage.create_roles) may not read in schemas they use.';
+
+-- Records a failed attempt in its own transaction (the caller's rolls back with the error).
+CREATE FUNCTION storage._migration_record_failure(version text, description text, checksum text, up text, down text,
+                                                  pre_check text, post_check text, transactional boolean, allowed text[],
+                                                  error text, took interval) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF version IS NULL OR length(version) > 200 OR up IS NULL OR checksum IS NULL OR transactional IS NULL THEN
+        RETURN;   -- not an attempt storage.migrate makes
+    END IF;
+    IF NOT coalesce(storage._autonomous(format(
+        'INSERT INTO storage._migration_history (version, description, checksum, up, down, pre_check, post_check, transactional, allowed, status, applied_by, execution_time, error)
+         VALUES (%L, %L, %L, %L, %L, %L, %L, %L, %L, ''failed'', %L, %L, %L)',
+        version, description, checksum, up, down, pre_check, post_check, transactional, allowed, session_user, took, error)), false) THEN
+        RAISE WARNING 'the failed attempt of migration % could not be recorded', version
+              USING HINT = 'A background worker slot is needed (max_worker_processes); see the server log.';
+    END IF;
+EXCEPTION WHEN OTHERS THEN
+    -- never in place of the migration's own error
+    RAISE WARNING 'the failed attempt of migration % could not be recorded: %', version, SQLERRM;
+END $$;
+COMMENT ON FUNCTION storage._migration_record_failure(text, text, text, text, text, text, text, boolean, text[], text, interval) IS
+    'Internal: records a failed migration attempt through an autonomous transaction, so it stays visible after the caller''s rollback.';
+
+-- Runs the user's SQL with the caller's search_path (the pinned one again after it).
+CREATE FUNCTION storage._migration_run(sql text, caller_search_path text) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', caller_search_path, true);
+    EXECUTE sql;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+END $$;
+COMMENT ON FUNCTION storage._migration_run(text, text) IS
+    'Internal: runs one statement of a migration (or a check, or a hook) with the caller''s search_path.';
+
+-- A boolean check of the user's: true, or an error naming it.
+CREATE FUNCTION storage._migration_check(what text, version text, sql text, caller_search_path text) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    ok boolean;
+BEGIN
+    IF sql IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM pg_catalog.set_config('search_path', caller_search_path, true);
+    EXECUTE 'SELECT (' || sql || ')::boolean' INTO ok;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF ok IS NOT TRUE THEN
+        RAISE EXCEPTION '% of migration % is %', what, version, coalesce(ok::text, 'NULL')
+              USING ERRCODE = 'check_violation',
+                    DETAIL = format('%s: %s', what, sql),
+                    HINT = CASE what WHEN 'pre_check' THEN 'The database is not in the state this migration expects; nothing was changed.'
+                                     ELSE 'The migration did not produce what its post_check expects; its changes were rolled back.' END;
+    END IF;
+END $$;
+COMMENT ON FUNCTION storage._migration_check(text, text, text, text) IS
+    'Internal: runs a pre_check or post_check (SQL returning boolean) with the caller''s search_path; false, NULL or an error aborts.';
+
+-- Serializes migrators: a transaction-level advisory lock, waited for at most `wait`.
+CREATE FUNCTION storage._migration_lock(wait interval) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    deadline timestamptz := clock_timestamp() + wait;
+BEGIN
+    WHILE NOT pg_try_advisory_xact_lock(hashtext('pg_storage_ext.migrate'), 0) LOOP
+        IF clock_timestamp() > deadline THEN
+            RAISE EXCEPTION 'another migration is running'
+                  USING ERRCODE = 'lock_not_available',
+                        DETAIL = format('Waited %s for the migration lock.', wait),
+                        HINT = 'See storage.migrations and pg_stat_activity; call again when it has finished.';
+        END IF;
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION storage._migration_lock(interval) IS
+    'Internal: takes the migration lock (transaction-level advisory lock), waiting at most the given time.';
+
+CREATE FUNCTION storage._migrate(version text, description text, up text, down text, pre_check text, post_check text,
+                                 transactional boolean, allow text[], caller_search_path text) RETURNS text
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    sum text;
+    prev storage._migration_history;
+    latest text;
+    findings jsonb;
+    blocking text;
+    s record;
+    t0 timestamptz := clock_timestamp();
+    loaded text := storage.version();   -- the library defines the settings
+    lock_ms integer := storage._migration_lock_ms();
+    retries integer := storage._migration_setting('retries', 5)::integer;
+    attempt integer := 0;
+    state text;
+    msg text;
+    det text;
+    hnt text;
+    checked jsonb;
+    id bigint;
+BEGIN
+    PERFORM storage._require_primary('storage.migrate');
+    IF coalesce(btrim(version), '') = '' OR up IS NULL THEN
+        RAISE EXCEPTION 'a migration needs a version and an up script'
+              USING ERRCODE = 'null_value_not_allowed', HINT = 'storage.migrate(''1'', ''create users'', ''CREATE TABLE users (id bigint PRIMARY KEY)'').';
+    ELSIF length(version) > 200 OR version ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'a migration version is at most 200 characters, without control characters'
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'Use a number or a date, e.g. ''2026.11.29.1''.';
+    END IF;
+    transactional := coalesce(transactional, true);
+    allow := coalesce(allow, '{}');
+    sum := encode(sha256(convert_to(up, 'UTF8')), 'hex');
+    -- a non-transactional migration still running holds the lock: no need to wait for it
+    SELECT * INTO prev FROM storage._migration_history h WHERE h.version = version ORDER BY h.id DESC LIMIT 1;
+    IF prev.status = 'pending' AND prev.checksum = sum
+       AND EXISTS (SELECT FROM pg_stat_activity a WHERE a.backend_type = 'pg_storage_ext migration' AND a.datname = current_database()) THEN
+        RETURN 'pending';
+    END IF;
+    PERFORM storage._migration_lock(make_interval(secs => greatest(lock_ms / 1000.0 * (retries + 1) * 3, 30)));
+    SELECT * INTO prev FROM storage._migration_history h WHERE h.version = version ORDER BY h.id DESC LIMIT 1;
+    IF prev.status IN ('applied', 'pending') THEN
+        IF prev.checksum <> sum THEN
+            RAISE EXCEPTION 'migration % was % with checksum %, this script has checksum %', version, prev.status, prev.checksum, sum
+                  USING ERRCODE = 'data_exception',
+                        DETAIL = format('Applied at %s by %s; an applied migration is never edited.', prev.applied_at, prev.applied_by),
+                        HINT = 'Write the change as a new version; or revert this one with storage.migrate_down(' || quote_literal(version) || ') first.';
+        ELSIF prev.status = 'pending' AND NOT prev.transactional
+              AND NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.backend_type = 'pg_storage_ext migration' AND a.datname = current_database()) THEN
+            -- interrupted (a crash, a killed worker): resume where it stopped
+            IF storage._migration_launch(prev.id, lock_ms, retries) IS NULL THEN
+                RAISE EXCEPTION 'no background worker slot to resume migration %', version
+                      USING ERRCODE = 'configuration_limit_exceeded', HINT = 'Raise max_worker_processes, or call again later.';
+            END IF;
+            RETURN 'pending';
+        END IF;
+        RETURN CASE prev.status WHEN 'applied' THEN 'already applied' ELSE 'pending' END;
+    END IF;
+    SELECT h.version INTO latest FROM storage.migrations h WHERE h.status = 'applied'
+     ORDER BY storage._version_key(h.version) DESC LIMIT 1;
+    IF latest IS NOT NULL AND storage._version_key(version) < storage._version_key(latest) AND NOT 'out_of_order' = ANY (allow) THEN
+        RAISE EXCEPTION 'migration % is older than the latest applied migration %', version, latest
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'Give it a later version, or apply it anyway with allow => ARRAY[''out_of_order''].';
+    END IF;
+    -- lint: error-level findings refuse the migration unless their rule is allowed
+    SELECT coalesce(jsonb_agg(to_jsonb(f) ORDER BY f.statement), '[]'),
+           string_agg(format('statement %s: %s: %s', f.statement, f.rule, f.message), E'\n' ORDER BY f.statement)
+             FILTER (WHERE f.severity = 'error' AND NOT f.rule = ANY (allow))
+      INTO findings, blocking
+      FROM storage._lint_migration(up, transactional, caller_search_path,
+                                   storage._migration_setting('large_table_bytes', 104857600)::bigint) f;
+    IF blocking IS NOT NULL THEN
+        RAISE EXCEPTION 'migration % has lint errors', version
+              USING ERRCODE = 'invalid_parameter_value', DETAIL = blocking,
+                    HINT = 'Fix them (the hints of storage.lint_migration say how), or accept a rule with allow => ARRAY[''rule-name''].';
+    END IF;
+    IF NOT transactional THEN
+        INSERT INTO storage._migration_history AS h (version, description, checksum, up, down, pre_check, post_check, transactional,
+                                                     allowed, status, lint_accepted, search_path)
+        VALUES (version, coalesce(description, ''), sum, up, down, pre_check, post_check, false, allow, 'pending', findings,
+                caller_search_path)
+        RETURNING h.id INTO id;
+        IF storage._migration_launch(id, lock_ms, retries) IS NULL THEN
+            RAISE EXCEPTION 'no background worker slot for migration %', version
+                  USING ERRCODE = 'configuration_limit_exceeded', HINT = 'Raise max_worker_processes, or call again later.';
+        END IF;
+        RETURN 'pending';
+    END IF;
+    -- the whole migration in one subtransaction, retried from the start when a lock wait times
+    -- out (so no lock is held while it waits to retry)
+    LOOP
+        attempt := attempt + 1;
+        BEGIN
+            PERFORM storage._migration_check('pre_check', version, pre_check, caller_search_path);
+            FOR s IN SELECT k.sql FROM storage.migration_hooks k WHERE k.enabled AND k.phase = 'before' ORDER BY k.position, k.id LOOP
+                PERFORM storage._migration_run(s.sql, caller_search_path);
+            END LOOP;
+            PERFORM pg_catalog.set_config('lock_timeout', lock_ms || 'ms', true);
+            FOR s IN SELECT m.statement FROM storage._migration_statements(up) m ORDER BY m.n LOOP
+                PERFORM storage._migration_run(s.statement, caller_search_path);
+            END LOOP;
+            PERFORM pg_catalog.set_config('lock_timeout', '0', true);
+            FOR s IN SELECT k.sql FROM storage.migration_hooks k WHERE k.enabled AND k.phase = 'after' ORDER BY k.position, k.id LOOP
+                PERFORM storage._migration_run(s.sql, caller_search_path);
+            END LOOP;
+            PERFORM storage._migration_check('post_check', version, post_check, caller_search_path);
+            EXIT;
+        EXCEPTION
+            WHEN lock_not_available THEN
+                IF attempt > retries THEN
+                    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+                    PERFORM storage._migration_record_failure(version, coalesce(description, ''), sum, up, down, pre_check, post_check,
+                                                              true, allow, msg, clock_timestamp() - t0);
+                    RAISE EXCEPTION 'migration % gave up: a lock was not granted within % ms, % times', version, lock_ms, attempt
+                          USING ERRCODE = 'lock_not_available', DETAIL = msg,
+                                HINT = 'A long transaction holds a lock the migration needs (pg_stat_activity, storage.health()); retry when it ends, or raise pg_storage_ext.migration_lock_timeout / migration_retries.';
+                END IF;
+                PERFORM pg_sleep(least(attempt, 10) * lock_ms / 1000.0 / 2);
+            WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+                PERFORM storage._migration_record_failure(version, coalesce(description, ''), sum, up, down, pre_check, post_check,
+                                                          true, allow, msg, clock_timestamp() - t0);
+                RAISE EXCEPTION USING ERRCODE = state, MESSAGE = format('migration %s failed: %s', version, msg),
+                                      DETAIL = coalesce(nullif(det, ''), 'Nothing of it was applied; the attempt is recorded in storage.migrations.'),
+                                      HINT = coalesce(nullif(hnt, ''), 'Fix the script and call storage.migrate again with the same version.');
+        END;
+    END LOOP;
+    checked := storage._migration_validate();
+    INSERT INTO storage._migration_history (version, description, checksum, up, down, pre_check, post_check, transactional,
+                                            allowed, status, execution_time, lint_accepted, validation, done_statements)
+    VALUES (version, coalesce(description, ''), sum, up, down, pre_check, post_check, true, allow, 'applied',
+            clock_timestamp() - t0, findings, checked, (SELECT count(*) FROM storage._migration_statements(up)));
+    IF jsonb_array_length(checked) > 0 THEN
+        RETURN 'applied; validation: ' || (SELECT string_agg(format('%s %s', c ->> 'check', c ->> 'object'), '; ') FROM jsonb_array_elements(checked) c);
+    END IF;
+    RETURN 'applied';
+END $$;
+COMMENT ON FUNCTION storage._migrate(text, text, text, text, text, text, boolean, text[], text) IS
+    'Internal: storage.migrate with the caller''s search_path.';
+
+CREATE FUNCTION storage.migrate(version text, description text, up text, down text DEFAULT NULL, pre_check text DEFAULT NULL,
+                                post_check text DEFAULT NULL, transactional boolean DEFAULT true, allow text[] DEFAULT '{}')
+RETURNS text
+LANGUAGE sql VOLATILE AS $$
+    -- no pinned search_path: the migration's SQL runs with the caller's; the body qualifies
+    -- every name and passes the path to the pinned internal
+    SELECT storage._migrate($1, $2, $3, $4, $5, $6, coalesce($7, true), $8, pg_catalog.current_setting('search_path'))
+$$;
+COMMENT ON FUNCTION storage.migrate(text, text, text, text, text, text, boolean, text[]) IS
+    'Applies migration version once: ''applied'' (with the post-migration validation appended when it found something), ''already applied'' (same checksum), or ''pending'' (transactional => false: run statement by statement, top-level, by a background worker; resumed by calling again after an interruption). Serialized by an advisory lock; a changed script of an applied version, an older version (unless allow names out_of_order) and error-level lint findings (unless allow names the rule) are refused; pre_check and post_check (SQL returning boolean) and any error roll the whole migration back, and the failed attempt stays visible in storage.migrations. Each statement waits at most pg_storage_ext.migration_lock_timeout for a lock; the whole migration is retried pg_storage_ext.migration_retries times.';
+
+CREATE FUNCTION storage._migrate_down(version text, caller_search_path text) RETURNS text
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    cur storage._migration_history;
+    latest text;
+    s record;
+    t0 timestamptz := clock_timestamp();
+    loaded text := storage.version();
+    lock_ms integer := storage._migration_lock_ms();
+BEGIN
+    PERFORM storage._require_primary('storage.migrate_down');
+    PERFORM storage._migration_lock(interval '30 seconds');
+    SELECT h.version INTO latest FROM storage.migrations h WHERE h.status = 'applied'
+     ORDER BY storage._version_key(h.version) DESC LIMIT 1;
+    SELECT * INTO cur FROM storage._migration_history h WHERE h.version = version ORDER BY h.id DESC LIMIT 1;
+    IF cur.status IS DISTINCT FROM 'applied' THEN
+        RAISE EXCEPTION 'migration % is not applied', version
+              USING ERRCODE = 'invalid_parameter_value', DETAIL = format('Its status is %s.', coalesce(cur.status, 'unknown (never run)')),
+                    HINT = 'See storage.migrations.';
+    ELSIF version <> latest THEN
+        RAISE EXCEPTION 'migration % is not the latest applied one (%)', version, latest
+              USING ERRCODE = 'invalid_parameter_value', HINT = format('Revert %s first: migrations are reverted newest first.', latest);
+    ELSIF cur.down IS NULL THEN
+        RAISE EXCEPTION 'migration % has no down script', version
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    HINT = 'Write the reverse change as a new migration (storage.migrate with a later version).';
+    END IF;
+    PERFORM pg_catalog.set_config('lock_timeout', lock_ms || 'ms', true);
+    FOR s IN SELECT m.statement FROM storage._migration_statements(cur.down) m ORDER BY m.n LOOP
+        PERFORM storage._migration_run(s.statement, caller_search_path);
+    END LOOP;
+    PERFORM pg_catalog.set_config('lock_timeout', '0', true);
+    INSERT INTO storage._migration_history (version, description, checksum, up, down, pre_check, post_check, transactional,
+                                            allowed, status, execution_time, validation)
+    VALUES (cur.version, cur.description, cur.checksum, cur.up, cur.down, cur.pre_check, cur.post_check, cur.transactional,
+            cur.allowed, 'reverted', clock_timestamp() - t0, storage._migration_validate());
+    RETURN 'reverted';
+END $$;
+COMMENT ON FUNCTION storage._migrate_down(text, text) IS
+    'Internal: storage.migrate_down with the caller''s search_path.';
+
+CREATE FUNCTION storage.migrate_down(version text) RETURNS text
+LANGUAGE sql VOLATILE AS $$
+    -- no pinned search_path: as storage.migrate
+    SELECT storage._migrate_down($1, pg_catalog.current_setting('search_path'))
+$$;
+COMMENT ON FUNCTION storage.migrate_down(text) IS
+    'Reverts the latest applied migration (only that one) with its stored down script, in one transaction with the same lock_timeout: ''reverted''. An error with a hint when the version is not the latest applied one or has no down script.';
+
+-- The non-transactional executor's side (src/maintenance: the worker runs each statement as a
+-- top-level statement and records progress here, each in its own transaction).
+CREATE FUNCTION storage._migration_next(id bigint, OUT n integer, OUT statement text, OUT drop_first text) RETURNS SETOF record
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    h storage._migration_history;
+    idx oid;
+BEGIN
+    SELECT * INTO h FROM storage._migration_history x WHERE x.id = _migration_next.id AND x.status = 'pending';
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    SELECT m.n, m.statement, m.index_name INTO n, statement, drop_first
+      FROM storage._migration_statements(h.up) m WHERE m.n = h.done_statements + 1;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    -- an index build interrupted halfway left an invalid index of that name (resolved with the
+    -- migration's search_path): dropped first
+    IF drop_first IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('search_path', coalesce(h.search_path, 'public'), true);
+        SELECT i.indexrelid INTO idx FROM pg_catalog.pg_index i
+         WHERE i.indexrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(drop_first) AND NOT i.indisvalid;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        drop_first := CASE WHEN idx IS NOT NULL THEN format('DROP INDEX CONCURRENTLY %s', idx::regclass) END;
+    END IF;
+    RETURN NEXT;
+END $$;
+COMMENT ON FUNCTION storage._migration_next(bigint) IS
+    'Internal: the next statement of a pending non-transactional migration (and the DROP of an invalid index an interrupted build of it left).';
+
+CREATE FUNCTION storage._migration_progress(id bigint, n integer, error text, took interval) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    h storage._migration_history;
+BEGIN
+    SELECT * INTO h FROM storage._migration_history x WHERE x.id = _migration_progress.id FOR UPDATE;
+    IF error IS NOT NULL THEN
+        UPDATE storage._migration_history x SET status = 'failed', error = _migration_progress.error,
+               execution_time = coalesce(x.execution_time, '0') + took
+         WHERE x.id = _migration_progress.id;
+    ELSIF n >= (SELECT count(*) FROM storage._migration_statements(h.up)) THEN
+        UPDATE storage._migration_history x SET status = 'applied', done_statements = n, validation = storage._migration_validate(),
+               execution_time = coalesce(x.execution_time, '0') + took
+         WHERE x.id = _migration_progress.id;
+    ELSE
+        UPDATE storage._migration_history x SET done_statements = n, execution_time = coalesce(x.execution_time, '0') + took
+         WHERE x.id = _migration_progress.id;
+    END IF;
+END $$;
+COMMENT ON FUNCTION storage._migration_progress(bigint, integer, text, interval) IS
+    'Internal: records that statement n of a pending migration is done (applied after the last), or that it failed.';
+
+GRANT SELECT ON storage.migrations TO pg_monitor;
 
 -- Who may call what (sql/grants.sql, repeated as it stands there).
 GRANT USAGE ON SCHEMA storage TO PUBLIC;

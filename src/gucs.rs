@@ -28,6 +28,13 @@ pub static MAINTENANCE_UNUSED_INDEX_DAYS: GucSetting<f64> = GucSetting::<f64>::n
 pub static MAINTENANCE_LOCK_TIMEOUT: GucSetting<f64> = GucSetting::<f64>::new(5000.0);
 pub static MAINTENANCE_RETRIES: GucSetting<f64> = GucSetting::<f64>::new(3.0);
 
+/// Longest wait for one lock by a statement of a migration (storage.migrate).
+pub static MIGRATION_LOCK_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(2000);
+/// Retries of a migration whose lock wait timed out.
+pub static MIGRATION_RETRIES: GucSetting<i32> = GucSetting::<i32>::new(5);
+/// Size from which lint_migration reports ACCESS EXCLUSIVE on a table.
+pub static MIGRATION_LARGE_TABLE_BYTES: GucSetting<f64> = GucSetting::<f64>::new(104_857_600.0);
+
 /// Daily window (`HH:MM-HH:MM`, server time zone) outside which storage.run_maintenance_plan()
 /// runs nothing; empty: any time.
 pub static MAINTENANCE_WINDOW: GucSetting<Option<CString>> =
@@ -123,6 +130,36 @@ pub fn init() {
             GucFlags::default(),
         );
     }
+    GucRegistry::define_int_guc(
+        c"pg_storage_ext.migration_lock_timeout",
+        c"Longest wait for one lock by a statement of storage.migrate / migrate_down.",
+        c"A migration whose lock wait timed out is rolled back and retried from the start (pg_storage_ext.migration_retries), so it never holds a queue of readers behind it for longer.",
+        &MIGRATION_LOCK_TIMEOUT,
+        1,
+        3_600_000,
+        GucContext::Userset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"pg_storage_ext.migration_retries",
+        c"Retries of a migration whose lock wait timed out.",
+        c"Each retry waits a little longer; no lock is held meanwhile.",
+        &MIGRATION_RETRIES,
+        0,
+        100,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"pg_storage_ext.migration_large_table_bytes",
+        c"Size (bytes, indexes and TOAST included) from which storage.lint_migration reports ACCESS EXCLUSIVE on a table.",
+        c"Rule access-exclusive-on-large-table.",
+        &MIGRATION_LARGE_TABLE_BYTES,
+        0.0,
+        1e15,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
     GucRegistry::define_string_guc(
         c"pg_storage_ext.maintenance_window",
         c"Daily window (HH:MM-HH:MM, server time zone) in which storage.run_maintenance_plan() runs commands; empty: any time.",

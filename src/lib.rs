@@ -14,6 +14,7 @@ mod ident;
 pub(crate) mod jsonb;
 mod maintenance;
 pub(crate) mod matview;
+mod migrations;
 pub(crate) mod ops;
 pub(crate) mod partition;
 mod privilege;
@@ -124,6 +125,18 @@ extension_sql_file!(
     "../sql/maintenance.sql",
     name = "maintenance",
     requires = ["replicas", maintenance::_maintenance_launch]
+);
+
+extension_sql_file!(
+    "../sql/migrations.sql",
+    name = "migrations",
+    requires = [
+        "maintenance",
+        migrations::_migration_statements,
+        migrations::_lint_migration,
+        maintenance::_autonomous,
+        maintenance::_migration_launch,
+    ]
 );
 
 // Who may call what: last, over every function the extension has.

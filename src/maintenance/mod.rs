@@ -1,4 +1,6 @@
-//! Maintenance capability: the top-level executor of `storage.run_maintenance_plan()`.
+//! Maintenance capability: the top-level executor of `storage.run_maintenance_plan()` (and of
+//! non-transactional migrations, and the autonomous transaction that keeps a failed migration's
+//! record).
 //!
 //! VACUUM and REINDEX CONCURRENTLY refuse to run inside a transaction block, so never from a
 //! function or through SPI. The plan (SQL, `sql/maintenance.sql`) queues each such command as a
@@ -8,9 +10,7 @@
 //! as the owner of the table under SECURITY_RESTRICTED_OPERATION, with `lock_timeout` and a
 //! bounded retry, and records the outcome and the measured effect in the log row.
 
-use pgrx::bgworkers::{
-    BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags,
-};
+use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::PgTryBuilder;
@@ -67,6 +67,21 @@ fn launch(id: i64, role: pg_sys::Oid, lock_timeout_ms: i32, retries: i32) -> Opt
     worker.wait_for_startup().ok()
 }
 
+/// PostgreSQL's own signal handling of a background worker (SIGTERM: die at the next interrupt
+/// check, as pg_terminate_backend expects; SIGINT: cancel the statement), unblocked.
+fn unblock_signals() {
+    // SAFETY: the handlers PostgreSQL installed for this worker, unblocked once at its start
+    unsafe { pg_sys::BackgroundWorkerUnblockSignals() };
+}
+
+/// Sleeps up to `pause` (or until the latch is set); false when the postmaster died. A
+/// pg_terminate_backend ends the worker here.
+fn pause(time: Duration) -> bool {
+    let alive = BackgroundWorker::wait_latch(Some(time));
+    pgrx::check_for_interrupts!();
+    alive
+}
+
 /// What the worker learnt from its log row.
 enum Queue {
     /// The command to run and the owner of its table.
@@ -102,15 +117,24 @@ fn claim(id: i64, xid: u64) -> Queue {
 }
 
 /// A failed run: its SQLSTATE and message.
-struct Failure {
-    code: PgSqlErrorCode,
-    message: String,
+pub(crate) struct Failure {
+    pub(crate) code: PgSqlErrorCode,
+    pub(crate) message: String,
 }
 
-/// Runs one utility statement (VACUUM, REINDEX, DROP INDEX) as a top-level statement in its own
-/// transaction, as `owner` under SECURITY_RESTRICTED_OPERATION; what exec_simple_query does for
-/// a client, with the statement's kind checked first.
-fn run_top_level(command: &str, owner: pg_sys::Oid) -> Result<(), Failure> {
+/// What a top-level statement runs as.
+#[derive(Clone, Copy)]
+pub(crate) enum RunAs {
+    /// A maintenance command (VACUUM, REINDEX, DROP INDEX only) as the table's owner under
+    /// SECURITY_RESTRICTED_OPERATION.
+    Owner(pg_sys::Oid),
+    /// Any statement, as the worker's own role (a migration: the role that queued it).
+    Session,
+}
+
+/// Runs one statement as a top-level statement in its own transaction: what exec_simple_query
+/// does for a client.
+pub(crate) fn run_top_level(command: &str, run_as: RunAs) -> Result<(), Failure> {
     let sql = std::ffi::CString::new(command).map_err(|_| Failure {
         code: PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
         message: "the command contains a NUL byte".into(),
@@ -127,7 +151,7 @@ fn run_top_level(command: &str, owner: pg_sys::Oid) -> Result<(), Failure> {
     let result = PgTryBuilder::new(|| {
         // SAFETY: as exec_simple_query; the parse and plan trees live in a context of their own
         // (the statement commits transactions of its own while it runs).
-        unsafe { execute(&sql, owner, saved_context) };
+        unsafe { execute(&sql, run_as, saved_context) };
         Ok(())
     })
     .catch_others(|e| {
@@ -154,7 +178,7 @@ fn run_top_level(command: &str, owner: pg_sys::Oid) -> Result<(), Failure> {
     result
 }
 
-unsafe fn execute(sql: &std::ffi::CStr, owner: pg_sys::Oid, context: i32) {
+unsafe fn execute(sql: &std::ffi::CStr, run_as: RunAs, context: i32) {
     unsafe {
         let parse = pg_sys::AllocSetContextCreateInternal(
             pg_sys::TopMemoryContext,
@@ -177,25 +201,35 @@ unsafe fn execute(sql: &std::ffi::CStr, owner: pg_sys::Oid, context: i32) {
         } else {
             (*(*raw).stmt).type_
         };
-        if !matches!(
-            tag,
-            pg_sys::NodeTag::T_VacuumStmt
-                | pg_sys::NodeTag::T_ReindexStmt
-                | pg_sys::NodeTag::T_DropStmt
-        ) {
+        if raw.is_null() {
             crate::error::raise(
-                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-                "the maintenance executor runs one VACUUM, ANALYZE, REINDEX or DROP INDEX statement",
-                Some(format!("The queued command was: {}", sql.to_string_lossy())),
-                Some("Commands are queued by storage.run_maintenance_plan() only.".into()),
+                PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
+                "the executor runs exactly one statement at a time",
+                Some(format!("The command was: {}", sql.to_string_lossy())),
+                Some("Split the script into statements first.".into()),
             );
         }
-        pg_sys::SetUserIdAndSecContext(
-            owner,
-            context
-                | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
-                | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
-        );
+        if let RunAs::Owner(owner) = run_as {
+            if !matches!(
+                tag,
+                pg_sys::NodeTag::T_VacuumStmt
+                    | pg_sys::NodeTag::T_ReindexStmt
+                    | pg_sys::NodeTag::T_DropStmt
+            ) {
+                crate::error::raise(
+                    PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                    "the maintenance executor runs one VACUUM, ANALYZE, REINDEX or DROP INDEX statement",
+                    Some(format!("The queued command was: {}", sql.to_string_lossy())),
+                    Some("Commands are queued by storage.run_maintenance_plan() only.".into()),
+                );
+            }
+            pg_sys::SetUserIdAndSecContext(
+                owner,
+                context
+                    | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
+                    | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
+            );
+        }
         let command_tag = pg_sys::CreateCommandTag((*raw).stmt);
         let snapshot = pg_sys::analyze_requires_snapshot(raw);
         if snapshot {
@@ -254,7 +288,7 @@ fn finish(id: i64, outcome: &str, attempts: i32) {
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn pg_storage_ext_maintenance_main(arg: pg_sys::Datum) {
-    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    unblock_signals();
     let id = arg.value() as i64;
     let extra: Vec<u64> = BackgroundWorker::get_extra()
         .split(' ')
@@ -288,24 +322,22 @@ pub extern "C-unwind" fn pg_storage_ext_maintenance_main(arg: pg_sys::Datum) {
             Queue::Gone => return,
             Queue::Wait => {}
         }
-        if !BackgroundWorker::wait_latch(Some(Duration::from_millis(50)))
-            || waited.elapsed() > WAIT_FOR_QUEUE
-        {
+        if !pause(Duration::from_millis(50)) || waited.elapsed() > WAIT_FOR_QUEUE {
             return;
         }
     };
     let mut attempts = 0;
     let outcome = loop {
         attempts += 1;
-        match run_top_level(&command, owner) {
+        match run_top_level(&command, RunAs::Owner(owner)) {
             Ok(()) => break "done".to_owned(),
             Err(f) if f.code == PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE => {
                 if attempts > retries as i32 {
                     break "skipped: locked".to_owned();
                 }
                 // back off a little longer each time (1 s, 2 s, ... at most 10 s)
-                let pause = Duration::from_secs((attempts as u64).min(10));
-                if !BackgroundWorker::wait_latch(Some(pause)) {
+                let wait = Duration::from_secs((attempts as u64).min(10));
+                if !pause(wait) {
                     break "skipped: locked (the worker was stopped)".to_owned();
                 }
             }
@@ -313,4 +345,265 @@ pub extern "C-unwind" fn pg_storage_ext_maintenance_main(arg: pg_sys::Datum) {
         }
     };
     finish(id, &outcome, attempts);
+}
+
+/// Starts a dynamic worker of this library running `function` with `arg` and `extra`, tracked
+/// by this backend (so it can wait for it).
+fn start(
+    name: &str,
+    kind: &str,
+    function: &str,
+    arg: pg_sys::Datum,
+    extra: &str,
+) -> Option<pgrx::bgworkers::DynamicBackgroundWorker> {
+    BackgroundWorkerBuilder::new(name)
+        .set_type(kind)
+        .set_library("pg_storage_ext")
+        .set_function(function)
+        .enable_spi_access()
+        .set_start_time(BgWorkerStartTime::RecoveryFinished)
+        .set_restart_time(None)
+        .set_argument(Some(arg))
+        .set_extra(extra)
+        // SAFETY: this backend's pid
+        .set_notify_pid(unsafe { pg_sys::MyProcPid })
+        .load_dynamic()
+        .ok()
+}
+
+/// Connects a worker started by [`start`] to `db` as `role` (a role that may not log in, too:
+/// it is the caller's own role).
+fn connect_as(db: u64, role: u64) {
+    // SAFETY: called once, first thing in the worker
+    unsafe {
+        pg_sys::BackgroundWorkerInitializeConnectionByOid(
+            pg_sys::Oid::from(db as u32),
+            pg_sys::Oid::from(role as u32),
+            pg_sys::BGWORKER_BYPASS_ROLELOGINCHECK,
+        )
+    };
+}
+
+fn numbers(extra: &str) -> Vec<u64> {
+    extra.split(' ').filter_map(|s| s.parse().ok()).collect()
+}
+
+/// Internal: runs `sql` in a transaction of its own (an autonomous transaction: it commits
+/// whatever the caller's transaction does), in a background worker connected as the current
+/// role; waits for it. True when it committed. Used to keep a failed migration's record.
+#[pg_extern(volatile, strict)]
+#[search_path(pg_catalog, pg_temp)]
+pub(crate) fn _autonomous(sql: &str) -> bool {
+    let bytes = sql.as_bytes();
+    // SAFETY: a segment of this transaction's resource owner, written before the worker starts,
+    // read after it stopped; byte 0 is the worker's verdict, the SQL follows, NUL-terminated.
+    unsafe {
+        let seg = pg_sys::dsm_create(bytes.len() + 2, 0);
+        let base = pg_sys::dsm_segment_address(seg) as *mut u8;
+        *base = 0;
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), base.add(1), bytes.len());
+        *base.add(1 + bytes.len()) = 0;
+        let extra = format!(
+            "{} {}",
+            pg_sys::MyDatabaseId.to_u32(),
+            pg_sys::GetUserId().to_u32()
+        );
+        let handle = pg_sys::dsm_segment_handle(seg);
+        let ok = match start(
+            "pg_storage_ext autonomous transaction",
+            "pg_storage_ext autonomous",
+            "pg_storage_ext_autonomous_main",
+            pg_sys::Datum::from(handle),
+            &extra,
+        ) {
+            Some(w) => w.wait_for_shutdown().is_ok() && *base == 1,
+            None => false,
+        };
+        pg_sys::dsm_detach(seg);
+        ok
+    }
+}
+
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn pg_storage_ext_autonomous_main(arg: pg_sys::Datum) {
+    unblock_signals();
+    let [db, role] = numbers(BackgroundWorker::get_extra())[..] else {
+        return;
+    };
+    connect_as(db, role);
+    // SAFETY: the segment the caller keeps until this worker has stopped
+    unsafe {
+        let seg = pg_sys::dsm_attach(arg.value() as pg_sys::dsm_handle);
+        if seg.is_null() {
+            return;
+        }
+        let base = pg_sys::dsm_segment_address(seg) as *mut u8;
+        let sql = std::ffi::CStr::from_ptr(base.add(1) as *const std::ffi::c_char)
+            .to_string_lossy()
+            .into_owned();
+        BackgroundWorker::transaction(|| {
+            Spi::run(&sql).unwrap_or_else(|e| crate::error::spi_failed(e));
+        });
+        *base = 1;
+        pg_sys::dsm_detach(seg);
+    }
+}
+
+/// Internal: starts the worker that runs the pending non-transactional migration `id` statement
+/// by statement, as top-level statements, connected as the current role; it starts work once
+/// the calling transaction has committed. Returns its pid, NULL when no worker slot is free.
+#[pg_extern(volatile, strict)]
+#[search_path(pg_catalog, pg_temp)]
+pub(crate) fn _migration_launch(id: i64, lock_timeout_ms: i32, retries: i32) -> Option<i32> {
+    // SAFETY: reads of backend globals; the caller wrote the history row, so it has an xid
+    let extra = unsafe {
+        format!(
+            "{} {} {} {} {}",
+            pg_sys::MyDatabaseId.to_u32(),
+            pg_sys::GetUserId().to_u32(),
+            pg_sys::GetTopFullTransactionId().value,
+            lock_timeout_ms.max(1),
+            retries.max(0)
+        )
+    };
+    let worker = start(
+        &format!("pg_storage_ext migration {id}"),
+        "pg_storage_ext migration",
+        "pg_storage_ext_migration_main",
+        pg_sys::Datum::from(id),
+        &extra,
+    )?;
+    worker.wait_for_startup().ok()
+}
+
+/// The next statement of a pending migration: (n, statement, an invalid index to drop first).
+fn next_statement(id: i64, xid: u64) -> Result<Option<(i32, String, Option<String>)>, ()> {
+    BackgroundWorker::transaction(|| {
+        Spi::connect(|client| {
+            let row = client
+                .select(
+                    "SELECT x.n, x.statement, x.drop_first, pg_catalog.pg_xact_status($2::text::pg_catalog.xid8) \
+                       FROM (SELECT) AS o LEFT JOIN LATERAL storage._migration_next($1) AS x ON true",
+                    None,
+                    &[id.into(), xid.to_string().into()],
+                )
+                .unwrap_or_else(|e| crate::error::spi_failed(e));
+            let row = row.first();
+            let n = row.get::<i32>(1).ok().flatten();
+            let status = row.get::<String>(4).ok().flatten();
+            match (n, status.as_deref()) {
+                (Some(n), _) => Ok(Some((
+                    n,
+                    row.get::<String>(2).ok().flatten().unwrap_or_default(),
+                    row.get::<String>(3).ok().flatten(),
+                ))),
+                (None, Some("in progress")) => Err(()),
+                _ => Ok(None),
+            }
+        })
+    })
+}
+
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn pg_storage_ext_migration_main(arg: pg_sys::Datum) {
+    unblock_signals();
+    let id = arg.value() as i64;
+    let [db, role, xid, lock_timeout_ms, retries] = numbers(BackgroundWorker::get_extra())[..]
+    else {
+        return;
+    };
+    connect_as(db, role);
+    // one migration at a time (the lock storage.migrate takes per transaction), then the
+    // caller's search_path for the migration's statements
+    let waited = Instant::now();
+    loop {
+        let locked = BackgroundWorker::transaction(|| {
+            crate::error::read_one::<bool>(
+                "SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext('pg_storage_ext.migrate'), 0)",
+            )
+        });
+        if matches!(locked, Ok(Some(true))) {
+            break;
+        }
+        if !pause(Duration::from_millis(100)) || waited.elapsed() > WAIT_FOR_QUEUE {
+            return;
+        }
+    }
+    BackgroundWorker::transaction(|| {
+        Spi::connect(|client| {
+            client
+                .select(
+                    "SELECT pg_catalog.set_config('search_path', coalesce(h.search_path, 'public'), false), \
+                            pg_catalog.set_config('lock_timeout', $2, false), \
+                            pg_catalog.set_config('application_name', 'pg_storage_ext migration', false) \
+                       FROM (SELECT) AS o LEFT JOIN storage._migration_history h ON h.id = $1",
+                    None,
+                    &[id.into(), format!("{lock_timeout_ms}ms").into()],
+                )
+                .unwrap_or_else(|e| crate::error::spi_failed(e));
+        })
+    });
+    loop {
+        let next = match next_statement(id, xid) {
+            Ok(Some(next)) => next,
+            Ok(None) => return,
+            Err(()) => {
+                // the transaction that queued it has not committed yet
+                if !pause(Duration::from_millis(50)) || waited.elapsed() > WAIT_FOR_QUEUE {
+                    return;
+                }
+                continue;
+            }
+        };
+        let (n, statement, drop_first) = next;
+        let started = Instant::now();
+        let mut result = Ok(());
+        if let Some(drop) = drop_first {
+            result = run_top_level(&drop, RunAs::Session);
+        }
+        let mut attempts = 0;
+        while result.is_ok() {
+            attempts += 1;
+            match run_top_level(&statement, RunAs::Session) {
+                Err(f)
+                    if f.code == PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE
+                        && attempts <= retries as i32 =>
+                {
+                    let wait =
+                        Duration::from_millis((lock_timeout_ms / 2).max(50) * attempts as u64);
+                    if !pause(wait) {
+                        return;
+                    }
+                }
+                other => {
+                    result = other;
+                    break;
+                }
+            }
+        }
+        let error = result.err().map(|f| f.message);
+        let took = format!("{} milliseconds", started.elapsed().as_millis());
+        let failed = error.is_some();
+        BackgroundWorker::transaction(|| {
+            Spi::connect_mut(|client| {
+                client
+                    .update(
+                        "SELECT storage._migration_progress($1, $2, $3, $4::pg_catalog.interval)",
+                        None,
+                        &[
+                            id.into(),
+                            n.into(),
+                            error.clone().into(),
+                            took.clone().into(),
+                        ],
+                    )
+                    .unwrap_or_else(|e| crate::error::spi_failed(e));
+            })
+        });
+        if failed {
+            return;
+        }
+    }
 }

@@ -6,6 +6,7 @@ pub mod cert;
 pub mod host;
 pub mod http;
 pub mod jsonb;
+pub mod lint;
 pub mod lru;
 pub mod names;
 pub mod partition;

@@ -8,9 +8,12 @@ SET client_min_messages = warning;
 -- 1. Every function of the extension that runs SQL has a pinned search_path. SQL and PL/pgSQL
 -- functions must all have it, except the three inlined SQL helpers (a SET clause would stop the
 -- planner from inlining them; their bodies qualify every name and only pinned functions call
--- them) and the procedures run_maintenance_proc and partition_data_proc (a procedure with SET
+-- them), the procedures run_maintenance_proc and partition_data_proc (a procedure with SET
 -- cannot COMMIT: they pin search_path themselves with set_config after each COMMIT and qualify
--- every name). C functions:
+-- every name), and migrate, migrate_down and lint_migration (a migration's SQL runs with the
+-- caller's search_path, as psql would run it: their one-line bodies qualify every name and hand
+-- current_setting('search_path') to a pinned internal, which sets it only around the user's
+-- statements). C functions:
 -- each one without a pin is listed, so a new one needs a decision here; the listed ones run no
 -- SQL (pure computations, triggers that read the row).
 SELECT p.oid::regprocedure AS sql_function_without_pinned_search_path
