@@ -303,6 +303,8 @@ BEGIN
                     HINT = 'Fix them (the hints of storage.lint_migration say how), or accept a rule with allow => ARRAY[''rule-name''].';
     END IF;
     IF NOT transactional THEN
+        -- its pre_check now, in this transaction; its post_check after its last statement
+        PERFORM storage._migration_check('pre_check', version, pre_check, caller_search_path);
         INSERT INTO storage._migration_history AS h (version, description, checksum, up, down, pre_check, post_check, transactional,
                                                      allowed, status, lint_accepted, search_path)
         VALUES (version, coalesce(description, ''), sum, up, down, pre_check, post_check, false, allow, 'pending', findings,
@@ -469,9 +471,18 @@ BEGIN
                execution_time = coalesce(x.execution_time, '0') + took
          WHERE x.id = _migration_progress.id;
     ELSIF n >= (SELECT count(*) FROM storage._migration_statements(h.up)) THEN
-        UPDATE storage._migration_history x SET status = 'applied', done_statements = n, validation = storage._migration_validate(),
-               execution_time = coalesce(x.execution_time, '0') + took
-         WHERE x.id = _migration_progress.id;
+        -- the last statement: the post_check decides (a non-transactional migration cannot be
+        -- rolled back; a false post_check marks it failed, with its statements done)
+        BEGIN
+            PERFORM storage._migration_check('post_check', h.version, h.post_check, coalesce(h.search_path, 'public'));
+            UPDATE storage._migration_history x SET status = 'applied', done_statements = n, validation = storage._migration_validate(),
+                   execution_time = coalesce(x.execution_time, '0') + took
+             WHERE x.id = _migration_progress.id;
+        EXCEPTION WHEN OTHERS THEN
+            UPDATE storage._migration_history x SET status = 'failed', done_statements = n, error = SQLERRM,
+                   execution_time = coalesce(x.execution_time, '0') + took
+             WHERE x.id = _migration_progress.id;
+        END;
     ELSE
         UPDATE storage._migration_history x SET done_statements = n, execution_time = coalesce(x.execution_time, '0') + took
          WHERE x.id = _migration_progress.id;

@@ -31,3 +31,16 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION storage.schedule_jobs(text, text, text, text, text) IS
     'Creates or updates the pg_cron jobs of this database: pg_storage_ext.refresh_due (matviews), pg_storage_ext.maintenance (partitions, housekeeping), pg_storage_ext.metrics (storage.metrics_snapshot()), pg_storage_ext.heartbeat (storage._heartbeat(), for the standbys'' lag) and pg_storage_ext.maintenance_plan (storage.run_maintenance_plan(): VACUUM, ANALYZE, REINDEX CONCURRENTLY as needed).';
+
+-- Long operations of the extension running now, in any session (src/ops/progress.rs: a named
+-- dynamic shared memory segment, so no shared_preload_libraries is needed).
+CREATE VIEW storage.progress AS
+SELECT p.pid, d.datname AS database, p.operation, p.target, p.phase, p.rows_done, p.rows_total,
+       round(100.0 * p.rows_done / nullif(p.rows_total, 0), 1) AS percent, p.started, p.updated
+  FROM storage._progress() p
+  LEFT JOIN pg_catalog.pg_database d ON d.oid = p.database
+ WHERE EXISTS (SELECT FROM pg_catalog.pg_stat_activity a WHERE a.pid = p.pid);
+COMMENT ON VIEW storage.progress IS
+    'One row per long operation of the extension running now in any session (search backfills and rebuilds, table copies of convert_to_partitioned / undo_partitioning, partition_data_proc, the maintenance executor): pid, database, operation, target, phase, rows_done, rows_total (an estimate), percent, started, updated. Empty when nothing runs; a row goes when its operation ends, fails or is cancelled.';
+GRANT SELECT ON storage.progress TO pg_monitor;
+GRANT EXECUTE ON FUNCTION storage._progress() TO pg_monitor;

@@ -1111,6 +1111,7 @@ DECLARE
     total bigint := 0;
     periods integer := 0;
     attempt integer;
+    progress integer;
 BEGIN
     PERFORM storage._require_primary('storage.partition_data_proc');
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
@@ -1120,6 +1121,11 @@ BEGIN
     END IF;
     cfg := storage._partition_config(parent);
     PERFORM storage._partition_fit('', '');   -- loads the library, which defines the settings below
+    progress := storage._progress_start('partition_data_proc', parent::pg_catalog.text,
+                                        (SELECT c.reltuples::pg_catalog.int8 FROM pg_catalog.pg_inherits i
+                                           JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
+                                          WHERE i.inhparent OPERATOR(pg_catalog.=) parent
+                                            AND pg_catalog.pg_get_expr(c.relpartbound, c.oid) OPERATOR(pg_catalog.=) 'DEFAULT'));
     LOOP
         PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
         PERFORM pg_catalog.set_config('lock_timeout', pg_catalog.current_setting('pg_storage_ext.partition_lock_timeout'), true);
@@ -1151,12 +1157,14 @@ BEGIN
         total := total OPERATOR(pg_catalog.+) made.moved;
         since_commit := since_commit OPERATOR(pg_catalog.+) made.moved;
         periods := periods OPERATOR(pg_catalog.+) 1;
+        PERFORM storage._progress_update(progress, total, pg_catalog.format('period %s', p));
         IF since_commit OPERATOR(pg_catalog.>=) batch_rows THEN
             COMMIT;
             RAISE NOTICE 'pg_storage_ext: % rows of % moved out of the default partition (% periods)', total, parent, periods;
             since_commit := 0;
         END IF;
     END LOOP;
+    PERFORM storage._progress_end(progress);
     COMMIT;
     RAISE NOTICE 'pg_storage_ext: done, % rows of % moved out of the default partition into % periods', total, parent, periods;
 END $$;
@@ -1245,6 +1253,7 @@ DECLARE
     per_batch bigint;
     p bigint := 0;
     total bigint := 0;
+    progress integer;
 BEGIN
     SELECT * INTO rel FROM pg_class WHERE oid = source;
     SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols
@@ -1252,13 +1261,16 @@ BEGIN
     pages := pg_relation_size(source) / current_setting('block_size')::bigint;
     per_batch := greatest(1, batch_rows / greatest(1, CASE WHEN rel.reltuples > 0 AND rel.relpages > 0
                                                            THEN (rel.reltuples / rel.relpages)::bigint ELSE 100 END));
+    progress := storage._progress_start('copy rows', format('%s -> %s', source, dest), rel.reltuples::bigint);
     WHILE p < pages LOOP
         total := total + storage._run_as_owner(source,
                  format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM ONLY %s '
                         'WHERE ctid >= CAST($1 AS tid) AND ctid < CAST($2 AS tid)', dest, cols, cols, source),
                  ARRAY[format('(%s,0)', p), format('(%s,0)', least(p + per_batch, 4294967295))]);
         p := p + per_batch;
+        PERFORM storage._progress_update(progress, total, format('page %s of %s', least(p, pages), pages));
     END LOOP;
+    PERFORM storage._progress_end(progress);
     RETURN total;
 END $$;
 COMMENT ON FUNCTION storage._table_copy(regclass, regclass, integer) IS

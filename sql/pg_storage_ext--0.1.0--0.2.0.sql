@@ -1351,6 +1351,7 @@ DECLARE
     total bigint := 0;
     periods integer := 0;
     attempt integer;
+    progress integer;
 BEGIN
     PERFORM storage._require_primary('storage.partition_data_proc');
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
@@ -1360,6 +1361,11 @@ BEGIN
     END IF;
     cfg := storage._partition_config(parent);
     PERFORM storage._partition_fit('', '');   -- loads the library, which defines the settings below
+    progress := storage._progress_start('partition_data_proc', parent::pg_catalog.text,
+                                        (SELECT c.reltuples::pg_catalog.int8 FROM pg_catalog.pg_inherits i
+                                           JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
+                                          WHERE i.inhparent OPERATOR(pg_catalog.=) parent
+                                            AND pg_catalog.pg_get_expr(c.relpartbound, c.oid) OPERATOR(pg_catalog.=) 'DEFAULT'));
     LOOP
         PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
         PERFORM pg_catalog.set_config('lock_timeout', pg_catalog.current_setting('pg_storage_ext.partition_lock_timeout'), true);
@@ -1391,12 +1397,14 @@ BEGIN
         total := total OPERATOR(pg_catalog.+) made.moved;
         since_commit := since_commit OPERATOR(pg_catalog.+) made.moved;
         periods := periods OPERATOR(pg_catalog.+) 1;
+        PERFORM storage._progress_update(progress, total, pg_catalog.format('period %s', p));
         IF since_commit OPERATOR(pg_catalog.>=) batch_rows THEN
             COMMIT;
             RAISE NOTICE 'pg_storage_ext: % rows of % moved out of the default partition (% periods)', total, parent, periods;
             since_commit := 0;
         END IF;
     END LOOP;
+    PERFORM storage._progress_end(progress);
     COMMIT;
     RAISE NOTICE 'pg_storage_ext: done, % rows of % moved out of the default partition into % periods', total, parent, periods;
 END $$;
@@ -1459,6 +1467,7 @@ DECLARE
     per_batch bigint;
     p bigint := 0;
     total bigint := 0;
+    progress integer;
 BEGIN
     SELECT * INTO rel FROM pg_class WHERE oid = source;
     SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols
@@ -1466,13 +1475,16 @@ BEGIN
     pages := pg_relation_size(source) / current_setting('block_size')::bigint;
     per_batch := greatest(1, batch_rows / greatest(1, CASE WHEN rel.reltuples > 0 AND rel.relpages > 0
                                                            THEN (rel.reltuples / rel.relpages)::bigint ELSE 100 END));
+    progress := storage._progress_start('copy rows', format('%s -> %s', source, dest), rel.reltuples::bigint);
     WHILE p < pages LOOP
         total := total + storage._run_as_owner(source,
                  format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM ONLY %s '
                         'WHERE ctid >= CAST($1 AS tid) AND ctid < CAST($2 AS tid)', dest, cols, cols, source),
                  ARRAY[format('(%s,0)', p), format('(%s,0)', least(p + per_batch, 4294967295))]);
         p := p + per_batch;
+        PERFORM storage._progress_update(progress, total, format('page %s of %s', least(p, pages), pages));
     END LOOP;
+    PERFORM storage._progress_end(progress);
     RETURN total;
 END $$;
 COMMENT ON FUNCTION storage._table_copy(regclass, regclass, integer) IS
@@ -3633,7 +3645,8 @@ CREATE FUNCTION storage."_maintenance_launch"(
 	"id" bigint,
 	"role" oid,
 	"lock_timeout_ms" INT,
-	"retries" INT
+	"retries" INT,
+	"nice" INT
 ) RETURNS INT
 STRICT VOLATILE
 SET search_path TO pg_catalog, pg_temp
@@ -4089,7 +4102,8 @@ BEGIN
         ELSE
             -- VACUUM and REINDEX CONCURRENTLY cannot run in a transaction block: a background
             -- worker runs them top-level once this transaction commits
-            worker_pid := storage._maintenance_launch(log_id, executor, lock_ms, retries);
+            worker_pid := storage._maintenance_launch(log_id, executor, lock_ms, retries,
+                                                      storage._maintenance_setting('nice', 10)::integer);
             IF worker_pid IS NULL THEN
                 res := 'skipped: no free background worker slot (max_worker_processes)';
                 UPDATE storage.maintenance_log l SET outcome = res, finished = now() WHERE l.id = log_id;
@@ -4528,6 +4542,8 @@ BEGIN
                     HINT = 'Fix them (the hints of storage.lint_migration say how), or accept a rule with allow => ARRAY[''rule-name''].';
     END IF;
     IF NOT transactional THEN
+        -- its pre_check now, in this transaction; its post_check after its last statement
+        PERFORM storage._migration_check('pre_check', version, pre_check, caller_search_path);
         INSERT INTO storage._migration_history AS h (version, description, checksum, up, down, pre_check, post_check, transactional,
                                                      allowed, status, lint_accepted, search_path)
         VALUES (version, coalesce(description, ''), sum, up, down, pre_check, post_check, false, allow, 'pending', findings,
@@ -4694,9 +4710,18 @@ BEGIN
                execution_time = coalesce(x.execution_time, '0') + took
          WHERE x.id = _migration_progress.id;
     ELSIF n >= (SELECT count(*) FROM storage._migration_statements(h.up)) THEN
-        UPDATE storage._migration_history x SET status = 'applied', done_statements = n, validation = storage._migration_validate(),
-               execution_time = coalesce(x.execution_time, '0') + took
-         WHERE x.id = _migration_progress.id;
+        -- the last statement: the post_check decides (a non-transactional migration cannot be
+        -- rolled back; a false post_check marks it failed, with its statements done)
+        BEGIN
+            PERFORM storage._migration_check('post_check', h.version, h.post_check, coalesce(h.search_path, 'public'));
+            UPDATE storage._migration_history x SET status = 'applied', done_statements = n, validation = storage._migration_validate(),
+                   execution_time = coalesce(x.execution_time, '0') + took
+             WHERE x.id = _migration_progress.id;
+        EXCEPTION WHEN OTHERS THEN
+            UPDATE storage._migration_history x SET status = 'failed', done_statements = n, error = SQLERRM,
+                   execution_time = coalesce(x.execution_time, '0') + took
+             WHERE x.id = _migration_progress.id;
+        END;
     ELSE
         UPDATE storage._migration_history x SET done_statements = n, execution_time = coalesce(x.execution_time, '0') + took
          WHERE x.id = _migration_progress.id;
@@ -4706,6 +4731,60 @@ COMMENT ON FUNCTION storage._migration_progress(bigint, integer, text, interval)
     'Internal: records that statement n of a pending migration is done (applied after the last), or that it failed.';
 
 GRANT SELECT ON storage.migrations TO pg_monitor;
+
+-- Progress of long operations (new in 0.2.0): its C functions, then the view of sql/ops.sql.
+CREATE FUNCTION storage."_progress"() RETURNS TABLE (
+	"pid" INT,
+	"database" oid,
+	"operation" TEXT,
+	"target" TEXT,
+	"phase" TEXT,
+	"rows_done" bigint,
+	"rows_total" bigint,
+	"started" timestamp with time zone,
+	"updated" timestamp with time zone
+)
+STRICT VOLATILE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', '_progress_wrapper';
+CREATE FUNCTION storage."_progress_start"(
+	"operation" TEXT,
+	"target" TEXT,
+	"rows_total" bigint
+) RETURNS INT
+STRICT VOLATILE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', '_progress_start_wrapper';
+CREATE FUNCTION storage."_progress_update"(
+	"handle" INT,
+	"rows_done" bigint,
+	"phase" TEXT
+) RETURNS void
+STRICT VOLATILE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', '_progress_update_wrapper';
+CREATE FUNCTION storage."_progress_end"(
+	"handle" INT
+) RETURNS void
+STRICT VOLATILE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', '_progress_end_wrapper';
+-- Long operations of the extension running now, in any session (src/ops/progress.rs: a named
+-- dynamic shared memory segment, so no shared_preload_libraries is needed).
+CREATE VIEW storage.progress AS
+SELECT p.pid, d.datname AS database, p.operation, p.target, p.phase, p.rows_done, p.rows_total,
+       round(100.0 * p.rows_done / nullif(p.rows_total, 0), 1) AS percent, p.started, p.updated
+  FROM storage._progress() p
+  LEFT JOIN pg_catalog.pg_database d ON d.oid = p.database
+ WHERE EXISTS (SELECT FROM pg_catalog.pg_stat_activity a WHERE a.pid = p.pid);
+COMMENT ON VIEW storage.progress IS
+    'One row per long operation of the extension running now in any session (search backfills and rebuilds, table copies of convert_to_partitioned / undo_partitioning, partition_data_proc, the maintenance executor): pid, database, operation, target, phase, rows_done, rows_total (an estimate), percent, started, updated. Empty when nothing runs; a row goes when its operation ends, fails or is cancelled.';
+GRANT SELECT ON storage.progress TO pg_monitor;
+GRANT EXECUTE ON FUNCTION storage._progress() TO pg_monitor;
 
 -- Who may call what (sql/grants.sql, repeated as it stands there).
 GRANT USAGE ON SCHEMA storage TO PUBLIC;

@@ -26,7 +26,14 @@ extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 extension_sql_file!(
     "../sql/ops.sql",
     name = "ops",
-    requires = [ops::version, privilege::_run_as_owner]
+    requires = [
+        ops::version,
+        privilege::_run_as_owner,
+        ops::progress::_progress,
+        ops::progress::_progress_start,
+        ops::progress::_progress_update,
+        ops::progress::_progress_end,
+    ]
 );
 extension_sql_file!(
     "../sql/jsonb.sql",

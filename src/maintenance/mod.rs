@@ -21,8 +21,8 @@ const WAIT_FOR_QUEUE: Duration = Duration::from_secs(600);
 
 /// Internal: starts the background worker that runs the queued command of
 /// `storage.maintenance_log` row `id`, connected as `role` (the extension's owner), with
-/// `lock_timeout_ms` per lock wait and `retries` retries of a lock wait that timed out. Returns
-/// the worker's pid, NULL when no background worker slot is free.
+/// `lock_timeout_ms` per lock wait, `retries` retries of a lock wait that timed out, at CPU
+/// priority `nice`. Returns the worker's pid, NULL when no background worker slot is free.
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
 pub(crate) fn _maintenance_launch(
@@ -30,11 +30,18 @@ pub(crate) fn _maintenance_launch(
     role: pg_sys::Oid,
     lock_timeout_ms: i32,
     retries: i32,
+    nice: i32,
 ) -> Option<i32> {
-    launch(id, role, lock_timeout_ms, retries)
+    launch(id, role, lock_timeout_ms, retries, nice)
 }
 
-fn launch(id: i64, role: pg_sys::Oid, lock_timeout_ms: i32, retries: i32) -> Option<i32> {
+fn launch(
+    id: i64,
+    role: pg_sys::Oid,
+    lock_timeout_ms: i32,
+    retries: i32,
+    nice: i32,
+) -> Option<i32> {
     // SAFETY: plain reads of backend globals; the caller wrote the log row, so its transaction
     // has an id.
     let (db, xid, me) = unsafe {
@@ -45,12 +52,13 @@ fn launch(id: i64, role: pg_sys::Oid, lock_timeout_ms: i32, retries: i32) -> Opt
         )
     };
     let extra = format!(
-        "{} {} {} {} {}",
+        "{} {} {} {} {} {}",
         db.to_u32(),
         role.to_u32(),
         xid,
         lock_timeout_ms.max(1),
-        retries.max(0)
+        retries.max(0),
+        nice.clamp(0, 19)
     );
     let worker = BackgroundWorkerBuilder::new(&format!("pg_storage_ext maintenance {id}"))
         .set_type("pg_storage_ext maintenance")
@@ -294,9 +302,12 @@ pub extern "C-unwind" fn pg_storage_ext_maintenance_main(arg: pg_sys::Datum) {
         .split(' ')
         .filter_map(|s| s.parse().ok())
         .collect();
-    let [db, role, xid, lock_timeout_ms, retries] = extra[..] else {
+    let [db, role, xid, lock_timeout_ms, retries, nice] = extra[..] else {
         return;
     };
+    // the application's sessions go first: a lower CPU priority for this process only
+    // SAFETY: setpriority of the calling process; raising one's own nice needs no privilege
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice as i32) };
     BackgroundWorker::connect_worker_to_spi_by_oid(
         Some(pg_sys::Oid::from(db as u32)),
         Some(pg_sys::Oid::from(role as u32)),
@@ -326,9 +337,11 @@ pub extern "C-unwind" fn pg_storage_ext_maintenance_main(arg: pg_sys::Datum) {
             return;
         }
     };
+    let progress = crate::ops::progress::start("maintenance", &command, -1);
     let mut attempts = 0;
     let outcome = loop {
         attempts += 1;
+        crate::ops::progress::update(progress, 0, &format!("attempt {attempts}"));
         match run_top_level(&command, RunAs::Owner(owner)) {
             Ok(()) => break "done".to_owned(),
             Err(f) if f.code == PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE => {
@@ -345,6 +358,7 @@ pub extern "C-unwind" fn pg_storage_ext_maintenance_main(arg: pg_sys::Datum) {
         }
     };
     finish(id, &outcome, attempts);
+    crate::ops::progress::end(progress);
 }
 
 /// Starts a dynamic worker of this library running `function` with `arg` and `extra`, tracked
@@ -559,6 +573,8 @@ pub extern "C-unwind" fn pg_storage_ext_migration_main(arg: pg_sys::Datum) {
         };
         let (n, statement, drop_first) = next;
         let started = Instant::now();
+        let progress = crate::ops::progress::start("migration", &statement, -1);
+        crate::ops::progress::update(progress, i64::from(n) - 1, &format!("statement {n}"));
         let mut result = Ok(());
         if let Some(drop) = drop_first {
             result = run_top_level(&drop, RunAs::Session);
@@ -583,6 +599,7 @@ pub extern "C-unwind" fn pg_storage_ext_migration_main(arg: pg_sys::Datum) {
                 }
             }
         }
+        crate::ops::progress::end(progress);
         let error = result.err().map(|f| f.message);
         let took = format!("{} milliseconds", started.elapsed().as_millis());
         let failed = error.is_some();

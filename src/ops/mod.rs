@@ -1,4 +1,6 @@
-//! Operations: version and (as they land) health checks, scheduling, roles.
+//! Operations: version, and the progress of long operations (`progress`).
+
+pub(crate) mod progress;
 
 use pgrx::prelude::*;
 

@@ -117,7 +117,7 @@ pub(crate) fn enable_search(
             );
         }
     });
-    rebuild(relid, &column, &watched, 10_000)
+    rebuild("enable_search", relid, &column, &watched, 10_000)
 }
 
 /// Recomputes the tsvector column of every row in batches of about `batch_rows` rows. Returns the
@@ -156,7 +156,7 @@ pub(crate) fn rebuild_search(
     let mut of_columns: Vec<String> = triggers.into_iter().flat_map(|(_, cols)| cols).collect();
     of_columns.sort();
     of_columns.dedup();
-    rebuild(relid, &column, &of_columns, batch_rows)
+    rebuild("rebuild_search", relid, &column, &of_columns, batch_rows)
 }
 
 /// Orders the weights object into trigger sources: A first, then B, C, D; ties keep the jsonb
@@ -236,7 +236,13 @@ fn run(sql: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> usize {
 
 /// Recomputes `column` on every leaf table of `relid` by ranges of blocks. Row versions this
 /// rebuild itself created (an UPDATE may put a row on a later page) are not visited twice.
-fn rebuild(relid: pg_sys::Oid, column: &str, of_columns: &[String], batch_rows: i32) -> i64 {
+fn rebuild(
+    operation: &str,
+    relid: pg_sys::Oid,
+    column: &str,
+    of_columns: &[String],
+    batch_rows: i32,
+) -> i64 {
     let _force = trigger::ForceRecompute::new(column);
     // SAFETY: plain transaction-state getters.
     let (xid, start_cid) = unsafe {
@@ -276,6 +282,8 @@ fn rebuild(relid: pg_sys::Oid, column: &str, of_columns: &[String], batch_rows: 
             })
             .collect();
         let mut total: i64 = 0;
+        let estimate: f64 = leaves.iter().map(|l| l.2.max(0.0)).sum();
+        let progress = crate::ops::progress::start(operation, &qualified(relid), estimate as i64);
         for (leaf, nblocks, reltuples, relpages) in leaves {
             let per_block = if reltuples > 0.0 && relpages > 0 {
                 reltuples / f64::from(relpages)
@@ -308,8 +316,15 @@ fn rebuild(relid: pg_sys::Oid, column: &str, of_columns: &[String], batch_rows: 
                     )
                 }) as i64;
                 block = end;
+                let phase = if leaf == relid {
+                    format!("block {end} of {nblocks}")
+                } else {
+                    format!("{} block {end} of {nblocks}", qualified(leaf))
+                };
+                crate::ops::progress::update(progress, total, &phase);
             }
         }
+        crate::ops::progress::end(progress);
         total
     })
 }

@@ -17,6 +17,35 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
+/// The NOTICE a long operation prints per batch: rows done of the estimate, rate, elapsed time
+/// and what is left (`total` negative or zero: unknown).
+pub fn progress_line(
+    operation: &str,
+    target: &str,
+    phase: &str,
+    done: i64,
+    total: i64,
+    elapsed: std::time::Duration,
+) -> String {
+    let secs = elapsed.as_secs_f64();
+    let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+    let mut line = format!("{operation} {target} ({phase}): {done}");
+    if total > 0 {
+        let pct = (done as f64 * 100.0 / total as f64).min(100.0);
+        line.push_str(&format!(" of about {total} rows ({pct:.0}%)"));
+    } else {
+        line.push_str(" rows");
+    }
+    line.push_str(&format!(", {rate:.0} rows/s, {secs:.0} s elapsed"));
+    if total > done && rate > 0.0 {
+        line.push_str(&format!(
+            ", about {:.0} s left",
+            (total - done) as f64 / rate
+        ));
+    }
+    line
+}
+
 /// A value for a chart label; `fine`: the axis spans less than 10, so keep two decimals.
 fn short(v: f64, fine: bool) -> String {
     let a = v.abs();
@@ -127,6 +156,24 @@ pub fn svg_line_chart(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_lines() {
+        let d = std::time::Duration::from_secs(4);
+        assert_eq!(
+            progress_line("rebuild_search", "public.articles", "batch", 50_000, 200_000, d),
+            "rebuild_search public.articles (batch): 50000 of about 200000 rows (25%), 12500 rows/s, 4 s elapsed, about 12 s left"
+        );
+        assert_eq!(
+            progress_line("copy", "t", "copying", 10, 0, d),
+            "copy t (copying): 10 rows, 2 rows/s, 4 s elapsed"
+        );
+        // an estimate below the rows done: no ETA, at most 100 %
+        assert_eq!(
+            progress_line("copy", "t", "copying", 300, 200, d),
+            "copy t (copying): 300 of about 200 rows (100%), 75 rows/s, 4 s elapsed"
+        );
+    }
 
     #[test]
     fn escapes() {
