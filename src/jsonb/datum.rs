@@ -147,6 +147,58 @@ unsafe fn read_container(
     }
 }
 
+/// The member `key` (bytes of a string) of an object container, if present.
+pub(crate) fn member(
+    container: *mut pg_sys::JsonbContainer,
+    key: &[u8],
+) -> Option<pg_sys::JsonbValue> {
+    let mut value = pg_sys::JsonbValue::default();
+    // SAFETY: a valid container; the key bytes outlive the call; the result is written into
+    // `value` (NULL when absent or when the container is not an object).
+    let found = unsafe {
+        pg_sys::getKeyJsonValueFromContainer(
+            container,
+            key.as_ptr().cast(),
+            i32::try_from(key.len()).unwrap_or(i32::MAX),
+            &mut value,
+        )
+    };
+    (!found.is_null()).then_some(value)
+}
+
+/// jsonb equality of two members, as `=` on the jsonb values they are (numbers by value).
+pub(crate) fn same(a: &pg_sys::JsonbValue, b: &pg_sys::JsonbValue) -> bool {
+    use pg_sys::jbvType as t;
+    if a.type_ != b.type_ {
+        return false;
+    }
+    // SAFETY: each union field is read for the type the value carries.
+    unsafe {
+        match a.type_ {
+            t::jbvNull => true,
+            t::jbvBool => a.val.boolean == b.val.boolean,
+            t::jbvString => {
+                let (x, y) = (a.val.string, b.val.string);
+                x.len == y.len
+                    && std::slice::from_raw_parts(x.val.cast::<u8>(), x.len.max(0) as usize)
+                        == std::slice::from_raw_parts(y.val.cast::<u8>(), y.len.max(0) as usize)
+            }
+            t::jbvNumeric => pgrx::direct_function_call::<bool>(
+                pg_sys::numeric_eq,
+                &[
+                    Some(pg_sys::Datum::from(a.val.numeric)),
+                    Some(pg_sys::Datum::from(b.val.numeric)),
+                ],
+            )
+            .unwrap_or(false),
+            t::jbvBinary => {
+                pg_sys::compareJsonbContainers(a.val.binary.data, b.val.binary.data) == 0
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Builds a jsonb datum from a serde_json value.
 pub fn value_to_jsonb(value: &Value) -> pg_sys::Datum {
     // SAFETY: pushJsonbValue builds in the current memory context; every JsonbValue we pass points

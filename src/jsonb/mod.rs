@@ -1,30 +1,31 @@
 //! JSONB capability: deep merge, RFC 7396 merge patch and diff, RFC 6902 JSON Patch, and JSON
 //! Schema validation. The logic lives in `pg_storage_core::jsonb`; this is the SQL layer.
 
+mod binary;
 pub(crate) mod datum;
 pub(crate) mod schema;
 
 use crate::error::raise;
-use datum::{JsonbOut, JsonbRef};
+use datum::{JsonbOut, JsonbRaw, JsonbRef};
 use pg_storage_core::jsonb as ops;
 use pgrx::prelude::*;
 
 /// Objects merged key by key, recursively; for anything else `b` wins.
 #[pg_extern(immutable, strict, parallel_safe)]
-pub(crate) fn jsonb_merge_deep(a: JsonbRef, b: JsonbRef) -> JsonbOut {
-    JsonbOut(ops::merge_deep(a.to_value(), b.to_value()))
+pub(crate) fn jsonb_merge_deep(a: JsonbRef, b: JsonbRef) -> JsonbRaw {
+    JsonbRaw(binary::merge_deep(&a, &b))
 }
 
 /// RFC 7396 JSON Merge Patch.
 #[pg_extern(immutable, strict, parallel_safe)]
-pub(crate) fn jsonb_merge_patch(target: JsonbRef, patch: JsonbRef) -> JsonbOut {
-    JsonbOut(ops::merge_patch(target.to_value(), patch.to_value()))
+pub(crate) fn jsonb_merge_patch(target: JsonbRef, patch: JsonbRef) -> JsonbRaw {
+    JsonbRaw(binary::merge_patch(&target, &patch))
 }
 
 /// A merge patch p with jsonb_merge_patch(a, p) = b.
 #[pg_extern(immutable, strict, parallel_safe)]
-pub(crate) fn jsonb_diff(a: JsonbRef, b: JsonbRef) -> JsonbOut {
-    JsonbOut(ops::diff(&a.to_value(), &b.to_value()))
+pub(crate) fn jsonb_diff(a: JsonbRef, b: JsonbRef) -> JsonbRaw {
+    JsonbRaw(binary::diff(&a, &b))
 }
 
 /// RFC 6902 JSON Patch; all operations or none.
