@@ -231,6 +231,10 @@ BEGIN
         SELECT now(), 'pg_storage_ext_health_status', jsonb_build_object('check', h.check_name),
                CASE h.status WHEN 'ok' THEN 0 WHEN 'warning' THEN 1 WHEN 'critical' THEN 2 END
           FROM storage._health(false) h
+        UNION ALL
+        -- per object, so kept here for storage.health(), not collected at every scrape
+        SELECT now(), 'pg_storage_ext_maintenance_overdue', jsonb_build_object('table', o.rel::text, 'what', o.what), 1
+          FROM storage._maintenance_overdue() o
         RETURNING ts, metric, labels, value)
     INSERT INTO storage._metrics_latest (ts, metric, labels, value)
     SELECT DISTINCT ON (i.metric, i.labels) i.ts, i.metric, i.labels, i.value FROM ins i
@@ -451,20 +455,16 @@ BEGIN
                                   AND r.start_time > now() - interval '1 hour'$q$ INTO v, d;
                 END IF;
             WHEN 'maintenance_overdue' THEN
-                -- the thresholds of storage.maintenance_plan(), left unmet for a day
-                SELECT count(*), coalesce(string_agg(format('%s (%s)', x.rel, x.what), ', ' ORDER BY x.rel), 'none')
-                  INTO v, d
-                  FROM (SELECT s.relid::regclass AS rel,
-                               CASE WHEN s.n_dead_tup > storage._maintenance_setting('vacuum_threshold', 1000)
-                                                        + storage._maintenance_setting('vacuum_scale_factor', 0.2) * greatest(c.reltuples, 0)
-                                         AND coalesce(greatest(s.last_vacuum, s.last_autovacuum), '-infinity') < now() - interval '1 day'
-                                    THEN format('VACUUM: %s dead tuples', s.n_dead_tup)
-                                    WHEN s.n_mod_since_analyze > storage._maintenance_setting('analyze_threshold', 1000)
-                                                                 + storage._maintenance_setting('analyze_scale_factor', 0.1) * greatest(c.reltuples, 0)
-                                         AND coalesce(greatest(s.last_analyze, s.last_autoanalyze), '-infinity') < now() - interval '1 day'
-                                    THEN format('ANALYZE: %s rows changed', s.n_mod_since_analyze) END AS what
-                          FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid) AS x
-                 WHERE x.what IS NOT NULL;
+                IF fresh THEN
+                    -- read at the snapshot (every table's statistics is per object)
+                    SELECT count(*), coalesce(string_agg(format('%s (%s)', m.labels->>'table', m.labels->>'what'), ', '
+                                                         ORDER BY m.labels->>'table'), 'none') || ' ' || since
+                      INTO v, d
+                      FROM storage._metrics_latest m WHERE m.metric = 'pg_storage_ext_maintenance_overdue';
+                ELSE
+                    SELECT count(*), coalesce(string_agg(format('%s (%s)', o.rel, o.what), ', '), 'none')
+                      INTO v, d FROM storage._maintenance_overdue() o;
+                END IF;
             WHEN 'maintenance_failures' THEN
                 SELECT count(*), coalesce(string_agg(format('%s: %s', l.command, l.outcome), '; ' ORDER BY l.id), 'none')
                   INTO v, d

@@ -229,6 +229,31 @@ COMMENT ON FUNCTION storage.maintenance_plan() IS
 GRANT EXECUTE ON FUNCTION storage.maintenance_plan(), storage._maintenance_setting(text, double precision),
                           storage._btree_bloat(regclass) TO pg_monitor;
 
+-- Tables overdue for maintenance: past the plan's VACUUM or ANALYZE thresholds with neither in
+-- the last day (the health check maintenance_overdue; storage.metrics_snapshot() keeps it, so
+-- storage.health() reads it from the snapshot instead of every table's statistics).
+CREATE FUNCTION storage._maintenance_overdue() RETURNS TABLE(rel regclass, what text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH t AS (SELECT storage._maintenance_setting('vacuum_threshold', 1000) AS vt,
+                      storage._maintenance_setting('vacuum_scale_factor', 0.2) AS vs,
+                      storage._maintenance_setting('analyze_threshold', 1000) AS at,
+                      storage._maintenance_setting('analyze_scale_factor', 0.1) AS asf,
+                      now() - interval '1 day' AS day_ago)
+    SELECT x.rel, x.what FROM (
+        SELECT s.relid::regclass AS rel,
+               CASE WHEN s.n_dead_tup > t.vt + t.vs * greatest(c.reltuples, 0)
+                         AND coalesce(greatest(s.last_vacuum, s.last_autovacuum), '-infinity') < t.day_ago
+                    THEN format('VACUUM: %s dead tuples', s.n_dead_tup)
+                    WHEN s.n_mod_since_analyze > t.at + t.asf * greatest(c.reltuples, 0)
+                         AND coalesce(greatest(s.last_analyze, s.last_autoanalyze), '-infinity') < t.day_ago
+                    THEN format('ANALYZE: %s rows changed', s.n_mod_since_analyze) END AS what
+          FROM t, pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid) AS x
+     WHERE x.what IS NOT NULL
+     ORDER BY x.rel::text
+$$;
+COMMENT ON FUNCTION storage._maintenance_overdue() IS
+    'Internal: tables past the maintenance thresholds for VACUUM or ANALYZE with neither in the last day.';
+
 -- What storage.run_maintenance_plan() did: one row per command it ran or queued, with the
 -- measured effect (dead tuples of the table, size of the object, leaf density of a B-tree)
 -- before and after. Dumped with the database; rows older than 90 days are deleted by each run.
@@ -465,3 +490,4 @@ END $$;
 COMMENT ON FUNCTION storage.run_maintenance_plan(boolean) IS
     'Runs storage.maintenance_plan() (one command per table and run, the most urgent; never the advice): ANALYZE here, as the table''s owner; VACUUM, REINDEX and DROP INDEX CONCURRENTLY queued to a background worker that runs each as a top-level statement once this transaction commits, as the table''s owner under SECURITY_RESTRICTED_OPERATION. Lock waits bounded by pg_storage_ext.maintenance_lock_timeout with pg_storage_ext.maintenance_retries retries, then ''skipped: locked'' until the next run; nothing outside pg_storage_ext.maintenance_window; refused on a hot standby. dry_run: what would run, nothing changed. Outcomes and effects: storage.maintenance_log.';
 GRANT SELECT ON storage.maintenance_log TO pg_monitor;
+GRANT EXECUTE ON FUNCTION storage._maintenance_overdue() TO pg_monitor;

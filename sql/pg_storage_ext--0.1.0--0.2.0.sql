@@ -3111,6 +3111,10 @@ BEGIN
         SELECT now(), 'pg_storage_ext_health_status', jsonb_build_object('check', h.check_name),
                CASE h.status WHEN 'ok' THEN 0 WHEN 'warning' THEN 1 WHEN 'critical' THEN 2 END
           FROM storage._health(false) h
+        UNION ALL
+        -- per object, so kept here for storage.health(), not collected at every scrape
+        SELECT now(), 'pg_storage_ext_maintenance_overdue', jsonb_build_object('table', o.rel::text, 'what', o.what), 1
+          FROM storage._maintenance_overdue() o
         RETURNING ts, metric, labels, value)
     INSERT INTO storage._metrics_latest (ts, metric, labels, value)
     SELECT DISTINCT ON (i.metric, i.labels) i.ts, i.metric, i.labels, i.value FROM ins i
@@ -3331,20 +3335,16 @@ BEGIN
                                   AND r.start_time > now() - interval '1 hour'$q$ INTO v, d;
                 END IF;
             WHEN 'maintenance_overdue' THEN
-                -- the thresholds of storage.maintenance_plan(), left unmet for a day
-                SELECT count(*), coalesce(string_agg(format('%s (%s)', x.rel, x.what), ', ' ORDER BY x.rel), 'none')
-                  INTO v, d
-                  FROM (SELECT s.relid::regclass AS rel,
-                               CASE WHEN s.n_dead_tup > storage._maintenance_setting('vacuum_threshold', 1000)
-                                                        + storage._maintenance_setting('vacuum_scale_factor', 0.2) * greatest(c.reltuples, 0)
-                                         AND coalesce(greatest(s.last_vacuum, s.last_autovacuum), '-infinity') < now() - interval '1 day'
-                                    THEN format('VACUUM: %s dead tuples', s.n_dead_tup)
-                                    WHEN s.n_mod_since_analyze > storage._maintenance_setting('analyze_threshold', 1000)
-                                                                 + storage._maintenance_setting('analyze_scale_factor', 0.1) * greatest(c.reltuples, 0)
-                                         AND coalesce(greatest(s.last_analyze, s.last_autoanalyze), '-infinity') < now() - interval '1 day'
-                                    THEN format('ANALYZE: %s rows changed', s.n_mod_since_analyze) END AS what
-                          FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid) AS x
-                 WHERE x.what IS NOT NULL;
+                IF fresh THEN
+                    -- read at the snapshot (every table's statistics is per object)
+                    SELECT count(*), coalesce(string_agg(format('%s (%s)', m.labels->>'table', m.labels->>'what'), ', '
+                                                         ORDER BY m.labels->>'table'), 'none') || ' ' || since
+                      INTO v, d
+                      FROM storage._metrics_latest m WHERE m.metric = 'pg_storage_ext_maintenance_overdue';
+                ELSE
+                    SELECT count(*), coalesce(string_agg(format('%s (%s)', o.rel, o.what), ', '), 'none')
+                      INTO v, d FROM storage._maintenance_overdue() o;
+                END IF;
             WHEN 'maintenance_failures' THEN
                 SELECT count(*), coalesce(string_agg(format('%s: %s', l.command, l.outcome), '; ' ORDER BY l.id), 'none')
                   INTO v, d
@@ -3883,6 +3883,31 @@ COMMENT ON FUNCTION storage.maintenance_plan() IS
 GRANT EXECUTE ON FUNCTION storage.maintenance_plan(), storage._maintenance_setting(text, double precision),
                           storage._btree_bloat(regclass) TO pg_monitor;
 
+-- Tables overdue for maintenance: past the plan's VACUUM or ANALYZE thresholds with neither in
+-- the last day (the health check maintenance_overdue; storage.metrics_snapshot() keeps it, so
+-- storage.health() reads it from the snapshot instead of every table's statistics).
+CREATE FUNCTION storage._maintenance_overdue() RETURNS TABLE(rel regclass, what text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH t AS (SELECT storage._maintenance_setting('vacuum_threshold', 1000) AS vt,
+                      storage._maintenance_setting('vacuum_scale_factor', 0.2) AS vs,
+                      storage._maintenance_setting('analyze_threshold', 1000) AS at,
+                      storage._maintenance_setting('analyze_scale_factor', 0.1) AS asf,
+                      now() - interval '1 day' AS day_ago)
+    SELECT x.rel, x.what FROM (
+        SELECT s.relid::regclass AS rel,
+               CASE WHEN s.n_dead_tup > t.vt + t.vs * greatest(c.reltuples, 0)
+                         AND coalesce(greatest(s.last_vacuum, s.last_autovacuum), '-infinity') < t.day_ago
+                    THEN format('VACUUM: %s dead tuples', s.n_dead_tup)
+                    WHEN s.n_mod_since_analyze > t.at + t.asf * greatest(c.reltuples, 0)
+                         AND coalesce(greatest(s.last_analyze, s.last_autoanalyze), '-infinity') < t.day_ago
+                    THEN format('ANALYZE: %s rows changed', s.n_mod_since_analyze) END AS what
+          FROM t, pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid) AS x
+     WHERE x.what IS NOT NULL
+     ORDER BY x.rel::text
+$$;
+COMMENT ON FUNCTION storage._maintenance_overdue() IS
+    'Internal: tables past the maintenance thresholds for VACUUM or ANALYZE with neither in the last day.';
+
 -- What storage.run_maintenance_plan() did: one row per command it ran or queued, with the
 -- measured effect (dead tuples of the table, size of the object, leaf density of a B-tree)
 -- before and after. Dumped with the database; rows older than 90 days are deleted by each run.
@@ -4119,6 +4144,7 @@ END $$;
 COMMENT ON FUNCTION storage.run_maintenance_plan(boolean) IS
     'Runs storage.maintenance_plan() (one command per table and run, the most urgent; never the advice): ANALYZE here, as the table''s owner; VACUUM, REINDEX and DROP INDEX CONCURRENTLY queued to a background worker that runs each as a top-level statement once this transaction commits, as the table''s owner under SECURITY_RESTRICTED_OPERATION. Lock waits bounded by pg_storage_ext.maintenance_lock_timeout with pg_storage_ext.maintenance_retries retries, then ''skipped: locked'' until the next run; nothing outside pg_storage_ext.maintenance_window; refused on a hot standby. dry_run: what would run, nothing changed. Outcomes and effects: storage.maintenance_log.';
 GRANT SELECT ON storage.maintenance_log TO pg_monitor;
+GRANT EXECUTE ON FUNCTION storage._maintenance_overdue() TO pg_monitor;
 
 -- Replicas: writing functions refuse on a hot standby with a hint naming the primary.
 CREATE OR REPLACE FUNCTION storage.refresh_matview(view regclass, force boolean DEFAULT false) RETURNS text
