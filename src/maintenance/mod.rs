@@ -32,23 +32,12 @@ pub(crate) fn _maintenance_launch(
     retries: i32,
     nice: i32,
 ) -> Option<i32> {
-    launch(id, role, lock_timeout_ms, retries, nice)
-}
-
-fn launch(
-    id: i64,
-    role: pg_sys::Oid,
-    lock_timeout_ms: i32,
-    retries: i32,
-    nice: i32,
-) -> Option<i32> {
     // SAFETY: plain reads of backend globals; the caller wrote the log row, so its transaction
     // has an id.
-    let (db, xid, me) = unsafe {
+    let (db, xid) = unsafe {
         (
             pg_sys::MyDatabaseId,
             pg_sys::GetTopFullTransactionId().value,
-            pg_sys::MyProcPid,
         )
     };
     let extra = format!(
@@ -60,19 +49,15 @@ fn launch(
         retries.max(0),
         nice.clamp(0, 19)
     );
-    let worker = BackgroundWorkerBuilder::new(&format!("pg_storage_ext maintenance {id}"))
-        .set_type("pg_storage_ext maintenance")
-        .set_library("pg_storage_ext")
-        .set_function("pg_storage_ext_maintenance_main")
-        .enable_spi_access()
-        .set_start_time(BgWorkerStartTime::RecoveryFinished)
-        .set_restart_time(None)
-        .set_argument(Some(pg_sys::Datum::from(id)))
-        .set_extra(&extra)
-        .set_notify_pid(me)
-        .load_dynamic()
-        .ok()?;
-    worker.wait_for_startup().ok()
+    start(
+        &format!("pg_storage_ext maintenance {id}"),
+        "pg_storage_ext maintenance",
+        "pg_storage_ext_maintenance_main",
+        pg_sys::Datum::from(id),
+        &extra,
+    )?
+    .wait_for_startup()
+    .ok()
 }
 
 /// PostgreSQL's own signal handling of a background worker (SIGTERM: die at the next interrupt
@@ -100,18 +85,28 @@ enum Queue {
     Gone,
 }
 
-fn claim(id: i64, xid: u64) -> Queue {
-    BackgroundWorker::transaction(|| {
+/// Runs one statement in a transaction of the worker's own and hands its first row to `read`.
+fn one_row<R>(
+    sql: &str,
+    args: &[pgrx::datum::DatumWithOid<'_>],
+    read: impl FnOnce(&pgrx::spi::SpiTupleTable<'_>) -> R,
+) -> R {
+    BackgroundWorker::transaction(std::panic::AssertUnwindSafe(|| {
         Spi::connect_mut(|client| {
-            let row = client
-                .update(
-                    "SELECT b.command, b.owner, pg_catalog.pg_xact_status($2::text::pg_catalog.xid8) \
-                       FROM (SELECT) AS x LEFT JOIN LATERAL storage._maintenance_begin($1) AS b ON true",
-                    None,
-                    &[id.into(), xid.to_string().into()],
-                )
+            let table = client
+                .update(sql, None, args)
                 .unwrap_or_else(|e| crate::error::spi_failed(e));
-            let row = row.first();
+            read(&table.first())
+        })
+    }))
+}
+
+fn claim(id: i64, xid: u64) -> Queue {
+    one_row(
+        "SELECT b.command, b.owner, pg_catalog.pg_xact_status($2::text::pg_catalog.xid8) \
+           FROM (SELECT) AS x LEFT JOIN LATERAL storage._maintenance_begin($1) AS b ON true",
+        &[id.into(), xid.to_string().into()],
+        |row| {
             let command = row.get::<String>(1).ok().flatten();
             let owner = row.get::<pg_sys::Oid>(2).ok().flatten();
             let status = row.get::<String>(3).ok().flatten();
@@ -120,8 +115,8 @@ fn claim(id: i64, xid: u64) -> Queue {
                 (_, _, Some("in progress")) => Queue::Wait,
                 _ => Queue::Gone,
             }
-        })
-    })
+        },
+    )
 }
 
 /// A failed run: its SQLSTATE and message.
@@ -280,17 +275,11 @@ unsafe fn execute(sql: &std::ffi::CStr, run_as: RunAs, context: i32) {
 
 /// Records the outcome of log row `id` (and the effect measured now).
 fn finish(id: i64, outcome: &str, attempts: i32) {
-    BackgroundWorker::transaction(|| {
-        Spi::connect_mut(|client| {
-            client
-                .update(
-                    "SELECT storage._maintenance_end($1, $2, $3)",
-                    None,
-                    &[id.into(), outcome.into(), attempts.into()],
-                )
-                .unwrap_or_else(|e| crate::error::spi_failed(e));
-        })
-    });
+    one_row(
+        "SELECT storage._maintenance_end($1, $2, $3)",
+        &[id.into(), outcome.into(), attempts.into()],
+        |_| (),
+    );
 }
 
 #[pg_guard]
@@ -312,19 +301,13 @@ pub extern "C-unwind" fn pg_storage_ext_maintenance_main(arg: pg_sys::Datum) {
         Some(pg_sys::Oid::from(db as u32)),
         Some(pg_sys::Oid::from(role as u32)),
     );
-    BackgroundWorker::transaction(|| {
-        Spi::connect(|client| {
-            client
-                .select(
-                    "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false), \
-                            pg_catalog.set_config('lock_timeout', $1, false), \
-                            pg_catalog.set_config('application_name', 'pg_storage_ext maintenance', false)",
-                    None,
-                    &[format!("{lock_timeout_ms}ms").into()],
-                )
-                .unwrap_or_else(|e| crate::error::spi_failed(e));
-        })
-    });
+    one_row(
+        "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false), \
+                pg_catalog.set_config('lock_timeout', $1, false), \
+                pg_catalog.set_config('application_name', 'pg_storage_ext maintenance', false)",
+        &[format!("{lock_timeout_ms}ms").into()],
+        |_| (),
+    );
     // the row becomes visible when the transaction that queued it commits
     let waited = Instant::now();
     let (command, owner) = loop {
@@ -493,17 +476,11 @@ pub(crate) fn _migration_launch(id: i64, lock_timeout_ms: i32, retries: i32) -> 
 
 /// The next statement of a pending migration: (n, statement, an invalid index to drop first).
 fn next_statement(id: i64, xid: u64) -> Result<Option<(i32, String, Option<String>)>, ()> {
-    BackgroundWorker::transaction(|| {
-        Spi::connect(|client| {
-            let row = client
-                .select(
-                    "SELECT x.n, x.statement, x.drop_first, pg_catalog.pg_xact_status($2::text::pg_catalog.xid8) \
-                       FROM (SELECT) AS o LEFT JOIN LATERAL storage._migration_next($1) AS x ON true",
-                    None,
-                    &[id.into(), xid.to_string().into()],
-                )
-                .unwrap_or_else(|e| crate::error::spi_failed(e));
-            let row = row.first();
+    one_row(
+        "SELECT x.n, x.statement, x.drop_first, pg_catalog.pg_xact_status($2::text::pg_catalog.xid8) \
+           FROM (SELECT) AS o LEFT JOIN LATERAL storage._migration_next($1) AS x ON true",
+        &[id.into(), xid.to_string().into()],
+        |row| {
             let n = row.get::<i32>(1).ok().flatten();
             let status = row.get::<String>(4).ok().flatten();
             match (n, status.as_deref()) {
@@ -515,8 +492,8 @@ fn next_statement(id: i64, xid: u64) -> Result<Option<(i32, String, Option<Strin
                 (None, Some("in progress")) => Err(()),
                 _ => Ok(None),
             }
-        })
-    })
+        },
+    )
 }
 
 #[pg_guard]
@@ -545,20 +522,14 @@ pub extern "C-unwind" fn pg_storage_ext_migration_main(arg: pg_sys::Datum) {
             return;
         }
     }
-    BackgroundWorker::transaction(|| {
-        Spi::connect(|client| {
-            client
-                .select(
-                    "SELECT pg_catalog.set_config('search_path', coalesce(h.search_path, 'public'), false), \
-                            pg_catalog.set_config('lock_timeout', $2, false), \
-                            pg_catalog.set_config('application_name', 'pg_storage_ext migration', false) \
-                       FROM (SELECT) AS o LEFT JOIN storage._migration_history h ON h.id = $1",
-                    None,
-                    &[id.into(), format!("{lock_timeout_ms}ms").into()],
-                )
-                .unwrap_or_else(|e| crate::error::spi_failed(e));
-        })
-    });
+    one_row(
+        "SELECT pg_catalog.set_config('search_path', coalesce(h.search_path, 'public'), false), \
+                pg_catalog.set_config('lock_timeout', $2, false), \
+                pg_catalog.set_config('application_name', 'pg_storage_ext migration', false) \
+           FROM (SELECT) AS o LEFT JOIN storage._migration_history h ON h.id = $1",
+        &[id.into(), format!("{lock_timeout_ms}ms").into()],
+        |_| (),
+    );
     loop {
         let next = match next_statement(id, xid) {
             Ok(Some(next)) => next,
@@ -603,22 +574,11 @@ pub extern "C-unwind" fn pg_storage_ext_migration_main(arg: pg_sys::Datum) {
         let error = result.err().map(|f| f.message);
         let took = format!("{} milliseconds", started.elapsed().as_millis());
         let failed = error.is_some();
-        BackgroundWorker::transaction(|| {
-            Spi::connect_mut(|client| {
-                client
-                    .update(
-                        "SELECT storage._migration_progress($1, $2, $3, $4::pg_catalog.interval)",
-                        None,
-                        &[
-                            id.into(),
-                            n.into(),
-                            error.clone().into(),
-                            took.clone().into(),
-                        ],
-                    )
-                    .unwrap_or_else(|e| crate::error::spi_failed(e));
-            })
-        });
+        one_row(
+            "SELECT storage._migration_progress($1, $2, $3, $4::pg_catalog.interval)",
+            &[id.into(), n.into(), error.into(), took.into()],
+            |_| (),
+        );
         if failed {
             return;
         }

@@ -138,13 +138,15 @@ fn a_killed_concurrent_index_build_is_resumed_to_a_valid_index() {
     .unwrap();
     let up =
         "CREATE INDEX CONCURRENTLY big_v ON big (v); CREATE INDEX CONCURRENTLY big_id ON big (id);";
-    let first: String = db
-        .query_one(
+    let migrate = |db: &mut Client| -> String {
+        db.query_one(
             "SELECT storage.migrate('1', 'indexes', $1, transactional => false)",
             &[&up],
         )
         .unwrap()
-        .get(0);
+        .get(0)
+    };
+    let first = migrate(&mut db);
     assert_eq!(first, "pending");
     // kill the worker while it builds the first index
     let mut admin = connect("itest_mig_resume");
@@ -189,13 +191,7 @@ fn a_killed_concurrent_index_build_is_resumed_to_a_valid_index() {
     assert!(invalid, "the killed build left an invalid index");
 
     // called again: resumed where it stopped (the invalid index dropped and rebuilt)
-    let again: String = db
-        .query_one(
-            "SELECT storage.migrate('1', 'indexes', $1, transactional => false)",
-            &[&up],
-        )
-        .unwrap()
-        .get(0);
+    let again = migrate(&mut db);
     assert_eq!(again, "pending");
     let applied = wait_for(Duration::from_secs(120), || {
         let s: String = scalar(
@@ -215,13 +211,7 @@ fn a_killed_concurrent_index_build_is_resumed_to_a_valid_index() {
         "SELECT count(*) FROM pg_index WHERE indrelid = 'big'::regclass",
     );
     assert_eq!(all, 2, "no leftover");
-    let again: String = db
-        .query_one(
-            "SELECT storage.migrate('1', 'indexes', $1, transactional => false)",
-            &[&up],
-        )
-        .unwrap()
-        .get(0);
+    let again = migrate(&mut db);
     assert_eq!(again, "already applied");
 }
 

@@ -6,6 +6,17 @@ use postgres::{Client, Config, NoTls};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Rows of storage.progress for a backend.
+fn rows_of(watcher: &mut Client, pid: i32) -> i64 {
+    watcher
+        .query_one(
+            "SELECT count(*) FROM storage.progress WHERE pid = $1",
+            &[&pid],
+        )
+        .unwrap()
+        .get(0)
+}
+
 fn setup(name: &str) -> Client {
     let mut db = fresh_db(name);
     db.batch_execute(
@@ -89,13 +100,7 @@ fn a_rebuild_reports_progress_to_other_sessions_and_notices() {
         "{notices:?}"
     );
     // gone once it ended
-    let left: i64 = watcher
-        .query_one(
-            "SELECT count(*) FROM storage.progress WHERE pid = $1",
-            &[&pid],
-        )
-        .unwrap()
-        .get(0);
+    let left = rows_of(&mut watcher, pid);
     assert_eq!(left, 0);
 }
 
@@ -128,12 +133,6 @@ fn a_cancelled_operation_leaves_no_row() {
         Err(Some(postgres::error::SqlState::QUERY_CANCELED)),
         "the rebuild was cancelled"
     );
-    let left: i64 = watcher
-        .query_one(
-            "SELECT count(*) FROM storage.progress WHERE pid = $1",
-            &[&pid],
-        )
-        .unwrap()
-        .get(0);
+    let left = rows_of(&mut watcher, pid);
     assert_eq!(left, 0, "the cancelled operation's row is gone");
 }
