@@ -234,22 +234,29 @@ GRANT EXECUTE ON FUNCTION storage.maintenance_plan(), storage._maintenance_setti
 -- storage.health() reads it from the snapshot instead of every table's statistics).
 CREATE FUNCTION storage._maintenance_overdue() RETURNS TABLE(rel regclass, what text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    WITH t AS (SELECT storage._maintenance_setting('vacuum_threshold', 1000) AS vt,
+    -- two statistics lookups per table (dead tuples, rows changed since the last analyse), the
+    -- times of the last runs only for the few past a threshold: not the whole statistics view
+    WITH t AS MATERIALIZED (SELECT storage._maintenance_setting('vacuum_threshold', 1000) AS vt,
                       storage._maintenance_setting('vacuum_scale_factor', 0.2) AS vs,
                       storage._maintenance_setting('analyze_threshold', 1000) AS at,
                       storage._maintenance_setting('analyze_scale_factor', 0.1) AS asf,
-                      now() - interval '1 day' AS day_ago)
-    SELECT x.rel, x.what FROM (
-        SELECT s.relid::regclass AS rel,
-               CASE WHEN s.n_dead_tup > t.vt + t.vs * greatest(c.reltuples, 0)
-                         AND coalesce(greatest(s.last_vacuum, s.last_autovacuum), '-infinity') < t.day_ago
-                    THEN format('VACUUM: %s dead tuples', s.n_dead_tup)
-                    WHEN s.n_mod_since_analyze > t.at + t.asf * greatest(c.reltuples, 0)
-                         AND coalesce(greatest(s.last_analyze, s.last_autoanalyze), '-infinity') < t.day_ago
-                    THEN format('ANALYZE: %s rows changed', s.n_mod_since_analyze) END AS what
-          FROM t, pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid) AS x
-     WHERE x.what IS NOT NULL
-     ORDER BY x.rel::text
+                      now() - interval '1 day' AS day_ago),
+    c AS (SELECT c.oid, greatest(c.reltuples, 0) AS rows,
+                 pg_stat_get_dead_tuples(c.oid) AS dead, pg_stat_get_mod_since_analyze(c.oid) AS changed
+            FROM pg_class c
+           WHERE c.relkind IN ('r', 'm') AND c.relpersistence <> 't'
+             AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'pg_toast'::regnamespace))
+    SELECT c.oid::regclass,
+           CASE WHEN c.dead > t.vt + t.vs * c.rows
+                     AND coalesce(greatest(pg_stat_get_last_vacuum_time(c.oid), pg_stat_get_last_autovacuum_time(c.oid)), '-infinity') < t.day_ago
+                THEN format('VACUUM: %s dead tuples', c.dead)
+                ELSE format('ANALYZE: %s rows changed', c.changed) END
+      FROM c, t
+     WHERE (c.dead > t.vt + t.vs * c.rows
+            AND coalesce(greatest(pg_stat_get_last_vacuum_time(c.oid), pg_stat_get_last_autovacuum_time(c.oid)), '-infinity') < t.day_ago)
+        OR (c.changed > t.at + t.asf * c.rows
+            AND coalesce(greatest(pg_stat_get_last_analyze_time(c.oid), pg_stat_get_last_autoanalyze_time(c.oid)), '-infinity') < t.day_ago)
+     ORDER BY c.oid::regclass::text
 $$;
 COMMENT ON FUNCTION storage._maintenance_overdue() IS
     'Internal: tables past the maintenance thresholds for VACUUM or ANALYZE with neither in the last day.';
