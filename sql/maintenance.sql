@@ -481,7 +481,7 @@ BEGIN
             -- VACUUM and REINDEX CONCURRENTLY cannot run in a transaction block: a background
             -- worker runs them top-level once this transaction commits
             worker_pid := storage._maintenance_launch(log_id, executor, lock_ms, retries,
-                                                      storage._maintenance_setting('nice', 10)::integer);
+                                                      storage._maintenance_setting('nice', 0)::integer);
             IF worker_pid IS NULL THEN
                 res := 'skipped: no free background worker slot (max_worker_processes)';
                 UPDATE storage.maintenance_log l SET outcome = res, finished = now() WHERE l.id = log_id;

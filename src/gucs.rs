@@ -27,7 +27,7 @@ pub static MAINTENANCE_PGSTATINDEX_MAX_PAGES: GucSetting<f64> = GucSetting::<f64
 pub static MAINTENANCE_UNUSED_INDEX_DAYS: GucSetting<f64> = GucSetting::<f64>::new(7.0);
 pub static MAINTENANCE_LOCK_TIMEOUT: GucSetting<f64> = GucSetting::<f64>::new(5000.0);
 pub static MAINTENANCE_RETRIES: GucSetting<f64> = GucSetting::<f64>::new(3.0);
-pub static MAINTENANCE_NICE: GucSetting<f64> = GucSetting::<f64>::new(10.0);
+pub static MAINTENANCE_NICE: GucSetting<f64> = GucSetting::<f64>::new(0.0);
 
 /// Longest wait for one lock by a statement of a migration (storage.migrate).
 pub static MIGRATION_LOCK_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(2000);
@@ -59,7 +59,7 @@ const MAINTENANCE: [Threshold; 11] = [
     (c"pg_storage_ext.maintenance_unused_index_days", c"Days the statistics must cover before an index never scanned is reported unused.", &MAINTENANCE_UNUSED_INDEX_DAYS, 0.0, 36500.0),
     (c"pg_storage_ext.maintenance_lock_timeout", c"Longest wait (milliseconds) for one lock by a command of storage.run_maintenance_plan(); a command whose wait timed out is retried, then skipped until the next run.", &MAINTENANCE_LOCK_TIMEOUT, 1.0, 600_000.0),
     (c"pg_storage_ext.maintenance_retries", c"Retries of a maintenance command whose lock wait timed out (1 s, 2 s, ... apart).", &MAINTENANCE_RETRIES, 0.0, 100.0),
-    (c"pg_storage_ext.maintenance_nice", c"CPU priority (nice, 0 to 19) of the background worker that runs VACUUM and REINDEX CONCURRENTLY: the application's sessions go first.", &MAINTENANCE_NICE, 0.0, 19.0),
+    (c"pg_storage_ext.maintenance_nice", c"CPU priority (nice, 0 to 19) of the background worker that runs VACUUM and REINDEX CONCURRENTLY; above 0 it also starts no parallel workers (they would run at the normal priority).", &MAINTENANCE_NICE, 0.0, 19.0),
 ];
 
 /// Address the metrics endpoint listens on (`host:port`); empty: no endpoint.

@@ -294,8 +294,8 @@ pub extern "C-unwind" fn pg_storage_ext_maintenance_main(arg: pg_sys::Datum) {
     let [db, role, xid, lock_timeout_ms, retries, nice] = extra[..] else {
         return;
     };
-    // the application's sessions go first: a lower CPU priority for this process (and no
-    // parallel workers below, which would run at the normal priority)
+    // when asked, the application's sessions go first: a lower CPU priority for this process
+    // (and no parallel workers below, which would run at the normal priority)
     // SAFETY: setpriority of the calling process; raising one's own nice needs no privilege
     unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice as i32) };
     BackgroundWorker::connect_worker_to_spi_by_oid(
@@ -306,8 +306,8 @@ pub extern "C-unwind" fn pg_storage_ext_maintenance_main(arg: pg_sys::Datum) {
         "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false), \
                 pg_catalog.set_config('lock_timeout', $1, false), \
                 pg_catalog.set_config('application_name', 'pg_storage_ext maintenance', false), \
-                pg_catalog.set_config('max_parallel_maintenance_workers', '0', false)",
-        &[format!("{lock_timeout_ms}ms").into()],
+                CASE WHEN $2 > 0 THEN pg_catalog.set_config('max_parallel_maintenance_workers', '0', false) END",
+        &[format!("{lock_timeout_ms}ms").into(), (nice as i32).into()],
         |_| (),
     );
     // the row becomes visible when the transaction that queued it commits
