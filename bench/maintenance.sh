@@ -63,12 +63,17 @@ planned=$(q -c "SET pg_storage_ext.maintenance_vacuum_threshold = 1e12" -c "SET 
   -c "SET pg_storage_ext.maintenance_freeze_fraction = 1" -c "SET pg_storage_ext.maintenance_index_bloat = 0.5" \
   -c "SELECT string_agg(object::text || ' ' || outcome, ', ') FROM storage.run_maintenance_plan()")
 [ "$planned" = "bench.mx_k queued" ] || { stop_writers mx; die "the plan queued '$planned', not bench.mx_k"; }
-outcome=
-for _ in $(seq 1200); do
-  outcome=$(q -c "SELECT outcome FROM storage.maintenance_log WHERE object_name = 'bench.mx_k' AND outcome NOT IN ('queued', 'running')")
-  [ -n "$outcome" ] && break
-  sleep 0.2
-done
+# waited for in one session (a psql started every 200 ms would itself take CPU from the writers)
+q -c "DO \$\$ BEGIN
+        FOR i IN 1..2400 LOOP
+            EXIT WHEN EXISTS (SELECT FROM storage.maintenance_log
+                               WHERE object_name = 'bench.mx_k' AND outcome NOT IN ('queued', 'running'));
+            COMMIT;   -- no snapshot held: REINDEX CONCURRENTLY waits for older ones
+            PERFORM pg_sleep(0.1);
+            COMMIT;
+        END LOOP;
+      END \$\$" >/dev/null
+outcome=$(q -c "SELECT outcome FROM storage.maintenance_log WHERE object_name = 'bench.mx_k'")
 stop_writers mx
 [ "$outcome" = done ] || die "the rebuild ended '$outcome'"
 took=$(q -c "SELECT round(extract(epoch FROM finished - started)::numeric * 1000) FROM storage.maintenance_log WHERE object_name = 'bench.mx_k'")
@@ -82,9 +87,10 @@ scan_after=$(timed)
 # the floor: the same rebuild run by psql itself, on an identical table, with the same writers
 bloated mf
 writers mf
-f0=$(q -c "SELECT clock_timestamp()")
-q -c "REINDEX INDEX CONCURRENTLY bench.mf_k" >/dev/null
-f1=$(q -c "SELECT clock_timestamp()")
+# the window taken in the rebuilding session itself (not around a psql start-up)
+times=$(q -c "SELECT clock_timestamp()" -c "REINDEX INDEX CONCURRENTLY bench.mf_k" -c "SELECT clock_timestamp()")
+f0=$(sed -n 1p <<<"$times")
+f1=$(sed -n 2p <<<"$times")
 stop_writers mf
 floor_rate=$(rate mf "$f0" "$f1")
 floor_took=$(q -c "SELECT round(extract(epoch FROM '$f1'::timestamptz - '$f0'::timestamptz)::numeric * 1000)")
