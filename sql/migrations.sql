@@ -492,3 +492,11 @@ COMMENT ON FUNCTION storage._migration_progress(bigint, integer, text, interval)
     'Internal: records that statement n of a pending migration is done (applied after the last), or that it failed.';
 
 GRANT SELECT ON storage.migrations TO pg_monitor;
+COMMENT ON FUNCTION storage._autonomous(text) IS
+    'Internal: runs SQL in a transaction of its own (a background worker connected as the current role) and waits for it: true when it committed. Keeps a failed migration''s record.';
+COMMENT ON FUNCTION storage._lint_migration(text, boolean, text, bigint) IS
+    'Internal: storage.lint_migration with the caller''s search_path and the large-table size.';
+COMMENT ON FUNCTION storage._migration_launch(bigint, integer, integer) IS
+    'Internal: starts the worker that runs a pending non-transactional migration statement by statement, top-level, as the current role; returns its pid, NULL when no worker slot is free.';
+COMMENT ON FUNCTION storage._migration_statements(text) IS
+    'Internal: the statements of a migration as PostgreSQL''s parser splits them: position, text, command tag, and the index a CREATE INDEX names.';

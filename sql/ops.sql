@@ -44,3 +44,11 @@ COMMENT ON VIEW storage.progress IS
     'One row per long operation of the extension running now in any session (search backfills and rebuilds, table copies of convert_to_partitioned / undo_partitioning, partition_data_proc, the maintenance executor): pid, database, operation, target, phase, rows_done, rows_total (an estimate), percent, started, updated. Empty when nothing runs; a row goes when its operation ends, fails or is cancelled.';
 GRANT SELECT ON storage.progress TO pg_monitor;
 GRANT EXECUTE ON FUNCTION storage._progress() TO pg_monitor;
+COMMENT ON FUNCTION storage._progress() IS
+    'Internal: the running long operations of every session, from the progress segment (storage.progress reads it).';
+COMMENT ON FUNCTION storage._progress_start(text, text, bigint) IS
+    'Internal: starts reporting a long operation (storage.progress, NOTICEs); returns its handle, NULL when no slot is free.';
+COMMENT ON FUNCTION storage._progress_update(integer, bigint, text) IS
+    'Internal: records the rows an operation has done and its phase; a NOTICE at most once a second.';
+COMMENT ON FUNCTION storage._progress_end(integer) IS
+    'Internal: ends an operation''s reporting (its slot is free).';

@@ -4152,6 +4152,8 @@ COMMENT ON FUNCTION storage.run_maintenance_plan(boolean) IS
     'Runs storage.maintenance_plan() (one command per table and run, the most urgent; never the advice): ANALYZE here, as the table''s owner; VACUUM, REINDEX and DROP INDEX CONCURRENTLY queued to a background worker that runs each as a top-level statement once this transaction commits, as the table''s owner under SECURITY_RESTRICTED_OPERATION. Lock waits bounded by pg_storage_ext.maintenance_lock_timeout with pg_storage_ext.maintenance_retries retries, then ''skipped: locked'' until the next run; nothing outside pg_storage_ext.maintenance_window; refused on a hot standby. dry_run: what would run, nothing changed. Outcomes and effects: storage.maintenance_log.';
 GRANT SELECT ON storage.maintenance_log TO pg_monitor;
 GRANT EXECUTE ON FUNCTION storage._maintenance_overdue() TO pg_monitor;
+COMMENT ON FUNCTION storage._maintenance_launch(bigint, oid, integer, integer, integer) IS
+    'Internal: starts the background worker that runs a queued storage.maintenance_log command top-level (connected as the given role, the extension owner; the command as the table''s owner), with its lock timeout, retries and CPU priority; returns the worker''s pid, NULL when no worker slot is free.';
 
 -- Replicas: writing functions refuse on a hot standby with a hint naming the primary.
 CREATE OR REPLACE FUNCTION storage.refresh_matview(view regclass, force boolean DEFAULT false) RETURNS text
@@ -4764,6 +4766,14 @@ COMMENT ON FUNCTION storage._migration_progress(bigint, integer, text, interval)
     'Internal: records that statement n of a pending migration is done (applied after the last), or that it failed.';
 
 GRANT SELECT ON storage.migrations TO pg_monitor;
+COMMENT ON FUNCTION storage._autonomous(text) IS
+    'Internal: runs SQL in a transaction of its own (a background worker connected as the current role) and waits for it: true when it committed. Keeps a failed migration''s record.';
+COMMENT ON FUNCTION storage._lint_migration(text, boolean, text, bigint) IS
+    'Internal: storage.lint_migration with the caller''s search_path and the large-table size.';
+COMMENT ON FUNCTION storage._migration_launch(bigint, integer, integer) IS
+    'Internal: starts the worker that runs a pending non-transactional migration statement by statement, top-level, as the current role; returns its pid, NULL when no worker slot is free.';
+COMMENT ON FUNCTION storage._migration_statements(text) IS
+    'Internal: the statements of a migration as PostgreSQL''s parser splits them: position, text, command tag, and the index a CREATE INDEX names.';
 
 -- Progress of long operations (new in 0.2.0): its C functions, then the view of sql/ops.sql.
 CREATE FUNCTION storage."_progress"() RETURNS TABLE (
@@ -4818,6 +4828,14 @@ COMMENT ON VIEW storage.progress IS
     'One row per long operation of the extension running now in any session (search backfills and rebuilds, table copies of convert_to_partitioned / undo_partitioning, partition_data_proc, the maintenance executor): pid, database, operation, target, phase, rows_done, rows_total (an estimate), percent, started, updated. Empty when nothing runs; a row goes when its operation ends, fails or is cancelled.';
 GRANT SELECT ON storage.progress TO pg_monitor;
 GRANT EXECUTE ON FUNCTION storage._progress() TO pg_monitor;
+COMMENT ON FUNCTION storage._progress() IS
+    'Internal: the running long operations of every session, from the progress segment (storage.progress reads it).';
+COMMENT ON FUNCTION storage._progress_start(text, text, bigint) IS
+    'Internal: starts reporting a long operation (storage.progress, NOTICEs); returns its handle, NULL when no slot is free.';
+COMMENT ON FUNCTION storage._progress_update(integer, bigint, text) IS
+    'Internal: records the rows an operation has done and its phase; a NOTICE at most once a second.';
+COMMENT ON FUNCTION storage._progress_end(integer) IS
+    'Internal: ends an operation''s reporting (its slot is free).';
 
 -- Who may call what (sql/grants.sql, repeated as it stands there).
 GRANT USAGE ON SCHEMA storage TO PUBLIC;
