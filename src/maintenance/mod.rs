@@ -101,20 +101,37 @@ fn one_row<R>(
     }))
 }
 
-fn claim(id: i64, xid: u64) -> Queue {
+/// The fate of the transaction that queued the work: Some(true) committed, Some(false) aborted,
+/// None still in progress. Asked in a transaction of its own, before the work is looked at in
+/// the next one (whose snapshot then sees what that commit wrote: asked in one statement, the
+/// snapshot could predate a commit the status already reports).
+fn queued_by(xid: u64) -> Option<bool> {
     one_row(
-        "SELECT b.command, b.owner, pg_catalog.pg_xact_status($2::text::pg_catalog.xid8) \
-           FROM (SELECT) AS x LEFT JOIN LATERAL storage._maintenance_begin($1) AS b ON true",
-        &[id.into(), xid.to_string().into()],
-        |row| {
-            let command = row.get::<String>(1).ok().flatten();
-            let owner = row.get::<pg_sys::Oid>(2).ok().flatten();
-            let status = row.get::<String>(3).ok().flatten();
-            match (command, owner, status.as_deref()) {
-                (Some(c), Some(o), _) => Queue::Run(c, o),
-                (_, _, Some("in progress")) => Queue::Wait,
-                _ => Queue::Gone,
-            }
+        "SELECT pg_catalog.pg_xact_status($1::text::pg_catalog.xid8)",
+        &[xid.to_string().into()],
+        |row| match row.get::<String>(1).ok().flatten().as_deref() {
+            Some("committed") => Some(true),
+            Some("in progress") => None,
+            _ => Some(false),
+        },
+    )
+}
+
+fn claim(id: i64, xid: u64) -> Queue {
+    match queued_by(xid) {
+        None => return Queue::Wait,
+        Some(false) => return Queue::Gone,
+        Some(true) => {}
+    }
+    one_row(
+        "SELECT b.command, b.owner FROM storage._maintenance_begin($1) AS b",
+        &[id.into()],
+        |row| match (
+            row.get::<String>(1).ok().flatten(),
+            row.get::<pg_sys::Oid>(2).ok().flatten(),
+        ) {
+            (Some(c), Some(o)) => Queue::Run(c, o),
+            _ => Queue::Gone,
         },
     )
 }
@@ -478,22 +495,22 @@ pub(crate) fn _migration_launch(id: i64, lock_timeout_ms: i32, retries: i32) -> 
 
 /// The next statement of a pending migration: (n, statement, an invalid index to drop first).
 fn next_statement(id: i64, xid: u64) -> Result<Option<(i32, String, Option<String>)>, ()> {
+    match queued_by(xid) {
+        None => return Err(()),
+        Some(false) => return Ok(None),
+        Some(true) => {}
+    }
     one_row(
-        "SELECT x.n, x.statement, x.drop_first, pg_catalog.pg_xact_status($2::text::pg_catalog.xid8) \
-           FROM (SELECT) AS o LEFT JOIN LATERAL storage._migration_next($1) AS x ON true",
-        &[id.into(), xid.to_string().into()],
+        "SELECT x.n, x.statement, x.drop_first FROM storage._migration_next($1) AS x",
+        &[id.into()],
         |row| {
-            let n = row.get::<i32>(1).ok().flatten();
-            let status = row.get::<String>(4).ok().flatten();
-            match (n, status.as_deref()) {
-                (Some(n), _) => Ok(Some((
+            Ok(row.get::<i32>(1).ok().flatten().map(|n| {
+                (
                     n,
                     row.get::<String>(2).ok().flatten().unwrap_or_default(),
                     row.get::<String>(3).ok().flatten(),
-                ))),
-                (None, Some("in progress")) => Err(()),
-                _ => Ok(None),
-            }
+                )
+            }))
         },
     )
 }
