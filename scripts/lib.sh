@@ -12,6 +12,9 @@ if [ -z "${PGSE_CACHE:-}" ]; then
   fi
 fi
 export PGSE_CACHE
+# the test user runs what the cache holds (PostgreSQL's binaries): a cache made by
+# `mktemp -d` (mode 0700) must be traversable
+if [ "$(id -u)" = 0 ]; then mkdir -p "$PGSE_CACHE" && chmod a+rx "$PGSE_CACHE"; fi
 
 # The OS user that runs initdb/postgres when we are root (they refuse root).
 PGSE_USER=${PGSE_USER:-pgse}
