@@ -823,61 +823,11 @@ pub(crate) fn delta(
     old: &crate::jsonb::datum::JsonbRef,
     new: &crate::jsonb::datum::JsonbRef,
 ) -> pg_sys::Datum {
-    use pg_sys::JsonbIteratorToken::*;
-    let (o, n) = (old.container(), new.container());
-    // SAFETY: walks the top level of a valid container (nested containers are skipped and come
-    // as binary values); the values pushed point into it, which lives for the call.
-    unsafe {
-        let objects =
-            (*o).header & pg_sys::JB_FOBJECT != 0 && (*n).header & pg_sys::JB_FOBJECT != 0;
-        if !objects {
-            return if pg_sys::compareJsonbContainers(o, n) == 0 {
-                empty_object()
-            } else {
-                pg_sys::Datum::from(new.as_ptr())
-            };
-        }
-        let mut state: *mut pg_sys::JsonbParseState = std::ptr::null_mut();
-        pg_sys::pushJsonbValue(&mut state, WJB_BEGIN_OBJECT, std::ptr::null_mut());
-        let mut it = pg_sys::JsonbIteratorInit(n);
-        let mut key = pg_sys::JsonbValue::default();
-        let mut value = pg_sys::JsonbValue::default();
-        loop {
-            match pg_sys::JsonbIteratorNext(&mut it, &mut key, true) {
-                WJB_KEY => {
-                    if pg_sys::JsonbIteratorNext(&mut it, &mut value, true) != WJB_VALUE {
-                        crate::error::internal("a jsonb key without a value");
-                    }
-                    let k = std::slice::from_raw_parts(
-                        key.val.string.val.cast::<u8>(),
-                        key.val.string.len.max(0) as usize,
-                    );
-                    let changed = match crate::jsonb::datum::member(o, k) {
-                        Some(before) => !crate::jsonb::datum::same(&before, &value),
-                        None => true,
-                    };
-                    if changed {
-                        pg_sys::pushJsonbValue(&mut state, WJB_KEY, &mut key);
-                        pg_sys::pushJsonbValue(&mut state, WJB_VALUE, &mut value);
-                    }
-                }
-                WJB_DONE => break,
-                _ => {}
-            }
-        }
-        let result = pg_sys::pushJsonbValue(&mut state, WJB_END_OBJECT, std::ptr::null_mut());
-        pg_sys::Datum::from(pg_sys::JsonbValueToJsonb(result))
-    }
-}
-
-/// '{}' as a jsonb datum.
-fn empty_object() -> pg_sys::Datum {
-    use pg_sys::JsonbIteratorToken::*;
-    // SAFETY: builds an empty object.
-    unsafe {
-        let mut state: *mut pg_sys::JsonbParseState = std::ptr::null_mut();
-        pg_sys::pushJsonbValue(&mut state, WJB_BEGIN_OBJECT, std::ptr::null_mut());
-        let result = pg_sys::pushJsonbValue(&mut state, WJB_END_OBJECT, std::ptr::null_mut());
-        pg_sys::Datum::from(pg_sys::JsonbValueToJsonb(result))
-    }
+    use crate::jsonb::datum::{encode, numeric_eq};
+    let (o, n) = (old.root(), new.root());
+    encode(&pg_storage_core::jsonb::binary::changed_members(
+        o.root_item(),
+        n.root_item(),
+        &numeric_eq,
+    ))
 }

@@ -3,6 +3,7 @@
 //! JsonbIterator and build results with pushJsonbValue. Numbers keep their exact digits.
 
 use crate::error::raise;
+use pg_storage_core::jsonb::binary::{self, Container, Node};
 use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
 use pgrx::datum::Datum;
 use pgrx::pg_sys;
@@ -16,11 +17,6 @@ pub struct JsonbRef {
 }
 
 impl JsonbRef {
-    /// The jsonb datum.
-    pub fn as_ptr(&self) -> *mut pg_sys::Jsonb {
-        self.ptr
-    }
-
     /// The varlena's payload: the binary jsonb, suitable as a cache key for equal documents.
     pub fn bytes(&self) -> &[u8] {
         // SAFETY: ptr is a detoasted jsonb varlena that lives as long as the call.
@@ -38,6 +34,18 @@ impl JsonbRef {
         unsafe {
             let full = pg_sys::pg_detoast_datum(self.ptr.cast()).cast::<pg_sys::Jsonb>();
             &raw mut (*full).root
+        }
+    }
+
+    /// The root container's bytes (aligned, 4-byte header: see `container`).
+    pub fn root(&self) -> Container<'_> {
+        // SAFETY: `container` points just past the 4-byte header of a detoasted value whose
+        // total size that header gives; both live as long as the call.
+        unsafe {
+            let c = self.container().cast::<u8>();
+            let full = c.sub(binary::VARHDRSZ);
+            let len = pgrx::varlena::varsize_4b(full.cast());
+            Container::new(std::slice::from_raw_parts(c, len - binary::VARHDRSZ))
         }
     }
 
@@ -147,55 +155,46 @@ unsafe fn read_container(
     }
 }
 
-/// The member `key` (bytes of a string) of an object container, if present.
-pub(crate) fn member(
-    container: *mut pg_sys::JsonbContainer,
-    key: &[u8],
-) -> Option<pg_sys::JsonbValue> {
-    let mut value = pg_sys::JsonbValue::default();
-    // SAFETY: a valid container; the key bytes outlive the call; the result is written into
-    // `value` (NULL when absent or when the container is not an object).
-    let found = unsafe {
-        pg_sys::getKeyJsonValueFromContainer(
-            container,
-            key.as_ptr().cast(),
-            i32::try_from(key.len()).unwrap_or(i32::MAX),
-            &mut value,
+/// Numeric equality by value (`1.0` = `1`) on two numerics stored in jsonb containers.
+pub(crate) fn numeric_eq(a: &[u8], b: &[u8]) -> bool {
+    // SAFETY: each slice is a whole numeric varlena as jsonb stores it (4-byte aligned).
+    unsafe {
+        pgrx::direct_function_call::<bool>(
+            pg_sys::numeric_eq,
+            &[
+                Some(pg_sys::Datum::from(a.as_ptr())),
+                Some(pg_sys::Datum::from(b.as_ptr())),
+            ],
         )
-    };
-    (!found.is_null()).then_some(value)
+    }
+    .unwrap_or(false)
 }
 
-/// jsonb equality of two members, as `=` on the jsonb values they are (numbers by value).
-pub(crate) fn same(a: &pg_sys::JsonbValue, b: &pg_sys::JsonbValue) -> bool {
-    use pg_sys::jbvType as t;
-    if a.type_ != b.type_ {
-        return false;
-    }
-    // SAFETY: each union field is read for the type the value carries.
+/// A jsonb datum written from a result built on the stored form (untouched containers copied
+/// byte for byte), palloc'd at its exact size.
+pub(crate) fn encode(node: &Node<'_>) -> pg_sys::Datum {
+    let too_large = || -> ! {
+        raise(
+            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            "the jsonb result is too large",
+            Some("A jsonb container holds at most 268435455 bytes of members and a value at most 1 GB.".into()),
+            Some("Split the document, or change it in smaller parts.".into()),
+        )
+    };
+    let len = match binary::encoded_len(node) {
+        Ok(len) if len < 0x3FFF_FFFF => len,
+        _ => too_large(),
+    };
+    // SAFETY: palloc raises on failure; the buffer is exactly `len` bytes and fully written by
+    // `encode` but for the header word, set last.
     unsafe {
-        match a.type_ {
-            t::jbvNull => true,
-            t::jbvBool => a.val.boolean == b.val.boolean,
-            t::jbvString => {
-                let (x, y) = (a.val.string, b.val.string);
-                x.len == y.len
-                    && std::slice::from_raw_parts(x.val.cast::<u8>(), x.len.max(0) as usize)
-                        == std::slice::from_raw_parts(y.val.cast::<u8>(), y.len.max(0) as usize)
-            }
-            t::jbvNumeric => pgrx::direct_function_call::<bool>(
-                pg_sys::numeric_eq,
-                &[
-                    Some(pg_sys::Datum::from(a.val.numeric)),
-                    Some(pg_sys::Datum::from(b.val.numeric)),
-                ],
-            )
-            .unwrap_or(false),
-            t::jbvBinary => {
-                pg_sys::compareJsonbContainers(a.val.binary.data, b.val.binary.data) == 0
-            }
-            _ => false,
+        let p = pg_sys::palloc(len).cast::<u8>();
+        let out = std::slice::from_raw_parts_mut(p, len);
+        if binary::encode(node, out).is_err() {
+            too_large();
         }
+        pgrx::set_varsize_4b(p.cast(), len as i32);
+        pg_sys::Datum::from(p)
     }
 }
 
@@ -324,25 +323,6 @@ unsafe fn push_member(
     }
 }
 
-/// A jsonb result built from a serde_json value.
-pub struct JsonbOut(pub Value);
-
-impl IntoDatum for JsonbOut {
-    fn into_datum(self) -> Option<pg_sys::Datum> {
-        Some(value_to_jsonb(&self.0))
-    }
-
-    fn type_oid() -> pg_sys::Oid {
-        pg_sys::JSONBOID
-    }
-}
-
-unsafe impl BoxRet for JsonbOut {
-    unsafe fn box_into<'fcx>(self, fcinfo: &mut FcInfo<'fcx>) -> Datum<'fcx> {
-        unsafe { fcinfo.return_raw_datum(value_to_jsonb(&self.0)) }
-    }
-}
-
 /// A jsonb result already built as a datum.
 pub struct JsonbRaw(pub pg_sys::Datum);
 
@@ -396,5 +376,4 @@ unsafe impl<'fcx> ArgAbi<'fcx> for JsonbRef {
 }
 
 pgrx::impl_sql_translatable!(JsonbRef, "jsonb");
-pgrx::impl_sql_translatable!(JsonbOut, "jsonb");
 pgrx::impl_sql_translatable!(JsonbRaw, "jsonb");

@@ -1,38 +1,55 @@
 //! JSONB capability: deep merge, RFC 7396 merge patch and diff, RFC 6902 JSON Patch, and JSON
 //! Schema validation. The logic lives in `pg_storage_core::jsonb`; this is the SQL layer.
 
-mod binary;
 pub(crate) mod datum;
 pub(crate) mod schema;
+#[cfg(any(test, feature = "pg_test"))]
+mod stored_tests;
 
 use crate::error::raise;
-use datum::{JsonbOut, JsonbRaw, JsonbRef};
+use datum::{encode, numeric_eq, value_to_jsonb, JsonbRaw, JsonbRef};
 use pg_storage_core::jsonb as ops;
+use pg_storage_core::jsonb::binary as bin;
 use pgrx::prelude::*;
+
+// Each function works on the stored form (`pg_storage_core::jsonb::binary`): members read where
+// they lie, untouched containers copied byte for byte, only what changes built.
 
 /// Objects merged key by key, recursively; for anything else `b` wins.
 #[pg_extern(immutable, strict, parallel_safe)]
 pub(crate) fn jsonb_merge_deep(a: JsonbRef, b: JsonbRef) -> JsonbRaw {
-    JsonbRaw(binary::merge_deep(&a, &b))
+    let (a, b) = (a.root(), b.root());
+    JsonbRaw(encode(&bin::merge_deep(a.root_item(), b.root_item())))
 }
 
 /// RFC 7396 JSON Merge Patch.
 #[pg_extern(immutable, strict, parallel_safe)]
 pub(crate) fn jsonb_merge_patch(target: JsonbRef, patch: JsonbRef) -> JsonbRaw {
-    JsonbRaw(binary::merge_patch(&target, &patch))
+    let (t, p) = (target.root(), patch.root());
+    JsonbRaw(encode(&bin::merge_patch(t.root_item(), p.root_item())))
 }
 
 /// A merge patch p with jsonb_merge_patch(a, p) = b.
 #[pg_extern(immutable, strict, parallel_safe)]
 pub(crate) fn jsonb_diff(a: JsonbRef, b: JsonbRef) -> JsonbRaw {
-    JsonbRaw(binary::diff(&a, &b))
+    let (a, b) = (a.root(), b.root());
+    JsonbRaw(encode(&bin::diff(
+        a.root_item(),
+        b.root_item(),
+        &numeric_eq,
+    )))
 }
 
-/// RFC 6902 JSON Patch; all operations or none.
+/// RFC 6902 JSON Patch; all operations or none. A failing patch is run again by the reference
+/// definition (`apply_patch`), which names the operation and the reason.
 #[pg_extern(immutable, strict, parallel_safe)]
-pub(crate) fn jsonb_patch(doc: JsonbRef, operations: JsonbRef) -> JsonbOut {
+pub(crate) fn jsonb_patch(doc: JsonbRef, operations: JsonbRef) -> JsonbRaw {
+    let (d, o) = (doc.root(), operations.root());
+    if let Some(node) = bin::patch(d.root_item(), o.root_item(), &numeric_eq) {
+        return JsonbRaw(encode(&node));
+    }
     match ops::apply_patch(&doc.to_value(), &operations.to_value()) {
-        Ok(v) => JsonbOut(v),
+        Ok(v) => JsonbRaw(value_to_jsonb(&v)),
         Err(e) => raise(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("JSON Patch failed: {e}"),

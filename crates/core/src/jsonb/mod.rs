@@ -3,6 +3,7 @@
 //! Numbers are compared by value (`1`, `1.0` and `1e0` are equal), as PostgreSQL's jsonb does,
 //! whatever textual form serde_json keeps them in.
 
+pub mod binary;
 pub(crate) mod number;
 mod patch;
 mod pointer;

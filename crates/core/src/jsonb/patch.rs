@@ -135,7 +135,7 @@ fn apply_one(doc: &mut Value, i: usize, op: &Value) -> Result<(), PatchError> {
 }
 
 /// Index into an array for reading or replacing: digits only, no leading zero, in bounds.
-fn array_index(token: &str, len: usize) -> Result<usize, String> {
+pub(super) fn array_index(token: &str, len: usize) -> Result<usize, String> {
     let valid = !token.is_empty()
         && token.bytes().all(|b| b.is_ascii_digit())
         && (token == "0" || !token.starts_with('0'));
