@@ -228,6 +228,16 @@ REVOKE ALL ON audit._ddl_state FROM PUBLIC;
 COMMENT ON TABLE audit._ddl_state IS
     'Internal: the capture state (audit._capture_state) of each tracked table when last seen.';
 
+-- The arguments of a capture trigger: scope ('table' or 'partition'), capture_query, the
+-- excluded columns (the encoding audit._capture parses, pg_storage_core::audit::Options).
+CREATE FUNCTION audit._capture_args(scope text, capture_query boolean, exclude_columns text[]) RETURNS text[]
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT ARRAY[scope, capture_query::text] || exclude_columns
+$$;
+REVOKE ALL ON FUNCTION audit._capture_args(text, boolean, text[]) FROM PUBLIC;
+COMMENT ON FUNCTION audit._capture_args(text, boolean, text[]) IS
+    'Internal: the arguments of a capture trigger for a scope (table, partition) and options.';
+
 -- What is wrong with the capture of a tracked table, '{}' when nothing is: the table is gone, or
 -- one of its four capture triggers (on the table, and on each partition of a partitioned table)
 -- is missing, disabled, or calls something else or with other options than audit.enable gave.
@@ -250,7 +260,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
               LEFT JOIN pg_trigger g ON g.tgrelid = r.relid AND g.tgname = n.name
              WHERE g.oid IS NULL OR g.tgenabled = 'D'
                 OR g.tgfoid <> 'audit._capture()'::regprocedure
-                OR storage._trigger_args(g.tgargs) IS DISTINCT FROM ARRAY[r.scope, t.capture_query::text] || t.exclude_columns) AS p
+                OR storage._trigger_args(g.tgargs) IS DISTINCT FROM audit._capture_args(r.scope, t.capture_query, t.exclude_columns)) AS p
 $$;
 REVOKE ALL ON FUNCTION audit._capture_problems(audit._tracked) FROM PUBLIC;
 COMMENT ON FUNCTION audit._capture_problems(audit._tracked) IS
@@ -483,6 +493,200 @@ $$;
 REVOKE ALL ON FUNCTION audit.set_retention(interval) FROM PUBLIC;
 COMMENT ON FUNCTION audit.set_retention(interval) IS
     'Months of audit.log older than keep are dropped by storage.run_maintenance(); NULL keeps everything. Extension owner only.';
+
+-- Capture configuration. These run only inside the extension's Rust entry points (audit.enable,
+-- audit.disable, audit._sync_partitions, audit._carry_capture): they check the caller (the
+-- table's owner), switch to the extension's owner and mark the work as the extension's own, a
+-- mark SQL cannot set (the DDL event trigger then logs nothing). Not executable by PUBLIC.
+
+-- (Re)creates the four capture triggers of a table with `args` unless they already carry them;
+-- refuses to replace a trigger of the same name that is not a capture trigger.
+CREATE FUNCTION audit._install_capture(target regclass, args text[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t record;
+    existing record;
+BEGIN
+    FOR t IN
+        SELECT * FROM (VALUES
+            ('audit_capture_insert', 'AFTER INSERT', 'REFERENCING NEW TABLE AS pg_storage_ext_new'),
+            ('audit_capture_update', 'AFTER UPDATE',
+             'REFERENCING OLD TABLE AS pg_storage_ext_old NEW TABLE AS pg_storage_ext_new'),
+            ('audit_capture_delete', 'AFTER DELETE', 'REFERENCING OLD TABLE AS pg_storage_ext_old'),
+            ('audit_capture_truncate', 'AFTER TRUNCATE', '')) AS v(name, event, transition)
+    LOOP
+        SELECT g.tgfoid = 'audit._capture()'::regprocedure AS ours, storage._trigger_args(g.tgargs) AS args
+          INTO existing
+          FROM pg_trigger g WHERE g.tgrelid = target AND g.tgname = t.name;
+        IF FOUND AND NOT existing.ours THEN
+            RAISE EXCEPTION 'trigger "%" for relation % already exists', t.name, target
+                  USING ERRCODE = 'duplicate_object', DETAIL = 'It is not a pg_storage_ext capture trigger.',
+                        HINT = format('Rename or drop that trigger, then call audit.enable(''%s'') again.', target);
+        END IF;
+        CONTINUE WHEN FOUND AND existing.args = args;
+        EXECUTE format('CREATE OR REPLACE TRIGGER %I %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION audit._capture(%s)',
+                       t.name, t.event, target, t.transition,
+                       (SELECT string_agg(quote_literal(a), ', ' ORDER BY i) FROM unnest(args) WITH ORDINALITY AS u(a, i)));
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION audit._install_capture(regclass, text[]) FROM PUBLIC;
+COMMENT ON FUNCTION audit._install_capture(regclass, text[]) IS
+    'Internal: creates or replaces the four capture triggers of a table with the given arguments.';
+
+-- Drops the capture triggers of a table; returns how many there were.
+CREATE FUNCTION audit._uninstall_capture(target regclass) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    name name;
+    n integer := 0;
+BEGIN
+    FOR name IN SELECT tgname FROM pg_trigger
+                 WHERE tgrelid = target AND tgfoid = 'audit._capture()'::regprocedure ORDER BY tgname
+    LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', name, target);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION audit._uninstall_capture(regclass) FROM PUBLIC;
+COMMENT ON FUNCTION audit._uninstall_capture(regclass) IS
+    'Internal: drops the capture triggers of a table; returns how many there were.';
+
+-- The partitions (at any depth) of an audited table that are tables and not audited on their own.
+CREATE FUNCTION audit._capture_partitions(root regclass) RETURNS SETOF regclass
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT p.relid
+      FROM pg_partition_tree(root) AS p
+      JOIN pg_class AS c ON c.oid = p.relid
+     WHERE p.relid <> root AND c.relkind IN ('r', 'p')
+       AND NOT EXISTS (SELECT FROM audit._tracked t WHERE t.table_name = p.relid)
+     ORDER BY p.level, p.relid::oid
+$$;
+REVOKE ALL ON FUNCTION audit._capture_partitions(regclass) FROM PUBLIC;
+COMMENT ON FUNCTION audit._capture_partitions(regclass) IS
+    'Internal: the partitions of an audited table that take its capture (tables, not audited on their own).';
+
+-- Gives every partition of an audited table partition-scope capture triggers with the table's
+-- options (from its configuration row); returns how many partitions were visited.
+CREATE FUNCTION audit._sync_capture(root regclass) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cfg audit._tracked;
+    part regclass;
+    n integer := 0;
+BEGIN
+    SELECT * INTO cfg FROM audit._tracked WHERE table_name = root;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    FOR part IN SELECT audit._capture_partitions(root) LOOP
+        PERFORM audit._install_capture(part, audit._capture_args('partition', cfg.capture_query, cfg.exclude_columns));
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION audit._sync_capture(regclass) FROM PUBLIC;
+COMMENT ON FUNCTION audit._sync_capture(regclass) IS
+    'Internal: gives every partition of an audited table its capture triggers; returns the partitions visited.';
+
+-- audit.enable's work, after the entry point checked the caller and locked the table.
+CREATE FUNCTION audit._enable_capture(target regclass, exclude_columns text[], capture_query boolean) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    excluded text[];
+    cols text[];
+    unknown text[];
+BEGIN
+    IF array_position(exclude_columns, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'exclude_columns must not contain NULL'
+              USING ERRCODE = 'null_value_not_allowed', HINT = 'List column names, e.g. ARRAY[''password_hash''].';
+    END IF;
+    -- each name once, in the order given
+    excluded := ARRAY(SELECT c FROM unnest(coalesce(exclude_columns, '{}')) WITH ORDINALITY AS u(c, i)
+                       GROUP BY c ORDER BY min(i));
+    cols := ARRAY(SELECT attname::text FROM pg_attribute
+                   WHERE attrelid = target AND attnum > 0 AND NOT attisdropped ORDER BY attnum);
+    unknown := ARRAY(SELECT c FROM unnest(excluded) WITH ORDINALITY AS u(c, i) WHERE c <> ALL (cols) ORDER BY i);
+    IF cardinality(unknown) > 0 THEN
+        RAISE EXCEPTION 'column "%" of relation % does not exist', unknown[1], target
+              USING ERRCODE = 'undefined_column',
+                    DETAIL = format('exclude_columns names %s unknown column(s): %s.', cardinality(unknown),
+                                    array_to_string(unknown, ', ')),
+                    HINT = format('The table''s columns are: %s.', array_to_string(cols, ', '));
+    END IF;
+    PERFORM audit._ensure_log();
+    PERFORM audit._install_capture(target, audit._capture_args('table', capture_query, excluded));
+    INSERT INTO audit._tracked AS t (table_name, exclude_columns, capture_query, table_oids)
+    VALUES (target, excluded, capture_query, ARRAY[target::oid])
+    ON CONFLICT (table_name) DO UPDATE
+       SET exclude_columns = EXCLUDED.exclude_columns, capture_query = EXCLUDED.capture_query,
+           table_oids = CASE WHEN target::oid = ANY (t.table_oids) THEN t.table_oids ELSE t.table_oids || target::oid END;
+    PERFORM audit._sync_capture(target) FROM pg_class WHERE oid = target AND relkind = 'p';
+    -- the capture as configured now: DDL that changes it later is logged
+    INSERT INTO audit._ddl_state AS d
+    SELECT t.table_name, audit._capture_state(t) FROM audit._tracked t WHERE t.table_name = target
+    ON CONFLICT (table_name) DO UPDATE SET state = EXCLUDED.state;
+END
+$$;
+REVOKE ALL ON FUNCTION audit._enable_capture(regclass, text[], boolean) FROM PUBLIC;
+COMMENT ON FUNCTION audit._enable_capture(regclass, text[], boolean) IS
+    'Internal: the work of audit.enable (options checked, log ready, triggers on the table and its partitions, configuration row).';
+
+-- audit.disable's work: returns the capture triggers and configuration rows removed.
+CREATE FUNCTION audit._disable_capture(target regclass) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n integer;
+    rows integer;
+BEGIN
+    -- stopping capture is itself recorded, once, before the configuration goes
+    PERFORM audit._log_ddl(c.oid, s.nspname, c.relname, 'audit.disable')
+       FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+      WHERE c.oid = target AND EXISTS (SELECT FROM audit._tracked t WHERE t.table_name = c.oid);
+    n := audit._uninstall_capture(target);
+    SELECT n + coalesce(sum(audit._uninstall_capture(p)), 0) INTO n FROM audit._capture_partitions(target) AS p;
+    DELETE FROM audit._tracked WHERE table_name = target;
+    GET DIAGNOSTICS rows = ROW_COUNT;
+    RETURN n + rows;
+END
+$$;
+REVOKE ALL ON FUNCTION audit._disable_capture(regclass) FROM PUBLIC;
+COMMENT ON FUNCTION audit._disable_capture(regclass) IS
+    'Internal: the work of audit.disable; returns the triggers and configuration rows removed (0: not audited).';
+
+-- Moves the capture of `old` to `new` (a table conversion, before the swap): same options, the
+-- history of `old` stays the history of `new`, a DDL row tagged `command`. False when `old` is
+-- not audited.
+CREATE FUNCTION audit._carry(old regclass, new regclass, command text) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cfg audit._tracked;
+BEGIN
+    SELECT * INTO cfg FROM audit._tracked WHERE table_name = old;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    -- the state of the new table is first seen after its rename (not logged)
+    DELETE FROM audit._ddl_state WHERE table_name = old;
+    UPDATE audit._tracked
+       SET table_name = new,
+           table_oids = table_oids || CASE WHEN old::oid = ANY (table_oids) THEN '{}' ELSE ARRAY[old::oid] END
+                                   || ARRAY[new::oid]
+     WHERE table_name = old;
+    PERFORM audit._install_capture(new, audit._capture_args('table', cfg.capture_query, cfg.exclude_columns));
+    PERFORM audit._sync_capture(new) FROM pg_class WHERE oid = new AND relkind = 'p';
+    PERFORM audit._log_ddl(new::oid, s.nspname, c.relname, command)
+       FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+      WHERE c.oid = old;
+    RETURN true;
+END
+$$;
+REVOKE ALL ON FUNCTION audit._carry(regclass, regclass, text) FROM PUBLIC;
+COMMENT ON FUNCTION audit._carry(regclass, regclass, text) IS
+    'Internal: the work of audit._carry_capture (a table conversion moves capture and history to the new table).';
 
 -- Follows DDL: new partitions of an audited table get capture triggers; dropped tables leave
 -- the configuration.

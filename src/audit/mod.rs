@@ -1,40 +1,21 @@
-//! Audit capability: `audit.enable` / `audit.disable` install and remove the statement-level
-//! capture triggers ([`capture`]); the log, its configuration, history and retention are SQL in
-//! `sql/audit.sql`. Option encoding and column arithmetic live in `pg_storage_core::audit`.
+//! Audit capability: per-statement capture in Rust ([`capture`]); the log, its configuration,
+//! history and retention, and the installing and removing of capture triggers are SQL in
+//! `sql/audit.sql`. `audit.enable` / `audit.disable` here are the entry points that check the
+//! caller, switch to the extension's owner and mark the work as the extension's own before
+//! calling that SQL. Option parsing and column arithmetic live in `pg_storage_core::audit`.
 
 pub(crate) mod capture;
 mod legacy;
 
 use crate::error::{raise, spi_failed};
-use crate::ident::{literal, qualified, quote, relkind, require_table, Regclass};
+use crate::ident::{require_table, Regclass};
 use crate::privilege::{as_owner, current_user, owns_relation};
-use pg_storage_core::audit::{unknown_columns, Options, Scope};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use pgrx::spi::SpiClient;
 
-/// Transition table names of the capture triggers.
+/// Transition table names of the capture triggers (sql/audit.sql's audit._install_capture).
 pub(crate) const NEW_TABLE: &str = "pg_storage_ext_new";
 pub(crate) const OLD_TABLE: &str = "pg_storage_ext_old";
-
-/// The capture triggers: name and the part of CREATE TRIGGER between the name and ON.
-const TRIGGERS: [(&str, &str); 4] = [
-    ("audit_capture_insert", "AFTER INSERT"),
-    ("audit_capture_update", "AFTER UPDATE"),
-    ("audit_capture_delete", "AFTER DELETE"),
-    ("audit_capture_truncate", "AFTER TRUNCATE"),
-];
-
-fn referencing(event: &str) -> String {
-    match event {
-        "AFTER INSERT" => format!("REFERENCING NEW TABLE AS {NEW_TABLE}"),
-        "AFTER UPDATE" => format!("REFERENCING OLD TABLE AS {OLD_TABLE} NEW TABLE AS {NEW_TABLE}"),
-        "AFTER DELETE" => format!("REFERENCING OLD TABLE AS {OLD_TABLE}"),
-        _ => String::new(),
-    }
-}
-
-const CAPTURE_FN: &str = "'audit._capture()'::pg_catalog.regprocedure";
 
 #[pg_schema]
 mod audit {
@@ -63,7 +44,7 @@ mod audit {
     #[pg_extern(volatile)]
     #[search_path(pg_catalog, pg_temp)]
     fn _sync_partitions(root: Regclass) -> i32 {
-        super::configuring(|| super::sync_from_config(root.0))
+        super::sync_partitions(root.0)
     }
 
     /// Internal: moves the capture of `old` to `new` (storage.convert_to_partitioned and
@@ -173,23 +154,6 @@ fn configuring<R>(work: impl FnOnce() -> R) -> R {
     work()
 }
 
-/// Whether a relation of the extension exists: the library also serves a database whose SQL is
-/// still an older version's, until `ALTER EXTENSION pg_storage_ext UPDATE` runs there.
-fn has_relation(client: &SpiClient<'_>, name: &str) -> bool {
-    client
-        .select(
-            "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
-            None,
-            &[name.into()],
-        )
-        .unwrap_or_else(|e| spi_failed(e))
-        .first()
-        .get::<bool>(1)
-        .ok()
-        .flatten()
-        .unwrap_or(false)
-}
-
 /// Checks that `relid` is a table the caller may audit; returns its quoted name.
 fn check_target(relid: pg_sys::Oid, what: &str) -> String {
     let table = require_table(relid, what);
@@ -206,321 +170,119 @@ fn check_target(relid: pg_sys::Oid, what: &str) -> String {
     table
 }
 
-/// Live column names of a table, in order.
-fn columns(client: &SpiClient<'_>, relid: pg_sys::Oid) -> Vec<String> {
-    client
-        .select(
-            "SELECT attname::text FROM pg_catalog.pg_attribute \
-              WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-            None,
-            &[relid.into()],
-        )
-        .unwrap_or_else(|e| spi_failed(e))
-        .filter_map(|row| row.get::<String>(1).ok().flatten())
-        .collect()
+/// Runs one call of the capture configuration (PL/pgSQL in sql/audit.sql) as the extension's
+/// owner, marked as the extension's own (see [`CONFIGURING`]); returns its one value. A database
+/// whose extension SQL is older than the library (0.1.0's, before `ALTER EXTENSION … UPDATE`)
+/// has no such functions: `what` is refused there with the way out (capture itself goes on).
+fn configure<T: pgrx::FromDatum + pgrx::IntoDatum>(
+    what: &str,
+    sql: &str,
+    args: &[pgrx::datum::DatumWithOid],
+) -> Option<T> {
+    as_owner(|| {
+        configuring(|| {
+            Spi::connect_mut(|client| {
+                let current = client
+                    .select(
+                        "SELECT pg_catalog.to_regprocedure('audit._enable_capture(regclass, text[], boolean)') IS NOT NULL",
+                        None,
+                        &[],
+                    )
+                    .unwrap_or_else(|e| spi_failed(e))
+                    .first()
+                    .get::<bool>(1)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(false);
+                if !current {
+                    raise(
+                        PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                        format!("{what} needs the extension's SQL objects of this library's version"),
+                        Some(format!(
+                            "The library is pg_storage_ext {}; this database's extension is still at an older version. Capture goes on meanwhile.",
+                            env!("CARGO_PKG_VERSION")
+                        )),
+                        Some("Run ALTER EXTENSION pg_storage_ext UPDATE.".into()),
+                    );
+                }
+                client
+                    .update(sql, None, args)
+                    .unwrap_or_else(|e| spi_failed(e))
+                    .first()
+                    .get::<T>(1)
+                    .ok()
+                    .flatten()
+            })
+        })
+    })
 }
 
 fn enable(target: Regclass, exclude: Option<Vec<Option<String>>>, capture_query: bool) {
     crate::error::require_primary("audit.enable");
     let relid = target.0;
-    let table = check_target(relid, "audit.enable");
-    let exclude: Vec<String> = exclude
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| {
-            c.unwrap_or_else(|| {
-                raise(
-                    PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-                    "exclude_columns must not contain NULL",
-                    None,
-                    Some("List column names, e.g. ARRAY['password_hash'].".into()),
-                )
-            })
-        })
-        .collect();
+    check_target(relid, "audit.enable");
     // The lock CREATE TRIGGER takes, so the columns checked are the columns captured.
     // SAFETY: locks a relation by OID; released at transaction end.
     unsafe {
         pg_sys::LockRelationOid(relid, pg_sys::ShareRowExclusiveLock as pg_sys::LOCKMODE);
     }
-    let options = Options::new(Scope::Table, capture_query, &exclude);
-    as_owner(|| {
-        configuring(|| {
-            Spi::connect_mut(|client| {
-                let cols = columns(client, relid);
-                let unknown = unknown_columns(&options.exclude, &cols);
-                if let Some(first) = unknown.first() {
-                    raise(
-                        PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
-                        format!("column \"{first}\" of relation {table} does not exist"),
-                        Some(format!(
-                            "exclude_columns names {} unknown column(s): {}.",
-                            unknown.len(),
-                            unknown.join(", ")
-                        )),
-                        Some(format!("The table's columns are: {}.", cols.join(", "))),
-                    );
-                }
-                client
-                    .update("SELECT audit._ensure_log()", None, &[])
-                    .unwrap_or_else(|e| spi_failed(e));
-                install(client, relid, &options);
-                client
-                .update(
-                    "INSERT INTO audit._tracked AS t (table_name, exclude_columns, capture_query, table_oids) \
-                     VALUES ($1::pg_catalog.regclass, $2, $3, ARRAY[$1]) \
-                     ON CONFLICT (table_name) DO UPDATE \
-                        SET exclude_columns = EXCLUDED.exclude_columns, \
-                            capture_query = EXCLUDED.capture_query, \
-                            table_oids = CASE WHEN $1 = ANY (t.table_oids) THEN t.table_oids \
-                                              ELSE t.table_oids || $1 END",
-                    None,
-                    &[
-                        relid.into(),
-                        options.exclude.clone().into(),
-                        capture_query.into(),
-                    ],
-                )
-                .unwrap_or_else(|e| spi_failed(e));
-                if relkind(relid) == b'p' {
-                    sync_partitions(client, relid, &options);
-                }
-                // the capture as configured now: DDL that changes it later is logged
-                if has_relation(client, "audit._ddl_state") {
-                    client
-                        .update(
-                            "INSERT INTO audit._ddl_state AS d \
-                             SELECT t.table_name, audit._capture_state(t) FROM audit._tracked t \
-                              WHERE t.table_name = $1 \
-                             ON CONFLICT (table_name) DO UPDATE SET state = EXCLUDED.state",
-                            None,
-                            &[relid.into()],
-                        )
-                        .unwrap_or_else(|e| spi_failed(e));
-                }
-            })
-        })
-    });
-}
-
-/// (Re)creates the four capture triggers of `relid` with `options` unless they already carry
-/// them. Refuses to replace a trigger of the same name that is not a capture trigger.
-fn install(client: &mut SpiClient<'_>, relid: pg_sys::Oid, options: &Options) {
-    let table = qualified(relid);
-    let names: Vec<String> = TRIGGERS.iter().map(|(n, _)| (*n).to_owned()).collect();
-    let existing: Vec<(String, bool, Vec<String>)> = client
-        .select(
-            &format!(
-                "SELECT tgname::text, tgfoid = {CAPTURE_FN}, storage._trigger_args(tgargs) \
-                   FROM pg_catalog.pg_trigger WHERE tgrelid = $1 AND tgname = ANY ($2)"
-            ),
-            None,
-            &[relid.into(), names.into()],
-        )
-        .unwrap_or_else(|e| spi_failed(e))
-        .map(|row| {
-            (
-                row.get::<String>(1).ok().flatten().unwrap_or_default(),
-                row.get::<bool>(2).ok().flatten().unwrap_or(false),
-                row.get::<Vec<String>>(3).ok().flatten().unwrap_or_default(),
-            )
-        })
-        .collect();
-    let args = options.to_args();
-    for (name, event) in TRIGGERS {
-        match existing.iter().find(|(n, _, _)| n == name) {
-            Some((_, false, _)) => raise(
-                PgSqlErrorCode::ERRCODE_DUPLICATE_OBJECT,
-                format!("trigger \"{name}\" for relation {table} already exists"),
-                Some("It is not a pg_storage_ext capture trigger.".into()),
-                Some(format!(
-                    "Rename or drop that trigger, then call audit.enable('{table}') again."
-                )),
-            ),
-            Some((_, true, a)) if *a == args => continue,
-            _ => {}
-        }
-        let arg_list: Vec<String> = args.iter().map(|a| literal(a)).collect();
-        let sql = format!(
-            "CREATE OR REPLACE TRIGGER {} {event} ON {table} {} FOR EACH STATEMENT \
-             EXECUTE FUNCTION audit._capture({})",
-            quote(name),
-            referencing(event),
-            arg_list.join(", ")
-        );
-        client
-            .update(&sql, None, &[])
-            .unwrap_or_else(|e| spi_failed(e));
-    }
-}
-
-/// Drops the capture triggers of `relid`; returns how many there were.
-fn uninstall(client: &mut SpiClient<'_>, relid: pg_sys::Oid) -> usize {
-    let names: Vec<String> = client
-        .select(
-            &format!(
-                "SELECT tgname::text FROM pg_catalog.pg_trigger \
-                  WHERE tgrelid = $1 AND tgfoid = {CAPTURE_FN} ORDER BY tgname"
-            ),
-            None,
-            &[relid.into()],
-        )
-        .unwrap_or_else(|e| spi_failed(e))
-        .filter_map(|row| row.get::<String>(1).ok().flatten())
-        .collect();
-    for name in &names {
-        let sql = format!("DROP TRIGGER {} ON {}", quote(name), qualified(relid));
-        client
-            .update(&sql, None, &[])
-            .unwrap_or_else(|e| spi_failed(e));
-    }
-    names.len()
-}
-
-/// Partitions (at any depth) of `root` that are tables and not audited on their own.
-fn partitions(client: &SpiClient<'_>, root: pg_sys::Oid) -> Vec<pg_sys::Oid> {
-    client
-        .select(
-            "SELECT p.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.regclass) AS p \
-               JOIN pg_catalog.pg_class AS c ON c.oid = p.relid \
-              WHERE p.relid <> $1::pg_catalog.regclass AND c.relkind IN ('r', 'p') \
-                AND NOT EXISTS (SELECT FROM audit._tracked t WHERE t.table_name = p.relid) \
-              ORDER BY p.level, p.relid",
-            None,
-            &[root.into()],
-        )
-        .unwrap_or_else(|e| spi_failed(e))
-        .filter_map(|row| row.get::<pg_sys::Oid>(1).ok().flatten())
-        .collect()
-}
-
-/// Gives every partition of `root` partition-scope capture triggers with `options`; returns
-/// how many partitions were visited.
-fn sync_partitions(client: &mut SpiClient<'_>, root: pg_sys::Oid, options: &Options) -> i32 {
-    let scoped = Options {
-        scope: Scope::Partition,
-        ..options.clone()
-    };
-    let parts = partitions(client, root);
-    for part in &parts {
-        install(client, *part, &scoped);
-    }
-    parts.len() as i32
-}
-
-/// The options audit.enable gave `table` (from `audit._tracked`), None when it is not audited.
-fn tracked_options(client: &SpiClient<'_>, table: pg_sys::Oid) -> Option<Options> {
-    client
-        .select(
-            "SELECT exclude_columns, capture_query FROM audit._tracked WHERE table_name = $1::pg_catalog.regclass",
-            None,
-            &[table.into()],
-        )
-        .unwrap_or_else(|e| spi_failed(e))
-        .next()
-        .map(|row| {
-            let exclude = row.get::<Vec<String>>(1).ok().flatten().unwrap_or_default();
-            let capture_query = row.get::<bool>(2).ok().flatten().unwrap_or(false);
-            Options::new(Scope::Table, capture_query, &exclude)
-        })
-}
-
-/// `audit._sync_partitions`: the options of `root` from its configuration row.
-fn sync_from_config(root: pg_sys::Oid) -> i32 {
-    Spi::connect_mut(|client| match tracked_options(client, root) {
-        Some(options) => sync_partitions(client, root, &options),
-        None => 0,
-    })
-}
-
-fn carry(old: pg_sys::Oid, new: pg_sys::Oid, command: &str) -> bool {
-    check_target(old, "audit._carry_capture");
-    check_target(new, "audit._carry_capture");
-    as_owner(|| {
-        configuring(|| {
-            Spi::connect_mut(|client| {
-                let Some(options) = tracked_options(client, old) else {
-                    return false;
-                };
-                // the state of the new table is first seen after its rename (not logged)
-                client
-                    .update(
-                        "DELETE FROM audit._ddl_state WHERE table_name = $1",
-                        None,
-                        &[old.into()],
-                    )
-                    .unwrap_or_else(|e| spi_failed(e));
-                client
-                    .update(
-                        "UPDATE audit._tracked \
-                            SET table_name = $2::pg_catalog.oid::pg_catalog.regclass, \
-                                table_oids = table_oids \
-                                    || CASE WHEN $1 = ANY (table_oids) THEN '{}' ELSE ARRAY[$1] END \
-                                    || ARRAY[$2] \
-                          WHERE table_name = $1::pg_catalog.oid::pg_catalog.regclass",
-                        None,
-                        &[old.into(), new.into()],
-                    )
-                    .unwrap_or_else(|e| spi_failed(e));
-                install(client, new, &options);
-                if relkind(new) == b'p' {
-                    sync_partitions(client, new, &options);
-                }
-                client
-                    .update(
-                        "SELECT audit._log_ddl($2, n.nspname, c.relname, $3) \
-                           FROM pg_catalog.pg_class c \
-                           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                          WHERE c.oid = $1",
-                        None,
-                        &[old.into(), new.into(), command.into()],
-                    )
-                    .unwrap_or_else(|e| spi_failed(e));
-                true
-            })
-        })
-    })
+    configure::<String>(
+        "audit.enable",
+        "SELECT audit._enable_capture($1, $2, $3)::text",
+        &[
+            relid.into(),
+            exclude.unwrap_or_default().into(),
+            capture_query.into(),
+        ],
+    );
 }
 
 fn disable(target: Regclass) {
     crate::error::require_primary("audit.disable");
     let relid = target.0;
     let table = check_target(relid, "audit.disable");
-    let dropped = as_owner(|| {
-        configuring(|| {
-            Spi::connect_mut(|client| {
-                // stopping capture is itself recorded, once, before the configuration goes
-                if has_relation(client, "audit._ddl_state") {
-                    client
-                        .update(
-                            "SELECT audit._log_ddl(c.oid, n.nspname, c.relname, 'audit.disable') \
-                               FROM pg_catalog.pg_class c \
-                               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                              WHERE c.oid = $1 AND EXISTS (SELECT FROM audit._tracked t WHERE t.table_name = c.oid)",
-                            None,
-                            &[relid.into()],
-                        )
-                        .unwrap_or_else(|e| spi_failed(e));
-                }
-                let mut n = uninstall(client, relid);
-                for part in partitions(client, relid) {
-                    n += uninstall(client, part);
-                }
-                let rows = client
-                    .update(
-                        "DELETE FROM audit._tracked WHERE table_name = $1::pg_catalog.regclass",
-                        None,
-                        &[relid.into()],
-                    )
-                    .unwrap_or_else(|e| spi_failed(e))
-                    .len();
-                n + rows
-            })
-        })
-    });
-    if dropped == 0 {
+    let removed = configure::<i32>(
+        "audit.disable",
+        "SELECT audit._disable_capture($1)",
+        &[relid.into()],
+    );
+    if removed.unwrap_or(0) == 0 {
         pgrx::notice!("{table} is not audited; nothing to disable");
     }
+}
+
+/// `audit._sync_partitions`: on a database still at 0.1.0's SQL (its DDL event trigger calls
+/// this on a user's CREATE TABLE … PARTITION OF) a warning, never a failed statement.
+fn sync_partitions(root: pg_sys::Oid) -> i32 {
+    let current = crate::error::read_one::<bool>(
+        "SELECT pg_catalog.to_regprocedure('audit._sync_capture(regclass)') IS NOT NULL",
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false);
+    if !current {
+        pgrx::warning!(
+            "pg_storage_ext: new partitions of audited tables get no capture triggers until ALTER EXTENSION pg_storage_ext UPDATE"
+        );
+        return 0;
+    }
+    configure::<i32>(
+        "audit._sync_partitions",
+        "SELECT audit._sync_capture($1)",
+        &[root.into()],
+    )
+    .unwrap_or(0)
+}
+
+fn carry(old: pg_sys::Oid, new: pg_sys::Oid, command: &str) -> bool {
+    check_target(old, "audit._carry_capture");
+    check_target(new, "audit._carry_capture");
+    configure::<bool>(
+        "audit._carry_capture",
+        "SELECT audit._carry($1, $2, $3)",
+        &[old.into(), new.into(), command.into()],
+    )
+    .unwrap_or(false)
 }
 
 /// The C symbols of `audit._changed_columns`, which the frozen 0.1.0 script declares (so a

@@ -35,9 +35,21 @@ fn old_db(name: &str) -> Client {
     .expect("CREATE EXTENSION from the frozen 0.1.0 script (every C symbol it names must exist)");
     c.batch_execute(
         r#"
-        -- audit: a table with history
+        -- audit: a table with history. Its capture as 0.1.0's audit.enable left it (this library
+        -- refuses to configure capture in a database whose SQL is older; capture itself goes on)
         CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance bigint NOT NULL);
-        SELECT audit.enable('accounts', '{owner}');
+        SELECT audit._ensure_log();
+        CREATE TRIGGER audit_capture_insert AFTER INSERT ON accounts REFERENCING NEW TABLE AS pg_storage_ext_new
+            FOR EACH STATEMENT EXECUTE FUNCTION audit._capture('table', 'false', 'owner');
+        CREATE TRIGGER audit_capture_update AFTER UPDATE ON accounts
+            REFERENCING OLD TABLE AS pg_storage_ext_old NEW TABLE AS pg_storage_ext_new
+            FOR EACH STATEMENT EXECUTE FUNCTION audit._capture('table', 'false', 'owner');
+        CREATE TRIGGER audit_capture_delete AFTER DELETE ON accounts REFERENCING OLD TABLE AS pg_storage_ext_old
+            FOR EACH STATEMENT EXECUTE FUNCTION audit._capture('table', 'false', 'owner');
+        CREATE TRIGGER audit_capture_truncate AFTER TRUNCATE ON accounts
+            FOR EACH STATEMENT EXECUTE FUNCTION audit._capture('table', 'false', 'owner');
+        INSERT INTO audit._tracked (table_name, exclude_columns, capture_query, table_oids)
+        VALUES ('accounts', '{owner}', false, ARRAY['accounts'::regclass::oid]);
         INSERT INTO accounts SELECT g, 'o' || g, g * 10 FROM generate_series(1, 20) g;
         UPDATE accounts SET balance = balance + 1 WHERE id <= 5;
         DELETE FROM accounts WHERE id = 20;
@@ -46,7 +58,7 @@ fn old_db(name: &str) -> Client {
         -- partitions: a registered parent with rows, one in its default partition
         CREATE TABLE events (id bigint NOT NULL, at timestamptz NOT NULL, v text) PARTITION BY RANGE (at);
         SELECT storage.create_partitions('events', '1 day', 2);
-        INSERT INTO events SELECT g, now() - g * interval '1 hour', 'x' FROM generate_series(0, 9) g;
+        INSERT INTO events SELECT g, now() + g * interval '1 minute', 'x' FROM generate_series(0, 9) g;
         INSERT INTO events VALUES (100, now() + interval '30 days', 'far');
         -- matviews: a registered view over a tracked source
         CREATE TABLE views_src (id int PRIMARY KEY, n int NOT NULL);
@@ -95,6 +107,17 @@ fn update_from_first_release_equals_fresh_install_and_keeps_data() {
         history_before >= 26,
         "audit rows before the update: {history_before}"
     );
+    // configuring capture waits for the update, with the way out; nothing changed
+    let refused = c
+        .batch_execute("SELECT audit.enable('accounts', '{owner, balance}')")
+        .unwrap_err();
+    let db = refused.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), "0A000", "{refused}");
+    assert_eq!(
+        db.hint(),
+        Some("Run ALTER EXTENSION pg_storage_ext UPDATE.")
+    );
+    assert_eq!(one::<String>(&mut c, LOG), log_before);
 
     c.batch_execute("ALTER EXTENSION pg_storage_ext UPDATE")
         .expect("ALTER EXTENSION UPDATE");
@@ -170,6 +193,17 @@ fn update_from_first_release_equals_fresh_install_and_keeps_data() {
         one::<String>(&mut c, "SELECT exclude_columns::text FROM audit.tracked"),
         "{owner}"
     );
+    // and after the update the capture can be configured again, everything in order
+    c.batch_execute("SELECT audit.enable('accounts', '{owner, balance}')")
+        .expect("audit.enable after the update");
+    assert_eq!(
+        one::<String>(&mut c, "SELECT exclude_columns::text FROM audit.tracked"),
+        "{owner,balance}"
+    );
+    assert!(one::<bool>(
+        &mut c,
+        "SELECT bool_and(capture_ok) FROM audit.coverage"
+    ));
 
     assert_eq!(
         one::<i64>(&mut c, "SELECT count(*) FROM storage.partitions('events')"),
