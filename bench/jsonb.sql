@@ -91,10 +91,11 @@ SELECT bench.compare('jsonb_patch 100k vs jsonb_set/#- chain',
 
 -- jsonb_diff of two ~390-byte documents (three members changed, one of them nested, one
 -- removed): microseconds per call net of the scan that feeds it, against the 1 µs goal, and
--- against core's `=` on the same pairs (which walks both documents once).
+-- against core's `||` on the same pairs (a core operator that reads both documents and writes
+-- one; `=` is no floor here: it stops at the differing member counts).
 CREATE TABLE bench.diff_pairs AS
 SELECT a, jsonb_set(jsonb_set(a, '{theme}', '"dark"'), '{notifications,push}', 'false') - 'home' AS b
-FROM (SELECT doc || jsonb_build_object('bio', repeat('x', 70)) AS a FROM bench.prefs_src) AS s;
+FROM (SELECT doc || jsonb_build_object('bio', repeat('x', 122)) AS a FROM bench.prefs_src) AS s;
 VACUUM ANALYZE bench.diff_pairs;
 DO $$
 DECLARE
@@ -105,7 +106,7 @@ BEGIN
     SELECT count(*), avg(pg_column_size(a))::int INTO n, bytes FROM bench.diff_pairs;
     FOR i IN 1..runs LOOP
         d := d || bench.time_ms('SELECT count(storage.jsonb_diff(a, b)) FROM bench.diff_pairs');
-        e := e || bench.time_ms('SELECT count(*) FILTER (WHERE a = b) FROM bench.diff_pairs');
+        e := e || bench.time_ms('SELECT count(a || b) FROM bench.diff_pairs');
         s := s || bench.time_ms('SELECT count(*) FILTER (WHERE a IS NOT NULL AND b IS NOT NULL) FROM bench.diff_pairs');
     END LOOP;
     SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) INTO md FROM unnest(d) x;
@@ -113,7 +114,7 @@ BEGIN
     SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) INTO ms FROM unnest(s) x;
     PERFORM bench.record(format('jsonb_diff of two %s-byte documents: µs per call (net of the scan) vs the 1 µs goal', bytes),
                          (md - ms) * 1000 / n, 1, (md - ms) * 1000 / n, '<= 1', 'µs');
-    PERFORM bench.record('jsonb_diff vs core jsonb = on the same pairs (µs per call, net of the scan)',
+    PERFORM bench.record('jsonb_diff vs core || on the same pairs (µs per call, net of the scan)',
                          (md - ms) * 1000 / n, (me - ms) * 1000 / n, (md - ms) / nullif(me - ms, 0), NULL, 'µs');
 END $$;
 SELECT format('%s: %s µs vs %s µs, ratio %s', workload, round(ours::numeric, 3), round(baseline::numeric, 3), round(ratio::numeric, 3))

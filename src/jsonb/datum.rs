@@ -30,9 +30,14 @@ impl JsonbRef {
     /// The root container, aligned: a value kept with a short header is first copied to a
     /// 4-byte-header one (a no-op otherwise). Lives as long as the call.
     pub fn container(&self) -> *mut pg_sys::JsonbContainer {
-        // SAFETY: a valid jsonb datum; detoasting a plain value returns it as it is.
+        // SAFETY: a valid jsonb datum, already neither compressed nor out of line (see
+        // `from_polymorphic_datum`): only a short header needs the copy pg_detoast_datum makes.
         unsafe {
-            let full = pg_sys::pg_detoast_datum(self.ptr.cast()).cast::<pg_sys::Jsonb>();
+            let full = if pgrx::varlena::varatt_is_1b(self.ptr.cast()) {
+                pg_sys::pg_detoast_datum(self.ptr.cast()).cast::<pg_sys::Jsonb>()
+            } else {
+                self.ptr
+            };
             &raw mut (*full).root
         }
     }

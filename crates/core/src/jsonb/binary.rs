@@ -67,6 +67,7 @@ impl<'a> Container<'a> {
         self.bytes
     }
 
+    #[inline(always)]
     fn word(&self, at: usize) -> u32 {
         self.bytes
             .get(at..at + 4)
@@ -74,6 +75,7 @@ impl<'a> Container<'a> {
             .map_or(0, u32::from_ne_bytes)
     }
 
+    #[inline(always)]
     fn header(&self) -> u32 {
         self.word(0)
     }
@@ -96,6 +98,7 @@ impl<'a> Container<'a> {
         self.header() & JB_FSCALAR != 0
     }
 
+    #[inline(always)]
     fn entries(&self) -> usize {
         if self.is_object() {
             self.count() * 2
@@ -104,10 +107,12 @@ impl<'a> Container<'a> {
         }
     }
 
+    #[inline(always)]
     fn entry(&self, i: usize) -> u32 {
         self.word(4 + 4 * i)
     }
 
+    #[inline(always)]
     fn data_start(&self) -> usize {
         4 + 4 * self.entries()
     }
@@ -126,6 +131,7 @@ impl<'a> Container<'a> {
     }
 
     /// Entry i's length given where it starts.
+    #[inline(always)]
     fn length(&self, i: usize, off: usize) -> usize {
         let e = self.entry(i);
         let field = (e & JENTRY_OFFLENMASK) as usize;
@@ -136,10 +142,12 @@ impl<'a> Container<'a> {
         }
     }
 
+    #[inline(always)]
     fn slice(&self, from: usize, to: usize) -> &'a [u8] {
         self.bytes.get(from..to).unwrap_or(&[])
     }
 
+    #[inline(always)]
     fn item(&self, i: usize, off: usize, len: usize) -> Item<'a> {
         let base = self.data_start();
         match self.entry(i) & JENTRY_TYPEMASK {
@@ -229,8 +237,19 @@ pub struct Pairs<'a> {
     value_off: usize,
 }
 
+impl Pairs<'_> {
+    const EMPTY: Pairs<'static> = Pairs {
+        c: Container { bytes: &[] },
+        i: 0,
+        n: 0,
+        key_off: 0,
+        value_off: 0,
+    };
+}
+
 impl<'a> Iterator for Pairs<'a> {
     type Item = (&'a [u8], Item<'a>);
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         if self.i >= self.n {
             return None;
@@ -259,6 +278,7 @@ pub struct Elems<'a> {
 
 impl<'a> Iterator for Elems<'a> {
     type Item = Item<'a>;
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         if self.i >= self.n {
             return None;
@@ -523,7 +543,7 @@ pub fn encode(root: &Node<'_>, out: &mut [u8]) -> Result<(), TooLarge> {
     write_root(&mut s, root)
 }
 
-/// Joins two objects' members in key order: `f(key, left, right)` decides each key's fate.
+/// Joins two objects' members in key order: `f(left, right)` decides each key's fate.
 fn join<'a>(
     a: Option<Container<'a>>,
     b: Container<'a>,
@@ -531,36 +551,37 @@ fn join<'a>(
 ) -> Node<'a> {
     crate::stack::check();
     let mut out = Vec::with_capacity(a.map_or(0, |a| a.count()) + b.count());
-    let mut left = a.map(|a| a.pairs()).into_iter().flatten().peekable();
-    let mut right = b.pairs().peekable();
+    let mut left = a.map(|a| a.pairs()).unwrap_or(Pairs::EMPTY);
+    let mut right = b.pairs();
+    let (mut l, mut r) = (left.next(), right.next());
     loop {
-        let (key, l, r) = match (left.peek(), right.peek()) {
-            (Some(&(ka, va)), Some(&(kb, vb))) => match key_cmp(ka, kb) {
+        let (key, lv, rv) = match (l, r) {
+            (Some((ka, va)), Some((kb, vb))) => match key_cmp(ka, kb) {
                 Ordering::Less => {
-                    left.next();
+                    l = left.next();
                     (ka, Some(va), None)
                 }
                 Ordering::Greater => {
-                    right.next();
+                    r = right.next();
                     (kb, None, Some(vb))
                 }
                 Ordering::Equal => {
-                    left.next();
-                    right.next();
+                    l = left.next();
+                    r = right.next();
                     (ka, Some(va), Some(vb))
                 }
             },
-            (Some(&(ka, va)), None) => {
-                left.next();
+            (Some((ka, va)), None) => {
+                l = left.next();
                 (ka, Some(va), None)
             }
-            (None, Some(&(kb, vb))) => {
-                right.next();
+            (None, Some((kb, vb))) => {
+                r = right.next();
                 (kb, None, Some(vb))
             }
             (None, None) => break,
         };
-        if let Some(node) = f(l, r) {
+        if let Some(node) = f(lv, rv) {
             out.push((Cow::Borrowed(key), node));
         }
     }
