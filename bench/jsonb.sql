@@ -90,32 +90,43 @@ SELECT bench.compare('jsonb_patch 100k vs jsonb_set/#- chain',
     $$SELECT count(jsonb_insert(jsonb_set(doc, '{theme}', '"dark"') #- '{home}', '{tags,-1}', '"z"', true)) FROM bench.prefs_src$$, NULL, 5, '<= 1.2');
 
 -- jsonb_diff of two ~390-byte documents (three members changed, one of them nested, one
--- removed): microseconds per call net of the scan that feeds it, against the 1 µs goal, and
--- against core's `||` on the same pairs (a core operator that reads both documents and writes
--- one; `=` is no floor here: it stops at the differing member counts).
+-- removed), microseconds per call net of the scan that feeds it. In cache: each pair diffed 10
+-- times in a row (what the function costs; the 1 µs goal). From the table: each pair once, the
+-- documents coming from 75 MB of rows, where reading them is most of the cost: its floor is
+-- core's `=` reading both documents whole (a = a AND b = b; `a = b` is no floor, it stops at the
+-- differing member counts), and core's `||` on the same pairs is shown beside it.
 CREATE TABLE bench.diff_pairs AS
 SELECT a, jsonb_set(jsonb_set(a, '{theme}', '"dark"'), '{notifications,push}', 'false') - 'home' AS b
 FROM (SELECT doc || jsonb_build_object('bio', repeat('x', 122)) AS a FROM bench.prefs_src) AS s;
 VACUUM ANALYZE bench.diff_pairs;
 DO $$
 DECLARE
-    d float8[] := '{}'; e float8[] := '{}'; s float8[] := '{}';
-    n bigint; bytes int; md float8; me float8; ms float8;
+    hot float8[] := '{}'; hot0 float8[] := '{}'; d float8[] := '{}'; e float8[] := '{}';
+    c float8[] := '{}'; s float8[] := '{}';
+    n bigint; bytes int; mhot float8; mhot0 float8; md float8; me float8; mc float8; ms float8;
     runs int := CASE WHEN current_setting('bench.quick', true) = 'on' THEN 1 ELSE 5 END;
 BEGIN
     SELECT count(*), avg(pg_column_size(a))::int INTO n, bytes FROM bench.diff_pairs;
     FOR i IN 1..runs LOOP
+        hot := hot || bench.time_ms('SELECT count(storage.jsonb_diff(a, b)) FROM bench.diff_pairs, generate_series(1, 10)');
+        hot0 := hot0 || bench.time_ms('SELECT count(*) FILTER (WHERE a IS NOT NULL AND b IS NOT NULL) FROM bench.diff_pairs, generate_series(1, 10)');
         d := d || bench.time_ms('SELECT count(storage.jsonb_diff(a, b)) FROM bench.diff_pairs');
-        e := e || bench.time_ms('SELECT count(a || b) FROM bench.diff_pairs');
+        e := e || bench.time_ms('SELECT count(*) FILTER (WHERE a = a AND b = b) FROM bench.diff_pairs');
+        c := c || bench.time_ms('SELECT count(a || b) FROM bench.diff_pairs');
         s := s || bench.time_ms('SELECT count(*) FILTER (WHERE a IS NOT NULL AND b IS NOT NULL) FROM bench.diff_pairs');
     END LOOP;
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) INTO mhot FROM unnest(hot) x;
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) INTO mhot0 FROM unnest(hot0) x;
     SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) INTO md FROM unnest(d) x;
     SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) INTO me FROM unnest(e) x;
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) INTO mc FROM unnest(c) x;
     SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) INTO ms FROM unnest(s) x;
-    PERFORM bench.record(format('jsonb_diff of two %s-byte documents: µs per call (net of the scan) vs the 1 µs goal', bytes),
-                         (md - ms) * 1000 / n, 1, (md - ms) * 1000 / n, '<= 1', 'µs');
-    PERFORM bench.record('jsonb_diff vs core || on the same pairs (µs per call, net of the scan)',
+    PERFORM bench.record(format('jsonb_diff of two %s-byte documents in cache: µs per call vs the 1 µs goal', bytes),
+                         (mhot - mhot0) * 1000 / (10 * n), 1, (mhot - mhot0) * 1000 / (10 * n), '<= 1', 'µs');
+    PERFORM bench.record('jsonb_diff from a 100k-row table vs its floor, core = reading both documents (µs per call, net of the scan)',
                          (md - ms) * 1000 / n, (me - ms) * 1000 / n, (md - ms) / nullif(me - ms, 0), NULL, 'µs');
+    PERFORM bench.record('jsonb_diff from a 100k-row table vs core || on the same pairs (µs per call, net of the scan)',
+                         (md - ms) * 1000 / n, (mc - ms) * 1000 / n, (md - ms) / nullif(mc - ms, 0), NULL, 'µs');
 END $$;
 SELECT format('%s: %s µs vs %s µs, ratio %s', workload, round(ours::numeric, 3), round(baseline::numeric, 3), round(ratio::numeric, 3))
 FROM bench.results WHERE workload LIKE 'jsonb_diff%';
