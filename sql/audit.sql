@@ -600,6 +600,8 @@ DECLARE
     cols text[];
     unknown text[];
 BEGIN
+    PERFORM storage._refuse_on_citus(target, 'audit.enable',
+        'Capture triggers on a Citus table would fire in the shards on the workers (on every copy of a reference table), writing rows under the shards'' names into the workers'' own logs, which audit.log, audit.history and audit.row_at on the coordinator never read.');
     IF array_position(exclude_columns, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'exclude_columns must not contain NULL'
               USING ERRCODE = 'null_value_not_allowed', HINT = 'List column names, e.g. ARRAY[''password_hash''].';

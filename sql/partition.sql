@@ -596,6 +596,11 @@ BEGIN
     END IF;
     EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)', cfg.parent, child,
                    coalesce(quote_literal(lo), 'MINVALUE'), coalesce(quote_literal(hi), 'MAXVALUE'));
+    -- Citus distributed the child at ATTACH, copying its rows into shards on the workers: the
+    -- copy left in the coordinator's table is dropped
+    IF moved > 0 AND storage._citus_kind(child) IS NOT NULL THEN
+        EXECUTE format('SELECT truncate_local_data_after_distributing_table(%L)', child);
+    END IF;
     -- the log keeps its indexes per partition (see sql/audit.sql)
     IF cfg.parent IN ('audit._log_statement'::regclass, 'audit._log_row'::regclass) THEN
         PERFORM audit._index_log_partitions();
@@ -904,8 +909,9 @@ BEGIN
                                    lim.lo, lim.hi);
     default_rows := false;
     SELECT partdefid INTO defid FROM pg_partitioned_table WHERE partrelid = cfg.parent;
-    -- a default partition without a single page is empty: no query needed
-    IF defid <> 0 AND pg_relation_size(defid) > 0 THEN
+    -- a default partition without a single page is empty: no query needed (but for a Citus
+    -- table, whose rows are in shards on the workers)
+    IF defid <> 0 AND (pg_relation_size(defid) > 0 OR storage._citus_kind(defid) IS NOT NULL) THEN
         EXECUTE format('SELECT EXISTS (SELECT 1 FROM ONLY %s WHERE %I IS NOT NULL)', defid::regclass, cfg.control_column)
            INTO default_rows;
     END IF;
@@ -1085,7 +1091,7 @@ DECLARE
     v text;
 BEGIN
     SELECT partdefid INTO defid FROM pg_partitioned_table WHERE partrelid = cfg.parent;
-    IF defid IS NULL OR defid = 0 OR pg_relation_size(defid) = 0 THEN
+    IF defid IS NULL OR defid = 0 OR (pg_relation_size(defid) = 0 AND storage._citus_kind(defid) IS NULL) THEN
         RETURN NULL;
     END IF;
     EXECUTE format('SELECT t.%I::text FROM ONLY %s AS t WHERE t.%1$I IS NOT NULL ORDER BY t.%1$I LIMIT 1', cfg.control_column, defid::regclass) INTO v;
@@ -1542,6 +1548,8 @@ DECLARE
     def_name text;
 BEGIN
     PERFORM storage._require_primary('storage.convert_to_partitioned');
+    PERFORM storage._refuse_on_citus(target, 'storage.convert_to_partitioned',
+        'Its copy, checksum and swap run on the coordinator''s table, which on a Citus table holds no rows (they are in shards on the workers): nothing would be copied.');
     IF target IS NULL OR control_column IS NULL THEN
         RAISE EXCEPTION 'target and control_column must not be NULL' USING ERRCODE = 'null_value_not_allowed',
               HINT = 'storage.convert_to_partitioned(''article_views'', ''viewed_at'', ''1 month'').';
@@ -1654,6 +1662,8 @@ DECLARE
     total bigint := 0;
 BEGIN
     PERFORM storage._require_primary('storage.undo_partitioning');
+    PERFORM storage._refuse_on_citus(parent, 'storage.undo_partitioning',
+        'Its copy, checksum and swap run on the coordinator''s table, which on a Citus table holds no rows (they are in shards on the workers): nothing would be copied.');
     IF parent IS NULL THEN
         RAISE EXCEPTION 'parent must not be NULL' USING ERRCODE = 'null_value_not_allowed',
               HINT = 'storage.undo_partitioning(''article_views'').';

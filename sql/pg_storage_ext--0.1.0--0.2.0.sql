@@ -37,6 +37,45 @@ $$;
 COMMENT ON FUNCTION storage._require_primary(text, boolean) IS
     'Internal: false on a primary; on a hot standby, true for a scheduled job of the extension (it returns at once) and otherwise a 25006 error whose hint names the primary.';
 
+-- Citus (README: Scale-out): what a table is to Citus — 'distributed', 'reference' or 'citus
+-- local' — or NULL (no Citus, or a table it does not manage). Read from Citus's own catalog when
+-- it is installed (pg_dist_partition), so the extension neither needs nor loads Citus.
+CREATE FUNCTION storage._citus_kind(target regclass) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    kind text;
+BEGIN
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE 'SELECT CASE WHEN partmethod = ''n'' AND repmodel = ''t'' THEN ''reference''
+                         WHEN partmethod = ''n'' AND colocationid = 0 THEN ''citus local''
+                         ELSE ''distributed'' END
+               FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1'
+       INTO kind USING target;
+    RETURN kind;
+END
+$$;
+COMMENT ON FUNCTION storage._citus_kind(regclass) IS
+    'Internal: distributed, reference or citus local for a table Citus manages; NULL otherwise (or without Citus).';
+
+-- The one refusal of a function that would be wrong on a Citus table (README: Scale-out lists
+-- which): 0A000 at once, naming the table, its kind, why, and what to do instead.
+CREATE FUNCTION storage._refuse_on_citus(target regclass, what text, why text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    kind text := storage._citus_kind(target);
+BEGIN
+    IF kind IS NOT NULL THEN
+        RAISE EXCEPTION '% does not support Citus % tables: % is one', what, kind, target
+              USING ERRCODE = 'feature_not_supported', DETAIL = why,
+                    HINT = 'Use it on a table that stays on the coordinator (undistribute_table() makes one of a Citus table); README: Scale-out lists what works on Citus tables.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION storage._refuse_on_citus(regclass, text, text) IS
+    'Internal: raises 0A000 when the table is a Citus table, for a function that would be wrong on one.';
+
 -- Security (issue: no path from an ordinary role to superuser) ------------------------------
 
 -- Work on a user's table runs as its owner under SECURITY_RESTRICTED_OPERATION.
@@ -385,6 +424,11 @@ BEGIN
     END IF;
     EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)', cfg.parent, child,
                    coalesce(quote_literal(lo), 'MINVALUE'), coalesce(quote_literal(hi), 'MAXVALUE'));
+    -- Citus distributed the child at ATTACH, copying its rows into shards on the workers: the
+    -- copy left in the coordinator's table is dropped
+    IF moved > 0 AND storage._citus_kind(child) IS NOT NULL THEN
+        EXECUTE format('SELECT truncate_local_data_after_distributing_table(%L)', child);
+    END IF;
     -- the log keeps its indexes per partition (see sql/audit.sql)
     IF cfg.parent IN ('audit._log_statement'::regclass, 'audit._log_row'::regclass) THEN
         PERFORM audit._index_log_partitions();
@@ -503,6 +547,8 @@ DECLARE
     def_name text;
 BEGIN
     PERFORM storage._require_primary('storage.convert_to_partitioned');
+    PERFORM storage._refuse_on_citus(target, 'storage.convert_to_partitioned',
+        'Its copy, checksum and swap run on the coordinator''s table, which on a Citus table holds no rows (they are in shards on the workers): nothing would be copied.');
     IF target IS NULL OR control_column IS NULL THEN
         RAISE EXCEPTION 'target and control_column must not be NULL' USING ERRCODE = 'null_value_not_allowed',
               HINT = 'storage.convert_to_partitioned(''article_views'', ''viewed_at'', ''1 month'').';
@@ -745,6 +791,8 @@ BEGIN
     FOR s IN SELECT * FROM storage._matview_sources(v) LOOP
         srcs := srcs || s.relid;
         IF s.relkind IN ('r', 'p') THEN
+            PERFORM storage._refuse_on_citus(s.relid, 'storage.register_matview',
+                'A registered view learns of changes from a statement trigger on each source; on a Citus table the writes happen in shards on the workers, where the trigger would fire (if Citus allowed it) without telling the coordinator, and the view would be reported unchanged.');
             PERFORM storage._matview_track(s.relid);
         ELSIF s.relkind = 'f'
               OR (s.relkind = 'm' AND NOT EXISTS (SELECT 1 FROM storage.matview_config WHERE view = s.relid)) THEN
@@ -1111,6 +1159,8 @@ DECLARE
     cols text[];
     unknown text[];
 BEGIN
+    PERFORM storage._refuse_on_citus(target, 'audit.enable',
+        'Capture triggers on a Citus table would fire in the shards on the workers (on every copy of a reference table), writing rows under the shards'' names into the workers'' own logs, which audit.log, audit.history and audit.row_at on the coordinator never read.');
     IF array_position(exclude_columns, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'exclude_columns must not contain NULL'
               USING ERRCODE = 'null_value_not_allowed', HINT = 'List column names, e.g. ARRAY[''password_hash''].';
@@ -1529,7 +1579,7 @@ DECLARE
     v text;
 BEGIN
     SELECT partdefid INTO defid FROM pg_partitioned_table WHERE partrelid = cfg.parent;
-    IF defid IS NULL OR defid = 0 OR pg_relation_size(defid) = 0 THEN
+    IF defid IS NULL OR defid = 0 OR (pg_relation_size(defid) = 0 AND storage._citus_kind(defid) IS NULL) THEN
         RETURN NULL;
     END IF;
     EXECUTE format('SELECT t.%I::text FROM ONLY %s AS t WHERE t.%1$I IS NOT NULL ORDER BY t.%1$I LIMIT 1', cfg.control_column, defid::regclass) INTO v;
@@ -1949,6 +1999,8 @@ DECLARE
     total bigint := 0;
 BEGIN
     PERFORM storage._require_primary('storage.undo_partitioning');
+    PERFORM storage._refuse_on_citus(parent, 'storage.undo_partitioning',
+        'Its copy, checksum and swap run on the coordinator''s table, which on a Citus table holds no rows (they are in shards on the workers): nothing would be copied.');
     IF parent IS NULL THEN
         RAISE EXCEPTION 'parent must not be NULL' USING ERRCODE = 'null_value_not_allowed',
               HINT = 'storage.undo_partitioning(''article_views'').';
@@ -2385,8 +2437,9 @@ BEGIN
                                    lim.lo, lim.hi);
     default_rows := false;
     SELECT partdefid INTO defid FROM pg_partitioned_table WHERE partrelid = cfg.parent;
-    -- a default partition without a single page is empty: no query needed
-    IF defid <> 0 AND pg_relation_size(defid) > 0 THEN
+    -- a default partition without a single page is empty: no query needed (but for a Citus
+    -- table, whose rows are in shards on the workers)
+    IF defid <> 0 AND (pg_relation_size(defid) > 0 OR storage._citus_kind(defid) IS NOT NULL) THEN
         EXECUTE format('SELECT EXISTS (SELECT 1 FROM ONLY %s WHERE %I IS NOT NULL)', defid::regclass, cfg.control_column)
            INTO default_rows;
     END IF;
@@ -2625,6 +2678,8 @@ DECLARE
     v regclass;
 BEGIN
     PERFORM storage._require_primary('storage.enable_tenant_isolation');
+    PERFORM storage._refuse_on_citus(target, 'storage.enable_tenant_isolation',
+        'Its policies, FORCE ROW LEVEL SECURITY and partition checks are made and verified on this node''s tables; on a Citus table the rows are read in shards on the workers, which this set-up does not reach.');
     IF target IS NULL OR tenant_column IS NULL OR setting IS NULL THEN
         RAISE EXCEPTION 'target, tenant_column and setting must not be NULL' USING ERRCODE = 'null_value_not_allowed',
               HINT = 'storage.enable_tenant_isolation(''articles'', ''tenant_id'').';

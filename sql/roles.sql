@@ -184,6 +184,8 @@ DECLARE
     v regclass;
 BEGIN
     PERFORM storage._require_primary('storage.enable_tenant_isolation');
+    PERFORM storage._refuse_on_citus(target, 'storage.enable_tenant_isolation',
+        'Its policies, FORCE ROW LEVEL SECURITY and partition checks are made and verified on this node''s tables; on a Citus table the rows are read in shards on the workers, which this set-up does not reach.');
     IF target IS NULL OR tenant_column IS NULL OR setting IS NULL THEN
         RAISE EXCEPTION 'target, tenant_column and setting must not be NULL' USING ERRCODE = 'null_value_not_allowed',
               HINT = 'storage.enable_tenant_isolation(''articles'', ''tenant_id'').';

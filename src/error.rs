@@ -64,6 +64,31 @@ pub(crate) fn require_primary(what: &str) {
     }
 }
 
+/// Nothing unless `relid` is a Citus table; then the 0A000 error of `storage._refuse_on_citus`
+/// (the one place that words it: README, Scale-out) for the function `what`, saying `why`. A
+/// database whose extension SQL predates it (0.1.0's, until ALTER EXTENSION UPDATE) has no Citus
+/// check.
+pub(crate) fn refuse_on_citus(relid: pgrx::pg_sys::Oid, what: &str, why: &str) {
+    let present = read_one::<bool>(
+        "SELECT pg_catalog.to_regprocedure('storage._refuse_on_citus(regclass, text, text)') IS NOT NULL",
+    )
+    .unwrap_or_else(|e| spi_failed(e))
+    .unwrap_or(false);
+    if !present {
+        return;
+    }
+    pgrx::Spi::connect(|client| {
+        client
+            .select(
+                "SELECT storage._refuse_on_citus($1, $2, $3)",
+                Some(1),
+                &[relid.into(), what.into(), why.into()],
+            )
+            .map(|_| ())
+    })
+    .unwrap_or_else(|e| spi_failed(e));
+}
+
 /// The first column of the first row of a read-only query. pgrx's `Spi::get_one` goes through
 /// its writing path, which takes a transaction id: a hot standby has none to give.
 pub(crate) fn read_one<T: pgrx::FromDatum + pgrx::IntoDatum>(

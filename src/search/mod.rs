@@ -17,6 +17,9 @@ use serde_json::Value;
 const WEIGHTS_HINT: &str =
     "Pass an object of source columns and weights, e.g. '{\"title\": \"A\", \"summary\": \"B\", \"content\": \"C\"}'.";
 
+/// Why enable_search and rebuild_search refuse Citus tables (README: Scale-out).
+const CITUS_WHY: &str = "Citus refuses triggers on its tables unless citus.enable_unsafe_triggers is on, and this search trigger and its backfill are not verified on shards on the workers yet.";
+
 /// The arguments of a `storage.tsvector_update` trigger, from `pg_trigger.tgargs`.
 #[pg_extern(immutable, strict, parallel_safe)]
 pub(crate) fn _trigger_args(tgargs: &[u8]) -> Vec<String> {
@@ -49,6 +52,7 @@ pub(crate) fn enable_search(
     crate::error::require_primary("storage.enable_search");
     let relid = target.0;
     let table = require_table(relid, "storage.enable_search");
+    crate::error::refuse_on_citus(relid, "storage.enable_search", CITUS_WHY);
     let column = search_column.0;
     let sources = weights_to_sources(&weights.to_value());
 
@@ -130,6 +134,7 @@ pub(crate) fn rebuild_search(
     batch_rows: default!(i32, 10000),
 ) -> i64 {
     crate::error::require_primary("storage.rebuild_search");
+    crate::error::refuse_on_citus(target.0, "storage.rebuild_search", CITUS_WHY);
     if batch_rows <= 0 {
         raise(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
