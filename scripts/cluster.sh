@@ -2,7 +2,8 @@
 # Usage: cluster.sh start|stop|psql NAME [PORT]
 # A throwaway PostgreSQL 18 cluster with pg_cron preloaded, owned by the unprivileged user, data
 # and socket under run_dir()/NAME, listening on 127.0.0.1:PORT. `start` replaces any old cluster
-# of that name (stopping a leftover postmaster first).
+# of that name (stopping a leftover postmaster first). PGSE_PRELOAD names libraries to preload
+# before pg_cron (scripts/citus.sh: citus, which must come first).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cmd=$1 name=$2 port=${3:-28818}
@@ -29,7 +30,7 @@ case $cmd in
 port = $port
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir'
-shared_preload_libraries = 'pg_cron'
+shared_preload_libraries = '${PGSE_PRELOAD:+$PGSE_PRELOAD,}pg_cron'
 cron.database_name = 'postgres'
 cron.use_background_workers = on
 max_worker_processes = 16

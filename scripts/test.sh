@@ -66,6 +66,23 @@ PGSE_TEST_PORT=28819 cargo test --quiet -p pg_storage_integration --test '*' -- 
 if grep -H 'terminated by signal' "$RUN/itest/server.log"; then die "a backend crashed during the integration tests"; fi
 step_end ok
 
+# The Citus tier (tests/integration/tests/citus.rs): a coordinator and two workers built from the
+# vendored Citus source; without that source the tier is skipped, and says so (nothing counted).
+step_start "citus tier"
+if scripts/citus.sh available; then
+  scripts/citus.sh build
+  scripts/citus.sh start 28870
+  trap '"$PGSE_ROOT/scripts/cluster.sh" stop itest 28819; "$PGSE_ROOT/scripts/citus.sh" stop 28870' EXIT
+  PGSE_CITUS_PORT=28870 cargo test --quiet -p pg_storage_integration --test citus -- --ignored --test-threads=1 2>&1 | count
+  for i in 0 1 2; do
+    if grep -H 'terminated by signal' "$RUN/citus$i/server.log"; then die "a backend crashed during the Citus tier"; fi
+  done
+  scripts/citus.sh stop 28870
+  step_end ok
+else
+  step_end "skipped: no vendored Citus source at $(scripts/citus.sh where) (not counted)"
+fi
+
 step_start "ssl cluster"
 "$PGSE_ROOT/scripts/test-ssl.sh" 28841 | count
 step_end ok
