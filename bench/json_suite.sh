@@ -21,6 +21,7 @@ chmod 644 "$tsv"
 python3 - "$dir/$pkg/json/tests" >"$tsv" <<'PY'
 import json, os, sys
 root = sys.argv[1]
+# the drafts' identifiers, as "$schema" names them (matched, never fetched)
 meta = {"draft4": "http://json-schema.org/draft-04/schema#", "draft6": "http://json-schema.org/draft-06/schema#",
         "draft7": "http://json-schema.org/draft-07/schema#", "draft2019-09": "https://json-schema.org/draft/2019-09/schema",
         "draft2020-12": "https://json-schema.org/draft/2020-12/schema"}

@@ -69,12 +69,7 @@ pub(crate) fn require_primary(what: &str) {
 /// database whose extension SQL predates it (0.1.0's, until ALTER EXTENSION UPDATE) has no Citus
 /// check.
 pub(crate) fn refuse_on_citus(relid: pgrx::pg_sys::Oid, what: &str, why: &str) {
-    let present = read_one::<bool>(
-        "SELECT pg_catalog.to_regprocedure('storage._refuse_on_citus(regclass, text, text)') IS NOT NULL",
-    )
-    .unwrap_or_else(|e| spi_failed(e))
-    .unwrap_or(false);
-    if !present {
+    if !has_function("storage._refuse_on_citus(regclass, text, text)") {
         return;
     }
     pgrx::Spi::connect(|client| {
@@ -87,6 +82,23 @@ pub(crate) fn refuse_on_citus(relid: pgrx::pg_sys::Oid, what: &str, why: &str) {
             .map(|_| ())
     })
     .unwrap_or_else(|e| spi_failed(e));
+}
+
+/// Whether the function `signature` exists: the library also serves a database whose extension
+/// SQL is still an older version's, until `ALTER EXTENSION pg_storage_ext UPDATE` runs there.
+pub(crate) fn has_function(signature: &str) -> bool {
+    pgrx::Spi::connect(|client| {
+        client
+            .select(
+                "SELECT pg_catalog.to_regprocedure($1) IS NOT NULL",
+                Some(1),
+                &[signature.into()],
+            )?
+            .first()
+            .get_one::<bool>()
+    })
+    .unwrap_or_else(|e| spi_failed(e))
+    .unwrap_or(false)
 }
 
 /// The first column of the first row of a read-only query. pgrx's `Spi::get_one` goes through

@@ -179,32 +179,20 @@ fn configure<T: pgrx::FromDatum + pgrx::IntoDatum>(
     sql: &str,
     args: &[pgrx::datum::DatumWithOid],
 ) -> Option<T> {
+    if !crate::error::has_function("audit._enable_capture(regclass, text[], boolean)") {
+        raise(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("{what} needs the extension's SQL objects of this library's version"),
+            Some(format!(
+                "The library is pg_storage_ext {}; this database's extension is still at an older version. Capture goes on meanwhile.",
+                env!("CARGO_PKG_VERSION")
+            )),
+            Some("Run ALTER EXTENSION pg_storage_ext UPDATE.".into()),
+        );
+    }
     as_owner(|| {
         configuring(|| {
             Spi::connect_mut(|client| {
-                let current = client
-                    .select(
-                        "SELECT pg_catalog.to_regprocedure('audit._enable_capture(regclass, text[], boolean)') IS NOT NULL",
-                        None,
-                        &[],
-                    )
-                    .unwrap_or_else(|e| spi_failed(e))
-                    .first()
-                    .get::<bool>(1)
-                    .ok()
-                    .flatten()
-                    .unwrap_or(false);
-                if !current {
-                    raise(
-                        PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-                        format!("{what} needs the extension's SQL objects of this library's version"),
-                        Some(format!(
-                            "The library is pg_storage_ext {}; this database's extension is still at an older version. Capture goes on meanwhile.",
-                            env!("CARGO_PKG_VERSION")
-                        )),
-                        Some("Run ALTER EXTENSION pg_storage_ext UPDATE.".into()),
-                    );
-                }
                 client
                     .update(sql, None, args)
                     .unwrap_or_else(|e| spi_failed(e))
@@ -254,13 +242,7 @@ fn disable(target: Regclass) {
 /// `audit._sync_partitions`: on a database still at 0.1.0's SQL (its DDL event trigger calls
 /// this on a user's CREATE TABLE … PARTITION OF) a warning, never a failed statement.
 fn sync_partitions(root: pg_sys::Oid) -> i32 {
-    let current = crate::error::read_one::<bool>(
-        "SELECT pg_catalog.to_regprocedure('audit._sync_capture(regclass)') IS NOT NULL",
-    )
-    .ok()
-    .flatten()
-    .unwrap_or(false);
-    if !current {
+    if !crate::error::has_function("audit._sync_capture(regclass)") {
         pgrx::warning!(
             "pg_storage_ext: new partitions of audited tables get no capture triggers until ALTER EXTENSION pg_storage_ext UPDATE"
         );
