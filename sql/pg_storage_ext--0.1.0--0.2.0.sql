@@ -3194,7 +3194,8 @@ INSERT INTO storage.health_thresholds (check_name, warn, critical, description) 
     ('matview_freshness', 1, NULL, 'registered matviews stale for over twice their interval or whose last refresh failed'),
     ('cron_job_failures', 1, 3, 'failed runs of the extension''s pg_cron jobs in the last hour'),
     ('maintenance_overdue', 1, NULL, 'tables past the maintenance thresholds for VACUUM or ANALYZE with none in the last day'),
-    ('maintenance_failures', 1, NULL, 'commands of storage.run_maintenance_plan() that failed in the last day');
+    ('maintenance_failures', 1, NULL, 'commands of storage.run_maintenance_plan() that failed in the last day'),
+    ('citus_node_health', 1, 1, 'Citus: node pairs that cannot connect (citus_check_cluster_node_health()) plus inactive nodes;
 
 -- Snapshots: one row per sample; counters are cumulative (as the statistics views give them).
 CREATE TABLE storage.metrics (
@@ -3416,10 +3417,15 @@ DECLARE
     n2 double precision;
     p1 double precision;
     p2 double precision;
+    timeout text;
 BEGIN
     since := CASE WHEN snap IS NULL THEN 'since the statistics were reset (no snapshot in the last day: schedule storage.metrics_snapshot())'
                   ELSE format('since the snapshot of %s', to_char(snap, 'YYYY-MM-DD HH24:MI:SS TZ')) END;
-    FOR t IN SELECT * FROM storage.health_thresholds h WHERE h.enabled ORDER BY h.check_name LOOP
+    FOR t IN SELECT * FROM storage.health_thresholds h
+              WHERE h.enabled
+                -- cluster checks only where Citus is installed in this database
+                AND (h.check_name NOT LIKE 'citus\_%' OR to_regclass('pg_catalog.pg_dist_node') IS NOT NULL)
+              ORDER BY h.check_name LOOP
         v := NULL; d := NULL; lower_is_worse := t.check_name IN ('cache_hit_ratio', 'disk_free');
         BEGIN
             CASE t.check_name
@@ -3609,6 +3615,29 @@ BEGIN
                   INTO v, d
                   FROM storage.maintenance_log l
                  WHERE l.outcome LIKE 'failed%' AND l.finished > now() - interval '1 day';
+            WHEN 'citus_node_health' THEN
+                -- every node connects to every node; an unreachable node fails in 5 s, not
+                -- Citus's default 30 s (for this check only: put back after it, or by the
+                -- sub-block's rollback when it fails)
+                timeout := current_setting('citus.node_connection_timeout');
+                PERFORM set_config('citus.node_connection_timeout', '5000', true);
+                EXECUTE $q$SELECT count(*) FILTER (WHERE h.result IS NOT TRUE)
+                                  + (SELECT count(*) FROM pg_dist_node n WHERE NOT n.isactive AND n.noderole = 'primary'),
+                                  coalesce(string_agg(format('%s:%s cannot reach %s:%s', h.from_nodename, h.from_nodeport,
+                                                             h.to_nodename, h.to_nodeport), '; ') FILTER (WHERE h.result IS NOT TRUE)
+                                           || '; ', '')
+                                  || coalesce((SELECT string_agg(format('%s:%s inactive', n.nodename, n.nodeport), '; ')
+                                                 FROM pg_dist_node n WHERE NOT n.isactive AND n.noderole = 'primary') || '; ', '')
+                                  || format('%s nodes, %s connections checked', (SELECT count(*) FROM pg_dist_node n WHERE n.noderole = 'primary'), count(*))
+                             FROM citus_check_cluster_node_health() h$q$ INTO v, d;
+                PERFORM set_config('citus.node_connection_timeout', timeout, true);
+            WHEN 'citus_rebalance' THEN
+                EXECUTE $q$SELECT (SELECT count(*) FROM get_rebalance_table_shards_plan()),
+                                  coalesce(string_agg(format('%s:%s %s shards (%s)', s.nodename, s.nodeport, s.shards, pg_size_pretty(s.bytes)),
+                                                      ', ' ORDER BY s.nodename, s.nodeport), 'no shards')
+                             FROM (SELECT c.nodename, c.nodeport, count(*) AS shards, sum(c.shard_size) AS bytes
+                                     FROM citus_shards c GROUP BY 1, 2) s$q$ INTO v, d;
+                d := 'shards per node: ' || d;
             ELSE
                 d := 'no such check';
             END CASE;

@@ -64,24 +64,23 @@ pub(crate) fn require_primary(what: &str) {
     }
 }
 
-/// Nothing unless `relid` is a Citus table; then the 0A000 error of `storage._refuse_on_citus`
-/// (the one place that words it: README, Scale-out) for the function `what`, saying `why`. A
-/// database whose extension SQL predates it (0.1.0's, until ALTER EXTENSION UPDATE) has no Citus
-/// check.
-pub(crate) fn refuse_on_citus(relid: pgrx::pg_sys::Oid, what: &str, why: &str) {
-    if !has_function("storage._refuse_on_citus(regclass, text, text)") {
-        return;
+/// What `relid` is to Citus — `distributed`, `reference`, `citus local` — or None (no Citus, a
+/// table it does not manage, or extension SQL older than `storage._citus_kind`). Asked as the
+/// extension's owner: the internal function is not executable by the roles a public function is
+/// granted to, and it only reads Citus's catalog.
+pub(crate) fn citus_kind(relid: pgrx::pg_sys::Oid) -> Option<String> {
+    if !has_function("storage._citus_kind(regclass)") {
+        return None;
     }
-    pgrx::Spi::connect(|client| {
-        client
-            .select(
-                "SELECT storage._refuse_on_citus($1, $2, $3)",
-                Some(1),
-                &[relid.into(), what.into(), why.into()],
-            )
-            .map(|_| ())
+    crate::privilege::as_owner(|| {
+        pgrx::Spi::connect(|client| {
+            client
+                .select("SELECT storage._citus_kind($1)", Some(1), &[relid.into()])?
+                .first()
+                .get_one::<String>()
+        })
     })
-    .unwrap_or_else(|e| spi_failed(e));
+    .unwrap_or_else(|e| spi_failed(e))
 }
 
 /// Whether the function `signature` exists: the library also serves a database whose extension

@@ -16,6 +16,7 @@ use crate::error::raise;
 use pgrx::pg_sys;
 use pgrx::prelude::{pg_extern, search_path};
 use pgrx::PgSqlErrorCode;
+use std::ffi::CStr;
 
 /// The role that owns `audit.log`, i.e. the role that ran `CREATE EXTENSION pg_storage_ext`.
 pub(crate) fn extension_owner() -> pg_sys::Oid {
@@ -111,17 +112,29 @@ fn as_role<R>(role: pg_sys::Oid, restricted: bool, work: impl FnOnce() -> R) -> 
     let mut saved_user = pg_sys::InvalidOid;
     let mut saved_context = 0;
     // SAFETY: the same calls fmgr_security_definer and ExecRefreshMatView make.
-    let nest = unsafe {
+    unsafe {
         pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
         let mut context = saved_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32;
         if restricted {
             context |= pg_sys::SECURITY_RESTRICTED_OPERATION as i32;
         }
         pg_sys::SetUserIdAndSecContext(role, context);
+    }
+    let result = with_setting(c"search_path", c"pg_catalog, pg_temp", work);
+    // SAFETY: undoes exactly what was done above.
+    unsafe { pg_sys::SetUserIdAndSecContext(saved_user, saved_context) };
+    result
+}
+
+/// Runs `work` with the setting `name` = `value`, restored afterwards (an error restores it with
+/// the transaction): what a function's `SET name = value` clause does.
+pub(crate) fn with_setting<R>(name: &CStr, value: &CStr, work: impl FnOnce() -> R) -> R {
+    // SAFETY: the calls fmgr makes for a function's SET clause, undone in reverse order.
+    let nest = unsafe {
         let nest = pg_sys::NewGUCNestLevel();
         pg_sys::set_config_option(
-            c"search_path".as_ptr(),
-            c"pg_catalog, pg_temp".as_ptr(),
+            name.as_ptr(),
+            value.as_ptr(),
             pg_sys::GucContext::PGC_USERSET,
             pg_sys::GucSource::PGC_S_SESSION,
             pg_sys::GucAction::GUC_ACTION_SAVE,
@@ -132,11 +145,8 @@ fn as_role<R>(role: pg_sys::Oid, restricted: bool, work: impl FnOnce() -> R) -> 
         nest
     };
     let result = work();
-    // SAFETY: undoes exactly what was done above, in reverse order.
-    unsafe {
-        pg_sys::AtEOXact_GUC(true, nest);
-        pg_sys::SetUserIdAndSecContext(saved_user, saved_context);
-    }
+    // SAFETY: pops the nest level pushed above.
+    unsafe { pg_sys::AtEOXact_GUC(true, nest) };
     result
 }
 

@@ -7,7 +7,8 @@
 //! built with the very functions the SQL expression calls (`to_tsvector`, `jsonb_to_tsvector`
 //! with the "string" filter, `setweight`, `||`), in argument order, so the result is the SQL's,
 //! byte for byte. On UPDATE, when no source column and no configuration column changed (binary
-//! comparison of the old and new values), the new row is returned as it is, without parsing.
+//! comparison of the old and new values) and the new row's tsvector is not NULL, the new row is
+//! returned as it is, without parsing.
 
 use crate::error::{internal, raise};
 use pg_storage_core::search::{split_source, Weight};
@@ -643,7 +644,13 @@ fn tsvector_update<'a>(
                         == Some(c)
                 })
             });
-        if update && !forced && unchanged(&plan, td.tg_trigtuple, tuple, &tupdesc) {
+        // A NULL column is never left as it is: the value is always derived (an UPDATE setting it
+        // to NULL asks for it to be computed, as the backfill of a Citus table does in shards).
+        if update
+            && !forced
+            && !pg_sys::heap_attisnull(tuple, plan.target.into(), tupdesc.as_ptr())
+            && unchanged(&plan, td.tg_trigtuple, tuple, &tupdesc)
+        {
             return Ok(Some(PgHeapTuple::from_heap_tuple(tupdesc, tuple)));
         }
         let value = compute(&plan, tuple, &tupdesc);

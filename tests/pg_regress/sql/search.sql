@@ -52,6 +52,9 @@ UPDATE docs SET views = views + 1 WHERE id = 2;
 SELECT tsv, views FROM docs WHERE id = 2;
 UPDATE docs SET tags = tags WHERE id = 2;
 SELECT tsv FROM docs WHERE id = 2;
+-- ... but a NULL tsvector is never kept: setting it to NULL with an unchanged source recomputes it
+UPDATE docs SET tsv = NULL, tags = tags WHERE id = 2;
+SELECT d.tsv = pg_temp.expected(d) AS equal FROM docs AS d WHERE id = 2;
 UPDATE docs SET tags = array_append(tags, 'appended') WHERE id = 2;
 SELECT d.tsv = pg_temp.expected(d) AS equal FROM docs AS d WHERE id = 2;
 -- COPY goes through the trigger too
