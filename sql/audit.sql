@@ -104,14 +104,18 @@ COMMENT ON TABLE audit._log_statement IS
 COMMENT ON TABLE audit._log_row IS
     'Internal: one row per changed row: its statement, the hash of its key (and of the key before an UPDATE that changed it), the old image (UPDATE, DELETE) and the new one (INSERT; for UPDATE only the changed columns). Read it through audit.log.';
 
--- The context id of these constants: a 64-bit hash of them, the row written when missing.
+-- The context id of these constants: a 64-bit hash of them (with seed), the row written when
+-- missing. The capture in a Citus shard seeds it with the shard: the parallel connections of one
+-- distributed transaction (one per shard) then never insert the same id, which would make one
+-- wait for the other's commit, itself waiting for the first: a distributed deadlock.
 CREATE FUNCTION audit._context(schema_name name, table_name name, db_user name, role_name name,
-                               application_name text, client_addr inet, columns text[], non_key text[])
+                               application_name text, client_addr inet, columns text[], non_key text[],
+                               seed bigint DEFAULT 0)
 RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     h bigint := jsonb_hash_extended(jsonb_build_array(schema_name, table_name, db_user, role_name,
-                                                      application_name, client_addr, columns, non_key), 0);
+                                                      application_name, client_addr, columns, non_key), seed);
 BEGIN
     INSERT INTO audit._log_context AS c
     VALUES (h, schema_name, table_name, db_user, role_name, application_name, client_addr, columns, non_key)
@@ -119,9 +123,9 @@ BEGIN
     RETURN h;
 END
 $$;
-REVOKE ALL ON FUNCTION audit._context(name, name, name, name, text, inet, text[], text[]) FROM PUBLIC;
-COMMENT ON FUNCTION audit._context(name, name, name, name, text, inet, text[], text[]) IS
-    'Internal: the id of a log context (a 64-bit hash of its values), written to audit._log_context when missing.';
+REVOKE ALL ON FUNCTION audit._context(name, name, name, name, text, inet, text[], text[], bigint) FROM PUBLIC;
+COMMENT ON FUNCTION audit._context(name, name, name, name, text, inet, text[], text[], bigint) IS
+    'Internal: the id of a log context (a 64-bit hash of its values, seeded), written to audit._log_context when missing.';
 
 -- The changed rows with every column of audit.log, and the key hashes history looks rows up by.
 CREATE VIEW audit._log_rows AS
@@ -142,6 +146,45 @@ REVOKE ALL ON audit._log_rows FROM PUBLIC;
 COMMENT ON VIEW audit._log_rows IS
     'Internal: the changed rows of the log with the columns of audit.log and their key hashes (audit.history and audit.row_at look rows up by them).';
 
+-- Log rows a query run on every Citus worker returns (one jsonb array of audit.log rows each),
+-- as audit.log rows; `target` (when given) is the table they are logged under here (a worker
+-- logs under its own OID of the table), otherwise each row's table is found by its names.
+CREATE FUNCTION audit._from_workers(command text, target regclass DEFAULT NULL)
+RETURNS TABLE (id bigint, ts timestamptz, txid xid8, table_oid oid, schema_name name, table_name name, op text,
+               pk jsonb, old_pk jsonb, old_row jsonb, new_row jsonb, changed_columns text[], db_user name,
+               role_name name, application_name text, client_addr inet, query text)
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT r.id, r.ts, r.txid,
+           coalesce(target::oid, to_regclass(format('%I.%I', r.schema_name, r.table_name))::oid, r.table_oid),
+           r.schema_name, r.table_name, r.op, r.pk, r.old_pk, r.old_row, r.new_row, r.changed_columns,
+           r.db_user, r.role_name, r.application_name, r.client_addr, r.query
+      FROM storage._on_workers(command) AS w
+     CROSS JOIN LATERAL jsonb_to_recordset(w.result::jsonb)
+           AS r(id bigint, ts timestamptz, txid xid8, table_oid oid, schema_name name, table_name name, op text,
+                pk jsonb, old_pk jsonb, old_row jsonb, new_row jsonb, changed_columns text[], db_user name,
+                role_name name, application_name text, client_addr inet, query text)
+$$;
+COMMENT ON FUNCTION audit._from_workers(text, regclass) IS
+    'Internal: the audit.log rows a command run on every Citus worker returns as a jsonb array (each worker''s result), under this node''s OID of their table.';
+
+-- On a Citus coordinator, the rows the workers logged for the shards of distributed tables
+-- (their row changes; TRUNCATE and DDL of a Citus table are logged here); nothing elsewhere.
+CREATE FUNCTION audit._cluster_log()
+RETURNS TABLE (id bigint, ts timestamptz, txid xid8, table_oid oid, schema_name name, table_name name, op text,
+               pk jsonb, old_pk jsonb, old_row jsonb, new_row jsonb, changed_columns text[], db_user name,
+               role_name name, application_name text, client_addr inet, query text)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT storage._citus_workers() THEN
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT * FROM audit._from_workers(
+        'SELECT coalesce(jsonb_agg(l), ''[]'') FROM audit._log_rows l WHERE l.op IN (''INSERT'', ''UPDATE'', ''DELETE'')');
+END
+$$;
+COMMENT ON FUNCTION audit._cluster_log() IS
+    'Internal: on a Citus coordinator, the row changes the workers logged (shards of distributed tables); empty elsewhere.';
+
 CREATE VIEW audit.log AS
 SELECT id, ts, txid, table_oid, schema_name, table_name, op, pk, old_pk, old_row, new_row, changed_columns,
        db_user, role_name, application_name, client_addr, query
@@ -152,7 +195,9 @@ SELECT s.id, s.ts, s.txid, s.table_oid, c.schema_name, c.table_name, s.op, NULL:
        c.db_user, c.role_name, c.application_name, c.client_addr, s.query
   FROM audit._log_statement s
   JOIN audit._log_context c ON c.id = s.context
- WHERE s.op IN ('TRUNCATE', 'DDL');
+ WHERE s.op IN ('TRUNCATE', 'DDL')
+UNION ALL
+SELECT * FROM audit._cluster_log();
 -- The view is read-only: writes are refused by privileges (nobody but the extension owner has
 -- them), and by this trigger for the owner and superusers.
 CREATE FUNCTION audit._log_read_only() RETURNS trigger
@@ -402,21 +447,33 @@ GRANT EXECUTE ON FUNCTION audit._oids(regclass), audit._partial_key(regclass, js
 -- The log rows of one row: its key's hash (hash indexes on key_hash and old_key_hash), the key
 -- itself compared after, and, when the caller gives part of the key, every logged key containing
 -- it. PL/pgSQL with generic plans, so each session plans these once (a key's hash is looked up
--- the same way whatever the key).
-CREATE FUNCTION audit.history(target regclass, pk jsonb) RETURNS SETOF audit.log
+-- the same way whatever the key). With cluster, on a Citus coordinator, a distributed table's
+-- rows come from every node's log (the workers log the rows of the shards they hold; README:
+-- Scale-out), merged in time order.
+CREATE FUNCTION audit._history(target regclass, pk jsonb, cluster boolean) RETURNS SETOF audit.log
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     oids oid[] := audit._oids(target);
-    h bigint := jsonb_hash_extended(history.pk, 0);
+    h bigint := jsonb_hash_extended(_history.pk, 0);
 BEGIN
-    IF NOT audit._partial_key(target, history.pk) THEN
+    IF cluster AND storage._citus_workers() AND storage._citus_kind(target) = 'distributed' THEN
+        RETURN QUERY
+        SELECT l.* FROM (SELECT * FROM audit._history(target, _history.pk, false)
+                         UNION ALL
+                         SELECT * FROM audit._from_workers(
+                             format('SELECT coalesce(jsonb_agg(h), ''[]'') FROM audit._history(%L::regclass, %L::jsonb, false) h',
+                                    target::text, _history.pk::text), target)) AS l
+         ORDER BY l.ts, l.id;
+        RETURN;
+    END IF;
+    IF NOT audit._partial_key(target, _history.pk) THEN
         RETURN QUERY
         SELECT l.id, l.ts, l.txid, l.table_oid, l.schema_name, l.table_name, l.op, l.pk, l.old_pk, l.old_row,
                l.new_row, l.changed_columns, l.db_user, l.role_name, l.application_name, l.client_addr, l.query
           FROM audit._log_rows l
          WHERE (l.key_hash = h OR l.old_key_hash = h) AND l.table_oid = ANY (oids)
-           AND (l.pk = history.pk OR l.old_pk = history.pk)
+           AND (l.pk = _history.pk OR l.old_pk = _history.pk)
          ORDER BY l.id;
     ELSE
         RETURN QUERY
@@ -424,13 +481,25 @@ BEGIN
                l.new_row, l.changed_columns, l.db_user, l.role_name, l.application_name, l.client_addr, l.query
           FROM audit._log_rows l
          WHERE l.table_oid = ANY (oids)
-           AND (l.pk @> history.pk OR l.old_pk @> history.pk)
+           AND (l.pk @> _history.pk OR l.old_pk @> _history.pk)
          ORDER BY l.id;
     END IF;
 END
 $$;
+COMMENT ON FUNCTION audit._history(regclass, jsonb, boolean) IS
+    'Internal: audit.history; with cluster, a Citus distributed table''s rows from every node''s log.';
+
+CREATE FUNCTION audit.history(target regclass, pk jsonb) RETURNS SETOF audit.log
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT * FROM audit._history(target, pk, true)
+$$;
 COMMENT ON FUNCTION audit.history(regclass, jsonb) IS
     'Every logged change of the row with primary key pk (e.g. ''{"id": 42}''), oldest first; an UPDATE that changed the key appears under both keys. A key naming only some primary-key columns (the key before a conversion to a partitioned table) matches every logged key containing it.';
+
+-- what history, row_at and audit.log call on a Citus coordinator (each runs as the caller)
+GRANT EXECUTE ON FUNCTION audit._history(regclass, jsonb, boolean), audit._from_workers(text, regclass),
+                          audit._cluster_log(), storage._citus_kind(regclass), storage._citus_workers(),
+                          storage._on_workers(text) TO audit_reader;
 
 CREATE FUNCTION audit.row_at(target regclass, pk jsonb, at timestamptz) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
@@ -440,6 +509,20 @@ DECLARE
     h bigint := jsonb_hash_extended(row_at.pk, 0);
     hit record;
 BEGIN
+    IF storage._citus_workers() AND storage._citus_kind(target) = 'distributed' THEN
+        -- the row's changes from every node's log (ids are per node: time orders them), and a
+        -- TRUNCATE of the table (logged here) since
+        SELECT l.id, l.op, l.pk, l.new_row, l.ts INTO hit
+          FROM audit._history(target, row_at.pk, true) l
+         WHERE l.ts <= at
+         ORDER BY l.ts DESC, l.id DESC LIMIT 1;
+        IF hit.id IS NULL OR EXISTS (SELECT FROM audit._log_statement s
+                                       WHERE s.table_oid = ANY (oids) AND s.op = 'TRUNCATE' AND s.detail IS NULL
+                                         AND s.ts <= at AND s.ts > hit.ts) THEN
+            RETURN NULL;
+        END IF;
+        RETURN CASE WHEN hit.op IN ('INSERT', 'UPDATE') AND hit.pk @> row_at.pk THEN hit.new_row END;
+    END IF;
     IF NOT audit._partial_key(target, row_at.pk) THEN
         SELECT l.id, l.op, l.pk, l.new_row INTO hit
           FROM audit._log_rows l
@@ -485,6 +568,10 @@ BEGIN
     -- statements and their rows are kept and dropped together (same months)
     UPDATE storage.partition_config SET retention = keep::text
      WHERE parent IN ('audit._log_statement'::regclass, 'audit._log_row'::regclass);
+    -- on a Citus coordinator, the workers' logs (shards of distributed tables) keep the same
+    IF storage._citus_workers() THEN
+        PERFORM storage._on_workers(format('SELECT audit.set_retention(%L::interval)', keep));
+    END IF;
     -- a change to what the trail keeps is itself recorded
     PERFORM audit._log_ddl('audit.log'::regclass, 'audit', 'log', 'audit.set_retention',
                            jsonb_build_object('retention', keep::text, 'previous', cfg.retention));
@@ -507,6 +594,13 @@ DECLARE
     t record;
     existing record;
 BEGIN
+    -- Citus copies triggers to every shard of its tables, and refuses them unless told they are
+    -- safe (set here for this function's statements: its SET clause restores it). The capture
+    -- triggers are: each writes only its own node's log, in the transaction of the change, and
+    -- reads nothing of another shard or node (README: Scale-out).
+    IF storage._citus_kind(target) IS NOT NULL THEN
+        PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+    END IF;
     FOR t IN
         SELECT * FROM (VALUES
             ('audit_capture_insert', 'AFTER INSERT', 'REFERENCING NEW TABLE AS pg_storage_ext_new'),
@@ -541,6 +635,9 @@ DECLARE
     name name;
     n integer := 0;
 BEGIN
+    IF storage._citus_kind(target) IS NOT NULL THEN
+        PERFORM set_config('citus.enable_unsafe_triggers', 'on', true); -- see audit._install_capture
+    END IF;
     FOR name IN SELECT tgname FROM pg_trigger
                  WHERE tgrelid = target AND tgfoid = 'audit._capture()'::regprocedure ORDER BY tgname
     LOOP
@@ -599,9 +696,14 @@ DECLARE
     excluded text[];
     cols text[];
     unknown text[];
+    kind text := storage._citus_kind(target);
 BEGIN
-    PERFORM storage._refuse_on_citus(target, 'audit.enable',
-        'Capture triggers on a Citus table would fire in the shards on the workers (on every copy of a reference table), writing rows under the shards'' names into the workers'' own logs, which audit.log, audit.history and audit.row_at on the coordinator never read.');
+    IF kind = 'reference' THEN
+        IF NOT audit._citus_coordinator_copy(target) THEN
+            PERFORM storage._refuse_on_citus(target, 'audit.enable',
+                'A reference table is logged once, by its copy on the coordinator, and this coordinator holds no copy of it (it is not in Citus''s node list).');
+        END IF;
+    END IF;
     IF array_position(exclude_columns, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'exclude_columns must not contain NULL'
               USING ERRCODE = 'null_value_not_allowed', HINT = 'List column names, e.g. ARRAY[''password_hash''].';
@@ -631,11 +733,86 @@ BEGIN
     INSERT INTO audit._ddl_state AS d
     SELECT t.table_name, audit._capture_state(t) FROM audit._tracked t WHERE t.table_name = target
     ON CONFLICT (table_name) DO UPDATE SET state = EXCLUDED.state;
+    -- a distributed table's rows are logged by the workers that hold its shards: each gets the
+    -- configuration now, before this transaction commits the triggers Citus copies to them
+    IF kind = 'distributed' AND storage._citus_workers() THEN
+        PERFORM storage._on_workers(format('SELECT audit._enable_on_worker(%L, %L, %L::text[], %L::boolean)',
+                                           n.nspname, c.relname, excluded, capture_query))
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = target;
+    END IF;
 END
 $$;
 REVOKE ALL ON FUNCTION audit._enable_capture(regclass, text[], boolean) FROM PUBLIC;
 COMMENT ON FUNCTION audit._enable_capture(regclass, text[], boolean) IS
     'Internal: the work of audit.enable (options checked, log ready, triggers on the table and its partitions, configuration row).';
+
+-- Whether the coordinator holds a copy of a reference table (it does once it is in Citus's node
+-- list, group 0).
+CREATE FUNCTION audit._citus_coordinator_copy(target regclass) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    found boolean;
+BEGIN
+    EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_shard s JOIN pg_catalog.pg_dist_placement p USING (shardid)
+                             WHERE s.logicalrelid = $1 AND p.groupid = 0)'
+       INTO found USING target;
+    RETURN found;
+END
+$$;
+REVOKE ALL ON FUNCTION audit._citus_coordinator_copy(regclass) FROM PUBLIC;
+COMMENT ON FUNCTION audit._citus_coordinator_copy(regclass) IS
+    'Internal: whether the coordinator holds a copy of this Citus reference table.';
+
+-- On a Citus worker: the capture configuration of the distributed tables audited on the
+-- coordinator, by name (audit.enable writes it through its own connection, before the table
+-- itself may be visible here: it can be created in the same transaction). The capture in a
+-- shard obeys it (README: Scale-out).
+CREATE TABLE audit._citus_tracked (
+    schema_name name NOT NULL,
+    table_name name NOT NULL,
+    exclude_columns text[] NOT NULL DEFAULT '{}',
+    capture_query boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (schema_name, table_name)
+);
+REVOKE ALL ON audit._citus_tracked FROM PUBLIC;
+COMMENT ON TABLE audit._citus_tracked IS
+    'Internal: on a Citus worker, the capture options of the distributed tables audit.enable set up on the coordinator, by schema and name.';
+
+-- On a Citus worker: the log ready (partitioned, with a default partition) and its ids from this
+-- node's own range (Citus group id × 2^48), so ids stay unique in the cluster. Called by
+-- audit.enable and by storage.run_maintenance() on the coordinator (a worker added later is
+-- ready after the next run).
+CREATE FUNCTION audit._citus_worker_log() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    floor bigint;
+BEGIN
+    PERFORM audit._ensure_log();
+    EXECUTE 'SELECT groupid::bigint << 48 FROM pg_catalog.pg_dist_local_group' INTO floor;
+    IF (SELECT s.last_value FROM audit.log_id_seq s) < floor THEN
+        PERFORM setval('audit.log_id_seq', floor, false);
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION audit._citus_worker_log() FROM PUBLIC;
+COMMENT ON FUNCTION audit._citus_worker_log() IS
+    'Internal: on a Citus worker, the log partitioned and its ids in this node''s range.';
+
+-- On a Citus worker, from audit.enable on the coordinator: the log ready, a distributed table's
+-- options recorded.
+CREATE FUNCTION audit._enable_on_worker(schema_name name, table_name name, exclude_columns text[], capture_query boolean)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM audit._citus_worker_log();
+    INSERT INTO audit._citus_tracked AS t VALUES (schema_name, table_name, exclude_columns, capture_query)
+    ON CONFLICT ON CONSTRAINT _citus_tracked_pkey DO UPDATE
+       SET exclude_columns = EXCLUDED.exclude_columns, capture_query = EXCLUDED.capture_query;
+END
+$$;
+REVOKE ALL ON FUNCTION audit._enable_on_worker(name, name, text[], boolean) FROM PUBLIC;
+COMMENT ON FUNCTION audit._enable_on_worker(name, name, text[], boolean) IS
+    'Internal: on a Citus worker, the log and the options of a distributed table audit.enable set up on the coordinator.';
 
 -- audit.disable's work: returns the capture triggers and configuration rows removed.
 CREATE FUNCTION audit._disable_capture(target regclass) RETURNS integer

@@ -53,6 +53,82 @@ $$;
 COMMENT ON FUNCTION storage._citus_kind(regclass) IS
     'Internal: distributed, reference or citus local for a table Citus manages; NULL otherwise (or without Citus).';
 
+-- A Citus shard on this node (a placement of a distributed, reference or Citus-local table):
+-- the table it is a shard of (its shell on this node), that table's kind, and whether this node
+-- is the coordinator (Citus group 0). No row for anything else, or without Citus. A shard is
+-- named <table>_<shard id> in its table's schema; checked against Citus's own shard_name().
+CREATE FUNCTION storage._citus_shard(rel regclass, OUT logical regclass, OUT kind text, OUT on_coordinator boolean)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    -- the name from regclass output: Citus hides shards from queries of pg_class
+    parts text[] := parse_ident(rel::text);
+    sid text := substring(parts[cardinality(parts)] FROM '_([0-9]{1,18})$');
+BEGIN
+    IF sid IS NULL OR cardinality(parts) <> 2 OR to_regclass('pg_catalog.pg_dist_shard') IS NULL THEN
+        RETURN;
+    END IF;
+    -- shard_name() qualifies the name unless the schema is public: compare schema and name
+    EXECUTE 'SELECT s.logicalrelid FROM pg_catalog.pg_dist_shard s
+               JOIN pg_catalog.pg_class l ON l.oid = s.logicalrelid
+               JOIN pg_catalog.pg_namespace ns ON ns.oid = l.relnamespace
+              WHERE s.shardid = $1 AND ns.nspname = $2
+                AND (SELECT n[cardinality(n)] FROM pg_catalog.parse_ident(pg_catalog.shard_name(s.logicalrelid, s.shardid)) AS n) = $3'
+       INTO logical USING sid::bigint, parts[1], parts[2];
+    IF logical IS NULL THEN
+        RETURN;
+    END IF;
+    kind := storage._citus_kind(logical);
+    EXECUTE 'SELECT groupid = 0 FROM pg_catalog.pg_dist_local_group' INTO on_coordinator;
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION storage._citus_shard(regclass) IS
+    'Internal: for a Citus shard on this node, its logical table (the shell here), that table''s kind and whether this node is the coordinator; no row otherwise.';
+
+-- Whether this database is a Citus coordinator with workers (group 0 and other active primaries).
+CREATE FUNCTION storage._citus_workers() RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    found boolean;
+BEGIN
+    IF to_regclass('pg_catalog.pg_dist_local_group') IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT (SELECT groupid = 0 FROM pg_catalog.pg_dist_local_group)
+                    AND EXISTS (SELECT FROM pg_catalog.pg_dist_node n
+                                 WHERE n.groupid <> 0 AND n.noderole = ''primary'' AND n.isactive)'
+       INTO found;
+    RETURN coalesce(found, false);
+END
+$$;
+COMMENT ON FUNCTION storage._citus_workers() IS
+    'Internal: true on a Citus coordinator that has active workers.';
+
+-- Runs one command on every Citus worker (run_command_on_workers, in parallel) and returns each
+-- worker's single result; a worker that fails raises the error here (never a silent gap).
+CREATE FUNCTION storage._on_workers(command text, OUT node text, OUT result text)
+RETURNS SETOF record
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN EXECUTE 'SELECT nodename, nodeport, success, result FROM pg_catalog.run_command_on_workers($1)' USING command LOOP
+        IF NOT r.success THEN
+            RAISE EXCEPTION 'Citus worker %:% failed: %', r.nodename, r.nodeport, r.result
+                  USING ERRCODE = 'connection_failure',
+                        DETAIL = format('The command was: %s', left(command, 200)),
+                        HINT = 'Check the worker (storage.health() runs citus_node_health), then repeat.';
+        END IF;
+        node := format('%s:%s', r.nodename, r.nodeport);
+        result := r.result;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION storage._on_workers(text) IS
+    'Internal: one command on every Citus worker, each worker''s result; raises if one fails.';
+
 -- The one refusal of a function that would be wrong on a Citus table (README: Scale-out lists
 -- which): 0A000 at once, naming the table, its kind, why, and what to do instead.
 CREATE FUNCTION storage._refuse_on_citus(target regclass, what text, why text) RETURNS void

@@ -497,8 +497,11 @@ BEGIN
                 EXECUTE $q$SELECT (SELECT count(*) FROM get_rebalance_table_shards_plan()),
                                   coalesce(string_agg(format('%s:%s %s shards (%s)', s.nodename, s.nodeport, s.shards, pg_size_pretty(s.bytes)),
                                                       ', ' ORDER BY s.nodename, s.nodeport), 'no shards')
-                             FROM (SELECT c.nodename, c.nodeport, count(*) AS shards, sum(c.shard_size) AS bytes
-                                     FROM citus_shards c GROUP BY 1, 2) s$q$ INTO v, d;
+                             FROM (SELECT n.nodename, n.nodeport, count(c.shardid) AS shards, coalesce(sum(c.shard_size), 0) AS bytes
+                                     FROM pg_dist_node n
+                                     LEFT JOIN citus_shards c ON c.nodename = n.nodename AND c.nodeport = n.nodeport
+                                    WHERE n.noderole = 'primary' AND n.isactive
+                                    GROUP BY 1, 2) s$q$ INTO v, d;
                 d := 'shards per node: ' || d;
             ELSE
                 d := 'no such check';

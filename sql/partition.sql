@@ -1074,10 +1074,38 @@ END $$;
 COMMENT ON FUNCTION storage._partition_run_maintenance(regclass) IS
     'Internal: body of storage.run_maintenance.';
 
+-- On a Citus coordinator, every worker's own registered parents (the logs its shards of audited
+-- distributed tables write, README: Scale-out) are kept by run_maintenance() here too: premade
+-- months, retention (and a worker added since audit.enable gets its log). A worker without the
+-- extension is skipped.
+CREATE FUNCTION storage._partition_maintain_workers() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    -- whether the workers log for this node (shards of audited distributed tables)
+    logs boolean;
+BEGIN
+    IF storage._citus_workers() THEN
+        logs := EXISTS (SELECT FROM audit._tracked t WHERE storage._citus_kind(t.table_name) = 'distributed');
+        PERFORM storage._on_workers(format(
+            'DO $pgse$ BEGIN
+                 IF pg_catalog.to_regprocedure(''storage.run_maintenance(regclass)'') IS NOT NULL THEN
+                     IF %L THEN
+                         PERFORM audit._citus_worker_log();
+                     END IF;
+                     PERFORM storage.run_maintenance();
+                 END IF;
+             END $pgse$', logs));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION storage._partition_maintain_workers() IS
+    'Internal: on a Citus coordinator, runs storage.run_maintenance() on every worker that has the extension.';
+
 CREATE FUNCTION storage.run_maintenance(parent regclass DEFAULT NULL)
 RETURNS TABLE (parent regclass, created integer, dropped integer, detached integer, moved_from_default bigint)
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     SELECT storage._require_primary('storage.run_maintenance');
+    SELECT storage._partition_maintain_workers() WHERE $1 IS NULL;
     SELECT * FROM storage._partition_run_maintenance($1)
 $$;
 COMMENT ON FUNCTION storage.run_maintenance(regclass) IS

@@ -59,6 +59,82 @@ $$;
 COMMENT ON FUNCTION storage._citus_kind(regclass) IS
     'Internal: distributed, reference or citus local for a table Citus manages; NULL otherwise (or without Citus).';
 
+-- A Citus shard on this node (a placement of a distributed, reference or Citus-local table):
+-- the table it is a shard of (its shell on this node), that table's kind, and whether this node
+-- is the coordinator (Citus group 0). No row for anything else, or without Citus. A shard is
+-- named <table>_<shard id> in its table's schema; checked against Citus's own shard_name().
+CREATE FUNCTION storage._citus_shard(rel regclass, OUT logical regclass, OUT kind text, OUT on_coordinator boolean)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    -- the name from regclass output: Citus hides shards from queries of pg_class
+    parts text[] := parse_ident(rel::text);
+    sid text := substring(parts[cardinality(parts)] FROM '_([0-9]{1,18})$');
+BEGIN
+    IF sid IS NULL OR cardinality(parts) <> 2 OR to_regclass('pg_catalog.pg_dist_shard') IS NULL THEN
+        RETURN;
+    END IF;
+    -- shard_name() qualifies the name unless the schema is public: compare schema and name
+    EXECUTE 'SELECT s.logicalrelid FROM pg_catalog.pg_dist_shard s
+               JOIN pg_catalog.pg_class l ON l.oid = s.logicalrelid
+               JOIN pg_catalog.pg_namespace ns ON ns.oid = l.relnamespace
+              WHERE s.shardid = $1 AND ns.nspname = $2
+                AND (SELECT n[cardinality(n)] FROM pg_catalog.parse_ident(pg_catalog.shard_name(s.logicalrelid, s.shardid)) AS n) = $3'
+       INTO logical USING sid::bigint, parts[1], parts[2];
+    IF logical IS NULL THEN
+        RETURN;
+    END IF;
+    kind := storage._citus_kind(logical);
+    EXECUTE 'SELECT groupid = 0 FROM pg_catalog.pg_dist_local_group' INTO on_coordinator;
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION storage._citus_shard(regclass) IS
+    'Internal: for a Citus shard on this node, its logical table (the shell here), that table''s kind and whether this node is the coordinator; no row otherwise.';
+
+-- Whether this database is a Citus coordinator with workers (group 0 and other active primaries).
+CREATE FUNCTION storage._citus_workers() RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    found boolean;
+BEGIN
+    IF to_regclass('pg_catalog.pg_dist_local_group') IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT (SELECT groupid = 0 FROM pg_catalog.pg_dist_local_group)
+                    AND EXISTS (SELECT FROM pg_catalog.pg_dist_node n
+                                 WHERE n.groupid <> 0 AND n.noderole = ''primary'' AND n.isactive)'
+       INTO found;
+    RETURN coalesce(found, false);
+END
+$$;
+COMMENT ON FUNCTION storage._citus_workers() IS
+    'Internal: true on a Citus coordinator that has active workers.';
+
+-- Runs one command on every Citus worker (run_command_on_workers, in parallel) and returns each
+-- worker's single result; a worker that fails raises the error here (never a silent gap).
+CREATE FUNCTION storage._on_workers(command text, OUT node text, OUT result text)
+RETURNS SETOF record
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN EXECUTE 'SELECT nodename, nodeport, success, result FROM pg_catalog.run_command_on_workers($1)' USING command LOOP
+        IF NOT r.success THEN
+            RAISE EXCEPTION 'Citus worker %:% failed: %', r.nodename, r.nodeport, r.result
+                  USING ERRCODE = 'connection_failure',
+                        DETAIL = format('The command was: %s', left(command, 200)),
+                        HINT = 'Check the worker (storage.health() runs citus_node_health), then repeat.';
+        END IF;
+        node := format('%s:%s', r.nodename, r.nodeport);
+        result := r.result;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION storage._on_workers(text) IS
+    'Internal: one command on every Citus worker, each worker''s result; raises if one fails.';
+
 -- The one refusal of a function that would be wrong on a Citus table (README: Scale-out lists
 -- which): 0A000 at once, naming the table, its kind, why, and what to do instead.
 CREATE FUNCTION storage._refuse_on_citus(target regclass, what text, why text) RETURNS void
@@ -224,14 +300,18 @@ COMMENT ON TABLE audit._log_statement IS
 COMMENT ON TABLE audit._log_row IS
     'Internal: one row per changed row: its statement, the hash of its key (and of the key before an UPDATE that changed it), the old image (UPDATE, DELETE) and the new one (INSERT; for UPDATE only the changed columns). Read it through audit.log.';
 
--- The context id of these constants: a 64-bit hash of them, the row written when missing.
+-- The context id of these constants: a 64-bit hash of them (with seed), the row written when
+-- missing. The capture in a Citus shard seeds it with the shard: the parallel connections of one
+-- distributed transaction (one per shard) then never insert the same id, which would make one
+-- wait for the other's commit, itself waiting for the first: a distributed deadlock.
 CREATE FUNCTION audit._context(schema_name name, table_name name, db_user name, role_name name,
-                               application_name text, client_addr inet, columns text[], non_key text[])
+                               application_name text, client_addr inet, columns text[], non_key text[],
+                               seed bigint DEFAULT 0)
 RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     h bigint := jsonb_hash_extended(jsonb_build_array(schema_name, table_name, db_user, role_name,
-                                                      application_name, client_addr, columns, non_key), 0);
+                                                      application_name, client_addr, columns, non_key), seed);
 BEGIN
     INSERT INTO audit._log_context AS c
     VALUES (h, schema_name, table_name, db_user, role_name, application_name, client_addr, columns, non_key)
@@ -239,9 +319,9 @@ BEGIN
     RETURN h;
 END
 $$;
-REVOKE ALL ON FUNCTION audit._context(name, name, name, name, text, inet, text[], text[]) FROM PUBLIC;
-COMMENT ON FUNCTION audit._context(name, name, name, name, text, inet, text[], text[]) IS
-    'Internal: the id of a log context (a 64-bit hash of its values), written to audit._log_context when missing.';
+REVOKE ALL ON FUNCTION audit._context(name, name, name, name, text, inet, text[], text[], bigint) FROM PUBLIC;
+COMMENT ON FUNCTION audit._context(name, name, name, name, text, inet, text[], text[], bigint) IS
+    'Internal: the id of a log context (a 64-bit hash of its values, seeded), written to audit._log_context when missing.';
 
 -- The changed rows with every column of audit.log, and the key hashes history looks rows up by.
 CREATE VIEW audit._log_rows AS
@@ -262,6 +342,45 @@ REVOKE ALL ON audit._log_rows FROM PUBLIC;
 COMMENT ON VIEW audit._log_rows IS
     'Internal: the changed rows of the log with the columns of audit.log and their key hashes (audit.history and audit.row_at look rows up by them).';
 
+-- Log rows a query run on every Citus worker returns (one jsonb array of audit.log rows each),
+-- as audit.log rows; `target` (when given) is the table they are logged under here (a worker
+-- logs under its own OID of the table), otherwise each row's table is found by its names.
+CREATE FUNCTION audit._from_workers(command text, target regclass DEFAULT NULL)
+RETURNS TABLE (id bigint, ts timestamptz, txid xid8, table_oid oid, schema_name name, table_name name, op text,
+               pk jsonb, old_pk jsonb, old_row jsonb, new_row jsonb, changed_columns text[], db_user name,
+               role_name name, application_name text, client_addr inet, query text)
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT r.id, r.ts, r.txid,
+           coalesce(target::oid, to_regclass(format('%I.%I', r.schema_name, r.table_name))::oid, r.table_oid),
+           r.schema_name, r.table_name, r.op, r.pk, r.old_pk, r.old_row, r.new_row, r.changed_columns,
+           r.db_user, r.role_name, r.application_name, r.client_addr, r.query
+      FROM storage._on_workers(command) AS w
+     CROSS JOIN LATERAL jsonb_to_recordset(w.result::jsonb)
+           AS r(id bigint, ts timestamptz, txid xid8, table_oid oid, schema_name name, table_name name, op text,
+                pk jsonb, old_pk jsonb, old_row jsonb, new_row jsonb, changed_columns text[], db_user name,
+                role_name name, application_name text, client_addr inet, query text)
+$$;
+COMMENT ON FUNCTION audit._from_workers(text, regclass) IS
+    'Internal: the audit.log rows a command run on every Citus worker returns as a jsonb array (each worker''s result), under this node''s OID of their table.';
+
+-- On a Citus coordinator, the rows the workers logged for the shards of distributed tables
+-- (their row changes; TRUNCATE and DDL of a Citus table are logged here); nothing elsewhere.
+CREATE FUNCTION audit._cluster_log()
+RETURNS TABLE (id bigint, ts timestamptz, txid xid8, table_oid oid, schema_name name, table_name name, op text,
+               pk jsonb, old_pk jsonb, old_row jsonb, new_row jsonb, changed_columns text[], db_user name,
+               role_name name, application_name text, client_addr inet, query text)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT storage._citus_workers() THEN
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT * FROM audit._from_workers(
+        'SELECT coalesce(jsonb_agg(l), ''[]'') FROM audit._log_rows l WHERE l.op IN (''INSERT'', ''UPDATE'', ''DELETE'')');
+END
+$$;
+COMMENT ON FUNCTION audit._cluster_log() IS
+    'Internal: on a Citus coordinator, the row changes the workers logged (shards of distributed tables); empty elsewhere.';
+
 CREATE VIEW audit.log AS
 SELECT id, ts, txid, table_oid, schema_name, table_name, op, pk, old_pk, old_row, new_row, changed_columns,
        db_user, role_name, application_name, client_addr, query
@@ -272,7 +391,9 @@ SELECT s.id, s.ts, s.txid, s.table_oid, c.schema_name, c.table_name, s.op, NULL:
        c.db_user, c.role_name, c.application_name, c.client_addr, s.query
   FROM audit._log_statement s
   JOIN audit._log_context c ON c.id = s.context
- WHERE s.op IN ('TRUNCATE', 'DDL');
+ WHERE s.op IN ('TRUNCATE', 'DDL')
+UNION ALL
+SELECT * FROM audit._cluster_log();
 -- The view is read-only: writes are refused by privileges (nobody but the extension owner has
 -- them), and by this trigger for the owner and superusers.
 CREATE FUNCTION audit._log_read_only() RETURNS trigger
@@ -1066,6 +1187,13 @@ DECLARE
     t record;
     existing record;
 BEGIN
+    -- Citus copies triggers to every shard of its tables, and refuses them unless told they are
+    -- safe (set here for this function's statements: its SET clause restores it). The capture
+    -- triggers are: each writes only its own node's log, in the transaction of the change, and
+    -- reads nothing of another shard or node (README: Scale-out).
+    IF storage._citus_kind(target) IS NOT NULL THEN
+        PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+    END IF;
     FOR t IN
         SELECT * FROM (VALUES
             ('audit_capture_insert', 'AFTER INSERT', 'REFERENCING NEW TABLE AS pg_storage_ext_new'),
@@ -1100,6 +1228,9 @@ DECLARE
     name name;
     n integer := 0;
 BEGIN
+    IF storage._citus_kind(target) IS NOT NULL THEN
+        PERFORM set_config('citus.enable_unsafe_triggers', 'on', true); -- see audit._install_capture
+    END IF;
     FOR name IN SELECT tgname FROM pg_trigger
                  WHERE tgrelid = target AND tgfoid = 'audit._capture()'::regprocedure ORDER BY tgname
     LOOP
@@ -1158,9 +1289,14 @@ DECLARE
     excluded text[];
     cols text[];
     unknown text[];
+    kind text := storage._citus_kind(target);
 BEGIN
-    PERFORM storage._refuse_on_citus(target, 'audit.enable',
-        'Capture triggers on a Citus table would fire in the shards on the workers (on every copy of a reference table), writing rows under the shards'' names into the workers'' own logs, which audit.log, audit.history and audit.row_at on the coordinator never read.');
+    IF kind = 'reference' THEN
+        IF NOT audit._citus_coordinator_copy(target) THEN
+            PERFORM storage._refuse_on_citus(target, 'audit.enable',
+                'A reference table is logged once, by its copy on the coordinator, and this coordinator holds no copy of it (it is not in Citus''s node list).');
+        END IF;
+    END IF;
     IF array_position(exclude_columns, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'exclude_columns must not contain NULL'
               USING ERRCODE = 'null_value_not_allowed', HINT = 'List column names, e.g. ARRAY[''password_hash''].';
@@ -1190,11 +1326,86 @@ BEGIN
     INSERT INTO audit._ddl_state AS d
     SELECT t.table_name, audit._capture_state(t) FROM audit._tracked t WHERE t.table_name = target
     ON CONFLICT (table_name) DO UPDATE SET state = EXCLUDED.state;
+    -- a distributed table's rows are logged by the workers that hold its shards: each gets the
+    -- configuration now, before this transaction commits the triggers Citus copies to them
+    IF kind = 'distributed' AND storage._citus_workers() THEN
+        PERFORM storage._on_workers(format('SELECT audit._enable_on_worker(%L, %L, %L::text[], %L::boolean)',
+                                           n.nspname, c.relname, excluded, capture_query))
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = target;
+    END IF;
 END
 $$;
 REVOKE ALL ON FUNCTION audit._enable_capture(regclass, text[], boolean) FROM PUBLIC;
 COMMENT ON FUNCTION audit._enable_capture(regclass, text[], boolean) IS
     'Internal: the work of audit.enable (options checked, log ready, triggers on the table and its partitions, configuration row).';
+
+-- Whether the coordinator holds a copy of a reference table (it does once it is in Citus's node
+-- list, group 0).
+CREATE FUNCTION audit._citus_coordinator_copy(target regclass) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    found boolean;
+BEGIN
+    EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_shard s JOIN pg_catalog.pg_dist_placement p USING (shardid)
+                             WHERE s.logicalrelid = $1 AND p.groupid = 0)'
+       INTO found USING target;
+    RETURN found;
+END
+$$;
+REVOKE ALL ON FUNCTION audit._citus_coordinator_copy(regclass) FROM PUBLIC;
+COMMENT ON FUNCTION audit._citus_coordinator_copy(regclass) IS
+    'Internal: whether the coordinator holds a copy of this Citus reference table.';
+
+-- On a Citus worker: the capture configuration of the distributed tables audited on the
+-- coordinator, by name (audit.enable writes it through its own connection, before the table
+-- itself may be visible here: it can be created in the same transaction). The capture in a
+-- shard obeys it (README: Scale-out).
+CREATE TABLE audit._citus_tracked (
+    schema_name name NOT NULL,
+    table_name name NOT NULL,
+    exclude_columns text[] NOT NULL DEFAULT '{}',
+    capture_query boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (schema_name, table_name)
+);
+REVOKE ALL ON audit._citus_tracked FROM PUBLIC;
+COMMENT ON TABLE audit._citus_tracked IS
+    'Internal: on a Citus worker, the capture options of the distributed tables audit.enable set up on the coordinator, by schema and name.';
+
+-- On a Citus worker: the log ready (partitioned, with a default partition) and its ids from this
+-- node's own range (Citus group id × 2^48), so ids stay unique in the cluster. Called by
+-- audit.enable and by storage.run_maintenance() on the coordinator (a worker added later is
+-- ready after the next run).
+CREATE FUNCTION audit._citus_worker_log() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    floor bigint;
+BEGIN
+    PERFORM audit._ensure_log();
+    EXECUTE 'SELECT groupid::bigint << 48 FROM pg_catalog.pg_dist_local_group' INTO floor;
+    IF (SELECT s.last_value FROM audit.log_id_seq s) < floor THEN
+        PERFORM setval('audit.log_id_seq', floor, false);
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION audit._citus_worker_log() FROM PUBLIC;
+COMMENT ON FUNCTION audit._citus_worker_log() IS
+    'Internal: on a Citus worker, the log partitioned and its ids in this node''s range.';
+
+-- On a Citus worker, from audit.enable on the coordinator: the log ready, a distributed table's
+-- options recorded.
+CREATE FUNCTION audit._enable_on_worker(schema_name name, table_name name, exclude_columns text[], capture_query boolean)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM audit._citus_worker_log();
+    INSERT INTO audit._citus_tracked AS t VALUES (schema_name, table_name, exclude_columns, capture_query)
+    ON CONFLICT ON CONSTRAINT _citus_tracked_pkey DO UPDATE
+       SET exclude_columns = EXCLUDED.exclude_columns, capture_query = EXCLUDED.capture_query;
+END
+$$;
+REVOKE ALL ON FUNCTION audit._enable_on_worker(name, name, text[], boolean) FROM PUBLIC;
+COMMENT ON FUNCTION audit._enable_on_worker(name, name, text[], boolean) IS
+    'Internal: on a Citus worker, the log and the options of a distributed table audit.enable set up on the coordinator.';
 
 -- audit.disable's work: returns the capture triggers and configuration rows removed.
 CREATE FUNCTION audit._disable_capture(target regclass) RETURNS integer
@@ -1384,20 +1595,36 @@ COMMENT ON FUNCTION audit._partial_key(regclass, jsonb) IS
     'Internal: true when pk lacks some primary-key column of the table (history and row_at then match the logged keys containing it).';
 GRANT EXECUTE ON FUNCTION audit._oids(regclass), audit._partial_key(regclass, jsonb) TO audit_reader;
 
-CREATE OR REPLACE FUNCTION audit.history(target regclass, pk jsonb) RETURNS SETOF audit.log
+-- The log rows of one row: its key's hash (hash indexes on key_hash and old_key_hash), the key
+-- itself compared after, and, when the caller gives part of the key, every logged key containing
+-- it. PL/pgSQL with generic plans, so each session plans these once (a key's hash is looked up
+-- the same way whatever the key). With cluster, on a Citus coordinator, a distributed table's
+-- rows come from every node's log (the workers log the rows of the shards they hold; README:
+-- Scale-out), merged in time order.
+CREATE FUNCTION audit._history(target regclass, pk jsonb, cluster boolean) RETURNS SETOF audit.log
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     oids oid[] := audit._oids(target);
-    h bigint := jsonb_hash_extended(history.pk, 0);
+    h bigint := jsonb_hash_extended(_history.pk, 0);
 BEGIN
-    IF NOT audit._partial_key(target, history.pk) THEN
+    IF cluster AND storage._citus_workers() AND storage._citus_kind(target) = 'distributed' THEN
+        RETURN QUERY
+        SELECT l.* FROM (SELECT * FROM audit._history(target, _history.pk, false)
+                         UNION ALL
+                         SELECT * FROM audit._from_workers(
+                             format('SELECT coalesce(jsonb_agg(h), ''[]'') FROM audit._history(%L::regclass, %L::jsonb, false) h',
+                                    target::text, _history.pk::text), target)) AS l
+         ORDER BY l.ts, l.id;
+        RETURN;
+    END IF;
+    IF NOT audit._partial_key(target, _history.pk) THEN
         RETURN QUERY
         SELECT l.id, l.ts, l.txid, l.table_oid, l.schema_name, l.table_name, l.op, l.pk, l.old_pk, l.old_row,
                l.new_row, l.changed_columns, l.db_user, l.role_name, l.application_name, l.client_addr, l.query
           FROM audit._log_rows l
          WHERE (l.key_hash = h OR l.old_key_hash = h) AND l.table_oid = ANY (oids)
-           AND (l.pk = history.pk OR l.old_pk = history.pk)
+           AND (l.pk = _history.pk OR l.old_pk = _history.pk)
          ORDER BY l.id;
     ELSE
         RETURN QUERY
@@ -1405,13 +1632,26 @@ BEGIN
                l.new_row, l.changed_columns, l.db_user, l.role_name, l.application_name, l.client_addr, l.query
           FROM audit._log_rows l
          WHERE l.table_oid = ANY (oids)
-           AND (l.pk @> history.pk OR l.old_pk @> history.pk)
+           AND (l.pk @> _history.pk OR l.old_pk @> _history.pk)
          ORDER BY l.id;
     END IF;
 END
 $$;
+COMMENT ON FUNCTION audit._history(regclass, jsonb, boolean) IS
+    'Internal: audit.history; with cluster, a Citus distributed table''s rows from every node''s log.';
+
+CREATE OR REPLACE FUNCTION audit.history(target regclass, pk jsonb) RETURNS SETOF audit.log
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT * FROM audit._history(target, pk, true)
+$$;
 COMMENT ON FUNCTION audit.history(regclass, jsonb) IS
     'Every logged change of the row with primary key pk (e.g. ''{"id": 42}''), oldest first; an UPDATE that changed the key appears under both keys. A key naming only some primary-key columns (the key before a conversion to a partitioned table) matches every logged key containing it.';
+
+-- what history, row_at and audit.log call on a Citus coordinator (each runs as the caller)
+GRANT EXECUTE ON FUNCTION audit._history(regclass, jsonb, boolean), audit._from_workers(text, regclass),
+                          audit._cluster_log(), storage._citus_kind(regclass), storage._citus_workers(),
+                          storage._on_workers(text) TO audit_reader;
+
 CREATE OR REPLACE FUNCTION audit.row_at(target regclass, pk jsonb, at timestamptz) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan AS $$
@@ -1420,6 +1660,20 @@ DECLARE
     h bigint := jsonb_hash_extended(row_at.pk, 0);
     hit record;
 BEGIN
+    IF storage._citus_workers() AND storage._citus_kind(target) = 'distributed' THEN
+        -- the row's changes from every node's log (ids are per node: time orders them), and a
+        -- TRUNCATE of the table (logged here) since
+        SELECT l.id, l.op, l.pk, l.new_row, l.ts INTO hit
+          FROM audit._history(target, row_at.pk, true) l
+         WHERE l.ts <= at
+         ORDER BY l.ts DESC, l.id DESC LIMIT 1;
+        IF hit.id IS NULL OR EXISTS (SELECT FROM audit._log_statement s
+                                       WHERE s.table_oid = ANY (oids) AND s.op = 'TRUNCATE' AND s.detail IS NULL
+                                         AND s.ts <= at AND s.ts > hit.ts) THEN
+            RETURN NULL;
+        END IF;
+        RETURN CASE WHEN hit.op IN ('INSERT', 'UPDATE') AND hit.pk @> row_at.pk THEN hit.new_row END;
+    END IF;
     IF NOT audit._partial_key(target, row_at.pk) THEN
         SELECT l.id, l.op, l.pk, l.new_row INTO hit
           FROM audit._log_rows l
@@ -1464,6 +1718,10 @@ BEGIN
     -- statements and their rows are kept and dropped together (same months)
     UPDATE storage.partition_config SET retention = keep::text
      WHERE parent IN ('audit._log_statement'::regclass, 'audit._log_row'::regclass);
+    -- on a Citus coordinator, the workers' logs (shards of distributed tables) keep the same
+    IF storage._citus_workers() THEN
+        PERFORM storage._on_workers(format('SELECT audit.set_retention(%L::interval)', keep));
+    END IF;
     -- a change to what the trail keeps is itself recorded
     PERFORM audit._log_ddl('audit.log'::regclass, 'audit', 'log', 'audit.set_retention',
                            jsonb_build_object('retention', keep::text, 'previous', cfg.retention));
@@ -3195,7 +3453,8 @@ INSERT INTO storage.health_thresholds (check_name, warn, critical, description) 
     ('cron_job_failures', 1, 3, 'failed runs of the extension''s pg_cron jobs in the last hour'),
     ('maintenance_overdue', 1, NULL, 'tables past the maintenance thresholds for VACUUM or ANALYZE with none in the last day'),
     ('maintenance_failures', 1, NULL, 'commands of storage.run_maintenance_plan() that failed in the last day'),
-    ('citus_node_health', 1, 1, 'Citus: node pairs that cannot connect (citus_check_cluster_node_health()) plus inactive nodes;
+    ('citus_node_health', 1, 1, 'Citus: node pairs that cannot connect (citus_check_cluster_node_health()) plus inactive nodes; checked only where Citus is installed'),
+    ('citus_rebalance', 1, NULL, 'Citus: shard moves the rebalancer plans (get_rebalance_table_shards_plan()); detail: shards per node; checked only where Citus is installed');
 
 -- Snapshots: one row per sample; counters are cumulative (as the statistics views give them).
 CREATE TABLE storage.metrics (
@@ -3635,8 +3894,11 @@ BEGIN
                 EXECUTE $q$SELECT (SELECT count(*) FROM get_rebalance_table_shards_plan()),
                                   coalesce(string_agg(format('%s:%s %s shards (%s)', s.nodename, s.nodeport, s.shards, pg_size_pretty(s.bytes)),
                                                       ', ' ORDER BY s.nodename, s.nodeport), 'no shards')
-                             FROM (SELECT c.nodename, c.nodeport, count(*) AS shards, sum(c.shard_size) AS bytes
-                                     FROM citus_shards c GROUP BY 1, 2) s$q$ INTO v, d;
+                             FROM (SELECT n.nodename, n.nodeport, count(c.shardid) AS shards, coalesce(sum(c.shard_size), 0) AS bytes
+                                     FROM pg_dist_node n
+                                     LEFT JOIN citus_shards c ON c.nodename = n.nodename AND c.nodeport = n.nodeport
+                                    WHERE n.noderole = 'primary' AND n.isactive
+                                    GROUP BY 1, 2) s$q$ INTO v, d;
                 d := 'shards per node: ' || d;
             ELSE
                 d := 'no such check';
@@ -4508,10 +4770,37 @@ BEGIN
     PERFORM storage._matview_resolve(st.view) FROM storage._matview_state st
       WHERE unregister_matview.view = ANY (st.sources);
 END $$;
+-- On a Citus coordinator, every worker's own registered parents (the logs its shards of audited
+-- distributed tables write, README: Scale-out) are kept by run_maintenance() here too: premade
+-- months, retention. A worker without the extension is skipped.
+CREATE FUNCTION storage._partition_maintain_workers() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    -- whether the workers log for this node (shards of audited distributed tables)
+    logs boolean;
+BEGIN
+    IF storage._citus_workers() THEN
+        logs := EXISTS (SELECT FROM audit._tracked t WHERE storage._citus_kind(t.table_name) = 'distributed');
+        PERFORM storage._on_workers(format(
+            'DO $pgse$ BEGIN
+                 IF pg_catalog.to_regprocedure(''storage.run_maintenance(regclass)'') IS NOT NULL THEN
+                     IF %L THEN
+                         PERFORM audit._citus_worker_log();
+                     END IF;
+                     PERFORM storage.run_maintenance();
+                 END IF;
+             END $pgse$', logs));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION storage._partition_maintain_workers() IS
+    'Internal: on a Citus coordinator, runs storage.run_maintenance() on every worker that has the extension.';
+
 CREATE OR REPLACE FUNCTION storage.run_maintenance(parent regclass DEFAULT NULL)
 RETURNS TABLE (parent regclass, created integer, dropped integer, detached integer, moved_from_default bigint)
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     SELECT storage._require_primary('storage.run_maintenance');
+    SELECT storage._partition_maintain_workers() WHERE $1 IS NULL;
     SELECT * FROM storage._partition_run_maintenance($1)
 $$;
 

@@ -72,9 +72,9 @@ const LOG_ARG_TYPES: [pg_sys::Oid; 9] = [
 ];
 
 /// The context of a statement: $1 schema, $2 table, $3 db_user, $4 role_name, $5 application,
-/// $6 client address, $7 logged columns, $8 non-key columns.
-const CONTEXT_SQL: &str = "SELECT audit._context($1, $2, $3, $4, $5, $6, $7, $8)";
-const CONTEXT_ARG_TYPES: [pg_sys::Oid; 8] = [
+/// $6 client address, $7 logged columns, $8 non-key columns, $9 the seed of its id's hash.
+const CONTEXT_SQL: &str = "SELECT audit._context($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+const CONTEXT_ARG_TYPES: [pg_sys::Oid; 9] = [
     pg_sys::NAMEOID,
     pg_sys::NAMEOID,
     pg_sys::NAMEOID,
@@ -83,6 +83,7 @@ const CONTEXT_ARG_TYPES: [pg_sys::Oid; 8] = [
     pg_sys::INETOID,
     pg_sys::TEXTARRAYOID,
     pg_sys::TEXTARRAYOID,
+    pg_sys::INT8OID,
 ];
 
 /// The images of a transition table's rows, one row `f` each, as a FROM item.
@@ -239,6 +240,8 @@ pub(super) struct Entry {
     pub(super) plan: pg_sys::SPIPlanPtr,
     /// Whether it is.
     legacy: bool,
+    /// The seed of context ids: 0, or in a Citus shard the shard's OID (see `audit._context`).
+    context_seed: i64,
     /// Context ids by (session user, current user, application name), valid while no
     /// transaction that may have written one aborted ([`ABORTS`]).
     contexts: RefCell<(u64, HashMap<ContextKey, i64>)>,
@@ -361,6 +364,7 @@ fn context_id(entry: &Entry, actor: pg_sys::Oid) -> i64 {
         client_addr(),
         entry.logged.clone().into_datum(),
         entry.non_key.clone().and_then(IntoDatum::into_datum),
+        Some(pg_sys::Datum::from(entry.context_seed)),
     ];
     let id = CONTEXT_PLAN.with(|p| {
         let plan = p.get().unwrap_or_else(|| {
@@ -466,7 +470,12 @@ pub(crate) fn capture(td: &pg_sys::TriggerData) {
             pg_sys::SPI_register_trigger_data(std::ptr::from_ref(td).cast_mut());
         }
     }
-    let entry = entry(td, op, &tgname);
+    let Some(logical) = shard_target(relid, op) else {
+        // SAFETY: closes the connection opened above.
+        unsafe { pg_sys::SPI_finish() };
+        return; // a copy of a Citus table that another node logs (see shard_target)
+    };
+    let entry = entry(td, op, &tgname, logical);
     // A TRUNCATE right after a whole-table TRUNCATE of the same table is its partitions'.
     if op != Op::Truncate || truncate_key(entry.table) != LAST_TRUNCATE.with(Cell::get) {
         write(&entry, op, relid, actor);
@@ -510,14 +519,107 @@ fn check_transition_tables(op: Op, trigger: &pg_sys::Trigger, tgname: &str) {
     }
 }
 
+/// What a Citus shard is to capture (README: Scale-out), cached per relation and invalidation
+/// epoch: its logical table (the shell on this node), its kind, whether this node is the
+/// coordinator.
+#[derive(Clone)]
+struct ShardOf {
+    logical: pg_sys::Oid,
+    kind: String,
+    on_coordinator: bool,
+}
+
+thread_local! {
+    static SHARDS: RefCell<HashMap<pg_sys::Oid, (u64, Option<ShardOf>)>> = RefCell::new(HashMap::new());
+}
+
+/// The relation a statement on `relid` is logged as: `relid` itself, or for a Citus shard its
+/// logical table; None when this copy is logged elsewhere. Citus copies the capture triggers to
+/// every shard: a distributed table's rows are logged where they are, in the log of the worker
+/// holding the shard, under the logical table (the coordinator reads the workers' logs); a
+/// reference table is logged once, by its copy on the coordinator, not by the workers' copies;
+/// a TRUNCATE of a Citus table is logged once by the coordinator's table, never by shards.
+fn shard_target(relid: pg_sys::Oid, op: Op) -> Option<pg_sys::Oid> {
+    let epoch = crate::cache::epoch();
+    let cached = SHARDS.with(|s| {
+        s.borrow()
+            .get(&relid)
+            .filter(|(e, _)| *e == epoch)
+            .map(|(_, shard)| shard.clone())
+    });
+    let shard = cached.unwrap_or_else(|| {
+        let shard = as_owner(citus_shard_of(relid));
+        SHARDS.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() >= 4096 {
+                s.clear();
+            }
+            s.insert(relid, (epoch, shard.clone()));
+        });
+        shard
+    });
+    match shard {
+        None => Some(relid),
+        Some(_) if op == Op::Truncate => None,
+        Some(s) if s.kind == "reference" && !s.on_coordinator => None,
+        Some(s) => Some(s.logical),
+    }
+}
+
+/// `storage._citus_shard(relid)` (absent in a database whose extension SQL predates it).
+fn citus_shard_of(relid: pg_sys::Oid) -> impl FnOnce() -> Option<ShardOf> {
+    move || {
+        if !crate::error::has_function("storage._citus_shard(regclass)") {
+            return None;
+        }
+        pgrx::Spi::connect(|client| {
+            let rows = client.select(
+                "SELECT logical::pg_catalog.oid, kind, on_coordinator FROM storage._citus_shard($1)",
+                Some(1),
+                &[relid.into()],
+            )?;
+            Ok::<_, pgrx::spi::Error>(rows.into_iter().next().map(|row| ShardOf {
+                logical: row.get::<pg_sys::Oid>(1).ok().flatten().unwrap_or(relid),
+                kind: row.get::<String>(2).ok().flatten().unwrap_or_default(),
+                on_coordinator: row.get::<bool>(3).ok().flatten().unwrap_or(false),
+            }))
+        })
+        .unwrap_or_else(|e| crate::error::spi_failed(e))
+    }
+}
+
 /// The audit configuration that applies to `relid`: the nearest of the relation and its
 /// ancestors in `audit._tracked` — (that table, its excluded columns, capture_query).
 fn configuration(relid: pg_sys::Oid) -> Option<(pg_sys::Oid, Vec<String>, bool)> {
-    let sql = c"SELECT a.relid::pg_catalog.oid, t.exclude_columns, t.capture_query \
-                  FROM (SELECT $1, 0 UNION ALL \
-                        SELECT * FROM pg_catalog.pg_partition_ancestors($1) WITH ORDINALITY) AS a(relid, n) \
-                  JOIN audit._tracked t ON t.table_name OPERATOR(pg_catalog.=) a.relid \
-                 ORDER BY a.n LIMIT 1";
+    lookup(
+        c"SELECT a.relid::pg_catalog.oid, t.exclude_columns, t.capture_query \
+            FROM (SELECT $1, 0 UNION ALL \
+                  SELECT * FROM pg_catalog.pg_partition_ancestors($1) WITH ORDINALITY) AS a(relid, n) \
+            JOIN audit._tracked t ON t.table_name OPERATOR(pg_catalog.=) a.relid \
+           ORDER BY a.n LIMIT 1",
+        relid,
+    )
+}
+
+/// On a Citus worker, the configuration audit.enable on the coordinator recorded for a
+/// distributed table (`audit._citus_tracked`, by name): the nearest of the shard's logical
+/// table and its ancestors.
+fn worker_configuration(relid: pg_sys::Oid) -> Option<(pg_sys::Oid, Vec<String>, bool)> {
+    lookup(
+        c"SELECT a.relid::pg_catalog.oid, t.exclude_columns, t.capture_query \
+            FROM (SELECT $1, 0 UNION ALL \
+                  SELECT * FROM pg_catalog.pg_partition_ancestors($1) WITH ORDINALITY) AS a(relid, n) \
+            JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.relid \
+            JOIN pg_catalog.pg_namespace s ON s.oid OPERATOR(pg_catalog.=) c.relnamespace \
+            JOIN audit._citus_tracked t ON t.schema_name OPERATOR(pg_catalog.=) s.nspname \
+                                       AND t.table_name OPERATOR(pg_catalog.=) c.relname \
+           ORDER BY a.n LIMIT 1",
+        relid,
+    )
+}
+
+/// One row (table, excluded columns, capture_query) of a configuration query on `relid`.
+fn lookup(sql: &CStr, relid: pg_sys::Oid) -> Option<(pg_sys::Oid, Vec<String>, bool)> {
     let mut types = [pg_sys::REGCLASSOID];
     let mut values = [pg_sys::Datum::from(relid)];
     // SAFETY: an SPI query with one typed parameter on the open connection; the values are
@@ -558,14 +660,47 @@ fn configuration(relid: pg_sys::Oid) -> Option<(pg_sys::Oid, Vec<String>, bool)>
     }
 }
 
+/// A shard's configuration from its trigger's arguments, when this worker has none recorded
+/// (a worker added after audit.enable, a table renamed since): the trigger is Citus's copy of
+/// the one audit.enable made on the coordinator from its configuration, and no one else can
+/// make one (`audit._capture` is not executable by PUBLIC). A partition's rows are logged under
+/// the root of its partition tree.
+fn shard_configuration(
+    trigger: &pg_sys::Trigger,
+    relid: pg_sys::Oid,
+) -> Option<(pg_sys::Oid, Vec<String>, bool)> {
+    let options = Options::parse(&crate::triggers::args(trigger)).ok()?;
+    let table = if options.scope == Scope::Table {
+        relid
+    } else {
+        pgrx::Spi::get_one_with_args::<pg_sys::Oid>(
+            "SELECT pg_catalog.pg_partition_root($1)::pg_catalog.oid",
+            &[relid.into()],
+        )
+        .ok()
+        .flatten()?
+    };
+    Some((table, options.exclude, options.capture_query))
+}
+
 /// The options the configuration gives the trigger on `relid`, or a 39P01 error: a capture
 /// trigger on a table that is not audited, or whose arguments are not the configuration's.
 fn configured(
     trigger: &pg_sys::Trigger,
     relid: pg_sys::Oid,
     tgname: &str,
+    shard: bool,
 ) -> (pg_sys::Oid, Options) {
-    let Some((table, exclude, capture_query)) = as_owner(|| configuration(relid)) else {
+    let found = as_owner(|| {
+        configuration(relid).or_else(|| {
+            shard
+                .then(|| {
+                    worker_configuration(relid).or_else(|| shard_configuration(trigger, relid))
+                })
+                .flatten()
+        })
+    });
+    let Some((table, exclude, capture_query)) = found else {
         let name = qualified(relid);
         raise(
             PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
@@ -588,7 +723,11 @@ fn configured(
     };
     let options = Options::new(scope, capture_query, &exclude);
     let args = crate::triggers::args(trigger);
-    if args != options.to_args() {
+    // On a Citus shard the trigger is Citus's copy of the coordinator's, whose configuration
+    // reaches this node's audit._tracked first (audit.enable updates the workers before its own
+    // transaction commits the new triggers): the configuration is obeyed, as everywhere, and a
+    // copy not yet replaced is no error.
+    if args != options.to_args() && !shard {
         let name = qualified(table);
         let show = |a: &[String]| a.iter().map(|x| literal(x)).collect::<Vec<_>>().join(", ");
         raise(
@@ -681,7 +820,7 @@ pub(super) fn name_datum(value: &str) -> pg_sys::Datum {
 }
 
 /// The entry of this trigger for the relation's current row type and configuration.
-fn entry(td: &pg_sys::TriggerData, op: Op, tgname: &str) -> Rc<Entry> {
+fn entry(td: &pg_sys::TriggerData, op: Op, tgname: &str, logical: pg_sys::Oid) -> Rc<Entry> {
     // SAFETY: the trigger and relation are valid for the call.
     let (trigger, rel) = unsafe { (&*td.tg_trigger, td.tg_relation) };
     let epoch = crate::cache::epoch();
@@ -709,8 +848,8 @@ fn entry(td: &pg_sys::TriggerData, op: Op, tgname: &str) -> Rc<Entry> {
         }
     });
     // SAFETY: the relation is open for the trigger.
-    let relid = unsafe { (*rel).rd_id };
-    let (table, options) = configured(trigger, relid, tgname);
+    let shard = logical != unsafe { (*rel).rd_id };
+    let (table, options) = configured(trigger, logical, tgname, shard);
     // SAFETY: syscache lookups of the audited table's names.
     let (schema, name) = unsafe {
         let rel_name = pg_sys::get_rel_name(table);
@@ -753,6 +892,12 @@ fn entry(td: &pg_sys::TriggerData, op: Op, tgname: &str) -> Rc<Entry> {
         options,
         plan,
         legacy,
+        // SAFETY: the relation is open for the trigger.
+        context_seed: if shard {
+            i64::from(unsafe { (*rel).rd_id }.to_u32())
+        } else {
+            0
+        },
         contexts: RefCell::new((aborts(), HashMap::new())),
     });
     ENTRIES.with(|p| p.borrow_mut().insert(trigger.tgoid, e.clone()));
