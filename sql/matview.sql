@@ -122,9 +122,12 @@ DECLARE
 BEGIN
     FOR s IN SELECT * FROM storage._matview_sources(v) LOOP
         srcs := srcs || s.relid;
-        IF s.relkind IN ('r', 'p') THEN
-            PERFORM storage._refuse_on_citus(s.relid, 'storage.register_matview',
-                'A registered view learns of changes from a statement trigger on each source; on a Citus table the writes happen in shards on the workers, where the trigger would fire (if Citus allowed it) without telling the coordinator, and the view would be reported unchanged.');
+        IF s.relkind IN ('r', 'p') AND storage._citus_kind(s.relid) IS NOT NULL THEN
+            -- writes to a Citus table happen in its shards (on the workers), which a trigger here
+            -- never hears of: like a foreign table, such a source is untracked, and the view is
+            -- refreshed every time instead of ever being reported unchanged (README: Scale-out)
+            untracked := true;
+        ELSIF s.relkind IN ('r', 'p') THEN
             PERFORM storage._matview_track(s.relid);
         ELSIF s.relkind = 'f'
               OR (s.relkind = 'm' AND NOT EXISTS (SELECT 1 FROM storage.matview_config WHERE view = s.relid)) THEN

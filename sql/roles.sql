@@ -154,7 +154,9 @@ COMMENT ON FUNCTION storage._tenant_expr(regclass, name, text, boolean) IS
 CREATE FUNCTION storage._tenant_apply(rel regclass, tenant_column name, setting text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    expr text := storage._tenant_expr(rel, tenant_column, setting, true);
+    -- the setting read once per statement (a scalar subquery), except on a Citus table, whose
+    -- policies Citus copies to the shards and cannot copy with a subquery in them
+    expr text := storage._tenant_expr(rel, tenant_column, setting, storage._citus_kind(rel) IS NULL);
     check_expr text := storage._tenant_expr(rel, tenant_column, setting, false);
     cmd text;
 BEGIN
@@ -184,8 +186,12 @@ DECLARE
     v regclass;
 BEGIN
     PERFORM storage._require_primary('storage.enable_tenant_isolation');
-    PERFORM storage._refuse_on_citus(target, 'storage.enable_tenant_isolation',
-        'Its policies, FORCE ROW LEVEL SECURITY and partition checks are made and verified on this node''s tables; on a Citus table the rows are read in shards on the workers, which this set-up does not reach.');
+    IF storage._citus_kind(target) IS NOT NULL THEN
+        -- the policies reach the shards; the setting reaches them only as Citus sends it
+        RAISE WARNING 'on the Citus table %, the tenant setting % reaches the shards only when set with SET LOCAL inside a transaction and citus.propagate_set_commands = ''local''', target, setting
+              USING DETAIL = 'Citus runs the statements in the shards on the workers, in its own sessions there: a session-level SET stays on the coordinator, and the shards then see no tenant and return and accept nothing.',
+                    HINT = format('ALTER ROLE app_user SET citus.propagate_set_commands = ''local''; then BEGIN; SET LOCAL %s = ''...''; ... COMMIT;', setting);
+    END IF;
     IF target IS NULL OR tenant_column IS NULL OR setting IS NULL THEN
         RAISE EXCEPTION 'target, tenant_column and setting must not be NULL' USING ERRCODE = 'null_value_not_allowed',
               HINT = 'storage.enable_tenant_isolation(''articles'', ''tenant_id'').';
@@ -277,6 +283,8 @@ DECLARE
     state text;
 BEGIN
     PERFORM storage._require_primary('storage.verify_tenant_isolation');
+    PERFORM storage._refuse_on_citus(target, 'storage.verify_tenant_isolation',
+        'It proves the isolation as a throwaway role it creates and rolls back; Citus would connect to the workers as that role, which they cannot see before it commits.');
     SELECT * INTO cfg FROM storage.tenant_isolation t WHERE t.table_name = target;
     IF NOT FOUND THEN
         RAISE EXCEPTION '% is not isolated by tenant', target USING ERRCODE = 'undefined_object',

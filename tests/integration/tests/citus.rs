@@ -5,13 +5,16 @@
 
 use postgres::{Client, NoTls};
 
-fn coordinator() -> Client {
+fn conninfo() -> String {
     let port: u16 = std::env::var("PGSE_CITUS_PORT")
         .ok()
         .and_then(|p| p.parse().ok())
         .expect("PGSE_CITUS_PORT: run the Citus tier through `make test` (scripts/citus.sh)");
-    let conf = format!("host=127.0.0.1 port={port} user=postgres dbname=postgres");
-    let mut c = Client::connect(&conf, NoTls).expect("connect to the Citus coordinator");
+    format!("host=127.0.0.1 port={port} user=postgres dbname=postgres")
+}
+
+fn coordinator() -> Client {
+    let mut c = Client::connect(&conninfo(), NoTls).expect("connect to the Citus coordinator");
     c.batch_execute(
         "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS pg_storage_ext",
     )
@@ -77,42 +80,9 @@ fn wrong_on_citus_tables_refuses_at_once() {
 
     refused(
         &mut c,
-        "SELECT storage.enable_tenant_isolation('ct_items', 'tenant')",
-        "storage.enable_tenant_isolation",
-        "distributed",
-    );
-    refused(
-        &mut c,
         "SELECT storage.convert_to_partitioned('ct_items', 'id', '10')",
         "storage.convert_to_partitioned",
         "distributed",
-    );
-    c.batch_execute(
-        "DROP MATERIALIZED VIEW IF EXISTS ct_counts;
-         CREATE MATERIALIZED VIEW ct_counts AS SELECT count(*) AS n FROM ct_items;
-         CREATE UNIQUE INDEX ON ct_counts (n);",
-    )
-    .expect("a matview over a distributed table");
-    refused(
-        &mut c,
-        "SELECT storage.register_matview('ct_counts')",
-        "storage.register_matview",
-        "distributed",
-    );
-    // nothing was left behind: no registration, no policies
-    assert_eq!(
-        one::<i64>(
-            &mut c,
-            "SELECT count(*) FROM storage.matview_config WHERE view = 'ct_counts'::regclass"
-        ),
-        0
-    );
-    assert_eq!(
-        one::<i64>(
-            &mut c,
-            "SELECT count(*) FROM pg_policy WHERE polrelid = 'ct_items'::regclass"
-        ),
-        0
     );
 
     // the coordinator's own tables are audited as anywhere
@@ -129,10 +99,8 @@ fn wrong_on_citus_tables_refuses_at_once() {
         ),
         2
     );
-    c.batch_execute(
-        "SELECT audit.disable('ct_local'); DROP MATERIALIZED VIEW ct_counts; DROP TABLE ct_items, ct_ref, ct_local;",
-    )
-    .expect("cleanup");
+    c.batch_execute("SELECT audit.disable('ct_local'); DROP TABLE ct_items, ct_ref, ct_local;")
+        .expect("cleanup");
 }
 
 /// A distributed partitioned table kept from the coordinator: children premade (Citus distributes
@@ -717,5 +685,159 @@ fn audit_logs_each_change_once_readable_from_the_coordinator() {
         203
     );
     c.batch_execute("DROP TABLE ct_orders, ct_codes, ct_notes")
+        .expect("cleanup");
+}
+
+/// A matview over a distributed table: its writes happen in the shards, which no trigger on the
+/// coordinator hears of, so the source is untracked and every refresh runs — a change is never
+/// missed (it used to be reported 'skipped: unchanged').
+#[test]
+#[ignore = "the Citus tier: make test runs it with the vendored Citus"]
+fn matview_over_a_distributed_table_never_misses_a_change() {
+    let mut c = coordinator();
+    c.batch_execute(
+        "DROP TABLE IF EXISTS ct_sales CASCADE;
+         CREATE TABLE ct_sales (id bigint PRIMARY KEY, amount int);
+         SELECT create_distributed_table('ct_sales', 'id');
+         INSERT INTO ct_sales SELECT g, 1 FROM generate_series(1, 10) g;
+         CREATE MATERIALIZED VIEW ct_sales_total AS SELECT count(*) AS n, sum(amount) AS total FROM ct_sales;
+         CREATE UNIQUE INDEX ON ct_sales_total (n);
+         SELECT storage.register_matview('ct_sales_total', '1 hour');",
+    )
+    .expect("a registered matview over a distributed table");
+    assert_eq!(
+        one::<String>(&mut c, "SELECT storage.refresh_matview('ct_sales_total')"),
+        "refreshed"
+    );
+    c.batch_execute("INSERT INTO ct_sales VALUES (11, 5)")
+        .expect("a write into the shards");
+    assert_eq!(
+        one::<String>(&mut c, "SELECT storage.refresh_matview('ct_sales_total')"),
+        "refreshed"
+    );
+    assert_eq!(one::<i64>(&mut c, "SELECT total FROM ct_sales_total"), 15);
+    // no trigger was put on the distributed table (Citus would refuse it)
+    assert_eq!(
+        one::<i64>(
+            &mut c,
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'ct_sales'::regclass AND NOT tgisinternal"
+        ),
+        0
+    );
+    c.batch_execute(
+        "SELECT storage.unregister_matview('ct_sales_total'); DROP MATERIALIZED VIEW ct_sales_total; DROP TABLE ct_sales;",
+    )
+    .expect("cleanup");
+}
+
+/// Tenant isolation of a distributed table: the policies reach every shard; the application role
+/// sees and writes only its tenant's rows when it sets the tenant with SET LOCAL and
+/// citus.propagate_set_commands = 'local' (the warning says so); a session-level SET, which
+/// Citus leaves on the coordinator, sees nothing (closed, never open).
+#[test]
+#[ignore = "the Citus tier: make test runs it with the vendored Citus"]
+fn tenant_isolation_reaches_the_shards() {
+    let mut c = coordinator();
+    c.batch_execute("DROP TABLE IF EXISTS ct_docs")
+        .expect("an earlier run's table");
+    c.batch_execute(
+        "DO $$BEGIN
+             REVOKE ALL ON SCHEMA public FROM ct_tenant_app;
+             DROP ROLE ct_tenant_app;
+         EXCEPTION WHEN undefined_object THEN NULL;
+         END$$;
+         CREATE ROLE ct_tenant_app LOGIN; -- Citus connects to the workers as the querying role
+         CREATE TABLE ct_docs (id bigint, tenant_id int, body text, PRIMARY KEY (tenant_id, id));
+         SELECT create_distributed_table('ct_docs', 'tenant_id');
+         INSERT INTO ct_docs SELECT g, g % 3, 'doc ' || g FROM generate_series(1, 30) g;
+         GRANT USAGE ON SCHEMA public TO ct_tenant_app;
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ct_docs TO ct_tenant_app;",
+    )
+    .expect("a distributed table and an application role");
+    // enabled from a session that keeps its warnings: the one about SET LOCAL is there
+    let warnings = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = warnings.clone();
+    let mut w = conninfo()
+        .parse::<postgres::Config>()
+        .expect("conninfo")
+        .notice_callback(move |n| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(n.message().to_string());
+            }
+        })
+        .connect(NoTls)
+        .expect("connect");
+    w.batch_execute(
+        "SET client_min_messages = warning; SELECT storage.enable_tenant_isolation('ct_docs', 'tenant_id')",
+    )
+    .expect("enable_tenant_isolation on a distributed table");
+    drop(w);
+    let warned = warnings.lock().map(|v| v.clone()).unwrap_or_default();
+    assert!(
+        warned
+            .iter()
+            .any(|m| m.contains("SET LOCAL") && m.contains("citus.propagate_set_commands")),
+        "{warned:?}"
+    );
+    // the four policies are in every shard, with row security forced there
+    assert_eq!(
+        one::<i64>(
+            &mut c,
+            "SELECT count(*) FROM run_command_on_shards('ct_docs',
+                 $$SELECT count(*) FROM pg_policy WHERE polrelid = '%s'::regclass AND polname LIKE 'pg_storage_ext_tenant_%%'$$)
+              WHERE result <> '4'"
+        ),
+        0
+    );
+    c.batch_execute(
+        "SET ROLE ct_tenant_app; SET citus.propagate_set_commands = 'local'; BEGIN; SET LOCAL app.tenant_id = '2';",
+    )
+    .expect("the application's transaction for tenant 2");
+    assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM ct_docs"), 10);
+    assert_eq!(
+        one::<i64>(&mut c, "SELECT count(*) FROM ct_docs WHERE tenant_id = 1"),
+        0
+    );
+    c.batch_execute("INSERT INTO ct_docs VALUES (100, 2, 'mine')")
+        .expect("a row of its own tenant");
+    let e = c
+        .batch_execute("INSERT INTO ct_docs VALUES (101, 1, 'theirs')")
+        .expect_err("a row into another tenant");
+    assert_eq!(
+        e.as_db_error().map(|d| d.code().code()),
+        Some("42501"),
+        "{e}"
+    );
+    // (the ROLLBACK also undid the SET ROLE before BEGIN, in the same transaction block)
+    c.batch_execute("ROLLBACK").expect("rollback");
+    c.batch_execute("SET ROLE ct_tenant_app; SET app.tenant_id = '2';")
+        .expect("a session-level setting");
+    assert_eq!(
+        one::<i64>(&mut c, "SELECT count(*) FROM ct_docs"),
+        0,
+        "a setting Citus does not send sees nothing"
+    );
+    c.batch_execute("RESET app.tenant_id; RESET ROLE")
+        .expect("reset");
+    // verify_tenant_isolation cannot prove it on Citus (its throwaway role is not on the workers)
+    refused(
+        &mut c,
+        "SELECT * FROM storage.verify_tenant_isolation('ct_docs', '1', '2')",
+        "storage.verify_tenant_isolation",
+        "distributed",
+    );
+    c.batch_execute("SELECT storage.disable_tenant_isolation('ct_docs')")
+        .expect("disable");
+    assert_eq!(
+        one::<i64>(
+            &mut c,
+            "SELECT count(*) FROM run_command_on_shards('ct_docs',
+                 $$SELECT count(*) FROM pg_policy WHERE polrelid = '%s'::regclass$$) WHERE result <> '0'"
+        ),
+        0
+    );
+    // (a role is dropped in a transaction of its own: Citus wants one connection per node for it)
+    c.batch_execute("DROP TABLE ct_docs").expect("cleanup");
+    c.batch_execute("REVOKE ALL ON SCHEMA public FROM ct_tenant_app; DROP ROLE ct_tenant_app;")
         .expect("cleanup");
 }
