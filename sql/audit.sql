@@ -508,38 +508,32 @@ DECLARE
     oids oid[] := audit._oids(target);
     h bigint := jsonb_hash_extended(row_at.pk, 0);
     hit record;
+    -- a Citus distributed table's row: its changes from every node's log, where ids are per
+    -- node and time orders them (README: Scale-out)
+    cluster boolean := storage._citus_workers() AND storage._citus_kind(target) = 'distributed';
 BEGIN
-    IF storage._citus_workers() AND storage._citus_kind(target) = 'distributed' THEN
-        -- the row's changes from every node's log (ids are per node: time orders them), and a
-        -- TRUNCATE of the table (logged here) since
+    IF cluster THEN
         SELECT l.id, l.op, l.pk, l.new_row, l.ts INTO hit
           FROM audit._history(target, row_at.pk, true) l
          WHERE l.ts <= at
          ORDER BY l.ts DESC, l.id DESC LIMIT 1;
-        IF hit.id IS NULL OR EXISTS (SELECT FROM audit._log_statement s
-                                       WHERE s.table_oid = ANY (oids) AND s.op = 'TRUNCATE' AND s.detail IS NULL
-                                         AND s.ts <= at AND s.ts > hit.ts) THEN
-            RETURN NULL;
-        END IF;
-        RETURN CASE WHEN hit.op IN ('INSERT', 'UPDATE') AND hit.pk @> row_at.pk THEN hit.new_row END;
-    END IF;
-    IF NOT audit._partial_key(target, row_at.pk) THEN
-        SELECT l.id, l.op, l.pk, l.new_row INTO hit
+    ELSIF NOT audit._partial_key(target, row_at.pk) THEN
+        SELECT l.id, l.op, l.pk, l.new_row, l.ts INTO hit
           FROM audit._log_rows l
          WHERE (l.key_hash = h OR l.old_key_hash = h) AND l.table_oid = ANY (oids)
            AND (l.pk = row_at.pk OR l.old_pk = row_at.pk) AND l.ts <= at
          ORDER BY l.id DESC LIMIT 1;
     ELSE
-        SELECT l.id, l.op, l.pk, l.new_row INTO hit
+        SELECT l.id, l.op, l.pk, l.new_row, l.ts INTO hit
           FROM audit._log_rows l
          WHERE l.table_oid = ANY (oids)
            AND (l.pk @> row_at.pk OR l.old_pk @> row_at.pk) AND l.ts <= at
          ORDER BY l.id DESC LIMIT 1;
     END IF;
-    -- a TRUNCATE of the whole table since then emptied it
+    -- a TRUNCATE of the whole table since then emptied it (a Citus table's is logged here)
     IF hit.id IS NULL OR EXISTS (SELECT FROM audit._log_statement s
                                    WHERE s.table_oid = ANY (oids) AND s.op = 'TRUNCATE' AND s.detail IS NULL
-                                     AND s.ts <= at AND s.id > hit.id) THEN
+                                     AND s.ts <= at AND CASE WHEN cluster THEN s.ts > hit.ts ELSE s.id > hit.id END) THEN
         RETURN NULL;
     END IF;
     RETURN CASE WHEN hit.op IN ('INSERT', 'UPDATE') AND hit.pk @> row_at.pk THEN hit.new_row END;

@@ -16,6 +16,12 @@
 //! trigger on a table that is not audited, or whose arguments differ from the configuration,
 //! refuses the statement (39P01): the trigger's arguments are a dumped copy, checked, not obeyed.
 //!
+//! On Citus (README: Scale-out) the triggers are copied into every shard. A statement on a shard
+//! is logged as its logical table ([`shard_target`]): a distributed table's in the log of the
+//! node holding the shard, a reference table's only by the coordinator's copy, a TRUNCATE only by
+//! the coordinator. A worker's configuration is `audit._citus_tracked` (by name); without an entry
+//! there the shard's trigger, Citus's copy of the coordinator's, gives the options.
+//!
 //! Row images never run user-defined code: a row whose columns all have built-in types (or
 //! domains, arrays and composites of them) is `to_jsonb(t)`; otherwise the columns of other
 //! types are recorded as their type's output function prints them (`format('%s', v)`), never
