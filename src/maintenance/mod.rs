@@ -565,14 +565,19 @@ pub extern "C-unwind" fn pg_storage_ext_migration_main(arg: pg_sys::Datum) {
         let started = Instant::now();
         let progress = crate::ops::progress::start("migration", &statement, -1);
         crate::ops::progress::update(progress, i64::from(n) - 1, &format!("statement {n}"));
-        let mut result = Ok(());
-        if let Some(drop) = drop_first {
-            result = run_top_level(&drop, RunAs::Session);
-        }
+        // each attempt: the invalid index an interrupted or timed-out CREATE INDEX CONCURRENTLY
+        // of this statement left (found again before every attempt), then the statement; a lock
+        // wait that timed out in either is tried again
+        let mut drop = drop_first;
         let mut attempts = 0;
-        while result.is_ok() {
+        let result = loop {
             attempts += 1;
-            match run_top_level(&statement, RunAs::Session) {
+            let attempt = match drop.take() {
+                Some(d) => run_top_level(&d, RunAs::Session),
+                None => Ok(()),
+            }
+            .and_then(|()| run_top_level(&statement, RunAs::Session));
+            match attempt {
                 Err(f)
                     if f.code == PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE
                         && attempts <= retries as i32 =>
@@ -582,13 +587,13 @@ pub extern "C-unwind" fn pg_storage_ext_migration_main(arg: pg_sys::Datum) {
                     if !pause(wait) {
                         return;
                     }
+                    if let Ok(Some((_, _, d))) = next_statement(id, xid) {
+                        drop = d;
+                    }
                 }
-                other => {
-                    result = other;
-                    break;
-                }
+                other => break other,
             }
-        }
+        };
         crate::ops::progress::end(progress);
         let error = result.err().map(|f| f.message);
         let took = format!("{} milliseconds", started.elapsed().as_millis());

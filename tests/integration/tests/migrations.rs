@@ -215,6 +215,71 @@ fn a_killed_concurrent_index_build_is_resumed_to_a_valid_index() {
     assert_eq!(again, "already applied");
 }
 
+/// A non-transactional CREATE INDEX CONCURRENTLY that times out waiting for an older snapshot (a
+/// long REPEATABLE READ reader) leaves its index invalid; the retry drops it and builds the index
+/// again once the reader is gone, instead of failing on "relation already exists".
+#[test]
+fn a_concurrent_build_that_timed_out_is_retried_after_dropping_its_invalid_index() {
+    let mut db = fresh_db("itest_mig_cic_retry");
+    db.batch_execute(
+        "CREATE TABLE docs (id bigint PRIMARY KEY, v text);
+         INSERT INTO docs SELECT g, md5(g::text) FROM generate_series(1, 10000) g;
+         ALTER DATABASE itest_mig_cic_retry SET pg_storage_ext.migration_lock_timeout = 300;
+         ALTER DATABASE itest_mig_cic_retry SET pg_storage_ext.migration_retries = 20;",
+    )
+    .unwrap();
+    // a reader whose snapshot the build must wait out, for about 3 s
+    let reader = std::thread::spawn(|| {
+        let mut r = connect("itest_mig_cic_retry");
+        r.batch_execute(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM docs; SELECT pg_sleep(3); COMMIT;",
+        )
+        .unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let mut db = connect("itest_mig_cic_retry");
+    let first: String = db
+        .query_one(
+            "SELECT storage.migrate('1', 'index', 'CREATE INDEX CONCURRENTLY docs_v ON docs (v)', transactional => false)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(first, "pending");
+    let outcome = wait_for(Duration::from_secs(60), || {
+        let r = db
+            .query_one(
+                "SELECT status, coalesce(error, '') FROM storage.migrations WHERE version = '1'",
+                &[],
+            )
+            .ok()?;
+        let status: String = r.get(0);
+        (status != "pending").then(|| (status, r.get::<_, String>(1)))
+    });
+    reader.join().unwrap();
+    assert_eq!(
+        outcome,
+        Some(("applied".to_string(), String::new())),
+        "retried until the reader was gone"
+    );
+    let indexes: Vec<(String, bool)> = db
+        .query(
+            "SELECT indexrelid::regclass::text, indisvalid FROM pg_index WHERE indrelid = 'docs'::regclass ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        indexes,
+        vec![
+            ("docs_pkey".to_string(), true),
+            ("docs_v".to_string(), true)
+        ]
+    );
+}
+
 /// The blog ships its schema as migrations: each file one `SELECT storage.migrate(…)`, applied
 /// in order (as `psql -v ON_ERROR_STOP=1 -f` would), then again (nothing to do), then the seed.
 #[test]
