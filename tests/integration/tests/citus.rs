@@ -841,3 +841,154 @@ fn tenant_isolation_reaches_the_shards() {
     c.batch_execute("REVOKE ALL ON SCHEMA public FROM ct_tenant_app; DROP ROLE ct_tenant_app;")
         .expect("cleanup");
 }
+
+/// Migrations on a distributed table: a transactional one's DDL reaches every shard (Citus
+/// propagates it), a non-transactional CREATE INDEX CONCURRENTLY run by the background executor
+/// builds the index in every shard, valid.
+#[test]
+#[ignore = "the Citus tier: make test runs it with the vendored Citus"]
+fn migrations_reach_the_shards() {
+    let mut c = coordinator();
+    c.batch_execute(
+        "DROP TABLE IF EXISTS ct_mig;
+         DELETE FROM storage._migration_history WHERE version LIKE 'ct.%';
+         CREATE TABLE ct_mig (id bigint PRIMARY KEY, v text);
+         SELECT create_distributed_table('ct_mig', 'id');
+         INSERT INTO ct_mig SELECT g, md5(g::text) FROM generate_series(1, 1000) g;",
+    )
+    .expect("a distributed table");
+    let applied: String = one(
+        &mut c,
+        "SELECT storage.migrate('ct.1', 'a column', 'ALTER TABLE public.ct_mig ADD COLUMN w int DEFAULT 7', 'ALTER TABLE public.ct_mig DROP COLUMN w')",
+    );
+    // (what the validation finds elsewhere in the database may follow)
+    assert!(applied.starts_with("applied"), "{applied}");
+    assert_eq!(
+        one::<i64>(
+            &mut c,
+            "SELECT count(*) FROM run_command_on_shards('ct_mig',
+                 $$SELECT count(*) FROM pg_attribute WHERE attrelid = '%s'::regclass AND attname = 'w'$$) WHERE result <> '1'"
+        ),
+        0
+    );
+    assert_eq!(
+        one::<String>(
+            &mut c,
+            "SELECT storage.migrate('ct.2', 'an index', 'CREATE INDEX CONCURRENTLY ct_mig_v ON public.ct_mig (v)', transactional => false)"
+        ),
+        "pending"
+    );
+    let mut status = String::new();
+    for _ in 0..600 {
+        status = one(
+            &mut c,
+            "SELECT status FROM storage.migrations WHERE version = 'ct.2'",
+        );
+        if status != "pending" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(status, "applied");
+    assert_eq!(
+        one::<i64>(
+            &mut c,
+            "SELECT count(*) FROM run_command_on_shards('ct_mig',
+                 $$SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                    WHERE i.indrelid = '%s'::regclass AND c.relname LIKE 'ct_mig_v%%' AND i.indisvalid$$) WHERE result <> '1'"
+        ),
+        0
+    );
+    c.batch_execute("DROP TABLE ct_mig").expect("cleanup");
+}
+
+/// Every public function has its decision on Citus tables (README: Scale-out has the same list
+/// with the reasons): a function added without one fails here.
+#[test]
+#[ignore = "the Citus tier: make test runs it with the vendored Citus"]
+fn every_public_function_has_a_decision_on_citus() {
+    const DECISIONS: &[(&str, &str)] = &[
+        ("audit.disable", "works"),
+        ("audit.enable", "works"),
+        ("audit.history", "works"),
+        ("audit.row_at", "works"),
+        ("audit.set_retention", "works"),
+        ("storage.convert_to_partitioned", "refuses"),
+        ("storage.create_partitions", "works"),
+        ("storage.create_roles", "this node"),
+        ("storage.disable_tenant_isolation", "works"),
+        ("storage.enable_search", "works"),
+        ("storage.enable_tenant_isolation", "works"),
+        ("storage.ensure_partition", "works"),
+        ("storage.grant_schema", "this node"),
+        ("storage.health", "this node"),
+        ("storage.health_report_html", "this node"),
+        ("storage.json_schema_check", "pure"),
+        ("storage.json_schema_errors", "pure"),
+        ("storage.json_schema_is_valid", "pure"),
+        ("storage.json_schema_valid", "pure"),
+        ("storage.jsonb_diff", "pure"),
+        ("storage.jsonb_merge_deep", "pure"),
+        ("storage.jsonb_merge_patch", "pure"),
+        ("storage.jsonb_patch", "pure"),
+        ("storage.lint_migration", "pure"),
+        ("storage.maintenance_plan", "this node"),
+        ("storage.metrics_prometheus", "this node"),
+        ("storage.metrics_snapshot", "this node"),
+        ("storage.migrate", "works"),
+        ("storage.migrate_down", "works"),
+        ("storage.partition_data_proc", "works"),
+        ("storage.partitions", "works"),
+        ("storage.rebuild_search", "works"),
+        ("storage.refresh_due", "works"),
+        ("storage.refresh_matview", "works"),
+        ("storage.register_matview", "works"),
+        ("storage.replication_status", "this node"),
+        ("storage.run_maintenance", "works"),
+        ("storage.run_maintenance_plan", "this node"),
+        ("storage.run_maintenance_proc", "works"),
+        ("storage.schedule_jobs", "this node"),
+        ("storage.security_report", "this node"),
+        ("storage.ssl_status", "this node"),
+        ("storage.tsvector_update", "works"),
+        ("storage.undo_partitioning", "refuses"),
+        ("storage.unregister_matview", "works"),
+        ("storage.verify_tenant_isolation", "refuses"),
+        ("storage.version", "pure"),
+    ];
+    let mut c = coordinator();
+    let public: Vec<String> = c
+        .query(
+            "SELECT DISTINCT n.nspname || '.' || p.proname FROM pg_proc p
+               JOIN pg_namespace n ON n.oid = p.pronamespace
+               JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+               JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_storage_ext'
+              WHERE p.proname !~ '^_' ORDER BY 1",
+            &[],
+        )
+        .expect("the public functions")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let decided: Vec<String> = DECISIONS.iter().map(|(f, _)| f.to_string()).collect();
+    let undecided: Vec<&String> = public.iter().filter(|f| !decided.contains(f)).collect();
+    let gone: Vec<&String> = decided.iter().filter(|f| !public.contains(f)).collect();
+    assert!(
+        undecided.is_empty() && gone.is_empty(),
+        "functions without a Citus decision: {undecided:?}; decisions for no function: {gone:?}"
+    );
+    // the refusals refuse on a distributed table, at once (the others are tested above)
+    c.batch_execute(
+        "DROP TABLE IF EXISTS ct_decide;
+         CREATE TABLE ct_decide (id bigint PRIMARY KEY, tenant int);
+         SELECT create_distributed_table('ct_decide', 'id');",
+    )
+    .expect("a distributed table");
+    refused(
+        &mut c,
+        "SELECT storage.undo_partitioning('ct_decide')",
+        "storage.undo_partitioning",
+        "distributed",
+    );
+    c.batch_execute("DROP TABLE ct_decide").expect("cleanup");
+}
