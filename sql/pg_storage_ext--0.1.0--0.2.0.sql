@@ -548,7 +548,9 @@ BEGIN
     -- Citus distributed the child at ATTACH, copying its rows into shards on the workers: the
     -- copy left in the coordinator's table is dropped
     IF moved > 0 AND storage._citus_kind(child) IS NOT NULL THEN
-        EXECUTE format('SELECT truncate_local_data_after_distributing_table(%L)', child);
+        -- a relocation's leftover, not a TRUNCATE of the table's rows: capture logs nothing
+        PERFORM storage._run_as_owner(child, 'SELECT truncate_local_data_after_distributing_table($1::pg_catalog.regclass)',
+                                      ARRAY[child::text], ARRAY[child::oid]);
     END IF;
     -- the log keeps its indexes per partition (see sql/audit.sql)
     IF cfg.parent IN ('audit._log_statement'::regclass, 'audit._log_row'::regclass) THEN

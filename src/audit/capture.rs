@@ -716,10 +716,25 @@ fn configured(
                  their partitions."
                     .into(),
             ),
-            Some(format!(
-                "Drop the trigger, or start capture with SELECT audit.enable({}).",
-                literal(&name)
-            )),
+            Some(if crate::error::has_function("storage._citus_shard(regclass)")
+                && crate::error::read_one::<bool>(
+                    "SELECT pg_catalog.to_regclass('pg_catalog.pg_dist_local_group') IS NOT NULL",
+                )
+                .ok()
+                .flatten()
+                .unwrap_or(false)
+            {
+                // a shard whose table Citus has not committed to this node yet
+                "On Citus: a table distributed (or a partition created) in the same transaction \
+                 as a write to it is not known to the workers before that transaction commits; \
+                 commit it first, then write."
+                    .to_owned()
+            } else {
+                format!(
+                    "Drop the trigger, or start capture with SELECT audit.enable({}).",
+                    literal(&name)
+                )
+            }),
         );
     };
     let scope = if table == relid {

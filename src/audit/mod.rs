@@ -113,7 +113,11 @@ thread_local! {
 }
 
 /// Runs `work` with `rels` marked as relocated (see [`MOVING`]); the mark is removed when `work`
-/// returns or unwinds.
+/// returns or unwinds. A Citus table's rows change in its shards, on the workers, where this
+/// backend's mark does not reach: its capture triggers are switched off for the relocation
+/// (Citus switches them in every shard) and on again after it, as the extension's own
+/// configuration; the relocation holds the table locked, so no other write passes unlogged,
+/// and an error rolls the switch back with the transaction.
 pub(crate) fn moving<R>(rels: &[pg_sys::Oid], work: impl FnOnce() -> R) -> R {
     struct Unmark(usize);
     impl Drop for Unmark {
@@ -127,7 +131,62 @@ pub(crate) fn moving<R>(rels: &[pg_sys::Oid], work: impl FnOnce() -> R) -> R {
         m.extend_from_slice(rels);
         before
     }));
-    work()
+    let paused = switch_citus_capture(rels, "DISABLE", Vec::new());
+    let result = work();
+    switch_citus_capture(rels, "ENABLE", paused);
+    result
+}
+
+/// `ALTER TABLE ONLY … DISABLE|ENABLE TRIGGER` of the enabled capture triggers of the Citus
+/// tables among `rels` (DISABLE: returns them; ENABLE: the ones `paused` lists).
+fn switch_citus_capture(
+    rels: &[pg_sys::Oid],
+    how: &str,
+    paused: Vec<(pg_sys::Oid, String)>,
+) -> Vec<(pg_sys::Oid, String)> {
+    let targets: Vec<(pg_sys::Oid, String)> = if how == "DISABLE" {
+        rels.iter()
+            .filter(|r| crate::error::citus_kind(**r).is_some())
+            .flat_map(|r| {
+                as_owner(|| {
+                    Spi::connect(|client| {
+                        client
+                            .select(
+                                "SELECT tgname::text FROM pg_catalog.pg_trigger \
+                                  WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND tgenabled OPERATOR(pg_catalog.<>) 'D' \
+                                    AND tgfoid OPERATOR(pg_catalog.=) 'audit._capture()'::pg_catalog.regprocedure",
+                                None,
+                                &[(*r).into()],
+                            )
+                            .map(|rows| {
+                                rows.filter_map(|row| row.get::<String>(1).ok().flatten())
+                                    .map(|t| (*r, t))
+                                    .collect::<Vec<_>>()
+                            })
+                    })
+                    .unwrap_or_else(|e| spi_failed(e))
+                })
+            })
+            .collect()
+    } else {
+        paused
+    };
+    for (rel, trigger) in &targets {
+        let sql = format!(
+            "ALTER TABLE ONLY {} {how} TRIGGER {}",
+            crate::ident::qualified(*rel),
+            crate::ident::quote(trigger)
+        );
+        as_owner(|| {
+            configuring(|| {
+                crate::privilege::with_setting(c"citus.enable_unsafe_triggers", c"on", || {
+                    Spi::connect_mut(|client| client.update(&sql, None, &[]).map(|_| ()))
+                        .unwrap_or_else(|e| spi_failed(e))
+                })
+            })
+        });
+    }
+    targets
 }
 
 /// Whether statements on `relid` are relocations by the extension right now.

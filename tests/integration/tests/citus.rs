@@ -670,6 +670,89 @@ fn audit_logs_each_change_once_readable_from_the_coordinator() {
         3
     );
 
+    // a distributed partitioned table: its partitions' shards log under the audited parent,
+    // a partition made after audit.enable included
+    c.batch_execute(
+        "DROP TABLE IF EXISTS ct_visits;
+         CREATE TABLE ct_visits (id bigint NOT NULL, at timestamptz NOT NULL, page text, PRIMARY KEY (id, at))
+             PARTITION BY RANGE (at);
+         SELECT create_distributed_table('ct_visits', 'id');
+         SELECT storage.create_partitions('ct_visits', '1 day', 2);",
+    )
+    .expect("a distributed partitioned table");
+    c.batch_execute(
+        "SELECT audit.enable('ct_visits');
+         SELECT storage.ensure_partition('ct_visits', (now() + interval '9 days')::text);
+         INSERT INTO ct_visits SELECT g, now() + g * interval '1 hour', 'p' FROM generate_series(1, 30) g;
+         INSERT INTO ct_visits VALUES (99, now() + interval '9 days', 'far');
+         UPDATE ct_visits SET page = 'q' WHERE id = 5;",
+    )
+    .expect("an audited distributed partitioned table");
+    assert_eq!(
+        one::<String>(
+            &mut c,
+            &format!(
+                "SELECT string_agg(DISTINCT table_name || ':' || op || ':' || n, ',')
+                   FROM (SELECT table_name, op, count(*) OVER (PARTITION BY op) AS n FROM audit.log
+                          WHERE table_oid = 'ct_visits'::regclass AND ts >= '{start}' AND op <> 'DDL') x"
+            )
+        ),
+        "ct_visits:INSERT:31,ct_visits:UPDATE:1"
+    );
+    assert_eq!(
+        one::<i64>(
+            &mut c,
+            "SELECT count(*) FROM audit.history('ct_visits', '{\"id\": 99}')"
+        ),
+        1
+    );
+    // rows in the default partition moved into a new child by run_maintenance are relocated,
+    // not deleted: the log gains no DELETE and no TRUNCATE (the shards' capture is switched off
+    // for the move, the coordinator's leftover copy is dropped as a relocation)
+    c.batch_execute(
+        "INSERT INTO ct_visits SELECT 1000 + g, now() + interval '30 days' + g * interval '1 minute', 'late'
+           FROM generate_series(1, 10) g;",
+    )
+    .expect("rows into the default partition");
+    assert_eq!(
+        one::<i64>(
+            &mut c,
+            "SELECT sum(moved_from_default)::bigint FROM storage.run_maintenance('ct_visits')"
+        ),
+        10
+    );
+    assert_eq!(
+        one::<String>(
+            &mut c,
+            &format!(
+                "SELECT string_agg(DISTINCT op || ':' || n, ',')
+                   FROM (SELECT op, count(*) OVER (PARTITION BY op) AS n FROM audit.log
+                          WHERE table_oid = 'ct_visits'::regclass AND ts >= '{start}' AND op <> 'DDL') x"
+            )
+        ),
+        "INSERT:41,UPDATE:1"
+    );
+    // and the moved rows' partitions keep capturing
+    c.batch_execute("UPDATE ct_visits SET page = 'moved' WHERE id = 1001")
+        .expect("an update of a moved row");
+    assert_eq!(
+        one::<String>(
+            &mut c,
+            "SELECT string_agg(op, ',' ORDER BY ts, id) FROM audit.history('ct_visits',
+                 jsonb_build_object('id', 1001, 'at', (SELECT at FROM ct_visits WHERE id = 1001)))"
+        ),
+        "INSERT,UPDATE"
+    );
+    assert_eq!(
+        one::<i64>(
+            &mut c,
+            "SELECT count(*) FROM audit.coverage WHERE table_name = 'ct_visits'::regclass AND capture_ok"
+        ),
+        1
+    );
+    c.batch_execute("SELECT audit.disable('ct_visits'); DROP TABLE ct_visits;")
+        .expect("cleanup");
+
     // disable stops it
     c.batch_execute(
         "SELECT audit.disable('ct_orders'), audit.disable('ct_codes'), audit.disable('ct_notes');
