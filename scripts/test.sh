@@ -46,8 +46,12 @@ pg_regress=$(dirname "$("$PGC" --pgxs)")/../test/regress/pg_regress
 tests=$(cd tests/pg_regress/sql && ls ./*.sql | sed 's|^\./||; s|\.sql$||' | sort)
 # shellcheck disable=SC2086
 # psql reads each file from standard input, so `\ir ../include/helpers.sql` resolves against the
-# working directory: run from the copied sql/ folder.
-if ! (cd "$regress/sql" && as_user "$pg_regress" --temp-instance="$regress/tmp" --temp-config="$regress/temp.conf" \
+# working directory: run from the copied sql/ folder. The temporary instance gets the C.UTF-8
+# locale (so UTF8), as every cluster of scripts/cluster.sh, whatever the caller's environment (a
+# caller without LANG would get SQL_ASCII: psql would align non-ASCII text by bytes, and text
+# search would not lowercase it).
+if ! (cd "$regress/sql" && as_user env LANG=C.UTF-8 "$pg_regress" --temp-instance="$regress/tmp" \
+  --temp-config="$regress/temp.conf" \
   --inputdir="$regress" --outputdir="$regress" --bindir="$("$PGC" --bindir)" \
   --port=28830 --load-extension=pg_storage_ext $tests >"$regress/run.log" 2>&1); then
   cat "$regress/run.log"
