@@ -69,7 +69,16 @@ pub(crate) fn require_primary(what: &str) {
 /// extension's owner: the internal function is not executable by the roles a public function is
 /// granted to, and it only reads Citus's catalog.
 pub(crate) fn citus_kind(relid: pgrx::pg_sys::Oid) -> Option<String> {
-    if !has_function("storage._citus_kind(regclass)") {
+    use pgrx::pg_sys;
+    // without Citus in this database (its catalog absent: a syscache lookup), no query at all
+    // SAFETY: a syscache lookup by name in pg_catalog.
+    let citus = unsafe {
+        pg_sys::get_relname_relid(
+            c"pg_dist_partition".as_ptr(),
+            pg_sys::Oid::from(pg_sys::PG_CATALOG_NAMESPACE),
+        ) != pg_sys::InvalidOid
+    };
+    if !citus || !has_function("storage._citus_kind(regclass)") {
         return None;
     }
     crate::privilege::as_owner(|| {

@@ -131,47 +131,45 @@ pub(crate) fn moving<R>(rels: &[pg_sys::Oid], work: impl FnOnce() -> R) -> R {
         m.extend_from_slice(rels);
         before
     }));
-    let paused = switch_citus_capture(rels, "DISABLE", Vec::new());
+    let paused = citus_capture_triggers(rels);
+    switch_capture(&paused, false);
     let result = work();
-    switch_citus_capture(rels, "ENABLE", paused);
+    switch_capture(&paused, true);
     result
 }
 
-/// `ALTER TABLE ONLY … DISABLE|ENABLE TRIGGER` of the enabled capture triggers of the Citus
-/// tables among `rels` (DISABLE: returns them; ENABLE: the ones `paused` lists).
-fn switch_citus_capture(
-    rels: &[pg_sys::Oid],
-    how: &str,
-    paused: Vec<(pg_sys::Oid, String)>,
-) -> Vec<(pg_sys::Oid, String)> {
-    let targets: Vec<(pg_sys::Oid, String)> = if how == "DISABLE" {
-        rels.iter()
-            .filter(|r| crate::error::citus_kind(**r).is_some())
-            .flat_map(|r| {
-                as_owner(|| {
-                    Spi::connect(|client| {
-                        client
-                            .select(
-                                "SELECT tgname::text FROM pg_catalog.pg_trigger \
-                                  WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND tgenabled OPERATOR(pg_catalog.<>) 'D' \
-                                    AND tgfoid OPERATOR(pg_catalog.=) 'audit._capture()'::pg_catalog.regprocedure",
-                                None,
-                                &[(*r).into()],
-                            )
-                            .map(|rows| {
-                                rows.filter_map(|row| row.get::<String>(1).ok().flatten())
-                                    .map(|t| (*r, t))
-                                    .collect::<Vec<_>>()
-                            })
-                    })
-                    .unwrap_or_else(|e| spi_failed(e))
+/// The enabled capture triggers of the Citus tables among `rels`.
+fn citus_capture_triggers(rels: &[pg_sys::Oid]) -> Vec<(pg_sys::Oid, String)> {
+    rels.iter()
+        .filter(|r| crate::error::citus_kind(**r).is_some())
+        .flat_map(|r| {
+            as_owner(|| {
+                Spi::connect(|client| {
+                    client
+                        .select(
+                            "SELECT tgname::text FROM pg_catalog.pg_trigger \
+                              WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND tgenabled OPERATOR(pg_catalog.<>) 'D' \
+                                AND tgfoid OPERATOR(pg_catalog.=) 'audit._capture()'::pg_catalog.regprocedure",
+                            None,
+                            &[(*r).into()],
+                        )
+                        .map(|rows| {
+                            rows.filter_map(|row| row.get::<String>(1).ok().flatten())
+                                .map(|t| (*r, t))
+                                .collect::<Vec<_>>()
+                        })
                 })
+                .unwrap_or_else(|e| spi_failed(e))
             })
-            .collect()
-    } else {
-        paused
-    };
-    for (rel, trigger) in &targets {
+        })
+        .collect()
+}
+
+/// `ALTER TABLE ONLY … ENABLE|DISABLE TRIGGER` of these triggers, as the extension's own
+/// configuration (Citus switches them in every shard, and wants to be told that is safe).
+fn switch_capture(triggers: &[(pg_sys::Oid, String)], enable: bool) {
+    let how = if enable { "ENABLE" } else { "DISABLE" };
+    for (rel, trigger) in triggers {
         let sql = format!(
             "ALTER TABLE ONLY {} {how} TRIGGER {}",
             crate::ident::qualified(*rel),
@@ -186,7 +184,6 @@ fn switch_citus_capture(
             })
         });
     }
-    targets
 }
 
 /// Whether statements on `relid` are relocations by the extension right now.
