@@ -4821,6 +4821,7 @@ LANGUAGE c
 AS 'MODULE_PATHNAME', '_autonomous_wrapper';
 CREATE FUNCTION storage."_migration_launch"(
 	"id" bigint,
+	"checksum" TEXT,
 	"lock_timeout_ms" INT,
 	"retries" INT
 ) RETURNS INT
@@ -4856,11 +4857,78 @@ STRICT VOLATILE
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c
 AS 'MODULE_PATHNAME', '_lint_migration_wrapper';
+CREATE FUNCTION storage."_migrate"(
+	"version" TEXT,
+	"description" TEXT,
+	"up" TEXT,
+	"down" TEXT,
+	"pre_check" TEXT,
+	"post_check" TEXT,
+	"transactional" bool,
+	"allow" TEXT[],
+	"caller_search_path" TEXT
+) RETURNS TEXT
+VOLATILE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', '_migrate_wrapper';
+CREATE FUNCTION storage."_migrate_down"(
+	"version" TEXT,
+	"caller_search_path" TEXT
+) RETURNS TEXT
+VOLATILE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', '_migrate_down_wrapper';
+CREATE FUNCTION storage."_migration_run"(
+	"sql" TEXT,
+	"search_path" TEXT,
+	"author" oid
+) RETURNS void
+STRICT VOLATILE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', '_migration_run_wrapper';
+CREATE FUNCTION storage."_migration_expression"(
+	"what" TEXT,
+	"sql" TEXT
+) RETURNS TEXT
+IMMUTABLE STRICT PARALLEL SAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', '_migration_expression_wrapper';
+CREATE FUNCTION storage."_migration_check_value"(
+	"what" TEXT,
+	"sql" TEXT,
+	"search_path" TEXT,
+	"author" oid
+) RETURNS bool
+STRICT VOLATILE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', '_migration_check_value_wrapper';
 -- Migrations capability: versioned, checksummed, linted, lock-safe, reversible schema changes
 -- run inside the database (README: Migrations). PostgreSQL's parser splits and describes the
 -- scripts (storage._migration_statements, storage._lint_migration: Rust, the rules in
 -- pg_storage_core::lint); the runner is here. The user's SQL runs with the caller's search_path;
 -- everything else with the pinned one.
+--
+-- Stored SQL (README: Security): the scripts, checks and hooks kept here are run later (by the
+-- background executor, by a resume, by every migration for hooks), so the tables holding them
+-- are written only by the extension: storage.migrate / migrate_down (src/migrations: they note
+-- the calling role, then do their bookkeeping as the extension's owner) and its workers. Nobody
+-- is granted privileges on them, and a trigger refuses any other writer even if someone were.
+-- Each piece of stored SQL runs as the role that wrote it (applied_by, a hook's author), and the
+-- background executor runs only a script whose sha256 is the one it was queued with. Delegation
+-- is membership in storage_migrator, never table privileges.
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'storage_migrator') THEN
+        CREATE ROLE storage_migrator NOLOGIN;
+    END IF;
+END
+$$;
 
 -- Every attempt: applied, reverted, pending (a non-transactional migration still running or
 -- interrupted) or failed (rolled back; kept with its error, written by an autonomous
@@ -4878,7 +4946,7 @@ CREATE TABLE storage._migration_history (
     allowed text[] NOT NULL DEFAULT '{}',
     status text NOT NULL CHECK (status IN ('applied', 'reverted', 'pending', 'failed')),
     applied_at timestamptz NOT NULL DEFAULT now(),
-    applied_by name NOT NULL DEFAULT session_user,
+    applied_by name NOT NULL,
     execution_time interval,
     done_statements integer NOT NULL DEFAULT 0,
     error text,
@@ -4908,12 +4976,61 @@ CREATE TABLE storage.migration_hooks (
     position integer NOT NULL DEFAULT 0,
     sql text NOT NULL,
     enabled boolean NOT NULL DEFAULT true,
-    description text
+    description text,
+    author name NOT NULL DEFAULT current_user,
+    search_path text NOT NULL DEFAULT pg_catalog.current_setting('search_path')
 );
 COMMENT ON TABLE storage.migration_hooks IS
-    'SQL run before and after every migration (phase), in position order, inside it (a failing hook fails the migration), with the caller''s search_path; e.g. ANALYZE of changed tables, SELECT storage.refresh_due().';
+    'SQL run before and after every transactional migration (phase), in position order, inside it (a failing hook fails the migration), as its author with the search_path it was written with; e.g. ANALYZE of changed tables, SELECT storage.refresh_due(). Written only by the extension owner.';
 SELECT pg_catalog.pg_extension_config_dump('storage.migration_hooks', '');
 SELECT pg_catalog.pg_extension_config_dump('storage.migration_hooks_id_seq', '');
+
+-- The lock that serializes migrators: storage.migrate takes it in EXCLUSIVE mode (as the
+-- extension's owner), the background executor holds it for the whole of a non-transactional
+-- migration (a session lock). No other role may lock it (no privileges), unlike the advisory
+-- lock key space, which every role shares. It never holds a row.
+CREATE TABLE storage._migration_lock ();
+COMMENT ON TABLE storage._migration_lock IS
+    'Internal: the lock that serializes migrations (no rows; no role but the extension owner may lock it).';
+
+-- Refuses every write to a table holding stored SQL but the extension's own (its owner's), and
+-- a migration row whose checksum is not the sha256 of its script.
+CREATE FUNCTION storage._stored_sql_guard() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'USAGE') THEN
+        RAISE EXCEPTION '%.% is written only by pg_storage_ext', quote_ident(TG_TABLE_SCHEMA), quote_ident(TG_TABLE_NAME)
+              USING ERRCODE = 'insufficient_privilege',
+                    DETAIL = 'It holds SQL that the extension runs later, as the role that wrote it; only the extension (its owner) may change it.',
+                    HINT = 'Migrate with storage.migrate and storage.migrate_down; delegate with GRANT storage_migrator TO a role.';
+    END IF;
+    IF TG_LEVEL = 'STATEMENT' THEN
+        RETURN NULL;
+    ELSIF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    ELSIF TG_TABLE_NAME = '_migration_history' THEN
+        IF NEW.checksum IS DISTINCT FROM encode(sha256(convert_to(NEW.up, 'UTF8')), 'hex') THEN
+            RAISE EXCEPTION 'a migration''s checksum is the sha256 of its up script'
+                  USING ERRCODE = 'invalid_parameter_value', DETAIL = format('Migration %s.', NEW.version);
+        END IF;
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION storage._stored_sql_guard() IS
+    'Internal: the trigger that lets only the extension (its owner) write the tables holding stored SQL (_migration_history, migration_hooks), and keeps a migration''s checksum the sha256 of its script.';
+CREATE TRIGGER _stored_sql_guard BEFORE INSERT OR UPDATE OR DELETE ON storage._migration_history
+    FOR EACH ROW EXECUTE FUNCTION storage._stored_sql_guard();
+CREATE TRIGGER _stored_sql_guard_truncate BEFORE TRUNCATE ON storage._migration_history
+    FOR EACH STATEMENT EXECUTE FUNCTION storage._stored_sql_guard();
+CREATE TRIGGER _stored_sql_guard BEFORE INSERT OR UPDATE OR DELETE ON storage.migration_hooks
+    FOR EACH ROW EXECUTE FUNCTION storage._stored_sql_guard();
+CREATE TRIGGER _stored_sql_guard_truncate BEFORE TRUNCATE ON storage.migration_hooks
+    FOR EACH STATEMENT EXECUTE FUNCTION storage._stored_sql_guard();
+-- also under session_replication_role = replica
+ALTER TABLE storage._migration_history ENABLE ALWAYS TRIGGER _stored_sql_guard;
+ALTER TABLE storage._migration_history ENABLE ALWAYS TRIGGER _stored_sql_guard_truncate;
+ALTER TABLE storage.migration_hooks ENABLE ALWAYS TRIGGER _stored_sql_guard;
+ALTER TABLE storage.migration_hooks ENABLE ALWAYS TRIGGER _stored_sql_guard_truncate;
 
 -- A version as a sortable key: its parts split at '.', '_' and '-', numbers compared as numbers
 -- ('1.10' after '1.9').
@@ -5009,39 +5126,32 @@ COMMENT ON FUNCTION storage._migration_validate() IS
 -- Records a failed attempt in its own transaction (the caller's rolls back with the error).
 CREATE FUNCTION storage._migration_record_failure(version text, description text, checksum text, up text, down text,
                                                   pre_check text, post_check text, transactional boolean, allowed text[],
-                                                  error text, took interval) RETURNS void
+                                                  error text, took interval, author name) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF version IS NULL OR length(version) > 200 OR up IS NULL OR checksum IS NULL OR transactional IS NULL THEN
-        RETURN;   -- not an attempt storage.migrate makes
+        RETURN false;   -- not an attempt storage.migrate makes
     END IF;
     IF NOT coalesce(storage._autonomous(format(
         'INSERT INTO storage._migration_history (version, description, checksum, up, down, pre_check, post_check, transactional, allowed, status, applied_by, execution_time, error)
          VALUES (%L, %L, %L, %L, %L, %L, %L, %L, %L, ''failed'', %L, %L, %L)',
-        version, description, checksum, up, down, pre_check, post_check, transactional, allowed, session_user, took, error)), false) THEN
+        version, description, checksum, up, down, pre_check, post_check, transactional, allowed, author, took, error)), false) THEN
         RAISE WARNING 'the failed attempt of migration % could not be recorded', version
               USING HINT = 'A background worker slot is needed (max_worker_processes); see the server log.';
+        RETURN false;
     END IF;
+    RETURN true;
 EXCEPTION WHEN OTHERS THEN
     -- never in place of the migration's own error
     RAISE WARNING 'the failed attempt of migration % could not be recorded: %', version, SQLERRM;
+    RETURN false;
 END $$;
-COMMENT ON FUNCTION storage._migration_record_failure(text, text, text, text, text, text, text, boolean, text[], text, interval) IS
-    'Internal: records a failed migration attempt through an autonomous transaction, so it stays visible after the caller''s rollback.';
+COMMENT ON FUNCTION storage._migration_record_failure(text, text, text, text, text, text, text, boolean, text[], text, interval, name) IS
+    'Internal: records a failed migration attempt of author through an autonomous transaction, so it stays visible after the caller''s rollback; false (with a WARNING) when it could not.';
 
--- Runs the user's SQL with the caller's search_path (the pinned one again after it).
-CREATE FUNCTION storage._migration_run(sql text, caller_search_path text) RETURNS void
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM pg_catalog.set_config('search_path', caller_search_path, true);
-    EXECUTE sql;
-    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-END $$;
-COMMENT ON FUNCTION storage._migration_run(text, text) IS
-    'Internal: runs one statement of a migration (or a check, or a hook) with the caller''s search_path.';
-
--- A boolean check of the user's: true, or an error naming it.
-CREATE FUNCTION storage._migration_check(what text, version text, sql text, caller_search_path text) RETURNS void
+-- A boolean check of the user's, run as its author: true, or an error naming it. One expression
+-- (storage._migration_check_value refuses anything else with 42601).
+CREATE FUNCTION storage._migration_check(what text, version text, sql text, caller_search_path text, author oid) RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     ok boolean;
@@ -5049,9 +5159,7 @@ BEGIN
     IF sql IS NULL THEN
         RETURN;
     END IF;
-    PERFORM pg_catalog.set_config('search_path', caller_search_path, true);
-    EXECUTE 'SELECT (' || sql || ')::boolean' INTO ok;
-    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    ok := storage._migration_check_value(what, sql, caller_search_path, author);
     IF ok IS NOT TRUE THEN
         RAISE EXCEPTION '% of migration % is %', what, version, coalesce(ok::text, 'NULL')
               USING ERRCODE = 'check_violation',
@@ -5060,30 +5168,39 @@ BEGIN
                                      ELSE 'The migration did not produce what its post_check expects; its changes were rolled back.' END;
     END IF;
 END $$;
-COMMENT ON FUNCTION storage._migration_check(text, text, text, text) IS
-    'Internal: runs a pre_check or post_check (SQL returning boolean) with the caller''s search_path; false, NULL or an error aborts.';
+COMMENT ON FUNCTION storage._migration_check(text, text, text, text, oid) IS
+    'Internal: runs a pre_check or post_check (one SQL expression returning boolean) as its author with the caller''s search_path; false, NULL or an error aborts.';
 
--- Serializes migrators: a transaction-level advisory lock, waited for at most `wait`.
+-- Serializes migrators: storage._migration_lock in EXCLUSIVE mode (until the transaction ends),
+-- waited for at most `wait`. Taken as the extension's owner: no other role may lock that table.
 CREATE FUNCTION storage._migration_lock(wait interval) RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     deadline timestamptz := clock_timestamp() + wait;
 BEGIN
-    WHILE NOT pg_try_advisory_xact_lock(hashtext('pg_storage_ext.migrate'), 0) LOOP
-        IF clock_timestamp() > deadline THEN
-            RAISE EXCEPTION 'another migration is running'
-                  USING ERRCODE = 'lock_not_available',
-                        DETAIL = format('Waited %s for the migration lock.', wait),
-                        HINT = 'See storage.migrations and pg_stat_activity; call again when it has finished.';
-        END IF;
+    LOOP
+        BEGIN
+            LOCK TABLE storage._migration_lock IN EXCLUSIVE MODE NOWAIT;
+            RETURN;
+        EXCEPTION WHEN lock_not_available THEN
+            IF clock_timestamp() > deadline THEN
+                RAISE EXCEPTION 'another migration is running'
+                      USING ERRCODE = 'lock_not_available',
+                            DETAIL = format('Waited %s for the migration lock.', wait),
+                            HINT = 'See storage.migrations and pg_stat_activity; call again when it has finished.';
+            END IF;
+        END;
         PERFORM pg_sleep(0.05);
     END LOOP;
 END $$;
 COMMENT ON FUNCTION storage._migration_lock(interval) IS
-    'Internal: takes the migration lock (transaction-level advisory lock), waiting at most the given time.';
+    'Internal: takes the migration lock (storage._migration_lock in EXCLUSIVE mode, until the transaction ends), waiting at most the given time.';
 
-CREATE FUNCTION storage._migrate(version text, description text, up text, down text, pre_check text, post_check text,
-                                 transactional boolean, allow text[], caller_search_path text) RETURNS text
+-- storage.migrate's work, as the extension's owner (src/migrations: storage._migrate notes the
+-- calling role, `caller`, and switches): the bookkeeping as the owner, the migration's own SQL
+-- (statements, checks) as the caller with the caller's search_path, hooks as their authors.
+CREATE FUNCTION storage._migrate_owner(version text, description text, up text, down text, pre_check text, post_check text,
+                                       transactional boolean, allow text[], caller_search_path text, caller oid) RETURNS text
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
@@ -5104,6 +5221,8 @@ DECLARE
     hnt text;
     checked jsonb;
     id bigint;
+    author name := (SELECT r.rolname FROM pg_roles r WHERE r.oid = caller);
+    recorded boolean;
 BEGIN
     PERFORM storage._require_primary('storage.migrate');
     IF coalesce(btrim(version), '') = '' OR up IS NULL THEN
@@ -5115,6 +5234,9 @@ BEGIN
     END IF;
     transactional := coalesce(transactional, true);
     allow := coalesce(allow, '{}');
+    -- checks are one expression each (42601 otherwise), known before anything runs
+    PERFORM storage._migration_expression('pre_check', pre_check) WHERE pre_check IS NOT NULL;
+    PERFORM storage._migration_expression('post_check', post_check) WHERE post_check IS NOT NULL;
     sum := encode(sha256(convert_to(up, 'UTF8')), 'hex');
     -- a non-transactional migration still running holds the lock: no need to wait for it
     SELECT * INTO prev FROM storage._migration_history h WHERE h.version = version ORDER BY h.id DESC LIMIT 1;
@@ -5132,8 +5254,10 @@ BEGIN
                         HINT = 'Write the change as a new version; or revert this one with storage.migrate_down(' || quote_literal(version) || ') first.';
         ELSIF prev.status = 'pending' AND NOT prev.transactional
               AND NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.backend_type = 'pg_storage_ext migration' AND a.datname = current_database()) THEN
-            -- interrupted (a crash, a killed worker): resume where it stopped
-            IF storage._migration_launch(prev.id, lock_ms, retries) IS NULL THEN
+            -- interrupted (a crash, a killed worker): resume where it stopped. The stored script is
+            -- this caller's own (same checksum), so it now runs as this caller.
+            UPDATE storage._migration_history h SET applied_by = author WHERE h.id = prev.id;
+            IF storage._migration_launch(prev.id, sum, lock_ms, retries) IS NULL THEN
                 RAISE EXCEPTION 'no background worker slot to resume migration %', version
                       USING ERRCODE = 'configuration_limit_exceeded', HINT = 'Raise max_worker_processes, or call again later.';
             END IF;
@@ -5162,13 +5286,13 @@ BEGIN
     END IF;
     IF NOT transactional THEN
         -- its pre_check now, in this transaction; its post_check after its last statement
-        PERFORM storage._migration_check('pre_check', version, pre_check, caller_search_path);
+        PERFORM storage._migration_check('pre_check', version, pre_check, caller_search_path, caller);
         INSERT INTO storage._migration_history AS h (version, description, checksum, up, down, pre_check, post_check, transactional,
-                                                     allowed, status, lint_accepted, search_path)
+                                                     allowed, status, lint_accepted, search_path, applied_by)
         VALUES (version, coalesce(description, ''), sum, up, down, pre_check, post_check, false, allow, 'pending', findings,
-                caller_search_path)
+                caller_search_path, author)
         RETURNING h.id INTO id;
-        IF storage._migration_launch(id, lock_ms, retries) IS NULL THEN
+        IF storage._migration_launch(id, sum, lock_ms, retries) IS NULL THEN
             RAISE EXCEPTION 'no background worker slot for migration %', version
                   USING ERRCODE = 'configuration_limit_exceeded', HINT = 'Raise max_worker_processes, or call again later.';
         END IF;
@@ -5179,26 +5303,26 @@ BEGIN
     LOOP
         attempt := attempt + 1;
         BEGIN
-            PERFORM storage._migration_check('pre_check', version, pre_check, caller_search_path);
-            FOR s IN SELECT k.sql FROM storage.migration_hooks k WHERE k.enabled AND k.phase = 'before' ORDER BY k.position, k.id LOOP
-                PERFORM storage._migration_run(s.sql, caller_search_path);
+            PERFORM storage._migration_check('pre_check', version, pre_check, caller_search_path, caller);
+            FOR s IN SELECT k.id, k.sql, k.search_path, k.author FROM storage.migration_hooks k WHERE k.enabled AND k.phase = 'before' ORDER BY k.position, k.id LOOP
+                PERFORM storage._migration_run(s.sql, s.search_path, storage._migration_author(s.author, format('before hook %s', s.id)));
             END LOOP;
             PERFORM pg_catalog.set_config('lock_timeout', lock_ms || 'ms', true);
             FOR s IN SELECT m.statement FROM storage._migration_statements(up) m ORDER BY m.n LOOP
-                PERFORM storage._migration_run(s.statement, caller_search_path);
+                PERFORM storage._migration_run(s.statement, caller_search_path, caller);
             END LOOP;
             PERFORM pg_catalog.set_config('lock_timeout', '0', true);
-            FOR s IN SELECT k.sql FROM storage.migration_hooks k WHERE k.enabled AND k.phase = 'after' ORDER BY k.position, k.id LOOP
-                PERFORM storage._migration_run(s.sql, caller_search_path);
+            FOR s IN SELECT k.id, k.sql, k.search_path, k.author FROM storage.migration_hooks k WHERE k.enabled AND k.phase = 'after' ORDER BY k.position, k.id LOOP
+                PERFORM storage._migration_run(s.sql, s.search_path, storage._migration_author(s.author, format('after hook %s', s.id)));
             END LOOP;
-            PERFORM storage._migration_check('post_check', version, post_check, caller_search_path);
+            PERFORM storage._migration_check('post_check', version, post_check, caller_search_path, caller);
             EXIT;
         EXCEPTION
             WHEN lock_not_available THEN
                 IF attempt > retries THEN
                     GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
                     PERFORM storage._migration_record_failure(version, coalesce(description, ''), sum, up, down, pre_check, post_check,
-                                                              true, allow, msg, clock_timestamp() - t0);
+                                                              true, allow, msg, clock_timestamp() - t0, author);
                     RAISE EXCEPTION 'migration % gave up: a lock was not granted within % ms, % times', version, lock_ms, attempt
                           USING ERRCODE = 'lock_not_available', DETAIL = msg,
                                 HINT = 'A long transaction holds a lock the migration needs (pg_stat_activity, storage.health()); retry when it ends, or raise pg_storage_ext.migration_lock_timeout / migration_retries.';
@@ -5206,25 +5330,27 @@ BEGIN
                 PERFORM pg_sleep(least(attempt, 10) * lock_ms / 1000.0 / 2);
             WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
-                PERFORM storage._migration_record_failure(version, coalesce(description, ''), sum, up, down, pre_check, post_check,
-                                                          true, allow, msg, clock_timestamp() - t0);
+                recorded := storage._migration_record_failure(version, coalesce(description, ''), sum, up, down, pre_check, post_check,
+                                                              true, allow, msg, clock_timestamp() - t0, author);
                 RAISE EXCEPTION USING ERRCODE = state, MESSAGE = format('migration %s failed: %s', version, msg),
-                                      DETAIL = coalesce(nullif(det, ''), 'Nothing of it was applied; the attempt is recorded in storage.migrations.'),
+                                      DETAIL = coalesce(nullif(det, ''), CASE WHEN recorded
+                                          THEN 'Nothing of it was applied; the attempt is recorded in storage.migrations.'
+                                          ELSE 'Nothing of it was applied; the attempt could not be recorded (see the WARNING).' END),
                                       HINT = coalesce(nullif(hnt, ''), 'Fix the script and call storage.migrate again with the same version.');
         END;
     END LOOP;
     checked := storage._migration_validate();
     INSERT INTO storage._migration_history (version, description, checksum, up, down, pre_check, post_check, transactional,
-                                            allowed, status, execution_time, lint_accepted, validation, done_statements)
+                                            allowed, status, execution_time, lint_accepted, validation, done_statements, applied_by)
     VALUES (version, coalesce(description, ''), sum, up, down, pre_check, post_check, true, allow, 'applied',
-            clock_timestamp() - t0, findings, checked, (SELECT count(*) FROM storage._migration_statements(up)));
+            clock_timestamp() - t0, findings, checked, (SELECT count(*) FROM storage._migration_statements(up)), author);
     IF jsonb_array_length(checked) > 0 THEN
         RETURN 'applied; validation: ' || (SELECT string_agg(format('%s %s', c ->> 'check', c ->> 'object'), '; ') FROM jsonb_array_elements(checked) c);
     END IF;
     RETURN 'applied';
 END $$;
-COMMENT ON FUNCTION storage._migrate(text, text, text, text, text, text, boolean, text[], text) IS
-    'Internal: storage.migrate with the caller''s search_path.';
+COMMENT ON FUNCTION storage._migrate_owner(text, text, text, text, text, text, boolean, text[], text, oid) IS
+    'Internal: storage.migrate''s work as the extension owner; the migration''s SQL runs as caller with the caller''s search_path.';
 
 CREATE FUNCTION storage.migrate(version text, description text, up text, down text DEFAULT NULL, pre_check text DEFAULT NULL,
                                 post_check text DEFAULT NULL, transactional boolean DEFAULT true, allow text[] DEFAULT '{}')
@@ -5237,7 +5363,8 @@ $$;
 COMMENT ON FUNCTION storage.migrate(text, text, text, text, text, text, boolean, text[]) IS
     'Applies migration version once: ''applied'' (with the post-migration validation appended when it found something), ''already applied'' (same checksum), or ''pending'' (transactional => false: run statement by statement, top-level, by a background worker; resumed by calling again after an interruption). Serialized by an advisory lock; a changed script of an applied version, an older version (unless allow names out_of_order) and error-level lint findings (unless allow names the rule) are refused; pre_check and post_check (SQL returning boolean) and any error roll the whole migration back, and the failed attempt stays visible in storage.migrations. Each statement waits at most pg_storage_ext.migration_lock_timeout for a lock; the whole migration is retried pg_storage_ext.migration_retries times.';
 
-CREATE FUNCTION storage._migrate_down(version text, caller_search_path text) RETURNS text
+-- storage.migrate_down's work, as the extension's owner (as storage._migrate_owner).
+CREATE FUNCTION storage._migrate_down_owner(version text, caller_search_path text, caller oid) RETURNS text
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
@@ -5247,6 +5374,7 @@ DECLARE
     t0 timestamptz := clock_timestamp();
     loaded text := storage.version();
     lock_ms integer := storage._migration_lock_ms();
+    author name := (SELECT r.rolname FROM pg_roles r WHERE r.oid = caller);
 BEGIN
     PERFORM storage._require_primary('storage.migrate_down');
     PERFORM storage._migration_lock(interval '30 seconds');
@@ -5266,18 +5394,38 @@ BEGIN
                     HINT = 'Write the reverse change as a new migration (storage.migrate with a later version).';
     END IF;
     PERFORM pg_catalog.set_config('lock_timeout', lock_ms || 'ms', true);
+    -- the stored down script runs as the role that wrote it (who applied that version), never
+    -- with the rights of whoever reverts it
     FOR s IN SELECT m.statement FROM storage._migration_statements(cur.down) m ORDER BY m.n LOOP
-        PERFORM storage._migration_run(s.statement, caller_search_path);
+        PERFORM storage._migration_run(s.statement, caller_search_path,
+                                       storage._migration_author(cur.applied_by, format('the down script of migration %s', version)));
     END LOOP;
     PERFORM pg_catalog.set_config('lock_timeout', '0', true);
     INSERT INTO storage._migration_history (version, description, checksum, up, down, pre_check, post_check, transactional,
-                                            allowed, status, execution_time, validation)
+                                            allowed, status, execution_time, validation, applied_by)
     VALUES (cur.version, cur.description, cur.checksum, cur.up, cur.down, cur.pre_check, cur.post_check, cur.transactional,
-            cur.allowed, 'reverted', clock_timestamp() - t0, storage._migration_validate());
+            cur.allowed, 'reverted', clock_timestamp() - t0, storage._migration_validate(), author);
     RETURN 'reverted';
 END $$;
-COMMENT ON FUNCTION storage._migrate_down(text, text) IS
-    'Internal: storage.migrate_down with the caller''s search_path.';
+COMMENT ON FUNCTION storage._migrate_down_owner(text, text, oid) IS
+    'Internal: storage.migrate_down''s work as the extension owner; the down script runs as caller with the caller''s search_path.';
+
+-- The role a hook runs as: its author, who must still exist.
+CREATE FUNCTION storage._migration_author(author name, what text) RETURNS oid
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r oid := (SELECT x.oid FROM pg_roles x WHERE x.rolname = author);
+BEGIN
+    IF r IS NULL THEN
+        RAISE EXCEPTION '% was written by role %, which no longer exists', what, author
+              USING ERRCODE = 'undefined_object',
+                    DETAIL = 'Stored SQL runs only as the role that wrote it.',
+                    HINT = 'Write it again as an existing role (a hook: delete it and insert it again).';
+    END IF;
+    RETURN r;
+END $$;
+COMMENT ON FUNCTION storage._migration_author(name, text) IS
+    'Internal: the OID of the role that wrote a piece of stored SQL (a hook, a down script: the role it runs as); an error naming what when that role no longer exists.';
 
 CREATE FUNCTION storage.migrate_down(version text) RETURNS text
 LANGUAGE sql VOLATILE AS $$
@@ -5289,14 +5437,28 @@ COMMENT ON FUNCTION storage.migrate_down(text) IS
 
 -- The non-transactional executor's side (src/maintenance: the worker runs each statement as a
 -- top-level statement and records progress here, each in its own transaction).
-CREATE FUNCTION storage._migration_next(id bigint, OUT n integer, OUT statement text, OUT drop_first text) RETURNS SETOF record
+CREATE FUNCTION storage._migration_next(id bigint, queued_checksum text, OUT n integer, OUT statement text, OUT drop_first text,
+                                        OUT author oid) RETURNS SETOF record
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     h storage._migration_history;
     idx oid;
+    refused text;
 BEGIN
     SELECT * INTO h FROM storage._migration_history x WHERE x.id = _migration_next.id AND x.status = 'pending';
     IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    -- only the script that was verified when it was queued, as the role that queued it
+    author := (SELECT r.oid FROM pg_roles r WHERE r.rolname = h.applied_by);
+    IF h.checksum IS DISTINCT FROM encode(sha256(convert_to(h.up, 'UTF8')), 'hex')
+       OR left(h.checksum, length(queued_checksum)) IS DISTINCT FROM queued_checksum OR length(queued_checksum) < 32 THEN
+        refused := 'the stored script is not the one that was queued (its checksum differs): nothing more of it was run';
+    ELSIF author IS NULL THEN
+        refused := format('the role that queued it, %s, no longer exists: nothing more of it was run', h.applied_by);
+    END IF;
+    IF refused IS NOT NULL THEN
+        UPDATE storage._migration_history x SET status = 'failed', error = refused WHERE x.id = h.id;
         RETURN;
     END IF;
     SELECT m.n, m.statement, m.index_name INTO n, statement, drop_first
@@ -5315,8 +5477,8 @@ BEGIN
     END IF;
     RETURN NEXT;
 END $$;
-COMMENT ON FUNCTION storage._migration_next(bigint) IS
-    'Internal: the next statement of a pending non-transactional migration (and the DROP of an invalid index an interrupted build of it left).';
+COMMENT ON FUNCTION storage._migration_next(bigint, text) IS
+    'Internal: the next statement of a pending non-transactional migration, the DROP of an invalid index an interrupted build of it left, and the role to run them as (its author); nothing, and the migration marked failed, when its script is not the one queued with queued_checksum.';
 
 CREATE FUNCTION storage._migration_progress(id bigint, n integer, error text, took interval) RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
@@ -5332,7 +5494,8 @@ BEGIN
         -- the last statement: the post_check decides (a non-transactional migration cannot be
         -- rolled back; a false post_check marks it failed, with its statements done)
         BEGIN
-            PERFORM storage._migration_check('post_check', h.version, h.post_check, coalesce(h.search_path, 'public'));
+            PERFORM storage._migration_check('post_check', h.version, h.post_check, coalesce(h.search_path, 'public'),
+                                             (SELECT r.oid FROM pg_roles r WHERE r.rolname = h.applied_by));
             UPDATE storage._migration_history x SET status = 'applied', done_statements = n, validation = storage._migration_validate(),
                    execution_time = coalesce(x.execution_time, '0') + took
              WHERE x.id = _migration_progress.id;
@@ -5350,12 +5513,34 @@ COMMENT ON FUNCTION storage._migration_progress(bigint, integer, text, interval)
     'Internal: records that statement n of a pending migration is done (applied after the last), or that it failed.';
 
 GRANT SELECT ON storage.migrations TO pg_monitor;
+-- Delegation: GRANT storage_migrator TO a role. The entry points switch to the extension's
+-- owner for the bookkeeping; the migration's SQL runs as the calling role.
+GRANT SELECT ON storage.migrations TO storage_migrator;
+GRANT EXECUTE ON FUNCTION storage.migrate(text, text, text, text, text, text, boolean, text[]),
+                          storage.migrate_down(text),
+                          storage.lint_migration(text, boolean),
+                          storage._migrate(text, text, text, text, text, text, boolean, text[], text),
+                          storage._migrate_down(text, text),
+                          storage._lint_migration(text, boolean, text, bigint),
+                          storage._migration_setting(text, double precision),
+                          storage._type_change_rewrites(regclass, text, text)
+   TO storage_migrator;
 COMMENT ON FUNCTION storage._autonomous(text) IS
     'Internal: runs SQL in a transaction of its own (a background worker connected as the current role) and waits for it: true when it committed. Keeps a failed migration''s record.';
 COMMENT ON FUNCTION storage._lint_migration(text, boolean, text, bigint) IS
     'Internal: storage.lint_migration with the caller''s search_path and the large-table size.';
-COMMENT ON FUNCTION storage._migration_launch(bigint, integer, integer) IS
-    'Internal: starts the worker that runs a pending non-transactional migration statement by statement, top-level, as the current role; returns its pid, NULL when no worker slot is free.';
+COMMENT ON FUNCTION storage._migration_launch(bigint, text, integer, integer) IS
+    'Internal: starts the worker that runs a pending non-transactional migration statement by statement, top-level, as the role that queued it, once its script is verified against checksum; returns its pid, NULL when no worker slot is free.';
+COMMENT ON FUNCTION storage._migrate(text, text, text, text, text, text, boolean, text[], text) IS
+    'Internal: storage.migrate with the caller''s search_path: notes the calling role and does the work as the extension owner (storage._migrate_owner).';
+COMMENT ON FUNCTION storage._migrate_down(text, text) IS
+    'Internal: storage.migrate_down with the caller''s search_path: notes the calling role and does the work as the extension owner (storage._migrate_down_owner).';
+COMMENT ON FUNCTION storage._migration_run(text, text, oid) IS
+    'Internal: runs stored SQL of a migration (a statement, a hook) as the role that wrote it, with the given search_path.';
+COMMENT ON FUNCTION storage._migration_expression(text, text) IS
+    'Internal: the statement that evaluates a pre_check or post_check; 42601 unless it is exactly one SQL expression.';
+COMMENT ON FUNCTION storage._migration_check_value(text, text, text, oid) IS
+    'Internal: the value of a pre_check or post_check (one SQL expression) evaluated as its author with the given search_path.';
 COMMENT ON FUNCTION storage._migration_statements(text) IS
     'Internal: the statements of a migration as PostgreSQL''s parser splits them: position, text, command tag, and the index a CREATE INDEX names.';
 

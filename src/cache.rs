@@ -12,12 +12,18 @@ thread_local! {
     static CALLBACKS: Cell<bool> = const { Cell::new(false) };
 }
 
-unsafe extern "C-unwind" fn bump_rel(_arg: pg_sys::Datum, _relid: pg_sys::Oid) {
+fn bump() {
     EPOCH.with(|e| e.set(e.get().wrapping_add(1)));
 }
 
+unsafe extern "C-unwind" fn bump_rel(_arg: pg_sys::Datum, _relid: pg_sys::Oid) {
+    // SAFETY: an invalidation callback, called by C
+    unsafe { crate::guard::callback(bump) }
+}
+
 unsafe extern "C-unwind" fn bump_syscache(_arg: pg_sys::Datum, _cache: i32, _hash: u32) {
-    EPOCH.with(|e| e.set(e.get().wrapping_add(1)));
+    // SAFETY: an invalidation callback, called by C
+    unsafe { crate::guard::callback(bump) }
 }
 
 /// The current invalidation epoch (registers the callbacks at the first call of the backend).

@@ -8,6 +8,7 @@ use pgrx::prelude::*;
 pub(crate) mod audit;
 mod cache;
 mod error;
+mod guard;
 mod gucs;
 pub(crate) mod health;
 mod ident;
@@ -141,6 +142,11 @@ extension_sql_file!(
         "maintenance",
         migrations::_migration_statements,
         migrations::_lint_migration,
+        migrations::_migrate,
+        migrations::_migrate_down,
+        migrations::_migration_run,
+        migrations::_migration_expression,
+        migrations::_migration_check_value,
         maintenance::_autonomous,
         maintenance::_migration_launch,
     ]
@@ -151,11 +157,25 @@ extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    no_backtraces();
     gucs::init();
     health::http::register();
     // Recursive walks in pg_storage_core check the stack as PostgreSQL's own code does.
     // SAFETY: check_stack_depth only reads the stack pointer and raises 54001 past the limit.
     pg_storage_core::stack::set_check(|| unsafe { pg_sys::check_stack_depth() });
+}
+
+/// No native stack trace ever reaches a client or the server log, whatever the server's
+/// environment: pgrx's panic hook captures a backtrace into every error it reports (as DETAIL)
+/// when `RUST_BACKTRACE` or `RUST_LIB_BACKTRACE` is set. `RUST_LIB_BACKTRACE=0` wins over both
+/// and is read once per process, at the first capture, which comes after this: `_PG_init` runs
+/// before any function of this library, in the postmaster when it is preloaded (its children
+/// inherit the environment) and otherwise in the backend loading it, before any thread exists.
+fn no_backtraces() {
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none_or(|v| v != "0") {
+        // single-threaded here (see above): nothing else reads the environment now
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
 }
 
 /// Required by `cargo pgrx test`: settings of the throwaway test cluster.

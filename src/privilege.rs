@@ -106,9 +106,27 @@ pub(crate) fn as_table_owner<R>(relid: pg_sys::Oid, work: impl FnOnce() -> R) ->
     as_role(owner, true, work)
 }
 
+/// Runs `work` as `role` with `search_path` = `path`, then restores the role and the path: the
+/// way a stored piece of SQL (a migration's statement, check or hook) runs as the role that
+/// wrote it, inside work the extension does as its owner. Not restricted (a migration creates
+/// objects), but SET ROLE and SET SESSION AUTHORIZATION are refused inside, as in a SECURITY
+/// DEFINER function, so the statement cannot leave the role it was given.
+pub(crate) fn as_author<R>(role: pg_sys::Oid, path: &CStr, work: impl FnOnce() -> R) -> R {
+    as_role_with_path(role, false, path, work)
+}
+
 /// Runs `work` as `role` (optionally under SECURITY_RESTRICTED_OPERATION) with
 /// `search_path = pg_catalog, pg_temp`: what fmgr does around a SECURITY DEFINER function.
 fn as_role<R>(role: pg_sys::Oid, restricted: bool, work: impl FnOnce() -> R) -> R {
+    as_role_with_path(role, restricted, c"pg_catalog, pg_temp", work)
+}
+
+fn as_role_with_path<R>(
+    role: pg_sys::Oid,
+    restricted: bool,
+    path: &CStr,
+    work: impl FnOnce() -> R,
+) -> R {
     let mut saved_user = pg_sys::InvalidOid;
     let mut saved_context = 0;
     // SAFETY: the same calls fmgr_security_definer and ExecRefreshMatView make.
@@ -120,7 +138,7 @@ fn as_role<R>(role: pg_sys::Oid, restricted: bool, work: impl FnOnce() -> R) -> 
         }
         pg_sys::SetUserIdAndSecContext(role, context);
     }
-    let result = with_setting(c"search_path", c"pg_catalog, pg_temp", work);
+    let result = with_setting(c"search_path", path, work);
     // SAFETY: undoes exactly what was done above.
     unsafe { pg_sys::SetUserIdAndSecContext(saved_user, saved_context) };
     result

@@ -283,8 +283,13 @@ unsafe extern "C-unwind" fn xact_event(
     if event == pg_sys::XactEvent::XACT_EVENT_ABORT
         || event == pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
     {
-        ABORTS.with(|a| a.set(Some(a.get().unwrap_or(0).wrapping_add(1))));
+        // SAFETY: a transaction callback, called by C
+        unsafe { crate::guard::callback(count_abort) }
     }
+}
+
+fn count_abort() {
+    ABORTS.with(|a| a.set(Some(a.get().unwrap_or(0).wrapping_add(1))));
 }
 
 unsafe extern "C-unwind" fn subxact_event(
@@ -294,7 +299,8 @@ unsafe extern "C-unwind" fn subxact_event(
     _arg: *mut std::ffi::c_void,
 ) {
     if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
-        ABORTS.with(|a| a.set(Some(a.get().unwrap_or(0).wrapping_add(1))));
+        // SAFETY: a subtransaction callback, called by C
+        unsafe { crate::guard::callback(count_abort) }
     }
 }
 

@@ -148,8 +148,9 @@ pub(crate) enum RunAs {
     /// A maintenance command (VACUUM, REINDEX, DROP INDEX only) as the table's owner under
     /// SECURITY_RESTRICTED_OPERATION.
     Owner(pg_sys::Oid),
-    /// Any statement, as the worker's own role (a migration: the role that queued it).
-    Session,
+    /// Any statement of a migration, as the role that queued it (its author); SET ROLE and
+    /// SET SESSION AUTHORIZATION are refused inside, as in a SECURITY DEFINER function.
+    Author(pg_sys::Oid),
 }
 
 /// Runs one statement as a top-level statement in its own transaction: what exec_simple_query
@@ -248,6 +249,12 @@ unsafe fn execute(sql: &std::ffi::CStr, run_as: RunAs, context: i32) {
                 context
                     | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
                     | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
+            );
+        }
+        if let RunAs::Author(author) = run_as {
+            pg_sys::SetUserIdAndSecContext(
+                author,
+                context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
             );
         }
         let command_tag = pg_sys::CreateCommandTag((*raw).stmt);
@@ -467,15 +474,27 @@ pub extern "C-unwind" fn pg_storage_ext_autonomous_main(arg: pg_sys::Datum) {
 }
 
 /// Internal: starts the worker that runs the pending non-transactional migration `id` statement
-/// by statement, as top-level statements, connected as the current role; it starts work once
-/// the calling transaction has committed. Returns its pid, NULL when no worker slot is free.
+/// by statement, as top-level statements, as the role that queued it, once the calling
+/// transaction has committed; the worker connects as the current role (the extension's owner:
+/// storage._migrate_owner runs as it) and runs only a script whose sha256 starts with the first
+/// 32 hex digits of `checksum`. Returns its pid, NULL when no worker slot is free.
 #[pg_extern(volatile, strict)]
 #[search_path(pg_catalog, pg_temp)]
-pub(crate) fn _migration_launch(id: i64, lock_timeout_ms: i32, retries: i32) -> Option<i32> {
+pub(crate) fn _migration_launch(
+    id: i64,
+    checksum: &str,
+    lock_timeout_ms: i32,
+    retries: i32,
+) -> Option<i32> {
+    let queued: String = checksum
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(32)
+        .collect();
     // SAFETY: reads of backend globals; the caller wrote the history row, so it has an xid
     let extra = unsafe {
         format!(
-            "{} {} {} {} {}",
+            "{} {} {} {} {} {queued}",
             pg_sys::MyDatabaseId.to_u32(),
             pg_sys::GetUserId().to_u32(),
             pg_sys::GetTopFullTransactionId().value,
@@ -493,26 +512,77 @@ pub(crate) fn _migration_launch(id: i64, lock_timeout_ms: i32, retries: i32) -> 
     worker.wait_for_startup().ok()
 }
 
-/// The next statement of a pending migration: (n, statement, an invalid index to drop first).
-fn next_statement(id: i64, xid: u64) -> Result<Option<(i32, String, Option<String>)>, ()> {
+/// The next statement of a pending migration: (n, statement, an invalid index to drop first,
+/// the role to run them as).
+type Next = (i32, String, Option<String>, pg_sys::Oid);
+
+/// The next statement of pending migration `id` whose script was queued with checksum
+/// `queued`; Err while the queuing transaction has not committed.
+fn next_statement(id: i64, xid: u64, queued: &str) -> Result<Option<Next>, ()> {
     match queued_by(xid) {
         None => return Err(()),
         Some(false) => return Ok(None),
         Some(true) => {}
     }
     one_row(
-        "SELECT x.n, x.statement, x.drop_first FROM storage._migration_next($1) AS x",
-        &[id.into()],
+        "SELECT x.n, x.statement, x.drop_first, x.author FROM storage._migration_next($1, $2) AS x",
+        &[id.into(), queued.into()],
         |row| {
             Ok(row.get::<i32>(1).ok().flatten().map(|n| {
                 (
                     n,
                     row.get::<String>(2).ok().flatten().unwrap_or_default(),
                     row.get::<String>(3).ok().flatten(),
+                    row.get::<pg_sys::Oid>(4)
+                        .ok()
+                        .flatten()
+                        .unwrap_or(pg_sys::InvalidOid),
                 )
             }))
         },
     )
+}
+
+/// Holds `storage._migration_lock` in EXCLUSIVE mode for the rest of this worker's life (a
+/// session lock: across the statements' own transactions; released when the worker exits),
+/// the lock storage.migrate takes per transaction. False while another migration holds it.
+fn try_migration_lock() -> bool {
+    BackgroundWorker::transaction(|| {
+        let relid = crate::error::read_one::<pg_sys::Oid>(
+            "SELECT pg_catalog.to_regclass('storage._migration_lock')::pg_catalog.oid",
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(pg_sys::InvalidOid);
+        if relid == pg_sys::InvalidOid {
+            return false;
+        }
+        // SAFETY: a relation lock tag (as SET_LOCKTAG_RELATION makes it), taken conditionally
+        let tag = pg_sys::LOCKTAG {
+            locktag_field1: unsafe { pg_sys::MyDatabaseId }.to_u32(),
+            locktag_field2: relid.to_u32(),
+            locktag_field3: 0,
+            locktag_field4: 0,
+            locktag_type: pg_sys::LockTagType::LOCKTAG_RELATION as u8,
+            locktag_lockmethodid: 1, // DEFAULT_LOCKMETHOD
+        };
+        // SAFETY: see above
+        unsafe {
+            pg_sys::LockAcquire(&tag, pg_sys::ExclusiveLock as pg_sys::LOCKMODE, true, true)
+                != pg_sys::LockAcquireResult::LOCKACQUIRE_NOT_AVAIL
+        }
+    })
+}
+
+/// Marks pending migration `id` failed with `error` (and the time it took), in a transaction of
+/// the worker's own.
+fn record_progress(id: i64, n: i32, error: Option<String>, took: Duration) {
+    let took = format!("{} milliseconds", took.as_millis());
+    one_row(
+        "SELECT storage._migration_progress($1, $2, $3, $4::pg_catalog.interval)",
+        &[id.into(), n.into(), error.into(), took.into()],
+        |_| (),
+    );
 }
 
 #[pg_guard]
@@ -520,27 +590,64 @@ fn next_statement(id: i64, xid: u64) -> Result<Option<(i32, String, Option<Strin
 pub extern "C-unwind" fn pg_storage_ext_migration_main(arg: pg_sys::Datum) {
     unblock_signals();
     let id = arg.value() as i64;
-    let [db, role, xid, lock_timeout_ms, retries] = numbers(BackgroundWorker::get_extra())[..]
-    else {
+    let extra = BackgroundWorker::get_extra().to_owned();
+    let (numbers, queued) = extra.rsplit_once(' ').unwrap_or_default();
+    let [db, role, xid, lock_timeout_ms, retries] = self::numbers(numbers)[..] else {
         return;
     };
+    let queued = queued.to_owned();
     connect_as(db, role);
-    // one migration at a time (the lock storage.migrate takes per transaction), then the
-    // caller's search_path for the migration's statements
+    let started = Instant::now();
+    // whatever ends the work other than its end or a stop (an error anywhere, the lock not had in
+    // time) is recorded with the migration, never left `pending` without a word
+    let outcome =
+        PgTryBuilder::new(|| run_migration(id, xid, &queued, lock_timeout_ms, retries as i32))
+            .catch_others(|e| {
+                Err(match &e {
+                    pg_sys::panic::CaughtError::PostgresError(r)
+                    | pg_sys::panic::CaughtError::ErrorReport(r)
+                    | pg_sys::panic::CaughtError::RustPanic { ereport: r, .. } => {
+                        r.message().to_owned()
+                    }
+                })
+            })
+            .execute();
+    if let Err(error) = outcome {
+        // SAFETY: ends whatever transaction the error left open, as a worker's error recovery does
+        unsafe { pg_sys::AbortCurrentTransaction() };
+        record_progress(
+            id,
+            0,
+            Some(format!("the migration executor stopped: {error}")),
+            started.elapsed(),
+        );
+    }
+}
+
+/// Runs pending migration `id`: Ok when it ended (applied, failed and recorded, or nothing to
+/// do), Err with the reason when it could not go on.
+fn run_migration(
+    id: i64,
+    xid: u64,
+    queued: &str,
+    lock_timeout_ms: u64,
+    retries: i32,
+) -> Result<(), String> {
+    // one migration at a time (the lock storage.migrate takes per transaction)
     let waited = Instant::now();
-    loop {
-        let locked = BackgroundWorker::transaction(|| {
-            crate::error::read_one::<bool>(
-                "SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext('pg_storage_ext.migrate'), 0)",
-            )
-        });
-        if matches!(locked, Ok(Some(true))) {
-            break;
+    while !try_migration_lock() {
+        if !pause(Duration::from_millis(100)) {
+            return Ok(());
         }
-        if !pause(Duration::from_millis(100)) || waited.elapsed() > WAIT_FOR_QUEUE {
-            return;
+        if waited.elapsed() > WAIT_FOR_QUEUE {
+            return Err(format!(
+                "another migration held the migration lock for {} s",
+                WAIT_FOR_QUEUE.as_secs()
+            ));
         }
     }
+    // the caller's search_path for the migration's statements (everything the worker runs
+    // itself is schema-qualified)
     one_row(
         "SELECT pg_catalog.set_config('search_path', coalesce(h.search_path, 'public'), false), \
                 pg_catalog.set_config('lock_timeout', $2, false), \
@@ -550,18 +657,22 @@ pub extern "C-unwind" fn pg_storage_ext_migration_main(arg: pg_sys::Datum) {
         |_| (),
     );
     loop {
-        let next = match next_statement(id, xid) {
+        let (n, statement, drop_first, author) = match next_statement(id, xid, queued) {
             Ok(Some(next)) => next,
-            Ok(None) => return,
+            Ok(None) => return Ok(()),
             Err(()) => {
-                // the transaction that queued it has not committed yet
+                // the transaction that queued it has not committed yet (its row cannot be
+                // written before it does)
                 if !pause(Duration::from_millis(50)) || waited.elapsed() > WAIT_FOR_QUEUE {
-                    return;
+                    pgrx::warning!(
+                        "pg_storage_ext: migration {id} was not committed within {} s; call storage.migrate again to run it",
+                        WAIT_FOR_QUEUE.as_secs()
+                    );
+                    return Ok(());
                 }
                 continue;
             }
         };
-        let (n, statement, drop_first) = next;
         let started = Instant::now();
         let progress = crate::ops::progress::start("migration", &statement, -1);
         crate::ops::progress::update(progress, i64::from(n) - 1, &format!("statement {n}"));
@@ -573,21 +684,21 @@ pub extern "C-unwind" fn pg_storage_ext_migration_main(arg: pg_sys::Datum) {
         let result = loop {
             attempts += 1;
             let attempt = match drop.take() {
-                Some(d) => run_top_level(&d, RunAs::Session),
+                Some(d) => run_top_level(&d, RunAs::Author(author)),
                 None => Ok(()),
             }
-            .and_then(|()| run_top_level(&statement, RunAs::Session));
+            .and_then(|()| run_top_level(&statement, RunAs::Author(author)));
             match attempt {
                 Err(f)
                     if f.code == PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE
-                        && attempts <= retries as i32 =>
+                        && attempts <= retries =>
                 {
                     let wait =
                         Duration::from_millis((lock_timeout_ms / 2).max(50) * attempts as u64);
                     if !pause(wait) {
-                        return;
+                        return Ok(());
                     }
-                    if let Ok(Some((_, _, d))) = next_statement(id, xid) {
+                    if let Ok(Some((_, _, d, _))) = next_statement(id, xid, queued) {
                         drop = d;
                     }
                 }
@@ -596,15 +707,10 @@ pub extern "C-unwind" fn pg_storage_ext_migration_main(arg: pg_sys::Datum) {
         };
         crate::ops::progress::end(progress);
         let error = result.err().map(|f| f.message);
-        let took = format!("{} milliseconds", started.elapsed().as_millis());
         let failed = error.is_some();
-        one_row(
-            "SELECT storage._migration_progress($1, $2, $3, $4::pg_catalog.interval)",
-            &[id.into(), n.into(), error.into(), took.into()],
-            |_| (),
-        );
+        record_progress(id, n, error, started.elapsed());
         if failed {
-            return;
+            return Ok(());
         }
     }
 }

@@ -8,7 +8,7 @@ use pg_storage_core::lint::{self, Catalog, Command, Statement};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::PgList;
-use std::ffi::{c_char, c_void, CStr};
+use std::ffi::{c_char, CStr};
 
 unsafe fn text(p: *const c_char) -> Option<String> {
     (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
@@ -46,23 +46,16 @@ fn is(node: *mut pg_sys::Node, tag: pg_sys::NodeTag) -> bool {
     !node.is_null() && unsafe { (*node).type_ } == tag
 }
 
-unsafe extern "C-unwind" fn collect_functions(node: *mut pg_sys::Node, cx: *mut c_void) -> bool {
-    if node.is_null() {
-        return false;
-    }
-    unsafe {
-        if is(node, pg_sys::NodeTag::T_FuncCall) {
-            let names = &mut *(cx as *mut Vec<String>);
-            names.push(name_list((*(node as *mut pg_sys::FuncCall)).funcname));
-        }
-        pg_sys::raw_expression_tree_walker_impl(node, Some(collect_functions), cx)
-    }
-}
-
-/// The functions a raw expression calls.
+/// The functions a raw expression calls (the walk checks the stack: a nesting too deep is
+/// `54001`, raised as an error, never a crash).
 unsafe fn functions(expr: *mut pg_sys::Node) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    unsafe { collect_functions(expr, &mut names as *mut Vec<String> as *mut c_void) };
+    crate::guard::walk_raw(expr, &mut |node| {
+        if is(node, pg_sys::NodeTag::T_FuncCall) {
+            // SAFETY: a FuncCall node of the parse tree being walked
+            names.push(unsafe { name_list((*(node as *mut pg_sys::FuncCall)).funcname) });
+        }
+    });
     names
 }
 
@@ -495,4 +488,204 @@ fn _lint_migration(
             f.hint,
         )
     }))
+}
+
+/// Internal: `storage.migrate` with the caller's search_path. Notes the calling role (what a
+/// SECURITY DEFINER function cannot see), then does the work as the extension's owner
+/// (`storage._migrate_owner`): the history, the lock and the queue are the extension's, written
+/// by nobody else; the migration's own SQL runs as the caller ([`_migration_run`]).
+#[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
+#[allow(clippy::too_many_arguments)]
+fn _migrate(
+    version: Option<&str>,
+    description: Option<&str>,
+    up: Option<&str>,
+    down: Option<&str>,
+    pre_check: Option<&str>,
+    post_check: Option<&str>,
+    transactional: Option<bool>,
+    allow: Option<Vec<Option<String>>>,
+    caller_search_path: Option<&str>,
+) -> Option<String> {
+    let caller = crate::privilege::current_user();
+    crate::privilege::as_owner(|| {
+        pgrx::Spi::connect_mut(|client| {
+            client
+                .update(
+                    "SELECT storage._migrate_owner($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    Some(1),
+                    &[
+                        version.into(),
+                        description.into(),
+                        up.into(),
+                        down.into(),
+                        pre_check.into(),
+                        post_check.into(),
+                        transactional.into(),
+                        allow.into(),
+                        caller_search_path.into(),
+                        caller.into(),
+                    ],
+                )
+                .and_then(|t| t.first().get_one::<String>())
+                .unwrap_or_else(|e| spi_failed(e))
+        })
+    })
+}
+
+/// Internal: `storage.migrate_down` with the caller's search_path, as [`_migrate`] does it.
+#[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
+fn _migrate_down(version: Option<&str>, caller_search_path: Option<&str>) -> Option<String> {
+    let caller = crate::privilege::current_user();
+    crate::privilege::as_owner(|| {
+        pgrx::Spi::connect_mut(|client| {
+            client
+                .update(
+                    "SELECT storage._migrate_down_owner($1, $2, $3)",
+                    Some(1),
+                    &[version.into(), caller_search_path.into(), caller.into()],
+                )
+                .and_then(|t| t.first().get_one::<String>())
+                .unwrap_or_else(|e| spi_failed(e))
+        })
+    })
+}
+
+/// `search_path` as a C string (a NUL byte cannot be in a setting).
+fn path(search_path: &str) -> std::ffi::CString {
+    std::ffi::CString::new(search_path).unwrap_or_else(|_| {
+        crate::error::raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "a search_path may not contain a NUL byte",
+            None,
+            None,
+        )
+    })
+}
+
+/// The role stored SQL runs as: it must exist (a dropped author runs nothing).
+fn author_role(author: pg_sys::Oid) -> pg_sys::Oid {
+    // SAFETY: a syscache lookup by OID
+    let exists = author != pg_sys::InvalidOid
+        && unsafe {
+            pg_sys::SearchSysCacheExists(
+                pg_sys::SysCacheIdentifier::AUTHOID as i32,
+                author.into(),
+                pg_sys::Datum::from(0),
+                pg_sys::Datum::from(0),
+                pg_sys::Datum::from(0),
+            )
+        };
+    if !exists {
+        crate::error::raise(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            "the role that wrote this SQL no longer exists",
+            Some(format!("Role OID {}.", author.to_u32())),
+            Some("Stored SQL runs only as the role that wrote it.".into()),
+        );
+    }
+    author
+}
+
+/// Internal: runs stored SQL of a migration (one statement of its script, a hook) as the role
+/// that wrote it, `author`, with `search_path`; the extension's own role, settings and search
+/// path are back afterwards. Not executable by anyone but the extension's owner.
+#[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
+fn _migration_run(sql: &str, search_path: &str, author: pg_sys::Oid) {
+    let path = path(search_path);
+    crate::privilege::as_author(author_role(author), &path, || {
+        pgrx::Spi::connect_mut(|client| {
+            client
+                .update(sql, None, &[])
+                .map(|_| ())
+                .unwrap_or_else(|e| spi_failed(e))
+        })
+    })
+}
+
+/// The statement that evaluates a pre_check or post_check: `SELECT (<check>)::boolean` when the
+/// check is exactly one expression, by PostgreSQL's parser; `42601` otherwise (a second
+/// statement, a FROM or WHERE clause glued on after a closing parenthesis, ...).
+fn check_statement(what: &str, check: &str) -> String {
+    let statement = format!("SELECT (\n{check}\n)::pg_catalog.bool");
+    let refuse = |why: &str| -> ! {
+        crate::error::raise(
+            PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
+            format!("a {what} must be one SQL expression"),
+            Some(format!("{why}; the {what} was: {check}")),
+            Some(format!(
+                "Write the {what} as one boolean expression, e.g. (SELECT count(*) FROM users) > 0."
+            )),
+        )
+    };
+    let c = std::ffi::CString::new(statement.as_str())
+        .unwrap_or_else(|_| refuse("it contains a NUL byte"));
+    // SAFETY: the parser's result lives in the current memory context for this call; a syntax
+    // error is PostgreSQL's own, raised through pgrx's guarded call.
+    unsafe {
+        let raws = list::<pg_sys::RawStmt>(pg_sys::pg_parse_query(c.as_ptr()));
+        if raws.len() != 1 {
+            refuse(&format!(
+                "it makes {} statements of `SELECT (…)::boolean`",
+                raws.len()
+            ));
+        }
+        let node = (*raws[0]).stmt;
+        if !is(node, pg_sys::NodeTag::T_SelectStmt) {
+            refuse("it is not an expression");
+        }
+        let s = node as *mut pg_sys::SelectStmt;
+        let simple = (*s).op == pg_sys::SetOperation::SETOP_NONE
+            && list::<pg_sys::Node>((*s).targetList).len() == 1
+            && (*s).distinctClause.is_null()
+            && (*s).intoClause.is_null()
+            && (*s).fromClause.is_null()
+            && (*s).whereClause.is_null()
+            && (*s).groupClause.is_null()
+            && (*s).havingClause.is_null()
+            && (*s).windowClause.is_null()
+            && (*s).valuesLists.is_null()
+            && (*s).sortClause.is_null()
+            && (*s).limitOffset.is_null()
+            && (*s).limitCount.is_null()
+            && (*s).lockingClause.is_null()
+            && (*s).withClause.is_null();
+        if !simple {
+            refuse("it adds clauses or columns to `SELECT (…)::boolean`");
+        }
+    }
+    statement
+}
+
+/// Internal: the statement that evaluates a pre_check or post_check; `42601` unless the check
+/// is exactly one SQL expression.
+#[pg_extern(immutable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
+fn _migration_expression(what: &str, sql: &str) -> String {
+    check_statement(what, sql)
+}
+
+/// Internal: the value of a pre_check or post_check (one SQL expression), evaluated as its
+/// author with `search_path`.
+#[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
+fn _migration_check_value(
+    what: &str,
+    sql: &str,
+    search_path: &str,
+    author: pg_sys::Oid,
+) -> Option<bool> {
+    let statement = check_statement(what, sql);
+    let path = path(search_path);
+    crate::privilege::as_author(author_role(author), &path, || {
+        pgrx::Spi::connect_mut(|client| {
+            client
+                .update(&statement, Some(1), &[])
+                .and_then(|t| t.first().get_one::<bool>())
+                .unwrap_or_else(|e| spi_failed(e))
+        })
+    })
 }

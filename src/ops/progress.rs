@@ -48,20 +48,31 @@ struct Local {
 }
 
 unsafe extern "C-unwind" fn init(ptr: *mut std::ffi::c_void) {
-    // SAFETY: a fresh segment of size_of::<Table>() bytes; all-zero is a table of free slots
-    unsafe { std::ptr::write_bytes(ptr as *mut u8, 0, std::mem::size_of::<Table>()) };
+    // SAFETY: called by C with a fresh segment of size_of::<Table>() bytes; all-zero is a table
+    // of free slots
+    unsafe {
+        crate::guard::callback(|| {
+            std::ptr::write_bytes(ptr as *mut u8, 0, std::mem::size_of::<Table>())
+        })
+    };
 }
 
 unsafe extern "C-unwind" fn on_abort(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
-    if event == pg_sys::XactEvent::XACT_EVENT_ABORT
-        || event == pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
-    {
-        free_all();
+    // SAFETY: a transaction callback, called by C
+    unsafe {
+        crate::guard::callback(|| {
+            if event == pg_sys::XactEvent::XACT_EVENT_ABORT
+                || event == pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
+            {
+                free_all();
+            }
+        })
     }
 }
 
 unsafe extern "C-unwind" fn on_exit(_code: i32, _arg: pg_sys::Datum) {
-    free_all();
+    // SAFETY: an exit callback, called by C
+    unsafe { crate::guard::callback(free_all) }
 }
 
 /// The shared table, attached (and the backend's cleanup registered) at the first use.

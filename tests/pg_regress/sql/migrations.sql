@@ -139,6 +139,91 @@ SELECT pg_temp.outcome($$SELECT storage.migrate('8', 'x', 'SELECT 1')$$) AS moni
 SELECT count(*) > 0 AS monitor_reads FROM storage.migrations;
 RESET ROLE;
 DROP ROLE regress_mig_monitor;
+
+-- stored SQL is written only by the extension (issue 35, C1): a delegated migrator holding every
+-- table privilege (as the README once said to grant) still cannot insert, rewrite or delete a
+-- migration row or a hook; the migrator may migrate, as itself
+CREATE ROLE regress_mig_bob IN ROLE storage_migrator;
+GRANT ALL ON SCHEMA mig TO regress_mig_bob;
+GRANT ALL ON storage._migration_history, storage.migration_hooks TO regress_mig_bob;
+SET ROLE regress_mig_bob;
+SELECT pg_temp.outcome($$INSERT INTO storage._migration_history (version, description, checksum, up, transactional, status, applied_by)
+    VALUES ('9', 'add index', encode(sha256(convert_to('CREATE INDEX bt_j ON mig.users (id)', 'UTF8')), 'hex'),
+            'ALTER ROLE regress_mig_bob SUPERUSER', false, 'pending', 'postgres')$$) AS forged_row;
+SELECT pg_temp.outcome($$UPDATE storage._migration_history SET down = 'ALTER ROLE regress_mig_bob SUPERUSER' WHERE version = '4'$$) AS forged_down;
+SELECT pg_temp.outcome($$UPDATE storage._migration_history SET post_check = '(SELECT true FROM pg_sleep(0))' WHERE version = '4'$$) AS forged_post_check;
+SELECT pg_temp.outcome($$INSERT INTO storage.migration_hooks (phase, sql) VALUES ('before', 'ALTER ROLE regress_mig_bob SUPERUSER')$$) AS forged_hook;
+SELECT pg_temp.outcome($$DELETE FROM storage._migration_history$$) AS deleted;
+SELECT pg_temp.outcome($$TRUNCATE storage._migration_history$$) AS truncated;
+-- the serializing lock is not the shared advisory key space: a migrator cannot take it by hand
+SELECT pg_temp.outcome($$LOCK TABLE storage._migration_lock IN EXCLUSIVE MODE$$) AS lock_by_hand;
+-- a migration of its own runs as itself: objects belong to it, applied_by names it, and a script
+-- that tries to take more rights fails (it is not a superuser afterwards)
+SELECT storage.migrate('8', 'bob''s table', 'CREATE TABLE bob_t (id int)', down => 'DROP TABLE bob_t');
+SELECT pg_temp.outcome($$SELECT storage.migrate('9', 'escalate', 'ALTER ROLE regress_mig_bob SUPERUSER')$$) AS escalate;
+SELECT pg_temp.outcome($$SELECT storage.migrate('9', 'escalate', 'SET ROLE postgres; ALTER ROLE regress_mig_bob SUPERUSER')$$) AS set_role;
+-- checks are one expression (L4): statements glued on are refused before anything runs
+SELECT pg_temp.outcome($$SELECT storage.migrate('9', 'x', 'SELECT 1', pre_check => '1); ALTER ROLE regress_mig_bob SUPERUSER; SELECT (true')$$) AS pre_check_statements;
+SELECT pg_temp.outcome($$SELECT storage.migrate('9', 'x', 'SELECT 1', post_check => 'true) FROM pg_class WHERE (true')$$) AS post_check_clauses;
+SELECT pg_temp.outcome($$SELECT storage.migrate('9', 'x', 'SELECT 1', post_check => 'true) -- ')$$) AS post_check_comment;
+RESET ROLE;
+SELECT rolsuper AS bob_is_superuser FROM pg_roles WHERE rolname = 'regress_mig_bob';
+SELECT pg_get_userbyid(relowner) AS bob_t_owner FROM pg_class WHERE oid = 'mig.bob_t'::regclass;
+SELECT version, applied_by, status FROM storage.migrations WHERE version IN ('8', '9') ORDER BY version;
+-- a down script bob wrote runs as bob when the superuser reverts it (never as the superuser)
+SET ROLE regress_mig_bob;
+SELECT storage.migrate('11', 'bob''s down', 'CREATE TABLE bob_v (id int)', down => 'ALTER ROLE regress_mig_bob SUPERUSER; DROP TABLE bob_v');
+RESET ROLE;
+SELECT regexp_replace(pg_temp.outcome($$SELECT storage.migrate_down('11')$$), E'\n.*', '') AS down_as_author;
+SELECT rolsuper AS bob_is_superuser FROM pg_roles WHERE rolname = 'regress_mig_bob';
+-- hooks run as their author with the search_path they were written with
+INSERT INTO storage.migration_hooks (phase, sql) VALUES ('before', $$INSERT INTO hook_log (what) VALUES ('hook as ' || current_user)$$);
+SELECT author = current_user AS author_is_writer, search_path FROM storage.migration_hooks;
+SET ROLE regress_mig_bob;
+SET search_path = public;
+SELECT storage.migrate('12', 'bob again', 'CREATE TABLE mig.bob_w (id int)');
+RESET ROLE;
+SET search_path = mig, public;
+SELECT what = 'hook as ' || current_user AS hook_ran_as_author FROM hook_log WHERE what LIKE 'hook as %';
+DELETE FROM storage.migration_hooks;
+
+-- no SQL text aborts the server (C2): nestings 1,000 to 100,000 deep of every kind, in a column
+-- default (the linter walks it) and as a statement, through lint_migration and migrate; each
+-- gives a result or an error (the run fails on a crashed backend in the server log)
+CREATE TABLE deep (id int);
+CREATE FUNCTION pg_temp.deep(kind text, n int) RETURNS text LANGUAGE sql AS $f$
+    SELECT CASE kind
+        WHEN 'calls' THEN repeat('abs(', n) || '1' || repeat(')', n)
+        WHEN 'operators' THEN '1' || repeat(' + 1', n)
+        WHEN 'nested operators' THEN repeat('1 + (', n) || '1' || repeat(')', n)
+        WHEN 'concatenation' THEN $$'a'$$ || repeat($$ || 'a'$$, n)
+        WHEN 'case' THEN repeat('CASE WHEN true THEN ', n) || '1' || repeat(' END', n)
+        WHEN 'subselects' THEN repeat('(SELECT ', n) || '1' || repeat(')', n)
+        WHEN 'arrays' THEN 'ARRAY' || repeat('[', n) || '1' || repeat(']', n)
+        WHEN 'parentheses' THEN repeat('(', n) || '1' || repeat(')', n)
+    END
+$f$;
+CREATE TEMP TABLE deep_outcomes AS
+SELECT k.kind, d.n, w.form,
+       pg_temp.outcome(format('SELECT count(*) FROM storage.lint_migration(%L)', q.sql)) AS lint,
+       pg_temp.outcome(format('SELECT storage.migrate(%L, %L, %L, post_check => %L)', 'deep', 'deep', q.sql, 'false')) AS migrate
+  FROM unnest(ARRAY['calls', 'operators', 'nested operators', 'concatenation', 'case', 'subselects', 'arrays', 'parentheses']) AS k(kind),
+       unnest(ARRAY[1000, 10000, 100000]) AS d(n),
+       unnest(ARRAY['default', 'statement']) AS w(form),
+       LATERAL (SELECT CASE w.form WHEN 'default' THEN 'ALTER TABLE deep ADD COLUMN z int DEFAULT ' || pg_temp.deep(k.kind, d.n)
+                                   ELSE 'SELECT ' || pg_temp.deep(k.kind, d.n) END AS sql) AS q;
+-- every outcome is a result or an expected error: stack depth (54001), the parser's limits
+-- (42601, 54000), a type error of the generated SQL (42804), the failing post_check (23514)
+SELECT count(*) AS cases,
+       count(*) FILTER (WHERE lint ~ '^(ok|54001|54000|42601|42804)' AND migrate ~ '^(ok|54001|54000|42601|42804|23514)') AS expected,
+       count(*) FILTER (WHERE lint LIKE '54001%' OR migrate LIKE '54001%') > 0 AS some_too_deep
+  FROM deep_outcomes;
+SELECT kind, n, form, lint, migrate FROM deep_outcomes
+ WHERE NOT (lint ~ '^(ok|54001|54000|42601|42804)' AND migrate ~ '^(ok|54001|54000|42601|42804|23514)');
+DROP TABLE deep_outcomes;
+DROP TABLE deep;
 RESET search_path;
 DROP SCHEMA mig CASCADE;
 DELETE FROM storage._migration_history;
+DROP OWNED BY regress_mig_bob;
+DROP ROLE regress_mig_bob;

@@ -136,6 +136,15 @@ fn apply_one(doc: &mut Value, i: usize, op: &Value) -> Result<(), PatchError> {
 
 /// Index into an array for reading or replacing: digits only, no leading zero, in bounds.
 pub(super) fn array_index(token: &str, len: usize) -> Result<usize, String> {
+    index_within(token, len, false)
+}
+
+/// Index into an array of length `len` for an insertion (`add`): at most `len`, the end.
+pub(super) fn insert_index(token: &str, len: usize) -> Result<usize, String> {
+    index_within(token, len, true)
+}
+
+fn index_within(token: &str, len: usize, inserting: bool) -> Result<usize, String> {
     let valid = !token.is_empty()
         && token.bytes().all(|b| b.is_ascii_digit())
         && (token == "0" || !token.starts_with('0'));
@@ -143,7 +152,10 @@ pub(super) fn array_index(token: &str, len: usize) -> Result<usize, String> {
         return Err(format!("\"{token}\" is not an array index"));
     }
     match token.parse::<usize>() {
-        Ok(n) if n < len => Ok(n),
+        Ok(n) if n < len || (inserting && n == len) => Ok(n),
+        _ if inserting => Err(format!(
+            "array index {token} is out of bounds for an insertion (length {len}: at most {len}, or \"-\")"
+        )),
         _ => Err(format!(
             "array index {token} is out of bounds (length {len})"
         )),
@@ -195,8 +207,7 @@ fn add(doc: &mut Value, path: &[String], v: Value) -> Result<(), String> {
             if last == "-" {
                 a.push(v);
             } else {
-                let len = a.len();
-                let n = array_index(last, len + 1)?;
+                let n = insert_index(last, a.len())?;
                 a.insert(n, v);
             }
             Ok(())

@@ -243,3 +243,21 @@ proptest! {
         prop_assert_eq!(a, before);
     }
 }
+
+#[test]
+fn add_past_the_end_names_the_arrays_own_length() {
+    let doc = json!({"a":[1]});
+    let e = apply_patch(
+        &doc,
+        &json!([{"op":"add","path":"/a/99999999999999999999","value":1}]),
+    )
+    .expect_err("out of bounds");
+    assert!(e.message.contains("(length 1: at most 1"), "{}", e.message);
+    let e = apply_patch(&doc, &json!([{"op":"add","path":"/a/2","value":1}]))
+        .expect_err("out of bounds");
+    assert!(e.message.contains("length 1"), "{}", e.message);
+    assert_eq!(
+        apply_patch(&doc, &json!([{"op":"add","path":"/a/1","value":2}])).unwrap(),
+        json!({"a":[1,2]})
+    );
+}
