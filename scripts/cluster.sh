@@ -39,7 +39,9 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 CONF
-    as_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null ||
+    # RUST_BACKTRACE=1 (the environment a developer's shell may have): no backtrace may reach a
+    # client or the log whatever the environment; scripts/test.sh greps the logs for one
+    as_user env RUST_BACKTRACE="${PGSE_RUST_BACKTRACE:-1}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null ||
       die "cluster $name did not start: $(tail -5 "$dir/server.log")"
     ;;
   stop) stop ;;

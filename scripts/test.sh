@@ -68,6 +68,10 @@ step_start "integration tests"
 trap '"$PGSE_ROOT/scripts/cluster.sh" stop itest 28819' EXIT
 PGSE_TEST_PORT=28819 cargo test --quiet -p pg_storage_integration --test '*' -- --test-threads=1 2>&1 | count
 if grep -H 'terminated by signal' "$RUN/itest/server.log"; then die "a backend crashed during the integration tests"; fi
+# the cluster ran with RUST_BACKTRACE=1 (scripts/cluster.sh): no native stack trace in its log
+if grep -HE 'std::backtrace|pgrx_pg_sys::submodules::panic|\.cargo/registry/src' "$RUN/itest/server.log" | head -5 | grep .; then
+  die "a Rust backtrace reached the server log during the integration tests"
+fi
 step_end ok
 
 # The Citus tier (tests/integration/tests/citus.rs): a coordinator and two workers built from the

@@ -543,10 +543,20 @@ fn next_statement(id: i64, xid: u64, queued: &str) -> Result<Option<Next>, ()> {
     )
 }
 
-/// Holds `storage._migration_lock` in EXCLUSIVE mode for the rest of this worker's life (a
-/// session lock: across the statements' own transactions; released when the worker exits),
-/// the lock storage.migrate takes per transaction. False while another migration holds it.
-fn try_migration_lock() -> bool {
+thread_local! {
+    /// The session lock this worker holds on storage._migration_lock, once taken.
+    static MIGRATION_LOCK: std::cell::Cell<Option<pg_sys::LOCKTAG>> =
+        const { std::cell::Cell::new(None) };
+}
+
+const MIGRATION_LOCK_MODE: pg_sys::LOCKMODE = pg_sys::ExclusiveLock as pg_sys::LOCKMODE;
+
+/// Holds `storage._migration_lock` in EXCLUSIVE mode as a session lock (across the statements'
+/// own transactions), the lock storage.migrate takes per transaction; false while another
+/// migration holds it. PostgreSQL releases a session lock at a transaction's abort (a statement
+/// that failed: it is taken again before the next one) but not at exit: a callback releases it
+/// when the worker exits, however it exits.
+fn hold_migration_lock() -> bool {
     BackgroundWorker::transaction(|| {
         let relid = crate::error::read_one::<pg_sys::Oid>(
             "SELECT pg_catalog.to_regclass('storage._migration_lock')::pg_catalog.oid",
@@ -557,8 +567,9 @@ fn try_migration_lock() -> bool {
         if relid == pg_sys::InvalidOid {
             return false;
         }
-        // SAFETY: a relation lock tag (as SET_LOCKTAG_RELATION makes it), taken conditionally
+        // a relation lock tag, as SET_LOCKTAG_RELATION makes it
         let tag = pg_sys::LOCKTAG {
+            // SAFETY: a backend global
             locktag_field1: unsafe { pg_sys::MyDatabaseId }.to_u32(),
             locktag_field2: relid.to_u32(),
             locktag_field3: 0,
@@ -566,12 +577,51 @@ fn try_migration_lock() -> bool {
             locktag_type: pg_sys::LockTagType::LOCKTAG_RELATION as u8,
             locktag_lockmethodid: 1, // DEFAULT_LOCKMETHOD
         };
-        // SAFETY: see above
+        // SAFETY: lock manager calls on a valid tag; the exit callback is registered once
         unsafe {
-            pg_sys::LockAcquire(&tag, pg_sys::ExclusiveLock as pg_sys::LOCKMODE, true, true)
-                != pg_sys::LockAcquireResult::LOCKACQUIRE_NOT_AVAIL
+            if pg_sys::LockHeldByMe(&tag, MIGRATION_LOCK_MODE, false) {
+                return true;
+            }
+            let got = pg_sys::LockAcquire(&tag, MIGRATION_LOCK_MODE, true, true)
+                != pg_sys::LockAcquireResult::LOCKACQUIRE_NOT_AVAIL;
+            if got && MIGRATION_LOCK.replace(Some(tag)).is_none() {
+                pg_sys::before_shmem_exit(Some(release_migration_lock), pg_sys::Datum::from(0));
+            }
+            got
         }
     })
+}
+
+unsafe extern "C-unwind" fn release_migration_lock(_code: i32, _arg: pg_sys::Datum) {
+    // SAFETY: an exit callback, called by C; releases only the session lock taken above
+    unsafe {
+        crate::guard::callback(|| {
+            if let Some(tag) = MIGRATION_LOCK.get() {
+                while pg_sys::LockHeldByMe(&tag, MIGRATION_LOCK_MODE, false) {
+                    if !pg_sys::LockRelease(&tag, MIGRATION_LOCK_MODE, true) {
+                        break;
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// Waits (up to [`WAIT_FOR_QUEUE`] since `since`) until this worker holds the migration lock:
+/// Ok(true) held, Ok(false) the worker was stopped, Err when another migration kept it.
+fn wait_for_migration_lock(since: Instant) -> Result<bool, String> {
+    while !hold_migration_lock() {
+        if !pause(Duration::from_millis(100)) {
+            return Ok(false);
+        }
+        if since.elapsed() > WAIT_FOR_QUEUE {
+            return Err(format!(
+                "another migration held the migration lock for {} s",
+                WAIT_FOR_QUEUE.as_secs()
+            ));
+        }
+    }
+    Ok(true)
 }
 
 /// Marks pending migration `id` failed with `error` (and the time it took), in a transaction of
@@ -635,16 +685,8 @@ fn run_migration(
 ) -> Result<(), String> {
     // one migration at a time (the lock storage.migrate takes per transaction)
     let waited = Instant::now();
-    while !try_migration_lock() {
-        if !pause(Duration::from_millis(100)) {
-            return Ok(());
-        }
-        if waited.elapsed() > WAIT_FOR_QUEUE {
-            return Err(format!(
-                "another migration held the migration lock for {} s",
-                WAIT_FOR_QUEUE.as_secs()
-            ));
-        }
+    if !wait_for_migration_lock(waited)? {
+        return Ok(());
     }
     // the caller's search_path for the migration's statements (everything the worker runs
     // itself is schema-qualified)
@@ -683,6 +725,10 @@ fn run_migration(
         let mut attempts = 0;
         let result = loop {
             attempts += 1;
+            // held again after an attempt that aborted (an abort releases a session lock)
+            if !wait_for_migration_lock(Instant::now())? {
+                return Ok(());
+            }
             let attempt = match drop.take() {
                 Some(d) => run_top_level(&d, RunAs::Author(author)),
                 None => Ok(()),
