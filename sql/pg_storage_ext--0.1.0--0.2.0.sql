@@ -4874,7 +4874,8 @@ LANGUAGE c
 AS 'MODULE_PATHNAME', '_migrate_wrapper';
 CREATE FUNCTION storage."_migrate_down"(
 	"version" TEXT,
-	"caller_search_path" TEXT
+	"caller_search_path" TEXT,
+	"force" bool
 ) RETURNS TEXT
 VOLATILE
 SET search_path TO pg_catalog, pg_temp
@@ -4952,7 +4953,8 @@ CREATE TABLE storage._migration_history (
     error text,
     lint_accepted jsonb NOT NULL DEFAULT '[]',
     validation jsonb NOT NULL DEFAULT '[]',
-    search_path text
+    search_path text,
+    direction text NOT NULL DEFAULT 'up' CHECK (direction IN ('up', 'down'))
 );
 CREATE INDEX _migration_history_version ON storage._migration_history (version, id);
 COMMENT ON TABLE storage._migration_history IS
@@ -4964,11 +4966,11 @@ CREATE VIEW storage.migrations AS
 SELECT DISTINCT ON (h.version)
        h.version, h.description, h.checksum, h.applied_at, h.applied_by, h.execution_time, h.status,
        h.down IS NOT NULL AS has_down, h.lint_accepted, h.validation, h.error, h.transactional,
-       h.done_statements
+       h.done_statements, h.direction
   FROM storage._migration_history h
  ORDER BY h.version, h.id DESC;
 COMMENT ON VIEW storage.migrations IS
-    'One row per migration version, its latest attempt: checksum (sha256 of up), applied_at/by, execution_time, status (applied, reverted, pending, failed), has_down, the lint findings accepted, the post-migration validation, the error of a failed attempt.';
+    'One row per migration version, its latest attempt: checksum (sha256 of up), applied_at/by, execution_time, status (applied, reverted, pending, failed), has_down, the lint findings accepted, the post-migration validation, the error of a failed attempt, its direction (up, or down: a revert).';
 
 CREATE TABLE storage.migration_hooks (
     id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -5240,12 +5242,17 @@ BEGIN
     sum := encode(sha256(convert_to(up, 'UTF8')), 'hex');
     -- a non-transactional migration still running holds the lock: no need to wait for it
     SELECT * INTO prev FROM storage._migration_history h WHERE h.version = version ORDER BY h.id DESC LIMIT 1;
-    IF prev.status = 'pending' AND prev.checksum = sum
+    IF prev.status = 'pending' AND prev.direction = 'up' AND prev.checksum = sum
        AND EXISTS (SELECT FROM pg_stat_activity a WHERE a.backend_type = 'pg_storage_ext migration' AND a.datname = current_database()) THEN
         RETURN 'pending';
     END IF;
     PERFORM storage._migration_lock(make_interval(secs => greatest(lock_ms / 1000.0 * (retries + 1) * 3, 30)));
     SELECT * INTO prev FROM storage._migration_history h WHERE h.version = version ORDER BY h.id DESC LIMIT 1;
+    IF prev.direction = 'down' AND prev.status = 'pending' THEN
+        RAISE EXCEPTION 'migration % is being reverted', version
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    HINT = 'Wait for its down script to finish (storage.migrations), then apply it again.';
+    END IF;
     IF prev.status IN ('applied', 'pending') THEN
         IF prev.checksum <> sum THEN
             RAISE EXCEPTION 'migration % was % with checksum %, this script has checksum %', version, prev.status, prev.checksum, sum
@@ -5364,7 +5371,7 @@ COMMENT ON FUNCTION storage.migrate(text, text, text, text, text, text, boolean,
     'Applies migration version once: ''applied'' (with the post-migration validation appended when it found something), ''already applied'' (same checksum), or ''pending'' (transactional => false: run statement by statement, top-level, by a background worker; resumed by calling again after an interruption). Serialized by an advisory lock; a changed script of an applied version, an older version (unless allow names out_of_order) and error-level lint findings (unless allow names the rule) are refused; pre_check and post_check (SQL returning boolean) and any error roll the whole migration back, and the failed attempt stays visible in storage.migrations. Each statement waits at most pg_storage_ext.migration_lock_timeout for a lock; the whole migration is retried pg_storage_ext.migration_retries times.';
 
 -- storage.migrate_down's work, as the extension's owner (as storage._migrate_owner).
-CREATE FUNCTION storage._migrate_down_owner(version text, caller_search_path text, caller oid) RETURNS text
+CREATE FUNCTION storage._migrate_down_owner(version text, caller_search_path text, caller oid, force boolean) RETURNS text
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
@@ -5374,24 +5381,64 @@ DECLARE
     t0 timestamptz := clock_timestamp();
     loaded text := storage.version();
     lock_ms integer := storage._migration_lock_ms();
+    retries integer := storage._migration_setting('retries', 5)::integer;
     author name := (SELECT r.rolname FROM pg_roles r WHERE r.oid = caller);
+    reverting boolean;
+    id bigint;
 BEGIN
     PERFORM storage._require_primary('storage.migrate_down');
+    force := coalesce(force, false);
     PERFORM storage._migration_lock(interval '30 seconds');
-    SELECT h.version INTO latest FROM storage.migrations h WHERE h.status = 'applied'
+    -- the newest version still applied, wholly or partly (a down that failed or is running)
+    SELECT h.version INTO latest FROM storage.migrations h
+     WHERE h.status = 'applied' OR (h.direction = 'down' AND h.status IN ('pending', 'failed'))
      ORDER BY storage._version_key(h.version) DESC LIMIT 1;
     SELECT * INTO cur FROM storage._migration_history h WHERE h.version = version ORDER BY h.id DESC LIMIT 1;
-    IF cur.status IS DISTINCT FROM 'applied' THEN
+    -- a non-transactional down that was interrupted or failed is the one to finish (or to mark)
+    reverting := cur.direction = 'down' AND cur.status IN ('pending', 'failed');
+    IF reverting AND cur.status = 'pending'
+       AND EXISTS (SELECT FROM pg_stat_activity a WHERE a.backend_type = 'pg_storage_ext migration' AND a.datname = current_database()) THEN
+        RETURN 'pending';
+    ELSIF NOT reverting AND cur.status IS DISTINCT FROM 'applied' THEN
         RAISE EXCEPTION 'migration % is not applied', version
               USING ERRCODE = 'invalid_parameter_value', DETAIL = format('Its status is %s.', coalesce(cur.status, 'unknown (never run)')),
                     HINT = 'See storage.migrations.';
-    ELSIF version <> latest THEN
+    ELSIF NOT reverting AND version <> latest THEN
         RAISE EXCEPTION 'migration % is not the latest applied one (%)', version, latest
-              USING ERRCODE = 'invalid_parameter_value', HINT = format('Revert %s first: migrations are reverted newest first.', latest);
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = format('Revert %s first: migrations are reverted newest first (a down that cannot run: revert it by hand, then storage.migrate_down(%L, force => true)).', latest, latest);
+    ELSIF force THEN
+        -- the way out of a down that cannot run (reverted by hand): recorded, nothing run
+        INSERT INTO storage._migration_history (version, description, checksum, up, down, pre_check, post_check, transactional,
+                                                allowed, status, execution_time, validation, applied_by, direction, error)
+        VALUES (cur.version, cur.description, cur.checksum, cur.up, cur.down, cur.pre_check, cur.post_check, cur.transactional,
+                cur.allowed, 'reverted', clock_timestamp() - t0, storage._migration_validate(), author, 'down',
+                format('marked reverted by %s with force => true: its down script was not run%s', author,
+                       CASE WHEN reverting THEN format(' (the down that %s: %s)', cur.status, coalesce(cur.error, 'interrupted')) ELSE '' END));
+        RETURN 'reverted (forced: nothing was run)';
     ELSIF cur.down IS NULL THEN
         RAISE EXCEPTION 'migration % has no down script', version
               USING ERRCODE = 'object_not_in_prerequisite_state',
-                    HINT = 'Write the reverse change as a new migration (storage.migrate with a later version).';
+                    HINT = 'Write the reverse change as a new migration (storage.migrate with a later version), or, once reverted by hand, record it with storage.migrate_down(' || quote_literal(version) || ', force => true).';
+    END IF;
+    IF NOT cur.transactional THEN
+        -- the way its up ran: statement by statement, top-level, by the background executor, as
+        -- the role that wrote it; resumable where it stopped
+        IF reverting THEN
+            UPDATE storage._migration_history h SET status = 'pending', error = NULL WHERE h.id = cur.id;
+            id := cur.id;
+        ELSE
+            INSERT INTO storage._migration_history AS h (version, description, checksum, up, down, pre_check, post_check, transactional,
+                                                         allowed, status, applied_by, direction, search_path)
+            VALUES (cur.version, cur.description, cur.checksum, cur.up, cur.down, cur.pre_check, cur.post_check, false,
+                    cur.allowed, 'pending', cur.applied_by, 'down', caller_search_path)
+            RETURNING h.id INTO id;
+        END IF;
+        IF storage._migration_launch(id, encode(sha256(convert_to(cur.down, 'UTF8')), 'hex'), lock_ms, retries) IS NULL THEN
+            RAISE EXCEPTION 'no background worker slot to revert migration %', version
+                  USING ERRCODE = 'configuration_limit_exceeded', HINT = 'Raise max_worker_processes, or call again later.';
+        END IF;
+        RETURN 'pending';
     END IF;
     PERFORM pg_catalog.set_config('lock_timeout', lock_ms || 'ms', true);
     -- the stored down script runs as the role that wrote it (who applied that version), never
@@ -5402,13 +5449,13 @@ BEGIN
     END LOOP;
     PERFORM pg_catalog.set_config('lock_timeout', '0', true);
     INSERT INTO storage._migration_history (version, description, checksum, up, down, pre_check, post_check, transactional,
-                                            allowed, status, execution_time, validation, applied_by)
+                                            allowed, status, execution_time, validation, applied_by, direction)
     VALUES (cur.version, cur.description, cur.checksum, cur.up, cur.down, cur.pre_check, cur.post_check, cur.transactional,
-            cur.allowed, 'reverted', clock_timestamp() - t0, storage._migration_validate(), author);
+            cur.allowed, 'reverted', clock_timestamp() - t0, storage._migration_validate(), author, 'down');
     RETURN 'reverted';
 END $$;
-COMMENT ON FUNCTION storage._migrate_down_owner(text, text, oid) IS
-    'Internal: storage.migrate_down''s work as the extension owner; the down script runs as caller with the caller''s search_path.';
+COMMENT ON FUNCTION storage._migrate_down_owner(text, text, oid, boolean) IS
+    'Internal: storage.migrate_down''s work as the extension owner; the down script runs as the role that wrote it, with the caller''s search_path (transactional), or is queued for the executor (non-transactional); force records it reverted without running it.';
 
 -- The role a hook runs as: its author, who must still exist.
 CREATE FUNCTION storage._migration_author(author name, what text) RETURNS oid
@@ -5427,13 +5474,13 @@ END $$;
 COMMENT ON FUNCTION storage._migration_author(name, text) IS
     'Internal: the OID of the role that wrote a piece of stored SQL (a hook, a down script: the role it runs as); an error naming what when that role no longer exists.';
 
-CREATE FUNCTION storage.migrate_down(version text) RETURNS text
+CREATE FUNCTION storage.migrate_down(version text, force boolean DEFAULT false) RETURNS text
 LANGUAGE sql VOLATILE AS $$
     -- no pinned search_path: as storage.migrate
-    SELECT storage._migrate_down($1, pg_catalog.current_setting('search_path'))
+    SELECT storage._migrate_down($1, pg_catalog.current_setting('search_path'), coalesce($2, false))
 $$;
-COMMENT ON FUNCTION storage.migrate_down(text) IS
-    'Reverts the latest applied migration (only that one) with its stored down script, in one transaction with the same lock_timeout: ''reverted''. An error with a hint when the version is not the latest applied one or has no down script.';
+COMMENT ON FUNCTION storage.migrate_down(text, boolean) IS
+    'Reverts the latest applied migration (only that one) with its stored down script, as the role that wrote it: in one transaction with the same lock_timeout (''reverted''), or, for a migration applied with transactional => false, statement by statement by the background executor (''pending''; called again after an interruption or a failure, it resumes where the down stopped). force => true records the version reverted without running anything (after reverting it by hand: the way out of a down that cannot run). An error with a hint when the version is not the latest applied one or has no down script.';
 
 -- The non-transactional executor's side (src/maintenance: the worker runs each statement as a
 -- top-level statement and records progress here, each in its own transaction).
@@ -5444,6 +5491,7 @@ DECLARE
     h storage._migration_history;
     idx oid;
     refused text;
+    script text;
 BEGIN
     SELECT * INTO h FROM storage._migration_history x WHERE x.id = _migration_next.id AND x.status = 'pending';
     IF NOT FOUND THEN
@@ -5451,8 +5499,9 @@ BEGIN
     END IF;
     -- only the script that was verified when it was queued, as the role that queued it
     author := (SELECT r.oid FROM pg_roles r WHERE r.rolname = h.applied_by);
-    IF h.checksum IS DISTINCT FROM encode(sha256(convert_to(h.up, 'UTF8')), 'hex')
-       OR left(h.checksum, length(queued_checksum)) IS DISTINCT FROM queued_checksum OR length(queued_checksum) < 32 THEN
+    script := CASE h.direction WHEN 'down' THEN h.down ELSE h.up END;
+    IF h.checksum IS DISTINCT FROM encode(sha256(convert_to(h.up, 'UTF8')), 'hex') OR length(queued_checksum) < 32
+       OR left(encode(sha256(convert_to(script, 'UTF8')), 'hex'), length(queued_checksum)) IS DISTINCT FROM queued_checksum THEN
         refused := 'the stored script is not the one that was queued (its checksum differs): nothing more of it was run';
     ELSIF author IS NULL THEN
         refused := format('the role that queued it, %s, no longer exists: nothing more of it was run', h.applied_by);
@@ -5462,7 +5511,7 @@ BEGIN
         RETURN;
     END IF;
     SELECT m.n, m.statement, m.index_name INTO n, statement, drop_first
-      FROM storage._migration_statements(h.up) m WHERE m.n = h.done_statements + 1;
+      FROM storage._migration_statements(script) m WHERE m.n = h.done_statements + 1;
     IF NOT FOUND THEN
         RETURN;
     END IF;
@@ -5490,7 +5539,12 @@ BEGIN
         UPDATE storage._migration_history x SET status = 'failed', error = _migration_progress.error,
                execution_time = coalesce(x.execution_time, '0') + took
          WHERE x.id = _migration_progress.id;
-    ELSIF n >= (SELECT count(*) FROM storage._migration_statements(h.up)) THEN
+    ELSIF h.direction = 'down' AND n >= (SELECT count(*) FROM storage._migration_statements(h.down)) THEN
+        -- the last statement of a down script: reverted
+        UPDATE storage._migration_history x SET status = 'reverted', done_statements = n, validation = storage._migration_validate(),
+               execution_time = coalesce(x.execution_time, '0') + took
+         WHERE x.id = _migration_progress.id;
+    ELSIF h.direction = 'up' AND n >= (SELECT count(*) FROM storage._migration_statements(h.up)) THEN
         -- the last statement: the post_check decides (a non-transactional migration cannot be
         -- rolled back; a false post_check marks it failed, with its statements done)
         BEGIN
@@ -5517,10 +5571,10 @@ GRANT SELECT ON storage.migrations TO pg_monitor;
 -- owner for the bookkeeping; the migration's SQL runs as the calling role.
 GRANT SELECT ON storage.migrations TO storage_migrator;
 GRANT EXECUTE ON FUNCTION storage.migrate(text, text, text, text, text, text, boolean, text[]),
-                          storage.migrate_down(text),
+                          storage.migrate_down(text, boolean),
                           storage.lint_migration(text, boolean),
                           storage._migrate(text, text, text, text, text, text, boolean, text[], text),
-                          storage._migrate_down(text, text),
+                          storage._migrate_down(text, text, boolean),
                           storage._lint_migration(text, boolean, text, bigint),
                           storage._migration_setting(text, double precision),
                           storage._type_change_rewrites(regclass, text, text)
@@ -5533,7 +5587,7 @@ COMMENT ON FUNCTION storage._migration_launch(bigint, text, integer, integer) IS
     'Internal: starts the worker that runs a pending non-transactional migration statement by statement, top-level, as the role that queued it, once its script is verified against checksum; returns its pid, NULL when no worker slot is free.';
 COMMENT ON FUNCTION storage._migrate(text, text, text, text, text, text, boolean, text[], text) IS
     'Internal: storage.migrate with the caller''s search_path: notes the calling role and does the work as the extension owner (storage._migrate_owner).';
-COMMENT ON FUNCTION storage._migrate_down(text, text) IS
+COMMENT ON FUNCTION storage._migrate_down(text, text, boolean) IS
     'Internal: storage.migrate_down with the caller''s search_path: notes the calling role and does the work as the extension owner (storage._migrate_down_owner).';
 COMMENT ON FUNCTION storage._migration_run(text, text, oid) IS
     'Internal: runs stored SQL of a migration (a statement, a hook) as the role that wrote it, with the given search_path.';

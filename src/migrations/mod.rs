@@ -508,6 +508,7 @@ fn _migrate(
     allow: Option<Vec<Option<String>>>,
     caller_search_path: Option<&str>,
 ) -> Option<String> {
+    crate::error::require_primary("storage.migrate");
     let caller = crate::privilege::current_user();
     crate::privilege::as_owner(|| {
         pgrx::Spi::connect_mut(|client| {
@@ -537,15 +538,25 @@ fn _migrate(
 /// Internal: `storage.migrate_down` with the caller's search_path, as [`_migrate`] does it.
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
-fn _migrate_down(version: Option<&str>, caller_search_path: Option<&str>) -> Option<String> {
+fn _migrate_down(
+    version: Option<&str>,
+    caller_search_path: Option<&str>,
+    force: Option<bool>,
+) -> Option<String> {
+    crate::error::require_primary("storage.migrate_down");
     let caller = crate::privilege::current_user();
     crate::privilege::as_owner(|| {
         pgrx::Spi::connect_mut(|client| {
             client
                 .update(
-                    "SELECT storage._migrate_down_owner($1, $2, $3)",
+                    "SELECT storage._migrate_down_owner($1, $2, $3, $4)",
                     Some(1),
-                    &[version.into(), caller_search_path.into(), caller.into()],
+                    &[
+                        version.into(),
+                        caller_search_path.into(),
+                        caller.into(),
+                        force.into(),
+                    ],
                 )
                 .and_then(|t| t.first().get_one::<String>())
                 .unwrap_or_else(|e| spi_failed(e))

@@ -45,7 +45,7 @@ BEGIN
             ('storage.metrics_prometheus()', 'reads', $$SELECT length(storage.metrics_prometheus())$$),
             ('storage.metrics_snapshot()', 'refuses', $$SELECT storage.metrics_snapshot()$$),
             ('storage.migrate(text,text,text,text,text,text,boolean,text[])', 'refuses', $$SELECT storage.migrate('1', 'x', 'SELECT 1')$$),
-            ('storage.migrate_down(text)', 'refuses', $$SELECT storage.migrate_down('1')$$),
+            ('storage.migrate_down(text, boolean)', 'refuses', $$SELECT storage.migrate_down('1')$$),
             ('storage.partition_data_proc(regclass,integer)', 'refuses', $$CALL storage.partition_data_proc('sb.p')$$),
             ('storage.partitions(regclass)', 'reads', $$SELECT count(*) FROM storage.partitions('sb.p')$$),
             ('storage.rebuild_search(regclass,name,integer)', 'refuses', $$SELECT storage.rebuild_search('sb.t', 'tsv')$$),

@@ -313,3 +313,97 @@ fn the_blog_schema_applies_as_migrations() {
     let users: i64 = scalar(&mut db, "SELECT count(*) FROM users");
     assert!(users > 0);
 }
+
+/// A migration applied with transactional => false is reverted the way it ran (issue 36, F8):
+/// its `DROP INDEX CONCURRENTLY` down runs in the background executor, and a down that cannot
+/// run is left with a way out (force => true, recorded), so older migrations can be reverted.
+#[test]
+fn a_non_transactional_down_runs_in_the_executor_and_a_failed_one_has_a_way_out() {
+    let mut db = fresh_db("itest_mig_down");
+    db.batch_execute("CREATE TABLE t (id int, v int)").unwrap();
+    let status = |db: &mut Client, v: &str| -> (String, String, Option<String>) {
+        let r = db
+            .query_one(
+                "SELECT status, direction, error FROM storage.migrations WHERE version = $1",
+                &[&v],
+            )
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    let settle = |db: &mut Client, v: &str| {
+        wait_for(Duration::from_secs(60), || {
+            let s = status(db, v);
+            (s.0 != "pending").then_some(s)
+        })
+        .expect("the executor finished")
+    };
+    for (v, up, down) in [
+        (
+            "1",
+            "CREATE INDEX CONCURRENTLY t_id ON t (id)",
+            "DROP INDEX CONCURRENTLY t_id",
+        ),
+        (
+            "2",
+            "CREATE INDEX CONCURRENTLY t_v ON t (v)",
+            "DROP INDEX CONCURRENTLY t_v_missing",
+        ),
+    ] {
+        let r: String = db
+            .query_one(
+                "SELECT storage.migrate($1, 'index', $2, down => $3, transactional => false)",
+                &[&v, &up, &down],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(r, "pending");
+        assert_eq!(settle(&mut db, v).0, "applied");
+    }
+    // the down of 2 fails in the executor: recorded, and 1 cannot be reverted before 2
+    let r: String = db
+        .query_one("SELECT storage.migrate_down('2')", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(r, "pending");
+    let (s, d, e) = settle(&mut db, "2");
+    assert_eq!((s.as_str(), d.as_str()), ("failed", "down"));
+    assert!(e.unwrap_or_default().contains("t_v_missing"));
+    let blocked = db.query_one("SELECT storage.migrate_down('1')", &[]);
+    assert!(blocked.is_err(), "1 is not the latest applied one yet");
+    // the way out: the index dropped by hand, the version marked reverted, recorded
+    db.batch_execute("DROP INDEX t_v").unwrap();
+    let r: String = db
+        .query_one("SELECT storage.migrate_down('2', force => true)", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(r, "reverted (forced: nothing was run)");
+    let (s, _, e) = status(&mut db, "2");
+    assert_eq!(s, "reverted");
+    assert!(e.unwrap_or_default().contains("force => true"));
+    // 1's down runs in the executor, as its up did
+    let r: String = db
+        .query_one("SELECT storage.migrate_down('1')", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(r, "pending");
+    assert_eq!(settle(&mut db, "1").0, "reverted");
+    let left: i64 = db
+        .query_one(
+            "SELECT count(*) FROM pg_index WHERE indrelid = 't'::regclass",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "both indexes gone");
+    // and applied again afterwards
+    let r: String = db
+        .query_one(
+            "SELECT storage.migrate('1', 'index', 'CREATE INDEX CONCURRENTLY t_id ON t (id)', \
+                                    down => 'DROP INDEX CONCURRENTLY t_id', transactional => false)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(r, "pending");
+    assert_eq!(settle(&mut db, "1").0, "applied");
+}
