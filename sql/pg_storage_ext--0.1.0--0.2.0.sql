@@ -5574,7 +5574,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                          AND pg_get_expr(q.polwithcheck, q.polrelid) IS NOT DISTINCT FROM pg_get_expr(p.polwithcheck, p.polrelid)))
       FROM pg_class c WHERE c.oid = rel
 $$;
-CREATE FUNCTION storage._tenant_sync(root regclass) RETURNS integer
+CREATE FUNCTION storage._tenant_sync(root regclass, under regclass DEFAULT NULL) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     cfg storage.tenant_isolation;
@@ -5589,7 +5589,7 @@ BEGIN
         PERFORM storage._tenant_apply(root, cfg.tenant_column, cfg.setting);
         n := n + 1;
     END IF;
-    FOR part IN SELECT p.relid FROM pg_partition_tree(root) p WHERE p.relid <> root ORDER BY p.level, p.relid LOOP
+    FOR part IN SELECT p.relid FROM pg_partition_tree(coalesce(under, root)) p WHERE p.relid <> root ORDER BY p.level, p.relid LOOP
         IF NOT storage._tenant_covered(part, root) THEN
             PERFORM storage._tenant_apply(part, cfg.tenant_column, cfg.setting);
             n := n + 1;
@@ -5778,6 +5778,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET lock
 DECLARE
     ctx text;
     root regclass;
+    under regclass;
     b record;
     app_roles text;
 BEGIN
@@ -5788,15 +5789,15 @@ BEGIN
     IF ctx LIKE '%function storage._tenant_apply(%' THEN
         RETURN;
     END IF;
-    FOR root IN
-        SELECT DISTINCT t.table_name
+    FOR root, under IN
+        SELECT DISTINCT t.table_name, c.objid::regclass
           FROM pg_event_trigger_ddl_commands() AS c
          CROSS JOIN LATERAL pg_partition_ancestors(c.objid) AS a
           JOIN storage.tenant_isolation AS t ON t.table_name = a.relid
          WHERE c.classid = 'pg_class'::regclass
     LOOP
         BEGIN
-            PERFORM storage._tenant_sync(root);
+            PERFORM storage._tenant_sync(root, under);
         EXCEPTION WHEN OTHERS THEN
             RAISE WARNING 'pg_storage_ext: the partitions of %, isolated by tenant, did not all get their tenant policies', root
                   USING DETAIL = SQLSTATE || ': ' || SQLERRM || '. A partition without them, named directly, shows and changes every tenant''s rows.',
@@ -5839,13 +5840,13 @@ BEGIN
                     HINT = 'storage.security_report() lists what reads a table isolated by tenant without its policies.';
     END;
 END $$;
-REVOKE ALL ON FUNCTION storage._tenant_covered(regclass, regclass), storage._tenant_sync(regclass),
+REVOKE ALL ON FUNCTION storage._tenant_covered(regclass, regclass), storage._tenant_sync(regclass, regclass),
     storage._tenant_bypasses(), storage._extension_of(regclass, oid), storage._security_findings(),
     storage._tenant_ddl() FROM PUBLIC;
 COMMENT ON FUNCTION storage._tenant_covered(regclass, regclass) IS
     'Internal: whether a table of an isolated partition tree has row security enabled and forced and the same four tenant policies as the tree''s root.';
-COMMENT ON FUNCTION storage._tenant_sync(regclass) IS
-    'Internal: gives the root and every partition and sub-partition of an isolated table that lacks them row security and the tenant policies; returns the tables changed.';
+COMMENT ON FUNCTION storage._tenant_sync(regclass, regclass) IS
+    'Internal: gives the root of an isolated table and every partition and sub-partition (under the given one) that lacks them row security and the tenant policies; returns the tables changed.';
 COMMENT ON FUNCTION storage._tenant_bypasses() IS
     'Internal: materialized views, views without security_invoker (and what is built on them) and SECURITY DEFINER routines run as a role row security does not bind that read a table isolated by tenant, with why and the fix; objects of extensions left out.';
 COMMENT ON FUNCTION storage._extension_of(regclass, oid) IS

@@ -220,8 +220,9 @@ COMMENT ON FUNCTION storage._tenant_covered(regclass, regclass) IS
 -- Brings every table of an isolated tree under its tenant policies: the root (when they were
 -- taken from it) and each partition and sub-partition, however it was made (CREATE TABLE …
 -- PARTITION OF, ATTACH PARTITION, a partition moved from another tree); returns how many tables
--- it changed. Run by the DDL event trigger and by enable_tenant_isolation.
-CREATE FUNCTION storage._tenant_sync(root regclass) RETURNS integer
+-- it changed. `under` limits the partitions looked at to those under that table of the tree (the
+-- one a DDL statement named). Run by the DDL event trigger.
+CREATE FUNCTION storage._tenant_sync(root regclass, under regclass DEFAULT NULL) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     cfg storage.tenant_isolation;
@@ -236,7 +237,7 @@ BEGIN
         PERFORM storage._tenant_apply(root, cfg.tenant_column, cfg.setting);
         n := n + 1;
     END IF;
-    FOR part IN SELECT p.relid FROM pg_partition_tree(root) p WHERE p.relid <> root ORDER BY p.level, p.relid LOOP
+    FOR part IN SELECT p.relid FROM pg_partition_tree(coalesce(under, root)) p WHERE p.relid <> root ORDER BY p.level, p.relid LOOP
         IF NOT storage._tenant_covered(part, root) THEN
             PERFORM storage._tenant_apply(part, cfg.tenant_column, cfg.setting);
             n := n + 1;
@@ -244,8 +245,8 @@ BEGIN
     END LOOP;
     RETURN n;
 END $$;
-COMMENT ON FUNCTION storage._tenant_sync(regclass) IS
-    'Internal: gives the root and every partition and sub-partition of an isolated table that lacks them row security and the tenant policies; returns the tables changed.';
+COMMENT ON FUNCTION storage._tenant_sync(regclass, regclass) IS
+    'Internal: gives the root of an isolated table and every partition and sub-partition (under the given one) that lacks them row security and the tenant policies; returns the tables changed.';
 
 -- What reads a table isolated by tenant (or a partition of it) without the tenant policies
 -- applying to the reader: materialized views (row security never applies to what they hold),
@@ -843,6 +844,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET lock
 DECLARE
     ctx text;
     root regclass;
+    under regclass;
     b record;
     app_roles text;
 BEGIN
@@ -853,15 +855,15 @@ BEGIN
     IF ctx LIKE '%function storage._tenant_apply(%' THEN
         RETURN;
     END IF;
-    FOR root IN
-        SELECT DISTINCT t.table_name
+    FOR root, under IN
+        SELECT DISTINCT t.table_name, c.objid::regclass
           FROM pg_event_trigger_ddl_commands() AS c
          CROSS JOIN LATERAL pg_partition_ancestors(c.objid) AS a
           JOIN storage.tenant_isolation AS t ON t.table_name = a.relid
          WHERE c.classid = 'pg_class'::regclass
     LOOP
         BEGIN
-            PERFORM storage._tenant_sync(root);
+            PERFORM storage._tenant_sync(root, under);
         EXCEPTION WHEN OTHERS THEN
             RAISE WARNING 'pg_storage_ext: the partitions of %, isolated by tenant, did not all get their tenant policies', root
                   USING DETAIL = SQLSTATE || ': ' || SQLERRM || '. A partition without them, named directly, shows and changes every tenant''s rows.',
