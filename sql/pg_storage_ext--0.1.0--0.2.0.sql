@@ -5622,13 +5622,14 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT 'pg_class'::regclass, c.oid, CASE c.relkind WHEN 'm' THEN 'materialized view' ELSE 'view' END,
            c.oid::regclass::text, r.isolated,
            CASE WHEN c.relkind = 'm' THEN 'row security does not apply to a materialized view: whoever may read it sees every tenant''s rows it holds'
-                WHEN r.own THEN 'the view reads with its owner''s rights (security_invoker is off), whose rows the tenant policies do not choose'
+                WHEN r.own THEN 'the view reads with its owner''s rights (security_invoker is off): row security checks its owner, not the querying role'
                 ELSE 'the view reads a view or materialized view that reads without the tenant policies' END,
            CASE WHEN c.relkind = 'm' THEN format('REVOKE ALL ON %s FROM <application roles>; (a view WITH (security_invoker = true) over %s is isolated)', c.oid::regclass, r.isolated)
                 WHEN r.own THEN format('ALTER VIEW %s SET (security_invoker = true);', c.oid::regclass)
                 ELSE 'Fix the objects it reads (listed too).' END
       FROM rels r JOIN pg_class c ON c.oid = r.rel
      WHERE r.bypass
+       AND c.relpersistence <> 't'   -- a temporary view: only its own session reads it
        AND NOT EXISTS (SELECT FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')
     UNION ALL
     SELECT 'pg_proc'::regclass, p.oid, CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END,
@@ -5654,8 +5655,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                       AND (EXISTS (SELECT FROM pg_depend d
                                     WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
                                       AND d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid)
-                           OR p.prosrc ~* ('(^|[^[:alnum:]_$])"?' || regexp_replace(c.relname, '([^[:alnum:]_])', '\\\1', 'g')
-                                           || '"?($|[^[:alnum:]_$])')))
+                           -- the name as written unquoted, or quoted (inner quotes doubled)
+                           OR p.prosrc ~* ('(^|[^[:alnum:]_$])('
+                                           || regexp_replace(c.relname, '([^[:alnum:]_])', '\\\1', 'g') || '|'
+                                           || regexp_replace('"' || replace(c.relname, '"', '""') || '"', '([^[:alnum:]_])', '\\\1', 'g')
+                                           || ')($|[^[:alnum:]_$])')))
 $$;
 CREATE FUNCTION storage._extension_of(classid regclass, objid oid) RETURNS name
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -5789,12 +5793,16 @@ BEGIN
     IF ctx LIKE '%function storage._tenant_apply(%' THEN
         RETURN;
     END IF;
+    -- A restore (pg_dump's output sets row_security = off) enables row security on each table
+    -- with ALTER TABLE before it creates the dumped policies: policies made here would make those
+    -- fail. A partition a restore ATTACHes comes with its policies.
     FOR root, under IN
         SELECT DISTINCT t.table_name, c.objid::regclass
           FROM pg_event_trigger_ddl_commands() AS c
          CROSS JOIN LATERAL pg_partition_ancestors(c.objid) AS a
           JOIN storage.tenant_isolation AS t ON t.table_name = a.relid
          WHERE c.classid = 'pg_class'::regclass
+           AND NOT (TG_TAG = 'ALTER TABLE' AND current_setting('row_security') = 'off')
     LOOP
         BEGIN
             PERFORM storage._tenant_sync(root, under);
@@ -5831,7 +5839,9 @@ BEGIN
             END IF;
             RAISE WARNING 'pg_storage_ext: % % reads %, isolated by tenant, without its tenant policies', b.kind, b.object, b.isolated
                   USING DETAIL = b.reason || '. Every role that may read it sees every tenant''s rows.'
-                                 || coalesce(format(' The application roles %s lost the privileges storage.grant_schema''s default privileges gave them on it.', app_roles), ''),
+                                 || CASE WHEN app_roles IS NOT NULL
+                                         THEN format(' The application roles %s lost the privileges storage.grant_schema''s default privileges gave them on it.', app_roles)
+                                         ELSE '' END,
                         HINT = b.fix || ' GRANT it explicitly only if every tenant may see all of it; storage.security_report() lists it.';
         END LOOP;
     EXCEPTION WHEN OTHERS THEN

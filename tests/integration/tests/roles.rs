@@ -828,3 +828,170 @@ fn security_report_leaves_other_extensions_objects_out() {
     c.batch_execute("ALTER EXTENSION plpgsql DROP TABLE ext_owned.job_log; DROP SCHEMA ext_owned CASCADE; DROP TABLE mine;")
         .unwrap();
 }
+
+fn bindir() -> String {
+    let pg_config = std::env::var("PG_CONFIG").unwrap_or_else(|_| "pg_config".into());
+    let out = Command::new(pg_config)
+        .arg("--bindir")
+        .output()
+        .expect("pg_config");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Issue 35 H2/H3, the games: names that need quotes; a partition detached, stripped of its row
+/// security, given an open policy and attached again; an invoker view replaced by CREATE OR
+/// REPLACE without the option; a SECURITY DEFINER function naming the table quoted; a temporary
+/// view of the app role (only its session reads it: no warning); and a dump and restore of the
+/// isolated tree, which the event trigger must not break.
+#[test]
+fn tenant_isolation_holds_against_ddl_games() {
+    const DB: &str = "itest_tenant_games";
+    const COPY: &str = "itest_tenant_games_restored";
+    let mut c = fresh_db(DB);
+    login_roles(&mut c, &["itest_app", "itest_admin"]);
+    c.batch_execute(
+        "SELECT count(*) FROM storage.create_roles('g_');
+         GRANT g_app_user TO itest_app; GRANT g_admin_user TO itest_admin;
+         CREATE SCHEMA \"App Sch\"; SELECT storage.grant_schema('App Sch', 'g_');",
+    )
+    .expect("roles");
+    let (mut admin, notices) = connect_noticed(DB, "itest_admin");
+    admin
+        .batch_execute(
+            "SET ROLE g_admin_user;
+             CREATE TABLE \"App Sch\".\"Weird \"\"Orders\"\"\" (id int NOT NULL, \"Tenant Id\" int NOT NULL) PARTITION BY RANGE (id);
+             CREATE TABLE \"App Sch\".\"p 1\" PARTITION OF \"App Sch\".\"Weird \"\"Orders\"\"\" FOR VALUES FROM (0) TO (100);
+             CREATE TABLE \"App Sch\".\"p 2\" PARTITION OF \"App Sch\".\"Weird \"\"Orders\"\"\" FOR VALUES FROM (100) TO (200);",
+        )
+        .unwrap();
+    c.batch_execute(
+        "SELECT storage.enable_tenant_isolation('\"App Sch\".\"Weird \"\"Orders\"\"\"', 'Tenant Id');
+         INSERT INTO \"App Sch\".\"Weird \"\"Orders\"\"\" SELECT g, 1 + g % 2 FROM generate_series(0, 199) g;",
+    )
+    .unwrap();
+    admin
+        .batch_execute(
+            "ALTER TABLE \"App Sch\".\"Weird \"\"Orders\"\"\" DETACH PARTITION \"App Sch\".\"p 2\";
+             ALTER TABLE \"App Sch\".\"p 2\" NO FORCE ROW LEVEL SECURITY, DISABLE ROW LEVEL SECURITY;
+             DROP POLICY pg_storage_ext_tenant_select ON \"App Sch\".\"p 2\";
+             CREATE POLICY pg_storage_ext_tenant_select ON \"App Sch\".\"p 2\" FOR SELECT USING (true);
+             ALTER TABLE \"App Sch\".\"Weird \"\"Orders\"\"\" ATTACH PARTITION \"App Sch\".\"p 2\" FOR VALUES FROM (100) TO (200);
+             CREATE VIEW \"App Sch\".\"My View\" WITH (security_invoker = true) AS SELECT * FROM \"App Sch\".\"Weird \"\"Orders\"\"\";",
+        )
+        .expect("the games are not refused");
+    assert!(take(&notices).is_empty(), "nothing to warn about yet");
+    let mut app = connect_as(DB, "itest_app");
+    app.batch_execute("SET app.tenant_id = '1'").unwrap();
+    assert_eq!(
+        count(
+            &mut app,
+            "SELECT count(*) FROM \"App Sch\".\"p 2\" WHERE \"Tenant Id\" = 2"
+        ),
+        0,
+        "the attached partition is isolated again"
+    );
+    assert_eq!(
+        count(
+            &mut app,
+            "SELECT count(*) FROM \"App Sch\".\"My View\" WHERE \"Tenant Id\" = 2"
+        ),
+        0
+    );
+    // CREATE OR REPLACE without the option makes it read as its owner: the default privileges
+    // the app role had on it are taken back, with a warning
+    admin
+        .batch_execute("CREATE OR REPLACE VIEW \"App Sch\".\"My View\" AS SELECT * FROM \"App Sch\".\"Weird \"\"Orders\"\"\"")
+        .expect("not refused");
+    let warned = take(&notices);
+    assert!(
+        warned
+            .iter()
+            .any(|w| w.contains("\"App Sch\".\"My View\"") && w.contains("g_app_user")),
+        "{warned:?}"
+    );
+    refused(
+        &mut app,
+        "SELECT count(*) FROM \"App Sch\".\"My View\"",
+        "42501",
+    );
+    // a superuser's SECURITY DEFINER function naming the table quoted
+    let (mut su, su_notices) = connect_noticed(DB, "postgres");
+    su.batch_execute(
+        "CREATE FUNCTION \"App Sch\".peek() RETURNS SETOF \"App Sch\".\"Weird \"\"Orders\"\"\" LANGUAGE sql STABLE
+             SECURITY DEFINER SET search_path = pg_catalog AS $f$ SELECT * FROM \"App Sch\".\"Weird \"\"Orders\"\"\" $f$",
+    )
+    .unwrap();
+    let warned = take(&su_notices);
+    assert!(
+        warned.iter().any(|w| w.contains("\"App Sch\".peek()")),
+        "{warned:?}"
+    );
+    assert_eq!(
+        count(&mut c, "SELECT count(*) FROM storage.verify_tenant_isolation('\"App Sch\".\"Weird \"\"Orders\"\"\"', '1', '2')
+                        WHERE ok = false AND check_name LIKE '%through function \"App Sch\".peek()'"),
+        1
+    );
+    su.batch_execute("DROP FUNCTION \"App Sch\".peek(); DROP VIEW \"App Sch\".\"My View\";")
+        .unwrap();
+    // the app role's temporary view reads as the app role, in its own session only
+    let (mut app2, app_notices) = connect_noticed(DB, "itest_app");
+    app2.batch_execute(
+        "SET app.tenant_id = '1';
+         CREATE TEMP VIEW mine AS SELECT * FROM \"App Sch\".\"Weird \"\"Orders\"\"\";",
+    )
+    .unwrap();
+    assert!(take(&app_notices).is_empty());
+    assert_eq!(
+        count(
+            &mut app2,
+            "SELECT count(*) FROM mine WHERE \"Tenant Id\" = 2"
+        ),
+        0
+    );
+    drop(app2);
+    let failed = count(
+        &mut c,
+        "SELECT count(*) FROM storage.verify_tenant_isolation('\"App Sch\".\"Weird \"\"Orders\"\"\"', '1', '2') WHERE ok IS NOT TRUE",
+    );
+    assert_eq!(failed, 0);
+    // a dump restores without errors: the event trigger leaves the restore's policies to it
+    let dump = std::env::temp_dir().join("pg_storage_ext_roles_itest.dump");
+    let bin = bindir();
+    let p = port().to_string();
+    let status = Command::new(format!("{bin}/pg_dump"))
+        .args(["-h", "127.0.0.1", "-p", &p, "-U", "postgres", "-Fc", "-f"])
+        .arg(&dump)
+        .arg(DB)
+        .status()
+        .expect("pg_dump");
+    assert!(status.success(), "pg_dump failed");
+    let mut pg = connect_as("postgres", "postgres");
+    pg.batch_execute(&format!("DROP DATABASE IF EXISTS {COPY} WITH (FORCE)"))
+        .unwrap();
+    pg.batch_execute(&format!("CREATE DATABASE {COPY}"))
+        .unwrap();
+    let out = Command::new(format!("{bin}/pg_restore"))
+        .args(["-h", "127.0.0.1", "-p", &p, "-U", "postgres", "-d", COPY])
+        .arg(&dump)
+        .output()
+        .expect("pg_restore");
+    assert!(
+        out.status.success(),
+        "pg_restore: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut restored = connect_as(COPY, "postgres");
+    assert_eq!(
+        count(&mut restored, "SELECT count(*) FROM storage.verify_tenant_isolation('\"App Sch\".\"Weird \"\"Orders\"\"\"', '1', '2') WHERE ok IS NOT TRUE"),
+        0
+    );
+    drop((restored, app, admin, su));
+    let _ = std::fs::remove_file(dump);
+    pg.batch_execute(&format!("DROP DATABASE {COPY}")).unwrap();
+    c.batch_execute(
+        "DROP SCHEMA \"App Sch\" CASCADE;
+         DROP OWNED BY g_app_user, g_read_only_user, g_admin_user, g_audit_user;
+         DROP ROLE g_app_user, g_read_only_user, g_admin_user, g_audit_user;",
+    )
+    .expect("cleanup");
+}
