@@ -365,8 +365,16 @@ BEGIN
         RAISE EXCEPTION 'setting % is not a custom setting name', quote_literal(setting) USING ERRCODE = 'invalid_parameter_value',
               HINT = 'Use a dotted name such as app.tenant_id; the application sets it with SET app.tenant_id = ''...''.';
     END IF;
-    -- the table and every partition (a partition read directly is not covered by its parent's policies)
-    FOR part IN SELECT target UNION SELECT relid FROM pg_partition_tree(target) LOOP
+    -- recorded first: the DDL event trigger, woken by what follows, then brings partitions to
+    -- this column and setting, not to an earlier one
+    INSERT INTO storage.tenant_isolation AS t (table_name, tenant_column, setting) VALUES (target, tenant_column, setting)
+        ON CONFLICT (table_name) DO UPDATE SET tenant_column = EXCLUDED.tenant_column, setting = EXCLUDED.setting;
+    -- the table, then every partition, level by level (a partition read directly is not covered by
+    -- its parent's policies)
+    FOR part IN SELECT x.rel FROM (SELECT target AS rel, -1 AS level
+                                   UNION ALL
+                                   SELECT p.relid, p.level FROM pg_partition_tree(target) p WHERE p.relid <> target) x
+                 ORDER BY x.level, x.rel LOOP
         PERFORM storage._tenant_apply(part, tenant_column, setting);
     END LOOP;
     -- an index led by the tenant column, unless one exists
@@ -375,11 +383,12 @@ BEGIN
             storage._partition_fit(rel.relname, '_' || tenant_column || '_tenant'), target, tenant_column));
     END IF;
     -- views over the table check the querying role's rows, not their owner's
-    FOR v IN SELECT view FROM storage._dependent_views(target) WHERE kind = 'v' LOOP
+    -- (not a session's temporary view: only that session may change it, and it reads as its owner
+    -- only for that session)
+    FOR v IN SELECT d.view FROM storage._dependent_views(target) d JOIN pg_class c ON c.oid = d.view
+              WHERE d.kind = 'v' AND c.relpersistence <> 't' LOOP
         PERFORM storage._run_as_owner(v, format('ALTER VIEW %s SET (security_invoker = true)', v));
     END LOOP;
-    INSERT INTO storage.tenant_isolation AS t (table_name, tenant_column, setting) VALUES (target, tenant_column, setting)
-        ON CONFLICT (table_name) DO UPDATE SET tenant_column = EXCLUDED.tenant_column, setting = EXCLUDED.setting;
     -- what reads the table without its policies: every role that may read it sees every tenant
     FOR b IN SELECT * FROM storage._tenant_bypasses() x WHERE x.isolated = target ORDER BY x.kind, x.object LOOP
         RAISE WARNING 'pg_storage_ext: % % reads %, isolated by tenant, without its tenant policies', b.kind, b.object, target
@@ -462,7 +471,9 @@ BEGIN
      WHERE attrelid = target AND attnum > 0 AND NOT attisdropped AND attgenerated = '';
     coltype := (SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = target AND attname = cfg.tenant_column);
     -- read before the role changes (the probe role may not call internal functions)
-    views := ARRAY(SELECT view FROM storage._dependent_views(target) WHERE kind = 'v');
+    -- (another session's temporary view is that session's alone, and out of reach)
+    views := ARRAY(SELECT d.view FROM storage._dependent_views(target) d JOIN pg_class c ON c.oid = d.view
+                    WHERE d.kind = 'v' AND c.relpersistence <> 't');
     -- every partition and sub-partition, each read directly below (its own row security applies,
     -- not its parent's)
     SELECT coalesce(array_agg(p.relid ORDER BY p.level, p.relid), '{}'),
@@ -855,10 +866,10 @@ BEGIN
     IF NOT EXISTS (SELECT FROM storage.tenant_isolation) THEN
         RETURN;
     END IF;
+    -- woken by the extension's own policy work (storage._tenant_apply's statements): nothing to
+    -- sync there (the work converges anyway: a table it finishes is covered), but what reads an
+    -- isolated table is still looked at below
     GET DIAGNOSTICS ctx = PG_CONTEXT;
-    IF ctx LIKE '%function storage._tenant_apply(%' THEN
-        RETURN;
-    END IF;
     -- A restore (pg_dump's output sets row_security = off) enables row security on each table
     -- with ALTER TABLE before it creates the dumped policies: policies made here would make those
     -- fail. A partition a restore ATTACHes comes with its policies.
@@ -869,6 +880,7 @@ BEGIN
           JOIN storage.tenant_isolation AS t ON t.table_name = a.relid
          WHERE c.classid = 'pg_class'::regclass
            AND NOT (TG_TAG = 'ALTER TABLE' AND current_setting('row_security') = 'off')
+           AND ctx !~ '(^|\n)PL/pgSQL function storage\._tenant_apply\(regclass,name,text\) line [0-9]+ at '
     LOOP
         BEGIN
             PERFORM storage._tenant_sync(root, under);

@@ -578,6 +578,26 @@ fn partitions_made_by_plain_ddl_are_isolated() {
         holes,
         vec!["app role: read the other tenant's rows through partition app.orders_p3".to_owned()]
     );
+    // isolated again by another column: every partition follows (the event trigger, woken by the
+    // work, converges with it)
+    c.batch_execute("SELECT storage.enable_tenant_isolation('app.orders', 'note', 'app.note')")
+        .unwrap();
+    assert_eq!(
+        count(&mut c, "SELECT count(*) FROM pg_policy WHERE polname LIKE 'pg_storage_ext_tenant_%'
+                        AND polrelid IN (SELECT relid FROM pg_partition_tree('app.orders'))
+                        AND pg_get_expr(coalesce(polqual, polwithcheck), polrelid) NOT LIKE '%note = %'"),
+        0
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM pg_policy WHERE polname LIKE 'pg_storage_ext_tenant_%'
+                        AND polrelid IN (SELECT relid FROM pg_partition_tree('app.orders'))"
+        ),
+        4 * 10
+    );
+    c.batch_execute("SELECT storage.enable_tenant_isolation('app.orders', 'tenant_id')")
+        .unwrap();
     // disabling isolation is not undone by the event trigger
     admin
         .batch_execute("SET ROLE p_admin_user; DROP POLICY open ON app.orders_p3; RESET ROLE;")
