@@ -2818,6 +2818,7 @@ DECLARE
     missing text;
     rel regclass;
     skipped regclass[];
+    kept text;
 BEGIN
     PERFORM storage._require_primary('storage.grant_schema');
     IF schema IS NULL THEN
@@ -2863,10 +2864,20 @@ BEGIN
         EXECUTE format('GRANT SELECT ON %s TO %I', rel, ro);
     END LOOP;
     IF cardinality(skipped) > 0 THEN
-        RAISE WARNING 'pg_storage_ext: % and % get no privileges on %: they read tables isolated by tenant without the tenant policies',
+        -- privileges granted before (by hand, or while the object did not bypass) are not taken:
+        -- they are named
+        SELECT string_agg(format('%s (%s)', r, (SELECT string_agg(DISTINCT g.rolname, ', ' ORDER BY g.rolname)
+                                                  FROM aclexplode(c.relacl) a JOIN pg_roles g ON g.oid = a.grantee
+                                                 WHERE g.rolname IN (app, ro))), ', ' ORDER BY r::text)
+          INTO kept
+          FROM unnest(skipped) r JOIN pg_class c ON c.oid = r
+         WHERE EXISTS (SELECT FROM aclexplode(c.relacl) a JOIN pg_roles g ON g.oid = a.grantee WHERE g.rolname IN (app, ro));
+        RAISE WARNING 'pg_storage_ext: % and % are not granted privileges on %: they read tables isolated by tenant without the tenant policies',
                       app, ro, (SELECT string_agg(r::text, ', ' ORDER BY r::text) FROM unnest(skipped) r)
-              USING DETAIL = 'Materialized views, views without security_invoker and what is built on them hand every tenant''s rows to whoever may read them.',
-                    HINT = 'storage.security_report() says how to fix each; GRANT explicitly only what every tenant may see whole.';
+              USING DETAIL = 'Materialized views, views without security_invoker and what is built on them hand every tenant''s rows to whoever may read them.'
+                             || CASE WHEN kept IS NOT NULL
+                                     THEN ' Privileges granted earlier are kept, on: ' || kept || '.' ELSE '' END,
+                    HINT = 'storage.security_report() says how to fix each; REVOKE what was granted earlier, and GRANT explicitly only what every tenant may see whole.';
     END IF;
     EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA %I TO %I', schema, app);
     -- what admin_user creates later is covered the same way
@@ -5839,22 +5850,26 @@ BEGIN
              WHERE (x.classid, x.obj) IN (SELECT c.classid, c.objid FROM pg_event_trigger_ddl_commands() AS c)
              ORDER BY x.classid, x.obj, x.isolated
         LOOP
-            app_roles := NULL;
-            IF TG_TAG IN ('CREATE VIEW', 'CREATE MATERIALIZED VIEW') AND b.classid = 'pg_class'::regclass THEN
-                SELECT string_agg(quote_ident(r.rolname), ', ' ORDER BY r.rolname) INTO app_roles
-                  FROM pg_roles r
-                 WHERE shobj_description(r.oid, 'pg_authid') ~ '^pg_storage_ext (app_user|read_only_user): '
-                   AND EXISTS (SELECT FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = b.obj AND a.grantee = r.oid);
-                IF app_roles IS NOT NULL THEN
-                    EXECUTE format('REVOKE ALL ON %s FROM %s', b.obj::regclass, app_roles);
-                END IF;
+            -- the application roles' privileges on it: a new object got them from grant_schema's
+            -- default privileges, and loses them; an existing one keeps them (they may have been
+            -- granted by hand), named
+            SELECT string_agg(quote_ident(r.rolname), ', ' ORDER BY r.rolname) INTO app_roles
+              FROM pg_roles r
+             WHERE b.classid = 'pg_class'::regclass
+               AND shobj_description(r.oid, 'pg_authid') ~ '^pg_storage_ext (app_user|read_only_user): '
+               AND EXISTS (SELECT FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = b.obj AND a.grantee = r.oid);
+            IF app_roles IS NOT NULL AND TG_TAG IN ('CREATE VIEW', 'CREATE MATERIALIZED VIEW') THEN
+                EXECUTE format('REVOKE ALL ON %s FROM %s', b.obj::regclass, app_roles);
             END IF;
             RAISE WARNING 'pg_storage_ext: % % reads %, isolated by tenant, without its tenant policies', b.kind, b.object, b.isolated
                   USING DETAIL = b.reason || '. Every role that may read it sees every tenant''s rows.'
-                                 || CASE WHEN app_roles IS NOT NULL
+                                 || CASE WHEN app_roles IS NULL THEN ''
+                                         WHEN TG_TAG IN ('CREATE VIEW', 'CREATE MATERIALIZED VIEW')
                                          THEN format(' The application roles %s lost the privileges storage.grant_schema''s default privileges gave them on it.', app_roles)
-                                         ELSE '' END,
-                        HINT = b.fix || ' GRANT it explicitly only if every tenant may see all of it; storage.security_report() lists it.';
+                                         ELSE format(' The application roles %s keep the privileges they have on it.', app_roles) END,
+                        HINT = b.fix || CASE WHEN app_roles IS NOT NULL AND TG_TAG NOT IN ('CREATE VIEW', 'CREATE MATERIALIZED VIEW')
+                                             THEN format(' Or REVOKE ALL ON %s FROM %s;', b.obj::regclass, app_roles) ELSE '' END
+                               || ' GRANT it explicitly only if every tenant may see all of it; storage.security_report() lists it.';
         END LOOP;
     EXCEPTION WHEN OTHERS THEN
         RAISE WARNING 'pg_storage_ext: what % made was not checked against tenant isolation', TG_TAG

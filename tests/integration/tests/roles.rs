@@ -745,7 +745,8 @@ fn objects_that_bypass_tenant_isolation_are_refused_warned_reported_and_tried() 
         .expect("not refused");
     let warned = take(&adm_notices);
     assert!(
-        warned.iter().any(|w| w.contains("public.invoker_titles")),
+        warned.iter().any(|w| w.contains("public.invoker_titles")
+            && w.contains("b_app_user, b_read_only_user keep the privileges")),
         "{warned:?}"
     );
     // security_report lists each
@@ -794,6 +795,15 @@ fn objects_that_bypass_tenant_isolation_are_refused_warned_reported_and_tried() 
             "{check} {ok:?} not in {checks:?}"
         );
     }
+    // the ALTERed view keeps the privileges the app roles had on it: grant_schema names them
+    su.batch_execute("SELECT storage.grant_schema('public', 'b_')")
+        .unwrap();
+    let warned = take(&notices);
+    assert!(
+        warned.iter().any(|w| w.contains("granted earlier are kept")
+            && w.contains("public.invoker_titles (b_app_user, b_read_only_user)")),
+        "{warned:?}"
+    );
     drop((app, admin, adm, su));
     c.batch_execute(
         "DROP FUNCTION all_articles(); DROP TABLE articles CASCADE;
