@@ -3284,7 +3284,7 @@ BEGIN
     UNION ALL
     SELECT 'extension ' || quote_ident(f.extension),
            format('%s finding(s) on objects of this extension left out (%s): the extension made them and manages their privileges; changing them could break it',
-                  count(*), string_agg(f.object, ', ' ORDER BY f.object)),
+                  count(*), string_agg(DISTINCT f.object, ', ' ORDER BY f.object)),
            'info', 'Nothing to change here; secure it as that extension documents.'
       FROM f WHERE f.extension <> 'pg_storage_ext'
      GROUP BY f.extension;
@@ -5602,21 +5602,33 @@ DECLARE
     cfg storage.tenant_isolation;
     part regclass;
     n integer := 0;
+    failed text[] := '{}';
 BEGIN
     SELECT * INTO cfg FROM storage.tenant_isolation WHERE table_name = root;
     IF NOT FOUND THEN
         RETURN 0;
     END IF;
-    IF NOT storage._tenant_covered(root, root) THEN
-        PERFORM storage._tenant_apply(root, cfg.tenant_column, cfg.setting);
-        n := n + 1;
-    END IF;
-    FOR part IN SELECT p.relid FROM pg_partition_tree(coalesce(under, root)) p WHERE p.relid <> root ORDER BY p.level, p.relid LOOP
-        IF NOT storage._tenant_covered(part, root) THEN
+    -- the partitions first, each on its own: one that cannot be done (a lock not free) leaves the
+    -- others done; the root last
+    FOR part IN SELECT x.rel FROM (SELECT p.relid AS rel, p.level FROM pg_partition_tree(coalesce(under, root)) p
+                                    WHERE p.relid <> root
+                                   UNION ALL
+                                   SELECT root, 1000000) x
+                 ORDER BY x.level, x.rel LOOP
+        -- (the root against itself: row security on and forced, its four policies there)
+        CONTINUE WHEN storage._tenant_covered(part, root);
+        BEGIN
             PERFORM storage._tenant_apply(part, cfg.tenant_column, cfg.setting);
             n := n + 1;
-        END IF;
+        EXCEPTION WHEN OTHERS THEN
+            failed := failed || format('%s (%s: %s)', part, SQLSTATE, SQLERRM);
+        END;
     END LOOP;
+    IF cardinality(failed) > 0 THEN
+        RAISE WARNING 'pg_storage_ext: tables of %, isolated by tenant, did not get their tenant policies: %', root, array_to_string(failed, ', ')
+              USING DETAIL = 'A partition without them, named directly, shows and changes every tenant''s rows.',
+                    HINT = format('Run SELECT storage.enable_tenant_isolation(%L, %L, %L); once the lock is free.', root::text, cfg.tenant_column, cfg.setting);
+    END IF;
     RETURN n;
 END $$;
 CREATE FUNCTION storage._tenant_bypasses()
@@ -5818,32 +5830,38 @@ BEGIN
     -- A restore (pg_dump's output sets row_security = off) enables row security on each table
     -- with ALTER TABLE before it creates the dumped policies: policies made here would make those
     -- fail. A partition a restore ATTACHes comes with its policies.
-    FOR root, under IN
-        SELECT DISTINCT t.table_name, c.objid::regclass
-          FROM pg_event_trigger_ddl_commands() AS c
-         CROSS JOIN LATERAL pg_partition_ancestors(c.objid) AS a
-          JOIN storage.tenant_isolation AS t ON t.table_name = a.relid
-         WHERE c.classid = 'pg_class'::regclass
-           AND NOT (TG_TAG = 'ALTER TABLE' AND current_setting('row_security') = 'off')
-           AND ctx !~ '(^|\n)PL/pgSQL function storage\._tenant_apply\(regclass,name,text\) line [0-9]+ at '
-    LOOP
-        BEGIN
-            PERFORM storage._tenant_sync(root, under);
-        EXCEPTION WHEN OTHERS THEN
-            RAISE WARNING 'pg_storage_ext: the partitions of %, isolated by tenant, did not all get their tenant policies', root
-                  USING DETAIL = SQLSTATE || ': ' || SQLERRM || '. A partition without them, named directly, shows and changes every tenant''s rows.',
-                        HINT = format('Run SELECT storage.enable_tenant_isolation(%L, %L, %L); once the lock is free.', root::text,
-                                      (SELECT tenant_column FROM storage.tenant_isolation WHERE table_name = root),
-                                      (SELECT setting FROM storage.tenant_isolation WHERE table_name = root));
-        END;
-    END LOOP;
-    IF NOT EXISTS (SELECT FROM pg_event_trigger_ddl_commands() AS c
-                    WHERE c.classid = 'pg_proc'::regclass
-                       OR (c.classid = 'pg_class'::regclass
-                           AND EXISTS (SELECT FROM pg_class r WHERE r.oid = c.objid AND r.relkind IN ('v', 'm')))) THEN
-        RETURN;
-    END IF;
     BEGIN
+        FOR root, under IN
+            SELECT DISTINCT t.table_name, c.objid::regclass
+              FROM pg_event_trigger_ddl_commands() AS c
+             CROSS JOIN LATERAL pg_partition_ancestors(c.objid) AS a
+              JOIN storage.tenant_isolation AS t ON t.table_name = a.relid
+             WHERE c.classid = 'pg_class'::regclass
+               AND NOT (TG_TAG = 'ALTER TABLE' AND current_setting('row_security') = 'off')
+               AND ctx !~ '(^|\n)PL/pgSQL function storage\._tenant_apply\(regclass,name,text\) line [0-9]+ at '
+        LOOP
+            BEGIN
+                PERFORM storage._tenant_sync(root, under);
+            EXCEPTION WHEN OTHERS THEN
+                RAISE WARNING 'pg_storage_ext: the partitions of %, isolated by tenant, did not all get their tenant policies', root
+                      USING DETAIL = SQLSTATE || ': ' || SQLERRM || '. A partition without them, named directly, shows and changes every tenant''s rows.',
+                            HINT = format('Run SELECT storage.enable_tenant_isolation(%L, %L, %L); once the lock is free.', root::text,
+                                          (SELECT tenant_column FROM storage.tenant_isolation WHERE table_name = root),
+                                          (SELECT setting FROM storage.tenant_isolation WHERE table_name = root));
+            END;
+        END LOOP;
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'pg_storage_ext: the partitions made by % were not checked against tenant isolation', TG_TAG
+              USING DETAIL = SQLSTATE || ': ' || SQLERRM,
+                    HINT = 'storage.security_report() lists partitions that escape tenant isolation; SELECT storage.enable_tenant_isolation(...) again covers them.';
+    END;
+    BEGIN
+        IF NOT EXISTS (SELECT FROM pg_event_trigger_ddl_commands() AS c
+                        WHERE c.classid = 'pg_proc'::regclass
+                           OR (c.classid = 'pg_class'::regclass
+                               AND EXISTS (SELECT FROM pg_class r WHERE r.oid = c.objid AND r.relkind IN ('v', 'm')))) THEN
+            RETURN;
+        END IF;
         FOR b IN
             SELECT DISTINCT ON (x.classid, x.obj) x.*
               FROM storage._tenant_bypasses() AS x

@@ -857,6 +857,34 @@ fn security_report_leaves_other_extensions_objects_out() {
     );
     c.batch_execute("ALTER EXTENSION plpgsql DROP TABLE ext_owned.job_log; DROP SCHEMA ext_owned CASCADE; DROP TABLE mine;")
         .unwrap();
+    // pg_cron itself, in the database it runs in (cron.database_name): PUBLIC may DELETE from
+    // cron.job_run_details by pg_cron's design
+    let mut pg = connect_as("postgres", "postgres");
+    let ours = count_bool(
+        &mut pg,
+        "SELECT NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_storage_ext')",
+    );
+    pg.batch_execute(
+        "CREATE EXTENSION IF NOT EXISTS pg_cron; CREATE EXTENSION IF NOT EXISTS pg_storage_ext",
+    )
+    .unwrap();
+    let cron: Vec<(String, String)> = pg
+        .query(
+            "SELECT object, severity FROM storage.security_report() WHERE object LIKE '%cron%'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    if ours {
+        pg.batch_execute("DROP EXTENSION pg_storage_ext CASCADE")
+            .unwrap();
+    }
+    assert_eq!(
+        cron,
+        vec![("extension pg_cron".to_owned(), "info".to_owned())]
+    );
 }
 
 fn bindir() -> String {
@@ -984,6 +1012,38 @@ fn tenant_isolation_holds_against_ddl_games() {
         "SELECT count(*) FROM storage.verify_tenant_isolation('\"App Sch\".\"Weird \"\"Orders\"\"\"', '1', '2') WHERE ok IS NOT TRUE",
     );
     assert_eq!(failed, 0);
+    // a lock the event trigger cannot take within its 100 ms never fails the statement: with the
+    // root's policies tampered with (one dropped) and another session reading the table, an
+    // ATTACH succeeds with a WARNING, and the attached table is isolated all the same
+    admin
+        .batch_execute(
+            "DROP POLICY pg_storage_ext_tenant_delete ON \"App Sch\".\"Weird \"\"Orders\"\"\";
+             CREATE TABLE \"App Sch\".\"p 3\" (LIKE \"App Sch\".\"Weird \"\"Orders\"\"\");",
+        )
+        .unwrap();
+    let mut reader = connect_as(DB, "postgres");
+    reader
+        .batch_execute("BEGIN; SELECT count(*) FROM \"App Sch\".\"Weird \"\"Orders\"\"\";")
+        .unwrap();
+    admin
+        .batch_execute("ALTER TABLE \"App Sch\".\"Weird \"\"Orders\"\"\" ATTACH PARTITION \"App Sch\".\"p 3\" FOR VALUES FROM (200) TO (300)")
+        .expect("the ATTACH is not failed by the event trigger");
+    let warned = take(&notices);
+    assert!(
+        warned
+            .iter()
+            .any(|w| w.contains("did not get their tenant policies") && w.contains("55P03")),
+        "{warned:?}"
+    );
+    reader.batch_execute("ROLLBACK").unwrap();
+    assert!(count_bool(
+        &mut c,
+        "SELECT storage._tenant_covered('\"App Sch\".\"p 3\"', '\"App Sch\".\"p 3\"')
+                AND (SELECT count(*) FROM pg_policy WHERE polrelid = '\"App Sch\".\"p 3\"'::regclass) = 4"
+    ));
+    c.batch_execute("SELECT storage.enable_tenant_isolation('\"App Sch\".\"Weird \"\"Orders\"\"\"', 'Tenant Id')")
+        .expect("enable again repairs it");
+    drop(reader);
     // a dump restores without errors: the event trigger leaves the restore's policies to it
     let dump = std::env::temp_dir().join("pg_storage_ext_roles_itest.dump");
     let bin = bindir();
