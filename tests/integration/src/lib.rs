@@ -56,3 +56,14 @@ pub fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> O
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// The bindir of the PostgreSQL in use (`$PG_CONFIG`, as `make test` exports it, else the
+/// `pg_config` on PATH): for pg_dump, pg_restore and psql.
+pub fn bindir() -> String {
+    let pg_config = std::env::var("PG_CONFIG").unwrap_or_else(|_| "pg_config".into());
+    let out = std::process::Command::new(pg_config)
+        .arg("--bindir")
+        .output()
+        .expect("pg_config");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}

@@ -1,7 +1,7 @@
 //! Audit across sessions and roles: concurrent writers (committed changes == log rows, the log
 //! replays to the table), non-superuser tamper attempts, and pg_dump/pg_restore of the history.
 
-use pg_storage_integration::{connect, connect_as, fresh_db, port};
+use pg_storage_integration::{bindir, connect, connect_as, fresh_db, port};
 use postgres::Client;
 use std::process::Command;
 use std::thread;
@@ -222,15 +222,6 @@ fn non_superusers_cannot_erase_or_forge() {
         "DROP TABLE notes, mine; DROP OWNED BY itest_alice, itest_mallory; DROP ROLE itest_alice, itest_mallory;",
     )
     .expect("cleanup");
-}
-
-fn bindir() -> String {
-    let pg_config = std::env::var("PG_CONFIG").unwrap_or_else(|_| "pg_config".into());
-    let out = Command::new(pg_config)
-        .arg("--bindir")
-        .output()
-        .expect("pg_config");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 #[test]

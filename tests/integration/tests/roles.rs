@@ -1,7 +1,7 @@
 //! Application roles, tenant isolation and the security checks, with real LOGIN roles that
 //! inherit the group roles and a non-superuser table owner.
 
-use pg_storage_integration::{connect_as, fresh_db, port};
+use pg_storage_integration::{bindir, connect_as, fresh_db, port};
 use postgres::{Client, Config, NoTls};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -885,15 +885,6 @@ fn security_report_leaves_other_extensions_objects_out() {
         cron,
         vec![("extension pg_cron".to_owned(), "info".to_owned())]
     );
-}
-
-fn bindir() -> String {
-    let pg_config = std::env::var("PG_CONFIG").unwrap_or_else(|_| "pg_config".into());
-    let out = Command::new(pg_config)
-        .arg("--bindir")
-        .output()
-        .expect("pg_config");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 /// Issue 35 H2/H3, the games: names that need quotes; a partition detached, stripped of its row
