@@ -77,10 +77,13 @@ COMMENT ON TABLE storage.migration_hooks IS
 SELECT pg_catalog.pg_extension_config_dump('storage.migration_hooks', '');
 SELECT pg_catalog.pg_extension_config_dump('storage.migration_hooks_id_seq', '');
 
--- The lock that serializes migrators: storage.migrate takes it in EXCLUSIVE mode (as the
--- extension's owner), the background executor holds it for the whole of a non-transactional
--- migration (a session lock). No other role may lock it (no privileges), unlike the advisory
--- lock key space, which every role shares. It never holds a row.
+-- The lock that serializes migrators: storage.migrate takes it in SHARE UPDATE EXCLUSIVE mode
+-- (as the extension's owner), the background executor holds it for the whole of a
+-- non-transactional migration (a session lock). No other role may LOCK it (no privileges),
+-- unlike the advisory lock key space, which every role shares; and the modes a role without
+-- privileges can still hold on it (ACCESS SHARE, ROW SHARE, ROW EXCLUSIVE: parse analysis of a
+-- PREPAREd SELECT ... FOR UPDATE or INSERT locks before it checks privileges) do not conflict
+-- with that mode. It never holds a row.
 CREATE TABLE storage._migration_lock ();
 COMMENT ON TABLE storage._migration_lock IS
     'Internal: the lock that serializes migrations (no rows; no role but the extension owner may lock it).';
@@ -263,8 +266,9 @@ END $$;
 COMMENT ON FUNCTION storage._migration_check(text, text, text, text, oid) IS
     'Internal: runs a pre_check or post_check (one SQL expression returning boolean) as its author with the caller''s search_path; false, NULL or an error aborts.';
 
--- Serializes migrators: storage._migration_lock in EXCLUSIVE mode (until the transaction ends),
--- waited for at most `wait`. Taken as the extension's owner: no other role may lock that table.
+-- Serializes migrators: storage._migration_lock in SHARE UPDATE EXCLUSIVE mode (until the
+-- transaction ends), waited for at most `wait`. Taken as the extension's owner: no other role
+-- may take a mode of it that conflicts.
 CREATE FUNCTION storage._migration_lock(wait interval) RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -272,7 +276,7 @@ DECLARE
 BEGIN
     LOOP
         BEGIN
-            LOCK TABLE storage._migration_lock IN EXCLUSIVE MODE NOWAIT;
+            LOCK TABLE storage._migration_lock IN SHARE UPDATE EXCLUSIVE MODE NOWAIT;
             RETURN;
         EXCEPTION WHEN lock_not_available THEN
             IF clock_timestamp() > deadline THEN
@@ -286,7 +290,7 @@ BEGIN
     END LOOP;
 END $$;
 COMMENT ON FUNCTION storage._migration_lock(interval) IS
-    'Internal: takes the migration lock (storage._migration_lock in EXCLUSIVE mode, until the transaction ends), waiting at most the given time.';
+    'Internal: takes the migration lock (storage._migration_lock in SHARE UPDATE EXCLUSIVE mode, until the transaction ends), waiting at most the given time.';
 
 -- storage.migrate's work, as the extension's owner (src/migrations: storage._migrate notes the
 -- calling role, `caller`, and switches): the bookkeeping as the owner, the migration's own SQL
@@ -353,7 +357,7 @@ BEGIN
               AND NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.backend_type = 'pg_storage_ext migration' AND a.datname = current_database()) THEN
             -- interrupted (a crash, a killed worker): resume where it stopped. The stored script is
             -- this caller's own (same checksum), so it now runs as this caller.
-            UPDATE storage._migration_history h SET applied_by = author WHERE h.id = prev.id;
+            UPDATE storage._migration_history h SET applied_by = author, search_path = caller_search_path WHERE h.id = prev.id;
             IF storage._migration_launch(prev.id, sum, lock_ms, retries) IS NULL THEN
                 RAISE EXCEPTION 'no background worker slot to resume migration %', version
                       USING ERRCODE = 'configuration_limit_exceeded', HINT = 'Raise max_worker_processes, or call again later.';
@@ -380,6 +384,13 @@ BEGIN
         RAISE EXCEPTION 'migration % has lint errors', version
               USING ERRCODE = 'invalid_parameter_value', DETAIL = blocking,
                     HINT = 'Fix them (the hints of storage.lint_migration say how), or accept a rule with allow => ARRAY[''rule-name''].';
+    END IF;
+    IF NOT transactional AND EXISTS (SELECT FROM storage._migration_statements(up) m
+                                      WHERE m.tag IN ('BEGIN', 'START TRANSACTION', 'COMMIT', 'ROLLBACK', 'SAVEPOINT', 'RELEASE',
+                                                      'PREPARE TRANSACTION', 'COMMIT PREPARED', 'ROLLBACK PREPARED')) THEN
+        RAISE EXCEPTION 'a migration statement may not begin or end a transaction'
+              USING ERRCODE = 'active_sql_transaction',
+                    HINT = 'Each statement of a non-transactional migration runs in a transaction of its own; remove BEGIN, COMMIT, ROLLBACK and SAVEPOINT.';
     END IF;
     IF NOT transactional THEN
         -- its pre_check now, in this transaction; its post_check after its last statement
@@ -438,9 +449,11 @@ BEGIN
     END LOOP;
     checked := storage._migration_validate();
     INSERT INTO storage._migration_history (version, description, checksum, up, down, pre_check, post_check, transactional,
-                                            allowed, status, execution_time, lint_accepted, validation, done_statements, applied_by)
+                                            allowed, status, execution_time, lint_accepted, validation, done_statements, applied_by,
+                                            search_path)
     VALUES (version, coalesce(description, ''), sum, up, down, pre_check, post_check, true, allow, 'applied',
-            clock_timestamp() - t0, findings, checked, (SELECT count(*) FROM storage._migration_statements(up)), author);
+            clock_timestamp() - t0, findings, checked, (SELECT count(*) FROM storage._migration_statements(up)), author,
+            caller_search_path);
     IF jsonb_array_length(checked) > 0 THEN
         RETURN 'applied; validation: ' || (SELECT string_agg(format('%s %s', c ->> 'check', c ->> 'object'), '; ') FROM jsonb_array_elements(checked) c);
     END IF;
@@ -521,7 +534,7 @@ BEGIN
             INSERT INTO storage._migration_history AS h (version, description, checksum, up, down, pre_check, post_check, transactional,
                                                          allowed, status, applied_by, direction, search_path)
             VALUES (cur.version, cur.description, cur.checksum, cur.up, cur.down, cur.pre_check, cur.post_check, false,
-                    cur.allowed, 'pending', cur.applied_by, 'down', caller_search_path)
+                    cur.allowed, 'pending', cur.applied_by, 'down', cur.search_path)
             RETURNING h.id INTO id;
         END IF;
         IF storage._migration_launch(id, encode(sha256(convert_to(cur.down, 'UTF8')), 'hex'), lock_ms, retries) IS NULL THEN
@@ -533,8 +546,9 @@ BEGIN
     PERFORM pg_catalog.set_config('lock_timeout', lock_ms || 'ms', true);
     -- the stored down script runs as the role that wrote it (who applied that version), never
     -- with the rights of whoever reverts it
+    -- with the search_path it was written with, whoever reverts it
     FOR s IN SELECT m.statement FROM storage._migration_statements(cur.down) m ORDER BY m.n LOOP
-        PERFORM storage._migration_run(s.statement, caller_search_path,
+        PERFORM storage._migration_run(s.statement, coalesce(cur.search_path, 'public'),
                                        storage._migration_author(cur.applied_by, format('the down script of migration %s', version)));
     END LOOP;
     PERFORM pg_catalog.set_config('lock_timeout', '0', true);
@@ -575,7 +589,7 @@ COMMENT ON FUNCTION storage.migrate_down(text, boolean) IS
 -- The non-transactional executor's side (src/maintenance: the worker runs each statement as a
 -- top-level statement and records progress here, each in its own transaction).
 CREATE FUNCTION storage._migration_next(id bigint, queued_checksum text, OUT n integer, OUT statement text, OUT drop_first text,
-                                        OUT author oid) RETURNS SETOF record
+                                        OUT author oid, OUT search_path text) RETURNS SETOF record
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     h storage._migration_history;
@@ -589,6 +603,7 @@ BEGIN
     END IF;
     -- only the script that was verified when it was queued, as the role that queued it
     author := (SELECT r.oid FROM pg_roles r WHERE r.rolname = h.applied_by);
+    search_path := coalesce(h.search_path, 'public');
     script := CASE h.direction WHEN 'down' THEN h.down ELSE h.up END;
     IF h.checksum IS DISTINCT FROM encode(sha256(convert_to(h.up, 'UTF8')), 'hex') OR length(queued_checksum) < 32
        OR left(encode(sha256(convert_to(script, 'UTF8')), 'hex'), length(queued_checksum)) IS DISTINCT FROM queued_checksum THEN
@@ -617,7 +632,7 @@ BEGIN
     RETURN NEXT;
 END $$;
 COMMENT ON FUNCTION storage._migration_next(bigint, text) IS
-    'Internal: the next statement of a pending non-transactional migration, the DROP of an invalid index an interrupted build of it left, and the role to run them as (its author); nothing, and the migration marked failed, when its script is not the one queued with queued_checksum.';
+    'Internal: the next statement of a pending non-transactional migration, the DROP of an invalid index an interrupted build of it left, and the role to run them as (its author) with its search_path; nothing, and the migration marked failed, when its script is not the one queued with queued_checksum.';
 
 CREATE FUNCTION storage._migration_progress(id bigint, n integer, error text, took interval) RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$

@@ -145,7 +145,11 @@ fn as_role_with_path<R>(
 }
 
 /// Runs `work` with the setting `name` = `value`, restored afterwards (an error restores it with
-/// the transaction): what a function's `SET name = value` clause does.
+/// the transaction): what a function's `SET name = value` clause does, and more: *every*
+/// setting `work` changes, a session-level `SET` included, is undone when it returns (as at an
+/// abort). Work done as another role (a table owner's trigger, a migration's statement) could
+/// otherwise leave a `search_path` of its choosing to the code that called it, which may run
+/// with more rights.
 pub(crate) fn with_setting<R>(name: &CStr, value: &CStr, work: impl FnOnce() -> R) -> R {
     // SAFETY: the calls fmgr makes for a function's SET clause, undone in reverse order.
     let nest = unsafe {
@@ -163,8 +167,8 @@ pub(crate) fn with_setting<R>(name: &CStr, value: &CStr, work: impl FnOnce() -> 
         nest
     };
     let result = work();
-    // SAFETY: pops the nest level pushed above.
-    unsafe { pg_sys::AtEOXact_GUC(true, nest) };
+    // SAFETY: pops the nest level pushed above, restoring every setting changed within it
+    unsafe { pg_sys::AtEOXact_GUC(false, nest) };
     result
 }
 

@@ -144,17 +144,25 @@ pub(crate) struct Failure {
 
 /// What a top-level statement runs as.
 #[derive(Clone, Copy)]
-pub(crate) enum RunAs {
+pub(crate) enum RunAs<'a> {
     /// A maintenance command (VACUUM, REINDEX, DROP INDEX only) as the table's owner under
     /// SECURITY_RESTRICTED_OPERATION.
     Owner(pg_sys::Oid),
-    /// Any statement of a migration, as the role that queued it (its author); SET ROLE and
-    /// SET SESSION AUTHORIZATION are refused inside, as in a SECURITY DEFINER function.
-    Author(pg_sys::Oid),
+    /// Any statement of a migration but transaction control, as the role that queued it (its
+    /// author) with its search_path; SET ROLE and SET SESSION AUTHORIZATION are refused inside,
+    /// as in a SECURITY DEFINER function.
+    Author(pg_sys::Oid, &'a std::ffi::CStr),
 }
 
 /// Runs one statement as a top-level statement in its own transaction: what exec_simple_query
 /// does for a client.
+///
+/// The role is switched *before* the transaction starts, so that every transaction the
+/// statement itself ends and starts (a procedure's or DO block's COMMIT and ROLLBACK, a
+/// CREATE INDEX CONCURRENTLY's phases) begins as that role: an abort restores the role a
+/// transaction began with, which must never be the worker's own. For a migration's statement
+/// the author's search_path is set for the session, then the worker's session is reset
+/// ([`reset_session`]) before it does anything of its own.
 pub(crate) fn run_top_level(command: &str, run_as: RunAs) -> Result<(), Failure> {
     let sql = std::ffi::CString::new(command).map_err(|_| Failure {
         code: PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -162,17 +170,41 @@ pub(crate) fn run_top_level(command: &str, run_as: RunAs) -> Result<(), Failure>
     })?;
     let mut saved_user = pg_sys::InvalidOid;
     let mut saved_context = 0;
-    // SAFETY: the calls exec_simple_query makes at the top of a backend's loop.
+    // SAFETY: the calls exec_simple_query makes at the top of a backend's loop, after the
+    // switch of role SECURITY DEFINER functions and maintenance commands make.
     unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
+        let (role, flags) = match run_as {
+            RunAs::Owner(owner) => (
+                owner,
+                pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_RESTRICTED_OPERATION,
+            ),
+            RunAs::Author(author, _) => (author, pg_sys::SECURITY_LOCAL_USERID_CHANGE),
+        };
+        pg_sys::SetUserIdAndSecContext(role, saved_context | flags as i32);
         pg_sys::SetCurrentStatementStartTimestamp();
         pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_RUNNING, sql.as_ptr());
         pg_sys::StartTransactionCommand();
-        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
     }
     let result = PgTryBuilder::new(|| {
+        if let RunAs::Author(_, path) = run_as {
+            // SAFETY: a session-level SET of search_path, as a client's SET would make it
+            unsafe {
+                pg_sys::set_config_option(
+                    c"search_path".as_ptr(),
+                    path.as_ptr(),
+                    pg_sys::GucContext::PGC_USERSET,
+                    pg_sys::GucSource::PGC_S_SESSION,
+                    pg_sys::GucAction::GUC_ACTION_SET,
+                    true,
+                    0,
+                    false,
+                )
+            };
+        }
         // SAFETY: as exec_simple_query; the parse and plan trees live in a context of their own
         // (the statement commits transactions of its own while it runs).
-        unsafe { execute(&sql, run_as, saved_context) };
+        unsafe { execute(&sql, run_as) };
         Ok(())
     })
     .catch_others(|e| {
@@ -186,20 +218,21 @@ pub(crate) fn run_top_level(command: &str, run_as: RunAs) -> Result<(), Failure>
         Err(Failure { code, message })
     })
     .execute();
-    // SAFETY: back to the worker's own role; the transaction ends either way.
+    // SAFETY: the transaction ends either way (as the statement's role), then back to the
+    // worker's own role.
     unsafe {
-        pg_sys::SetUserIdAndSecContext(saved_user, saved_context);
         if result.is_ok() {
             pg_sys::CommitTransactionCommand();
         } else {
             pg_sys::AbortCurrentTransaction();
         }
+        pg_sys::SetUserIdAndSecContext(saved_user, saved_context);
         pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_IDLE, std::ptr::null());
     }
     result
 }
 
-unsafe fn execute(sql: &std::ffi::CStr, run_as: RunAs, context: i32) {
+unsafe fn execute(sql: &std::ffi::CStr, run_as: RunAs) {
     unsafe {
         let parse = pg_sys::AllocSetContextCreateInternal(
             pg_sys::TopMemoryContext,
@@ -230,7 +263,15 @@ unsafe fn execute(sql: &std::ffi::CStr, run_as: RunAs, context: i32) {
                 Some("Split the script into statements first.".into()),
             );
         }
-        if let RunAs::Owner(owner) = run_as {
+        if matches!(run_as, RunAs::Author(..)) && tag == pg_sys::NodeTag::T_TransactionStmt {
+            crate::error::raise(
+                PgSqlErrorCode::ERRCODE_ACTIVE_SQL_TRANSACTION,
+                "a migration statement may not begin or end a transaction",
+                Some(format!("The statement was: {}", sql.to_string_lossy())),
+                Some("Each statement of a non-transactional migration runs in a transaction of its own; remove BEGIN, COMMIT, ROLLBACK and SAVEPOINT.".into()),
+            );
+        }
+        if let RunAs::Owner(_) = run_as {
             if !matches!(
                 tag,
                 pg_sys::NodeTag::T_VacuumStmt
@@ -244,18 +285,6 @@ unsafe fn execute(sql: &std::ffi::CStr, run_as: RunAs, context: i32) {
                     Some("Commands are queued by storage.run_maintenance_plan() only.".into()),
                 );
             }
-            pg_sys::SetUserIdAndSecContext(
-                owner,
-                context
-                    | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
-                    | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
-            );
-        }
-        if let RunAs::Author(author) = run_as {
-            pg_sys::SetUserIdAndSecContext(
-                author,
-                context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
-            );
         }
         let command_tag = pg_sys::CreateCommandTag((*raw).stmt);
         let snapshot = pg_sys::analyze_requires_snapshot(raw);
@@ -513,8 +542,8 @@ pub(crate) fn _migration_launch(
 }
 
 /// The next statement of a pending migration: (n, statement, an invalid index to drop first,
-/// the role to run them as).
-type Next = (i32, String, Option<String>, pg_sys::Oid);
+/// the role to run them as, with its search_path).
+type Next = (i32, String, Option<String>, pg_sys::Oid, std::ffi::CString);
 
 /// The next statement of pending migration `id` whose script was queued with checksum
 /// `queued`; Err while the queuing transaction has not committed.
@@ -525,7 +554,8 @@ fn next_statement(id: i64, xid: u64, queued: &str) -> Result<Option<Next>, ()> {
         Some(true) => {}
     }
     one_row(
-        "SELECT x.n, x.statement, x.drop_first, x.author FROM storage._migration_next($1, $2) AS x",
+        "SELECT x.n, x.statement, x.drop_first, x.author, x.search_path \
+           FROM storage._migration_next($1, $2) AS x",
         &[id.into(), queued.into()],
         |row| {
             Ok(row.get::<i32>(1).ok().flatten().map(|n| {
@@ -537,6 +567,11 @@ fn next_statement(id: i64, xid: u64, queued: &str) -> Result<Option<Next>, ()> {
                         .ok()
                         .flatten()
                         .unwrap_or(pg_sys::InvalidOid),
+                    row.get::<String>(5)
+                        .ok()
+                        .flatten()
+                        .and_then(|p| std::ffi::CString::new(p).ok())
+                        .unwrap_or_else(|| c"public".to_owned()),
                 )
             }))
         },
@@ -549,9 +584,9 @@ thread_local! {
         const { std::cell::Cell::new(None) };
 }
 
-const MIGRATION_LOCK_MODE: pg_sys::LOCKMODE = pg_sys::ExclusiveLock as pg_sys::LOCKMODE;
+const MIGRATION_LOCK_MODE: pg_sys::LOCKMODE = pg_sys::ShareUpdateExclusiveLock as pg_sys::LOCKMODE;
 
-/// Holds `storage._migration_lock` in EXCLUSIVE mode as a session lock (across the statements'
+/// Holds `storage._migration_lock` in SHARE UPDATE EXCLUSIVE mode as a session lock (across the statements'
 /// own transactions), the lock storage.migrate takes per transaction; false while another
 /// migration holds it. PostgreSQL releases a session lock at a transaction's abort (a statement
 /// that failed: it is taken again before the next one) but not at exit: a callback releases it
@@ -624,6 +659,21 @@ fn wait_for_migration_lock(since: Instant) -> Result<bool, String> {
     Ok(true)
 }
 
+/// The worker's own session, as it is before and after every statement of a migration: every
+/// setting back to its default (whatever a statement SET for the session, a DO block included),
+/// then the pinned search_path, the lock timeout and the application name. Everything the
+/// worker runs itself is schema-qualified and runs with this.
+fn reset_session(lock_timeout: &str) {
+    one_row("RESET ALL", &[], |_| ());
+    one_row(
+        "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false), \
+                pg_catalog.set_config('lock_timeout', $1, false), \
+                pg_catalog.set_config('application_name', 'pg_storage_ext migration', false)",
+        &[lock_timeout.into()],
+        |_| (),
+    );
+}
+
 /// Marks pending migration `id` failed with `error` (and the time it took), in a transaction of
 /// the worker's own.
 fn record_progress(id: i64, n: i32, error: Option<String>, took: Duration) {
@@ -688,18 +738,10 @@ fn run_migration(
     if !wait_for_migration_lock(waited)? {
         return Ok(());
     }
-    // the caller's search_path for the migration's statements (everything the worker runs
-    // itself is schema-qualified)
-    one_row(
-        "SELECT pg_catalog.set_config('search_path', coalesce(h.search_path, 'public'), false), \
-                pg_catalog.set_config('lock_timeout', $2, false), \
-                pg_catalog.set_config('application_name', 'pg_storage_ext migration', false) \
-           FROM (SELECT) AS o LEFT JOIN storage._migration_history h ON h.id = $1",
-        &[id.into(), format!("{lock_timeout_ms}ms").into()],
-        |_| (),
-    );
+    let settings = format!("{lock_timeout_ms}ms");
+    reset_session(&settings);
     loop {
-        let (n, statement, drop_first, author) = match next_statement(id, xid, queued) {
+        let (n, statement, drop_first, author, path) = match next_statement(id, xid, queued) {
             Ok(Some(next)) => next,
             Ok(None) => return Ok(()),
             Err(()) => {
@@ -730,10 +772,12 @@ fn run_migration(
                 return Ok(());
             }
             let attempt = match drop.take() {
-                Some(d) => run_top_level(&d, RunAs::Author(author)),
+                Some(d) => run_top_level(&d, RunAs::Author(author, &path)),
                 None => Ok(()),
             }
-            .and_then(|()| run_top_level(&statement, RunAs::Author(author)));
+            .and_then(|()| run_top_level(&statement, RunAs::Author(author, &path)));
+            // whatever the statement set for the session is undone before the worker's own work
+            reset_session(&settings);
             match attempt {
                 Err(f)
                     if f.code == PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE
@@ -744,7 +788,7 @@ fn run_migration(
                     if !pause(wait) {
                         return Ok(());
                     }
-                    if let Ok(Some((_, _, d, _))) = next_statement(id, xid, queued) {
+                    if let Ok(Some((_, _, d, _, _))) = next_statement(id, xid, queued) {
                         drop = d;
                     }
                 }

@@ -228,3 +228,197 @@ fn no_backtrace_reaches_a_client() {
         }
     }
 }
+
+/// The attacks a fresh reviewer found on the first version of the fix (issue 35), as the
+/// delegated migrator `itest_bob` with a schema of its own: none makes it a superuser.
+#[test]
+fn a_migrator_cannot_reach_the_extensions_own_code() {
+    const DB: &str = "itest_mig_attacks";
+    let mut db = fresh_db(DB);
+    role("itest_bob", "IN ROLE storage_migrator");
+    db.batch_execute(
+        "CREATE SCHEMA app AUTHORIZATION itest_bob;
+         CREATE TABLE public.flags (name text); INSERT INTO public.flags VALUES ('beta');",
+    )
+    .unwrap();
+    let mut bob = connect_as(DB, "itest_bob");
+    // functions and a type named like the builtins the extension's own code calls, which turn
+    // whoever runs them as another role into a superuser
+    bob.batch_execute(
+        "CREATE FUNCTION app.pwn() RETURNS boolean LANGUAGE plpgsql AS $$
+         BEGIN
+             IF current_user <> 'itest_bob' THEN EXECUTE 'ALTER ROLE itest_bob SUPERUSER'; END IF;
+             RETURN true;
+         END $$;
+         CREATE FUNCTION app.clock_timestamp() RETURNS timestamptz LANGUAGE sql AS 'SELECT app.pwn(); SELECT pg_catalog.now()';
+         CREATE FUNCTION app.now() RETURNS timestamptz LANGUAGE sql AS 'SELECT app.pwn(); SELECT pg_catalog.now()';
+         CREATE FUNCTION app.format(text, VARIADIC text[]) RETURNS text LANGUAGE sql AS 'SELECT app.pwn()::text';
+         CREATE FUNCTION app.pwn(text) RETURNS boolean LANGUAGE sql AS 'SELECT app.pwn()';
+         CREATE DOMAIN app.text AS pg_catalog.text CHECK (app.pwn(VALUE));
+         CREATE TABLE app.t (a int);
+         CREATE TABLE app.flags (name text);
+         CREATE FUNCTION app.on_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN PERFORM app.pwn(); RETURN OLD; END $$;
+         CREATE TRIGGER on_delete BEFORE DELETE ON app.flags FOR EACH ROW EXECUTE FUNCTION app.on_delete();
+         INSERT INTO app.flags VALUES ('beta');",
+    )
+    .unwrap();
+    let settle = |db: &mut Client, v: &str| {
+        wait_for(Duration::from_secs(30), || {
+            let (s, e) = status(db, v);
+            (s != "pending").then_some((s, e))
+        })
+        .expect("the executor finished")
+    };
+    // a session-level SET inside a transactional migration, or in a check, does not reach the
+    // extension's code that runs as its owner after it
+    bob.batch_execute("SELECT storage.migrate('1', 'set', 'SET search_path = app, pg_catalog')")
+        .unwrap();
+    let _ = bob.batch_execute(
+        "SELECT storage.migrate('2', 'check', 'SELECT 1', \
+            post_check => $$pg_catalog.set_config('search_path', 'app, pg_catalog', false) IS NOT NULL$$)",
+    );
+    assert!(
+        !is_superuser("itest_bob"),
+        "a SET leaked into the owner's code"
+    );
+    // the executor's own work runs with its pinned path, not the migrator's
+    bob.batch_execute(
+        "SET search_path = app, pg_catalog;
+         SELECT storage.migrate('3', 'nt', 'CREATE INDEX CONCURRENTLY t_a ON app.t (a)', transactional => false);
+         RESET search_path;",
+    )
+    .unwrap();
+    assert_eq!(settle(&mut db, "3").0, "applied");
+    assert!(
+        !is_superuser("itest_bob"),
+        "the executor used the migrator's path"
+    );
+    // a ROLLBACK inside a top-level DO block does not hand the executor's role back
+    bob.batch_execute(
+        "SELECT storage.migrate('4', 'do', $q$DO $d$BEGIN ROLLBACK; PERFORM app.pwn(); END$d$$q$, transactional => false)",
+    )
+    .unwrap();
+    let (s, e) = settle(&mut db, "4");
+    assert_eq!(s, "applied", "{e:?}");
+    assert!(
+        !is_superuser("itest_bob"),
+        "ROLLBACK returned to the executor's role"
+    );
+    // transaction control in a non-transactional migration is refused when it is queued
+    let e = bob
+        .batch_execute(
+            "SELECT storage.migrate('5', 'begin', 'BEGIN; SELECT 1', transactional => false)",
+        )
+        .expect_err("BEGIN refused");
+    assert_eq!(sqlstate(&e), "25001", "{e}");
+    // a down script runs with the search_path it was written with, not the reverter's
+    db.batch_execute(
+        "SELECT storage.migrate('6', 'flags', 'SELECT 1', down => $$DELETE FROM flags WHERE name = 'beta'$$)",
+    )
+    .unwrap();
+    let reverted: String = bob
+        .query_one(
+            "SELECT set_config('search_path', 'app, public', false), storage.migrate_down('6')",
+            &[],
+        )
+        .unwrap()
+        .get(1);
+    assert_eq!(reverted, "reverted");
+    assert!(
+        !is_superuser("itest_bob"),
+        "the down ran with the reverter's path"
+    );
+    let left: i64 = db
+        .query_one("SELECT count(*) FROM app.flags", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        left, 1,
+        "the down deleted from the table it was written for"
+    );
+    let gone: i64 = db
+        .query_one("SELECT count(*) FROM public.flags", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(gone, 0);
+    // a resumed migration runs with the resumer's search_path (it runs as the resumer)
+    bob.batch_execute(
+        "SET search_path = app, pg_catalog; BEGIN;
+         SELECT storage.migrate('7', 'resume', 'SELECT now()', transactional => false);",
+    )
+    .unwrap();
+    db.batch_execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'pg_storage_ext migration'",
+    )
+    .unwrap();
+    wait_for(Duration::from_secs(10), || {
+        let n: i64 = db
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_storage_ext migration'",
+                &[],
+            )
+            .ok()?
+            .get(0);
+        (n == 0).then_some(())
+    })
+    .expect("the executor stopped");
+    bob.batch_execute("COMMIT; RESET search_path;").unwrap();
+    let resumed: String = db
+        .query_one(
+            "SELECT storage.migrate('7', 'resume', 'SELECT now()', transactional => false)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(resumed, "pending");
+    assert_eq!(settle(&mut db, "7").0, "applied");
+    assert!(
+        !is_superuser("itest_bob"),
+        "the resume ran with the queuer's path"
+    );
+    drop(bob);
+    db.batch_execute("DELETE FROM storage._migration_history")
+        .unwrap();
+}
+
+/// Locks a role without privileges can still hold on the migration lock's table (parse analysis
+/// of a PREPAREd statement locks before it checks privileges) do not hold back migrations.
+#[test]
+fn prepared_statements_on_the_lock_table_hold_back_nothing() {
+    const DB: &str = "itest_mig_prepared";
+    let mut db = fresh_db(DB);
+    role("itest_mallory2", "");
+    let mut mallory = connect_as(DB, "itest_mallory2");
+    mallory
+        .batch_execute(
+            "BEGIN;
+             PREPARE p AS SELECT * FROM storage._migration_lock FOR UPDATE;
+             PREPARE q AS INSERT INTO storage._migration_lock DEFAULT VALUES;",
+        )
+        .unwrap();
+    let t = Instant::now();
+    let applied: String = db
+        .query_one(
+            "SELECT storage.migrate('1', 't', 'CREATE TABLE t (id int)')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(applied, "applied");
+    let pending: String = db
+        .query_one(
+            "SELECT storage.migrate('2', 'i', 'CREATE INDEX CONCURRENTLY t_id ON t (id)', transactional => false)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(pending, "pending");
+    let ended = wait_for(Duration::from_secs(20), || {
+        let (s, _) = status(&mut db, "2");
+        (s != "pending").then_some(s)
+    });
+    assert_eq!(ended.as_deref(), Some("applied"));
+    assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+    mallory.batch_execute("ROLLBACK").unwrap();
+}
