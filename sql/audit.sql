@@ -873,6 +873,10 @@ BEGIN
     IF NOT EXISTS (SELECT FROM audit._tracked) THEN
         RETURN;
     END IF;
+    -- A restore (pg_dump's output always sets row_security = off; no application session needs
+    -- it) recreates every capture trigger itself: adding them to the partitions here first made
+    -- the dump's own CREATE TRIGGER fail. Maintenance (storage._maintenance()) gives any partition
+    -- left without capture its triggers; DDL that removes capture is logged below either way.
     FOR root IN
         SELECT DISTINCT t.table_name
           FROM pg_event_trigger_ddl_commands() AS c
@@ -880,6 +884,7 @@ BEGIN
           JOIN audit._tracked AS t ON t.table_name = a.relid
          WHERE c.classid = 'pg_class'::regclass AND c.object_type IN ('table', 'table column')
            AND pg_get_partkeydef(t.table_name) IS NOT NULL
+           AND current_setting('row_security') <> 'off'
     LOOP
         BEGIN
             PERFORM audit._sync_partitions(root);

@@ -303,8 +303,13 @@ BEGIN
     IF storage._require_primary('storage.refresh_due', true) THEN
         RETURN;
     END IF;
-    -- tracking the DDL event trigger had to leave for later (it never waits on a lock)
+    -- tracking the DDL event trigger had to leave for later (it never waits on a lock), and
+    -- registrations without their state (a restore brings matview_config back, not the state,
+    -- which names snapshots of another cluster): each such view is due once
     PERFORM storage._matview_resolve(s.view) FROM storage._matview_state s WHERE s.resolve_pending;
+    PERFORM storage._matview_resolve(c.view) FROM storage.matview_config c
+      WHERE NOT EXISTS (SELECT 1 FROM storage._matview_state s WHERE s.view = c.view)
+        AND EXISTS (SELECT 1 FROM pg_class WHERE oid = c.view);
     FOR r IN
         SELECT c.view AS v, c.refresh_every, s.last_attempt, s.depth,
                NOT (SELECT relispopulated FROM pg_class WHERE oid = c.view) AS unpopulated
@@ -349,19 +354,19 @@ SELECT c.view,
        s.last_refresh,
        s.last_duration,
        s.last_outcome,
-       ch.changed AS sources_changed,
+       coalesce(ch.changed, true) AS sources_changed,
        CASE WHEN s.last_attempt IS NULL THEN now() ELSE s.last_attempt + c.refresh_every END AS next_due,
        CASE WHEN NOT ch.changed THEN interval '0'
-            WHEN s.last_snapshot IS NULL OR s.untracked THEN now() - coalesce(s.last_refresh, c.registered_at)
+            WHEN s.view IS NULL OR s.last_snapshot IS NULL OR s.untracked THEN now() - coalesce(s.last_refresh, c.registered_at)
             ELSE now() - coalesce((SELECT min(x.ts) FROM storage._matview_changes x
                                     WHERE x.source = ANY (s.sources)
                                       AND NOT pg_visible_in_snapshot(x.xid, s.last_snapshot)), now())
        END AS stale_for
   FROM storage.matview_config c
-  JOIN storage._matview_state s ON s.view = c.view
+  LEFT JOIN storage._matview_state s ON s.view = c.view
   CROSS JOIN LATERAL (SELECT storage._matview_sources_changed(c.view) AS changed) AS ch;
 COMMENT ON VIEW storage.matview_status IS
-    'Registered matviews: interval, mode, last refresh and outcome, whether a source changed since, when next due, and for how long the data has been stale.';
+    'Registered matviews: interval, mode, last refresh and outcome, whether a source changed since, when next due, and for how long the data has been stale. After a restore every registered view is listed, due at once, until storage.refresh_due() has refreshed it.';
 
 -- New partitions of tracked tables get the change trigger; replaced views change the sources of
 -- the registered matviews that read them. SECURITY DEFINER: it fires for every role's DDL and

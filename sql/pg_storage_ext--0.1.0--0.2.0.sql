@@ -946,8 +946,13 @@ BEGIN
     IF storage._require_primary('storage.refresh_due', true) THEN
         RETURN;
     END IF;
-    -- tracking the DDL event trigger had to leave for later (it never waits on a lock)
+    -- tracking the DDL event trigger had to leave for later (it never waits on a lock), and
+    -- registrations without their state (a restore brings matview_config back, not the state,
+    -- which names snapshots of another cluster): each such view is due once
     PERFORM storage._matview_resolve(s.view) FROM storage._matview_state s WHERE s.resolve_pending;
+    PERFORM storage._matview_resolve(c.view) FROM storage.matview_config c
+      WHERE NOT EXISTS (SELECT 1 FROM storage._matview_state s WHERE s.view = c.view)
+        AND EXISTS (SELECT 1 FROM pg_class WHERE oid = c.view);
     FOR r IN
         SELECT c.view AS v, c.refresh_every, s.last_attempt, s.depth,
                NOT (SELECT relispopulated FROM pg_class WHERE oid = c.view) AS unpopulated
@@ -1040,6 +1045,10 @@ BEGIN
     IF NOT EXISTS (SELECT FROM audit._tracked) THEN
         RETURN;
     END IF;
+    -- A restore (pg_dump's output always sets row_security = off; no application session needs
+    -- it) recreates every capture trigger itself: adding them to the partitions here first made
+    -- the dump's own CREATE TRIGGER fail. Maintenance (storage._maintenance()) gives any partition
+    -- left without capture its triggers; DDL that removes capture is logged below either way.
     FOR root IN
         SELECT DISTINCT t.table_name
           FROM pg_event_trigger_ddl_commands() AS c
@@ -1047,6 +1056,7 @@ BEGIN
           JOIN audit._tracked AS t ON t.table_name = a.relid
          WHERE c.classid = 'pg_class'::regclass AND c.object_type IN ('table', 'table column')
            AND pg_get_partkeydef(t.table_name) IS NOT NULL
+           AND current_setting('row_security') <> 'off'
     LOOP
         BEGIN
             PERFORM audit._sync_partitions(root);
@@ -6177,3 +6187,26 @@ CREATE EVENT TRIGGER pg_storage_ext_tenant_ddl ON ddl_command_end
                  'ALTER MATERIALIZED VIEW', 'CREATE FUNCTION', 'ALTER FUNCTION', 'CREATE PROCEDURE',
                  'ALTER PROCEDURE', 'ALTER ROUTINE')
     EXECUTE FUNCTION storage._tenant_ddl();
+
+-- issue 36 (reliability): after a restore (matview_config comes back, its state does not) every
+-- registered view is listed and due once.
+CREATE OR REPLACE VIEW storage.matview_status AS
+SELECT c.view,
+       c.refresh_every,
+       coalesce(c."concurrently", storage._matview_can_concurrently(c.view)) AS "concurrently",
+       s.last_refresh,
+       s.last_duration,
+       s.last_outcome,
+       coalesce(ch.changed, true) AS sources_changed,
+       CASE WHEN s.last_attempt IS NULL THEN now() ELSE s.last_attempt + c.refresh_every END AS next_due,
+       CASE WHEN NOT ch.changed THEN interval '0'
+            WHEN s.view IS NULL OR s.last_snapshot IS NULL OR s.untracked THEN now() - coalesce(s.last_refresh, c.registered_at)
+            ELSE now() - coalesce((SELECT min(x.ts) FROM storage._matview_changes x
+                                    WHERE x.source = ANY (s.sources)
+                                      AND NOT pg_visible_in_snapshot(x.xid, s.last_snapshot)), now())
+       END AS stale_for
+  FROM storage.matview_config c
+  LEFT JOIN storage._matview_state s ON s.view = c.view
+  CROSS JOIN LATERAL (SELECT storage._matview_sources_changed(c.view) AS changed) AS ch;
+COMMENT ON VIEW storage.matview_status IS
+    'Registered matviews: interval, mode, last refresh and outcome, whether a source changed since, when next due, and for how long the data has been stale. After a restore every registered view is listed, due at once, until storage.refresh_due() has refreshed it.';
