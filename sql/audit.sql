@@ -883,7 +883,9 @@ BEGIN
          CROSS JOIN LATERAL pg_partition_ancestors(c.objid) AS a
           JOIN audit._tracked AS t ON t.table_name = a.relid
          WHERE c.classid = 'pg_class'::regclass AND c.object_type IN ('table', 'table column')
-           AND pg_get_partkeydef(t.table_name) IS NOT NULL
+           -- partitioned, read from the catalog: pg_get_partkeydef would lock every audited
+           -- table, and a long transaction on any of them made unrelated DDL fail
+           AND EXISTS (SELECT FROM pg_class k WHERE k.oid = t.table_name AND k.relkind = 'p')
            AND current_setting('row_security') <> 'off'
     LOOP
         BEGIN

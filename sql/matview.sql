@@ -294,7 +294,7 @@ COMMENT ON FUNCTION storage.refresh_matview(regclass, boolean) IS
     'Refreshes a registered matview now: ''refreshed'', ''skipped: unchanged'' (no source changed since the last refresh; force => true refreshes anyway) or ''skipped: running'' (never waits for another refresh).';
 
 CREATE FUNCTION storage.refresh_due() RETURNS TABLE (view regclass, outcome text, duration interval)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '0' AS $$
 DECLARE
     r record;
     t0 timestamptz;
@@ -303,6 +303,10 @@ BEGIN
     IF storage._require_primary('storage.refresh_due', true) THEN
         RETURN;
     END IF;
+    -- every lock wait bounded: a view whose source a long transaction holds fails this run
+    -- ('failed: canceling statement due to lock timeout') and the others are refreshed
+    PERFORM storage._partition_fit('', '');   -- the library defines the setting
+    PERFORM set_config('lock_timeout', current_setting('pg_storage_ext.partition_lock_timeout'), true);
     -- tracking the DDL event trigger had to leave for later (it never waits on a lock), and
     -- registrations without their state (a restore brings matview_config back, not the state,
     -- which names snapshots of another cluster): each such view is due once
@@ -428,23 +432,41 @@ CREATE EVENT TRIGGER pg_storage_ext_matview_ddl ON ddl_command_end
     EXECUTE FUNCTION storage._matview_ddl();
 
 CREATE FUNCTION storage._housekeeping() RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '0' AS $$
+DECLARE
+    t regclass;
 BEGIN
+    -- every lock wait bounded (pg_storage_ext.partition_lock_timeout): a table a long
+    -- transaction holds is skipped with a WARNING and done on the next run; the rest goes on
+    PERFORM storage._partition_fit('', '');   -- the library defines the setting
+    PERFORM set_config('lock_timeout', current_setting('pg_storage_ext.partition_lock_timeout'), true);
     DELETE FROM storage.matview_refresh_log WHERE started_at < now() - interval '7 days';
     -- partitions of audited tables that the audit DDL event trigger could not give their capture
-    -- triggers (it never waits long on a lock): give them now
-    PERFORM audit._sync_partitions(t.table_name)
-       FROM audit._tracked t
-      WHERE pg_get_partkeydef(t.table_name) IS NOT NULL
-        AND EXISTS (SELECT FROM pg_partition_tree(t.table_name) AS p
-                     WHERE p.relid <> t.table_name
-                       AND (SELECT count(*) FROM pg_trigger g
-                             WHERE g.tgrelid = p.relid AND g.tgname LIKE 'audit\_capture\_%') < 4);
+    -- triggers (it never waits long on a lock, and leaves a restore to itself): give them now
+    FOR t IN SELECT x.table_name FROM audit._tracked x ORDER BY x.table_name::oid LOOP
+        BEGIN
+            IF EXISTS (SELECT FROM pg_class k WHERE k.oid = t AND k.relkind = 'p')
+               AND EXISTS (SELECT FROM pg_partition_tree(t) AS p
+                            WHERE p.relid <> t
+                              AND (SELECT count(*) FROM pg_trigger g
+                                    WHERE g.tgrelid = p.relid AND g.tgname LIKE 'audit\_capture\_%') < 4) THEN
+                PERFORM audit._sync_partitions(t);
+            END IF;
+        EXCEPTION WHEN lock_not_available THEN
+            RAISE WARNING 'pg_storage_ext: housekeeping of audited table % skipped: lock not available', t
+                  USING DETAIL = 'A long transaction holds a lock on it.', HINT = 'It is done on the next run of the maintenance job.';
+        END;
+    END LOOP;
     -- and detached partitions lose theirs
-    PERFORM audit.disable(o) FROM audit._orphans() AS o;
+    BEGIN
+        PERFORM audit.disable(o) FROM audit._orphans() AS o;
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE WARNING 'pg_storage_ext: housekeeping of detached partitions skipped: lock not available'
+              USING HINT = 'It is done on the next run of the maintenance job.';
+    END;
 END $$;
 COMMENT ON FUNCTION storage._housekeeping() IS
-    'Internal: prunes the refresh history, gives partitions of audited tables missing capture triggers, removes those of detached partitions.';
+    'Internal: prunes the refresh history, gives partitions of audited tables missing capture triggers, removes those of detached partitions; every lock wait bounded by pg_storage_ext.partition_lock_timeout (a locked table is skipped with a WARNING).';
 
 CREATE FUNCTION storage._maintenance() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$

@@ -1063,12 +1063,19 @@ BEGIN
                     END;
                 END LOOP;
             END IF;
-        EXCEPTION WHEN OTHERS THEN
-            IF target IS NOT NULL THEN
-                RAISE;
-            END IF;
-            RAISE WARNING 'pg_storage_ext: maintenance of % failed: %', cfg.parent, SQLERRM
-                  USING HINT = 'The other parents were maintained; fix this one and run storage.run_maintenance() again.';
+        EXCEPTION
+            WHEN lock_not_available THEN
+                -- reading what to do (the default partition's rows, the tree) waited too: skipped,
+                -- as a lock the work itself could not get
+                RAISE WARNING 'pg_storage_ext: maintenance of % skipped: lock not available', cfg.parent
+                      USING DETAIL = 'A long transaction holds a lock on the table or one of its partitions.',
+                            HINT = 'It is retried on the next run; raise pg_storage_ext.partition_lock_timeout to wait longer.';
+            WHEN OTHERS THEN
+                IF target IS NOT NULL THEN
+                    RAISE;
+                END IF;
+                RAISE WARNING 'pg_storage_ext: maintenance of % failed: %', cfg.parent, SQLERRM
+                      USING HINT = 'The other parents were maintained; fix this one and run storage.run_maintenance() again.';
         END;
         RETURN NEXT;
     END LOOP;

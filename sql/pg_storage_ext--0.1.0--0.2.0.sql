@@ -937,7 +937,7 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION storage.refresh_due() RETURNS TABLE (view regclass, outcome text, duration interval)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '0' AS $$
 DECLARE
     r record;
     t0 timestamptz;
@@ -946,6 +946,10 @@ BEGIN
     IF storage._require_primary('storage.refresh_due', true) THEN
         RETURN;
     END IF;
+    -- every lock wait bounded: a view whose source a long transaction holds fails this run
+    -- ('failed: canceling statement due to lock timeout') and the others are refreshed
+    PERFORM storage._partition_fit('', '');   -- the library defines the setting
+    PERFORM set_config('lock_timeout', current_setting('pg_storage_ext.partition_lock_timeout'), true);
     -- tracking the DDL event trigger had to leave for later (it never waits on a lock), and
     -- registrations without their state (a restore brings matview_config back, not the state,
     -- which names snapshots of another cluster): each such view is due once
@@ -1055,7 +1059,9 @@ BEGIN
          CROSS JOIN LATERAL pg_partition_ancestors(c.objid) AS a
           JOIN audit._tracked AS t ON t.table_name = a.relid
          WHERE c.classid = 'pg_class'::regclass AND c.object_type IN ('table', 'table column')
-           AND pg_get_partkeydef(t.table_name) IS NOT NULL
+           -- partitioned, read from the catalog: pg_get_partkeydef would lock every audited
+           -- table, and a long transaction on any of them made unrelated DDL fail
+           AND EXISTS (SELECT FROM pg_class k WHERE k.oid = t.table_name AND k.relkind = 'p')
            AND current_setting('row_security') <> 'off'
     LOOP
         BEGIN
@@ -1564,20 +1570,38 @@ INSERT INTO audit._ddl_state SELECT t.table_name, audit._capture_state(t) FROM a
 
 
 CREATE FUNCTION storage._housekeeping() RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '0' AS $$
+DECLARE
+    t regclass;
 BEGIN
+    -- every lock wait bounded (pg_storage_ext.partition_lock_timeout): a table a long
+    -- transaction holds is skipped with a WARNING and done on the next run; the rest goes on
+    PERFORM storage._partition_fit('', '');   -- the library defines the setting
+    PERFORM set_config('lock_timeout', current_setting('pg_storage_ext.partition_lock_timeout'), true);
     DELETE FROM storage.matview_refresh_log WHERE started_at < now() - interval '7 days';
     -- partitions of audited tables that the audit DDL event trigger could not give their capture
-    -- triggers (it never waits long on a lock): give them now
-    PERFORM audit._sync_partitions(t.table_name)
-       FROM audit._tracked t
-      WHERE pg_get_partkeydef(t.table_name) IS NOT NULL
-        AND EXISTS (SELECT FROM pg_partition_tree(t.table_name) AS p
-                     WHERE p.relid <> t.table_name
-                       AND (SELECT count(*) FROM pg_trigger g
-                             WHERE g.tgrelid = p.relid AND g.tgname LIKE 'audit\_capture\_%') < 4);
+    -- triggers (it never waits long on a lock, and leaves a restore to itself): give them now
+    FOR t IN SELECT x.table_name FROM audit._tracked x ORDER BY x.table_name::oid LOOP
+        BEGIN
+            IF EXISTS (SELECT FROM pg_class k WHERE k.oid = t AND k.relkind = 'p')
+               AND EXISTS (SELECT FROM pg_partition_tree(t) AS p
+                            WHERE p.relid <> t
+                              AND (SELECT count(*) FROM pg_trigger g
+                                    WHERE g.tgrelid = p.relid AND g.tgname LIKE 'audit\_capture\_%') < 4) THEN
+                PERFORM audit._sync_partitions(t);
+            END IF;
+        EXCEPTION WHEN lock_not_available THEN
+            RAISE WARNING 'pg_storage_ext: housekeeping of audited table % skipped: lock not available', t
+                  USING DETAIL = 'A long transaction holds a lock on it.', HINT = 'It is done on the next run of the maintenance job.';
+        END;
+    END LOOP;
     -- and detached partitions lose theirs
-    PERFORM audit.disable(o) FROM audit._orphans() AS o;
+    BEGIN
+        PERFORM audit.disable(o) FROM audit._orphans() AS o;
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE WARNING 'pg_storage_ext: housekeeping of detached partitions skipped: lock not available'
+              USING HINT = 'It is done on the next run of the maintenance job.';
+    END;
 END $$;
 COMMENT ON FUNCTION storage._housekeeping() IS
     'Internal: prunes the refresh history, gives partitions of audited tables missing capture triggers, removes those of detached partitions.';
@@ -3418,12 +3442,19 @@ BEGIN
                     END;
                 END LOOP;
             END IF;
-        EXCEPTION WHEN OTHERS THEN
-            IF target IS NOT NULL THEN
-                RAISE;
-            END IF;
-            RAISE WARNING 'pg_storage_ext: maintenance of % failed: %', cfg.parent, SQLERRM
-                  USING HINT = 'The other parents were maintained; fix this one and run storage.run_maintenance() again.';
+        EXCEPTION
+            WHEN lock_not_available THEN
+                -- reading what to do (the default partition's rows, the tree) waited too: skipped,
+                -- as a lock the work itself could not get
+                RAISE WARNING 'pg_storage_ext: maintenance of % skipped: lock not available', cfg.parent
+                      USING DETAIL = 'A long transaction holds a lock on the table or one of its partitions.',
+                            HINT = 'It is retried on the next run; raise pg_storage_ext.partition_lock_timeout to wait longer.';
+            WHEN OTHERS THEN
+                IF target IS NOT NULL THEN
+                    RAISE;
+                END IF;
+                RAISE WARNING 'pg_storage_ext: maintenance of % failed: %', cfg.parent, SQLERRM
+                      USING HINT = 'The other parents were maintained; fix this one and run storage.run_maintenance() again.';
         END;
         RETURN NEXT;
     END LOOP;
