@@ -962,8 +962,13 @@ DECLARE
     made record;
     cur text;
     child regclass;
+    before oid[];
+    rows bigint;
 BEGIN
     created := 0; dropped := 0; detached := 0; moved := 0;
+    -- the children there were before this run: retention of one made by this run's drain drops
+    -- rows that were only just moved, which is said (below)
+    SELECT array_agg(t.relid::oid) INTO before FROM pg_partition_tree(cfg.parent) t WHERE t.relid <> cfg.parent;
     -- 1. drain: a child for every period that has rows in the default partition (the caller's
     -- _partition_work found whether there are any)
     IF default_rows THEN
@@ -990,6 +995,15 @@ BEGIN
     END IF;
     w := storage._partition_work(cfg);
     FOREACH child IN ARRAY w.expired LOOP
+        IF NOT child::oid = ANY (coalesce(before, '{}')) THEN
+            EXECUTE format('SELECT count(*) FROM %s', child) INTO rows;
+            IF rows > 0 THEN
+                RAISE WARNING 'pg_storage_ext: retention of % % % rows moved out of its default partition by this same run', cfg.parent,
+                      CASE WHEN cfg.retention_keep_table OR cfg.retention_schema IS NOT NULL THEN 'detaches' ELSE 'drops' END, rows
+                      USING DETAIL = format('Partition %s was made for rows older than the retention (%s) found in the default partition.', child, cfg.retention),
+                            HINT = 'Rows older than the retention are not kept; set retention_keep_table or retention_schema to keep expired partitions as tables.';
+            END IF;
+        END IF;
         IF cfg.retention_keep_table OR cfg.retention_schema IS NOT NULL THEN
             -- (a sub-partition is detached from its own parent)
             EXECUTE format('ALTER TABLE %s DETACH PARTITION %s',

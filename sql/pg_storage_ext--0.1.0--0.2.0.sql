@@ -1604,7 +1604,7 @@ BEGIN
     END;
 END $$;
 COMMENT ON FUNCTION storage._housekeeping() IS
-    'Internal: prunes the refresh history, gives partitions of audited tables missing capture triggers, removes those of detached partitions.';
+    'Internal: prunes the refresh history, gives partitions of audited tables missing capture triggers, removes those of detached partitions; every lock wait bounded by pg_storage_ext.partition_lock_timeout (a locked table is skipped with a WARNING).';
 
 -- The maintenance job finishes the partition sync the audit DDL event trigger had to skip.
 CREATE OR REPLACE FUNCTION storage._maintenance() RETURNS void
@@ -1831,14 +1831,20 @@ END $$;
 COMMENT ON PROCEDURE storage.run_maintenance_proc(interval) IS
     'Maintenance of every registered parent (premake, default drain, retention) after the housekeeping of the maintenance job, committing after each parent so no parent''s locks are held while the next one is maintained; pauses wait between parents. CALL it as a statement of its own (not inside BEGIN ... COMMIT); schedule_jobs() schedules it.';
 
--- schedule_jobs gains the metrics job (a third schedule): a new signature.
+-- schedule_jobs gains the metrics, heartbeat and plan jobs, the choice of jobs, and returns what
+-- it scheduled: a new signature.
 DROP FUNCTION storage.schedule_jobs(text, text);
 CREATE FUNCTION storage.schedule_jobs(refresh_schedule text DEFAULT '* * * * *',
                                       maintenance_schedule text DEFAULT '*/15 * * * *',
                                       metrics_schedule text DEFAULT '* * * * *',
                                       heartbeat_schedule text DEFAULT '5 seconds',
-                                  maintenance_plan_schedule text DEFAULT '*/10 * * * *') RETURNS void
+                                      maintenance_plan_schedule text DEFAULT '*/10 * * * *',
+                                      jobs text[] DEFAULT ARRAY['refresh_due', 'maintenance', 'metrics', 'heartbeat', 'maintenance_plan'])
+RETURNS TABLE (job text, schedule text, command text, effect text)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    j record;
+    unknown text[];
 BEGIN
     PERFORM storage._require_primary('storage.schedule_jobs');
     IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
@@ -1847,19 +1853,44 @@ BEGIN
                     DETAIL = 'storage.schedule_jobs creates pg_cron jobs.',
                     HINT = 'Add pg_cron to shared_preload_libraries, restart, and CREATE EXTENSION pg_cron in the database named by cron.database_name.';
     END IF;
-    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
-      USING 'pg_storage_ext.refresh_due', refresh_schedule, 'SELECT count(*) FROM storage.refresh_due()';
-    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
-      USING 'pg_storage_ext.maintenance', maintenance_schedule, 'CALL storage.run_maintenance_proc()';
-    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
-      USING 'pg_storage_ext.metrics', metrics_schedule, 'SELECT storage.metrics_snapshot()';
-    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
-      USING 'pg_storage_ext.heartbeat', heartbeat_schedule, 'SELECT storage._heartbeat()';
-    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
-      USING 'pg_storage_ext.maintenance_plan', maintenance_plan_schedule, 'SELECT count(*) FROM storage.run_maintenance_plan()';
+    jobs := coalesce(jobs, '{}');
+    SELECT array_agg(x) INTO unknown FROM unnest(jobs) AS x
+     WHERE x NOT IN ('refresh_due', 'maintenance', 'metrics', 'heartbeat', 'maintenance_plan');
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'unknown job %', array_to_string(unknown, ', ')
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'The jobs are refresh_due, maintenance, metrics, heartbeat and maintenance_plan.';
+    END IF;
+    -- the one list of the extension's jobs: name, schedule, command, what it does
+    FOR j IN SELECT * FROM (VALUES
+        ('refresh_due', refresh_schedule, 'SELECT count(*) FROM storage.refresh_due()',
+         'refreshes every registered matview whose interval elapsed and whose sources changed'),
+        ('maintenance', maintenance_schedule, 'CALL storage.run_maintenance_proc()',
+         'premakes and retires partitions, drains default partitions, gives new partitions of audited tables their capture, prunes the refresh history'),
+        ('metrics', metrics_schedule, 'SELECT storage.metrics_snapshot()',
+         'samples the health checks and counters into storage.metrics (the history of the report and of /metrics)'),
+        ('heartbeat', heartbeat_schedule, 'SELECT storage._heartbeat()',
+         'writes the primary''s clock into storage.heartbeat, from which standbys measure their lag; keeps its own run history to an hour'),
+        ('maintenance_plan', maintenance_plan_schedule, 'SELECT count(*) FROM storage.run_maintenance_plan()',
+         'runs what storage.maintenance_plan() finds needed on its own: VACUUM, ANALYZE, REINDEX CONCURRENTLY, in the background executor')
+    ) AS x(name, sched, cmd, eff) ORDER BY name LOOP
+        IF j.name = ANY (jobs) THEN
+            EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database())'
+              USING 'pg_storage_ext.' || j.name, j.sched, j.cmd;
+            job := 'pg_storage_ext.' || j.name;
+            schedule := j.sched;
+            command := j.cmd;
+            effect := j.eff;
+            RETURN NEXT;
+        ELSE
+            -- not chosen: not scheduled (an earlier job of that name goes)
+            EXECUTE 'SELECT cron.unschedule(c.jobid) FROM cron.job c WHERE c.jobname = $1 AND c.username = current_user'
+              USING 'pg_storage_ext.' || j.name;
+        END IF;
+    END LOOP;
 END $$;
-COMMENT ON FUNCTION storage.schedule_jobs(text, text, text, text, text) IS
-    'Creates or updates the pg_cron jobs of this database: pg_storage_ext.refresh_due (matviews), pg_storage_ext.maintenance (partitions, housekeeping), pg_storage_ext.metrics (storage.metrics_snapshot()), pg_storage_ext.heartbeat (storage._heartbeat(), for the standbys'' lag) and pg_storage_ext.maintenance_plan (storage.run_maintenance_plan(): VACUUM, ANALYZE, REINDEX CONCURRENTLY as needed).';
+COMMENT ON FUNCTION storage.schedule_jobs(text, text, text, text, text, text[]) IS
+    'Creates or updates the pg_cron jobs of this database that jobs names (all five by default), unscheduling the others, and returns one row per job scheduled with its schedule, command and effect: pg_storage_ext.refresh_due (matviews), pg_storage_ext.maintenance (partitions, housekeeping), pg_storage_ext.metrics (storage.metrics_snapshot()), pg_storage_ext.heartbeat (storage._heartbeat(), for the standbys'' lag; its run history kept to an hour) and pg_storage_ext.maintenance_plan (storage.run_maintenance_plan(): VACUUM, ANALYZE, REINDEX CONCURRENTLY as needed).';
 
 -- Partitions: a default partition drained in committed batches.
 -- The start of the lowest period that has rows in the default partition; NULL when it has none.
@@ -2468,8 +2499,13 @@ DECLARE
     made record;
     cur text;
     child regclass;
+    before oid[];
+    rows bigint;
 BEGIN
     created := 0; dropped := 0; detached := 0; moved := 0;
+    -- the children there were before this run: retention of one made by this run's drain drops
+    -- rows that were only just moved, which is said (below)
+    SELECT array_agg(t.relid::oid) INTO before FROM pg_partition_tree(cfg.parent) t WHERE t.relid <> cfg.parent;
     -- 1. drain: a child for every period that has rows in the default partition (the caller's
     -- _partition_work found whether there are any)
     IF default_rows THEN
@@ -2496,6 +2532,15 @@ BEGIN
     END IF;
     w := storage._partition_work(cfg);
     FOREACH child IN ARRAY w.expired LOOP
+        IF NOT child::oid = ANY (coalesce(before, '{}')) THEN
+            EXECUTE format('SELECT count(*) FROM %s', child) INTO rows;
+            IF rows > 0 THEN
+                RAISE WARNING 'pg_storage_ext: retention of % % % rows moved out of its default partition by this same run', cfg.parent,
+                      CASE WHEN cfg.retention_keep_table OR cfg.retention_schema IS NOT NULL THEN 'detaches' ELSE 'drops' END, rows
+                      USING DETAIL = format('Partition %s was made for rows older than the retention (%s) found in the default partition.', child, cfg.retention),
+                            HINT = 'Rows older than the retention are not kept; set retention_keep_table or retention_schema to keep expired partitions as tables.';
+            END IF;
+        END IF;
         IF cfg.retention_keep_table OR cfg.retention_schema IS NOT NULL THEN
             -- (a sub-partition is detached from its own parent)
             EXECUTE format('ALTER TABLE %s DETACH PARTITION %s',
@@ -4219,10 +4264,22 @@ BEGIN
     END IF;
     INSERT INTO storage.heartbeat AS h (id, primary_time, wal_lsn) VALUES (true, clock_timestamp(), pg_current_wal_lsn())
     ON CONFLICT (id) DO UPDATE SET primary_time = excluded.primary_time, wal_lsn = excluded.wal_lsn;
+    -- its own run history stays bounded: pg_cron keeps a row per run (17,000 a day at every 5
+    -- seconds) and never prunes; the last hour is kept
+    IF to_regclass('cron.job_run_details') IS NOT NULL THEN
+        BEGIN
+            EXECUTE $q$DELETE FROM cron.job_run_details d USING cron.job j
+                        WHERE d.jobid = j.jobid AND j.jobname = $1 AND j.username = current_user
+                          AND d.end_time < now() - interval '1 hour'$q$
+              USING 'pg_storage_ext.heartbeat';
+        EXCEPTION WHEN insufficient_privilege OR lock_not_available THEN
+            NULL;   -- not the job's owner: nothing to prune here
+        END;
+    END IF;
     RETURN true;
 END $$;
 COMMENT ON FUNCTION storage._heartbeat() IS
-    'Internal: the heartbeat job: writes the primary''s clock and WAL position into storage.heartbeat; on a standby returns false at once.';
+    'Internal: the heartbeat job: writes the primary''s clock and WAL position into storage.heartbeat and prunes its own pg_cron run history to the last hour; on a standby returns false at once.';
 
 CREATE FUNCTION storage.replication_status()
 RETURNS TABLE (role text, state text, replay_lag interval, byte_lag numeric, last_heartbeat timestamptz, detail text)

@@ -21,10 +21,22 @@ BEGIN
     END IF;
     INSERT INTO storage.heartbeat AS h (id, primary_time, wal_lsn) VALUES (true, clock_timestamp(), pg_current_wal_lsn())
     ON CONFLICT (id) DO UPDATE SET primary_time = excluded.primary_time, wal_lsn = excluded.wal_lsn;
+    -- its own run history stays bounded: pg_cron keeps a row per run (17,000 a day at every 5
+    -- seconds) and never prunes; the last hour is kept
+    IF to_regclass('cron.job_run_details') IS NOT NULL THEN
+        BEGIN
+            EXECUTE $q$DELETE FROM cron.job_run_details d USING cron.job j
+                        WHERE d.jobid = j.jobid AND j.jobname = $1 AND j.username = current_user
+                          AND d.end_time < now() - interval '1 hour'$q$
+              USING 'pg_storage_ext.heartbeat';
+        EXCEPTION WHEN insufficient_privilege OR lock_not_available THEN
+            NULL;   -- not the job's owner: nothing to prune here
+        END;
+    END IF;
     RETURN true;
 END $$;
 COMMENT ON FUNCTION storage._heartbeat() IS
-    'Internal: the heartbeat job: writes the primary''s clock and WAL position into storage.heartbeat; on a standby returns false at once.';
+    'Internal: the heartbeat job: writes the primary''s clock and WAL position into storage.heartbeat and prunes its own pg_cron run history to the last hour; on a standby returns false at once.';
 
 CREATE FUNCTION storage.replication_status()
 RETURNS TABLE (role text, state text, replay_lag interval, byte_lag numeric, last_heartbeat timestamptz, detail text)

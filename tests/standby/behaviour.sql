@@ -56,7 +56,7 @@ BEGIN
             ('storage.run_maintenance(regclass)', 'refuses', $$SELECT count(*) FROM storage.run_maintenance()$$),
             ('storage.run_maintenance_plan(boolean)', 'refuses', $$SELECT count(*) FROM storage.run_maintenance_plan()$$),
             ('storage.run_maintenance_proc(interval)', 'refuses', $$CALL storage.run_maintenance_proc()$$),
-            ('storage.schedule_jobs(text,text,text,text,text)', 'refuses', $$SELECT storage.schedule_jobs()$$),
+            ('storage.schedule_jobs(text,text,text,text,text,text[])', 'refuses', $$SELECT storage.schedule_jobs()$$),
             ('storage.security_report()', 'reads', $$SELECT count(*) FROM storage.security_report()$$),
             ('storage.ssl_status()', 'reads', $$SELECT count(*) FROM storage.ssl_status()$$),
             ('storage.tsvector_update()', 'trigger', $$SELECT storage.tsvector_update()$$),

@@ -27,8 +27,10 @@ fn jobs_skip_a_locked_table_and_do_the_rest() {
     )
     .unwrap();
     // work for maintenance on the other parent: more premade partitions wanted
-    db.batch_execute("UPDATE storage.partition_config SET premake = 5 WHERE parent = 'other'::regclass")
-        .unwrap();
+    db.batch_execute(
+        "UPDATE storage.partition_config SET premake = 5 WHERE parent = 'other'::regclass",
+    )
+    .unwrap();
     let mut holder = connect(DB);
     holder
         .batch_execute("BEGIN; LOCK TABLE articles IN ACCESS EXCLUSIVE MODE;")
@@ -39,7 +41,10 @@ fn jobs_skip_a_locked_table_and_do_the_rest() {
     job.batch_execute("CALL storage.run_maintenance_proc()")
         .expect("maintenance returns");
     let took = t.elapsed();
-    assert!(took < Duration::from_secs(15), "maintenance waited {took:?}");
+    assert!(
+        took < Duration::from_secs(15),
+        "maintenance waited {took:?}"
+    );
     let made: i64 = job
         .query_one(
             "SELECT count(*) FROM pg_partition_tree('other') WHERE isleaf",
@@ -47,7 +52,10 @@ fn jobs_skip_a_locked_table_and_do_the_rest() {
         )
         .unwrap()
         .get(0);
-    assert!(made >= 6, "the other parent was maintained: {made} partitions");
+    assert!(
+        made >= 6,
+        "the other parent was maintained: {made} partitions"
+    );
     // one parent by name: a WARNING, not an error
     let t = Instant::now();
     job.batch_execute("SELECT * FROM storage.run_maintenance('articles')")
@@ -57,7 +65,10 @@ fn jobs_skip_a_locked_table_and_do_the_rest() {
     job.batch_execute("INSERT INTO plain VALUES (2)").unwrap();
     let t = Instant::now();
     let outcomes: Vec<(String, String)> = job
-        .query("SELECT view::text, outcome FROM storage.refresh_due() ORDER BY 1", &[])
+        .query(
+            "SELECT view::text, outcome FROM storage.refresh_due() ORDER BY 1",
+            &[],
+        )
         .expect("refresh_due returns")
         .iter()
         .map(|r| (r.get(0), r.get(1)))

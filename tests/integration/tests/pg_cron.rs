@@ -105,3 +105,83 @@ fn cron_runs_the_maintenance_procedure() {
         "{status:?}"
     );
 }
+
+/// Jobs are chosen (issue 36, F9): schedule_jobs schedules the jobs named, unschedules the
+/// others, says what each one does; the heartbeat keeps its own run history to an hour.
+#[test]
+fn schedule_jobs_schedules_the_jobs_chosen_and_the_heartbeat_history_stays_bounded() {
+    let mut c = connect("postgres");
+    c.batch_execute(
+        "CREATE EXTENSION IF NOT EXISTS pg_cron;
+         CREATE EXTENSION IF NOT EXISTS pg_storage_ext;",
+    )
+    .expect("extensions");
+    let all: Vec<String> = c
+        .query("SELECT job FROM storage.schedule_jobs() ORDER BY job", &[])
+        .expect("all jobs")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(all.len(), 5, "{all:?}");
+    let chosen: Vec<(String, String)> = c
+        .query(
+            "SELECT job, effect FROM storage.schedule_jobs(jobs => ARRAY['refresh_due', 'heartbeat']) ORDER BY job",
+            &[],
+        )
+        .expect("two jobs")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        chosen.iter().map(|(j, _)| j.as_str()).collect::<Vec<_>>(),
+        ["pg_storage_ext.heartbeat", "pg_storage_ext.refresh_due"]
+    );
+    assert!(chosen.iter().all(|(_, e)| !e.is_empty()));
+    let scheduled: Vec<String> = c
+        .query(
+            "SELECT jobname FROM cron.job WHERE jobname LIKE 'pg_storage_ext.%' ORDER BY jobname",
+            &[],
+        )
+        .expect("cron.job")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        scheduled,
+        ["pg_storage_ext.heartbeat", "pg_storage_ext.refresh_due"],
+        "the jobs not chosen are gone"
+    );
+    let e = c
+        .query(
+            "SELECT * FROM storage.schedule_jobs(jobs => ARRAY['vacuum'])",
+            &[],
+        )
+        .expect_err("unknown job");
+    assert_eq!(e.code().map(|s| s.code()), Some("22023"));
+    // the heartbeat prunes its own run history older than an hour, and nothing else
+    c.batch_execute(
+        "INSERT INTO cron.job_run_details (jobid, runid, job_pid, database, username, command, status, start_time, end_time)
+         SELECT j.jobid, 900000000 + 10 * j.jobid + g, 0, 'postgres', current_user, 'x', 'succeeded',
+                now() - interval '2 hours', now() - interval '2 hours'
+           FROM cron.job j, generate_series(1, 3) g
+          WHERE j.jobname IN ('pg_storage_ext.heartbeat', 'pg_storage_ext.refresh_due');
+         SELECT storage._heartbeat();",
+    )
+    .expect("old runs, a beat");
+    let left: Vec<(String, i64)> = c
+        .query(
+            "SELECT j.jobname::text, count(*) FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+              WHERE d.runid > 900000000 GROUP BY 1 ORDER BY 1",
+            &[],
+        )
+        .expect("runs left")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(left, [("pg_storage_ext.refresh_due".to_string(), 3)]);
+    c.batch_execute(
+        "DELETE FROM cron.job_run_details WHERE runid > 900000000;
+         SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname LIKE 'pg_storage_ext.%';",
+    )
+    .expect("cleanup");
+}
