@@ -702,8 +702,10 @@ BEGIN
         RAISE EXCEPTION 'exclude_columns must not contain NULL'
               USING ERRCODE = 'null_value_not_allowed', HINT = 'List column names, e.g. ARRAY[''password_hash''].';
     END IF;
-    -- each name once, in the order given
-    excluded := ARRAY(SELECT c FROM unnest(coalesce(exclude_columns, '{}')) WITH ORDINALITY AS u(c, i)
+    -- each name once, in the order given; the columns the extension maintains itself (a search
+    -- column of storage.enable_search) are derived, never part of a row's history
+    excluded := ARRAY(SELECT c FROM unnest(coalesce(exclude_columns, '{}') || audit._derived_columns(target))
+                                    WITH ORDINALITY AS u(c, i)
                        GROUP BY c ORDER BY min(i));
     cols := ARRAY(SELECT attname::text FROM pg_attribute
                    WHERE attrelid = target AND attnum > 0 AND NOT attisdropped ORDER BY attnum);
@@ -737,6 +739,38 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION audit._enable_capture(regclass, text[], boolean) FROM PUBLIC;
+
+-- The columns of a table that the extension maintains itself (derived from the row: the search
+-- columns of storage.enable_search), kept out of its audit images.
+CREATE FUNCTION audit._derived_columns(target regclass) RETURNS text[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(DISTINCT s.column_name::text ORDER BY s.column_name::text), '{}')
+      FROM storage.search_columns s WHERE s.table_name = target
+$$;
+REVOKE ALL ON FUNCTION audit._derived_columns(regclass) FROM PUBLIC;
+COMMENT ON FUNCTION audit._derived_columns(regclass) IS
+    'Internal: the columns the extension maintains itself on a table (search columns), which audit images leave out.';
+
+-- A derived column added to an audited table (storage.enable_search): its capture is configured
+-- again with the column left out of the images; false when the table is not audited.
+CREATE FUNCTION audit._exclude_derived(target regclass) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cfg audit._tracked;
+BEGIN
+    SELECT * INTO cfg FROM audit._tracked t WHERE t.table_name = target;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    IF NOT audit._derived_columns(target) <@ cfg.exclude_columns THEN
+        PERFORM audit._enable_capture(target, cfg.exclude_columns, cfg.capture_query);
+    END IF;
+    RETURN true;
+END
+$$;
+REVOKE ALL ON FUNCTION audit._exclude_derived(regclass) FROM PUBLIC;
+COMMENT ON FUNCTION audit._exclude_derived(regclass) IS
+    'Internal: configures the capture of an audited table again with its derived (search) columns left out of the images; false when it is not audited.';
 COMMENT ON FUNCTION audit._enable_capture(regclass, text[], boolean) IS
     'Internal: the work of audit.enable (options checked, log ready, triggers on the table and its partitions, configuration row).';
 

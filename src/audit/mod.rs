@@ -186,6 +186,57 @@ fn switch_capture(triggers: &[(pg_sys::Oid, String)], enable: bool) {
     }
 }
 
+/// Recomputes a column the extension maintains on `relid` (the search column) with `work`: when
+/// the table is audited, the column is left out of its images (capture configured again, as the
+/// extension's own configuration), the recompute of every row in `rels` is not logged row by
+/// row (a derived value changed, not the data), and one DDL-kind row `tag` records that it
+/// happened. Without audit, just `work`.
+pub(crate) fn derived_change<R>(
+    relid: pg_sys::Oid,
+    rels: &[pg_sys::Oid],
+    tag: &str,
+    work: impl FnOnce() -> R,
+) -> R {
+    let audited = as_owner(|| {
+        configuring(|| {
+            Spi::connect_mut(|client| {
+                client
+                    .update(
+                        "SELECT audit._exclude_derived($1)",
+                        Some(1),
+                        &[relid.into()],
+                    )?
+                    .first()
+                    .get_one::<bool>()
+            })
+            .unwrap_or_else(|e| spi_failed(e))
+            .unwrap_or(false)
+        })
+    });
+    if !audited {
+        return work();
+    }
+    let mut marked = rels.to_vec();
+    marked.push(relid);
+    let result = moving(&marked, work);
+    as_owner(|| {
+        Spi::connect_mut(|client| {
+            client
+                .update(
+                    "SELECT audit._log_ddl(c.oid, n.nspname, c.relname, $2) \
+                       FROM pg_catalog.pg_class c \
+                       JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+                      WHERE c.oid OPERATOR(pg_catalog.=) $1",
+                    None,
+                    &[relid.into(), tag.into()],
+                )
+                .map(|_| ())
+        })
+        .unwrap_or_else(|e| spi_failed(e))
+    });
+    result
+}
+
 /// Whether statements on `relid` are relocations by the extension right now.
 pub(crate) fn is_moving(relid: pg_sys::Oid) -> bool {
     MOVING.with(|m| m.borrow().contains(&relid))

@@ -300,6 +300,36 @@ fn rebuild(
         )
         .map(|c| format!("{0} = {0}", quote(c)))
         .collect();
+    // an audited table: the column left out of its images, and the recompute one DDL-kind row
+    // of its log rather than an UPDATE per row (crate::audit::derived_change)
+    let tree: Vec<pg_sys::Oid> = Spi::connect(|client| {
+        client
+            .select(
+                "SELECT relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.regclass)",
+                None,
+                &[relid.into()],
+            )
+            .map(|rows| {
+                rows.filter_map(|r| r.get::<pg_sys::Oid>(1).ok().flatten())
+                    .collect()
+            })
+    })
+    .unwrap_or_else(|e| spi_failed(e));
+    let tag = operation.to_uppercase().replace('_', " ");
+    crate::audit::derived_change(relid, &tree, &tag, || {
+        recompute(operation, relid, &assignments, &xid, start_cid, batch_rows)
+    })
+}
+
+/// The batches of [`rebuild`]: every leaf of the tree, a block range at a time, as its owner.
+fn recompute(
+    operation: &str,
+    relid: pg_sys::Oid,
+    assignments: &[String],
+    xid: &str,
+    start_cid: i64,
+    batch_rows: i32,
+) -> i64 {
     Spi::connect_mut(|client| {
         let leaves: Vec<(pg_sys::Oid, i64, f64, i32)> = client
             .select(
@@ -348,7 +378,7 @@ fn rebuild(
                         &[
                             lo.as_str().into(),
                             hi.as_str().into(),
-                            xid.as_str().into(),
+                            xid.into(),
                             start_cid.into(),
                         ],
                     )

@@ -321,3 +321,78 @@ fn dump_and_restore_keep_the_history() {
         .batch_execute(&format!("DROP DATABASE {COPY} WITH (FORCE)"))
         .expect("drop copy");
 }
+
+/// A column the extension derives from the row (the search column) is not the row's history
+/// (issue 36, F7): enable_search on an audited table of 2,000 rows writes one DDL-kind row of the
+/// log, not an UPDATE per row; later writes leave the column out of their images; rebuild_search
+/// is one row too.
+#[test]
+fn a_search_backfill_is_one_log_row_and_the_search_column_is_not_history() {
+    let mut c = fresh_db("itest_audit_derived");
+    c.batch_execute(
+        "CREATE TABLE posts (id int PRIMARY KEY, title text, body text);
+         INSERT INTO posts SELECT g, 'title ' || g, 'body ' || g FROM generate_series(1, 2000) g;
+         SELECT audit.enable('posts');",
+    )
+    .expect("setup");
+    let count = |c: &mut Client| -> i64 {
+        c.query_one("SELECT count(*) FROM audit.log", &[])
+            .unwrap()
+            .get(0)
+    };
+    let before = count(&mut c);
+    let backfilled: i64 = c
+        .query_one(
+            "SELECT storage.enable_search('posts', 'search', 'simple', '{\"title\": \"A\", \"body\": \"B\"}')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(backfilled, 2000);
+    let ops: Vec<String> = c
+        .query(
+            "SELECT op FROM audit.log WHERE id > (SELECT coalesce(max(id), 0) FROM audit.log) - 10 ORDER BY id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    // the column's addition (DDL the event trigger logs) and the backfill: two rows, no UPDATE
+    assert_eq!(count(&mut c) - before, 2, "{ops:?}");
+    let tags: Vec<String> = c
+        .query(
+            "SELECT detail->>'command_tag' FROM audit._log_statement ORDER BY id DESC LIMIT 2",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(tags, ["ENABLE SEARCH", "ALTER TABLE"]);
+    let excluded: Vec<String> = c
+        .query_one(
+            "SELECT exclude_columns FROM audit._tracked WHERE table_name = 'posts'::regclass",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(excluded, ["search"]);
+    c.batch_execute("UPDATE posts SET title = 'changed' WHERE id = 1")
+        .unwrap();
+    let image: String = c
+        .query_one(
+            "SELECT (new_row ? 'search')::text || ' ' || (new_row->>'title') FROM audit.log WHERE op = 'UPDATE' ORDER BY id DESC LIMIT 1",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        image, "false changed",
+        "the search column is not in the image"
+    );
+    let before = count(&mut c);
+    c.batch_execute("SELECT storage.rebuild_search('posts', 'search')")
+        .unwrap();
+    assert_eq!(count(&mut c) - before, 1, "one row for the rebuild");
+}
