@@ -174,6 +174,53 @@ PY
 read -r code ms <"$out/slow.txt"
 pass "GET /metrics answers $code in $ms ms while 200 slow clients hold (or try to hold) connections"
 
+# heads an attacker sends (issue 35 L5 and the endpoint's own attack round): a bare CR and a TLS
+# handshake are 400 at once (not after the 5 s limit); an absolute-form target is served;
+# pipelined requests get one answer and the end of the connection; 100 clients at once each get
+# a complete answer (200, or 503 past the 64 connections), none a dropped connection
+python3 - "$http" >"$out/attack.txt" 2>&1 <<'PY' || fail "attack round: $(cat "$out/attack.txt")"
+import socket, sys, threading, time
+port = int(sys.argv[1])
+def talk(payload, timeout=8):
+    t0 = time.monotonic()
+    c = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    c.sendall(payload)
+    data = b""
+    while True:
+        try:
+            x = c.recv(65536)
+        except OSError:
+            break
+        if not x:
+            break
+        data += x
+    c.close()
+    return data, time.monotonic() - t0
+def check(name, payload, want, limit=1.0):
+    d, t = talk(payload)
+    got = d.split(b"\r\n", 1)[0].decode(errors="replace")
+    assert got.startswith(f"HTTP/1.1 {want} ") and t < limit, f"{name}: {got!r} in {t:.2f} s"
+    return d
+check("bare CR", b"GET /metrics HTTP/1.1\r\rHost: x\r\r", 400)
+check("TLS ClientHello", bytes.fromhex("160301020001000001fc0303") + bytes(64), 400)
+check("absolute-form target", b"GET http://127.0.0.1/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 200)
+check("bare LF line ends", b"GET /metrics HTTP/1.1\nHost: x\n\n", 200)
+d = check("pipelined", b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", 200, 3.0)
+assert d.count(b"HTTP/1.1 ") == 1, "pipelined: more than one answer"
+res = []
+def one():
+    d, _ = talk(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", timeout=20)
+    res.append(d.split(b" ", 2)[1].decode() if d.startswith(b"HTTP/1.1 ") and b"\r\n\r\n" in d else "nothing")
+ts = [threading.Thread(target=one) for _ in range(100)]
+for t in ts: t.start()
+for t in ts: t.join()
+ok, busy = res.count("200"), res.count("503")
+assert ok + busy == 100 and ok >= 64, f"100 clients at once: {ok} 200, {busy} 503, {100 - ok - busy} without an answer"
+print(ok, busy)
+PY
+read -r ok busy <"$out/attack.txt"
+pass "a bare CR and a TLS handshake are 400 at once, absolute-form targets and bare LF are served, pipelining gets one answer, 100 clients at once all get one ($ok 200, $busy 503)"
+
 # a flood (issue 35 M3): answers are kept (/metrics 1 s, / 10 s), so 6 s of requests run each
 # query a few times only; the worker's function statistics count them (sent when it exits,
 # here by pg_terminate_backend, whose restart is checked next)

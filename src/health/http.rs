@@ -17,8 +17,9 @@
 //! and each connection's bytes are read and written by a short-lived thread that touches no
 //! PostgreSQL state, with a 5 s limit on the whole request head and on the response write, a
 //! head of at most 8 KiB, and at most 64 connections at once: when they are all taken, the
-//! oldest one still reading its head (or writing its answer) is closed for the new one, so slow
-//! clients cannot starve a scrape; only when all 64 wait for an answer does the next get 503.
+//! oldest one still reading its head after 100 ms is answered 503 and closed for the new one
+//! (else the oldest still writing its answer is closed), so slow clients cannot starve a
+//! scrape; only when all 64 wait for an answer (or are younger) does the new one get 503.
 //! Answers are computed one at a time on the worker's thread, each in its own transaction with
 //! a statement timeout, and kept for a short time (`/metrics` 1 s, `/` 10 s): a flood costs the
 //! database one query per period. An error answers 500 and the worker goes on.
@@ -34,7 +35,7 @@ use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -307,11 +308,29 @@ struct Job {
     reply: mpsc::Sender<Vec<u8>>,
 }
 
+// Phases of a connection: its thread reads the head, waits for the worker's answer, writes it;
+// the acceptor may evict a connection reading its head (then only the acceptor writes to it).
+const READING: u8 = 0;
+const WAITING: u8 = 1;
+const WRITING: u8 = 2;
+const DONE: u8 = 3;
+const EVICTED: u8 = 4;
+/// A connection younger than this is never evicted: its head may be in its socket, unread yet.
+const EVICTABLE_AFTER: Duration = Duration::from_millis(100);
+
 /// What the acceptor knows of a connection its thread serves.
 struct ConnState {
-    /// Reading its head or writing its answer: may be closed to make room.
-    evictable: AtomicBool,
-    done: AtomicBool,
+    phase: AtomicU8,
+    opened: Instant,
+}
+
+impl ConnState {
+    /// Moves from `from` to `to`; false when the connection is no longer in `from` (evicted).
+    fn pass(&self, from: u8, to: u8) -> bool {
+        self.phase
+            .compare_exchange(from, to, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
 }
 
 fn write_all(mut s: &TcpStream, bytes: &[u8]) {
@@ -362,8 +381,7 @@ fn serve(stream: TcpStream, jobs: mpsc::Sender<Job>, state: &ConnState) {
                 head_only: method == "HEAD",
                 reply: tx,
             };
-            state.evictable.store(false, Ordering::SeqCst);
-            if jobs.send(job).is_err() {
+            if !state.pass(READING, WAITING) || jobs.send(job).is_err() {
                 return;
             }
             match rx.recv_timeout(Duration::from_secs(60)) {
@@ -375,7 +393,10 @@ fn serve(stream: TcpStream, jobs: mpsc::Sender<Job>, state: &ConnState) {
         Head::Bad(status) => response(status, "text/plain", b"bad request\n", false),
         Head::Incomplete => return,
     };
-    state.evictable.store(true, Ordering::SeqCst);
+    if !state.pass(READING, WRITING) && !state.pass(WAITING, WRITING) {
+        // evicted: the acceptor answered
+        return;
+    }
     write_all(&stream, &answer);
     // the end of the answer now (the acceptor's handle keeps the socket open a while); what
     // the client sent past its head is read and dropped for a moment, so that the close does
@@ -407,15 +428,28 @@ fn accept_loop(listener: TcpListener, jobs: mpsc::Sender<Job>) {
                 continue;
             }
         };
-        open.retain(|(_, s)| !s.done.load(Ordering::SeqCst));
+        open.retain(|(_, s)| s.phase.load(Ordering::SeqCst) < DONE);
         if open.len() >= MAX_CONNECTIONS {
-            if let Some(i) = open
-                .iter()
-                .position(|(_, s)| s.evictable.load(Ordering::SeqCst))
-            {
-                if let Some((oldest, _)) = open.remove(i) {
-                    let _ = oldest.shutdown(Shutdown::Both);
+            // room from the oldest connection still reading its head (told 503, as the new one
+            // would be), else from the oldest still writing its answer
+            let reader = open.iter().position(|(_, s)| {
+                s.opened.elapsed() >= EVICTABLE_AFTER && s.pass(READING, EVICTED)
+            });
+            let victim = reader.or_else(|| {
+                open.iter()
+                    .position(|(_, s)| s.phase.load(Ordering::SeqCst) == WRITING)
+            });
+            if let Some((oldest, _)) = victim.and_then(|i| open.remove(i)) {
+                if reader.is_some() {
+                    let _ = oldest.set_nonblocking(true);
+                    let _ = (&oldest).write_all(&response(
+                        503,
+                        "text/plain",
+                        b"too many connections: yours was the slowest\n",
+                        false,
+                    ));
                 }
+                let _ = oldest.shutdown(Shutdown::Both);
             }
         }
         if open.len() >= MAX_CONNECTIONS || live.load(Ordering::SeqCst) >= MAX_THREADS {
@@ -428,8 +462,8 @@ fn accept_loop(listener: TcpListener, jobs: mpsc::Sender<Job>) {
             continue;
         };
         let state = Arc::new(ConnState {
-            evictable: AtomicBool::new(true),
-            done: AtomicBool::new(false),
+            phase: AtomicU8::new(READING),
+            opened: Instant::now(),
         });
         live.fetch_add(1, Ordering::SeqCst);
         let (mine, alive, jobs) = (Arc::clone(&state), Arc::clone(&live), jobs.clone());
@@ -438,7 +472,7 @@ fn accept_loop(listener: TcpListener, jobs: mpsc::Sender<Job>) {
             .stack_size(256 * 1024)
             .spawn(move || {
                 serve(stream, jobs, &mine);
-                mine.done.store(true, Ordering::SeqCst);
+                mine.phase.store(DONE, Ordering::SeqCst);
                 alive.fetch_sub(1, Ordering::SeqCst);
             });
         match spawned {

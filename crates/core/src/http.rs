@@ -15,11 +15,11 @@ pub enum Head {
     Bad(u16),
 }
 
-/// Whether the bytes just received can change what [`parse_head`] says: a line end (or a CR)
-/// among them, or a buffer at the size limit. A client sending a long line a byte at a time
-/// costs no re-parse per byte.
+/// Whether the bytes just received can change what [`parse_head`] says: a line end, a CR or
+/// another control byte among them, or a buffer at the size limit. A client sending a long
+/// line a byte at a time costs no re-parse per byte.
 pub fn worth_parsing(chunk: &[u8], buffered: usize) -> bool {
-    buffered >= MAX_HEAD || chunk.iter().any(|&b| b == b'\n' || b == b'\r')
+    buffered >= MAX_HEAD || chunk.iter().any(|&b| b < 0x20 || b == 0x7f)
 }
 
 /// The path of a request target: origin form (`/metrics?x`) or absolute form
@@ -76,6 +76,15 @@ pub fn parse_head(buf: &[u8]) -> Head {
         // a CR that is not the last byte received is not followed by LF
         let tail = &buf[start..];
         if tail.iter().rev().skip(1).any(|&b| b == b'\r') {
+            return Head::Bad(400);
+        }
+        // a request line being received with a control byte in it is not HTTP (a TLS
+        // handshake, binary noise): no need to wait for its end
+        if lines.is_empty()
+            && tail
+                .iter()
+                .any(|&b| (b < 0x20 && b != b'\r' && b != b'\t') || b == 0x7f)
+        {
             return Head::Bad(400);
         }
         return if buf.len() >= MAX_HEAD {
@@ -296,6 +305,11 @@ mod tests {
         big.extend(vec![b'a'; MAX_HEAD]);
         big.extend_from_slice(b"\r\n\r\n");
         assert_eq!(parse_head(&big), Head::Bad(431));
+        // not HTTP at all: 400 before any line end (a TLS ClientHello here)
+        assert_eq!(parse_head(b"\x16\x03\x01\x02\x00\x01"), Head::Bad(400));
+        assert_eq!(parse_head(b"GET /\x00"), Head::Bad(400));
+        assert_eq!(parse_head(b"GET /\t"), Head::Incomplete);
+        assert!(worth_parsing(b"\x16\x03", 2));
         assert!(worth_parsing(b"ab\n", 3));
         assert!(!worth_parsing(b"abc", 10));
         assert!(worth_parsing(b"abc", MAX_HEAD));
