@@ -471,3 +471,21 @@ done
 [ -n "$ok" ] || fail "no scheduled job ran on the promoted standby: $(sq "SELECT j.jobname, j.active, d.status, d.return_message, d.start_time > '$promoted' FROM cron.job j LEFT JOIN cron.job_run_details d USING (jobid) ORDER BY d.start_time DESC NULLS LAST LIMIT 6")"
 [ "$(sq "SELECT role FROM storage.replication_status() LIMIT 1")" != standby ] || fail "the promoted server still reports itself a standby"
 pass "after pg_promote() the extension's jobs run on the new primary with no manual step: maintenance succeeded, the heartbeat moves"
+
+# a wrong configuration is one clear log line with a growing retry delay, never a FATAL (issue
+# 35 L2): a superuser role, then a database that does not exist, then an address that cannot be
+# listened on (each checked before the one set before it)
+for bad in "pg_storage_ext.http_role = 'postgres'|role \"postgres\" (pg_storage_ext.http_role) is a superuser" \
+  "pg_storage_ext.http_database = 'nope'|database \"nope\" (pg_storage_ext.http_database) does not exist" \
+  "pg_storage_ext.http_listen = '127.0.0.1:1'|cannot listen on pg_storage_ext.http_listen = \"127.0.0.1:1\""; do
+  echo "${bad%%|*}" | as_user tee -a "$dir/data/postgresql.conf" >/dev/null
+  log2=$(stat -c %s "$dir/server.log")
+  as_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w restart >/dev/null || fail "the cluster did not restart with ${bad%%|*}"
+  sleep 3
+  said=$(log_since "$log2" | grep -cF "pg_storage_ext http: not serving: ${bad#*|}" || true)
+  again=$(log_since "$log2" | grep -cF "checking again in 10 s, then less and less often" || true)
+  fatal=$(log_since "$log2" | grep -c 'FATAL' || true)
+  [ "$said" = 1 ] && [ "$again" = 1 ] && [ "$fatal" = 0 ] ||
+    fail "with ${bad%%|*}: $said clear lines, $again retry notes, $fatal FATAL: $(log_since "$log2" | grep -i 'http\|FATAL' | head -5)"
+done
+pass "a superuser role, a missing database, an address that cannot be listened on: one clear log line each with a growing retry delay, no FATAL"
