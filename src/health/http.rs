@@ -353,8 +353,9 @@ fn serve(stream: TcpStream, jobs: mpsc::Sender<Job>, state: &ConnState) {
         match (&stream).read(&mut chunk) {
             Ok(0) => return,
             Ok(n) => {
+                let old_len = buf.len();
                 buf.extend_from_slice(&chunk[..n]);
-                if !worth_parsing(&chunk[..n], buf.len()) {
+                if !worth_parsing(&buf, old_len) {
                     continue;
                 }
                 match parse_head(&buf) {

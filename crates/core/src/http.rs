@@ -15,11 +15,24 @@ pub enum Head {
     Bad(u16),
 }
 
-/// Whether the bytes just received can change what [`parse_head`] says: a line end, a CR or
-/// another control byte among them, or a buffer at the size limit. A client sending a long
-/// line a byte at a time costs no re-parse per byte.
-pub fn worth_parsing(chunk: &[u8], buffered: usize) -> bool {
-    buffered >= MAX_HEAD || chunk.iter().any(|&b| b < 0x20 || b == 0x7f)
+/// Empty lines accepted before the request line (RFC 9112 §2.2 asks for at least one).
+pub const MAX_LEADING_EMPTY_LINES: usize = 4;
+
+/// Whether the bytes received since `old_len` can change what [`parse_head`] says: an empty
+/// line (the end of the head), a bare CR, a control byte in the request line, or a buffer at
+/// the size limit. Looks only at the new bytes (and two before them), so a head sent a byte at
+/// a time costs linear time, not a re-parse per byte.
+pub fn worth_parsing(buf: &[u8], old_len: usize) -> bool {
+    if buf.len() >= MAX_HEAD {
+        return true;
+    }
+    let new = &buf[old_len.min(buf.len()).saturating_sub(2)..];
+    let end = new.windows(2).any(|w| w == b"\n\n") || new.windows(3).any(|w| w == b"\n\r\n");
+    let bare_cr = new.windows(2).any(|w| w[0] == b'\r' && w[1] != b'\n');
+    let control = new
+        .iter()
+        .any(|&b| (b < 0x20 && b != b'\r' && b != b'\n' && b != b'\t') || b == 0x7f);
+    end || bare_cr || (control && !buf.contains(&b'\n'))
 }
 
 /// The path of a request target: origin form (`/metrics?x`) or absolute form
@@ -54,6 +67,7 @@ pub fn parse_head(buf: &[u8]) -> Head {
     let mut lines: Vec<&[u8]> = Vec::new();
     let mut start = 0;
     let mut end = None;
+    let mut leading = 0;
     while let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
         let mut line = &buf[start..start + nl];
         if let [rest @ .., b'\r'] = line {
@@ -65,6 +79,10 @@ pub fn parse_head(buf: &[u8]) -> Head {
         start += nl + 1;
         if line.is_empty() {
             if lines.is_empty() {
+                leading += 1;
+                if leading > MAX_LEADING_EMPTY_LINES {
+                    return Head::Bad(400);
+                }
                 continue;
             }
             end = Some(start);
@@ -272,6 +290,7 @@ mod tests {
         // empty lines before the request line are skipped
         assert_eq!(parse_head(b"\r\n\nGET / HTTP/1.1\r\n\r\n"), req("GET", "/"));
         assert_eq!(parse_head(b"\r\n\r\n"), Head::Incomplete);
+        assert_eq!(parse_head(b"\r\n\r\n\r\n\r\n\r\n"), Head::Bad(400));
     }
 
     #[test]
@@ -309,10 +328,20 @@ mod tests {
         assert_eq!(parse_head(b"\x16\x03\x01\x02\x00\x01"), Head::Bad(400));
         assert_eq!(parse_head(b"GET /\x00"), Head::Bad(400));
         assert_eq!(parse_head(b"GET /\t"), Head::Incomplete);
-        assert!(worth_parsing(b"\x16\x03", 2));
-        assert!(worth_parsing(b"ab\n", 3));
-        assert!(!worth_parsing(b"abc", 10));
-        assert!(worth_parsing(b"abc", MAX_HEAD));
+        assert!(worth_parsing(b"\x16\x03", 0));
+        assert!(worth_parsing(b"GET / HTTP/1.1\r\n\r\n", 17));
+        assert!(worth_parsing(b"GET / HTTP/1.1\n\n", 16));
+        assert!(worth_parsing(b"GET / HTTP/1.1\r\r", 16));
+        assert!(!worth_parsing(b"GET / HTTP/1.1\r\nHost: x\r\n", 20));
+        assert!(!worth_parsing(b"GET / HTTP/1.1\r", 15));
+        assert!(!worth_parsing(b"GET / HTTP/1.1\r\nX: \x01", 20));
+        assert!(worth_parsing(&vec![b'a'; MAX_HEAD], MAX_HEAD - 1));
+        // a flood of empty lines is refused, not re-read for ever
+        assert_eq!(
+            parse_head(b"\r\n\n\r\n\nGET / HTTP/1.1\r\n\r\n"),
+            req("GET", "/")
+        );
+        assert_eq!(parse_head(b"\n\n\n\n\n"), Head::Bad(400));
     }
 
     #[test]
