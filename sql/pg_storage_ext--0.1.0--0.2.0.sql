@@ -3845,7 +3845,10 @@ BEGIN
         BEGIN
             CASE t.check_name
             WHEN 'long_running_queries' THEN
-                SELECT coalesce(max(extract(epoch FROM now() - x.query_start)), 0), coalesce(max(format('pid %s (%s): %s', x.pid, x.usename, left(x.query, 80)))
+                -- who and for how long, never the statement's text: the detail reaches the
+                -- HTTP endpoint's report, which anyone who can open its port reads
+                SELECT coalesce(max(extract(epoch FROM now() - x.query_start)), 0),
+                       coalesce(max(format('pid %s (%s): %s for %s', x.pid, x.usename, x.state, date_trunc('second', now() - x.query_start)))
                        FILTER (WHERE x.query_start = (SELECT min(y.query_start) FROM pg_stat_activity y
                                                        WHERE y.state = 'active' AND y.backend_type = 'client backend' AND y.pid <> pg_backend_pid())), 'none')
                   INTO v, d
@@ -3999,12 +4002,16 @@ BEGIN
                 END IF;
             WHEN 'matview_freshness' THEN
                 SELECT count(*), coalesce(string_agg(format('%s (%s)', m.view,
-                                                            CASE WHEN m.last_outcome IS DISTINCT FROM 'ok' AND m.last_outcome IS NOT NULL
-                                                                 THEN 'last refresh: ' || m.last_outcome ELSE 'stale for ' || m.stale_for END), '; '), 'none')
+                                                            -- not the error's text (it may quote the view's data):
+                                                            -- storage.matview_status has it
+                                                            CASE WHEN m.last_outcome LIKE 'failed%'
+                                                                 THEN 'last refresh failed (see storage.matview_status)'
+                                                                 ELSE 'stale for ' || m.stale_for END), '; '), 'none')
                   INTO v, d
                   FROM storage.matview_status m
                  WHERE m.stale_for > 2 * m.refresh_every
-                    OR (m.last_outcome IS NOT NULL AND m.last_outcome <> 'ok');
+                    -- outcomes: refreshed, skipped: ..., failed: <message>
+                    OR m.last_outcome LIKE 'failed%';
             WHEN 'cron_job_failures' THEN
                 IF to_regclass('cron.job_run_details') IS NULL THEN
                     v := 0; d := 'pg_cron is not installed in this database';

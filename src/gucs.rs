@@ -69,9 +69,10 @@ pub static HTTP_LISTEN: GucSetting<Option<CString>> = GucSetting::<Option<CStrin
 pub static HTTP_DATABASE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"postgres"));
 
-/// Role the metrics endpoint connects as (with pg_monitor, not a superuser).
+/// Role the metrics endpoint connects as (with pg_monitor, not a superuser). Not `pg_`-prefixed:
+/// PostgreSQL reserves those role names, so such a default could never exist.
 pub static HTTP_ROLE: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(Some(c"pg_storage_ext_http"));
+    GucSetting::<Option<CString>>::new(Some(c"pgse_http"));
 
 /// The setting's text, empty when unset.
 pub fn text(setting: &GucSetting<Option<CString>>) -> String {
@@ -193,7 +194,7 @@ pub fn init() {
         GucRegistry::define_string_guc(
             c"pg_storage_ext.http_role",
             c"Role the metrics endpoint connects as.",
-            c"A LOGIN role with pg_monitor; the endpoint refuses to run as a superuser.",
+            c"Create it with CREATE ROLE pgse_http IN ROLE pg_monitor (LOGIN is not needed); the endpoint refuses to run as a superuser.",
             &HTTP_ROLE,
             GucContext::Postmaster,
             GucFlags::default(),

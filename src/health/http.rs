@@ -1,32 +1,60 @@
-//! The metrics endpoint: a background worker, started when `pg_storage_ext.http_listen` is set
-//! and the library is in `shared_preload_libraries`, that serves `GET /metrics`
-//! (`storage.metrics_prometheus()`) and `GET /` (`storage.health_report_html()`), read-only,
-//! connected to `pg_storage_ext.http_database` as `pg_storage_ext.http_role`.
+//! The metrics endpoint: served when `pg_storage_ext.http_listen` is set and the library is in
+//! `shared_preload_libraries`: `GET /metrics` (`storage.metrics_prometheus()`) and `GET /`
+//! (`storage.health_report_html()`), read-only, connected to `pg_storage_ext.http_database` as
+//! `pg_storage_ext.http_role`.
 //!
-//! Bounded: the worker's own thread only accepts and runs queries; each connection's bytes are
-//! read and written by a short-lived thread that touches no PostgreSQL state, with a 5 s limit on
-//! the whole request head and on the response write, a head of at most 8 KiB, and at most 64
-//! connections at once (the next ones get 503 at once). A slow or silent client holds one such
-//! thread, never the worker. Answers are computed one at a time on the worker's thread, each in
-//! its own transaction with a statement timeout; an error answers 500 and the worker goes on.
+//! Two background workers. The supervisor (registered at server start, restarted by the
+//! postmaster 10 s after any exit but a shutdown) connects to no database: it checks the
+//! configuration from the shared catalogs (the database exists and allows connections, the role
+//! exists and is not a superuser, the address can be listened on), logs one clear line when it
+//! is wrong and checks again after 10 s, 20 s, ... up to every 10 minutes (`pg_reload_conf()`
+//! checks at once), and starts the server worker when it is right. The server worker (dynamic,
+//! connected as the role) answers; whenever it stops (`pg_terminate_backend`, an error, a
+//! panic: each logs why) the supervisor starts it again after 1 s, doubling up to 10 minutes
+//! while it keeps stopping within a minute.
+//!
+//! Bounded: the server's own thread only runs queries; a thread of its own accepts connections,
+//! and each connection's bytes are read and written by a short-lived thread that touches no
+//! PostgreSQL state, with a 5 s limit on the whole request head and on the response write, a
+//! head of at most 8 KiB, and at most 64 connections at once: when they are all taken, the
+//! oldest one still reading its head after 100 ms is answered 503 and closed for the new one
+//! (else the oldest still writing its answer is closed), so slow clients cannot starve a
+//! scrape; only when all 64 wait for an answer (or are younger) does the new one get 503.
+//! Answers are computed one at a time on the worker's thread, each in its own transaction with
+//! a statement timeout, and kept for a short time (`/metrics` 1 s, `/` 10 s): a flood costs the
+//! database one query per period. An error answers 500 and the worker goes on.
 
 use crate::gucs;
-use pg_storage_core::http::{parse_head, response, Head};
+use pg_storage_core::http::{parse_head, response, worth_parsing, Head};
 use pgrx::bgworkers::{
-    BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags,
+    BackgroundWorker, BackgroundWorkerBuilder, BackgroundWorkerStatus, BgWorkerStartTime,
+    DynamicBackgroundWorker, SignalWakeFlags,
 };
 use pgrx::prelude::*;
+use std::collections::{HashMap, VecDeque};
+use std::ffi::CString;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const MAX_CONNECTIONS: usize = 64;
+/// Connection threads alive at once, closed ones still finishing included.
+const MAX_THREADS: usize = 2 * MAX_CONNECTIONS;
 const CLIENT_LIMIT: Duration = Duration::from_secs(5);
+/// First wait before checking a wrong configuration again; it doubles up to LAST_RETRY.
+const FIRST_RETRY: Duration = Duration::from_secs(10);
+/// First wait before starting a stopped server worker again; it doubles up to LAST_RETRY while
+/// the worker keeps stopping within STEADY of its start.
+const FIRST_RESTART: Duration = Duration::from_secs(1);
+const LAST_RETRY: Duration = Duration::from_secs(600);
+const STEADY: Duration = Duration::from_secs(60);
+/// The postmaster's wait before starting the supervisor again.
+const SUPERVISOR_RESTART: Duration = Duration::from_secs(10);
 
-/// Registers the worker (from `_PG_init`, while shared_preload_libraries is being processed).
+/// Registers the supervisor (from `_PG_init`, while shared_preload_libraries is being processed).
 pub(crate) fn register() {
     // SAFETY: a flag PostgreSQL sets while it loads shared_preload_libraries
     if !unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
@@ -35,16 +63,242 @@ pub(crate) fn register() {
     if gucs::text(&gucs::HTTP_LISTEN).trim().is_empty() {
         return;
     }
+    BackgroundWorkerBuilder::new("pg_storage_ext metrics endpoint supervisor")
+        .set_type("pg_storage_ext http supervisor")
+        .set_library("pg_storage_ext")
+        .set_function("pg_storage_ext_http_supervisor")
+        // a connection to no database: the shared catalogs only
+        .enable_spi_access()
+        // on a hot standby too, once it is consistent (enable_spi_access waits for the end of
+        // recovery, which a standby never reaches)
+        .set_start_time(BgWorkerStartTime::ConsistentState)
+        .set_restart_time(Some(SUPERVISOR_RESTART))
+        .load();
+}
+
+/// `base` doubled `n` times, at most LAST_RETRY.
+fn backoff(base: Duration, n: u32) -> Duration {
+    base.saturating_mul(1u32 << n.min(16)).min(LAST_RETRY)
+}
+
+/// Exits the supervisor (stopping its server worker) with a status the postmaster restarts.
+fn supervisor_exit(server: Option<DynamicBackgroundWorker>, why: &str) -> ! {
+    if let Some(w) = server {
+        w.terminate();
+    }
+    pgrx::log!(
+        "pg_storage_ext http: supervisor stopping: {why}; unless the server is shutting down, the postmaster starts it again in {} s",
+        SUPERVISOR_RESTART.as_secs()
+    );
+    // SAFETY: PostgreSQL's own exit, which runs the process's exit callbacks; 1 makes the
+    // postmaster restart the worker after its restart time
+    unsafe { pg_sys::proc_exit(1) };
+    unreachable!("proc_exit returned")
+}
+
+/// Waits `d` on the latch; true when `pg_reload_conf()` cut it short. Exits on SIGTERM.
+fn pause(d: Duration) -> bool {
+    let until = Instant::now() + d;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        if !BackgroundWorker::wait_latch(Some(left)) {
+            supervisor_exit(
+                None,
+                "SIGTERM (pg_terminate_backend, or the server shutting down)",
+            );
+        }
+        if BackgroundWorker::sighup_received() {
+            return true;
+        }
+    }
+}
+
+/// The configuration as the server worker needs it: the database's and the role's oids, or
+/// what is wrong with it (one sentence, with what to do).
+fn check_configuration(
+    listen: &str,
+    db: &str,
+    role: &str,
+) -> Result<(pg_sys::Oid, pg_sys::Oid), String> {
+    // the address first: no catalog needed
+    match TcpListener::bind(listen) {
+        Ok(l) => drop(l),
+        Err(e) => {
+            return Err(format!(
+                "cannot listen on pg_storage_ext.http_listen = {listen:?}: {e} (it takes host:port, e.g. 127.0.0.1:9187)"
+            ))
+        }
+    }
+    let Ok(role_c) = CString::new(role) else {
+        return Err("pg_storage_ext.http_role holds a NUL byte".into());
+    };
+    let (dboid, allowconn, roleoid, superuser) = BackgroundWorker::transaction(|| {
+        // SAFETY: in a transaction of a worker connected to the shared catalogs only, so only
+        // what needs no relation of a database: a plain scan of pg_database (its indexes are
+        // not loaded in such a process: get_database_oid would fail) and the role syscache
+        // (which scans without index there); each scan ends before the transaction
+        unsafe {
+            let (mut dboid, mut allowconn) = (pg_sys::InvalidOid, false);
+            let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+            let rel = pg_sys::table_open(pg_sys::DatabaseRelationId, lock);
+            let scan = pg_sys::systable_beginscan(
+                rel,
+                pg_sys::InvalidOid,
+                false,
+                std::ptr::null_mut(),
+                0,
+                std::ptr::null_mut(),
+            );
+            loop {
+                let tup = pg_sys::systable_getnext(scan);
+                if tup.is_null() {
+                    break;
+                }
+                let form = pg_sys::GETSTRUCT(tup) as *const pg_sys::FormData_pg_database;
+                let name = std::ffi::CStr::from_ptr((*form).datname.data.as_ptr());
+                if name.to_bytes() == db.as_bytes() {
+                    (dboid, allowconn) = ((*form).oid, (*form).datallowconn);
+                    break;
+                }
+            }
+            pg_sys::systable_endscan(scan);
+            pg_sys::table_close(rel, lock);
+            let roleoid = pg_sys::get_role_oid(role_c.as_ptr(), true);
+            let superuser = roleoid != pg_sys::InvalidOid && pg_sys::superuser_arg(roleoid);
+            (dboid, allowconn, roleoid, superuser)
+        }
+    });
+    if dboid == pg_sys::InvalidOid {
+        return Err(format!(
+            "database {db:?} (pg_storage_ext.http_database) does not exist"
+        ));
+    }
+    if !allowconn {
+        return Err(format!(
+            "database {db:?} (pg_storage_ext.http_database) does not allow connections"
+        ));
+    }
+    if roleoid == pg_sys::InvalidOid {
+        return Err(format!(
+            "role {role:?} (pg_storage_ext.http_role) does not exist: create it with CREATE ROLE {} IN ROLE pg_monitor",
+            quote_ident(role)
+        ));
+    }
+    if superuser {
+        return Err(format!(
+            "role {role:?} (pg_storage_ext.http_role) is a superuser: the endpoint runs as a role with pg_monitor only"
+        ));
+    }
+    Ok((dboid, roleoid))
+}
+
+fn quote_ident(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !s.as_bytes()[0].is_ascii_digit()
+    {
+        s.to_owned()
+    } else {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    }
+}
+
+/// Starts the server worker, connected to `db` as `role`, reporting to this process.
+fn start_server(db: pg_sys::Oid, role: pg_sys::Oid) -> Option<DynamicBackgroundWorker> {
+    // SAFETY: this backend's pid
+    let me = unsafe { pg_sys::MyProcPid };
     BackgroundWorkerBuilder::new("pg_storage_ext metrics endpoint")
         .set_type("pg_storage_ext http")
         .set_library("pg_storage_ext")
         .set_function("pg_storage_ext_http_main")
         .enable_spi_access()
-        // on a hot standby too, once it is consistent (enable_spi_access waits for the end of
-        // recovery, which a standby never reaches)
         .set_start_time(BgWorkerStartTime::ConsistentState)
-        .set_restart_time(Some(Duration::from_secs(10)))
-        .load();
+        .set_restart_time(None)
+        .set_extra(&format!("{} {} {me}", u32::from(db), u32::from(role)))
+        .set_notify_pid(me)
+        .load_dynamic()
+        .ok()
+}
+
+/// Waits until the server worker stopped. Exits (stopping it) on SIGTERM.
+fn supervise(server: DynamicBackgroundWorker) {
+    loop {
+        if !BackgroundWorker::wait_latch(Some(Duration::from_secs(1))) {
+            supervisor_exit(
+                Some(server),
+                "SIGTERM (pg_terminate_backend, or the server shutting down)",
+            );
+        }
+        // settings of the endpoint change only with a restart: a reload while serving is moot
+        let _ = BackgroundWorker::sighup_received();
+        match server.pid() {
+            Ok(_) | Err(BackgroundWorkerStatus::NotYetStarted) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn pg_storage_ext_http_supervisor(_arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    BackgroundWorker::connect_worker_to_spi(None, None);
+    let listen = gucs::text(&gucs::HTTP_LISTEN).trim().to_owned();
+    let db = gucs::text(&gucs::HTTP_DATABASE);
+    let role = gucs::text(&gucs::HTTP_ROLE);
+    let (mut config_failures, mut quick_exits) = (0u32, 0u32);
+    let mut last_problem = String::new();
+    loop {
+        let problem = match check_configuration(&listen, &db, &role) {
+            Err(p) => p,
+            Ok((dboid, roleoid)) => match start_server(dboid, roleoid) {
+                None => "no background worker slot is free (raise max_worker_processes)".into(),
+                Some(server) => {
+                    config_failures = 0;
+                    last_problem.clear();
+                    let started = Instant::now();
+                    supervise(server);
+                    let ran = started.elapsed();
+                    if ran >= STEADY {
+                        quick_exits = 0;
+                    }
+                    let delay = backoff(FIRST_RESTART, quick_exits);
+                    quick_exits += 1;
+                    pgrx::log!(
+                        "pg_storage_ext http: the endpoint's worker stopped after {} s (why is logged above); starting it again in {} s",
+                        ran.as_secs(),
+                        delay.as_secs()
+                    );
+                    if pause(delay) {
+                        quick_exits = 0;
+                    }
+                    continue;
+                }
+            },
+        };
+        let delay = backoff(FIRST_RETRY, config_failures);
+        config_failures += 1;
+        if problem != last_problem {
+            pgrx::warning!(
+                "pg_storage_ext http: not serving: {problem}; checking again in {} s, then less and less often (every 10 min at most), or at once on SELECT pg_reload_conf()",
+                delay.as_secs()
+            );
+        } else {
+            pgrx::debug1!(
+                "pg_storage_ext http: still not serving: {problem}; checking again in {} s",
+                delay.as_secs()
+            );
+        }
+        last_problem = problem;
+        if pause(delay) {
+            config_failures = 0;
+            quick_exits = 0;
+        }
+    }
 }
 
 /// One request, parsed by a connection thread, answered by the worker.
@@ -54,6 +308,31 @@ struct Job {
     reply: mpsc::Sender<Vec<u8>>,
 }
 
+// Phases of a connection: its thread reads the head, waits for the worker's answer, writes it;
+// the acceptor may evict a connection reading its head (then only the acceptor writes to it).
+const READING: u8 = 0;
+const WAITING: u8 = 1;
+const WRITING: u8 = 2;
+const DONE: u8 = 3;
+const EVICTED: u8 = 4;
+/// A connection younger than this is never evicted: its head may be in its socket, unread yet.
+const EVICTABLE_AFTER: Duration = Duration::from_millis(100);
+
+/// What the acceptor knows of a connection its thread serves.
+struct ConnState {
+    phase: AtomicU8,
+    opened: Instant,
+}
+
+impl ConnState {
+    /// Moves from `from` to `to`; false when the connection is no longer in `from` (evicted).
+    fn pass(&self, from: u8, to: u8) -> bool {
+        self.phase
+            .compare_exchange(from, to, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+}
+
 fn write_all(mut s: &TcpStream, bytes: &[u8]) {
     let _ = s.set_write_timeout(Some(CLIENT_LIMIT));
     let _ = s.write_all(bytes);
@@ -61,7 +340,7 @@ fn write_all(mut s: &TcpStream, bytes: &[u8]) {
 }
 
 /// Reads the request head within the limits, hands it to the worker, writes the answer.
-fn serve(stream: TcpStream, jobs: mpsc::Sender<Job>) {
+fn serve(stream: TcpStream, jobs: mpsc::Sender<Job>, state: &ConnState) {
     let started = Instant::now();
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
@@ -74,7 +353,11 @@ fn serve(stream: TcpStream, jobs: mpsc::Sender<Job>) {
         match (&stream).read(&mut chunk) {
             Ok(0) => return,
             Ok(n) => {
+                let old_len = buf.len();
                 buf.extend_from_slice(&chunk[..n]);
+                if !worth_parsing(&buf, old_len) {
+                    continue;
+                }
                 match parse_head(&buf) {
                     Head::Incomplete => continue,
                     h => break h,
@@ -99,7 +382,7 @@ fn serve(stream: TcpStream, jobs: mpsc::Sender<Job>) {
                 head_only: method == "HEAD",
                 reply: tx,
             };
-            if jobs.send(job).is_err() {
+            if !state.pass(READING, WAITING) || jobs.send(job).is_err() {
                 return;
             }
             match rx.recv_timeout(Duration::from_secs(60)) {
@@ -111,7 +394,95 @@ fn serve(stream: TcpStream, jobs: mpsc::Sender<Job>) {
         Head::Bad(status) => response(status, "text/plain", b"bad request\n", false),
         Head::Incomplete => return,
     };
+    if !state.pass(READING, WRITING) && !state.pass(WAITING, WRITING) {
+        // evicted: the acceptor answered
+        return;
+    }
     write_all(&stream, &answer);
+    // the end of the answer now (the acceptor's handle keeps the socket open a while); what
+    // the client sent past its head is read and dropped for a moment, so that the close does
+    // not reset the connection before the client read the answer
+    let _ = stream.shutdown(Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut left: usize = 64 * 1024;
+    while left > 0 {
+        match (&stream).read(&mut chunk) {
+            Ok(n) if n > 0 => left = left.saturating_sub(n),
+            _ => break,
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// Accepts connections (on a thread of its own, touching no PostgreSQL state): each to a thread
+/// of its own; at the limit the oldest connection still reading its head (or writing) is closed
+/// to make room; 503 when every connection waits for an answer.
+fn accept_loop(listener: TcpListener, jobs: mpsc::Sender<Job>) {
+    let live = Arc::new(AtomicUsize::new(0));
+    let mut open: VecDeque<(TcpStream, Arc<ConnState>)> = VecDeque::new();
+    for stream in listener.incoming() {
+        let stream = match stream {
+            Ok(s) => s,
+            Err(_) => {
+                // out of descriptors, or a connection reset before it was accepted
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        open.retain(|(_, s)| s.phase.load(Ordering::SeqCst) < DONE);
+        if open.len() >= MAX_CONNECTIONS {
+            // room from the oldest connection still reading its head (told 503, as the new one
+            // would be), else from the oldest still writing its answer
+            let reader = open.iter().position(|(_, s)| {
+                s.opened.elapsed() >= EVICTABLE_AFTER && s.pass(READING, EVICTED)
+            });
+            let victim = reader.or_else(|| {
+                open.iter()
+                    .position(|(_, s)| s.phase.load(Ordering::SeqCst) == WRITING)
+            });
+            if let Some((oldest, _)) = victim.and_then(|i| open.remove(i)) {
+                if reader.is_some() {
+                    let _ = oldest.set_nonblocking(true);
+                    let _ = (&oldest).write_all(&response(
+                        503,
+                        "text/plain",
+                        b"too many connections: yours was the slowest\n",
+                        false,
+                    ));
+                }
+                let _ = oldest.shutdown(Shutdown::Both);
+            }
+        }
+        if open.len() >= MAX_CONNECTIONS || live.load(Ordering::SeqCst) >= MAX_THREADS {
+            let busy = response(503, "text/plain", b"too many connections\n", false);
+            let _ = stream.set_nonblocking(true);
+            let _ = (&stream).write_all(&busy);
+            continue;
+        }
+        let Ok(handle) = stream.try_clone() else {
+            continue;
+        };
+        let state = Arc::new(ConnState {
+            phase: AtomicU8::new(READING),
+            opened: Instant::now(),
+        });
+        live.fetch_add(1, Ordering::SeqCst);
+        let (mine, alive, jobs) = (Arc::clone(&state), Arc::clone(&live), jobs.clone());
+        let spawned = std::thread::Builder::new()
+            .name("pgse-http".into())
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                serve(stream, jobs, &mine);
+                mine.phase.store(DONE, Ordering::SeqCst);
+                alive.fetch_sub(1, Ordering::SeqCst);
+            });
+        match spawned {
+            Ok(_) => open.push_back((handle, state)),
+            Err(_) => {
+                live.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
 }
 
 /// Runs `f` with every signal blocked, so a thread it starts inherits a mask that keeps
@@ -166,47 +537,95 @@ fn query_text(sql: &'static str) -> Result<String, String> {
     })
 }
 
-fn answer(job: &Job) -> Vec<u8> {
-    let (sql, content_type) = match job.path.as_str() {
-        "/metrics" => (
-            "SELECT storage.metrics_prometheus()",
-            "text/plain; version=0.0.4; charset=utf-8",
-        ),
-        "/" => (
-            "SELECT storage.health_report_html()",
-            "text/html; charset=utf-8",
-        ),
-        _ => {
-            return response(
-                404,
-                "text/plain",
-                b"not found: try /metrics or /\n",
-                job.head_only,
-            )
-        }
-    };
-    match query_text(sql) {
-        Ok(body) => response(200, content_type, body.as_bytes(), job.head_only),
-        Err(msg) => {
-            pgrx::log!("pg_storage_ext http: {} failed: {msg}", job.path);
-            response(
-                500,
-                "text/plain",
-                b"the query failed; see the server log\n",
-                job.head_only,
-            )
-        }
+/// A path the endpoint serves: its query, content type and how long an answer is reused.
+struct Route {
+    sql: &'static str,
+    content_type: &'static str,
+    ttl: Duration,
+}
+
+fn route(path: &str) -> Option<Route> {
+    match path {
+        "/metrics" => Some(Route {
+            sql: "SELECT storage.metrics_prometheus()",
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            ttl: Duration::from_secs(1),
+        }),
+        "/" => Some(Route {
+            sql: "SELECT storage.health_report_html()",
+            content_type: "text/html; charset=utf-8",
+            ttl: Duration::from_secs(10),
+        }),
+        _ => None,
     }
+}
+
+/// An answer computed at `at`: status, content type and body.
+struct Cached {
+    at: Instant,
+    status: u16,
+    content_type: &'static str,
+    body: Vec<u8>,
+}
+
+fn answer(job: &Job, cache: &mut HashMap<&'static str, Cached>) -> Vec<u8> {
+    let Some(r) = route(&job.path) else {
+        return response(
+            404,
+            "text/plain",
+            b"not found: try /metrics or /\n",
+            job.head_only,
+        );
+    };
+    let fresh = cache.get(r.sql).is_some_and(|c| c.at.elapsed() < r.ttl);
+    if !fresh {
+        let at = Instant::now();
+        let computed = match query_text(r.sql) {
+            Ok(body) => Cached {
+                at,
+                status: 200,
+                content_type: r.content_type,
+                body: body.into_bytes(),
+            },
+            Err(msg) => {
+                pgrx::log!("pg_storage_ext http: {} failed: {msg}", job.path);
+                Cached {
+                    at,
+                    status: 500,
+                    content_type: "text/plain",
+                    body: b"the query failed; see the server log\n".to_vec(),
+                }
+            }
+        };
+        cache.insert(r.sql, computed);
+    }
+    let c = &cache[r.sql];
+    response(c.status, c.content_type, &c.body, job.head_only)
 }
 
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn pg_storage_ext_http_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
-    let listen = gucs::text(&gucs::HTTP_LISTEN).trim().to_owned();
-    let db = gucs::text(&gucs::HTTP_DATABASE);
-    let role = gucs::text(&gucs::HTTP_ROLE);
-    BackgroundWorker::connect_worker_to_spi(Some(&db), Some(&role));
+    let ids: Vec<u32> = BackgroundWorker::get_extra()
+        .split(' ')
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let [db, role, supervisor] = ids[..] else {
+        pgrx::warning!(
+            "pg_storage_ext http: the endpoint's worker runs only when its supervisor starts it"
+        );
+        return;
+    };
+    // SAFETY: called once, first thing in the worker; the role need not have LOGIN (nobody logs
+    // in: the administrator named it in the server's configuration)
+    unsafe {
+        pg_sys::BackgroundWorkerInitializeConnectionByOid(
+            pg_sys::Oid::from(db),
+            pg_sys::Oid::from(role),
+            pg_sys::BGWORKER_BYPASS_ROLELOGINCHECK,
+        )
+    };
     let superuser = BackgroundWorker::transaction(|| {
         crate::error::read_one::<bool>(
             "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
@@ -214,7 +633,7 @@ pub extern "C-unwind" fn pg_storage_ext_http_main(_arg: pg_sys::Datum) {
     });
     if !matches!(superuser, Ok(Some(false))) {
         pgrx::warning!(
-            "pg_storage_ext http: not serving: the role {role:?} is a superuser (or unknown); set pg_storage_ext.http_role to a role with pg_monitor"
+            "pg_storage_ext http: not serving: the role is a superuser (or unknown); set pg_storage_ext.http_role to a role with pg_monitor"
         );
         return;
     }
@@ -227,6 +646,7 @@ pub extern "C-unwind" fn pg_storage_ext_http_main(_arg: pg_sys::Datum) {
                  || pg_catalog.set_config('application_name', 'pg_storage_ext http', false)",
         )
     });
+    let listen = gucs::text(&gucs::HTTP_LISTEN).trim().to_owned();
     let listener = match TcpListener::bind(&listen) {
         Ok(l) => l,
         Err(e) => {
@@ -234,47 +654,43 @@ pub extern "C-unwind" fn pg_storage_ext_http_main(_arg: pg_sys::Datum) {
             return;
         }
     };
-    if listener.set_nonblocking(true).is_err() {
+    let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
+    let acceptor = without_signals(move || {
+        std::thread::Builder::new()
+            .name("pgse-http-accept".into())
+            .spawn(move || accept_loop(listener, jobs_tx))
+    });
+    if let Err(e) = acceptor {
+        pgrx::warning!("pg_storage_ext http: cannot start the accepting thread: {e}");
         return;
     }
-    pgrx::log!("pg_storage_ext http: serving /metrics and / on {listen} ({db} as {role})");
-    let open = Arc::new(AtomicUsize::new(0));
-    let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
+    pgrx::log!(
+        "pg_storage_ext http: serving /metrics and / on {listen} ({} as {})",
+        gucs::text(&gucs::HTTP_DATABASE),
+        gucs::text(&gucs::HTTP_ROLE)
+    );
+    let mut cache: HashMap<&'static str, Cached> = HashMap::new();
+    let mut checked = Instant::now();
     while BackgroundWorker::wait_latch(Some(Duration::from_millis(20))) {
-        // new connections: each to its own thread, or 503 past the limit
-        loop {
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nonblocking(false);
-                    if open.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
-                        let busy = response(503, "text/plain", b"too many connections\n", false);
-                        let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
-                        let _ = (&stream).write_all(&busy);
-                        continue;
-                    }
-                    open.fetch_add(1, Ordering::SeqCst);
-                    let (mine, jobs) = (Arc::clone(&open), jobs_tx.clone());
-                    let spawned = without_signals(move || {
-                        std::thread::Builder::new()
-                            .name("pgse-http".into())
-                            .stack_size(256 * 1024)
-                            .spawn(move || {
-                                serve(stream, jobs);
-                                mine.fetch_sub(1, Ordering::SeqCst);
-                            })
-                    });
-                    if spawned.is_err() {
-                        open.fetch_sub(1, Ordering::SeqCst);
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(_) => break,
-            }
-        }
         // requests read so far: answered here, on the worker's thread
         while let Ok(job) = jobs_rx.try_recv() {
-            let a = answer(&job);
+            let a = answer(&job, &mut cache);
             let _ = job.reply.send(a);
         }
+        // the statistics of the queries run (pg_stat_database, pg_stat_user_functions): a
+        // worker outside PostgresMain sends them only when asked
+        // SAFETY: outside any transaction; sends at most once a second
+        unsafe { pg_sys::pgstat_report_stat(false) };
+        if checked.elapsed() >= Duration::from_secs(1) {
+            checked = Instant::now();
+            // SAFETY: signal 0 only checks that the process exists
+            if unsafe { libc::kill(supervisor as libc::pid_t, 0) } != 0 {
+                pgrx::log!("pg_storage_ext http: stopping: the supervisor that started this worker is gone");
+                return;
+            }
+        }
     }
+    pgrx::log!(
+        "pg_storage_ext http: stopping on SIGTERM (pg_terminate_backend, or the server shutting down); unless the server is shutting down, the supervisor starts the endpoint again"
+    );
 }

@@ -113,3 +113,76 @@ fn a_deadlock_since_the_snapshot_is_a_warning() {
     });
     assert!(seen.is_some(), "the deadlock was not counted");
 }
+
+/// Issue 35 H1: no health detail carries query text or data an error quoted (the HTTP endpoint
+/// serves them without authentication): the longest query is pid, role, state and duration;
+/// a failed matview refresh says it failed, not its message. A matview refreshed fine is fresh.
+#[test]
+fn details_carry_no_query_text_nor_quoted_data() {
+    let mut c = fresh_db(DB);
+    c.batch_execute(
+        "CREATE TABLE src (v text);
+         INSERT INTO src VALUES ('1');
+         CREATE MATERIALIZED VIEW mv AS SELECT v::int AS n FROM src;
+         SELECT storage.register_matview('mv', '1 second');
+         SELECT count(*) FROM storage.refresh_due();
+         UPDATE storage.health_thresholds SET warn = 1, critical = 300 WHERE check_name = 'long_running_queries';",
+    )
+    .expect("setup");
+    assert_eq!(
+        check(&mut c, "matview_freshness").0,
+        "ok",
+        "a refreshed view"
+    );
+
+    let sleeper = std::thread::spawn(|| {
+        let mut s = connect(DB);
+        s.batch_execute("SELECT pg_sleep(3) /* secret-xyz */")
+            .map_err(|e| e.to_string())
+    });
+    let detail = wait_for(Duration::from_secs(10), || {
+        let row = c
+            .query_one(
+                "SELECT status, detail FROM storage.health() WHERE check_name = 'long_running_queries'",
+                &[],
+            )
+            .expect("health");
+        let (status, detail): (String, String) = (row.get(0), row.get(1));
+        (status == "warning").then_some(detail)
+    })
+    .expect("the sleeping session was not seen");
+    assert!(
+        !detail.contains("secret-xyz") && !detail.contains("pg_sleep"),
+        "{detail}"
+    );
+    assert!(
+        detail.starts_with("pid ") && detail.contains("(postgres): active for 00:00:0"),
+        "{detail}"
+    );
+    sleeper.join().expect("join").expect("the sleep ends");
+
+    // a refresh failing on a value: the message quotes it, the detail does not
+    c.batch_execute("INSERT INTO src VALUES ('secret-42')")
+        .expect("bad row");
+    std::thread::sleep(Duration::from_millis(1100));
+    let outcome: String = c
+        .query_one(
+            "SELECT outcome FROM storage.refresh_due() WHERE view = 'mv'::regclass",
+            &[],
+        )
+        .expect("refresh_due")
+        .get(0);
+    assert!(outcome.contains("secret-42"), "{outcome}");
+    let row = c
+        .query_one(
+            "SELECT status, detail FROM storage.health() WHERE check_name = 'matview_freshness'",
+            &[],
+        )
+        .expect("health");
+    let (status, detail): (String, String) = (row.get(0), row.get(1));
+    assert_eq!(status, "warning");
+    assert_eq!(
+        detail,
+        "public.mv (last refresh failed (see storage.matview_status))"
+    );
+}
