@@ -3860,10 +3860,16 @@ BEGIN
                   INTO v, d
                   FROM pg_stat_activity x WHERE x.state IN ('idle in transaction', 'idle in transaction (aborted)');
             WHEN 'connection_utilisation' THEN
-                SELECT round(100.0 * count(*) / greatest(1, current_setting('max_connections')::int
-                             - current_setting('superuser_reserved_connections')::int
-                             - current_setting('reserved_connections')::int), 1)
-                  INTO v FROM pg_stat_activity x WHERE x.backend_type = 'client backend';
+                -- of the slots ordinary roles may use: sessions in the reserved slots count as
+                -- those slots being full, never as more than 100 %
+                SELECT round(100.0 * least(count(*), a.slots) / a.slots, 1)
+                  INTO v
+                  FROM pg_stat_activity x,
+                       (SELECT greatest(1, current_setting('max_connections')::int
+                                           - current_setting('superuser_reserved_connections')::int
+                                           - current_setting('reserved_connections')::int) AS slots) AS a
+                 WHERE x.backend_type = 'client backend' GROUP BY a.slots;
+                v := coalesce(v, 0);
                 SELECT format('%s of %s connections; worst limit: %s', (SELECT count(*) FROM pg_stat_activity x WHERE x.backend_type = 'client backend'),
                               current_setting('max_connections'),
                               coalesce((SELECT format('%s %s uses %s of its CONNECTION LIMIT %s', w.kind, w.name, w.used, w.lim)
@@ -4019,7 +4025,12 @@ BEGIN
                     EXECUTE $q$SELECT count(*), coalesce(string_agg(DISTINCT j.jobname, ', '), 'none')
                                  FROM cron.job_run_details r JOIN cron.job j ON j.jobid = r.jobid
                                 WHERE j.jobname LIKE 'pg_storage_ext.%' AND r.status = 'failed'
-                                  AND r.start_time > now() - interval '1 hour'$q$ INTO v, d;
+                                  AND r.start_time > now() - interval '1 hour'
+                                  -- still failing: a job that succeeded since (after a restart,
+                                  -- which pg_cron records as a failure) is fine again
+                                  AND NOT EXISTS (SELECT FROM cron.job_run_details s
+                                                   WHERE s.jobid = r.jobid AND s.status = 'succeeded'
+                                                     AND s.start_time > r.start_time)$q$ INTO v, d;
                 END IF;
             WHEN 'maintenance_overdue' THEN
                 IF fresh THEN

@@ -185,3 +185,46 @@ fn schedule_jobs_schedules_the_jobs_chosen_and_the_heartbeat_history_stays_bound
     )
     .expect("cleanup");
 }
+
+/// Health that tells the truth (issue 36, F7): a job that failed (pg_cron records its runs cut
+/// by a restart as failed) and then succeeded is not a failure any more.
+#[test]
+fn a_cron_job_failure_made_good_by_a_later_run_is_no_warning() {
+    let mut c = connect("postgres");
+    c.batch_execute(
+        "CREATE EXTENSION IF NOT EXISTS pg_cron;
+         CREATE EXTENSION IF NOT EXISTS pg_storage_ext;
+         SELECT count(*) FROM storage.schedule_jobs(jobs => ARRAY['heartbeat']);",
+    )
+    .expect("extensions");
+    let value = |c: &mut postgres::Client| -> f64 {
+        c.query_one(
+            "SELECT value::float8 FROM storage.health() WHERE check_name = 'cron_job_failures'",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    c.batch_execute(
+        "DELETE FROM cron.job_run_details;
+         INSERT INTO cron.job_run_details (jobid, runid, job_pid, database, username, command, status, return_message, start_time, end_time)
+         SELECT j.jobid, 910000001, 0, 'postgres', current_user, 'x', 'failed', 'server restarted',
+                now() - interval '10 minutes', now() - interval '10 minutes'
+           FROM cron.job j WHERE j.jobname = 'pg_storage_ext.heartbeat';",
+    )
+    .unwrap();
+    assert_eq!(value(&mut c), 1.0, "a failure not made good yet");
+    c.batch_execute(
+        "INSERT INTO cron.job_run_details (jobid, runid, job_pid, database, username, command, status, start_time, end_time)
+         SELECT j.jobid, 910000002, 0, 'postgres', current_user, 'x', 'succeeded',
+                now() - interval '5 minutes', now() - interval '5 minutes'
+           FROM cron.job j WHERE j.jobname = 'pg_storage_ext.heartbeat';",
+    )
+    .unwrap();
+    assert_eq!(value(&mut c), 0.0, "made good by a later run");
+    c.batch_execute(
+        "DELETE FROM cron.job_run_details WHERE runid > 910000000;
+         SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname LIKE 'pg_storage_ext.%';",
+    )
+    .unwrap();
+}
