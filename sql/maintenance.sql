@@ -420,11 +420,9 @@ BEGIN
             RETURN;
         END IF;
         DELETE FROM storage.maintenance_log l WHERE l.finished < now() - interval '90 days';
-        -- commands whose worker is gone without reporting (a crash, a restart)
-        UPDATE storage.maintenance_log l
-           SET outcome = 'failed: the maintenance worker exited without reporting (see the server log)', finished = now()
-         WHERE l.outcome IN ('queued', 'running')
-           AND NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.pid = l.pid AND a.backend_type = 'pg_storage_ext maintenance');
+        -- commands whose worker is gone without reporting (a crash, a restart), and an
+        -- interrupted migration (storage._recover, which the heartbeat job runs too)
+        PERFORM storage._recover();
     END IF;
     -- one command per table and run (the most urgent); advice is never run
     FOR p IN

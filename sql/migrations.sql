@@ -671,6 +671,51 @@ END $$;
 COMMENT ON FUNCTION storage._migration_progress(bigint, integer, text, interval) IS
     'Internal: records that statement n of a pending migration is done (applied after the last), or that it failed.';
 
+-- Self-healing after a crash, a restart or a terminated worker, found by the next run of the
+-- heartbeat job (every few seconds) or of the maintenance plan, without anyone stepping in:
+-- maintenance commands whose worker is gone without reporting are marked failed, and an
+-- interrupted non-transactional migration (pending, no executor) is started again where it
+-- stopped, as its author with its search_path, unless pg_storage_ext.migration_auto_resume is
+-- off. Returns what it did (NULL when nothing).
+CREATE FUNCTION storage._recover() RETURNS text
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp SET lock_timeout = '1s' AS $$
+DECLARE
+    h storage._migration_history;
+    stale bigint;
+    done text[] := '{}';
+BEGIN
+    IF pg_is_in_recovery() THEN
+        RETURN NULL;
+    END IF;
+    UPDATE storage.maintenance_log l
+       SET outcome = 'failed: the maintenance worker exited without reporting (see the server log)', finished = now()
+     WHERE l.outcome IN ('queued', 'running') AND l.queued < now() - interval '10 seconds'
+       AND NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.pid = l.pid AND a.backend_type = 'pg_storage_ext maintenance');
+    GET DIAGNOSTICS stale = ROW_COUNT;
+    IF stale > 0 THEN
+        done := done || format('%s maintenance command(s) marked failed', stale);
+    END IF;
+    IF storage._migration_setting_on('auto_resume')
+       AND NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.backend_type = 'pg_storage_ext migration' AND a.datname = current_database()) THEN
+        SELECT * INTO h FROM storage._migration_history x WHERE x.status = 'pending' AND NOT x.transactional ORDER BY x.id LIMIT 1;
+        IF FOUND AND storage._migration_launch(h.id, encode(sha256(convert_to(CASE h.direction WHEN 'down' THEN h.down ELSE h.up END, 'UTF8')), 'hex'),
+                                               storage._migration_lock_ms(), storage._migration_setting('retries', 5)::integer) IS NOT NULL THEN
+            done := done || format('migration %s resumed', h.version);
+        END IF;
+    END IF;
+    RETURN nullif(array_to_string(done, '; '), '');
+END $$;
+COMMENT ON FUNCTION storage._recover() IS
+    'Internal: self-healing run by the heartbeat job and the maintenance plan: maintenance commands whose worker is gone marked failed; an interrupted non-transactional migration resumed where it stopped (unless pg_storage_ext.migration_auto_resume is off).';
+
+-- A boolean migration setting: pg_storage_ext.migration_<name>, on when unset.
+CREATE FUNCTION storage._migration_setting_on(name text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(nullif(current_setting('pg_storage_ext.migration_' || name, true), '')::boolean, true)
+$$;
+COMMENT ON FUNCTION storage._migration_setting_on(text) IS
+    'Internal: the boolean setting pg_storage_ext.migration_<name>, true when unset.';
+
 GRANT SELECT ON storage.migrations TO pg_monitor;
 -- Delegation: GRANT storage_migrator TO a role. The entry points switch to the extension's
 -- owner for the bookkeeping; the migration's SQL runs as the calling role.

@@ -4284,6 +4284,12 @@ BEGIN
     END IF;
     INSERT INTO storage.heartbeat AS h (id, primary_time, wal_lsn) VALUES (true, clock_timestamp(), pg_current_wal_lsn())
     ON CONFLICT (id) DO UPDATE SET primary_time = excluded.primary_time, wal_lsn = excluded.wal_lsn;
+    -- self-healing within seconds of a crash or a terminated worker (storage._recover)
+    BEGIN
+        PERFORM storage._recover();
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'pg_storage_ext: the heartbeat''s recovery step failed: %', SQLERRM;
+    END;
     -- its own run history stays bounded: pg_cron keeps a row per run (17,000 a day at every 5
     -- seconds) and never prunes; the last hour is kept
     IF to_regclass('cron.job_run_details') IS NOT NULL THEN
@@ -4299,7 +4305,7 @@ BEGIN
     RETURN true;
 END $$;
 COMMENT ON FUNCTION storage._heartbeat() IS
-    'Internal: the heartbeat job: writes the primary''s clock and WAL position into storage.heartbeat and prunes its own pg_cron run history to the last hour; on a standby returns false at once.';
+    'Internal: the heartbeat job: writes the primary''s clock and WAL position into storage.heartbeat, runs the self-healing step (storage._recover()) and prunes its own pg_cron run history to the last hour; on a standby returns false at once.';
 
 CREATE FUNCTION storage.replication_status()
 RETURNS TABLE (role text, state text, replay_lag interval, byte_lag numeric, last_heartbeat timestamptz, detail text)
@@ -4810,11 +4816,9 @@ BEGIN
             RETURN;
         END IF;
         DELETE FROM storage.maintenance_log l WHERE l.finished < now() - interval '90 days';
-        -- commands whose worker is gone without reporting (a crash, a restart)
-        UPDATE storage.maintenance_log l
-           SET outcome = 'failed: the maintenance worker exited without reporting (see the server log)', finished = now()
-         WHERE l.outcome IN ('queued', 'running')
-           AND NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.pid = l.pid AND a.backend_type = 'pg_storage_ext maintenance');
+        -- commands whose worker is gone without reporting (a crash, a restart), and an
+        -- interrupted migration (storage._recover, which the heartbeat job runs too)
+        PERFORM storage._recover();
     END IF;
     -- one command per table and run (the most urgent); advice is never run
     FOR p IN
@@ -5759,6 +5763,51 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION storage._migration_progress(bigint, integer, text, interval) IS
     'Internal: records that statement n of a pending migration is done (applied after the last), or that it failed.';
+
+-- Self-healing after a crash, a restart or a terminated worker, found by the next run of the
+-- heartbeat job (every few seconds) or of the maintenance plan, without anyone stepping in:
+-- maintenance commands whose worker is gone without reporting are marked failed, and an
+-- interrupted non-transactional migration (pending, no executor) is started again where it
+-- stopped, as its author with its search_path, unless pg_storage_ext.migration_auto_resume is
+-- off. Returns what it did (NULL when nothing).
+CREATE FUNCTION storage._recover() RETURNS text
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp SET lock_timeout = '1s' AS $$
+DECLARE
+    h storage._migration_history;
+    stale bigint;
+    done text[] := '{}';
+BEGIN
+    IF pg_is_in_recovery() THEN
+        RETURN NULL;
+    END IF;
+    UPDATE storage.maintenance_log l
+       SET outcome = 'failed: the maintenance worker exited without reporting (see the server log)', finished = now()
+     WHERE l.outcome IN ('queued', 'running') AND l.queued < now() - interval '10 seconds'
+       AND NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.pid = l.pid AND a.backend_type = 'pg_storage_ext maintenance');
+    GET DIAGNOSTICS stale = ROW_COUNT;
+    IF stale > 0 THEN
+        done := done || format('%s maintenance command(s) marked failed', stale);
+    END IF;
+    IF storage._migration_setting_on('auto_resume')
+       AND NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.backend_type = 'pg_storage_ext migration' AND a.datname = current_database()) THEN
+        SELECT * INTO h FROM storage._migration_history x WHERE x.status = 'pending' AND NOT x.transactional ORDER BY x.id LIMIT 1;
+        IF FOUND AND storage._migration_launch(h.id, encode(sha256(convert_to(CASE h.direction WHEN 'down' THEN h.down ELSE h.up END, 'UTF8')), 'hex'),
+                                               storage._migration_lock_ms(), storage._migration_setting('retries', 5)::integer) IS NOT NULL THEN
+            done := done || format('migration %s resumed', h.version);
+        END IF;
+    END IF;
+    RETURN nullif(array_to_string(done, '; '), '');
+END $$;
+COMMENT ON FUNCTION storage._recover() IS
+    'Internal: self-healing run by the heartbeat job and the maintenance plan: maintenance commands whose worker is gone marked failed; an interrupted non-transactional migration resumed where it stopped (unless pg_storage_ext.migration_auto_resume is off).';
+
+-- A boolean migration setting: pg_storage_ext.migration_<name>, on when unset.
+CREATE FUNCTION storage._migration_setting_on(name text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(nullif(current_setting('pg_storage_ext.migration_' || name, true), '')::boolean, true)
+$$;
+COMMENT ON FUNCTION storage._migration_setting_on(text) IS
+    'Internal: the boolean setting pg_storage_ext.migration_<name>, true when unset.';
 
 GRANT SELECT ON storage.migrations TO pg_monitor;
 -- Delegation: GRANT storage_migrator TO a role. The entry points switch to the extension's

@@ -21,6 +21,12 @@ BEGIN
     END IF;
     INSERT INTO storage.heartbeat AS h (id, primary_time, wal_lsn) VALUES (true, clock_timestamp(), pg_current_wal_lsn())
     ON CONFLICT (id) DO UPDATE SET primary_time = excluded.primary_time, wal_lsn = excluded.wal_lsn;
+    -- self-healing within seconds of a crash or a terminated worker (storage._recover)
+    BEGIN
+        PERFORM storage._recover();
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'pg_storage_ext: the heartbeat''s recovery step failed: %', SQLERRM;
+    END;
     -- its own run history stays bounded: pg_cron keeps a row per run (17,000 a day at every 5
     -- seconds) and never prunes; the last hour is kept
     IF to_regclass('cron.job_run_details') IS NOT NULL THEN
@@ -36,7 +42,7 @@ BEGIN
     RETURN true;
 END $$;
 COMMENT ON FUNCTION storage._heartbeat() IS
-    'Internal: the heartbeat job: writes the primary''s clock and WAL position into storage.heartbeat and prunes its own pg_cron run history to the last hour; on a standby returns false at once.';
+    'Internal: the heartbeat job: writes the primary''s clock and WAL position into storage.heartbeat, runs the self-healing step (storage._recover()) and prunes its own pg_cron run history to the last hour; on a standby returns false at once.';
 
 CREATE FUNCTION storage.replication_status()
 RETURNS TABLE (role text, state text, replay_lag interval, byte_lag numeric, last_heartbeat timestamptz, detail text)

@@ -35,6 +35,9 @@ pub static MIGRATION_LOCK_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(2000
 pub static MIGRATION_RETRIES: GucSetting<i32> = GucSetting::<i32>::new(5);
 /// Size from which lint_migration reports ACCESS EXCLUSIVE on a table.
 pub static MIGRATION_LARGE_TABLE_BYTES: GucSetting<f64> = GucSetting::<f64>::new(104_857_600.0);
+/// `pg_storage_ext.migration_auto_resume`: an interrupted non-transactional migration resumes by
+/// itself (the heartbeat job finds it).
+pub static MIGRATION_AUTO_RESUME: GucSetting<bool> = GucSetting::<bool>::new(true);
 
 /// Daily window (`HH:MM-HH:MM`, server time zone) outside which storage.run_maintenance_plan()
 /// runs nothing; empty: any time.
@@ -150,6 +153,14 @@ pub fn init() {
         &MIGRATION_RETRIES,
         0,
         100,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"pg_storage_ext.migration_auto_resume",
+        c"Resume an interrupted non-transactional migration without anyone calling storage.migrate again.",
+        c"The heartbeat job (storage.schedule_jobs) finds a pending migration whose executor is gone (a crash, a restart, a terminated worker) and starts it again, as its author, where it stopped.",
+        &MIGRATION_AUTO_RESUME,
         GucContext::Userset,
         GucFlags::default(),
     );

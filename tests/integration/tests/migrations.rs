@@ -407,3 +407,102 @@ fn a_non_transactional_down_runs_in_the_executor_and_a_failed_one_has_a_way_out(
     assert_eq!(r, "pending");
     assert_eq!(settle(&mut db, "1").0, "applied");
 }
+
+/// Self-healing (issue 36, F6): a non-transactional migration whose executor was terminated
+/// halfway resumes by itself at the next heartbeat (the job every few seconds), unless
+/// pg_storage_ext.migration_auto_resume is off; a maintenance command whose worker is gone is
+/// marked failed by the same step.
+#[test]
+fn an_interrupted_migration_resumes_by_itself_at_the_next_heartbeat() {
+    let mut db = fresh_db("itest_mig_heal");
+    db.batch_execute(
+        "CREATE TABLE t (id int);
+         INSERT INTO t SELECT g FROM generate_series(1, 10) g;",
+    )
+    .unwrap();
+    let up = "SELECT pg_catalog.pg_sleep(5); CREATE INDEX CONCURRENTLY t_id ON t (id);";
+    let r: String = db
+        .query_one(
+            "SELECT storage.migrate('1', 'slow', $1, transactional => false)",
+            &[&up],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(r, "pending");
+    let killed = wait_for(Duration::from_secs(20), || {
+        let n: i64 = db
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                  WHERE backend_type = 'pg_storage_ext migration' AND query LIKE 'SELECT pg_catalog.pg_sleep%'",
+                &[],
+            )
+            .ok()?
+            .get(0);
+        (n == 1).then_some(())
+    });
+    assert!(killed.is_some(), "the executor was terminated halfway");
+    let gone = wait_for(Duration::from_secs(10), || {
+        let n: i64 = db
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_storage_ext migration'",
+                &[],
+            )
+            .ok()?
+            .get(0);
+        (n == 0).then_some(())
+    });
+    assert!(gone.is_some());
+    // switched off: the heartbeat leaves it pending
+    db.batch_execute(
+        "SET pg_storage_ext.migration_auto_resume = off; SELECT storage._heartbeat();",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let status: String = db
+        .query_one(
+            "SELECT status FROM storage.migrations WHERE version = '1'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "pending");
+    // on (the default): the next heartbeat resumes it where it stopped (the sleep again, then
+    // the index)
+    db.batch_execute(
+        "RESET pg_storage_ext.migration_auto_resume;
+         INSERT INTO storage.maintenance_log (object, relation, object_name, action, reason, command, outcome, queued, pid)
+         VALUES ('t'::regclass, 't'::regclass, 't', 'VACUUM', 'test', 'VACUUM t', 'running', now() - interval '1 minute', 2147483647);
+         SELECT storage._heartbeat();",
+    )
+    .unwrap();
+    let outcome: String = db
+        .query_one(
+            "SELECT outcome FROM storage.maintenance_log WHERE reason = 'test'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(
+        outcome.starts_with("failed: the maintenance worker exited"),
+        "{outcome}"
+    );
+    let applied = wait_for(Duration::from_secs(60), || {
+        let s: String = db
+            .query_one(
+                "SELECT status FROM storage.migrations WHERE version = '1'",
+                &[],
+            )
+            .ok()?
+            .get(0);
+        (s != "pending").then_some(s)
+    });
+    assert_eq!(applied.as_deref(), Some("applied"));
+    let valid: bool = db
+        .query_one(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 't_id'::regclass",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(valid);
+}
