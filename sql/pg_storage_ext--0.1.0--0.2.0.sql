@@ -7,6 +7,32 @@
 -- difference. Users' data (the audit log, partition and matview configuration) is kept in place.
 \echo Use "ALTER EXTENSION pg_storage_ext UPDATE" to load this file. \quit
 
+-- Updates under load (issue 36, F4): every lock the update needs that writers also take, first,
+-- in one fixed order, waiting at most 10 seconds: the audited tables (a writer's capture writes
+-- the log), then the 0.1.0 log. A writer of an audited table then either finished before the
+-- update or starts after its commit, when its capture follows the new layout (the update's DDL
+-- invalidates the capture's cached plans in every session); none holds a table while it waits for
+-- the log, so there is no deadlock. When a lock is not granted in time nothing has changed, and
+-- the error says to retry.
+DO $lock$
+DECLARE
+    t regclass;
+    waited text := pg_catalog.current_setting('lock_timeout');
+BEGIN
+    PERFORM pg_catalog.set_config('lock_timeout', '10s', true);
+    FOR t IN SELECT x.table_name FROM audit._tracked x ORDER BY x.table_name::oid LOOP
+        EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', t);
+    END LOOP;
+    LOCK TABLE audit.log IN ACCESS EXCLUSIVE MODE;
+    PERFORM pg_catalog.set_config('lock_timeout', waited, true);
+EXCEPTION WHEN lock_not_available THEN
+    RAISE EXCEPTION 'pg_storage_ext was not updated: the audited tables stayed busy for 10 seconds'
+          USING ERRCODE = 'lock_not_available',
+                DETAIL = 'The update locks every audited table and the audit log first; a transaction kept one of them (see pg_locks).',
+                HINT = 'Nothing was changed. Run ALTER EXTENSION pg_storage_ext UPDATE again, or end the long transaction first.';
+END
+$lock$;
+
 -- Replicas: what a writing function does on a hot standby (sql/bootstrap.sql); first, the
 -- functions this script replaces call it.
 -- What a writing function does on a hot standby, decided in one place (README: Replicas): false

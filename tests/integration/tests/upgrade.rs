@@ -247,3 +247,87 @@ fn update_from_first_release_equals_fresh_install_and_keeps_data() {
         .unwrap_err();
     assert_eq!(bad.code().map(|s| s.code()), Some("23514"), "{bad}");
 }
+
+/// `ALTER EXTENSION … UPDATE` from 0.1.0 while 4 writers insert into an audited table (issue 36,
+/// F4), 10 times: every update succeeds (or fails cleanly before changing anything and succeeds
+/// when retried), no writer ever fails, and the log holds exactly the rows written.
+#[test]
+fn an_update_under_load_fails_no_writer_and_loses_no_row() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    for round in 0..10 {
+        let name = "itest_upgrade_load";
+        let mut c = empty_db(name);
+        c.batch_execute(&format!(
+            "CREATE EXTENSION pg_storage_ext VERSION '{FIRST_RELEASE}';
+             CREATE TABLE hits (id bigserial PRIMARY KEY, writer int NOT NULL, n int NOT NULL);
+             SELECT audit._ensure_log();
+             CREATE TRIGGER audit_capture_insert AFTER INSERT ON hits REFERENCING NEW TABLE AS pg_storage_ext_new
+                 FOR EACH STATEMENT EXECUTE FUNCTION audit._capture('table', 'false');
+             INSERT INTO audit._tracked (table_name, exclude_columns, capture_query, table_oids)
+             VALUES ('hits', '{{}}', false, ARRAY['hits'::regclass::oid]);"
+        ))
+        .expect("0.1.0 with an audited table");
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    let mut db = pg_storage_integration::connect(name);
+                    let (mut ok, mut errors) = (0i64, Vec::new());
+                    let mut n = 0;
+                    while !stop.load(Ordering::SeqCst) {
+                        n += 1;
+                        match db.execute("INSERT INTO hits (writer, n) VALUES ($1, $2)", &[&w, &n])
+                        {
+                            Ok(_) => ok += 1,
+                            Err(e) => errors.push(
+                                e.as_db_error()
+                                    .map(|d| d.message().to_owned())
+                                    .unwrap_or_else(|| e.to_string()),
+                            ),
+                        }
+                    }
+                    (ok, errors)
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let mut updater = pg_storage_integration::connect(name);
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match updater.batch_execute("ALTER EXTENSION pg_storage_ext UPDATE") {
+                Ok(()) => break,
+                Err(e) if e.code().map(|s| s.code()) == Some("55P03") && tries < 5 => continue,
+                Err(e) => panic!("round {round}: the update failed: {e}"),
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        stop.store(true, Ordering::SeqCst);
+        let mut written = 0;
+        for w in writers {
+            let (ok, errors) = w.join().unwrap();
+            assert!(
+                errors.is_empty(),
+                "round {round}: a writer failed: {errors:?}"
+            );
+            written += ok;
+        }
+        let version: String = one(
+            &mut c,
+            "SELECT extversion FROM pg_extension WHERE extname = 'pg_storage_ext'",
+        );
+        assert_ne!(version, FIRST_RELEASE, "round {round}: updated");
+        let rows: i64 = one(&mut c, "SELECT count(*) FROM hits");
+        let logged: i64 = one(
+            &mut c,
+            "SELECT count(*) FROM audit.log WHERE table_name = 'hits' AND op = 'INSERT'",
+        );
+        assert_eq!(
+            (rows, logged),
+            (written, written),
+            "round {round}: log == data"
+        );
+    }
+}
