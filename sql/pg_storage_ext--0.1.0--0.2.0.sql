@@ -3662,7 +3662,7 @@ COMMENT ON TABLE storage._metrics_latest IS
 -- The live samples: (metric, kind, help, labels, value). Statistics views only.
 CREATE FUNCTION storage._metrics_collect()
 RETURNS TABLE (metric text, kind text, help text, labels jsonb, value double precision)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET lock_timeout = '1s' AS $$
 BEGIN
     RETURN QUERY
     SELECT 'pg_stat_database_' || c.k || '_total', 'counter', 'pg_stat_database.' || c.k,
@@ -3715,7 +3715,7 @@ BEGIN
           FROM audit._tracked t
           JOIN pg_stat_all_tables s ON s.relid = t.table_name OR s.relid IN (SELECT x.relid FROM pg_partition_tree(t.table_name) x)
          GROUP BY t.table_name;
-    EXCEPTION WHEN insufficient_privilege THEN NULL;
+    EXCEPTION WHEN insufficient_privilege OR lock_not_available THEN NULL;   -- a held table: skipped this time
     END;
     RETURN QUERY
     SELECT 'pg_storage_ext_audit_log_rows_total', 'counter', 'rows written to audit.log', '{}'::jsonb,
@@ -3727,7 +3727,7 @@ BEGIN
                jsonb_build_object('parent', c.parent::text), count(i.inhrelid)::double precision
           FROM storage.partition_config c LEFT JOIN pg_inherits i ON i.inhparent = c.parent
          GROUP BY c.parent;
-    EXCEPTION WHEN insufficient_privilege THEN NULL;
+    EXCEPTION WHEN insufficient_privilege OR lock_not_available THEN NULL;   -- a held table: skipped this time
     END;
     -- slow-moving figures health() reads from the latest snapshot instead of per object: the
     -- five most used sequences, and what maintenance owes each registered parent
@@ -3748,18 +3748,18 @@ BEGIN
              (w.w).to_make::double precision),
             ('pg_storage_ext_partition_default_rows', 'whether rows wait in the default partition (1) or not (0), per registered parent',
              CASE WHEN (w.w).default_rows THEN 1 ELSE 0 END::double precision)) AS x(metric, help, v);
-    EXCEPTION WHEN insufficient_privilege THEN NULL;
+    EXCEPTION WHEN insufficient_privilege OR lock_not_available THEN NULL;   -- a held table: skipped this time
     END;
     BEGIN
         RETURN QUERY
         SELECT 'pg_storage_ext_matview_stale_seconds', 'gauge', 'how long each registered matview has been stale',
                jsonb_build_object('view', m.view::text), extract(epoch FROM m.stale_for)::double precision
           FROM storage.matview_status m;
-    EXCEPTION WHEN insufficient_privilege THEN NULL;
+    EXCEPTION WHEN insufficient_privilege OR lock_not_available THEN NULL;   -- a held table: skipped this time
     END;
 END $$;
 COMMENT ON FUNCTION storage._metrics_collect() IS
-    'Internal: the live metric samples (statistics views, host CPU and disk, the extension''s audit, partitions and matviews).';
+    'Internal: the live metric samples (statistics views, host CPU and disk, the extension''s audit, partitions and matviews); a figure whose table a long transaction holds is left out (lock waits at most 1 s).';
 
 -- The latest snapshot's value of a metric with the given labels, and when it was taken.
 CREATE FUNCTION storage._metrics_last(name text, lbl jsonb DEFAULT '{}', OUT ts timestamptz, OUT value double precision)
@@ -3793,7 +3793,7 @@ COMMENT ON FUNCTION storage._ensure_metrics() IS
     'Internal: registers storage.metrics with the partition capability (UTC days, 2 ahead, 14 days kept) at the first snapshot.';
 
 CREATE FUNCTION storage.metrics_snapshot() RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '1s' AS $$
 DECLARE
     n bigint;
 BEGIN

@@ -1,4 +1,4 @@
-//! Every lock wait of the maintenance and refresh jobs is bounded (issue 36, F5): with an
+//! Every lock wait of the scheduled jobs is bounded (issue 36, F5): with an
 //! idle-in-transaction session holding ACCESS EXCLUSIVE on a partitioned, audited table that a
 //! registered matview reads, the jobs return within their bound, skip that table with a
 //! WARNING, and do the rest of their work (another parent, another matview).
@@ -23,7 +23,9 @@ fn jobs_skip_a_locked_table_and_do_the_rest() {
          CREATE MATERIALIZED VIEW plain_count AS SELECT count(*) AS n FROM plain;
          SELECT storage.register_matview('plain_count', '1 second');
          SET pg_storage_ext.partition_lock_timeout = 200;
-         ALTER DATABASE itest_lock_bounds SET pg_storage_ext.partition_lock_timeout = 200;",
+         ALTER DATABASE itest_lock_bounds SET pg_storage_ext.partition_lock_timeout = 200;
+         ALTER DATABASE itest_lock_bounds SET pg_storage_ext.maintenance_lock_timeout = 200;
+         ALTER DATABASE itest_lock_bounds SET pg_storage_ext.maintenance_retries = 1;",
     )
     .unwrap();
     // work for maintenance on the other parent: more premade partitions wanted
@@ -77,6 +79,28 @@ fn jobs_skip_a_locked_table_and_do_the_rest() {
     assert_eq!(outcomes.len(), 2, "{outcomes:?}");
     assert!(outcomes[0].1.contains("lock timeout"), "{outcomes:?}");
     assert_eq!(outcomes[1], ("plain_count".into(), "refreshed".into()));
+    // the metrics, maintenance plan and heartbeat jobs
+    for job_sql in [
+        "SELECT storage.metrics_snapshot()",
+        "SELECT count(*) FROM storage.run_maintenance_plan()",
+        "SELECT storage._heartbeat()",
+    ] {
+        let t = Instant::now();
+        job.batch_execute(job_sql).expect(job_sql);
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "{job_sql} waited {:?}",
+            t.elapsed()
+        );
+    }
+    let sampled: i64 = job
+        .query_one(
+            "SELECT count(*) FROM storage.metrics WHERE metric = 'pg_settings_max_connections'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(sampled >= 1, "the snapshot took the rest of its samples");
     holder.batch_execute("ROLLBACK").unwrap();
     // once the lock is gone, the next runs catch up (after the view's 1 s interval)
     std::thread::sleep(Duration::from_millis(1100));
