@@ -4846,13 +4846,22 @@ BEGIN
         -- interrupted migration (storage._recover, which the heartbeat job runs too)
         PERFORM storage._recover();
     END IF;
-    -- one command per table and run (the most urgent); advice is never run
+    -- one command per table and run (the most urgent), and besides it every invalid index an
+    -- interrupted concurrent build left (all dropped in one run, not one per run); advice is
+    -- never run
     FOR p IN
-        SELECT DISTINCT ON (t.tbl) m.object, m.action, m.reason, m.command, t.tbl
-          FROM storage.maintenance_plan() m
-         CROSS JOIN LATERAL (SELECT coalesce((SELECT i.indrelid FROM pg_index i WHERE i.indexrelid = m.object), m.object::oid)::regclass AS tbl) AS t
-         WHERE m.action NOT LIKE 'advice:%'
-         ORDER BY t.tbl, m.priority, m.object
+        SELECT x.object, x.action, x.reason, x.command, x.tbl, x.leftover, x.priority FROM (
+            SELECT DISTINCT ON (t.tbl) m.object, m.action, m.reason, m.command, t.tbl, false AS leftover, m.priority
+              FROM storage.maintenance_plan() m
+             CROSS JOIN LATERAL (SELECT coalesce((SELECT i.indrelid FROM pg_index i WHERE i.indexrelid = m.object), m.object::oid)::regclass AS tbl) AS t
+             WHERE m.action NOT LIKE 'advice:%' AND m.action <> 'DROP INDEX'
+             ORDER BY t.tbl, m.priority, m.object
+        ) AS x
+        UNION ALL
+        SELECT m.object, m.action, m.reason, m.command, i.indrelid::regclass, true, m.priority
+          FROM storage.maintenance_plan() m JOIN pg_index i ON i.indexrelid = m.object
+         WHERE m.action = 'DROP INDEX'
+         ORDER BY 6 DESC, 5, 7
     LOOP
         object := p.object;
         action := p.action;
@@ -4864,7 +4873,8 @@ BEGIN
             outcome := format('skipped: outside the maintenance window %s', win);
             RETURN NEXT;
             CONTINUE;
-        ELSIF EXISTS (SELECT FROM storage.maintenance_log l WHERE l.relation = p.tbl AND l.outcome IN ('queued', 'running')) THEN
+        ELSIF NOT p.leftover
+              AND EXISTS (SELECT FROM storage.maintenance_log l WHERE l.relation = p.tbl AND l.outcome IN ('queued', 'running')) THEN
             outcome := 'skipped: busy (a command on this table is still running)';
             RETURN NEXT;
             CONTINUE;

@@ -373,3 +373,53 @@ fn a_non_superuser_owners_table_is_maintained_with_the_owners_rights() {
         "the index expressions were evaluated (as the owner)"
     );
 }
+
+/// Self-healing (issue 36, F6): a REINDEX TABLE CONCURRENTLY terminated while it builds leaves an
+/// invalid copy of every index; one run of the plan drops them all (not one per run), so the next
+/// scheduled run at the latest finds every index valid and nothing left over.
+#[test]
+fn an_interrupted_reindex_is_cleaned_up_in_one_run() {
+    let mut db = fresh_db("itest_maint_leftovers");
+    db.batch_execute(
+        "CREATE TABLE big (id bigint, v text);
+         INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 1500000) g;
+         CREATE INDEX big_v ON big (v); CREATE INDEX big_id ON big (id);",
+    )
+    .unwrap();
+    db.batch_execute("VACUUM ANALYZE big").unwrap();
+    let reindex = std::thread::spawn(|| {
+        let mut c = connect("itest_maint_leftovers");
+        c.batch_execute("REINDEX TABLE CONCURRENTLY big").err()
+    });
+    let killed = wait_for(Duration::from_secs(30), || {
+        let n: i64 = db
+            .query_one(
+                "SELECT count(pg_terminate_backend(p.pid)) FROM pg_stat_progress_create_index p \
+                  WHERE p.phase LIKE 'building index%' AND p.command = 'REINDEX CONCURRENTLY'",
+                &[],
+            )
+            .ok()?
+            .get(0);
+        (n > 0).then_some(())
+    });
+    assert!(killed.is_some(), "the REINDEX was seen building");
+    assert!(reindex.join().unwrap().is_some(), "the REINDEX was cut");
+    let leftovers = |db: &mut Client| -> i64 {
+        scalar(
+            db,
+            "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+              WHERE i.indrelid = 'big'::regclass AND (NOT i.indisvalid OR c.relname ~ '_cc(new|old)')",
+        )
+    };
+    assert!(leftovers(&mut db) >= 2, "an invalid copy of each index");
+    run(&mut db, false, "%");
+    let clean = wait_for(Duration::from_secs(60), || {
+        (leftovers(&mut db) == 0).then_some(())
+    });
+    assert!(clean.is_some(), "one run dropped every leftover");
+    let valid: i64 = scalar(
+        &mut db,
+        "SELECT count(*) FROM pg_index WHERE indrelid = 'big'::regclass AND indisvalid",
+    );
+    assert_eq!(valid, 2);
+}
