@@ -28,11 +28,19 @@ fn setup() -> Client {
          SELECT storage.register_matview('article_count', '1 minute');
          SELECT storage.refresh_matview('article_count');
          SELECT storage.migrate('1', 'table', 'CREATE TABLE tags (id int PRIMARY KEY)', down => 'DROP TABLE tags');
-         UPDATE storage.health_thresholds SET warn = 2 WHERE check_name = 'long_running_queries';",
+         UPDATE storage.health_thresholds SET warn = 2 WHERE check_name = 'long_running_queries';
+         CREATE TABLE notes (id int PRIMARY KEY, tenant_id int NOT NULL, body text);
+         SELECT storage.enable_tenant_isolation('notes', 'tenant_id');
+         SELECT count(*) FROM storage.run_maintenance_plan();",
     )
     .expect("setup");
     c
 }
+
+/// What the other capabilities keep: tenant policies and the maintenance log.
+const STATE: &str = "SELECT (SELECT count(*) FROM pg_policy WHERE polrelid = 'notes'::regclass)::text || ' '
+                         || (SELECT relforcerowsecurity FROM pg_class WHERE oid = 'notes'::regclass)::text || ' '
+                         || (SELECT count(*) FROM storage.maintenance_log)::text";
 
 const LOG: &str = "SELECT count(*)::text || ':' || md5(string_agg(concat_ws('|', id, ts, op, pk, old_row, new_row), ',' ORDER BY id)) FROM audit.log";
 
@@ -77,6 +85,8 @@ fn restore(target: &str, dump: &[&str], restore: &[&str]) -> (bool, String) {
 fn every_form_of_dump_and_restore_is_exact_and_quiet() {
     let mut src = setup();
     let log: String = src.query_one(LOG, &[]).unwrap().get(0);
+    let state: String = src.query_one(STATE, &[]).unwrap().get(0);
+    assert!(state.starts_with("4 true"), "{state}");
     let forms: [(&str, &[&str], &[&str]); 4] = [
         ("itest_restore_plain", &["-Fc"], &["pg_restore"]),
         (
@@ -103,6 +113,8 @@ fn every_form_of_dump_and_restore_is_exact_and_quiet() {
         // the history, row for row, and capture on every partition
         let restored: String = r.query_one(LOG, &[]).unwrap().get(0);
         assert_eq!(restored, log, "{how:?}: the log");
+        let restored: String = r.query_one(STATE, &[]).unwrap().get(0);
+        assert_eq!(restored, state, "{how:?}: tenant policies, maintenance log");
         let problems: Vec<String> = r
             .query(
                 "SELECT coalesce(problem, '') FROM audit.coverage WHERE NOT capture_ok",
