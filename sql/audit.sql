@@ -286,6 +286,22 @@ COMMENT ON FUNCTION audit._capture_args(text, boolean, text[]) IS
 -- What is wrong with the capture of a tracked table, '{}' when nothing is: the table is gone, or
 -- one of its four capture triggers (on the table, and on each partition of a partitioned table)
 -- is missing, disabled, or calls something else or with other options than audit.enable gave.
+-- Every partition under a table, at any depth, read from the catalog without a lock (so a
+-- long transaction holding the table never holds up audit.coverage or the DDL event trigger, as
+-- pg_partition_tree would).
+CREATE FUNCTION audit._partitions(root regclass) RETURNS SETOF regclass
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH RECURSIVE tree AS (
+        SELECT i.inhrelid FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = root AND c.relispartition
+        UNION
+        SELECT i.inhrelid FROM pg_inherits i JOIN tree ON i.inhparent = tree.inhrelid)
+    SELECT tree.inhrelid::regclass FROM tree ORDER BY tree.inhrelid::oid
+$$;
+REVOKE ALL ON FUNCTION audit._partitions(regclass) FROM PUBLIC;
+COMMENT ON FUNCTION audit._partitions(regclass) IS
+    'Internal: every partition under a table, at any depth, read from the catalog without taking a lock.';
+
 CREATE FUNCTION audit._capture_problems(t audit._tracked) RETURNS text[]
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT coalesce(array_agg(problem ORDER BY problem), '{}')
@@ -299,7 +315,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
               FROM (SELECT t.table_name AS relid, 'table' AS scope
                      WHERE EXISTS (SELECT FROM pg_class WHERE oid = t.table_name)
                     UNION ALL
-                    SELECT relid, 'partition' FROM pg_partition_tree(t.table_name) WHERE relid <> t.table_name) AS r
+                    SELECT p.p, 'partition' FROM audit._partitions(t.table_name) AS p(p)) AS r
              CROSS JOIN unnest(ARRAY['audit_capture_insert', 'audit_capture_update',
                                      'audit_capture_delete', 'audit_capture_truncate']) AS n(name)
               LEFT JOIN pg_trigger g ON g.tgrelid = r.relid AND g.tgname = n.name
@@ -318,11 +334,14 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                'name', t.table_name::text,
                'columns', (SELECT coalesce(jsonb_agg(attname ORDER BY attnum), '[]') FROM pg_attribute
                             WHERE attrelid = t.table_name AND attnum > 0 AND NOT attisdropped),
-               'problems', to_jsonb(audit._capture_problems(t)))
+               'problems', to_jsonb(audit._capture_problems(t)),
+               -- its partitions, read without a lock (pg_partition_tree would take one): rows
+               -- enter or leave the table with an ATTACH or DETACH, which is logged
+               'partitions', (SELECT coalesce(jsonb_agg(p.p::oid ORDER BY p.p::oid), '[]') FROM audit._partitions(t.table_name) AS p(p)))
 $$;
 REVOKE ALL ON FUNCTION audit._capture_state(audit._tracked) FROM PUBLIC;
 COMMENT ON FUNCTION audit._capture_state(audit._tracked) IS
-    'Internal: the name, columns and capture problems of a tracked table, compared by audit._on_ddl.';
+    'Internal: the name, columns, capture problems and partitions of a tracked table, compared by audit._on_ddl.';
 
 -- A 'DDL' row of the log: the table, the command tag (new_row.command_tag, with detail merged
 -- in), the statement, the role (SET ROLE's, else the session user: inside the SECURITY DEFINER
@@ -380,7 +399,10 @@ BEGIN
     logged := was IS NOT NULL
               AND (now_state->'name' <> was->'name'
                    OR now_state->'columns' <> was->'columns'
-                   OR NOT (was->'problems') @> (now_state->'problems'));
+                   OR NOT (was->'problems') @> (now_state->'problems')
+                   -- a partition detached: its rows left the table without a row of the log (and
+                   -- are no longer captured); the extension's own maintenance only adds partitions
+                   OR (tag = 'ALTER TABLE' AND was ? 'partitions' AND NOT (now_state->'partitions') @> (was->'partitions')));
     IF logged THEN
         PERFORM audit._log_ddl(c.oid, n.nspname, c.relname, tag)
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel;
@@ -690,6 +712,7 @@ DECLARE
     excluded text[];
     cols text[];
     unknown text[];
+    was audit._tracked;
     kind text := storage._citus_kind(target);
 BEGIN
     IF kind = 'reference' THEN
@@ -718,6 +741,14 @@ BEGIN
                     HINT = format('The table''s columns are: %s.', array_to_string(cols, ', '));
     END IF;
     PERFORM audit._ensure_log();
+    -- a change of the options of an audited table changes what its history holds: logged
+    SELECT * INTO was FROM audit._tracked t WHERE t.table_name = target;
+    IF FOUND AND (was.exclude_columns IS DISTINCT FROM excluded OR was.capture_query IS DISTINCT FROM capture_query) THEN
+        PERFORM audit._log_ddl(c.oid, n.nspname, c.relname, 'AUDIT OPTIONS',
+                               jsonb_build_object('exclude_columns', excluded, 'was_exclude_columns', was.exclude_columns,
+                                                  'capture_query', capture_query, 'was_capture_query', was.capture_query))
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = target;
+    END IF;
     PERFORM audit._install_capture(target, audit._capture_args('table', capture_query, excluded));
     INSERT INTO audit._tracked AS t (table_name, exclude_columns, capture_query, table_oids)
     VALUES (target, excluded, capture_query, ARRAY[target::oid])
@@ -744,8 +775,15 @@ REVOKE ALL ON FUNCTION audit._enable_capture(regclass, text[], boolean) FROM PUB
 -- columns of storage.enable_search), kept out of its audit images.
 CREATE FUNCTION audit._derived_columns(target regclass) RETURNS text[]
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    -- only a tsvector column the extension's trigger really computes: enabled, unconditional,
+    -- BEFORE ... FOR EACH ROW (a disabled or WHEN (false) trigger naming any column would
+    -- otherwise take that column out of the history)
     SELECT coalesce(array_agg(DISTINCT s.column_name::text ORDER BY s.column_name::text), '{}')
-      FROM storage.search_columns s WHERE s.table_name = target
+      FROM storage.search_columns s
+      JOIN pg_trigger g ON g.tgrelid = s.table_name AND g.tgname = s.trigger_name
+      JOIN pg_attribute a ON a.attrelid = s.table_name AND a.attname = s.column_name AND NOT a.attisdropped
+     WHERE s.table_name = target AND a.atttypid = 'tsvector'::regtype
+       AND g.tgenabled <> 'D' AND g.tgqual IS NULL AND (g.tgtype & 3) = 3
 $$;
 REVOKE ALL ON FUNCTION audit._derived_columns(regclass) FROM PUBLIC;
 COMMENT ON FUNCTION audit._derived_columns(regclass) IS

@@ -435,6 +435,7 @@ CREATE FUNCTION storage._housekeeping() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '0' AS $$
 DECLARE
     t regclass;
+    missing text[];
 BEGIN
     -- every lock wait bounded (pg_storage_ext.partition_lock_timeout): a table a long
     -- transaction holds is skipped with a WARNING and done on the next run; the rest goes on
@@ -445,12 +446,16 @@ BEGIN
     -- triggers (it never waits long on a lock, and leaves a restore to itself): give them now
     FOR t IN SELECT x.table_name FROM audit._tracked x ORDER BY x.table_name::oid LOOP
         BEGIN
-            IF EXISTS (SELECT FROM pg_class k WHERE k.oid = t AND k.relkind = 'p')
-               AND EXISTS (SELECT FROM pg_partition_tree(t) AS p
-                            WHERE p.relid <> t
-                              AND (SELECT count(*) FROM pg_trigger g
-                                    WHERE g.tgrelid = p.relid AND g.tgname LIKE 'audit\_capture\_%') < 4) THEN
+            SELECT array_agg(p.p::text ORDER BY p.p::oid) INTO missing
+              FROM audit._partitions(t) AS p(p)
+             WHERE (SELECT count(*) FROM pg_trigger g
+                     WHERE g.tgrelid = p.p AND g.tgname LIKE 'audit\_capture\_%') < 4;
+            IF missing IS NOT NULL AND EXISTS (SELECT FROM pg_class k WHERE k.oid = t AND k.relkind = 'p') THEN
                 PERFORM audit._sync_partitions(t);
+                -- the partitions were writable without capture until now: the log says so
+                PERFORM audit._log_ddl(c.oid, n.nspname, c.relname, 'CAPTURE REPAIRED',
+                                       jsonb_build_object('partitions', missing))
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = t;
             END IF;
         EXCEPTION WHEN lock_not_available THEN
             RAISE WARNING 'pg_storage_ext: housekeeping of audited table % skipped: lock not available', t

@@ -44,7 +44,8 @@ CREATE TABLE storage._migration_history (
     lint_accepted jsonb NOT NULL DEFAULT '[]',
     validation jsonb NOT NULL DEFAULT '[]',
     search_path text,
-    direction text NOT NULL DEFAULT 'up' CHECK (direction IN ('up', 'down'))
+    direction text NOT NULL DEFAULT 'up' CHECK (direction IN ('up', 'down')),
+    resumes integer NOT NULL DEFAULT 0
 );
 CREATE INDEX _migration_history_version ON storage._migration_history (version, id);
 COMMENT ON TABLE storage._migration_history IS
@@ -357,7 +358,7 @@ BEGIN
               AND NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.backend_type = 'pg_storage_ext migration' AND a.datname = current_database()) THEN
             -- interrupted (a crash, a killed worker): resume where it stopped. The stored script is
             -- this caller's own (same checksum), so it now runs as this caller.
-            UPDATE storage._migration_history h SET applied_by = author, search_path = caller_search_path WHERE h.id = prev.id;
+            UPDATE storage._migration_history h SET applied_by = author, search_path = caller_search_path, resumes = 0 WHERE h.id = prev.id;
             IF storage._migration_launch(prev.id, sum, lock_ms, retries) IS NULL THEN
                 RAISE EXCEPTION 'no background worker slot to resume migration %', version
                       USING ERRCODE = 'configuration_limit_exceeded', HINT = 'Raise max_worker_processes, or call again later.';
@@ -510,6 +511,11 @@ BEGIN
         RAISE EXCEPTION 'migration % is not the latest applied one (%)', version, latest
               USING ERRCODE = 'invalid_parameter_value',
                     HINT = format('Revert %s first: migrations are reverted newest first (a down that cannot run: revert it by hand, then storage.migrate_down(%L, force => true)).', latest, latest);
+    ELSIF force AND author IS DISTINCT FROM cur.applied_by
+          AND NOT pg_has_role(caller, (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'pg_storage_ext'), 'USAGE') THEN
+        RAISE EXCEPTION 'only the role that applied migration % (%) or the extension owner may mark it reverted with force', version, cur.applied_by
+              USING ERRCODE = 'insufficient_privilege',
+                    HINT = 'Revert it with its down script (storage.migrate_down without force), or ask that role.';
     ELSIF force THEN
         -- the way out of a down that cannot run (reverted by hand): recorded, nothing run
         INSERT INTO storage._migration_history (version, description, checksum, up, down, pre_check, post_check, transactional,
@@ -528,7 +534,7 @@ BEGIN
         -- the way its up ran: statement by statement, top-level, by the background executor, as
         -- the role that wrote it; resumable where it stopped
         IF reverting THEN
-            UPDATE storage._migration_history h SET status = 'pending', error = NULL WHERE h.id = cur.id;
+            UPDATE storage._migration_history h SET status = 'pending', error = NULL, resumes = 0 WHERE h.id = cur.id;
             id := cur.id;
         ELSE
             INSERT INTO storage._migration_history AS h (version, description, checksum, up, down, pre_check, post_check, transactional,
@@ -698,9 +704,20 @@ BEGIN
     IF storage._migration_setting_on('auto_resume')
        AND NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.backend_type = 'pg_storage_ext migration' AND a.datname = current_database()) THEN
         SELECT * INTO h FROM storage._migration_history x WHERE x.status = 'pending' AND NOT x.transactional ORDER BY x.id LIMIT 1;
-        IF FOUND AND storage._migration_launch(h.id, encode(sha256(convert_to(CASE h.direction WHEN 'down' THEN h.down ELSE h.up END, 'UTF8')), 'hex'),
-                                               storage._migration_lock_ms(), storage._migration_setting('retries', 5)::integer) IS NOT NULL THEN
-            done := done || format('migration %s resumed', h.version);
+        IF FOUND AND h.resumes >= 3 THEN
+            -- an executor that keeps stopping (a statement that ends its own session, a crash it
+            -- causes) is not started again and again: failed, with the way on
+            UPDATE storage._migration_history x
+               SET status = 'failed',
+                   error = format('the executor stopped %s times without finishing (see the server log); not resumed again by itself: call storage.migrate again to resume it', h.resumes + 1)
+             WHERE x.id = h.id;
+            done := done || format('migration %s failed: interrupted too often', h.version);
+        ELSIF FOUND THEN
+            UPDATE storage._migration_history x SET resumes = x.resumes + 1 WHERE x.id = h.id;
+            IF storage._migration_launch(h.id, encode(sha256(convert_to(CASE h.direction WHEN 'down' THEN h.down ELSE h.up END, 'UTF8')), 'hex'),
+                                         storage._migration_lock_ms(), storage._migration_setting('retries', 5)::integer) IS NOT NULL THEN
+                done := done || format('migration %s resumed', h.version);
+            END IF;
         END IF;
     END IF;
     RETURN nullif(array_to_string(done, '; '), '');

@@ -18,6 +18,7 @@ DO $lock$
 DECLARE
     t regclass;
     waited text := pg_catalog.current_setting('lock_timeout');
+    holders text;
 BEGIN
     PERFORM pg_catalog.set_config('lock_timeout', '10s', true);
     FOR t IN SELECT x.table_name FROM audit._tracked x ORDER BY x.table_name::oid LOOP
@@ -26,10 +27,16 @@ BEGIN
     LOCK TABLE audit.log IN ACCESS EXCLUSIVE MODE;
     PERFORM pg_catalog.set_config('lock_timeout', waited, true);
 EXCEPTION WHEN lock_not_available THEN
-    RAISE EXCEPTION 'pg_storage_ext was not updated: the audited tables stayed busy for 10 seconds'
+    SELECT pg_catalog.string_agg(DISTINCT pg_catalog.format('pid %s (%s)', l.pid, a.usename), ', ') INTO holders
+      FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid
+     WHERE l.locktype OPERATOR(pg_catalog.=) 'relation' AND l.granted AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+       AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+       AND (l.relation OPERATOR(pg_catalog.=) 'audit.log'::pg_catalog.regclass
+            OR l.relation IN (SELECT x.table_name::pg_catalog.oid FROM audit._tracked x));
+    RAISE EXCEPTION 'pg_storage_ext was not updated: the audited tables or the audit log stayed busy for 10 seconds'
           USING ERRCODE = 'lock_not_available',
-                DETAIL = 'The update locks every audited table and the audit log first; a transaction kept one of them (see pg_locks).',
-                HINT = 'Nothing was changed. Run ALTER EXTENSION pg_storage_ext UPDATE again, or end the long transaction first.';
+                DETAIL = pg_catalog.format('The update locks every audited table and the audit log first; sessions holding them: %s.', pg_catalog.coalesce(holders, 'gone by now')),
+                HINT = 'Nothing was changed. Run ALTER EXTENSION pg_storage_ext UPDATE again, or end those sessions first.';
 END
 $lock$;
 
@@ -1166,6 +1173,22 @@ COMMENT ON FUNCTION audit._capture_args(text, boolean, text[]) IS
 -- What is wrong with the capture of a tracked table, '{}' when nothing is: the table is gone, or
 -- one of its four capture triggers (on the table, and on each partition of a partitioned table)
 -- is missing, disabled, or calls something else or with other options than audit.enable gave.
+-- Every partition under a table, at any depth, read from the catalog without a lock (so a
+-- long transaction holding the table never holds up audit.coverage or the DDL event trigger, as
+-- pg_partition_tree would).
+CREATE FUNCTION audit._partitions(root regclass) RETURNS SETOF regclass
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH RECURSIVE tree AS (
+        SELECT i.inhrelid FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = root AND c.relispartition
+        UNION
+        SELECT i.inhrelid FROM pg_inherits i JOIN tree ON i.inhparent = tree.inhrelid)
+    SELECT tree.inhrelid::regclass FROM tree ORDER BY tree.inhrelid::oid
+$$;
+REVOKE ALL ON FUNCTION audit._partitions(regclass) FROM PUBLIC;
+COMMENT ON FUNCTION audit._partitions(regclass) IS
+    'Internal: every partition under a table, at any depth, read from the catalog without taking a lock.';
+
 CREATE FUNCTION audit._capture_problems(t audit._tracked) RETURNS text[]
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT coalesce(array_agg(problem ORDER BY problem), '{}')
@@ -1179,7 +1202,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
               FROM (SELECT t.table_name AS relid, 'table' AS scope
                      WHERE EXISTS (SELECT FROM pg_class WHERE oid = t.table_name)
                     UNION ALL
-                    SELECT relid, 'partition' FROM pg_partition_tree(t.table_name) WHERE relid <> t.table_name) AS r
+                    SELECT p.p, 'partition' FROM audit._partitions(t.table_name) AS p(p)) AS r
              CROSS JOIN unnest(ARRAY['audit_capture_insert', 'audit_capture_update',
                                      'audit_capture_delete', 'audit_capture_truncate']) AS n(name)
               LEFT JOIN pg_trigger g ON g.tgrelid = r.relid AND g.tgname = n.name
@@ -1198,11 +1221,14 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                'name', t.table_name::text,
                'columns', (SELECT coalesce(jsonb_agg(attname ORDER BY attnum), '[]') FROM pg_attribute
                             WHERE attrelid = t.table_name AND attnum > 0 AND NOT attisdropped),
-               'problems', to_jsonb(audit._capture_problems(t)))
+               'problems', to_jsonb(audit._capture_problems(t)),
+               -- its partitions, read without a lock (pg_partition_tree would take one): rows
+               -- enter or leave the table with an ATTACH or DETACH, which is logged
+               'partitions', (SELECT coalesce(jsonb_agg(p.p::oid ORDER BY p.p::oid), '[]') FROM audit._partitions(t.table_name) AS p(p)))
 $$;
 REVOKE ALL ON FUNCTION audit._capture_state(audit._tracked) FROM PUBLIC;
 COMMENT ON FUNCTION audit._capture_state(audit._tracked) IS
-    'Internal: the name, columns and capture problems of a tracked table, compared by audit._on_ddl.';
+    'Internal: the name, columns, capture problems and partitions of a tracked table, compared by audit._on_ddl.';
 
 -- A 'DDL' row of the log: the table, the command tag (new_row.command_tag, with detail merged
 -- in), the statement, the role (SET ROLE's, else the session user: inside the SECURITY DEFINER
@@ -1336,6 +1362,7 @@ DECLARE
     excluded text[];
     cols text[];
     unknown text[];
+    was audit._tracked;
     kind text := storage._citus_kind(target);
 BEGIN
     IF kind = 'reference' THEN
@@ -1364,6 +1391,14 @@ BEGIN
                     HINT = format('The table''s columns are: %s.', array_to_string(cols, ', '));
     END IF;
     PERFORM audit._ensure_log();
+    -- a change of the options of an audited table changes what its history holds: logged
+    SELECT * INTO was FROM audit._tracked t WHERE t.table_name = target;
+    IF FOUND AND (was.exclude_columns IS DISTINCT FROM excluded OR was.capture_query IS DISTINCT FROM capture_query) THEN
+        PERFORM audit._log_ddl(c.oid, n.nspname, c.relname, 'AUDIT OPTIONS',
+                               jsonb_build_object('exclude_columns', excluded, 'was_exclude_columns', was.exclude_columns,
+                                                  'capture_query', capture_query, 'was_capture_query', was.capture_query))
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = target;
+    END IF;
     PERFORM audit._install_capture(target, audit._capture_args('table', capture_query, excluded));
     INSERT INTO audit._tracked AS t (table_name, exclude_columns, capture_query, table_oids)
     VALUES (target, excluded, capture_query, ARRAY[target::oid])
@@ -1548,7 +1583,10 @@ BEGIN
     logged := was IS NOT NULL
               AND (now_state->'name' <> was->'name'
                    OR now_state->'columns' <> was->'columns'
-                   OR NOT (was->'problems') @> (now_state->'problems'));
+                   OR NOT (was->'problems') @> (now_state->'problems')
+                   -- a partition detached: its rows left the table without a row of the log (and
+                   -- are no longer captured); the extension's own maintenance only adds partitions
+                   OR (tag = 'ALTER TABLE' AND was ? 'partitions' AND NOT (now_state->'partitions') @> (was->'partitions')));
     IF logged THEN
         PERFORM audit._log_ddl(c.oid, n.nspname, c.relname, tag)
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel;
@@ -1601,6 +1639,7 @@ CREATE FUNCTION storage._housekeeping() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '0' AS $$
 DECLARE
     t regclass;
+    missing text[];
 BEGIN
     -- every lock wait bounded (pg_storage_ext.partition_lock_timeout): a table a long
     -- transaction holds is skipped with a WARNING and done on the next run; the rest goes on
@@ -1611,12 +1650,16 @@ BEGIN
     -- triggers (it never waits long on a lock, and leaves a restore to itself): give them now
     FOR t IN SELECT x.table_name FROM audit._tracked x ORDER BY x.table_name::oid LOOP
         BEGIN
-            IF EXISTS (SELECT FROM pg_class k WHERE k.oid = t AND k.relkind = 'p')
-               AND EXISTS (SELECT FROM pg_partition_tree(t) AS p
-                            WHERE p.relid <> t
-                              AND (SELECT count(*) FROM pg_trigger g
-                                    WHERE g.tgrelid = p.relid AND g.tgname LIKE 'audit\_capture\_%') < 4) THEN
+            SELECT array_agg(p.p::text ORDER BY p.p::oid) INTO missing
+              FROM audit._partitions(t) AS p(p)
+             WHERE (SELECT count(*) FROM pg_trigger g
+                     WHERE g.tgrelid = p.p AND g.tgname LIKE 'audit\_capture\_%') < 4;
+            IF missing IS NOT NULL AND EXISTS (SELECT FROM pg_class k WHERE k.oid = t AND k.relkind = 'p') THEN
                 PERFORM audit._sync_partitions(t);
+                -- the partitions were writable without capture until now: the log says so
+                PERFORM audit._log_ddl(c.oid, n.nspname, c.relname, 'CAPTURE REPAIRED',
+                                       jsonb_build_object('partitions', missing))
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = t;
             END IF;
         EXCEPTION WHEN lock_not_available THEN
             RAISE WARNING 'pg_storage_ext: housekeeping of audited table % skipped: lock not available', t
@@ -5173,7 +5216,8 @@ CREATE TABLE storage._migration_history (
     lint_accepted jsonb NOT NULL DEFAULT '[]',
     validation jsonb NOT NULL DEFAULT '[]',
     search_path text,
-    direction text NOT NULL DEFAULT 'up' CHECK (direction IN ('up', 'down'))
+    direction text NOT NULL DEFAULT 'up' CHECK (direction IN ('up', 'down')),
+    resumes integer NOT NULL DEFAULT 0
 );
 CREATE INDEX _migration_history_version ON storage._migration_history (version, id);
 COMMENT ON TABLE storage._migration_history IS
@@ -5486,7 +5530,7 @@ BEGIN
               AND NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.backend_type = 'pg_storage_ext migration' AND a.datname = current_database()) THEN
             -- interrupted (a crash, a killed worker): resume where it stopped. The stored script is
             -- this caller's own (same checksum), so it now runs as this caller.
-            UPDATE storage._migration_history h SET applied_by = author, search_path = caller_search_path WHERE h.id = prev.id;
+            UPDATE storage._migration_history h SET applied_by = author, search_path = caller_search_path, resumes = 0 WHERE h.id = prev.id;
             IF storage._migration_launch(prev.id, sum, lock_ms, retries) IS NULL THEN
                 RAISE EXCEPTION 'no background worker slot to resume migration %', version
                       USING ERRCODE = 'configuration_limit_exceeded', HINT = 'Raise max_worker_processes, or call again later.';
@@ -5639,6 +5683,11 @@ BEGIN
         RAISE EXCEPTION 'migration % is not the latest applied one (%)', version, latest
               USING ERRCODE = 'invalid_parameter_value',
                     HINT = format('Revert %s first: migrations are reverted newest first (a down that cannot run: revert it by hand, then storage.migrate_down(%L, force => true)).', latest, latest);
+    ELSIF force AND author IS DISTINCT FROM cur.applied_by
+          AND NOT pg_has_role(caller, (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'pg_storage_ext'), 'USAGE') THEN
+        RAISE EXCEPTION 'only the role that applied migration % (%) or the extension owner may mark it reverted with force', version, cur.applied_by
+              USING ERRCODE = 'insufficient_privilege',
+                    HINT = 'Revert it with its down script (storage.migrate_down without force), or ask that role.';
     ELSIF force THEN
         -- the way out of a down that cannot run (reverted by hand): recorded, nothing run
         INSERT INTO storage._migration_history (version, description, checksum, up, down, pre_check, post_check, transactional,
@@ -5657,7 +5706,7 @@ BEGIN
         -- the way its up ran: statement by statement, top-level, by the background executor, as
         -- the role that wrote it; resumable where it stopped
         IF reverting THEN
-            UPDATE storage._migration_history h SET status = 'pending', error = NULL WHERE h.id = cur.id;
+            UPDATE storage._migration_history h SET status = 'pending', error = NULL, resumes = 0 WHERE h.id = cur.id;
             id := cur.id;
         ELSE
             INSERT INTO storage._migration_history AS h (version, description, checksum, up, down, pre_check, post_check, transactional,
@@ -5827,9 +5876,20 @@ BEGIN
     IF storage._migration_setting_on('auto_resume')
        AND NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.backend_type = 'pg_storage_ext migration' AND a.datname = current_database()) THEN
         SELECT * INTO h FROM storage._migration_history x WHERE x.status = 'pending' AND NOT x.transactional ORDER BY x.id LIMIT 1;
-        IF FOUND AND storage._migration_launch(h.id, encode(sha256(convert_to(CASE h.direction WHEN 'down' THEN h.down ELSE h.up END, 'UTF8')), 'hex'),
-                                               storage._migration_lock_ms(), storage._migration_setting('retries', 5)::integer) IS NOT NULL THEN
-            done := done || format('migration %s resumed', h.version);
+        IF FOUND AND h.resumes >= 3 THEN
+            -- an executor that keeps stopping (a statement that ends its own session, a crash it
+            -- causes) is not started again and again: failed, with the way on
+            UPDATE storage._migration_history x
+               SET status = 'failed',
+                   error = format('the executor stopped %s times without finishing (see the server log); not resumed again by itself: call storage.migrate again to resume it', h.resumes + 1)
+             WHERE x.id = h.id;
+            done := done || format('migration %s failed: interrupted too often', h.version);
+        ELSIF FOUND THEN
+            UPDATE storage._migration_history x SET resumes = x.resumes + 1 WHERE x.id = h.id;
+            IF storage._migration_launch(h.id, encode(sha256(convert_to(CASE h.direction WHEN 'down' THEN h.down ELSE h.up END, 'UTF8')), 'hex'),
+                                         storage._migration_lock_ms(), storage._migration_setting('retries', 5)::integer) IS NOT NULL THEN
+                done := done || format('migration %s resumed', h.version);
+            END IF;
         END IF;
     END IF;
     RETURN nullif(array_to_string(done, '; '), '');
@@ -6410,8 +6470,15 @@ COMMENT ON VIEW storage.matview_status IS
 -- columns of storage.enable_search), kept out of its audit images.
 CREATE FUNCTION audit._derived_columns(target regclass) RETURNS text[]
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    -- only a tsvector column the extension's trigger really computes: enabled, unconditional,
+    -- BEFORE ... FOR EACH ROW (a disabled or WHEN (false) trigger naming any column would
+    -- otherwise take that column out of the history)
     SELECT coalesce(array_agg(DISTINCT s.column_name::text ORDER BY s.column_name::text), '{}')
-      FROM storage.search_columns s WHERE s.table_name = target
+      FROM storage.search_columns s
+      JOIN pg_trigger g ON g.tgrelid = s.table_name AND g.tgname = s.trigger_name
+      JOIN pg_attribute a ON a.attrelid = s.table_name AND a.attname = s.column_name AND NOT a.attisdropped
+     WHERE s.table_name = target AND a.atttypid = 'tsvector'::regtype
+       AND g.tgenabled <> 'D' AND g.tgqual IS NULL AND (g.tgtype & 3) = 3
 $$;
 REVOKE ALL ON FUNCTION audit._derived_columns(regclass) FROM PUBLIC;
 COMMENT ON FUNCTION audit._derived_columns(regclass) IS

@@ -187,16 +187,12 @@ fn switch_capture(triggers: &[(pg_sys::Oid, String)], enable: bool) {
 }
 
 /// Recomputes a column the extension maintains on `relid` (the search column) with `work`: when
-/// the table is audited, the column is left out of its images (capture configured again, as the
-/// extension's own configuration), the recompute of every row in `rels` is not logged row by
-/// row (a derived value changed, not the data), and one DDL-kind row `tag` records that it
-/// happened. Without audit, just `work`.
-pub(crate) fn derived_change<R>(
-    relid: pg_sys::Oid,
-    rels: &[pg_sys::Oid],
-    tag: &str,
-    work: impl FnOnce() -> R,
-) -> R {
+/// the table is audited, the column is left out of its images first (capture configured again,
+/// as the extension's own configuration), so the recompute logs nothing for a row where only
+/// that column changed (capture leaves out an UPDATE whose image did not change), while anything
+/// else the table's own triggers change or do meanwhile is captured as usual; one DDL-kind row
+/// `tag` records that it happened. Without audit, just `work`.
+pub(crate) fn derived_change<R>(relid: pg_sys::Oid, tag: &str, work: impl FnOnce() -> R) -> R {
     // a database whose extension SQL is older than this library's: as that version did
     if !crate::error::has_function("audit._exclude_derived(regclass)") {
         return work();
@@ -220,9 +216,7 @@ pub(crate) fn derived_change<R>(
     if !audited {
         return work();
     }
-    let mut marked = rels.to_vec();
-    marked.push(relid);
-    let result = moving(&marked, work);
+    let result = work();
     as_owner(|| {
         Spi::connect_mut(|client| {
             client

@@ -302,21 +302,8 @@ fn rebuild(
         .collect();
     // an audited table: the column left out of its images, and the recompute one DDL-kind row
     // of its log rather than an UPDATE per row (crate::audit::derived_change)
-    let tree: Vec<pg_sys::Oid> = Spi::connect(|client| {
-        client
-            .select(
-                "SELECT relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.regclass)",
-                None,
-                &[relid.into()],
-            )
-            .map(|rows| {
-                rows.filter_map(|r| r.get::<pg_sys::Oid>(1).ok().flatten())
-                    .collect()
-            })
-    })
-    .unwrap_or_else(|e| spi_failed(e));
     let tag = operation.to_uppercase().replace('_', " ");
-    crate::audit::derived_change(relid, &tree, &tag, || {
+    crate::audit::derived_change(relid, &tag, || {
         recompute(operation, relid, &assignments, &xid, start_cid, batch_rows)
     })
 }

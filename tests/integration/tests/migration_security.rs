@@ -422,3 +422,48 @@ fn prepared_statements_on_the_lock_table_hold_back_nothing() {
     assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
     mallory.batch_execute("ROLLBACK").unwrap();
 }
+
+/// A migration whose executor keeps stopping is not started again and again by the heartbeat
+/// (issue 36: a migrator's statement that ends its own session made the superuser's heartbeat
+/// relaunch it every 5 s forever); and only the role that applied a migration, or the extension
+/// owner, may mark it reverted with force.
+#[test]
+fn resumes_are_bounded_and_force_is_the_authors() {
+    const DB: &str = "itest_mig_bounded";
+    let mut db = fresh_db(DB);
+    role("itest_carol", "IN ROLE storage_migrator");
+    db.batch_execute("GRANT ALL ON SCHEMA public TO itest_carol")
+        .unwrap();
+    let mut carol = connect_as(DB, "itest_carol");
+    // a pending non-transactional migration with no executor, which the heartbeat already
+    // resumed three times (written as the extension owner may)
+    db.batch_execute(
+        "INSERT INTO storage._migration_history (version, description, checksum, up, transactional, status, applied_by, resumes)
+         VALUES ('1', 'stops', encode(sha256(convert_to('SELECT 1', 'UTF8')), 'hex'), 'SELECT 1', false, 'pending', 'itest_carol', 3)",
+    )
+    .unwrap();
+    let done: Option<String> = db
+        .query_one("SELECT storage._recover()", &[])
+        .unwrap()
+        .get(0);
+    assert!(done.unwrap_or_default().contains("interrupted too often"));
+    let (s, e) = status(&mut db, "1");
+    assert_eq!(s, "failed");
+    assert!(e
+        .unwrap_or_default()
+        .contains("not resumed again by itself"));
+    // force: the author's or the extension owner's
+    db.batch_execute("SELECT storage.migrate('2', 'mine', 'CREATE TABLE su_t (id int)', down => 'DROP TABLE su_t')")
+        .unwrap();
+    let e = carol
+        .batch_execute("SELECT storage.migrate_down('2', force => true)")
+        .expect_err("not carol's");
+    assert_eq!(sqlstate(&e), "42501", "{e}");
+    let (s, _) = status(&mut db, "2");
+    assert_eq!(s, "applied");
+    drop(carol);
+    db.batch_execute(
+        "DELETE FROM storage._migration_history; REVOKE ALL ON SCHEMA public FROM itest_carol;",
+    )
+    .unwrap();
+}
