@@ -50,6 +50,6 @@ check "pg_hba host line for a remote network reported" \
 check "the plain TCP session is reported" \
   "SELECT NOT ok AND value::int >= 1 FROM storage.ssl_status() WHERE setting = 'connections without SSL'" t
 check "the health check sees the plain TCP session" \
-  "SELECT status = 'warning' AND value >= 1 AND detail LIKE '%postgres@127.0.0.1%' FROM storage.health() WHERE check_name = 'ssl'" t
+  "SELECT status = 'warning' AND value >= 1 AND detail LIKE '%(postgres)%' AND detail NOT LIKE '%127.0.0.1%' FROM storage.health() WHERE check_name = 'ssl'" t
 check "the Prometheus text carries it" \
   "SELECT storage.metrics_prometheus() LIKE '%pg_storage_ext_health_status{check=\"ssl\"} 1%'" t

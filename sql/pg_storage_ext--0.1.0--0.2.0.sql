@@ -4030,7 +4030,13 @@ BEGIN
                       INTO v, d FROM pg_stat_replication r;
                 END IF;
             WHEN 'ssl' THEN
-                SELECT s.value::numeric, s.detail INTO v, d FROM storage.ssl_status() s WHERE s.setting = 'connections without SSL';
+                SELECT s.value::numeric INTO v FROM storage.ssl_status() s WHERE s.setting = 'connections without SSL';
+                -- the sessions by pid and role, never their client addresses: this detail is
+                -- served by the unauthenticated endpoint (storage.ssl_status() has them)
+                SELECT coalesce(nullif(string_agg(format('pid %s (%s)', a.pid, a.usename), ', ' ORDER BY a.pid), ''), 'none')
+                  INTO d
+                  FROM pg_stat_activity a JOIN pg_stat_ssl l ON l.pid = a.pid
+                 WHERE a.backend_type = 'client backend' AND a.client_addr IS NOT NULL AND NOT l.ssl;
             WHEN 'audit_coverage' THEN
                 SELECT count(*) FILTER (WHERE NOT x.capture_ok),
                        coalesce(string_agg(format('%s: %s', x.table_name, x.problem), '; ') FILTER (WHERE NOT x.capture_ok),

@@ -186,3 +186,33 @@ fn details_carry_no_query_text_nor_quoted_data() {
         "public.mv (last refresh failed (see storage.matview_status))"
     );
 }
+
+/// `connection_utilisation` tells the truth when sessions use the reserved slots too (issue 36,
+/// F7: 20 of 20 connections with 3 reserved read 117.6 %): at most 100 % of the slots ordinary
+/// roles may use.
+#[test]
+fn connection_utilisation_is_at_most_100_percent() {
+    let mut db = pg_storage_integration::fresh_db("itest_health_slots");
+    let slots: i64 = db
+        .query_one(
+            "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int \
+                    - current_setting('reserved_connections')::int - \
+                    (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    // fill every ordinary slot and one reserved one (superusers may use those)
+    let held: Vec<postgres::Client> = (0..=slots)
+        .map(|_| pg_storage_integration::connect("itest_health_slots"))
+        .collect();
+    let value: f64 = db
+        .query_one(
+            "SELECT value::float8 FROM storage.health() WHERE check_name = 'connection_utilisation'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    drop(held);
+    assert_eq!(value, 100.0);
+}
