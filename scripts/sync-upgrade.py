@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Refreshes every `CREATE OR REPLACE FUNCTION schema.name(` block of the current upgrade script
-(sql/pg_storage_ext--0.1.0--<crate version>.sql) from its definition in sql/<capability>.sql, and
+(sql/pg_storage_ext--<latest release>--<crate version>.sql) from its definition in sql/<capability>.sql, and
 every `CREATE FUNCTION` / `CREATE PROCEDURE schema.name(` block there (objects new in this version,
 made as a fresh install makes them), so a routine changed again after it was first copied there is
 not left stale. The upgrade test
@@ -13,7 +13,12 @@ import sys
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 version = re.search(r'^version = "([^"]+)"', open(os.path.join(root, "Cargo.toml")).read(), re.M).group(1)
-path = os.path.join(root, "sql", f"pg_storage_ext--0.1.0--{version}.sql")
+# the update script from the latest frozen release (sql/pg_storage_ext--X.Y.Z.sql) to this version
+releases = sorted((tuple(int(x) for x in m.group(1).split(".")), m.group(1))
+                  for m in (re.fullmatch(r"pg_storage_ext--(\d+\.\d+\.\d+)\.sql", os.path.basename(p))
+                            for p in glob.glob(os.path.join(root, "sql", "pg_storage_ext--*.sql"))) if m)
+latest = [r for _, r in releases if r != version][-1]
+path = os.path.join(root, "sql", f"pg_storage_ext--{latest}--{version}.sql")
 sources = {p: open(p).read() for p in glob.glob(os.path.join(root, "sql", "*.sql")) if "--" not in os.path.basename(p)}
 
 

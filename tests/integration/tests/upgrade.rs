@@ -331,3 +331,67 @@ fn an_update_under_load_fails_no_writer_and_loses_no_row() {
         );
     }
 }
+
+/// The second release: 0.2.0 installed from its frozen script (issue 37), loaded with data of
+/// every capability, updated to this version: the catalog equals a fresh install's, the data is
+/// intact and capture, partitions, matviews, search and migrations work after it.
+#[test]
+fn update_from_0_2_0_equals_fresh_install_and_keeps_data() {
+    let mut fresh = fresh_db("itest_upgrade_fresh2");
+    let current: String = one(
+        &mut fresh,
+        "SELECT extversion::text FROM pg_extension WHERE extname = 'pg_storage_ext'",
+    );
+    let mut c = empty_db("itest_upgrade_from_0_2_0");
+    c.batch_execute(
+        r#"
+        CREATE EXTENSION pg_storage_ext VERSION '0.2.0';
+        CREATE TABLE articles (id bigint NOT NULL, at timestamptz NOT NULL, title text, PRIMARY KEY (id, at))
+            PARTITION BY RANGE (at);
+        SELECT storage.create_partitions('articles', '1 day', 2);
+        SELECT audit.enable('articles');
+        INSERT INTO articles SELECT g, now(), 'title ' || g FROM generate_series(1, 50) g;
+        UPDATE articles SET title = title || '!' WHERE id <= 5;
+        SELECT storage.enable_search('articles', 'tsv', 'simple', '{"title": "A"}');
+        CREATE MATERIALIZED VIEW article_count AS SELECT count(*) AS n FROM articles;
+        SELECT storage.register_matview('article_count', '1 minute');
+        SELECT storage.migrate('1', 'tags', 'CREATE TABLE tags (id int PRIMARY KEY)', down => 'DROP TABLE tags');
+        CREATE TABLE notes (id int PRIMARY KEY, tenant_id int NOT NULL);
+        SELECT storage.enable_tenant_isolation('notes', 'tenant_id');
+        "#,
+    )
+    .expect("0.2.0 with data");
+    const LOG: &str = "SELECT count(*)::text || ':' || md5(string_agg(concat_ws('|', id, ts, op, pk, old_row, new_row), ',' ORDER BY id)) FROM audit.log";
+    let log_before: String = one(&mut c, LOG);
+    c.batch_execute("ALTER EXTENSION pg_storage_ext UPDATE")
+        .expect("ALTER EXTENSION UPDATE");
+    let updated: String = one(
+        &mut c,
+        "SELECT extversion::text FROM pg_extension WHERE extname = 'pg_storage_ext'",
+    );
+    assert_eq!(updated, current);
+    let (old, new) = (fingerprint(&mut c), fingerprint(&mut fresh));
+    let only_updated: Vec<_> = old.difference(&new).collect();
+    let only_fresh: Vec<_> = new.difference(&old).collect();
+    assert!(
+        only_updated.is_empty() && only_fresh.is_empty(),
+        "the updated extension differs from a fresh install:\n  only after UPDATE:\n    {}\n  only in a fresh install:\n    {}",
+        only_updated.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n    "),
+        only_fresh.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n    ")
+    );
+    assert_eq!(one::<String>(&mut c, LOG), log_before, "the log is kept");
+    c.batch_execute(
+        "INSERT INTO articles VALUES (100, now(), 'after the update');
+         SELECT count(*) FROM storage.refresh_due();",
+    )
+    .expect("capture and refresh after the update");
+    let state: String = one(
+        &mut c,
+        "SELECT (SELECT count(*) FROM audit.log WHERE new_row->>'title' = 'after the update')::text || ' '
+             || (SELECT count(*) FROM articles WHERE tsv @@ to_tsquery('simple', 'update'))::text || ' '
+             || (SELECT n FROM article_count)::text || ' '
+             || (SELECT status FROM storage.migrations WHERE version = '1') || ' '
+             || (SELECT count(*) FROM pg_policy WHERE polrelid = 'notes'::regclass)::text",
+    );
+    assert_eq!(state, "1 1 51 applied 4");
+}
