@@ -184,7 +184,7 @@ fn check_configuration(
     if roleoid == pg_sys::InvalidOid {
         return Err(format!(
             "role {role:?} (pg_storage_ext.http_role) does not exist: create it with CREATE ROLE {} IN ROLE pg_monitor",
-            quote_ident(role)
+            crate::ident::quote(role)
         ));
     }
     if superuser {
@@ -193,18 +193,6 @@ fn check_configuration(
         ));
     }
     Ok((dboid, roleoid))
-}
-
-fn quote_ident(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        && !s.as_bytes()[0].is_ascii_digit()
-    {
-        s.to_owned()
-    } else {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    }
 }
 
 /// Starts the server worker, connected to `db` as `role`, reporting to this process.

@@ -67,3 +67,11 @@ pub fn bindir() -> String {
         .expect("pg_config");
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
+
+/// Whether `role` is a superuser now (what an escalation attempt must not have changed).
+pub fn is_superuser(role: &str) -> bool {
+    connect("postgres")
+        .query_one("SELECT rolsuper FROM pg_roles WHERE rolname = $1", &[&role])
+        .expect("role")
+        .get(0)
+}

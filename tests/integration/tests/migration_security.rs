@@ -5,7 +5,7 @@
 //! with its error (L3); no native stack trace reaches a client whatever the server's environment
 //! (L1: the test cluster runs with RUST_BACKTRACE=1). Real non-superuser LOGIN roles.
 
-use pg_storage_integration::{connect, connect_as, fresh_db, wait_for};
+use pg_storage_integration::{connect, connect_as, fresh_db, is_superuser, wait_for};
 use postgres::Client;
 use std::time::{Duration, Instant};
 
@@ -15,13 +15,6 @@ fn role(name: &str, extra: &str) {
             "DROP ROLE IF EXISTS {name}; CREATE ROLE {name} LOGIN {extra}"
         ))
         .expect("role");
-}
-
-fn is_superuser(role: &str) -> bool {
-    connect("postgres")
-        .query_one("SELECT rolsuper FROM pg_roles WHERE rolname = $1", &[&role])
-        .expect("role")
-        .get(0)
 }
 
 fn status(db: &mut Client, version: &str) -> (String, Option<String>) {

@@ -2,7 +2,7 @@
 //! its rights to the table owner's code (C1), and the extension's DDL event trigger never makes an
 //! unrelated statement wait behind a lock (M1). Real non-superuser LOGIN roles.
 
-use pg_storage_integration::{connect, connect_as, fresh_db, wait_for};
+use pg_storage_integration::{connect, connect_as, fresh_db, is_superuser, wait_for};
 use std::time::{Duration, Instant};
 
 fn roles(names: &[&str]) {
@@ -12,13 +12,6 @@ fn roles(names: &[&str]) {
             .batch_execute(&format!("DROP ROLE IF EXISTS {n}; CREATE ROLE {n} LOGIN"))
             .expect("role");
     }
-}
-
-fn is_superuser(role: &str) -> bool {
-    connect("postgres")
-        .query_one("SELECT rolsuper FROM pg_roles WHERE rolname = $1", &[&role])
-        .expect("role")
-        .get(0)
 }
 
 #[test]
