@@ -93,15 +93,20 @@ install_extension() {
     cat "$log"; rm -f "$log"; die "cargo pgrx install failed"
   fi
   rm -f "$log"
-  # cargo-pgrx installs the current version's generated script and the upgrade scripts
-  # (sql/EXT--A--B.sql); the frozen full scripts of released versions (sql/EXT--X.Y.Z.sql) are
-  # ours to install, so that `CREATE EXTENSION ... VERSION 'X.Y.Z'` works on the current library.
-  local f ext
-  ext=$("$(find_pg_config)" --sharedir)/extension
-  for f in "$PGSE_ROOT"/sql/pg_storage_ext--*.sql; do
-    case $(basename "$f") in pg_storage_ext--*--*) ;; *) cp "$f" "$ext/" ;; esac
-  done
+  install_release_scripts "$("$(find_pg_config)" --sharedir)/extension"
   step_end ok
+}
+
+# Completes an extension directory holding the current version's generated script (what
+# `cargo pgrx install` or `cargo pgrx package` wrote there) with the scripts of earlier releases:
+# the frozen full scripts of released versions (sql/EXT--X.Y.Z.sql), so that
+# `CREATE EXTENSION ... VERSION 'X.Y.Z'` works on the current library, and every update script.
+# install_release_scripts EXTENSION_DIR
+install_release_scripts() {
+  local f ext=$1
+  for f in "$PGSE_ROOT"/sql/pg_storage_ext--*.sql; do
+    cp "$f" "$ext/"
+  done
 }
 
 # Builds a Debian unstable source package with PGXS into the PostgreSQL of $PGC and prints its
