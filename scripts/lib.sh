@@ -107,6 +107,7 @@ install_release_scripts() {
   for f in "$PGSE_ROOT"/sql/pg_storage_ext--*.sql; do
     cp "$f" "$ext/"
   done
+  python3 "$PGSE_ROOT/scripts/gen-updates.py" "$ext" || die "generating the update scripts failed"
 }
 
 # Builds a Debian unstable source package with PGXS into the PostgreSQL of $PGC and prints its
