@@ -511,9 +511,29 @@ $$;
 COMMENT ON FUNCTION audit._history(regclass, jsonb, boolean) IS
     'Internal: audit.history; with cluster, a Citus distributed table''s rows from every node''s log.';
 
+-- The permission error of a reader of the log who may not read it names the role to grant
+-- (audit_reader), not the internal function or view the reader would otherwise trip over.
+-- Everyone may call it (sql/grants.sql): it reads only the caller's own memberships.
+CREATE FUNCTION audit._require_reader(what text, target regclass) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT pg_has_role('audit_reader', 'USAGE') THEN
+        RAISE EXCEPTION 'permission denied to read the audit log of %', target
+              USING ERRCODE = 'insufficient_privilege',
+                    DETAIL = format('%s reads audit.log, which only members of audit_reader may read.', what),
+                    HINT = format('GRANT audit_reader TO %I;', current_user);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION audit._require_reader(text, regclass) IS
+    'Internal: raises 42501 naming audit_reader when the caller may not read the audit log.';
+
 CREATE FUNCTION audit.history(target regclass, pk jsonb) RETURNS SETOF audit.log
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT * FROM audit._history(target, pk, true)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM audit._require_reader('audit.history', target);
+    RETURN QUERY SELECT * FROM audit._history(target, pk, true);
+END
 $$;
 COMMENT ON FUNCTION audit.history(regclass, jsonb) IS
     'Every logged change of the row with primary key pk (e.g. ''{"id": 42}''), oldest first; an UPDATE that changed the key appears under both keys. A key naming only some primary-key columns (the key before a conversion to a partitioned table) matches every logged key containing it.';
@@ -527,13 +547,16 @@ CREATE FUNCTION audit.row_at(target regclass, pk jsonb, at timestamptz) RETURNS 
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
-    oids oid[] := audit._oids(target);
+    oids oid[];
     h bigint := jsonb_hash_extended(row_at.pk, 0);
     hit record;
     -- a Citus distributed table's row: its changes from every node's log, where ids are per
     -- node and time orders them (README: Scale-out)
-    cluster boolean := storage._citus_workers() AND storage._citus_kind(target) = 'distributed';
+    cluster boolean;
 BEGIN
+    PERFORM audit._require_reader('audit.row_at', target);
+    oids := audit._oids(target);
+    cluster := storage._citus_workers() AND storage._citus_kind(target) = 'distributed';
     IF cluster THEN
         SELECT l.id, l.op, l.pk, l.new_row, l.ts INTO hit
           FROM audit._history(target, row_at.pk, true) l

@@ -532,7 +532,12 @@ BEGIN
             END CASE;
         EXCEPTION WHEN insufficient_privilege THEN
             v := NULL;
-            d := format('not measured: %s (grant pg_monitor, or audit_reader for the audit checks)', SQLERRM);
+            -- the hint names what this role lacks, never what it has
+            d := format('not measured: %s (%s)', SQLERRM, CASE
+                WHEN NOT pg_has_role('pg_monitor', 'USAGE') THEN 'grant pg_monitor to this role'
+                WHEN t.check_name IN ('audit_coverage', 'missing_audit_logs') AND NOT pg_has_role('audit_reader', 'USAGE')
+                    THEN 'grant audit_reader to this role for the audit checks'
+                ELSE 'it needs a privilege pg_monitor does not give: run it as the extension''s owner' END);
         WHEN OTHERS THEN
             v := NULL;
             d := format('not measured: %s (%s)', SQLERRM, SQLSTATE);

@@ -103,8 +103,12 @@ pub fn svg_line_chart(
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, y)| {
             (lo.min(*y), hi.max(*y))
         });
-    if y0 > 0.0 && y0 < y1 * 0.5 {
-        y0 = 0.0;
+    // a meaningful zero: the axis starts at 0 (or below, for negative values), and a percentage
+    // is drawn on 0..100, so a flat 22.8 % never looks like a fall
+    y0 = y0.min(0.0);
+    y1 = y1.max(0.0);
+    if unit == "%" && y1 <= 100.0 {
+        y1 = 100.0;
     }
     if y1 - y0 < 1e-9 {
         y1 = y0 + 1.0;
@@ -211,5 +215,34 @@ mod tests {
         assert!(empty.contains("no data") && !empty.contains("polyline"));
         let one = svg_line_chart("x", "y", &[(5.0, 7.0)], 300, 120);
         assert!(one.contains("<circle"));
+    }
+
+    /// The y pixel of each point of a chart's polyline.
+    fn ys(svg: &str) -> Vec<f64> {
+        let pl = svg
+            .split("points=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        pl.split(' ')
+            .map(|p| p.split(',').nth(1).unwrap().parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn charts_start_at_a_meaningful_zero() {
+        // disk free going from 22.9 % to 22.8 %: a change of under a pixel, not a steep fall
+        let pct = svg_line_chart("disk free", "%", &[(0.0, 22.9), (60.0, 22.8)], 300, 120);
+        let y = ys(&pct);
+        assert!((y[1] - y[0]).abs() < 1.0, "{y:?}");
+        assert!(pct.contains(">100<") && pct.contains(">0<"), "{pct}");
+        // a flat series sits at its height above zero, not at the bottom
+        let flat = svg_line_chart("tps", "1/s", &[(0.0, 50.0), (60.0, 50.0)], 300, 120);
+        assert!(ys(&flat)[0] < 100.0 - 1.0, "{flat}");
+        // negative values keep their own minimum
+        let neg = svg_line_chart("delta", "x", &[(0.0, -5.0), (60.0, 5.0)], 300, 120);
+        assert!(neg.contains(">-5.00<") || neg.contains(">-5<"), "{neg}");
     }
 }

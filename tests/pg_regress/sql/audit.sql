@@ -195,9 +195,14 @@ SELECT pg_temp.err($$SELECT audit.disable('articles')$$) AS disable;
 SELECT pg_temp.err($$ALTER TABLE articles DISABLE TRIGGER audit_capture_update$$) AS alter_trigger;
 SELECT pg_temp.err($$SELECT audit.set_retention('1 year')$$) AS retention;
 SELECT pg_temp.err($$SELECT audit._sync_partitions('articles')$$) AS internal;
+-- reading history without audit_reader: the error names the role to grant, not an internal object
+SELECT pg_temp.err($$SELECT * FROM audit.history('articles', '{"id": 1}')$$) AS history_not_reader;
+SELECT pg_temp.err($$SELECT audit.row_at('articles', '{"id": 1}', now())$$) AS row_at_not_reader;
 RESET ROLE;
 SET ROLE regress_audit_reader_member;
 SELECT op, role_name, new_row ->> 'title' AS title FROM audit.log WHERE table_name = 'articles' ORDER BY id;
+SELECT count(*) AS reader_history, audit.row_at('articles', '{"id": 1}', now()) ->> 'title' AS reader_row_at
+  FROM audit.history('articles', '{"id": 1}');
 SELECT count(*) AS reader_sees_tracked FROM audit.tracked WHERE table_name = 'articles'::regclass;
 SELECT pg_temp.err($$DELETE FROM audit.log$$) AS reader_del;
 RESET ROLE;

@@ -113,7 +113,7 @@ SELECT storage._html_escape('<b title="x">Tom & Jerry''s</b>') AS escaped;
 -- a monitoring role without superuser: every check answers; those it may not run say why
 CREATE ROLE health_monitor IN ROLE pg_monitor;
 SET ROLE health_monitor;
-SELECT check_name, status FROM storage.health() WHERE status = 'unknown' ORDER BY 1;
+SELECT check_name, status, detail FROM storage.health() WHERE status = 'unknown' ORDER BY 1;
 SELECT storage.metrics_prometheus() LIKE '%pg_storage_ext_health_status{check="cache_hit_ratio"}%' AS exposition;
 SELECT pg_temp.outcome('SELECT storage.metrics_snapshot()') AS snapshot_by_monitor;
 RESET ROLE;
