@@ -81,7 +81,7 @@ def statements(text):
             start = i = i + 1
         else:
             i += 1
-    if text[start:].strip():
+    if start < n:
         out.append(text[start:])
     return out
 

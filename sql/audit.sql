@@ -38,8 +38,12 @@ CREATE TABLE audit._log_context (
     application_name text,
     client_addr inet,
     columns text[] NOT NULL,
-    non_key text[]
+    non_key text[],
+    actor jsonb
 );
+-- audit.log WHERE actor @> '{"app.user_id": "42"}': the few contexts of that actor, then their
+-- statements by context (an index of each _log_statement partition)
+CREATE INDEX _log_context_actor ON audit._log_context USING gin (actor jsonb_path_ops) WHERE actor IS NOT NULL;
 CREATE TABLE audit._log_statement (
     id bigint NOT NULL,
     ts timestamptz NOT NULL,
@@ -67,18 +71,27 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     p record;
 BEGIN
-    FOR p IN SELECT c.oid::regclass AS part, c.relname, i.inhparent
+    FOR p IN SELECT c.oid::regclass AS part, c.relname, i.inhparent,
+                    EXISTS (SELECT FROM pg_index x WHERE x.indrelid = c.oid) AS indexed,
+                    EXISTS (SELECT FROM pg_index x JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'context'
+                             WHERE x.indrelid = c.oid AND x.indnatts = 1 AND x.indkey[0] = a.attnum) AS by_context
                FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
               WHERE i.inhparent IN ('audit._log_statement'::regclass, 'audit._log_row'::regclass)
-                AND NOT EXISTS (SELECT FROM pg_index x WHERE x.indrelid = c.oid)
               ORDER BY c.relname
     LOOP
         IF p.inhparent = 'audit._log_statement'::regclass THEN
-            EXECUTE format('CREATE UNIQUE INDEX %I ON %s (id)',
-                           storage._partition_fit(p.relname, '_id_idx'), p.part);
-            EXECUTE format('CREATE INDEX %I ON %s (table_oid, ts)',
-                           storage._partition_fit(p.relname, '_table_idx'), p.part);
-        ELSE
+            IF NOT p.indexed THEN
+                EXECUTE format('CREATE UNIQUE INDEX %I ON %s (id)',
+                               storage._partition_fit(p.relname, '_id_idx'), p.part);
+                EXECUTE format('CREATE INDEX %I ON %s (table_oid, ts)',
+                               storage._partition_fit(p.relname, '_table_idx'), p.part);
+            END IF;
+            -- (added in 0.3.0: made for the partitions of earlier versions too)
+            IF NOT p.by_context THEN
+                EXECUTE format('CREATE INDEX %I ON %s (context)',
+                               storage._partition_fit(p.relname, '_context_idx'), p.part);
+            END IF;
+        ELSIF NOT p.indexed THEN
             -- the log only grows: its hash buckets are packed full
             EXECUTE format('CREATE INDEX %I ON %s USING hash (key_hash) WITH (fillfactor = 100)',
                            storage._partition_fit(p.relname, '_key_idx'), p.part);
@@ -108,23 +121,26 @@ COMMENT ON TABLE audit._log_row IS
 -- missing. The capture in a Citus shard seeds it with the shard: the parallel connections of one
 -- distributed transaction (one per shard) then never insert the same id, which would make one
 -- wait for the other's commit, itself waiting for the first: a distributed deadlock.
+-- The actor (the settings of pg_storage_ext.audit_actor_settings that were set) is part of the
+-- context; a context without one hashes as before it existed.
 CREATE FUNCTION audit._context(schema_name name, table_name name, db_user name, role_name name,
                                application_name text, client_addr inet, columns text[], non_key text[],
-                               seed bigint DEFAULT 0)
+                               seed bigint DEFAULT 0, actor jsonb DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    h bigint := jsonb_hash_extended(jsonb_build_array(schema_name, table_name, db_user, role_name,
-                                                      application_name, client_addr, columns, non_key), seed);
+    values_ jsonb := jsonb_build_array(schema_name, table_name, db_user, role_name,
+                                       application_name, client_addr, columns, non_key);
+    h bigint := jsonb_hash_extended(CASE WHEN actor IS NULL THEN values_ ELSE values_ || jsonb_build_array(actor) END, seed);
 BEGIN
     INSERT INTO audit._log_context AS c
-    VALUES (h, schema_name, table_name, db_user, role_name, application_name, client_addr, columns, non_key)
+    VALUES (h, schema_name, table_name, db_user, role_name, application_name, client_addr, columns, non_key, actor)
     ON CONFLICT (id) DO NOTHING;
     RETURN h;
 END
 $$;
-REVOKE ALL ON FUNCTION audit._context(name, name, name, name, text, inet, text[], text[], bigint) FROM PUBLIC;
-COMMENT ON FUNCTION audit._context(name, name, name, name, text, inet, text[], text[], bigint) IS
+REVOKE ALL ON FUNCTION audit._context(name, name, name, name, text, inet, text[], text[], bigint, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION audit._context(name, name, name, name, text, inet, text[], text[], bigint, jsonb) IS
     'Internal: the id of a log context (a 64-bit hash of its values, seeded), written to audit._log_context when missing.';
 
 -- The changed rows with every column of audit.log, and the key hashes history looks rows up by.
@@ -136,7 +152,7 @@ SELECT r.id, s.ts, s.txid, s.table_oid, c.schema_name, c.table_name, s.op,
             THEN ARRAY(SELECT u.col FROM unnest(c.columns) WITH ORDINALITY AS u(col, n)
                         WHERE r.new_row OPERATOR(pg_catalog.?) u.col ORDER BY u.n) END AS changed_columns,
        c.db_user, c.role_name, c.application_name, c.client_addr, s.query,
-       r.key_hash, r.old_key_hash
+       r.key_hash, r.old_key_hash, c.actor
   FROM audit._log_row r
   JOIN audit._log_statement s ON s.id = r.statement_id
   JOIN audit._log_context c ON c.id = s.context
@@ -152,27 +168,27 @@ COMMENT ON VIEW audit._log_rows IS
 CREATE FUNCTION audit._from_workers(command text, target regclass DEFAULT NULL)
 RETURNS TABLE (id bigint, ts timestamptz, txid xid8, table_oid oid, schema_name name, table_name name, op text,
                pk jsonb, old_pk jsonb, old_row jsonb, new_row jsonb, changed_columns text[], db_user name,
-               role_name name, application_name text, client_addr inet, query text)
+               role_name name, application_name text, client_addr inet, query text, actor jsonb)
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
     SELECT r.id, r.ts, r.txid,
            coalesce(target::oid, to_regclass(format('%I.%I', r.schema_name, r.table_name))::oid, r.table_oid),
            r.schema_name, r.table_name, r.op, r.pk, r.old_pk, r.old_row, r.new_row, r.changed_columns,
-           r.db_user, r.role_name, r.application_name, r.client_addr, r.query
+           r.db_user, r.role_name, r.application_name, r.client_addr, r.query, r.actor
       FROM storage._on_workers(command) AS w
      CROSS JOIN LATERAL jsonb_to_recordset(w.result::jsonb)
            AS r(id bigint, ts timestamptz, txid xid8, table_oid oid, schema_name name, table_name name, op text,
                 pk jsonb, old_pk jsonb, old_row jsonb, new_row jsonb, changed_columns text[], db_user name,
-                role_name name, application_name text, client_addr inet, query text)
+                role_name name, application_name text, client_addr inet, query text, actor jsonb)
 $$;
 COMMENT ON FUNCTION audit._from_workers(text, regclass) IS
     'Internal: the audit.log rows a command run on every Citus worker returns as a jsonb array (each worker''s result), under this node''s OID of their table.';
 
 -- On a Citus coordinator, the rows the workers logged for the shards of distributed tables
 -- (their row changes; TRUNCATE and DDL of a Citus table are logged here); nothing elsewhere.
-CREATE FUNCTION audit._cluster_log()
+CREATE FUNCTION audit._cluster_rows()
 RETURNS TABLE (id bigint, ts timestamptz, txid xid8, table_oid oid, schema_name name, table_name name, op text,
                pk jsonb, old_pk jsonb, old_row jsonb, new_row jsonb, changed_columns text[], db_user name,
-               role_name name, application_name text, client_addr inet, query text)
+               role_name name, application_name text, client_addr inet, query text, actor jsonb)
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF NOT storage._citus_workers() THEN
@@ -182,22 +198,22 @@ BEGIN
         'SELECT coalesce(jsonb_agg(l), ''[]'') FROM audit._log_rows l WHERE l.op IN (''INSERT'', ''UPDATE'', ''DELETE'')');
 END
 $$;
-COMMENT ON FUNCTION audit._cluster_log() IS
+COMMENT ON FUNCTION audit._cluster_rows() IS
     'Internal: on a Citus coordinator, the row changes the workers logged (shards of distributed tables); empty elsewhere.';
 
 CREATE VIEW audit.log AS
 SELECT id, ts, txid, table_oid, schema_name, table_name, op, pk, old_pk, old_row, new_row, changed_columns,
-       db_user, role_name, application_name, client_addr, query
+       db_user, role_name, application_name, client_addr, query, actor
   FROM audit._log_rows
 UNION ALL
 SELECT s.id, s.ts, s.txid, s.table_oid, c.schema_name, c.table_name, s.op, NULL::jsonb, NULL::jsonb,
        CASE WHEN s.op = 'TRUNCATE' THEN s.detail END, CASE WHEN s.op = 'DDL' THEN s.detail END, NULL::text[],
-       c.db_user, c.role_name, c.application_name, c.client_addr, s.query
+       c.db_user, c.role_name, c.application_name, c.client_addr, s.query, c.actor
   FROM audit._log_statement s
   JOIN audit._log_context c ON c.id = s.context
  WHERE s.op IN ('TRUNCATE', 'DDL')
 UNION ALL
-SELECT * FROM audit._cluster_log();
+SELECT * FROM audit._cluster_rows();
 -- The view is read-only: writes are refused by privileges (nobody but the extension owner has
 -- them), and by this trigger for the owner and superusers.
 CREATE FUNCTION audit._log_read_only() RETURNS trigger
@@ -232,6 +248,7 @@ COMMENT ON COLUMN audit.log.changed_columns IS 'UPDATE only: the logged columns 
 COMMENT ON COLUMN audit.log.db_user IS 'session_user of the change.';
 COMMENT ON COLUMN audit.log.role_name IS 'current_user of the statement that changed the row.';
 COMMENT ON COLUMN audit.log.query IS 'The top-level statement text, when enabled with capture_query.';
+COMMENT ON COLUMN audit.log.actor IS 'The end user behind the statement: the settings named by pg_storage_ext.audit_actor_settings that were set, e.g. {"app.user_id": "42"} (a setting holding JSON as JSON); NULL when none was.';
 
 -- Tables under capture. table_oids keeps every OID the table had: pg_restore gives it a new
 -- one, and history keeps finding the rows logged under the old.
@@ -492,7 +509,7 @@ BEGIN
     IF NOT audit._partial_key(target, _history.pk) THEN
         RETURN QUERY
         SELECT l.id, l.ts, l.txid, l.table_oid, l.schema_name, l.table_name, l.op, l.pk, l.old_pk, l.old_row,
-               l.new_row, l.changed_columns, l.db_user, l.role_name, l.application_name, l.client_addr, l.query
+               l.new_row, l.changed_columns, l.db_user, l.role_name, l.application_name, l.client_addr, l.query, l.actor
           FROM audit._log_rows l
          WHERE (l.key_hash = h OR l.old_key_hash = h) AND l.table_oid = ANY (oids)
            AND (l.pk = _history.pk OR l.old_pk = _history.pk)
@@ -500,7 +517,7 @@ BEGIN
     ELSE
         RETURN QUERY
         SELECT l.id, l.ts, l.txid, l.table_oid, l.schema_name, l.table_name, l.op, l.pk, l.old_pk, l.old_row,
-               l.new_row, l.changed_columns, l.db_user, l.role_name, l.application_name, l.client_addr, l.query
+               l.new_row, l.changed_columns, l.db_user, l.role_name, l.application_name, l.client_addr, l.query, l.actor
           FROM audit._log_rows l
          WHERE l.table_oid = ANY (oids)
            AND (l.pk @> _history.pk OR l.old_pk @> _history.pk)
@@ -528,19 +545,20 @@ $$;
 COMMENT ON FUNCTION audit._require_reader(text, regclass) IS
     'Internal: raises 42501 naming audit_reader when the caller may not read the audit log.';
 
-CREATE FUNCTION audit.history(target regclass, pk jsonb) RETURNS SETOF audit.log
+CREATE FUNCTION audit.history(target regclass, pk jsonb, actor jsonb DEFAULT NULL) RETURNS SETOF audit.log
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM audit._require_reader('audit.history', target);
-    RETURN QUERY SELECT * FROM audit._history(target, pk, true);
+    RETURN QUERY SELECT * FROM audit._history(target, pk, true) h
+                  WHERE history.actor IS NULL OR h.actor @> history.actor;
 END
 $$;
-COMMENT ON FUNCTION audit.history(regclass, jsonb) IS
-    'Every logged change of the row with primary key pk (e.g. ''{"id": 42}''), oldest first; an UPDATE that changed the key appears under both keys. A key naming only some primary-key columns (the key before a conversion to a partitioned table) matches every logged key containing it.';
+COMMENT ON FUNCTION audit.history(regclass, jsonb, jsonb) IS
+    'Every logged change of the row with primary key pk (e.g. ''{"id": 42}''), oldest first; an UPDATE that changed the key appears under both keys. A key naming only some primary-key columns (the key before a conversion to a partitioned table) matches every logged key containing it. With actor (e.g. ''{"app.user_id": "42"}''), only the changes whose actor contains it.';
 
 -- what history, row_at and audit.log call on a Citus coordinator (each runs as the caller)
 GRANT EXECUTE ON FUNCTION audit._history(regclass, jsonb, boolean), audit._from_workers(text, regclass),
-                          audit._cluster_log(), storage._citus_kind(regclass), storage._citus_workers(),
+                          audit._cluster_rows(), storage._citus_kind(regclass), storage._citus_workers(),
                           storage._on_workers(text) TO audit_reader;
 
 CREATE FUNCTION audit.row_at(target regclass, pk jsonb, at timestamptz) RETURNS jsonb

@@ -39,6 +39,11 @@ pub static MIGRATION_LARGE_TABLE_BYTES: GucSetting<f64> = GucSetting::<f64>::new
 /// itself (the heartbeat job finds it).
 pub static MIGRATION_AUTO_RESUME: GucSetting<bool> = GucSetting::<bool>::new(true);
 
+/// `pg_storage_ext.audit_actor_settings`: the settings whose values are recorded as the actor
+/// of every audited change (the end user behind a pooled connection).
+pub static AUDIT_ACTOR_SETTINGS: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"app.user_id, request.jwt.claims"));
+
 /// Daily window (`HH:MM-HH:MM`, server time zone) outside which storage.run_maintenance_plan()
 /// runs nothing; empty: any time.
 pub static MAINTENANCE_WINDOW: GucSetting<Option<CString>> =
@@ -172,6 +177,17 @@ pub fn init() {
         0.0,
         1e15,
         GucContext::Userset,
+        GucFlags::default(),
+    );
+    // Superuser-only: a session may set the values it is recorded with (that is the
+    // application's business), but not which settings are recorded; set per database or role
+    // with ALTER DATABASE / ALTER ROLE ... SET.
+    GucRegistry::define_string_guc(
+        c"pg_storage_ext.audit_actor_settings",
+        c"Settings recorded as the actor of every audited change (comma-separated names).",
+        c"Their values when a statement changes audited rows are stored with its context and shown as audit.log.actor, e.g. {\"app.user_id\": \"42\"}; a value holding a JSON object or array (PostgREST's request.jwt.claims) as JSON; unset ones are left out.",
+        &AUDIT_ACTOR_SETTINGS,
+        GucContext::Suset,
         GucFlags::default(),
     );
     GucRegistry::define_string_guc(

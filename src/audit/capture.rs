@@ -78,9 +78,13 @@ const LOG_ARG_TYPES: [pg_sys::Oid; 9] = [
 ];
 
 /// The context of a statement: $1 schema, $2 table, $3 db_user, $4 role_name, $5 application,
-/// $6 client address, $7 logged columns, $8 non-key columns, $9 the seed of its id's hash.
+/// $6 client address, $7 logged columns, $8 non-key columns, $9 the seed of its id's hash, $10
+/// the actor (JSON text; a database whose extension SQL predates the actor, 0.2.0's, has no
+/// such argument: [`CONTEXT_SQL`] then).
+const CONTEXT_ACTOR_SQL: &str =
+    "SELECT audit._context($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::pg_catalog.jsonb)";
 const CONTEXT_SQL: &str = "SELECT audit._context($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-const CONTEXT_ARG_TYPES: [pg_sys::Oid; 9] = [
+const CONTEXT_ARG_TYPES: [pg_sys::Oid; 10] = [
     pg_sys::NAMEOID,
     pg_sys::NAMEOID,
     pg_sys::NAMEOID,
@@ -90,6 +94,7 @@ const CONTEXT_ARG_TYPES: [pg_sys::Oid; 9] = [
     pg_sys::TEXTARRAYOID,
     pg_sys::TEXTARRAYOID,
     pg_sys::INT8OID,
+    pg_sys::TEXTOID,
 ];
 
 /// The images of a transition table's rows, one row `f` each, as a FROM item.
@@ -246,6 +251,8 @@ pub(super) struct Entry {
     pub(super) plan: pg_sys::SPIPlanPtr,
     /// Whether it is.
     legacy: bool,
+    /// Whether the log's contexts have an actor (extension SQL of 0.3.0 on).
+    actor_column: bool,
     /// The seed of context ids: 0, or in a Citus shard the shard's OID (see `audit._context`).
     context_seed: i64,
     /// Context ids by (session user, current user, application name), valid while no
@@ -253,8 +260,8 @@ pub(super) struct Entry {
     contexts: RefCell<(u64, HashMap<ContextKey, i64>)>,
 }
 
-/// Who ran a statement: session user, current user, application name.
-type ContextKey = (pg_sys::Oid, pg_sys::Oid, Option<String>);
+/// Who ran a statement: session user, current user, application name, actor.
+type ContextKey = (pg_sys::Oid, pg_sys::Oid, Option<String>, Option<String>);
 
 thread_local! {
     /// Entries by trigger. A plan over a transition table is not invalidated by the plan cache
@@ -356,7 +363,8 @@ fn context_id(entry: &Entry, actor: pg_sys::Oid) -> i64 {
         )
     };
     let generation = aborts();
-    let key = (session, actor, app);
+    let end_user = if entry.actor_column { end_user() } else { None };
+    let key = (session, actor, app, end_user);
     {
         let mut cache = entry.contexts.borrow_mut();
         if cache.0 != generation || cache.1.len() >= 256 {
@@ -377,14 +385,21 @@ fn context_id(entry: &Entry, actor: pg_sys::Oid) -> i64 {
         entry.logged.clone().into_datum(),
         entry.non_key.clone().and_then(IntoDatum::into_datum),
         Some(pg_sys::Datum::from(entry.context_seed)),
+        key.3.clone().and_then(IntoDatum::into_datum),
     ];
-    let id = CONTEXT_PLAN.with(|p| {
+    let with_actor = usize::from(entry.actor_column);
+    let id = CONTEXT_PLANS.with(|plans| {
+        let p = &plans[with_actor];
         let plan = p.get().unwrap_or_else(|| {
-            let plan = prepare(CONTEXT_SQL, &CONTEXT_ARG_TYPES);
+            let plan = if entry.actor_column {
+                prepare(CONTEXT_ACTOR_SQL, &CONTEXT_ARG_TYPES)
+            } else {
+                prepare(CONTEXT_SQL, &CONTEXT_ARG_TYPES[..9])
+            };
             p.set(Some(plan));
             plan
         });
-        execute(plan, &params, pg_sys::SPI_OK_SELECT);
+        execute(plan, &params[..9 + with_actor], pg_sys::SPI_OK_SELECT);
         // SAFETY: one row, one column of the SELECT just run.
         unsafe {
             let result = &*pg_sys::SPI_tuptable;
@@ -401,8 +416,25 @@ fn context_id(entry: &Entry, actor: pg_sys::Oid) -> i64 {
 }
 
 thread_local! {
-    /// The saved plan of [`CONTEXT_SQL`].
-    static CONTEXT_PLAN: Cell<Option<pg_sys::SPIPlanPtr>> = const { Cell::new(None) };
+    /// The saved plans of [`CONTEXT_SQL`] and [`CONTEXT_ACTOR_SQL`].
+    static CONTEXT_PLANS: [Cell<Option<pg_sys::SPIPlanPtr>>; 2] = const { [Cell::new(None), Cell::new(None)] };
+}
+
+/// The end user behind this statement (pg_storage_core::audit::actor_json): the settings named
+/// by `pg_storage_ext.audit_actor_settings` that are set, read now, so a `SET LOCAL` of a pooled
+/// transaction is the value recorded. None when none is set.
+fn end_user() -> Option<String> {
+    let list = crate::gucs::text(&crate::gucs::AUDIT_ACTOR_SETTINGS);
+    let values: Vec<(String, String)> = pg_storage_core::audit::actor_settings(&list)
+        .into_iter()
+        .filter_map(|name| {
+            let c = std::ffi::CString::new(name.as_str()).ok()?;
+            // SAFETY: a setting looked up by name; NULL when there is none (missing_ok).
+            let v = unsafe { pg_sys::GetConfigOption(c.as_ptr(), true, false) };
+            (!v.is_null()).then(|| (name, cstr(v)))
+        })
+        .collect();
+    pg_storage_core::audit::actor_json(values.iter().map(|(n, v)| (n.as_str(), v.as_str())))
 }
 
 /// Runs a saved plan with these parameters; anything but `expect` is an internal error.
@@ -890,9 +922,13 @@ fn entry(td: &pg_sys::TriggerData, op: Op, tgname: &str, logical: pg_sys::Oid) -
     };
     let image = image_expr(rel);
     // SAFETY: syscache lookups by name.
-    let legacy = unsafe {
+    let (legacy, actor_column) = unsafe {
         let nsp = pg_sys::get_namespace_oid(c"audit".as_ptr(), false);
-        pg_sys::get_relname_relid(c"_log_row".as_ptr(), nsp) == pg_sys::InvalidOid
+        let contexts = pg_sys::get_relname_relid(c"_log_context".as_ptr(), nsp);
+        (
+            pg_sys::get_relname_relid(c"_log_row".as_ptr(), nsp) == pg_sys::InvalidOid,
+            contexts != pg_sys::InvalidOid && pg_sys::get_attnum(contexts, c"actor".as_ptr()) != 0,
+        )
     };
     let image_exclude: Vec<String> = options
         .exclude
@@ -919,6 +955,7 @@ fn entry(td: &pg_sys::TriggerData, op: Op, tgname: &str, logical: pg_sys::Oid) -
         options,
         plan,
         legacy,
+        actor_column,
         // SAFETY: the relation is open for the trigger.
         context_seed: if shard {
             i64::from(unsafe { (*rel).rd_id }.to_u32())

@@ -95,6 +95,43 @@ pub fn logged(columns: &[String], exclude: &[String]) -> Vec<String> {
     non_key(columns, exclude)
 }
 
+/// The largest setting value parsed as JSON for an actor; a longer one is kept as a string.
+pub const ACTOR_JSON_MAX: usize = 64 * 1024;
+
+/// The names of `pg_storage_ext.audit_actor_settings`: a comma-separated list, blanks around
+/// names ignored, empty names and repeats left out.
+pub fn actor_settings(list: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
+    names
+}
+
+/// The actor of a statement as JSON object text: each setting that is set (a non-empty value),
+/// under its name; a value holding a JSON object or array (PostgREST's `request.jwt.claims`) as
+/// that JSON, any other as a string. None when no setting is set.
+pub fn actor_json<'a>(values: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<String> {
+    let mut actor = serde_json::Map::new();
+    for (name, value) in values {
+        if value.is_empty() {
+            continue;
+        }
+        let trimmed = value.trim_start();
+        let json = (value.len() <= ACTOR_JSON_MAX
+            && (trimmed.starts_with('{') || trimmed.starts_with('[')))
+        .then(|| serde_json::from_str::<serde_json::Value>(value).ok())
+        .flatten();
+        actor.insert(
+            name.to_owned(),
+            json.unwrap_or_else(|| serde_json::Value::String(value.to_owned())),
+        );
+    }
+    (!actor.is_empty()).then(|| serde_json::Value::Object(actor).to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +180,45 @@ mod tests {
             s(&["body", "secret"])
         );
         assert_eq!(logged(&cols, &s(&["secret"])), s(&["id", "tenant", "body"]));
+    }
+
+    #[test]
+    fn actor_settings_list() {
+        assert_eq!(
+            actor_settings(" app.user_id, request.jwt.claims ,,app.user_id,"),
+            s(&["app.user_id", "request.jwt.claims"])
+        );
+        assert!(actor_settings("").is_empty());
+    }
+
+    #[test]
+    fn actor_json_values() {
+        assert_eq!(actor_json([]), None);
+        assert_eq!(actor_json([("app.user_id", "")]), None);
+        assert_eq!(
+            actor_json([("app.user_id", "42"), ("app.tenant", "")]).as_deref(),
+            Some(r#"{"app.user_id":"42"}"#)
+        );
+        // JSON claims stay JSON; numbers keep their text (arbitrary precision)
+        let claims = r#"{"sub": "u-7", "role": "authenticated", "exp": 17000000000000000001}"#;
+        let v: serde_json::Value =
+            serde_json::from_str(&actor_json([("request.jwt.claims", claims)]).unwrap()).unwrap();
+        assert_eq!(v["request.jwt.claims"]["sub"], "u-7");
+        assert_eq!(
+            v["request.jwt.claims"]["exp"].to_string(),
+            "17000000000000000001"
+        );
+        // not JSON, or too long to parse: a string
+        let broken = actor_json([("request.jwt.claims", "{not json")]).unwrap();
+        assert_eq!(broken, r#"{"request.jwt.claims":"{not json"}"#);
+        let long = format!("[{}0]", "0,".repeat(ACTOR_JSON_MAX));
+        let v: serde_json::Value =
+            serde_json::from_str(&actor_json([("x", long.as_str())]).unwrap()).unwrap();
+        assert!(v["x"].is_string());
+        // deeper than serde_json's recursion limit: a string, never a crash
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let v: serde_json::Value =
+            serde_json::from_str(&actor_json([("x", deep.as_str())]).unwrap()).unwrap();
+        assert!(v["x"].is_string());
     }
 }
