@@ -152,7 +152,7 @@ SELECT r.id, s.ts, s.txid, s.table_oid, c.schema_name, c.table_name, s.op,
             THEN ARRAY(SELECT u.col FROM unnest(c.columns) WITH ORDINALITY AS u(col, n)
                         WHERE r.new_row OPERATOR(pg_catalog.?) u.col ORDER BY u.n) END AS changed_columns,
        c.db_user, c.role_name, c.application_name, c.client_addr, s.query,
-       r.key_hash, r.old_key_hash, c.actor
+       r.key_hash, r.old_key_hash, c.actor, r.statement_id
   FROM audit._log_row r
   JOIN audit._log_statement s ON s.id = r.statement_id
   JOIN audit._log_context c ON c.id = s.context
@@ -561,6 +561,97 @@ GRANT EXECUTE ON FUNCTION audit._history(regclass, jsonb, boolean), audit._from_
                           audit._cluster_rows(), storage._citus_kind(regclass), storage._citus_workers(),
                           storage._on_workers(text) TO audit_reader;
 
+-- The earliest moment the log answers for about a table (audit.row_at, audit.table_at): when its
+-- capture began, or the oldest moment retention kept of the log, whichever is later. Before it
+-- (or for a table not audited) a 22023 error naming that moment, never a guess.
+CREATE FUNCTION audit._check_at(what text, target regclass, at timestamptz) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    enabled timestamptz := (SELECT t.enabled_at FROM audit._tracked t WHERE t.table_name = target);
+    -- the lower bound of the oldest month of the log (the default partition has none)
+    kept timestamptz := (SELECT min((regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::timestamptz)
+                           FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                          WHERE i.inhparent = 'audit._log_statement'::regclass);
+    horizon timestamptz := greatest(enabled, kept);
+BEGIN
+    IF enabled IS NULL THEN
+        RAISE EXCEPTION '% is not audited', target
+              USING ERRCODE = 'invalid_parameter_value',
+                    DETAIL = format('%s answers from the audit log of a table audited now.', what),
+                    HINT = format('SELECT audit.enable(%L);', target::text);
+    END IF;
+    IF at IS NULL OR at < horizon THEN
+        RAISE EXCEPTION 'the audit log of % cannot answer for %', target, coalesce(at::text, 'NULL')
+              USING ERRCODE = 'invalid_parameter_value',
+                    DETAIL = format('The earliest moment it answers for is %s (%s).', horizon,
+                                    CASE WHEN horizon = enabled THEN 'when audit.enable began capturing the table'
+                                         ELSE 'the oldest month retention kept' END),
+                    HINT = 'Ask for a moment at or after it.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION audit._check_at(text, regclass, timestamptz) IS
+    'Internal: raises 22023 when the audit log cannot answer for target at that moment (not audited, before audit.enable or before what retention kept).';
+
+-- A whole-table TRUNCATE removes rows without logging them: before it, the log cannot say which
+-- rows the table had (unless a row changed in between).
+CREATE FUNCTION audit._truncated_since(target regclass, oids oid[], at timestamptz) RETURNS timestamptz
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT min(s.ts) FROM audit._log_statement s
+     WHERE s.table_oid = ANY (oids) AND s.op = 'TRUNCATE' AND s.ts > at
+$$;
+COMMENT ON FUNCTION audit._truncated_since(regclass, oid[], timestamptz) IS
+    'Internal: the first TRUNCATE of the table logged after at (NULL if none).';
+
+CREATE FUNCTION audit._truncate_error(what text, target regclass, at timestamptz, cut timestamptz) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION 'the audit log of % cannot answer for %', target, at
+          USING ERRCODE = 'invalid_parameter_value',
+                DETAIL = format('%s: a TRUNCATE at %s removed the table''s rows without logging them, so the rows it had before are not known.', what, cut),
+                HINT = format('Ask for a moment at or after %s.', cut);
+END
+$$;
+COMMENT ON FUNCTION audit._truncate_error(text, regclass, timestamptz, timestamptz) IS
+    'Internal: the 22023 error of row_at and table_at for a moment before an unlogged TRUNCATE.';
+
+-- The live row with this key, as the caller reads it (its privileges, row security), as the log's
+-- images have it: without the excluded non-key columns.
+CREATE FUNCTION audit._live_row(target regclass, pk jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cond text;
+    matched int;
+    excluded text[];
+    r jsonb;
+BEGIN
+    IF NOT has_table_privilege(target, 'SELECT') THEN
+        RAISE EXCEPTION 'permission denied for table %', target
+              USING ERRCODE = 'insufficient_privilege',
+                    DETAIL = 'The row has not changed since that moment: what it was then is the live row, which audit.row_at reads as you.',
+                    HINT = format('GRANT SELECT ON %s TO %I;', target, current_user);
+    END IF;
+    SELECT string_agg(format('t.%I IS NOT DISTINCT FROM k.%I', a.attname, a.attname), ' AND '), count(*)
+      INTO cond, matched
+      FROM jsonb_object_keys(pk) AS j(name)
+      JOIN pg_attribute a ON a.attrelid = target AND a.attname = j.name AND a.attnum > 0 AND NOT a.attisdropped;
+    IF jsonb_typeof(pk) <> 'object' OR matched IS DISTINCT FROM (SELECT count(*) FROM jsonb_object_keys(pk))::int OR matched = 0 THEN
+        RAISE EXCEPTION 'key % does not name columns of %', pk, target
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'Give the primary key as an object of its columns, e.g. ''{"id": 42}''.';
+    END IF;
+    excluded := ARRAY(SELECT x FROM audit._tracked t, unnest(t.exclude_columns) AS x WHERE t.table_name = target
+                      EXCEPT SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+                              WHERE i.indrelid = target AND i.indisprimary);
+    EXECUTE format('SELECT to_jsonb(t) - $2 FROM %s AS t, jsonb_populate_record(NULL::%s, $1) AS k WHERE %s LIMIT 1',
+                   target, target, cond)
+       INTO r USING pk, excluded;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION audit._live_row(regclass, jsonb) IS
+    'Internal: the live row with this key as the caller reads it, without excluded non-key columns (audit.row_at of a row unchanged since).';
+
 CREATE FUNCTION audit.row_at(target regclass, pk jsonb, at timestamptz) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan AS $$
@@ -568,42 +659,144 @@ DECLARE
     oids oid[];
     h bigint := jsonb_hash_extended(row_at.pk, 0);
     hit record;
+    cut timestamptz;
     -- a Citus distributed table's row: its changes from every node's log, where ids are per
     -- node and time orders them (README: Scale-out)
     cluster boolean;
+    partial boolean;
 BEGIN
     PERFORM audit._require_reader('audit.row_at', target);
+    PERFORM audit._check_at('audit.row_at', target, at);
     oids := audit._oids(target);
     cluster := storage._citus_workers() AND storage._citus_kind(target) = 'distributed';
+    partial := audit._partial_key(target, row_at.pk);
+    -- The last change at or before `at` (within one statement, a row's new key before another's
+    -- old one: the statement swapped them)
     IF cluster THEN
         SELECT l.id, l.op, l.pk, l.new_row, l.ts INTO hit
           FROM audit._history(target, row_at.pk, true) l
          WHERE l.ts <= at
          ORDER BY l.ts DESC, l.id DESC LIMIT 1;
-    ELSIF NOT audit._partial_key(target, row_at.pk) THEN
+    ELSIF NOT partial THEN
         SELECT l.id, l.op, l.pk, l.new_row, l.ts INTO hit
           FROM audit._log_rows l
          WHERE (l.key_hash = h OR l.old_key_hash = h) AND l.table_oid = ANY (oids)
            AND (l.pk = row_at.pk OR l.old_pk = row_at.pk) AND l.ts <= at
-         ORDER BY l.id DESC LIMIT 1;
+         ORDER BY l.statement_id DESC, l.pk = row_at.pk DESC, l.id DESC LIMIT 1;
     ELSE
         SELECT l.id, l.op, l.pk, l.new_row, l.ts INTO hit
           FROM audit._log_rows l
          WHERE l.table_oid = ANY (oids)
            AND (l.pk @> row_at.pk OR l.old_pk @> row_at.pk) AND l.ts <= at
-         ORDER BY l.id DESC LIMIT 1;
+         ORDER BY l.statement_id DESC, l.pk @> row_at.pk DESC, l.id DESC LIMIT 1;
     END IF;
-    -- a TRUNCATE of the whole table since then emptied it (a Citus table's is logged here)
-    IF hit.id IS NULL OR EXISTS (SELECT FROM audit._log_statement s
-                                   WHERE s.table_oid = ANY (oids) AND s.op = 'TRUNCATE' AND s.detail IS NULL
-                                     AND s.ts <= at AND CASE WHEN cluster THEN s.ts > hit.ts ELSE s.id > hit.id END) THEN
-        RETURN NULL;
+    IF hit.id IS NOT NULL THEN
+        -- a TRUNCATE of the whole table since then emptied it (a Citus table's is logged here)
+        IF EXISTS (SELECT FROM audit._log_statement s
+                    WHERE s.table_oid = ANY (oids) AND s.op = 'TRUNCATE' AND s.detail IS NULL
+                      AND s.ts <= at AND CASE WHEN cluster THEN s.ts > hit.ts ELSE s.id > hit.id END) THEN
+            RETURN NULL;
+        END IF;
+        RETURN CASE WHEN hit.op IN ('INSERT', 'UPDATE') AND hit.pk @> row_at.pk THEN hit.new_row END;
     END IF;
-    RETURN CASE WHEN hit.op IN ('INSERT', 'UPDATE') AND hit.pk @> row_at.pk THEN hit.new_row END;
+    -- No change up to `at`: the row was what its first change after `at` found (the old image of
+    -- an UPDATE or DELETE; nothing if that change made it), or the live row if it never changed.
+    IF cluster THEN
+        SELECT l.id, l.op, l.pk, l.old_pk, l.old_row, l.ts INTO hit
+          FROM audit._history(target, row_at.pk, true) l
+         WHERE l.ts > at
+         ORDER BY l.ts, l.id LIMIT 1;
+    ELSIF NOT partial THEN
+        SELECT l.id, l.op, l.pk, l.old_pk, l.old_row, l.ts INTO hit
+          FROM audit._log_rows l
+         WHERE (l.key_hash = h OR l.old_key_hash = h) AND l.table_oid = ANY (oids)
+           AND (l.pk = row_at.pk OR l.old_pk = row_at.pk) AND l.ts > at
+         ORDER BY l.statement_id, coalesce(l.old_pk, l.pk) = row_at.pk AND l.op <> 'INSERT' DESC, l.id LIMIT 1;
+    ELSE
+        SELECT l.id, l.op, l.pk, l.old_pk, l.old_row, l.ts INTO hit
+          FROM audit._log_rows l
+         WHERE l.table_oid = ANY (oids)
+           AND (l.pk @> row_at.pk OR l.old_pk @> row_at.pk) AND l.ts > at
+         ORDER BY l.statement_id, coalesce(l.old_pk, l.pk) @> row_at.pk AND l.op <> 'INSERT' DESC, l.id LIMIT 1;
+    END IF;
+    cut := audit._truncated_since(target, oids, at);
+    IF cut IS NOT NULL AND (hit.id IS NULL OR hit.ts > cut) THEN
+        PERFORM audit._truncate_error('audit.row_at', target, at, cut);
+    END IF;
+    IF hit.id IS NOT NULL THEN
+        RETURN CASE WHEN hit.op <> 'INSERT' AND coalesce(hit.old_pk, hit.pk) @> row_at.pk THEN hit.old_row END;
+    END IF;
+    RETURN audit._live_row(target, row_at.pk);
 END
 $$;
 COMMENT ON FUNCTION audit.row_at(regclass, jsonb, timestamptz) IS
-    'The row with primary key pk as it was at time at (statement times), without excluded columns; NULL if it did not exist then. A partial key (see audit.history) should name one row.';
+    'The row with primary key pk as it was at time at (statement times), without excluded columns; NULL if it did not exist then. A row unchanged since is read from the table (as the caller). Before the earliest moment the log answers for (audit.enable, retention, an unlogged TRUNCATE): 22023. A partial key (see audit.history) should name one row.';
+
+-- The whole table as it was at `at`: the live rows no change since `at` touched (read as the
+-- caller, with its privileges and row security), and for every key a change since `at` touched,
+-- what its first such change found (the old image of an UPDATE or DELETE; nothing if that change
+-- made the row). Within one statement a row's old key comes before another's new key. Columns
+-- excluded from the log come back NULL, in every row.
+CREATE FUNCTION audit.table_at(target anyelement, at timestamptz) RETURNS SETOF anyelement
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    rel regclass := (SELECT nullif(t.typrelid, 0) FROM pg_type t WHERE t.oid = pg_typeof(target))::regclass;
+    oids oid[];
+    keys text[];
+    excluded text[];
+    cols text;
+    cut timestamptz;
+BEGIN
+    IF rel IS NULL OR (SELECT c.relkind FROM pg_class c WHERE c.oid = rel) NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'audit.table_at takes a table''s row type, got %', pg_typeof(target)
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'Call it as SELECT * FROM audit.table_at(NULL::schema.table, now() - interval ''1 hour'').';
+    END IF;
+    PERFORM audit._require_reader('audit.table_at', rel);
+    PERFORM storage._refuse_on_citus(rel, 'audit.table_at',
+                                     'It reads the log of this node only; a distributed table''s rows are logged by the workers (audit.history and audit.row_at read them there).');
+    PERFORM audit._check_at('audit.table_at', rel, at);
+    keys := ARRAY(SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+                   WHERE i.indrelid = rel AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum));
+    IF cardinality(keys) = 0 THEN
+        RAISE EXCEPTION 'audit.table_at needs a primary key on %', rel
+              USING ERRCODE = 'invalid_parameter_value',
+                    DETAIL = 'The log finds a row''s changes by its primary key.';
+    END IF;
+    oids := audit._oids(rel);
+    cut := audit._truncated_since(rel, oids, at);
+    IF cut IS NOT NULL THEN
+        PERFORM audit._truncate_error('audit.table_at', rel, at, cut);
+    END IF;
+    excluded := (SELECT t.exclude_columns FROM audit._tracked t WHERE t.table_name = rel);
+    SELECT string_agg(CASE WHEN a.attname::text = ANY (excluded) AND NOT a.attname::text = ANY (keys)
+                           THEN format('NULL::%s', format_type(a.atttypid, a.atttypmod))
+                           ELSE format('t.%I', a.attname) END, ', ' ORDER BY a.attnum)
+      INTO cols
+      FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped;
+    RETURN QUERY EXECUTE format(
+        $q$WITH ev AS (
+               SELECT l.statement_id, l.id, l.old_row, coalesce(l.old_pk, l.pk) AS key, l.op <> 'INSERT' AS before
+                 FROM audit._log_rows l WHERE l.table_oid = ANY ($1) AND l.ts > $2
+               UNION ALL
+               SELECT l.statement_id, l.id, NULL, l.pk, false
+                 FROM audit._log_rows l WHERE l.table_oid = ANY ($1) AND l.ts > $2 AND l.old_pk IS NOT NULL),
+           first AS (
+               SELECT DISTINCT ON (e.key) e.key, e.old_row, e.before FROM ev e
+                ORDER BY e.key, e.statement_id, e.before DESC, e.id)
+           SELECT %1$s FROM %2$s AS t WHERE NOT EXISTS (SELECT FROM first f WHERE f.key = jsonb_build_object(%3$s))
+           UNION ALL
+           SELECT r.* FROM first f CROSS JOIN LATERAL jsonb_populate_record(NULL::%2$s, f.old_row) AS r WHERE f.before$q$,
+        cols, rel, (SELECT string_agg(format('%L, t.%I', k, k), ', ') FROM unnest(keys) AS k))
+        USING oids, at;
+END
+$$;
+COMMENT ON FUNCTION audit.table_at(anyelement, timestamptz) IS
+    'Every row of the table as it was at time at, deleted rows included and rows inserted since left out: SELECT * FROM audit.table_at(NULL::public.users, now() - interval ''1 hour''). Unchanged rows come from the table (as the caller), the others from the log; columns excluded from the log are NULL. Needs audit_reader, SELECT on the table and a primary key; before the earliest moment the log answers for (audit.enable, retention, an unlogged TRUNCATE): 22023.';
+-- what row_at and table_at call, as the caller
+GRANT EXECUTE ON FUNCTION audit._check_at(text, regclass, timestamptz), audit._truncated_since(regclass, oid[], timestamptz),
+                          audit._truncate_error(text, regclass, timestamptz, timestamptz), audit._live_row(regclass, jsonb),
+                          storage._refuse_on_citus(regclass, text, text) TO audit_reader;
 
 CREATE FUNCTION audit.set_retention(keep interval) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET IntervalStyle = 'postgres' AS $$

@@ -38,6 +38,7 @@ BEGIN
             'storage._tenant_int4(cstring)', 'storage._tenant_int8(cstring)',
             'audit.enable(regclass, text[], boolean)', 'audit.disable(regclass)',
             'audit.history(regclass, jsonb, jsonb)', 'audit.row_at(regclass, jsonb, timestamp with time zone)',
+            'audit.table_at(anyelement, timestamp with time zone)',
             -- their permission error, naming audit_reader, raised as the caller
             'audit._require_reader(text, regclass)');
         EXECUTE pg_catalog.format('REVOKE ALL ON ROUTINE %s FROM PUBLIC', f);

@@ -996,6 +996,7 @@ fn every_public_function_has_a_decision_on_citus() {
         ("audit.history", "works"),
         ("audit.row_at", "works"),
         ("audit.set_retention", "works"),
+        ("audit.table_at", "refuses"),
         ("storage.convert_to_partitioned", "refuses"),
         ("storage.create_partitions", "works"),
         ("storage.create_roles", "this node"),
@@ -1071,6 +1072,12 @@ fn every_public_function_has_a_decision_on_citus() {
         &mut c,
         "SELECT storage.undo_partitioning('ct_decide')",
         "storage.undo_partitioning",
+        "distributed",
+    );
+    refused(
+        &mut c,
+        "SELECT count(*) FROM audit.table_at(NULL::ct_decide, now())",
+        "audit.table_at",
         "distributed",
     );
     c.batch_execute("DROP TABLE ct_decide").expect("cleanup");

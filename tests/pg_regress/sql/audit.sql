@@ -60,8 +60,10 @@ SELECT op, pk, old_pk, new_row FROM audit.history('users', '{"id": 30}');
 SELECT count(*) AS history_of_3 FROM audit.history('users', '{"id": 3}');
 SELECT audit.row_at('users', '{"id": 1}', now()) AS deleted_row,
        audit.row_at('users', '{"id": 2}', now()) AS current_row,
-       audit.row_at('users', '{"id": 2}', now() - interval '1 day') AS before_it_existed,
        audit.row_at('users', '{"id": 3}', now()) AS old_key;
+-- before audit.enable the log cannot answer: 22023 naming the moment it can answer from
+SELECT pg_temp.err($$SELECT audit.row_at('users', '{"id": 2}', now() - interval '1 day')$$)
+       LIKE '22023: the audit log of public.users cannot answer for % | detail: The earliest moment it answers for is % (when audit.enable began capturing the table).%' AS before_enable;
 
 -- rollback leaves nothing; a rolled-back savepoint leaves nothing of its own
 SELECT count(*) AS before FROM audit.log \gset

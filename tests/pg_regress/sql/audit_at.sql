@@ -1,0 +1,127 @@
+-- Audit: the table as it was (audit.table_at) and a row as it was (audit.row_at) after a scripted
+-- mix of changes, each compared with a snapshot taken at that moment: rows inserted before
+-- audit.enable, INSERT, UPDATE, a key change, DELETE, a re-insert, excluded columns (NULL), a
+-- partitioned table with rows moving between partitions; 22023 before audit.enable and before an
+-- unlogged TRUNCATE; who may read it. Leaves the database as it found it.
+SET TimeZone = 'UTC';
+SET client_min_messages = warning;
+CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN EXECUTE q; RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || regexp_replace(SQLERRM, 'cannot answer for .*$', 'cannot answer for <moment>'); END $$;
+GRANT EXECUTE ON FUNCTION pg_temp.err(text) TO PUBLIC;
+-- rows of the snapshot not in table_at, and of table_at not in the snapshot
+CREATE FUNCTION pg_temp.differ(snap regclass, at timestamptz) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+    EXECUTE format('SELECT count(*) FROM ((TABLE %1$s EXCEPT ALL SELECT * FROM audit.table_at(NULL::posts, $1))
+                                          UNION ALL (SELECT * FROM audit.table_at(NULL::posts, $1) EXCEPT ALL TABLE %1$s)) d', snap)
+       INTO n USING at;
+    RETURN n;
+END $$;
+
+CREATE TABLE posts (id int PRIMARY KEY, title text NOT NULL, secret text, n int NOT NULL DEFAULT 0);
+INSERT INTO posts VALUES (1, 'before audit', 's1', 0), (2, 'two', 's2', 0), (3, 'three', 's3', 0);
+SELECT clock_timestamp() AS before_enable \gset
+SELECT audit.enable('posts', ARRAY['secret']);
+-- each step: a snapshot (the excluded column as table_at gives it: NULL) and the moment after it
+CREATE TABLE snap0 AS SELECT id, title, NULL::text AS secret, n FROM posts;
+SELECT clock_timestamp() AS t0 \gset
+INSERT INTO posts VALUES (4, 'four', 's4', 0), (5, 'five', 's5', 0);
+CREATE TABLE snap1 AS SELECT id, title, NULL::text AS secret, n FROM posts;
+SELECT clock_timestamp() AS t1 \gset
+UPDATE posts SET title = 'one, edited', secret = 'x' WHERE id = 1;
+CREATE TABLE snap2 AS SELECT id, title, NULL::text AS secret, n FROM posts;
+SELECT clock_timestamp() AS t2 \gset
+UPDATE posts SET id = 20 WHERE id = 2;
+CREATE TABLE snap3 AS SELECT id, title, NULL::text AS secret, n FROM posts;
+SELECT clock_timestamp() AS t3 \gset
+DELETE FROM posts WHERE id = 3;
+CREATE TABLE snap4 AS SELECT id, title, NULL::text AS secret, n FROM posts;
+SELECT clock_timestamp() AS t4 \gset
+INSERT INTO posts VALUES (3, 'three again', 's3b', 9), (2, 'a new two', NULL, 0);
+CREATE TABLE snap5 AS SELECT id, title, NULL::text AS secret, n FROM posts;
+SELECT clock_timestamp() AS t5 \gset
+UPDATE posts SET n = n + 1;
+DELETE FROM posts WHERE id = 20;
+CREATE TABLE snap6 AS SELECT id, title, NULL::text AS secret, n FROM posts;
+SELECT clock_timestamp() AS t6 \gset
+SELECT pg_temp.differ('snap0', :'t0') AS d0, pg_temp.differ('snap1', :'t1') AS d1,
+       pg_temp.differ('snap2', :'t2') AS d2, pg_temp.differ('snap3', :'t3') AS d3,
+       pg_temp.differ('snap4', :'t4') AS d4, pg_temp.differ('snap5', :'t5') AS d5,
+       pg_temp.differ('snap6', :'t6') AS d6;
+SELECT id, title, secret FROM audit.table_at(NULL::posts, :'t3') ORDER BY id;
+
+-- row_at: a row unchanged since audit.enable is the live row (without the excluded column); one
+-- changed later is what that change found; one not yet inserted is NULL
+SELECT audit.row_at('posts', '{"id": 4}', :'t6') AS unchanged_since_insert,
+       audit.row_at('posts', '{"id": 1}', :'t0') AS before_its_first_change,
+       audit.row_at('posts', '{"id": 20}', :'t2') AS key_not_yet_changed_to,
+       audit.row_at('posts', '{"id": 2}', :'t2') AS key_before_change,
+       audit.row_at('posts', '{"id": 3}', :'t4') AS deleted,
+       audit.row_at('posts', '{"id": 3}', :'t5') AS reinserted;
+
+-- before audit.enable: 22023
+SELECT pg_temp.err(format('SELECT count(*) FROM audit.table_at(NULL::posts, %L)', :'before_enable')) AS before_enable;
+SELECT pg_temp.err('SELECT count(*) FROM audit.table_at(NULL::int, now())') AS not_a_table;
+SELECT pg_temp.err('SELECT count(*) FROM audit.table_at(NULL::snap0, now())') AS not_audited;
+-- a TRUNCATE does not log its rows: before it, 22023; after it, the log answers again
+TRUNCATE posts;
+SELECT clock_timestamp() AS t7 \gset
+INSERT INTO posts VALUES (7, 'after truncate', NULL, 0);
+SELECT pg_temp.err(format('SELECT count(*) FROM audit.table_at(NULL::posts, %L)', :'t6')) AS before_truncate;
+-- (a row that changed before that moment is known, the TRUNCATE after it notwithstanding)
+SELECT audit.row_at('posts', '{"id": 4}', :'t6') AS row_changed_before;
+SELECT count(*) AS rows_after_truncate FROM audit.table_at(NULL::posts, :'t7');
+SELECT id, title FROM audit.table_at(NULL::posts, now());
+
+-- a partitioned table: rows moving between partitions
+CREATE TABLE events (id int, day date, v text, PRIMARY KEY (id, day)) PARTITION BY RANGE (day);
+CREATE TABLE events_1 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+CREATE TABLE events_2 PARTITION OF events FOR VALUES FROM ('2026-02-01') TO ('2026-03-01');
+INSERT INTO events VALUES (1, '2026-01-05', 'a'), (2, '2026-01-06', 'b');
+SELECT audit.enable('events');
+CREATE TABLE esnap0 AS TABLE events;
+SELECT clock_timestamp() AS e0 \gset
+UPDATE events SET day = '2026-02-05' WHERE id = 1;
+INSERT INTO events VALUES (3, '2026-02-07', 'c');
+DELETE FROM events WHERE id = 2;
+CREATE TABLE esnap1 AS TABLE events;
+SELECT clock_timestamp() AS e1 \gset
+UPDATE events SET v = v || '!';
+SELECT (SELECT count(*) FROM ((TABLE esnap0 EXCEPT ALL SELECT * FROM audit.table_at(NULL::events, :'e0'))
+                              UNION ALL (SELECT * FROM audit.table_at(NULL::events, :'e0') EXCEPT ALL TABLE esnap0)) d) AS e_d0,
+       (SELECT count(*) FROM ((TABLE esnap1 EXCEPT ALL SELECT * FROM audit.table_at(NULL::events, :'e1'))
+                              UNION ALL (SELECT * FROM audit.table_at(NULL::events, :'e1') EXCEPT ALL TABLE esnap1)) d) AS e_d1;
+
+-- who may: audit_reader and SELECT on the table; row security applies to the live rows
+CREATE ROLE regress_at_reader IN ROLE audit_reader;
+CREATE ROLE regress_at_nobody;
+GRANT SELECT ON posts TO regress_at_nobody;
+SET ROLE regress_at_nobody;
+SELECT pg_temp.err('SELECT count(*) FROM audit.table_at(NULL::posts, now())') AS not_a_reader;
+RESET ROLE;
+SET ROLE regress_at_reader;
+SELECT pg_temp.err('SELECT count(*) FROM audit.table_at(NULL::posts, now())') AS no_select;
+SELECT audit.row_at('posts', '{"id": 4}', :'t6') ->> 'title' AS a_logged_row_needs_no_select;
+RESET ROLE;
+
+-- a row unchanged since audit.enable: row_at reads it from the table, as the caller; before a
+-- TRUNCATE that removed it unlogged, 22023
+CREATE TABLE quiet (id int PRIMARY KEY, v text);
+INSERT INTO quiet VALUES (1, 'one'), (2, 'two');
+SELECT audit.enable('quiet');
+SELECT clock_timestamp() AS q0 \gset
+SELECT audit.row_at('quiet', '{"id": 1}', now()) AS live_row,
+       audit.row_at('quiet', '{"id": 1}', :'q0') AS live_row_then;
+SELECT pg_temp.err('SELECT audit.row_at(''quiet'', ''{"idx": 1}'', now())') AS not_a_key;
+SET ROLE regress_at_reader;
+SELECT pg_temp.err('SELECT audit.row_at(''quiet'', ''{"id": 1}'', now())') AS live_row_needs_select;
+RESET ROLE;
+TRUNCATE quiet;
+SELECT pg_temp.err(format('SELECT audit.row_at(''quiet'', ''{"id": 2}'', %L)', :'q0')) AS row_before_truncate;
+
+SELECT audit.disable('posts');
+SELECT audit.disable('events');
+SELECT audit.disable('quiet');
+DROP TABLE posts, events, quiet, snap0, snap1, snap2, snap3, snap4, snap5, snap6, esnap0, esnap1;
+DROP ROLE regress_at_reader, regress_at_nobody;
