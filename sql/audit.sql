@@ -535,7 +535,7 @@ CREATE FUNCTION audit._require_reader(what text, target regclass) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF NOT pg_has_role('audit_reader', 'USAGE') THEN
-        RAISE EXCEPTION 'permission denied to read the audit log of %', target
+        RAISE EXCEPTION 'permission denied to read the audit log%', coalesce(' of ' || target::text, '')
               USING ERRCODE = 'insufficient_privilege',
                     DETAIL = format('%s reads audit.log, which only members of audit_reader may read.', what),
                     HINT = format('GRANT audit_reader TO %I;', current_user);
@@ -797,6 +797,212 @@ COMMENT ON FUNCTION audit.table_at(anyelement, timestamptz) IS
 GRANT EXECUTE ON FUNCTION audit._check_at(text, regclass, timestamptz), audit._truncated_since(regclass, oid[], timestamptz),
                           audit._truncate_error(text, regclass, timestamptz, timestamptz), audit._live_row(regclass, jsonb),
                           storage._refuse_on_citus(regclass, text, text) TO audit_reader;
+
+-- Putting rows back: the one writer of audit.restore_row and audit.revert_*. Each change runs as
+-- the caller (its privileges, row security, the table's triggers) through dynamic SQL on the
+-- table, with the key and the image as parameters, so it is logged as an ordinary change. A
+-- change that finds no row to change (gone, or hidden from the caller by row security) raises:
+-- nothing of the caller's statement is kept. want NULL: the row with key must not exist;
+-- otherwise it must be want (its logged columns; the others are left as they are, or their
+-- defaults for a row put back); with move, the row found by key takes want's key too (an undone
+-- key change). Returns what it did: INSERT, UPDATE, DELETE or unchanged.
+CREATE FUNCTION audit._put_row(target regclass, key jsonb, want jsonb, move boolean DEFAULT false) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cur jsonb := audit._live_row(target, key);
+    cond text;
+    cols text;
+    vals text;
+    sets text;
+    overriding text := '';
+    n bigint;
+BEGIN
+    SELECT string_agg(format('t.%I IS NOT DISTINCT FROM k.%I', a.attname, a.attname), ' AND ')
+      INTO cond
+      FROM jsonb_object_keys(key) AS j(name)
+      JOIN pg_attribute a ON a.attrelid = target AND a.attname = j.name AND a.attnum > 0 AND NOT a.attisdropped;
+    IF want IS NULL THEN
+        IF cur IS NULL THEN
+            RETURN 'unchanged';
+        END IF;
+        EXECUTE format('DELETE FROM %s AS t USING jsonb_populate_record(NULL::%s, $1) AS k WHERE %s', target, target, cond)
+          USING key;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        IF n <> 1 THEN
+            PERFORM audit._put_failed(target, key, 'DELETE', n);
+        END IF;
+        RETURN 'DELETE';
+    END IF;
+    -- the image's columns the table has and that can be written (not generated)
+    SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum),
+           string_agg(format('w.%I', a.attname), ', ' ORDER BY a.attnum),
+           string_agg(format('%I = w.%I', a.attname, a.attname), ', ' ORDER BY a.attnum)
+               FILTER (WHERE (move OR NOT key ? a.attname::text) AND a.attidentity <> 'a'),
+           CASE WHEN bool_or(a.attidentity = 'a') THEN 'OVERRIDING SYSTEM VALUE' ELSE '' END
+      INTO cols, vals, sets, overriding
+      FROM pg_attribute a
+     WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+       AND want ? a.attname::text;
+    IF cur IS NULL THEN
+        EXECUTE format('INSERT INTO %s (%s) %s SELECT %s FROM jsonb_populate_record(NULL::%s, $1) AS w',
+                       target, cols, overriding, vals, target)
+          USING want;
+        RETURN 'INSERT';
+    END IF;
+    IF sets IS NULL OR NOT EXISTS (SELECT FROM jsonb_each(want) AS e WHERE cur -> e.key IS DISTINCT FROM e.value) THEN
+        RETURN 'unchanged';
+    END IF;
+    EXECUTE format('UPDATE %s AS t SET %s FROM jsonb_populate_record(NULL::%s, $1) AS w, jsonb_populate_record(NULL::%s, $2) AS k WHERE %s',
+                   target, sets, target, target, cond)
+      USING want, key;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n <> 1 THEN
+        PERFORM audit._put_failed(target, key, 'UPDATE', n);
+    END IF;
+    RETURN 'UPDATE';
+END
+$$;
+COMMENT ON FUNCTION audit._put_row(regclass, jsonb, jsonb, boolean) IS
+    'Internal: makes the row with key what the log says (want; NULL: no such row), as the caller; what it did.';
+
+CREATE FUNCTION audit._put_failed(target regclass, key jsonb, action text, n bigint) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION '% of the row % of % changed % rows', action, key, target, n
+          USING ERRCODE = 'insufficient_privilege',
+                DETAIL = 'The row is not there for you to change (row security hides it, or it went meanwhile); nothing was changed.';
+END
+$$;
+COMMENT ON FUNCTION audit._put_failed(regclass, jsonb, text, bigint) IS
+    'Internal: the error of audit._put_row when its change did not find exactly one row.';
+
+CREATE FUNCTION audit.restore_row(target regclass, key jsonb, at timestamptz) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET application_name = 'audit.restore_row' AS $$
+BEGIN
+    PERFORM audit._require_reader('audit.restore_row', target);
+    PERFORM storage._require_primary('audit.restore_row');
+    RETURN audit._put_row(target, key, audit.row_at(target, key, at));
+END
+$$;
+COMMENT ON FUNCTION audit.restore_row(regclass, jsonb, timestamptz) IS
+    'Makes the row with primary key key what it was at time at (an UPDATE, the INSERT of a deleted row, or the DELETE of a row that did not exist then), as the caller (its privileges and row security), logged as an ordinary change whose application_name is audit.restore_row. Returns INSERT, UPDATE, DELETE or unchanged. Columns excluded from the log keep their values (their defaults for a row put back).';
+
+-- Undo: the inverse of every row change of a transaction (or of one statement) to audited tables,
+-- newest first. A change whose row a later transaction changed again, or whose row is not what
+-- the change left (for its last change in the transaction), is a conflict: then nothing is applied
+-- and the rows say which. A TRUNCATE cannot be undone (its rows are not logged).
+CREATE FUNCTION audit._revert(what text, tx xid8, statement bigint, dry_run boolean)
+RETURNS TABLE (table_name regclass, key jsonb, action text, conflict text)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r record;
+    plan jsonb[] := '{}';
+    p jsonb;
+    any_conflict boolean := false;
+    later record;
+    live jsonb;
+BEGIN
+    FOR r IN
+        SELECT l.id, l.statement_id, l.txid, l.op, l.pk, l.old_pk, l.old_row, l.new_row, l.ts,
+               (SELECT t.table_name FROM audit._tracked t WHERE l.table_oid = ANY (audit._oids(t.table_name))) AS rel
+          FROM audit._log_rows l
+         WHERE CASE WHEN statement IS NULL THEN l.txid = tx ELSE l.statement_id = statement END
+         UNION ALL
+        SELECT s.id, s.id, s.txid, s.op, NULL, NULL, NULL, NULL, s.ts,
+               (SELECT t.table_name FROM audit._tracked t WHERE s.table_oid = ANY (audit._oids(t.table_name)))
+          FROM audit._log_statement s
+         WHERE s.op = 'TRUNCATE' AND CASE WHEN statement IS NULL THEN s.txid = tx ELSE s.id = statement END
+         ORDER BY 2 DESC, 1 DESC
+    LOOP
+        table_name := r.rel;
+        key := coalesce(r.pk, '{}');
+        conflict := NULL;
+        action := CASE r.op WHEN 'INSERT' THEN 'DELETE' WHEN 'DELETE' THEN 'INSERT' WHEN 'UPDATE' THEN 'UPDATE' ELSE 'none' END;
+        IF r.rel IS NULL THEN
+            conflict := 'the table is no longer audited';
+        ELSIF r.op = 'TRUNCATE' THEN
+            conflict := 'a TRUNCATE cannot be undone: its rows are not logged';
+        ELSE
+            -- changed again since by another transaction
+            SELECT l.txid, l.ts INTO later
+              FROM audit._log_rows l
+             WHERE l.table_oid = ANY (audit._oids(r.rel)) AND l.id > r.id AND l.txid <> r.txid
+               AND (l.pk = r.pk OR l.old_pk = r.pk)
+             ORDER BY l.id LIMIT 1;
+            IF FOUND THEN
+                conflict := format('changed again by transaction %s at %s', later.txid, later.ts);
+            ELSIF NOT EXISTS (SELECT FROM audit._log_rows l
+                               WHERE l.table_oid = ANY (audit._oids(r.rel)) AND l.id > r.id AND l.txid = r.txid
+                                 AND (l.pk = r.pk OR l.old_pk = r.pk)) THEN
+                -- the last change of this row in the transaction: the row must be what it left
+                live := audit._live_row(r.rel, r.pk);
+                IF (CASE WHEN r.op = 'DELETE' THEN live IS NOT NULL
+                         ELSE live IS NULL OR EXISTS (SELECT FROM jsonb_each(r.new_row) AS e WHERE live -> e.key IS DISTINCT FROM e.value) END) THEN
+                    conflict := 'the row is not what the change left (changed since without being logged)';
+                END IF;
+            END IF;
+        END IF;
+        any_conflict := any_conflict OR conflict IS NOT NULL;
+        plan := plan || jsonb_build_object('rel', r.rel::oid, 'key', key, 'action', action, 'conflict', conflict,
+                                           -- the row before the change, under its key then
+                                           'before_key', coalesce(r.old_pk, r.pk), 'before', r.old_row);
+        RETURN NEXT;
+    END LOOP;
+    IF dry_run OR any_conflict THEN
+        RETURN;
+    END IF;
+    FOREACH p IN ARRAY plan LOOP
+        IF p ->> 'action' = 'UPDATE' AND p -> 'before_key' <> p -> 'key' THEN
+            -- a key change undone: the row goes back under its old key (an UPDATE, as it came)
+            PERFORM audit._put_row((p ->> 'rel')::oid::regclass, p -> 'key', p -> 'before', true);
+        ELSE
+            PERFORM audit._put_row((p ->> 'rel')::oid::regclass, p -> 'before_key',
+                                   CASE WHEN p ->> 'action' = 'DELETE' THEN NULL ELSE p -> 'before' END);
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION audit._revert(text, xid8, bigint, boolean) IS
+    'Internal: audit.revert_transaction and audit.revert_statement.';
+
+CREATE FUNCTION audit.revert_transaction(txid bigint, dry_run boolean DEFAULT true)
+RETURNS TABLE (table_name regclass, key jsonb, action text, conflict text)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET application_name = 'audit.revert_transaction' AS $$
+BEGIN
+    PERFORM audit._require_reader('audit.revert_transaction', NULL);
+    IF NOT dry_run THEN
+        PERFORM storage._require_primary('audit.revert_transaction');
+    END IF;
+    RETURN QUERY SELECT * FROM audit._revert('audit.revert_transaction', txid::text::xid8, NULL, dry_run);
+END
+$$;
+COMMENT ON FUNCTION audit.revert_transaction(bigint, boolean) IS
+    'Undoes a transaction''s changes to audited tables (txid as audit.log.txid shows it): the inverse of each, newest first, as the caller (its privileges and row security), in the caller''s transaction, logged with application_name audit.revert_transaction. A row another transaction changed since, or not as the change left it, is a conflict: then nothing is applied. dry_run (the default) only shows what would run. One row per change: table, key, the inverse action, the conflict if any.';
+
+CREATE FUNCTION audit.revert_statement(id bigint, dry_run boolean DEFAULT true)
+RETURNS TABLE (table_name regclass, key jsonb, action text, conflict text)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET application_name = 'audit.revert_statement' AS $$
+DECLARE
+    statement bigint := coalesce((SELECT l.statement_id FROM audit._log_rows l WHERE l.id = revert_statement.id),
+                                 (SELECT s.id FROM audit._log_statement s WHERE s.id = revert_statement.id));
+BEGIN
+    PERFORM audit._require_reader('audit.revert_statement', NULL);
+    IF statement IS NULL THEN
+        RAISE EXCEPTION 'no statement of the audit log has id %', revert_statement.id
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the id of a row of audit.log.';
+    END IF;
+    IF NOT dry_run THEN
+        PERFORM storage._require_primary('audit.revert_statement');
+    END IF;
+    RETURN QUERY SELECT * FROM audit._revert('audit.revert_statement', NULL, statement, dry_run);
+END
+$$;
+COMMENT ON FUNCTION audit.revert_statement(bigint, boolean) IS
+    'Undoes one statement''s changes to an audited table (id: the audit.log id of any row it logged), as audit.revert_transaction does for a transaction.';
+
+-- what restore_row and revert_* call, as the caller
+GRANT EXECUTE ON FUNCTION audit._put_row(regclass, jsonb, jsonb, boolean), audit._put_failed(regclass, jsonb, text, bigint),
+                          audit._revert(text, xid8, bigint, boolean), storage._require_primary(text, boolean) TO audit_reader;
 
 CREATE FUNCTION audit.set_retention(keep interval) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET IntervalStyle = 'postgres' AS $$

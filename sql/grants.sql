@@ -39,6 +39,8 @@ BEGIN
             'audit.enable(regclass, text[], boolean)', 'audit.disable(regclass)',
             'audit.history(regclass, jsonb, jsonb)', 'audit.row_at(regclass, jsonb, timestamp with time zone)',
             'audit.table_at(anyelement, timestamp with time zone)',
+            'audit.restore_row(regclass, jsonb, timestamp with time zone)',
+            'audit.revert_transaction(bigint, boolean)', 'audit.revert_statement(bigint, boolean)',
             -- their permission error, naming audit_reader, raised as the caller
             'audit._require_reader(text, regclass)');
         EXECUTE pg_catalog.format('REVOKE ALL ON ROUTINE %s FROM PUBLIC', f);
