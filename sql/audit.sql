@@ -631,7 +631,7 @@ BEGIN
                     DETAIL = 'The row has not changed since that moment: what it was then is the live row, which audit.row_at reads as you.',
                     HINT = format('GRANT SELECT ON %s TO %I;', target, current_user);
     END IF;
-    SELECT string_agg(format('t.%I IS NOT DISTINCT FROM k.%I', a.attname, a.attname), ' AND '), count(*)
+    SELECT string_agg(format('t.%I = k.%I', a.attname, a.attname), ' AND '), count(*)
       INTO cond, matched
       FROM jsonb_object_keys(pk) AS j(name)
       JOIN pg_attribute a ON a.attrelid = target AND a.attname = j.name AND a.attnum > 0 AND NOT a.attisdropped;
@@ -783,11 +783,13 @@ BEGIN
                  FROM audit._log_rows l WHERE l.table_oid = ANY ($1) AND l.ts > $2 AND l.old_pk IS NOT NULL),
            first AS (
                SELECT DISTINCT ON (e.key) e.key, e.old_row, e.before FROM ev e
-                ORDER BY e.key, e.statement_id, e.before DESC, e.id)
-           SELECT %1$s FROM %2$s AS t WHERE NOT EXISTS (SELECT FROM first f WHERE f.key = jsonb_build_object(%3$s))
+                ORDER BY e.key, e.statement_id, e.before DESC, e.id),
+           -- the keys touched since, typed as the table's, for a hash anti-join with it
+           touched AS (SELECT k.* FROM first f CROSS JOIN LATERAL jsonb_populate_record(NULL::%2$s, f.key) AS k)
+           SELECT %1$s FROM %2$s AS t WHERE NOT EXISTS (SELECT FROM touched k WHERE %3$s)
            UNION ALL
            SELECT r.* FROM first f CROSS JOIN LATERAL jsonb_populate_record(NULL::%2$s, f.old_row) AS r WHERE f.before$q$,
-        cols, rel, (SELECT string_agg(format('%L, t.%I', k, k), ', ') FROM unnest(keys) AS k))
+        cols, rel, (SELECT string_agg(format('k.%I = t.%I', k, k), ' AND ') FROM unnest(keys) AS k))
         USING oids, at;
 END
 $$;
@@ -798,83 +800,93 @@ GRANT EXECUTE ON FUNCTION audit._check_at(text, regclass, timestamptz), audit._t
                           audit._truncate_error(text, regclass, timestamptz, timestamptz), audit._live_row(regclass, jsonb),
                           storage._refuse_on_citus(regclass, text, text) TO audit_reader;
 
--- Putting rows back: the one writer of audit.restore_row and audit.revert_*. Each change runs as
--- the caller (its privileges, row security, the table's triggers) through dynamic SQL on the
--- table, with the key and the image as parameters, so it is logged as an ordinary change. A
--- change that finds no row to change (gone, or hidden from the caller by row security) raises:
--- nothing of the caller's statement is kept. want NULL: the row with key must not exist;
--- otherwise it must be want (its logged columns; the others are left as they are, or their
--- defaults for a row put back); with move, the row found by key takes want's key too (an undone
--- key change). Returns what it did: INSERT, UPDATE, DELETE or unchanged.
-CREATE FUNCTION audit._put_row(target regclass, key jsonb, want jsonb, move boolean DEFAULT false) RETURNS text
+-- Putting rows back: the one writer of audit.restore_row and audit.revert_*. One statement on the
+-- table for many rows, run as the caller (its privileges, row security, the table's triggers)
+-- through dynamic SQL with the rows as a parameter, so it is logged as an ordinary change. rows is
+-- a jsonb array of {"key": ..., "row": ...}: DELETE the rows with these keys, INSERT these rows,
+-- or UPDATE the rows with these keys to these rows (their logged columns; the others are left as
+-- they are, or their defaults for a row put back; with move, the key columns too: an undone key
+-- change). A statement that does not find every row (gone, or hidden from the caller by row
+-- security) raises: nothing of the caller's statement is kept.
+CREATE FUNCTION audit._apply(target regclass, action text, rows jsonb, move boolean DEFAULT false) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    cur jsonb := audit._live_row(target, key);
-    cond text;
+    keys text[] := ARRAY(SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+                          WHERE i.indrelid = target AND i.indisprimary);
+    cond text := (SELECT string_agg(format('t.%I = k.%I', k, k), ' AND ') FROM unnest(keys) AS k);
+    expected bigint := jsonb_array_length(rows);
     cols text;
     vals text;
     sets text;
-    overriding text := '';
+    overriding text;
     n bigint;
 BEGIN
-    SELECT string_agg(format('t.%I IS NOT DISTINCT FROM k.%I', a.attname, a.attname), ' AND ')
-      INTO cond
-      FROM jsonb_object_keys(key) AS j(name)
-      JOIN pg_attribute a ON a.attrelid = target AND a.attname = j.name AND a.attnum > 0 AND NOT a.attisdropped;
-    IF want IS NULL THEN
-        IF cur IS NULL THEN
-            RETURN 'unchanged';
-        END IF;
-        EXECUTE format('DELETE FROM %s AS t USING jsonb_populate_record(NULL::%s, $1) AS k WHERE %s', target, target, cond)
-          USING key;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        IF n <> 1 THEN
-            PERFORM audit._put_failed(target, key, 'DELETE', n);
-        END IF;
-        RETURN 'DELETE';
+    IF cardinality(keys) = 0 THEN
+        RAISE EXCEPTION '% has no primary key', target
+              USING ERRCODE = 'invalid_parameter_value', DETAIL = 'Rows are put back by their primary key.';
     END IF;
-    -- the image's columns the table has and that can be written (not generated)
+    -- the images' columns the table has and that can be written (not generated)
     SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum),
            string_agg(format('w.%I', a.attname), ', ' ORDER BY a.attnum),
            string_agg(format('%I = w.%I', a.attname, a.attname), ', ' ORDER BY a.attnum)
-               FILTER (WHERE (move OR NOT key ? a.attname::text) AND a.attidentity <> 'a'),
+               FILTER (WHERE (move OR NOT a.attname::text = ANY (keys)) AND a.attidentity <> 'a'),
            CASE WHEN bool_or(a.attidentity = 'a') THEN 'OVERRIDING SYSTEM VALUE' ELSE '' END
       INTO cols, vals, sets, overriding
       FROM pg_attribute a
      WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-       AND want ? a.attname::text;
-    IF cur IS NULL THEN
-        EXECUTE format('INSERT INTO %s (%s) %s SELECT %s FROM jsonb_populate_record(NULL::%s, $1) AS w',
-                       target, cols, overriding, vals, target)
-          USING want;
-        RETURN 'INSERT';
+       AND EXISTS (SELECT FROM jsonb_array_elements(rows) AS e WHERE e -> 'row' ? a.attname::text);
+    IF action = 'DELETE' THEN
+        EXECUTE format('DELETE FROM %1$s AS t USING jsonb_array_elements($1) AS e
+                          CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, e -> ''key'') AS k WHERE %2$s',
+                       target, cond) USING rows;
+    ELSIF action = 'INSERT' THEN
+        EXECUTE format('INSERT INTO %1$s (%2$s) %3$s SELECT %4$s FROM jsonb_array_elements($1) AS e
+                          CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, e -> ''row'') AS w',
+                       target, cols, overriding, vals) USING rows;
+    ELSIF sets IS NULL THEN
+        RETURN;
+    ELSE
+        EXECUTE format('UPDATE %1$s AS t SET %2$s FROM jsonb_array_elements($1) AS e
+                          CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, e -> ''key'') AS k
+                          CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, e -> ''row'') AS w WHERE %3$s',
+                       target, sets, cond) USING rows;
     END IF;
-    IF sets IS NULL OR NOT EXISTS (SELECT FROM jsonb_each(want) AS e WHERE cur -> e.key IS DISTINCT FROM e.value) THEN
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n <> expected THEN
+        RAISE EXCEPTION '% of % row(s) of % changed % row(s)', action, expected, target, n
+              USING ERRCODE = 'insufficient_privilege',
+                    DETAIL = format('Not every row is there for you to change (row security hides it, or it went meanwhile)%s; nothing was changed.',
+                                    CASE WHEN expected = 1 THEN ': ' || (rows -> 0 ->> 'key') ELSE '' END);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION audit._apply(regclass, text, jsonb, boolean) IS
+    'Internal: one DELETE, INSERT or UPDATE of rows the log describes, as the caller; raises unless it found every row.';
+
+-- One row made what the log says (want; NULL: no such row): the action it took, or unchanged.
+CREATE FUNCTION audit._put_row(target regclass, key jsonb, want jsonb) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cur jsonb := audit._live_row(target, key);
+BEGIN
+    IF want IS NULL THEN
+        IF cur IS NULL THEN
+            RETURN 'unchanged';
+        END IF;
+        PERFORM audit._apply(target, 'DELETE', jsonb_build_array(jsonb_build_object('key', key)));
+        RETURN 'DELETE';
+    ELSIF cur IS NULL THEN
+        PERFORM audit._apply(target, 'INSERT', jsonb_build_array(jsonb_build_object('key', key, 'row', want)));
+        RETURN 'INSERT';
+    ELSIF NOT EXISTS (SELECT FROM jsonb_each(want) AS e WHERE cur -> e.key IS DISTINCT FROM e.value) THEN
         RETURN 'unchanged';
     END IF;
-    EXECUTE format('UPDATE %s AS t SET %s FROM jsonb_populate_record(NULL::%s, $1) AS w, jsonb_populate_record(NULL::%s, $2) AS k WHERE %s',
-                   target, sets, target, target, cond)
-      USING want, key;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF n <> 1 THEN
-        PERFORM audit._put_failed(target, key, 'UPDATE', n);
-    END IF;
+    PERFORM audit._apply(target, 'UPDATE', jsonb_build_array(jsonb_build_object('key', key, 'row', want)));
     RETURN 'UPDATE';
 END
 $$;
-COMMENT ON FUNCTION audit._put_row(regclass, jsonb, jsonb, boolean) IS
+COMMENT ON FUNCTION audit._put_row(regclass, jsonb, jsonb) IS
     'Internal: makes the row with key what the log says (want; NULL: no such row), as the caller; what it did.';
-
-CREATE FUNCTION audit._put_failed(target regclass, key jsonb, action text, n bigint) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    RAISE EXCEPTION '% of the row % of % changed % rows', action, key, target, n
-          USING ERRCODE = 'insufficient_privilege',
-                DETAIL = 'The row is not there for you to change (row security hides it, or it went meanwhile); nothing was changed.';
-END
-$$;
-COMMENT ON FUNCTION audit._put_failed(regclass, jsonb, text, bigint) IS
-    'Internal: the error of audit._put_row when its change did not find exactly one row.';
 
 CREATE FUNCTION audit.restore_row(target regclass, key jsonb, at timestamptz) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET application_name = 'audit.restore_row' AS $$
@@ -890,75 +902,96 @@ COMMENT ON FUNCTION audit.restore_row(regclass, jsonb, timestamptz) IS
 -- Undo: the inverse of every row change of a transaction (or of one statement) to audited tables,
 -- newest first. A change whose row a later transaction changed again, or whose row is not what
 -- the change left (for its last change in the transaction), is a conflict: then nothing is applied
--- and the rows say which. A TRUNCATE cannot be undone (its rows are not logged).
+-- and the rows say which. A TRUNCATE cannot be undone (its rows are not logged). Set-based: the
+-- changes are read in one query, the rows' states checked with one query per table, and each
+-- statement undone by one statement (audit._apply), newest first.
 CREATE FUNCTION audit._revert(what text, tx xid8, statement bigint, dry_run boolean)
 RETURNS TABLE (table_name regclass, key jsonb, action text, conflict text)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    r record;
-    plan jsonb[] := '{}';
-    p jsonb;
-    any_conflict boolean := false;
-    later record;
-    live jsonb;
+    stmts bigint[];
+    stamps timestamptz[];
+    plan jsonb;
+    states jsonb := '{}';
+    found_states jsonb;
+    t record;
+    st record;
+    cond text;
 BEGIN
-    FOR r IN
-        SELECT l.id, l.statement_id, l.txid, l.op, l.pk, l.old_pk, l.old_row, l.new_row, l.ts,
-               (SELECT t.table_name FROM audit._tracked t WHERE l.table_oid = ANY (audit._oids(t.table_name))) AS rel
-          FROM audit._log_rows l
-         WHERE CASE WHEN statement IS NULL THEN l.txid = tx ELSE l.statement_id = statement END
-         UNION ALL
-        SELECT s.id, s.id, s.txid, s.op, NULL, NULL, NULL, NULL, s.ts,
-               (SELECT t.table_name FROM audit._tracked t WHERE s.table_oid = ANY (audit._oids(t.table_name)))
-          FROM audit._log_statement s
-         WHERE s.op = 'TRUNCATE' AND CASE WHEN statement IS NULL THEN s.txid = tx ELSE s.id = statement END
-         ORDER BY 2 DESC, 1 DESC
-    LOOP
-        table_name := r.rel;
-        key := coalesce(r.pk, '{}');
-        conflict := NULL;
-        action := CASE r.op WHEN 'INSERT' THEN 'DELETE' WHEN 'DELETE' THEN 'INSERT' WHEN 'UPDATE' THEN 'UPDATE' ELSE 'none' END;
-        IF r.rel IS NULL THEN
-            conflict := 'the table is no longer audited';
-        ELSIF r.op = 'TRUNCATE' THEN
-            conflict := 'a TRUNCATE cannot be undone: its rows are not logged';
-        ELSE
-            -- changed again since by another transaction
-            SELECT l.txid, l.ts INTO later
+    SELECT array_agg(s.id), array_agg(DISTINCT s.ts) INTO stmts, stamps
+      FROM audit._log_statement s
+     WHERE CASE WHEN statement IS NULL THEN s.txid = tx ELSE s.id = statement END;
+    -- every change, newest first, with the later change of its row by another transaction
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'id', c.id, 'sid', c.statement_id, 'rel', c.rel, 'op', c.op, 'key', coalesce(c.pk, '{}'),
+               'moves', c.old_pk IS NOT NULL, 'before', c.old_row, 'after', c.new_row, 'last', c.last,
+               'conflict', CASE WHEN c.rel IS NULL THEN 'the table is no longer audited'
+                                WHEN c.op = 'TRUNCATE' THEN 'a TRUNCATE cannot be undone: its rows are not logged'
+                                WHEN c.later IS NOT NULL THEN 'changed again by transaction ' || c.later END)
+             ORDER BY c.statement_id DESC, c.id DESC), '[]')
+      INTO plan
+      FROM (SELECT l.id, l.statement_id, l.op, l.pk, l.old_pk, l.old_row, l.new_row,
+                   (SELECT x.table_name FROM audit._tracked x WHERE l.table_oid = ANY (audit._oids(x.table_name))) AS rel,
+                   NOT EXISTS (SELECT FROM audit._log_rows m
+                                WHERE (m.key_hash = l.key_hash OR m.old_key_hash = l.key_hash) AND m.table_oid = l.table_oid
+                                  AND m.id > l.id AND m.txid = l.txid AND (m.pk = l.pk OR m.old_pk = l.pk)) AS last,
+                   (SELECT format('%s at %s', m.txid, m.ts) FROM audit._log_rows m
+                     WHERE (m.key_hash = l.key_hash OR m.old_key_hash = l.key_hash) AND m.table_oid = l.table_oid
+                       AND m.id > l.id AND m.txid <> l.txid AND (m.pk = l.pk OR m.old_pk = l.pk)
+                     ORDER BY m.id LIMIT 1) AS later
               FROM audit._log_rows l
-             WHERE l.table_oid = ANY (audit._oids(r.rel)) AND l.id > r.id AND l.txid <> r.txid
-               AND (l.pk = r.pk OR l.old_pk = r.pk)
-             ORDER BY l.id LIMIT 1;
-            IF FOUND THEN
-                conflict := format('changed again by transaction %s at %s', later.txid, later.ts);
-            ELSIF NOT EXISTS (SELECT FROM audit._log_rows l
-                               WHERE l.table_oid = ANY (audit._oids(r.rel)) AND l.id > r.id AND l.txid = r.txid
-                                 AND (l.pk = r.pk OR l.old_pk = r.pk)) THEN
-                -- the last change of this row in the transaction: the row must be what it left
-                live := audit._live_row(r.rel, r.pk);
-                IF (CASE WHEN r.op = 'DELETE' THEN live IS NOT NULL
-                         ELSE live IS NULL OR EXISTS (SELECT FROM jsonb_each(r.new_row) AS e WHERE live -> e.key IS DISTINCT FROM e.value) END) THEN
-                    conflict := 'the row is not what the change left (changed since without being logged)';
-                END IF;
-            END IF;
+             WHERE l.statement_id = ANY (stmts) AND l.ts = ANY (stamps)
+            UNION ALL
+            SELECT s.id, s.id, s.op, NULL, NULL, NULL, NULL,
+                   (SELECT x.table_name FROM audit._tracked x WHERE s.table_oid = ANY (audit._oids(x.table_name))),
+                   true, NULL
+              FROM audit._log_statement s
+             WHERE s.id = ANY (stmts) AND s.op = 'TRUNCATE') AS c;
+    -- each row's last change in the transaction must be what the row is now
+    FOR t IN SELECT DISTINCT (e ->> 'rel')::regclass AS rel FROM jsonb_array_elements(plan) AS e
+              WHERE e ->> 'rel' IS NOT NULL AND e ->> 'op' <> 'TRUNCATE'
+    LOOP
+        IF NOT has_table_privilege(t.rel, 'SELECT') THEN
+            RAISE EXCEPTION 'permission denied for table %', t.rel
+                  USING ERRCODE = 'insufficient_privilege',
+                        DETAIL = format('%s reads the rows it would change, as you.', what),
+                        HINT = format('GRANT SELECT ON %s TO %I;', t.rel, current_user);
         END IF;
-        any_conflict := any_conflict OR conflict IS NOT NULL;
-        plan := plan || jsonb_build_object('rel', r.rel::oid, 'key', key, 'action', action, 'conflict', conflict,
-                                           -- the row before the change, under its key then
-                                           'before_key', coalesce(r.old_pk, r.pk), 'before', r.old_row);
-        RETURN NEXT;
+        cond := (SELECT string_agg(format('x.%I = k.%I', a.attname, a.attname), ' AND ')
+                   FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+                  WHERE i.indrelid = t.rel AND i.indisprimary);
+        EXECUTE format(
+            $q$SELECT coalesce(jsonb_object_agg(e ->> 'id', true), '{}')
+                 FROM jsonb_array_elements($1) AS e
+                 CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, e -> 'key') AS k
+                 LEFT JOIN LATERAL (SELECT to_jsonb(x) AS live FROM %1$s AS x WHERE %2$s) AS v ON true
+                WHERE (e ->> 'rel')::regclass = $2 AND (e -> 'last')::boolean AND e ->> 'conflict' IS NULL
+                  AND CASE WHEN e ->> 'op' = 'DELETE' THEN v.live IS NOT NULL
+                           ELSE v.live IS NULL OR EXISTS (SELECT FROM jsonb_each(e -> 'after') AS c
+                                                           WHERE v.live -> c.key IS DISTINCT FROM c.value) END$q$,
+            t.rel, cond)
+          INTO found_states USING plan, t.rel;
+        states := states || found_states;
     END LOOP;
-    IF dry_run OR any_conflict THEN
+    RETURN QUERY
+    SELECT (e ->> 'rel')::regclass, e -> 'key',
+           CASE e ->> 'op' WHEN 'INSERT' THEN 'DELETE' WHEN 'DELETE' THEN 'INSERT' WHEN 'UPDATE' THEN 'UPDATE' ELSE 'none' END,
+           coalesce(e ->> 'conflict',
+                    CASE WHEN states ? (e ->> 'id') THEN 'the row is not what the change left (changed since without being logged)' END)
+      FROM jsonb_array_elements(plan) WITH ORDINALITY AS p(e, n) ORDER BY p.n;
+    IF dry_run OR states <> '{}' OR EXISTS (SELECT FROM jsonb_array_elements(plan) AS e WHERE e ->> 'conflict' IS NOT NULL) THEN
         RETURN;
     END IF;
-    FOREACH p IN ARRAY plan LOOP
-        IF p ->> 'action' = 'UPDATE' AND p -> 'before_key' <> p -> 'key' THEN
-            -- a key change undone: the row goes back under its old key (an UPDATE, as it came)
-            PERFORM audit._put_row((p ->> 'rel')::oid::regclass, p -> 'key', p -> 'before', true);
-        ELSE
-            PERFORM audit._put_row((p ->> 'rel')::oid::regclass, p -> 'before_key',
-                                   CASE WHEN p ->> 'action' = 'DELETE' THEN NULL ELSE p -> 'before' END);
-        END IF;
+    -- each statement undone by one, newest first
+    FOR st IN SELECT (e ->> 'sid')::bigint AS sid, (e ->> 'rel')::regclass AS rel, e ->> 'op' AS op,
+                     bool_or((e -> 'moves')::boolean) AS moves,
+                     jsonb_agg(jsonb_build_object('key', CASE WHEN e ->> 'op' = 'DELETE' THEN NULL ELSE e -> 'key' END,
+                                                  'row', e -> 'before')) AS rows
+                FROM jsonb_array_elements(plan) AS e
+               GROUP BY 1, 2, 3 ORDER BY 1 DESC
+    LOOP
+        PERFORM audit._apply(st.rel, CASE st.op WHEN 'INSERT' THEN 'DELETE' WHEN 'DELETE' THEN 'INSERT' ELSE 'UPDATE' END,
+                             st.rows, st.moves);
     END LOOP;
 END
 $$;
@@ -1001,7 +1034,7 @@ COMMENT ON FUNCTION audit.revert_statement(bigint, boolean) IS
     'Undoes one statement''s changes to an audited table (id: the audit.log id of any row it logged), as audit.revert_transaction does for a transaction.';
 
 -- what restore_row and revert_* call, as the caller
-GRANT EXECUTE ON FUNCTION audit._put_row(regclass, jsonb, jsonb, boolean), audit._put_failed(regclass, jsonb, text, bigint),
+GRANT EXECUTE ON FUNCTION audit._apply(regclass, text, jsonb, boolean), audit._put_row(regclass, jsonb, jsonb),
                           audit._revert(text, xid8, bigint, boolean), storage._require_primary(text, boolean) TO audit_reader;
 
 CREATE FUNCTION audit.set_retention(keep interval) RETURNS void
