@@ -122,20 +122,32 @@ COMMENT ON TABLE audit._log_row IS
 -- distributed transaction (one per shard) then never insert the same id, which would make one
 -- wait for the other's commit, itself waiting for the first: a distributed deadlock.
 -- The actor (the settings of pg_storage_ext.audit_actor_settings that were set) is part of the
--- context; a context without one hashes as before it existed.
+-- context. The id is the first 64 bits of the sha256 of the values: a session that controls some
+-- of them (its application_name, its actor, its table's columns) cannot make its context collide
+-- with another's (a linear hash such as jsonb_hash_extended can be steered so), and a row already
+-- under that id must hold these very values.
 CREATE FUNCTION audit._context(schema_name name, table_name name, db_user name, role_name name,
                                application_name text, client_addr inet, columns text[], non_key text[],
                                seed bigint DEFAULT 0, actor jsonb DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    values_ jsonb := jsonb_build_array(schema_name, table_name, db_user, role_name,
-                                       application_name, client_addr, columns, non_key);
-    h bigint := jsonb_hash_extended(CASE WHEN actor IS NULL THEN values_ ELSE values_ || jsonb_build_array(actor) END, seed);
+    h bigint := ('x' || left(encode(sha256(convert_to(
+                     jsonb_build_array(seed, schema_name, table_name, db_user, role_name, application_name,
+                                       client_addr, columns, non_key, actor)::text, 'UTF8')), 'hex'), 16))::bit(64)::bigint;
 BEGIN
     INSERT INTO audit._log_context AS c
     VALUES (h, schema_name, table_name, db_user, role_name, application_name, client_addr, columns, non_key, actor)
     ON CONFLICT (id) DO NOTHING;
+    IF NOT EXISTS (SELECT FROM audit._log_context c
+                    WHERE c.id = h AND c.schema_name = _context.schema_name AND c.table_name = _context.table_name
+                      AND c.db_user = _context.db_user AND c.role_name = _context.role_name
+                      AND c.application_name IS NOT DISTINCT FROM _context.application_name
+                      AND c.client_addr IS NOT DISTINCT FROM _context.client_addr AND c.columns = _context.columns
+                      AND c.non_key IS NOT DISTINCT FROM _context.non_key AND c.actor IS NOT DISTINCT FROM _context.actor) THEN
+        RAISE EXCEPTION 'audit log context % holds other values', h
+              USING ERRCODE = 'internal_error', DETAIL = 'Two contexts of the audit log hash alike; nothing was logged.';
+    END IF;
     RETURN h;
 END
 $$;
@@ -615,6 +627,29 @@ $$;
 COMMENT ON FUNCTION audit._truncate_error(text, regclass, timestamptz, timestamptz) IS
     'Internal: the 22023 error of row_at and table_at for a moment before an unlogged TRUNCATE.';
 
+-- Reading rows into JSON (to_jsonb), making rows of JSON (jsonb_populate_record) and writing them
+-- run the code of the table's column types: a cast to json, a domain's CHECK, owned by whoever made
+-- the type. A role other than the table's owner (a superuser included) does so only for built-in
+-- types; for others it is told to act as the owner, whose code it then is.
+CREATE FUNCTION audit._no_foreign_code(what text, target regclass) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    owner oid := (SELECT c.relowner FROM pg_class c WHERE c.oid = target);
+BEGIN
+    IF owner IS DISTINCT FROM current_user::regrole::oid
+       AND EXISTS (SELECT FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+                    WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped
+                      AND (t.oid >= 16384 OR t.typelem >= 16384)) THEN
+        RAISE EXCEPTION '% would run code of the column types of % as you', what, target
+              USING ERRCODE = 'insufficient_privilege',
+                    DETAIL = 'A column of the table has a type made in this database (its casts and domain checks are code of their owner).',
+                    HINT = format('Run it as the table''s owner: SET ROLE %I;', owner::regrole);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION audit._no_foreign_code(text, regclass) IS
+    'Internal: refuses (42501) to read or write a table''s rows through its column types'' code unless they are built in or the caller is the table''s owner.';
+
 -- The live row with this key, as the caller reads it (its privileges, row security), as the log's
 -- images have it: without the excluded non-key columns.
 CREATE FUNCTION audit._live_row(target regclass, pk jsonb) RETURNS jsonb
@@ -631,6 +666,12 @@ BEGIN
                     DETAIL = 'The row has not changed since that moment: what it was then is the live row, which audit.row_at reads as you.',
                     HINT = format('GRANT SELECT ON %s TO %I;', target, current_user);
     END IF;
+    PERFORM audit._no_foreign_code('reading the live row', target);
+    IF jsonb_typeof(pk) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'key % does not name columns of %', pk, target
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'Give the primary key as an object of its columns, e.g. ''{"id": 42}''.';
+    END IF;
     SELECT string_agg(format('t.%I = k.%I', a.attname, a.attname), ' AND '), count(*)
       INTO cond, matched
       FROM jsonb_object_keys(pk) AS j(name)
@@ -643,7 +684,7 @@ BEGIN
     excluded := ARRAY(SELECT x FROM audit._tracked t, unnest(t.exclude_columns) AS x WHERE t.table_name = target
                       EXCEPT SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
                               WHERE i.indrelid = target AND i.indisprimary);
-    EXECUTE format('SELECT to_jsonb(t) - $2 FROM %s AS t, jsonb_populate_record(NULL::%s, $1) AS k WHERE %s LIMIT 1',
+    EXECUTE format('SELECT to_jsonb(t.*) - $2 FROM %s AS t, jsonb_populate_record(NULL::%s, $1) AS k WHERE %s LIMIT 1',
                    target, target, cond)
        INTO r USING pk, excluded;
     RETURN r;
@@ -756,6 +797,7 @@ BEGIN
     PERFORM storage._refuse_on_citus(rel, 'audit.table_at',
                                      'It reads the log of this node only; a distributed table''s rows are logged by the workers (audit.history and audit.row_at read them there).');
     PERFORM audit._check_at('audit.table_at', rel, at);
+    PERFORM audit._no_foreign_code('audit.table_at', rel);
     keys := ARRAY(SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
                    WHERE i.indrelid = rel AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum));
     IF cardinality(keys) = 0 THEN
@@ -825,6 +867,10 @@ BEGIN
         RAISE EXCEPTION '% has no primary key', target
               USING ERRCODE = 'invalid_parameter_value', DETAIL = 'Rows are put back by their primary key.';
     END IF;
+    PERFORM audit._no_foreign_code('putting rows back', target);
+    IF jsonb_typeof(rows) IS DISTINCT FROM 'array' OR action NOT IN ('DELETE', 'INSERT', 'UPDATE') THEN
+        RAISE EXCEPTION 'audit._apply takes DELETE, INSERT or UPDATE and an array of rows' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     -- the images' columns the table has and that can be written (not generated)
     SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum),
            string_agg(format('w.%I', a.attname), ', ' ORDER BY a.attnum),
@@ -835,6 +881,9 @@ BEGIN
       FROM pg_attribute a
      WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
        AND EXISTS (SELECT FROM jsonb_array_elements(rows) AS e WHERE e -> 'row' ? a.attname::text);
+    IF action <> 'DELETE' AND cols IS NULL THEN
+        RAISE EXCEPTION 'the rows to put back name no column of %', target USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF action = 'DELETE' THEN
         EXECUTE format('DELETE FROM %1$s AS t USING jsonb_array_elements($1) AS e
                           CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, e -> ''key'') AS k WHERE %2$s',
@@ -957,6 +1006,7 @@ BEGIN
                         DETAIL = format('%s reads the rows it would change, as you.', what),
                         HINT = format('GRANT SELECT ON %s TO %I;', t.rel, current_user);
         END IF;
+        PERFORM audit._no_foreign_code(what, t.rel);
         cond := (SELECT string_agg(format('x.%I = k.%I', a.attname, a.attname), ' AND ')
                    FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
                   WHERE i.indrelid = t.rel AND i.indisprimary);
@@ -964,7 +1014,7 @@ BEGIN
             $q$SELECT coalesce(jsonb_object_agg(e ->> 'id', true), '{}')
                  FROM jsonb_array_elements($1) AS e
                  CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, e -> 'key') AS k
-                 LEFT JOIN LATERAL (SELECT to_jsonb(x) AS live FROM %1$s AS x WHERE %2$s) AS v ON true
+                 LEFT JOIN LATERAL (SELECT to_jsonb(x.*) AS live FROM %1$s AS x WHERE %2$s) AS v ON true
                 WHERE (e ->> 'rel')::regclass = $2 AND (e -> 'last')::boolean AND e ->> 'conflict' IS NULL
                   AND CASE WHEN e ->> 'op' = 'DELETE' THEN v.live IS NOT NULL
                            ELSE v.live IS NULL OR EXISTS (SELECT FROM jsonb_each(e -> 'after') AS c
@@ -979,7 +1029,7 @@ BEGIN
            coalesce(e ->> 'conflict',
                     CASE WHEN states ? (e ->> 'id') THEN 'the row is not what the change left (changed since without being logged)' END)
       FROM jsonb_array_elements(plan) WITH ORDINALITY AS p(e, n) ORDER BY p.n;
-    IF dry_run OR states <> '{}' OR EXISTS (SELECT FROM jsonb_array_elements(plan) AS e WHERE e ->> 'conflict' IS NOT NULL) THEN
+    IF dry_run IS NOT FALSE OR states <> '{}' OR EXISTS (SELECT FROM jsonb_array_elements(plan) AS e WHERE e ->> 'conflict' IS NOT NULL) THEN
         RETURN;
     END IF;
     -- each statement undone by one, newest first
@@ -1003,7 +1053,7 @@ RETURNS TABLE (table_name regclass, key jsonb, action text, conflict text)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET application_name = 'audit.revert_transaction' AS $$
 BEGIN
     PERFORM audit._require_reader('audit.revert_transaction', NULL);
-    IF NOT dry_run THEN
+    IF dry_run IS NOT DISTINCT FROM false THEN
         PERFORM storage._require_primary('audit.revert_transaction');
     END IF;
     RETURN QUERY SELECT * FROM audit._revert('audit.revert_transaction', txid::text::xid8, NULL, dry_run);
@@ -1016,15 +1066,16 @@ CREATE FUNCTION audit.revert_statement(id bigint, dry_run boolean DEFAULT true)
 RETURNS TABLE (table_name regclass, key jsonb, action text, conflict text)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET application_name = 'audit.revert_statement' AS $$
 DECLARE
-    statement bigint := coalesce((SELECT l.statement_id FROM audit._log_rows l WHERE l.id = revert_statement.id),
-                                 (SELECT s.id FROM audit._log_statement s WHERE s.id = revert_statement.id));
+    statement bigint;
 BEGIN
     PERFORM audit._require_reader('audit.revert_statement', NULL);
+    statement := coalesce((SELECT l.statement_id FROM audit._log_rows l WHERE l.id = revert_statement.id),
+                          (SELECT s.id FROM audit._log_statement s WHERE s.id = revert_statement.id));
     IF statement IS NULL THEN
         RAISE EXCEPTION 'no statement of the audit log has id %', revert_statement.id
               USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the id of a row of audit.log.';
     END IF;
-    IF NOT dry_run THEN
+    IF dry_run IS NOT DISTINCT FROM false THEN
         PERFORM storage._require_primary('audit.revert_statement');
     END IF;
     RETURN QUERY SELECT * FROM audit._revert('audit.revert_statement', NULL, statement, dry_run);
@@ -1035,7 +1086,8 @@ COMMENT ON FUNCTION audit.revert_statement(bigint, boolean) IS
 
 -- what restore_row and revert_* call, as the caller
 GRANT EXECUTE ON FUNCTION audit._apply(regclass, text, jsonb, boolean), audit._put_row(regclass, jsonb, jsonb),
-                          audit._revert(text, xid8, bigint, boolean), storage._require_primary(text, boolean) TO audit_reader;
+                          audit._revert(text, xid8, bigint, boolean), storage._require_primary(text, boolean),
+                          audit._no_foreign_code(text, regclass) TO audit_reader;
 
 CREATE FUNCTION audit.set_retention(keep interval) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET IntervalStyle = 'postgres' AS $$

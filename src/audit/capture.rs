@@ -81,8 +81,11 @@ const LOG_ARG_TYPES: [pg_sys::Oid; 9] = [
 /// $6 client address, $7 logged columns, $8 non-key columns, $9 the seed of its id's hash, $10
 /// the actor (JSON text; a database whose extension SQL predates the actor, 0.2.0's, has no
 /// such argument: [`CONTEXT_SQL`] then).
-const CONTEXT_ACTOR_SQL: &str =
-    "SELECT audit._context($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::pg_catalog.jsonb)";
+/// (pg_storage_core::audit::actor_json keeps what jsonb refuses as strings; should its text still
+/// not be jsonb, the actor is kept as one string rather than failing the writer's statement)
+const CONTEXT_ACTOR_SQL: &str = "SELECT audit._context($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+     CASE WHEN pg_catalog.pg_input_is_valid($10, 'pg_catalog.jsonb') THEN $10::pg_catalog.jsonb \
+          ELSE pg_catalog.to_jsonb($10) END)";
 const CONTEXT_SQL: &str = "SELECT audit._context($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 const CONTEXT_ARG_TYPES: [pg_sys::Oid; 10] = [
     pg_sys::NAMEOID,
@@ -206,7 +209,8 @@ fn image_expr(rel: pg_sys::Relation) -> String {
         })
         .collect();
     if live.iter().all(|(_, safe)| *safe) {
-        return "pg_catalog.to_jsonb(t)".to_owned();
+        // `t.*`, not `t`: a column named t would be taken for the row
+        return "pg_catalog.to_jsonb(t.*)".to_owned();
     }
     let pairs: Vec<String> = live
         .iter()

@@ -98,6 +98,38 @@ pub fn logged(columns: &[String], exclude: &[String]) -> Vec<String> {
 /// The largest setting value parsed as JSON for an actor; a longer one is kept as a string.
 pub const ACTOR_JSON_MAX: usize = 64 * 1024;
 
+/// Whether PostgreSQL's jsonb takes this JSON as it is: no NUL character in a string or key
+/// (`\u0000`), and numbers within its numeric range (at most 131072 digits before the decimal
+/// point and 16383 after). Anything else is kept as a string, never failing the writer.
+fn jsonb_accepts(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => !s.contains('\0'),
+        serde_json::Value::Number(n) => numeric_fits(&n.to_string()),
+        serde_json::Value::Array(a) => a.iter().all(jsonb_accepts),
+        serde_json::Value::Object(o) => {
+            o.iter().all(|(k, v)| !k.contains('\0') && jsonb_accepts(v))
+        }
+        _ => true,
+    }
+}
+
+/// Whether a JSON number's text fits PostgreSQL's numeric.
+fn numeric_fits(text: &str) -> bool {
+    let (mantissa, exp) = match text.find(['e', 'E']) {
+        Some(i) => match text[i + 1..].parse::<i64>() {
+            Ok(e) => (&text[..i], e),
+            Err(_) => return false,
+        },
+        None => (text, 0),
+    };
+    let mantissa = mantissa.trim_start_matches('-');
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let int_digits = int.trim_start_matches('0').len() as i64;
+    let frac_digits = frac.len() as i64;
+    // digits before the point and after it once the exponent moved the point
+    int_digits.saturating_add(exp) <= 131_072 && frac_digits.saturating_sub(exp) <= 16_383
+}
+
 /// The names of `pg_storage_ext.audit_actor_settings`: a comma-separated list, blanks around
 /// names ignored, empty names and repeats left out.
 pub fn actor_settings(list: &str) -> Vec<String> {
@@ -123,7 +155,8 @@ pub fn actor_json<'a>(values: impl IntoIterator<Item = (&'a str, &'a str)>) -> O
         let json = (value.len() <= ACTOR_JSON_MAX
             && (trimmed.starts_with('{') || trimmed.starts_with('[')))
         .then(|| serde_json::from_str::<serde_json::Value>(value).ok())
-        .flatten();
+        .flatten()
+        .filter(jsonb_accepts);
         actor.insert(
             name.to_owned(),
             json.unwrap_or_else(|| serde_json::Value::String(value.to_owned())),
@@ -215,6 +248,23 @@ mod tests {
         let v: serde_json::Value =
             serde_json::from_str(&actor_json([("x", long.as_str())]).unwrap()).unwrap();
         assert!(v["x"].is_string());
+        // what serde takes and jsonb refuses: a string (a writer never fails on its actor)
+        for v in [
+            r#"{"name": "a\u0000b"}"#,
+            r#"{"a\u0000": 1}"#,
+            "[1e200000]",
+            "[1e131072]",
+            "[1e-16384]",
+        ] {
+            let out: serde_json::Value =
+                serde_json::from_str(&actor_json([("x", v)]).unwrap()).unwrap();
+            assert_eq!(out["x"], serde_json::Value::String(v.to_owned()), "{v}");
+        }
+        for v in ["[1e131071]", "[-1e-16383]", "[12.5, -3, 0.001]"] {
+            let out: serde_json::Value =
+                serde_json::from_str(&actor_json([("x", v)]).unwrap()).unwrap();
+            assert!(out["x"].is_array(), "{v}");
+        }
         // deeper than serde_json's recursion limit: a string, never a crash
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         let v: serde_json::Value =
