@@ -7,6 +7,7 @@ use pgrx::prelude::*;
 
 pub(crate) mod audit;
 mod cache;
+mod catalog;
 mod error;
 mod guard;
 mod gucs;
@@ -29,7 +30,7 @@ extension_sql_file!(
     name = "ops",
     requires = [
         ops::version,
-        privilege::_run_as_owner,
+        ops::_run_as_owner,
         ops::progress::_progress,
         ops::progress::_progress_start,
         ops::progress::_progress_update,
@@ -101,7 +102,7 @@ extension_sql_file!(
     requires = [
         "partition",
         "audit",
-        privilege::_run_as_owner,
+        ops::_run_as_owner,
         roles::_certificate_not_after,
         roles::_tenant_int4,
         roles::_tenant_int8,

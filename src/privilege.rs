@@ -14,7 +14,6 @@
 
 use crate::error::raise;
 use pgrx::pg_sys;
-use pgrx::prelude::{pg_extern, search_path};
 use pgrx::PgSqlErrorCode;
 use std::ffi::CStr;
 
@@ -170,33 +169,4 @@ pub(crate) fn with_setting<R>(name: &CStr, value: &CStr, work: impl FnOnce() -> 
     // SAFETY: pops the nest level pushed above, restoring every setting changed within it
     unsafe { pg_sys::AtEOXact_GUC(false, nest) };
     result
-}
-
-/// `storage._run_as_owner(target, command, args, relocating)`: runs one SQL command on a user's
-/// table as its owner under SECURITY_RESTRICTED_OPERATION ([`as_table_owner`]), the arguments as
-/// text parameters `$1`, `$2`, ...; returns the rows it processed. The orchestration in SQL
-/// (partition drains, conversion copies) calls it for every statement that fires the table's
-/// triggers or evaluates its expressions. Row changes of the `relocating` relations are moves
-/// made by the extension, not changes: audit capture does not log them. Not executable by PUBLIC.
-#[pg_extern(volatile)]
-#[search_path(pg_catalog, pg_temp)]
-pub(crate) fn _run_as_owner(
-    target: crate::ident::Regclass,
-    command: &str,
-    args: pgrx::default!(Vec<Option<String>>, "'{}'"),
-    relocating: pgrx::default!(Vec<Option<pg_sys::Oid>>, "'{}'"),
-) -> i64 {
-    let relocating: Vec<pg_sys::Oid> = relocating.into_iter().flatten().collect();
-    as_table_owner(target.0, || {
-        crate::audit::moving(&relocating, || {
-            let params: Vec<pgrx::datum::DatumWithOid<'_>> =
-                args.iter().map(|a| a.as_deref().into()).collect();
-            pgrx::Spi::connect_mut(|client| {
-                client
-                    .update(command, None, &params)
-                    .map(|t| t.len() as i64)
-                    .unwrap_or_else(|e| crate::error::spi_failed(e))
-            })
-        })
-    })
 }

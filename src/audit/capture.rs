@@ -33,7 +33,6 @@
 //! UPDATE pairs the old and new images by position: PostgreSQL appends a row's old and new
 //! versions to the two transition tables together, so the n-th rows belong to the same row.
 
-use super::{NEW_TABLE, OLD_TABLE};
 use crate::error::raise;
 use crate::ident::{literal, qualified, quote};
 use crate::privilege::{as_owner, current_user};
@@ -50,11 +49,17 @@ use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::rc::Rc;
 
+mod legacy;
+
+/// Transition table names of the capture triggers (sql/audit.sql's audit._install_capture).
+const NEW_TABLE: &str = "pg_storage_ext_new";
+const OLD_TABLE: &str = "pg_storage_ext_old";
+
 const USAGE: &str =
     "Capture triggers are created by audit.enable(table); call it again to repair them.";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) enum Op {
+enum Op {
     Insert,
     Update,
     Delete,
@@ -231,24 +236,24 @@ fn image_expr(rel: pg_sys::Relation) -> String {
 }
 
 /// What one capture trigger does, for one row type of its table and one configuration.
-pub(super) struct Entry {
+struct Entry {
     epoch: u64,
     /// The audited table rows are logged under: the table, or its audited ancestor.
-    pub(super) table: pg_sys::Oid,
+    table: pg_sys::Oid,
     /// Its schema and name now.
-    pub(super) schema: String,
-    pub(super) name: String,
-    pub(super) options: Options,
+    schema: String,
+    name: String,
+    options: Options,
     /// Live columns not excluded, in order (changed_columns of an UPDATE, in the context).
-    pub(super) logged: Vec<String>,
+    logged: Vec<String>,
     /// Columns that are not part of the primary key (None without a primary key).
-    pub(super) non_key: Option<Vec<String>>,
+    non_key: Option<Vec<String>>,
     /// Excluded columns that are not key columns: kept out of the images (the key stays in
     /// them: it is what history finds a row by).
     image_exclude: Vec<String>,
     /// The owner's log INSERT ([`log_sql`], a saved plan); into the 0.1.0 audit.log table when
-    /// the database's extension SQL is still 0.1.0's ([`super::legacy`]).
-    pub(super) plan: pg_sys::SPIPlanPtr,
+    /// the database's extension SQL is still 0.1.0's ([`legacy`]).
+    plan: pg_sys::SPIPlanPtr,
     /// Whether it is.
     legacy: bool,
     /// Whether the log's contexts have an actor (extension SQL of 0.3.0 on).
@@ -326,7 +331,7 @@ fn aborts() -> u64 {
     })
 }
 
-pub(super) fn role_name(role: pg_sys::Oid) -> String {
+fn role_name(role: pg_sys::Oid) -> String {
     // SAFETY: a syscache lookup; NULL (noerr) for a role dropped meanwhile.
     let n = unsafe { pg_sys::GetUserNameFromId(role, true) };
     if n.is_null() {
@@ -337,7 +342,7 @@ pub(super) fn role_name(role: pg_sys::Oid) -> String {
 }
 
 /// inet_client_addr() of this backend.
-pub(super) fn client_addr() -> Option<pg_sys::Datum> {
+fn client_addr() -> Option<pg_sys::Datum> {
     CLIENT_ADDR.with(Cell::get).unwrap_or_else(|| {
         // SAFETY: computed once per backend into TopMemoryContext.
         let addr = unsafe {
@@ -416,6 +421,36 @@ fn context_id(entry: &Entry, actor: pg_sys::Oid) -> i64 {
 }
 
 thread_local! {
+    /// Relations whose row changes the extension is making as relocations, not changes (the
+    /// rows moved out of a default partition into a new child): capture logs nothing for
+    /// statements on them while [`relocating`] runs. Set only from our C code, never from SQL.
+    static MOVING: RefCell<Vec<pg_sys::Oid>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `work` with `rels` marked as relocated (see [`MOVING`]); the mark is removed when `work`
+/// returns or unwinds.
+pub(super) fn relocating<R>(rels: &[pg_sys::Oid], work: impl FnOnce() -> R) -> R {
+    struct Unmark(usize);
+    impl Drop for Unmark {
+        fn drop(&mut self) {
+            MOVING.with(|m| m.borrow_mut().truncate(self.0));
+        }
+    }
+    let _unmark = Unmark(MOVING.with(|m| {
+        let mut m = m.borrow_mut();
+        let before = m.len();
+        m.extend_from_slice(rels);
+        before
+    }));
+    work()
+}
+
+/// Whether statements on `relid` are relocations by the extension right now.
+fn is_moving(relid: pg_sys::Oid) -> bool {
+    MOVING.with(|m| m.borrow().contains(&relid))
+}
+
+thread_local! {
     /// The saved plans of [`CONTEXT_SQL`] and [`CONTEXT_ACTOR_SQL`].
     static CONTEXT_PLANS: [Cell<Option<pg_sys::SPIPlanPtr>>; 2] = const { [Cell::new(None), Cell::new(None)] };
 }
@@ -438,11 +473,7 @@ fn end_user() -> Option<String> {
 }
 
 /// Runs a saved plan with these parameters; anything but `expect` is an internal error.
-pub(super) fn execute(
-    plan: pg_sys::SPIPlanPtr,
-    params: &[Option<pg_sys::Datum>],
-    expect: u32,
-) -> u64 {
+fn execute(plan: pg_sys::SPIPlanPtr, params: &[Option<pg_sys::Datum>], expect: u32) -> u64 {
     let mut values: Vec<pg_sys::Datum> = params
         .iter()
         .map(|p| p.unwrap_or(pg_sys::Datum::from(0)))
@@ -497,7 +528,7 @@ pub(crate) fn capture(td: &pg_sys::TriggerData) {
     check_transition_tables(op, trigger, &tgname);
     // SAFETY: the relation is open for the trigger.
     let relid = unsafe { (*rel).rd_id };
-    if super::is_moving(relid) {
+    if is_moving(relid) {
         return; // rows the extension relocates (a partition drain) are not changes
     }
     let actor = current_user();
@@ -534,7 +565,7 @@ pub(crate) fn capture(td: &pg_sys::TriggerData) {
     }
 }
 
-pub(super) fn cstr(p: *const std::ffi::c_char) -> String {
+fn cstr(p: *const std::ffi::c_char) -> String {
     if p.is_null() {
         return String::new();
     }
@@ -613,7 +644,7 @@ fn shard_target(relid: pg_sys::Oid, op: Op) -> Option<pg_sys::Oid> {
 /// `storage._citus_shard(relid)` (absent in a database whose extension SQL predates it).
 fn citus_shard_of(relid: pg_sys::Oid) -> impl FnOnce() -> Option<ShardOf> {
     move || {
-        if !crate::error::has_function("storage._citus_shard(regclass)") {
+        if !crate::catalog::has_function("storage._citus_shard(regclass)") {
             return None;
         }
         pgrx::Spi::connect(|client| {
@@ -754,8 +785,8 @@ fn configured(
                  their partitions."
                     .into(),
             ),
-            Some(if crate::error::has_function("storage._citus_shard(regclass)")
-                && crate::error::read_one::<bool>(
+            Some(if crate::catalog::has_function("storage._citus_shard(regclass)")
+                && crate::catalog::read_one::<bool>(
                     "SELECT pg_catalog.to_regclass('pg_catalog.pg_dist_local_group') IS NOT NULL",
                 )
                 .ok()
@@ -868,7 +899,7 @@ fn prepare(sql: &str, types: &[pg_sys::Oid]) -> pg_sys::SPIPlanPtr {
 }
 
 /// A `name` datum (palloc'd NameData).
-pub(super) fn name_datum(value: &str) -> pg_sys::Datum {
+fn name_datum(value: &str) -> pg_sys::Datum {
     let c = CString::new(value).unwrap_or_else(|_| crate::error::internal("NUL in a name"));
     // SAFETY: NameData is NAMEDATALEN bytes; namestrcpy truncates and NUL-terminates.
     unsafe {
@@ -939,7 +970,7 @@ fn entry(td: &pg_sys::TriggerData, op: Op, tgname: &str, logical: pg_sys::Oid) -
     let non_key = (!key.is_empty()).then(|| non_key(&columns, &key));
     let plan = as_owner(|| {
         if legacy {
-            prepare(&super::legacy::sql(op, &image), &super::legacy::ARG_TYPES)
+            prepare(&legacy::sql(op, &image), &legacy::ARG_TYPES)
         } else {
             prepare(&log_sql(op, &image), &LOG_ARG_TYPES)
         }
@@ -994,7 +1025,7 @@ fn next_id() -> i64 {
 /// Writes the statement's rows, then (when it changed any, or for TRUNCATE) its statement row.
 fn write(entry: &Entry, op: Op, relid: pg_sys::Oid, actor: pg_sys::Oid) {
     if entry.legacy {
-        return as_owner(|| super::legacy::write(entry, op, relid, actor));
+        return as_owner(|| legacy::write(entry, op, relid, actor));
     }
     let partition = (op == Op::Truncate && relid != entry.table).then(|| qualified(relid));
     as_owner(|| {

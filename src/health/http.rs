@@ -500,7 +500,7 @@ fn query_text(sql: &'static str) -> Result<String, String> {
             let owner = pg_sys::CurrentResourceOwner;
             pg_sys::BeginInternalSubTransaction(std::ptr::null());
             let result = PgTryBuilder::new(|| {
-                let v = crate::error::read_one::<String>(sql)
+                let v = crate::catalog::read_one::<String>(sql)
                     .map_err(|e| e.to_string())
                     .and_then(|v| v.ok_or_else(|| "no answer".to_owned()));
                 pg_sys::ReleaseCurrentSubTransaction();
@@ -615,7 +615,7 @@ pub extern "C-unwind" fn pg_storage_ext_http_main(_arg: pg_sys::Datum) {
         )
     };
     let superuser = BackgroundWorker::transaction(|| {
-        crate::error::read_one::<bool>(
+        crate::catalog::read_one::<bool>(
             "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
         )
     });
@@ -628,7 +628,7 @@ pub extern "C-unwind" fn pg_storage_ext_http_main(_arg: pg_sys::Datum) {
     // settings through a read-only query: pgrx's writing SPI calls take a transaction id, which a
     // hot standby has none of
     let _ = BackgroundWorker::transaction(|| {
-        crate::error::read_one::<String>(
+        crate::catalog::read_one::<String>(
             "SELECT pg_catalog.set_config('statement_timeout', '10s', false) \
                  || pg_catalog.set_config('lock_timeout', '1s', false) \
                  || pg_catalog.set_config('application_name', 'pg_storage_ext http', false)",

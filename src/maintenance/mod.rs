@@ -593,7 +593,7 @@ const MIGRATION_LOCK_MODE: pg_sys::LOCKMODE = pg_sys::ShareUpdateExclusiveLock a
 /// when the worker exits, however it exits.
 fn hold_migration_lock() -> bool {
     BackgroundWorker::transaction(|| {
-        let relid = crate::error::read_one::<pg_sys::Oid>(
+        let relid = crate::catalog::read_one::<pg_sys::Oid>(
             "SELECT pg_catalog.to_regclass('storage._migration_lock')::pg_catalog.oid",
         )
         .ok()

@@ -508,7 +508,7 @@ fn _migrate(
     allow: Option<Vec<Option<String>>>,
     caller_search_path: Option<&str>,
 ) -> Option<String> {
-    crate::error::require_primary("storage.migrate");
+    crate::catalog::require_primary("storage.migrate");
     let caller = crate::privilege::current_user();
     crate::privilege::as_owner(|| {
         pgrx::Spi::connect_mut(|client| {
@@ -543,7 +543,7 @@ fn _migrate_down(
     caller_search_path: Option<&str>,
     force: Option<bool>,
 ) -> Option<String> {
-    crate::error::require_primary("storage.migrate_down");
+    crate::catalog::require_primary("storage.migrate_down");
     let caller = crate::privilege::current_user();
     crate::privilege::as_owner(|| {
         pgrx::Spi::connect_mut(|client| {
