@@ -33,6 +33,7 @@
 //! UPDATE pairs the old and new images by position: PostgreSQL appends a row's old and new
 //! versions to the two transition tables together, so the n-th rows belong to the same row.
 
+use crate::cache::Cache;
 use crate::error::raise;
 use crate::ident::{literal, qualified, quote};
 use crate::privilege::{as_owner, current_user};
@@ -45,7 +46,6 @@ use pgrx::trigger_support::{
 };
 use pgrx::IntoDatum;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::rc::Rc;
 
@@ -237,7 +237,6 @@ fn image_expr(rel: pg_sys::Relation) -> String {
 
 /// What one capture trigger does, for one row type of its table and one configuration.
 struct Entry {
-    epoch: u64,
     /// The audited table rows are logged under: the table, or its audited ancestor.
     table: pg_sys::Oid,
     /// Its schema and name now.
@@ -260,9 +259,23 @@ struct Entry {
     actor_column: bool,
     /// The seed of context ids: 0, or in a Citus shard the shard's OID (see `audit._context`).
     context_seed: i64,
-    /// Context ids by (session user, current user, application name), valid while no
-    /// transaction that may have written one aborted ([`ABORTS`]).
-    contexts: RefCell<(u64, HashMap<ContextKey, i64>)>,
+    /// Context ids by (session user, current user, application name), made under the abort
+    /// count: valid while no transaction that may have written one aborted ([`ABORTS`]).
+    contexts: Cache<ContextKey, i64>,
+}
+
+impl Drop for Entry {
+    /// Frees the saved plan once no call uses the entry any more (the cache dropped it and no
+    /// trigger call still runs it). Not at the process's exit, where thread-local values are
+    /// dropped after PostgreSQL's own shutdown: the memory goes with the process.
+    fn drop(&mut self) {
+        // SAFETY: a backend global; the plan was saved by us and nothing else holds it
+        unsafe {
+            if !pg_sys::proc_exit_inprogress {
+                pg_sys::SPI_freeplan(self.plan);
+            }
+        }
+    }
 }
 
 /// Who ran a statement: session user, current user, application name, actor.
@@ -272,7 +285,7 @@ thread_local! {
     /// Entries by trigger. A plan over a transition table is not invalidated by the plan cache
     /// when the table's row type changes: an entry is rebuilt when the invalidation epoch moved
     /// (any change to the table's row type or keys is a relcache invalidation of it).
-    static ENTRIES: RefCell<HashMap<pg_sys::Oid, Rc<Entry>>> = RefCell::new(HashMap::new());
+    static ENTRIES: Cache<pg_sys::Oid, Rc<Entry>> = Cache::new(512);
     /// (transaction, command after the write, table) of the last whole-table TRUNCATE logged.
     /// TRUNCATE of a partitioned table fires the trigger of every partition too, right after
     /// the parent's (no command in between): those are not logged again.
@@ -367,19 +380,16 @@ fn context_id(entry: &Entry, actor: pg_sys::Oid) -> i64 {
             (!app.is_null()).then(|| cstr(app)),
         )
     };
-    let generation = aborts();
     let end_user = if entry.actor_column { end_user() } else { None };
     let key = (session, actor, app, end_user);
-    {
-        let mut cache = entry.contexts.borrow_mut();
-        if cache.0 != generation || cache.1.len() >= 256 {
-            cache.0 = generation;
-            cache.1.clear();
-        }
-        if let Some(id) = cache.1.get(&key) {
-            return *id;
-        }
-    }
+    entry
+        .contexts
+        .get_or_insert_with(aborts(), &key, || new_context_id(entry, &key))
+}
+
+/// The context id of `key` from `audit._context` (which writes the context row when missing).
+fn new_context_id(entry: &Entry, key: &ContextKey) -> i64 {
+    let (session, actor, _, _) = *key;
     let params = [
         Some(name_datum(&entry.schema)),
         Some(name_datum(&entry.name)),
@@ -393,7 +403,7 @@ fn context_id(entry: &Entry, actor: pg_sys::Oid) -> i64 {
         key.3.clone().and_then(IntoDatum::into_datum),
     ];
     let with_actor = usize::from(entry.actor_column);
-    let id = CONTEXT_PLANS.with(|plans| {
+    CONTEXT_PLANS.with(|plans| {
         let p = &plans[with_actor];
         let plan = p.get().unwrap_or_else(|| {
             let plan = if entry.actor_column {
@@ -415,9 +425,7 @@ fn context_id(entry: &Entry, actor: pg_sys::Oid) -> i64 {
             }
             d.value() as i64
         }
-    });
-    entry.contexts.borrow_mut().1.insert(key, id);
-    id
+    })
 }
 
 thread_local! {
@@ -605,7 +613,7 @@ struct ShardOf {
 }
 
 thread_local! {
-    static SHARDS: RefCell<HashMap<pg_sys::Oid, (u64, Option<ShardOf>)>> = RefCell::new(HashMap::new());
+    static SHARDS: Cache<pg_sys::Oid, Option<ShardOf>> = Cache::new(4096);
 }
 
 /// The relation a statement on `relid` is logged as: `relid` itself, or for a Citus shard its
@@ -616,23 +624,8 @@ thread_local! {
 /// a TRUNCATE of a Citus table is logged once by the coordinator's table, never by shards.
 fn shard_target(relid: pg_sys::Oid, op: Op) -> Option<pg_sys::Oid> {
     let epoch = crate::cache::epoch();
-    let cached = SHARDS.with(|s| {
-        s.borrow()
-            .get(&relid)
-            .filter(|(e, _)| *e == epoch)
-            .map(|(_, shard)| shard.clone())
-    });
-    let shard = cached.unwrap_or_else(|| {
-        let shard = as_owner(citus_shard_of(relid));
-        SHARDS.with(|s| {
-            let mut s = s.borrow_mut();
-            if s.len() >= 4096 {
-                s.clear();
-            }
-            s.insert(relid, (epoch, shard.clone()));
-        });
-        shard
-    });
+    let shard =
+        SHARDS.with(|s| s.get_or_insert_with(epoch, &relid, || as_owner(citus_shard_of(relid))));
     match shard {
         None => Some(relid),
         Some(_) if op == Op::Truncate => None,
@@ -911,32 +904,21 @@ fn name_datum(value: &str) -> pg_sys::Datum {
 
 /// The entry of this trigger for the relation's current row type and configuration.
 fn entry(td: &pg_sys::TriggerData, op: Op, tgname: &str, logical: pg_sys::Oid) -> Rc<Entry> {
+    // SAFETY: the trigger is valid for the call.
+    let tgoid = unsafe { (*td.tg_trigger).tgoid };
+    let epoch = crate::cache::epoch();
+    ENTRIES.with(|c| {
+        c.get_or_insert_with(epoch, &tgoid, || {
+            Rc::new(new_entry(td, op, tgname, logical))
+        })
+    })
+}
+
+/// An entry built from the relation and the configuration now.
+fn new_entry(td: &pg_sys::TriggerData, op: Op, tgname: &str, logical: pg_sys::Oid) -> Entry {
     // SAFETY: the trigger and relation are valid for the call.
     let (trigger, rel) = unsafe { (&*td.tg_trigger, td.tg_relation) };
-    let epoch = crate::cache::epoch();
-    if let Some(e) = ENTRIES.with(|p| p.borrow().get(&trigger.tgoid).cloned()) {
-        if e.epoch == epoch {
-            return e;
-        }
-    }
     let (columns, key) = describe(rel);
-    ENTRIES.with(|p| {
-        let mut p = p.borrow_mut();
-        let stale: Vec<pg_sys::Oid> = if p.len() >= 512 {
-            p.keys().copied().collect()
-        } else {
-            p.get(&trigger.tgoid)
-                .map(|_| trigger.tgoid)
-                .into_iter()
-                .collect()
-        };
-        for k in stale {
-            if let Some(old) = p.remove(&k) {
-                // SAFETY: a plan saved by us, no longer used.
-                unsafe { pg_sys::SPI_freeplan(old.plan) };
-            }
-        }
-    });
     // SAFETY: the relation is open for the trigger.
     let shard = logical != unsafe { (*rel).rd_id };
     let (table, options) = configured(trigger, logical, tgname, shard);
@@ -975,8 +957,7 @@ fn entry(td: &pg_sys::TriggerData, op: Op, tgname: &str, logical: pg_sys::Oid) -
             prepare(&log_sql(op, &image), &LOG_ARG_TYPES)
         }
     });
-    let e = Rc::new(Entry {
-        epoch,
+    Entry {
         table,
         schema,
         name,
@@ -993,10 +974,8 @@ fn entry(td: &pg_sys::TriggerData, op: Op, tgname: &str, logical: pg_sys::Oid) -
         } else {
             0
         },
-        contexts: RefCell::new((aborts(), HashMap::new())),
-    });
-    ENTRIES.with(|p| p.borrow_mut().insert(trigger.tgoid, e.clone()));
-    e
+        contexts: Cache::new(256),
+    }
 }
 
 /// The next value of the log's sequence (the caller runs as the extension owner).
