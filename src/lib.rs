@@ -23,6 +23,7 @@ mod privilege;
 pub(crate) mod roles;
 pub(crate) mod search;
 mod triggers;
+mod worker;
 
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 extension_sql_file!(
@@ -148,8 +149,8 @@ extension_sql_file!(
         migrations::_migration_run,
         migrations::_migration_expression,
         migrations::_migration_check_value,
-        maintenance::_autonomous,
-        maintenance::_migration_launch,
+        migrations::autonomous::_autonomous,
+        migrations::runner::_migration_launch,
     ]
 );
 

@@ -1,6 +1,11 @@
 //! Migrations capability: PostgreSQL's own parser splits a migration into statements and tells
-//! the linter what each one does (the rules are pure logic in `pg_storage_core::lint`); the
-//! runner, history and hooks are SQL in `sql/migrations.sql`.
+//! the linter what each one does (the rules are pure logic in `pg_storage_core::lint`); history,
+//! hooks and the orchestration are SQL in `sql/migrations.sql`; the runner of non-transactional
+//! migrations is a worker ([`runner`]), and a failed migration's record is kept by an autonomous
+//! transaction ([`autonomous`]).
+
+pub(crate) mod autonomous;
+pub(crate) mod runner;
 
 use crate::error::spi_failed;
 use crate::ident::quote;
