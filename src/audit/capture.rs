@@ -285,7 +285,7 @@ thread_local! {
     /// Entries by trigger. A plan over a transition table is not invalidated by the plan cache
     /// when the table's row type changes: an entry is rebuilt when the invalidation epoch moved
     /// (any change to the table's row type or keys is a relcache invalidation of it).
-    static ENTRIES: Cache<pg_sys::Oid, Rc<Entry>> = Cache::new(512);
+    static ENTRIES: Cache<pg_sys::Oid, Rc<Entry>> = const { Cache::new(512) };
     /// (transaction, command after the write, table) of the last whole-table TRUNCATE logged.
     /// TRUNCATE of a partitioned table fires the trigger of every partition too, right after
     /// the parent's (no command in between): those are not logged again.
@@ -613,7 +613,7 @@ struct ShardOf {
 }
 
 thread_local! {
-    static SHARDS: Cache<pg_sys::Oid, Option<ShardOf>> = Cache::new(4096);
+    static SHARDS: Cache<pg_sys::Oid, Option<ShardOf>> = const { Cache::new(4096) };
 }
 
 /// The relation a statement on `relid` is logged as: `relid` itself, or for a Citus shard its

@@ -19,7 +19,8 @@ const CONTENT_ADDRESSED: u64 = 0;
 thread_local! {
     /// One cache per value of pg_storage_ext.json_schema_formats (index 0: off, 1: on), keyed by
     /// the schema's binary jsonb.
-    static CACHE: [Cache<Vec<u8>, Arc<Validator<Jsonb>>>; 2] = [Cache::new(64), Cache::new(64)];
+    static CACHE: [Cache<Vec<u8>, Arc<Validator<Jsonb>>>; 2] =
+        const { [Cache::new(64), Cache::new(64)] };
 }
 
 /// Refuses a value nested deeper than the `jsonschema` crate may be handed (its walks recurse

@@ -19,7 +19,7 @@ thread_local! {
     /// (subtransaction, source) already recorded in the top transaction (the cache's
     /// generation): one row per source per subtransaction is enough, since the row commits or
     /// rolls back with that subtransaction.
-    static RECORDED: Cache<(u32, pg_sys::Oid), ()> = Cache::new(usize::MAX);
+    static RECORDED: Cache<(u32, pg_sys::Oid), ()> = const { Cache::new(usize::MAX) };
 }
 
 /// Statement trigger on every source table of a registered matview: appends (source, top-level

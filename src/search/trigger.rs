@@ -77,7 +77,7 @@ struct Plan {
 thread_local! {
     /// Plans by trigger, made under the invalidation epoch; the one of the trigger fired last is
     /// found without hashing (most statements fire one trigger).
-    static PLANS: Cache<pg_sys::Oid, Rc<Plan>> = Cache::new(usize::MAX);
+    static PLANS: Cache<pg_sys::Oid, Rc<Plan>> = const { Cache::new(usize::MAX) };
     /// Set by `storage.rebuild_search` for the column it rebuilds: recompute even when no
     /// source changed.
     static FORCE: RefCell<Option<String>> = const { RefCell::new(None) };

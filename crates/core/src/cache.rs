@@ -37,7 +37,9 @@ struct State<K, V> {
     generation: u64,
     bound: usize,
     slots: Vec<Slot<K, V>>,
-    index: HashMap<K, usize>,
+    /// Slots by key (made at the first insert: an empty cache is a constant, so a thread-local
+    /// one needs no lazy initialisation, checked at every access).
+    index: Option<HashMap<K, usize>>,
     /// The slot hit or made last ([`NONE`] when there is none).
     last: usize,
     clock: u64,
@@ -45,13 +47,13 @@ struct State<K, V> {
 
 impl<K: Eq + Hash + Clone, V: Clone> Cache<K, V> {
     /// An empty cache of at most `bound` entries (`usize::MAX`: no bound; 0: keeps nothing).
-    pub fn new(bound: usize) -> Self {
+    pub const fn new(bound: usize) -> Self {
         Cache {
             state: RefCell::new(State {
                 generation: 0,
                 bound,
                 slots: Vec::new(),
-                index: HashMap::new(),
+                index: None,
                 last: NONE,
                 clock: 0,
             }),
@@ -105,16 +107,21 @@ impl<K: Eq + Hash + Clone, V: Clone> Cache<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
-        let mut gone = Vec::new();
+        // a hit, the per-row path: one comparison of the generation and (mostly) one of the key
         let hit = {
             let mut s = self.state.borrow_mut();
-            s.renew(generation, &mut gone);
-            s.get(key)
+            if s.generation == generation {
+                s.get(key)
+            } else {
+                None
+            }
         };
-        drop(gone);
         if let Some(v) = hit {
             return Ok(v);
         }
+        let mut gone = Vec::new();
+        self.state.borrow_mut().renew(generation, &mut gone);
+        drop(gone);
         let value = make()?;
         let mut gone = Vec::new();
         {
@@ -133,7 +140,7 @@ impl<K: Eq + Hash + Clone, V> State<K, V> {
     fn renew(&mut self, generation: u64, gone: &mut Vec<Slot<K, V>>) {
         if self.generation != generation {
             self.generation = generation;
-            self.index.clear();
+            self.index = None;
             gone.append(&mut self.slots);
             self.last = NONE;
         }
@@ -145,10 +152,13 @@ impl<K: Eq + Hash + Clone, V> State<K, V> {
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        let i = match self.slots.get(self.last) {
-            Some(slot) if slot.key.borrow() == key => self.last,
-            _ => *self.index.get(key)?,
-        };
+        if let Some(slot) = self.slots.get(self.last) {
+            if slot.key.borrow() == key {
+                // the most recently used already: nothing to update
+                return Some(slot.value.clone());
+            }
+        }
+        let i = *self.index.as_ref()?.get(key)?;
         self.clock += 1;
         self.last = i;
         let slot = &mut self.slots[i];
@@ -159,7 +169,7 @@ impl<K: Eq + Hash + Clone, V> State<K, V> {
     fn insert(&mut self, key: K, value: V, gone: &mut Vec<Slot<K, V>>) {
         self.clock += 1;
         let used = self.clock;
-        if let Some(&i) = self.index.get(&key) {
+        if let Some(&i) = self.index.as_ref().and_then(|index| index.get(&key)) {
             // made meanwhile by a nested call: this one replaces it
             let old = std::mem::replace(&mut self.slots[i], Slot { key, value, used });
             gone.push(old);
@@ -171,7 +181,10 @@ impl<K: Eq + Hash + Clone, V> State<K, V> {
             return;
         }
         self.shrink_to(self.bound - 1, gone);
-        self.index.insert(key.clone(), self.slots.len());
+        let at = self.slots.len();
+        self.index
+            .get_or_insert_with(HashMap::new)
+            .insert(key.clone(), at);
         self.last = self.slots.len();
         self.slots.push(Slot { key, value, used });
     }
@@ -183,10 +196,12 @@ impl<K: Eq + Hash + Clone, V> State<K, V> {
                 return;
             };
             let slot = self.slots.swap_remove(oldest);
-            self.index.remove(&slot.key);
-            if let Some(moved) = self.slots.get(oldest) {
-                if let Some(i) = self.index.get_mut(&moved.key) {
-                    *i = oldest;
+            if let Some(index) = self.index.as_mut() {
+                index.remove(&slot.key);
+                if let Some(moved) = self.slots.get(oldest) {
+                    if let Some(i) = index.get_mut(&moved.key) {
+                        *i = oldest;
+                    }
                 }
             }
             self.last = NONE;
@@ -246,6 +261,20 @@ mod tests {
     }
 
     #[test]
+    fn the_last_hit_stays_the_most_recent() {
+        let c = Cache::new(2);
+        let made = Cell::new(0);
+        // 1 and 2 made; 1 hit twice (the second time as the last hit, without updating); 3 made:
+        // 2 is the least recently used and goes
+        for k in [1, 2, 1, 1, 3, 1] {
+            get(&c, 0, k, &made);
+        }
+        assert_eq!(made.get(), 3);
+        get(&c, 0, 2, &made);
+        assert_eq!(made.get(), 4, "2 was evicted");
+    }
+
+    #[test]
     fn eviction_keeps_the_index_right() {
         let c = Cache::new(3);
         let made = Cell::new(0);
@@ -277,7 +306,7 @@ mod tests {
     }
 
     thread_local! {
-        static NESTED: Cache<u32, Rc<Noisy>> = Cache::new(1);
+        static NESTED: Cache<u32, Rc<Noisy>> = const { Cache::new(1) };
     }
 
     /// A value whose drop looks the cache up, as a value freeing a resource may.
