@@ -1,11 +1,15 @@
-//! The one cache-invalidation helper: per-backend caches (trigger plans, capture configuration)
-//! remember the [`epoch`] they were built under and are rebuilt when it moved. PostgreSQL's
-//! invalidation messages move it: any relcache invalidation (DDL on any relation, and the
-//! explicit ones [`invalidate`] sends when the extension's configuration tables change), and
-//! changes to types, text search configurations and roles (a renamed role).
+//! The one cache-invalidation helper: per-backend caches ([`Cache`]) of what is built from the
+//! catalog (trigger plans, capture configuration) are made under the [`epoch`] and dropped when
+//! it moved. PostgreSQL's invalidation messages move it: any relcache invalidation (DDL on any
+//! relation, and the explicit ones [`invalidate`] sends when the extension's configuration
+//! tables change), and changes to types, text search configurations and roles (a renamed role).
 
 use pgrx::pg_sys;
 use std::cell::Cell;
+
+/// The one cache type: entries of one generation of an invalidation counter (the [`epoch`] for
+/// what is built from the catalog), bounded, least recently used out first.
+pub(crate) use pg_storage_core::cache::Cache;
 
 thread_local! {
     static EPOCH: Cell<u64> = const { Cell::new(0) };

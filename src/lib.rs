@@ -7,6 +7,7 @@ use pgrx::prelude::*;
 
 pub(crate) mod audit;
 mod cache;
+mod catalog;
 mod error;
 mod guard;
 mod gucs;
@@ -22,6 +23,7 @@ mod privilege;
 pub(crate) mod roles;
 pub(crate) mod search;
 mod triggers;
+mod worker;
 
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 extension_sql_file!(
@@ -29,7 +31,7 @@ extension_sql_file!(
     name = "ops",
     requires = [
         ops::version,
-        privilege::_run_as_owner,
+        ops::_run_as_owner,
         ops::progress::_progress,
         ops::progress::_progress_start,
         ops::progress::_progress_update,
@@ -101,7 +103,7 @@ extension_sql_file!(
     requires = [
         "partition",
         "audit",
-        privilege::_run_as_owner,
+        ops::_run_as_owner,
         roles::_certificate_not_after,
         roles::_tenant_int4,
         roles::_tenant_int8,
@@ -147,8 +149,8 @@ extension_sql_file!(
         migrations::_migration_run,
         migrations::_migration_expression,
         migrations::_migration_check_value,
-        maintenance::_autonomous,
-        maintenance::_migration_launch,
+        migrations::autonomous::_autonomous,
+        migrations::runner::_migration_launch,
     ]
 );
 

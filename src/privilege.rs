@@ -14,7 +14,6 @@
 
 use crate::error::raise;
 use pgrx::pg_sys;
-use pgrx::prelude::{pg_extern, search_path};
 use pgrx::PgSqlErrorCode;
 use std::ffi::CStr;
 
@@ -127,21 +126,45 @@ fn as_role_with_path<R>(
     path: &CStr,
     work: impl FnOnce() -> R,
 ) -> R {
-    let mut saved_user = pg_sys::InvalidOid;
-    let mut saved_context = 0;
+    let saved = switch_role(role, restricted);
+    let result = with_setting(c"search_path", path, work);
+    saved.restore();
+    result
+}
+
+/// The role and security context a [`switch_role`] replaced.
+#[must_use = "the role is switched until restore()"]
+pub(crate) struct SavedRole {
+    user: pg_sys::Oid,
+    context: i32,
+}
+
+impl SavedRole {
+    /// Back to the role and security context before the switch. Not on an error: the
+    /// (sub)transaction's abort restores them, as for a SECURITY DEFINER function.
+    pub(crate) fn restore(self) {
+        // SAFETY: undoes exactly what switch_role did
+        unsafe { pg_sys::SetUserIdAndSecContext(self.user, self.context) };
+    }
+}
+
+/// Switches the current role to `role`, optionally under SECURITY_RESTRICTED_OPERATION: the
+/// switch fmgr_security_definer and ExecRefreshMatView make (settings are the caller's to set).
+pub(crate) fn switch_role(role: pg_sys::Oid, restricted: bool) -> SavedRole {
+    let mut saved = SavedRole {
+        user: pg_sys::InvalidOid,
+        context: 0,
+    };
     // SAFETY: the same calls fmgr_security_definer and ExecRefreshMatView make.
     unsafe {
-        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
-        let mut context = saved_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32;
+        pg_sys::GetUserIdAndSecContext(&mut saved.user, &mut saved.context);
+        let mut context = saved.context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32;
         if restricted {
             context |= pg_sys::SECURITY_RESTRICTED_OPERATION as i32;
         }
         pg_sys::SetUserIdAndSecContext(role, context);
     }
-    let result = with_setting(c"search_path", path, work);
-    // SAFETY: undoes exactly what was done above.
-    unsafe { pg_sys::SetUserIdAndSecContext(saved_user, saved_context) };
-    result
+    saved
 }
 
 /// Runs `work` with the setting `name` = `value`, restored afterwards (an error restores it with
@@ -152,51 +175,32 @@ fn as_role_with_path<R>(
 /// with more rights.
 pub(crate) fn with_setting<R>(name: &CStr, value: &CStr, work: impl FnOnce() -> R) -> R {
     // SAFETY: the calls fmgr makes for a function's SET clause, undone in reverse order.
-    let nest = unsafe {
-        let nest = pg_sys::NewGUCNestLevel();
-        pg_sys::set_config_option(
-            name.as_ptr(),
-            value.as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
-        );
-        nest
-    };
+    let nest = unsafe { pg_sys::NewGUCNestLevel() };
+    set_option(name, value, pg_sys::GucAction::GUC_ACTION_SAVE);
     let result = work();
     // SAFETY: pops the nest level pushed above, restoring every setting changed within it
     unsafe { pg_sys::AtEOXact_GUC(false, nest) };
     result
 }
 
-/// `storage._run_as_owner(target, command, args, relocating)`: runs one SQL command on a user's
-/// table as its owner under SECURITY_RESTRICTED_OPERATION ([`as_table_owner`]), the arguments as
-/// text parameters `$1`, `$2`, ...; returns the rows it processed. The orchestration in SQL
-/// (partition drains, conversion copies) calls it for every statement that fires the table's
-/// triggers or evaluates its expressions. Row changes of the `relocating` relations are moves
-/// made by the extension, not changes: audit capture does not log them. Not executable by PUBLIC.
-#[pg_extern(volatile)]
-#[search_path(pg_catalog, pg_temp)]
-pub(crate) fn _run_as_owner(
-    target: crate::ident::Regclass,
-    command: &str,
-    args: pgrx::default!(Vec<Option<String>>, "'{}'"),
-    relocating: pgrx::default!(Vec<Option<pg_sys::Oid>>, "'{}'"),
-) -> i64 {
-    let relocating: Vec<pg_sys::Oid> = relocating.into_iter().flatten().collect();
-    as_table_owner(target.0, || {
-        crate::audit::moving(&relocating, || {
-            let params: Vec<pgrx::datum::DatumWithOid<'_>> =
-                args.iter().map(|a| a.as_deref().into()).collect();
-            pgrx::Spi::connect_mut(|client| {
-                client
-                    .update(command, None, &params)
-                    .map(|t| t.len() as i64)
-                    .unwrap_or_else(|e| crate::error::spi_failed(e))
-            })
-        })
-    })
+/// Sets `name` = `value` for the session, as a client's `SET` does: until the session changes it
+/// (a top-level statement run as another role gets its search_path so).
+pub(crate) fn set_for_session(name: &CStr, value: &CStr) {
+    set_option(name, value, pg_sys::GucAction::GUC_ACTION_SET);
+}
+
+fn set_option(name: &CStr, value: &CStr, action: pg_sys::GucAction::Type) {
+    // SAFETY: a user-settable option set from C strings; an invalid value is PostgreSQL's error
+    unsafe {
+        pg_sys::set_config_option(
+            name.as_ptr(),
+            value.as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            action,
+            true,
+            0,
+            false,
+        )
+    };
 }

@@ -33,7 +33,7 @@
 //! UPDATE pairs the old and new images by position: PostgreSQL appends a row's old and new
 //! versions to the two transition tables together, so the n-th rows belong to the same row.
 
-use super::{NEW_TABLE, OLD_TABLE};
+use crate::cache::Cache;
 use crate::error::raise;
 use crate::ident::{literal, qualified, quote};
 use crate::privilege::{as_owner, current_user};
@@ -46,15 +46,20 @@ use pgrx::trigger_support::{
 };
 use pgrx::IntoDatum;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::rc::Rc;
+
+mod legacy;
+
+/// Transition table names of the capture triggers (sql/audit.sql's audit._install_capture).
+const NEW_TABLE: &str = "pg_storage_ext_new";
+const OLD_TABLE: &str = "pg_storage_ext_old";
 
 const USAGE: &str =
     "Capture triggers are created by audit.enable(table); call it again to repair them.";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) enum Op {
+enum Op {
     Insert,
     Update,
     Delete,
@@ -235,33 +240,46 @@ fn image_expr(rel: pg_sys::Relation) -> String {
 }
 
 /// What one capture trigger does, for one row type of its table and one configuration.
-pub(super) struct Entry {
-    epoch: u64,
+struct Entry {
     /// The audited table rows are logged under: the table, or its audited ancestor.
-    pub(super) table: pg_sys::Oid,
+    table: pg_sys::Oid,
     /// Its schema and name now.
-    pub(super) schema: String,
-    pub(super) name: String,
-    pub(super) options: Options,
+    schema: String,
+    name: String,
+    options: Options,
     /// Live columns not excluded, in order (changed_columns of an UPDATE, in the context).
-    pub(super) logged: Vec<String>,
+    logged: Vec<String>,
     /// Columns that are not part of the primary key (None without a primary key).
-    pub(super) non_key: Option<Vec<String>>,
+    non_key: Option<Vec<String>>,
     /// Excluded columns that are not key columns: kept out of the images (the key stays in
     /// them: it is what history finds a row by).
     image_exclude: Vec<String>,
     /// The owner's log INSERT ([`log_sql`], a saved plan); into the 0.1.0 audit.log table when
-    /// the database's extension SQL is still 0.1.0's ([`super::legacy`]).
-    pub(super) plan: pg_sys::SPIPlanPtr,
+    /// the database's extension SQL is still 0.1.0's ([`legacy`]).
+    plan: pg_sys::SPIPlanPtr,
     /// Whether it is.
     legacy: bool,
     /// Whether the log's contexts have an actor (extension SQL of 0.3.0 on).
     actor_column: bool,
     /// The seed of context ids: 0, or in a Citus shard the shard's OID (see `audit._context`).
     context_seed: i64,
-    /// Context ids by (session user, current user, application name), valid while no
-    /// transaction that may have written one aborted ([`ABORTS`]).
-    contexts: RefCell<(u64, HashMap<ContextKey, i64>)>,
+    /// Context ids by (session user, current user, application name), made under the abort
+    /// count: valid while no transaction that may have written one aborted ([`ABORTS`]).
+    contexts: Cache<ContextKey, i64>,
+}
+
+impl Drop for Entry {
+    /// Frees the saved plan once no call uses the entry any more (the cache dropped it and no
+    /// trigger call still runs it). Not at the process's exit, where thread-local values are
+    /// dropped after PostgreSQL's own shutdown: the memory goes with the process.
+    fn drop(&mut self) {
+        // SAFETY: a backend global; the plan was saved by us and nothing else holds it
+        unsafe {
+            if !pg_sys::proc_exit_inprogress {
+                pg_sys::SPI_freeplan(self.plan);
+            }
+        }
+    }
 }
 
 /// Who ran a statement: session user, current user, application name, actor.
@@ -271,7 +289,7 @@ thread_local! {
     /// Entries by trigger. A plan over a transition table is not invalidated by the plan cache
     /// when the table's row type changes: an entry is rebuilt when the invalidation epoch moved
     /// (any change to the table's row type or keys is a relcache invalidation of it).
-    static ENTRIES: RefCell<HashMap<pg_sys::Oid, Rc<Entry>>> = RefCell::new(HashMap::new());
+    static ENTRIES: Cache<pg_sys::Oid, Rc<Entry>> = const { Cache::new(512) };
     /// (transaction, command after the write, table) of the last whole-table TRUNCATE logged.
     /// TRUNCATE of a partitioned table fires the trigger of every partition too, right after
     /// the parent's (no command in between): those are not logged again.
@@ -330,7 +348,7 @@ fn aborts() -> u64 {
     })
 }
 
-pub(super) fn role_name(role: pg_sys::Oid) -> String {
+fn role_name(role: pg_sys::Oid) -> String {
     // SAFETY: a syscache lookup; NULL (noerr) for a role dropped meanwhile.
     let n = unsafe { pg_sys::GetUserNameFromId(role, true) };
     if n.is_null() {
@@ -341,7 +359,7 @@ pub(super) fn role_name(role: pg_sys::Oid) -> String {
 }
 
 /// inet_client_addr() of this backend.
-pub(super) fn client_addr() -> Option<pg_sys::Datum> {
+fn client_addr() -> Option<pg_sys::Datum> {
     CLIENT_ADDR.with(Cell::get).unwrap_or_else(|| {
         // SAFETY: computed once per backend into TopMemoryContext.
         let addr = unsafe {
@@ -366,19 +384,16 @@ fn context_id(entry: &Entry, actor: pg_sys::Oid) -> i64 {
             (!app.is_null()).then(|| cstr(app)),
         )
     };
-    let generation = aborts();
     let end_user = if entry.actor_column { end_user() } else { None };
     let key = (session, actor, app, end_user);
-    {
-        let mut cache = entry.contexts.borrow_mut();
-        if cache.0 != generation || cache.1.len() >= 256 {
-            cache.0 = generation;
-            cache.1.clear();
-        }
-        if let Some(id) = cache.1.get(&key) {
-            return *id;
-        }
-    }
+    entry
+        .contexts
+        .get_or_insert_with(aborts(), &key, || new_context_id(entry, &key))
+}
+
+/// The context id of `key` from `audit._context` (which writes the context row when missing).
+fn new_context_id(entry: &Entry, key: &ContextKey) -> i64 {
+    let (session, actor, _, _) = *key;
     let params = [
         Some(name_datum(&entry.schema)),
         Some(name_datum(&entry.name)),
@@ -392,7 +407,7 @@ fn context_id(entry: &Entry, actor: pg_sys::Oid) -> i64 {
         key.3.clone().and_then(IntoDatum::into_datum),
     ];
     let with_actor = usize::from(entry.actor_column);
-    let id = CONTEXT_PLANS.with(|plans| {
+    CONTEXT_PLANS.with(|plans| {
         let p = &plans[with_actor];
         let plan = p.get().unwrap_or_else(|| {
             let plan = if entry.actor_column {
@@ -414,9 +429,37 @@ fn context_id(entry: &Entry, actor: pg_sys::Oid) -> i64 {
             }
             d.value() as i64
         }
-    });
-    entry.contexts.borrow_mut().1.insert(key, id);
-    id
+    })
+}
+
+thread_local! {
+    /// Relations whose row changes the extension is making as relocations, not changes (the
+    /// rows moved out of a default partition into a new child): capture logs nothing for
+    /// statements on them while [`relocating`] runs. Set only from our C code, never from SQL.
+    static MOVING: RefCell<Vec<pg_sys::Oid>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `work` with `rels` marked as relocated (see [`MOVING`]); the mark is removed when `work`
+/// returns or unwinds.
+pub(super) fn relocating<R>(rels: &[pg_sys::Oid], work: impl FnOnce() -> R) -> R {
+    struct Unmark(usize);
+    impl Drop for Unmark {
+        fn drop(&mut self) {
+            MOVING.with(|m| m.borrow_mut().truncate(self.0));
+        }
+    }
+    let _unmark = Unmark(MOVING.with(|m| {
+        let mut m = m.borrow_mut();
+        let before = m.len();
+        m.extend_from_slice(rels);
+        before
+    }));
+    work()
+}
+
+/// Whether statements on `relid` are relocations by the extension right now.
+fn is_moving(relid: pg_sys::Oid) -> bool {
+    MOVING.with(|m| m.borrow().contains(&relid))
 }
 
 thread_local! {
@@ -442,11 +485,7 @@ fn end_user() -> Option<String> {
 }
 
 /// Runs a saved plan with these parameters; anything but `expect` is an internal error.
-pub(super) fn execute(
-    plan: pg_sys::SPIPlanPtr,
-    params: &[Option<pg_sys::Datum>],
-    expect: u32,
-) -> u64 {
+fn execute(plan: pg_sys::SPIPlanPtr, params: &[Option<pg_sys::Datum>], expect: u32) -> u64 {
     let mut values: Vec<pg_sys::Datum> = params
         .iter()
         .map(|p| p.unwrap_or(pg_sys::Datum::from(0)))
@@ -501,7 +540,7 @@ pub(crate) fn capture(td: &pg_sys::TriggerData) {
     check_transition_tables(op, trigger, &tgname);
     // SAFETY: the relation is open for the trigger.
     let relid = unsafe { (*rel).rd_id };
-    if super::is_moving(relid) {
+    if is_moving(relid) {
         return; // rows the extension relocates (a partition drain) are not changes
     }
     let actor = current_user();
@@ -538,7 +577,7 @@ pub(crate) fn capture(td: &pg_sys::TriggerData) {
     }
 }
 
-pub(super) fn cstr(p: *const std::ffi::c_char) -> String {
+fn cstr(p: *const std::ffi::c_char) -> String {
     if p.is_null() {
         return String::new();
     }
@@ -578,7 +617,7 @@ struct ShardOf {
 }
 
 thread_local! {
-    static SHARDS: RefCell<HashMap<pg_sys::Oid, (u64, Option<ShardOf>)>> = RefCell::new(HashMap::new());
+    static SHARDS: Cache<pg_sys::Oid, Option<ShardOf>> = const { Cache::new(4096) };
 }
 
 /// The relation a statement on `relid` is logged as: `relid` itself, or for a Citus shard its
@@ -589,23 +628,8 @@ thread_local! {
 /// a TRUNCATE of a Citus table is logged once by the coordinator's table, never by shards.
 fn shard_target(relid: pg_sys::Oid, op: Op) -> Option<pg_sys::Oid> {
     let epoch = crate::cache::epoch();
-    let cached = SHARDS.with(|s| {
-        s.borrow()
-            .get(&relid)
-            .filter(|(e, _)| *e == epoch)
-            .map(|(_, shard)| shard.clone())
-    });
-    let shard = cached.unwrap_or_else(|| {
-        let shard = as_owner(citus_shard_of(relid));
-        SHARDS.with(|s| {
-            let mut s = s.borrow_mut();
-            if s.len() >= 4096 {
-                s.clear();
-            }
-            s.insert(relid, (epoch, shard.clone()));
-        });
-        shard
-    });
+    let shard =
+        SHARDS.with(|s| s.get_or_insert_with(epoch, &relid, || as_owner(citus_shard_of(relid))));
     match shard {
         None => Some(relid),
         Some(_) if op == Op::Truncate => None,
@@ -617,7 +641,7 @@ fn shard_target(relid: pg_sys::Oid, op: Op) -> Option<pg_sys::Oid> {
 /// `storage._citus_shard(relid)` (absent in a database whose extension SQL predates it).
 fn citus_shard_of(relid: pg_sys::Oid) -> impl FnOnce() -> Option<ShardOf> {
     move || {
-        if !crate::error::has_function("storage._citus_shard(regclass)") {
+        if !crate::catalog::has_function("storage._citus_shard(regclass)") {
             return None;
         }
         pgrx::Spi::connect(|client| {
@@ -758,8 +782,8 @@ fn configured(
                  their partitions."
                     .into(),
             ),
-            Some(if crate::error::has_function("storage._citus_shard(regclass)")
-                && crate::error::read_one::<bool>(
+            Some(if crate::catalog::has_function("storage._citus_shard(regclass)")
+                && crate::catalog::read_one::<bool>(
                     "SELECT pg_catalog.to_regclass('pg_catalog.pg_dist_local_group') IS NOT NULL",
                 )
                 .ok()
@@ -872,7 +896,7 @@ fn prepare(sql: &str, types: &[pg_sys::Oid]) -> pg_sys::SPIPlanPtr {
 }
 
 /// A `name` datum (palloc'd NameData).
-pub(super) fn name_datum(value: &str) -> pg_sys::Datum {
+fn name_datum(value: &str) -> pg_sys::Datum {
     let c = CString::new(value).unwrap_or_else(|_| crate::error::internal("NUL in a name"));
     // SAFETY: NameData is NAMEDATALEN bytes; namestrcpy truncates and NUL-terminates.
     unsafe {
@@ -884,32 +908,21 @@ pub(super) fn name_datum(value: &str) -> pg_sys::Datum {
 
 /// The entry of this trigger for the relation's current row type and configuration.
 fn entry(td: &pg_sys::TriggerData, op: Op, tgname: &str, logical: pg_sys::Oid) -> Rc<Entry> {
+    // SAFETY: the trigger is valid for the call.
+    let tgoid = unsafe { (*td.tg_trigger).tgoid };
+    let epoch = crate::cache::epoch();
+    ENTRIES.with(|c| {
+        c.get_or_insert_with(epoch, &tgoid, || {
+            Rc::new(new_entry(td, op, tgname, logical))
+        })
+    })
+}
+
+/// An entry built from the relation and the configuration now.
+fn new_entry(td: &pg_sys::TriggerData, op: Op, tgname: &str, logical: pg_sys::Oid) -> Entry {
     // SAFETY: the trigger and relation are valid for the call.
     let (trigger, rel) = unsafe { (&*td.tg_trigger, td.tg_relation) };
-    let epoch = crate::cache::epoch();
-    if let Some(e) = ENTRIES.with(|p| p.borrow().get(&trigger.tgoid).cloned()) {
-        if e.epoch == epoch {
-            return e;
-        }
-    }
     let (columns, key) = describe(rel);
-    ENTRIES.with(|p| {
-        let mut p = p.borrow_mut();
-        let stale: Vec<pg_sys::Oid> = if p.len() >= 512 {
-            p.keys().copied().collect()
-        } else {
-            p.get(&trigger.tgoid)
-                .map(|_| trigger.tgoid)
-                .into_iter()
-                .collect()
-        };
-        for k in stale {
-            if let Some(old) = p.remove(&k) {
-                // SAFETY: a plan saved by us, no longer used.
-                unsafe { pg_sys::SPI_freeplan(old.plan) };
-            }
-        }
-    });
     // SAFETY: the relation is open for the trigger.
     let shard = logical != unsafe { (*rel).rd_id };
     let (table, options) = configured(trigger, logical, tgname, shard);
@@ -943,13 +956,12 @@ fn entry(td: &pg_sys::TriggerData, op: Op, tgname: &str, logical: pg_sys::Oid) -
     let non_key = (!key.is_empty()).then(|| non_key(&columns, &key));
     let plan = as_owner(|| {
         if legacy {
-            prepare(&super::legacy::sql(op, &image), &super::legacy::ARG_TYPES)
+            prepare(&legacy::sql(op, &image), &legacy::ARG_TYPES)
         } else {
             prepare(&log_sql(op, &image), &LOG_ARG_TYPES)
         }
     });
-    let e = Rc::new(Entry {
-        epoch,
+    Entry {
         table,
         schema,
         name,
@@ -966,10 +978,8 @@ fn entry(td: &pg_sys::TriggerData, op: Op, tgname: &str, logical: pg_sys::Oid) -
         } else {
             0
         },
-        contexts: RefCell::new((aborts(), HashMap::new())),
-    });
-    ENTRIES.with(|p| p.borrow_mut().insert(trigger.tgoid, e.clone()));
-    e
+        contexts: Cache::new(256),
+    }
 }
 
 /// The next value of the log's sequence (the caller runs as the extension owner).
@@ -998,7 +1008,7 @@ fn next_id() -> i64 {
 /// Writes the statement's rows, then (when it changed any, or for TRUNCATE) its statement row.
 fn write(entry: &Entry, op: Op, relid: pg_sys::Oid, actor: pg_sys::Oid) {
     if entry.legacy {
-        return as_owner(|| super::legacy::write(entry, op, relid, actor));
+        return as_owner(|| legacy::write(entry, op, relid, actor));
     }
     let partition = (op == Op::Truncate && relid != entry.table).then(|| qualified(relid));
     as_owner(|| {

@@ -5,17 +5,12 @@
 //! calling that SQL. Option parsing and column arithmetic live in `pg_storage_core::audit`.
 
 pub(crate) mod capture;
-mod legacy;
 
 use crate::error::{raise, spi_failed};
 use crate::ident::{require_table, Regclass};
 use crate::privilege::{as_owner, current_user, owns_relation};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-
-/// Transition table names of the capture triggers (sql/audit.sql's audit._install_capture).
-pub(crate) const NEW_TABLE: &str = "pg_storage_ext_new";
-pub(crate) const OLD_TABLE: &str = "pg_storage_ext_old";
 
 #[pg_schema]
 mod audit {
@@ -105,43 +100,26 @@ crate::triggers::trigger_entry!(
     tracked_changed_trigger
 );
 
-thread_local! {
-    /// Relations whose row changes the extension is making as relocations, not changes (the
-    /// rows moved out of a default partition into a new child): capture logs nothing for
-    /// statements on them while [`moving`] runs. Set only from our C code, never from SQL.
-    static MOVING: std::cell::RefCell<Vec<pg_sys::Oid>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Runs `work` with `rels` marked as relocated (see [`MOVING`]); the mark is removed when `work`
-/// returns or unwinds. A Citus table's rows change in its shards, on the workers, where this
-/// backend's mark does not reach: its capture triggers are switched off for the relocation
-/// (Citus switches them in every shard) and on again after it, as the extension's own
-/// configuration; the relocation holds the table locked, so no other write passes unlogged,
-/// and an error rolls the switch back with the transaction.
+/// Runs `work` with `rels` marked as relocated, not changed ([`capture::relocating`]). A Citus
+/// table's rows change in its shards, on the workers, where this backend's mark does not reach:
+/// its capture triggers are switched off for the relocation (Citus switches them in every shard)
+/// and on again after it, as the extension's own configuration; the relocation holds the table
+/// locked, so no other write passes unlogged, and an error rolls the switch back with the
+/// transaction.
 pub(crate) fn moving<R>(rels: &[pg_sys::Oid], work: impl FnOnce() -> R) -> R {
-    struct Unmark(usize);
-    impl Drop for Unmark {
-        fn drop(&mut self) {
-            MOVING.with(|m| m.borrow_mut().truncate(self.0));
-        }
-    }
-    let _unmark = Unmark(MOVING.with(|m| {
-        let mut m = m.borrow_mut();
-        let before = m.len();
-        m.extend_from_slice(rels);
-        before
-    }));
-    let paused = citus_capture_triggers(rels);
-    switch_capture(&paused, false);
-    let result = work();
-    switch_capture(&paused, true);
-    result
+    capture::relocating(rels, || {
+        let paused = citus_capture_triggers(rels);
+        switch_capture(&paused, false);
+        let result = work();
+        switch_capture(&paused, true);
+        result
+    })
 }
 
 /// The enabled capture triggers of the Citus tables among `rels`.
 fn citus_capture_triggers(rels: &[pg_sys::Oid]) -> Vec<(pg_sys::Oid, String)> {
     rels.iter()
-        .filter(|r| crate::error::citus_kind(**r).is_some())
+        .filter(|r| crate::catalog::citus_kind(**r).is_some())
         .flat_map(|r| {
             as_owner(|| {
                 Spi::connect(|client| {
@@ -194,7 +172,7 @@ fn switch_capture(triggers: &[(pg_sys::Oid, String)], enable: bool) {
 /// `tag` records that it happened. Without audit, just `work`.
 pub(crate) fn derived_change<R>(relid: pg_sys::Oid, tag: &str, work: impl FnOnce() -> R) -> R {
     // a database whose extension SQL is older than this library's: as that version did
-    if !crate::error::has_function("audit._exclude_derived(regclass)") {
+    if !crate::catalog::has_function("audit._exclude_derived(regclass)") {
         return work();
     }
     let audited = as_owner(|| {
@@ -233,11 +211,6 @@ pub(crate) fn derived_change<R>(relid: pg_sys::Oid, tag: &str, work: impl FnOnce
         .unwrap_or_else(|e| spi_failed(e))
     });
     result
-}
-
-/// Whether statements on `relid` are relocations by the extension right now.
-pub(crate) fn is_moving(relid: pg_sys::Oid) -> bool {
-    MOVING.with(|m| m.borrow().contains(&relid))
 }
 
 thread_local! {
@@ -284,7 +257,7 @@ fn configure<T: pgrx::FromDatum + pgrx::IntoDatum>(
     sql: &str,
     args: &[pgrx::datum::DatumWithOid],
 ) -> Option<T> {
-    if !crate::error::has_function("audit._enable_capture(regclass, text[], boolean)") {
+    if !crate::catalog::has_function("audit._enable_capture(regclass, text[], boolean)") {
         raise(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             format!("{what} needs the extension's SQL objects of this library's version"),
@@ -311,7 +284,7 @@ fn configure<T: pgrx::FromDatum + pgrx::IntoDatum>(
 }
 
 fn enable(target: Regclass, exclude: Option<Vec<Option<String>>>, capture_query: bool) {
-    crate::error::require_primary("audit.enable");
+    crate::catalog::require_primary("audit.enable");
     let relid = target.0;
     check_target(relid, "audit.enable");
     // The lock CREATE TRIGGER takes, so the columns checked are the columns captured.
@@ -331,7 +304,7 @@ fn enable(target: Regclass, exclude: Option<Vec<Option<String>>>, capture_query:
 }
 
 fn disable(target: Regclass) {
-    crate::error::require_primary("audit.disable");
+    crate::catalog::require_primary("audit.disable");
     let relid = target.0;
     let table = check_target(relid, "audit.disable");
     let removed = configure::<i32>(
@@ -347,7 +320,7 @@ fn disable(target: Regclass) {
 /// `audit._sync_partitions`: on a database still at 0.1.0's SQL (its DDL event trigger calls
 /// this on a user's CREATE TABLE … PARTITION OF) a warning, never a failed statement.
 fn sync_partitions(root: pg_sys::Oid) -> i32 {
-    if !crate::error::has_function("audit._sync_capture(regclass)") {
+    if !crate::catalog::has_function("audit._sync_capture(regclass)") {
         pgrx::warning!(
             "pg_storage_ext: new partitions of audited tables get no capture triggers until ALTER EXTENSION pg_storage_ext UPDATE"
         );

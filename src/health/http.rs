@@ -199,17 +199,15 @@ fn check_configuration(
 fn start_server(db: pg_sys::Oid, role: pg_sys::Oid) -> Option<DynamicBackgroundWorker> {
     // SAFETY: this backend's pid
     let me = unsafe { pg_sys::MyProcPid };
-    BackgroundWorkerBuilder::new("pg_storage_ext metrics endpoint")
-        .set_type("pg_storage_ext http")
-        .set_library("pg_storage_ext")
-        .set_function("pg_storage_ext_http_main")
-        .enable_spi_access()
-        .set_start_time(BgWorkerStartTime::ConsistentState)
-        .set_restart_time(None)
-        .set_extra(&format!("{} {} {me}", u32::from(db), u32::from(role)))
-        .set_notify_pid(me)
-        .load_dynamic()
-        .ok()
+    crate::worker::start(
+        "pg_storage_ext metrics endpoint",
+        "pg_storage_ext http",
+        "pg_storage_ext_http_main",
+        pg_sys::Datum::from(0),
+        &format!("{} {} {me}", u32::from(db), u32::from(role)),
+        // on a hot standby too, once it is consistent
+        BgWorkerStartTime::ConsistentState,
+    )
 }
 
 /// Waits until the server worker stopped. Exits (stopping it) on SIGTERM.
@@ -500,7 +498,7 @@ fn query_text(sql: &'static str) -> Result<String, String> {
             let owner = pg_sys::CurrentResourceOwner;
             pg_sys::BeginInternalSubTransaction(std::ptr::null());
             let result = PgTryBuilder::new(|| {
-                let v = crate::error::read_one::<String>(sql)
+                let v = crate::catalog::read_one::<String>(sql)
                     .map_err(|e| e.to_string())
                     .and_then(|v| v.ok_or_else(|| "no answer".to_owned()));
                 pg_sys::ReleaseCurrentSubTransaction();
@@ -595,27 +593,17 @@ fn answer(job: &Job, cache: &mut HashMap<&'static str, Cached>) -> Vec<u8> {
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn pg_storage_ext_http_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
-    let ids: Vec<u32> = BackgroundWorker::get_extra()
-        .split(' ')
-        .filter_map(|s| s.parse().ok())
-        .collect();
-    let [db, role, supervisor] = ids[..] else {
+    let [db, role, supervisor] = crate::worker::numbers(BackgroundWorker::get_extra())[..] else {
         pgrx::warning!(
             "pg_storage_ext http: the endpoint's worker runs only when its supervisor starts it"
         );
         return;
     };
-    // SAFETY: called once, first thing in the worker; the role need not have LOGIN (nobody logs
-    // in: the administrator named it in the server's configuration)
-    unsafe {
-        pg_sys::BackgroundWorkerInitializeConnectionByOid(
-            pg_sys::Oid::from(db),
-            pg_sys::Oid::from(role),
-            pg_sys::BGWORKER_BYPASS_ROLELOGINCHECK,
-        )
-    };
+    // the role need not have LOGIN (nobody logs in: the administrator named it in the server's
+    // configuration)
+    crate::worker::connect_as(db, role);
     let superuser = BackgroundWorker::transaction(|| {
-        crate::error::read_one::<bool>(
+        crate::catalog::read_one::<bool>(
             "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
         )
     });
@@ -628,7 +616,7 @@ pub extern "C-unwind" fn pg_storage_ext_http_main(_arg: pg_sys::Datum) {
     // settings through a read-only query: pgrx's writing SPI calls take a transaction id, which a
     // hot standby has none of
     let _ = BackgroundWorker::transaction(|| {
-        crate::error::read_one::<String>(
+        crate::catalog::read_one::<String>(
             "SELECT pg_catalog.set_config('statement_timeout', '10s', false) \
                  || pg_catalog.set_config('lock_timeout', '1s', false) \
                  || pg_catalog.set_config('application_name', 'pg_storage_ext http', false)",

@@ -1,23 +1,26 @@
 //! JSON Schema validation for SQL and CHECK constraints. Compiled schemas are cached per backend
-//! in a bounded LRU keyed by the schema's binary jsonb content, so a CHECK over many rows compiles
-//! its schema once. Instances are validated in place: the validator walks the stored binary jsonb
+//! ([`crate::cache::Cache`], bounded by `pg_storage_ext.json_schema_cache_size`) keyed by the
+//! schema's binary jsonb content, so a CHECK over many rows compiles its schema once. Instances are validated in place: the validator walks the stored binary jsonb
 //! (the `jsonschema` crate's `Jsonb` representation), with no text rendering or re-parsing.
 
 use super::datum::JsonbRef;
+use crate::cache::Cache;
 use crate::error::raise;
 use crate::gucs;
 use jsonschema::json::{Jsonb, JsonbNode};
 use jsonschema::Validator;
 use pg_storage_core::jsonb::schema::{self, Failure, MAX_NESTING};
-use pg_storage_core::lru::Lru;
 use pgrx::prelude::*;
-use std::cell::RefCell;
 use std::sync::Arc;
+
+/// A compiled schema depends on its content only: its cache is never invalidated.
+const CONTENT_ADDRESSED: u64 = 0;
 
 thread_local! {
     /// One cache per value of pg_storage_ext.json_schema_formats (index 0: off, 1: on), keyed by
     /// the schema's binary jsonb.
-    static CACHE: RefCell<[Lru<Validator<Jsonb>>; 2]> = RefCell::new([Lru::new(64), Lru::new(64)]);
+    static CACHE: [Cache<Vec<u8>, Arc<Validator<Jsonb>>>; 2] =
+        const { [Cache::new(64), Cache::new(64)] };
 }
 
 /// Refuses a value nested deeper than the `jsonschema` crate may be handed (its walks recurse
@@ -51,10 +54,11 @@ fn validator(schema: &JsonbRef) -> Arc<Validator<Jsonb>> {
         compile(schema, formats).map(Arc::new)
     } else {
         CACHE.with(|c| {
-            let mut c = c.borrow_mut();
-            let cache = &mut c[usize::from(formats)];
-            cache.set_capacity(capacity);
-            cache.get_or_try_insert(schema.bytes(), || compile(schema, formats))
+            let cache = &c[usize::from(formats)];
+            cache.set_bound(capacity);
+            cache.get_or_try_insert_with(CONTENT_ADDRESSED, schema.bytes(), || {
+                compile(schema, formats).map(Arc::new)
+            })
         })
     };
     built.unwrap_or_else(|e| schema_error(schema, e))

@@ -1,6 +1,7 @@
 //! Materialized views capability. The orchestration (registration, change tracking, refresh_due,
 //! status) is SQL in `sql/matview.sql`; this holds what SQL cannot do.
 
+use crate::cache::Cache;
 use crate::ident::Regclass;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -15,10 +16,10 @@ pub(crate) fn _try_lock_exclusive(view: Regclass) -> bool {
 }
 
 thread_local! {
-    /// (top transaction, subtransaction, source) already recorded: one row per source per
-    /// subtransaction is enough, since the row commits or rolls back with that subtransaction.
-    static RECORDED: std::cell::RefCell<(u64, std::collections::HashSet<(u32, pg_sys::Oid)>)> =
-        std::cell::RefCell::new((0, std::collections::HashSet::new()));
+    /// (subtransaction, source) already recorded in the top transaction (the cache's
+    /// generation): one row per source per subtransaction is enough, since the row commits or
+    /// rolls back with that subtransaction.
+    static RECORDED: Cache<(u32, pg_sys::Oid), ()> = const { Cache::new(usize::MAX) };
 }
 
 /// Statement trigger on every source table of a registered matview: appends (source, top-level
@@ -35,14 +36,8 @@ fn _matview_source_changed<'a>(
         let source = (*td.tg_relation).rd_id;
         let fxid = pg_sys::GetTopFullTransactionId().value;
         let subxid = pg_sys::GetCurrentSubTransactionId();
-        let fresh = RECORDED.with(|r| {
-            let mut r = r.borrow_mut();
-            if r.0 != fxid {
-                r.0 = fxid;
-                r.1.clear();
-            }
-            r.1.insert((subxid, source))
-        });
+        let mut fresh = false;
+        RECORDED.with(|r| r.get_or_insert_with(fxid, &(subxid, source), || fresh = true));
         if !fresh {
             return Ok(None);
         }

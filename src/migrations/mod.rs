@@ -1,6 +1,11 @@
 //! Migrations capability: PostgreSQL's own parser splits a migration into statements and tells
-//! the linter what each one does (the rules are pure logic in `pg_storage_core::lint`); the
-//! runner, history and hooks are SQL in `sql/migrations.sql`.
+//! the linter what each one does (the rules are pure logic in `pg_storage_core::lint`); history,
+//! hooks and the orchestration are SQL in `sql/migrations.sql`; the runner of non-transactional
+//! migrations is a worker ([`runner`]), and a failed migration's record is kept by an autonomous
+//! transaction ([`autonomous`]).
+
+pub(crate) mod autonomous;
+pub(crate) mod runner;
 
 use crate::error::spi_failed;
 use crate::ident::quote;
@@ -508,7 +513,7 @@ fn _migrate(
     allow: Option<Vec<Option<String>>>,
     caller_search_path: Option<&str>,
 ) -> Option<String> {
-    crate::error::require_primary("storage.migrate");
+    crate::catalog::require_primary("storage.migrate");
     let caller = crate::privilege::current_user();
     crate::privilege::as_owner(|| {
         pgrx::Spi::connect_mut(|client| {
@@ -543,7 +548,7 @@ fn _migrate_down(
     caller_search_path: Option<&str>,
     force: Option<bool>,
 ) -> Option<String> {
-    crate::error::require_primary("storage.migrate_down");
+    crate::catalog::require_primary("storage.migrate_down");
     let caller = crate::privilege::current_user();
     crate::privilege::as_owner(|| {
         pgrx::Spi::connect_mut(|client| {

@@ -1,13 +1,45 @@
-//! Operations: version, and the progress of long operations (`progress`).
+//! Operations: version, the progress of long operations (`progress`), and the one way the SQL
+//! orchestration runs a command on a user's table (`storage._run_as_owner`).
 
 pub(crate) mod progress;
 
+use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 /// The extension's crate version, e.g. `0.1.0`.
 #[pg_extern(immutable, parallel_safe)]
 pub(crate) fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
+}
+
+/// `storage._run_as_owner(target, command, args, relocating)`: runs one SQL command on a user's
+/// table as its owner under SECURITY_RESTRICTED_OPERATION
+/// ([`crate::privilege::as_table_owner`]), the arguments as text parameters `$1`, `$2`, ...;
+/// returns the rows it processed. The orchestration in SQL
+/// (partition drains, conversion copies) calls it for every statement that fires the table's
+/// triggers or evaluates its expressions. Row changes of the `relocating` relations are moves
+/// made by the extension, not changes: audit capture does not log them. Not executable by PUBLIC.
+#[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
+pub(crate) fn _run_as_owner(
+    target: crate::ident::Regclass,
+    command: &str,
+    args: pgrx::default!(Vec<Option<String>>, "'{}'"),
+    relocating: pgrx::default!(Vec<Option<pg_sys::Oid>>, "'{}'"),
+) -> i64 {
+    let relocating: Vec<pg_sys::Oid> = relocating.into_iter().flatten().collect();
+    crate::privilege::as_table_owner(target.0, || {
+        crate::audit::moving(&relocating, || {
+            let params: Vec<pgrx::datum::DatumWithOid<'_>> =
+                args.iter().map(|a| a.as_deref().into()).collect();
+            pgrx::Spi::connect_mut(|client| {
+                client
+                    .update(command, None, &params)
+                    .map(|t| t.len() as i64)
+                    .unwrap_or_else(|e| crate::error::spi_failed(e))
+            })
+        })
+    })
 }
 
 #[cfg(any(test, feature = "pg_test"))]

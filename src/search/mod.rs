@@ -46,10 +46,10 @@ pub(crate) fn enable_search(
     config: &str,
     weights: JsonbRef,
 ) -> i64 {
-    crate::error::require_primary("storage.enable_search");
+    crate::catalog::require_primary("storage.enable_search");
     let relid = target.0;
     let table = require_table(relid, "storage.enable_search");
-    let citus = crate::error::citus_kind(relid);
+    let citus = crate::catalog::citus_kind(relid);
     let column = search_column.0;
     let sources = weights_to_sources(&weights.to_value());
 
@@ -141,7 +141,7 @@ pub(crate) fn rebuild_search(
     search_column: Name,
     batch_rows: default!(i32, 10000),
 ) -> i64 {
-    crate::error::require_primary("storage.rebuild_search");
+    crate::catalog::require_primary("storage.rebuild_search");
     if batch_rows <= 0 {
         raise(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -168,7 +168,7 @@ pub(crate) fn rebuild_search(
     let mut of_columns: Vec<String> = triggers.into_iter().flat_map(|(_, cols)| cols).collect();
     of_columns.sort();
     of_columns.dedup();
-    if crate::error::citus_kind(relid).is_some() {
+    if crate::catalog::citus_kind(relid).is_some() {
         return rebuild_citus("rebuild_search", relid, &column, &of_columns);
     }
     rebuild("rebuild_search", relid, &column, &of_columns, batch_rows)

@@ -10,6 +10,7 @@
 //! comparison of the old and new values) and the new row's tsvector is not NULL, the new row is
 //! returned as it is, without parsing.
 
+use crate::cache::Cache;
 use crate::error::{internal, raise};
 use pg_storage_core::search::{split_source, Weight};
 use pgrx::pg_sys;
@@ -18,8 +19,7 @@ use pgrx::trigger_support::{
     trigger_fired_before, trigger_fired_by_insert, trigger_fired_by_update, trigger_fired_for_row,
 };
 use pgrx::{PgRelation, PgTupleDesc};
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::cell::RefCell;
 use std::ffi::CStr;
 use std::rc::Rc;
 
@@ -75,11 +75,9 @@ struct Plan {
 }
 
 thread_local! {
-    static PLANS: RefCell<HashMap<pg_sys::Oid, Rc<Plan>>> = RefCell::new(HashMap::new());
-    /// The invalidation epoch ([`crate::cache::epoch`]) the plan cache was built under.
-    static CACHE_EPOCH: Cell<u64> = const { Cell::new(0) };
-    /// The plan used last, with its trigger and epoch: most statements fire one trigger.
-    static LAST: RefCell<Option<(pg_sys::Oid, u64, Rc<Plan>)>> = const { RefCell::new(None) };
+    /// Plans by trigger, made under the invalidation epoch; the one of the trigger fired last is
+    /// found without hashing (most statements fire one trigger).
+    static PLANS: Cache<pg_sys::Oid, Rc<Plan>> = const { Cache::new(usize::MAX) };
     /// Set by `storage.rebuild_search` for the column it rebuilds: recompute even when no
     /// source changed.
     static FORCE: RefCell<Option<String>> = const { RefCell::new(None) };
@@ -107,33 +105,11 @@ fn plan_for(
     relname: impl Fn() -> String,
 ) -> Rc<Plan> {
     let epoch = crate::cache::epoch();
-    let tgoid = trigger.tgoid;
-    if let Some(plan) = LAST.with(|l| match &*l.borrow() {
-        Some((oid, e, plan)) if *oid == tgoid && *e == epoch => Some(plan.clone()),
-        _ => None,
-    }) {
-        return plan;
-    }
-    let plan = plan_lookup(trigger, tupdesc, relname, epoch);
-    LAST.with(|l| *l.borrow_mut() = Some((tgoid, epoch, plan.clone())));
-    plan
-}
-
-fn plan_lookup(
-    trigger: &pg_sys::Trigger,
-    tupdesc: &PgTupleDesc,
-    relname: impl Fn() -> String,
-    epoch: u64,
-) -> Rc<Plan> {
-    if CACHE_EPOCH.with(|c| c.replace(epoch)) != epoch {
-        PLANS.with(|p| p.borrow_mut().clear());
-    }
-    if let Some(plan) = PLANS.with(|p| p.borrow().get(&trigger.tgoid).cloned()) {
-        return plan;
-    }
-    let plan = Rc::new(build_plan(trigger, tupdesc, &relname()));
-    PLANS.with(|p| p.borrow_mut().insert(trigger.tgoid, plan.clone()));
-    plan
+    PLANS.with(|p| {
+        p.get_or_insert_with(epoch, &trigger.tgoid, || {
+            Rc::new(build_plan(trigger, tupdesc, &relname()))
+        })
+    })
 }
 
 /// The live (not dropped) column named exactly `name`.

@@ -2,12 +2,12 @@
 //! capability folder of the extension crate and is tested with plain `cargo test`.
 
 pub mod audit;
+pub mod cache;
 pub mod cert;
 pub mod host;
 pub mod http;
 pub mod jsonb;
 pub mod lint;
-pub mod lru;
 pub mod names;
 pub mod partition;
 pub mod prometheus;

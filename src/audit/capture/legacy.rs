@@ -3,8 +3,9 @@
 //! row in the `audit.log` table, as 0.1.0 wrote it. `changed_columns` is computed inline (0.1.0's
 //! `audit._changed_columns` is gone from the library).
 
-use super::capture::{client_addr, role_name, Op};
-use super::{NEW_TABLE, OLD_TABLE};
+use super::{
+    agg, client_addr, cstr, execute, name_datum, role_name, rows, Entry, Op, NEW_TABLE, OLD_TABLE,
+};
 use crate::ident::qualified;
 use pgrx::pg_sys;
 use pgrx::IntoDatum;
@@ -32,19 +33,17 @@ pub(super) const ARG_TYPES: [pg_sys::Oid; 14] = [
 
 /// The 0.1.0 log INSERT of `op`; `image` is the jsonb image of a transition-table row `t`.
 pub(super) fn sql(op: Op, image: &str) -> String {
-    let rows = |table: &str| format!("(SELECT {image} AS f FROM {table} AS t OFFSET 0) AS r");
-    let agg = |table: &str| format!("(SELECT pg_catalog.array_agg({image}) FROM {table} AS t)");
     let consts = "$10, $11, $12, $13, $14";
     let body = match op {
         Op::Insert => format!(
             "SELECT $8, $9, $1, $4, $5, 'INSERT', r.f OPERATOR(pg_catalog.-) $3, NULL, NULL, \
                     r.f OPERATOR(pg_catalog.-) $2, NULL, {consts} FROM {}",
-            rows(NEW_TABLE)
+            rows(NEW_TABLE, image)
         ),
         Op::Delete => format!(
             "SELECT $8, $9, $1, $4, $5, 'DELETE', r.f OPERATOR(pg_catalog.-) $3, NULL, \
                     r.f OPERATOR(pg_catalog.-) $2, NULL, NULL, {consts} FROM {}",
-            rows(OLD_TABLE)
+            rows(OLD_TABLE, image)
         ),
         Op::Update => format!(
             "SELECT $8, $9, $1, $4, $5, 'UPDATE', u.nk, NULLIF(u.ok, u.nk), u.o, u.n, \
@@ -56,8 +55,8 @@ pub(super) fn sql(op: Op, image: &str) -> String {
                        FROM ROWS FROM (pg_catalog.unnest({}), pg_catalog.unnest({})) AS p(o, n) \
                      OFFSET 0) AS u \
               WHERE u.o IS DISTINCT FROM u.n",
-            agg(OLD_TABLE),
-            agg(NEW_TABLE)
+            agg(OLD_TABLE, image),
+            agg(NEW_TABLE, image)
         ),
         Op::Truncate => format!(
             "SELECT $8, $9, $1, $4, $5, 'TRUNCATE', NULL, NULL, \
@@ -73,7 +72,7 @@ pub(super) fn sql(op: Op, image: &str) -> String {
 }
 
 /// Writes the statement's rows into the 0.1.0 log (the caller runs as the extension owner).
-pub(super) fn write(entry: &super::capture::Entry, op: Op, relid: pg_sys::Oid, actor: pg_sys::Oid) {
+pub(super) fn write(entry: &Entry, op: Op, relid: pg_sys::Oid, actor: pg_sys::Oid) {
     let partition = (op == Op::Truncate && relid != entry.table).then(|| qualified(relid));
     // SAFETY: transaction and session state getters; the GUC name is a literal.
     let (ts, txid, session, app, query) = unsafe {
@@ -82,26 +81,26 @@ pub(super) fn write(entry: &super::capture::Entry, op: Op, relid: pg_sys::Oid, a
             pg_sys::GetCurrentStatementStartTimestamp(),
             pg_sys::GetTopFullTransactionId().value,
             pg_sys::GetSessionUserId(),
-            (!app.is_null()).then(|| super::capture::cstr(app)),
+            (!app.is_null()).then(|| cstr(app)),
             (entry.options.capture_query && !pg_sys::debug_query_string.is_null())
-                .then(|| super::capture::cstr(pg_sys::debug_query_string)),
+                .then(|| cstr(pg_sys::debug_query_string)),
         )
     };
     let params = [
         Some(pg_sys::Datum::from(entry.table)),
         entry.options.exclude.clone().into_datum(),
         entry.non_key.clone().and_then(IntoDatum::into_datum),
-        Some(super::capture::name_datum(&entry.schema)),
-        Some(super::capture::name_datum(&entry.name)),
+        Some(name_datum(&entry.schema)),
+        Some(name_datum(&entry.name)),
         entry.logged.clone().into_datum(),
         partition.and_then(IntoDatum::into_datum),
         Some(pg_sys::Datum::from(ts)),
         Some(pg_sys::Datum::from(txid)),
-        Some(super::capture::name_datum(&role_name(session))),
-        Some(super::capture::name_datum(&role_name(actor))),
+        Some(name_datum(&role_name(session))),
+        Some(name_datum(&role_name(actor))),
         app.and_then(IntoDatum::into_datum),
         client_addr(),
         query.and_then(IntoDatum::into_datum),
     ];
-    super::capture::execute(entry.plan, &params, pg_sys::SPI_OK_INSERT);
+    execute(entry.plan, &params, pg_sys::SPI_OK_INSERT);
 }
