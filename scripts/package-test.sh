@@ -129,6 +129,7 @@ wait_for() {
 }
 
 # --- 1. the package -------------------------------------------------------------------------
+rm -f target/package/package-test-server.log
 step_start "package"
 [ -f "$DEB" ] || scripts/package.sh >/dev/null
 step_end "$DEB_NAME, $(stat -c %s "$DEB") bytes"
