@@ -195,7 +195,6 @@ echo "  $(in_root dpkg-query -W -f='${Package} ${Version}, ' postgresql-18 postg
 step_start "apt install ./$DEB_NAME"
 mkdir -p "$R/tmp/pgse"
 cp "$DEB" "$R/tmp/pgse/"
-cp -R examples/blog "$R/tmp/pgse/blog"
 chmod -R a+rX "$R/tmp/pgse"
 log=$ROOTS/install.log
 in_root apt-get install -y --no-install-recommends "/tmp/pgse/$DEB_NAME" >"$log" 2>&1 ||
