@@ -90,7 +90,7 @@ write_meta() {
   {
     echo "started: $started"
     echo "finished: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "duration: $((secs / 60)) min $((secs % 60)) s, the release build included"
+    echo "duration: $((secs / 60)) min $((secs % 60)) s, the build included"
     echo "commit: $(git rev-parse HEAD 2>/dev/null || echo unknown)$dirty"
     echo "postgresql: $("$PGC" --version | awk '{print $2}')"
     echo "cores: $(nproc)"
@@ -103,7 +103,7 @@ write_meta() {
     echo "load: $load0 at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
     if [ -n "$quick" ]; then echo "quick: yes"; else echo "quick: no"; fi
     if [ -n "$1" ]; then echo "full: no (stopped at $1)"
-    elif [ -n "${BENCH:-}" ] || [ -n "$quick" ]; then echo "full: no (${BENCH:+BENCH=$BENCH}${quick:+BENCH_QUICK=1})"
+    elif [ -n "${BENCH:-}" ] || [ -n "$quick" ]; then echo "full: no (${BENCH:+BENCH=$BENCH${quick:+, }}${quick:+BENCH_QUICK=1})"
     else echo "full: yes"; fi
     if [ -n "${BENCH_NOTE:-}" ]; then echo "note: $BENCH_NOTE"; fi
   } >"$meta" && echo "meta: $meta"
