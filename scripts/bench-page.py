@@ -17,6 +17,7 @@ import importlib.util
 import os
 import shutil
 import sys
+import textwrap
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 spec = importlib.util.spec_from_file_location("bench_table", os.path.join(root, "scripts", "bench-table.py"))
@@ -55,20 +56,26 @@ def page(meta, rows):
         "",
         "## The run",
         "",
-        f"- Date: {meta['started']} to {meta['finished']} (UTC), {meta['duration']}.",
-        f"- Commit: `{meta['commit']}`; pg_storage_ext {meta['pg_storage_ext']}, release build (LTO).",
-        f"- Machine: {meta['cores']} cores ({meta['cpu']}), {meta['memory']} of memory, {meta['os']}"
+    ]
+    facts = [
+        f"Date: {meta['started']} to {meta['finished']} (UTC), {meta['duration']}.",
+        f"Commit: `{meta['commit']}`; pg_storage_ext {meta['pg_storage_ext']}, release build (LTO).",
+        f"Machine: {meta['cores']} cores ({meta['cpu']}), {meta['memory']} of memory, {meta['os']}"
         + (f", kernel {meta['kernel']}" if meta.get("kernel") else "") + ".",
-        f"- PostgreSQL {meta['postgresql']}, built from Debian's source package (no assertions), a",
-        "  throwaway cluster with `fsync = off`, `synchronous_commit = off` and `full_page_writes = off`",
-        "  (`scripts/cluster.sh`) but for the rows that say otherwise.",
-        f"- Anchors (the tools compared with): {meta['anchors']}; pg_partman and pg_cron built from",
-        "  Debian's source packages into that PostgreSQL, check_postgres from Debian's package.",
+        f"PostgreSQL {meta['postgresql']}, built from Debian's source package (no assertions), a throwaway"
+        " cluster with `fsync = off`, `synchronous_commit = off` and `full_page_writes = off`"
+        " (`scripts/cluster.sh`) but for the rows that say otherwise.",
+        f"Anchors (the tools compared with): {meta['anchors']}; pg_partman and pg_cron built from Debian's"
+        " source packages into that PostgreSQL, check_postgres from Debian's package.",
     ]
     if meta.get("load"):
-        lines.append(f"- Load average (1, 5, 15 min): {meta['load']}.")
+        facts.append(f"Load average (1, 5, 15 min): {meta['load']}.")
     if note:
-        lines.append(f"- {note}")
+        facts.append(note)
+    # one bullet per fact, at most 98 columns
+    for fact in facts:
+        lines += textwrap.wrap(" ".join(fact.split()), width=98, initial_indent="- ", subsequent_indent="  ",
+                               break_long_words=False, break_on_hyphens=False)
     lines += [
         "",
         "## How to read the table",
