@@ -3,8 +3,11 @@
 # bench/*.sql times its workloads against a baseline measured in the same run (bench/_harness.sql)
 # and bench/NAME.sh, when present, runs after bench/NAME.sql (pgbench workloads). At the end every
 # workload is printed as one row of a single table (workload, ours, baseline, ratio, goal, met?),
-# and the same rows are written as CSV under the run directory.
+# and the same rows are written as CSV under the run directory, with the run's facts (dates,
+# commit, machine, PostgreSQL, anchors) beside it in results-<time>.meta, from which
+# scripts/bench-page.py writes docs/benchmarks.md.
 #   BENCH=name       only that workload file
+#   BENCH_NOTE=text  a sentence for docs/benchmarks.md about the run (what else ran meanwhile)
 #   BENCH_QUICK=1    every workload at a small size, timed once, on the debug build: proves that
 #                    the benchmarks run (CI); its figures are not results.
 # Each workload file runs in a database of its own (bench_NAME, dropped after it), so no workload
@@ -13,6 +16,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$PGSE_ROOT"
+started=$(date -u +%Y-%m-%dT%H:%M:%SZ) t0=$(date +%s) load0=$(cut -d' ' -f1-3 /proc/loadavg)
 PGC=$(find_pg_config)
 export PG_CONFIG=$PGC
 quick=${BENCH_QUICK:-}
@@ -75,6 +79,34 @@ report() {
        FROM bench.results ORDER BY id" || true
   psql_bench -c "\\copy (SELECT workload, ours, baseline, unit, ratio, goal, met FROM bench.results ORDER BY id) TO '$csv' CSV HEADER" &&
     ln -sf "$(basename "$csv")" "$out/latest${quick:+-quick}.csv" && echo "csv: $csv"
+  write_meta "${1:-}"
+}
+
+# The run's facts beside its CSV (results-<time>.meta, `key: value`): what docs/benchmarks.md
+# says of the run (scripts/bench-page.py). `full: yes` only for a whole run of every workload.
+write_meta() {
+  local meta=${csv%.csv}.meta secs=$(($(date +%s) - t0)) dirty=
+  git diff --quiet HEAD -- 2>/dev/null || dirty=' (with uncommitted changes)'
+  {
+    echo "started: $started"
+    echo "finished: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "duration: $((secs / 60)) min $((secs % 60)) s, the build included"
+    echo "commit: $(git rev-parse HEAD 2>/dev/null || echo unknown)$dirty"
+    echo "postgresql: $("$PGC" --version | awk '{print $2}')"
+    echo "cores: $(nproc)"
+    echo "memory: $(awk '/^MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"
+    echo "cpu: $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo) ($(uname -m))"
+    echo "os: $(. /etc/os-release && echo "$PRETTY_NAME")"
+    echo "kernel: $(uname -r)"
+    echo "pg_storage_ext: $(psql_bench -c 'SELECT storage.version()')"
+    echo "anchors: $(IFS=,; echo "${anchors[*]}" | sed 's/,/, /g')"
+    echo "load: $load0 at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+    if [ -n "$quick" ]; then echo "quick: yes"; else echo "quick: no"; fi
+    if [ -n "$1" ]; then echo "full: no (stopped at $1)"
+    elif [ -n "${BENCH:-}" ] || [ -n "$quick" ]; then echo "full: no (${BENCH:+BENCH=$BENCH${quick:+, }}${quick:+BENCH_QUICK=1})"
+    else echo "full: yes"; fi
+    if [ -n "${BENCH_NOTE:-}" ]; then echo "note: $BENCH_NOTE"; fi
+  } >"$meta" && echo "meta: $meta"
 }
 
 # Copies a workload database's figures into bench.results of `postgres`.
@@ -101,7 +133,7 @@ for f in bench/*.sql; do
   fi
   collect "$db"
   if [ -n "$failed" ]; then
-    report; die "benchmark workload '$name' failed ($failed); the rows above were measured before it"
+    report "$name"; die "benchmark workload '$name' failed ($failed); the rows above were measured before it"
   fi
   psql_bench -c "DROP DATABASE $db"
   ran=$((ran + 1))

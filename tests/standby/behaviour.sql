@@ -1,4 +1,4 @@
--- The standby behaviour of every public function, decided once (README: Replicas): run on a hot
+-- The standby behaviour of every public function, decided once (docs/replicas.md): run on a hot
 -- standby by scripts/test-http.sh, after the primary made sb.t (audited, one UPDATE logged),
 -- sb.p (registered, partitioned by day) and sb.mv (a registered matview). Table-driven over the
 -- catalog: a public function of the extension without a row here fails the test.
@@ -76,7 +76,7 @@ BEGIN
          ORDER BY 1
     LOOP
         IF r.expected IS NULL THEN
-            bad := bad || format('%s: no decided standby behaviour (add it to tests/standby/behaviour.sql and the README)', r.fn);
+            bad := bad || format('%s: no decided standby behaviour (add it to tests/standby/behaviour.sql and docs/replicas.md)', r.fn);
             CONTINUE;
         ELSIF NOT r.exists THEN
             bad := bad || format('%s: decided here but not a function of the extension', r.fn);

@@ -91,7 +91,7 @@ pub struct Finding {
     pub hint: String,
 }
 
-/// The rules' names, each with its severity (README: Migrations).
+/// The rules' names, each with its severity (docs/migrations.md).
 pub const RULES: [(&str, Severity); 11] = [
     ("require-concurrent-index-creation", Severity::Error),
     ("adding-not-nullable-field", Severity::Error),

@@ -1,7 +1,7 @@
 //! The Citus tier (issue: scale-out on Citus): a coordinator and two workers started by
 //! `scripts/citus.sh` from the vendored Citus source, port in PGSE_CITUS_PORT. Ignored in the
 //! ordinary run; `make test` runs them with `--ignored` when the vendored source is there, and says
-//! it skipped the tier otherwise. What each function does on Citus tables is README: Scale-out.
+//! it skipped the tier otherwise. What each function does on Citus tables is docs/citus.md.
 
 use postgres::{Client, NoTls};
 
@@ -985,7 +985,7 @@ fn migrations_reach_the_shards() {
     c.batch_execute("DROP TABLE ct_mig").expect("cleanup");
 }
 
-/// Every public function has its decision on Citus tables (README: Scale-out has the same list
+/// Every public function has its decision on Citus tables (docs/citus.md has the same list
 /// with the reasons): a function added without one fails here.
 #[test]
 #[ignore = "the Citus tier: make test runs it with the vendored Citus"]
