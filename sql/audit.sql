@@ -499,8 +499,8 @@ GRANT EXECUTE ON FUNCTION audit._oids(regclass), audit._partial_key(regclass, js
 -- itself compared after, and, when the caller gives part of the key, every logged key containing
 -- it. PL/pgSQL with generic plans, so each session plans these once (a key's hash is looked up
 -- the same way whatever the key). With cluster, on a Citus coordinator, a distributed table's
--- rows come from every node's log (the workers log the rows of the shards they hold; README:
--- Scale-out), merged in time order.
+-- rows come from every node's log (the workers log the rows of the shards they hold;
+-- docs/citus.md), merged in time order.
 CREATE FUNCTION audit._history(target regclass, pk jsonb, cluster boolean) RETURNS SETOF audit.log
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan AS $$
@@ -702,7 +702,7 @@ DECLARE
     hit record;
     cut timestamptz;
     -- a Citus distributed table's row: its changes from every node's log, where ids are per
-    -- node and time orders them (README: Scale-out)
+    -- node and time orders them (docs/citus.md)
     cluster boolean;
     partial boolean;
 BEGIN
@@ -1138,7 +1138,7 @@ BEGIN
     -- Citus copies triggers to every shard of its tables, and refuses them unless told they are
     -- safe (set here for this function's statements: its SET clause restores it). The capture
     -- triggers are: each writes only its own node's log, in the transaction of the change, and
-    -- reads nothing of another shard or node (README: Scale-out).
+    -- reads nothing of another shard or node (docs/citus.md).
     IF storage._citus_kind(target) IS NOT NULL THEN
         PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
     END IF;
@@ -1357,7 +1357,7 @@ COMMENT ON FUNCTION audit._citus_coordinator_copy(regclass) IS
 -- On a Citus worker: the capture configuration of the distributed tables audited on the
 -- coordinator, by name (audit.enable writes it through its own connection, before the table
 -- itself may be visible here: it can be created in the same transaction). The capture in a
--- shard obeys it (README: Scale-out).
+-- shard obeys it (docs/citus.md).
 CREATE TABLE audit._citus_tracked (
     schema_name name NOT NULL,
     table_name name NOT NULL,

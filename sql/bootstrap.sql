@@ -3,10 +3,10 @@
 CREATE SCHEMA audit;
 COMMENT ON SCHEMA audit IS 'pg_storage_ext: row-change history';
 
--- What a writing function does on a hot standby, decided in one place (README: Replicas): false
+-- What a writing function does on a hot standby, decided in one place (docs/replicas.md): false
 -- on a primary; on a standby, true for the extension's scheduled jobs (pg_cron's sessions: the
 -- job returns at once, no error in the job's history) and a 25006 error naming the primary for
--- everyone else (the Rust functions call it too: crate::error::require_primary). `what` names the
+-- everyone else (the Rust functions call it too: crate::catalog::require_primary). `what` names the
 -- function in the message; the primary's host and port come from pg_stat_wal_receiver when the
 -- caller may see them (pg_read_all_stats).
 CREATE FUNCTION storage._require_primary(what text, job boolean DEFAULT false) RETURNS boolean
@@ -31,7 +31,7 @@ $$;
 COMMENT ON FUNCTION storage._require_primary(text, boolean) IS
     'Internal: false on a primary; on a hot standby, true for a scheduled job of the extension (it returns at once) and otherwise a 25006 error whose hint names the primary.';
 
--- Citus (README: Scale-out): what a table is to Citus — 'distributed', 'reference' or 'citus
+-- Citus (docs/citus.md): what a table is to Citus — 'distributed', 'reference' or 'citus
 -- local' — or NULL (no Citus, or a table it does not manage). Read from Citus's own catalog when
 -- it is installed (pg_dist_partition), so the extension neither needs nor loads Citus.
 CREATE FUNCTION storage._citus_kind(target regclass) RETURNS text
@@ -129,7 +129,7 @@ $$;
 COMMENT ON FUNCTION storage._on_workers(text) IS
     'Internal: one command on every Citus worker, each worker''s result; raises if one fails.';
 
--- The one refusal of a function that would be wrong on a Citus table (README: Scale-out lists
+-- The one refusal of a function that would be wrong on a Citus table (docs/citus.md lists
 -- which): 0A000 at once, naming the table, its kind, why, and what to do instead.
 CREATE FUNCTION storage._refuse_on_citus(target regclass, what text, why text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -139,7 +139,7 @@ BEGIN
     IF kind IS NOT NULL THEN
         RAISE EXCEPTION '% does not support Citus % tables: % is one', what, kind, target
               USING ERRCODE = 'feature_not_supported', DETAIL = why,
-                    HINT = 'Use it on a table that stays on the coordinator (undistribute_table() makes one of a Citus table); README: Scale-out lists what works on Citus tables.';
+                    HINT = 'Use it on a table that stays on the coordinator (undistribute_table() makes one of a Citus table); docs/citus.md lists what works on Citus tables.';
     END IF;
 END
 $$;

@@ -1,6 +1,7 @@
 -- Who may call what, decided once for every function of the extension, present and future (the
--- README's Security section has the table). Runs last in CREATE EXTENSION; the upgrade script
--- repeats it, and pg_regress `security` prints the result from the catalog.
+-- table is in docs/security.md). Runs last in CREATE EXTENSION; every update script repeats it
+-- (scripts/gen-updates.py repeats a block quoted $grants$), and pg_regress `security` prints the
+-- result from the catalog.
 --
 -- * Everyone (PUBLIC): the pure functions and their operators, as core's jsonb functions and
 --   pg_jsonschema's are; the search trigger function, which table owners may attach themselves;

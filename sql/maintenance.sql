@@ -1,6 +1,6 @@
 -- Maintenance capability: what the database needs now, and why, from statistics and catalogs
 -- only (no table is scanned): storage.maintenance_plan(). Thresholds are the settings
--- pg_storage_ext.maintenance_* (README: Maintenance): the plan loads the library first (its first
+-- pg_storage_ext.maintenance_* (docs/maintenance.md): the plan loads the library first (its first
 -- variable is storage.version()), so the settings are defined and checked when it reads them.
 
 -- A maintenance setting as a number: pg_storage_ext.maintenance_<name>, or the default.

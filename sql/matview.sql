@@ -125,7 +125,7 @@ BEGIN
         IF s.relkind IN ('r', 'p') AND storage._citus_kind(s.relid) IS NOT NULL THEN
             -- writes to a Citus table happen in its shards (on the workers), which a trigger here
             -- never hears of: like a foreign table, such a source is untracked, and the view is
-            -- refreshed every time instead of ever being reported unchanged (README: Scale-out)
+            -- refreshed every time instead of ever being reported unchanged (docs/citus.md)
             untracked := true;
         ELSIF s.relkind IN ('r', 'p') THEN
             PERFORM storage._matview_track(s.relid);

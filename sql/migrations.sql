@@ -1,10 +1,10 @@
 -- Migrations capability: versioned, checksummed, linted, lock-safe, reversible schema changes
--- run inside the database (README: Migrations). PostgreSQL's parser splits and describes the
+-- run inside the database (docs/migrations.md). PostgreSQL's parser splits and describes the
 -- scripts (storage._migration_statements, storage._lint_migration: Rust, the rules in
 -- pg_storage_core::lint); the runner is here. The user's SQL runs with the caller's search_path;
 -- everything else with the pinned one.
 --
--- Stored SQL (README: Security): the scripts, checks and hooks kept here are run later (by the
+-- Stored SQL (docs/security.md): the scripts, checks and hooks kept here are run later (by the
 -- background executor, by a resume, by every migration for hooks), so the tables holding them
 -- are written only by the extension: storage.migrate / migrate_down (src/migrations: they note
 -- the calling role, then do their bookkeeping as the extension's owner) and its workers. Nobody

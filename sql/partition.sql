@@ -1098,7 +1098,7 @@ COMMENT ON FUNCTION storage._partition_run_maintenance(regclass) IS
     'Internal: body of storage.run_maintenance.';
 
 -- On a Citus coordinator, every worker's own registered parents (the logs its shards of audited
--- distributed tables write, README: Scale-out) are kept by run_maintenance() here too: premade
+-- distributed tables write, docs/citus.md) are kept by run_maintenance() here too: premade
 -- months, retention (and a worker added since audit.enable gets its log). A worker without the
 -- extension is skipped.
 CREATE FUNCTION storage._partition_maintain_workers() RETURNS void

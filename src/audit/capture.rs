@@ -16,7 +16,7 @@
 //! trigger on a table that is not audited, or whose arguments differ from the configuration,
 //! refuses the statement (39P01): the trigger's arguments are a dumped copy, checked, not obeyed.
 //!
-//! On Citus (README: Scale-out) the triggers are copied into every shard. A statement on a shard
+//! On Citus (docs/citus.md) the triggers are copied into every shard. A statement on a shard
 //! is logged as its logical table ([`shard_target`]): a distributed table's in the log of the
 //! node holding the shard, a reference table's only by the coordinator's copy, a TRUNCATE only by
 //! the coordinator. A worker's configuration is `audit._citus_tracked` (by name); without an entry
@@ -606,7 +606,7 @@ fn check_transition_tables(op: Op, trigger: &pg_sys::Trigger, tgname: &str) {
     }
 }
 
-/// What a Citus shard is to capture (README: Scale-out), cached per relation and invalidation
+/// What a Citus shard is to capture (docs/citus.md), cached per relation and invalidation
 /// epoch: its logical table (the shell on this node), its kind, whether this node is the
 /// coordinator.
 #[derive(Clone)]
