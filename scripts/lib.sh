@@ -36,6 +36,25 @@ step_start() { _step_name=$1; _step_t0=$(date +%s); }
 step_end() { printf '%-28s %s (%ss)\n' "$_step_name" "$1" "$(( $(date +%s) - _step_t0 ))"; }
 die() { echo "error: $*" >&2; exit 1; }
 
+# Installs the Debian packages of this list that are missing, naming only those (naming installed
+# ones would upgrade them), through the machine's apt configuration; prints what it did:
+# install_packages PACKAGE...
+install_packages() {
+  local p log missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo present
+    return
+  fi
+  [ "$(id -u)" = 0 ] || die "missing packages: ${missing[*]} (install them as root)"
+  log=$PGSE_CACHE/apt.log
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } \
+    >"$log" 2>&1 || { cat "$log"; die "apt-get install ${missing[*]} failed"; }
+  echo "installed ${missing[*]}"
+}
+
 # Run a command as the unprivileged user (ourselves when not root).
 as_user() {
   if [ "$(id -u)" = 0 ]; then

@@ -136,18 +136,8 @@ step_end "$DEB_NAME, $(stat -c %s "$DEB") bytes"
 
 # --- 2. tools and the cached Debian root -----------------------------------------------------
 step_start "debootstrap, zstd"
-missing=()
-for p in debootstrap zstd; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  log=$PGSE_CACHE/apt.log
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } \
-    >"$log" 2>&1 || { cat "$log"; die "apt-get install ${missing[*]} failed"; }
-  step_end "installed ${missing[*]}"
-else
-  step_end "present"
-fi
+done_what=$(install_packages debootstrap zstd)
+step_end "$done_what"
 
 exec 9>"$ROOTS/lock"
 flock -n 9 || die "another package-test uses $ROOTS"

@@ -17,19 +17,8 @@ need=(bison flex libclang-dev clang pkg-config libssl-dev libicu-dev liblz4-dev 
   libxml2-dev libreadline-dev zlib1g-dev xz-utils gpgv curl ca-certificates make gcc openssl
   chromium)
 [ "$(id -u)" = 0 ] && need+=(sudo)
-missing=()
-for p in "${need[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  [ "$(id -u)" = 0 ] || die "missing packages: ${missing[*]} (install them as root)"
-  log=$PGSE_CACHE/apt.log
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } \
-    >"$log" 2>&1 || { cat "$log"; die "apt-get install ${missing[*]} failed"; }
-  step_end "installed ${missing[*]}"
-else
-  step_end "present"
-fi
+done_what=$(install_packages "${need[@]}")
+step_end "$done_what"
 
 # 2. The unprivileged user for initdb/postgres (root only).
 step_start "test user"

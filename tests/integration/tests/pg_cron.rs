@@ -37,14 +37,19 @@ fn cron_job_calls_extension_function() {
         "the cron job never ran"
     );
 
-    let status: String = cron
-        .query_one(
-            "SELECT status FROM cron.job_run_details WHERE jobid = $1 ORDER BY runid LIMIT 1",
-            &[&job],
-        )
-        .expect("run details")
-        .get(0);
-    assert_eq!(status, "succeeded");
+    // pg_cron records the run's end after the job's own transaction committed: the row the job
+    // wrote can be seen while its status still says running
+    let status = wait_for(Duration::from_secs(30), || {
+        let status: String = cron
+            .query_one(
+                "SELECT status FROM cron.job_run_details WHERE jobid = $1 ORDER BY runid LIMIT 1",
+                &[&job],
+            )
+            .ok()?
+            .get(0);
+        (status != "running" && status != "starting").then_some(status)
+    });
+    assert_eq!(status.as_deref(), Some("succeeded"));
 }
 
 /// The maintenance job schedule_jobs() creates is a CALL of run_maintenance_proc, which commits
