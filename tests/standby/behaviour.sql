@@ -19,8 +19,12 @@ BEGIN
         WITH decided(fn, expected, call) AS (VALUES
             ('audit.disable(regclass)', 'refuses', $$SELECT audit.disable('sb.t')$$),
             ('audit.enable(regclass,text[],boolean)', 'refuses', $$SELECT audit.enable('sb.t')$$),
-            ('audit.history(regclass,jsonb)', 'reads', $$SELECT count(*) FROM audit.history('sb.t', '{"id": 1}')$$),
+            ('audit.history(regclass,jsonb,jsonb)', 'reads', $$SELECT count(*) FROM audit.history('sb.t', '{"id": 1}')$$),
+            ('audit.restore_row(regclass,jsonb,timestamp with time zone)', 'refuses', $$SELECT audit.restore_row('sb.t', '{"id": 1}', now())$$),
+            ('audit.revert_statement(bigint,boolean)', 'refuses', $$SELECT count(*) FROM audit.revert_statement((SELECT max(id) FROM audit.log), false)$$),
+            ('audit.revert_transaction(bigint,boolean)', 'refuses', $$SELECT count(*) FROM audit.revert_transaction(1, false)$$),
             ('audit.row_at(regclass,jsonb,timestamp with time zone)', 'reads', $$SELECT audit.row_at('sb.t', '{"id": 1}', now())$$),
+            ('audit.table_at(anyelement,timestamp with time zone)', 'reads', $$SELECT count(*) FROM audit.table_at(NULL::sb.t, now())$$),
             ('audit.set_retention(interval)', 'refuses', $$SELECT audit.set_retention('12 months')$$),
             ('storage.convert_to_partitioned(regclass,name,text,integer)', 'refuses', $$SELECT storage.convert_to_partitioned('sb.t', 'id', '100')$$),
             ('storage.create_partitions(regclass,text,integer,text,text,boolean,boolean,text,name)', 'refuses', $$SELECT storage.create_partitions('sb.p', '1 day')$$),
