@@ -10,6 +10,8 @@
 #   BENCH_NOTE=text  a sentence for docs/benchmarks.md about the run (what else ran meanwhile)
 #   BENCH_QUICK=1    every workload at a small size, timed once, on the debug build: proves that
 #                    the benchmarks run (CI); its figures are not results.
+#   BENCH_PORT=n     the throwaway cluster's port (default 28820), so that two runs can share a
+#                    machine (each from its own checkout: the cluster's data is under its run dir)
 # Each workload file runs in a database of its own (bench_NAME, dropped after it), so no workload
 # depends on what another left behind; its figures are gathered into bench.results of `postgres`.
 # A workload that fails stops the run with its name, after the rows measured so far.
@@ -49,7 +51,8 @@ if ! command -v check_postgres >/dev/null; then
   step_end "installed"
 fi
 
-port=28820
+port=${BENCH_PORT:-28820}
+[[ $port =~ ^[0-9]+$ ]] || die "BENCH_PORT=$port is not a port number"
 scripts/cluster.sh start bench $port
 trap 'scripts/cluster.sh stop bench '$port EXIT
 # notices (DROP … CASCADE lists) are not figures
