@@ -33,7 +33,7 @@ export BENCH_SCALE=$scale BENCH_PGBENCH_SECS=$pgbench_secs BENCH_PGBENCH_RUNS=$p
 
 # The anchors, built from Debian source packages into the PostgreSQL in use (bench only; the
 # extension does not need them): pg_partman for bench/partition.sql, check_postgres for
-# bench/health.sh.
+# bench/health.sh; supa_audit for bench/audit.sql from the vendored source (scripts/supa-audit.sh).
 anchors=()
 if [ ! -f "$("$PGC" --sharedir)/extension/pg_partman.control" ]; then
   step_start "pg_partman"
@@ -51,6 +51,14 @@ if ! command -v check_postgres >/dev/null; then
   step_end "installed"
 fi
 
+# supa_audit (bench/audit.sql's anchor), from its vendored source, with contrib's uuid-ossp that it
+# requires, built from the source of the PostgreSQL in use (scripts/supa-audit.sh)
+if scripts/supa-audit.sh available; then
+  scripts/supa-audit.sh build
+elif [ ! -f "$("$PGC" --sharedir)/extension/supa_audit.control" ]; then
+  echo "supa_audit: skipped, no vendored source at $(scripts/supa-audit.sh where): bench/audit.sql leaves out its rows against supa_audit"
+fi
+
 port=${BENCH_PORT:-28820}
 [[ $port =~ ^[0-9]+$ ]] || die "BENCH_PORT=$port is not a port number"
 scripts/cluster.sh start bench $port
@@ -59,7 +67,7 @@ trap 'scripts/cluster.sh stop bench '$port EXIT
 export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
 psql_bench() { scripts/cluster.sh psql bench $port -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 psql_bench -c 'CREATE EXTENSION pg_storage_ext' -f bench/_harness.sql
-for a in pg_partman pg_cron; do
+for a in pg_partman pg_cron supa_audit uuid-ossp; do
   v=$(psql_bench -c "SELECT default_version FROM pg_available_extensions WHERE name = '$a'")
   anchors+=("$a ${v:-missing}")
 done
