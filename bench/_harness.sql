@@ -43,6 +43,14 @@ BEGIN
     RAISE EXCEPTION 'bench: goal "%" is not of the form "<= R", ">= R", "Nx faster" or "not slower"', goal;
 END $$;
 
+-- assert(ok, message): fails the workload (and so the run) with the message unless ok; for what a
+-- workload must have done for its figures to mean anything (a log that holds what it should).
+CREATE OR REPLACE FUNCTION bench.assert(ok boolean, message text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF ok IS NOT TRUE THEN RAISE EXCEPTION 'bench: %', message; END IF;
+END $$;
+
 -- record(name, ours, baseline, ratio, goal, unit): keeps one figure and returns its line.
 CREATE OR REPLACE FUNCTION bench.record(name text, ours double precision, baseline double precision,
                                         ratio double precision, goal text DEFAULT NULL, unit text DEFAULT 'ms')

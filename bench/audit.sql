@@ -1,18 +1,19 @@
 -- Audit benchmarks: 100k-row INSERT ... SELECT into an audited narrow table (id bigint PK, title,
 -- body of about 200 bytes, n, created; our statement-level capture into the normalized log with
 -- its indexes) vs the same into an unaudited table, and vs a per-row PL/pgSQL trigger as in the
--- PostgreSQL docs (bench/baselines/audit_plpgsql.sql); the blog's users table; the log's bytes
--- against the 0.1.0 layout; audit.history among many log rows. The pgbench single-row UPDATE
--- comparison is bench/audit.sh.
+-- PostgreSQL docs (bench/baselines/audit_plpgsql.sql), and vs supa_audit 0.3.1 (INSERT and
+-- UPDATE, in a database of its own); the blog's users table; the log's bytes against the 0.1.0
+-- layout; audit.history among many log rows. The pgbench single-row UPDATE comparisons are
+-- bench/audit.sh.
 SELECT (100000 * :scale)::int AS rows \gset
 \ir baselines/audit_plpgsql.sql
 
-CREATE TABLE bench.a_src AS
-SELECT i::bigint AS id, 'Article title number ' || i AS title,
-       repeat(md5(i::text), 6) || md5((i * 7)::text) AS body, 0 AS n,
-       timestamptz '2026-01-01' + i * interval '1 minute' AS created
-  FROM generate_series(1, :rows) AS i;
-CREATE TABLE bench.a_bare (id bigint PRIMARY KEY, title text, body text, n int, created timestamptz);
+-- The narrow table's rows and columns, written once: made here and, for supa_audit, in its own
+-- database by the same text.
+\set a_src_query 'SELECT i::bigint AS id, ''Article title number '' || i AS title, repeat(md5(i::text), 6) || md5((i * 7)::text) AS body, 0 AS n, timestamptz ''2026-01-01 00:00:00+00'' + i * interval ''1 minute'' AS created FROM generate_series(1, ' :rows ') AS i'
+\set a_columns '(id bigint PRIMARY KEY, title text, body text, n int, created timestamptz)'
+CREATE TABLE bench.a_src AS :a_src_query;
+CREATE TABLE bench.a_bare :a_columns;
 CREATE TABLE bench.a_audited (LIKE bench.a_bare INCLUDING ALL);
 CREATE TABLE bench.a_plpgsql (LIKE bench.a_bare INCLUDING ALL);
 CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON bench.a_plpgsql
@@ -44,6 +45,75 @@ SELECT bench.compare('audit INSERT ... SELECT 100k rows, audited vs floor',
     'INSERT INTO bench.a_audited SELECT * FROM bench.a_src',
     :'floor_insert',
     'TRUNCATE bench.a_audited, bench.a_floor; TRUNCATE audit._log_row, audit._log_statement', 5);
+
+-- supa_audit 0.3.1 (supabase/supa_audit), the anchor: a per-row PL/pgSQL trigger
+-- (audit.enable_tracking) writing the whole row, the old one, and a UUID v5 of the key
+-- (uuid-ossp) into audit.record_version. scripts/supa-audit.sh builds it, and contrib's uuid-ossp
+-- it requires, from the vendored source; when it is not installed its rows are left out, saying
+-- so. It names its schema `audit` like ours, so it runs in a database of its own in this cluster,
+-- bench_audit_supa, driven from this session through dblink: the same table (a_bare's columns)
+-- and the same rows (bench.a_src, made there by the same query and checked equal). Its side pays
+-- one dblink round trip and its own commit per statement (fsync and synchronous_commit are off
+-- in this cluster: well under a millisecond). Ours is bench.a_audited, as above.
+SELECT NOT EXISTS (SELECT FROM pg_available_extensions WHERE name = 'supa_audit') AS no_supa \gset
+\if :no_supa
+\echo 'supa_audit: not installed (scripts/supa-audit.sh found no vendored source); the rows against it are left out'
+\else
+DROP DATABASE IF EXISTS bench_audit_supa;
+CREATE DATABASE bench_audit_supa;
+CREATE EXTENSION IF NOT EXISTS dblink WITH SCHEMA bench;
+SELECT bench.dblink_connect('supa', format('dbname=bench_audit_supa host=127.0.0.1 port=%s user=%s',
+                                           current_setting('port'), current_user)) \g /dev/null
+SELECT bench.dblink_exec('supa', 'SET client_min_messages = warning') \g /dev/null
+SELECT bench.dblink_exec('supa', 'CREATE EXTENSION supa_audit CASCADE') \g /dev/null
+-- the real supa_audit on PostgreSQL's own uuid-ossp: the version, and the v5 UUID of uuid-ossp's
+-- regression test
+SELECT bench.assert(v = '0.3.1' AND u = '21f7f8de-8051-5b89-8680-0195ef798b6a',
+                    format('supa_audit %s, uuid_generate_v5 %s: not supa_audit 0.3.1 on uuid-ossp', v, u))
+  FROM bench.dblink('supa', $$SELECT (SELECT extversion FROM pg_extension WHERE extname = 'supa_audit'),
+                                     uuid_generate_v5(uuid_ns_dns(), 'www.widgets.com')::text$$) AS t(v text, u text);
+SELECT bench.dblink_exec('supa', 'CREATE SCHEMA bench') \g /dev/null
+SELECT bench.dblink_exec('supa', 'CREATE TABLE bench.a_src AS ' || :'a_src_query') \g /dev/null
+SELECT bench.dblink_exec('supa', 'CREATE TABLE bench.a_supa ' || :'a_columns') \g /dev/null
+SELECT FROM bench.dblink('supa', $$SELECT audit.enable_tracking('bench.a_supa')::text$$) AS t(r text) \g /dev/null
+SELECT bench.dblink_exec('supa', 'VACUUM ANALYZE bench.a_src') \g /dev/null
+\set a_src_digest 'SELECT md5(string_agg(s::text, E''\n'' ORDER BY id)) FROM bench.a_src s'
+SELECT bench.assert((:a_src_digest) = (SELECT d FROM bench.dblink('supa', :'a_src_digest') AS t(d text)),
+                    'bench.a_src differs between bench_audit and bench_audit_supa');
+
+-- Both logs are checked after every run: supa_audit's after the last (its rows count), ours by
+-- the reset before each run, which notes what the previous run logged in bench.logged.
+CREATE TABLE bench.logged (op text, n bigint);
+\set logged 'INSERT INTO bench.logged SELECT op, count(*) FROM audit.log WHERE table_name = ''a_audited'' GROUP BY op'
+TRUNCATE bench.a_audited; TRUNCATE audit._log_row, audit._log_statement;
+SELECT bench.compare('audit INSERT ... SELECT 100k rows, audited vs audited by supa_audit 0.3.1 (per-row trigger)',
+    'INSERT INTO bench.a_audited SELECT * FROM bench.a_src',
+    $$SELECT bench.dblink_exec('supa', 'INSERT INTO bench.a_supa SELECT * FROM bench.a_src')$$,
+    :'logged' || $$; TRUNCATE bench.a_audited; TRUNCATE audit._log_row, audit._log_statement;
+      SELECT bench.dblink_exec('supa', 'TRUNCATE bench.a_supa; TRUNCATE audit.record_version')$$, 5, '8x faster');
+SELECT bench.assert(count(*) >= 1 AND bool_and(n = :rows), format('pg_storage_ext logged %s INSERT rows of %s', string_agg(n::text, ', '), :rows))
+  FROM bench.logged WHERE op = 'INSERT';
+SELECT bench.assert(n = :rows, format('supa_audit logged %s INSERT rows of %s', n, :rows))
+  FROM bench.dblink('supa', $$SELECT count(*) FROM audit.record_version
+                                WHERE op = 'INSERT' AND table_name = 'a_supa' AND record_id IS NOT NULL$$) AS t(n bigint);
+-- one column of every row; both tables reloaded and both logs emptied before each run (supa_audit's
+-- table with its trigger off, session_replication_role = replica: untimed either way)
+SELECT bench.compare('audit UPDATE 100k rows (one column), audited vs audited by supa_audit 0.3.1 (per-row trigger)',
+    'UPDATE bench.a_audited SET n = n + 1',
+    $$SELECT bench.dblink_exec('supa', 'UPDATE bench.a_supa SET n = n + 1')$$,
+    :'logged' || $$; TRUNCATE bench.a_audited; INSERT INTO bench.a_audited SELECT * FROM bench.a_src;
+      TRUNCATE audit._log_row, audit._log_statement;
+      SELECT bench.dblink_exec('supa', 'TRUNCATE bench.a_supa; SET session_replication_role = replica;
+          INSERT INTO bench.a_supa SELECT * FROM bench.a_src; RESET session_replication_role;
+          TRUNCATE audit.record_version')$$, 3, '5x faster');
+SELECT bench.assert(n = :rows, format('supa_audit logged %s UPDATE rows of %s', n, :rows))
+  FROM bench.dblink('supa', $$SELECT count(*) FROM audit.record_version
+                                WHERE op = 'UPDATE' AND table_name = 'a_supa' AND old_record IS NOT NULL$$) AS t(n bigint);
+SELECT bench.assert(count(*) >= 1 AND bool_and(n = :rows), format('pg_storage_ext logged %s UPDATE rows of %s', string_agg(n::text, ', '), :rows))
+  FROM bench.logged WHERE op = 'UPDATE';
+SELECT bench.dblink_disconnect('supa') \g /dev/null
+DROP DATABASE bench_audit_supa;
+\endif
 
 -- the blog's users table (examples/blog/migrations/0001_users.sql: unique username and email, a partial index,
 -- a GIN index on preferences), 100k users with ~200-byte preferences
