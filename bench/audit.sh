@@ -51,4 +51,54 @@ done
 q -c "ALTER SYSTEM RESET fsync" -c "SELECT pg_reload_conf()" -c "ALTER DATABASE ${PGDATABASE:-postgres} RESET synchronous_commit" >/dev/null
 ma=$(med "${a[@]}") mb=$(med "${b[@]}")
 record 'audit pgbench single-row UPDATE with fsync and synchronous_commit on, audited vs bare (TPS ratio)' "$ma" "$mb" "$(ratio "$ma" "$mb")" '>= 0.90'
+
+# The actor: the audited single-row UPDATE in a transaction that first sets three settings per
+# transaction as PostgREST does (one SELECT of set_config(..., true): a user id among 100 end
+# users, a tenant, the user's request.jwt.claims from bench.jwt_claims, bench/audit.sql), with
+# pg_storage_ext.audit_actor_settings naming the three, against the same transaction setting the
+# same values under three names the list does not hold: the same statements, only the capture
+# differs. The log is emptied before each run and checked after it: every row of a run with the
+# settings carries that end user's three, no row of a run without them carries any. 5 runs each
+# (quick: 1); the ratio is time per transaction, set / none.
+q -c "ALTER DATABASE ${PGDATABASE:-postgres} SET pg_storage_ext.audit_actor_settings = 'app.user_id, app.tenant, request.jwt.claims'" >/dev/null
+for t in set none; do
+  if [ $t = set ]; then names=(app.user_id app.tenant request.jwt.claims); else names=(unlisted.user_id unlisted.tenant unlisted.jwt_claims); fi
+  cat >"$dir/actor_$t.sql" <<SQL
+\set id random(1, $rows)
+\set delta random(-5000, 5000)
+\set uid random(1, 100)
+BEGIN;
+SELECT set_config('${names[0]}', :uid::text, true), set_config('${names[1]}', 'tenant-' || (:uid::int % 10), true), set_config('${names[2]}', bench.jwt_claims(:uid::int), true);
+UPDATE bench.a_audited SET n = n + :delta WHERE id = :id;
+END;
+SQL
+done
+chmod -R a+rX "$dir"
+# after a run: how many UPDATE rows, and how many of them do not carry what the run set
+actor_check() {
+  local want=$1 got
+  if [ "$want" = set ]; then
+    bad="actor IS NULL OR actor->'request.jwt.claims'->>'email' IS DISTINCT FROM format('user%s@example.com', actor->>'app.user_id')
+         OR actor->>'app.tenant' IS DISTINCT FROM 'tenant-' || (actor->>'app.user_id')::int % 10
+         OR actor->'request.jwt.claims' <> bench.jwt_claims((actor->>'app.user_id')::int)::jsonb"
+  else
+    bad="actor IS NOT NULL"
+  fi
+  got=$(q -c "SELECT count(*) || ' ' || count(*) FILTER (WHERE $bad) FROM audit.log WHERE op = 'UPDATE' AND table_name = 'a_audited'")
+  [ "${got%% *}" -gt 0 ] && [ "${got##* }" = 0 ] ||
+    die "actor capture, run with settings $want: of ${got%% *} UPDATE rows logged, ${got##* } do not carry the actor they should"
+}
+actor_runs=$([ "$runs" -gt 1 ] && echo 5 || echo 1)
+a=() b=()
+for _ in $(seq "$actor_runs"); do
+  for t in set none; do
+    q -c "TRUNCATE audit._log_row, audit._log_statement" >/dev/null
+    v=$(tps "$dir/actor_$t.sql" -M prepared -c 2 -j 2)
+    actor_check $t
+    if [ $t = set ]; then a+=("$v"); else b+=("$v"); fi
+  done
+done
+q -c "ALTER DATABASE ${PGDATABASE:-postgres} RESET pg_storage_ext.audit_actor_settings" >/dev/null
+ma=$(med "${a[@]}") mb=$(med "${b[@]}")
+record 'audit pgbench single-row UPDATE, three actor settings set vs none (time per transaction)' "$ma" "$mb" "$(ratio "$mb" "$ma")" '<= 1.05'
 rm -rf "$dir"

@@ -2,9 +2,9 @@
 -- body of about 200 bytes, n, created; our statement-level capture into the normalized log with
 -- its indexes) vs the same into an unaudited table, and vs a per-row PL/pgSQL trigger as in the
 -- PostgreSQL docs (bench/baselines/audit_plpgsql.sql), and vs supa_audit 0.3.1 (INSERT and
--- UPDATE, in a database of its own); the blog's users table; the log's bytes against the 0.1.0
--- layout; audit.history among many log rows. The pgbench single-row UPDATE comparisons are
--- bench/audit.sh.
+-- UPDATE, in a database of its own); capture with three actor settings set vs none; the blog's
+-- users table; the log's bytes against the 0.1.0 layout; audit.history among many log rows. The
+-- pgbench single-row UPDATE comparisons are bench/audit.sh.
 SELECT (100000 * :scale)::int AS rows \gset
 \ir baselines/audit_plpgsql.sql
 
@@ -114,6 +114,52 @@ SELECT bench.assert(count(*) >= 1 AND bool_and(n = :rows), format('pg_storage_ex
 SELECT bench.dblink_disconnect('supa') \g /dev/null
 DROP DATABASE bench_audit_supa;
 \endif
+
+-- The actor (pg_storage_ext.audit_actor_settings): the same INSERT captured with three actor
+-- settings set -- a user id, a tenant and PostgREST's request.jwt.claims (JSON, stored as JSON)
+-- -- against none of them set (each set to '', which counts as unset). The reset before every
+-- run notes which actor the previous run's log rows carry, so that every run is checked: each
+-- run with the settings recorded them on every row, each run without recorded none.
+-- bench.jwt_claims(user): the claims PostgREST sets for a Supabase-style access token (~550 bytes).
+CREATE FUNCTION bench.jwt_claims(uid int) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+SELECT jsonb_build_object(
+    'aud', 'authenticated', 'exp', 1767229200, 'iat', 1767225600,
+    'iss', 'https://auth.example.com/auth/v1',
+    'sub', format('6f1c2a4e-3b7d-4e1a-9c2f-%s', lpad(uid::text, 12, '0')),
+    'email', format('user%s@example.com', uid), 'phone', '',
+    'app_metadata', jsonb_build_object('provider', 'email', 'providers', jsonb_build_array('email')),
+    'user_metadata', jsonb_build_object('email', format('user%s@example.com', uid), 'email_verified', true,
+                                        'phone_verified', false, 'sub', format('6f1c2a4e-3b7d-4e1a-9c2f-%s', lpad(uid::text, 12, '0'))),
+    'role', 'authenticated', 'aal', 'aal1',
+    'amr', jsonb_build_array(jsonb_build_object('method', 'password', 'timestamp', 1767225600)),
+    'session_id', format('0b7e2f5c-91d4-4c3a-8e6b-%s', lpad(uid::text, 12, '0')),
+    'is_anonymous', false)::text
+$$;
+SET pg_storage_ext.audit_actor_settings = 'app.user_id, app.tenant, request.jwt.claims';
+CREATE TABLE bench.actor_seen (actor jsonb, n bigint);
+\set actor_seen 'INSERT INTO bench.actor_seen SELECT actor, count(*) FROM audit.log WHERE op = ''INSERT'' AND table_name = ''a_audited'' GROUP BY actor'
+TRUNCATE bench.a_audited; TRUNCATE audit._log_row, audit._log_statement;
+SELECT bench.compare('audit INSERT ... SELECT 100k rows, three actor settings set vs none',
+    $$SELECT set_config('app.user_id', '42', false), set_config('app.tenant', 'tenant-2', false),
+             set_config('request.jwt.claims', bench.jwt_claims(42), false);
+      INSERT INTO bench.a_audited SELECT * FROM bench.a_src$$,
+    $$SELECT set_config('app.user_id', '', false), set_config('app.tenant', '', false),
+             set_config('request.jwt.claims', '', false);
+      INSERT INTO bench.a_audited SELECT * FROM bench.a_src$$,
+    :'actor_seen' || '; TRUNCATE bench.a_audited; TRUNCATE audit._log_row, audit._log_statement',
+    7, '<= 1.05');
+:actor_seen;
+SELECT bench.assert(set_runs >= 1 AND set_runs = none_runs AND other = 0,
+                    format('actor capture: %s runs recorded the three settings on every row, %s runs none, %s runs something else (%s)',
+                           set_runs, none_runs, other, (SELECT string_agg(coalesce(actor::text, 'NULL') || ' x ' || n, '; ') FROM bench.actor_seen)))
+  FROM (SELECT count(*) FILTER (WHERE actor = expected AND n = :rows) AS set_runs,
+               count(*) FILTER (WHERE actor IS NULL AND n = :rows) AS none_runs,
+               count(*) FILTER (WHERE NOT coalesce((actor = expected OR actor IS NULL) AND n = :rows, false)) AS other
+          FROM bench.actor_seen,
+               LATERAL (SELECT jsonb_build_object('app.user_id', '42', 'app.tenant', 'tenant-2',
+                                                  'request.jwt.claims', bench.jwt_claims(42)::jsonb) AS expected) e) x;
+RESET pg_storage_ext.audit_actor_settings;
+RESET app.user_id; RESET app.tenant; RESET request.jwt.claims;
 
 -- the blog's users table (examples/blog/migrations/0001_users.sql: unique username and email, a partial index,
 -- a GIN index on preferences), 100k users with ~200-byte preferences
