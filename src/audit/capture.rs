@@ -282,7 +282,7 @@ impl Drop for Entry {
     }
 }
 
-/// Who ran a statement: session user, current user, application name, actor.
+/// Who ran a statement: session user, current user, application name, actor (raw: [`end_user`]).
 type ContextKey = (pg_sys::Oid, pg_sys::Oid, Option<String>, Option<String>);
 
 thread_local! {
@@ -404,7 +404,10 @@ fn new_context_id(entry: &Entry, key: &ContextKey) -> i64 {
         entry.logged.clone().into_datum(),
         entry.non_key.clone().and_then(IntoDatum::into_datum),
         Some(pg_sys::Datum::from(entry.context_seed)),
-        key.3.clone().and_then(IntoDatum::into_datum),
+        key.3
+            .as_deref()
+            .and_then(actor_json)
+            .and_then(IntoDatum::into_datum),
     ];
     let with_actor = usize::from(entry.actor_column);
     CONTEXT_PLANS.with(|plans| {
@@ -467,21 +470,44 @@ thread_local! {
     static CONTEXT_PLANS: [Cell<Option<pg_sys::SPIPlanPtr>>; 2] = const { [Cell::new(None), Cell::new(None)] };
 }
 
-/// The end user behind this statement (pg_storage_core::audit::actor_json): the settings named
-/// by `pg_storage_ext.audit_actor_settings` that are set, read now, so a `SET LOCAL` of a pooled
-/// transaction is the value recorded. None when none is set.
+/// The end user behind this statement: the settings named by
+/// `pg_storage_ext.audit_actor_settings` that are set, read now (so a `SET LOCAL` of a pooled
+/// transaction is the value recorded), as the raw text the context cache is keyed on (name, NUL,
+/// value, NUL, ...: a setting's value holds no NUL); None when none is set. The actor's JSON
+/// ([`actor_json`]) is built from it only for a context not cached yet.
 fn end_user() -> Option<String> {
     let list = crate::gucs::text(&crate::gucs::AUDIT_ACTOR_SETTINGS);
-    let values: Vec<(String, String)> = pg_storage_core::audit::actor_settings(&list)
-        .into_iter()
-        .filter_map(|name| {
-            let c = std::ffi::CString::new(name.as_str()).ok()?;
-            // SAFETY: a setting looked up by name; NULL when there is none (missing_ok).
-            let v = unsafe { pg_sys::GetConfigOption(c.as_ptr(), true, false) };
-            (!v.is_null()).then(|| (name, cstr(v)))
-        })
-        .collect();
-    pg_storage_core::audit::actor_json(values.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+    let mut raw = String::new();
+    for name in pg_storage_core::audit::actor_settings(&list) {
+        let Ok(c) = std::ffi::CString::new(name.as_str()) else {
+            continue;
+        };
+        // SAFETY: a setting looked up by name; NULL when there is none (missing_ok).
+        let v = unsafe { pg_sys::GetConfigOption(c.as_ptr(), true, false) };
+        if v.is_null() {
+            continue;
+        }
+        // SAFETY: a C string of the setting's value, valid until the next change of it
+        let value = unsafe { std::ffi::CStr::from_ptr(v) }.to_string_lossy();
+        if !value.is_empty() {
+            raw.push_str(&name);
+            raw.push('\0');
+            raw.push_str(&value);
+            raw.push('\0');
+        }
+    }
+    (!raw.is_empty()).then_some(raw)
+}
+
+/// The actor's JSON (pg_storage_core::audit::actor_json) of [`end_user`]'s raw text.
+fn actor_json(raw: &str) -> Option<String> {
+    let parts: Vec<&str> = raw.split('\0').collect();
+    pg_storage_core::audit::actor_json(
+        parts
+            .chunks(2)
+            .filter(|pair| pair.len() == 2)
+            .map(|pair| (pair[0], pair[1])),
+    )
 }
 
 /// Runs a saved plan with these parameters; anything but `expect` is an internal error.
