@@ -627,6 +627,17 @@ $$;
 COMMENT ON FUNCTION audit._truncate_error(text, regclass, timestamptz, timestamptz) IS
     'Internal: the 22023 error of row_at and table_at for a moment before an unlogged TRUNCATE.';
 
+-- The table's primary-key columns, in key order: what the log's keys are made of, and what
+-- table_at, row_at and the undo functions find rows by.
+CREATE FUNCTION audit._key_columns(target regclass) RETURNS text[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(a.attname::text ORDER BY array_position(i.indkey::int2[], a.attnum)), '{}')
+      FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+     WHERE i.indrelid = target AND i.indisprimary
+$$;
+COMMENT ON FUNCTION audit._key_columns(regclass) IS
+    'Internal: the primary-key columns of a table, in key order.';
+
 -- Reading rows into JSON (to_jsonb), making rows of JSON (jsonb_populate_record) and writing them
 -- run the code of the table's column types: a cast to json, a domain's CHECK, owned by whoever made
 -- the type. A role other than the table's owner (a superuser included) does so only for built-in
@@ -682,8 +693,7 @@ BEGIN
                     HINT = 'Give the primary key as an object of its columns, e.g. ''{"id": 42}''.';
     END IF;
     excluded := ARRAY(SELECT x FROM audit._tracked t, unnest(t.exclude_columns) AS x WHERE t.table_name = target
-                      EXCEPT SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-                              WHERE i.indrelid = target AND i.indisprimary);
+                      EXCEPT SELECT unnest(audit._key_columns(target)));
     EXECUTE format('SELECT to_jsonb(t.*) - $2 FROM %s AS t, jsonb_populate_record(NULL::%s, $1) AS k WHERE %s LIMIT 1',
                    target, target, cond)
        INTO r USING pk, excluded;
@@ -798,8 +808,7 @@ BEGIN
                                      'It reads the log of this node only; a distributed table''s rows are logged by the workers (audit.history and audit.row_at read them there).');
     PERFORM audit._check_at('audit.table_at', rel, at);
     PERFORM audit._no_foreign_code('audit.table_at', rel);
-    keys := ARRAY(SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-                   WHERE i.indrelid = rel AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum));
+    keys := audit._key_columns(rel);
     IF cardinality(keys) = 0 THEN
         RAISE EXCEPTION 'audit.table_at needs a primary key on %', rel
               USING ERRCODE = 'invalid_parameter_value',
@@ -853,8 +862,7 @@ GRANT EXECUTE ON FUNCTION audit._check_at(text, regclass, timestamptz), audit._t
 CREATE FUNCTION audit._apply(target regclass, action text, rows jsonb, move boolean DEFAULT false) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    keys text[] := ARRAY(SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-                          WHERE i.indrelid = target AND i.indisprimary);
+    keys text[] := audit._key_columns(target);
     cond text := (SELECT string_agg(format('t.%I = k.%I', k, k), ' AND ') FROM unnest(keys) AS k);
     expected bigint := jsonb_array_length(rows);
     cols text;
@@ -1007,9 +1015,7 @@ BEGIN
                         HINT = format('GRANT SELECT ON %s TO %I;', t.rel, current_user);
         END IF;
         PERFORM audit._no_foreign_code(what, t.rel);
-        cond := (SELECT string_agg(format('x.%I = k.%I', a.attname, a.attname), ' AND ')
-                   FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-                  WHERE i.indrelid = t.rel AND i.indisprimary);
+        cond := (SELECT string_agg(format('x.%I = k.%I', k, k), ' AND ') FROM unnest(audit._key_columns(t.rel)) AS k);
         EXECUTE format(
             $q$SELECT coalesce(jsonb_object_agg(e ->> 'id', true), '{}')
                  FROM jsonb_array_elements($1) AS e
@@ -1087,7 +1093,7 @@ COMMENT ON FUNCTION audit.revert_statement(bigint, boolean) IS
 -- what restore_row and revert_* call, as the caller
 GRANT EXECUTE ON FUNCTION audit._apply(regclass, text, jsonb, boolean), audit._put_row(regclass, jsonb, jsonb),
                           audit._revert(text, xid8, bigint, boolean), storage._require_primary(text, boolean),
-                          audit._no_foreign_code(text, regclass) TO audit_reader;
+                          audit._no_foreign_code(text, regclass), audit._key_columns(regclass) TO audit_reader;
 
 CREATE FUNCTION audit.set_retention(keep interval) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET IntervalStyle = 'postgres' AS $$
