@@ -30,6 +30,9 @@ EXT = "pg_storage_ext"
 POST = "-- @post-update"
 
 
+DOLLAR_QUOTE = re.compile(r"\$([A-Za-z_][A-Za-z_0-9]*)?\$")
+
+
 def statements(text):
     """Splits SQL text into statements (each with its leading comments), honouring quotes,
     dollar quotes, quoted identifiers and comments; psql meta-commands (a line starting with a
@@ -67,7 +70,7 @@ def statements(text):
             i = text.index('"', i + 1) + 1
             while text.startswith('"', i):
                 i = text.index('"', i + 1) + 1
-        elif c == "$" and (m := re.match(r"\$([A-Za-z_][A-Za-z_0-9]*)?\$", text[i:])) and \
+        elif c == "$" and (m := DOLLAR_QUOTE.match(text, i)) and \
                 not (i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_")):
             tag = m.group(0)
             i = text.index(tag, i + len(tag)) + len(tag)
