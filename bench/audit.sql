@@ -261,3 +261,26 @@ SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY t) AS hist_ms
           FROM generate_series(1, 11) AS g(k)) x \gset
 SELECT bench.record(format('audit.history of one key among %s log rows (ms; baseline: the 2 ms goal)',
                            (SELECT count(*) FROM audit._log_row)), :hist_ms, 2.0, :hist_ms / 2.0, '<= 1');
+
+-- The table as it was: audit.table_at of a 100k-row audited table with 10 % of its rows changed
+-- since that moment (one UPDATE of 10k rows) vs SELECT * of the live table, both read whole.
+-- Then undo: audit.revert_transaction of a 10k-row UPDATE vs the UPDATE itself (both audited;
+-- the reset runs the UPDATE to be undone, untimed). Run after the 10M-row history log above: the
+-- log they read is not empty.
+CREATE TABLE bench.at_t (LIKE bench.a_bare INCLUDING ALL);
+INSERT INTO bench.at_t SELECT * FROM bench.a_src;
+SELECT audit.enable('bench.at_t');
+SELECT clock_timestamp() AS at_moment \gset
+UPDATE bench.at_t SET n = n + 1 WHERE id % 10 = 0;
+VACUUM ANALYZE bench.at_t, audit._log_row, audit._log_statement;
+SELECT bench.assert((SELECT count(*) FROM audit.table_at(NULL::bench.at_t, :'at_moment') WHERE n <> 0) = 0,
+                    'table_at gives the rows as they were before the UPDATE');
+SELECT bench.compare('audit.table_at of 100k rows, 10 % changed since, vs SELECT * of the live table',
+    format('SELECT * FROM audit.table_at(NULL::bench.at_t, %L)', :'at_moment'),
+    'SELECT * FROM bench.at_t', NULL, 5, '<= 3');
+SELECT bench.compare('audit.revert_transaction of a 10k-row UPDATE vs the UPDATE itself',
+    'SELECT count(*) FROM audit.revert_transaction((SELECT s.txid::text::bigint FROM audit._log_statement s WHERE s.table_oid = ''bench.at_t''::regclass ORDER BY s.id DESC LIMIT 1), false)',
+    'UPDATE bench.at_t SET n = n + 1 WHERE id % 10 = 0',
+    'UPDATE bench.at_t SET n = n + 1 WHERE id % 10 = 0', 5, '<= 2');
+SELECT bench.assert((SELECT count(*) FROM audit.log WHERE application_name = 'audit.revert_transaction') > 0,
+                    'revert_transaction applied its changes');

@@ -74,7 +74,9 @@ BEGIN
     FOR p IN SELECT c.oid::regclass AS part, c.relname, i.inhparent,
                     EXISTS (SELECT FROM pg_index x WHERE x.indrelid = c.oid) AS indexed,
                     EXISTS (SELECT FROM pg_index x JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'context'
-                             WHERE x.indrelid = c.oid AND x.indnatts = 1 AND x.indkey[0] = a.attnum) AS by_context
+                             WHERE x.indrelid = c.oid AND x.indnatts = 1 AND x.indkey[0] = a.attnum) AS by_context,
+                    EXISTS (SELECT FROM pg_index x JOIN pg_class xc ON xc.oid = x.indexrelid JOIN pg_am am ON am.oid = xc.relam
+                             WHERE x.indrelid = c.oid AND am.amname = 'brin') AS by_ts
                FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
               WHERE i.inhparent IN ('audit._log_statement'::regclass, 'audit._log_row'::regclass)
               ORDER BY c.relname
@@ -91,19 +93,27 @@ BEGIN
                 EXECUTE format('CREATE INDEX %I ON %s (context)',
                                storage._partition_fit(p.relname, '_context_idx'), p.part);
             END IF;
-        ELSIF NOT p.indexed THEN
-            -- the log only grows: its hash buckets are packed full
-            EXECUTE format('CREATE INDEX %I ON %s USING hash (key_hash) WITH (fillfactor = 100)',
-                           storage._partition_fit(p.relname, '_key_idx'), p.part);
-            EXECUTE format('CREATE INDEX %I ON %s USING hash (old_key_hash) WITH (fillfactor = 100) WHERE old_key_hash IS NOT NULL',
-                           storage._partition_fit(p.relname, '_old_key_idx'), p.part);
+        ELSE
+            IF NOT p.indexed THEN
+                -- the log only grows: its hash buckets are packed full
+                EXECUTE format('CREATE INDEX %I ON %s USING hash (key_hash) WITH (fillfactor = 100)',
+                               storage._partition_fit(p.relname, '_key_idx'), p.part);
+                EXECUTE format('CREATE INDEX %I ON %s USING hash (old_key_hash) WITH (fillfactor = 100) WHERE old_key_hash IS NOT NULL',
+                               storage._partition_fit(p.relname, '_old_key_idx'), p.part);
+            END IF;
+            -- (added in 0.3.0) the rows of a time range or of ids, in the order they were written: what
+            -- audit.table_at and the undo functions read (a block range index, next to free to keep)
+            IF NOT p.by_ts THEN
+                EXECUTE format('CREATE INDEX %I ON %s USING brin (ts, id) WITH (autosummarize = on)',
+                               storage._partition_fit(p.relname, '_ts_idx'), p.part);
+            END IF;
         END IF;
     END LOOP;
 END
 $$;
 REVOKE ALL ON FUNCTION audit._index_log_partitions() FROM PUBLIC;
 COMMENT ON FUNCTION audit._index_log_partitions() IS
-    'Internal: gives every partition of the log without indexes its indexes (statements: unique id, (table_oid, ts); rows: hash of key_hash, hash of old_key_hash where set; hash buckets packed full).';
+    'Internal: gives every partition of the log without indexes its indexes (statements: unique id, (table_oid, ts), context; rows: hash of key_hash, hash of old_key_hash where set, hash buckets packed full, and a block range index of (ts, id)).';
 -- The partitions are made after CREATE EXTENSION, so they are ordinary tables that pg_dump
 -- dumps with their rows; the contexts and the sequence are dumped as configuration (ids go on
 -- increasing).
@@ -164,7 +174,9 @@ SELECT r.id, s.ts, s.txid, s.table_oid, c.schema_name, c.table_name, s.op,
             THEN ARRAY(SELECT u.col FROM unnest(c.columns) WITH ORDINALITY AS u(col, n)
                         WHERE r.new_row OPERATOR(pg_catalog.?) u.col ORDER BY u.n) END AS changed_columns,
        c.db_user, c.role_name, c.application_name, c.client_addr, s.query,
-       r.key_hash, r.old_key_hash, c.actor, r.statement_id
+       r.key_hash, r.old_key_hash, c.actor, r.statement_id,
+       -- the row's own copy of its statement's time: a condition on it uses the rows' index
+       r.ts AS row_ts
   FROM audit._log_row r
   JOIN audit._log_statement s ON s.id = r.statement_id
   JOIN audit._log_context c ON c.id = s.context
@@ -243,10 +255,10 @@ COMMENT ON FUNCTION audit._log_read_only() IS
 CREATE TRIGGER read_only INSTEAD OF INSERT OR UPDATE OR DELETE ON audit.log
     FOR EACH ROW EXECUTE FUNCTION audit._log_read_only();
 REVOKE ALL ON audit.log FROM PUBLIC;
-GRANT SELECT ON audit.log, audit._log_rows, audit._log_statement TO audit_reader;
+GRANT SELECT ON audit.log, audit._log_rows, audit._log_statement, audit._log_row, audit._log_context, audit.log_id_seq TO audit_reader;
 
 COMMENT ON VIEW audit.log IS
-    'pg_storage_ext: one row per changed row (one per statement for TRUNCATE, one per DDL row), written by the capture triggers of audit.enable; a view over the normalized log (audit._log_statement, audit._log_row, audit._log_context), partitioned by month of ts.';
+    'pg_storage_ext: one row per changed row (a TRUNCATE: one per row it removed and one for the statement; one per DDL row), written by the capture triggers of audit.enable; a view over the normalized log (audit._log_statement, audit._log_row, audit._log_context), partitioned by month of ts.';
 COMMENT ON COLUMN audit.log.id IS 'Increasing with every row written; orders the history of a row.';
 COMMENT ON COLUMN audit.log.op IS 'INSERT, UPDATE, DELETE, TRUNCATE or DDL.';
 COMMENT ON COLUMN audit.log.ts IS 'Statement start time of the change.';
@@ -254,7 +266,7 @@ COMMENT ON COLUMN audit.log.txid IS 'Top-level transaction id of the change (pg_
 COMMENT ON COLUMN audit.log.table_oid IS 'The audited table (for a partition: its audited ancestor).';
 COMMENT ON COLUMN audit.log.pk IS 'Primary key columns of the row (after the change; before it for DELETE); NULL for tables without a primary key.';
 COMMENT ON COLUMN audit.log.old_pk IS 'For an UPDATE that changed the primary key: the key before it.';
-COMMENT ON COLUMN audit.log.old_row IS 'The row before the change (UPDATE, DELETE), without excluded columns; for a TRUNCATE of one partition, {"partition": name}.';
+COMMENT ON COLUMN audit.log.old_row IS 'The row before the change (UPDATE, DELETE, a row a TRUNCATE removed), without excluded columns; for the row of a TRUNCATE statement (pk NULL), {"rows": how many it removed, "partition": name when it emptied one partition} ("rows" absent: its rows were not logged, before 0.3.0 or a Citus table).';
 COMMENT ON COLUMN audit.log.new_row IS 'The row after the change (INSERT, UPDATE), without excluded columns; for DDL, {"command_tag": ...}.';
 COMMENT ON COLUMN audit.log.changed_columns IS 'UPDATE only: the logged columns whose value changed, in table order.';
 COMMENT ON COLUMN audit.log.db_user IS 'session_user of the change.';
@@ -350,6 +362,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
               LEFT JOIN pg_trigger g ON g.tgrelid = r.relid AND g.tgname = n.name
              WHERE g.oid IS NULL OR g.tgenabled = 'D'
                 OR g.tgfoid <> 'audit._capture()'::regprocedure
+                -- fired BEFORE (tgtype bit 1) for TRUNCATE only: it reads the rows before they go
+                OR (g.tgtype::int & 2 <> 0) <> (n.name = 'audit_capture_truncate')
                 OR storage._trigger_args(g.tgargs) IS DISTINCT FROM audit._capture_args(r.scope, t.capture_query, t.exclude_columns)) AS p
 $$;
 REVOKE ALL ON FUNCTION audit._capture_problems(audit._tracked) FROM PUBLIC;
@@ -605,15 +619,17 @@ $$;
 COMMENT ON FUNCTION audit._check_at(text, regclass, timestamptz) IS
     'Internal: raises 22023 when the audit log cannot answer for target at that moment (not audited, before audit.enable or before what retention kept).';
 
--- A whole-table TRUNCATE removes rows without logging them: before it, the log cannot say which
--- rows the table had (unless a row changed in between).
+-- A TRUNCATE logs the rows it removes ({"rows": n} in its statement's detail), except one logged
+-- before 0.3.0 or of a Citus table: that one removed rows without logging them, and before it the
+-- log cannot say which rows the table had (unless a row changed in between).
 CREATE FUNCTION audit._truncated_since(target regclass, oids oid[], at timestamptz) RETURNS timestamptz
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT min(s.ts) FROM audit._log_statement s
      WHERE s.table_oid = ANY (oids) AND s.op = 'TRUNCATE' AND s.ts > at
+       AND NOT coalesce(s.detail ? 'rows', false)
 $$;
 COMMENT ON FUNCTION audit._truncated_since(regclass, oid[], timestamptz) IS
-    'Internal: the first TRUNCATE of the table logged after at (NULL if none).';
+    'Internal: the first TRUNCATE of the table after at that did not log its rows (NULL if none).';
 
 CREATE FUNCTION audit._truncate_error(what text, target regclass, at timestamptz, cut timestamptz) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -625,7 +641,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION audit._truncate_error(text, regclass, timestamptz, timestamptz) IS
-    'Internal: the 22023 error of row_at and table_at for a moment before an unlogged TRUNCATE.';
+    'Internal: the 22023 error of row_at and table_at for a moment before a TRUNCATE that did not log its rows.';
 
 -- The table's primary-key columns, in key order: what the log's keys are made of, and what
 -- table_at, row_at and the undo functions find rows by.
@@ -742,9 +758,11 @@ BEGIN
          ORDER BY l.statement_id DESC, l.pk @> row_at.pk DESC, l.id DESC LIMIT 1;
     END IF;
     IF hit.id IS NOT NULL THEN
-        -- a TRUNCATE of the whole table since then emptied it (a Citus table's is logged here)
+        -- a TRUNCATE of the whole table that did not log its rows emptied it since then (a Citus
+        -- table's is logged here); one that logged them is the row's last change
         IF EXISTS (SELECT FROM audit._log_statement s
-                    WHERE s.table_oid = ANY (oids) AND s.op = 'TRUNCATE' AND s.detail IS NULL
+                    WHERE s.table_oid = ANY (oids) AND s.op = 'TRUNCATE'
+                      AND NOT coalesce(s.detail ?| ARRAY['partition', 'rows'], false)
                       AND s.ts <= at AND CASE WHEN cluster THEN s.ts > hit.ts ELSE s.id > hit.id END) THEN
             RETURN NULL;
         END IF;
@@ -781,19 +799,23 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION audit.row_at(regclass, jsonb, timestamptz) IS
-    'The row with primary key pk as it was at time at (statement times), without excluded columns; NULL if it did not exist then. A row unchanged since is read from the table (as the caller). Before the earliest moment the log answers for (audit.enable, retention, an unlogged TRUNCATE): 22023. A partial key (see audit.history) should name one row.';
+    'The row with primary key pk as it was at time at (statement times), without excluded columns; NULL if it did not exist then. A row unchanged since is read from the table (as the caller). Before the earliest moment the log answers for (audit.enable, retention, a TRUNCATE that did not log its rows): 22023. A partial key (see audit.history) should name one row.';
 
 -- The whole table as it was at `at`: the live rows no change since `at` touched (read as the
 -- caller, with its privileges and row security), and for every key a change since `at` touched,
--- what its first such change found (the old image of an UPDATE or DELETE; nothing if that change
--- made the row). Within one statement a row's old key comes before another's new key. Columns
--- excluded from the log come back NULL, in every row.
+-- what its first such change found (the old image of an UPDATE, DELETE or TRUNCATE; nothing if
+-- that change made the row). Within one statement a row's old key comes before another's new key.
+-- Columns excluded from the log come back NULL, in every row. Rows are told apart by the key
+-- columns every change since `at` logged: a conversion to a partitioned table
+-- (storage.convert_to_partitioned) adds the partition column to the key, and the changes before
+-- it logged the key without it.
 CREATE FUNCTION audit.table_at(target anyelement, at timestamptz) RETURNS SETOF anyelement
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     rel regclass := (SELECT nullif(t.typrelid, 0) FROM pg_type t WHERE t.oid = pg_typeof(target))::regclass;
     oids oid[];
     keys text[];
+    partial text[];
     excluded text[];
     cols text;
     cut timestamptz;
@@ -819,33 +841,60 @@ BEGIN
     IF cut IS NOT NULL THEN
         PERFORM audit._truncate_error('audit.table_at', rel, at, cut);
     END IF;
+    -- key columns some change since `at` did not log as key columns (before a conversion)
+    partial := ARRAY(SELECT k FROM unnest(keys) AS k
+                      WHERE EXISTS (SELECT FROM audit._log_statement s JOIN audit._log_context c ON c.id = s.context
+                                     WHERE s.table_oid = ANY (oids) AND s.ts > at AND k = ANY (c.non_key)));
+    IF cardinality(partial) = cardinality(keys) THEN
+        RAISE EXCEPTION 'the audit log of % cannot answer for %', rel, at
+              USING ERRCODE = 'invalid_parameter_value',
+                    DETAIL = 'audit.table_at: no primary-key column of the table now was a key column of every change logged since then.',
+                    HINT = 'Ask for a later moment.';
+    END IF;
     excluded := (SELECT t.exclude_columns FROM audit._tracked t WHERE t.table_name = rel);
     SELECT string_agg(CASE WHEN a.attname::text = ANY (excluded) AND NOT a.attname::text = ANY (keys)
                            THEN format('NULL::%s', format_type(a.atttypid, a.atttypmod))
                            ELSE format('t.%I', a.attname) END, ', ' ORDER BY a.attnum)
       INTO cols
       FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped;
+    -- Read from the log's tables, not audit._log_rows (which builds every image whole): a row's
+    -- key before its change is its old image's (its new one's for INSERT) without the non-key
+    -- columns; after an UPDATE that changed it, the merged image's. Keys are sorted by their
+    -- logged hash first (of the key, or of the key before an UPDATE that changed it), then by the
+    -- key itself; partial keys by the key alone.
     RETURN QUERY EXECUTE format(
         $q$WITH ev AS (
-               SELECT l.statement_id, l.id, l.old_row, coalesce(l.old_pk, l.pk) AS key, l.op <> 'INSERT' AS before
-                 FROM audit._log_rows l WHERE l.table_oid = ANY ($1) AND l.ts > $2
+               SELECT r.statement_id, r.id, r.old_row, coalesce(r.old_row, r.new_row) - c.non_key - $3 AS key,
+                      CASE WHEN $4 THEN coalesce(r.old_key_hash, r.key_hash) END AS h, s.op <> 'INSERT' AS before
+                 FROM audit._log_row r JOIN audit._log_statement s ON s.id = r.statement_id
+                 JOIN audit._log_context c ON c.id = s.context
+                WHERE s.table_oid = ANY ($1) AND s.ts > $2 AND r.ts > $2
                UNION ALL
-               SELECT l.statement_id, l.id, NULL, l.pk, false
-                 FROM audit._log_rows l WHERE l.table_oid = ANY ($1) AND l.ts > $2 AND l.old_pk IS NOT NULL),
+               SELECT r.statement_id, r.id, NULL, (r.old_row || r.new_row) - c.non_key - $3, CASE WHEN $4 THEN r.key_hash END, false
+                 FROM audit._log_row r JOIN audit._log_statement s ON s.id = r.statement_id
+                 JOIN audit._log_context c ON c.id = s.context
+                WHERE s.table_oid = ANY ($1) AND s.ts > $2 AND r.ts > $2 AND s.op = 'UPDATE' AND r.old_key_hash IS NOT NULL),
            first AS (
-               SELECT DISTINCT ON (e.key) e.key, e.old_row, e.before FROM ev e
-                ORDER BY e.key, e.statement_id, e.before DESC, e.id),
-           -- the keys touched since, typed as the table's, for a hash anti-join with it
-           touched AS (SELECT k.* FROM first f CROSS JOIN LATERAL jsonb_populate_record(NULL::%2$s, f.key) AS k)
+               SELECT DISTINCT ON (e.h, e.key) e.key, e.old_row, e.before FROM ev e
+                ORDER BY e.h, e.key, e.statement_id, e.before DESC, e.id),
+           -- the rows as they were before their first change, typed as the table's
+           olds AS MATERIALIZED (
+               SELECT r.* FROM first f CROSS JOIN LATERAL jsonb_populate_record(NULL::%2$s, f.old_row) AS r WHERE f.before),
+           -- the keys touched since (theirs, and those of rows inserted since), for a hash anti-join
+           touched AS (
+               SELECT %4$s FROM olds AS k
+               UNION ALL
+               SELECT %4$s FROM first f CROSS JOIN LATERAL jsonb_populate_record(NULL::%2$s, f.key) AS k WHERE NOT f.before)
            SELECT %1$s FROM %2$s AS t WHERE NOT EXISTS (SELECT FROM touched k WHERE %3$s)
            UNION ALL
-           SELECT r.* FROM first f CROSS JOIN LATERAL jsonb_populate_record(NULL::%2$s, f.old_row) AS r WHERE f.before$q$,
-        cols, rel, (SELECT string_agg(format('k.%I = t.%I', k, k), ' AND ') FROM unnest(keys) AS k))
-        USING oids, at;
+           SELECT * FROM olds$q$,
+        cols, rel, (SELECT string_agg(format('k.%I = t.%I', k, k), ' AND ') FROM unnest(keys) AS k WHERE NOT k = ANY (partial)),
+        (SELECT string_agg(format('k.%I', k), ', ') FROM unnest(keys) AS k WHERE NOT k = ANY (partial)))
+        USING oids, at, partial, cardinality(partial) = 0;
 END
 $$;
 COMMENT ON FUNCTION audit.table_at(anyelement, timestamptz) IS
-    'Every row of the table as it was at time at, deleted rows included and rows inserted since left out: SELECT * FROM audit.table_at(NULL::public.users, now() - interval ''1 hour''). Unchanged rows come from the table (as the caller), the others from the log; columns excluded from the log are NULL. Needs audit_reader, SELECT on the table and a primary key; before the earliest moment the log answers for (audit.enable, retention, an unlogged TRUNCATE): 22023.';
+    'Every row of the table as it was at time at, deleted rows included and rows inserted since left out: SELECT * FROM audit.table_at(NULL::public.users, now() - interval ''1 hour''). Unchanged rows come from the table (as the caller), the others from the log; columns excluded from the log are NULL. Needs audit_reader, SELECT on the table and a primary key; before the earliest moment the log answers for (audit.enable, retention, a TRUNCATE that did not log its rows): 22023.';
 -- what row_at and table_at call, as the caller
 GRANT EXECUTE ON FUNCTION audit._check_at(text, regclass, timestamptz), audit._truncated_since(regclass, oid[], timestamptz),
                           audit._truncate_error(text, regclass, timestamptz, timestamptz), audit._live_row(regclass, jsonb),
@@ -853,22 +902,29 @@ GRANT EXECUTE ON FUNCTION audit._check_at(text, regclass, timestamptz), audit._t
 
 -- Putting rows back: the one writer of audit.restore_row and audit.revert_*. One statement on the
 -- table for many rows, run as the caller (its privileges, row security, the table's triggers)
--- through dynamic SQL with the rows as a parameter, so it is logged as an ordinary change. rows is
--- a jsonb array of {"key": ..., "row": ...}: DELETE the rows with these keys, INSERT these rows,
--- or UPDATE the rows with these keys to these rows (their logged columns; the others are left as
--- they are, or their defaults for a row put back; with move, the key columns too: an undone key
--- change). A statement that does not find every row (gone, or hidden from the caller by row
--- security) raises: nothing of the caller's statement is kept.
-CREATE FUNCTION audit._apply(target regclass, action text, rows jsonb, move boolean DEFAULT false) RETURNS void
+-- through dynamic SQL with the rows as a parameter, so it is logged as an ordinary change. The
+-- rows are pairs of a key and a row: rows, a jsonb array of {"key": ..., "row": ...}, or (rows
+-- NULL) the rows the log holds for one statement (its id and time), each its key after the change
+-- and its old image, read by the statement itself (an undo reads no image into PL/pgSQL). DELETE
+-- the rows with these keys, INSERT these rows, or UPDATE the rows with these keys to these rows
+-- (their logged columns; the others are left as they are, or their defaults for a row put back;
+-- with move, the key columns too: an undone key change). A statement that does not change
+-- expected rows (all of rows; given for a statement) raises: nothing of the caller's statement is
+-- kept (a row gone, or hidden from the caller by row security).
+CREATE FUNCTION audit._apply(target regclass, action text, rows jsonb, move boolean DEFAULT false,
+                             statement bigint DEFAULT NULL, stamp timestamptz DEFAULT NULL, expected bigint DEFAULT NULL)
+RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     keys text[] := audit._key_columns(target);
     cond text := (SELECT string_agg(format('t.%I = k.%I', k, k), ' AND ') FROM unnest(keys) AS k);
-    expected bigint := jsonb_array_length(rows);
+    source text;
+    sample jsonb;
     cols text;
     vals text;
     sets text;
     overriding text;
+    verify text;
     n bigint;
 BEGIN
     IF cardinality(keys) = 0 THEN
@@ -876,8 +932,30 @@ BEGIN
               USING ERRCODE = 'invalid_parameter_value', DETAIL = 'Rows are put back by their primary key.';
     END IF;
     PERFORM audit._no_foreign_code('putting rows back', target);
-    IF jsonb_typeof(rows) IS DISTINCT FROM 'array' OR action NOT IN ('DELETE', 'INSERT', 'UPDATE') THEN
-        RAISE EXCEPTION 'audit._apply takes DELETE, INSERT or UPDATE and an array of rows' USING ERRCODE = 'invalid_parameter_value';
+    IF action IS NULL OR action NOT IN ('DELETE', 'INSERT', 'UPDATE')
+       OR (rows IS NULL AND (statement IS NULL OR stamp IS NULL OR expected IS NULL))
+       OR jsonb_typeof(rows) <> 'array' THEN
+        RAISE EXCEPTION 'audit._apply takes DELETE, INSERT or UPDATE and an array of rows or a statement of the log'
+              USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF rows IS NOT NULL THEN
+        expected := jsonb_array_length(rows);
+        source := 'jsonb_array_elements($1) AS e CROSS JOIN LATERAL (SELECT e -> ''key'' AS key, e -> ''row'' AS row) AS s';
+        sample := (SELECT jsonb_object_agg(x, true) FROM jsonb_array_elements(rows) AS e, jsonb_object_keys(e -> 'row') AS x);
+        verify := 'true';
+    ELSE
+        -- a statement's rows: each changed only where it is what the change left (its image after
+        -- the change, in the columns of the images), a deleted row put back only where none is
+        source := '(SELECT l.pk AS key, l.old_row AS row, l.new_row AS after FROM audit._log_rows l
+                     WHERE l.statement_id = $2 AND l.ts = $3 AND l.row_ts = $3) AS s
+                   CROSS JOIN LATERAL jsonb_populate_record(NULL::' || target::text || ', s.after) AS a';
+        sample := (SELECT coalesce(r.old_row, r.new_row) FROM audit._log_row r WHERE r.statement_id = statement AND r.ts = stamp LIMIT 1);
+        verify := CASE WHEN action = 'INSERT'
+                       THEN format('NOT EXISTS (SELECT FROM %s AS t WHERE %s)', target,
+                                   (SELECT string_agg(format('t.%I = w.%I', k, k), ' AND ') FROM unnest(keys) AS k))
+                       ELSE (SELECT coalesce(string_agg(format('t.%I IS NOT DISTINCT FROM a.%I', a.attname, a.attname), ' AND '), 'true')
+                               FROM pg_attribute a
+                              WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped AND sample ? a.attname::text) END;
     END IF;
     -- the images' columns the table has and that can be written (not generated)
     SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum),
@@ -888,37 +966,37 @@ BEGIN
       INTO cols, vals, sets, overriding
       FROM pg_attribute a
      WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-       AND EXISTS (SELECT FROM jsonb_array_elements(rows) AS e WHERE e -> 'row' ? a.attname::text);
+       AND sample ? a.attname::text;
     IF action <> 'DELETE' AND cols IS NULL THEN
         RAISE EXCEPTION 'the rows to put back name no column of %', target USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF action = 'DELETE' THEN
-        EXECUTE format('DELETE FROM %1$s AS t USING jsonb_array_elements($1) AS e
-                          CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, e -> ''key'') AS k WHERE %2$s',
-                       target, cond) USING rows;
+        EXECUTE format('DELETE FROM %1$s AS t USING %3$s
+                          CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, s.key) AS k WHERE %2$s AND %4$s',
+                       target, cond, source, verify) USING rows, statement, stamp;
     ELSIF action = 'INSERT' THEN
-        EXECUTE format('INSERT INTO %1$s (%2$s) %3$s SELECT %4$s FROM jsonb_array_elements($1) AS e
-                          CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, e -> ''row'') AS w',
-                       target, cols, overriding, vals) USING rows;
+        EXECUTE format('INSERT INTO %1$s (%2$s) %3$s SELECT %4$s FROM %5$s
+                          CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, s.row) AS w WHERE %6$s',
+                       target, cols, overriding, vals, source, verify) USING rows, statement, stamp;
     ELSIF sets IS NULL THEN
         RETURN;
     ELSE
-        EXECUTE format('UPDATE %1$s AS t SET %2$s FROM jsonb_array_elements($1) AS e
-                          CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, e -> ''key'') AS k
-                          CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, e -> ''row'') AS w WHERE %3$s',
-                       target, sets, cond) USING rows;
+        EXECUTE format('UPDATE %1$s AS t SET %2$s FROM %4$s
+                          CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, s.key) AS k
+                          CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, s.row) AS w WHERE %3$s AND %5$s',
+                       target, sets, cond, source, verify) USING rows, statement, stamp;
     END IF;
     GET DIAGNOSTICS n = ROW_COUNT;
     IF n <> expected THEN
         RAISE EXCEPTION '% of % row(s) of % changed % row(s)', action, expected, target, n
               USING ERRCODE = 'insufficient_privilege',
-                    DETAIL = format('Not every row is there for you to change (row security hides it, or it went meanwhile)%s; nothing was changed.',
-                                    CASE WHEN expected = 1 THEN ': ' || (rows -> 0 ->> 'key') ELSE '' END);
+                    DETAIL = format('Not every row is there for you to change (row security hides it, it went meanwhile, or it is not what the change left)%s; nothing was changed.',
+                                    CASE WHEN expected = 1 AND rows IS NOT NULL THEN ': ' || (rows -> 0 ->> 'key') ELSE '' END);
     END IF;
 END
 $$;
-COMMENT ON FUNCTION audit._apply(regclass, text, jsonb, boolean) IS
-    'Internal: one DELETE, INSERT or UPDATE of rows the log describes, as the caller; raises unless it found every row.';
+COMMENT ON FUNCTION audit._apply(regclass, text, jsonb, boolean, bigint, timestamptz, bigint) IS
+    'Internal: one DELETE, INSERT or UPDATE of rows the log describes (given, or a statement''s), as the caller; raises unless it changed every row.';
 
 -- One row made what the log says (want; NULL: no such row): the action it took, or unchanged.
 CREATE FUNCTION audit._put_row(target regclass, key jsonb, want jsonb) RETURNS text
@@ -956,54 +1034,21 @@ $$;
 COMMENT ON FUNCTION audit.restore_row(regclass, jsonb, timestamptz) IS
     'Makes the row with primary key key what it was at time at (an UPDATE, the INSERT of a deleted row, or the DELETE of a row that did not exist then), as the caller (its privileges and row security), logged as an ordinary change whose application_name is audit.restore_row. Returns INSERT, UPDATE, DELETE or unchanged. Columns excluded from the log keep their values (their defaults for a row put back).';
 
--- Undo: the inverse of every row change of a transaction (or of one statement) to audited tables,
--- newest first. A change whose row a later transaction changed again, or whose row is not what
--- the change left (for its last change in the transaction), is a conflict: then nothing is applied
--- and the rows say which. A TRUNCATE cannot be undone (its rows are not logged). Set-based: the
--- changes are read in one query, the rows' states checked with one query per table, and each
--- statement undone by one statement (audit._apply), newest first.
-CREATE FUNCTION audit._revert(what text, tx xid8, statement bigint, dry_run boolean)
-RETURNS TABLE (table_name regclass, key jsonb, action text, conflict text)
+-- The changes of an undo plan (audit._revert) whose row is not what they left: the ids (as keys
+-- of a jsonb object) of each row's last change in the transaction whose row now differs from the
+-- change's image (the columns of the images, typed), or exists though the change deleted it.
+-- Needs SELECT on the tables, as the caller.
+CREATE FUNCTION audit._revert_states(what text, plan jsonb, stmts bigint[], stamps timestamptz[]) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    stmts bigint[];
-    stamps timestamptz[];
-    plan jsonb;
     states jsonb := '{}';
     found_states jsonb;
     t record;
-    st record;
     cond text;
+    skip bigint[];
+    sample jsonb;
+    differs text;
 BEGIN
-    SELECT array_agg(s.id), array_agg(DISTINCT s.ts) INTO stmts, stamps
-      FROM audit._log_statement s
-     WHERE CASE WHEN statement IS NULL THEN s.txid = tx ELSE s.id = statement END;
-    -- every change, newest first, with the later change of its row by another transaction
-    SELECT coalesce(jsonb_agg(jsonb_build_object(
-               'id', c.id, 'sid', c.statement_id, 'rel', c.rel, 'op', c.op, 'key', coalesce(c.pk, '{}'),
-               'moves', c.old_pk IS NOT NULL, 'before', c.old_row, 'after', c.new_row, 'last', c.last,
-               'conflict', CASE WHEN c.rel IS NULL THEN 'the table is no longer audited'
-                                WHEN c.op = 'TRUNCATE' THEN 'a TRUNCATE cannot be undone: its rows are not logged'
-                                WHEN c.later IS NOT NULL THEN 'changed again by transaction ' || c.later END)
-             ORDER BY c.statement_id DESC, c.id DESC), '[]')
-      INTO plan
-      FROM (SELECT l.id, l.statement_id, l.op, l.pk, l.old_pk, l.old_row, l.new_row,
-                   (SELECT x.table_name FROM audit._tracked x WHERE l.table_oid = ANY (audit._oids(x.table_name))) AS rel,
-                   NOT EXISTS (SELECT FROM audit._log_rows m
-                                WHERE (m.key_hash = l.key_hash OR m.old_key_hash = l.key_hash) AND m.table_oid = l.table_oid
-                                  AND m.id > l.id AND m.txid = l.txid AND (m.pk = l.pk OR m.old_pk = l.pk)) AS last,
-                   (SELECT format('%s at %s', m.txid, m.ts) FROM audit._log_rows m
-                     WHERE (m.key_hash = l.key_hash OR m.old_key_hash = l.key_hash) AND m.table_oid = l.table_oid
-                       AND m.id > l.id AND m.txid <> l.txid AND (m.pk = l.pk OR m.old_pk = l.pk)
-                     ORDER BY m.id LIMIT 1) AS later
-              FROM audit._log_rows l
-             WHERE l.statement_id = ANY (stmts) AND l.ts = ANY (stamps)
-            UNION ALL
-            SELECT s.id, s.id, s.op, NULL, NULL, NULL, NULL,
-                   (SELECT x.table_name FROM audit._tracked x WHERE s.table_oid = ANY (audit._oids(x.table_name))),
-                   true, NULL
-              FROM audit._log_statement s
-             WHERE s.id = ANY (stmts) AND s.op = 'TRUNCATE') AS c;
     -- each row's last change in the transaction must be what the row is now
     FOR t IN SELECT DISTINCT (e ->> 'rel')::regclass AS rel FROM jsonb_array_elements(plan) AS e
               WHERE e ->> 'rel' IS NOT NULL AND e ->> 'op' <> 'TRUNCATE'
@@ -1016,39 +1061,160 @@ BEGIN
         END IF;
         PERFORM audit._no_foreign_code(what, t.rel);
         cond := (SELECT string_agg(format('x.%I = k.%I', k, k), ' AND ') FROM unnest(audit._key_columns(t.rel)) AS k);
+        -- (not the rows changed again in the transaction, nor those in conflict already)
+        skip := ARRAY(SELECT (e ->> 'id')::bigint FROM jsonb_array_elements(plan) AS e
+                       WHERE (e ->> 'rel')::regclass = t.rel AND (NOT (e -> 'last')::boolean OR e ->> 'conflict' IS NOT NULL));
+        -- (the row each change left, from the log, against the live row, typed: the columns of
+        -- the images; a deleted row must be gone)
+        sample := (SELECT coalesce(r.old_row, r.new_row) FROM audit._log_row r
+                    WHERE r.statement_id = ANY (stmts) AND r.ts = ANY (stamps) LIMIT 1);
+        SELECT coalesce(string_agg(format('x.%I IS DISTINCT FROM a.%I', a.attname, a.attname), ' OR '), 'false')
+          INTO differs
+          FROM pg_attribute a
+         WHERE a.attrelid = t.rel AND a.attnum > 0 AND NOT a.attisdropped
+           AND (sample ? a.attname::text OR a.attname::text = ANY (audit._key_columns(t.rel)));
         EXECUTE format(
-            $q$SELECT coalesce(jsonb_object_agg(e ->> 'id', true), '{}')
-                 FROM jsonb_array_elements($1) AS e
-                 CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, e -> 'key') AS k
-                 LEFT JOIN LATERAL (SELECT to_jsonb(x.*) AS live FROM %1$s AS x WHERE %2$s) AS v ON true
-                WHERE (e ->> 'rel')::regclass = $2 AND (e -> 'last')::boolean AND e ->> 'conflict' IS NULL
-                  AND CASE WHEN e ->> 'op' = 'DELETE' THEN v.live IS NOT NULL
-                           ELSE v.live IS NULL OR EXISTS (SELECT FROM jsonb_each(e -> 'after') AS c
-                                                           WHERE v.live -> c.key IS DISTINCT FROM c.value) END$q$,
-            t.rel, cond)
-          INTO found_states USING plan, t.rel;
+            $q$SELECT coalesce(jsonb_object_agg(r.id::text, true), '{}')
+                 FROM audit._log_statement s
+                 JOIN audit._log_context c ON c.id = s.context
+                 JOIN audit._log_row r ON r.statement_id = s.id
+                CROSS JOIN LATERAL (SELECT CASE WHEN s.op = 'UPDATE' THEN r.old_row || r.new_row ELSE r.new_row END AS after) AS i
+                CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, coalesce(i.after, r.old_row) - c.non_key) AS k
+                 LEFT JOIN %1$s AS x ON %2$s
+                CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, i.after) AS a
+                WHERE s.id = ANY ($1) AND s.table_oid = ANY ($4) AND r.statement_id = ANY ($1) AND r.ts = ANY ($2)
+                  AND r.ts BETWEEN (SELECT min(z) FROM unnest($2) AS z) AND (SELECT max(z) FROM unnest($2) AS z)
+                  AND NOT r.id = ANY ($3)
+                  AND CASE WHEN s.op IN ('DELETE', 'TRUNCATE') THEN x.%3$I IS NOT NULL
+                           ELSE x.%3$I IS NULL OR %4$s END$q$,
+            t.rel, cond, (audit._key_columns(t.rel))[1], differs)
+          INTO found_states USING stmts, stamps, skip, audit._oids(t.rel);
         states := states || found_states;
     END LOOP;
+    RETURN states;
+END
+$$;
+COMMENT ON FUNCTION audit._revert_states(text, jsonb, bigint[], timestamptz[]) IS
+    'Internal: the changes of an undo plan whose row is not what they left (changed since without being logged).';
+
+-- Undo: the inverse of every row change of a transaction (or of one statement) to audited tables,
+-- newest first. A change whose row a later transaction changed again, or whose row is not what
+-- the change left (for its last change in the transaction), is a conflict: then nothing is applied
+-- and the rows say which. A TRUNCATE's rows are put back as a DELETE's are; one that did not log
+-- them (before 0.3.0, or of a Citus table) cannot be undone. Set-based: the
+-- changes are read in one query, the rows' states checked with one query per table, and each
+-- statement undone by one statement (audit._apply), newest first.
+CREATE FUNCTION audit._revert(what text, tx xid8, statement bigint, dry_run boolean)
+RETURNS TABLE (table_name regclass, key jsonb, action text, conflict text)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    stmts bigint[];
+    stamps timestamptz[];
+    hashes bigint[];
+    first_id bigint;
+    keyless bigint;
+    last_id bigint;
+    since boolean;
+    plan jsonb;
+    states jsonb := '{}';
+    st record;
+BEGIN
+    SELECT array_agg(s.id), array_agg(DISTINCT s.ts), (array_agg(s.txid))[1] INTO stmts, stamps, tx
+      FROM audit._log_statement s
+     WHERE CASE WHEN statement IS NULL THEN s.txid = tx ELSE s.id = statement END;
+    -- the hashes of the keys the changes left, and where they start in the log
+    SELECT array_agg(DISTINCT r.key_hash), min(r.id), max(r.id), (array_agg(r.statement_id) FILTER (WHERE r.key_hash IS NULL))[1]
+      INTO hashes, first_id, last_id, keyless
+      FROM audit._log_row r
+     WHERE r.statement_id = ANY (stmts) AND r.ts = ANY (stamps)
+       AND r.ts BETWEEN (SELECT min(x) FROM unnest(stamps) AS x) AND (SELECT max(x) FROM unnest(stamps) AS x);
+    IF keyless IS NOT NULL THEN
+        RAISE EXCEPTION '% has no primary key', (SELECT s.table_oid::regclass FROM audit._log_statement s WHERE s.id = keyless)
+              USING ERRCODE = 'invalid_parameter_value', DETAIL = 'Rows are put back by their primary key.';
+    END IF;
+    -- whether the log may hold a row change after these: the log's sequence handed out a later id
+    -- (the undo of the latest change: no; then only the changes' own rows are read)
+    since := (SELECT q.last_value FROM audit.log_id_seq q) > last_id;
+    -- Every change, newest first, with what happened to its row after it: every change logged
+    -- since of the keys the changes left (found by their hashes: one scan of the hash indexes),
+    -- each row under its key after the change and under its key before it; per key, newest first,
+    -- whether a later change of the same transaction touched it (then it is not the row's last)
+    -- and the first later change of another transaction (a conflict). One sort, no join.
+    -- (read from the log's tables: a row's key after its change is its new image's without the
+    -- non-key columns, its old image's unless it was an INSERT or an UPDATE that changed the key)
+    WITH touching AS (
+             SELECT m.id, m.statement_id, s.op, m.old_key_hash IS NOT NULL AS moves, s.table_oid, s.txid, s.ts,
+                    k.key, k.h, k.after
+               FROM audit._log_row m
+               JOIN audit._log_statement s ON s.id = m.statement_id
+               JOIN audit._log_context c ON c.id = s.context
+              CROSS JOIN LATERAL (VALUES (CASE WHEN s.op = 'INSERT' THEN m.new_row - c.non_key
+                                               WHEN s.op = 'UPDATE' AND m.old_key_hash IS NOT NULL THEN (m.old_row || m.new_row) - c.non_key
+                                               ELSE m.old_row - c.non_key END, m.key_hash, true),
+                                         (CASE WHEN m.old_key_hash IS NOT NULL THEN m.old_row - c.non_key END, m.old_key_hash, false)) AS k(key, h, after)
+              WHERE k.key IS NOT NULL
+                AND CASE WHEN since
+                         THEN (m.key_hash = ANY (hashes) OR m.old_key_hash = ANY (hashes)) AND m.id >= first_id
+                              AND m.ts >= (SELECT min(x) FROM unnest(stamps) AS x) AND s.ts >= (SELECT min(x) FROM unnest(stamps) AS x)
+                         ELSE m.statement_id = ANY (stmts) AND s.id = ANY (stmts) AND m.ts = ANY (stamps)
+                              AND m.ts BETWEEN (SELECT min(x) FROM unnest(stamps) AS x) AND (SELECT max(x) FROM unnest(stamps) AS x) END),
+         marked AS (
+             SELECT w.*, bool_or(w.txid = tx) OVER later AS again,
+                    -- (the smallest id's text: ids zero-padded sort as numbers)
+                    substr(min(lpad(w.id::text, 20, '0') || ' ' || w.txid || ' at ' || w.ts) FILTER (WHERE w.txid <> tx) OVER later, 22) AS later
+               FROM touching w
+             WINDOW later AS (PARTITION BY w.table_oid, w.h, w.key ORDER BY w.id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)),
+         tracked AS (SELECT x.table_name AS rel, o.o FROM audit._tracked x, unnest(audit._oids(x.table_name)) AS o(o))
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'id', c.id, 'sid', c.statement_id, 'rel', c.rel, 'op', c.op, 'key', coalesce(c.key, '{}'),
+               'moves', c.moves, 'last', c.last,
+               'conflict', CASE WHEN c.rel IS NULL THEN 'the table is no longer audited'
+                                WHEN c.op = 'TRUNCATE' THEN 'this TRUNCATE cannot be undone: its rows were not logged'
+                                WHEN c.later IS NOT NULL THEN 'changed again by transaction ' || c.later END)
+             ORDER BY c.statement_id DESC, c.id DESC), '[]')
+      INTO plan
+      -- (a row a TRUNCATE removed is undone as a deleted one)
+      FROM (SELECT l.id, l.statement_id, CASE WHEN l.op = 'TRUNCATE' THEN 'DELETE' ELSE l.op END AS op,
+                   l.key, l.moves,
+                   (SELECT x.rel FROM tracked x WHERE x.o = l.table_oid LIMIT 1) AS rel,
+                   NOT coalesce(l.again, false) AS last, l.later
+              FROM marked l
+             WHERE l.after AND l.statement_id = ANY (stmts)
+            UNION ALL
+            SELECT s.id, s.id, s.op, NULL, false,
+                   (SELECT x.rel FROM tracked x WHERE x.o = s.table_oid LIMIT 1),
+                   true, NULL
+              FROM audit._log_statement s
+             WHERE s.id = ANY (stmts) AND s.op = 'TRUNCATE' AND NOT coalesce(s.detail ? 'rows', false)) AS c;
+    -- A dry run, or a change in conflict already: the rows say what would run, and which rows are
+    -- not what their change left. Otherwise each statement is undone by one, newest first, from
+    -- the log, each only where the row is what the change left (audit._apply); when one is not,
+    -- nothing is kept and the rows say which.
+    IF dry_run IS NOT FALSE OR EXISTS (SELECT FROM jsonb_array_elements(plan) AS e WHERE e ->> 'conflict' IS NOT NULL) THEN
+        states := audit._revert_states(what, plan, stmts, stamps);
+    ELSE
+        BEGIN
+            FOR st IN SELECT (e ->> 'sid')::bigint AS sid, (e ->> 'rel')::regclass AS rel, e ->> 'op' AS op,
+                             bool_or((e -> 'moves')::boolean) AS moves, count(*) AS n
+                        FROM jsonb_array_elements(plan) AS e
+                       GROUP BY 1, 2, 3 ORDER BY 1 DESC
+            LOOP
+                PERFORM audit._apply(st.rel, CASE st.op WHEN 'INSERT' THEN 'DELETE' WHEN 'DELETE' THEN 'INSERT' ELSE 'UPDATE' END,
+                                     NULL, st.moves, st.sid, (SELECT s.ts FROM audit._log_statement s WHERE s.id = st.sid), st.n);
+            END LOOP;
+        EXCEPTION WHEN insufficient_privilege THEN
+            states := audit._revert_states(what, plan, stmts, stamps);
+            IF states = '{}' THEN
+                RAISE; -- not a row changed without being logged: row security, or a row gone
+            END IF;
+        END;
+    END IF;
     RETURN QUERY
     SELECT (e ->> 'rel')::regclass, e -> 'key',
            CASE e ->> 'op' WHEN 'INSERT' THEN 'DELETE' WHEN 'DELETE' THEN 'INSERT' WHEN 'UPDATE' THEN 'UPDATE' ELSE 'none' END,
            coalesce(e ->> 'conflict',
                     CASE WHEN states ? (e ->> 'id') THEN 'the row is not what the change left (changed since without being logged)' END)
       FROM jsonb_array_elements(plan) WITH ORDINALITY AS p(e, n) ORDER BY p.n;
-    IF dry_run IS NOT FALSE OR states <> '{}' OR EXISTS (SELECT FROM jsonb_array_elements(plan) AS e WHERE e ->> 'conflict' IS NOT NULL) THEN
-        RETURN;
-    END IF;
-    -- each statement undone by one, newest first
-    FOR st IN SELECT (e ->> 'sid')::bigint AS sid, (e ->> 'rel')::regclass AS rel, e ->> 'op' AS op,
-                     bool_or((e -> 'moves')::boolean) AS moves,
-                     jsonb_agg(jsonb_build_object('key', CASE WHEN e ->> 'op' = 'DELETE' THEN NULL ELSE e -> 'key' END,
-                                                  'row', e -> 'before')) AS rows
-                FROM jsonb_array_elements(plan) AS e
-               GROUP BY 1, 2, 3 ORDER BY 1 DESC
-    LOOP
-        PERFORM audit._apply(st.rel, CASE st.op WHEN 'INSERT' THEN 'DELETE' WHEN 'DELETE' THEN 'INSERT' ELSE 'UPDATE' END,
-                             st.rows, st.moves);
-    END LOOP;
 END
 $$;
 COMMENT ON FUNCTION audit._revert(text, xid8, bigint, boolean) IS
@@ -1091,8 +1257,9 @@ COMMENT ON FUNCTION audit.revert_statement(bigint, boolean) IS
     'Undoes one statement''s changes to an audited table (id: the audit.log id of any row it logged), as audit.revert_transaction does for a transaction.';
 
 -- what restore_row and revert_* call, as the caller
-GRANT EXECUTE ON FUNCTION audit._apply(regclass, text, jsonb, boolean), audit._put_row(regclass, jsonb, jsonb),
-                          audit._revert(text, xid8, bigint, boolean), storage._require_primary(text, boolean),
+GRANT EXECUTE ON FUNCTION audit._apply(regclass, text, jsonb, boolean, bigint, timestamptz, bigint), audit._put_row(regclass, jsonb, jsonb),
+                          audit._revert(text, xid8, bigint, boolean), audit._revert_states(text, jsonb, bigint[], timestamptz[]),
+                          storage._require_primary(text, boolean),
                           audit._no_foreign_code(text, regclass), audit._key_columns(regclass) TO audit_reader;
 
 CREATE FUNCTION audit.set_retention(keep interval) RETURNS void
@@ -1154,9 +1321,11 @@ BEGIN
             ('audit_capture_update', 'AFTER UPDATE',
              'REFERENCING OLD TABLE AS pg_storage_ext_old NEW TABLE AS pg_storage_ext_new'),
             ('audit_capture_delete', 'AFTER DELETE', 'REFERENCING OLD TABLE AS pg_storage_ext_old'),
-            ('audit_capture_truncate', 'AFTER TRUNCATE', '')) AS v(name, event, transition)
+            -- before: it logs the rows it removes (audit.table_at, the undo functions read them)
+            ('audit_capture_truncate', 'BEFORE TRUNCATE', '')) AS v(name, event, transition)
     LOOP
-        SELECT g.tgfoid = 'audit._capture()'::regprocedure AS ours, storage._trigger_args(g.tgargs) AS args
+        SELECT g.tgfoid = 'audit._capture()'::regprocedure AS ours, storage._trigger_args(g.tgargs) AS args,
+               (g.tgtype::int & 2 <> 0) = (t.event LIKE 'BEFORE %') AS timing
           INTO existing
           FROM pg_trigger g WHERE g.tgrelid = target AND g.tgname = t.name;
         IF FOUND AND NOT existing.ours THEN
@@ -1164,7 +1333,7 @@ BEGIN
                   USING ERRCODE = 'duplicate_object', DETAIL = 'It is not a pg_storage_ext capture trigger.',
                         HINT = format('Rename or drop that trigger, then call audit.enable(''%s'') again.', target);
         END IF;
-        CONTINUE WHEN FOUND AND existing.args = args;
+        CONTINUE WHEN FOUND AND existing.args = args AND existing.timing;
         EXECUTE format('CREATE OR REPLACE TRIGGER %I %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION audit._capture(%s)',
                        t.name, t.event, target, t.transition,
                        (SELECT string_agg(quote_literal(a), ', ' ORDER BY i) FROM unnest(args) WITH ORDINALITY AS u(a, i)));
@@ -1468,6 +1637,41 @@ COMMENT ON FUNCTION audit._carry(regclass, regclass, text) IS
 -- the configuration.
 -- Acts only on partition trees under audit; never waits long on a lock (lock_timeout) and never
 -- fails the user's statement: on an error it warns and says how to finish the work.
+-- ALTER EXTENSION ... UPDATE under load: every lock an update needs that writers also take,
+-- first, in one fixed order, waiting at most 10 seconds: the audited tables (a writer's capture
+-- writes the log), then the log's tables the update changes. A writer then either finished
+-- before the update or starts after its commit (the update's DDL invalidates the capture's
+-- cached plans in every session); none holds a table while it waits for the log, so there is no
+-- deadlock. When a lock is not granted in time nothing has changed, and the error says to retry.
+-- Update scripts call it first (sql/updates/).
+CREATE FUNCTION audit._lock_for_update(log_tables regclass[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '10s' AS $$
+DECLARE
+    t regclass;
+    holders text;
+BEGIN
+    FOR t IN SELECT x.table_name FROM audit._tracked x ORDER BY x.table_name::oid LOOP
+        EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', t);
+    END LOOP;
+    FOREACH t IN ARRAY log_tables LOOP
+        EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', t);
+    END LOOP;
+EXCEPTION WHEN lock_not_available THEN
+    SELECT string_agg(DISTINCT format('pid %s (%s)', l.pid, a.usename), ', ') INTO holders
+      FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+     WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid()
+       AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+       AND (l.relation = ANY (log_tables::oid[]) OR l.relation IN (SELECT x.table_name::oid FROM audit._tracked x));
+    RAISE EXCEPTION 'pg_storage_ext was not updated: the audited tables or the audit log stayed busy for 10 seconds'
+          USING ERRCODE = 'lock_not_available',
+                DETAIL = format('The update locks every audited table and the audit log first; sessions holding them: %s.', coalesce(holders, 'gone by now')),
+                HINT = 'Nothing was changed. Run ALTER EXTENSION pg_storage_ext UPDATE again, or end those sessions first.';
+END
+$$;
+REVOKE ALL ON FUNCTION audit._lock_for_update(regclass[]) FROM PUBLIC;
+COMMENT ON FUNCTION audit._lock_for_update(regclass[]) IS
+    'Internal: the first step of an update script: locks the audited tables, then the given log tables, waiting at most 10 s (55P03 naming the holders).';
+
 CREATE FUNCTION audit._on_ddl() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET lock_timeout = '100ms' AS $$
 DECLARE
@@ -1578,7 +1782,7 @@ COMMENT ON FUNCTION audit._delta(jsonb, jsonb) IS
 COMMENT ON FUNCTION audit._configuring_capture() IS
     'Internal: true while pg_storage_ext itself changes capture triggers (its DDL event trigger then logs nothing).';
 COMMENT ON FUNCTION audit._capture() IS
-    'Trigger: the statement-level capture trigger created by audit.enable (AFTER INSERT/UPDATE/DELETE/TRUNCATE, transition tables pg_storage_ext_new/pg_storage_ext_old). Arguments: scope (table|partition), capture_query, excluded columns.';
+    'Trigger: the statement-level capture trigger created by audit.enable (AFTER INSERT/UPDATE/DELETE, BEFORE TRUNCATE, transition tables pg_storage_ext_new/pg_storage_ext_old). Arguments: scope (table|partition), capture_query, excluded columns.';
 COMMENT ON FUNCTION audit.enable(regclass, text[], boolean) IS
     'Starts capture of INSERT, UPDATE, DELETE and TRUNCATE on a table (plain or partitioned, with later partitions) into audit.log; again to change the options. Owner of the table only.';
 COMMENT ON FUNCTION audit.disable(regclass) IS

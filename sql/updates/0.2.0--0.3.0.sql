@@ -6,6 +6,10 @@
 
 
 
+-- Updates under load: the locks writers also take, first, bounded (audit._lock_for_update).
+-- @new CREATE FUNCTION audit._lock_for_update
+SELECT audit._lock_for_update(ARRAY['audit._log_context'::pg_catalog.regclass]);
+
 -- Audit: the actor (pg_storage_ext.audit_actor_settings) of every statement, in its context.
 ALTER TABLE audit._log_context ADD COLUMN actor jsonb;
 -- @new CREATE INDEX _log_context_actor
@@ -26,3 +30,28 @@ BEGIN
     END IF;
 END
 $index$;
+-- Audit: the capture of TRUNCATE fires before it and logs the rows it removes. The triggers of
+-- the tables audited before are made so here, as audit.enable makes them; the DDL event trigger
+-- is left out of it (this is no tampering), and the state it compares with is the new one.
+ALTER EVENT TRIGGER pg_storage_ext_audit_ddl DISABLE;
+DO $truncate$
+DECLARE
+    t audit._tracked;
+    r record;
+BEGIN
+    FOR t IN SELECT * FROM audit._tracked LOOP
+        FOR r IN SELECT t.table_name::pg_catalog.regclass AS rel, 'table' AS scope
+                 UNION ALL
+                 SELECT p.p, 'partition' FROM audit._partitions(t.table_name) AS p(p)
+        LOOP
+            IF EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                        WHERE g.tgrelid OPERATOR(pg_catalog.=) r.rel AND g.tgname OPERATOR(pg_catalog.=) 'audit_capture_truncate'
+                          AND g.tgfoid OPERATOR(pg_catalog.=) 'audit._capture()'::pg_catalog.regprocedure) THEN
+                PERFORM audit._install_capture(r.rel, audit._capture_args(r.scope, t.capture_query, t.exclude_columns));
+            END IF;
+        END LOOP;
+    END LOOP;
+END
+$truncate$;
+UPDATE audit._ddl_state d SET state = audit._capture_state(t) FROM audit._tracked t WHERE t.table_name OPERATOR(pg_catalog.=) d.table_name;
+ALTER EVENT TRIGGER pg_storage_ext_audit_ddl ENABLE;

@@ -114,6 +114,16 @@ fn agg(table: &str, image: &str) -> String {
     format!("(SELECT pg_catalog.array_agg({image}) FROM {table} AS t)")
 }
 
+/// The log rows of removed rows (DELETE, TRUNCATE): the key's hash and the old image of each
+/// row `r.f` of `from` ($8 the columns kept out of the images, $9 the non-key columns).
+fn removed(from: &str) -> String {
+    format!(
+        "SELECT {ROW_ID}, $1, $2, {KEY_HASH}(r.f OPERATOR(pg_catalog.-) $9, 0), NULL, \
+                r.f OPERATOR(pg_catalog.-) $8, NULL \
+           FROM {from}"
+    )
+}
+
 const ROW_ID: &str = "pg_catalog.nextval('audit.log_id_seq'::pg_catalog.regclass)";
 const KEY_HASH: &str = "pg_catalog.jsonb_hash_extended";
 
@@ -121,10 +131,15 @@ const KEY_HASH: &str = "pg_catalog.jsonb_hash_extended";
 /// rows go into audit._log_row (INSERT keeps the new image, DELETE the old one, UPDATE the old
 /// image and the changed columns' new values, `audit._delta`, and no row when nothing changed;
 /// each row takes its id from the log's sequence, so ids keep the order rows were written in),
-/// and its statement row into audit._log_statement when it wrote any; TRUNCATE writes the
-/// statement row only. `image` is the jsonb image of a transition-table row `t`.
-fn log_sql(op: Op, image: &str) -> String {
+/// and its statement row into audit._log_statement when it wrote any. TRUNCATE, fired before
+/// the rows go, logs every row of `truncated` (the FROM item of the table it empties) as a
+/// DELETE does and its statement row with `{"rows": n}` (the mark that its rows are in the log);
+/// without `truncated` (a Citus table, whose rows are on the workers, or a trigger still fired
+/// AFTER TRUNCATE) the statement row only. `image` is the jsonb image of a row `t`.
+fn log_sql(op: Op, image: &str, truncated: Option<&str>) -> String {
     let (ex, nk) = ("$8", "$9");
+    let partition =
+        "CASE WHEN $6 IS NOT NULL THEN pg_catalog.jsonb_build_object('partition', $6) END";
     let body = match op {
         Op::Insert => format!(
             "SELECT {ROW_ID}, $1, $2, {KEY_HASH}(r.f OPERATOR(pg_catalog.-) {nk}, 0), NULL, NULL, \
@@ -132,12 +147,19 @@ fn log_sql(op: Op, image: &str) -> String {
                FROM {}",
             rows(NEW_TABLE, image)
         ),
-        Op::Delete => format!(
-            "SELECT {ROW_ID}, $1, $2, {KEY_HASH}(r.f OPERATOR(pg_catalog.-) {nk}, 0), NULL, \
-                    r.f OPERATOR(pg_catalog.-) {ex}, NULL \
-               FROM {}",
-            rows(OLD_TABLE, image)
-        ),
+        Op::Delete => removed(&rows(OLD_TABLE, image)),
+        Op::Truncate if truncated.is_some() => {
+            let from = truncated.unwrap_or_default();
+            return format!(
+                "WITH r AS (INSERT INTO audit._log_row (id, statement_id, ts, key_hash, old_key_hash, old_row, new_row) \
+                            {} RETURNING 1) \
+                 INSERT INTO audit._log_statement (id, ts, txid, table_oid, op, context, query, detail) \
+                 SELECT $1, $2, $3, $7, 'TRUNCATE', $4, $5, \
+                        pg_catalog.jsonb_build_object('rows', (SELECT pg_catalog.count(*) FROM r)) \
+                        OPERATOR(pg_catalog.||) COALESCE({partition}, '{{}}'::pg_catalog.jsonb)",
+                removed(&format!("(SELECT {image} AS f FROM {from} AS t OFFSET 0) AS r"))
+            );
+        }
         Op::Update => format!(
             "SELECT {ROW_ID}, $1, $2, {KEY_HASH}(u.nk, 0), \
                     CASE WHEN u.ok OPERATOR(pg_catalog.<>) u.nk THEN {KEY_HASH}(u.ok, 0) END, u.o, u.d \
@@ -151,10 +173,10 @@ fn log_sql(op: Op, image: &str) -> String {
             agg(NEW_TABLE, image)
         ),
         Op::Truncate => {
-            return "INSERT INTO audit._log_statement (id, ts, txid, table_oid, op, context, query, detail) \
-                    VALUES ($1, $2, $3, $7, 'TRUNCATE', $4, $5, \
-                            CASE WHEN $6 IS NOT NULL THEN pg_catalog.jsonb_build_object('partition', $6) END)"
-                .to_owned();
+            return format!(
+                "INSERT INTO audit._log_statement (id, ts, txid, table_oid, op, context, query, detail) \
+                 VALUES ($1, $2, $3, $7, 'TRUNCATE', $4, $5, {partition})"
+            );
         }
     };
     let name = match op {
@@ -542,16 +564,6 @@ pub(crate) fn capture(td: &pg_sys::TriggerData) {
     // SAFETY: PostgreSQL passes a valid trigger and relation.
     let (trigger, rel) = unsafe { (&*td.tg_trigger, td.tg_relation) };
     let tgname = cstr(trigger.tgname);
-    if !trigger_fired_after(event) || !trigger_fired_for_statement(event) {
-        raise(
-            PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
-            format!(
-                "audit._capture must be fired AFTER … FOR EACH STATEMENT (trigger \"{tgname}\")"
-            ),
-            None,
-            Some(USAGE.into()),
-        );
-    }
     let op = if trigger_fired_by_insert(event) {
         Op::Insert
     } else if trigger_fired_by_update(event) {
@@ -563,6 +575,18 @@ pub(crate) fn capture(td: &pg_sys::TriggerData) {
     } else {
         crate::error::internal("a trigger event that is none of INSERT, UPDATE, DELETE, TRUNCATE")
     };
+    // TRUNCATE's rows are read before they go; an AFTER TRUNCATE trigger (made before 0.3.0)
+    // still logs the statement
+    if !(trigger_fired_after(event) || op == Op::Truncate) || !trigger_fired_for_statement(event) {
+        raise(
+            PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+            format!(
+                "audit._capture must be fired AFTER … FOR EACH STATEMENT, BEFORE for TRUNCATE (trigger \"{tgname}\")"
+            ),
+            None,
+            Some(USAGE.into()),
+        );
+    }
     check_transition_tables(op, trigger, &tgname);
     // SAFETY: the relation is open for the trigger.
     let relid = unsafe { (*rel).rd_id };
@@ -980,11 +1004,14 @@ fn new_entry(td: &pg_sys::TriggerData, op: Op, tgname: &str, logical: pg_sys::Oi
         .cloned()
         .collect();
     let non_key = (!key.is_empty()).then(|| non_key(&columns, &key));
+    let truncated = (op == Op::Truncate && !trigger_fired_after(td.tg_event) && !shard)
+        .then(|| truncated_rows(rel))
+        .flatten();
     let plan = as_owner(|| {
         if legacy {
             prepare(&legacy::sql(op, &image), &legacy::ARG_TYPES)
         } else {
-            prepare(&log_sql(op, &image), &LOG_ARG_TYPES)
+            prepare(&log_sql(op, &image, truncated.as_deref()), &LOG_ARG_TYPES)
         }
     });
     Entry {
@@ -1006,6 +1033,23 @@ fn new_entry(td: &pg_sys::TriggerData, op: Op, tgname: &str, logical: pg_sys::Oi
         },
         contexts: Cache::new(256),
     }
+}
+
+/// The FROM item of the rows a TRUNCATE of `rel` removes: the table itself (`ONLY`: a TRUNCATE
+/// fires the trigger of every table it empties), or every partition of a partitioned table; None
+/// for a Citus table (its rows are on the workers: the statement is logged, not its rows).
+fn truncated_rows(rel: pg_sys::Relation) -> Option<String> {
+    // SAFETY: the trigger's relation is open.
+    let (relid, kind) = unsafe { ((*rel).rd_id, (*(*rel).rd_rel).relkind) };
+    if crate::catalog::citus_kind(relid).is_some() {
+        return None;
+    }
+    let only = if kind as u8 == pg_sys::RELKIND_PARTITIONED_TABLE {
+        ""
+    } else {
+        "ONLY "
+    };
+    Some(format!("{only}{}", qualified(relid)))
 }
 
 /// The next value of the log's sequence (the caller runs as the extension owner).

@@ -1,8 +1,10 @@
 -- Audit: the table as it was (audit.table_at) and a row as it was (audit.row_at) after a scripted
 -- mix of changes, each compared with a snapshot taken at that moment: rows inserted before
 -- audit.enable, INSERT, UPDATE, a key change, DELETE, a re-insert, excluded columns (NULL), a
--- partitioned table with rows moving between partitions; 22023 before audit.enable and before an
--- unlogged TRUNCATE; who may read it. Leaves the database as it found it.
+-- partitioned table with rows moving between partitions, TRUNCATE (of a table, a partition, a
+-- partitioned table), a conversion to a partitioned table; 22023 before audit.enable and before a
+-- TRUNCATE that did not log its rows (a capture trigger made before 0.3.0); who may read it.
+-- Leaves the database as it found it.
 SET TimeZone = 'UTC';
 SET client_min_messages = warning;
 CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
@@ -64,15 +66,20 @@ SELECT audit.row_at('posts', '{"id": 4}', :'t6') AS unchanged_since_insert,
 SELECT pg_temp.err(format('SELECT count(*) FROM audit.table_at(NULL::posts, %L)', :'before_enable')) AS before_enable;
 SELECT pg_temp.err('SELECT count(*) FROM audit.table_at(NULL::int, now())') AS not_a_table;
 SELECT pg_temp.err('SELECT count(*) FROM audit.table_at(NULL::snap0, now())') AS not_audited;
--- a TRUNCATE does not log its rows: before it, 22023; after it, the log answers again
+-- a TRUNCATE logs the rows it removes: the table before it is known, and after it
 TRUNCATE posts;
 SELECT clock_timestamp() AS t7 \gset
-INSERT INTO posts VALUES (7, 'after truncate', NULL, 0);
-SELECT pg_temp.err(format('SELECT count(*) FROM audit.table_at(NULL::posts, %L)', :'t6')) AS before_truncate;
--- (a row that changed before that moment is known, the TRUNCATE after it notwithstanding)
-SELECT audit.row_at('posts', '{"id": 4}', :'t6') AS row_changed_before;
+INSERT INTO posts VALUES (7, 'after truncate', NULL, 0), (4, 'four again', 's', 1);
+CREATE TABLE snap8 AS SELECT id, title, NULL::text AS secret, n FROM posts;
+SELECT clock_timestamp() AS t8 \gset
+UPDATE posts SET n = 5 WHERE id = 4;
+SELECT pg_temp.differ('snap6', :'t6') AS d6_across_truncate, pg_temp.differ('snap8', :'t8') AS d8;
+SELECT audit.row_at('posts', '{"id": 4}', :'t6') AS row_before_truncate,
+       audit.row_at('posts', '{"id": 5}', :'t7') AS row_after_truncate;
 SELECT count(*) AS rows_after_truncate FROM audit.table_at(NULL::posts, :'t7');
-SELECT id, title FROM audit.table_at(NULL::posts, now());
+SELECT id, title FROM audit.table_at(NULL::posts, now()) ORDER BY id;
+SELECT op, pk, old_row ->> 'title' AS title, CASE WHEN pk IS NULL THEN old_row END AS statement
+  FROM audit.log WHERE table_oid = 'posts'::regclass AND op = 'TRUNCATE' ORDER BY id;
 
 -- a partitioned table: rows moving between partitions
 CREATE TABLE events (id int, day date, v text, PRIMARY KEY (id, day)) PARTITION BY RANGE (day);
@@ -88,10 +95,58 @@ DELETE FROM events WHERE id = 2;
 CREATE TABLE esnap1 AS TABLE events;
 SELECT clock_timestamp() AS e1 \gset
 UPDATE events SET v = v || '!';
-SELECT (SELECT count(*) FROM ((TABLE esnap0 EXCEPT ALL SELECT * FROM audit.table_at(NULL::events, :'e0'))
-                              UNION ALL (SELECT * FROM audit.table_at(NULL::events, :'e0') EXCEPT ALL TABLE esnap0)) d) AS e_d0,
-       (SELECT count(*) FROM ((TABLE esnap1 EXCEPT ALL SELECT * FROM audit.table_at(NULL::events, :'e1'))
-                              UNION ALL (SELECT * FROM audit.table_at(NULL::events, :'e1') EXCEPT ALL TABLE esnap1)) d) AS e_d1;
+CREATE TABLE esnap2 AS TABLE events;
+SELECT clock_timestamp() AS e2 \gset
+TRUNCATE events_1;                                           -- one partition
+INSERT INTO events VALUES (4, '2026-01-09', 'd');
+CREATE TABLE esnap3 AS TABLE events;
+SELECT clock_timestamp() AS e3 \gset
+TRUNCATE events;                                             -- every partition
+INSERT INTO events VALUES (5, '2026-02-09', 'e');
+CREATE FUNCTION pg_temp.edif(snap regclass, at timestamptz) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+    EXECUTE format('SELECT count(*) FROM ((TABLE %1$s EXCEPT ALL SELECT * FROM audit.table_at(NULL::events, $1))
+                                          UNION ALL (SELECT * FROM audit.table_at(NULL::events, $1) EXCEPT ALL TABLE %1$s)) d', snap)
+       INTO n USING at;
+    RETURN n;
+END $$;
+SELECT pg_temp.edif('esnap0', :'e0') AS e_d0, pg_temp.edif('esnap1', :'e1') AS e_d1,
+       pg_temp.edif('esnap2', :'e2') AS e_d2, pg_temp.edif('esnap3', :'e3') AS e_d3;
+-- the parent's TRUNCATE is one statement (its partitions' triggers log nothing more)
+SELECT count(*) FILTER (WHERE pk IS NULL) AS statements, count(*) FILTER (WHERE pk IS NOT NULL) AS rows,
+       array_agg(old_row ORDER BY id) FILTER (WHERE pk IS NULL) AS details
+  FROM audit.log WHERE table_name = 'events' AND op = 'TRUNCATE';
+
+-- a conversion to a partitioned table: the key gains the partition column; the table before
+-- and after it
+CREATE TABLE conv (id int PRIMARY KEY, day date NOT NULL, v text);
+INSERT INTO conv VALUES (1, '2026-01-05', 'a'), (2, '2026-02-06', 'b'), (3, '2026-02-07', 'c');
+SELECT audit.enable('conv');
+UPDATE conv SET v = 'a1' WHERE id = 1;
+CREATE TABLE csnap0 AS TABLE conv;
+SELECT clock_timestamp() AS c0 \gset
+UPDATE conv SET v = 'b1' WHERE id = 2;
+DELETE FROM conv WHERE id = 3;
+CREATE TABLE csnap1 AS TABLE conv;
+SELECT clock_timestamp() AS c1 \gset
+SELECT storage.convert_to_partitioned('conv', 'day', '1 month') AS moved;
+UPDATE conv SET v = 'a2' WHERE id = 1;
+UPDATE conv SET v = 'b2' WHERE id = 2;
+INSERT INTO conv VALUES (3, '2026-01-08', 'c again');
+CREATE TABLE csnap2 AS TABLE conv;
+SELECT clock_timestamp() AS c2 \gset
+DELETE FROM conv WHERE id = 1;
+CREATE FUNCTION pg_temp.cdif(snap regclass, at timestamptz) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+    EXECUTE format('SELECT count(*) FROM ((TABLE %1$s EXCEPT ALL SELECT * FROM audit.table_at(NULL::conv, $1))
+                                          UNION ALL (SELECT * FROM audit.table_at(NULL::conv, $1) EXCEPT ALL TABLE %1$s)) d', snap)
+       INTO n USING at;
+    RETURN n;
+END $$;
+SELECT pg_temp.cdif('csnap0', :'c0') AS c_d0, pg_temp.cdif('csnap1', :'c1') AS c_d1, pg_temp.cdif('csnap2', :'c2') AS c_d2;
+SELECT audit.row_at('conv', '{"id": 1}', :'c0') ->> 'v' AS row_before_conversion;
 
 -- who may: audit_reader and SELECT on the table; row security applies to the live rows
 CREATE ROLE regress_at_reader IN ROLE audit_reader;
@@ -106,7 +161,7 @@ SELECT audit.row_at('posts', '{"id": 4}', :'t6') ->> 'title' AS a_logged_row_nee
 RESET ROLE;
 
 -- a row unchanged since audit.enable: row_at reads it from the table, as the caller; before a
--- TRUNCATE that removed it unlogged, 22023
+-- TRUNCATE that did not log its rows (its trigger made AFTER TRUNCATE, as before 0.3.0), 22023
 CREATE TABLE quiet (id int PRIMARY KEY, v text);
 INSERT INTO quiet VALUES (1, 'one'), (2, 'two');
 SELECT audit.enable('quiet');
@@ -117,11 +172,22 @@ SELECT pg_temp.err('SELECT audit.row_at(''quiet'', ''{"idx": 1}'', now())') AS n
 SET ROLE regress_at_reader;
 SELECT pg_temp.err('SELECT audit.row_at(''quiet'', ''{"id": 1}'', now())') AS live_row_needs_select;
 RESET ROLE;
+CREATE OR REPLACE TRIGGER audit_capture_truncate AFTER TRUNCATE ON quiet
+    FOR EACH STATEMENT EXECUTE FUNCTION audit._capture('table', 'false');
+SELECT capture_ok, problem FROM audit.coverage WHERE table_name = 'quiet'::regclass;
 TRUNCATE quiet;
 SELECT pg_temp.err(format('SELECT audit.row_at(''quiet'', ''{"id": 2}'', %L)', :'q0')) AS row_before_truncate;
+SELECT pg_temp.err(format('SELECT count(*) FROM audit.table_at(NULL::quiet, %L)', :'q0')) AS table_before_truncate;
+SELECT count(*) FILTER (WHERE pk IS NULL) AS statements, count(*) FILTER (WHERE pk IS NOT NULL) AS rows
+  FROM audit.log WHERE table_name = 'quiet' AND op = 'TRUNCATE';
+-- audit.enable again repairs it
+SELECT audit.enable('quiet');
+SELECT capture_ok FROM audit.coverage WHERE table_name = 'quiet'::regclass;
 
 SELECT audit.disable('posts');
 SELECT audit.disable('events');
 SELECT audit.disable('quiet');
-DROP TABLE posts, events, quiet, snap0, snap1, snap2, snap3, snap4, snap5, snap6, esnap0, esnap1;
+SELECT audit.disable('conv');
+DROP TABLE posts, events, quiet, conv, snap0, snap1, snap2, snap3, snap4, snap5, snap6, snap8, esnap0, esnap1, esnap2, esnap3,
+           csnap0, csnap1, csnap2;
 DROP ROLE regress_at_reader, regress_at_nobody;

@@ -71,6 +71,16 @@ SELECT count(*) AS undone FROM audit.revert_statement(:last_row, false);
 SELECT sum(n) AS n_back FROM posts;
 SELECT pg_temp.err('SELECT * FROM audit.revert_statement(-1)') AS no_such_statement;
 
+-- a TRUNCATE is undone: its rows, logged, come back (by the id of its statement row or of a row)
+TRUNCATE snap;
+INSERT INTO snap SELECT id, title, n FROM posts;
+TRUNCATE posts;
+SELECT max(id) AS truncated FROM audit.log WHERE table_name = 'posts' AND op = 'TRUNCATE' AND pk IS NULL \gset
+SELECT action, count(*) FROM audit.revert_statement(:truncated) GROUP BY action;
+SELECT count(*) AS undone FROM audit.revert_statement(:truncated, false);
+SELECT count(*) AS differ FROM ((TABLE snap EXCEPT SELECT id, title, n FROM posts)
+                                UNION ALL (SELECT id, title, n FROM posts EXCEPT TABLE snap)) d;
+
 -- who may: audit_reader to read the log; the statements it runs need the caller's privileges,
 -- and row security hides other tenants' rows
 CREATE ROLE regress_undo_reader IN ROLE audit_reader;
