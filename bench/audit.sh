@@ -7,6 +7,24 @@
 set -euo pipefail
 port=$1
 . "$(dirname "$0")/_pgbench.sh"
+
+# Undo (first: the log still holds bench/audit.sql's 10M history rows): audit.revert_transaction
+# of a committed 10k-row UPDATE of bench.at_t (100k rows) vs the UPDATE itself, both audited,
+# each timed statement its own transaction (bench.compare would run them all in one: an undo of
+# the transaction it runs in). 5 rounds (quick: 1) of UPDATE, its undo (timed), the UPDATE (timed).
+undo_runs=$([ "$runs" -gt 1 ] && echo 5 || echo 1)
+a=() b=()
+for _ in $(seq "$undo_runs"); do
+  q -c "UPDATE bench.at_t SET n = n + 1 WHERE id % 10 = 0" >/dev/null
+  a+=("$(q -c "SELECT bench.time_ms('SELECT count(*) FROM audit.revert_transaction((SELECT s.txid::text::bigint FROM audit._log_statement s WHERE s.table_oid = ''bench.at_t''::regclass ORDER BY s.id DESC LIMIT 1), false)')")")
+  b+=("$(q -c "SELECT bench.time_ms('UPDATE bench.at_t SET n = n + 1 WHERE id % 10 = 0')")")
+done
+# (bench/audit.sql left n = 1 on the 10k rows; each round adds 1, undoes it, adds 1)
+q -c "SELECT bench.assert((SELECT count(*) FROM bench.at_t WHERE id % 10 = 0 AND n = 1 + $undo_runs) = (SELECT count(*) FROM bench.at_t WHERE id % 10 = 0), 'every undo put its 10k rows back')" >/dev/null
+echo "(undo runs, ms: revert ${a[*]}; update ${b[*]})"
+ma=$(med "${a[@]}") mb=$(med "${b[@]}")
+q -c "SELECT bench.record('audit.revert_transaction of a 10k-row UPDATE vs the UPDATE itself', $ma, $mb, $ma / $mb, '<= 2', 'ms')"
+
 q -c "TRUNCATE bench.a_audited, bench.a_bare, bench.a_floor" \
   -c "INSERT INTO bench.a_audited SELECT * FROM bench.a_src" \
   -c "INSERT INTO bench.a_bare SELECT * FROM bench.a_src" \

@@ -255,7 +255,10 @@ COMMENT ON FUNCTION audit._log_read_only() IS
 CREATE TRIGGER read_only INSTEAD OF INSERT OR UPDATE OR DELETE ON audit.log
     FOR EACH ROW EXECUTE FUNCTION audit._log_read_only();
 REVOKE ALL ON audit.log FROM PUBLIC;
-GRANT SELECT ON audit.log, audit._log_rows, audit._log_statement, audit._log_row, audit._log_context, audit.log_id_seq TO audit_reader;
+GRANT SELECT ON audit.log, audit._log_rows, audit._log_statement, audit._log_row, audit.log_id_seq TO audit_reader;
+-- (of the contexts, what table_at and the undo read directly: who ran a statement is read through
+-- audit.log, where retention removes it with its rows)
+GRANT SELECT (id, columns, non_key) ON audit._log_context TO audit_reader;
 
 COMMENT ON VIEW audit.log IS
     'pg_storage_ext: one row per changed row (a TRUNCATE: one per row it removed and one for the statement; one per DDL row), written by the capture triggers of audit.enable; a view over the normalized log (audit._log_statement, audit._log_row, audit._log_context), partitioned by month of ts.';
@@ -325,7 +328,7 @@ COMMENT ON FUNCTION audit._capture_args(text, boolean, text[]) IS
     'Internal: the arguments of a capture trigger for a scope (table, partition) and options.';
 
 -- What is wrong with the capture of a tracked table, '{}' when nothing is: the table is gone, or
--- one of its four capture triggers (on the table, and on each partition of a partitioned table)
+-- one of its five capture triggers (on the table, and on each partition of a partitioned table)
 -- is missing, disabled, or calls something else or with other options than audit.enable gave.
 -- Every partition under a table, at any depth, read from the catalog without a lock (so a
 -- long transaction holding the table never holds up audit.coverage or the DDL event trigger, as
@@ -357,8 +360,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                      WHERE EXISTS (SELECT FROM pg_class WHERE oid = t.table_name)
                     UNION ALL
                     SELECT p.p, 'partition' FROM audit._partitions(t.table_name) AS p(p)) AS r
-             CROSS JOIN unnest(ARRAY['audit_capture_insert', 'audit_capture_update',
-                                     'audit_capture_delete', 'audit_capture_truncate']) AS n(name)
+             CROSS JOIN unnest(ARRAY['audit_capture_insert', 'audit_capture_update', 'audit_capture_delete',
+                                     'audit_capture_truncate', 'audit_capture_truncated']) AS n(name)
               LEFT JOIN pg_trigger g ON g.tgrelid = r.relid AND g.tgname = n.name
              WHERE g.oid IS NULL OR g.tgenabled = 'D'
                 OR g.tgfoid <> 'audit._capture()'::regprocedure
@@ -465,6 +468,9 @@ SELECT t.table_name, cardinality(p.problems) = 0 AS capture_ok,
  CROSS JOIN LATERAL (SELECT audit._capture_problems(t) AS problems) AS p;
 REVOKE ALL ON audit.coverage FROM PUBLIC;
 GRANT SELECT ON audit.coverage TO audit_reader;
+-- (the view calls them as its reader)
+GRANT EXECUTE ON FUNCTION audit._capture_problems(audit._tracked), audit._capture_args(text, boolean, text[]),
+                          audit._partitions(regclass), storage._trigger_args(bytea) TO audit_reader;
 COMMENT ON VIEW audit.coverage IS
     'One row per tracked table: whether its capture works (capture_ok) and, when not, the problem (trigger missing, disabled or changed, table dropped).';
 
@@ -845,12 +851,6 @@ BEGIN
     partial := ARRAY(SELECT k FROM unnest(keys) AS k
                       WHERE EXISTS (SELECT FROM audit._log_statement s JOIN audit._log_context c ON c.id = s.context
                                      WHERE s.table_oid = ANY (oids) AND s.ts > at AND k = ANY (c.non_key)));
-    IF cardinality(partial) = cardinality(keys) THEN
-        RAISE EXCEPTION 'the audit log of % cannot answer for %', rel, at
-              USING ERRCODE = 'invalid_parameter_value',
-                    DETAIL = 'audit.table_at: no primary-key column of the table now was a key column of every change logged since then.',
-                    HINT = 'Ask for a later moment.';
-    END IF;
     excluded := (SELECT t.exclude_columns FROM audit._tracked t WHERE t.table_name = rel);
     SELECT string_agg(CASE WHEN a.attname::text = ANY (excluded) AND NOT a.attname::text = ANY (keys)
                            THEN format('NULL::%s', format_type(a.atttypid, a.atttypmod))
@@ -861,19 +861,27 @@ BEGIN
     -- key before its change is its old image's (its new one's for INSERT) without the non-key
     -- columns; after an UPDATE that changed it, the merged image's. Keys are sorted by their
     -- logged hash first (of the key, or of the key before an UPDATE that changed it), then by the
-    -- key itself; partial keys by the key alone.
+    -- key itself. When some change logged a partial key (before a conversion), every key is the
+    -- table's key now, read from the images (they hold every column), and compared whole.
     RETURN QUERY EXECUTE format(
-        $q$WITH ev AS (
-               SELECT r.statement_id, r.id, r.old_row, coalesce(r.old_row, r.new_row) - c.non_key - $3 AS key,
+        $q$WITH ctx AS MATERIALIZED (
+               SELECT c.id, CASE WHEN $4 THEN c.non_key
+                                 ELSE ARRAY(SELECT x FROM unnest(c.non_key) AS x WHERE NOT x = ANY ($3)) END AS drop
+                 FROM audit._log_context c
+                WHERE c.id IN (SELECT s.context FROM audit._log_statement s WHERE s.table_oid = ANY ($1) AND s.ts > $2)),
+           ev AS (
+               SELECT r.statement_id, r.id, r.old_row, coalesce(r.old_row, r.new_row) - c.drop AS key,
                       CASE WHEN $4 THEN coalesce(r.old_key_hash, r.key_hash) END AS h, s.op <> 'INSERT' AS before
                  FROM audit._log_row r JOIN audit._log_statement s ON s.id = r.statement_id
-                 JOIN audit._log_context c ON c.id = s.context
+                 JOIN ctx c ON c.id = s.context
                 WHERE s.table_oid = ANY ($1) AND s.ts > $2 AND r.ts > $2
                UNION ALL
-               SELECT r.statement_id, r.id, NULL, (r.old_row || r.new_row) - c.non_key - $3, CASE WHEN $4 THEN r.key_hash END, false
+               SELECT r.statement_id, r.id, NULL, (r.old_row || r.new_row) - c.drop, CASE WHEN $4 THEN r.key_hash END, false
                  FROM audit._log_row r JOIN audit._log_statement s ON s.id = r.statement_id
-                 JOIN audit._log_context c ON c.id = s.context
-                WHERE s.table_oid = ANY ($1) AND s.ts > $2 AND r.ts > $2 AND s.op = 'UPDATE' AND r.old_key_hash IS NOT NULL),
+                 JOIN ctx c ON c.id = s.context
+                WHERE s.table_oid = ANY ($1) AND s.ts > $2 AND r.ts > $2 AND s.op = 'UPDATE'
+                  AND CASE WHEN $4 THEN r.old_key_hash IS NOT NULL
+                           ELSE (r.old_row || r.new_row) - c.drop <> r.old_row - c.drop END),
            first AS (
                SELECT DISTINCT ON (e.h, e.key) e.key, e.old_row, e.before FROM ev e
                 ORDER BY e.h, e.key, e.statement_id, e.before DESC, e.id),
@@ -888,9 +896,9 @@ BEGIN
            SELECT %1$s FROM %2$s AS t WHERE NOT EXISTS (SELECT FROM touched k WHERE %3$s)
            UNION ALL
            SELECT * FROM olds$q$,
-        cols, rel, (SELECT string_agg(format('k.%I = t.%I', k, k), ' AND ') FROM unnest(keys) AS k WHERE NOT k = ANY (partial)),
-        (SELECT string_agg(format('k.%I', k), ', ') FROM unnest(keys) AS k WHERE NOT k = ANY (partial)))
-        USING oids, at, partial, cardinality(partial) = 0;
+        cols, rel, (SELECT string_agg(format('k.%I = t.%I', k, k), ' AND ') FROM unnest(keys) AS k),
+        (SELECT string_agg(format('k.%I', k), ', ') FROM unnest(keys) AS k))
+        USING oids, at, keys, cardinality(partial) = 0;
 END
 $$;
 COMMENT ON FUNCTION audit.table_at(anyelement, timestamptz) IS
@@ -899,6 +907,27 @@ COMMENT ON FUNCTION audit.table_at(anyelement, timestamptz) IS
 GRANT EXECUTE ON FUNCTION audit._check_at(text, regclass, timestamptz), audit._truncated_since(regclass, oid[], timestamptz),
                           audit._truncate_error(text, regclass, timestamptz, timestamptz), audit._live_row(regclass, jsonb),
                           storage._refuse_on_citus(regclass, text, text) TO audit_reader;
+
+-- "Row l is row r" in the columns of a log image, as SQL: each column of the table the image
+-- holds, compared typed (IS NOT DISTINCT FROM; as text for a type with no default btree
+-- equality, such as json or point); generated columns left out (a virtual one is NULL in images
+-- taken from transition tables).
+CREATE FUNCTION audit._same_columns(target regclass, image jsonb, l text, r text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(string_agg(
+               CASE WHEN EXISTS (SELECT FROM pg_opclass oc JOIN pg_am am ON am.oid = oc.opcmethod
+                                  WHERE oc.opcdefault AND am.amname = 'btree'
+                                    AND oc.opcintype IN (a.atttypid, t.typbasetype, t.typelem))
+                         AND t.typelem = 0
+                    THEN format('%1$s.%3$I IS NOT DISTINCT FROM %2$s.%3$I', l, r, a.attname)
+                    ELSE format('%1$s.%3$I::text IS NOT DISTINCT FROM %2$s.%3$I::text', l, r, a.attname) END,
+               ' AND ' ORDER BY a.attnum), 'true')
+      FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+     WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+       AND image ? a.attname::text
+$$;
+COMMENT ON FUNCTION audit._same_columns(regclass, jsonb, text, text) IS
+    'Internal: SQL text comparing two rows of a table in the columns of a log image (typed, or as text for types without btree equality; generated columns left out).';
 
 -- Putting rows back: the one writer of audit.restore_row and audit.revert_*. One statement on the
 -- table for many rows, run as the caller (its privileges, row security, the table's triggers)
@@ -953,9 +982,7 @@ BEGIN
         verify := CASE WHEN action = 'INSERT'
                        THEN format('NOT EXISTS (SELECT FROM %s AS t WHERE %s)', target,
                                    (SELECT string_agg(format('t.%I = w.%I', k, k), ' AND ') FROM unnest(keys) AS k))
-                       ELSE (SELECT coalesce(string_agg(format('t.%I IS NOT DISTINCT FROM a.%I', a.attname, a.attname), ' AND '), 'true')
-                               FROM pg_attribute a
-                              WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped AND sample ? a.attname::text) END;
+                       ELSE audit._same_columns(target, sample, 't', 'a') END;
     END IF;
     -- the images' columns the table has and that can be written (not generated)
     SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum),
@@ -1066,13 +1093,10 @@ BEGIN
                        WHERE (e ->> 'rel')::regclass = t.rel AND (NOT (e -> 'last')::boolean OR e ->> 'conflict' IS NOT NULL));
         -- (the row each change left, from the log, against the live row, typed: the columns of
         -- the images; a deleted row must be gone)
-        sample := (SELECT coalesce(r.old_row, r.new_row) FROM audit._log_row r
-                    WHERE r.statement_id = ANY (stmts) AND r.ts = ANY (stamps) LIMIT 1);
-        SELECT coalesce(string_agg(format('x.%I IS DISTINCT FROM a.%I', a.attname, a.attname), ' OR '), 'false')
-          INTO differs
-          FROM pg_attribute a
-         WHERE a.attrelid = t.rel AND a.attnum > 0 AND NOT a.attisdropped
-           AND (sample ? a.attname::text OR a.attname::text = ANY (audit._key_columns(t.rel)));
+        sample := (SELECT coalesce(r.old_row, r.new_row) FROM audit._log_row r JOIN audit._log_statement s ON s.id = r.statement_id
+                    WHERE r.statement_id = ANY (stmts) AND r.ts = ANY (stamps) AND s.id = ANY (stmts)
+                      AND s.table_oid = ANY (audit._oids(t.rel)) LIMIT 1);
+        differs := format('NOT (%s)', audit._same_columns(t.rel, sample, 'x', 'a'));
         EXECUTE format(
             $q$SELECT coalesce(jsonb_object_agg(r.id::text, true), '{}')
                  FROM audit._log_statement s
@@ -1300,7 +1324,7 @@ COMMENT ON FUNCTION audit.set_retention(interval) IS
 -- table's owner), switch to the extension's owner and mark the work as the extension's own, a
 -- mark SQL cannot set (the DDL event trigger then logs nothing). Not executable by PUBLIC.
 
--- (Re)creates the four capture triggers of a table with `args` unless they already carry them;
+-- (Re)creates the five capture triggers of a table with `args` unless they already carry them;
 -- refuses to replace a trigger of the same name that is not a capture trigger.
 CREATE FUNCTION audit._install_capture(target regclass, args text[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -1321,8 +1345,10 @@ BEGIN
             ('audit_capture_update', 'AFTER UPDATE',
              'REFERENCING OLD TABLE AS pg_storage_ext_old NEW TABLE AS pg_storage_ext_new'),
             ('audit_capture_delete', 'AFTER DELETE', 'REFERENCING OLD TABLE AS pg_storage_ext_old'),
-            -- before: it logs the rows it removes (audit.table_at, the undo functions read them)
-            ('audit_capture_truncate', 'BEFORE TRUNCATE', '')) AS v(name, event, transition)
+            -- before: it logs the rows it removes (audit.table_at, the undo functions read them);
+            -- after it, the check that no other trigger changed them in between
+            ('audit_capture_truncate', 'BEFORE TRUNCATE', ''),
+            ('audit_capture_truncated', 'AFTER TRUNCATE', '')) AS v(name, event, transition)
     LOOP
         SELECT g.tgfoid = 'audit._capture()'::regprocedure AS ours, storage._trigger_args(g.tgargs) AS args,
                (g.tgtype::int & 2 <> 0) = (t.event LIKE 'BEFORE %') AS timing
@@ -1342,7 +1368,7 @@ END
 $$;
 REVOKE ALL ON FUNCTION audit._install_capture(regclass, text[]) FROM PUBLIC;
 COMMENT ON FUNCTION audit._install_capture(regclass, text[]) IS
-    'Internal: creates or replaces the four capture triggers of a table with the given arguments.';
+    'Internal: creates or replaces the five capture triggers of a table with the given arguments.';
 
 -- Drops the capture triggers of a table; returns how many there were.
 CREATE FUNCTION audit._uninstall_capture(target regclass) RETURNS integer
@@ -1782,7 +1808,7 @@ COMMENT ON FUNCTION audit._delta(jsonb, jsonb) IS
 COMMENT ON FUNCTION audit._configuring_capture() IS
     'Internal: true while pg_storage_ext itself changes capture triggers (its DDL event trigger then logs nothing).';
 COMMENT ON FUNCTION audit._capture() IS
-    'Trigger: the statement-level capture trigger created by audit.enable (AFTER INSERT/UPDATE/DELETE, BEFORE TRUNCATE, transition tables pg_storage_ext_new/pg_storage_ext_old). Arguments: scope (table|partition), capture_query, excluded columns.';
+    'Trigger: the statement-level capture trigger created by audit.enable (AFTER INSERT/UPDATE/DELETE, BEFORE TRUNCATE and the check AFTER TRUNCATE, transition tables pg_storage_ext_new/pg_storage_ext_old). Arguments: scope (table|partition), capture_query, excluded columns.';
 COMMENT ON FUNCTION audit.enable(regclass, text[], boolean) IS
     'Starts capture of INSERT, UPDATE, DELETE and TRUNCATE on a table (plain or partitioned, with later partitions) into audit.log; again to change the options. Owner of the table only.';
 COMMENT ON FUNCTION audit.disable(regclass) IS

@@ -448,8 +448,8 @@ BEGIN
         BEGIN
             SELECT array_agg(p.p::text ORDER BY p.p::oid) INTO missing
               FROM audit._partitions(t) AS p(p)
-             WHERE (SELECT count(*) FROM pg_trigger g
-                     WHERE g.tgrelid = p.p AND g.tgname LIKE 'audit\_capture\_%') < 4;
+             WHERE (SELECT count(*) FROM pg_trigger g     -- (the five of audit._install_capture)
+                     WHERE g.tgrelid = p.p AND g.tgname LIKE 'audit\_capture\_%') < 5;
             IF missing IS NOT NULL AND EXISTS (SELECT FROM pg_class k WHERE k.oid = t AND k.relkind = 'p') THEN
                 PERFORM audit._sync_partitions(t);
                 -- the partitions were writable without capture until now: the log says so

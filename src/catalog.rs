@@ -76,3 +76,21 @@ pub(crate) fn read_one<T: pgrx::FromDatum + pgrx::IntoDatum>(
 ) -> Result<Option<T>, pgrx::spi::Error> {
     pgrx::Spi::connect(|client| client.select(sql, Some(1), &[])?.first().get_one::<T>())
 }
+
+/// The relation and every partition under it, at any depth (`pg_partition_tree`, which takes no
+/// lock: the caller holds one on the relation, as a TRUNCATE does on all of them).
+pub(crate) fn inheritors(relid: pgrx::pg_sys::Oid) -> Vec<pgrx::pg_sys::Oid> {
+    pgrx::Spi::connect(|client| {
+        client
+            .select(
+                "SELECT relid::pg_catalog.oid FROM pg_catalog.pg_partition_tree($1)",
+                None,
+                &[relid.into()],
+            )?
+            .map(|row| row.get::<pgrx::pg_sys::Oid>(1))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .map(|v| v.into_iter().flatten().collect::<Vec<_>>())
+    .map(|v| if v.is_empty() { vec![relid] } else { v })
+    .unwrap_or_else(|e| spi_failed(e))
+}

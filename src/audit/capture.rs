@@ -51,6 +51,10 @@ use std::rc::Rc;
 
 mod legacy;
 
+/// The capture trigger of TRUNCATE (BEFORE; AFTER when made before 0.3.0); the one after it,
+/// `audit_capture_truncated`, checks that nothing changed the rows in between.
+const TRUNCATE_CAPTURE: &str = "audit_capture_truncate";
+
 /// Transition table names of the capture triggers (sql/audit.sql's audit._install_capture).
 const NEW_TABLE: &str = "pg_storage_ext_new";
 const OLD_TABLE: &str = "pg_storage_ext_old";
@@ -69,8 +73,9 @@ enum Op {
 /// The parameters of a statement's log INSERT: $1 the statement's id, $2 its time, $3 its
 /// transaction, $4 its context, $5 its text (with capture_query), $6 (TRUNCATE of a partition
 /// only) the partition's qualified name, $7 the audited table, $8 the columns kept out of the
-/// images, $9 the non-key columns (NULL without a primary key: no key hash).
-const LOG_ARG_TYPES: [pg_sys::Oid; 9] = [
+/// images, $9 the non-key columns (NULL without a primary key: no key hash), $10 (TRUNCATE
+/// only) the relations whose rows the TRUNCATE logged already.
+const LOG_ARG_TYPES: [pg_sys::Oid; 10] = [
     pg_sys::INT8OID,
     pg_sys::TIMESTAMPTZOID,
     pg_sys::XID8OID,
@@ -80,6 +85,7 @@ const LOG_ARG_TYPES: [pg_sys::Oid; 9] = [
     pg_sys::OIDOID,
     pg_sys::TEXTARRAYOID,
     pg_sys::TEXTARRAYOID,
+    pg_sys::OIDARRAYOID,
 ];
 
 /// The context of a statement: $1 schema, $2 table, $3 db_user, $4 role_name, $5 application,
@@ -157,7 +163,10 @@ fn log_sql(op: Op, image: &str, truncated: Option<&str>) -> String {
                  SELECT $1, $2, $3, $7, 'TRUNCATE', $4, $5, \
                         pg_catalog.jsonb_build_object('rows', (SELECT pg_catalog.count(*) FROM r)) \
                         OPERATOR(pg_catalog.||) COALESCE({partition}, '{{}}'::pg_catalog.jsonb)",
-                removed(&format!("(SELECT {image} AS f FROM {from} AS t OFFSET 0) AS r"))
+                removed(&format!(
+                    "(SELECT {image} AS f FROM {from} AS t \
+                      WHERE t.tableoid OPERATOR(pg_catalog.<>) ALL ($10) OFFSET 0) AS r"
+                ))
             );
         }
         Op::Update => format!(
@@ -312,11 +321,13 @@ thread_local! {
     /// when the table's row type changes: an entry is rebuilt when the invalidation epoch moved
     /// (any change to the table's row type or keys is a relcache invalidation of it).
     static ENTRIES: Cache<pg_sys::Oid, Rc<Entry>> = const { Cache::new(512) };
-    /// (transaction, command after the write, table) of the last whole-table TRUNCATE logged.
-    /// TRUNCATE of a partitioned table fires the trigger of every partition too, right after
-    /// the parent's (no command in between): those are not logged again.
-    static LAST_TRUNCATE: Cell<(u32, u32, pg_sys::Oid)> =
-        const { Cell::new((0, 0, pg_sys::InvalidOid)) };
+    /// The relations whose rows the TRUNCATE being captured logged already (each logged table
+    /// and everything under it), with (transaction, command after the last write). A TRUNCATE
+    /// fires the trigger of every table it empties, one after another with no command in
+    /// between: a partition under a table logged already logs nothing more, and a table logged
+    /// after one of its partitions leaves that partition's rows out.
+    static TRUNCATED: RefCell<((u32, u32), Vec<pg_sys::Oid>)> =
+        const { RefCell::new(((0, 0), Vec::new())) };
     /// inet_client_addr() of this backend (fixed for its life), kept in TopMemoryContext.
     static CLIENT_ADDR: Cell<Option<Option<pg_sys::Datum>>> = const { Cell::new(None) };
     /// Aborted transactions and subtransactions of this backend (with the callbacks that count
@@ -590,6 +601,9 @@ pub(crate) fn capture(td: &pg_sys::TriggerData) {
     check_transition_tables(op, trigger, &tgname);
     // SAFETY: the relation is open for the trigger.
     let relid = unsafe { (*rel).rd_id };
+    if op == Op::Truncate && trigger_fired_after(event) && tgname != TRUNCATE_CAPTURE {
+        return truncated(relid); // the check after a TRUNCATE (audit_capture_truncated)
+    }
     if is_moving(relid) {
         return; // rows the extension relocates (a partition drain) are not changes
     }
@@ -613,18 +627,40 @@ pub(crate) fn capture(td: &pg_sys::TriggerData) {
         return; // a copy of a Citus table that another node logs (see shard_target)
     };
     let entry = entry(td, op, &tgname, logical);
-    // A TRUNCATE right after a whole-table TRUNCATE of the same table is its partitions'.
-    if op != Op::Truncate || truncate_key(entry.table) != LAST_TRUNCATE.with(Cell::get) {
-        write(&entry, op, relid, actor);
+    if op == Op::Truncate {
+        truncate(&entry, relid, actor);
+    } else {
+        pending(|p| p.changed(entry.table));
+        write(&entry, op, relid, actor, &[]);
     }
     // SAFETY: closes the connection opened above.
     unsafe {
         pg_sys::SPI_finish();
     }
-    if op == Op::Truncate && entry.table == relid {
-        // A whole-table TRUNCATE: the partitions' triggers that follow skip it.
-        LAST_TRUNCATE.with(|l| l.set(truncate_key(relid)));
+}
+
+/// A TRUNCATE of `relid`, captured before it: nothing when the TRUNCATE logged its rows already
+/// (a partition of a table logged before it); otherwise its rows but those logged already, and
+/// the relations it covers remembered for the triggers that follow. The audited table is
+/// pending until the check after the TRUNCATE ([`truncated`]).
+fn truncate(entry: &Entry, relid: pg_sys::Oid, actor: pg_sys::Oid) {
+    pending(|p| p.start(entry.table));
+    let now = command_key();
+    let done = TRUNCATED.with(|t| {
+        let t = t.borrow();
+        if t.0 == now {
+            t.1.clone()
+        } else {
+            Vec::new()
+        }
+    });
+    if done.contains(&relid) {
+        return;
     }
+    write(entry, Op::Truncate, relid, actor, &done);
+    let mut covered = done;
+    covered.extend(crate::catalog::inheritors(relid));
+    TRUNCATED.with(|t| *t.borrow_mut() = (command_key(), covered));
 }
 
 fn cstr(p: *const std::ffi::c_char) -> String {
@@ -897,14 +933,85 @@ fn configured(
     (table, options)
 }
 
-/// Where a TRUNCATE of `table` stands: transaction, command, table.
-fn truncate_key(table: pg_sys::Oid) -> (u32, u32, pg_sys::Oid) {
+/// Audited tables a TRUNCATE is emptying (captured before it, not yet checked after it), and
+/// those of them whose rows changed meanwhile, in this transaction. Another BEFORE TRUNCATE
+/// trigger that fires after the capture (later in name order, on a partition, on another table
+/// of the same TRUNCATE) could change rows the log has just recorded, and the TRUNCATE would
+/// then remove them unlogged: the check after the TRUNCATE refuses it.
+#[derive(Default)]
+struct Pending {
+    transaction: u32,
+    tables: Vec<pg_sys::Oid>,
+    changed: Vec<pg_sys::Oid>,
+}
+
+impl Pending {
+    fn now(&mut self) {
+        // SAFETY: a transaction-state getter.
+        let xid = unsafe { pg_sys::GetTopTransactionIdIfAny().into_inner() };
+        if xid != self.transaction {
+            *self = Pending {
+                transaction: xid,
+                ..Pending::default()
+            };
+        }
+    }
+
+    fn start(&mut self, table: pg_sys::Oid) {
+        self.now();
+        self.changed.retain(|t| *t != table);
+        if !self.tables.contains(&table) {
+            self.tables.push(table);
+        }
+    }
+
+    fn changed(&mut self, table: pg_sys::Oid) {
+        self.now();
+        if self.tables.contains(&table) && !self.changed.contains(&table) {
+            self.changed.push(table);
+        }
+    }
+}
+
+thread_local! {
+    static PENDING: RefCell<Pending> = RefCell::new(Pending::default());
+}
+
+fn pending<R>(f: impl FnOnce(&mut Pending) -> R) -> R {
+    PENDING.with(|p| f(&mut p.borrow_mut()))
+}
+
+/// After a TRUNCATE (the trigger `audit_capture_truncated`): refuses it when rows of a table it
+/// emptied changed after the capture had logged them; the TRUNCATE is over either way.
+fn truncated(relid: pg_sys::Oid) {
+    let changed = pending(|p| {
+        p.now();
+        p.tables.clear();
+        std::mem::take(&mut p.changed)
+    });
+    if let Some(table) = changed.first() {
+        raise(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!(
+                "TRUNCATE refused: rows of audited table {} changed after the audit had logged them",
+                qualified(*table)
+            ),
+            Some(format!(
+                "A trigger of the TRUNCATE of {} (BEFORE TRUNCATE, firing after audit_capture_truncate) changed them; the TRUNCATE would remove rows the log holds as they were not.",
+                qualified(relid)
+            )),
+            Some("Make that trigger AFTER TRUNCATE, or have it fire first (a name sorting before audit_capture_truncate).".into()),
+        );
+    }
+}
+
+/// Where a TRUNCATE stands: transaction, command.
+fn command_key() -> (u32, u32) {
     // SAFETY: transaction-state getters.
     unsafe {
         (
             pg_sys::GetTopTransactionIdIfAny().into_inner(),
             pg_sys::GetCurrentCommandId(false),
-            table,
         )
     }
 }
@@ -1037,19 +1144,38 @@ fn new_entry(td: &pg_sys::TriggerData, op: Op, tgname: &str, logical: pg_sys::Oi
 
 /// The FROM item of the rows a TRUNCATE of `rel` removes: the table itself (`ONLY`: a TRUNCATE
 /// fires the trigger of every table it empties), or every partition of a partitioned table; None
-/// for a Citus table (its rows are on the workers: the statement is logged, not its rows).
+/// (the statement is logged, not its rows) for a Citus table (its rows are on the workers), a
+/// table with inheritance children, a partitioned table with a foreign partition.
 fn truncated_rows(rel: pg_sys::Relation) -> Option<String> {
     // SAFETY: the trigger's relation is open.
-    let (relid, kind) = unsafe { ((*rel).rd_id, (*(*rel).rd_rel).relkind) };
+    let (relid, kind, children) = unsafe {
+        (
+            (*rel).rd_id,
+            (*(*rel).rd_rel).relkind as u8,
+            (*(*rel).rd_rel).relhassubclass,
+        )
+    };
     if crate::catalog::citus_kind(relid).is_some() {
         return None;
     }
-    let only = if kind as u8 == pg_sys::RELKIND_PARTITIONED_TABLE {
-        ""
-    } else {
-        "ONLY "
+    let local = |r: &pg_sys::Oid| {
+        // SAFETY: a syscache lookup of a partition's kind
+        let k = unsafe { pg_sys::get_rel_relkind(*r) } as u8;
+        k == pg_sys::RELKIND_RELATION || k == pg_sys::RELKIND_PARTITIONED_TABLE
     };
-    Some(format!("{only}{}", qualified(relid)))
+    match kind {
+        // a plain table with inheritance children: whether the TRUNCATE empties them too (no
+        // ONLY) is not known here, and they are not captured: its rows are not logged
+        pg_sys::RELKIND_RELATION if !children => Some(format!("ONLY {}", qualified(relid))),
+        // every partition, all of them local tables: the rows are read as the extension's owner,
+        // which must never read a foreign table (through a server's user mapping for that role)
+        pg_sys::RELKIND_PARTITIONED_TABLE
+            if crate::catalog::inheritors(relid).iter().all(local) =>
+        {
+            Some(qualified(relid))
+        }
+        _ => None,
+    }
 }
 
 /// The next value of the log's sequence (the caller runs as the extension owner).
@@ -1076,7 +1202,7 @@ fn next_id() -> i64 {
 }
 
 /// Writes the statement's rows, then (when it changed any, or for TRUNCATE) its statement row.
-fn write(entry: &Entry, op: Op, relid: pg_sys::Oid, actor: pg_sys::Oid) {
+fn write(entry: &Entry, op: Op, relid: pg_sys::Oid, actor: pg_sys::Oid, logged: &[pg_sys::Oid]) {
     if entry.legacy {
         return as_owner(|| legacy::write(entry, op, relid, actor));
     }
@@ -1103,6 +1229,7 @@ fn write(entry: &Entry, op: Op, relid: pg_sys::Oid, actor: pg_sys::Oid) {
             Some(pg_sys::Datum::from(entry.table)),
             entry.image_exclude.clone().into_datum(),
             entry.non_key.clone().and_then(IntoDatum::into_datum),
+            logged.to_vec().into_datum(),
         ];
         execute(entry.plan, &params, pg_sys::SPI_OK_INSERT);
     });

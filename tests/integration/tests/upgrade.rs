@@ -394,4 +394,25 @@ fn update_from_0_2_0_equals_fresh_install_and_keeps_data() {
              || (SELECT count(*) FROM pg_policy WHERE polrelid = 'notes'::regclass)::text",
     );
     assert_eq!(state, "1 1 51 applied 4");
+    // the audited table's capture (the partitioned table and its partitions) is 0.3.0's: TRUNCATE
+    // captured before it, its rows logged; the update logged no DDL row of its own
+    let capture: String = one(
+        &mut c,
+        "SELECT (SELECT bool_and(capture_ok) FROM audit.coverage)::text || ' '
+             || (SELECT count(*) FROM pg_trigger WHERE tgname = 'audit_capture_truncate' AND tgtype::int & 2 = 0)::text || ' '
+             || (SELECT count(*) > 1 FROM pg_trigger WHERE tgname = 'audit_capture_truncate')::text || ' '
+             || (SELECT count(*) FROM audit.log WHERE op = 'DDL' AND ts > now() - interval '1 hour'
+                   AND new_row->>'command_tag' LIKE '%TRIGGER%')::text",
+    );
+    assert_eq!(
+        capture, "true 0 true 0",
+        "coverage, AFTER TRUNCATE triggers left, several, DDL rows"
+    );
+    c.batch_execute("TRUNCATE articles").expect("TRUNCATE");
+    let truncated: String = one(
+        &mut c,
+        "SELECT count(*) FILTER (WHERE pk IS NOT NULL)::text || ' ' || max(old_row->>'rows') FILTER (WHERE pk IS NULL)
+           FROM audit.log WHERE op = 'TRUNCATE'",
+    );
+    assert_eq!(truncated, "51 51", "the TRUNCATE logged its rows");
 }

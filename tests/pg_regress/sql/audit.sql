@@ -31,7 +31,7 @@ SELECT pg_temp.err($$SELECT audit.enable(NULL)$$);
 SELECT count(*) AS tracked, (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'users'::regclass) AS triggers
   FROM audit.tracked;
 
--- enable, then again with other options: one configuration, four triggers, enabled_at kept
+-- enable, then again with other options: one configuration, five triggers, enabled_at kept
 SELECT audit.enable('users');
 SELECT enabled_at AS first_enabled FROM audit.tracked \gset
 SELECT audit.enable('users', ARRAY['password_hash', 'password_hash'], true);

@@ -12,11 +12,11 @@ BEGIN EXECUTE q; RETURN 'no error';
 EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || regexp_replace(SQLERRM, 'cannot answer for .*$', 'cannot answer for <moment>'); END $$;
 GRANT EXECUTE ON FUNCTION pg_temp.err(text) TO PUBLIC;
 -- rows of the snapshot not in table_at, and of table_at not in the snapshot
-CREATE FUNCTION pg_temp.differ(snap regclass, at timestamptz) RETURNS bigint LANGUAGE plpgsql AS $$
+CREATE FUNCTION pg_temp.differ(snap regclass, at timestamptz, tab text DEFAULT 'posts') RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE n bigint;
 BEGIN
-    EXECUTE format('SELECT count(*) FROM ((TABLE %1$s EXCEPT ALL SELECT * FROM audit.table_at(NULL::posts, $1))
-                                          UNION ALL (SELECT * FROM audit.table_at(NULL::posts, $1) EXCEPT ALL TABLE %1$s)) d', snap)
+    EXECUTE format('SELECT count(*) FROM ((TABLE %1$s EXCEPT ALL SELECT * FROM audit.table_at(NULL::%2$s, $1))
+                                          UNION ALL (SELECT * FROM audit.table_at(NULL::%2$s, $1) EXCEPT ALL TABLE %1$s)) d', snap, tab::regclass)
        INTO n USING at;
     RETURN n;
 END $$;
@@ -103,16 +103,8 @@ CREATE TABLE esnap3 AS TABLE events;
 SELECT clock_timestamp() AS e3 \gset
 TRUNCATE events;                                             -- every partition
 INSERT INTO events VALUES (5, '2026-02-09', 'e');
-CREATE FUNCTION pg_temp.edif(snap regclass, at timestamptz) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE n bigint;
-BEGIN
-    EXECUTE format('SELECT count(*) FROM ((TABLE %1$s EXCEPT ALL SELECT * FROM audit.table_at(NULL::events, $1))
-                                          UNION ALL (SELECT * FROM audit.table_at(NULL::events, $1) EXCEPT ALL TABLE %1$s)) d', snap)
-       INTO n USING at;
-    RETURN n;
-END $$;
-SELECT pg_temp.edif('esnap0', :'e0') AS e_d0, pg_temp.edif('esnap1', :'e1') AS e_d1,
-       pg_temp.edif('esnap2', :'e2') AS e_d2, pg_temp.edif('esnap3', :'e3') AS e_d3;
+SELECT pg_temp.differ('esnap0', :'e0', 'events') AS e_d0, pg_temp.differ('esnap1', :'e1', 'events') AS e_d1,
+       pg_temp.differ('esnap2', :'e2', 'events') AS e_d2, pg_temp.differ('esnap3', :'e3', 'events') AS e_d3;
 -- the parent's TRUNCATE is one statement (its partitions' triggers log nothing more)
 SELECT count(*) FILTER (WHERE pk IS NULL) AS statements, count(*) FILTER (WHERE pk IS NOT NULL) AS rows,
        array_agg(old_row ORDER BY id) FILTER (WHERE pk IS NULL) AS details
@@ -137,15 +129,7 @@ INSERT INTO conv VALUES (3, '2026-01-08', 'c again');
 CREATE TABLE csnap2 AS TABLE conv;
 SELECT clock_timestamp() AS c2 \gset
 DELETE FROM conv WHERE id = 1;
-CREATE FUNCTION pg_temp.cdif(snap regclass, at timestamptz) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE n bigint;
-BEGIN
-    EXECUTE format('SELECT count(*) FROM ((TABLE %1$s EXCEPT ALL SELECT * FROM audit.table_at(NULL::conv, $1))
-                                          UNION ALL (SELECT * FROM audit.table_at(NULL::conv, $1) EXCEPT ALL TABLE %1$s)) d', snap)
-       INTO n USING at;
-    RETURN n;
-END $$;
-SELECT pg_temp.cdif('csnap0', :'c0') AS c_d0, pg_temp.cdif('csnap1', :'c1') AS c_d1, pg_temp.cdif('csnap2', :'c2') AS c_d2;
+SELECT pg_temp.differ('csnap0', :'c0', 'conv') AS c_d0, pg_temp.differ('csnap1', :'c1', 'conv') AS c_d1, pg_temp.differ('csnap2', :'c2', 'conv') AS c_d2;
 SELECT audit.row_at('conv', '{"id": 1}', :'c0') ->> 'v' AS row_before_conversion;
 
 -- who may: audit_reader and SELECT on the table; row security applies to the live rows

@@ -1,7 +1,10 @@
 -- Audit: the attacks a fresh-context tester found on the actor, table_at/row_at and undo, each
 -- refused: a forged log context (fails closed, ids are sha256), a table owner's code run by a
 -- superuser who only reads (casts to json, domain checks), a column named t, actor values jsonb
--- refuses, a NULL dry run, error messages. Leaves the database as it found it.
+-- refuses, a NULL dry run, error messages; and what a second one found on TRUNCATE capture and
+-- undo (a trigger changing rows after the capture, rows logged twice, inheritance children, a
+-- conversion, two tables in one undo, readers of coverage, generated and json columns). Leaves
+-- the database as it found it.
 SET TimeZone = 'UTC';
 SET client_min_messages = warning;
 CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
@@ -99,9 +102,123 @@ RESET ROLE;
 SELECT pg_temp.err('SELECT audit._put_row(''accounts'', ''{"id": 2}'', ''{"nocol": 1}'')') AS image_of_no_column;
 SELECT pg_temp.err('SELECT audit.row_at(''accounts'', ''[1]'', now())') AS key_not_an_object;
 
-SELECT audit.disable('accounts');
-SELECT audit.disable('events');
-SELECT audit.disable('m.status');
-DROP TABLE accounts, events;
+-- The second attacker, on TRUNCATE capture and undo (0.3.0):
+-- 7. A BEFORE TRUNCATE trigger that fires after the capture (later in name order) and changes
+-- rows the log has just recorded: the check after the TRUNCATE refuses it, nothing is kept
+CREATE TABLE sneaky (id int PRIMARY KEY, v text);
+SELECT audit.enable('sneaky');
+INSERT INTO sneaky VALUES (1, 'one');
+CREATE FUNCTION pg_temp.sneak() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO sneaky VALUES (2, 'ghost'); UPDATE sneaky SET v = 'changed' WHERE id = 1; RETURN NULL; END $$;
+CREATE TRIGGER zz_sneak BEFORE TRUNCATE ON sneaky FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.sneak();
+SELECT pg_temp.err('TRUNCATE sneaky') AS truncate_with_a_later_trigger;
+SELECT id, v FROM sneaky ORDER BY id;
+SELECT count(*) AS nothing_logged FROM audit.log WHERE table_oid = 'sneaky'::regclass AND op = 'TRUNCATE';
+-- (one that fires first is fine: its changes are logged before the rows are read)
+DROP TRIGGER zz_sneak ON sneaky;
+CREATE TRIGGER a_first BEFORE TRUNCATE ON sneaky FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.sneak();
+TRUNCATE sneaky;
+SELECT count(*) FILTER (WHERE pk IS NOT NULL) AS rows_logged, max(old_row ->> 'rows') AS said
+  FROM audit.log WHERE table_oid = 'sneaky'::regclass AND op = 'TRUNCATE';
+-- (and a TRUNCATE followed by new rows in the same transaction is no tampering)
+DROP TRIGGER a_first ON sneaky;
+BEGIN;
+TRUNCATE sneaky;
+INSERT INTO sneaky VALUES (3, 'after');
+COMMIT;
+SELECT id FROM sneaky;
+
+-- 8. One TRUNCATE logs each row once: a partition that is itself partitioned, a partition named
+-- before its parent; and its undo puts every row back
+CREATE TABLE pt (id int, k int, v text, PRIMARY KEY (id, k)) PARTITION BY RANGE (k);
+CREATE TABLE pt_a PARTITION OF pt FOR VALUES FROM (0) TO (10);
+CREATE TABLE pt_b PARTITION OF pt FOR VALUES FROM (10) TO (20) PARTITION BY RANGE (k);
+CREATE TABLE pt_b1 PARTITION OF pt_b FOR VALUES FROM (10) TO (15);
+CREATE TABLE pt_b2 PARTITION OF pt_b FOR VALUES FROM (15) TO (20);
+SELECT audit.enable('pt');
+INSERT INTO pt VALUES (1, 1, 'a'), (2, 11, 'b'), (3, 16, 'c');
+TRUNCATE pt_b;
+SELECT count(*) FILTER (WHERE pk IS NOT NULL) AS rows_logged, count(*) FILTER (WHERE pk IS NULL) AS statements
+  FROM audit.log WHERE table_oid = 'pt'::regclass AND op = 'TRUNCATE';
+SELECT max(id) AS pt_truncate FROM audit.log WHERE table_oid = 'pt'::regclass AND op = 'TRUNCATE' \gset
+SELECT count(*) AS put_back FROM audit.revert_statement(:pt_truncate, false);
+BEGIN;
+TRUNCATE pt_b2, pt;
+SELECT txid_current() AS pt_tx \gset
+COMMIT;
+SELECT count(*) FILTER (WHERE pk IS NOT NULL) AS rows_logged_once
+  FROM audit.log WHERE table_oid = 'pt'::regclass AND op = 'TRUNCATE' AND txid = :'pt_tx'::text::xid8;
+SELECT count(*) AS put_back FROM audit.revert_transaction(:pt_tx, false);
+SELECT id, k, v FROM pt ORDER BY id;
+
+-- 9. A table with inheritance children: whether a TRUNCATE empties them is not known to the
+-- capture, so its rows are not logged, and the table before it is not answered for
+CREATE TABLE ip (id int PRIMARY KEY, v text);
+SELECT audit.enable('ip');
+CREATE TABLE ic () INHERITS (ip);
+INSERT INTO ip VALUES (1, 'parent');
+INSERT INTO ic VALUES (2, 'child');
+SELECT clock_timestamp() AS ip0 \gset
+TRUNCATE ip;
+SELECT old_row AS statement FROM audit.log WHERE table_oid = 'ip'::regclass AND op = 'TRUNCATE';
+SELECT left(pg_temp.err(format('SELECT count(*) FROM audit.table_at(NULL::ip, %L)', :'ip0')), 5) AS table_before_it;
+
+-- 10. After a conversion, a row inserted with an existing id and another partition value does
+-- not hide the row that kept that id
+CREATE TABLE cv2 (id int PRIMARY KEY, ts timestamptz NOT NULL, v text);
+SELECT audit.enable('cv2');
+INSERT INTO cv2 SELECT i, '2026-12-01'::timestamptz + i * interval '1 day', 'v' || i FROM generate_series(1, 3) i;
+CREATE TABLE cv2_then AS TABLE cv2;
+SELECT clock_timestamp() AS cv0 \gset
+UPDATE cv2 SET v = 'u' WHERE id = 2;
+SELECT storage.convert_to_partitioned('cv2', 'ts', '1 month') AS moved;
+INSERT INTO cv2 VALUES (1, '2027-01-15', 'dup');
+SELECT count(*) AS differ FROM ((TABLE cv2_then EXCEPT ALL SELECT * FROM audit.table_at(NULL::cv2, :'cv0'))
+                                UNION ALL (SELECT * FROM audit.table_at(NULL::cv2, :'cv0') EXCEPT ALL TABLE cv2_then)) d;
+
+-- 11. An undo of a transaction over two tables sees a change nobody logged in either
+CREATE TABLE ra (id int PRIMARY KEY, a text);
+CREATE TABLE rb (id int PRIMARY KEY, b text);
+SELECT audit.enable('ra'), audit.enable('rb');
+INSERT INTO ra VALUES (1, 'a0');
+INSERT INTO rb VALUES (1, 'b0');
+BEGIN;
+UPDATE rb SET b = 'b1';
+UPDATE ra SET a = 'a1';
+SELECT txid_current() AS rab \gset
+COMMIT;
+SET session_replication_role = replica;
+UPDATE ra SET a = 'unlogged';
+RESET session_replication_role;
+SELECT table_name, key, conflict FROM audit.revert_transaction(:rab) ORDER BY table_name::text;
+SELECT table_name, conflict IS NOT NULL AS refused FROM audit.revert_transaction(:rab, false) ORDER BY table_name::text;
+SELECT a AS kept FROM ra;
+
+-- 12. audit_reader reads audit.coverage; of the contexts, only what undo needs (not who)
+CREATE ROLE regress_reader IN ROLE audit_reader;
+SET ROLE regress_reader;
+SELECT count(*) > 0 AS coverage_readable FROM audit.coverage;
+SELECT pg_temp.err('SELECT db_user FROM audit._log_context LIMIT 1') AS who_not_readable;
+SELECT pg_temp.err('SELECT nextval(''audit.log_id_seq'')') AS no_nextval;
+SELECT pg_temp.err('DELETE FROM audit._log_row') AS no_delete;
+RESET ROLE;
+DROP ROLE regress_reader;
+
+-- 13. Generated columns (a virtual one is NULL in images of transition tables) and types without
+-- equality (json, point): the undo compares rows without false conflicts
+CREATE TABLE vg (id int PRIMARY KEY, v text, j json, p point, g int GENERATED ALWAYS AS (id * 2) VIRTUAL);
+SELECT audit.enable('vg');
+INSERT INTO vg (id, v, j, p) VALUES (1, 'x', '{"a": 1}', '(1,2)');
+SELECT max(id) AS vg_insert FROM audit.log WHERE table_oid = 'vg'::regclass \gset
+SELECT action, conflict FROM audit.revert_statement(:vg_insert, false);
+SELECT count(*) AS gone FROM vg;
+INSERT INTO vg (id, v, j, p) VALUES (2, 'x', '{"a": 1}', '(1,2)');
+UPDATE vg SET v = 'y', j = '{"a": 2}', p = '(3,4)';
+SELECT max(id) AS vg_update FROM audit.log WHERE table_oid = 'vg'::regclass \gset
+SELECT action, conflict FROM audit.revert_statement(:vg_update, false);
+SELECT v, j::text, p::text, g FROM vg;
+
+SELECT audit.disable(t) FROM unnest(ARRAY['accounts', 'events', 'm.status', 'sneaky', 'pt', 'ip', 'cv2', 'ra', 'rb', 'vg']::regclass[]) AS t;
+DROP TABLE accounts, events, sneaky, pt, ip, ic, cv2, cv2_then, ra, rb, vg;
 DROP SCHEMA m CASCADE;
 DROP ROLE regress_mallory, regress_alice;
