@@ -218,6 +218,34 @@ SELECT max(id) AS vg_update FROM audit.log WHERE table_oid = 'vg'::regclass \gse
 SELECT action, conflict FROM audit.revert_statement(:vg_update, false);
 SELECT v, j::text, p::text, g FROM vg;
 
+-- 14. The capture reads a TRUNCATE's rows as the extension's owner: never through a foreign
+-- partition (the server's user mapping for that role would show another's data)
+CREATE EXTENSION postgres_fdw;
+DO $$ BEGIN
+    EXECUTE format('CREATE SERVER loop FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host %L, port %L, dbname %L)',
+                   split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'), current_database());
+END $$;
+CREATE USER MAPPING FOR CURRENT_USER SERVER loop;
+GRANT USAGE ON FOREIGN SERVER loop TO regress_mallory;
+GRANT audit_reader TO regress_mallory;
+CREATE TABLE secret (id int PRIMARY KEY, s text);
+INSERT INTO secret VALUES (1, 'top secret');
+SET ROLE regress_mallory;
+CREATE TABLE m.bt (id int, s text) PARTITION BY LIST (id);
+CREATE TABLE m.bt_0 PARTITION OF m.bt FOR VALUES IN (0);
+SELECT audit.enable('m.bt');
+CREATE FOREIGN TABLE m.bt_f PARTITION OF m.bt FOR VALUES IN (1) SERVER loop OPTIONS (schema_name 'public', table_name 'secret');
+CREATE FUNCTION m.leak() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'rows of the secret in the log: %', (SELECT count(*) FROM audit._log_row WHERE old_row ->> 's' = 'top secret'); END $$;
+CREATE TRIGGER zz_leak BEFORE TRUNCATE ON m.bt FOR EACH STATEMENT EXECUTE FUNCTION m.leak();
+SELECT pg_temp.err('TRUNCATE m.bt') AS foreign_partition;
+RESET ROLE;
+SELECT audit.disable('m.bt');
+DROP TABLE m.bt;
+DROP TABLE secret;
+DROP EXTENSION postgres_fdw CASCADE;
+REVOKE audit_reader FROM regress_mallory;
+
 SELECT audit.disable(t) FROM unnest(ARRAY['accounts', 'events', 'm.status', 'sneaky', 'pt', 'ip', 'cv2', 'ra', 'rb', 'vg']::regclass[]) AS t;
 DROP TABLE accounts, events, sneaky, pt, ip, ic, cv2, cv2_then, ra, rb, vg;
 DROP SCHEMA m CASCADE;
