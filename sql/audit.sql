@@ -71,43 +71,27 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     p record;
 BEGIN
-    FOR p IN SELECT c.oid::regclass AS part, c.relname, i.inhparent,
-                    EXISTS (SELECT FROM pg_index x WHERE x.indrelid = c.oid) AS indexed,
-                    EXISTS (SELECT FROM pg_index x JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'context'
-                             WHERE x.indrelid = c.oid AND x.indnatts = 1 AND x.indkey[0] = a.attnum) AS by_context,
-                    EXISTS (SELECT FROM pg_index x JOIN pg_class xc ON xc.oid = x.indexrelid JOIN pg_am am ON am.oid = xc.relam
-                             WHERE x.indrelid = c.oid AND am.amname = 'brin') AS by_ts
+    -- each index a partition lacks (by its name: the partition's name and the index's suffix),
+    -- those added in 0.3.0 made for the partitions of earlier versions too
+    FOR p IN SELECT c.oid::regclass AS part, storage._partition_fit(c.relname, d.suffix) AS name, d.definition
                FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-              WHERE i.inhparent IN ('audit._log_statement'::regclass, 'audit._log_row'::regclass)
-              ORDER BY c.relname
+               JOIN (VALUES ('audit._log_statement'::regclass, '_id_idx', 'UNIQUE INDEX %I ON %s (id)'),
+                            ('audit._log_statement'::regclass, '_table_idx', 'INDEX %I ON %s (table_oid, ts)'),
+                            ('audit._log_statement'::regclass, '_context_idx', 'INDEX %I ON %s (context)'),
+                            -- the log only grows: its hash buckets are packed full
+                            ('audit._log_row'::regclass, '_key_idx', 'INDEX %I ON %s USING hash (key_hash) WITH (fillfactor = 100)'),
+                            ('audit._log_row'::regclass, '_old_key_idx',
+                             'INDEX %I ON %s USING hash (old_key_hash) WITH (fillfactor = 100) WHERE old_key_hash IS NOT NULL'),
+                            -- the rows of a time range or of ids, in the order they were written:
+                            -- what audit.table_at and the undo read (a block range index, next to
+                            -- free to keep)
+                            ('audit._log_row'::regclass, '_ts_idx', 'INDEX %I ON %s USING brin (ts, id) WITH (autosummarize = on)'))
+                    AS d(parent, suffix, definition) ON d.parent = i.inhparent
+              WHERE NOT EXISTS (SELECT FROM pg_class x WHERE x.relnamespace = c.relnamespace
+                                   AND x.relname = storage._partition_fit(c.relname, d.suffix))
+              ORDER BY c.relname, d.suffix
     LOOP
-        IF p.inhparent = 'audit._log_statement'::regclass THEN
-            IF NOT p.indexed THEN
-                EXECUTE format('CREATE UNIQUE INDEX %I ON %s (id)',
-                               storage._partition_fit(p.relname, '_id_idx'), p.part);
-                EXECUTE format('CREATE INDEX %I ON %s (table_oid, ts)',
-                               storage._partition_fit(p.relname, '_table_idx'), p.part);
-            END IF;
-            -- (added in 0.3.0: made for the partitions of earlier versions too)
-            IF NOT p.by_context THEN
-                EXECUTE format('CREATE INDEX %I ON %s (context)',
-                               storage._partition_fit(p.relname, '_context_idx'), p.part);
-            END IF;
-        ELSE
-            IF NOT p.indexed THEN
-                -- the log only grows: its hash buckets are packed full
-                EXECUTE format('CREATE INDEX %I ON %s USING hash (key_hash) WITH (fillfactor = 100)',
-                               storage._partition_fit(p.relname, '_key_idx'), p.part);
-                EXECUTE format('CREATE INDEX %I ON %s USING hash (old_key_hash) WITH (fillfactor = 100) WHERE old_key_hash IS NOT NULL',
-                               storage._partition_fit(p.relname, '_old_key_idx'), p.part);
-            END IF;
-            -- (added in 0.3.0) the rows of a time range or of ids, in the order they were written: what
-            -- audit.table_at and the undo functions read (a block range index, next to free to keep)
-            IF NOT p.by_ts THEN
-                EXECUTE format('CREATE INDEX %I ON %s USING brin (ts, id) WITH (autosummarize = on)',
-                               storage._partition_fit(p.relname, '_ts_idx'), p.part);
-            END IF;
-        END IF;
+        EXECUTE format('CREATE ' || p.definition, p.name, p.part);
     END LOOP;
 END
 $$;
@@ -909,9 +893,9 @@ GRANT EXECUTE ON FUNCTION audit._check_at(text, regclass, timestamptz), audit._t
                           storage._refuse_on_citus(regclass, text, text) TO audit_reader;
 
 -- "Row l is row r" in the columns of a log image, as SQL: each column of the table the image
--- holds, compared typed (IS NOT DISTINCT FROM; as text for a type with no default btree
--- equality, such as json or point); generated columns left out (a virtual one is NULL in images
--- taken from transition tables).
+-- holds, compared typed (IS NOT DISTINCT FROM; json as jsonb, which the log holds it as; as text
+-- for another type with no default btree equality, such as point); generated columns left out
+-- (a virtual one is NULL in images taken from transition tables).
 CREATE FUNCTION audit._same_columns(target regclass, image jsonb, l text, r text) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT coalesce(string_agg(
@@ -920,6 +904,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                     AND oc.opcintype IN (a.atttypid, t.typbasetype, t.typelem))
                          AND t.typelem = 0
                     THEN format('%1$s.%3$I IS NOT DISTINCT FROM %2$s.%3$I', l, r, a.attname)
+                    -- (json went through jsonb in the log: compared as jsonb)
+                    WHEN coalesce(nullif(t.typbasetype, 0), t.oid) = 'json'::regtype
+                    THEN format('%1$s.%3$I::jsonb IS NOT DISTINCT FROM %2$s.%3$I::jsonb', l, r, a.attname)
                     ELSE format('%1$s.%3$I::text IS NOT DISTINCT FROM %2$s.%3$I::text', l, r, a.attname) END,
                ' AND ' ORDER BY a.attnum), 'true')
       FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
@@ -1284,7 +1271,8 @@ COMMENT ON FUNCTION audit.revert_statement(bigint, boolean) IS
 GRANT EXECUTE ON FUNCTION audit._apply(regclass, text, jsonb, boolean, bigint, timestamptz, bigint), audit._put_row(regclass, jsonb, jsonb),
                           audit._revert(text, xid8, bigint, boolean), audit._revert_states(text, jsonb, bigint[], timestamptz[]),
                           storage._require_primary(text, boolean),
-                          audit._no_foreign_code(text, regclass), audit._key_columns(regclass) TO audit_reader;
+                          audit._no_foreign_code(text, regclass), audit._key_columns(regclass),
+                          audit._same_columns(regclass, jsonb, text, text) TO audit_reader;
 
 CREATE FUNCTION audit.set_retention(keep interval) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET IntervalStyle = 'postgres' AS $$

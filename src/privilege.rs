@@ -52,11 +52,23 @@ pub(crate) fn owns_relation(role: pg_sys::Oid, relid: pg_sys::Oid) -> bool {
     unsafe { pg_sys::object_ownercheck(pg_sys::RelationRelationId, relid, role) }
 }
 
-/// Runs `work` as the extension owner with `search_path = pg_catalog, pg_temp`, then restores
-/// the caller's role, security context and settings. On an error PostgreSQL's (sub)transaction
+/// Runs `work` as the extension owner with `search_path = pg_catalog, pg_temp` and the output
+/// settings of values pinned (`extra_float_digits`, `IntervalStyle`, `bytea_output`), then
+/// restores the caller's role, security context and settings. On an error PostgreSQL's (sub)transaction
 /// abort restores them, as it does for a SECURITY DEFINER function.
 pub(crate) fn as_owner<R>(work: impl FnOnce() -> R) -> R {
-    as_role(extension_owner(), false, work)
+    as_role(extension_owner(), false, || {
+        // values printed the same whoever calls (the audit log's images): a caller's
+        // extra_float_digits = -15 would print 2.71828 as 3 and hide the change
+        for (name, value) in [
+            (c"extra_float_digits", c"1"),
+            (c"IntervalStyle", c"postgres"),
+            (c"bytea_output", c"hex"),
+        ] {
+            set_option(name, value, pg_sys::GucAction::GUC_ACTION_SAVE);
+        }
+        work()
+    })
 }
 
 /// The owner of a relation.

@@ -321,13 +321,11 @@ thread_local! {
     /// when the table's row type changes: an entry is rebuilt when the invalidation epoch moved
     /// (any change to the table's row type or keys is a relcache invalidation of it).
     static ENTRIES: Cache<pg_sys::Oid, Rc<Entry>> = const { Cache::new(512) };
-    /// The relations whose rows the TRUNCATE being captured logged already (each logged table
-    /// and everything under it), with (transaction, command after the last write). A TRUNCATE
-    /// fires the trigger of every table it empties, one after another with no command in
-    /// between: a partition under a table logged already logs nothing more, and a table logged
-    /// after one of its partitions leaves that partition's rows out.
-    static TRUNCATED: RefCell<((u32, u32), Vec<pg_sys::Oid>)> =
-        const { RefCell::new(((0, 0), Vec::new())) };
+    /// (transaction, command after the write, table) of the last TRUNCATE a capture trigger
+    /// made before 0.3.0 (fired AFTER TRUNCATE) logged: the partitions' triggers that follow a
+    /// whole-table TRUNCATE's log nothing more.
+    static LAST_TRUNCATE: Cell<(u32, u32, pg_sys::Oid)> =
+        const { Cell::new((0, 0, pg_sys::InvalidOid)) };
     /// inet_client_addr() of this backend (fixed for its life), kept in TopMemoryContext.
     static CLIENT_ADDR: Cell<Option<Option<pg_sys::Datum>>> = const { Cell::new(None) };
     /// Aborted transactions and subtransactions of this backend (with the callbacks that count
@@ -348,6 +346,13 @@ unsafe extern "C-unwind" fn xact_event(
         // SAFETY: a transaction callback, called by C
         unsafe { crate::guard::callback(count_abort) }
     }
+    if event == pg_sys::XactEvent::XACT_EVENT_ABORT
+        || event == pg_sys::XactEvent::XACT_EVENT_COMMIT
+        || event == pg_sys::XactEvent::XACT_EVENT_PREPARE
+    {
+        // SAFETY: a transaction callback, called by C
+        unsafe { crate::guard::callback(|| PENDING.with(|p| p.borrow_mut().open.clear())) }
+    }
 }
 
 fn count_abort() {
@@ -356,13 +361,18 @@ fn count_abort() {
 
 unsafe extern "C-unwind" fn subxact_event(
     event: pg_sys::SubXactEvent::Type,
-    _my: pg_sys::SubTransactionId,
+    my: pg_sys::SubTransactionId,
     _parent: pg_sys::SubTransactionId,
     _arg: *mut std::ffi::c_void,
 ) {
     if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
         // SAFETY: a subtransaction callback, called by C
-        unsafe { crate::guard::callback(count_abort) }
+        unsafe {
+            crate::guard::callback(|| {
+                count_abort();
+                PENDING.with(|p| p.borrow_mut().abort_sub(my));
+            })
+        }
     }
 }
 
@@ -627,7 +637,9 @@ pub(crate) fn capture(td: &pg_sys::TriggerData) {
         return; // a copy of a Citus table that another node logs (see shard_target)
     };
     let entry = entry(td, op, &tgname, logical);
-    if op == Op::Truncate {
+    if op == Op::Truncate && trigger_fired_after(event) {
+        legacy_truncate(&entry, relid, actor);
+    } else if op == Op::Truncate {
         truncate(&entry, relid, actor);
     } else {
         pending(|p| p.changed(entry.table));
@@ -644,23 +656,24 @@ pub(crate) fn capture(td: &pg_sys::TriggerData) {
 /// the relations it covers remembered for the triggers that follow. The audited table is
 /// pending until the check after the TRUNCATE ([`truncated`]).
 fn truncate(entry: &Entry, relid: pg_sys::Oid, actor: pg_sys::Oid) {
-    pending(|p| p.start(entry.table));
-    let now = command_key();
-    let done = TRUNCATED.with(|t| {
-        let t = t.borrow();
-        if t.0 == now {
-            t.1.clone()
-        } else {
-            Vec::new()
-        }
-    });
-    if done.contains(&relid) {
+    let covered = pending(|p| p.start(entry.table, relid));
+    if covered.contains(&relid) {
         return;
     }
-    write(entry, Op::Truncate, relid, actor, &done);
-    let mut covered = done;
-    covered.extend(crate::catalog::inheritors(relid));
-    TRUNCATED.with(|t| *t.borrow_mut() = (command_key(), covered));
+    write(entry, Op::Truncate, relid, actor, &covered);
+    let under = crate::catalog::inheritors(relid);
+    pending(|p| p.covers(entry.table, &under));
+}
+
+/// A TRUNCATE captured by a trigger made before 0.3.0 (AFTER TRUNCATE: the rows are gone): its
+/// statement only, once for a whole table and the partitions whose triggers follow it.
+fn legacy_truncate(entry: &Entry, relid: pg_sys::Oid, actor: pg_sys::Oid) {
+    if command_key(entry.table) != LAST_TRUNCATE.with(Cell::get) {
+        write(entry, Op::Truncate, relid, actor, &[]);
+    }
+    if entry.table == relid {
+        LAST_TRUNCATE.with(|l| l.set(command_key(relid)));
+    }
 }
 
 fn cstr(p: *const std::ffi::c_char) -> String {
@@ -933,42 +946,93 @@ fn configured(
     (table, options)
 }
 
-/// Audited tables a TRUNCATE is emptying (captured before it, not yet checked after it), and
-/// those of them whose rows changed meanwhile, in this transaction. Another BEFORE TRUNCATE
-/// trigger that fires after the capture (later in name order, on a partition, on another table
-/// of the same TRUNCATE) could change rows the log has just recorded, and the TRUNCATE would
-/// then remove them unlogged: the check after the TRUNCATE refuses it.
+/// The audited tables TRUNCATEs are emptying in this transaction: each opened by the first
+/// capture before its TRUNCATE, closed by the check after it (`audit_capture_truncated`), and
+/// dropped with the subtransaction that opened it when that aborts (a TRUNCATE that failed). A
+/// TRUNCATE fires the capture of every table it empties, partitions included: while a table is
+/// open, the relations whose rows it logged are covered (a partition under a table logged
+/// already logs nothing more; a table logged after one of its partitions leaves that
+/// partition's rows out). Another trigger firing after the capture (a BEFORE TRUNCATE trigger
+/// later in name order, on a partition, on another table of the TRUNCATE, or a TRUNCATE nested
+/// in one) could change rows the log has just recorded; such a change marks the table, and the
+/// check after the TRUNCATE refuses it.
 #[derive(Default)]
 struct Pending {
-    transaction: u32,
-    tables: Vec<pg_sys::Oid>,
-    changed: Vec<pg_sys::Oid>,
+    open: Vec<Open>,
+}
+
+struct Open {
+    table: pg_sys::Oid,
+    /// The subtransaction that opened it.
+    opened: pg_sys::SubTransactionId,
+    /// Relations whose captures fired for it (their checks close it).
+    relations: Vec<pg_sys::Oid>,
+    /// Relations whose rows it logged.
+    covered: Vec<pg_sys::Oid>,
+    /// The first subtransaction that changed its rows since it was opened.
+    changed: Option<pg_sys::SubTransactionId>,
+}
+
+fn subtransaction() -> pg_sys::SubTransactionId {
+    // SAFETY: a transaction-state getter
+    unsafe { pg_sys::GetCurrentSubTransactionId() }
 }
 
 impl Pending {
-    fn now(&mut self) {
-        // SAFETY: a transaction-state getter.
-        let xid = unsafe { pg_sys::GetTopTransactionIdIfAny().into_inner() };
-        if xid != self.transaction {
-            *self = Pending {
-                transaction: xid,
-                ..Pending::default()
-            };
+    /// A capture before a TRUNCATE of `relid` under `table`: opens the table if it is not open;
+    /// the relations whose rows this TRUNCATE logged already.
+    fn start(&mut self, table: pg_sys::Oid, relid: pg_sys::Oid) -> Vec<pg_sys::Oid> {
+        let i = match self.open.iter().position(|o| o.table == table) {
+            Some(i) => i,
+            None => {
+                self.open.push(Open {
+                    table,
+                    opened: subtransaction(),
+                    relations: Vec::new(),
+                    covered: Vec::new(),
+                    changed: None,
+                });
+                self.open.len() - 1
+            }
+        };
+        let o = &mut self.open[i];
+        if !o.relations.contains(&relid) {
+            o.relations.push(relid);
+        }
+        o.covered.clone()
+    }
+
+    fn covers(&mut self, table: pg_sys::Oid, relations: &[pg_sys::Oid]) {
+        if let Some(o) = self.open.iter_mut().find(|o| o.table == table) {
+            o.covered.extend_from_slice(relations);
         }
     }
 
-    fn start(&mut self, table: pg_sys::Oid) {
-        self.now();
-        self.changed.retain(|t| *t != table);
-        if !self.tables.contains(&table) {
-            self.tables.push(table);
-        }
-    }
-
+    /// Rows of `table` changed (an INSERT, UPDATE or DELETE captured).
     fn changed(&mut self, table: pg_sys::Oid) {
-        self.now();
-        if self.tables.contains(&table) && !self.changed.contains(&table) {
-            self.changed.push(table);
+        if let Some(o) = self.open.iter_mut().find(|o| o.table == table) {
+            o.changed.get_or_insert_with(subtransaction);
+        }
+    }
+
+    /// The check after the TRUNCATE of `relid`: closes the table it opened; whether its rows
+    /// changed meanwhile.
+    fn close(&mut self, relid: pg_sys::Oid) -> Option<pg_sys::Oid> {
+        let i = self
+            .open
+            .iter()
+            .position(|o| o.relations.contains(&relid))?;
+        let o = self.open.remove(i);
+        o.changed.map(|_| o.table)
+    }
+
+    /// Subtransaction `sub` aborted: what it (and those under it) opened and changed is undone.
+    fn abort_sub(&mut self, sub: pg_sys::SubTransactionId) {
+        self.open.retain(|o| o.opened < sub);
+        for o in &mut self.open {
+            if o.changed.is_some_and(|c| c >= sub) {
+                o.changed = None;
+            }
         }
     }
 }
@@ -978,23 +1042,19 @@ thread_local! {
 }
 
 fn pending<R>(f: impl FnOnce(&mut Pending) -> R) -> R {
+    aborts(); // (registers the transaction callbacks that keep it)
     PENDING.with(|p| f(&mut p.borrow_mut()))
 }
 
-/// After a TRUNCATE (the trigger `audit_capture_truncated`): refuses it when rows of a table it
-/// emptied changed after the capture had logged them; the TRUNCATE is over either way.
+/// After a TRUNCATE (the trigger `audit_capture_truncated`): refuses it when rows of the table it
+/// emptied changed after the capture had logged them.
 fn truncated(relid: pg_sys::Oid) {
-    let changed = pending(|p| {
-        p.now();
-        p.tables.clear();
-        std::mem::take(&mut p.changed)
-    });
-    if let Some(table) = changed.first() {
+    if let Some(table) = pending(|p| p.close(relid)) {
         raise(
             PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             format!(
                 "TRUNCATE refused: rows of audited table {} changed after the audit had logged them",
-                qualified(*table)
+                qualified(table)
             ),
             Some(format!(
                 "A trigger of the TRUNCATE of {} (BEFORE TRUNCATE, firing after audit_capture_truncate) changed them; the TRUNCATE would remove rows the log holds as they were not.",
@@ -1005,13 +1065,14 @@ fn truncated(relid: pg_sys::Oid) {
     }
 }
 
-/// Where a TRUNCATE stands: transaction, command.
-fn command_key() -> (u32, u32) {
+/// Where a TRUNCATE of `table` stands: transaction, command, table.
+fn command_key(table: pg_sys::Oid) -> (u32, u32, pg_sys::Oid) {
     // SAFETY: transaction-state getters.
     unsafe {
         (
             pg_sys::GetTopTransactionIdIfAny().into_inner(),
             pg_sys::GetCurrentCommandId(false),
+            table,
         )
     }
 }

@@ -246,7 +246,106 @@ DROP TABLE secret;
 DROP EXTENSION postgres_fdw CASCADE;
 REVOKE audit_reader FROM regress_mallory;
 
-SELECT audit.disable(t) FROM unnest(ARRAY['accounts', 'events', 'm.status', 'sneaky', 'pt', 'ip', 'cv2', 'ra', 'rb', 'vg']::regclass[]) AS t;
-DROP TABLE accounts, events, sneaky, pt, ip, ic, cv2, cv2_then, ra, rb, vg;
+-- The third attacker, on the fixes:
+-- 15. The undo as an ordinary member of audit_reader (every helper it calls is granted)
+CREATE ROLE regress_undoer IN ROLE audit_reader;
+CREATE TABLE r1 (id int PRIMARY KEY, v text);
+GRANT SELECT, INSERT, UPDATE, DELETE ON r1 TO regress_undoer;
+SELECT audit.enable('r1');
+INSERT INTO r1 VALUES (1, 'a');
+SELECT txid::text::bigint AS r1tx FROM audit.log WHERE table_oid = 'r1'::regclass ORDER BY id DESC LIMIT 1 \gset
+SET ROLE regress_undoer;
+SELECT action, conflict FROM audit.revert_transaction(:r1tx);
+SELECT action, conflict FROM audit.revert_transaction(:r1tx, false);
+RESET ROLE;
+SELECT count(*) AS undone FROM r1;
+
+-- 16. A TRUNCATE of another audited table nested in a trigger does not end the check of the
+-- outer one; a partition's trigger writing into its parent is caught; a subtransaction that
+-- fails inside the trigger does not end it either
+CREATE TABLE na (id int PRIMARY KEY, v text);
+CREATE TABLE nc (id int PRIMARY KEY);
+SELECT audit.enable('na'), audit.enable('nc');
+INSERT INTO na VALUES (1, 'x');
+INSERT INTO nc VALUES (1);
+CREATE FUNCTION pg_temp.nested() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN TRUNCATE nc; UPDATE na SET v = 'changed'; INSERT INTO na VALUES (2, 'ghost'); RETURN NULL; END $$;
+CREATE TRIGGER zz BEFORE TRUNCATE ON na FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.nested();
+SELECT pg_temp.err('TRUNCATE na') AS nested_truncate;
+DROP TRIGGER zz ON na;
+CREATE FUNCTION pg_temp.failing() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN PERFORM 1 / 0; EXCEPTION WHEN division_by_zero THEN NULL; END;
+    INSERT INTO na VALUES (3, 'ghost'); RETURN NULL;
+END $$;
+CREATE TRIGGER zz BEFORE TRUNCATE ON na FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.failing();
+SELECT pg_temp.err('TRUNCATE na') AS after_a_failed_subtransaction;
+DROP TRIGGER zz ON na;
+SELECT id, v FROM na ORDER BY id;
+CREATE TABLE np (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+CREATE TABLE np1 PARTITION OF np FOR VALUES FROM (0) TO (100);
+CREATE TABLE np2 PARTITION OF np FOR VALUES FROM (100) TO (200);
+INSERT INTO np VALUES (1, 'a'), (150, 'b');
+SELECT audit.enable('np');
+CREATE FUNCTION pg_temp.into_parent() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO np VALUES (2, 'sneaky'); RETURN NULL; END $$;
+CREATE TRIGGER zz BEFORE TRUNCATE ON np1 FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.into_parent();
+SELECT pg_temp.err('TRUNCATE np') AS partition_trigger_writes_parent;
+SELECT count(*) AS nothing_logged FROM audit.log WHERE table_oid = 'np'::regclass AND op = 'TRUNCATE';
+
+-- 17. A write between the captures of one TRUNCATE (a harmless trigger) does not log rows twice
+CREATE TABLE q (id int PRIMARY KEY) PARTITION BY LIST (id);
+CREATE TABLE q1 PARTITION OF q FOR VALUES IN (1);
+CREATE TABLE q2 PARTITION OF q FOR VALUES IN (2);
+INSERT INTO q VALUES (1), (2);
+SELECT audit.enable('q');
+CREATE TABLE side (x int);
+CREATE FUNCTION pg_temp.note() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO side VALUES (1); RETURN NULL; END $$;
+CREATE TRIGGER zz BEFORE TRUNCATE ON q1 FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.note();
+TRUNCATE q1, q;
+SELECT count(*) FILTER (WHERE pk IS NOT NULL) AS rows_logged, count(DISTINCT pk) AS distinct_rows
+  FROM audit.log WHERE table_oid = 'q'::regclass AND op = 'TRUNCATE';
+
+-- 18. A failed TRUNCATE caught in a subtransaction leaves no check behind
+CREATE TABLE f1 (id int PRIMARY KEY);
+CREATE TABLE f2 (id int PRIMARY KEY);
+SELECT audit.enable('f1'), audit.enable('f2');
+INSERT INTO f1 VALUES (1);
+INSERT INTO f2 VALUES (1);
+CREATE FUNCTION pg_temp.boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no'; END $$;
+CREATE TRIGGER zz BEFORE TRUNCATE ON f1 FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.boom();
+DO $$ BEGIN
+    BEGIN TRUNCATE f1; EXCEPTION WHEN OTHERS THEN NULL; END;
+    INSERT INTO f1 VALUES (2);
+    TRUNCATE f2;
+END $$;
+SELECT (SELECT count(*) FROM f1) AS f1_rows, (SELECT count(*) FROM f2) AS f2_rows;
+
+-- 19. The writer's output settings do not change what is logged (extra_float_digits = -15
+-- printed 2.71828 as 3, so an UPDATE to it from 3.14159265 looked like no change)
+CREATE TABLE fl (id int PRIMARY KEY, x float8, d interval, b bytea);
+SELECT audit.enable('fl');
+INSERT INTO fl VALUES (1, 3.14159265, '1 day 2 hours', '\x0102');
+BEGIN;
+SET LOCAL extra_float_digits = -15;
+SET LOCAL IntervalStyle = 'iso_8601';
+SET LOCAL bytea_output = 'escape';
+UPDATE fl SET x = 2.71828, d = '3 days', b = '\x0304';
+COMMIT;
+SELECT old_row, new_row FROM audit.log WHERE table_oid = 'fl'::regclass AND op = 'UPDATE';
+
+-- 20. A json column (the log holds it as jsonb): no false conflict on undo
+CREATE TABLE js (id int PRIMARY KEY, j json, n int);
+SELECT audit.enable('js');
+INSERT INTO js VALUES (1, '{"b": 1, "a": 2}', 0);
+UPDATE js SET n = 1;
+SELECT max(id) AS js_update FROM audit.log WHERE table_oid = 'js'::regclass \gset
+SELECT action, conflict FROM audit.revert_statement(:js_update, false);
+SELECT n FROM js;
+
+SELECT audit.disable(t) FROM unnest(ARRAY['accounts', 'events', 'm.status', 'sneaky', 'pt', 'ip', 'cv2', 'ra', 'rb', 'vg',
+                                          'r1', 'na', 'nc', 'np', 'q', 'f1', 'f2', 'fl', 'js']::regclass[]) AS t;
+DROP TABLE accounts, events, sneaky, pt, ip, ic, cv2, cv2_then, ra, rb, vg, r1, na, nc, np, q, side, f1, f2, fl, js;
+DROP ROLE regress_undoer;
 DROP SCHEMA m CASCADE;
 DROP ROLE regress_mallory, regress_alice;
