@@ -59,13 +59,18 @@ pub(crate) fn owns_relation(role: pg_sys::Oid, relid: pg_sys::Oid) -> bool {
 pub(crate) fn as_owner<R>(work: impl FnOnce() -> R) -> R {
     as_role(extension_owner(), false, || {
         // values printed the same whoever calls (the audit log's images): a caller's
-        // extra_float_digits = -15 would print 2.71828 as 3 and hide the change
+        // extra_float_digits = -15 would print 2.71828 as 3 and hide the change. Set only when
+        // the session's differ (the capture runs this for every statement it logs).
         for (name, value) in [
             (c"extra_float_digits", c"1"),
             (c"IntervalStyle", c"postgres"),
             (c"bytea_output", c"hex"),
         ] {
-            set_option(name, value, pg_sys::GucAction::GUC_ACTION_SAVE);
+            // SAFETY: a built-in setting read by name; the string is PostgreSQL's, read at once
+            let now = unsafe { pg_sys::GetConfigOption(name.as_ptr(), false, false) };
+            if now.is_null() || unsafe { CStr::from_ptr(now) } != value {
+                set_option(name, value, pg_sys::GucAction::GUC_ACTION_SAVE);
+            }
         }
         work()
     })
