@@ -277,9 +277,17 @@ SELECT bench.compare('audit.table_at of 100k rows, 10 % changed since, vs SELECT
     format('SELECT * FROM audit.table_at(NULL::bench.at_t, %L)', :'at_moment'),
     'SELECT * FROM bench.at_t', NULL, 5, '<= 3');
 -- The floor of any set-returning function: the live table returned through PL/pgSQL's RETURN
--- QUERY (materialized once more, as every function in FROM is), no log read at all.
-CREATE FUNCTION bench.srf_floor(target anyelement) RETURNS SETOF anyelement
-LANGUAGE plpgsql AS $$ BEGIN RETURN QUERY EXECUTE format('SELECT * FROM %s', pg_typeof(target)); END $$;
+-- QUERY (materialized once more, as every function in FROM is), no log read at all; with its
+-- result store made at work_mem (4MB here: written to a temporary file), and at the memory
+-- table_at makes it with (pg_storage_ext.table_at_work_mem, 64MB).
+CREATE FUNCTION bench.srf_floor(target anyelement, mem text) RETURNS SETOF anyelement
+LANGUAGE plpgsql SET work_mem FROM CURRENT AS $$
+BEGIN
+    PERFORM set_config('work_mem', mem, true);
+    RETURN QUERY EXECUTE format('SELECT * FROM %s', pg_typeof(target));
+END $$;
 SELECT bench.compare('audit.table_at floor: the live table through a set-returning function vs SELECT *',
-    'SELECT * FROM bench.srf_floor(NULL::bench.at_t)', 'SELECT * FROM bench.at_t', NULL, 5, NULL);
+    format('SELECT * FROM bench.srf_floor(NULL::bench.at_t, %L)', current_setting('work_mem')), 'SELECT * FROM bench.at_t', NULL, 5, NULL);
+SELECT bench.compare('audit.table_at floor: the same, its result kept in memory (64MB, as table_at keeps it) vs SELECT *',
+    'SELECT * FROM bench.srf_floor(NULL::bench.at_t, ''64MB'')', 'SELECT * FROM bench.at_t', NULL, 5, NULL);
 -- (audit.revert_transaction of a 10k-row UPDATE: bench/audit.sh, each statement its own transaction)

@@ -791,6 +791,45 @@ $$;
 COMMENT ON FUNCTION audit.row_at(regclass, jsonb, timestamptz) IS
     'The row with primary key pk as it was at time at (statement times), without excluded columns; NULL if it did not exist then. A row unchanged since is read from the table (as the caller). Before the earliest moment the log answers for (audit.enable, retention, a TRUNCATE that did not log its rows): 22023. A partial key (see audit.history) should name one row.';
 
+-- The columns of a table made from a log image (SQL text over the image expression `image`), in
+-- column order: each `(image ->> 'column')::type`, as jsonb_populate_record reads a scalar (a JSON
+-- string's text, a number's or a boolean's; JSON null is NULL) without its per-row set-up; json
+-- and jsonb columns take the value itself (JSON null is NULL there too, as jsonb_populate_record
+-- has it: the log holds a NULL as JSON null). NULL when a column's type is one
+-- jsonb_populate_record reads otherwise (an array, a composite, a domain over a domain): the
+-- caller then uses jsonb_populate_record.
+CREATE FUNCTION audit._image_columns(target regclass, image text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN bool_and(b.typtype IN ('b', 'e', 'r', 'm') AND b.typcategory <> 'A' AND (t.typtype <> 'd' OR b.typtype <> 'd'))
+                THEN string_agg(CASE WHEN b.oid = 'jsonb'::regtype
+                                     THEN format('nullif(%s -> %L, ''null'')::%s', image, a.attname, format_type(a.atttypid, a.atttypmod))
+                                     WHEN b.oid = 'json'::regtype
+                                     THEN format('nullif(%s -> %L, ''null'')::json::%s', image, a.attname, format_type(a.atttypid, a.atttypmod))
+                                     ELSE format('(%s ->> %L)::%s', image, a.attname, format_type(a.atttypid, a.atttypmod)) END,
+                                ', ' ORDER BY a.attnum) END
+      FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+      JOIN pg_type b ON b.oid = coalesce(nullif(t.typbasetype, 0), t.oid)
+     WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped
+$$;
+COMMENT ON FUNCTION audit._image_columns(regclass, text) IS
+    'Internal: SQL text of a table''s columns read from a log image expression (->> and a cast per column), or NULL when a column''s type needs jsonb_populate_record.';
+
+-- Whether a table's rows can be told apart by a hash set of the text of one key column as the log
+-- holds it: a scalar type read back from that text (see audit._image_columns, not json) with a
+-- default hash operator class.
+CREATE FUNCTION audit._hashable_key(target regclass, key text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(bool_and(b.typtype IN ('b', 'e', 'r', 'm') AND b.typcategory <> 'A' AND (t.typtype <> 'd' OR b.typtype <> 'd')
+                             AND b.oid NOT IN ('json'::regtype, 'jsonb'::regtype)
+                             AND EXISTS (SELECT FROM pg_opclass oc JOIN pg_am am ON am.oid = oc.opcmethod
+                                          WHERE oc.opcdefault AND am.amname = 'hash' AND oc.opcintype IN (t.oid, b.oid))), false)
+      FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+      JOIN pg_type b ON b.oid = coalesce(nullif(t.typbasetype, 0), t.oid)
+     WHERE a.attrelid = target AND a.attname = key AND a.attnum > 0 AND NOT a.attisdropped
+$$;
+COMMENT ON FUNCTION audit._hashable_key(regclass, text) IS
+    'Internal: true when the key column''s values can be read back from their text in the log and hashed (audit.table_at''s hash set of touched keys).';
+
 -- The whole table as it was at `at`: the live rows no change since `at` touched (read as the
 -- caller, with its privileges and row security), and for every key a change since `at` touched,
 -- what its first such change found (the old image of an UPDATE, DELETE or TRUNCATE; nothing if
@@ -809,6 +848,11 @@ DECLARE
     excluded text[];
     cols text;
     cut timestamptz;
+    images text;
+    touched text[];
+    several boolean;
+    typed text;
+    mem text;
 BEGIN
     IF rel IS NULL OR (SELECT c.relkind FROM pg_class c WHERE c.oid = rel) NOT IN ('r', 'p') THEN
         RAISE EXCEPTION 'audit.table_at takes a table''s row type, got %', pg_typeof(target)
@@ -841,6 +885,71 @@ BEGIN
                            ELSE format('t.%I', a.attname) END, ', ' ORDER BY a.attnum)
       INTO cols
       FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped;
+    -- A key of one column every change since `at` logged as the key, of a type read back from its
+    -- text (the common case): three statements, each reading only what it returns, so the cost
+    -- over reading the table is that of the rows changed since, not of the table.
+    -- A function in FROM hands over its whole result at once, in a store the first RETURN QUERY
+    -- makes with the work_mem of that moment: made here with pg_storage_ext.table_at_work_mem (or
+    -- work_mem, when larger), so the result is not written to a temporary file at work_mem; the
+    -- queries below plan with the caller's work_mem.
+    mem := current_setting('work_mem');
+    PERFORM set_config('work_mem', greatest(pg_size_bytes(mem),
+                                            pg_size_bytes(coalesce(nullif(current_setting('pg_storage_ext.table_at_work_mem', true), ''), '64MB')))
+                                   / 1024 || 'kB', true);
+    RETURN QUERY SELECT (target).* WHERE false;
+    PERFORM set_config('work_mem', mem, true);
+    IF cardinality(keys) = 1 AND cardinality(partial) = 0 AND audit._hashable_key(rel, keys[1]) THEN
+        -- 1. Every key a change since `at` touched (its key before the change, and the key an
+        --    UPDATE gave it), as the log's text; and whether some key was touched more than once
+        --    (when none was, no key's first change needs looking for).
+        WITH ev AS (
+            SELECT coalesce(r.old_key_hash, r.key_hash) AS h, coalesce(r.old_row, r.new_row) ->> keys[1] AS key
+              FROM audit._log_row r JOIN audit._log_statement s ON s.id = r.statement_id
+             WHERE s.table_oid = ANY (oids) AND s.ts > at AND r.ts > at
+            UNION ALL
+            SELECT r.key_hash, r.new_row ->> keys[1]
+              FROM audit._log_row r JOIN audit._log_statement s ON s.id = r.statement_id
+             WHERE s.table_oid = ANY (oids) AND s.ts > at AND r.ts > at AND s.op = 'UPDATE' AND r.old_key_hash IS NOT NULL)
+        SELECT coalesce(array_agg(g.key), '{}'), coalesce(bool_or(g.n > 1), false)
+          INTO touched, several
+          FROM (SELECT e.h, e.key, count(*) AS n FROM ev e GROUP BY e.h, e.key) AS g;
+        -- (the typed columns of an old image r.old_row)
+        images := audit._image_columns(rel, 'r.old_row');
+        typed := CASE WHEN images IS NULL
+                      THEN format('CROSS JOIN LATERAL jsonb_populate_record(NULL::%s, r.old_row) AS p', rel) ELSE '' END;
+        images := coalesce(images, 'p.*');
+        IF NOT several THEN
+            -- 2. Every key one change touched: the row as that change found it, unless it made it.
+            RETURN QUERY EXECUTE format($q$
+                SELECT %s FROM audit._log_row r JOIN audit._log_statement s ON s.id = r.statement_id %s
+                 WHERE s.table_oid = ANY ($1) AND s.ts > $2 AND r.ts > $2 AND s.op <> 'INSERT'$q$, images, typed)
+                USING oids, at;
+        ELSE
+            -- 3. Some key several changes touched: each key's first change (within one statement a
+            --    row's old key before another's new key), the row as it found it, unless it made it.
+            RETURN QUERY EXECUTE format($q$
+                SELECT %s FROM (
+                    SELECT DISTINCT ON (e.h, e.key) e.old_row, e.before FROM (
+                        SELECT r.id, r.statement_id, r.old_row, coalesce(r.old_key_hash, r.key_hash) AS h,
+                               coalesce(r.old_row, r.new_row) ->> $3 AS key, s.op <> 'INSERT' AS before
+                          FROM audit._log_row r JOIN audit._log_statement s ON s.id = r.statement_id
+                         WHERE s.table_oid = ANY ($1) AND s.ts > $2 AND r.ts > $2
+                        UNION ALL
+                        SELECT r.id, r.statement_id, NULL, r.key_hash, r.new_row ->> $3, false
+                          FROM audit._log_row r JOIN audit._log_statement s ON s.id = r.statement_id
+                         WHERE s.table_oid = ANY ($1) AND s.ts > $2 AND r.ts > $2
+                           AND s.op = 'UPDATE' AND r.old_key_hash IS NOT NULL) AS e
+                     ORDER BY e.h, e.key, e.statement_id, e.before DESC, e.id) AS r %s
+                 WHERE r.before$q$, images, typed)
+                USING oids, at, keys[1];
+        END IF;
+        -- 4. The rows no change since `at` touched, read as the caller (a hash set of the keys).
+        RETURN QUERY EXECUTE format('SELECT %s FROM %s AS t WHERE t.%I <> ALL ($1::%s[])', cols, rel, keys[1],
+                                    (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                                      WHERE a.attrelid = rel AND a.attname = keys[1]))
+            USING touched;
+        RETURN;
+    END IF;
     -- Read from the log's tables, not audit._log_rows (which builds every image whole): a row's
     -- key before its change is its old image's (its new one's for INSERT) without the non-key
     -- columns; after an UPDATE that changed it, the merged image's. Keys are sorted by their
@@ -890,6 +999,7 @@ COMMENT ON FUNCTION audit.table_at(anyelement, timestamptz) IS
 -- what row_at and table_at call, as the caller
 GRANT EXECUTE ON FUNCTION audit._check_at(text, regclass, timestamptz), audit._truncated_since(regclass, oid[], timestamptz),
                           audit._truncate_error(text, regclass, timestamptz, timestamptz), audit._live_row(regclass, jsonb),
+                          audit._image_columns(regclass, text), audit._hashable_key(regclass, text),
                           storage._refuse_on_citus(regclass, text, text) TO audit_reader;
 
 -- "Row l is row r" in the columns of a log image, as SQL: each column of the table the image

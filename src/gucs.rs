@@ -11,6 +11,9 @@ pub static JSON_SCHEMA_CACHE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(64);
 
 /// How long partition maintenance waits for one lock before retrying (milliseconds).
 pub static PARTITION_LOCK_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(200);
+/// Memory (kB) audit.table_at keeps its result in before spilling it to a temporary file (read by
+/// sql/audit.sql; work_mem when that is larger).
+pub static AUDIT_TABLE_AT_WORK_MEM: GucSetting<i32> = GucSetting::<i32>::new(65_536);
 
 /// How many times partition maintenance retries a parent whose lock wait timed out.
 pub static PARTITION_LOCK_RETRIES: GucSetting<i32> = GucSetting::<i32>::new(3);
@@ -91,6 +94,16 @@ pub fn text(setting: &GucSetting<Option<CString>>) -> String {
 }
 
 pub fn init() {
+    GucRegistry::define_int_guc(
+        c"pg_storage_ext.table_at_work_mem",
+        c"Memory audit.table_at keeps its result in before writing it to a temporary file.",
+        c"A function in FROM hands over its whole result at once: the table as it was is kept in memory up to this size (or work_mem, when larger) for the call.",
+        &AUDIT_TABLE_AT_WORK_MEM,
+        64,
+        i32::MAX / 1024,
+        GucContext::Userset,
+        GucFlags::UNIT_KB,
+    );
     GucRegistry::define_int_guc(
         c"pg_storage_ext.partition_lock_timeout",
         c"Longest wait for one lock in storage.run_maintenance.",

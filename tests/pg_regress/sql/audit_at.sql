@@ -132,6 +132,78 @@ DELETE FROM conv WHERE id = 1;
 SELECT pg_temp.differ('csnap0', :'c0', 'conv') AS c_d0, pg_temp.differ('csnap1', :'c1', 'conv') AS c_d1, pg_temp.differ('csnap2', :'c2', 'conv') AS c_d2;
 SELECT audit.row_at('conv', '{"id": 1}', :'c0') ->> 'v' AS row_before_conversion;
 
+-- one-column keys of other types (text with the characters an array's text quotes, uuid), the
+-- columns read back from the log's text (json and jsonb holding a bare string, a domain, an enum,
+-- a range, bytea, a float's last digit, timestamptz) and, with an array column, through
+-- jsonb_populate_record; two keys swapped by one statement; a row changed several times
+CREATE FUNCTION pg_temp.differ_json(snap regclass, at timestamptz, tab text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+    EXECUTE format('SELECT count(*) FROM ((SELECT to_jsonb(s) FROM %1$s s EXCEPT ALL SELECT to_jsonb(t) FROM audit.table_at(NULL::%2$s, $1) t)
+                                          UNION ALL (SELECT to_jsonb(t) FROM audit.table_at(NULL::%2$s, $1) t EXCEPT ALL SELECT to_jsonb(s) FROM %1$s s)) d',
+                   snap, tab::regclass)
+       INTO n USING at;
+    RETURN n;
+END $$;
+CREATE DOMAIN regress_at_positive AS numeric CHECK (VALUE > 0);
+CREATE TYPE regress_at_mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TABLE typed (k text, doc json, meta jsonb, amount regress_at_positive, mood regress_at_mood, span int4range,
+                    b bytea, f float8, at timestamptz, PRIMARY KEY (k) DEFERRABLE);
+CREATE TABLE typed_arr (k uuid PRIMARY KEY DEFERRABLE, tags text[], meta jsonb);
+INSERT INTO typed VALUES ('a,b', '{"x": 1}', '"just a string"', 1.50, 'ok', '[1,3)', '\x00ff', 0.1::float8 + 0.2::float8, '2026-01-01 10:00+02'),
+                         ('x"y', '"s"', '{"k": [1, 2]}', 2, 'sad', 'empty', '\x', 1e-300, NULL),
+                         ('{}', NULL, 'null', 3.000, 'happy', '(,5]', NULL, 'NaN', '-infinity'),
+                         (E'back\\slash é', '[1, "two"]', '3.10', 4, NULL, NULL, '\xdeadbeef', -0.0, '2026-06-01 00:00+00'),
+                         ('', '{}', '{}', 5, 'ok', '[2,2]', '\x01', 'Infinity', now());
+INSERT INTO typed_arr VALUES ('00000000-0000-0000-0000-000000000001', '{a,"b c",NULL}', '"str"'),
+                             ('00000000-0000-0000-0000-000000000002', '{}', '{"a": "b"}'),
+                             ('00000000-0000-0000-0000-000000000003', NULL, '[1]');
+SELECT audit.enable('typed'), audit.enable('typed_arr');
+CREATE TABLE tsnap0 AS TABLE typed;
+CREATE TABLE asnap0 AS TABLE typed_arr;
+SELECT clock_timestamp() AS y0 \gset
+UPDATE typed SET k = CASE k WHEN 'a,b' THEN 'x"y' ELSE 'a,b' END WHERE k IN ('a,b', 'x"y');   -- swapped keys
+UPDATE typed SET meta = '"another string"', f = f * 3 WHERE k = '{}';
+UPDATE typed SET meta = '[]', doc = '"t"' WHERE k = '{}';
+DELETE FROM typed WHERE k = '';
+INSERT INTO typed VALUES ('', '1', '1', 6, 'sad', '[5,6)', '\x02', 2.5, now());
+UPDATE typed_arr SET k = '00000000-0000-0000-0000-000000000009', tags = '{z}' WHERE k = '00000000-0000-0000-0000-000000000001';
+UPDATE typed_arr SET tags = tags || 'x'::text WHERE k = '00000000-0000-0000-0000-000000000002';
+DELETE FROM typed_arr WHERE k = '00000000-0000-0000-0000-000000000003';
+CREATE TABLE tsnap1 AS TABLE typed;
+CREATE TABLE asnap1 AS TABLE typed_arr;
+SELECT clock_timestamp() AS y1 \gset
+UPDATE typed SET amount = amount + 1, mood = 'happy', span = '[7,8)';
+INSERT INTO typed_arr VALUES ('00000000-0000-0000-0000-000000000003', '{back}', NULL);
+SELECT pg_temp.differ_json('tsnap0', :'y0', 'typed') AS typed_d0, pg_temp.differ_json('tsnap1', :'y1', 'typed') AS typed_d1,
+       pg_temp.differ_json('asnap0', :'y0', 'typed_arr') AS arr_d0, pg_temp.differ_json('asnap1', :'y1', 'typed_arr') AS arr_d1;
+SELECT k, meta, pg_typeof(meta) AS meta_type, doc, doc IS NULL AS doc_null, meta IS NULL AS meta_null,
+       f = 0.1::float8 + 0.2::float8 AS f_exact, amount, b, span FROM audit.table_at(NULL::typed, :'y0') ORDER BY k;
+SELECT audit._hashable_key('typed', 'k') AS text_key, audit._hashable_key('typed_arr', 'k') AS uuid_key,
+       audit._hashable_key('typed', 'span') AS range_column, audit._hashable_key('typed', 'meta') AS jsonb_column,
+       audit._image_columns('typed_arr', 'i') IS NULL AS array_through_populate;
+
+-- the result is kept in memory up to pg_storage_ext.table_at_work_mem (64MB by default; work_mem
+-- when larger), not written to a temporary file at work_mem; the caller's work_mem is as it was
+LOAD 'pg_storage_ext';
+CREATE TABLE wide (id int PRIMARY KEY, v text);
+INSERT INTO wide SELECT i, repeat('x', 200) FROM generate_series(1, 2000) AS i;
+SELECT audit.enable('wide');
+SELECT clock_timestamp() AS w0 \gset
+UPDATE wide SET v = 'changed' WHERE id <= 10;
+SET work_mem = '64kB';
+SET temp_file_limit = 0;
+SELECT count(*) AS in_memory, count(*) FILTER (WHERE v = 'changed') AS changed_since
+  FROM audit.table_at(NULL::wide, :'w0');
+SHOW work_mem;
+SET pg_storage_ext.table_at_work_mem = '64kB';
+SELECT pg_temp.err(format('SELECT count(*) FROM audit.table_at(NULL::wide, %L)', :'w0')) AS spilled;
+RESET pg_storage_ext.table_at_work_mem;
+RESET temp_file_limit;
+RESET work_mem;
+SELECT audit.disable('wide');
+DROP TABLE wide;
+
 -- who may: audit_reader and SELECT on the table; row security applies to the live rows
 CREATE ROLE regress_at_reader IN ROLE audit_reader;
 CREATE ROLE regress_at_nobody;
@@ -172,6 +244,9 @@ SELECT audit.disable('posts');
 SELECT audit.disable('events');
 SELECT audit.disable('quiet');
 SELECT audit.disable('conv');
+SELECT audit.disable('typed'), audit.disable('typed_arr');
 DROP TABLE posts, events, quiet, conv, snap0, snap1, snap2, snap3, snap4, snap5, snap6, snap8, esnap0, esnap1, esnap2, esnap3,
-           csnap0, csnap1, csnap2;
+           csnap0, csnap1, csnap2, typed, typed_arr, tsnap0, tsnap1, asnap0, asnap1;
+DROP DOMAIN regress_at_positive;
+DROP TYPE regress_at_mood;
 DROP ROLE regress_at_reader, regress_at_nobody;
