@@ -814,6 +814,29 @@ $$;
 COMMENT ON FUNCTION audit._image_columns(regclass, text) IS
     'Internal: SQL text of a table''s columns read from a log image expression (->> and a cast per column), or NULL when a column''s type needs jsonb_populate_record.';
 
+-- pg_storage_ext.table_at_work_mem in kB: 64MB when unset; a number alone is kB (as the setting
+-- reads once the library is loaded, which also checks it); between 64kB and 2GB.
+CREATE FUNCTION audit._table_at_work_mem() RETURNS bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    setting text := nullif(btrim(current_setting('pg_storage_ext.table_at_work_mem', true)), '');
+    kb bigint;
+BEGIN
+    kb := CASE WHEN setting IS NULL THEN 65536
+               WHEN setting ~ '^[0-9]{1,12}$' THEN setting::bigint
+               WHEN setting ~* '^[0-9]{1,12}\s*(kB|MB|GB|TB)$' THEN pg_size_bytes(setting) / 1024 END;
+    IF kb IS NULL THEN
+        RAISE EXCEPTION 'invalid value for parameter "pg_storage_ext.table_at_work_mem": "%"', setting
+              USING ERRCODE = 'invalid_parameter_value',
+                    DETAIL = 'audit.table_at keeps its result in memory up to this size.',
+                    HINT = 'Use a size such as 64MB, or a number of kB.';
+    END IF;
+    RETURN least(greatest(kb, 64), 2097151);
+END
+$$;
+COMMENT ON FUNCTION audit._table_at_work_mem() IS
+    'Internal: pg_storage_ext.table_at_work_mem in kB (64MB when unset), checked and kept within 64kB..2GB.';
+
 -- Whether a table's rows can be told apart by a hash set of the text of one key column as the log
 -- holds it: a scalar type read back from that text (see audit._image_columns, not json) with a
 -- default hash operator class.
@@ -853,6 +876,7 @@ DECLARE
     several boolean;
     typed text;
     mem text;
+    missing text;
 BEGIN
     IF rel IS NULL OR (SELECT c.relkind FROM pg_class c WHERE c.oid = rel) NOT IN ('r', 'p') THEN
         RAISE EXCEPTION 'audit.table_at takes a table''s row type, got %', pg_typeof(target)
@@ -880,6 +904,18 @@ BEGIN
                       WHERE EXISTS (SELECT FROM audit._log_statement s JOIN audit._log_context c ON c.id = s.context
                                      WHERE s.table_oid = ANY (oids) AND s.ts > at AND k = ANY (c.non_key)));
     excluded := (SELECT t.exclude_columns FROM audit._tracked t WHERE t.table_name = rel);
+    -- key columns some change since `at` did not log under this name (renamed since): the log
+    -- finds rows by their key, and would find none of those
+    SELECT string_agg(DISTINCT k, ', '), max(s.ts) INTO missing, cut
+      FROM unnest(keys) AS k, audit._log_statement s JOIN audit._log_context c ON c.id = s.context
+     WHERE s.table_oid = ANY (oids) AND s.ts > at AND s.op IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')
+       AND NOT k = ANY (c.columns) AND NOT k = ANY (coalesce(c.non_key, '{}')) AND NOT k = ANY (excluded);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'the audit log of % cannot answer for %', rel, at
+              USING ERRCODE = 'invalid_parameter_value',
+                    DETAIL = format('audit.table_at: changes since then (the last at %s) logged the table''s rows without its key column(s) %s (renamed since?); the log finds a row by its key.', cut, missing),
+                    HINT = format('Ask for a moment at or after %s.', cut);
+    END IF;
     SELECT string_agg(CASE WHEN a.attname::text = ANY (excluded) AND NOT a.attname::text = ANY (keys)
                            THEN format('NULL::%s', format_type(a.atttypid, a.atttypmod))
                            ELSE format('t.%I', a.attname) END, ', ' ORDER BY a.attnum)
@@ -893,24 +929,23 @@ BEGIN
     -- work_mem, when larger), so the result is not written to a temporary file at work_mem; the
     -- queries below plan with the caller's work_mem.
     mem := current_setting('work_mem');
-    PERFORM set_config('work_mem', greatest(pg_size_bytes(mem),
-                                            pg_size_bytes(coalesce(nullif(current_setting('pg_storage_ext.table_at_work_mem', true), ''), '64MB')))
-                                   / 1024 || 'kB', true);
-    RETURN QUERY SELECT (target).* WHERE false;
+    PERFORM set_config('work_mem', greatest(pg_size_bytes(mem) / 1024, audit._table_at_work_mem()) || 'kB', true);
+    RETURN QUERY EXECUTE format('SELECT * FROM %s WHERE false', rel);   -- (dynamic: no plan kept across ALTER TABLE)
     PERFORM set_config('work_mem', mem, true);
     IF cardinality(keys) = 1 AND cardinality(partial) = 0 AND audit._hashable_key(rel, keys[1]) THEN
         -- 1. Every key a change since `at` touched (its key before the change, and the key an
-        --    UPDATE gave it), as the log's text; and whether some key was touched more than once
+        --    UPDATE gave it; told apart as jsonb, numbers by value), as the log's text; and
+        --    whether some key was touched more than once
         --    (when none was, no key's first change needs looking for).
         WITH ev AS (
-            SELECT coalesce(r.old_key_hash, r.key_hash) AS h, coalesce(r.old_row, r.new_row) ->> keys[1] AS key
+            SELECT coalesce(r.old_key_hash, r.key_hash) AS h, coalesce(r.old_row, r.new_row) -> keys[1] AS key
               FROM audit._log_row r JOIN audit._log_statement s ON s.id = r.statement_id
              WHERE s.table_oid = ANY (oids) AND s.ts > at AND r.ts > at
             UNION ALL
-            SELECT r.key_hash, r.new_row ->> keys[1]
+            SELECT r.key_hash, r.new_row -> keys[1]
               FROM audit._log_row r JOIN audit._log_statement s ON s.id = r.statement_id
              WHERE s.table_oid = ANY (oids) AND s.ts > at AND r.ts > at AND s.op = 'UPDATE' AND r.old_key_hash IS NOT NULL)
-        SELECT coalesce(array_agg(g.key), '{}'), coalesce(bool_or(g.n > 1), false)
+        SELECT coalesce(array_agg(g.key #>> '{}') FILTER (WHERE g.key IS NOT NULL), '{}'), coalesce(bool_or(g.n > 1), false)
           INTO touched, several
           FROM (SELECT e.h, e.key, count(*) AS n FROM ev e GROUP BY e.h, e.key) AS g;
         -- (the typed columns of an old image r.old_row)
@@ -931,11 +966,11 @@ BEGIN
                 SELECT %s FROM (
                     SELECT DISTINCT ON (e.h, e.key) e.old_row, e.before FROM (
                         SELECT r.id, r.statement_id, r.old_row, coalesce(r.old_key_hash, r.key_hash) AS h,
-                               coalesce(r.old_row, r.new_row) ->> $3 AS key, s.op <> 'INSERT' AS before
+                               coalesce(r.old_row, r.new_row) -> $3 AS key, s.op <> 'INSERT' AS before
                           FROM audit._log_row r JOIN audit._log_statement s ON s.id = r.statement_id
                          WHERE s.table_oid = ANY ($1) AND s.ts > $2 AND r.ts > $2
                         UNION ALL
-                        SELECT r.id, r.statement_id, NULL, r.key_hash, r.new_row ->> $3, false
+                        SELECT r.id, r.statement_id, NULL, r.key_hash, r.new_row -> $3, false
                           FROM audit._log_row r JOIN audit._log_statement s ON s.id = r.statement_id
                          WHERE s.table_oid = ANY ($1) AND s.ts > $2 AND r.ts > $2
                            AND s.op = 'UPDATE' AND r.old_key_hash IS NOT NULL) AS e
@@ -943,11 +978,11 @@ BEGIN
                  WHERE r.before$q$, images, typed)
                 USING oids, at, keys[1];
         END IF;
-        -- 4. The rows no change since `at` touched, read as the caller (a hash set of the keys).
-        RETURN QUERY EXECUTE format('SELECT %s FROM %s AS t WHERE t.%I <> ALL ($1::%s[])', cols, rel, keys[1],
+        -- 4. The rows no change since `at` touched, read as the caller: the keys a hash set, a
+        --    constant made when the query is parsed (whatever the key type's input function).
+        RETURN QUERY EXECUTE format('SELECT %s FROM %s AS t WHERE t.%I <> ALL (%L::%s[])', cols, rel, keys[1], touched,
                                     (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
-                                      WHERE a.attrelid = rel AND a.attname = keys[1]))
-            USING touched;
+                                      WHERE a.attrelid = rel AND a.attname = keys[1]));
         RETURN;
     END IF;
     -- Read from the log's tables, not audit._log_rows (which builds every image whole): a row's
@@ -995,11 +1030,11 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION audit.table_at(anyelement, timestamptz) IS
-    'Every row of the table as it was at time at, deleted rows included and rows inserted since left out: SELECT * FROM audit.table_at(NULL::public.users, now() - interval ''1 hour''). Unchanged rows come from the table (as the caller), the others from the log; columns excluded from the log are NULL. Needs audit_reader, SELECT on the table and a primary key; before the earliest moment the log answers for (audit.enable, retention, a TRUNCATE that did not log its rows): 22023.';
+    'Every row of the table as it was at time at, deleted rows included and rows inserted since left out: SELECT * FROM audit.table_at(NULL::public.users, now() - interval ''1 hour''). Unchanged rows come from the table (as the caller), the others from the log; columns excluded from the log are NULL. Needs audit_reader, SELECT on the table and a primary key; before the earliest moment the log answers for (audit.enable, retention, a TRUNCATE that did not log its rows): 22023. The result is kept in memory up to pg_storage_ext.table_at_work_mem (64MB; work_mem when larger).';
 -- what row_at and table_at call, as the caller
 GRANT EXECUTE ON FUNCTION audit._check_at(text, regclass, timestamptz), audit._truncated_since(regclass, oid[], timestamptz),
                           audit._truncate_error(text, regclass, timestamptz, timestamptz), audit._live_row(regclass, jsonb),
-                          audit._image_columns(regclass, text), audit._hashable_key(regclass, text),
+                          audit._image_columns(regclass, text), audit._hashable_key(regclass, text), audit._table_at_work_mem(),
                           storage._refuse_on_citus(regclass, text, text) TO audit_reader;
 
 -- "Row l is row r" in the columns of a log image, as SQL: each column of the table the image

@@ -57,15 +57,29 @@ pub(crate) fn owns_relation(role: pg_sys::Oid, relid: pg_sys::Oid) -> bool {
 /// restores the caller's role, security context and settings. On an error PostgreSQL's (sub)transaction
 /// abort restores them, as it does for a SECURITY DEFINER function.
 pub(crate) fn as_owner<R>(work: impl FnOnce() -> R) -> R {
+    as_owner_with(&[], work)
+}
+
+/// [`as_owner`] for writing the audit log's images: also `TimeZone` (UTC) and `DateStyle` (ISO)
+/// pinned, so that a value is logged as the same text whoever writes it (a timestamptz key's
+/// text and hash, a daterange's text read back later in another session's DateStyle).
+pub(crate) fn as_log_writer<R>(work: impl FnOnce() -> R) -> R {
+    as_owner_with(&[(c"TimeZone", c"UTC"), (c"DateStyle", c"ISO, MDY")], work)
+}
+
+fn as_owner_with<R>(extra: &[(&CStr, &CStr)], work: impl FnOnce() -> R) -> R {
     as_role(extension_owner(), false, || {
         // values printed the same whoever calls (the audit log's images): a caller's
         // extra_float_digits = -15 would print 2.71828 as 3 and hide the change. Set only when
         // the session's differ (the capture runs this for every statement it logs).
-        for (name, value) in [
+        for &(name, value) in [
             (c"extra_float_digits", c"1"),
             (c"IntervalStyle", c"postgres"),
             (c"bytea_output", c"hex"),
-        ] {
+        ]
+        .iter()
+        .chain(extra)
+        {
             // SAFETY: a built-in setting read by name; the string is PostgreSQL's, read at once
             let now = unsafe { pg_sys::GetConfigOption(name.as_ptr(), false, false) };
             if now.is_null() || unsafe { CStr::from_ptr(now) } != value {

@@ -36,7 +36,7 @@
 use crate::cache::Cache;
 use crate::error::raise;
 use crate::ident::{literal, qualified, quote};
-use crate::privilege::{as_owner, current_user};
+use crate::privilege::{as_log_writer, as_owner, current_user};
 use pg_storage_core::audit::{logged, non_key, Options, Scope};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -1265,10 +1265,10 @@ fn next_id() -> i64 {
 /// Writes the statement's rows, then (when it changed any, or for TRUNCATE) its statement row.
 fn write(entry: &Entry, op: Op, relid: pg_sys::Oid, actor: pg_sys::Oid, logged: &[pg_sys::Oid]) {
     if entry.legacy {
-        return as_owner(|| legacy::write(entry, op, relid, actor));
+        return as_log_writer(|| legacy::write(entry, op, relid, actor));
     }
     let partition = (op == Op::Truncate && relid != entry.table).then(|| qualified(relid));
-    as_owner(|| {
+    as_log_writer(|| {
         let context = context_id(entry, actor);
         let id = next_id();
         // SAFETY: transaction state getters; the statement text of this backend, when asked for.
