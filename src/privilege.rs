@@ -82,12 +82,35 @@ fn as_owner_with<R>(extra: &[(&CStr, &CStr)], work: impl FnOnce() -> R) -> R {
         {
             // SAFETY: a built-in setting read by name; the string is PostgreSQL's, read at once
             let now = unsafe { pg_sys::GetConfigOption(name.as_ptr(), false, false) };
-            if now.is_null() || unsafe { CStr::from_ptr(now) } != value {
+            if now.is_null() || !prints_as(name, unsafe { CStr::from_ptr(now) }, value) {
                 set_option(name, value, pg_sys::GucAction::GUC_ACTION_SAVE);
             }
         }
         work()
     })
+}
+
+/// Whether a setting's value `now` prints values as `value` does: the same, or for `TimeZone`
+/// another name of UTC (initdb's is often `Etc/UTC`), so the usual session changes nothing.
+fn prints_as(name: &CStr, now: &CStr, value: &CStr) -> bool {
+    const UTC: [&str; 10] = [
+        "UTC",
+        "Etc/UTC",
+        "GMT",
+        "Etc/GMT",
+        "UCT",
+        "Etc/UCT",
+        "Universal",
+        "Etc/Universal",
+        "Zulu",
+        "Etc/Zulu",
+    ];
+    now == value
+        || (name == c"TimeZone"
+            && value == c"UTC"
+            && UTC
+                .iter()
+                .any(|z| now.to_bytes().eq_ignore_ascii_case(z.as_bytes())))
 }
 
 /// The owner of a relation.
