@@ -269,17 +269,29 @@ SELECT bench.record(format('audit.history of one key among %s log rows (ms; base
 -- and nothing kept. (Kept in the backend's memory instead, as a PL/pgSQL EXECUTE keeps a result,
 -- the SELECT * side varies twice over with what the previous statement left allocated: those
 -- figures follow, without a goal.)
-CREATE TABLE bench.at_t (LIKE bench.a_bare INCLUDING ALL);
-INSERT INTO bench.at_t SELECT * FROM bench.a_src;
-SELECT audit.enable('bench.at_t');
-SELECT clock_timestamp() AS at_moment \gset
+-- (a copy of the narrow table, audited; returns the moment after, before any change)
+CREATE FUNCTION bench.at_table(t text) RETURNS timestamptz LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('CREATE TABLE %s (LIKE bench.a_bare INCLUDING ALL)', t);
+    EXECUTE format('INSERT INTO %s SELECT * FROM bench.a_src', t);
+    PERFORM audit.enable(t::regclass);
+    RETURN clock_timestamp();
+END $$;
+SELECT bench.at_table('bench.at_t') AS at_moment \gset
 UPDATE bench.at_t SET n = n + 1 WHERE id % 10 = 0;
 VACUUM ANALYZE bench.at_t, audit._log_row, audit._log_statement;
-SELECT bench.assert((SELECT count(*) FROM audit.table_at(NULL::bench.at_t, :'at_moment') WHERE n <> 0) = 0,
-                    'table_at gives the rows as they were before the UPDATE');
-SELECT bench.compare('audit.table_at of 100k rows, 10 % changed since, vs SELECT * of the live table (rows written out as COPY does)',
-    format('COPY (SELECT * FROM audit.table_at(NULL::bench.at_t, %L)) TO ''/dev/null''', :'at_moment'),
-    'COPY (SELECT * FROM bench.at_t) TO ''/dev/null''', NULL, 9, '<= 3');
+-- (table_at of such a copy at its moment vs SELECT * of it, each written out as COPY does; every
+-- row as it was has n = 0, or the figures mean nothing)
+CREATE FUNCTION bench.at_compare(name text, t text, at timestamptz, goal text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE changed bigint;
+BEGIN
+    EXECUTE format('SELECT count(*) FROM audit.table_at(NULL::%s, $1) WHERE n <> 0', t) INTO changed USING at;
+    PERFORM bench.assert(changed = 0, 'table_at gives the rows as they were at the moment');
+    RETURN bench.compare(name, format('COPY (SELECT * FROM audit.table_at(NULL::%s, %L)) TO ''/dev/null''', t, at),
+                         format('COPY (SELECT * FROM %s) TO ''/dev/null''', t), NULL, 9, goal);
+END $$;
+SELECT bench.at_compare('audit.table_at of 100k rows, 10 % changed since, vs SELECT * of the live table (rows written out as COPY does)',
+                        'bench.at_t', :'at_moment', '<= 3');
 -- The floor of any set-returning function: the live table returned through PL/pgSQL's RETURN
 -- QUERY (materialized once more, as every function in FROM is), no log read at all; with its
 -- result store made at work_mem (4MB here: written to a temporary file), and at the memory
@@ -301,16 +313,10 @@ SELECT bench.compare('audit.table_at floor: the same in memory (64MB) vs SELECT 
     'SELECT * FROM bench.srf_floor(NULL::bench.at_t, ''64MB'')', 'SELECT * FROM bench.at_t', NULL, 9, NULL);
 -- The same with each of those rows changed twice since (each key's first change is looked for):
 -- a copy of the table, changed after the figures above were taken (no goal).
-CREATE TABLE bench.at_t2 (LIKE bench.a_bare INCLUDING ALL);
-INSERT INTO bench.at_t2 SELECT * FROM bench.a_src;
-SELECT audit.enable('bench.at_t2');
-SELECT clock_timestamp() AS at_moment2 \gset
+SELECT bench.at_table('bench.at_t2') AS at_moment2 \gset
 UPDATE bench.at_t2 SET n = n + 1 WHERE id % 10 = 0;
 UPDATE bench.at_t2 SET n = n + 1 WHERE id % 10 = 0;
 VACUUM ANALYZE bench.at_t2, audit._log_row, audit._log_statement;
-SELECT bench.assert((SELECT count(*) FROM audit.table_at(NULL::bench.at_t2, :'at_moment2') WHERE n <> 0) = 0,
-                    'table_at gives the rows as they were before both UPDATEs');
-SELECT bench.compare('audit.table_at of 100k rows, 10 % changed twice since, vs SELECT * of the live table (rows written out as COPY does)',
-    format('COPY (SELECT * FROM audit.table_at(NULL::bench.at_t2, %L)) TO ''/dev/null''', :'at_moment2'),
-    'COPY (SELECT * FROM bench.at_t2) TO ''/dev/null''', NULL, 9, NULL);
+SELECT bench.at_compare('audit.table_at of 100k rows, 10 % changed twice since, vs SELECT * of the live table (rows written out as COPY does)',
+                        'bench.at_t2', :'at_moment2', NULL);
 -- (audit.revert_transaction of a 10k-row UPDATE: bench/audit.sh, each statement its own transaction)
