@@ -791,6 +791,16 @@ $$;
 COMMENT ON FUNCTION audit.row_at(regclass, jsonb, timestamptz) IS
     'The row with primary key pk as it was at time at (statement times), without excluded columns; NULL if it did not exist then. A row unchanged since is read from the table (as the caller). Before the earliest moment the log answers for (audit.enable, retention, a TRUNCATE that did not log its rows): 22023. A partial key (see audit.history) should name one row.';
 
+-- Whether a value of type t (whose base type, t itself unless a domain, is b) is what its input
+-- function makes of the text jsonb_populate_record gives it from the log: a scalar, an enum, a
+-- range (not an array, a composite, or a domain over a domain).
+CREATE FUNCTION audit._from_text(t pg_type, b pg_type) RETURNS boolean
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT b.typtype IN ('b', 'e', 'r', 'm') AND b.typcategory <> 'A' AND (t.typtype <> 'd' OR b.typtype <> 'd')
+$$;
+COMMENT ON FUNCTION audit._from_text(pg_type, pg_type) IS
+    'Internal: whether values of a type (and its base type) are read back from their text in the log by a cast, as jsonb_populate_record reads them.';
+
 -- The columns of a table made from a log image (SQL text over the image expression `image`), in
 -- column order: each `(image ->> 'column')::type`, as jsonb_populate_record reads a scalar (a JSON
 -- string's text, a number's or a boolean's; JSON null is NULL) without its per-row set-up; json
@@ -800,7 +810,7 @@ COMMENT ON FUNCTION audit.row_at(regclass, jsonb, timestamptz) IS
 -- caller then uses jsonb_populate_record.
 CREATE FUNCTION audit._image_columns(target regclass, image text) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE WHEN bool_and(b.typtype IN ('b', 'e', 'r', 'm') AND b.typcategory <> 'A' AND (t.typtype <> 'd' OR b.typtype <> 'd'))
+    SELECT CASE WHEN bool_and(audit._from_text(t, b))
                 THEN string_agg(CASE WHEN b.oid = 'jsonb'::regtype
                                      THEN format('nullif(%s -> %L, ''null'')::%s', image, a.attname, format_type(a.atttypid, a.atttypmod))
                                      WHEN b.oid = 'json'::regtype
@@ -842,8 +852,7 @@ COMMENT ON FUNCTION audit._table_at_work_mem() IS
 -- default hash operator class.
 CREATE FUNCTION audit._hashable_key(target regclass, key text) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(bool_and(b.typtype IN ('b', 'e', 'r', 'm') AND b.typcategory <> 'A' AND (t.typtype <> 'd' OR b.typtype <> 'd')
-                             AND b.oid NOT IN ('json'::regtype, 'jsonb'::regtype)
+    SELECT coalesce(bool_and(audit._from_text(t, b) AND b.oid NOT IN ('json'::regtype, 'jsonb'::regtype)
                              AND EXISTS (SELECT FROM pg_opclass oc JOIN pg_am am ON am.oid = oc.opcmethod
                                           WHERE oc.opcdefault AND am.amname = 'hash' AND oc.opcintype IN (t.oid, b.oid))), false)
       FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
@@ -899,17 +908,17 @@ BEGIN
     IF cut IS NOT NULL THEN
         PERFORM audit._truncate_error('audit.table_at', rel, at, cut);
     END IF;
-    -- key columns some change since `at` did not log as key columns (before a conversion)
-    partial := ARRAY(SELECT k FROM unnest(keys) AS k
-                      WHERE EXISTS (SELECT FROM audit._log_statement s JOIN audit._log_context c ON c.id = s.context
-                                     WHERE s.table_oid = ANY (oids) AND s.ts > at AND k = ANY (c.non_key)));
     excluded := (SELECT t.exclude_columns FROM audit._tracked t WHERE t.table_name = rel);
-    -- key columns some change since `at` did not log under this name (renamed since): the log
-    -- finds rows by their key, and would find none of those
-    SELECT string_agg(DISTINCT k, ', '), max(s.ts) INTO missing, cut
+    -- In one pass over the statements since `at`: key columns some change logged as non-key
+    -- columns (before a conversion: partial), and key columns some change did not log under this
+    -- name (renamed since: missing; the log finds rows by their key, and would find none of those).
+    SELECT coalesce(array_agg(DISTINCT k) FILTER (WHERE k = ANY (c.non_key)), '{}'),
+           string_agg(DISTINCT k, ', ') FILTER (WHERE m.missing), max(s.ts) FILTER (WHERE m.missing)
+      INTO partial, missing, cut
       FROM unnest(keys) AS k, audit._log_statement s JOIN audit._log_context c ON c.id = s.context
-     WHERE s.table_oid = ANY (oids) AND s.ts > at AND s.op IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')
-       AND NOT k = ANY (c.columns) AND NOT k = ANY (coalesce(c.non_key, '{}')) AND NOT k = ANY (excluded);
+     CROSS JOIN LATERAL (SELECT s.op IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE') AND NOT k = ANY (c.columns)
+                                AND NOT k = ANY (coalesce(c.non_key, '{}')) AND NOT k = ANY (excluded) AS missing) AS m
+     WHERE s.table_oid = ANY (oids) AND s.ts > at;
     IF missing IS NOT NULL THEN
         RAISE EXCEPTION 'the audit log of % cannot answer for %', rel, at
               USING ERRCODE = 'invalid_parameter_value',
@@ -921,9 +930,6 @@ BEGIN
                            ELSE format('t.%I', a.attname) END, ', ' ORDER BY a.attnum)
       INTO cols
       FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped;
-    -- A key of one column every change since `at` logged as the key, of a type read back from its
-    -- text (the common case): three statements, each reading only what it returns, so the cost
-    -- over reading the table is that of the rows changed since, not of the table.
     -- A function in FROM hands over its whole result at once, in a store the first RETURN QUERY
     -- makes with the work_mem of that moment: made here with pg_storage_ext.table_at_work_mem (or
     -- work_mem, when larger), so the result is not written to a temporary file at work_mem; the
@@ -932,6 +938,9 @@ BEGIN
     PERFORM set_config('work_mem', greatest(pg_size_bytes(mem) / 1024, audit._table_at_work_mem()) || 'kB', true);
     RETURN QUERY EXECUTE format('SELECT * FROM %s WHERE false', rel);   -- (dynamic: no plan kept across ALTER TABLE)
     PERFORM set_config('work_mem', mem, true);
+    -- A key of one column every change since `at` logged as the key, of a type read back from its
+    -- text (the common case): three statements, each reading only what it returns, so the cost
+    -- over reading the table is that of the rows changed since, not of the table.
     IF cardinality(keys) = 1 AND cardinality(partial) = 0 AND audit._hashable_key(rel, keys[1]) THEN
         -- 1. Every key a change since `at` touched (its key before the change, and the key an
         --    UPDATE gave it; told apart as jsonb, numbers by value), as the log's text; and
@@ -1035,6 +1044,7 @@ COMMENT ON FUNCTION audit.table_at(anyelement, timestamptz) IS
 GRANT EXECUTE ON FUNCTION audit._check_at(text, regclass, timestamptz), audit._truncated_since(regclass, oid[], timestamptz),
                           audit._truncate_error(text, regclass, timestamptz, timestamptz), audit._live_row(regclass, jsonb),
                           audit._image_columns(regclass, text), audit._hashable_key(regclass, text), audit._table_at_work_mem(),
+                          audit._from_text(pg_type, pg_type),
                           storage._refuse_on_citus(regclass, text, text) TO audit_reader;
 
 -- "Row l is row r" in the columns of a log image, as SQL: each column of the table the image

@@ -401,9 +401,38 @@ UPDATE at_day SET v = 1 WHERE extract(day FROM id) = 1;
 DELETE FROM at_day WHERE extract(day FROM id) = 2;
 SELECT count(*) AS rows, count(*) FILTER (WHERE v = 1) AS changed_since FROM audit.table_at(NULL::at_day, :'d0');
 
+-- 26. table_at's new surface as ordinary LOGIN roles: without audit_reader neither table_at nor
+-- its helpers run (42501); a reader with row security sees only its own live rows (the log's rows
+-- are the log's, which it may read whole); the memory setting takes no SQL and no size beyond 2GB
+CREATE ROLE regress_at_login LOGIN;
+CREATE ROLE regress_at_rls LOGIN IN ROLE audit_reader;
+CREATE TABLE at_rls (id int PRIMARY KEY, owner name, v text);
+INSERT INTO at_rls VALUES (1, 'regress_at_rls', 'mine'), (2, 'someone', 'theirs'), (3, 'someone', 'theirs too');
+SELECT audit.enable('at_rls');
+ALTER TABLE at_rls ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own ON at_rls USING (owner = current_user);
+GRANT SELECT ON at_rls TO regress_at_login, regress_at_rls;
+SELECT clock_timestamp() AS l0 \gset
+UPDATE at_rls SET v = 'theirs, edited' WHERE id = 3;
+SET ROLE regress_at_login;
+SELECT pg_temp.err('SELECT count(*) FROM audit.table_at(NULL::at_rls, now())') AS not_a_reader,
+       pg_temp.err('SELECT audit._image_columns(''at_rls'', ''x'')') AS image_columns,
+       pg_temp.err('SELECT audit._hashable_key(''at_rls'', ''id'')') AS hashable_key,
+       pg_temp.err('SELECT audit._table_at_work_mem()') AS work_mem_helper;
+RESET ROLE;
+SET ROLE regress_at_rls;
+SELECT id, v FROM audit.table_at(NULL::at_rls, :'l0') ORDER BY id;
+SELECT pg_temp.err('SET pg_storage_ext.table_at_work_mem = ''64MB''''; DROP TABLE at_rls; --''') AS injected,
+       pg_temp.err('SET pg_storage_ext.table_at_work_mem = ''3GB''') AS too_big;
+SET pg_storage_ext.table_at_work_mem = '1GB';
+SELECT audit._table_at_work_mem() AS kb, count(*) AS rows FROM audit.table_at(NULL::at_rls, :'l0');
+RESET pg_storage_ext.table_at_work_mem;
+RESET ROLE;
+SELECT count(*) AS at_rls_still_there FROM at_rls;
+
 SELECT audit.disable(t) FROM unnest(ARRAY['accounts', 'events', 'm.status', 'sneaky', 'pt', 'ip', 'cv2', 'ra', 'rb', 'vg',
-                                          'r1', 'na', 'nc', 'np', 'q', 'f1', 'f2', 'fl', 'js', 'at_alter', 'at_num', 'at_ren', 'at_tz', 'at_day']::regclass[]) AS t;
-DROP TABLE accounts, events, sneaky, pt, ip, ic, cv2, cv2_then, ra, rb, vg, r1, na, nc, np, q, side, f1, f2, fl, js, at_alter, at_num, at_ren, at_tz, at_day;
+                                          'r1', 'na', 'nc', 'np', 'q', 'f1', 'f2', 'fl', 'js', 'at_alter', 'at_num', 'at_ren', 'at_tz', 'at_day', 'at_rls']::regclass[]) AS t;
+DROP TABLE accounts, events, sneaky, pt, ip, ic, cv2, cv2_then, ra, rb, vg, r1, na, nc, np, q, side, f1, f2, fl, js, at_alter, at_num, at_ren, at_tz, at_day, at_rls;
 DROP ROLE regress_undoer;
 DROP SCHEMA m CASCADE;
-DROP ROLE regress_mallory, regress_alice;
+DROP ROLE regress_mallory, regress_alice, regress_at_login, regress_at_rls;
