@@ -15,7 +15,7 @@ unset MAKELEVEL MAKEFLAGS MFLAGS MAKEOVERRIDES
 step_start "system packages"
 need=(bison flex libclang-dev clang pkg-config libssl-dev libicu-dev liblz4-dev libzstd-dev
   libxml2-dev libreadline-dev zlib1g-dev xz-utils gpgv curl ca-certificates make gcc openssl
-  chromium)
+  chromium haproxy)
 [ "$(id -u)" = 0 ] && need+=(sudo)
 done_what=$(install_packages "${need[@]}")
 step_end "$done_what"

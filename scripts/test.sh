@@ -99,5 +99,9 @@ step_start "http endpoint"
 "$PGSE_ROOT/scripts/test-http.sh" 28861 28862 | count
 step_end ok
 
+step_start "routing endpoints (haproxy)"
+"$PGSE_ROOT/scripts/test-routing.sh" 28881 28882 | count
+step_end ok
+
 passed=$(awk '/^test result: ok\./ {n += $4} /^ok / {n++} END {print n + 0}' "$summary")
 echo "make test: $passed passed, 0 failed"

@@ -114,3 +114,35 @@ COMMENT ON FUNCTION storage.replication_status() IS
 
 GRANT SELECT ON storage.heartbeat TO pg_monitor;
 GRANT EXECUTE ON FUNCTION storage.replication_status() TO pg_monitor;
+
+-- The routing endpoints of the HTTP endpoint (/primary, /replica?lag=, /read-only, /health,
+-- /readiness; crates/core/src/routing.rs decides from this row): the server's own state, no
+-- query text. lag_seconds is 0 on a standby that has replayed all it received (an idle primary,
+-- or paused with nothing to replay, is never a false lag), else replication_status()'s lag from
+-- the replayed heartbeat.
+CREATE FUNCTION storage._routing_state(
+    OUT standby boolean, OUT writable boolean, OUT receiving boolean, OUT replication text,
+    OUT byte_lag numeric, OUT lag_seconds double precision, OUT clients bigint, OUT client_slots bigint)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    standby := pg_is_in_recovery();
+    writable := NOT standby AND NOT current_setting('default_transaction_read_only')::boolean;
+    IF standby THEN
+        receiving := EXISTS (SELECT FROM pg_stat_wal_receiver w WHERE w.status = 'streaming');
+        SELECT r.state, r.byte_lag, extract(epoch FROM r.replay_lag)
+          INTO replication, byte_lag, lag_seconds
+          FROM storage.replication_status() r;
+        IF receiving AND byte_lag = 0 THEN
+            lag_seconds := 0;
+        END IF;
+    ELSE
+        receiving := false; replication := 'primary'; byte_lag := 0; lag_seconds := 0;
+    END IF;
+    SELECT count(*) INTO clients FROM pg_stat_activity a WHERE a.backend_type = 'client backend';
+    client_slots := greatest(1, current_setting('max_connections')::int
+                                - current_setting('superuser_reserved_connections')::int
+                                - current_setting('reserved_connections')::int);
+END $$;
+COMMENT ON FUNCTION storage._routing_state() IS
+    'Internal: the server''s state the HTTP endpoint''s routing endpoints answer from (primary accepting writes, streaming standby, bytes and seconds of replay lag, client connections and slots); no query text.';
+GRANT EXECUTE ON FUNCTION storage._routing_state() TO pg_monitor;

@@ -1,7 +1,8 @@
 //! The metrics endpoint: served when `pg_storage_ext.http_listen` is set and the library is in
 //! `shared_preload_libraries`: `GET /metrics` (`storage.metrics_prometheus()`) and `GET /`
-//! (`storage.health_report_html()`), read-only, connected to `pg_storage_ext.http_database` as
-//! `pg_storage_ext.http_role`.
+//! (`storage.health_report_html()`), and the routing endpoints of load balancers (`/primary`,
+//! `/replica?lag=`, ..., `pg_storage_core::routing`, from `storage._routing_state()`), read-only,
+//! connected to `pg_storage_ext.http_database` as `pg_storage_ext.http_role`.
 //!
 //! Two background workers. The supervisor (registered at server start, restarted by the
 //! postmaster 10 s after any exit but a shutdown) connects to no database: it checks the
@@ -25,7 +26,8 @@
 //! database one query per period. An error answers 500 and the worker goes on.
 
 use crate::gucs;
-use pg_storage_core::http::{parse_head, response, worth_parsing, Head};
+use pg_storage_core::http::{parse_head, response, worth_parsing, Head, Method};
+use pg_storage_core::routing;
 use pgrx::bgworkers::{
     BackgroundWorker, BackgroundWorkerBuilder, BackgroundWorkerStatus, BgWorkerStartTime,
     DynamicBackgroundWorker, SignalWakeFlags,
@@ -37,7 +39,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const MAX_CONNECTIONS: usize = 64;
@@ -290,8 +292,41 @@ pub extern "C-unwind" fn pg_storage_ext_http_supervisor(_arg: pg_sys::Datum) {
 /// One request, parsed by a connection thread, answered by the worker.
 struct Job {
     path: String,
-    head_only: bool,
+    query: String,
+    method: Method,
     reply: mpsc::Sender<Vec<u8>>,
+}
+
+/// The server's state as the worker last read it for the routing endpoints: when, and what (an
+/// error when the database did not answer).
+type LastState = Option<(Instant, Result<routing::State, String>)>;
+
+/// What a connection thread shares with the worker: the queue of requests, and the last state
+/// read, from which it answers a routing endpoint itself when the worker is busy.
+#[derive(Clone)]
+struct Ends {
+    jobs: mpsc::Sender<Job>,
+    last: Arc<Mutex<LastState>>,
+}
+
+/// How long a connection thread waits for the worker to answer a routing endpoint from a fresh
+/// state before answering from the last state read.
+const ROUTING_WAIT: Duration = Duration::from_millis(40);
+/// The worker reads the state again when the last one is older than this (a flood of probes
+/// costs the database at most 20 small queries a second).
+const ROUTING_FRESH: Duration = Duration::from_millis(50);
+/// A state older than this (the worker stuck longer than a statement timeout) is no state: the
+/// routing endpoints answer 503.
+const ROUTING_STALE: Duration = Duration::from_secs(15);
+
+/// A routing endpoint's answer from the last state read, as the worker would give it.
+fn routing_answer(path: &str, query: &str, method: Method, last: &LastState) -> Vec<u8> {
+    let state = match last {
+        Some((at, Ok(s))) if at.elapsed() < ROUTING_STALE => Some(s),
+        _ => None,
+    };
+    let (status, body) = routing::answer(path, query, state);
+    response(status, "application/json", body.as_bytes(), method)
 }
 
 // Phases of a connection: its thread reads the head, waits for the worker's answer, writes it;
@@ -326,7 +361,7 @@ fn write_all(mut s: &TcpStream, bytes: &[u8]) {
 }
 
 /// Reads the request head within the limits, hands it to the worker, writes the answer.
-fn serve(stream: TcpStream, jobs: mpsc::Sender<Job>, state: &ConnState) {
+fn serve(stream: TcpStream, ends: Ends, state: &ConnState) {
     let started = Instant::now();
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
@@ -361,23 +396,48 @@ fn serve(stream: TcpStream, jobs: mpsc::Sender<Job>, state: &ConnState) {
         }
     };
     let answer = match head {
-        Head::Request { method, path } if method == "GET" || method == "HEAD" => {
+        Head::Request {
+            method,
+            path,
+            query,
+        } if Method::parse(&method).is_some() => {
+            // OPTIONS (HAProxy's default check): the status GET would get, no body
+            let method = Method::parse(&method).unwrap_or(Method::Get);
+            let routing = routing::is_routing(&path);
             let (tx, rx) = mpsc::channel();
             let job = Job {
-                path,
-                head_only: method == "HEAD",
+                path: path.clone(),
+                query: query.clone(),
+                method,
                 reply: tx,
             };
-            if !state.pass(READING, WAITING) || jobs.send(job).is_err() {
+            if !state.pass(READING, WAITING) || ends.jobs.send(job).is_err() {
                 return;
             }
-            match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(a) => a,
-                Err(_) => response(503, "text/plain", b"busy\n", false),
+            if routing {
+                // a load balancer's probe is answered within ROUTING_WAIT whatever the worker
+                // is doing: from a fresh state when it is free, else from the last one
+                match rx.recv_timeout(ROUTING_WAIT) {
+                    Ok(a) => a,
+                    Err(_) => match ends.last.lock() {
+                        Ok(last) => routing_answer(&path, &query, method, &last),
+                        Err(_) => response(503, "text/plain", b"busy\n", method),
+                    },
+                }
+            } else {
+                match rx.recv_timeout(Duration::from_secs(60)) {
+                    Ok(a) => a,
+                    Err(_) => response(503, "text/plain", b"busy\n", Method::Get),
+                }
             }
         }
-        Head::Request { .. } => response(405, "text/plain", b"only GET and HEAD\n", false),
-        Head::Bad(status) => response(status, "text/plain", b"bad request\n", false),
+        Head::Request { .. } => response(
+            405,
+            "text/plain",
+            b"only GET, HEAD and OPTIONS\n",
+            Method::Get,
+        ),
+        Head::Bad(status) => response(status, "text/plain", b"bad request\n", Method::Get),
         Head::Incomplete => return,
     };
     if !state.pass(READING, WRITING) && !state.pass(WAITING, WRITING) {
@@ -403,7 +463,7 @@ fn serve(stream: TcpStream, jobs: mpsc::Sender<Job>, state: &ConnState) {
 /// Accepts connections (on a thread of its own, touching no PostgreSQL state): each to a thread
 /// of its own; at the limit the oldest connection still reading its head (or writing) is closed
 /// to make room; 503 when every connection waits for an answer.
-fn accept_loop(listener: TcpListener, jobs: mpsc::Sender<Job>) {
+fn accept_loop(listener: TcpListener, ends: Ends) {
     let live = Arc::new(AtomicUsize::new(0));
     let mut open: VecDeque<(TcpStream, Arc<ConnState>)> = VecDeque::new();
     for stream in listener.incoming() {
@@ -433,14 +493,14 @@ fn accept_loop(listener: TcpListener, jobs: mpsc::Sender<Job>) {
                         503,
                         "text/plain",
                         b"too many connections: yours was the slowest\n",
-                        false,
+                        Method::Get,
                     ));
                 }
                 let _ = oldest.shutdown(Shutdown::Both);
             }
         }
         if open.len() >= MAX_CONNECTIONS || live.load(Ordering::SeqCst) >= MAX_THREADS {
-            let busy = response(503, "text/plain", b"too many connections\n", false);
+            let busy = response(503, "text/plain", b"too many connections\n", Method::Get);
             let _ = stream.set_nonblocking(true);
             let _ = (&stream).write_all(&busy);
             continue;
@@ -453,12 +513,12 @@ fn accept_loop(listener: TcpListener, jobs: mpsc::Sender<Job>) {
             opened: Instant::now(),
         });
         live.fetch_add(1, Ordering::SeqCst);
-        let (mine, alive, jobs) = (Arc::clone(&state), Arc::clone(&live), jobs.clone());
+        let (mine, alive, ends) = (Arc::clone(&state), Arc::clone(&live), ends.clone());
         let spawned = std::thread::Builder::new()
             .name("pgse-http".into())
             .stack_size(256 * 1024)
             .spawn(move || {
-                serve(stream, jobs, &mine);
+                serve(stream, ends, &mine);
                 mine.phase.store(DONE, Ordering::SeqCst);
                 alive.fetch_sub(1, Ordering::SeqCst);
             });
@@ -487,25 +547,23 @@ fn without_signals<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
-/// Runs one query returning text in its own transaction; an error is caught, rolled back and
-/// returned as its message (the worker goes on).
-fn query_text(sql: &'static str) -> Result<String, String> {
-    BackgroundWorker::transaction(|| {
+/// Runs `f` in a transaction and a subtransaction of its own; an error is caught, rolled back and
+/// returned as its message (the worker goes on). The one wrapper of the endpoint's SPI calls.
+fn guarded<R>(f: impl FnOnce() -> Result<R, String>) -> Result<R, String> {
+    BackgroundWorker::transaction(std::panic::AssertUnwindSafe(|| {
         // SAFETY: the subtransaction dance of PL/pgSQL's exception blocks: begin, run, release on
         // success; on error restore the memory context and resource owner, then roll back
         unsafe {
             let cxt = pg_sys::CurrentMemoryContext;
             let owner = pg_sys::CurrentResourceOwner;
             pg_sys::BeginInternalSubTransaction(std::ptr::null());
-            let result = PgTryBuilder::new(|| {
-                let v = crate::catalog::read_one::<String>(sql)
-                    .map_err(|e| e.to_string())
-                    .and_then(|v| v.ok_or_else(|| "no answer".to_owned()));
+            let result = PgTryBuilder::new(std::panic::AssertUnwindSafe(|| {
+                let v = f();
                 pg_sys::ReleaseCurrentSubTransaction();
                 pg_sys::MemoryContextSwitchTo(cxt);
                 pg_sys::CurrentResourceOwner = owner;
                 v
-            })
+            }))
             .catch_others(|e| {
                 pg_sys::MemoryContextSwitchTo(cxt);
                 pg_sys::RollbackAndReleaseCurrentSubTransaction();
@@ -520,6 +578,42 @@ fn query_text(sql: &'static str) -> Result<String, String> {
             .execute();
             result
         }
+    }))
+}
+
+/// Runs one query returning text (guarded).
+fn query_text(sql: &'static str) -> Result<String, String> {
+    guarded(|| {
+        crate::catalog::read_one::<String>(sql)
+            .map_err(|e| e.to_string())
+            .and_then(|v| v.ok_or_else(|| "no answer".to_owned()))
+    })
+}
+
+/// The server's state for the routing endpoints (`storage._routing_state()`, guarded).
+fn routing_state() -> Result<routing::State, String> {
+    guarded(|| {
+        Spi::connect(|client| {
+            let row = client
+                .select(
+                    "SELECT standby, writable, receiving, replication, byte_lag::float8, lag_seconds, \
+                            clients::int8, client_slots::int8 FROM storage._routing_state()",
+                    Some(1),
+                    &[],
+                )?
+                .first();
+            Ok::<_, pgrx::spi::Error>(routing::State {
+                standby: row.get::<bool>(1)?.unwrap_or(false),
+                writable: row.get::<bool>(2)?.unwrap_or(false),
+                receiving: row.get::<bool>(3)?.unwrap_or(false),
+                replication: row.get::<String>(4)?.unwrap_or_default(),
+                byte_lag: row.get::<f64>(5)?,
+                lag_seconds: row.get::<f64>(6)?,
+                clients: row.get::<i64>(7)?.unwrap_or(0),
+                client_slots: row.get::<i64>(8)?.unwrap_or(0),
+            })
+        })
+        .map_err(|e| e.to_string())
     })
 }
 
@@ -554,13 +648,34 @@ struct Cached {
     body: Vec<u8>,
 }
 
-fn answer(job: &Job, cache: &mut HashMap<&'static str, Cached>) -> Vec<u8> {
+fn answer(
+    job: &Job,
+    cache: &mut HashMap<&'static str, Cached>,
+    last: &Mutex<LastState>,
+) -> Vec<u8> {
+    if routing::is_routing(&job.path) {
+        let mut last = match last.lock() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if last
+            .as_ref()
+            .is_none_or(|(at, _)| at.elapsed() >= ROUTING_FRESH)
+        {
+            let state = routing_state();
+            if let Err(msg) = &state {
+                pgrx::log!("pg_storage_ext http: reading the routing state failed: {msg}");
+            }
+            *last = Some((Instant::now(), state));
+        }
+        return routing_answer(&job.path, &job.query, job.method, &last);
+    }
     let Some(r) = route(&job.path) else {
         return response(
             404,
             "text/plain",
-            b"not found: try /metrics or /\n",
-            job.head_only,
+            b"not found: try /metrics, /, /primary, /replica, /read-only, /health, /liveness or /readiness\n",
+            job.method,
         );
     };
     let fresh = cache.get(r.sql).is_some_and(|c| c.at.elapsed() < r.ttl);
@@ -586,7 +701,7 @@ fn answer(job: &Job, cache: &mut HashMap<&'static str, Cached>) -> Vec<u8> {
         cache.insert(r.sql, computed);
     }
     let c = &cache[r.sql];
-    response(c.status, c.content_type, &c.body, job.head_only)
+    response(c.status, c.content_type, &c.body, job.method)
 }
 
 #[pg_guard]
@@ -631,10 +746,15 @@ pub extern "C-unwind" fn pg_storage_ext_http_main(_arg: pg_sys::Datum) {
         }
     };
     let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
+    let last: Arc<Mutex<LastState>> = Arc::new(Mutex::new(None));
+    let ends = Ends {
+        jobs: jobs_tx,
+        last: Arc::clone(&last),
+    };
     let acceptor = without_signals(move || {
         std::thread::Builder::new()
             .name("pgse-http-accept".into())
-            .spawn(move || accept_loop(listener, jobs_tx))
+            .spawn(move || accept_loop(listener, ends))
     });
     if let Err(e) = acceptor {
         pgrx::warning!("pg_storage_ext http: cannot start the accepting thread: {e}");
@@ -649,9 +769,17 @@ pub extern "C-unwind" fn pg_storage_ext_http_main(_arg: pg_sys::Datum) {
     let mut checked = Instant::now();
     while BackgroundWorker::wait_latch(Some(Duration::from_millis(20))) {
         // requests read so far: answered here, on the worker's thread
-        while let Ok(job) = jobs_rx.try_recv() {
-            let a = answer(&job, &mut cache);
+        // (the routing endpoints first: a load balancer's probe is not queued behind a page)
+        let mut jobs: Vec<Job> = jobs_rx.try_iter().collect();
+        jobs.sort_by_key(|j| !routing::is_routing(&j.path));
+        for job in jobs {
+            let a = answer(&job, &mut cache, &last);
             let _ = job.reply.send(a);
+        }
+        // a reload: the settings the routing endpoints read (default_transaction_read_only)
+        if BackgroundWorker::sighup_received() {
+            // SAFETY: outside any transaction, on the worker's own thread, as PostgresMain does
+            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
         }
         // the statistics of the queries run (pg_stat_database, pg_stat_user_functions): a
         // worker outside PostgresMain sends them only when asked

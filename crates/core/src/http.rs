@@ -9,8 +9,13 @@ pub const MAX_HEAD: usize = 8 * 1024;
 pub enum Head {
     /// The head is not complete yet: read more.
     Incomplete,
-    /// A complete request line: method and path (query string removed).
-    Request { method: String, path: String },
+    /// A complete request line: method, path and query string (without its `?`; fragment
+    /// removed).
+    Request {
+        method: String,
+        path: String,
+        query: String,
+    },
     /// Not HTTP, or over the limit: the status to answer with.
     Bad(u16),
 }
@@ -35,10 +40,10 @@ pub fn worth_parsing(buf: &[u8], old_len: usize) -> bool {
     end || bare_cr || (control && !buf.contains(&b'\n'))
 }
 
-/// The path of a request target: origin form (`/metrics?x`) or absolute form
-/// (`http://host:9187/metrics`, RFC 9112 §3.2.2), query and fragment removed; `*` (asterisk
-/// form) as is; None for anything else.
-fn target_path(target: &str) -> Option<String> {
+/// The path and query of a request target: origin form (`/metrics?x`) or absolute form
+/// (`http://host:9187/metrics`, RFC 9112 §3.2.2), the fragment removed; `*` (asterisk form) as
+/// is; None for anything else.
+fn target_path(target: &str) -> Option<(String, String)> {
     let rest = if target.starts_with('/') || target == "*" {
         target
     } else {
@@ -51,12 +56,15 @@ fn target_path(target: &str) -> Option<String> {
         if at == 0 {
             return None;
         }
-        match &after[at..] {
-            p if p.starts_with('/') => p,
-            _ => "/",
-        }
+        // an empty path (`http://h?x`) is `/` (RFC 9110 §4.2.3): the path is empty below
+        &after[at..]
     };
-    Some(rest.split(['?', '#']).next().unwrap_or("/").to_owned())
+    let rest = rest.split('#').next().unwrap_or("");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    Some((
+        if path.is_empty() { "/" } else { path }.to_owned(),
+        query.to_owned(),
+    ))
 }
 
 /// Reads a request head from the bytes received so far. Lines end with CRLF or a bare LF
@@ -146,12 +154,13 @@ pub fn parse_head(buf: &[u8]) -> Head {
     if target.bytes().any(|b| b.is_ascii_control() || b >= 0x7f) {
         return Head::Bad(400);
     }
-    let Some(path) = target_path(target) else {
+    let Some((path, query)) = target_path(target) else {
         return Head::Bad(400);
     };
     Head::Request {
         method: method.to_owned(),
         path,
+        query,
     }
 }
 
@@ -159,7 +168,9 @@ pub fn parse_head(buf: &[u8]) -> Head {
 pub fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        204 => "No Content",
         400 => "Bad Request",
+        401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
@@ -170,16 +181,45 @@ pub fn reason(status: u16) -> &'static str {
     }
 }
 
-/// A complete response: status line, length, type, `Connection: close`, then the body.
-pub fn response(status: u16, content_type: &str, body: &[u8], head_only: bool) -> Vec<u8> {
+/// How a request wants its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// The whole answer.
+    Get,
+    /// The head of the answer GET would get (its length included), no body.
+    Head,
+    /// The status and what the resource allows (`Allow`), no body, a length of 0.
+    Options,
+}
+
+impl Method {
+    /// The methods the endpoint answers; None for any other (405).
+    pub fn parse(m: &str) -> Option<Method> {
+        match m {
+            "GET" => Some(Method::Get),
+            "HEAD" => Some(Method::Head),
+            "OPTIONS" => Some(Method::Options),
+            _ => None,
+        }
+    }
+}
+
+/// A complete response: status line, length, type, `Connection: close`, then the body (none
+/// for HEAD and OPTIONS; OPTIONS and 405 say what is allowed).
+pub fn response(status: u16, content_type: &str, body: &[u8], method: Method) -> Vec<u8> {
+    let length = if method == Method::Options {
+        0
+    } else {
+        body.len()
+    };
+    let allow = status == 405 || method == Method::Options;
     let mut out = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n{}\r\n",
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\nConnection: close\r\nCache-Control: no-store\r\n{}\r\n",
         reason(status),
-        body.len(),
-        if status == 405 { "Allow: GET, HEAD\r\n" } else { "" }
+        if allow { "Allow: GET, HEAD, OPTIONS\r\n" } else { "" }
     )
     .into_bytes();
-    if !head_only {
+    if method == Method::Get {
         out.extend_from_slice(body);
     }
     out
@@ -190,9 +230,11 @@ mod tests {
     use super::*;
 
     fn req(m: &str, p: &str) -> Head {
+        let (path, query) = p.split_once('?').unwrap_or((p, ""));
         Head::Request {
             method: m.into(),
-            path: p.into(),
+            path: path.into(),
+            query: query.into(),
         }
     }
 
@@ -202,7 +244,11 @@ mod tests {
             parse_head(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
             req("GET", "/metrics")
         );
-        assert_eq!(parse_head(b"GET /?x=1 HTTP/1.0\n\n"), req("GET", "/"));
+        assert_eq!(parse_head(b"GET /?x=1 HTTP/1.0\n\n"), req("GET", "/?x=1"));
+        assert_eq!(
+            parse_head(b"GET /replica?lag=10MB#f HTTP/1.1\r\n\r\n"),
+            req("GET", "/replica?lag=10MB")
+        );
         assert_eq!(
             parse_head(b"GET /metrics HTTP/1.1\r\nHost"),
             Head::Incomplete
@@ -230,7 +276,7 @@ mod tests {
         );
         assert_eq!(
             parse_head(b"GET HTTP://example.com/?since=1h#x HTTP/1.1\r\n\r\n"),
-            req("GET", "/")
+            req("GET", "/?since=1h")
         );
         assert_eq!(
             parse_head(b"HEAD https://h HTTP/1.0\r\n\r\n"),
@@ -238,7 +284,7 @@ mod tests {
         );
         assert_eq!(
             parse_head(b"GET http://h?x=1 HTTP/1.1\r\n\r\n"),
-            req("GET", "/")
+            req("GET", "/?x=1")
         );
         assert_eq!(
             parse_head(b"OPTIONS * HTTP/1.1\r\n\r\n"),
@@ -346,12 +392,21 @@ mod tests {
 
     #[test]
     fn responses() {
-        let r = String::from_utf8(response(200, "text/plain", b"hi", false)).unwrap();
+        let r = String::from_utf8(response(200, "text/plain", b"hi", Method::Get)).unwrap();
         assert!(r.starts_with("HTTP/1.1 200 OK\r\n"));
         assert!(r.contains("Content-Length: 2\r\n"));
         assert!(r.ends_with("\r\n\r\nhi"));
-        let r = String::from_utf8(response(405, "text/plain", b"no", true)).unwrap();
-        assert!(r.contains("Allow: GET, HEAD\r\n"));
+        let r = String::from_utf8(response(405, "text/plain", b"no", Method::Head)).unwrap();
+        assert!(r.contains("Allow: GET, HEAD, OPTIONS\r\n"));
+        assert!(r.contains("Content-Length: 2\r\n"));
         assert!(r.ends_with("\r\n\r\n"));
+        let r =
+            String::from_utf8(response(503, "application/json", b"{}", Method::Options)).unwrap();
+        assert!(r.starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
+        assert!(r.contains("Allow: GET, HEAD, OPTIONS\r\n"));
+        assert!(r.contains("Content-Length: 0\r\n"));
+        assert!(r.ends_with("\r\n\r\n"));
+        assert_eq!(Method::parse("OPTIONS"), Some(Method::Options));
+        assert_eq!(Method::parse("get"), None);
     }
 }

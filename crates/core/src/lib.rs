@@ -12,5 +12,6 @@ pub mod names;
 pub mod partition;
 pub mod prometheus;
 pub mod report;
+pub mod routing;
 pub mod search;
 pub mod stack;
