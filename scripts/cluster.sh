@@ -35,6 +35,7 @@ cron.database_name = 'postgres'
 cron.use_background_workers = on
 max_worker_processes = 16
 max_locks_per_transaction = 1024
+max_prepared_transactions = 8
 fsync = off
 synchronous_commit = off
 full_page_writes = off

@@ -253,4 +253,32 @@ c=$(code GET "$shttp" /primary)
 [ "$c" = 200 ] || fail "/primary on the promoted standby: $c"
 pass "failover: the old primary stopped, pg_promote() on the standby: the write port reaches the new primary ${took} ms after the promotion (interval x fall: $((inter * fall)) ms) and takes writes"
 kill "$hp" 2>/dev/null || true
+
+# the archiver check on the new primary: archive_command failing names the last failure and
+# the segments waiting; working again, it is ok
+as_user tee -a "$dir/standby/postgresql.conf" >/dev/null <<CONF
+archive_mode = on
+archive_command = 'false'
+CONF
+as_user "$bin/pg_ctl" -D "$dir/standby" -l "$dir/standby.log" -w restart >/dev/null || fail "the new primary did not restart with archive_mode on"
+sq "CREATE TABLE archived AS SELECT g FROM generate_series(1, 1000) g; SELECT pg_switch_wal()" >/dev/null
+ok=
+for _ in $(seq 100); do
+  [ "$(sq "SELECT failed_count > 0 FROM pg_stat_archiver")" = t ] && { ok=1; break; }
+  sleep 0.1
+done
+[ -n "$ok" ] || fail "archive_command 'false' did not fail"
+got=$(sq "SELECT status || ' ' || value || ': ' || detail FROM storage.health() WHERE check_name = 'archiver'")
+[[ $got =~ ^(warning|critical)\ [1-9][0-9]*:\ archive_command\ is\ failing:\ last\ failure\ [0-9A-F]{24}\ at\ .*segments\ wait ]] ||
+  fail "the archiver check while archive_command fails: $got"
+sq "ALTER SYSTEM SET archive_command = 'true'" >/dev/null
+sq "SELECT pg_reload_conf()" >/dev/null
+ok=
+for _ in $(seq 150); do
+  got2=$(sq "SELECT status || ' ' || value || ': ' || detail FROM storage.health() WHERE check_name = 'archiver'")
+  [[ $got2 == "ok 0: archiving works"* ]] && { ok=1; break; }
+  sleep 0.2
+done
+[ -n "$ok" ] || fail "the archiver check once archive_command works again: $got2"
+pass "the archiver check: ${got%%;*}; once archive_command works again: ${got2%%;*}"
 ! grep -q 'terminated by signal' "$dir/server.log" "$dir/standby.log" || fail "a process was terminated by a signal"

@@ -56,6 +56,10 @@ INSERT INTO storage.health_thresholds (check_name, warn, critical, description) 
     ('cron_job_failures', 1, 3, 'failed runs of the extension''s pg_cron jobs in the last hour'),
     ('maintenance_overdue', 1, NULL, 'tables past the maintenance thresholds for VACUUM or ANALYZE with none in the last day'),
     ('maintenance_failures', 1, NULL, 'commands of storage.run_maintenance_plan() that failed in the last day'),
+    ('xmin_horizon', 10000000, 500000000, 'transactions since the oldest xmin VACUUM must keep (a session, replication slot, prepared transaction or standby); detail: which, since when, and the command that releases it'),
+    ('archiver', 1, 20, 'WAL segments waiting to be archived while archive_command fails (0 when it works or archive_mode is off); detail: the last failure'),
+    ('checkpoints', 20, 50, '% of checkpoints since the last snapshot that were requested (WAL past max_wal_size, CHECKPOINT, backups) rather than timed'),
+    ('wal_rate', NULL, NULL, 'bytes of WAL written per second since the last snapshot; detail: the share of max_wal_size one checkpoint_timeout writes at that rate'),
     ('citus_node_health', 1, 1, 'Citus: node pairs that cannot connect (citus_check_cluster_node_health()) plus inactive nodes; checked only where Citus is installed'),
     ('citus_rebalance', 1, NULL, 'Citus: shard moves the rebalancer plans (get_rebalance_table_shards_plan()); detail: shards per node; checked only where Citus is installed');
 
@@ -126,6 +130,26 @@ BEGIN
                -- from the replayed heartbeat; NaN, not 0, when nothing says how far behind it is
                coalesce((SELECT extract(epoch FROM r.replay_lag)::double precision FROM storage.replication_status() r), 'NaN');
     END IF;
+    -- checkpoints, WAL, archiving and the xmin horizon (the checks of the same names take their
+    -- rates against these)
+    RETURN QUERY
+    SELECT 'pg_stat_checkpointer_' || c.k || '_total', 'counter', 'pg_stat_checkpointer.' || c.k, '{}'::jsonb, c.v::double precision
+      FROM pg_stat_checkpointer k
+     CROSS JOIN LATERAL (VALUES ('num_timed', k.num_timed), ('num_requested', k.num_requested),
+                                ('restartpoints_timed', k.restartpoints_timed), ('restartpoints_req', k.restartpoints_req),
+                                ('buffers_written', k.buffers_written)) AS c(k, v);
+    RETURN QUERY
+    SELECT 'pg_stat_wal_bytes_total', 'counter', 'pg_stat_wal.wal_bytes: bytes of WAL written', '{}'::jsonb, w.wal_bytes::double precision
+      FROM pg_stat_wal w;
+    RETURN QUERY
+    SELECT 'pg_stat_archiver_' || c.k || '_total', 'counter', 'pg_stat_archiver.' || c.k, '{}'::jsonb, c.v::double precision
+      FROM pg_stat_archiver a CROSS JOIN LATERAL (VALUES ('archived_count', a.archived_count), ('failed_count', a.failed_count)) AS c(k, v);
+    RETURN QUERY
+    SELECT 'pg_storage_ext_xmin_horizon_age', 'gauge', 'transactions since the oldest xmin each kind of holder keeps (session, replication slot, prepared transaction, standby)',
+           jsonb_build_object('kind', k.kind), coalesce(max(x.xmin_age), 0)::double precision
+      FROM (VALUES ('session'), ('replication slot'), ('prepared transaction'), ('standby')) AS k(kind)
+      LEFT JOIN storage._xmin_holders() x ON x.kind = k.kind
+     GROUP BY k.kind;
     -- the extension's own figures, for roles that may read them (audit_reader for the audit ones)
     BEGIN
         -- writes of each audited table (its partitions included) and rows written to the audit log
@@ -181,6 +205,35 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION storage._metrics_collect() IS
     'Internal: the live metric samples (statistics views, host CPU and disk, the extension''s audit, partitions and matviews); a figure whose table a long transaction holds is left out (lock waits at most 1 s).';
+
+-- What holds back VACUUM's horizon: every session, replication slot, prepared transaction and
+-- standby (hot_standby_feedback) keeping an old xmin, with the command that releases it. Names
+-- and pids, never query text (the health check's detail reaches the HTTP endpoint).
+CREATE FUNCTION storage._xmin_holders()
+RETURNS TABLE (kind text, holder text, xmin_age bigint, since timestamptz, release text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT 'session', format('pid %s (%s, %s)', a.pid, coalesce(a.usename::text, a.backend_type), coalesce(a.state, 'no state')),
+           greatest(age(a.backend_xid), age(a.backend_xmin))::bigint, a.xact_start,
+           format('SELECT pg_terminate_backend(%s)', a.pid)
+      FROM pg_stat_activity a
+     WHERE (a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL) AND a.pid <> pg_backend_pid()
+    UNION ALL
+    SELECT 'replication slot', format('replication slot %s (%s%s)', s.slot_name, s.slot_type, CASE WHEN s.active THEN ', active' ELSE ', inactive' END),
+           greatest(age(s.xmin), age(s.catalog_xmin))::bigint, NULL::timestamptz,
+           format('SELECT pg_drop_replication_slot(%L)', s.slot_name)
+      FROM pg_replication_slots s WHERE s.xmin IS NOT NULL OR s.catalog_xmin IS NOT NULL
+    UNION ALL
+    SELECT 'prepared transaction', format('prepared transaction %s (%s)', p.gid, p.owner), age(p.transaction)::bigint, p.prepared,
+           format('ROLLBACK PREPARED %L', p.gid)
+      FROM pg_prepared_xacts p
+    UNION ALL
+    SELECT 'standby', format('standby %s (hot_standby_feedback)', coalesce(nullif(r.application_name, ''), 'pid ' || r.pid)),
+           age(r.backend_xmin)::bigint, r.backend_start,
+           'end the long queries on that standby (or set hot_standby_feedback = off there)'
+      FROM pg_stat_replication r WHERE r.backend_xmin IS NOT NULL
+$$;
+COMMENT ON FUNCTION storage._xmin_holders() IS
+    'Internal: every session, replication slot, prepared transaction and standby keeping an xmin back, its age in transactions, since when, and the command that releases it.';
 
 -- The latest snapshot's value of a metric with the given labels, and when it was taken.
 CREATE FUNCTION storage._metrics_last(name text, lbl jsonb DEFAULT '{}', OUT ts timestamptz, OUT value double precision)
@@ -280,6 +333,7 @@ DECLARE
     p1 double precision;
     p2 double precision;
     timeout text;
+    snap_at timestamptz;
 BEGIN
     since := CASE WHEN snap IS NULL THEN 'since the statistics were reset (no snapshot in the last day: schedule storage.metrics_snapshot())'
                   ELSE format('since the snapshot of %s', to_char(snap, 'YYYY-MM-DD HH24:MI:SS TZ')) END;
@@ -501,6 +555,59 @@ BEGIN
                   INTO v, d
                   FROM storage.maintenance_log l
                  WHERE l.outcome LIKE 'failed%' AND l.finished > now() - interval '1 day';
+            WHEN 'xmin_horizon' THEN
+                SELECT x.xmin_age,
+                       format('%s holds the oldest xmin (%s transactions%s): %s', x.holder, x.xmin_age,
+                              CASE WHEN x.since IS NOT NULL THEN ', since ' || to_char(x.since, 'YYYY-MM-DD HH24:MI:SS TZ') ELSE '' END, x.release)
+                  INTO v, d
+                  FROM storage._xmin_holders() x ORDER BY x.xmin_age DESC NULLS LAST LIMIT 1;
+                v := coalesce(v, 0); d := coalesce(d, 'nothing holds an xmin back');
+            WHEN 'archiver' THEN
+                IF current_setting('archive_mode') = 'off' THEN
+                    v := 0; d := 'archive_mode is off';
+                ELSE
+                    SELECT count(*) INTO n1 FROM pg_ls_archive_statusdir() f WHERE f.name LIKE '%.ready';
+                    SELECT CASE WHEN a.last_failed_time > coalesce(a.last_archived_time, '-infinity') THEN greatest(n1, 1) ELSE 0 END,
+                           CASE WHEN a.last_failed_time > coalesce(a.last_archived_time, '-infinity')
+                                THEN format('archive_command is failing: last failure %s at %s, %s failures since %s, last success %s; %s segments wait (the server log has archive_command''s error)',
+                                            a.last_failed_wal, to_char(a.last_failed_time, 'YYYY-MM-DD HH24:MI:SS TZ'), a.failed_count,
+                                            to_char(a.stats_reset, 'YYYY-MM-DD HH24:MI:SS TZ'),
+                                            coalesce(a.last_archived_wal || ' at ' || to_char(a.last_archived_time, 'YYYY-MM-DD HH24:MI:SS TZ'), 'never'), n1)
+                                ELSE format('archiving works: %s segments archived, the last %s; %s wait', a.archived_count,
+                                            coalesce(a.last_archived_wal || ' at ' || to_char(a.last_archived_time, 'YYYY-MM-DD HH24:MI:SS TZ'), 'none yet'), n1) END
+                      INTO v, d FROM pg_stat_archiver a;
+                END IF;
+            WHEN 'checkpoints' THEN
+                -- on a standby, restartpoints
+                SELECT storage._metrics_delta(c.t, (storage._metrics_last('pg_stat_checkpointer_' || c.tn || '_total')).value),
+                       storage._metrics_delta(c.r, (storage._metrics_last('pg_stat_checkpointer_' || c.rn || '_total')).value)
+                  INTO n1, n2
+                  FROM (SELECT CASE WHEN pg_is_in_recovery() THEN k.restartpoints_timed ELSE k.num_timed END AS t,
+                               CASE WHEN pg_is_in_recovery() THEN k.restartpoints_req ELSE k.num_requested END AS r,
+                               CASE WHEN pg_is_in_recovery() THEN 'restartpoints_timed' ELSE 'num_timed' END AS tn,
+                               CASE WHEN pg_is_in_recovery() THEN 'restartpoints_req' ELSE 'num_requested' END AS rn
+                          FROM pg_stat_checkpointer k) c;
+                v := CASE WHEN n1 + n2 >= 4 THEN round((100 * n2 / (n1 + n2))::numeric, 1) ELSE 0 END;
+                d := format('%s of %s %s requested rather than timed %s%s; max_wal_size %s, checkpoint_timeout %s',
+                            n2, n1 + n2, CASE WHEN pg_is_in_recovery() THEN 'restartpoints' ELSE 'checkpoints' END, since,
+                            CASE WHEN n1 + n2 < 4 THEN ' (too few to judge)'
+                                 WHEN v >= coalesce(t.warn, 'Infinity') THEN ': WAL fills max_wal_size before checkpoint_timeout (or CHECKPOINT is run by hand): raise max_wal_size'
+                                 ELSE '' END,
+                            current_setting('max_wal_size'), current_setting('checkpoint_timeout'));
+            WHEN 'wal_rate' THEN
+                SELECT w.wal_bytes, coalesce((storage._metrics_last('pg_stat_wal_bytes_total')).ts, w.stats_reset)
+                  INTO n1, snap_at FROM pg_stat_wal w;
+                n2 := storage._metrics_delta(n1, (storage._metrics_last('pg_stat_wal_bytes_total')).value);
+                IF extract(epoch FROM now() - snap_at) > 0 THEN
+                    v := round((n2 / extract(epoch FROM now() - snap_at))::numeric);
+                    d := format('%s/s of WAL %s: one checkpoint_timeout (%s) at this rate writes %s%% of max_wal_size (%s)',
+                                pg_size_pretty(v), since, current_setting('checkpoint_timeout'),
+                                round(100 * v * extract(epoch FROM current_setting('checkpoint_timeout')::interval)
+                                      / pg_size_bytes(current_setting('max_wal_size')), 1),
+                                current_setting('max_wal_size'));
+                ELSE
+                    v := 0; d := 'no time passed since the snapshot';
+                END IF;
             WHEN 'citus_node_health' THEN
                 -- every node connects to every node; an unreachable node fails in 5 s, not
                 -- Citus's default 30 s (for this check only: put back after it, or by the
@@ -710,6 +817,7 @@ COMMENT ON FUNCTION storage.health_report_html(interval) IS
 GRANT SELECT ON storage.health_thresholds, storage.metrics, storage._metrics_latest TO pg_monitor;
 GRANT SELECT ON storage.partition_config, storage.matview_status, storage._matview_state, storage._matview_changes TO pg_monitor;
 GRANT EXECUTE ON FUNCTION storage._matview_sources_changed(regclass), storage._matview_can_concurrently(regclass) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION storage._xmin_holders() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION storage.health(), storage.metrics_prometheus(), storage._health(boolean),
     storage._metrics_collect(), storage._metrics_last(text, jsonb), storage._metrics_delta(double precision, double precision),
     storage._health_status(numeric, numeric, numeric, boolean), storage._host_cpu(), storage._data_disk(),

@@ -216,3 +216,97 @@ fn connection_utilisation_is_at_most_100_percent() {
     drop(held);
     assert_eq!(value, 100.0);
 }
+
+/// Issue 39: `xmin_horizon` names what holds VACUUM back (a session's snapshot, a prepared
+/// transaction) with the command that releases it; that command, run as given, releases it.
+#[test]
+fn xmin_horizon_names_the_holder_and_its_release() {
+    let mut c = fresh_db(DB);
+    c.batch_execute(
+        "CREATE TABLE IF NOT EXISTS t (id int PRIMARY KEY);
+         UPDATE storage.health_thresholds SET warn = 20, critical = 1000000 WHERE check_name = 'xmin_horizon';",
+    )
+    .expect("setup");
+    assert_eq!(check(&mut c, "xmin_horizon").0, "ok");
+    // a session holding a snapshot while 30 transactions commit elsewhere
+    let mut holder = connect(DB);
+    holder
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM t")
+        .expect("holder");
+    let pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .expect("pid")
+        .get(0);
+    for _ in 0..30 {
+        c.batch_execute("SELECT pg_current_xact_id()").expect("xid");
+    }
+    let (status, value) = check(&mut c, "xmin_horizon");
+    assert_eq!(status, "warning", "an xmin 30 transactions old: {value}");
+    assert!(value >= 30.0, "{value}");
+    let detail: String = c
+        .query_one(
+            "SELECT detail FROM storage.health() WHERE check_name = 'xmin_horizon'",
+            &[],
+        )
+        .expect("detail")
+        .get(0);
+    let release = format!("SELECT pg_terminate_backend({pid})");
+    assert!(
+        detail.starts_with(&format!(
+            "pid {pid} (postgres, idle in transaction) holds the oldest xmin"
+        )) && detail.ends_with(&release),
+        "{detail}"
+    );
+    assert!(!detail.contains("count(*)"), "query text in {detail}");
+    // the same in the Prometheus text, by kind
+    let expo: String = c
+        .query_one("SELECT storage.metrics_prometheus()", &[])
+        .expect("expo")
+        .get(0);
+    assert!(
+        expo.lines()
+            .any(|l| l.starts_with("pg_storage_ext_xmin_horizon_age{kind=\"session\"} ")),
+        "no xmin age of the session in the exposition"
+    );
+    c.batch_execute(&release).expect("release");
+    let cleared = wait_for(Duration::from_secs(10), || {
+        (check(&mut c, "xmin_horizon").0 == "ok").then_some(())
+    });
+    assert!(
+        cleared.is_some(),
+        "the horizon is still held after {release}"
+    );
+
+    // a prepared transaction: named by its gid, released by ROLLBACK PREPARED
+    let prepared: i32 = c
+        .query_one(
+            "SELECT current_setting('max_prepared_transactions')::int",
+            &[],
+        )
+        .expect("setting")
+        .get(0);
+    if prepared == 0 {
+        return;
+    }
+    c.batch_execute("BEGIN; INSERT INTO t VALUES (42); PREPARE TRANSACTION 'tx-held''by app'")
+        .expect("prepare");
+    for _ in 0..30 {
+        c.batch_execute("SELECT pg_current_xact_id()").expect("xid");
+    }
+    let detail: String = c
+        .query_one(
+            "SELECT status || ': ' || detail FROM storage.health() WHERE check_name = 'xmin_horizon'",
+            &[],
+        )
+        .expect("detail")
+        .get(0);
+    let release = "ROLLBACK PREPARED 'tx-held''by app'";
+    assert!(
+        detail.starts_with(
+            "warning: prepared transaction tx-held'by app (postgres) holds the oldest xmin"
+        ) && detail.ends_with(release),
+        "{detail}"
+    );
+    c.batch_execute(release).expect("rollback prepared");
+    assert_eq!(check(&mut c, "xmin_horizon").0, "ok");
+}

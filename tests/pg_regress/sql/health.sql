@@ -110,6 +110,32 @@ SELECT r LIKE '<!DOCTYPE html>%' AS html,
 SELECT pg_temp.outcome($$SELECT storage.health_report_html('-1 hour')$$) AS negative_since;
 SELECT storage._html_escape('<b title="x">Tom & Jerry''s</b>') AS escaped;
 
+-- the checks that name the culprit (issue 39): checkpoints requested rather than timed, the WAL
+-- rate, what holds the xmin horizon back, the archiver
+SELECT storage.metrics_snapshot() > 0 AS snapshot;
+CHECKPOINT;
+CHECKPOINT;
+CHECKPOINT;
+CHECKPOINT;
+CREATE TABLE wal_maker AS SELECT g FROM generate_series(1, 20000) AS g;
+DROP TABLE wal_maker;
+SELECT check_name, status,
+       CASE check_name WHEN 'checkpoints' THEN value >= 50 WHEN 'wal_rate' THEN value > 0 ELSE value = 0 END AS value_ok,
+       regexp_replace(regexp_replace(regexp_replace(regexp_replace(detail,
+           '[0-9.]+ (kB|MB|bytes)/s', 'N/s'), '[0-9.]+%', 'N%'),
+           'snapshot of [0-9-]+ [0-9:]+ \S+', 'snapshot of T'), '^[0-9]+ of [0-9]+', 'N of M') AS detail
+  FROM storage.health() WHERE check_name IN ('checkpoints', 'wal_rate', 'xmin_horizon', 'archiver')
+ ORDER BY 1;
+SELECT count(*) FILTER (WHERE line LIKE 'pg_stat_checkpointer_num_requested_total %') AS requested,
+       count(*) FILTER (WHERE line LIKE 'pg_stat_wal_bytes_total %') AS wal_bytes,
+       count(*) FILTER (WHERE line LIKE 'pg_stat_archiver_failed_count_total %') AS archive_failures,
+       count(*) FILTER (WHERE line LIKE 'pg_storage_ext_health_status{check="xmin_horizon"} 0') AS xmin_ok
+  FROM regexp_split_to_table(storage.metrics_prometheus(), E'\n') AS line;
+-- a snapshot taken, no checkpoint since: too few to judge, ok
+SELECT storage.metrics_snapshot() > 0 AS snapshot;
+SELECT status, value, detail LIKE '0 of 0 checkpoints requested rather than timed since the snapshot of % (too few to judge); max_wal_size %' AS detail_ok
+  FROM storage.health() WHERE check_name = 'checkpoints';
+
 -- a monitoring role without superuser: every check answers; those it may not run say why
 CREATE ROLE health_monitor IN ROLE pg_monitor;
 SET ROLE health_monitor;
