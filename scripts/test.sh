@@ -64,7 +64,8 @@ if grep -H 'terminated by signal' "$regress"/log/*.log; then die "a backend cras
 step_end ok
 
 step_start "integration tests"
-"$PGSE_ROOT/scripts/cluster.sh" start itest 28819
+# pg_stat_statements preloaded for the query statistics history (tests/query_stats.rs)
+PGSE_PRELOAD=pg_stat_statements "$PGSE_ROOT/scripts/cluster.sh" start itest 28819
 trap '"$PGSE_ROOT/scripts/cluster.sh" stop itest 28819' EXIT
 PGSE_TEST_PORT=28819 cargo test --quiet -p pg_storage_integration --test '*' -- --test-threads=1 2>&1 | count
 if grep -H 'terminated by signal' "$RUN/itest/server.log"; then die "a backend crashed during the integration tests"; fi

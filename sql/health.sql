@@ -296,6 +296,8 @@ BEGIN
     ON CONFLICT (metric, labels) DO UPDATE SET ts = excluded.ts, value = excluded.value;
     GET DIAGNOSTICS n = ROW_COUNT;
     DELETE FROM storage._metrics_latest m WHERE m.ts < now();
+    -- the top queries' deltas (where pg_stat_statements is installed)
+    n := n + storage._query_stats_snapshot();
     RETURN n;
 END $$;
 COMMENT ON FUNCTION storage.metrics_snapshot() IS
@@ -678,6 +680,8 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp SET lock_timeout = '
         SELECT 'pg_storage_ext_health_value', 'gauge', 'the value each health check measured',
                jsonb_build_object('check', h.check_name), coalesce(h.value::float8, 'NaN'::float8)
           FROM h
+        UNION ALL
+        SELECT q.metric, q.kind, q.help, q.labels, q.value FROM storage._query_metrics() q
     ), f AS (
         SELECT s.metric, min(s.kind) AS kind, min(s.help) AS help,
                string_agg(s.metric || (SELECT storage._prometheus_labels(array_agg(l.key ORDER BY l.key), array_agg(l.value ORDER BY l.key))
@@ -754,12 +758,13 @@ $$;
 COMMENT ON FUNCTION storage._metrics_series(interval) IS
     'Internal: the charts of the health report from storage.metrics since now() - since (rates between consecutive snapshots).';
 
-CREATE FUNCTION storage.health_report_html(since interval DEFAULT '24 hours') RETURNS text
+CREATE FUNCTION storage.health_report_html(since interval DEFAULT '24 hours', with_query_text boolean DEFAULT false) RETURNS text
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp SET lock_timeout = '1s' AS $$
 DECLARE
     checks text;
     charts text;
     worst text;
+    queries text;
 BEGIN
     IF since IS NULL OR since <= interval '0' THEN
         RAISE EXCEPTION 'since must be a positive interval, got %', coalesce(since::text, 'NULL')
@@ -785,6 +790,23 @@ BEGIN
                        (4, 'Error rate', '% rolled back'), (5, 'CPU', '% busy'), (6, 'Disk free', '%'),
                        (7, 'Replication lag', 'seconds'), (8, 'Audit log rows', 'per second'), (9, 'Partitions', 'children')) AS c(n, chart, unit);
     END IF;
+    -- the top queries (never their text unless asked: the HTTP endpoint serves this page to
+    -- whoever reaches its port)
+    IF storage._pgss() IS NULL THEN
+        queries := '<p>pg_stat_statements is not installed in this database: no query history.</p>';
+    ELSE
+        SELECT '<table id="queries"><thead><tr><th>queryid</th><th>database</th><th>calls</th><th>total ms</th><th>mean ms</th><th>rows</th><th>cache hit %</th>'
+               || CASE WHEN with_query_text THEN '<th>query</th>' ELSE '' END || E'</tr></thead>\n<tbody>\n'
+               || coalesce(string_agg(format('<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>%s</tr>',
+                                              q.queryid, storage._html_escape(coalesce(q.datname::text, '')), q.calls,
+                                              round(q.total_ms::numeric, 1), round(q.mean_ms::numeric, 3), q.rows,
+                                              coalesce(round(100.0 * q.shared_blks_hit / nullif(q.shared_blks_hit + q.shared_blks_read, 0), 1)::text, ''),
+                                              CASE WHEN with_query_text THEN '<td>' || storage._html_escape(coalesce(q.query, '')) || '</td>' ELSE '' END),
+                                       E'\n' ORDER BY q.total_ms DESC, q.queryid), '')
+               || E'\n</tbody></table>'
+          INTO queries
+          FROM storage._top_queries(since, 10, with_query_text) q;
+    END IF;
     RETURN format($html$<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>pg_storage_ext health: %1$s</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -805,12 +827,287 @@ tr.critical .st, .overall.critical { background: #ffb3b3; } tr.unknown .st, .ove
 <div class="charts" id="charts">
 %7$s
 </div>
+<h2>Top queries by time</h2>
+%8$s
 </body></html>
 $html$, worst, storage._html_escape(current_database()), storage._html_escape(coalesce(inet_server_addr()::text, 'local socket')),
-          to_char(now(), 'YYYY-MM-DD HH24:MI:SS TZ'), storage._html_escape(since::text), coalesce(checks, ''), charts);
+          to_char(now(), 'YYYY-MM-DD HH24:MI:SS TZ'), storage._html_escape(since::text), coalesce(checks, ''), charts, queries);
 END $$;
-COMMENT ON FUNCTION storage.health_report_html(interval) IS
-    'One self-contained HTML page (no script, no external asset): the health checks coloured by status and inline SVG charts of the metrics history since now() - since (connections, cache hit ratio, transactions per second, error rate, CPU, disk, replication lag, audit rows per second, partitions).';
+COMMENT ON FUNCTION storage.health_report_html(interval, boolean) IS
+    'One self-contained HTML page (no script, no external asset): the health checks coloured by status, inline SVG charts of the metrics history since now() - since (connections, cache hit ratio, transactions per second, error rate, CPU, disk, replication lag, audit rows per second, partitions), and the top queries by time (storage.query_stats; their text only with with_query_text, as pg_stat_statements shows it to the caller; the HTTP endpoint never asks for it).';
+
+-- Query statistics history: where pg_stat_statements (1.11 or later, preloaded) is installed in
+-- this database, each storage.metrics_snapshot() keeps the deltas since the previous snapshot of
+-- the queries with the most time (pg_storage_ext.top_queries), per database and queryid. The
+-- deltas never go negative: an entry reset (pg_stat_statements_reset(), an eviction, a crash)
+-- has a newer stats_since and counts from zero. No query text is kept: storage.top_queries()
+-- reads it from pg_stat_statements as the caller, who sees what pg_stat_statements shows it.
+CREATE TABLE storage.query_stats (
+    ts               timestamptz NOT NULL,
+    dbid             oid NOT NULL,
+    queryid          bigint NOT NULL,
+    calls            bigint NOT NULL,
+    total_ms         double precision NOT NULL,
+    rows             bigint NOT NULL,
+    shared_blks_hit  bigint NOT NULL,
+    shared_blks_read bigint NOT NULL,
+    wal_bytes        numeric NOT NULL
+) PARTITION BY RANGE (ts);
+COMMENT ON TABLE storage.query_stats IS
+    'Per-query deltas (calls, execution and planning time in ms, rows, shared blocks hit and read, WAL bytes) since the previous storage.metrics_snapshot() of the top queries by time (pg_storage_ext.top_queries), per database and queryid, from pg_stat_statements; partitioned by day, 14 days kept. No query text.';
+CREATE INDEX query_stats_query ON storage.query_stats (queryid, ts);
+
+CREATE TABLE storage._query_stats_last (
+    userid           oid NOT NULL,
+    dbid             oid NOT NULL,
+    queryid          bigint NOT NULL,
+    toplevel         boolean NOT NULL,
+    stats_since      timestamptz,
+    calls            bigint NOT NULL,
+    total_ms         double precision NOT NULL,
+    rows             bigint NOT NULL,
+    shared_blks_hit  bigint NOT NULL,
+    shared_blks_read bigint NOT NULL,
+    wal_bytes        numeric NOT NULL
+);
+COMMENT ON TABLE storage._query_stats_last IS
+    'Internal: every pg_stat_statements entry''s counters at the latest snapshot, which the next one takes its deltas against.';
+
+-- pg_stat_statements(boolean) of this database's pg_stat_statements extension, schema-qualified
+-- (a function the extension owns, found through pg_depend, never by search_path); NULL when it
+-- is not installed or older than 1.11 (no stats_since).
+CREATE FUNCTION storage._pgss() RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT format('%I.%I', n.nspname, p.proname)
+      FROM pg_extension e
+      JOIN pg_depend d ON d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid AND d.deptype = 'e'
+                      AND d.classid = 'pg_proc'::regclass
+      JOIN pg_proc p ON p.oid = d.objid AND p.proname = 'pg_stat_statements' AND p.pronargs = 1
+      JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE e.extname = 'pg_stat_statements'
+       AND string_to_array(e.extversion, '.')::int[] >= '{1,11}'
+     LIMIT 1
+$$;
+COMMENT ON FUNCTION storage._pgss() IS
+    'Internal: the schema-qualified pg_stat_statements(boolean) function of this database''s pg_stat_statements 1.11+, or NULL.';
+
+CREATE FUNCTION storage._top_queries_setting() RETURNS integer
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    setting text := nullif(btrim(current_setting('pg_storage_ext.top_queries', true)), '');
+BEGIN
+    IF setting IS NULL THEN
+        RETURN 50;
+    ELSIF setting !~ '^[0-9]{1,5}$' OR setting::int > 10000 THEN
+        RAISE EXCEPTION 'invalid value for parameter "pg_storage_ext.top_queries": "%"', setting
+              USING ERRCODE = 'invalid_parameter_value',
+                    DETAIL = 'storage.metrics_snapshot() keeps this many queries in storage.query_stats.',
+                    HINT = 'Use a whole number from 0 to 10000.';
+    END IF;
+    RETURN setting::int;
+END $$;
+COMMENT ON FUNCTION storage._top_queries_setting() IS
+    'Internal: pg_storage_ext.top_queries (50 when unset), checked to be 0..10000.';
+
+-- One snapshot of pg_stat_statements: the top queries' deltas into storage.query_stats, every
+-- entry's counters into storage._query_stats_last; the first snapshot only takes the baseline.
+-- Returns the rows kept; 0 without pg_stat_statements (or where it is not preloaded).
+CREATE FUNCTION storage._query_stats_snapshot() RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '1s' AS $$
+DECLARE
+    f text := storage._pgss();
+    top integer := storage._top_queries_setting();
+    kept bigint;
+BEGIN
+    IF f IS NULL THEN
+        RETURN 0;
+    END IF;
+    IF NOT EXISTS (SELECT FROM storage.partition_config WHERE parent = 'storage.query_stats'::regclass) THEN
+        PERFORM pg_advisory_xact_lock(hashtext('pg_storage_ext.storage.query_stats'));
+        IF NOT EXISTS (SELECT FROM storage.partition_config WHERE parent = 'storage.query_stats'::regclass) THEN
+            PERFORM storage.create_partitions('storage.query_stats', '1 day', premake => 2, retention => '14 days',
+                                              default_partition => true);
+        END IF;
+    END IF;
+    BEGIN
+        EXECUTE format($q$
+            WITH cur AS MATERIALIZED (
+                SELECT s.userid, s.dbid, s.queryid, s.toplevel, s.stats_since, s.calls,
+                       s.total_exec_time + s.total_plan_time AS total_ms, s.rows,
+                       s.shared_blks_hit, s.shared_blks_read, s.wal_bytes
+                  FROM %s(false) s WHERE s.queryid IS NOT NULL),
+            first AS (SELECT NOT EXISTS (SELECT FROM storage._query_stats_last) AS yes),
+            d AS (
+                SELECT c.dbid, c.queryid,
+                       -- an entry new since the last snapshot, or reset since (newer stats_since,
+                       -- or a counter gone down), counts from zero
+                       (l.queryid IS NULL OR c.stats_since IS DISTINCT FROM l.stats_since OR c.calls < l.calls) AS fresh,
+                       c.calls, c.total_ms, c.rows, c.shared_blks_hit, c.shared_blks_read, c.wal_bytes,
+                       l.calls AS l_calls, l.total_ms AS l_total_ms, l.rows AS l_rows, l.shared_blks_hit AS l_hit,
+                       l.shared_blks_read AS l_read, l.wal_bytes AS l_wal
+                  FROM cur c
+                  LEFT JOIN storage._query_stats_last l
+                         ON l.userid = c.userid AND l.dbid = c.dbid AND l.queryid = c.queryid AND l.toplevel = c.toplevel),
+            agg AS (
+                SELECT d.dbid, d.queryid,
+                       sum(CASE WHEN d.fresh THEN d.calls ELSE d.calls - d.l_calls END)::bigint AS calls,
+                       sum(CASE WHEN d.fresh THEN d.total_ms ELSE greatest(d.total_ms - d.l_total_ms, 0) END) AS total_ms,
+                       sum(CASE WHEN d.fresh THEN d.rows ELSE greatest(d.rows - d.l_rows, 0) END)::bigint AS rows,
+                       sum(CASE WHEN d.fresh THEN d.shared_blks_hit ELSE greatest(d.shared_blks_hit - d.l_hit, 0) END)::bigint AS hit,
+                       sum(CASE WHEN d.fresh THEN d.shared_blks_read ELSE greatest(d.shared_blks_read - d.l_read, 0) END)::bigint AS read,
+                       sum(CASE WHEN d.fresh THEN d.wal_bytes ELSE greatest(d.wal_bytes - d.l_wal, 0) END) AS wal
+                  FROM d GROUP BY d.dbid, d.queryid),
+            ins AS (
+                INSERT INTO storage.query_stats (ts, dbid, queryid, calls, total_ms, rows, shared_blks_hit, shared_blks_read, wal_bytes)
+                SELECT now(), a.dbid, a.queryid, a.calls, a.total_ms, a.rows, a.hit, a.read, a.wal
+                  FROM agg a, first
+                 WHERE NOT first.yes AND a.calls > 0
+                 ORDER BY a.total_ms DESC, a.dbid, a.queryid LIMIT $1
+                RETURNING 1),
+            gone AS (DELETE FROM storage._query_stats_last RETURNING 1),
+            keep AS (
+                INSERT INTO storage._query_stats_last
+                SELECT c.userid, c.dbid, c.queryid, c.toplevel, c.stats_since, c.calls, c.total_ms, c.rows,
+                       c.shared_blks_hit, c.shared_blks_read, c.wal_bytes
+                  FROM cur c
+                RETURNING 1)
+            SELECT (SELECT count(*) FROM ins) + 0 * (SELECT count(*) FROM gone) + 0 * (SELECT count(*) FROM keep)$q$, f)
+          INTO kept USING top;
+    EXCEPTION WHEN object_not_in_prerequisite_state THEN
+        -- pg_stat_statements installed but not preloaded: nothing to keep
+        RETURN 0;
+    END;
+    RETURN kept;
+END $$;
+COMMENT ON FUNCTION storage._query_stats_snapshot() IS
+    'Internal: the step of storage.metrics_snapshot() that keeps the top queries'' deltas since the previous snapshot (pg_stat_statements) in storage.query_stats.';
+
+-- The Prometheus families of the top queries by time since pg_stat_statements last counted from
+-- zero (pg_storage_ext.top_queries of them), per database and queryid: cumulative counters, no
+-- query text (the endpoint that serves them has no authentication).
+CREATE FUNCTION storage._query_metrics()
+RETURNS TABLE (metric text, kind text, help text, labels jsonb, value double precision)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f text := storage._pgss();
+BEGIN
+    IF f IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+        SELECT 'pg_storage_ext_query_' || m.k, 'counter', m.help,
+               jsonb_build_object('datname', coalesce(d.datname::text, q.dbid::text), 'queryid', q.queryid::text), m.v
+          FROM (SELECT s.dbid, s.queryid, sum(s.calls) AS calls, sum(s.total_exec_time + s.total_plan_time) / 1000 AS secs,
+                       sum(s.rows) AS rows, sum(s.shared_blks_hit) AS hit, sum(s.shared_blks_read) AS read, sum(s.wal_bytes) AS wal
+                  FROM %s(false) s WHERE s.queryid IS NOT NULL
+                 GROUP BY s.dbid, s.queryid
+                 ORDER BY 4 DESC, 1, 2 LIMIT $1) q
+          LEFT JOIN pg_database d ON d.oid = q.dbid
+         CROSS JOIN LATERAL (VALUES
+            ('calls_total', 'calls of each top query (pg_stat_statements)', q.calls::float8),
+            ('seconds_total', 'execution and planning time of each top query (pg_stat_statements)', q.secs::float8),
+            ('rows_total', 'rows of each top query (pg_stat_statements)', q.rows::float8),
+            ('shared_blks_hit_total', 'shared blocks hit by each top query (pg_stat_statements)', q.hit::float8),
+            ('shared_blks_read_total', 'shared blocks read by each top query (pg_stat_statements)', q.read::float8),
+            ('wal_bytes_total', 'WAL bytes of each top query (pg_stat_statements)', q.wal::float8)) AS m(k, help, v)$q$, f)
+    USING storage._top_queries_setting();
+EXCEPTION WHEN object_not_in_prerequisite_state THEN
+    -- installed but not preloaded
+    RETURN;
+END $$;
+COMMENT ON FUNCTION storage._query_metrics() IS
+    'Internal: the Prometheus samples (pg_storage_ext_query_*_total{datname, queryid}) of the top queries by time from pg_stat_statements; no query text.';
+
+-- The queries with the most time in the snapshots since now() - since, summed; the text as
+-- pg_stat_statements shows it to the caller (NULL once the entry is gone from it).
+CREATE FUNCTION storage._top_queries(since interval, n integer, with_text boolean)
+RETURNS TABLE (queryid bigint, datname name, calls bigint, total_ms double precision, mean_ms double precision,
+               rows bigint, shared_blks_hit bigint, shared_blks_read bigint, wal_bytes numeric, query text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f text := CASE WHEN with_text THEN storage._pgss() END;
+BEGIN
+    IF since IS NULL OR since <= interval '0' OR n IS NULL OR n < 0 THEN
+        RAISE EXCEPTION 'since must be a positive interval and n a count, got % and %', coalesce(since::text, 'NULL'), coalesce(n::text, 'NULL')
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'storage.top_queries(''1 hour'', 20).';
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+    WITH q AS MATERIALIZED (
+        SELECT s.dbid, s.queryid, sum(s.calls)::bigint AS calls, sum(s.total_ms) AS total_ms, sum(s.rows)::bigint AS rows,
+               sum(s.shared_blks_hit)::bigint AS hit, sum(s.shared_blks_read)::bigint AS read, sum(s.wal_bytes) AS wal
+          FROM storage.query_stats s WHERE s.ts > now() - $1
+         GROUP BY s.dbid, s.queryid
+         ORDER BY 4 DESC, 1, 2 LIMIT $2),
+    texts AS MATERIALIZED (%s)
+    SELECT q.queryid, d.datname, q.calls, q.total_ms, q.total_ms / nullif(q.calls, 0), q.rows, q.hit, q.read, q.wal, t.query
+      FROM q
+      LEFT JOIN pg_database d ON d.oid = q.dbid
+      LEFT JOIN texts t ON t.dbid = q.dbid AND t.queryid = q.queryid
+     ORDER BY q.total_ms DESC, q.dbid, q.queryid$q$,
+        -- one read of pg_stat_statements' texts, as the caller
+        CASE WHEN f IS NULL THEN 'SELECT NULL::oid AS dbid, NULL::bigint AS queryid, NULL::text AS query WHERE false'
+             ELSE format('SELECT DISTINCT ON (p.dbid, p.queryid) p.dbid, p.queryid, p.query FROM %s(true) p
+                           WHERE p.queryid IN (SELECT q.queryid FROM q) ORDER BY p.dbid, p.queryid, p.toplevel DESC', f) END)
+    USING since, n;
+END $$;
+COMMENT ON FUNCTION storage._top_queries(interval, integer, boolean) IS
+    'Internal: storage.top_queries(), with the query text (as the caller sees it in pg_stat_statements) or without (the HTTP endpoint''s report).';
+
+CREATE FUNCTION storage.top_queries(since interval DEFAULT '1 hour', n integer DEFAULT 20)
+RETURNS TABLE (queryid bigint, datname name, calls bigint, total_ms double precision, mean_ms double precision,
+               rows bigint, shared_blks_hit bigint, shared_blks_read bigint, wal_bytes numeric, query text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT * FROM storage._top_queries(since, n, true)
+$$;
+COMMENT ON FUNCTION storage.top_queries(interval, integer) IS
+    'The n queries with the most time (execution and planning) in the snapshots of storage.query_stats since now() - since, with calls, mean time, rows, shared blocks hit and read, WAL bytes; query is the text pg_stat_statements shows the caller (NULL when it no longer holds the entry).';
+
+-- Queries that got slower after a migration: for each migration applied since now() - since
+-- (storage.migrations), each query's mean time in the snapshots after it (until the next
+-- migration, or now) against the same length of time before it; a query at least `factor`
+-- times slower, with at least min_calls calls on each side, names the version.
+CREATE FUNCTION storage.query_regressions(since interval, factor double precision DEFAULT 2, min_calls bigint DEFAULT 5)
+RETURNS TABLE (version text, applied_at timestamptz, queryid bigint, datname name, calls_before bigint, mean_ms_before double precision,
+               calls_after bigint, mean_ms_after double precision, slowdown double precision, query text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f text := storage._pgss();
+BEGIN
+    IF since IS NULL OR since <= interval '0' OR factor IS NULL OR factor <= 0 OR min_calls IS NULL OR min_calls < 1 THEN
+        RAISE EXCEPTION 'since must be a positive interval, factor positive and min_calls at least 1'
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'storage.query_regressions(''1 day''), or with factor => 1.5.';
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+    WITH m AS (
+        SELECT g.version, g.applied_at,
+               least(coalesce(lead(g.applied_at) OVER (ORDER BY g.applied_at, g.version), now()), now()) AS until
+          FROM storage.migrations g
+         WHERE g.status = 'applied' AND g.direction = 'up' AND g.applied_at > now() - $1),
+    w AS (
+        SELECT m.version, m.applied_at, s.dbid, s.queryid,
+               sum(s.calls) FILTER (WHERE s.ts <= m.applied_at)::bigint AS cb,
+               sum(s.total_ms) FILTER (WHERE s.ts <= m.applied_at) AS tb,
+               sum(s.calls) FILTER (WHERE s.ts > m.applied_at)::bigint AS ca,
+               sum(s.total_ms) FILTER (WHERE s.ts > m.applied_at) AS ta
+          FROM m JOIN storage.query_stats s
+            ON s.ts > m.applied_at - (m.until - m.applied_at) AND s.ts <= m.until
+         GROUP BY m.version, m.applied_at, s.dbid, s.queryid),
+    r AS MATERIALIZED (
+        SELECT w.*, w.tb / w.cb AS mb, w.ta / w.ca AS ma FROM w
+         WHERE w.cb >= $3 AND w.ca >= $3 AND w.tb > 0 AND (w.ta / w.ca) >= $2 * (w.tb / w.cb)),
+    texts AS MATERIALIZED (%s)
+    SELECT r.version, r.applied_at, r.queryid, d.datname, r.cb, r.mb, r.ca, r.ma, r.ma / r.mb, t.query
+      FROM r
+      LEFT JOIN pg_database d ON d.oid = r.dbid
+      LEFT JOIN texts t ON t.dbid = r.dbid AND t.queryid = r.queryid
+     ORDER BY r.applied_at, r.ma / r.mb DESC, r.queryid$q$,
+        CASE WHEN f IS NULL THEN 'SELECT NULL::oid AS dbid, NULL::bigint AS queryid, NULL::text AS query WHERE false'
+             ELSE format('SELECT DISTINCT ON (p.dbid, p.queryid) p.dbid, p.queryid, p.query FROM %s(true) p
+                           WHERE p.queryid IN (SELECT r.queryid FROM r) ORDER BY p.dbid, p.queryid, p.toplevel DESC', f) END)
+    USING since, factor, min_calls;
+END $$;
+COMMENT ON FUNCTION storage.query_regressions(interval, double precision, bigint) IS
+    'Queries whose mean time rose at least factor times after a migration applied since now() - since: the version, the query''s calls and mean time in the snapshots before and after it (the same length of time each side, up to the next migration), the slowdown, and the text as pg_stat_statements shows it to the caller.';
 
 -- A monitoring role (pg_monitor) runs the checks and reads the metrics without superuser; the
 -- checks it may not run (ssl's pg_hba lines, audit ones without audit_reader) say so.
@@ -818,10 +1115,13 @@ GRANT SELECT ON storage.health_thresholds, storage.metrics, storage._metrics_lat
 GRANT SELECT ON storage.partition_config, storage.matview_status, storage._matview_state, storage._matview_changes TO pg_monitor;
 GRANT EXECUTE ON FUNCTION storage._matview_sources_changed(regclass), storage._matview_can_concurrently(regclass) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION storage._xmin_holders() TO pg_monitor;
+GRANT SELECT ON storage.query_stats TO pg_monitor;
+GRANT EXECUTE ON FUNCTION storage._pgss(), storage._top_queries_setting(), storage._query_metrics(),
+    storage._top_queries(interval, integer, boolean), storage.top_queries(interval, integer), storage.query_regressions(interval, double precision, bigint) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION storage.health(), storage.metrics_prometheus(), storage._health(boolean),
     storage._metrics_collect(), storage._metrics_last(text, jsonb), storage._metrics_delta(double precision, double precision),
     storage._health_status(numeric, numeric, numeric, boolean), storage._host_cpu(), storage._data_disk(),
     storage._prometheus_labels(text[], text[]), storage._prometheus_value(double precision), storage.ssl_status(),
-    storage.health_report_html(interval), storage._metrics_series(interval), storage._html_escape(text),
+    storage.health_report_html(interval, boolean), storage._metrics_series(interval), storage._html_escape(text),
     storage._svg_chart(text, text, double precision[], double precision[])
     TO pg_monitor;

@@ -15,6 +15,10 @@ pub static PARTITION_LOCK_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(200)
 /// sql/audit.sql; work_mem when that is larger).
 pub static AUDIT_TABLE_AT_WORK_MEM: GucSetting<i32> = GucSetting::<i32>::new(65_536);
 
+/// `pg_storage_ext.top_queries`: how many queries (by total time since the last snapshot) each
+/// storage.metrics_snapshot() keeps in storage.query_stats (read by sql/health.sql).
+pub static TOP_QUERIES: GucSetting<i32> = GucSetting::<i32>::new(50);
+
 /// How many times partition maintenance retries a parent whose lock wait timed out.
 pub static PARTITION_LOCK_RETRIES: GucSetting<i32> = GucSetting::<i32>::new(3);
 
@@ -94,6 +98,16 @@ pub fn text(setting: &GucSetting<Option<CString>>) -> String {
 }
 
 pub fn init() {
+    GucRegistry::define_int_guc(
+        c"pg_storage_ext.top_queries",
+        c"Queries each storage.metrics_snapshot() keeps in storage.query_stats.",
+        c"Where pg_stat_statements is installed: the queries with the most time since the previous snapshot, with their deltas; 0 keeps none.",
+        &TOP_QUERIES,
+        0,
+        10_000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
     GucRegistry::define_int_guc(
         c"pg_storage_ext.table_at_work_mem",
         c"Memory audit.table_at keeps its result in before writing it to a temporary file.",

@@ -19,6 +19,21 @@ DROP FUNCTION audit._context(name, name, name, name, text, inet, text[], text[],
 DROP FUNCTION audit._from_workers(text, regclass);
 -- (an actor filter: a third argument)
 DROP FUNCTION audit.history(regclass, jsonb);
+-- Health: the checks that name the culprit (issue 39), seeded where they are missing.
+INSERT INTO storage.health_thresholds (check_name, warn, critical, description)
+SELECT v.* FROM (VALUES
+    ('xmin_horizon', 10000000::numeric, 500000000::numeric, 'transactions since the oldest xmin VACUUM must keep (a session, replication slot, prepared transaction or standby); detail: which, since when, and the command that releases it'),
+    ('archiver', 1, 20, 'WAL segments waiting to be archived while archive_command fails (0 when it works or archive_mode is off); detail: the last failure'),
+    ('checkpoints', 20, 50, '% of checkpoints since the last snapshot that were requested (WAL past max_wal_size, CHECKPOINT, backups) rather than timed'),
+    ('wal_rate', NULL, NULL, 'bytes of WAL written per second since the last snapshot; detail: the share of max_wal_size one checkpoint_timeout writes at that rate'))
+    AS v(check_name, warn, critical, description)
+ WHERE NOT EXISTS (SELECT FROM storage.health_thresholds t WHERE t.check_name = v.check_name);
+-- Health: the query statistics history (issue 39).
+-- @new CREATE TABLE storage.query_stats
+-- @new CREATE INDEX query_stats_query
+-- @new CREATE TABLE storage._query_stats_last
+-- (a second argument: with_query_text)
+DROP FUNCTION storage.health_report_html(interval);
 -- @post-update
 -- audit.log no longer reads it (its successor is audit._cluster_rows)
 DROP FUNCTION audit._cluster_log();
