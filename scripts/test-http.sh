@@ -87,6 +87,11 @@ q "CREATE EXTENSION pg_stat_statements; SELECT storage.metrics_snapshot()" >/dev
 for _ in 1 2 3; do q "SELECT count(*) FROM pg_class /* secret-abc */" >/dev/null; done
 q "SELECT storage.metrics_snapshot()" >/dev/null
 [ "$(q "SELECT count(*) FROM storage.top_queries() WHERE query LIKE '%secret-abc%'")" = 1 ] || fail "the statement is not among the top queries"
+# custom metrics (issue 39): one that works, with a help text to escape, and one that fails
+q "CREATE TABLE jobs (queue text); INSERT INTO jobs VALUES ('mail'), ('mail'), ('export'); GRANT SELECT ON jobs TO pgse_http;
+   INSERT INTO storage.custom_metrics (name, help, sql, labels) VALUES
+     ('queue_depth', 'jobs \"waiting\" per queue\\', 'SELECT queue, count(*) AS value FROM public.jobs GROUP BY queue', '{queue}'),
+     ('broken', 'fails', 'SELECT 1 / 0 AS value', '{}')" >/dev/null
 # a client session open while /metrics is read: the longest running query, with a secret in
 # its text (issue 35 H1: no query text is served)
 "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -X -q -c "SELECT pg_sleep(60) /* secret-xyz */" >/dev/null 2>&1 &
@@ -110,7 +115,9 @@ pass "GET /metrics is 200 text/plain; version=0.0.4"
 pass "promtool check metrics accepts the exposition"
 grep -q '^pg_storage_ext_health_status{check="ssl"} ' "$out/metrics.txt" || fail "no health status of the ssl check"
 grep -q '^pg_stat_database_xact_commit_total{datname="postgres"} ' "$out/metrics.txt" || fail "no pg_stat_database family"
-pass "health statuses and pg_stat_database families are there"
+grep -q '^pg_storage_ext_custom_queue_depth{queue="mail"} 2$' "$out/metrics.txt" && grep -q '^pg_storage_ext_custom_metric_up{metric="broken"} 0$' "$out/metrics.txt" ||
+  fail "the custom metrics are not served: $(grep custom "$out/metrics.txt")"
+pass "health statuses, pg_stat_database families and the custom metrics (a failing one as up 0) are there"
 "$promtool" check rules "$PGSE_ROOT/examples/prometheus/alerts.yml" >"$out/rules.txt" 2>&1 || fail "promtool check rules: $(cat "$out/rules.txt")"
 python3 - "$out/metrics.txt" "$PGSE_ROOT/examples/grafana/pg_storage_ext.json" "$PGSE_ROOT/examples/prometheus/alerts.yml" <<'PY' ||
 import json, re, sys

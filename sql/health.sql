@@ -283,6 +283,8 @@ BEGIN
         INSERT INTO storage.metrics (ts, metric, labels, value)
         SELECT now(), c.metric, c.labels, c.value FROM storage._metrics_collect() c
         UNION ALL
+        SELECT now(), c.metric, c.labels, c.value FROM storage._custom_metrics_collect() c
+        UNION ALL
         SELECT now(), 'pg_storage_ext_health_status', jsonb_build_object('check', h.check_name),
                CASE h.status WHEN 'ok' THEN 0 WHEN 'warning' THEN 1 WHEN 'critical' THEN 2 END
           FROM storage._health(false) h
@@ -682,6 +684,8 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp SET lock_timeout = '
           FROM h
         UNION ALL
         SELECT q.metric, q.kind, q.help, q.labels, q.value FROM storage._query_metrics() q
+        UNION ALL
+        SELECT c.metric, c.kind, c.help, c.labels, c.value FROM storage._custom_metrics_collect() c
     ), f AS (
         SELECT s.metric, min(s.kind) AS kind, min(s.help) AS help,
                string_agg(s.metric || (SELECT storage._prometheus_labels(array_agg(l.key ORDER BY l.key), array_agg(l.value ORDER BY l.key))
@@ -835,6 +839,101 @@ $html$, worst, storage._html_escape(current_database()), storage._html_escape(co
 END $$;
 COMMENT ON FUNCTION storage.health_report_html(interval, boolean) IS
     'One self-contained HTML page (no script, no external asset): the health checks coloured by status, inline SVG charts of the metrics history since now() - since (connections, cache hit ratio, transactions per second, error rate, CPU, disk, replication lag, audit rows per second, partitions), and the top queries by time (storage.query_stats; their text only with with_query_text, as pg_stat_statements shows it to the caller; the HTTP endpoint never asks for it).';
+
+-- Custom metrics: a team's own gauges and counters (queue depth, orders per minute), each one
+-- query whose rows are the samples: a column `value` and one column per label. Stored SQL:
+-- written only by the extension's owner (storage._stored_sql_guard, in sql/migrations.sql,
+-- which also checks the SQL is one query), run exactly as checked at every scrape and snapshot,
+-- never with superuser rights (as the endpoint's role when a superuser collects), read-only,
+-- within 1 s, in a subtransaction that is always rolled back. A failing or slow query is its own
+-- sample (pg_storage_ext_custom_metric_up 0), never a broken exposition.
+CREATE TABLE storage.custom_metrics (
+    name    text PRIMARY KEY
+            CHECK (name ~ '^[a-z_][a-z0-9_]{0,99}$' AND name !~ '^metric_'),
+    help    text NOT NULL DEFAULT '' CHECK (length(help) <= 1000),
+    kind    text NOT NULL DEFAULT 'gauge' CHECK (kind IN ('gauge', 'counter')),
+    sql     text NOT NULL CHECK (length(sql) <= 100000),
+    labels  text[] NOT NULL DEFAULT '{}'
+            CHECK (cardinality(labels) <= 10 AND array_position(labels, NULL) IS NULL
+                   AND NOT ('value' = ANY (labels))
+                   AND array_to_string(labels, ',') ~ '^([a-zA-Z][a-zA-Z0-9_]{0,62}(,|$))*$'),
+    enabled boolean NOT NULL DEFAULT true,
+    CHECK (kind = 'gauge' OR name ~ '_total$')
+);
+SELECT pg_catalog.pg_extension_config_dump('storage.custom_metrics', '');
+COMMENT ON TABLE storage.custom_metrics IS
+    'A team''s own metrics, served as pg_storage_ext_custom_<name> and kept by storage.metrics_snapshot(): sql is one query returning a column value and one column per name in labels; written only by the extension''s owner; run read-only within 1 s, never as a superuser.';
+
+-- The samples of every enabled custom metric, and per metric whether its query worked (up) and
+-- how long it took.
+CREATE FUNCTION storage._custom_metrics_collect()
+RETURNS TABLE (metric text, kind text, help text, labels jsonb, value double precision)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    m record;
+    run_as name;
+    rows jsonb[];
+    samples jsonb;
+    t0 timestamptz;
+    ok boolean;
+BEGIN
+    IF (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
+        -- a superuser (the snapshot job, an administrator) runs them as the endpoint's role
+        SELECT r.rolname INTO run_as FROM pg_roles r
+         WHERE r.rolname = coalesce(nullif(current_setting('pg_storage_ext.http_role', true), ''), 'pgse_http')
+           AND NOT r.rolsuper;
+    ELSE
+        run_as := current_user;
+    END IF;
+    FOR m IN SELECT c.* FROM storage.custom_metrics c WHERE c.enabled ORDER BY c.name LOOP
+        ok := false;
+        samples := NULL;
+        t0 := clock_timestamp();
+        IF run_as IS NOT NULL THEN
+            BEGIN
+                IF run_as <> current_user THEN
+                    PERFORM set_config('role', run_as, true);
+                END IF;
+                PERFORM set_config('transaction_read_only', 'on', true);
+                rows := storage._custom_metric_rows(m.sql, 1000, 1000);
+                IF coalesce(cardinality(rows), 0) <= 1000 THEN
+                    -- every value a number, every label given (NULL: empty)
+                    SELECT jsonb_agg(jsonb_build_object(
+                               'labels', coalesce((SELECT jsonb_object_agg(l, coalesce(r ->> l, '')) FROM unnest(m.labels) AS l), '{}'::jsonb),
+                               'value', (r ->> 'value')::double precision))
+                      INTO samples FROM unnest(rows) AS r;
+                    ok := true;
+                END IF;
+                -- end the subtransaction: the role, the timeout, read-only and anything the
+                -- query changed go back
+                RAISE EXCEPTION USING ERRCODE = 'PX001';
+            EXCEPTION WHEN SQLSTATE 'PX001' THEN
+                NULL;
+            WHEN OTHERS THEN
+                ok := false;
+            END;
+        END IF;
+        IF ok THEN
+            RETURN QUERY
+            SELECT 'pg_storage_ext_custom_' || m.name, m.kind, m.help, s -> 'labels', (s ->> 'value')::double precision
+              FROM jsonb_array_elements(coalesce(samples, '[]')) AS s;
+        END IF;
+        metric := 'pg_storage_ext_custom_metric_up'; kind := 'gauge';
+        help := 'whether each custom metric''s query answered at the last collection (1) or failed, ran over 1 s or gave over 1000 rows (0)';
+        labels := jsonb_build_object('metric', m.name); value := CASE WHEN ok THEN 1 ELSE 0 END;
+        RETURN NEXT;
+        metric := 'pg_storage_ext_custom_metric_seconds'; kind := 'gauge';
+        help := 'how long each custom metric''s query took at the last collection';
+        value := extract(epoch FROM clock_timestamp() - t0);
+        RETURN NEXT;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION storage._custom_metric_statement(text) IS
+    'Internal: the statement that reads a custom metric (one JSON object per row of its query); 42601 unless the SQL is one query the statement keeps whole.';
+COMMENT ON FUNCTION storage._custom_metric_rows(text, integer, integer) IS
+    'Internal: a custom metric''s rows as JSON objects (at most max_rows + 1), within timeout_ms (54000 past it), the caller''s statement timeout put back.';
+COMMENT ON FUNCTION storage._custom_metrics_collect() IS
+    'Internal: runs every enabled custom metric''s query (read-only, 1 s, never as a superuser: as the endpoint''s role when a superuser collects) and returns its samples, with pg_storage_ext_custom_metric_up and _seconds per metric.';
 
 -- Query statistics history: where pg_stat_statements (1.11 or later, preloaded) is installed in
 -- this database, each storage.metrics_snapshot() keeps the deltas since the previous snapshot of
@@ -1115,7 +1214,9 @@ GRANT SELECT ON storage.health_thresholds, storage.metrics, storage._metrics_lat
 GRANT SELECT ON storage.partition_config, storage.matview_status, storage._matview_state, storage._matview_changes TO pg_monitor;
 GRANT EXECUTE ON FUNCTION storage._matview_sources_changed(regclass), storage._matview_can_concurrently(regclass) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION storage._xmin_holders() TO pg_monitor;
-GRANT SELECT ON storage.query_stats TO pg_monitor;
+GRANT SELECT ON storage.query_stats, storage.custom_metrics TO pg_monitor;
+GRANT EXECUTE ON FUNCTION storage._custom_metrics_collect(), storage._custom_metric_statement(text),
+    storage._custom_metric_rows(text, integer, integer) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION storage._pgss(), storage._top_queries_setting(), storage._query_metrics(),
     storage._top_queries(interval, integer, boolean), storage.top_queries(interval, integer), storage.query_regressions(interval, double precision, bigint) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION storage.health(), storage.metrics_prometheus(), storage._health(boolean),

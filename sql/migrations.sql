@@ -89,16 +89,19 @@ CREATE TABLE storage._migration_lock ();
 COMMENT ON TABLE storage._migration_lock IS
     'Internal: the lock that serializes migrations (no rows; no role but the extension owner may lock it).';
 
--- Refuses every write to a table holding stored SQL but the extension's own (its owner's), and
--- a migration row whose checksum is not the sha256 of its script.
+-- Refuses every write to a table holding stored SQL but the extension's own (its owner's), a
+-- migration row whose checksum is not the sha256 of its script, and a custom metric whose SQL is
+-- not one query. Every table of any capability that holds stored SQL is guarded here.
 CREATE FUNCTION storage._stored_sql_guard() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF NOT pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'USAGE') THEN
         RAISE EXCEPTION '%.% is written only by pg_storage_ext', quote_ident(TG_TABLE_SCHEMA), quote_ident(TG_TABLE_NAME)
               USING ERRCODE = 'insufficient_privilege',
-                    DETAIL = 'It holds SQL that the extension runs later, as the role that wrote it; only the extension (its owner) may change it.',
-                    HINT = 'Migrate with storage.migrate and storage.migrate_down; delegate with GRANT storage_migrator TO a role.';
+                    DETAIL = 'It holds SQL that the extension runs later; only the extension (its owner) may change it.',
+                    HINT = CASE WHEN TG_TABLE_NAME = 'custom_metrics'
+                                THEN 'Ask the extension''s owner (a superuser) to add the metric.'
+                                ELSE 'Migrate with storage.migrate and storage.migrate_down; delegate with GRANT storage_migrator TO a role.' END;
     END IF;
     IF TG_LEVEL = 'STATEMENT' THEN
         RETURN NULL;
@@ -109,11 +112,13 @@ BEGIN
             RAISE EXCEPTION 'a migration''s checksum is the sha256 of its up script'
                   USING ERRCODE = 'invalid_parameter_value', DETAIL = format('Migration %s.', NEW.version);
         END IF;
+    ELSIF TG_TABLE_NAME = 'custom_metrics' THEN
+        PERFORM storage._custom_metric_statement(NEW.sql);
     END IF;
     RETURN NEW;
 END $$;
 COMMENT ON FUNCTION storage._stored_sql_guard() IS
-    'Internal: the trigger that lets only the extension (its owner) write the tables holding stored SQL (_migration_history, migration_hooks), and keeps a migration''s checksum the sha256 of its script.';
+    'Internal: the trigger that lets only the extension (its owner) write the tables holding stored SQL (_migration_history, migration_hooks, custom_metrics), keeps a migration''s checksum the sha256 of its script and a custom metric''s SQL one query.';
 CREATE TRIGGER _stored_sql_guard BEFORE INSERT OR UPDATE OR DELETE ON storage._migration_history
     FOR EACH ROW EXECUTE FUNCTION storage._stored_sql_guard();
 CREATE TRIGGER _stored_sql_guard_truncate BEFORE TRUNCATE ON storage._migration_history
@@ -122,7 +127,13 @@ CREATE TRIGGER _stored_sql_guard BEFORE INSERT OR UPDATE OR DELETE ON storage.mi
     FOR EACH ROW EXECUTE FUNCTION storage._stored_sql_guard();
 CREATE TRIGGER _stored_sql_guard_truncate BEFORE TRUNCATE ON storage.migration_hooks
     FOR EACH STATEMENT EXECUTE FUNCTION storage._stored_sql_guard();
+CREATE TRIGGER _stored_sql_guard BEFORE INSERT OR UPDATE OR DELETE ON storage.custom_metrics
+    FOR EACH ROW EXECUTE FUNCTION storage._stored_sql_guard();
+CREATE TRIGGER _stored_sql_guard_truncate BEFORE TRUNCATE ON storage.custom_metrics
+    FOR EACH STATEMENT EXECUTE FUNCTION storage._stored_sql_guard();
 -- also under session_replication_role = replica
+ALTER TABLE storage.custom_metrics ENABLE ALWAYS TRIGGER _stored_sql_guard;
+ALTER TABLE storage.custom_metrics ENABLE ALWAYS TRIGGER _stored_sql_guard_truncate;
 ALTER TABLE storage._migration_history ENABLE ALWAYS TRIGGER _stored_sql_guard;
 ALTER TABLE storage._migration_history ENABLE ALWAYS TRIGGER _stored_sql_guard_truncate;
 ALTER TABLE storage.migration_hooks ENABLE ALWAYS TRIGGER _stored_sql_guard;

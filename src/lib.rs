@@ -122,6 +122,8 @@ extension_sql_file!(
         health::_prometheus_value,
         health::_html_escape,
         health::_svg_chart,
+        health::custom::_custom_metric_statement,
+        health::custom::_custom_metric_rows,
     ]
 );
 

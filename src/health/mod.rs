@@ -3,6 +3,7 @@
 //! host's CPU time and the data directory's file system) and the exposition's label sets
 //! (`pg_storage_core::prometheus`).
 
+pub(crate) mod custom;
 pub(crate) mod http;
 
 use pg_storage_core::{host, prometheus};

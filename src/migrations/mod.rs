@@ -19,7 +19,7 @@ unsafe fn text(p: *const c_char) -> Option<String> {
     (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
 }
 
-unsafe fn list<T>(l: *mut pg_sys::List) -> Vec<*mut T> {
+pub(crate) unsafe fn list<T>(l: *mut pg_sys::List) -> Vec<*mut T> {
     unsafe { PgList::<T>::from_pg(l) }.iter_ptr().collect()
 }
 
@@ -46,7 +46,7 @@ unsafe fn name_list(l: *mut pg_sys::List) -> String {
         .join(".")
 }
 
-fn is(node: *mut pg_sys::Node, tag: pg_sys::NodeTag) -> bool {
+pub(crate) fn is(node: *mut pg_sys::Node, tag: pg_sys::NodeTag) -> bool {
     // SAFETY: every parse node starts with its tag
     !node.is_null() && unsafe { (*node).type_ } == tag
 }

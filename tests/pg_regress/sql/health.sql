@@ -136,6 +136,70 @@ SELECT storage.metrics_snapshot() > 0 AS snapshot;
 SELECT status, value, detail LIKE '0 of 0 checkpoints requested rather than timed since the snapshot of % (too few to judge); max_wal_size %' AS detail_ok
   FROM storage.health() WHERE check_name = 'checkpoints';
 
+-- custom metrics (issue 39): stored SQL written only by the extension's owner, one query each,
+-- run read-only within 1 s as the endpoint's role (never as the superuser collecting them); a
+-- failing one is its own sample, never a broken exposition
+CREATE ROLE pgse_http IN ROLE pg_monitor;
+CREATE TABLE jobs (queue text, state text);
+INSERT INTO jobs VALUES ('mail', 'waiting'), ('mail', 'waiting'), ('export', 'waiting'), ('mail', 'done');
+GRANT SELECT ON jobs TO pgse_http;
+CREATE SEQUENCE metric_seq;
+GRANT USAGE ON SEQUENCE metric_seq TO pgse_http;
+INSERT INTO storage.custom_metrics (name, help, kind, sql, labels) VALUES
+    ('queue_depth', 'jobs waiting per queue', 'gauge', $$SELECT queue, count(*) AS value FROM public.jobs WHERE state = 'waiting' GROUP BY queue$$, '{queue}'),
+    ('jobs_done_total', 'jobs done', 'counter', $$SELECT count(*) FILTER (WHERE state = 'done') AS value FROM public.jobs$$, '{}'),
+    ('run_as', 'who runs it', 'gauge', $$SELECT current_user::text AS who, current_setting('transaction_read_only') AS ro, 1 AS value$$, '{who,ro}'),
+    ('slow', 'over the limit', 'gauge', $$SELECT 1 AS value FROM pg_sleep(3)$$, '{}'),
+    ('writer', 'writes', 'gauge', $$SELECT nextval('public.metric_seq') AS value$$, '{}'),
+    ('not_a_number', 'bad value', 'gauge', $$SELECT 'many' AS value$$, '{}'),
+    ('too_many', 'over 1000 series', 'gauge', $$SELECT g AS value, g AS n FROM generate_series(1, 1001) g$$, '{n}'),
+    ('no_access', 'a table the role may not read', 'gauge', $$SELECT count(*) AS value FROM storage._query_stats_last$$, '{}');
+SELECT line FROM regexp_split_to_table(storage.metrics_prometheus(), E'\n') AS line
+ WHERE line LIKE '%custom%' AND line NOT LIKE 'pg_storage_ext_custom_metric_seconds{%' ORDER BY line;
+-- the limit of 1 s, and the caller's settings untouched after the collection
+SET statement_timeout = '5s';
+SELECT value BETWEEN 0.9 AND 2 AS slow_stopped_at_1s
+  FROM storage._custom_metrics_collect() WHERE metric = 'pg_storage_ext_custom_metric_seconds' AND labels = '{"metric": "slow"}';
+SELECT current_user = session_user AS same_user, current_setting('transaction_read_only') AS read_only,
+       current_setting('statement_timeout') AS statement_timeout, current_setting('search_path') AS search_path;
+RESET statement_timeout;
+-- kept by the snapshot
+SELECT storage.metrics_snapshot() > 0 AS snapshot;
+SELECT metric, labels, value FROM storage._metrics_latest
+ WHERE metric LIKE 'pg_storage_ext_custom_%' AND metric NOT LIKE 'pg_storage_ext_custom_metric%' ORDER BY 1, 2::text;
+-- SQL that would not stay one query is refused when written
+SELECT pg_temp.outcome($$INSERT INTO storage.custom_metrics (name, sql) VALUES ('inject', 'SELECT 1 AS value) AS q; DROP TABLE jobs; SELECT (SELECT 1')$$) AS two_statements;
+SELECT pg_temp.outcome($$INSERT INTO storage.custom_metrics (name, sql) VALUES ('inject', 'SELECT 1 AS value) AS q WHERE (SELECT true')$$) AS added_clause;
+SELECT pg_temp.outcome($$INSERT INTO storage.custom_metrics (name, sql) VALUES ('inject', 'SELECT 1 AS value) AS q UNION SELECT 1 FROM (SELECT 1')$$) AS set_operation;
+SELECT pg_temp.outcome($$INSERT INTO storage.custom_metrics (name, sql) VALUES ('inject', 'SELECT 1 AS value --')$$) AS comment_at_the_end;
+SELECT pg_temp.outcome($$INSERT INTO storage.custom_metrics (name, sql) VALUES ('inject', 'DELETE FROM jobs RETURNING 1 AS value')$$) AS not_a_query;
+SELECT pg_temp.outcome($$INSERT INTO storage.custom_metrics (name, sql) VALUES ('Bad-Name', 'SELECT 1 AS value')$$) AS bad_name;
+SELECT pg_temp.outcome($$INSERT INTO storage.custom_metrics (name, kind, sql) VALUES ('done', 'counter', 'SELECT 1 AS value')$$) AS counter_without_total;
+SELECT pg_temp.outcome($$INSERT INTO storage.custom_metrics (name, sql, labels) VALUES ('x', 'SELECT 1 AS value', '{__name__}')$$) AS bad_label;
+-- only the extension's owner writes them, even with the privilege granted; a pg_monitor role reads them
+CREATE ROLE metric_writer LOGIN IN ROLE pg_monitor;
+GRANT INSERT, UPDATE, DELETE, TRUNCATE ON storage.custom_metrics TO metric_writer;
+SET ROLE metric_writer;
+SELECT pg_temp.outcome($$INSERT INTO storage.custom_metrics (name, sql) VALUES ('mine', 'SELECT 1 AS value')$$) AS insert_by_other;
+SELECT pg_temp.outcome($$UPDATE storage.custom_metrics SET sql = 'SELECT 2 AS value' WHERE name = 'queue_depth'$$) AS update_by_other;
+SELECT pg_temp.outcome($$TRUNCATE storage.custom_metrics$$) AS truncate_by_other;
+SELECT count(*) AS readable FROM storage.custom_metrics;
+SELECT count(*) FILTER (WHERE line LIKE 'pg_storage_ext_custom_run_as{%') AS collected_by_monitor,
+       count(*) FILTER (WHERE line = 'pg_storage_ext_custom_run_as{ro="on",who="metric_writer"} 1') AS as_itself
+  FROM regexp_split_to_table(storage.metrics_prometheus(), E'\n') AS line;
+RESET ROLE;
+-- without the endpoint's role a superuser does not run them at all
+DROP OWNED BY pgse_http;
+DROP ROLE pgse_http;
+SELECT count(*) FILTER (WHERE metric = 'pg_storage_ext_custom_metric_up' AND value = 0) AS not_run,
+       count(*) FILTER (WHERE metric NOT LIKE 'pg_storage_ext_custom_metric_%') AS samples
+  FROM storage._custom_metrics_collect();
+DELETE FROM storage.custom_metrics;
+DROP OWNED BY metric_writer;
+DROP ROLE metric_writer;
+DROP TABLE jobs;
+DROP SEQUENCE metric_seq;
+
 -- a monitoring role without superuser: every check answers; those it may not run say why
 CREATE ROLE health_monitor IN ROLE pg_monitor;
 SET ROLE health_monitor;
