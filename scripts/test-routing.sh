@@ -3,10 +3,12 @@
 # /liveness, /readiness) behind Debian's HAProxy (run by scripts/test.sh): a primary and a
 # pg_basebackup standby, each with its endpoint; HAProxy with `option httpchk` on /primary for
 # a write port and /replica?lag=1MB for a read port. Checks every status on both servers, HEAD and
-# OPTIONS, a fenced primary, the connection limit, answers while the worker is busy, a standby
-# whose replay is paused past the lag leaving the read port, and a failover: the old primary
-# stopped, pg_promote() on the standby, the write port reaching it within HAProxy's check
-# interval x fall. Prints "ok N" per check passed; exits non-zero on the first failure.
+# OPTIONS, the connection limit, answers while the worker is busy, what the endpoint's attacker
+# found (a database owner's search_path, clients that reconnect at once holding every slot, a
+# stream that stopped delivering, a lock on the heartbeat, a smart shutdown), a standby whose
+# replay is paused past the lag leaving the read port, and a failover: the old primary stopped,
+# pg_promote() on the standby, the write port reaching it within HAProxy's check interval x fall.
+# Prints "ok N" per check passed; exits non-zero on the first failure.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 port=${1:-28881}
@@ -70,15 +72,30 @@ pg_storage_ext.http_listen = '127.0.0.1:$http'
 max_connections = 24
 CONF
 q "CREATE EXTENSION pg_storage_ext CASCADE; CREATE ROLE pgse_http IN ROLE pg_monitor" >/dev/null
+# the database's owner is an ordinary role who sets a search_path and puts a type and an operator
+# of pg_catalog's names first in it (the attacker's F2): the worker must call none of them
+q "CREATE ROLE dbo LOGIN; ALTER DATABASE postgres OWNER TO dbo" >/dev/null
+"$bin/psql" -h 127.0.0.1 -p "$port" -U dbo -d postgres -X -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || fail "the owner's objects"
+ALTER DATABASE postgres SET search_path = public, pg_catalog;
+CREATE TABLE public.loot (who text);
+GRANT INSERT ON public.loot TO PUBLIC;
+CREATE FUNCTION public.spy(double precision) RETURNS boolean LANGUAGE sql AS $$ INSERT INTO public.loot SELECT current_user; SELECT true $$;
+CREATE DOMAIN public.float8 AS pg_catalog.float8 CHECK (public.spy(VALUE));
+CREATE FUNCTION public.spy_eq(name, name) RETURNS boolean LANGUAGE sql AS $$ INSERT INTO public.loot SELECT current_user; SELECT $1 OPERATOR(pg_catalog.=) $2 $$;
+CREATE OPERATOR public.= (LEFTARG = name, RIGHTARG = name, FUNCTION = public.spy_eq);
+SQL
 as_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w restart >/dev/null || die "the cluster did not restart: $(tail -5 "$dir/server.log")"
 wait_code "$P/health" 200 15 || fail "GET /health on the primary does not answer 200: $(grep 'pg_storage_ext http' "$dir/server.log" | tail -3)"
-q "SELECT storage._heartbeat()" >/dev/null
+# the heartbeat every second, as schedule_jobs() runs it (every 5 s by default)
+q "CREATE EXTENSION pg_cron; SELECT count(*) FROM storage.schedule_jobs(heartbeat_schedule => '1 second', jobs => ARRAY['heartbeat'])" >/dev/null
+for _ in $(seq 50); do [ "$(q "SELECT count(*) FROM storage.heartbeat WHERE every IS NOT NULL")" = 1 ] && break; sleep 0.1; done
+[ "$(q "SELECT every BETWEEN interval '0.9 s' AND interval '1.5 s' FROM storage.heartbeat")" = t ] || fail "the heartbeat's interval: '$(q "SELECT every FROM storage.heartbeat")'"
 
 # the primary: every endpoint, every method
 got=""
 for e in "GET /primary 200" "GET /replica 503" "GET /read-only 200" "GET /health 200" "GET /liveness 200" \
   "GET /readiness 200" "HEAD /primary 200" "OPTIONS /primary 200" "OPTIONS /replica 503" "HEAD /replica?lag=1MB 503" \
-  "GET /read-only?lag=0 200" "GET /replica?lag=10XB 400" "GET /replica?lag=1s&lag=2s 400" "POST /primary 405"; do
+  "GET /read-only?lag=0 200" "GET /replica?lag=10XB 400" "GET /replica?lag=1s&lag=2s 400" "GET /replica?LAG=1MB 400" "GET /replica?lag%3D1MB 400" "POST /primary 405"; do
   set -- $e
   c=$(code "$1" "$http" "$2") || fail "$1 $2 on the primary: $c"
   [ "$c" = "$3" ] || got+="$1 $2: $c (want $3); "
@@ -87,16 +104,9 @@ done
 c=$(code GET "$http" /primary)
 python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); assert b["role"] == "primary" and b["connection_slots"] == 21, b' "$dir/body" ||
   fail "the body of /primary: $(cat "$dir/body")"
-pass "the primary: /primary 200, /replica 503, /read-only 200, /health, /liveness, /readiness 200; HEAD and OPTIONS the same status without a body; a bad lag 400; POST 405"
-
-# fenced (ALTER SYSTEM SET default_transaction_read_only, reloaded): not a primary accepting writes
-q "ALTER SYSTEM SET default_transaction_read_only = on" >/dev/null
-q "SELECT pg_reload_conf()" >/dev/null
-wait_code "$P/primary" 503 5 || fail "/primary of a primary with default_transaction_read_only on: $(code GET "$http" /primary) $(cat "$dir/body")"
-q "ALTER SYSTEM RESET default_transaction_read_only" >/dev/null
-q "SELECT pg_reload_conf()" >/dev/null
-wait_code "$P/primary" 200 5 || fail "/primary after default_transaction_read_only was reset"
-pass "a primary fenced with default_transaction_read_only = on is 503 on /primary after a reload, 200 again after the reset"
+pass "the primary: /primary 200, /replica 503, /read-only 200, /health, /liveness, /readiness 200; HEAD and OPTIONS the same status without a body; a bad lag, or a parameter that is not lag, 400; POST 405"
+[ "$(q "SELECT count(*) FROM public.loot WHERE who = 'pgse_http'")" = 0 ] || fail "the worker called the database owner's objects: $(q "SELECT who, count(*) FROM public.loot GROUP BY 1")"
+pass "a database owner's search_path with a float8 type and an = operator of their own: the worker calls neither"
 
 # the connection limit: max_connections 24 less 3 reserved = 21 slots for ordinary roles
 for _ in $(seq 21); do
@@ -147,6 +157,42 @@ for e in "GET /primary 503" "GET /replica 200" "GET /read-only 200" "GET /health
 done
 [ -z "$got" ] || fail "on the standby: $got"
 pass "the standby: /primary 503, /replica, /read-only, /health, /readiness 200, within a lag of 1MB and of 30s"
+
+# a lock on storage.heartbeat (replayed to the standby; the attacker's F4): the standby still
+# answers at once, /liveness 200, the seconds of lag not known (503 on lag=30s), bytes still known
+"$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -X -q \
+  -c "BEGIN; LOCK storage.heartbeat IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(4); COMMIT" >/dev/null 2>&1 &
+pids+=($!)
+for _ in $(seq 40); do
+  [ "$(code GET "$shttp" "/replica?lag=30s")" = 503 ] && break
+  sleep 0.1
+done
+got=""
+for e in "/liveness 200" "/health 200" "/replica 200" "/replica?lag=1MB 200" "/replica?lag=30s 503"; do
+  set -- $e
+  t=$(curl -sS -o /dev/null --max-time 5 -w '%{http_code} %{time_total}' "$S$1")
+  read -r c secs <<<"$t"
+  [ "$c" = "$2" ] && python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < 0.5 else 1)" "$secs" || got+="$1: $t (want $2); "
+done
+[ -z "$got" ] || fail "the standby with storage.heartbeat locked: $got"
+wait "${pids[@]}" 2>/dev/null || true
+pids=()
+wait_code "$S/replica?lag=30s" 200 10 || fail "/replica?lag=30s after the lock on storage.heartbeat went"
+pass "storage.heartbeat locked on the primary (and so on the standby): /liveness, /health, /replica, lag=1MB answer 200 within 0.5 s, lag=30s 503 (not known); 200 once the lock goes"
+
+# a stream that stopped delivering (the walsender frozen; the attacker's F3): the standby has
+# replayed all it received, but the heartbeats stop arriving: past interval + 1 s + the limit its
+# lag in seconds is 503; delivered again, 200
+sender=$(q "SELECT pid FROM pg_stat_replication LIMIT 1")
+[ -n "$sender" ] || fail "no walsender"
+kill -STOP "$sender"
+q "CREATE TABLE while_frozen AS SELECT g FROM generate_series(1, 10000) g" >/dev/null
+t0=$SECONDS
+wait_code "$S/replica?lag=2s" 503 15 || { kill -CONT "$sender"; fail "/replica?lag=2s while the stream delivers nothing: $(code GET "$shttp" "/replica?lag=2s") $(cat "$dir/body")"; }
+frozen=$((SECONDS - t0))
+kill -CONT "$sender"
+wait_code "$S/replica?lag=2s" 200 15 || fail "/replica?lag=2s once the stream delivers again: $(code GET "$shttp" "/replica?lag=2s") $(cat "$dir/body")"
+pass "a stream that stopped delivering (walsender stopped): /replica?lag=2s 503 within ${frozen} s (heartbeat every 1 s), 200 once it delivers again"
 
 # HAProxy: a write port checked on /primary, a read port on /replica?lag=1MB
 inter=500 fall=2
@@ -205,6 +251,57 @@ for _ in $(seq 50); do [ "$(hstat 2>/dev/null)" = "$want" ] && break; sleep 0.1;
 [ "$(through "$wport")" = "$port false" ] || fail "the write port does not reach the primary: '$(through "$wport")'; $(hstat) $(cat "$dir/haproxy.log")"
 [ "$(through "$rport")" = "$sport true" ] || fail "the read port does not reach the standby: '$(through "$rport")'; $(hstat) $(cat "$dir/haproxy.log")"
 pass "through HAProxy: the write port reaches the primary, the read port the standby"
+
+# 100 clients that connect, send a byte and reconnect at once (the attacker's F1) against the
+# primary's endpoint for 8 s: HAProxy keeps the primary up, probes keep answering
+python3 - "$http" "$dir/haproxy.sock" >"$dir/rapid.txt" 2>&1 <<'PY' || fail "clients reconnecting at once: $(cat "$dir/rapid.txt")"
+import socket, sys, threading, time
+port, sock = int(sys.argv[1]), sys.argv[2]
+end = time.monotonic() + 8
+def attacker():
+    while time.monotonic() < end:
+        try:
+            c = socket.create_connection(("127.0.0.1", port), timeout=2)
+            c.send(b"G")
+            c.recv(100)
+            c.close()
+        except OSError:
+            pass
+def stat():
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock)
+    s.sendall(b"show stat\n")
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    return [l.split(",")[17] for l in data.decode().splitlines() if l.startswith("write,pg_a,")][0]
+ts = [threading.Thread(target=attacker) for _ in range(100)]
+for t in ts: t.start()
+ok = probes = 0
+down = []
+while time.monotonic() < end:
+    try:
+        c = socket.create_connection(("127.0.0.1", port), timeout=2)
+        c.sendall(b"GET /primary HTTP/1.1\r\nHost: x\r\n\r\n")
+        d = b""
+        while chunk := c.recv(65536):
+            d += chunk
+        c.close()
+        ok += d.startswith(b"HTTP/1.1 200 ")
+    except OSError:
+        pass
+    probes += 1
+    st = stat()
+    if not st.startswith("UP"):
+        down.append(st)
+    time.sleep(0.1)
+for t in ts: t.join()
+print(ok, probes, len(down))
+assert not down, f"HAProxy marked the primary {down[0]} {len(down)} times"
+assert ok >= 0.95 * probes, f"{ok} of {probes} probes answered 200"
+PY
+read -r ok probes _ <"$dir/rapid.txt"
+pass "100 clients connecting, sending a byte and reconnecting at once for 8 s: HAProxy kept the primary up, $ok of $probes probes answered 200"
 
 # replay paused past the lag: the read port drops the standby; resumed, it comes back
 sq "SELECT pg_wal_replay_pause()" >/dev/null
@@ -281,4 +378,16 @@ for _ in $(seq 150); do
 done
 [ -n "$ok" ] || fail "the archiver check once archive_command works again: $got2"
 pass "the archiver check: ${got%%;*}; once archive_command works again: ${got2%%;*}"
+
+# a smart shutdown waiting on a session (the attacker's F5): no new connections, so /primary and
+# /readiness are 503 while /liveness is 200; the session gone, the server stops
+"$bin/psql" -h 127.0.0.1 -p "$sport" -U postgres -d postgres -X -q -c "SELECT pg_sleep(30)" >/dev/null 2>&1 &
+holder=$!
+sleep 0.5
+as_user "$bin/pg_ctl" -D "$dir/standby" -m smart -W stop >/dev/null
+wait_code "$S/primary" 503 5 || fail "/primary during a smart shutdown: $(code GET "$shttp" /primary) $(cat "$dir/body")"
+got="$(code GET "$shttp" /readiness) $(code GET "$shttp" /liveness)"
+[ "$got" = "503 200" ] || fail "/readiness and /liveness during a smart shutdown: $got"
+kill "$holder" 2>/dev/null || true
+pass "a smart shutdown waiting on a session: /primary and /readiness 503, /liveness 200"
 ! grep -q 'terminated by signal' "$dir/server.log" "$dir/standby.log" || fail "a process was terminated by a signal"

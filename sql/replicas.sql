@@ -7,10 +7,11 @@
 CREATE TABLE storage.heartbeat (
     id           boolean PRIMARY KEY DEFAULT true CHECK (id),
     primary_time timestamptz NOT NULL,
-    wal_lsn      pg_lsn NOT NULL
+    wal_lsn      pg_lsn NOT NULL,
+    every        interval
 );
 COMMENT ON TABLE storage.heartbeat IS
-    'One row, written by storage._heartbeat() on the primary (the pg_storage_ext.heartbeat job): the primary''s clock and WAL position; replayed by every standby.';
+    'One row, written by storage._heartbeat() on the primary (the pg_storage_ext.heartbeat job): the primary''s clock and WAL position, and how long since the heartbeat before (1 s to 1 min: how often the job writes); replayed by every standby.';
 
 CREATE FUNCTION storage._heartbeat() RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -20,7 +21,9 @@ BEGIN
         RETURN false;
     END IF;
     INSERT INTO storage.heartbeat AS h (id, primary_time, wal_lsn) VALUES (true, clock_timestamp(), pg_current_wal_lsn())
-    ON CONFLICT (id) DO UPDATE SET primary_time = excluded.primary_time, wal_lsn = excluded.wal_lsn;
+    ON CONFLICT (id) DO UPDATE
+       SET primary_time = excluded.primary_time, wal_lsn = excluded.wal_lsn,
+           every = least(greatest(excluded.primary_time - h.primary_time, interval '1 second'), interval '1 minute');
     -- self-healing within seconds of a crash or a terminated worker (storage._recover)
     BEGIN
         PERFORM storage._recover();
@@ -117,23 +120,40 @@ GRANT EXECUTE ON FUNCTION storage.replication_status() TO pg_monitor;
 
 -- The routing endpoints of the HTTP endpoint (/primary, /replica?lag=, /read-only, /health,
 -- /readiness; crates/core/src/routing.rs decides from this row): the server's own state, no
--- query text. lag_seconds is 0 on a standby that has replayed all it received (an idle primary,
--- or paused with nothing to replay, is never a false lag), else replication_status()'s lag from
--- the replayed heartbeat.
+-- query text. On a standby the seconds of lag come from the replayed heartbeat: its age past the
+-- interval the heartbeats come at (and a second) is primary time this standby has not seen, so
+-- an idle primary is never a false lag and a stream that stopped delivering (a partition, a
+-- stuck sender) is; a paused replay with WAL waiting counts from its last replayed commit. No
+-- heartbeat replayed: not known. A lock on storage.heartbeat (replayed from the primary) is
+-- waited on for 50 ms at most: then the lag is not known, and the rest still answers.
 CREATE FUNCTION storage._routing_state(
-    OUT standby boolean, OUT writable boolean, OUT receiving boolean, OUT replication text,
+    OUT standby boolean, OUT receiving boolean, OUT replication text,
     OUT byte_lag numeric, OUT lag_seconds double precision, OUT clients bigint, OUT client_slots bigint)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    hb_time timestamptz;
+    hb_every interval;
+    hb_lag double precision;
 BEGIN
     standby := pg_is_in_recovery();
-    writable := NOT standby AND NOT current_setting('default_transaction_read_only')::boolean;
     IF standby THEN
         receiving := EXISTS (SELECT FROM pg_stat_wal_receiver w WHERE w.status = 'streaming');
-        SELECT r.state, r.byte_lag, extract(epoch FROM r.replay_lag)
-          INTO replication, byte_lag, lag_seconds
-          FROM storage.replication_status() r;
-        IF receiving AND byte_lag = 0 THEN
-            lag_seconds := 0;
+        BEGIN
+            PERFORM set_config('lock_timeout', '50ms', true);
+            SELECT h.primary_time, h.every INTO hb_time, hb_every FROM storage.heartbeat h;
+            SELECT r.state, r.byte_lag, extract(epoch FROM r.replay_lag)
+              INTO replication, byte_lag, lag_seconds
+              FROM storage.replication_status() r;
+        EXCEPTION WHEN lock_not_available THEN
+            replication := 'not known: storage.heartbeat is locked';
+            hb_time := NULL;
+        END;
+        byte_lag := coalesce(byte_lag, greatest(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0));
+        IF hb_time IS NULL THEN
+            lag_seconds := NULL;
+        ELSE
+            hb_lag := greatest(0, extract(epoch FROM now() - hb_time - coalesce(hb_every, interval '10 seconds') - interval '1 second'));
+            lag_seconds := CASE WHEN replication = 'paused' AND byte_lag > 0 THEN greatest(lag_seconds, hb_lag) ELSE hb_lag END;
         END IF;
     ELSE
         receiving := false; replication := 'primary'; byte_lag := 0; lag_seconds := 0;
@@ -144,5 +164,5 @@ BEGIN
                                 - current_setting('reserved_connections')::int);
 END $$;
 COMMENT ON FUNCTION storage._routing_state() IS
-    'Internal: the server''s state the HTTP endpoint''s routing endpoints answer from (primary accepting writes, streaming standby, bytes and seconds of replay lag, client connections and slots); no query text.';
+    'Internal: the server''s state the HTTP endpoint''s routing endpoints answer from (standby, streaming, bytes received and not replayed, seconds of lag from the replayed heartbeat, client connections and slots); no query text.';
 GRANT EXECUTE ON FUNCTION storage._routing_state() TO pg_monitor;

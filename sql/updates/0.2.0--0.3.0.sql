@@ -19,6 +19,8 @@ DROP FUNCTION audit._context(name, name, name, name, text, inet, text[], text[],
 DROP FUNCTION audit._from_workers(text, regclass);
 -- (an actor filter: a third argument)
 DROP FUNCTION audit.history(regclass, jsonb);
+-- Replicas: how often the heartbeat comes, for the routing endpoints' lag (issue 39).
+ALTER TABLE storage.heartbeat ADD COLUMN every interval;
 -- Health: the checks that name the culprit (issue 39), seeded where they are missing.
 INSERT INTO storage.health_thresholds (check_name, warn, critical, description)
 SELECT v.* FROM (VALUES
@@ -32,6 +34,13 @@ SELECT v.* FROM (VALUES
 -- @new CREATE TABLE storage.query_stats
 -- @new CREATE INDEX query_stats_query
 -- @new CREATE TABLE storage._query_stats_last
+-- Health: custom metrics (issue 39), stored SQL guarded as the migrations' is.
+-- @new CREATE TABLE storage.custom_metrics
+-- @new pg_extension_config_dump('storage.custom_metrics'
+-- @new CREATE TRIGGER _stored_sql_guard BEFORE INSERT OR UPDATE OR DELETE ON storage.custom_metrics
+-- @new CREATE TRIGGER _stored_sql_guard_truncate BEFORE TRUNCATE ON storage.custom_metrics
+-- @new ALTER TABLE storage.custom_metrics ENABLE ALWAYS TRIGGER _stored_sql_guard;
+-- @new ALTER TABLE storage.custom_metrics ENABLE ALWAYS TRIGGER _stored_sql_guard_truncate;
 -- (a second argument: with_query_text)
 DROP FUNCTION storage.health_report_html(interval);
 -- @post-update

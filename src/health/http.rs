@@ -319,6 +319,23 @@ const ROUTING_FRESH: Duration = Duration::from_millis(50);
 /// routing endpoints answer 503.
 const ROUTING_STALE: Duration = Duration::from_secs(15);
 
+/// The last state, even if a thread panicked holding it (it is replaced whole, never torn).
+fn lock(last: &Mutex<LastState>) -> std::sync::MutexGuard<'_, LastState> {
+    match last.lock() {
+        Ok(l) => l,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// Reads the state (on the worker's thread) and keeps it as the last one.
+fn refresh_routing_state(last: &Mutex<LastState>) {
+    let state = routing_state();
+    if let Err(msg) = &state {
+        pgrx::log!("pg_storage_ext http: reading the routing state failed: {msg}");
+    }
+    *lock(last) = Some((Instant::now(), state));
+}
+
 /// A routing endpoint's answer from the last state read, as the worker would give it.
 fn routing_answer(path: &str, query: &str, method: Method, last: &LastState) -> Vec<u8> {
     let state = match last {
@@ -419,15 +436,12 @@ fn serve(stream: TcpStream, ends: Ends, state: &ConnState) {
                 // is doing: from a fresh state when it is free, else from the last one
                 match rx.recv_timeout(ROUTING_WAIT) {
                     Ok(a) => a,
-                    Err(_) => match ends.last.lock() {
-                        Ok(last) => routing_answer(&path, &query, method, &last),
-                        Err(_) => response(503, "text/plain", b"busy\n", method),
-                    },
+                    Err(_) => routing_answer(&path, &query, method, &lock(&ends.last)),
                 }
             } else {
                 match rx.recv_timeout(Duration::from_secs(60)) {
                     Ok(a) => a,
-                    Err(_) => response(503, "text/plain", b"busy\n", Method::Get),
+                    Err(_) => response(503, "text/plain", b"busy\n", method),
                 }
             }
         }
@@ -479,9 +493,15 @@ fn accept_loop(listener: TcpListener, ends: Ends) {
         if open.len() >= MAX_CONNECTIONS {
             // room from the oldest connection still reading its head (told 503, as the new one
             // would be), else from the oldest still writing its answer
-            let reader = open.iter().position(|(_, s)| {
-                s.opened.elapsed() >= EVICTABLE_AFTER && s.pass(READING, EVICTED)
-            });
+            // (younger ones too when no reader is older: clients that connect, send a byte and
+            // reconnect at once would otherwise hold every slot with connections younger than
+            // EVICTABLE_AFTER; a real request's head is read within microseconds of its arrival)
+            let reader = open
+                .iter()
+                .position(|(_, s)| {
+                    s.opened.elapsed() >= EVICTABLE_AFTER && s.pass(READING, EVICTED)
+                })
+                .or_else(|| open.iter().position(|(_, s)| s.pass(READING, EVICTED)));
             let victim = reader.or_else(|| {
                 open.iter()
                     .position(|(_, s)| s.phase.load(Ordering::SeqCst) == WRITING)
@@ -590,27 +610,49 @@ fn query_text(sql: &'static str) -> Result<String, String> {
     })
 }
 
+/// Whether the postmaster takes new connections: the status line of `postmaster.pid` in the data
+/// directory (`stopping` from the start of any shutdown, smart included). Read as a file of at
+/// most 4 KiB; unreadable, it says nothing against it.
+fn postmaster_accepting() -> bool {
+    // SAFETY: DataDir is set at postmaster start and never freed
+    let dir = unsafe {
+        if pg_sys::DataDir.is_null() {
+            return true;
+        }
+        std::ffi::CStr::from_ptr(pg_sys::DataDir)
+            .to_string_lossy()
+            .into_owned()
+    };
+    let mut text = String::new();
+    match std::fs::File::open(std::path::Path::new(&dir).join("postmaster.pid"))
+        .and_then(|f| f.take(4096).read_to_string(&mut text))
+    {
+        Ok(_) => routing::accepting(&text),
+        Err(_) => true,
+    }
+}
+
 /// The server's state for the routing endpoints (`storage._routing_state()`, guarded).
 fn routing_state() -> Result<routing::State, String> {
     guarded(|| {
         Spi::connect(|client| {
             let row = client
                 .select(
-                    "SELECT standby, writable, receiving, replication, byte_lag::float8, lag_seconds, \
-                            clients::int8, client_slots::int8 FROM storage._routing_state()",
+                    "SELECT standby, receiving, replication, byte_lag::pg_catalog.float8, lag_seconds, \
+                            clients, client_slots FROM storage._routing_state()",
                     Some(1),
                     &[],
                 )?
                 .first();
             Ok::<_, pgrx::spi::Error>(routing::State {
                 standby: row.get::<bool>(1)?.unwrap_or(false),
-                writable: row.get::<bool>(2)?.unwrap_or(false),
-                receiving: row.get::<bool>(3)?.unwrap_or(false),
-                replication: row.get::<String>(4)?.unwrap_or_default(),
-                byte_lag: row.get::<f64>(5)?,
-                lag_seconds: row.get::<f64>(6)?,
-                clients: row.get::<i64>(7)?.unwrap_or(0),
-                client_slots: row.get::<i64>(8)?.unwrap_or(0),
+                accepting: postmaster_accepting(),
+                receiving: row.get::<bool>(2)?.unwrap_or(false),
+                replication: row.get::<String>(3)?.unwrap_or_default(),
+                byte_lag: row.get::<f64>(4)?,
+                lag_seconds: row.get::<f64>(5)?,
+                clients: row.get::<i64>(6)?.unwrap_or(0),
+                client_slots: row.get::<i64>(7)?.unwrap_or(0),
             })
         })
         .map_err(|e| e.to_string())
@@ -654,21 +696,15 @@ fn answer(
     last: &Mutex<LastState>,
 ) -> Vec<u8> {
     if routing::is_routing(&job.path) {
-        let mut last = match last.lock() {
-            Ok(l) => l,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if last
+        // the lock is never held while the state is read: a connection thread answering from
+        // the last state does not wait for the query
+        let stale = lock(last)
             .as_ref()
-            .is_none_or(|(at, _)| at.elapsed() >= ROUTING_FRESH)
-        {
-            let state = routing_state();
-            if let Err(msg) = &state {
-                pgrx::log!("pg_storage_ext http: reading the routing state failed: {msg}");
-            }
-            *last = Some((Instant::now(), state));
+            .is_none_or(|(at, _)| at.elapsed() >= ROUTING_FRESH);
+        if stale {
+            refresh_routing_state(last);
         }
-        return routing_answer(&job.path, &job.query, job.method, &last);
+        return routing_answer(&job.path, &job.query, job.method, &lock(last));
     }
     let Some(r) = route(&job.path) else {
         return response(
@@ -717,9 +753,16 @@ pub extern "C-unwind" fn pg_storage_ext_http_main(_arg: pg_sys::Datum) {
     // the role need not have LOGIN (nobody logs in: the administrator named it in the server's
     // configuration)
     crate::worker::connect_as(db, role);
+    // first, in a query that resolves no name through it: the search_path the database's owner
+    // may have set (ALTER DATABASE ... SET) never decides what the worker's queries call
+    let _ = BackgroundWorker::transaction(|| {
+        crate::catalog::read_one::<String>(
+            "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false)",
+        )
+    });
     let superuser = BackgroundWorker::transaction(|| {
         crate::catalog::read_one::<bool>(
-            "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
+            "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) current_user",
         )
     });
     if !matches!(superuser, Ok(Some(false))) {
@@ -732,9 +775,9 @@ pub extern "C-unwind" fn pg_storage_ext_http_main(_arg: pg_sys::Datum) {
     // hot standby has none of
     let _ = BackgroundWorker::transaction(|| {
         crate::catalog::read_one::<String>(
-            "SELECT pg_catalog.set_config('statement_timeout', '10s', false) \
-                 || pg_catalog.set_config('lock_timeout', '1s', false) \
-                 || pg_catalog.set_config('application_name', 'pg_storage_ext http', false)",
+            "SELECT pg_catalog.set_config('statement_timeout', '10s', false), \
+                    pg_catalog.set_config('lock_timeout', '1s', false), \
+                    pg_catalog.set_config('application_name', 'pg_storage_ext http', false)",
         )
     });
     let listen = gucs::text(&gucs::HTTP_LISTEN).trim().to_owned();
@@ -766,6 +809,8 @@ pub extern "C-unwind" fn pg_storage_ext_http_main(_arg: pg_sys::Datum) {
         gucs::text(&gucs::HTTP_ROLE)
     );
     let mut cache: HashMap<&'static str, Cached> = HashMap::new();
+    // a state before the first probe: one arriving while the worker computes a page is answered
+    refresh_routing_state(&last);
     let mut checked = Instant::now();
     while BackgroundWorker::wait_latch(Some(Duration::from_millis(20))) {
         // requests read so far: answered here, on the worker's thread

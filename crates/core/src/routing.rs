@@ -26,8 +26,9 @@ pub fn is_routing(path: &str) -> bool {
 pub struct State {
     /// In recovery (a standby).
     pub standby: bool,
-    /// A primary that accepts writes (not in recovery, `default_transaction_read_only` off).
-    pub writable: bool,
+    /// The postmaster takes new connections (its status in postmaster.pid is `ready` or
+    /// `standby`, not `stopping` or `starting`).
+    pub accepting: bool,
     /// A standby whose WAL receiver is streaming.
     pub receiving: bool,
     /// `storage.replication_status()`'s state on a standby, `primary` on a primary.
@@ -39,6 +40,16 @@ pub struct State {
     /// Client connections open, and the slots ordinary roles may use.
     pub clients: i64,
     pub client_slots: i64,
+}
+
+/// Whether the postmaster takes new connections, from the text of postmaster.pid: its status
+/// line (the 8th: `starting`, `stopping`, `ready` or `standby`); a file without one says nothing
+/// against it.
+pub fn accepting(pidfile: &str) -> bool {
+    !matches!(
+        pidfile.lines().nth(7).map(str::trim),
+        Some("starting" | "stopping")
+    )
 }
 
 /// The most lag a client accepts: bytes of WAL or seconds.
@@ -64,8 +75,9 @@ pub fn parse_lag(text: &str) -> Result<Lag, String> {
         Ok(n) if valid => n,
         _ => {
             return Err(format!(
-            "lag {text:?} is not a number with an optional unit (e.g. 10MB, 16777216, 30s, 500ms)"
-        ))
+                "lag {:?} is not a number with an optional unit (e.g. 10MB, 16777216, 30s, 500ms)",
+                echo(text)
+            ))
         }
     };
     let (lag, max) = match unit {
@@ -82,24 +94,40 @@ pub fn parse_lag(text: &str) -> Result<Lag, String> {
         "d" => (Lag::Seconds(n * 86400.0), 3.2e9),
         _ => {
             return Err(format!(
-                "lag {text:?}: unknown unit {unit:?} (B, kB, MB, GB, TB, us, ms, s, min, h, d)"
+                "lag {:?}: unknown unit {:?} (B, kB, MB, GB, TB, us, ms, s, min, h, d)",
+                echo(text),
+                echo(unit)
             ))
         }
     };
     match lag {
         Lag::Bytes(v) | Lag::Seconds(v) if v.is_finite() && v <= max => Ok(lag),
-        _ => Err(format!("lag {text:?} is too large")),
+        _ => Err(format!("lag {:?} is too large", echo(text))),
     }
 }
 
-/// The `lag` parameter of a query string (`lag=10MB`); other parameters are ignored. Given twice,
-/// or empty, or not a lag: an error.
+/// At most this much of a client's text is echoed in an error.
+const ECHO: usize = 64;
+
+fn echo(text: &str) -> String {
+    match text.char_indices().nth(ECHO) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+/// The `lag` parameter of a query string (`lag=10MB`). Any other parameter (a typo such as
+/// `LAG=` or `lag%3D` would otherwise drop the limit unseen), `lag` given twice, empty or not a
+/// lag: an error.
 pub fn lag_param(query: &str) -> Result<Option<Lag>, String> {
     let mut found = None;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         if key != "lag" {
-            continue;
+            return Err(format!(
+                "unknown parameter {:?}: the routing endpoints take lag only",
+                echo(key)
+            ));
         }
         if found.is_some() {
             return Err("lag is given twice".into());
@@ -141,6 +169,9 @@ pub fn answer(path: &str, query: &str, state: Option<&State>) -> (u16, String) {
     };
     let verdict: Result<(), String> = match path {
         "/health" | "/liveness" => Ok(()),
+        _ if !s.accepting && is_routing(path) => {
+            Err("the server takes no new connections (shutting down or starting)".into())
+        }
         "/readiness" => {
             if s.clients < s.client_slots {
                 Ok(())
@@ -151,13 +182,13 @@ pub fn answer(path: &str, query: &str, state: Option<&State>) -> (u16, String) {
                 ))
             }
         }
-        "/primary" => match (s.standby, s.writable) {
-            (false, true) => Ok(()),
-            (false, false) => {
-                Err("a primary that refuses writes (default_transaction_read_only)".into())
+        "/primary" => {
+            if s.standby {
+                Err("a standby".into())
+            } else {
+                Ok(())
             }
-            (true, _) => Err("a standby".into()),
-        },
+        }
         "/replica" | "/read-only" => {
             if !s.standby {
                 if path == "/read-only" {
@@ -198,7 +229,7 @@ mod tests {
     fn primary() -> State {
         State {
             standby: false,
-            writable: true,
+            accepting: true,
             receiving: false,
             replication: "primary".into(),
             byte_lag: Some(0.0),
@@ -211,7 +242,7 @@ mod tests {
     fn standby(byte_lag: f64, lag_seconds: f64) -> State {
         State {
             standby: true,
-            writable: false,
+            accepting: true,
             receiving: true,
             replication: "streaming".into(),
             byte_lag: Some(byte_lag),
@@ -248,10 +279,15 @@ mod tests {
         }
         assert!(parse_lag(&"9".repeat(400)).is_err());
         assert_eq!(lag_param(""), Ok(None));
-        assert_eq!(lag_param("x=1&lag=1s"), Ok(Some(Lag::Seconds(1.0))));
+        assert_eq!(lag_param("lag=1s&"), Ok(Some(Lag::Seconds(1.0))));
         assert!(lag_param("lag=1s&lag=2s").is_err());
         assert!(lag_param("lag").is_err());
         assert!(lag_param("lag=%31s").is_err());
+        assert!(lag_param("LAG=1MB").is_err());
+        assert!(lag_param("lag%3D1MB").is_err());
+        assert!(lag_param("x=1").is_err());
+        let long = format!("lag={}", "9".repeat(8000));
+        assert!(lag_param(&long).unwrap_err().len() < 200);
     }
 
     #[test]
@@ -263,11 +299,22 @@ mod tests {
         assert_eq!(code("/read-only", "lag=0", Some(&p)), 200);
         assert_eq!(code("/health", "", Some(&p)), 200);
         assert_eq!(code("/readiness", "", Some(&p)), 200);
-        let fenced = State {
-            writable: false,
+        let stopping = State {
+            accepting: false,
             ..primary()
         };
-        assert_eq!(code("/primary", "", Some(&fenced)), 503);
+        for (path, want) in [
+            ("/primary", 503),
+            ("/read-only", 503),
+            ("/readiness", 503),
+            ("/health", 200),
+            ("/liveness", 200),
+        ] {
+            assert_eq!(code(path, "", Some(&stopping)), want, "{path}");
+        }
+        assert!(accepting("1\n/data\n1\n5432\n/tmp\n*\n  1 2\nready   \n"));
+        assert!(!accepting("1\n/data\n1\n5432\n/tmp\n*\n  1 2\nstopping\n"));
+        assert!(accepting("1\n/data\n"));
         let full = State {
             clients: 97,
             ..primary()
