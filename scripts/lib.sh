@@ -92,6 +92,10 @@ debian_mirror() {
 promtool_path() {
   echo "$PGSE_CACHE/promtool/promtool"
 }
+# prometheus (the server), from the same package, run as a process by scripts/test-prometheus.sh.
+prometheus_path() {
+  echo "$PGSE_CACHE/promtool/prometheus"
+}
 
 run_dir() {
   local d=$PGSE_ROOT/target/run

@@ -68,13 +68,14 @@ else
 fi
 [ "${1:-}" = --postgres-only ] && exit 0
 
-# 4b. promtool, for the exposition-format checks of scripts/test-http.sh: the binary out of
-# Debian's prometheus package (downloaded, not installed: no server, no service).
-step_start "promtool"
-if [ -x "$(promtool_path)" ]; then
+# 4b. promtool and prometheus, for scripts/test-http.sh (the exposition-format checks) and
+# scripts/test-prometheus.sh (a real server scraping the endpoint over TLS with basic auth): the
+# two binaries out of Debian's prometheus package (downloaded, not installed: no service).
+step_start "promtool, prometheus"
+if [ -x "$(promtool_path)" ] && [ -x "$(prometheus_path)" ]; then
   step_end "present"
 else
-  [ "$(id -u)" = 0 ] || die "promtool missing at $(promtool_path) (run scripts/setup.sh as root once)"
+  [ "$(id -u)" = 0 ] || die "promtool or prometheus missing in $(dirname "$(promtool_path)") (run scripts/setup.sh as root once)"
   tmp=$(mktemp -d)
   (cd "$tmp" && { apt-get download prometheus >/dev/null 2>&1 ||
       { apt-get update -qq >/dev/null 2>&1 && apt-get download prometheus >/dev/null 2>&1; }; }) ||
@@ -82,6 +83,7 @@ else
   dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x"
   mkdir -p "$(dirname "$(promtool_path)")"
   cp "$tmp/x/usr/bin/promtool" "$(promtool_path)"
+  cp "$tmp/x/usr/bin/prometheus" "$(prometheus_path)"
   rm -rf "$tmp"
   step_end "$("$(promtool_path)" --version 2>&1 | head -1)"
 fi

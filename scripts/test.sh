@@ -104,5 +104,9 @@ step_start "routing endpoints (haproxy)"
 "$PGSE_ROOT/scripts/test-routing.sh" 28881 28882 | count
 step_end ok
 
+step_start "endpoint TLS and auth (prometheus)"
+"$PGSE_ROOT/scripts/test-prometheus.sh" 28891 28892 | count
+step_end ok
+
 passed=$(awk '/^test result: ok\./ {n += $4} /^ok / {n++} END {print n + 0}' "$summary")
 echo "make test: $passed passed, 0 failed"

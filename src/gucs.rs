@@ -86,6 +86,14 @@ pub static HTTP_DATABASE: GucSetting<Option<CString>> =
 
 /// Role the metrics endpoint connects as (with pg_monitor, not a superuser). Not `pg_`-prefixed:
 /// PostgreSQL reserves those role names, so such a default could never exist.
+/// TLS and basic authentication of the endpoint (src/health/secure.rs), read again at a reload.
+pub static HTTP_TLS_CERT_FILE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(None);
+pub static HTTP_TLS_KEY_FILE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(None);
+pub static HTTP_AUTH_FILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static HTTP_AUTH_ROUTING: GucSetting<bool> = GucSetting::<bool>::new(true);
+
 pub static HTTP_ROLE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"pgse_http"));
 
@@ -251,6 +259,38 @@ pub fn init() {
             c"Create it with CREATE ROLE pgse_http IN ROLE pg_monitor (LOGIN is not needed); the endpoint refuses to run as a superuser.",
             &HTTP_ROLE,
             GucContext::Postmaster,
+            GucFlags::default(),
+        );
+        GucRegistry::define_string_guc(
+            c"pg_storage_ext.http_tls_cert_file",
+            c"PEM certificate (chain) of the metrics endpoint; with http_tls_key_file it serves HTTPS only.",
+            c"TLS 1.2 and 1.3; read again at every reload (pg_reload_conf()), the previous certificate kept if the new one cannot be used.",
+            &HTTP_TLS_CERT_FILE,
+            GucContext::Sighup,
+            GucFlags::SUPERUSER_ONLY,
+        );
+        GucRegistry::define_string_guc(
+            c"pg_storage_ext.http_tls_key_file",
+            c"PEM private key of the metrics endpoint's certificate.",
+            c"Read again at every reload.",
+            &HTTP_TLS_KEY_FILE,
+            GucContext::Sighup,
+            GucFlags::SUPERUSER_ONLY,
+        );
+        GucRegistry::define_string_guc(
+            c"pg_storage_ext.http_auth_file",
+            c"Users of the metrics endpoint: basic_auth_users with bcrypt hashes (Prometheus exporter-toolkit format); empty: no authentication.",
+            c"Every path answers 401 without valid credentials (the routing endpoints too unless http_auth_routing is off); read again at every reload.",
+            &HTTP_AUTH_FILE,
+            GucContext::Sighup,
+            GucFlags::SUPERUSER_ONLY,
+        );
+        GucRegistry::define_bool_guc(
+            c"pg_storage_ext.http_auth_routing",
+            c"Whether the routing endpoints (/primary, /replica, /health, ...) need credentials when http_auth_file is set.",
+            c"Off: load balancers and probes that cannot send credentials get their status; the pages and /metrics still need them.",
+            &HTTP_AUTH_ROUTING,
+            GucContext::Sighup,
             GucFlags::default(),
         );
     }

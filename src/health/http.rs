@@ -25,6 +25,7 @@
 //! a statement timeout, and kept for a short time (`/metrics` 1 s, `/` 10 s): a flood costs the
 //! database one query per period. An error answers 500 and the worker goes on.
 
+use super::secure::{self, lock, Security};
 use crate::gucs;
 use pg_storage_core::http::{parse_head, response, worth_parsing, Head, Method};
 use pg_storage_core::routing;
@@ -307,6 +308,9 @@ type LastState = Option<(Instant, Result<routing::State, String>)>;
 struct Ends {
     jobs: mpsc::Sender<Job>,
     last: Arc<Mutex<LastState>>,
+    /// TLS and authentication, replaced whole at a reload; each connection takes the one of
+    /// its start.
+    security: Arc<Mutex<Arc<Security>>>,
 }
 
 /// How long a connection thread waits for the worker to answer a routing endpoint from a fresh
@@ -318,14 +322,6 @@ const ROUTING_FRESH: Duration = Duration::from_millis(50);
 /// A state older than this (the worker stuck longer than a statement timeout) is no state: the
 /// routing endpoints answer 503.
 const ROUTING_STALE: Duration = Duration::from_secs(15);
-
-/// The last state, even if a thread panicked holding it (it is replaced whole, never torn).
-fn lock(last: &Mutex<LastState>) -> std::sync::MutexGuard<'_, LastState> {
-    match last.lock() {
-        Ok(l) => l,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
 
 /// Reads the state (on the worker's thread) and keeps it as the last one.
 fn refresh_routing_state(last: &Mutex<LastState>) {
@@ -371,14 +367,60 @@ impl ConnState {
     }
 }
 
-fn write_all(mut s: &TcpStream, bytes: &[u8]) {
-    let _ = s.set_write_timeout(Some(CLIENT_LIMIT));
-    let _ = s.write_all(bytes);
-    let _ = s.flush();
+/// A client's connection: plain, or TLS over it (the socket's time limits apply to both).
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
 }
 
-/// Reads the request head within the limits, hands it to the worker, writes the answer.
-fn serve(stream: TcpStream, ends: Ends, state: &ConnState) {
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// Writes the whole answer within the time limit (and TLS's close_notify after it).
+fn write_all(stream: &TcpStream, conn: &mut Conn, bytes: &[u8]) {
+    let _ = stream.set_write_timeout(Some(CLIENT_LIMIT));
+    let _ = conn.write_all(bytes);
+    if let Conn::Tls(t) = conn {
+        t.conn.send_close_notify();
+    }
+    let _ = conn.flush();
+}
+
+/// Reads the request head within the limits (over TLS when the endpoint has a certificate: the
+/// handshake counts in the limit), checks its credentials (when the endpoint has users), hands
+/// it to the worker, writes the answer.
+fn serve(stream: TcpStream, ends: Ends, state: &ConnState, security: Arc<Security>) {
+    let Ok(own) = stream.try_clone() else {
+        return;
+    };
+    let mut conn = match &security.tls {
+        Some(config) => match rustls::ServerConnection::new(Arc::clone(config)) {
+            Ok(c) => Conn::Tls(Box::new(rustls::StreamOwned::new(c, own))),
+            Err(_) => return,
+        },
+        None => Conn::Plain(own),
+    };
     let started = Instant::now();
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
@@ -388,7 +430,7 @@ fn serve(stream: TcpStream, ends: Ends, state: &ConnState) {
             break Head::Bad(408);
         }
         let _ = stream.set_read_timeout(Some(left));
-        match (&stream).read(&mut chunk) {
+        match conn.read(&mut chunk) {
             Ok(0) => return,
             Ok(n) => {
                 let old_len = buf.len();
@@ -416,7 +458,23 @@ fn serve(stream: TcpStream, ends: Ends, state: &ConnState) {
         Head::Request {
             method,
             path,
+            authorization,
+            ..
+        } if Method::parse(&method).is_some()
+            && !security.allows(&path, authorization.as_deref()) =>
+        {
+            response(
+                401,
+                "text/plain",
+                b"credentials needed\n",
+                Method::parse(&method).unwrap_or(Method::Get),
+            )
+        }
+        Head::Request {
+            method,
+            path,
             query,
+            ..
         } if Method::parse(&method).is_some() => {
             // OPTIONS (HAProxy's default check): the status GET would get, no body
             let method = Method::parse(&method).unwrap_or(Method::Get);
@@ -458,7 +516,7 @@ fn serve(stream: TcpStream, ends: Ends, state: &ConnState) {
         // evicted: the acceptor answered
         return;
     }
-    write_all(&stream, &answer);
+    write_all(&stream, &mut conn, &answer);
     // the end of the answer now (the acceptor's handle keeps the socket open a while); what
     // the client sent past its head is read and dropped for a moment, so that the close does
     // not reset the connection before the client read the answer
@@ -479,7 +537,9 @@ fn serve(stream: TcpStream, ends: Ends, state: &ConnState) {
 /// to make room; 503 when every connection waits for an answer.
 fn accept_loop(listener: TcpListener, ends: Ends) {
     let live = Arc::new(AtomicUsize::new(0));
-    let mut open: VecDeque<(TcpStream, Arc<ConnState>)> = VecDeque::new();
+    // each open connection: its socket, its state, whether it speaks TLS (then nothing is
+    // written to it in plain text)
+    let mut open: VecDeque<(TcpStream, Arc<ConnState>, bool)> = VecDeque::new();
     for stream in listener.incoming() {
         let stream = match stream {
             Ok(s) => s,
@@ -489,7 +549,9 @@ fn accept_loop(listener: TcpListener, ends: Ends) {
                 continue;
             }
         };
-        open.retain(|(_, s)| s.phase.load(Ordering::SeqCst) < DONE);
+        open.retain(|(_, s, _)| s.phase.load(Ordering::SeqCst) < DONE);
+        let security = Arc::clone(&lock(&ends.security));
+        let tls = security.tls.is_some();
         if open.len() >= MAX_CONNECTIONS {
             // room from the oldest connection still reading its head (told 503, as the new one
             // would be), else from the oldest still writing its answer
@@ -498,16 +560,16 @@ fn accept_loop(listener: TcpListener, ends: Ends) {
             // EVICTABLE_AFTER; a real request's head is read within microseconds of its arrival)
             let reader = open
                 .iter()
-                .position(|(_, s)| {
+                .position(|(_, s, _)| {
                     s.opened.elapsed() >= EVICTABLE_AFTER && s.pass(READING, EVICTED)
                 })
-                .or_else(|| open.iter().position(|(_, s)| s.pass(READING, EVICTED)));
+                .or_else(|| open.iter().position(|(_, s, _)| s.pass(READING, EVICTED)));
             let victim = reader.or_else(|| {
                 open.iter()
-                    .position(|(_, s)| s.phase.load(Ordering::SeqCst) == WRITING)
+                    .position(|(_, s, _)| s.phase.load(Ordering::SeqCst) == WRITING)
             });
-            if let Some((oldest, _)) = victim.and_then(|i| open.remove(i)) {
-                if reader.is_some() {
+            if let Some((oldest, _, oldest_tls)) = victim.and_then(|i| open.remove(i)) {
+                if reader.is_some() && !oldest_tls {
                     let _ = oldest.set_nonblocking(true);
                     let _ = (&oldest).write_all(&response(
                         503,
@@ -520,9 +582,11 @@ fn accept_loop(listener: TcpListener, ends: Ends) {
             }
         }
         if open.len() >= MAX_CONNECTIONS || live.load(Ordering::SeqCst) >= MAX_THREADS {
-            let busy = response(503, "text/plain", b"too many connections\n", Method::Get);
-            let _ = stream.set_nonblocking(true);
-            let _ = (&stream).write_all(&busy);
+            if !tls {
+                let busy = response(503, "text/plain", b"too many connections\n", Method::Get);
+                let _ = stream.set_nonblocking(true);
+                let _ = (&stream).write_all(&busy);
+            }
             continue;
         }
         let Ok(handle) = stream.try_clone() else {
@@ -536,14 +600,14 @@ fn accept_loop(listener: TcpListener, ends: Ends) {
         let (mine, alive, ends) = (Arc::clone(&state), Arc::clone(&live), ends.clone());
         let spawned = std::thread::Builder::new()
             .name("pgse-http".into())
-            .stack_size(256 * 1024)
+            .stack_size(512 * 1024)
             .spawn(move || {
-                serve(stream, ends, &mine);
+                serve(stream, ends, &mine, security);
                 mine.phase.store(DONE, Ordering::SeqCst);
                 alive.fetch_sub(1, Ordering::SeqCst);
             });
         match spawned {
-            Ok(_) => open.push_back((handle, state)),
+            Ok(_) => open.push_back((handle, state, tls)),
             Err(_) => {
                 live.fetch_sub(1, Ordering::SeqCst);
             }
@@ -780,6 +844,17 @@ pub extern "C-unwind" fn pg_storage_ext_http_main(_arg: pg_sys::Datum) {
                     pg_catalog.set_config('application_name', 'pg_storage_ext http', false)",
         )
     });
+    // TLS and users before the port opens: never plain text where TLS was asked for, never
+    // open where a users file was
+    let security = match secure::load() {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            pgrx::warning!("pg_storage_ext http: not serving: {e}");
+            return;
+        }
+    };
+    let described = security.describe();
+    let security = Arc::new(Mutex::new(security));
     let listen = gucs::text(&gucs::HTTP_LISTEN).trim().to_owned();
     let listener = match TcpListener::bind(&listen) {
         Ok(l) => l,
@@ -793,6 +868,7 @@ pub extern "C-unwind" fn pg_storage_ext_http_main(_arg: pg_sys::Datum) {
     let ends = Ends {
         jobs: jobs_tx,
         last: Arc::clone(&last),
+        security: Arc::clone(&security),
     };
     let acceptor = without_signals(move || {
         std::thread::Builder::new()
@@ -804,7 +880,7 @@ pub extern "C-unwind" fn pg_storage_ext_http_main(_arg: pg_sys::Datum) {
         return;
     }
     pgrx::log!(
-        "pg_storage_ext http: serving /metrics and / on {listen} ({} as {})",
+        "pg_storage_ext http: serving /metrics, / and the routing endpoints on {listen} ({} as {}; {described})",
         gucs::text(&gucs::HTTP_DATABASE),
         gucs::text(&gucs::HTTP_ROLE)
     );
@@ -825,6 +901,20 @@ pub extern "C-unwind" fn pg_storage_ext_http_main(_arg: pg_sys::Datum) {
         if BackgroundWorker::sighup_received() {
             // SAFETY: outside any transaction, on the worker's own thread, as PostgresMain does
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+            // the certificate and the users again (a renewed certificate needs no restart); a
+            // file that cannot be used keeps the previous ones
+            match secure::load() {
+                Ok(s) => {
+                    pgrx::log!(
+                        "pg_storage_ext http: reloaded its TLS and users: {}",
+                        s.describe()
+                    );
+                    *lock(&security) = Arc::new(s);
+                }
+                Err(e) => {
+                    pgrx::warning!("pg_storage_ext http: kept its TLS and users as they were: {e}")
+                }
+            }
         }
         // the statistics of the queries run (pg_stat_database, pg_stat_user_functions): a
         // worker outside PostgresMain sends them only when asked

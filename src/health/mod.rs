@@ -5,6 +5,7 @@
 
 pub(crate) mod custom;
 pub(crate) mod http;
+pub(crate) mod secure;
 
 use pg_storage_core::{host, prometheus};
 use pgrx::prelude::*;

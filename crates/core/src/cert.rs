@@ -33,7 +33,7 @@ fn pem_body(pem: &str) -> Result<Vec<u8>, String> {
     base64(&pem[start..start + end])
 }
 
-fn base64(text: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn base64(text: &str) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0);
     for c in text.bytes() {

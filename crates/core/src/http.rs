@@ -15,6 +15,8 @@ pub enum Head {
         method: String,
         path: String,
         query: String,
+        /// The value of the `Authorization` header, if one was sent (the last one).
+        authorization: Option<String>,
     },
     /// Not HTTP, or over the limit: the status to answer with.
     Bad(u16),
@@ -125,8 +127,16 @@ pub fn parse_head(buf: &[u8]) -> Head {
     let Ok(line) = std::str::from_utf8(lines[0]) else {
         return Head::Bad(400);
     };
+    let mut authorization = None;
     for h in &lines[1..] {
         let colon = h.iter().position(|&b| b == b':');
+        if let Some(c) = colon {
+            if h[..c].eq_ignore_ascii_case(b"authorization") {
+                authorization = std::str::from_utf8(&h[c + 1..])
+                    .ok()
+                    .map(|v| v.trim().to_owned());
+            }
+        }
         let bad_name = match colon {
             None | Some(0) => true,
             Some(c) => h[..c]
@@ -161,6 +171,7 @@ pub fn parse_head(buf: &[u8]) -> Head {
         method: method.to_owned(),
         path,
         query,
+        authorization,
     }
 }
 
@@ -214,9 +225,14 @@ pub fn response(status: u16, content_type: &str, body: &[u8], method: Method) ->
     };
     let allow = status == 405 || method == Method::Options;
     let mut out = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\nConnection: close\r\nCache-Control: no-store\r\n{}\r\n",
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\nConnection: close\r\nCache-Control: no-store\r\n{}{}\r\n",
         reason(status),
-        if allow { "Allow: GET, HEAD, OPTIONS\r\n" } else { "" }
+        if allow { "Allow: GET, HEAD, OPTIONS\r\n" } else { "" },
+        if status == 401 {
+            "WWW-Authenticate: Basic realm=\"pg_storage_ext\", charset=\"UTF-8\"\r\n"
+        } else {
+            ""
+        }
     )
     .into_bytes();
     if method == Method::Get {
@@ -235,6 +251,7 @@ mod tests {
             method: m.into(),
             path: path.into(),
             query: query.into(),
+            authorization: None,
         }
     }
 
@@ -388,6 +405,20 @@ mod tests {
             req("GET", "/")
         );
         assert_eq!(parse_head(b"\n\n\n\n\n"), Head::Bad(400));
+    }
+
+    #[test]
+    fn authorization_header() {
+        match parse_head(b"GET /metrics HTTP/1.1\r\nHost: x\r\nauthorization:  Basic abc= \r\n\r\n")
+        {
+            Head::Request { authorization, .. } => {
+                assert_eq!(authorization.as_deref(), Some("Basic abc="))
+            }
+            h => panic!("{h:?}"),
+        }
+        let r = String::from_utf8(response(401, "text/plain", b"no", Method::Get)).unwrap();
+        assert!(r.starts_with("HTTP/1.1 401 Unauthorized\r\n"));
+        assert!(r.contains("WWW-Authenticate: Basic realm=\"pg_storage_ext\""));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! capability folder of the extension crate and is tested with plain `cargo test`.
 
 pub mod audit;
+pub mod auth;
 pub mod cache;
 pub mod cert;
 pub mod host;
