@@ -73,7 +73,9 @@ for _ in $(seq 100); do [ "$(c -u prometheus:s3cret "$url/metrics")" = 200 ] && 
 [ "$(c -u prometheus:s3cret "$url/metrics")" = 200 ] || fail "GET /metrics over TLS with credentials: $(cat "$dir/curl.err") $(grep 'pg_storage_ext http' "$dir/server.log" | tail -3)"
 grep -q 'pg_storage_ext http: serving .* (postgres as pgse_http; TLS, basic authentication (not for the routing endpoints))' "$dir/server.log" ||
   fail "the start line does not say TLS and authentication: $(grep 'pg_storage_ext http: serving' "$dir/server.log")"
-pass "GET /metrics over TLS with the right credentials: 200; the log says TLS and basic authentication"
+cp "$dir/body" "$dir/metrics.txt"
+"$(promtool_path)" check metrics <"$dir/metrics.txt" >"$dir/promtool.txt" 2>&1 || fail "promtool check metrics over TLS: $(cat "$dir/promtool.txt")"
+pass "GET /metrics over TLS with the right credentials: 200, and promtool accepts it; the log says TLS and basic authentication"
 
 got=""
 [ "$(c "$url/metrics")" = 401 ] || got+="no credentials: $(c "$url/metrics"); "

@@ -349,13 +349,18 @@ const WAITING: u8 = 1;
 const WRITING: u8 = 2;
 const DONE: u8 = 3;
 const EVICTED: u8 = 4;
-/// A connection younger than this is never evicted: its head may be in its socket, unread yet.
-const EVICTABLE_AFTER: Duration = Duration::from_millis(100);
+/// A connection younger than this may still have its head in flight: it is evicted after the
+/// older ones that have sent little.
+const HEAD_IN_FLIGHT: Duration = Duration::from_millis(10);
+/// A head this long (or longer) is a real request arriving, not a client trickling bytes.
+const REAL_HEAD: usize = 16;
 
 /// What the acceptor knows of a connection its thread serves.
 struct ConnState {
     phase: AtomicU8,
     opened: Instant,
+    /// Bytes of its head its thread has read so far.
+    received: AtomicUsize,
 }
 
 impl ConnState {
@@ -435,6 +440,7 @@ fn serve(stream: TcpStream, ends: Ends, state: &ConnState, security: Arc<Securit
             Ok(n) => {
                 let old_len = buf.len();
                 buf.extend_from_slice(&chunk[..n]);
+                state.received.store(buf.len(), Ordering::SeqCst);
                 if !worth_parsing(&buf, old_len) {
                     continue;
                 }
@@ -479,6 +485,21 @@ fn serve(stream: TcpStream, ends: Ends, state: &ConnState, security: Arc<Securit
             // OPTIONS (HAProxy's default check): the status GET would get, no body
             let method = Method::parse(&method).unwrap_or(Method::Get);
             let routing = routing::is_routing(&path);
+            if routing {
+                // a state read under ROUTING_FRESH ago answers at once, without the worker
+                let last = lock(&ends.last);
+                if last
+                    .as_ref()
+                    .is_some_and(|(at, _)| at.elapsed() < ROUTING_FRESH)
+                {
+                    let answer = routing_answer(&path, &query, method, &last);
+                    drop(last);
+                    if state.pass(READING, WRITING) {
+                        finish(&stream, &mut conn, &answer, &mut chunk);
+                    }
+                    return;
+                }
+            }
             let (tx, rx) = mpsc::channel();
             let job = Job {
                 path: path.clone(),
@@ -516,7 +537,12 @@ fn serve(stream: TcpStream, ends: Ends, state: &ConnState, security: Arc<Securit
         // evicted: the acceptor answered
         return;
     }
-    write_all(&stream, &mut conn, &answer);
+    finish(&stream, &mut conn, &answer, &mut chunk);
+}
+
+/// Writes the answer, then ends the connection gently.
+fn finish(stream: &TcpStream, conn: &mut Conn, answer: &[u8], chunk: &mut [u8]) {
+    write_all(stream, conn, answer);
     // the end of the answer now (the acceptor's handle keeps the socket open a while); what
     // the client sent past its head is read and dropped for a moment, so that the close does
     // not reset the connection before the client read the answer
@@ -524,12 +550,30 @@ fn serve(stream: TcpStream, ends: Ends, state: &ConnState, security: Arc<Securit
     let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
     let mut left: usize = 64 * 1024;
     while left > 0 {
-        match (&stream).read(&mut chunk) {
+        match (&*stream).read(chunk) {
             Ok(n) if n > 0 => left = left.saturating_sub(n),
             _ => break,
         }
     }
     let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// How much of its head a connection has sent: what its thread read, and what waits in its
+/// socket (peeked without blocking: the thread's reads are untouched), at most 64 KiB.
+fn progress(handle: &TcpStream, state: &ConnState) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut buf = [0u8; 1024];
+    // SAFETY: recv into a buffer of its stated length; MSG_PEEK leaves the bytes in the socket,
+    // MSG_DONTWAIT never blocks
+    let waiting = unsafe {
+        libc::recv(
+            handle.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    state.received.load(Ordering::SeqCst) + usize::try_from(waiting).unwrap_or(0)
 }
 
 /// Accepts connections (on a thread of its own, touching no PostgreSQL state): each to a thread
@@ -553,17 +597,29 @@ fn accept_loop(listener: TcpListener, ends: Ends) {
         let security = Arc::clone(&lock(&ends.security));
         let tls = security.tls.is_some();
         if open.len() >= MAX_CONNECTIONS {
-            // room from the oldest connection still reading its head (told 503, as the new one
-            // would be), else from the oldest still writing its answer
-            // (younger ones too when no reader is older: clients that connect, send a byte and
-            // reconnect at once would otherwise hold every slot with connections younger than
-            // EVICTABLE_AFTER; a real request's head is read within microseconds of its arrival)
+            // room from a connection still reading its head: first the oldest that has sent
+            // under REAL_HEAD bytes of it (read by its thread, or waiting in its socket) and is
+            // older than HEAD_IN_FLIGHT, then the oldest younger one, then the oldest with a
+            // real head; else from the oldest still writing its answer. A real request's head
+            // comes whole at once: clients that connect, send a byte and reconnect at once go
+            // first, and never push out a request whose thread has not read it yet
             let reader = open
                 .iter()
-                .position(|(_, s, _)| {
-                    s.opened.elapsed() >= EVICTABLE_AFTER && s.pass(READING, EVICTED)
+                .enumerate()
+                .filter(|(_, (_, s, _))| s.phase.load(Ordering::SeqCst) == READING)
+                .min_by_key(|(i, (h, s, _))| {
+                    let class = match (
+                        progress(h, s) >= REAL_HEAD,
+                        s.opened.elapsed() >= HEAD_IN_FLIGHT,
+                    ) {
+                        (false, true) => 0,
+                        (false, false) => 1,
+                        (true, _) => 2,
+                    };
+                    (class, *i)
                 })
-                .or_else(|| open.iter().position(|(_, s, _)| s.pass(READING, EVICTED)));
+                .map(|(i, _)| i)
+                .filter(|&i| open[i].1.pass(READING, EVICTED));
             let victim = reader.or_else(|| {
                 open.iter()
                     .position(|(_, s, _)| s.phase.load(Ordering::SeqCst) == WRITING)
@@ -595,6 +651,7 @@ fn accept_loop(listener: TcpListener, ends: Ends) {
         let state = Arc::new(ConnState {
             phase: AtomicU8::new(READING),
             opened: Instant::now(),
+            received: AtomicUsize::new(0),
         });
         live.fetch_add(1, Ordering::SeqCst);
         let (mine, alive, ends) = (Arc::clone(&state), Arc::clone(&live), ends.clone());
@@ -888,7 +945,9 @@ pub extern "C-unwind" fn pg_storage_ext_http_main(_arg: pg_sys::Datum) {
     // a state before the first probe: one arriving while the worker computes a page is answered
     refresh_routing_state(&last);
     let mut checked = Instant::now();
-    while BackgroundWorker::wait_latch(Some(Duration::from_millis(20))) {
+    // every 5 ms: a request waits at most that for the worker to see it (a probe whose state is
+    // fresh does not wait at all)
+    while BackgroundWorker::wait_latch(Some(Duration::from_millis(5))) {
         // requests read so far: answered here, on the worker's thread
         // (the routing endpoints first: a load balancer's probe is not queued behind a page)
         let mut jobs: Vec<Job> = jobs_rx.try_iter().collect();
