@@ -218,16 +218,16 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       FROM pg_stat_activity a
      WHERE (a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL) AND a.pid <> pg_backend_pid()
     UNION ALL
-    SELECT 'replication slot', format('replication slot %s (%s%s)', s.slot_name, s.slot_type, CASE WHEN s.active THEN ', active' ELSE ', inactive' END),
+    SELECT 'replication slot', format('replication slot %L (%s%s)', s.slot_name, s.slot_type, CASE WHEN s.active THEN ', active' ELSE ', inactive' END),
            greatest(age(s.xmin), age(s.catalog_xmin))::bigint, NULL::timestamptz,
            format('SELECT pg_drop_replication_slot(%L)', s.slot_name)
       FROM pg_replication_slots s WHERE s.xmin IS NOT NULL OR s.catalog_xmin IS NOT NULL
     UNION ALL
-    SELECT 'prepared transaction', format('prepared transaction %s (%s)', p.gid, p.owner), age(p.transaction)::bigint, p.prepared,
+    SELECT 'prepared transaction', format('prepared transaction %L (%s)', p.gid, p.owner), age(p.transaction)::bigint, p.prepared,
            format('ROLLBACK PREPARED %L', p.gid)
       FROM pg_prepared_xacts p
     UNION ALL
-    SELECT 'standby', format('standby %s (hot_standby_feedback)', coalesce(nullif(r.application_name, ''), 'pid ' || r.pid)),
+    SELECT 'standby', format('standby %s (hot_standby_feedback)', coalesce(quote_literal(nullif(r.application_name, '')), 'pid ' || r.pid)),
            age(r.backend_xmin)::bigint, r.backend_start,
            'end the long queries on that standby (or set hot_standby_feedback = off there)'
       FROM pg_stat_replication r WHERE r.backend_xmin IS NOT NULL
@@ -670,7 +670,9 @@ COMMENT ON FUNCTION storage.health() IS
     'One row per enabled check of storage.health_thresholds: status ok, warning, critical or unknown (with why in detail), the measured value and its thresholds. Catalog and statistics views only; rates since the latest storage.metrics_snapshot().';
 
 CREATE FUNCTION storage.metrics_prometheus() RETURNS text
-LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp SET lock_timeout = '1s' AS $$
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp SET lock_timeout = '1s'
+    -- (its escapes are written for this; a database may set it off)
+    SET standard_conforming_strings = on AS $$
     WITH h AS (SELECT * FROM storage._health(false)), s AS (
         SELECT c.metric, c.kind, c.help, c.labels, c.value FROM storage._metrics_collect() c
         UNION ALL
@@ -871,44 +873,51 @@ RETURNS TABLE (metric text, kind text, help text, labels jsonb, value double pre
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     m record;
-    run_as name;
-    rows jsonb[];
+    run_as oid;
+    rows text[];
     samples jsonb;
+    valid boolean;
     t0 timestamptz;
+    started timestamptz := clock_timestamp();
     ok boolean;
 BEGIN
-    IF (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
+    IF (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user) THEN
         -- a superuser (the snapshot job, an administrator) runs them as the endpoint's role
-        SELECT r.rolname INTO run_as FROM pg_roles r
-         WHERE r.rolname = coalesce(nullif(current_setting('pg_storage_ext.http_role', true), ''), 'pgse_http')
+        SELECT r.oid INTO run_as FROM pg_roles r
+         WHERE r.rolname OPERATOR(pg_catalog.=) coalesce(nullif(current_setting('pg_storage_ext.http_role', true), ''), 'pgse_http')
            AND NOT r.rolsuper;
     ELSE
-        run_as := current_user;
+        SELECT r.oid INTO run_as FROM pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user;
     END IF;
     FOR m IN SELECT c.* FROM storage.custom_metrics c WHERE c.enabled ORDER BY c.name LOOP
         ok := false;
         samples := NULL;
         t0 := clock_timestamp();
-        IF run_as IS NOT NULL THEN
+        -- at most 5 s for all of them: past it the rest are not run this time (up 0)
+        IF run_as IS NOT NULL AND clock_timestamp() - started < interval '5 seconds' THEN
             BEGIN
-                IF run_as <> current_user THEN
-                    PERFORM set_config('role', run_as, true);
-                END IF;
                 PERFORM set_config('transaction_read_only', 'on', true);
-                rows := storage._custom_metric_rows(m.sql, 1000, 1000);
+                rows := storage._custom_metric_rows(m.sql, run_as, 1000, 1000);
                 IF coalesce(cardinality(rows), 0) <= 1000 THEN
-                    -- every value a number, every label given (NULL: empty)
-                    SELECT jsonb_agg(jsonb_build_object(
-                               'labels', coalesce((SELECT jsonb_object_agg(l, coalesce(r ->> l, '')) FROM unnest(m.labels) AS l), '{}'::jsonb),
-                               'value', (r ->> 'value')::double precision))
-                      INTO samples FROM unnest(rows) AS r;
-                    ok := true;
+                    -- every row a number in value, no two rows with the same labels (NULL is
+                    -- the empty label)
+                    SELECT jsonb_agg(jsonb_build_object('labels', x.l, 'value', x.v)),
+                           coalesce(bool_and(x.v IS NOT NULL), true) AND count(DISTINCT x.l) = count(*)
+                      INTO samples, valid
+                      FROM (SELECT coalesce((SELECT jsonb_object_agg(l, coalesce(j.r ->> l, '')) FROM unnest(m.labels) AS l), '{}'::jsonb) AS l,
+                                   (j.r ->> 'value')::double precision AS v
+                              FROM unnest(rows) AS t(txt), LATERAL (SELECT t.txt::jsonb AS r) AS j) AS x;
+                    -- and all of it within the 1 s
+                    ok := valid AND clock_timestamp() - t0 < interval '1 second';
                 END IF;
-                -- end the subtransaction: the role, the timeout, read-only and anything the
-                -- query changed go back
+                -- end the subtransaction: read-only and anything the query changed go back
                 RAISE EXCEPTION USING ERRCODE = 'PX001';
             EXCEPTION WHEN SQLSTATE 'PX001' THEN
                 NULL;
+            -- (a cancel or an assertion raised by what the query reaches fails this metric,
+            -- not the exposition)
+            WHEN query_canceled OR assert_failure THEN
+                ok := false;
             WHEN OTHERS THEN
                 ok := false;
             END;
@@ -919,7 +928,7 @@ BEGIN
               FROM jsonb_array_elements(coalesce(samples, '[]')) AS s;
         END IF;
         metric := 'pg_storage_ext_custom_metric_up'; kind := 'gauge';
-        help := 'whether each custom metric''s query answered at the last collection (1) or failed, ran over 1 s or gave over 1000 rows (0)';
+        help := 'whether each custom metric''s query answered at the last collection (1) or failed, ran over 1 s, gave over 1000 rows or 1 MiB, a value that is not a number or two rows with the same labels (0)';
         labels := jsonb_build_object('metric', m.name); value := CASE WHEN ok THEN 1 ELSE 0 END;
         RETURN NEXT;
         metric := 'pg_storage_ext_custom_metric_seconds'; kind := 'gauge';
@@ -930,10 +939,10 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION storage._custom_metric_statement(text) IS
     'Internal: the statement that reads a custom metric (one JSON object per row of its query); 42601 unless the SQL is one query the statement keeps whole.';
-COMMENT ON FUNCTION storage._custom_metric_rows(text, integer, integer) IS
-    'Internal: a custom metric''s rows as JSON objects (at most max_rows + 1), within timeout_ms (54000 past it), the caller''s statement timeout put back.';
+COMMENT ON FUNCTION storage._custom_metric_rows(text, oid, integer, integer) IS
+    'Internal: a custom metric''s rows as the text of JSON objects (at most max_rows + 1), run as run_as under SECURITY_RESTRICTED_OPERATION, within timeout_ms and 1 MiB (54000 past them), the caller''s statement timeout put back.';
 COMMENT ON FUNCTION storage._custom_metrics_collect() IS
-    'Internal: runs every enabled custom metric''s query (read-only, 1 s, never as a superuser: as the endpoint''s role when a superuser collects) and returns its samples, with pg_storage_ext_custom_metric_up and _seconds per metric.';
+    'Internal: runs every enabled custom metric''s query (read-only, 1 s each and 5 s for all, under SECURITY_RESTRICTED_OPERATION, never as a superuser: as the endpoint''s role when a superuser collects) and returns its samples, with pg_storage_ext_custom_metric_up and _seconds per metric.';
 
 -- Query statistics history: where pg_stat_statements (1.11 or later, preloaded) is installed in
 -- this database, each storage.metrics_snapshot() keeps the deltas since the previous snapshot of
@@ -1110,8 +1119,8 @@ BEGIN
             ('shared_blks_read_total', 'shared blocks read by each top query (pg_stat_statements)', q.read::float8),
             ('wal_bytes_total', 'WAL bytes of each top query (pg_stat_statements)', q.wal::float8)) AS m(k, help, v)$q$, f)
     USING storage._top_queries_setting();
-EXCEPTION WHEN object_not_in_prerequisite_state THEN
-    -- installed but not preloaded
+EXCEPTION WHEN object_not_in_prerequisite_state OR insufficient_privilege THEN
+    -- installed but not preloaded, or in a schema (or with an EXECUTE) this role may not use
     RETURN;
 END $$;
 COMMENT ON FUNCTION storage._query_metrics() IS
@@ -1130,6 +1139,15 @@ BEGIN
         RAISE EXCEPTION 'since must be a positive interval and n a count, got % and %', coalesce(since::text, 'NULL'), coalesce(n::text, 'NULL')
               USING ERRCODE = 'invalid_parameter_value', HINT = 'storage.top_queries(''1 hour'', 20).';
     END IF;
+    BEGIN
+        -- the texts as this role may read them; without pg_stat_statements' schema or function
+        -- for it, none
+        IF f IS NOT NULL THEN
+            EXECUTE format('SELECT NULL FROM %s(false) LIMIT 0', f);
+        END IF;
+    EXCEPTION WHEN insufficient_privilege OR object_not_in_prerequisite_state THEN
+        f := NULL;
+    END;
     RETURN QUERY EXECUTE format($q$
     WITH q AS MATERIALIZED (
         SELECT s.dbid, s.queryid, sum(s.calls)::bigint AS calls, sum(s.total_ms) AS total_ms, sum(s.rows)::bigint AS rows,
@@ -1176,6 +1194,13 @@ BEGIN
         RAISE EXCEPTION 'since must be a positive interval, factor positive and min_calls at least 1'
               USING ERRCODE = 'invalid_parameter_value', HINT = 'storage.query_regressions(''1 day''), or with factor => 1.5.';
     END IF;
+    BEGIN
+        IF f IS NOT NULL THEN
+            EXECUTE format('SELECT NULL FROM %s(false) LIMIT 0', f);
+        END IF;
+    EXCEPTION WHEN insufficient_privilege OR object_not_in_prerequisite_state THEN
+        f := NULL;
+    END;
     RETURN QUERY EXECUTE format($q$
     WITH m AS (
         SELECT g.version, g.applied_at,
@@ -1216,7 +1241,7 @@ GRANT EXECUTE ON FUNCTION storage._matview_sources_changed(regclass), storage._m
 GRANT EXECUTE ON FUNCTION storage._xmin_holders() TO pg_monitor;
 GRANT SELECT ON storage.query_stats, storage.custom_metrics TO pg_monitor;
 GRANT EXECUTE ON FUNCTION storage._custom_metrics_collect(), storage._custom_metric_statement(text),
-    storage._custom_metric_rows(text, integer, integer) TO pg_monitor;
+    storage._custom_metric_rows(text, oid, integer, integer) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION storage._pgss(), storage._top_queries_setting(), storage._query_metrics(),
     storage._top_queries(interval, integer, boolean), storage.top_queries(interval, integer), storage.query_regressions(interval, double precision, bigint) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION storage.health(), storage.metrics_prometheus(), storage._health(boolean),

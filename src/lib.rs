@@ -22,6 +22,7 @@ pub(crate) mod partition;
 mod privilege;
 pub(crate) mod roles;
 pub(crate) mod search;
+mod timer;
 mod triggers;
 mod worker;
 

@@ -159,6 +159,14 @@ pub(crate) fn as_table_owner<R>(relid: pg_sys::Oid, work: impl FnOnce() -> R) ->
     as_role(owner, true, work)
 }
 
+/// Runs stored SQL that only reads (a custom metric's query) as `role` under
+/// SECURITY_RESTRICTED_OPERATION with `search_path = pg_catalog, pg_temp`: whatever it reaches
+/// (a table's policy, a type's cast, a function) runs with `role`'s rights and cannot take back
+/// the session's role (`SET ROLE`, `RESET ROLE` and `set_config('role', …)` are refused inside).
+pub(crate) fn as_restricted<R>(role: pg_sys::Oid, work: impl FnOnce() -> R) -> R {
+    as_role(role, true, work)
+}
+
 /// Runs `work` as `role` with `search_path` = `path`, then restores the role and the path: the
 /// way a stored piece of SQL (a migration's statement, check or hook) runs as the role that
 /// wrote it, inside work the extension does as its owner. Not restricted (a migration creates

@@ -65,96 +65,65 @@ fn statement(sql: &str) -> String {
     statement
 }
 
-/// `STATEMENT_TIMEOUT` of `enum TimeoutId` (utils/timeout.h), whose functions pgrx does not bind.
-const STATEMENT_TIMEOUT: u32 = 3;
+/// Largest text of all of a metric's rows: past it, the metric fails (an exposition of many
+/// huge labels would otherwise outgrow what one text can hold).
+const MAX_BYTES: usize = 1024 * 1024;
 
-mod raw {
-    use pgrx::pg_sys::TimestampTz;
-    unsafe extern "C-unwind" {
-        pub(super) fn enable_timeout_at(id: u32, fin_time: TimestampTz);
-        pub(super) fn disable_timeout(id: u32, keep_indicator: bool);
-        pub(super) fn get_timeout_active(id: u32) -> bool;
-        pub(super) fn get_timeout_finish_time(id: u32) -> TimestampTz;
-    }
-}
-
-// Each call through pgrx's guard (an elog(ERROR) in them becomes a Rust panic, never a longjmp
-// over Rust frames), with nothing to drop on the stack.
-unsafe fn enable_timeout_at(id: u32, fin_time: pg_sys::TimestampTz) {
-    unsafe { pg_sys::ffi::pg_guard_ffi_boundary(|| raw::enable_timeout_at(id, fin_time)) }
-}
-unsafe fn disable_timeout(id: u32, keep_indicator: bool) {
-    unsafe { pg_sys::ffi::pg_guard_ffi_boundary(|| raw::disable_timeout(id, keep_indicator)) }
-}
-unsafe fn get_timeout_active(id: u32) -> bool {
-    unsafe { pg_sys::ffi::pg_guard_ffi_boundary(|| raw::get_timeout_active(id)) }
-}
-unsafe fn get_timeout_finish_time(id: u32) -> pg_sys::TimestampTz {
-    unsafe { pg_sys::ffi::pg_guard_ffi_boundary(|| raw::get_timeout_finish_time(id)) }
-}
-
-/// The rows of a custom metric's query (checked by [`statement`]) as JSON objects, at most
-/// `max_rows + 1` of them, within `timeout_ms`: past it `54000` with the limit named (and the
-/// caller's statement timeout put back as it was). A cancel that is not this limit's is the
-/// caller's own, raised as it came.
+/// The rows of a custom metric's query (checked by [`statement`]) as the text of JSON objects, at
+/// most `max_rows + 1` of them, run as `run_as` under SECURITY_RESTRICTED_OPERATION (what it
+/// reaches — a policy, a cast, a function — cannot take back the session's role, a superuser's
+/// when the snapshot job collects) with `search_path = pg_catalog, pg_temp`, within `timeout_ms`
+/// (`54000` past it, and past MAX_BYTES of rows; the caller's statement timeout put back). A
+/// cancel that is not this limit's is raised as it came.
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
-pub(crate) fn _custom_metric_rows(sql: &str, max_rows: i32, timeout_ms: i32) -> Vec<pgrx::JsonB> {
+pub(crate) fn _custom_metric_rows(
+    sql: &str,
+    run_as: pg_sys::Oid,
+    max_rows: i32,
+    timeout_ms: i32,
+) -> Vec<String> {
     let query = format!(
-        "SELECT j FROM ({} LIMIT {}) AS r(j)",
+        "SELECT j::pg_catalog.text FROM ({} LIMIT {}) AS r(j)",
         statement(sql),
         i64::from(max_rows.max(0)) + 1
     );
-    // SAFETY: the timeout functions of the backend's timeout module, on its own thread; the
-    // caller's timer is read before and put back after, on every path
-    unsafe {
-        let outer = get_timeout_active(STATEMENT_TIMEOUT)
-            .then(|| get_timeout_finish_time(STATEMENT_TIMEOUT));
-        let deadline = pg_sys::GetCurrentTimestamp() + i64::from(timeout_ms.max(1)) * 1000;
-        let ours = outer.is_none_or(|finish| finish > deadline);
-        if ours {
-            enable_timeout_at(STATEMENT_TIMEOUT, deadline);
-        }
-        let restore = move || {
-            if ours {
-                disable_timeout(STATEMENT_TIMEOUT, false);
-                if let Some(finish) = outer {
-                    enable_timeout_at(STATEMENT_TIMEOUT, finish);
-                }
-            }
-        };
-        PgTryBuilder::new(std::panic::AssertUnwindSafe(|| {
-            let rows = Spi::connect(|client| {
+    let limit = timeout_ms.max(1);
+    let over = |what: String| -> ! {
+        crate::error::raise(
+            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!("a custom metric's query {what}"),
+            None,
+            Some("Make the query cheaper (an index, a smaller scan, fewer or shorter labels), or keep a summary the query reads.".into()),
+        )
+    };
+    let timer = crate::timer::arm(limit);
+    // (an error leaves the role switched: the subtransaction the caller rolls back on it
+    // restores the role, the context and the search_path, as for a SECURITY DEFINER function)
+    let result = PgTryBuilder::new(std::panic::AssertUnwindSafe(|| {
+        Ok::<_, Box<pg_sys::panic::CaughtError>>(crate::privilege::as_restricted(run_as, || {
+            Spi::connect(|client| {
                 client
                     .select(&query, None, &[])?
-                    .map(|row| row.get::<pgrx::JsonB>(1))
+                    .map(|row| row.get::<String>(1))
                     .collect::<Result<Vec<_>, _>>()
             })
-            .unwrap_or_else(|e| crate::error::spi_failed(e));
-            restore();
-            rows.into_iter().flatten().collect()
+            .unwrap_or_else(|e| crate::error::spi_failed(e))
         }))
-        .catch_others(|e| {
-            // ProcessInterrupts has read (and reset) the timer's indicator to word its message:
-            // the cancel is this limit's when it came past the deadline this call armed
-            let fired = ours
-                && matches!(&e, pg_sys::panic::CaughtError::PostgresError(r)
-                    | pg_sys::panic::CaughtError::ErrorReport(r)
-                    if r.sql_error_code() == PgSqlErrorCode::ERRCODE_QUERY_CANCELED)
-                && pg_sys::GetCurrentTimestamp() >= deadline;
-            restore();
-            if fired {
-                // a limit of its own (54000), not a cancel (57014, which PL/pgSQL's OTHERS does
-                // not catch): the collector turns it into the metric's failure
-                crate::error::raise(
-                    PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-                    format!("a custom metric's query ran over {timeout_ms} ms"),
-                    None,
-                    Some("Make the query cheaper (an index, a smaller scan), or keep a summary the query reads.".into()),
-                )
-            }
-            e.rethrow()
-        })
-        .execute()
+    }))
+    .catch_others(|e| Err(Box::new(e)))
+    .execute();
+    // the limit reached, whatever ended the query: its failure (and its cancel withdrawn)
+    if timer.disarm() {
+        over(format!("ran over {limit} ms"));
     }
+    let rows = match result {
+        Ok(rows) => rows,
+        Err(e) => e.rethrow(),
+    };
+    let rows: Vec<String> = rows.into_iter().flatten().collect();
+    if rows.iter().map(String::len).sum::<usize>() > MAX_BYTES {
+        over(format!("gave over {} KiB of rows", MAX_BYTES / 1024));
+    }
+    rows
 }

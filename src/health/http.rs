@@ -691,6 +691,20 @@ fn without_signals<R>(f: impl FnOnce() -> R) -> R {
 /// Runs `f` in a transaction and a subtransaction of its own; an error is caught, rolled back and
 /// returned as its message (the worker goes on). The one wrapper of the endpoint's SPI calls.
 fn guarded<R>(f: impl FnOnce() -> Result<R, String>) -> Result<R, String> {
+    // PostgreSQL arms statement_timeout for a client's statements only: armed here, for each
+    // of the worker's queries
+    let timer = crate::timer::arm(STATEMENT_LIMIT_MS);
+    let result = guarded_transaction(f);
+    if timer.disarm() {
+        return Err(format!("ran over {STATEMENT_LIMIT_MS} ms"));
+    }
+    result
+}
+
+/// Every query of the worker ends within this.
+const STATEMENT_LIMIT_MS: i32 = 10_000;
+
+fn guarded_transaction<R>(f: impl FnOnce() -> Result<R, String>) -> Result<R, String> {
     BackgroundWorker::transaction(std::panic::AssertUnwindSafe(|| {
         // SAFETY: the subtransaction dance of PL/pgSQL's exception blocks: begin, run, release on
         // success; on error restore the memory context and resource owner, then roll back
@@ -724,11 +738,18 @@ fn guarded<R>(f: impl FnOnce() -> Result<R, String>) -> Result<R, String> {
 
 /// Runs one query returning text (guarded).
 fn query_text(sql: &'static str) -> Result<String, String> {
-    guarded(|| {
+    let text = guarded(|| {
         crate::catalog::read_one::<String>(sql)
             .map_err(|e| e.to_string())
             .and_then(|v| v.ok_or_else(|| "no answer".to_owned()))
-    })
+    });
+    // a session-level advisory lock taken by something a page's query reached (a custom
+    // metric's) outlives its transaction: the worker holds none of its own, so none stays
+    let _ = guarded(|| {
+        crate::catalog::read_one::<bool>("SELECT pg_catalog.pg_advisory_unlock_all() IS NULL")
+            .map_err(|e| e.to_string())
+    });
+    text
 }
 
 /// Whether the postmaster takes new connections: the status line of `postmaster.pid` in the data
@@ -896,8 +917,8 @@ pub extern "C-unwind" fn pg_storage_ext_http_main(_arg: pg_sys::Datum) {
     // hot standby has none of
     let _ = BackgroundWorker::transaction(|| {
         crate::catalog::read_one::<String>(
-            "SELECT pg_catalog.set_config('statement_timeout', '10s', false), \
-                    pg_catalog.set_config('lock_timeout', '1s', false), \
+            "SELECT pg_catalog.set_config('lock_timeout', '1s', false), \
+                    pg_catalog.set_config('standard_conforming_strings', 'on', false), \
                     pg_catalog.set_config('application_name', 'pg_storage_ext http', false)",
         )
     });

@@ -303,7 +303,7 @@ fn xmin_horizon_names_the_holder_and_its_release() {
     let release = "ROLLBACK PREPARED 'tx-held''by app'";
     assert!(
         detail.starts_with(
-            "warning: prepared transaction tx-held'by app (postgres) holds the oldest xmin"
+            "warning: prepared transaction 'tx-held''by app' (postgres) holds the oldest xmin"
         ) && detail.ends_with(release),
         "{detail}"
     );

@@ -188,9 +188,63 @@ SELECT count(*) FILTER (WHERE line LIKE 'pg_storage_ext_custom_run_as{%') AS col
        count(*) FILTER (WHERE line = 'pg_storage_ext_custom_run_as{ro="on",who="metric_writer"} 1') AS as_itself
   FROM regexp_split_to_table(storage.metrics_prometheus(), E'\n') AS line;
 RESET ROLE;
+-- what the attacker of custom metrics found: code a metric reaches (a table owner's row policy, a
+-- type's cast to json) runs as the endpoint's role under SECURITY_RESTRICTED_OPERATION and
+-- cannot take back the collecting superuser's role; a cancel or an assertion it raises, a cancel
+-- the limit left pending, a value that is not a number, two rows with the same labels fail that
+-- metric only
+CREATE ROLE metric_owner;
+CREATE SCHEMA app AUTHORIZATION metric_owner;
+SET ROLE metric_owner;
+CREATE TYPE app.state AS ENUM ('waiting', 'done');
+CREATE TABLE app.tasks (id int, state app.state);
+INSERT INTO app.tasks VALUES (1, 'waiting'), (2, 'done');
+CREATE FUNCTION app.state_json(app.state) RETURNS json LANGUAGE sql AS
+    $$SELECT pg_catalog.to_json(current_user || ' ' || (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user) || ' ' || $1::text)$$;
+CREATE CAST (app.state AS json) WITH FUNCTION app.state_json(app.state);
+CREATE TABLE app.escape (id int);
+INSERT INTO app.escape VALUES (1);
+CREATE FUNCTION app.take_back() RETURNS boolean LANGUAGE plpgsql AS
+    $$BEGIN PERFORM pg_catalog.set_config('role', 'none', true); RETURN true; END$$;
+CREATE POLICY back ON app.escape USING (app.take_back());
+ALTER TABLE app.escape ENABLE ROW LEVEL SECURITY;
+CREATE TABLE app.cancel (id int);
+INSERT INTO app.cancel VALUES (1);
+CREATE FUNCTION app.cancel() RETURNS boolean LANGUAGE plpgsql AS
+    $$BEGIN RAISE EXCEPTION 'no metrics for you' USING ERRCODE = 'query_canceled'; END$$;
+CREATE POLICY c ON app.cancel USING (app.cancel());
+ALTER TABLE app.cancel ENABLE ROW LEVEL SECURITY;
+GRANT USAGE ON SCHEMA app TO PUBLIC;
+GRANT SELECT ON ALL TABLES IN SCHEMA app TO PUBLIC;
+RESET ROLE;
+DELETE FROM storage.custom_metrics;
+INSERT INTO storage.custom_metrics (name, sql, labels) VALUES
+    ('by_state', 'SELECT state, count(*) AS value FROM app.tasks GROUP BY state', '{state}'),
+    ('take_back', 'SELECT count(*) AS value FROM app.escape', '{}'),
+    ('cancel', 'SELECT count(*) AS value FROM app.cancel', '{}'),
+    ('pending_cancel', $q$SELECT length(md5(repeat(t.x, 4000000))) / 0 AS value FROM (SELECT repeat('x', 64) AS x FROM pg_sleep(0.6) OFFSET 0) t$q$, '{}'),
+    ('null_value', 'SELECT NULL::int AS value', '{}'),
+    ('same_labels', 'SELECT 1 AS value FROM generate_series(1, 2)', '{}');
+SELECT line FROM regexp_split_to_table(storage.metrics_prometheus(), E'\n') AS line
+ WHERE line LIKE 'pg_storage_ext_custom_%' AND line NOT LIKE 'pg_storage_ext_custom_metric_seconds{%' AND line NOT LIKE '#%' ORDER BY line;
+SELECT current_user = session_user AS same_user, 1 AS next_statement_runs;
+-- 5 s for all of them: the seventh of seven taking 0.9 s each (starting 5.4 s in) is not run
+DELETE FROM storage.custom_metrics;
+INSERT INTO storage.custom_metrics (name, sql)
+SELECT 'slow_' || i, 'SELECT 1 AS value FROM pg_sleep(0.9)' FROM generate_series(1, 7) AS i;
+SELECT labels ->> 'metric' AS metric, value AS up
+  FROM storage._custom_metrics_collect() WHERE metric = 'pg_storage_ext_custom_metric_up' ORDER BY 1;
+DELETE FROM storage.custom_metrics;
+-- a database that turns standard_conforming_strings off does not break the exposition
+SET standard_conforming_strings = off;
+SELECT storage.metrics_prometheus() LIKE '%# TYPE pg_storage_ext_health_status gauge%' AS exposition_with_scs_off;
+RESET standard_conforming_strings;
+DROP SCHEMA app CASCADE;
+DROP ROLE metric_owner;
 -- without the endpoint's role a superuser does not run them at all
 DROP OWNED BY pgse_http;
 DROP ROLE pgse_http;
+INSERT INTO storage.custom_metrics (name, sql) VALUES ('one', 'SELECT 1 AS value');
 SELECT count(*) FILTER (WHERE metric = 'pg_storage_ext_custom_metric_up' AND value = 0) AS not_run,
        count(*) FILTER (WHERE metric NOT LIKE 'pg_storage_ext_custom_metric_%') AS samples
   FROM storage._custom_metrics_collect();
