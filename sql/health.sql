@@ -999,6 +999,34 @@ $$;
 COMMENT ON FUNCTION storage._pgss() IS
     'Internal: the schema-qualified pg_stat_statements(boolean) function of this database''s pg_stat_statements 1.11+, or NULL.';
 
+-- storage._pgss() when the current role may call it (its schema usable, EXECUTE on it, the
+-- library preloaded), else NULL.
+CREATE FUNCTION storage._pgss_readable() RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f text := storage._pgss();
+BEGIN
+    IF f IS NOT NULL THEN
+        EXECUTE format('SELECT NULL FROM %s(false) LIMIT 0', f);
+    END IF;
+    RETURN f;
+EXCEPTION WHEN insufficient_privilege OR object_not_in_prerequisite_state THEN
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION storage._pgss_readable() IS
+    'Internal: storage._pgss() when the current role may call it, else NULL.';
+
+-- The query (dbid, queryid, query) of the texts pg_stat_statements shows the caller for the
+-- queryids of the CTE named `keys`, read once; no rows without pg_stat_statements (f NULL).
+CREATE FUNCTION storage._pgss_texts(f text, keys text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN f IS NULL THEN 'SELECT NULL::oid AS dbid, NULL::bigint AS queryid, NULL::text AS query WHERE false'
+                ELSE format('SELECT DISTINCT ON (p.dbid, p.queryid) p.dbid, p.queryid, p.query FROM %s(true) p
+                              WHERE p.queryid IN (SELECT k.queryid FROM %I k) ORDER BY p.dbid, p.queryid, p.toplevel DESC', f, keys) END
+$$;
+COMMENT ON FUNCTION storage._pgss_texts(text, text) IS
+    'Internal: the SQL that reads, once and as the caller, pg_stat_statements'' texts of the queryids of a CTE.';
+
 CREATE FUNCTION storage._top_queries_setting() RETURNS integer
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1133,21 +1161,12 @@ RETURNS TABLE (queryid bigint, datname name, calls bigint, total_ms double preci
                rows bigint, shared_blks_hit bigint, shared_blks_read bigint, wal_bytes numeric, query text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    f text := CASE WHEN with_text THEN storage._pgss() END;
+    f text := CASE WHEN with_text THEN storage._pgss_readable() END;
 BEGIN
     IF since IS NULL OR since <= interval '0' OR n IS NULL OR n < 0 THEN
         RAISE EXCEPTION 'since must be a positive interval and n a count, got % and %', coalesce(since::text, 'NULL'), coalesce(n::text, 'NULL')
               USING ERRCODE = 'invalid_parameter_value', HINT = 'storage.top_queries(''1 hour'', 20).';
     END IF;
-    BEGIN
-        -- the texts as this role may read them; without pg_stat_statements' schema or function
-        -- for it, none
-        IF f IS NOT NULL THEN
-            EXECUTE format('SELECT NULL FROM %s(false) LIMIT 0', f);
-        END IF;
-    EXCEPTION WHEN insufficient_privilege OR object_not_in_prerequisite_state THEN
-        f := NULL;
-    END;
     RETURN QUERY EXECUTE format($q$
     WITH q AS MATERIALIZED (
         SELECT s.dbid, s.queryid, sum(s.calls)::bigint AS calls, sum(s.total_ms) AS total_ms, sum(s.rows)::bigint AS rows,
@@ -1161,10 +1180,7 @@ BEGIN
       LEFT JOIN pg_database d ON d.oid = q.dbid
       LEFT JOIN texts t ON t.dbid = q.dbid AND t.queryid = q.queryid
      ORDER BY q.total_ms DESC, q.dbid, q.queryid$q$,
-        -- one read of pg_stat_statements' texts, as the caller
-        CASE WHEN f IS NULL THEN 'SELECT NULL::oid AS dbid, NULL::bigint AS queryid, NULL::text AS query WHERE false'
-             ELSE format('SELECT DISTINCT ON (p.dbid, p.queryid) p.dbid, p.queryid, p.query FROM %s(true) p
-                           WHERE p.queryid IN (SELECT q.queryid FROM q) ORDER BY p.dbid, p.queryid, p.toplevel DESC', f) END)
+        storage._pgss_texts(f, 'q'))
     USING since, n;
 END $$;
 COMMENT ON FUNCTION storage._top_queries(interval, integer, boolean) IS
@@ -1188,19 +1204,12 @@ RETURNS TABLE (version text, applied_at timestamptz, queryid bigint, datname nam
                calls_after bigint, mean_ms_after double precision, slowdown double precision, query text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    f text := storage._pgss();
+    f text := storage._pgss_readable();
 BEGIN
     IF since IS NULL OR since <= interval '0' OR factor IS NULL OR factor <= 0 OR min_calls IS NULL OR min_calls < 1 THEN
         RAISE EXCEPTION 'since must be a positive interval, factor positive and min_calls at least 1'
               USING ERRCODE = 'invalid_parameter_value', HINT = 'storage.query_regressions(''1 day''), or with factor => 1.5.';
     END IF;
-    BEGIN
-        IF f IS NOT NULL THEN
-            EXECUTE format('SELECT NULL FROM %s(false) LIMIT 0', f);
-        END IF;
-    EXCEPTION WHEN insufficient_privilege OR object_not_in_prerequisite_state THEN
-        f := NULL;
-    END;
     RETURN QUERY EXECUTE format($q$
     WITH m AS (
         SELECT g.version, g.applied_at,
@@ -1225,9 +1234,7 @@ BEGIN
       LEFT JOIN pg_database d ON d.oid = r.dbid
       LEFT JOIN texts t ON t.dbid = r.dbid AND t.queryid = r.queryid
      ORDER BY r.applied_at, r.ma / r.mb DESC, r.queryid$q$,
-        CASE WHEN f IS NULL THEN 'SELECT NULL::oid AS dbid, NULL::bigint AS queryid, NULL::text AS query WHERE false'
-             ELSE format('SELECT DISTINCT ON (p.dbid, p.queryid) p.dbid, p.queryid, p.query FROM %s(true) p
-                           WHERE p.queryid IN (SELECT r.queryid FROM r) ORDER BY p.dbid, p.queryid, p.toplevel DESC', f) END)
+        storage._pgss_texts(f, 'r'))
     USING since, factor, min_calls;
 END $$;
 COMMENT ON FUNCTION storage.query_regressions(interval, double precision, bigint) IS
@@ -1242,7 +1249,8 @@ GRANT EXECUTE ON FUNCTION storage._xmin_holders() TO pg_monitor;
 GRANT SELECT ON storage.query_stats, storage.custom_metrics TO pg_monitor;
 GRANT EXECUTE ON FUNCTION storage._custom_metrics_collect(), storage._custom_metric_statement(text),
     storage._custom_metric_rows(text, oid, integer, integer) TO pg_monitor;
-GRANT EXECUTE ON FUNCTION storage._pgss(), storage._top_queries_setting(), storage._query_metrics(),
+GRANT EXECUTE ON FUNCTION storage._pgss(), storage._pgss_readable(), storage._pgss_texts(text, text),
+    storage._top_queries_setting(), storage._query_metrics(),
     storage._top_queries(interval, integer, boolean), storage.top_queries(interval, integer), storage.query_regressions(interval, double precision, bigint) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION storage.health(), storage.metrics_prometheus(), storage._health(boolean),
     storage._metrics_collect(), storage._metrics_last(text, jsonb), storage._metrics_delta(double precision, double precision),

@@ -16,7 +16,7 @@ pub(crate) fn _custom_metric_statement(sql: &str) -> String {
 }
 
 fn statement(sql: &str) -> String {
-    use crate::migrations::{is, list};
+    use crate::migrations::{check_wrapper, is};
     let statement = format!("SELECT pg_catalog.to_jsonb(q) FROM ({sql}\n) AS q");
     let refuse = |why: &str| -> ! {
         crate::error::raise(
@@ -26,41 +26,14 @@ fn statement(sql: &str) -> String {
             Some("Write one SELECT returning a column named value and one column per label, e.g. SELECT queue, count(*) AS value FROM jobs GROUP BY queue.".into()),
         )
     };
-    let c = std::ffi::CString::new(statement.as_str())
-        .unwrap_or_else(|_| refuse("it contains a NUL byte"));
-    // SAFETY: the parser's result lives in the current memory context for this call; a syntax
-    // error is PostgreSQL's own, raised through pgrx's guarded call
-    unsafe {
-        let raws = list::<pg_sys::RawStmt>(pg_sys::pg_parse_query(c.as_ptr()));
-        if raws.len() != 1 {
-            refuse(&format!("it makes {} statements", raws.len()));
-        }
-        let node = (*raws[0]).stmt;
-        if !is(node, pg_sys::NodeTag::T_SelectStmt) {
-            refuse("it is not a query");
-        }
-        let s = node as *mut pg_sys::SelectStmt;
-        let from = list::<pg_sys::Node>((*s).fromClause);
-        let whole = (*s).op == pg_sys::SetOperation::SETOP_NONE
-            && list::<pg_sys::Node>((*s).targetList).len() == 1
-            && from.len() == 1
+    let checked = check_wrapper(&statement, "`SELECT to_jsonb(q) FROM (…) AS q`", |from| {
+        // SAFETY: a parse node of the list the parser made for this call
+        from.len() == 1
             && is(from[0], pg_sys::NodeTag::T_RangeSubselect)
-            && !(*(from[0] as *mut pg_sys::RangeSubselect)).lateral
-            && (*s).distinctClause.is_null()
-            && (*s).intoClause.is_null()
-            && (*s).whereClause.is_null()
-            && (*s).groupClause.is_null()
-            && (*s).havingClause.is_null()
-            && (*s).windowClause.is_null()
-            && (*s).valuesLists.is_null()
-            && (*s).sortClause.is_null()
-            && (*s).limitOffset.is_null()
-            && (*s).limitCount.is_null()
-            && (*s).lockingClause.is_null()
-            && (*s).withClause.is_null();
-        if !whole {
-            refuse("it adds clauses to the query that reads it");
-        }
+            && !unsafe { (*(from[0] as *mut pg_sys::RangeSubselect)).lateral }
+    });
+    if let Err(why) = checked {
+        refuse(&why);
     }
     statement
 }

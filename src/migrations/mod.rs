@@ -622,6 +622,53 @@ fn _migration_run(sql: &str, search_path: &str, author: pg_sys::Oid) {
     })
 }
 
+/// Checks that a statement the extension wrote around stored SQL (`shape`) stayed whole once the
+/// SQL is in it, by PostgreSQL's parser: one plain SELECT of one target whose FROM clause is
+/// what `from` accepts and that has no other clause; else why not. What closes a parenthesis
+/// early and glues on a statement, a clause or a set operation is refused. A syntax error is
+/// PostgreSQL's own (`42601`).
+pub(crate) fn check_wrapper(
+    statement: &str,
+    shape: &str,
+    from: impl Fn(&[*mut pg_sys::Node]) -> bool,
+) -> Result<(), String> {
+    let Ok(c) = std::ffi::CString::new(statement) else {
+        return Err("it contains a NUL byte".into());
+    };
+    // SAFETY: the parser's result lives in the current memory context for this call; a syntax
+    // error is PostgreSQL's own, raised through pgrx's guarded call.
+    unsafe {
+        let raws = list::<pg_sys::RawStmt>(pg_sys::pg_parse_query(c.as_ptr()));
+        if raws.len() != 1 {
+            return Err(format!("it makes {} statements of {shape}", raws.len()));
+        }
+        let node = (*raws[0]).stmt;
+        if !is(node, pg_sys::NodeTag::T_SelectStmt) {
+            return Err(format!("it does not make {shape}"));
+        }
+        let s = node as *mut pg_sys::SelectStmt;
+        let whole = (*s).op == pg_sys::SetOperation::SETOP_NONE
+            && list::<pg_sys::Node>((*s).targetList).len() == 1
+            && from(&list::<pg_sys::Node>((*s).fromClause))
+            && (*s).distinctClause.is_null()
+            && (*s).intoClause.is_null()
+            && (*s).whereClause.is_null()
+            && (*s).groupClause.is_null()
+            && (*s).havingClause.is_null()
+            && (*s).windowClause.is_null()
+            && (*s).valuesLists.is_null()
+            && (*s).sortClause.is_null()
+            && (*s).limitOffset.is_null()
+            && (*s).limitCount.is_null()
+            && (*s).lockingClause.is_null()
+            && (*s).withClause.is_null();
+        if !whole {
+            return Err(format!("it adds clauses or columns to {shape}"));
+        }
+    }
+    Ok(())
+}
+
 /// The statement that evaluates a pre_check or post_check: `SELECT (<check>)::boolean` when the
 /// check is exactly one expression, by PostgreSQL's parser; `42601` otherwise (a second
 /// statement, a FROM or WHERE clause glued on after a closing parenthesis, ...).
@@ -637,41 +684,10 @@ fn check_statement(what: &str, check: &str) -> String {
             )),
         )
     };
-    let c = std::ffi::CString::new(statement.as_str())
-        .unwrap_or_else(|_| refuse("it contains a NUL byte"));
-    // SAFETY: the parser's result lives in the current memory context for this call; a syntax
-    // error is PostgreSQL's own, raised through pgrx's guarded call.
-    unsafe {
-        let raws = list::<pg_sys::RawStmt>(pg_sys::pg_parse_query(c.as_ptr()));
-        if raws.len() != 1 {
-            refuse(&format!(
-                "it makes {} statements of `SELECT (…)::boolean`",
-                raws.len()
-            ));
-        }
-        let node = (*raws[0]).stmt;
-        if !is(node, pg_sys::NodeTag::T_SelectStmt) {
-            refuse("it is not an expression");
-        }
-        let s = node as *mut pg_sys::SelectStmt;
-        let simple = (*s).op == pg_sys::SetOperation::SETOP_NONE
-            && list::<pg_sys::Node>((*s).targetList).len() == 1
-            && (*s).distinctClause.is_null()
-            && (*s).intoClause.is_null()
-            && (*s).fromClause.is_null()
-            && (*s).whereClause.is_null()
-            && (*s).groupClause.is_null()
-            && (*s).havingClause.is_null()
-            && (*s).windowClause.is_null()
-            && (*s).valuesLists.is_null()
-            && (*s).sortClause.is_null()
-            && (*s).limitOffset.is_null()
-            && (*s).limitCount.is_null()
-            && (*s).lockingClause.is_null()
-            && (*s).withClause.is_null();
-        if !simple {
-            refuse("it adds clauses or columns to `SELECT (…)::boolean`");
-        }
+    if let Err(why) = check_wrapper(&statement, "`SELECT (…)::boolean`", |from| {
+        from.is_empty()
+    }) {
+        refuse(&why);
     }
     statement
 }
