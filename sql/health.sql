@@ -253,16 +253,25 @@ COMMENT ON FUNCTION storage._metrics_delta(double precision, double precision) I
     'Internal: how much a counter grew since a snapshot (the value itself after a statistics reset or without a snapshot).';
 
 CREATE FUNCTION storage._ensure_metrics() RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT storage._ensure_daily('storage.metrics')
+$$;
+
+-- A history table of the health capability (storage.metrics, storage.query_stats) registered
+-- with the partition capability at its first write: UTC days, 2 ahead, 14 days kept.
+CREATE FUNCTION storage._ensure_daily(parent regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM storage.partition_config WHERE parent = 'storage.metrics'::regclass) THEN
-        PERFORM pg_advisory_xact_lock(hashtext('pg_storage_ext.storage.metrics'));
-        IF NOT EXISTS (SELECT FROM storage.partition_config WHERE parent = 'storage.metrics'::regclass) THEN
-            PERFORM storage.create_partitions('storage.metrics', '1 day', premake => 2, retention => '14 days',
+    IF NOT EXISTS (SELECT FROM storage.partition_config c WHERE c.parent = _ensure_daily.parent) THEN
+        PERFORM pg_advisory_xact_lock(hashtext('pg_storage_ext.' || parent::text));
+        IF NOT EXISTS (SELECT FROM storage.partition_config c WHERE c.parent = _ensure_daily.parent) THEN
+            PERFORM storage.create_partitions(parent, '1 day', premake => 2, retention => '14 days',
                                               default_partition => true);
         END IF;
     END IF;
 END $$;
+COMMENT ON FUNCTION storage._ensure_daily(regclass) IS
+    'Internal: registers a history table of the health capability with the partition capability (UTC days, 2 ahead, 14 days kept) at its first write.';
 COMMENT ON FUNCTION storage._ensure_metrics() IS
     'Internal: registers storage.metrics with the partition capability (UTC days, 2 ahead, 14 days kept) at the first snapshot.';
 
@@ -1058,13 +1067,7 @@ BEGIN
     IF f IS NULL THEN
         RETURN 0;
     END IF;
-    IF NOT EXISTS (SELECT FROM storage.partition_config WHERE parent = 'storage.query_stats'::regclass) THEN
-        PERFORM pg_advisory_xact_lock(hashtext('pg_storage_ext.storage.query_stats'));
-        IF NOT EXISTS (SELECT FROM storage.partition_config WHERE parent = 'storage.query_stats'::regclass) THEN
-            PERFORM storage.create_partitions('storage.query_stats', '1 day', premake => 2, retention => '14 days',
-                                              default_partition => true);
-        END IF;
-    END IF;
+    PERFORM storage._ensure_daily('storage.query_stats');
     BEGIN
         EXECUTE format($q$
             WITH cur AS MATERIALIZED (
