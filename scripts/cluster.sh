@@ -3,7 +3,8 @@
 # A throwaway PostgreSQL 18 cluster with pg_cron preloaded, owned by the unprivileged user, data
 # and socket under run_dir()/NAME, listening on 127.0.0.1:PORT. `start` replaces any old cluster
 # of that name (stopping a leftover postmaster first). PGSE_PRELOAD names libraries to preload
-# before pg_cron (scripts/citus.sh: citus, which must come first).
+# before pg_cron (scripts/citus.sh: citus, which must come first); PGSE_PREPARED sets
+# max_prepared_transactions (0 otherwise, as by default).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cmd=$1 name=$2 port=${3:-28818}
@@ -35,7 +36,7 @@ cron.database_name = 'postgres'
 cron.use_background_workers = on
 max_worker_processes = 16
 max_locks_per_transaction = 1024
-max_prepared_transactions = 8
+${PGSE_PREPARED:+max_prepared_transactions = $PGSE_PREPARED}
 fsync = off
 synchronous_commit = off
 full_page_writes = off

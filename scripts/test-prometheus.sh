@@ -220,4 +220,127 @@ assert status == "200" and ms < 2000, f"{status} in {ms:.0f} ms"
 PY
 read -r code ms <"$dir/slow.txt"
 pass "GET /metrics over TLS answers $code in $ms ms while 100 clients stall their handshakes"
+# what the endpoint's TLS attacker found (issue 39): wrong passwords, 15 a second for 6 s, slow
+# down wrong passwords only (routing probes and a remembered scrape keep answering); a TLS
+# handshake or record sent a byte at a time is cut at the 5 s limit; clients that finished their
+# handshake and stall, with bare connections opened 100 a second, do not push out a probe; a
+# user removed at a reload is refused on a connection opened before it; a password with a NUL
+python3 - "$http" "$tls/ca.crt" "$tls/users.yml" "$port" "$bin/psql" >"$dir/attack.txt" 2>&1 <<'PY' || fail "the TLS attack round: $(cat "$dir/attack.txt")"
+import base64, socket, ssl, subprocess, sys, threading, time
+port, ca, users, pgport, psql = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+ctx = ssl.create_default_context(cafile=ca)
+def tls():
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return ctx.wrap_socket(s, server_hostname="127.0.0.1")
+def get(path, cred=None, timeout=5):
+    try:
+        with tls() as t:
+            t.settimeout(timeout)
+            auth = f"Authorization: Basic {base64.b64encode(cred.encode()).decode()}\r\n" if cred else ""
+            t.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n{auth}\r\n".encode())
+            d = b""
+            while chunk := t.recv(65536):
+                d += chunk
+        return d.split(b" ", 2)[1].decode() if d.startswith(b"HTTP/1.1 ") else "none"
+    except (OSError, ssl.SSLError):
+        return "error"
+assert get("/metrics", "prometheus:s3cret") == "200"
+# 1. a flood of wrong passwords
+end = time.monotonic() + 6
+wrong = []
+def flood():
+    while time.monotonic() < end:
+        wrong.append(get("/metrics", "nobody:wrong"))
+        time.sleep(1 / 15)
+fl = [threading.Thread(target=flood) for _ in range(3)]
+for t in fl: t.start()
+probes = []
+while time.monotonic() < end:
+    probes.append((get("/health"), get("/metrics", "prometheus:s3cret")))
+    time.sleep(0.3)
+for t in fl: t.join()
+ok = sum(1 for a, b in probes if a == "200" and b == "200")
+assert ok >= 0.9 * len(probes), f"during the flood {ok} of {len(probes)} probe pairs answered 200: {probes}"
+assert set(wrong) <= {"401", "503"}, set(wrong)
+print(f"flood: {ok}/{len(probes)} probe pairs 200, wrong passwords {sorted(set(wrong))}")
+# 2. a handshake sent a byte at a time is cut at the limit
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+hello = bytes.fromhex("16030100f4010000f00303") + bytes(32) + b"\x00"
+t0 = time.monotonic()
+closed = None
+for b in hello:
+    try:
+        s.send(bytes([b]))
+        s.settimeout(0.5)
+        if s.recv(100) == b"":
+            closed = time.monotonic() - t0
+            break
+    except socket.timeout:
+        pass
+    except OSError:
+        closed = time.monotonic() - t0
+        break
+    if time.monotonic() - t0 > 12:
+        break
+assert closed is not None and closed < 7, f"a handshake sent a byte at a time was still open after {time.monotonic() - t0:.1f} s"
+print(f"slow handshake closed after {closed:.1f} s")
+# 3. stalled TLS clients and bare connections do not push out a probe
+stalled = []
+for _ in range(70):
+    try:
+        t = tls()
+        t.sendall(b"GET /metrics HTTP/1.1\r\n")
+        stalled.append(t)
+    except (OSError, ssl.SSLError):
+        pass
+stop = time.monotonic() + 3
+def bare():
+    while time.monotonic() < stop:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            pass
+        time.sleep(0.01)
+bt = threading.Thread(target=bare)
+bt.start()
+got = [get("/health") for _ in range(10)]
+bt.join()
+assert got.count("200") >= 9, f"probes among stalled TLS clients: {got}"
+print(f"stalled: {got.count('200')}/10 probes 200")
+for t in stalled:
+    t.close()
+# 4. a user removed at a reload is refused on a connection opened before it
+t = tls()
+auth = base64.b64encode(b"prometheus:s3cret").decode()
+t.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+original = open(users).read()
+open(users, "w").write("basic_auth_users:\n  someone: $2b$06$Os8Y7rl/knVFRty.1erBFOXjizCBZPOv1I9f9R9TGG868QhHCVv/a\n")
+subprocess.run([psql, "-h", "127.0.0.1", "-p", pgport, "-U", "postgres", "-X", "-q", "-c", "SELECT pg_reload_conf()"], check=True, capture_output=True)
+time.sleep(1)
+t.sendall(f"Authorization: Basic {auth}\r\n\r\n".encode())
+d = b""
+while chunk := t.recv(65536):
+    d += chunk
+open(users, "w").write(original)
+subprocess.run([psql, "-h", "127.0.0.1", "-p", pgport, "-U", "postgres", "-X", "-q", "-c", "SELECT pg_reload_conf()"], check=True, capture_output=True)
+assert d.startswith(b"HTTP/1.1 401 "), d[:40]
+time.sleep(1)
+assert get("/metrics", "prometheus:s3cret") == "200"
+# 5. a password with a NUL (bcrypt would stop reading at it)
+assert get("/metrics", "prometheus:s3cret\0s3cret") == "401"
+print("ok")
+PY
+pass "TLS attack round: $(head -3 "$dir/attack.txt" | tr '\n' ';') a user removed at a reload refused on an older connection, a password with a NUL refused"
+# a FIFO as the key at a reload: one WARNING, the endpoint keeps serving
+log0=$(stat -c %s "$dir/server.log")
+rm -f "$tls/fifo.key"; mkfifo "$tls/fifo.key"; [ "$(id -u)" = 0 ] && chown "$PGSE_RUNAS" "$tls/fifo.key"
+q "ALTER SYSTEM SET pg_storage_ext.http_tls_key_file = '$tls/fifo.key'" >/dev/null
+q "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+log_since "$log0" | grep -q 'kept its TLS and users as they were: pg_storage_ext.http_tls_key_file = .* is not a regular file' ||
+  fail "a FIFO as the key: $(log_since "$log0" | grep 'pg_storage_ext http' | tail -2)"
+[ "$(c -u prometheus:s3cret "$url/metrics")" = 200 ] && [ "$(c "$url/health")" = 200 ] || fail "the endpoint stopped answering with a FIFO as the key"
+q "ALTER SYSTEM RESET pg_storage_ext.http_tls_key_file" >/dev/null
+q "SELECT pg_reload_conf()" >/dev/null
+pass "a FIFO as the key at a reload is one WARNING (not a regular file); the endpoint keeps serving"
 ! grep -q 'terminated by signal' "$dir/server.log" || fail "a process was terminated by a signal"

@@ -65,7 +65,8 @@ step_end ok
 
 step_start "integration tests"
 # pg_stat_statements preloaded for the query statistics history (tests/query_stats.rs)
-PGSE_PRELOAD=pg_stat_statements "$PGSE_ROOT/scripts/cluster.sh" start itest 28819
+# and prepared transactions for the xmin_horizon check's (tests/health.rs)
+PGSE_PREPARED=8 PGSE_PRELOAD=pg_stat_statements "$PGSE_ROOT/scripts/cluster.sh" start itest 28819
 trap '"$PGSE_ROOT/scripts/cluster.sh" stop itest 28819' EXIT
 PGSE_TEST_PORT=28819 cargo test --quiet -p pg_storage_integration --test '*' -- --test-threads=1 2>&1 | count
 if grep -H 'terminated by signal' "$RUN/itest/server.log"; then die "a backend crashed during the integration tests"; fi

@@ -25,7 +25,7 @@
 //! a statement timeout, and kept for a short time (`/metrics` 1 s, `/` 10 s): a flood costs the
 //! database one query per period. An error answers 500 and the worker goes on.
 
-use super::secure::{self, lock, Security};
+use super::secure::{self, lock, Security, Verdict};
 use crate::gucs;
 use pg_storage_core::http::{parse_head, response, worth_parsing, Head, Method};
 use pg_storage_core::routing;
@@ -372,10 +372,43 @@ impl ConnState {
     }
 }
 
-/// A client's connection: plain, or TLS over it (the socket's time limits apply to both).
+/// The client's socket as its connection reads it: every socket read given only the time left
+/// until the head's deadline (so neither a TLS handshake nor a record sent a byte at a time
+/// outlasts it: rustls reads the socket many times within one read of ours) and counted (the
+/// bytes the client sent, a TLS handshake's included: how far it is with its request, which the
+/// acceptor weighs when it must close one).
+struct Sock {
+    stream: TcpStream,
+    deadline: Instant,
+    state: Arc<ConnState>,
+}
+
+impl Read for Sock {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        let n = self.stream.read(buf)?;
+        self.state.received.fetch_add(n, Ordering::SeqCst);
+        Ok(n)
+    }
+}
+
+impl Write for Sock {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.stream.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+/// A client's connection: plain, or TLS over it.
 enum Conn {
-    Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+    Plain(Sock),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, Sock>>),
 }
 
 impl Read for Conn {
@@ -415,9 +448,14 @@ fn write_all(stream: &TcpStream, conn: &mut Conn, bytes: &[u8]) {
 /// Reads the request head within the limits (over TLS when the endpoint has a certificate: the
 /// handshake counts in the limit), checks its credentials (when the endpoint has users), hands
 /// it to the worker, writes the answer.
-fn serve(stream: TcpStream, ends: Ends, state: &ConnState, security: Arc<Security>) {
+fn serve(stream: TcpStream, ends: Ends, state: &Arc<ConnState>, security: Arc<Security>) {
     let Ok(own) = stream.try_clone() else {
         return;
+    };
+    let own = Sock {
+        stream: own,
+        deadline: Instant::now() + CLIENT_LIMIT,
+        state: Arc::clone(state),
     };
     let mut conn = match &security.tls {
         Some(config) => match rustls::ServerConnection::new(Arc::clone(config)) {
@@ -440,7 +478,6 @@ fn serve(stream: TcpStream, ends: Ends, state: &ConnState, security: Arc<Securit
             Ok(n) => {
                 let old_len = buf.len();
                 buf.extend_from_slice(&chunk[..n]);
-                state.received.store(buf.len(), Ordering::SeqCst);
                 if !worth_parsing(&buf, old_len) {
                     continue;
                 }
@@ -464,26 +501,30 @@ fn serve(stream: TcpStream, ends: Ends, state: &ConnState, security: Arc<Securit
         Head::Request {
             method,
             path,
-            authorization,
-            ..
-        } if Method::parse(&method).is_some()
-            && !security.allows(&path, authorization.as_deref()) =>
-        {
-            response(
-                401,
-                "text/plain",
-                b"credentials needed\n",
-                Method::parse(&method).unwrap_or(Method::Get),
-            )
-        }
-        Head::Request {
-            method,
-            path,
             query,
-            ..
+            authorization,
         } if Method::parse(&method).is_some() => {
             // OPTIONS (HAProxy's default check): the status GET would get, no body
             let method = Method::parse(&method).unwrap_or(Method::Get);
+            // the users as they are now (a user removed at a reload is refused on a connection
+            // opened before it too); the TLS of the connection's start
+            let verdict = Arc::clone(&lock(&ends.security)).allows(&path, authorization.as_deref());
+            let refused = match verdict {
+                Verdict::Allow => None,
+                Verdict::Busy => Some(response(
+                    503,
+                    "text/plain",
+                    b"busy checking credentials\n",
+                    method,
+                )),
+                Verdict::Deny => Some(response(401, "text/plain", b"credentials needed\n", method)),
+            };
+            if let Some(answer) = refused {
+                if state.pass(READING, WRITING) {
+                    finish(&stream, &mut conn, &answer, &mut chunk);
+                }
+                return;
+            }
             let routing = routing::is_routing(&path);
             if routing {
                 // a state read under ROUTING_FRESH ago answers at once, without the worker

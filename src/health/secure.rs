@@ -9,12 +9,26 @@ use crate::gucs;
 use pg_storage_core::auth::{self, Users};
 use std::collections::HashSet;
 use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Largest certificate or key file read.
 const MAX_PEM: u64 = 1024 * 1024;
 /// Credentials remembered as checked (bcrypt is slow on purpose): at most this many.
 const MAX_REMEMBERED: usize = 64;
+/// Connections waiting for (or in) a bcrypt check at once; past it a request with credentials
+/// not remembered is told 503 at once: wrong passwords slow down wrong passwords only, never
+/// the threads that routing probes and remembered scrapes need.
+const MAX_CHECKING: usize = 4;
+
+/// What a request's credentials get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Allow,
+    Deny,
+    /// Too many checks under way: 503, try again.
+    Busy,
+}
 
 /// What a connection needs to know of TLS and authentication.
 pub(crate) struct Security {
@@ -26,36 +40,47 @@ pub(crate) struct Security {
     passed: Mutex<HashSet<(String, String)>>,
     /// One bcrypt check at a time: a flood of wrong passwords costs one core at most.
     checking: Mutex<()>,
+    /// Connections waiting for a check or in one.
+    waiting: AtomicUsize,
 }
 
 impl Security {
     /// Whether a request for `path` with this `Authorization` value may be answered.
-    pub(crate) fn allows(&self, path: &str, authorization: Option<&str>) -> bool {
+    pub(crate) fn allows(&self, path: &str, authorization: Option<&str>) -> Verdict {
         let Some(users) = &self.users else {
-            return true;
+            return Verdict::Allow;
         };
         if !self.auth_routing && pg_storage_core::routing::is_routing(path) {
-            return true;
+            return Verdict::Allow;
         }
         let Some((user, password)) = authorization.and_then(auth::basic_credentials) else {
-            return false;
+            return Verdict::Deny;
         };
         let key = (user, password);
         if lock(&self.passed).contains(&key) {
-            return true;
+            return Verdict::Allow;
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_CHECKING {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Verdict::Busy;
         }
         let ok = {
             let _one = lock(&self.checking);
             users.verify(&key.0, &key.1)
         };
-        if ok {
-            let mut passed = lock(&self.passed);
-            if passed.len() >= MAX_REMEMBERED {
-                passed.clear();
-            }
-            passed.insert(key);
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        if !ok {
+            return Verdict::Deny;
         }
-        ok
+        let mut passed = lock(&self.passed);
+        if passed.len() >= MAX_REMEMBERED {
+            // one goes, not all: the others stay remembered
+            if let Some(old) = passed.iter().next().cloned() {
+                passed.remove(&old);
+            }
+        }
+        passed.insert(key);
+        Verdict::Allow
     }
 }
 
@@ -69,11 +94,21 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// A file of at most `max` bytes.
+/// A regular file of at most `max` bytes (opened without blocking and checked before it is
+/// read: a FIFO or a device would hold the worker's thread).
 fn read_file(setting: &str, path: &str, max: u64) -> Result<Vec<u8>, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let cannot = |e: std::io::Error| format!("cannot read {setting} = {path:?}: {e}");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(cannot)?;
+    if !file.metadata().map_err(cannot)?.is_file() {
+        return Err(format!("{setting} = {path:?} is not a regular file"));
+    }
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(max + 1).read_to_end(&mut bytes))
-        .map_err(|e| format!("cannot read {setting} = {path:?}: {e}"))?;
+    file.take(max + 1).read_to_end(&mut bytes).map_err(cannot)?;
     if bytes.len() as u64 > max {
         return Err(format!("{setting} = {path:?} is over {} KiB", max / 1024));
     }
@@ -151,6 +186,7 @@ pub(crate) fn load() -> Result<Security, String> {
         auth_routing: gucs::HTTP_AUTH_ROUTING.get(),
         passed: Mutex::new(HashSet::new()),
         checking: Mutex::new(()),
+        waiting: AtomicUsize::new(0),
     })
 }
 

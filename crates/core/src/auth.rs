@@ -39,7 +39,10 @@ fn scalar(text: &str) -> Result<String, String> {
 /// characters.
 fn valid_hash(hash: &str) -> Result<(), String> {
     let ok_prefix = ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p));
-    let cost: Option<u32> = hash.get(4..6).and_then(|c| c.parse().ok());
+    let cost: Option<u32> = hash
+        .get(4..6)
+        .filter(|c| c.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|c| c.parse().ok());
     match cost {
         Some(c)
             if ok_prefix
@@ -64,18 +67,27 @@ impl Users {
         if text.len() > MAX_FILE {
             return Err(format!("the file is over {} KiB", MAX_FILE / 1024));
         }
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut hashes = HashMap::new();
-        let mut in_users = false;
+        let (mut in_users, mut seen_users) = (false, false);
         for (n, raw) in text.lines().enumerate() {
+            // a comment after a value (bcrypt hashes and names here hold no " #")
+            let raw = raw.split_once(" #").map_or(raw, |(v, _)| v);
             let line = raw.trim_end();
             let content = line.trim_start();
             if content.is_empty() || content.starts_with('#') {
                 continue;
             }
             let at = |why: String| format!("line {}: {why}", n + 1);
-            if !line.starts_with([' ', '\t']) {
+            if line.starts_with('\t') || line.trim_start_matches(' ').starts_with('\t') {
+                return Err(at("indented with a tab (YAML takes spaces)".into()));
+            }
+            if !line.starts_with(' ') {
                 match content.strip_suffix(':').map(str::trim_end) {
-                    Some("basic_auth_users") => in_users = true,
+                    Some("basic_auth_users") if seen_users => {
+                        return Err(at("basic_auth_users is given twice".into()))
+                    }
+                    Some("basic_auth_users") => (in_users, seen_users) = (true, true),
                     _ => {
                         return Err(at(format!(
                             "{content:?}: only basic_auth_users is read (TLS is set with pg_storage_ext.http_tls_cert_file and http_tls_key_file)"
@@ -115,7 +127,9 @@ impl Users {
     pub fn verify(&self, user: &str, password: &str) -> bool {
         // a hash of cost 10 for no user; compared, never matched
         const NOBODY: &str = "$2b$10$iQhMs7woQxRuaZpQDjD4G.JEkSgCCBqP.lN81YK8JP2KZG3oHO1pe";
-        if password.len() > 72 {
+        // bcrypt reads 72 bytes and stops at a NUL: past 72, or with a NUL, a password would
+        // pass in several spellings
+        if password.len() > 72 || password.contains('\0') {
             return false;
         }
         let (hash, known) = match self.hashes.get(user) {
@@ -175,6 +189,20 @@ mod tests {
         }
         let twice = format!("basic_auth_users:\n  a: {S3CRET}\n  a: {S3CRET}\n");
         assert!(Users::parse(&twice).is_err());
+        let twice = format!("basic_auth_users:\n  a: {S3CRET}\nbasic_auth_users:\n  b: {S3CRET}\n");
+        assert!(Users::parse(&twice).is_err());
+        assert!(Users::parse(&format!("basic_auth_users:\n\ta: {S3CRET}\n")).is_err());
+        assert!(Users::parse(&format!(
+            "basic_auth_users:\n  a: {}\n",
+            S3CRET.replace("$06$", "$+6$")
+        ))
+        .is_err());
+        let commented = Users::parse(&format!(
+            "\u{feff}basic_auth_users: # users\n  a: {S3CRET} # the scraper\n"
+        ))
+        .unwrap();
+        assert!(commented.verify("a", "s3cret"));
+        assert!(!commented.verify("a", "s3cret\0s3cret"));
         assert!(Users::parse(&"#".repeat(MAX_FILE + 1)).is_err());
     }
 

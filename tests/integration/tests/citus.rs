@@ -1010,6 +1010,8 @@ fn every_public_function_has_a_decision_on_citus() {
         ("storage.grant_schema", "this node"),
         ("storage.health", "this node"),
         ("storage.health_report_html", "this node"),
+        ("storage.top_queries", "this node"),
+        ("storage.query_regressions", "this node"),
         ("storage.json_schema_check", "pure"),
         ("storage.json_schema_errors", "pure"),
         ("storage.json_schema_is_valid", "pure"),
