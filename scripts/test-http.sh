@@ -489,6 +489,25 @@ done
 [ "$(sq "SELECT role FROM storage.replication_status() LIMIT 1")" != standby ] || fail "the promoted server still reports itself a standby"
 pass "after pg_promote() the extension's jobs run on the new primary with no manual step: maintenance succeeded, the heartbeat moves"
 
+# the query statistics history across a restart and a crash (issue 39): pg_stat_statements keeps
+# its entries over a clean restart and loses them in a crash; either way no delta is negative and
+# what ran after counts
+q "CREATE TABLE after_fast (i int); CREATE TABLE after_immediate (i int)" >/dev/null
+for _ in 1 2 3 4 5; do q "SELECT count(*) FROM after_fast" >/dev/null; q "SELECT count(*) FROM after_immediate" >/dev/null; done
+q "SELECT storage.metrics_snapshot()" >/dev/null
+for how in fast immediate; do
+  as_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m "$how" -w restart >/dev/null || fail "the cluster did not restart ($how)"
+  for _ in 1 2 3 4 5; do q "SELECT count(*) FROM after_$how" >/dev/null; done
+  q "SELECT storage.metrics_snapshot()" >/dev/null
+  got=$(q "SELECT count(*) FILTER (WHERE calls < 0 OR total_ms < 0 OR rows < 0 OR shared_blks_hit < 0 OR shared_blks_read < 0 OR wal_bytes < 0)
+                  || ' ' || coalesce((SELECT sum(s.calls) FROM storage.query_stats s
+                                       WHERE s.ts = (SELECT max(ts) FROM storage.query_stats)
+                                         AND s.queryid IN (SELECT queryid FROM pg_stat_statements WHERE query LIKE '%FROM after_$how')), 0)
+             FROM storage.query_stats")
+  [ "$got" = "0 5" ] || fail "the query history after a $how restart: negative deltas and calls counted: $got (want 0 5)"
+done
+pass "the query history across a clean restart (entries kept) and a crash (entries lost): no delta negative, the 5 calls since counted, not the 10 in all"
+
 # a wrong configuration is one clear log line with a growing retry delay, never a FATAL (issue
 # 35 L2): a superuser role, then a database that does not exist, then an address that cannot be
 # listened on (each checked before the one set before it)
