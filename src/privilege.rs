@@ -163,7 +163,29 @@ pub(crate) fn as_table_owner<R>(relid: pg_sys::Oid, work: impl FnOnce() -> R) ->
 /// SECURITY_RESTRICTED_OPERATION with `search_path = pg_catalog, pg_temp`: whatever it reaches
 /// (a table's policy, a type's cast, a function) runs with `role`'s rights and cannot take back
 /// the session's role (`SET ROLE`, `RESET ROLE` and `set_config('role', …)` are refused inside).
+/// Never adds rights: the caller must have `role`'s privileges, and `role` is never a superuser
+/// (`42501` otherwise).
 pub(crate) fn as_restricted<R>(role: pg_sys::Oid, work: impl FnOnce() -> R) -> R {
+    let caller = current_user();
+    // SAFETY: catalog-backed role checks
+    let (member, superuser) = unsafe {
+        (
+            pg_sys::has_privs_of_role(caller, role),
+            pg_sys::superuser_arg(role),
+        )
+    };
+    if !member || superuser {
+        raise(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            "stored SQL runs only as a role the caller has the privileges of, and never as a superuser",
+            Some(format!(
+                "Role {} was asked for by role {}.",
+                role.to_u32(),
+                caller.to_u32()
+            )),
+            Some("Custom metrics run as the endpoint's role (pg_storage_ext.http_role) or as the caller.".into()),
+        );
+    }
     as_role(role, true, work)
 }
 

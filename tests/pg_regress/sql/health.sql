@@ -184,6 +184,11 @@ SELECT pg_temp.outcome($$INSERT INTO storage.custom_metrics (name, sql) VALUES (
 SELECT pg_temp.outcome($$UPDATE storage.custom_metrics SET sql = 'SELECT 2 AS value' WHERE name = 'queue_depth'$$) AS update_by_other;
 SELECT pg_temp.outcome($$TRUNCATE storage.custom_metrics$$) AS truncate_by_other;
 SELECT count(*) AS readable FROM storage.custom_metrics;
+-- the runner of custom metrics, which a pg_monitor role may call, runs nothing as a role it has
+-- not the privileges of, nor as a superuser
+SELECT pg_temp.outcome($$SELECT storage._custom_metric_rows('SELECT 1 AS value', (SELECT oid FROM pg_roles WHERE rolname = 'pgse_http'), 10, 1000)$$) AS as_another_role;
+SELECT pg_temp.outcome($$SELECT storage._custom_metric_rows('SELECT 1 AS value', 10, 10, 1000)$$) AS as_the_bootstrap_superuser;
+SELECT storage._custom_metric_rows('SELECT current_user::text AS who, 1 AS value', (SELECT oid FROM pg_roles WHERE rolname = current_user), 10, 1000) AS as_itself;
 SELECT count(*) FILTER (WHERE line LIKE 'pg_storage_ext_custom_run_as{%') AS collected_by_monitor,
        count(*) FILTER (WHERE line = 'pg_storage_ext_custom_run_as{ro="on",who="metric_writer"} 1') AS as_itself
   FROM regexp_split_to_table(storage.metrics_prometheus(), E'\n') AS line;
