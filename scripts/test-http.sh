@@ -520,7 +520,7 @@ for bad in "pg_storage_ext.http_role = 'postgres'|role \"postgres\" (pg_storage_
   sleep 3
   said=$(log_since "$log2" | grep -cF "pg_storage_ext http: not serving: ${bad#*|}" || true)
   again=$(log_since "$log2" | grep -cF "checking again in 10 s, then less and less often" || true)
-  fatal=$(log_since "$log2" | grep 'FATAL' | grep -vc 'terminating connection due to administrator command' || true)
+  fatal=$(log_since "$log2" | grep 'FATAL' | grep -vc 'due to administrator command' || true)
   [ "$said" = 1 ] && [ "$again" = 1 ] && [ "$fatal" = 0 ] ||
     fail "with ${bad%%|*}: $said clear lines, $again retry notes, $fatal FATAL: $(log_since "$log2" | grep -i 'http\|FATAL' | head -5)"
 done
