@@ -78,8 +78,12 @@ BEGIN
                JOIN (VALUES ('audit._log_statement'::regclass, '_id_idx', 'UNIQUE INDEX %I ON %s (id)'),
                             ('audit._log_statement'::regclass, '_table_idx', 'INDEX %I ON %s (table_oid, ts)'),
                             ('audit._log_statement'::regclass, '_context_idx', 'INDEX %I ON %s (context)'),
+                            -- the change feeds' transactions (audit.read_feed)
+                            ('audit._log_statement'::regclass, '_txid_idx', 'INDEX %I ON %s (txid)'),
                             -- the log only grows: its hash buckets are packed full
                             ('audit._log_row'::regclass, '_key_idx', 'INDEX %I ON %s USING hash (key_hash) WITH (fillfactor = 100)'),
+                            -- the rows of a statement (the change feeds)
+                            ('audit._log_row'::regclass, '_statement_idx', 'INDEX %I ON %s (statement_id)'),
                             ('audit._log_row'::regclass, '_old_key_idx',
                              'INDEX %I ON %s USING hash (old_key_hash) WITH (fillfactor = 100) WHERE old_key_hash IS NOT NULL'),
                             -- the rows of a time range or of ids, in the order they were written:
@@ -1959,3 +1963,416 @@ COMMENT ON FUNCTION audit.disable(regclass) IS
 GRANT USAGE ON SCHEMA audit TO PUBLIC;
 COMMENT ON FUNCTION audit._carry_capture(regclass, regclass, text) IS
     'Internal: storage.convert_to_partitioned and undo_partitioning move the capture of an audited table to the new table (same options, history kept, a DDL row tagged with the command).';
+
+-- The change feed: named consumers of the log that never skip a commit (docs/audit.md, "Change
+-- feed"). A log id is taken when a row is written, not when its transaction commits, so "the ids
+-- after the last one I saw" misses a long transaction that commits late. A feed remembers instead
+-- a snapshot (pg_snapshot): every transaction visible in it is behind the feed. Reading takes the
+-- current snapshot and makes the transactions visible in it and not in the feed's its window,
+-- each with a position (the feed's own counter), in the order of its last log id, which follows
+-- the commit order of every pair of transactions that changed the same row (the second waited
+-- for the first's commit before writing). The window is kept until acknowledged, so a reader
+-- that dies loses nothing; acknowledging it whole moves the snapshot to the window's.
+CREATE TABLE audit._feed (
+    name text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_.:-]{1,63}$'),
+    owner oid NOT NULL,
+    tables oid[],
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    acked_snapshot pg_snapshot NOT NULL,
+    window_snapshot pg_snapshot,
+    position bigint NOT NULL DEFAULT 0,
+    last_position bigint NOT NULL DEFAULT 0,
+    acked_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    broken_at timestamptz,
+    broken_reason text
+);
+CREATE TABLE audit._feed_window (
+    feed text NOT NULL REFERENCES audit._feed ON DELETE CASCADE,
+    position bigint NOT NULL,
+    txid xid8 NOT NULL,
+    committed_at timestamptz NOT NULL,
+    changes bigint NOT NULL,
+    PRIMARY KEY (feed, position)
+);
+COMMENT ON TABLE audit._feed IS
+    'Internal: the change feeds (audit.create_feed): owner, tables (NULL: all audited), the snapshot every transaction visible in is acknowledged, the window being delivered, positions. Read it through audit.feeds; each owner reads and writes only its own rows (row security).';
+COMMENT ON TABLE audit._feed_window IS
+    'Internal: the transactions of each feed''s window, by position, until acknowledged (audit.read_feed returns them again until then).';
+-- Readers work on their own feeds with their own rights (the functions below are SECURITY
+-- INVOKER): a role sees and changes only the feeds of roles it is a member of. What a feed could
+-- forge of its own row costs only itself: the log kept for it is measured on the log, not on its
+-- row (audit._feed_horizon).
+ALTER TABLE audit._feed ENABLE ROW LEVEL SECURITY;
+ALTER TABLE audit._feed_window ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own ON audit._feed USING (pg_catalog.pg_has_role(owner, 'MEMBER'));
+CREATE POLICY own ON audit._feed_window
+    USING (EXISTS (SELECT FROM audit._feed f WHERE f.name OPERATOR(pg_catalog.=) feed));
+REVOKE ALL ON audit._feed, audit._feed_window FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON audit._feed, audit._feed_window TO audit_reader;
+-- Capture sends its notification only for tables a feed reads: a change of the feeds is a change
+-- of the capture configuration every backend caches.
+CREATE TRIGGER feed_changed AFTER INSERT OR UPDATE OF tables OR DELETE OR TRUNCATE ON audit._feed
+    FOR EACH STATEMENT EXECUTE FUNCTION audit._tracked_changed();
+
+-- pg_storage_ext.audit_feed_max_lag (7 days when the library is not loaded in this session)
+CREATE FUNCTION audit._feed_max_lag() RETURNS interval
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(nullif(current_setting('pg_storage_ext.audit_feed_max_lag', true), ''), '7d')::interval
+$$;
+COMMENT ON FUNCTION audit._feed_max_lag() IS
+    'Internal: pg_storage_ext.audit_feed_max_lag as an interval (7 days when unset).';
+
+-- The current snapshot, this transaction in progress in it: a reader that has written already
+-- (its acknowledgement, or a change of an audited table) is not committed yet, and its changes
+-- must not count as delivered.
+CREATE FUNCTION audit._feed_snapshot() RETURNS pg_snapshot
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s pg_snapshot := pg_current_snapshot();
+    me xid8 := pg_current_xact_id_if_assigned();
+BEGIN
+    IF me IS NULL OR me >= pg_snapshot_xmax(s) THEN
+        RETURN s;
+    END IF;
+    RETURN format('%s:%s:%s', least(pg_snapshot_xmin(s), me), pg_snapshot_xmax(s),
+                  (SELECT string_agg(x::text, ',' ORDER BY x)
+                     FROM (SELECT pg_snapshot_xip(s) UNION SELECT me) AS u(x)))::pg_snapshot;
+END
+$$;
+COMMENT ON FUNCTION audit._feed_snapshot() IS
+    'Internal: pg_current_snapshot() with the calling transaction in progress in it.';
+
+-- The transactions committed after snapshot lo and visible in hi that changed one of the tables
+-- (all when NULL), in the order of their last log id, with their commit time (track_commit_timestamp
+-- on: the commit's; otherwise the start of its last logged statement) and their changes (rows, or
+-- one for a statement that logged none: DDL, an unlogged TRUNCATE).
+CREATE FUNCTION audit._feed_transactions(lo pg_snapshot, hi pg_snapshot, tables oid[])
+RETURNS TABLE (txid xid8, committed_at timestamptz, changes bigint, last_id bigint)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT s.txid,
+           coalesce(CASE WHEN current_setting('track_commit_timestamp')::boolean
+                         THEN pg_xact_commit_timestamp(s.txid::xid) END, max(s.ts)),
+           sum(greatest(n.n, 1)), max(s.id)
+      FROM audit._log_statement s
+     CROSS JOIN LATERAL (SELECT count(*) AS n FROM audit._log_row r WHERE r.statement_id = s.id AND r.ts = s.ts) AS n
+     WHERE s.txid >= pg_snapshot_xmin(lo) AND s.txid < pg_snapshot_xmax(hi)
+       AND pg_visible_in_snapshot(s.txid, hi) AND NOT pg_visible_in_snapshot(s.txid, lo)
+       -- all tables: those whose changes the log holds, not the log's own settings (DDL rows of
+       -- audit.log: audit.set_retention)
+       AND CASE WHEN tables IS NULL THEN s.table_oid <> 'audit.log'::regclass ELSE s.table_oid = ANY (tables) END
+     GROUP BY s.txid
+     ORDER BY max(s.id)
+$$;
+REVOKE ALL ON FUNCTION audit._feed_transactions(pg_snapshot, pg_snapshot, oid[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit._feed_transactions(pg_snapshot, pg_snapshot, oid[]) TO audit_reader;
+COMMENT ON FUNCTION audit._feed_transactions(pg_snapshot, pg_snapshot, oid[]) IS
+    'Internal: the transactions committed after snapshot lo and visible in hi that changed the tables (NULL: all), in the order of their last log id, with commit time and number of changes.';
+
+-- The changes of these transactions to the tables (NULL: all), as audit.read_feed returns them,
+-- in log order. Run as the extension owner: the actor is not readable by audit_reader on its own.
+CREATE FUNCTION audit._feed_changes(txids xid8[], tables oid[])
+RETURNS TABLE (txid xid8, id bigint, table_oid oid, op text, key jsonb, old_row jsonb, new_row jsonb, actor jsonb)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT s.txid, coalesce(r.id, s.id), s.table_oid, s.op,
+           CASE WHEN r.id IS NOT NULL
+                THEN coalesce(CASE WHEN s.op = 'UPDATE' THEN r.old_row || r.new_row ELSE r.new_row END, r.old_row) - c.non_key END,
+           coalesce(r.old_row, CASE WHEN s.op = 'TRUNCATE' THEN s.detail END),
+           CASE WHEN s.op = 'UPDATE' THEN r.old_row || r.new_row WHEN s.op = 'DDL' THEN s.detail ELSE r.new_row END,
+           c.actor
+      FROM audit._log_statement s
+      JOIN audit._log_context c ON c.id = s.context
+      LEFT JOIN audit._log_row r ON r.statement_id = s.id AND r.ts = s.ts AND s.op IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')
+     WHERE s.txid = ANY (txids)
+       AND CASE WHEN tables IS NULL THEN s.table_oid <> 'audit.log'::regclass ELSE s.table_oid = ANY (tables) END
+       -- a TRUNCATE's statement row comes after its rows; DDL's has none
+       AND (r.id IS NOT NULL OR s.op IN ('TRUNCATE', 'DDL'))
+     ORDER BY s.txid, coalesce(r.id, s.id)
+$$;
+REVOKE ALL ON FUNCTION audit._feed_changes(xid8[], oid[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit._feed_changes(xid8[], oid[]) TO audit_reader;
+COMMENT ON FUNCTION audit._feed_changes(xid8[], oid[]) IS
+    'Internal: the logged changes of these transactions to the tables (NULL: all), as audit.read_feed returns them.';
+
+-- The caller's own feed, locked; 42704 when it has none of that name, 55000 when it is broken.
+CREATE FUNCTION audit._feed_own(feed_name text, what text, lock boolean) RETURNS audit._feed
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f audit._feed;
+BEGIN
+    PERFORM audit._require_reader(what, NULL);
+    IF lock THEN
+        SELECT * INTO f FROM audit._feed WHERE name = feed_name FOR UPDATE;
+    ELSE
+        SELECT * INTO f FROM audit._feed WHERE name = feed_name;
+    END IF;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'audit feed "%" does not exist', feed_name
+              USING ERRCODE = 'undefined_object',
+                    DETAIL = 'A feed is seen and used only by its owner (the role that created it) and the roles that are members of it.',
+                    HINT = 'audit.feeds lists your feeds; audit.create_feed makes one.';
+    END IF;
+    RETURN f;
+END
+$$;
+COMMENT ON FUNCTION audit._feed_own(text, text, boolean) IS
+    'Internal: the caller''s feed of that name (locked FOR UPDATE when lock); 42704 when the caller has none.';
+
+-- The tables a feed reads, checked as the caller: audited, and readable (SELECT) by it.
+CREATE FUNCTION audit._feed_tables(what text, tables oid[]) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t oid;
+BEGIN
+    FOR t IN SELECT u.t FROM unnest(coalesce(tables, ARRAY(SELECT tr.table_name::oid FROM audit._tracked tr ORDER BY 1))) AS u(t) LOOP
+        IF NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = t) THEN
+            CONTINUE;  -- dropped since: its changes stay readable, as its history is
+        END IF;
+        IF NOT has_table_privilege(t, 'SELECT') THEN
+            RAISE EXCEPTION 'permission denied to read the changes of %', t::regclass
+                  USING ERRCODE = 'insufficient_privilege',
+                        DETAIL = format('%s reads the rows of every table of the feed: it needs SELECT on each.', what),
+                        HINT = format('GRANT SELECT ON %s TO %I;', t::regclass, current_user);
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION audit._feed_tables(text, oid[]) IS
+    'Internal: refuses (42501) a feed over a table the caller may not SELECT from (all audited tables when NULL).';
+
+CREATE FUNCTION audit.create_feed(name text, tables regclass[] DEFAULT NULL, start text DEFAULT 'now') RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t regclass;
+    oids oid[];
+BEGIN
+    PERFORM audit._require_reader('audit.create_feed', NULL);
+    PERFORM storage._require_primary('audit.create_feed');
+    IF create_feed.name IS NULL OR create_feed.name !~ '^[A-Za-z0-9_.:-]{1,63}$' THEN
+        RAISE EXCEPTION 'invalid audit feed name %', coalesce(quote_literal(create_feed.name), 'NULL')
+              USING ERRCODE = 'invalid_parameter_value',
+                    DETAIL = 'A feed''s name is 1 to 63 letters, digits and _ . : -.',
+                    HINT = 'E.g. audit.create_feed(''search_sync'').';
+    END IF;
+    IF start IS NULL OR start NOT IN ('now', 'beginning') THEN
+        RAISE EXCEPTION 'invalid start % of audit feed "%"', coalesce(quote_literal(start), 'NULL'), create_feed.name
+              USING ERRCODE = 'invalid_parameter_value',
+                    DETAIL = 'A feed starts with the transactions committed from now on (''now'') or with the oldest change the log holds (''beginning'').',
+                    HINT = 'Use start => ''now'' or start => ''beginning''.';
+    END IF;
+    IF tables IS NOT NULL THEN
+        IF cardinality(tables) = 0 OR array_position(tables, NULL) IS NOT NULL THEN
+            RAISE EXCEPTION 'an audit feed needs at least one table, and no NULL'
+                  USING ERRCODE = 'invalid_parameter_value',
+                        HINT = 'Pass tables => NULL for every audited table.';
+        END IF;
+        FOREACH t IN ARRAY tables LOOP
+            IF NOT EXISTS (SELECT FROM audit._tracked tr WHERE tr.table_name = t) THEN
+                RAISE EXCEPTION 'table % is not audited', t
+                      USING ERRCODE = 'invalid_parameter_value',
+                            DETAIL = 'A feed reads the changes audit.log holds: only audited tables have them.',
+                            HINT = format('Its owner can start capture: SELECT audit.enable(%L);', t::text);
+            END IF;
+            IF storage._citus_kind(t) IS NOT NULL THEN
+                RAISE EXCEPTION 'table % is a Citus table', t
+                      USING ERRCODE = 'feature_not_supported',
+                            DETAIL = 'The changes of a Citus table''s rows are logged on the workers that hold its shards, each with its own transactions.',
+                            HINT = 'Read a feed on each worker, or use Citus''s logical replication (CDC) for distributed tables.';
+            END IF;
+        END LOOP;
+        oids := ARRAY(SELECT DISTINCT u.t::oid FROM unnest(tables) AS u(t) ORDER BY 1);
+    END IF;
+    PERFORM audit._feed_tables('audit.create_feed', oids);
+    IF EXISTS (SELECT FROM audit._feed f WHERE f.name = create_feed.name) THEN
+        RAISE EXCEPTION 'audit feed "%" already exists', create_feed.name
+              USING ERRCODE = 'duplicate_object',
+                    HINT = format('Drop it first (SELECT audit.drop_feed(%L);) or choose another name.', create_feed.name);
+    END IF;
+    BEGIN
+        INSERT INTO audit._feed (name, owner, tables, acked_snapshot)
+        VALUES (create_feed.name, current_user::regrole::oid, oids,
+                -- nothing is visible in '3:3:' (3 is the first ordinary transaction id)
+                CASE WHEN start = 'beginning' THEN '3:3:'::pg_snapshot ELSE audit._feed_snapshot() END);
+    EXCEPTION WHEN unique_violation THEN
+        RAISE EXCEPTION 'audit feed "%" already exists', create_feed.name
+              USING ERRCODE = 'duplicate_object',
+                    DETAIL = 'Another role owns a feed of that name: feed names are unique in the database.',
+                    HINT = 'Choose another name.';
+    END;
+END
+$$;
+COMMENT ON FUNCTION audit.create_feed(text, regclass[], text) IS
+    'Creates a change feed, owned by the caller, over the audited tables given (all when NULL; the caller needs audit_reader and SELECT on each), starting with the transactions committed from now (''now'') or with the oldest change the log holds (''beginning''). Read it with audit.read_feed, acknowledge with audit.ack_feed.';
+
+CREATE FUNCTION audit.read_feed(name text, max_changes int DEFAULT 1000)
+RETURNS TABLE ("position" bigint, txid bigint, committed_at timestamptz, table_name regclass, op text,
+               key jsonb, old_row jsonb, new_row jsonb, actor jsonb)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f audit._feed;
+    hi pg_snapshot;
+    made bigint;
+BEGIN
+    IF max_changes IS NULL OR max_changes < 1 THEN
+        RAISE EXCEPTION 'max_changes must be at least 1, got %', coalesce(max_changes::text, 'NULL')
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'A read returns whole transactions up to max_changes changes (at least one transaction, whatever its size).';
+    END IF;
+    f := audit._feed_own(read_feed.name, 'audit.read_feed', true);
+    IF f.broken_at IS NOT NULL THEN
+        RAISE EXCEPTION 'audit feed "%" is broken', f.name
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    DETAIL = format('%s (since %s): retention may have removed changes it had not acknowledged.',
+                                    f.broken_reason, to_char(f.broken_at, 'YYYY-MM-DD HH24:MI:SS TZ')),
+                    HINT = format('Recreate it and resynchronise its consumer: SELECT audit.drop_feed(%L); SELECT audit.create_feed(%L, ...);', f.name, f.name);
+    END IF;
+    PERFORM audit._feed_tables('audit.read_feed', f.tables);
+    -- a new window when the last one is acknowledged
+    IF f.window_snapshot IS NULL THEN
+        hi := audit._feed_snapshot();
+        INSERT INTO audit._feed_window (feed, position, txid, committed_at, changes)
+        SELECT f.name, f.last_position + row_number() OVER (ORDER BY t.last_id), t.txid, t.committed_at, t.changes
+          FROM audit._feed_transactions(f.acked_snapshot, hi, f.tables) AS t;
+        GET DIAGNOSTICS made = ROW_COUNT;
+        IF made = 0 THEN
+            -- nothing committed since: the feed is where this snapshot is
+            UPDATE audit._feed SET acked_snapshot = hi WHERE audit._feed.name = f.name;
+            RETURN;
+        END IF;
+        UPDATE audit._feed SET window_snapshot = hi, last_position = f.last_position + made
+         WHERE audit._feed.name = f.name;
+    END IF;
+    -- whole transactions, up to max_changes changes (at least one transaction)
+    RETURN QUERY
+    WITH w AS (SELECT x.position, x.txid, x.committed_at,
+                      sum(x.changes) OVER (ORDER BY x.position) - x.changes AS before
+                 FROM (SELECT * FROM audit._feed_window fw WHERE fw.feed = f.name
+                        ORDER BY fw.position LIMIT max_changes) AS x),
+         chosen AS (SELECT * FROM w WHERE w.before < max_changes OR w.before = 0)
+    SELECT c.position, ch.txid::text::bigint, c.committed_at, ch.table_oid::regclass, ch.op,
+           ch.key, ch.old_row, ch.new_row, ch.actor
+      FROM audit._feed_changes(ARRAY(SELECT chosen.txid FROM chosen), f.tables) AS ch
+      JOIN chosen c ON c.txid = ch.txid
+     ORDER BY c.position, ch.id;
+END
+$$;
+COMMENT ON FUNCTION audit.read_feed(text, int) IS
+    'The next changes of the caller''s feed after its acknowledged position: whole transactions only, in commit order (the order of their last log id: any two that changed the same row in their commit order), up to max_changes changes (at least one transaction). The same rows again until audit.ack_feed acknowledges them (at least once). position is the transaction''s, increasing.';
+
+CREATE FUNCTION audit.ack_feed(name text, "position" bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f audit._feed;
+BEGIN
+    f := audit._feed_own(ack_feed.name, 'audit.ack_feed', true);
+    IF ack_feed.position IS NULL OR ack_feed.position < f.position OR ack_feed.position > f.last_position THEN
+        RAISE EXCEPTION 'position % of audit feed "%" is not one to acknowledge', coalesce(ack_feed.position::text, 'NULL'), f.name
+              USING ERRCODE = 'invalid_parameter_value',
+                    DETAIL = format('The feed is acknowledged up to %s; audit.read_feed has returned positions up to %s.', f.position, f.last_position),
+                    HINT = 'Acknowledge the position of the last row you processed.';
+    END IF;
+    DELETE FROM audit._feed_window fw WHERE fw.feed = f.name AND fw.position <= ack_feed.position;
+    UPDATE audit._feed
+       SET position = ack_feed.position, acked_at = now(),
+           -- the whole window acknowledged: the feed is where its snapshot is
+           acked_snapshot = CASE WHEN ack_feed.position = f.last_position AND f.window_snapshot IS NOT NULL
+                                 THEN f.window_snapshot ELSE f.acked_snapshot END,
+           window_snapshot = CASE WHEN ack_feed.position = f.last_position THEN NULL ELSE f.window_snapshot END
+     WHERE audit._feed.name = f.name;
+END
+$$;
+COMMENT ON FUNCTION audit.ack_feed(text, bigint) IS
+    'Acknowledges the caller''s feed up to a position audit.read_feed returned: those changes are not returned again, and retention may drop them.';
+
+CREATE FUNCTION audit.drop_feed(name text) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f audit._feed;
+BEGIN
+    f := audit._feed_own(drop_feed.name, 'audit.drop_feed', true);
+    DELETE FROM audit._feed WHERE audit._feed.name = f.name;
+END
+$$;
+COMMENT ON FUNCTION audit.drop_feed(text) IS
+    'Drops the caller''s feed: the log it kept is left to retention.';
+
+-- What a feed has not acknowledged, measured on the log (not on the feed's row, which its owner
+-- can write): its changes, and the commit time of the oldest (its lag), or of the oldest statement
+-- of them (what retention must keep). Run as the extension owner, for the feeds of every role.
+CREATE FUNCTION audit._feed_backlog(f audit._feed, OUT changes bigint, OUT oldest timestamptz, OUT oldest_ts timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(sum(t.changes), 0)::bigint, min(t.committed_at),
+           (SELECT min(s.ts) FROM audit._log_statement s WHERE s.txid = ANY (array_agg(t.txid)))
+      FROM audit._feed_transactions(f.acked_snapshot, pg_current_snapshot(), f.tables) AS t
+$$;
+REVOKE ALL ON FUNCTION audit._feed_backlog(audit._feed) FROM PUBLIC;
+COMMENT ON FUNCTION audit._feed_backlog(audit._feed) IS
+    'Internal: the changes a feed has not acknowledged, the commit time of the oldest, and the time of its oldest statement (measured on the log).';
+
+CREATE VIEW audit.feeds WITH (security_invoker = true) AS
+SELECT f.name, f.owner::regrole AS owner, f.tables::regclass[] AS tables, f.created_at, f.position,
+       b.changes AS lag_changes,
+       coalesce(extract(epoch FROM now() - b.oldest), 0)::double precision AS lag_seconds,
+       f.acked_at, f.broken_at IS NOT NULL AS broken, f.broken_reason
+  FROM audit._feed f
+ CROSS JOIN LATERAL audit._feed_backlog(f) AS b;
+REVOKE ALL ON audit.feeds FROM PUBLIC;
+GRANT SELECT ON audit.feeds TO audit_reader;
+COMMENT ON VIEW audit.feeds IS
+    'The caller''s change feeds: tables (NULL: all audited), acknowledged position, lag (changes committed and not acknowledged, seconds since the oldest of them committed), whether broken (retention went past it: pg_storage_ext.audit_feed_max_lag).';
+
+-- Feeds whose oldest change not acknowledged committed longer ago than
+-- pg_storage_ext.audit_feed_max_lag are marked broken: retention no longer keeps the log for them.
+-- Maintenance calls it before the audit log's retention.
+CREATE FUNCTION audit._feed_mark_broken() RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f audit._feed;
+    b record;
+BEGIN
+    FOR f IN SELECT * FROM audit._feed WHERE broken_at IS NULL ORDER BY name LOOP
+        b := audit._feed_backlog(f);
+        IF b.oldest < now() - audit._feed_max_lag() THEN
+            UPDATE audit._feed
+               SET broken_at = now(),
+                   broken_reason = format('its oldest change not acknowledged committed at %s, longer ago than pg_storage_ext.audit_feed_max_lag (%s)',
+                                          to_char(b.oldest, 'YYYY-MM-DD HH24:MI:SS TZ'), audit._feed_max_lag())
+             WHERE name = f.name;
+        END IF;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION audit._feed_mark_broken() FROM PUBLIC;
+COMMENT ON FUNCTION audit._feed_mark_broken() IS
+    'Internal: marks broken the feeds whose oldest change not acknowledged committed longer ago than pg_storage_ext.audit_feed_max_lag.';
+
+-- The time of the oldest logged statement a feed still needs (NULL: none): retention of the log
+-- keeps the months from it on. Feeds broken, or lagging past the limit, keep nothing.
+CREATE FUNCTION audit._feed_keep() RETURNS timestamptz
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT min(b.oldest_ts)
+      FROM audit._feed f CROSS JOIN LATERAL audit._feed_backlog(f) AS b
+     WHERE f.broken_at IS NULL AND b.oldest >= now() - audit._feed_max_lag()
+$$;
+REVOKE ALL ON FUNCTION audit._feed_keep() FROM PUBLIC;
+COMMENT ON FUNCTION audit._feed_keep() IS
+    'Internal: the time of the oldest logged statement a feed (not broken, within pg_storage_ext.audit_feed_max_lag) has not acknowledged; retention keeps the log from it on.';
+
+GRANT EXECUTE ON FUNCTION audit._feed_max_lag(), audit._feed_snapshot(), audit._feed_own(text, text, boolean),
+                          audit._feed_tables(text, oid[]), audit._feed_backlog(audit._feed) TO audit_reader;
+
+-- Every feed's backlog, for health() and the metrics (as the extension owner: the feeds of every
+-- role; audit_reader may call it).
+CREATE FUNCTION audit._feed_status()
+RETURNS TABLE (name text, lag_changes bigint, lag_seconds double precision, lag_percent double precision, broken boolean)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT f.name, b.changes, coalesce(extract(epoch FROM now() - b.oldest), 0)::double precision,
+           CASE WHEN f.broken_at IS NOT NULL THEN 100
+                ELSE round((100 * coalesce(extract(epoch FROM now() - b.oldest), 0) / extract(epoch FROM audit._feed_max_lag()))::numeric, 2) END::double precision,
+           f.broken_at IS NOT NULL
+      FROM audit._feed f CROSS JOIN LATERAL audit._feed_backlog(f) AS b
+     ORDER BY f.name
+$$;
+REVOKE ALL ON FUNCTION audit._feed_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit._feed_status() TO audit_reader;
+COMMENT ON FUNCTION audit._feed_status() IS
+    'Internal: every change feed''s backlog (changes, seconds, % of pg_storage_ext.audit_feed_max_lag; 100 when broken), for health() and the metrics.';

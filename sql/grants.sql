@@ -6,7 +6,8 @@
 -- * Everyone (PUBLIC): the pure functions and their operators, as core's jsonb functions and
 --   pg_jsonschema's are; the search trigger function, which table owners may attach themselves;
 --   audit.enable/disable (they check that the caller owns the table), audit.history/row_at
---   (they read audit.log, which only audit_reader may read); the tenant policies' readers of the
+--   (they read audit.log, which only audit_reader may read) and the change feeds' functions
+--   (they check audit_reader, and each role reaches only its own feeds); the tenant policies' readers of the
 --   tenant setting (policies run as the querying role).
 -- * Nobody but the extension owner (a superuser) and roles it grants EXECUTE to: everything
 --   else, i.e. the administrative functions (partitions, search set-up, matview registration and
@@ -42,6 +43,8 @@ BEGIN
             'audit.table_at(anyelement, timestamp with time zone)',
             'audit.restore_row(regclass, jsonb, timestamp with time zone)',
             'audit.revert_transaction(bigint, boolean)', 'audit.revert_statement(bigint, boolean)',
+            'audit.create_feed(text, regclass[], text)', 'audit.read_feed(text, integer)',
+            'audit.ack_feed(text, bigint)', 'audit.drop_feed(text)',
             -- their permission error, naming audit_reader, raised as the caller
             'audit._require_reader(text, regclass)');
         EXECUTE pg_catalog.format('REVOKE ALL ON ROUTINE %s FROM PUBLIC', f);

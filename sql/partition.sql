@@ -921,6 +921,10 @@ BEGIN
     IF cfg.retention IS NOT NULL THEN
         IF kind = 'time' THEN
             cutoff := extract(epoch FROM (now() AT TIME ZONE cfg.time_zone) - cfg.retention::interval);
+            -- the audit log keeps what a change feed has not acknowledged (audit._feed_keep)
+            IF cfg.parent IN ('audit._log_statement'::regclass, 'audit._log_row'::regclass) THEN
+                cutoff := least(cutoff, extract(epoch FROM audit._feed_keep() AT TIME ZONE cfg.time_zone));
+            END IF;
         ELSE
             cutoff := cur::numeric - cfg.retention::numeric;
         END IF;
@@ -992,6 +996,10 @@ BEGIN
     -- 3. retention, counted from the state after 1 and 2
     IF cfg.retention IS NULL AND cfg.sub_retention IS NULL THEN
         RETURN;
+    END IF;
+    -- change feeds lagging past pg_storage_ext.audit_feed_max_lag keep the audit log no longer
+    IF cfg.parent IN ('audit._log_statement'::regclass, 'audit._log_row'::regclass) THEN
+        PERFORM audit._feed_mark_broken();
     END IF;
     w := storage._partition_work(cfg);
     FOREACH child IN ARRAY w.expired LOOP

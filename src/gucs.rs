@@ -15,6 +15,11 @@ pub static PARTITION_LOCK_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(200)
 /// sql/audit.sql; work_mem when that is larger).
 pub static AUDIT_TABLE_AT_WORK_MEM: GucSetting<i32> = GucSetting::<i32>::new(65_536);
 
+/// `pg_storage_ext.audit_feed_max_lag` (seconds): a change feed whose oldest change not
+/// acknowledged committed longer ago is marked broken, and retention no longer keeps the log for
+/// it (read by sql/audit.sql).
+pub static AUDIT_FEED_MAX_LAG: GucSetting<i32> = GucSetting::<i32>::new(7 * 24 * 3600);
+
 /// `pg_storage_ext.top_queries`: how many queries (by total time since the last snapshot) each
 /// storage.metrics_snapshot() keeps in storage.query_stats (read by sql/health.sql).
 pub static TOP_QUERIES: GucSetting<i32> = GucSetting::<i32>::new(50);
@@ -106,6 +111,16 @@ pub fn text(setting: &GucSetting<Option<CString>>) -> String {
 }
 
 pub fn init() {
+    GucRegistry::define_int_guc(
+        c"pg_storage_ext.audit_feed_max_lag",
+        c"How far an audit change feed may lag before retention stops keeping the log for it.",
+        c"A feed whose oldest change not acknowledged committed longer ago is marked broken (health check audit_feed_lag); until then retention keeps every change it has not acknowledged.",
+        &AUDIT_FEED_MAX_LAG,
+        60,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
     GucRegistry::define_int_guc(
         c"pg_storage_ext.top_queries",
         c"Queries each storage.metrics_snapshot() keeps in storage.query_stats.",

@@ -292,6 +292,9 @@ struct Entry {
     legacy: bool,
     /// Whether the log's contexts have an actor (extension SQL of 0.3.0 on).
     actor_column: bool,
+    /// Whether a change feed reads the table (`audit._feed`): its changes are announced on the
+    /// channel `audit_feed` at commit ([`announce`]).
+    fed: bool,
     /// The seed of context ids: 0, or in a Citus shard the shard's OID (see `audit._context`).
     context_seed: i64,
     /// Context ids by (session user, current user, application name), made under the abort
@@ -334,6 +337,71 @@ thread_local! {
     static ABORTS: Cell<Option<u64>> = const { Cell::new(None) };
     /// The log's sequence (audit.log_id_seq).
     static SEQUENCE: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
+    /// The fed tables this transaction changed, announced at its commit ([`announce`]).
+    static ANNOUNCE: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The channel change feeds' consumers LISTEN on (docs/audit.md, "Change feed").
+const FEED_CHANNEL: &CStr = c"audit_feed";
+
+/// Remembers that this transaction changed a table a change feed reads: its commit sends one
+/// notification per such table on `audit_feed`, payload the table's qualified name (no row data).
+/// It is sent from the transaction's pre-commit callback, not here: a transaction that is
+/// prepared (two-phase commit, as Citus's workers' are) may not NOTIFY, and one that is
+/// prepared announces nothing (its consumers find it at their next read).
+fn announce(entry: &Entry) {
+    aborts(); // the transaction callbacks are registered
+    let name = format!("{}.{}", quote(&entry.schema), quote(&entry.name));
+    ANNOUNCE.with(|a| {
+        let mut a = a.borrow_mut();
+        if !a.contains(&name) {
+            a.push(name);
+        }
+    });
+}
+
+/// Sends the notifications [`announce`] collected (pre-commit: PostgreSQL queues them at the
+/// commit that follows, after this callback).
+fn notify() {
+    let names = ANNOUNCE.with(|a| std::mem::take(&mut *a.borrow_mut()));
+    for name in names {
+        // pg_notify(channel, payload), as SQL calls it (PostgreSQL copies both)
+        // SAFETY: a built-in function called with two text arguments.
+        unsafe {
+            pgrx::direct_function_call::<()>(
+                pg_sys::pg_notify,
+                &[FEED_CHANNEL.to_str().ok().into_datum(), name.into_datum()],
+            );
+        }
+    }
+}
+
+/// Whether a change feed reads `table` (from the extension SQL of 0.3.0 on, which has feeds).
+fn fed(table: pg_sys::Oid) -> bool {
+    // SAFETY: syscache lookups by name.
+    let feeds = unsafe {
+        let nsp = pg_sys::get_namespace_oid(c"audit".as_ptr(), false);
+        pg_sys::get_relname_relid(c"_feed".as_ptr(), nsp)
+    };
+    if feeds == pg_sys::InvalidOid {
+        return false;
+    }
+    as_owner(|| {
+        pgrx::Spi::connect(|client| {
+            client
+                .select(
+                    "SELECT EXISTS (SELECT FROM audit._feed f \
+                      WHERE f.tables IS NULL OR $1 OPERATOR(pg_catalog.=) ANY (f.tables))",
+                    Some(1),
+                    &[table.into()],
+                )?
+                .first()
+                .get_one::<bool>()
+        })
+    })
+    .ok()
+    .flatten()
+    .unwrap_or(false)
 }
 
 unsafe extern "C-unwind" fn xact_event(
@@ -346,12 +414,21 @@ unsafe extern "C-unwind" fn xact_event(
         // SAFETY: a transaction callback, called by C
         unsafe { crate::guard::callback(count_abort) }
     }
+    if event == pg_sys::XactEvent::XACT_EVENT_PRE_COMMIT {
+        // SAFETY: a transaction callback, called by C
+        unsafe { crate::guard::callback(notify) }
+    }
     if event == pg_sys::XactEvent::XACT_EVENT_ABORT
         || event == pg_sys::XactEvent::XACT_EVENT_COMMIT
         || event == pg_sys::XactEvent::XACT_EVENT_PREPARE
     {
         // SAFETY: a transaction callback, called by C
-        unsafe { crate::guard::callback(|| PENDING.with(|p| p.borrow_mut().open.clear())) }
+        unsafe {
+            crate::guard::callback(|| {
+                PENDING.with(|p| p.borrow_mut().open.clear());
+                ANNOUNCE.with(|a| a.borrow_mut().clear());
+            })
+        }
     }
 }
 
@@ -1193,6 +1270,7 @@ fn new_entry(td: &pg_sys::TriggerData, op: Op, tgname: &str, logical: pg_sys::Oi
         plan,
         legacy,
         actor_column,
+        fed: fed(table),
         // SAFETY: the relation is open for the trigger.
         context_seed: if shard {
             i64::from(unsafe { (*rel).rd_id }.to_u32())
@@ -1292,7 +1370,9 @@ fn write(entry: &Entry, op: Op, relid: pg_sys::Oid, actor: pg_sys::Oid, logged: 
             entry.non_key.clone().and_then(IntoDatum::into_datum),
             logged.to_vec().into_datum(),
         ];
-        execute(entry.plan, &params, pg_sys::SPI_OK_INSERT);
+        if execute(entry.plan, &params, pg_sys::SPI_OK_INSERT) > 0 && entry.fed {
+            announce(entry);
+        }
     });
 }
 

@@ -1,0 +1,643 @@
+//! The audit change feed (issue 40): under 8 writers (short and long transactions, a tenth rolled
+//! back, rows updated by several transactions, deletes, a partitioned table and a row moved
+//! between its partitions) two consumers, one killed twice, each see every committed change
+//! exactly once, no rolled-back one, whole transactions, every key's changes in commit order, and
+//! together the very rows of audit.log; LISTEN wakes a consumer at a commit; retention keeps what
+//! a lagging feed has not acknowledged until the feed passes pg_storage_ext.audit_feed_max_lag;
+//! and a feed is its owner's alone.
+
+use pg_storage_integration::{connect, connect_as, fresh_db};
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::Client;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => format!(
+            "{}: {} ({})",
+            d.code().code(),
+            d.message(),
+            d.detail().unwrap_or("")
+        ),
+        None => e.to_string(),
+    }
+}
+
+fn count(c: &mut Client, sql: &str) -> i64 {
+    c.query_one(sql, &[]).expect(sql).get(0)
+}
+
+/// The notifications `l` receives within `wait` (at most `max`): (channel, payload).
+fn notes(l: &mut Client, wait: Duration, max: usize) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut n = l.notifications();
+    let mut it = n.timeout_iter(wait);
+    while out.len() < max {
+        match it.next().expect("notifications") {
+            Some(x) => out.push((x.channel().to_owned(), x.payload().to_owned())),
+            None => break,
+        }
+    }
+    out
+}
+
+fn sqlstate(c: &mut Client, sql: &str) -> String {
+    let err = c
+        .batch_execute(sql)
+        .expect_err(&format!("must be refused: {sql}"));
+    err.code()
+        .map(|s| s.code().to_owned())
+        .unwrap_or_else(|| describe(&err))
+}
+
+/// xorshift: the writers' choices, reproducible per writer.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// One writer's transactions until `stop`: the txids it rolled back are returned.
+fn writer(db: &str, seed: u64, stop: Arc<AtomicBool>) -> Vec<i64> {
+    let mut c = connect(db);
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rolled_back = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let mut tx = c.transaction().expect("begin");
+        let statements = 1 + rng.next(4);
+        let long = rng.next(10) == 0;
+        let mut failed = false;
+        for _ in 0..statements {
+            let id = 1 + rng.next(200) as i32;
+            let r = match rng.next(7) {
+                0 => tx.execute(
+                    "INSERT INTO accounts VALUES ($1, 0) ON CONFLICT (id) DO UPDATE SET v = accounts.v + 1",
+                    &[&id],
+                ),
+                1 | 2 => tx.execute("UPDATE accounts SET v = v + 1 WHERE id = $1", &[&id]),
+                3 => tx.execute("DELETE FROM accounts WHERE id = $1", &[&id]),
+                4 => tx.execute(
+                    "INSERT INTO events (region, id, v) VALUES ('eu', nextval('ev'), $1)",
+                    &[&id],
+                ),
+                5 => tx.execute(
+                    "UPDATE events SET v = v + 1 WHERE id IN (SELECT id FROM events ORDER BY id DESC LIMIT 3)",
+                    &[],
+                ),
+                // a row moved between partitions
+                _ => tx.execute(
+                    "UPDATE events SET region = CASE region WHEN 'eu' THEN 'us' ELSE 'eu' END \
+                      WHERE id = (SELECT max(id) FROM events)",
+                    &[],
+                ),
+            };
+            if let Err(e) = r {
+                // a deadlock between two writers: this transaction is rolled back
+                // (or a row moved to the other partition under it)
+                assert!(
+                    matches!(e.code().map(|s| s.code()), Some("40P01" | "40001")),
+                    "{}",
+                    describe(&e)
+                );
+                failed = true;
+                break;
+            }
+            if long {
+                thread::sleep(Duration::from_millis(50 + rng.next(300)));
+            }
+        }
+        if failed {
+            drop(tx);
+            continue;
+        }
+        if rng.next(10) == 0 {
+            let x: Option<i64> = tx
+                .query_one("SELECT pg_current_xact_id_if_assigned()::text::bigint", &[])
+                .expect("xid")
+                .get(0);
+            tx.rollback().expect("rollback");
+            rolled_back.extend(x);
+        } else {
+            tx.commit().expect("commit");
+        }
+    }
+    rolled_back
+}
+
+/// One consumer's loop: read, keep the rows in its sink and acknowledge, in one transaction, until
+/// `done` and two empty reads. A kill (the backend terminated) reconnects and goes on.
+fn consumer(db: &str, feed: &str, done: Arc<AtomicBool>, pid: Arc<AtomicI64>, kills: &AtomicI64) {
+    let mut empty = 0;
+    let mut batch = 0i64;
+    'connect: loop {
+        let mut c = connect(db);
+        let p: i32 = c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+        pid.store(i64::from(p), Ordering::SeqCst);
+        loop {
+            batch += 1;
+            let r = (|| -> Result<i64, postgres::Error> {
+                let mut tx = c.transaction()?;
+                let row = tx.query_one(
+                    "WITH r AS (SELECT * FROM audit.read_feed($1, 300)),
+                          i AS (INSERT INTO sink (feed, batch, position, txid, table_name, op, key, old_row, new_row)
+                                SELECT $1, $2, r.position, r.txid, r.table_name::text, r.op, r.key, r.old_row, r.new_row FROM r
+                                RETURNING position)
+                     SELECT count(*), coalesce(max(position), -1) FROM i",
+                    &[&feed, &batch],
+                )?;
+                let (n, last): (i64, i64) = (row.get(0), row.get(1));
+                if n > 0 {
+                    tx.execute("SELECT audit.ack_feed($1, $2)", &[&feed, &last])?;
+                }
+                tx.commit()?;
+                Ok(n)
+            })();
+            match r {
+                Ok(0) => {
+                    empty += 1;
+                    if done.load(Ordering::SeqCst) && empty >= 2 {
+                        return;
+                    }
+                    thread::sleep(Duration::from_millis(20));
+                }
+                Ok(_) => empty = 0,
+                Err(e) => {
+                    assert!(
+                        e.is_closed() || e.code().map(|s| s.code()) == Some("57P01"),
+                        "consumer {feed}: {}",
+                        describe(&e)
+                    );
+                    kills.fetch_add(1, Ordering::SeqCst);
+                    continue 'connect;
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn feed_delivers_every_commit_once_in_order() {
+    const DB: &str = "itest_audit_feed";
+    let mut c = fresh_db(DB);
+    c.batch_execute(
+        "CREATE TABLE accounts (id int PRIMARY KEY, v int NOT NULL);
+         INSERT INTO accounts SELECT g, 0 FROM generate_series(1, 200) g;
+         CREATE SEQUENCE ev;
+         CREATE TABLE events (region text, id bigint, v int, PRIMARY KEY (region, id)) PARTITION BY LIST (region);
+         CREATE TABLE events_eu PARTITION OF events FOR VALUES IN ('eu');
+         CREATE TABLE events_us PARTITION OF events FOR VALUES IN ('us');
+         INSERT INTO events SELECT 'eu', nextval('ev'), 0 FROM generate_series(1, 20);
+         SELECT audit.enable('accounts');
+         SELECT audit.enable('events');
+         CREATE TABLE sink (ord bigserial PRIMARY KEY, feed text, batch bigint, position bigint, txid bigint,
+                            table_name text, op text, key jsonb, old_row jsonb, new_row jsonb);
+         SELECT audit.create_feed('c1');
+         SELECT audit.create_feed('c2', ARRAY['accounts', 'events']::regclass[]);",
+    )
+    .expect("setup");
+    let since: i64 = c
+        .query_one("SELECT coalesce(max(id), 0) FROM audit.log", &[])
+        .unwrap()
+        .get(0);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
+    let kills = Arc::new(AtomicI64::new(0));
+    let pids: Vec<Arc<AtomicI64>> = (0..2).map(|_| Arc::new(AtomicI64::new(0))).collect();
+    let consumers: Vec<_> = ["c1", "c2"]
+        .iter()
+        .zip(&pids)
+        .map(|(f, pid)| {
+            let (f, done, pid, kills) = (f.to_string(), done.clone(), pid.clone(), kills.clone());
+            thread::spawn(move || consumer(DB, &f, done, pid, &kills))
+        })
+        .collect();
+    let writers: Vec<_> = (0..8u64)
+        .map(|i| {
+            let stop = stop.clone();
+            thread::spawn(move || writer(DB, i + 1, stop))
+        })
+        .collect();
+    // c1 is killed twice while the writers run
+    let secs: u64 = std::env::var("PGSE_FEED_TEST_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let start = Instant::now();
+    for at in [secs / 3, 2 * secs / 3] {
+        while start.elapsed() < Duration::from_secs(at) {
+            thread::sleep(Duration::from_millis(100));
+        }
+        let pid = pids[0].load(Ordering::SeqCst);
+        let killed: bool = c
+            .query_one("SELECT pg_terminate_backend($1::bigint::int)", &[&pid])
+            .unwrap()
+            .get(0);
+        assert!(killed, "consumer c1 ({pid}) was not there to kill");
+    }
+    while start.elapsed() < Duration::from_secs(secs) {
+        thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let rolled_back: Vec<i64> = writers
+        .into_iter()
+        .flat_map(|w| w.join().expect("writer"))
+        .collect();
+    done.store(true, Ordering::SeqCst);
+    for t in consumers {
+        t.join().expect("consumer");
+    }
+    assert!(kills.load(Ordering::SeqCst) >= 2, "c1 was killed twice");
+    assert!(
+        !rolled_back.is_empty(),
+        "some transactions were rolled back"
+    );
+
+    let log = format!(
+        "SELECT l.txid::text::bigint AS txid, l.table_oid::regclass::text AS table_name, l.op, l.pk AS key,
+                l.old_row, CASE WHEN l.op = 'UPDATE' THEN l.old_row || l.new_row ELSE l.new_row END AS new_row, l.id
+           FROM audit.log l WHERE l.id > {since} AND l.op IN ('INSERT', 'UPDATE', 'DELETE')"
+    );
+    let changes = count(&mut c, &format!("SELECT count(*) FROM ({log}) l"));
+    assert!(changes > 1000, "the writers made {changes} changes");
+    for feed in ["c1", "c2"] {
+        let f = format!("SELECT * FROM sink WHERE feed = '{feed}'");
+        // the set equals audit.log's for the period, each change exactly once
+        let diff = count(
+            &mut c,
+            &format!(
+                "SELECT count(*) FROM (
+                   (SELECT txid, table_name, op, key, old_row, new_row FROM ({f}) s EXCEPT ALL
+                    SELECT txid, table_name, op, key, old_row, new_row FROM ({log}) l)
+                   UNION ALL
+                   (SELECT txid, table_name, op, key, old_row, new_row FROM ({log}) l EXCEPT ALL
+                    SELECT txid, table_name, op, key, old_row, new_row FROM ({f}) s)) d"
+            ),
+        );
+        assert_eq!(diff, 0, "{feed}: the changes read differ from audit.log's");
+        assert_eq!(
+            count(&mut c, &format!("SELECT count(*) FROM ({f}) s")),
+            changes,
+            "{feed}: every change exactly once"
+        );
+        // no rolled-back change
+        let seen = count(
+            &mut c,
+            &format!(
+                "SELECT count(*) FROM ({f}) s WHERE s.txid = ANY ('{{{}}}'::bigint[])",
+                rolled_back
+                    .iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        );
+        assert_eq!(seen, 0, "{feed}: a rolled-back change was delivered");
+        // whole transactions: each transaction's changes came in one read, under one position
+        assert_eq!(
+            count(
+                &mut c,
+                &format!(
+                    "SELECT count(*) FROM (SELECT txid FROM ({f}) s GROUP BY txid
+                      HAVING count(DISTINCT batch) > 1 OR count(DISTINCT position) > 1) x"
+                )
+            ),
+            0,
+            "{feed}: a transaction split across reads"
+        );
+        // positions increase with the transactions, in the order they were read
+        assert_eq!(
+            count(
+                &mut c,
+                &format!(
+                    "SELECT count(*) FROM (SELECT position, lag(position) OVER (ORDER BY ord) AS prev FROM ({f}) s) x
+                      WHERE x.position < x.prev"
+                )
+            ),
+            0,
+            "{feed}: positions went back"
+        );
+        // every key's changes in their commit order (the log's order for one row)
+        assert_eq!(
+            count(
+                &mut c,
+                &format!(
+                    "SELECT count(*) FROM
+                       (SELECT table_name, key, array_agg(txid ORDER BY ord) AS a FROM ({f}) s GROUP BY 1, 2) s
+                       FULL JOIN (SELECT table_name, key, array_agg(txid ORDER BY id) AS a FROM ({log}) l GROUP BY 1, 2) l
+                       USING (table_name, key)
+                      WHERE s.a IS DISTINCT FROM l.a"
+                )
+            ),
+            0,
+            "{feed}: a key's changes out of commit order"
+        );
+    }
+    // a row moved between partitions is among them
+    assert!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM sink WHERE table_name = 'events' AND op = 'UPDATE'
+                AND old_row->>'region' <> new_row->>'region'"
+        ) > 0,
+        "a row moved between partitions"
+    );
+    // both feeds are caught up
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM audit.feeds WHERE lag_changes > 0"
+        ),
+        0
+    );
+}
+
+#[test]
+fn listen_wakes_a_consumer_at_commit() {
+    const DB: &str = "itest_audit_feed_listen";
+    let mut c = fresh_db(DB);
+    c.batch_execute(
+        "CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY);
+         SELECT audit.enable('a'); SELECT audit.enable('b');
+         SELECT audit.create_feed('fa', ARRAY['a']::regclass[]);",
+    )
+    .unwrap();
+    let mut l = connect(DB);
+    l.batch_execute("LISTEN audit_feed").unwrap();
+    // a table no feed reads: no notification
+    c.batch_execute("INSERT INTO b VALUES (1)").unwrap();
+    // a rolled-back change: none either
+    c.batch_execute("BEGIN; INSERT INTO a VALUES (0); ROLLBACK")
+        .unwrap();
+    let none = notes(&mut l, Duration::from_millis(500), 10);
+    assert!(none.is_empty(), "{none:?}");
+    // one transaction of three statements: one notification, the table's name, no row data
+    c.batch_execute("BEGIN; INSERT INTO a VALUES (1); INSERT INTO a VALUES (2); UPDATE a SET id = 3 WHERE id = 2; COMMIT")
+        .unwrap();
+    let got = notes(&mut l, Duration::from_secs(5), 1);
+    assert_eq!(got.len(), 1, "woken by the commit");
+    assert_eq!(got[0], ("audit_feed".to_owned(), "public.a".to_owned()));
+    let more = notes(&mut l, Duration::from_millis(300), 10);
+    assert!(
+        more.is_empty(),
+        "one notification per transaction: {more:?}"
+    );
+    // a feed made later over all tables: b notifies at once (the capture's cached configuration
+    // follows the feeds)
+    c.batch_execute("SELECT audit.create_feed('all'); INSERT INTO b VALUES (2)")
+        .unwrap();
+    let got = notes(&mut l, Duration::from_secs(5), 1);
+    assert_eq!(got.first().map(|n| n.1.as_str()), Some("public.b"));
+    // a transaction that is prepared announces nothing and is not refused
+    let prepared: bool = c
+        .query_one(
+            "SELECT current_setting('max_prepared_transactions')::int > 0",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    if prepared {
+        c.batch_execute("BEGIN; INSERT INTO a VALUES (10); PREPARE TRANSACTION 'feed_2pc'")
+            .unwrap();
+        c.batch_execute("COMMIT PREPARED 'feed_2pc'").unwrap();
+        let rows = count(
+            &mut c,
+            "SELECT count(*) FROM audit.read_feed('fa') WHERE key = '{\"id\": 10}'",
+        );
+        assert_eq!(rows, 1, "the prepared transaction's change is read");
+    }
+}
+
+#[test]
+fn retention_keeps_what_a_lagging_feed_needs() {
+    const DB: &str = "itest_audit_feed_retention";
+    let mut c = fresh_db(DB);
+    c.batch_execute(
+        "CREATE TABLE t (id int PRIMARY KEY, v text);
+         SELECT audit.enable('t');
+         SELECT audit.create_feed('lagging');
+         INSERT INTO t VALUES (1, 'old');
+         SELECT audit.set_retention('1 month');",
+    )
+    .unwrap();
+    // the change, made three months old (as the extension owner, who alone may write the log):
+    // it lands in the default partition, which maintenance drains into its month
+    c.batch_execute(
+        "UPDATE audit._log_row SET ts = ts - interval '3 months';
+         UPDATE audit._log_statement SET ts = ts - interval '3 months';",
+    )
+    .unwrap();
+    let months = "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                   WHERE i.inhparent = 'audit._log_row'::regclass
+                     AND c.relname NOT LIKE '%default%'
+                     AND pg_get_expr(c.relpartbound, c.oid) LIKE '%' || to_char(now() - interval '3 months', 'YYYY-MM') || '%'";
+    c.batch_execute(
+        "SET pg_storage_ext.audit_feed_max_lag = '365d'; SELECT storage.run_maintenance();",
+    )
+    .unwrap();
+    assert_eq!(count(&mut c, months), 1, "the month the feed needs is kept");
+    assert_eq!(
+        count(&mut c, "SELECT count(*) FROM audit.read_feed('lagging')"),
+        1
+    );
+    let check = "SELECT status || ' ' || value::text || ' ' || detail FROM storage.health() WHERE check_name = 'audit_feed_lag'";
+    let h: String = c.query_one(check, &[]).unwrap().get(0);
+    assert!(h.starts_with("ok 2"), "three months of 365 days: {h}");
+    assert!(h.contains("lagging: 1 changes"), "{h}");
+    // past the limit the feed is broken, and the month goes
+    c.batch_execute(
+        "SET pg_storage_ext.audit_feed_max_lag = '30d'; SELECT storage.run_maintenance();",
+    )
+    .unwrap();
+    assert_eq!(
+        count(&mut c, months),
+        0,
+        "retention goes past a broken feed"
+    );
+    assert_eq!(
+        sqlstate(&mut c, "SELECT * FROM audit.read_feed('lagging')"),
+        "55000"
+    );
+    let h: String = c.query_one(check, &[]).unwrap().get(0);
+    assert!(h.starts_with("critical 100"), "{h}");
+    assert!(h.contains("broken"), "{h}");
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM audit.feeds WHERE name = 'lagging' AND broken"
+        ),
+        1
+    );
+    // a feed that keeps up is never broken by the limit
+    c.batch_execute("SELECT audit.drop_feed('lagging'); SELECT audit.create_feed('fresh'); INSERT INTO t VALUES (2, 'new')")
+        .unwrap();
+    let n = count(&mut c, "SELECT count(*) FROM audit.read_feed('fresh')");
+    assert_eq!(n, 1);
+    c.batch_execute("SELECT audit.ack_feed('fresh', 1); SELECT storage.run_maintenance();")
+        .unwrap();
+    assert_eq!(
+        count(&mut c, "SELECT count(*) FROM audit.feeds WHERE broken"),
+        0
+    );
+}
+
+#[test]
+fn a_feed_is_its_owners_alone() {
+    const DB: &str = "itest_audit_feed_security";
+    let mut c = fresh_db(DB);
+    c.batch_execute(
+        "DO $$ BEGIN
+           IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'feed_alice') THEN CREATE ROLE feed_alice LOGIN; END IF;
+           IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'feed_bob') THEN CREATE ROLE feed_bob LOGIN; END IF;
+           IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'feed_mallory') THEN CREATE ROLE feed_mallory LOGIN; END IF;
+         END $$;
+         GRANT audit_reader TO feed_alice, feed_bob;
+         CREATE TABLE pub (id int PRIMARY KEY, v text);
+         CREATE TABLE secret (id int PRIMARY KEY, v text);
+         GRANT SELECT ON pub TO feed_alice, feed_bob;
+         GRANT SELECT ON secret TO feed_alice;
+         SELECT audit.enable('pub'); SELECT audit.enable('secret');",
+    )
+    .unwrap();
+    let mut alice = connect_as(DB, "feed_alice");
+    let mut bob = connect_as(DB, "feed_bob");
+    let mut mallory = connect_as(DB, "feed_mallory");
+    // an ordinary role: no feed, and not a word of anyone's
+    assert_eq!(
+        sqlstate(&mut mallory, "SELECT audit.create_feed('m')"),
+        "42501"
+    );
+    assert_eq!(sqlstate(&mut mallory, "SELECT * FROM audit.feeds"), "42501");
+    assert_eq!(sqlstate(&mut mallory, "SELECT * FROM audit._feed"), "42501");
+    alice
+        .batch_execute(
+            "SELECT audit.create_feed('alices'); SELECT audit.create_feed('alices_pub', '{pub}')",
+        )
+        .unwrap();
+    c.batch_execute("INSERT INTO pub VALUES (1, 'p'); INSERT INTO secret VALUES (1, 's')")
+        .unwrap();
+    // bob: without SELECT on secret, no feed over it (nor over every table)
+    assert_eq!(
+        sqlstate(&mut bob, "SELECT audit.create_feed('b', '{secret}')"),
+        "42501"
+    );
+    assert_eq!(sqlstate(&mut bob, "SELECT audit.create_feed('b')"), "42501");
+    // a name taken by another role's feed: refused without saying whose
+    assert_eq!(
+        sqlstate(&mut bob, "SELECT audit.create_feed('alices', '{pub}')"),
+        "42710"
+    );
+    // alice's feed is not bob's to read, acknowledge, drop or see
+    for sql in [
+        "SELECT * FROM audit.read_feed('alices')",
+        "SELECT audit.ack_feed('alices', 0)",
+        "SELECT audit.drop_feed('alices')",
+    ] {
+        assert_eq!(sqlstate(&mut bob, sql), "42704", "{sql}");
+    }
+    assert_eq!(count(&mut bob, "SELECT count(*) FROM audit.feeds"), 0);
+    assert_eq!(count(&mut bob, "SELECT count(*) FROM audit._feed"), 0);
+    // nor to forge: his writes reach no row of hers, and no row he makes is hers
+    assert_eq!(
+        bob.execute(
+            "UPDATE audit._feed SET acked_snapshot = '3:3:', tables = NULL",
+            &[]
+        )
+        .unwrap(),
+        0
+    );
+    assert_eq!(
+        bob.execute("DELETE FROM audit._feed_window", &[]).unwrap(),
+        0
+    );
+    assert_eq!(
+        sqlstate(
+            &mut bob,
+            "INSERT INTO audit._feed (name, owner, acked_snapshot)
+             VALUES ('forged', 'feed_alice'::regrole, pg_current_snapshot())"
+        ),
+        "42501"
+    );
+    // bob's own feed over pub, its tables forged to secret: reading it checks SELECT again
+    bob.batch_execute("SELECT audit.create_feed('bobs', '{pub}')")
+        .unwrap();
+    assert_eq!(
+        bob.execute(
+            "UPDATE audit._feed SET tables = ARRAY['secret'::regclass::oid]",
+            &[]
+        )
+        .unwrap(),
+        1
+    );
+    assert_eq!(
+        sqlstate(&mut bob, "SELECT * FROM audit.read_feed('bobs')"),
+        "42501"
+    );
+    // the internals that read the log as its owner are not bob's without audit_reader
+    for sql in [
+        "SELECT * FROM audit._feed_changes('{1}', NULL)",
+        "SELECT * FROM audit._feed_status()",
+        "SELECT audit._feed_mark_broken()",
+        "SELECT audit._feed_keep()",
+    ] {
+        assert_eq!(sqlstate(&mut mallory, sql), "42501", "{sql}");
+    }
+    assert_eq!(
+        sqlstate(&mut bob, "SELECT audit._feed_mark_broken()"),
+        "42501"
+    );
+    // alice reads her feed: the change of each table once, whole
+    assert_eq!(
+        count(&mut alice, "SELECT count(*) FROM audit.read_feed('alices')"),
+        2
+    );
+    assert_eq!(
+        count(
+            &mut alice,
+            "SELECT count(*) FROM audit.read_feed('alices_pub') WHERE table_name = 'pub'::regclass"
+        ),
+        1
+    );
+    // bad arguments: SQLSTATEs, never a crash
+    for (sql, state) in [
+        ("SELECT * FROM audit.read_feed('alices', 0)", "22023"),
+        ("SELECT * FROM audit.read_feed('alices', NULL)", "22023"),
+        ("SELECT audit.ack_feed('alices', -1)", "22023"),
+        ("SELECT audit.ack_feed('alices', 999999)", "22023"),
+        ("SELECT audit.ack_feed('alices', NULL)", "22023"),
+        ("SELECT audit.create_feed('x', '{}')", "22023"),
+        ("SELECT audit.create_feed('x', '{pub,NULL}')", "22023"),
+        ("SELECT audit.create_feed('x', NULL, 'yesterday')", "22023"),
+        ("SELECT audit.create_feed(repeat('x', 64))", "22023"),
+        ("SELECT audit.create_feed('a b')", "22023"),
+        ("SELECT audit.create_feed(NULL)", "22023"),
+        ("SELECT * FROM audit.read_feed(NULL)", "42704"),
+        ("SELECT * FROM audit.read_feed('nope')", "42704"),
+    ] {
+        assert_eq!(sqlstate(&mut alice, sql), state, "{sql}");
+    }
+    c.batch_execute("CREATE TABLE plain (id int PRIMARY KEY); GRANT SELECT ON plain TO feed_alice")
+        .unwrap();
+    assert_eq!(
+        sqlstate(&mut alice, "SELECT audit.create_feed('x', '{plain}')"),
+        "22023"
+    );
+    // a table audited later that alice may not read: her all-tables feed refuses, never skips
+    c.batch_execute("CREATE TABLE later (id int PRIMARY KEY); SELECT audit.enable('later')")
+        .unwrap();
+    assert_eq!(
+        sqlstate(&mut alice, "SELECT * FROM audit.read_feed('alices')"),
+        "42501"
+    );
+    alice
+        .batch_execute("SELECT audit.drop_feed('alices')")
+        .unwrap();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM audit._feed"), 2);
+}
