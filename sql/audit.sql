@@ -52,7 +52,9 @@ CREATE TABLE audit._log_statement (
     op text NOT NULL,
     context bigint NOT NULL,
     query text,
-    detail jsonb
+    detail jsonb,
+    -- how many rows of audit._log_row it wrote (from 0.3.0; NULL before, and for DDL)
+    rows integer
 ) PARTITION BY RANGE (ts);
 CREATE TABLE audit._log_row (
     id bigint NOT NULL,
@@ -2009,10 +2011,6 @@ CREATE POLICY own ON audit._feed_window
     USING (EXISTS (SELECT FROM audit._feed f WHERE f.name OPERATOR(pg_catalog.=) feed));
 REVOKE ALL ON audit._feed, audit._feed_window FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON audit._feed, audit._feed_window TO audit_reader;
--- Capture sends its notification only for tables a feed reads: a change of the feeds is a change
--- of the capture configuration every backend caches.
-CREATE TRIGGER feed_changed AFTER INSERT OR UPDATE OF tables OR DELETE OR TRUNCATE ON audit._feed
-    FOR EACH STATEMENT EXECUTE FUNCTION audit._tracked_changed();
 
 -- pg_storage_ext.audit_feed_max_lag (7 days when the library is not loaded in this session)
 CREATE FUNCTION audit._feed_max_lag() RETURNS interval
@@ -2052,10 +2050,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT s.txid,
            coalesce(CASE WHEN current_setting('track_commit_timestamp')::boolean
                          THEN pg_xact_commit_timestamp(s.txid::xid) END, max(s.ts)),
-           sum(greatest(n.n, 1)), max(s.id)
+           -- the rows a statement logged (counted for one logged before 0.3.0), one for DDL
+           sum(greatest(coalesce(s.rows, (SELECT count(*) FROM audit._log_row r WHERE r.statement_id = s.id AND r.ts = s.ts)), 1)),
+           max(s.id)
       FROM audit._log_statement s
-     CROSS JOIN LATERAL (SELECT count(*) AS n FROM audit._log_row r WHERE r.statement_id = s.id AND r.ts = s.ts) AS n
-     WHERE s.txid >= pg_snapshot_xmin(lo) AND s.txid < pg_snapshot_xmax(hi)
+     -- not visible in lo: begun after it, or in progress then (a long transaction open does not
+     -- make every read scan what committed since it began)
+     WHERE ((s.txid >= pg_snapshot_xmax(lo) AND s.txid < pg_snapshot_xmax(hi)) OR s.txid = ANY (ARRAY(SELECT pg_snapshot_xip(lo))))
        AND pg_visible_in_snapshot(s.txid, hi) AND NOT pg_visible_in_snapshot(s.txid, lo)
        -- all tables: those whose changes the log holds, not the log's own settings (DDL rows of
        -- audit.log: audit.set_retention)
@@ -2068,30 +2069,69 @@ GRANT EXECUTE ON FUNCTION audit._feed_transactions(pg_snapshot, pg_snapshot, oid
 COMMENT ON FUNCTION audit._feed_transactions(pg_snapshot, pg_snapshot, oid[]) IS
     'Internal: the transactions committed after snapshot lo and visible in hi that changed the tables (NULL: all), in the order of their last log id, with commit time and number of changes.';
 
--- The changes of these transactions to the tables (NULL: all), as audit.read_feed returns them,
--- in log order. Run as the extension owner: the actor is not readable by audit_reader on its own.
-CREATE FUNCTION audit._feed_changes(txids xid8[], tables oid[])
-RETURNS TABLE (txid xid8, id bigint, table_oid oid, op text, key jsonb, old_row jsonb, new_row jsonb, actor jsonb)
+-- The changes of the transactions of a window (txids, with their positions and commit times) to
+-- the tables (NULL: all), as audit.read_feed returns them: by position, then in log order. Run as
+-- the extension owner: the actor is not readable by audit_reader on its own.
+CREATE FUNCTION audit._feed_changes(txids xid8[], positions bigint[], committed timestamptz[], tables oid[])
+RETURNS TABLE ("position" bigint, txid bigint, committed_at timestamptz, table_name regclass, op text,
+               key jsonb, old_row jsonb, new_row jsonb, actor jsonb)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT s.txid, coalesce(r.id, s.id), s.table_oid, s.op,
+    SELECT w.position, s.txid::text::bigint, w.committed_at, s.table_oid::regclass, s.op,
            CASE WHEN r.id IS NOT NULL
                 THEN coalesce(CASE WHEN s.op = 'UPDATE' THEN r.old_row || r.new_row ELSE r.new_row END, r.old_row) - c.non_key END,
            coalesce(r.old_row, CASE WHEN s.op = 'TRUNCATE' THEN s.detail END),
            CASE WHEN s.op = 'UPDATE' THEN r.old_row || r.new_row WHEN s.op = 'DDL' THEN s.detail ELSE r.new_row END,
            c.actor
-      FROM audit._log_statement s
+      FROM unnest(txids, positions, committed) AS w(txid, position, committed_at)
+      JOIN audit._log_statement s ON s.txid = w.txid
       JOIN audit._log_context c ON c.id = s.context
       LEFT JOIN audit._log_row r ON r.statement_id = s.id AND r.ts = s.ts AND s.op IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')
      WHERE s.txid = ANY (txids)
        AND CASE WHEN tables IS NULL THEN s.table_oid <> 'audit.log'::regclass ELSE s.table_oid = ANY (tables) END
-       -- a TRUNCATE's statement row comes after its rows; DDL's has none
+       -- a TRUNCATE's statement row when it logged no rows; DDL's
        AND (r.id IS NOT NULL OR s.op IN ('TRUNCATE', 'DDL'))
-     ORDER BY s.txid, coalesce(r.id, s.id)
+     ORDER BY w.position, coalesce(r.id, s.id)
 $$;
-REVOKE ALL ON FUNCTION audit._feed_changes(xid8[], oid[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audit._feed_changes(xid8[], oid[]) TO audit_reader;
-COMMENT ON FUNCTION audit._feed_changes(xid8[], oid[]) IS
-    'Internal: the logged changes of these transactions to the tables (NULL: all), as audit.read_feed returns them.';
+REVOKE ALL ON FUNCTION audit._feed_changes(xid8[], bigint[], timestamptz[], oid[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit._feed_changes(xid8[], bigint[], timestamptz[], oid[]) TO audit_reader;
+COMMENT ON FUNCTION audit._feed_changes(xid8[], bigint[], timestamptz[], oid[]) IS
+    'Internal: the logged changes of a window''s transactions (with their positions and commit times) to the tables (NULL: all), as audit.read_feed returns them.';
+
+-- The notifier's look (src/audit/feed.rs, every 20 ms): one notification on audit_feed per table a
+-- feed reads that a transaction committed since snapshot `since` changed (payload: the table's
+-- qualified name); returns the snapshot it looked at, NULL when the database has no feed (the
+-- notifier then leaves). The writers send nothing themselves: PostgreSQL serialises the commits
+-- of notifying transactions.
+CREATE FUNCTION audit._feed_announce(since pg_snapshot) RETURNS pg_snapshot
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cur pg_snapshot := pg_current_snapshot();
+BEGIN
+    IF NOT EXISTS (SELECT FROM audit._feed) THEN
+        RETURN NULL;
+    END IF;
+    IF cur::text = since::text THEN
+        RETURN since;   -- nothing ended since
+    END IF;
+    PERFORM pg_notify('audit_feed', t.name)
+       FROM (SELECT format('%I.%I', n.nspname, c.relname) AS name
+       FROM (SELECT DISTINCT s.table_oid
+               FROM audit._log_statement s
+              WHERE ((s.txid >= pg_snapshot_xmax(since) AND s.txid < pg_snapshot_xmax(cur))
+                     OR s.txid = ANY (ARRAY(SELECT pg_snapshot_xip(since))))
+                AND pg_visible_in_snapshot(s.txid, cur) AND NOT pg_visible_in_snapshot(s.txid, since)) AS x
+       JOIN pg_class c ON c.oid = x.table_oid
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE EXISTS (SELECT FROM audit._feed f
+                     WHERE CASE WHEN f.tables IS NULL THEN x.table_oid <> 'audit.log'::regclass
+                                ELSE x.table_oid = ANY (f.tables) END)
+      ORDER BY 1) AS t;
+    RETURN cur;
+END
+$$;
+REVOKE ALL ON FUNCTION audit._feed_announce(pg_snapshot) FROM PUBLIC;
+COMMENT ON FUNCTION audit._feed_announce(pg_snapshot) IS
+    'Internal: the change feed notifier''s look: notifies audit_feed (payload: the table) for each table a feed reads that a transaction committed since snapshot since changed; returns the snapshot looked at, NULL when there is no feed.';
 
 -- The caller's own feed, locked; 42704 when it has none of that name, 55000 when it is broken.
 CREATE FUNCTION audit._feed_own(feed_name text, what text, lock boolean) RETURNS audit._feed
@@ -2187,6 +2227,8 @@ BEGIN
               USING ERRCODE = 'duplicate_object',
                     HINT = format('Drop it first (SELECT audit.drop_feed(%L);) or choose another name.', create_feed.name);
     END IF;
+    -- the notifications of LISTEN audit_feed
+    PERFORM audit._feed_notifier();
     BEGIN
         INSERT INTO audit._feed (name, owner, tables, acked_snapshot)
         VALUES (create_feed.name, current_user::regrole::oid, oids,
@@ -2211,6 +2253,9 @@ DECLARE
     f audit._feed;
     hi pg_snapshot;
     made bigint;
+    txids xid8[];
+    positions bigint[];
+    committed timestamptz[];
 BEGIN
     IF max_changes IS NULL OR max_changes < 1 THEN
         RAISE EXCEPTION 'max_changes must be at least 1, got %', coalesce(max_changes::text, 'NULL')
@@ -2226,6 +2271,8 @@ BEGIN
                     HINT = format('Recreate it and resynchronise its consumer: SELECT audit.drop_feed(%L); SELECT audit.create_feed(%L, ...);', f.name, f.name);
     END IF;
     PERFORM audit._feed_tables('audit.read_feed', f.tables);
+    -- (the notifier is gone after a restart until something starts it)
+    PERFORM audit._feed_notifier();
     -- a new window when the last one is acknowledged
     IF f.window_snapshot IS NULL THEN
         hi := audit._feed_snapshot();
@@ -2242,17 +2289,15 @@ BEGIN
          WHERE audit._feed.name = f.name;
     END IF;
     -- whole transactions, up to max_changes changes (at least one transaction)
-    RETURN QUERY
-    WITH w AS (SELECT x.position, x.txid, x.committed_at,
-                      sum(x.changes) OVER (ORDER BY x.position) - x.changes AS before
-                 FROM (SELECT * FROM audit._feed_window fw WHERE fw.feed = f.name
-                        ORDER BY fw.position LIMIT max_changes) AS x),
-         chosen AS (SELECT * FROM w WHERE w.before < max_changes OR w.before = 0)
-    SELECT c.position, ch.txid::text::bigint, c.committed_at, ch.table_oid::regclass, ch.op,
-           ch.key, ch.old_row, ch.new_row, ch.actor
-      FROM audit._feed_changes(ARRAY(SELECT chosen.txid FROM chosen), f.tables) AS ch
-      JOIN chosen c ON c.txid = ch.txid
-     ORDER BY c.position, ch.id;
+    SELECT array_agg(w.txid ORDER BY w.position), array_agg(w.position ORDER BY w.position),
+           array_agg(w.committed_at ORDER BY w.position)
+      INTO txids, positions, committed
+      FROM (SELECT x.position, x.txid, x.committed_at,
+                   sum(x.changes) OVER (ORDER BY x.position) - x.changes AS before
+              FROM (SELECT * FROM audit._feed_window fw WHERE fw.feed = f.name
+                     ORDER BY fw.position LIMIT max_changes) AS x) AS w
+     WHERE w.before < max_changes;
+    RETURN QUERY SELECT * FROM audit._feed_changes(txids, positions, committed, f.tables);
 END
 $$;
 COMMENT ON FUNCTION audit.read_feed(text, int) IS
@@ -2357,7 +2402,7 @@ REVOKE ALL ON FUNCTION audit._feed_keep() FROM PUBLIC;
 COMMENT ON FUNCTION audit._feed_keep() IS
     'Internal: the time of the oldest logged statement a feed (not broken, within pg_storage_ext.audit_feed_max_lag) has not acknowledged; retention keeps the log from it on.';
 
-GRANT EXECUTE ON FUNCTION audit._feed_max_lag(), audit._feed_snapshot(), audit._feed_own(text, text, boolean),
+GRANT EXECUTE ON FUNCTION audit._feed_notifier(), audit._feed_max_lag(), audit._feed_snapshot(), audit._feed_own(text, text, boolean),
                           audit._feed_tables(text, oid[]), audit._feed_backlog(audit._feed) TO audit_reader;
 
 -- Every feed's backlog, for health() and the metrics (as the extension owner: the feeds of every

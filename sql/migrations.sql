@@ -731,10 +731,17 @@ BEGIN
             END IF;
         END IF;
     END IF;
+    -- the change feeds' notifier, gone after a restart
+    IF EXISTS (SELECT FROM audit._feed)
+       AND NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.backend_type = 'pg_storage_ext feed notifier' AND a.datname = current_database()) THEN
+        IF audit._feed_notifier() IS NOT NULL THEN
+            done := done || 'change feed notifier started'::text;
+        END IF;
+    END IF;
     RETURN nullif(array_to_string(done, '; '), '');
 END $$;
 COMMENT ON FUNCTION storage._recover() IS
-    'Internal: self-healing run by the heartbeat job and the maintenance plan: maintenance commands whose worker is gone marked failed; an interrupted non-transactional migration resumed where it stopped (unless pg_storage_ext.migration_auto_resume is off).';
+    'Internal: self-healing run by the heartbeat job and the maintenance plan: maintenance commands whose worker is gone marked failed; an interrupted non-transactional migration resumed where it stopped (unless pg_storage_ext.migration_auto_resume is off); the change feeds'' notifier started when feeds exist and it does not run.';
 
 -- A boolean migration setting: pg_storage_ext.migration_<name>, on when unset.
 CREATE FUNCTION storage._migration_setting_on(name text) RETURNS boolean

@@ -95,6 +95,7 @@ extension_sql_file!(
         audit::audit::_carry_capture,
         audit::audit::_delta,
         audit::audit::_configuring_capture,
+        audit::audit::_feed_notifier,
     ]
 );
 

@@ -8,7 +8,7 @@
 
 -- Updates under load: the locks writers also take, first, bounded (audit._lock_for_update).
 -- @new CREATE FUNCTION audit._lock_for_update
-SELECT audit._lock_for_update(ARRAY['audit._log_context'::pg_catalog.regclass]);
+SELECT audit._lock_for_update(ARRAY['audit._log_context'::pg_catalog.regclass, 'audit._log_statement'::pg_catalog.regclass]);
 
 -- Audit: the actor (pg_storage_ext.audit_actor_settings) of every statement, in its context.
 ALTER TABLE audit._log_context ADD COLUMN actor jsonb;
@@ -42,14 +42,14 @@ SELECT v.* FROM (VALUES
 -- @new CREATE TRIGGER _stored_sql_guard_truncate BEFORE TRUNCATE ON storage.custom_metrics
 -- @new ALTER TABLE storage.custom_metrics ENABLE ALWAYS TRIGGER _stored_sql_guard;
 -- @new ALTER TABLE storage.custom_metrics ENABLE ALWAYS TRIGGER _stored_sql_guard_truncate;
--- Audit: change feeds (issue 40).
+-- Audit: change feeds (issue 40). A statement's row records how many rows it logged.
+ALTER TABLE audit._log_statement ADD COLUMN rows integer;
 -- @new CREATE TABLE audit._feed (
 -- @new CREATE TABLE audit._feed_window (
 -- @new ALTER TABLE audit._feed ENABLE ROW LEVEL SECURITY
 -- @new ALTER TABLE audit._feed_window ENABLE ROW LEVEL SECURITY
 -- @new CREATE POLICY own ON audit._feed USING
 -- @new CREATE POLICY own ON audit._feed_window
--- @new CREATE TRIGGER feed_changed
 -- (a second argument: with_query_text)
 DROP FUNCTION storage.health_report_html(interval);
 -- @post-update

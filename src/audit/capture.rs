@@ -142,7 +142,18 @@ const KEY_HASH: &str = "pg_catalog.jsonb_hash_extended";
 /// DELETE does and its statement row with `{"rows": n}` (the mark that its rows are in the log);
 /// without `truncated` (a Citus table, whose rows are on the workers, or a trigger still fired
 /// AFTER TRUNCATE) the statement row only. `image` is the jsonb image of a row `t`.
-fn log_sql(op: Op, image: &str, truncated: Option<&str>) -> String {
+///
+/// With `counted` (the log of 0.3.0 on) the statement row records how many rows it logged
+/// (`rows`: what the change feeds cut their reads by, without counting them again).
+fn log_sql(op: Op, image: &str, truncated: Option<&str>, counted: bool) -> String {
+    let (rows_column, rows_value) = if counted {
+        (
+            ", rows",
+            ", (SELECT pg_catalog.count(*) FROM r)::pg_catalog.int4",
+        )
+    } else {
+        ("", "")
+    };
     let (ex, nk) = ("$8", "$9");
     let partition =
         "CASE WHEN $6 IS NOT NULL THEN pg_catalog.jsonb_build_object('partition', $6) END";
@@ -159,10 +170,10 @@ fn log_sql(op: Op, image: &str, truncated: Option<&str>) -> String {
             return format!(
                 "WITH r AS (INSERT INTO audit._log_row (id, statement_id, ts, key_hash, old_key_hash, old_row, new_row) \
                             {} RETURNING 1) \
-                 INSERT INTO audit._log_statement (id, ts, txid, table_oid, op, context, query, detail) \
+                 INSERT INTO audit._log_statement (id, ts, txid, table_oid, op, context, query, detail{rows_column}) \
                  SELECT $1, $2, $3, $7, 'TRUNCATE', $4, $5, \
                         pg_catalog.jsonb_build_object('rows', (SELECT pg_catalog.count(*) FROM r)) \
-                        OPERATOR(pg_catalog.||) COALESCE({partition}, '{{}}'::pg_catalog.jsonb)",
+                        OPERATOR(pg_catalog.||) COALESCE({partition}, '{{}}'::pg_catalog.jsonb){rows_value}",
                 removed(&format!(
                     "(SELECT {image} AS f FROM {from} AS t \
                       WHERE t.tableoid OPERATOR(pg_catalog.<>) ALL ($10) OFFSET 0) AS r"
@@ -196,8 +207,8 @@ fn log_sql(op: Op, image: &str, truncated: Option<&str>) -> String {
     format!(
         "WITH r AS (INSERT INTO audit._log_row (id, statement_id, ts, key_hash, old_key_hash, old_row, new_row) \
                     {body} RETURNING 1) \
-         INSERT INTO audit._log_statement (id, ts, txid, table_oid, op, context, query) \
-         SELECT $1, $2, $3, $7, '{name}', $4, $5 WHERE EXISTS (SELECT FROM r)"
+         INSERT INTO audit._log_statement (id, ts, txid, table_oid, op, context, query{rows_column}) \
+         SELECT $1, $2, $3, $7, '{name}', $4, $5{rows_value} WHERE EXISTS (SELECT FROM r)"
     )
 }
 
@@ -292,9 +303,6 @@ struct Entry {
     legacy: bool,
     /// Whether the log's contexts have an actor (extension SQL of 0.3.0 on).
     actor_column: bool,
-    /// Whether a change feed reads the table (`audit._feed`): its changes are announced on the
-    /// channel `audit_feed` at commit ([`announce`]).
-    fed: bool,
     /// The seed of context ids: 0, or in a Citus shard the shard's OID (see `audit._context`).
     context_seed: i64,
     /// Context ids by (session user, current user, application name), made under the abort
@@ -337,71 +345,6 @@ thread_local! {
     static ABORTS: Cell<Option<u64>> = const { Cell::new(None) };
     /// The log's sequence (audit.log_id_seq).
     static SEQUENCE: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
-    /// The fed tables this transaction changed, announced at its commit ([`announce`]).
-    static ANNOUNCE: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The channel change feeds' consumers LISTEN on (docs/audit.md, "Change feed").
-const FEED_CHANNEL: &CStr = c"audit_feed";
-
-/// Remembers that this transaction changed a table a change feed reads: its commit sends one
-/// notification per such table on `audit_feed`, payload the table's qualified name (no row data).
-/// It is sent from the transaction's pre-commit callback, not here: a transaction that is
-/// prepared (two-phase commit, as Citus's workers' are) may not NOTIFY, and one that is
-/// prepared announces nothing (its consumers find it at their next read).
-fn announce(entry: &Entry) {
-    aborts(); // the transaction callbacks are registered
-    let name = format!("{}.{}", quote(&entry.schema), quote(&entry.name));
-    ANNOUNCE.with(|a| {
-        let mut a = a.borrow_mut();
-        if !a.contains(&name) {
-            a.push(name);
-        }
-    });
-}
-
-/// Sends the notifications [`announce`] collected (pre-commit: PostgreSQL queues them at the
-/// commit that follows, after this callback).
-fn notify() {
-    let names = ANNOUNCE.with(|a| std::mem::take(&mut *a.borrow_mut()));
-    for name in names {
-        // pg_notify(channel, payload), as SQL calls it (PostgreSQL copies both)
-        // SAFETY: a built-in function called with two text arguments.
-        unsafe {
-            pgrx::direct_function_call::<()>(
-                pg_sys::pg_notify,
-                &[FEED_CHANNEL.to_str().ok().into_datum(), name.into_datum()],
-            );
-        }
-    }
-}
-
-/// Whether a change feed reads `table` (from the extension SQL of 0.3.0 on, which has feeds).
-fn fed(table: pg_sys::Oid) -> bool {
-    // SAFETY: syscache lookups by name.
-    let feeds = unsafe {
-        let nsp = pg_sys::get_namespace_oid(c"audit".as_ptr(), false);
-        pg_sys::get_relname_relid(c"_feed".as_ptr(), nsp)
-    };
-    if feeds == pg_sys::InvalidOid {
-        return false;
-    }
-    as_owner(|| {
-        pgrx::Spi::connect(|client| {
-            client
-                .select(
-                    "SELECT EXISTS (SELECT FROM audit._feed f \
-                      WHERE f.tables IS NULL OR $1 OPERATOR(pg_catalog.=) ANY (f.tables))",
-                    Some(1),
-                    &[table.into()],
-                )?
-                .first()
-                .get_one::<bool>()
-        })
-    })
-    .ok()
-    .flatten()
-    .unwrap_or(false)
 }
 
 unsafe extern "C-unwind" fn xact_event(
@@ -414,21 +357,12 @@ unsafe extern "C-unwind" fn xact_event(
         // SAFETY: a transaction callback, called by C
         unsafe { crate::guard::callback(count_abort) }
     }
-    if event == pg_sys::XactEvent::XACT_EVENT_PRE_COMMIT {
-        // SAFETY: a transaction callback, called by C
-        unsafe { crate::guard::callback(notify) }
-    }
     if event == pg_sys::XactEvent::XACT_EVENT_ABORT
         || event == pg_sys::XactEvent::XACT_EVENT_COMMIT
         || event == pg_sys::XactEvent::XACT_EVENT_PREPARE
     {
         // SAFETY: a transaction callback, called by C
-        unsafe {
-            crate::guard::callback(|| {
-                PENDING.with(|p| p.borrow_mut().open.clear());
-                ANNOUNCE.with(|a| a.borrow_mut().clear());
-            })
-        }
+        unsafe { crate::guard::callback(|| PENDING.with(|p| p.borrow_mut().open.clear())) }
     }
 }
 
@@ -1234,12 +1168,15 @@ fn new_entry(td: &pg_sys::TriggerData, op: Op, tgname: &str, logical: pg_sys::Oi
     };
     let image = image_expr(rel);
     // SAFETY: syscache lookups by name.
-    let (legacy, actor_column) = unsafe {
+    let (legacy, actor_column, counted) = unsafe {
         let nsp = pg_sys::get_namespace_oid(c"audit".as_ptr(), false);
         let contexts = pg_sys::get_relname_relid(c"_log_context".as_ptr(), nsp);
+        let statements = pg_sys::get_relname_relid(c"_log_statement".as_ptr(), nsp);
         (
             pg_sys::get_relname_relid(c"_log_row".as_ptr(), nsp) == pg_sys::InvalidOid,
             contexts != pg_sys::InvalidOid && pg_sys::get_attnum(contexts, c"actor".as_ptr()) != 0,
+            statements != pg_sys::InvalidOid
+                && pg_sys::get_attnum(statements, c"rows".as_ptr()) != 0,
         )
     };
     let image_exclude: Vec<String> = options
@@ -1256,7 +1193,10 @@ fn new_entry(td: &pg_sys::TriggerData, op: Op, tgname: &str, logical: pg_sys::Oi
         if legacy {
             prepare(&legacy::sql(op, &image), &legacy::ARG_TYPES)
         } else {
-            prepare(&log_sql(op, &image, truncated.as_deref()), &LOG_ARG_TYPES)
+            prepare(
+                &log_sql(op, &image, truncated.as_deref(), counted),
+                &LOG_ARG_TYPES,
+            )
         }
     });
     Entry {
@@ -1270,7 +1210,6 @@ fn new_entry(td: &pg_sys::TriggerData, op: Op, tgname: &str, logical: pg_sys::Oi
         plan,
         legacy,
         actor_column,
-        fed: fed(table),
         // SAFETY: the relation is open for the trigger.
         context_seed: if shard {
             i64::from(unsafe { (*rel).rd_id }.to_u32())
@@ -1370,9 +1309,7 @@ fn write(entry: &Entry, op: Op, relid: pg_sys::Oid, actor: pg_sys::Oid, logged: 
             entry.non_key.clone().and_then(IntoDatum::into_datum),
             logged.to_vec().into_datum(),
         ];
-        if execute(entry.plan, &params, pg_sys::SPI_OK_INSERT) > 0 && entry.fed {
-            announce(entry);
-        }
+        execute(entry.plan, &params, pg_sys::SPI_OK_INSERT);
     });
 }
 

@@ -5,6 +5,7 @@
 //! calling that SQL. Option parsing and column arithmetic live in `pg_storage_core::audit`.
 
 pub(crate) mod capture;
+mod feed;
 
 use crate::error::{raise, spi_failed};
 use crate::ident::{require_table, Regclass};
@@ -57,6 +58,14 @@ mod audit {
     #[pg_extern(volatile)]
     fn _configuring_capture() -> bool {
         super::CONFIGURING.with(|c| c.get() > 0)
+    }
+
+    /// Internal: the pid of this database's change feed notifier, started when none runs (NULL:
+    /// no background worker slot free).
+    #[pg_extern(volatile)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn _feed_notifier() -> Option<i32> {
+        super::feed::notifier()
     }
 
     /// Internal: the members of new_row whose values differ from old_row's, as jsonb `=`

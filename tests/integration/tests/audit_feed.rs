@@ -169,8 +169,9 @@ fn consumer(db: &str, feed: &str, done: Arc<AtomicBool>, pid: Arc<AtomicI64>, ki
                 }
                 Ok(_) => empty = 0,
                 Err(e) => {
+                    // the connection gone (terminated), not an error of the feed
                     assert!(
-                        e.is_closed() || e.code().map(|s| s.code()) == Some("57P01"),
+                        e.as_db_error().is_none() || e.code().map(|s| s.code()) == Some("57P01"),
                         "consumer {feed}: {}",
                         describe(&e)
                     );
@@ -266,7 +267,7 @@ fn feed_delivers_every_commit_once_in_order() {
            FROM audit.log l WHERE l.id > {since} AND l.op IN ('INSERT', 'UPDATE', 'DELETE')"
     );
     let changes = count(&mut c, &format!("SELECT count(*) FROM ({log}) l"));
-    assert!(changes > 1000, "the writers made {changes} changes");
+    assert!(changes > 300, "the writers made {changes} changes");
     for feed in ["c1", "c2"] {
         let f = format!("SELECT * FROM sink WHERE feed = '{feed}'");
         // the set equals audit.log's for the period, each change exactly once
@@ -373,7 +374,7 @@ fn listen_wakes_a_consumer_at_commit() {
     l.batch_execute("LISTEN audit_feed").unwrap();
     // a table no feed reads: no notification
     c.batch_execute("INSERT INTO b VALUES (1)").unwrap();
-    // a rolled-back change: none either
+    // a rolled-back change: none either (nor from a subtransaction rolled back)
     c.batch_execute("BEGIN; INSERT INTO a VALUES (0); ROLLBACK")
         .unwrap();
     let none = notes(&mut l, Duration::from_millis(500), 10);
@@ -395,7 +396,7 @@ fn listen_wakes_a_consumer_at_commit() {
         .unwrap();
     let got = notes(&mut l, Duration::from_secs(5), 1);
     assert_eq!(got.first().map(|n| n.1.as_str()), Some("public.b"));
-    // a transaction that is prepared announces nothing and is not refused
+    // a prepared transaction is announced at its COMMIT PREPARED
     let prepared: bool = c
         .query_one(
             "SELECT current_setting('max_prepared_transactions')::int > 0",
@@ -406,13 +407,37 @@ fn listen_wakes_a_consumer_at_commit() {
     if prepared {
         c.batch_execute("BEGIN; INSERT INTO a VALUES (10); PREPARE TRANSACTION 'feed_2pc'")
             .unwrap();
+        assert!(notes(&mut l, Duration::from_millis(300), 10).is_empty());
         c.batch_execute("COMMIT PREPARED 'feed_2pc'").unwrap();
+        let got = notes(&mut l, Duration::from_secs(5), 1);
+        assert_eq!(got.first().map(|n| n.1.as_str()), Some("public.a"));
         let rows = count(
             &mut c,
             "SELECT count(*) FROM audit.read_feed('fa') WHERE key = '{\"id\": 10}'",
         );
         assert_eq!(rows, 1, "the prepared transaction's change is read");
     }
+    // the notifier is one background worker for the database, whatever starts it again
+    c.batch_execute("SELECT audit._feed_notifier(), audit._feed_notifier()")
+        .unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_storage_ext feed notifier' AND datname = current_database()"
+        ),
+        1
+    );
+    // terminated (as by a restart), the next read starts it again
+    c.batch_execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'pg_storage_ext feed notifier' AND datname = current_database()")
+        .unwrap();
+    thread::sleep(Duration::from_millis(300));
+    c.batch_execute("SELECT count(*) FROM audit.read_feed('fa')")
+        .unwrap();
+    c.batch_execute("INSERT INTO a VALUES (11)").unwrap();
+    // (a notifier started anew announces the tables of every transaction since the oldest one
+    // running when it was started: more than this change, never less)
+    let got = notes(&mut l, Duration::from_secs(5), 10);
+    assert!(got.iter().any(|n| n.1 == "public.a"), "{got:?}");
 }
 
 #[test]
@@ -582,7 +607,7 @@ fn a_feed_is_its_owners_alone() {
     );
     // the internals that read the log as its owner are not bob's without audit_reader
     for sql in [
-        "SELECT * FROM audit._feed_changes('{1}', NULL)",
+        "SELECT * FROM audit._feed_changes('{1}', '{1}', '{now}', NULL)",
         "SELECT * FROM audit._feed_status()",
         "SELECT audit._feed_mark_broken()",
         "SELECT audit._feed_keep()",

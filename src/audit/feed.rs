@@ -1,0 +1,140 @@
+//! The change feeds' notifier: one background worker per database that has feeds, which every
+//! 20 ms looks for transactions committed since its last look that changed a table a feed reads
+//! (`audit._feed_announce`, SQL) and sends one notification per such table on the channel
+//! `audit_feed`. The writers send nothing: PostgreSQL serialises the commits of notifying
+//! transactions (one lock for the notification queue), which a NOTIFY from every writer would
+//! cost them (docs/audit.md, "Change feed").
+//!
+//! It is started by `audit.create_feed`, `audit.read_feed` and the heartbeat job's self-healing
+//! step (`storage._recover`) when none runs in the database, connected as the extension's owner;
+//! a second one started at the same time leaves at once (an advisory lock), and it leaves when
+//! the database has no feed any more.
+
+use crate::worker::{numbers, one_row, pause, start, unblock_signals};
+use pgrx::bgworkers::{BackgroundWorker, BgWorkerStartTime};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use std::time::Duration;
+
+/// The notifier's `backend_type` in pg_stat_activity.
+const KIND: &str = "pg_storage_ext feed notifier";
+
+/// How often it looks.
+const EVERY: Duration = Duration::from_millis(20);
+
+/// How long it stays without any feed in the database.
+const IDLE: Duration = Duration::from_secs(10);
+
+/// How often it looks whether its database is wanted without connections.
+const WANTED_EVERY: Duration = Duration::from_millis(500);
+
+/// The advisory lock (two int4 keys) one notifier per database holds: "pgse", "feed".
+const LOCK: (i32, i32) = (0x7067_7365, 0x6665_6564);
+
+/// The pid of this database's notifier, started when none runs; None when no worker slot is free
+/// (consumers then find the changes at their next read: docs/audit.md).
+pub(crate) fn notifier() -> Option<i32> {
+    let running = Spi::get_one_with_args::<i32>(
+        "SELECT (SELECT a.pid FROM pg_catalog.pg_stat_activity a \
+                  WHERE a.backend_type OPERATOR(pg_catalog.=) $1 \
+                    AND a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() \
+                  LIMIT 1)",
+        &[KIND.into()],
+    )
+    .unwrap_or_else(|e| crate::error::spi_failed(e));
+    if running.is_some() {
+        return running;
+    }
+    let owner = Spi::get_one::<pg_sys::Oid>(
+        "SELECT (SELECT e.extowner FROM pg_catalog.pg_extension e \
+                  WHERE e.extname OPERATOR(pg_catalog.=) 'pg_storage_ext')",
+    )
+    .unwrap_or_else(|e| crate::error::spi_failed(e))?;
+    // what the caller may not have seen yet: every transaction from its snapshot's xmin on (a
+    // commit between this and the notifier's first look is announced, not lost)
+    let from = Spi::get_one::<String>(
+        "SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::text",
+    )
+    .unwrap_or_else(|e| crate::error::spi_failed(e))?;
+    // SAFETY: a backend global
+    let db = unsafe { pg_sys::MyDatabaseId };
+    start(
+        &format!("{KIND} {}", db.to_u32()),
+        KIND,
+        "pg_storage_ext_feed_notifier_main",
+        pg_sys::Datum::from(0),
+        &format!("{} {} {from}", db.to_u32(), owner.to_u32()),
+        BgWorkerStartTime::RecoveryFinished,
+    )?
+    .wait_for_startup()
+    .ok()
+}
+
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn pg_storage_ext_feed_notifier_main(_arg: pg_sys::Datum) {
+    unblock_signals();
+    let [db, role, from] = numbers(BackgroundWorker::get_extra())[..] else {
+        return;
+    };
+    BackgroundWorker::connect_worker_to_spi_by_oid(
+        Some(pg_sys::Oid::from(db as u32)),
+        Some(pg_sys::Oid::from(role as u32)),
+    );
+    // settings first (a database's or role's search_path never reaches the SQL below), then
+    // the one notifier's lock
+    let alone = one_row(
+        "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false), \
+                pg_catalog.set_config('lock_timeout', '1s', false), \
+                pg_catalog.set_config('application_name', $1, false), \
+                pg_catalog.pg_try_advisory_lock($2, $3)",
+        &[KIND.into(), LOCK.0.into(), LOCK.1.into()],
+        |row| row.get::<bool>(4).ok().flatten().unwrap_or(false),
+    );
+    if !alone {
+        return;
+    }
+    // nothing seen yet from the starter's xmin on
+    let mut since = format!("{from}:{from}:");
+    // no feed for this long: leave (the feed that started it may not have committed yet)
+    let mut without = std::time::Instant::now();
+    let mut looked = std::time::Instant::now();
+    while pause(EVERY) {
+        if looked.elapsed() >= WANTED_EVERY {
+            looked = std::time::Instant::now();
+            if wanted_alone() {
+                return;
+            }
+        }
+        match one_row(
+            "SELECT audit._feed_announce($1::pg_catalog.pg_snapshot)::text",
+            &[since.as_str().into()],
+            |row| row.get::<String>(1).ok().flatten(),
+        ) {
+            Some(next) => {
+                since = next;
+                without = std::time::Instant::now();
+            }
+            None if without.elapsed() > IDLE => return,
+            None => {}
+        }
+    }
+}
+
+/// Whether a session wants the database without other connections: DROP DATABASE, ALTER DATABASE
+/// RENAME or SET TABLESPACE, CREATE DATABASE from it as a template hold (or wait for) a lock on it
+/// stronger than a connection's, and fail after 5 s while another backend is connected. The
+/// notifier leaves then; the next read of a feed, or the heartbeat job, starts it again.
+fn wanted_alone() -> bool {
+    one_row(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_locks l \
+                         WHERE l.locktype OPERATOR(pg_catalog.=) 'object' \
+                           AND l.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_database'::pg_catalog.regclass \
+                           AND l.objid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d \
+                                                                WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()) \
+                           AND l.mode OPERATOR(pg_catalog.=) ANY ('{ShareLock,ExclusiveLock,AccessExclusiveLock}') \
+                           AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid())",
+        &[],
+        |row| row.get::<bool>(1).ok().flatten().unwrap_or(false),
+    )
+}
