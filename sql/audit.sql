@@ -2402,6 +2402,8 @@ REVOKE ALL ON FUNCTION audit._feed_keep() FROM PUBLIC;
 COMMENT ON FUNCTION audit._feed_keep() IS
     'Internal: the time of the oldest logged statement a feed (not broken, within pg_storage_ext.audit_feed_max_lag) has not acknowledged; retention keeps the log from it on.';
 
+COMMENT ON FUNCTION audit._feed_notifier() IS
+    'Internal: the pid of this database''s change feed notifier (the background worker that sends the notifications of LISTEN audit_feed), started when none runs; NULL when no background worker slot is free.';
 GRANT EXECUTE ON FUNCTION audit._feed_notifier(), audit._feed_max_lag(), audit._feed_snapshot(), audit._feed_own(text, text, boolean),
                           audit._feed_tables(text, oid[]), audit._feed_backlog(audit._feed) TO audit_reader;
 

@@ -234,11 +234,11 @@ SELECT parent FROM storage.run_maintenance();
 SELECT count(*) AS old_rows_after FROM audit.log WHERE ts < '2021-01-01';
 SELECT count(*) AS old_partitions FROM storage.partitions('audit._log_statement') WHERE lower_bound < '2021-01-01';
 SELECT count(*) AS old_partitions FROM storage.partitions('audit._log_row') WHERE lower_bound < '2021-01-01';
--- every partition of the log, old and new, has its indexes (statements: id, table, context;
--- rows: key, old key, (ts, id))
+-- every partition of the log, old and new, has its indexes (statements: id, table, context,
+-- transaction; rows: key, old key, statement, (ts, id))
 SELECT h.inhparent::regclass AS log,
        bool_and((SELECT count(*) FROM pg_index x WHERE x.indrelid = h.inhrelid)
-                = 3) AS partitions_indexed
+                = 4) AS partitions_indexed
   FROM pg_inherits h WHERE h.inhparent IN ('audit._log_statement'::regclass, 'audit._log_row'::regclass)
  GROUP BY 1 ORDER BY 1;
 SELECT audit.set_retention(NULL);
