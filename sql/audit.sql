@@ -1966,8 +1966,8 @@ GRANT USAGE ON SCHEMA audit TO PUBLIC;
 COMMENT ON FUNCTION audit._carry_capture(regclass, regclass, text) IS
     'Internal: storage.convert_to_partitioned and undo_partitioning move the capture of an audited table to the new table (same options, history kept, a DDL row tagged with the command).';
 
--- The change feed: named consumers of the log that never skip a commit (docs/audit.md, "Change
--- feed"). A log id is taken when a row is written, not when its transaction commits, so "the ids
+-- The change feed: named consumers of the log that never skip a commit (docs/audit.md, "A change
+-- feed that never skips a commit"). A log id is taken when a row is written, not when its transaction commits, so "the ids
 -- after the last one I saw" misses a long transaction that commits late. A feed remembers instead
 -- a snapshot (pg_snapshot): every transaction visible in it is behind the feed. Reading takes the
 -- current snapshot and makes the transactions visible in it and not in the feed's its window,
@@ -2003,7 +2003,7 @@ COMMENT ON TABLE audit._feed_window IS
 -- Readers work on their own feeds with their own rights (the functions below are SECURITY
 -- INVOKER): a role sees and changes only the feeds of roles it is a member of. What a feed could
 -- forge of its own row costs only itself: the log kept for it is measured on the log, not on its
--- row (audit._feed_horizon).
+-- row (audit._feed_keep).
 ALTER TABLE audit._feed ENABLE ROW LEVEL SECURITY;
 ALTER TABLE audit._feed_window ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own ON audit._feed USING (pg_catalog.pg_has_role(owner, 'MEMBER'));
