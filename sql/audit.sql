@@ -80,8 +80,9 @@ BEGIN
                JOIN (VALUES ('audit._log_statement'::regclass, '_id_idx', 'UNIQUE INDEX %I ON %s (id)'),
                             ('audit._log_statement'::regclass, '_table_idx', 'INDEX %I ON %s (table_oid, ts)'),
                             ('audit._log_statement'::regclass, '_context_idx', 'INDEX %I ON %s (context)'),
-                            -- the change feeds' transactions (audit.read_feed)
-                            ('audit._log_statement'::regclass, '_txid_idx', 'INDEX %I ON %s (txid)'),
+                            -- the change feeds' transactions (audit.read_feed): a feed's tables
+                            -- first, or every table (a skip scan of table_oid)
+                            ('audit._log_statement'::regclass, '_feed_idx', 'INDEX %I ON %s (table_oid, txid)'),
                             -- the log only grows: its hash buckets are packed full
                             ('audit._log_row'::regclass, '_key_idx', 'INDEX %I ON %s USING hash (key_hash) WITH (fillfactor = 100)'),
                             -- the rows of a statement (the change feeds)
@@ -2012,6 +2013,25 @@ CREATE POLICY own ON audit._feed_window
 REVOKE ALL ON audit._feed, audit._feed_window FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON audit._feed, audit._feed_window TO audit_reader;
 
+-- Transaction ids belong to the cluster that assigned them: log rows restored from a dump of
+-- another cluster carry ids this cluster assigns again later. The feeds read only what was
+-- logged since the extension was created here (by CREATE EXTENSION, or by the pg_restore that
+-- re-creates it: this table is not dumped, so a restore sets it anew).
+CREATE TABLE audit._log_epoch (
+    since timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+INSERT INTO audit._log_epoch DEFAULT VALUES;
+REVOKE ALL ON audit._log_epoch FROM PUBLIC;
+GRANT SELECT ON audit._log_epoch TO audit_reader;
+COMMENT ON TABLE audit._log_epoch IS
+    'Internal: when the extension was created in this database (or restored into it): the change feeds read only the log written since (transaction ids of restored rows belong to another cluster).';
+CREATE FUNCTION audit._feed_epoch() RETURNS timestamptz
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT min(since) FROM audit._log_epoch
+$$;
+COMMENT ON FUNCTION audit._feed_epoch() IS
+    'Internal: since when the change feeds read the log (audit._log_epoch).';
+
 -- pg_storage_ext.audit_feed_max_lag (7 days when the library is not loaded in this session)
 CREATE FUNCTION audit._feed_max_lag() RETURNS interval
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -2058,6 +2078,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
      -- make every read scan what committed since it began)
      WHERE ((s.txid >= pg_snapshot_xmax(lo) AND s.txid < pg_snapshot_xmax(hi)) OR s.txid = ANY (ARRAY(SELECT pg_snapshot_xip(lo))))
        AND pg_visible_in_snapshot(s.txid, hi) AND NOT pg_visible_in_snapshot(s.txid, lo)
+       AND s.ts >= audit._feed_epoch()
        -- all tables: those whose changes the log holds, not the log's own settings (DDL rows of
        -- audit.log: audit.set_retention)
        AND CASE WHEN tables IS NULL THEN s.table_oid <> 'audit.log'::regclass ELSE s.table_oid = ANY (tables) END
@@ -2086,7 +2107,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
       JOIN audit._log_statement s ON s.txid = w.txid
       JOIN audit._log_context c ON c.id = s.context
       LEFT JOIN audit._log_row r ON r.statement_id = s.id AND r.ts = s.ts AND s.op IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')
-     WHERE s.txid = ANY (txids)
+     WHERE s.txid = ANY (txids) AND s.ts >= audit._feed_epoch()
        AND CASE WHEN tables IS NULL THEN s.table_oid <> 'audit.log'::regclass ELSE s.table_oid = ANY (tables) END
        -- a TRUNCATE's statement row when it logged no rows; DDL's
        AND (r.id IS NOT NULL OR s.op IN ('TRUNCATE', 'DDL'))
@@ -2119,7 +2140,8 @@ BEGIN
                FROM audit._log_statement s
               WHERE ((s.txid >= pg_snapshot_xmax(since) AND s.txid < pg_snapshot_xmax(cur))
                      OR s.txid = ANY (ARRAY(SELECT pg_snapshot_xip(since))))
-                AND pg_visible_in_snapshot(s.txid, cur) AND NOT pg_visible_in_snapshot(s.txid, since)) AS x
+                AND pg_visible_in_snapshot(s.txid, cur) AND NOT pg_visible_in_snapshot(s.txid, since)
+                AND s.ts >= audit._feed_epoch()) AS x
        JOIN pg_class c ON c.oid = x.table_oid
        JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE EXISTS (SELECT FROM audit._feed f
@@ -2341,17 +2363,34 @@ COMMENT ON FUNCTION audit.drop_feed(text) IS
     'Drops the caller''s feed: the log it kept is left to retention.';
 
 -- What a feed has not acknowledged, measured on the log (not on the feed's row, which its owner
--- can write): its changes, and the commit time of the oldest (its lag), or of the oldest statement
--- of them (what retention must keep). Run as the extension owner, for the feeds of every role.
-CREATE FUNCTION audit._feed_backlog(f audit._feed, OUT changes bigint, OUT oldest timestamptz, OUT oldest_ts timestamptz)
+-- can write): its changes, the commit time of the oldest transaction (its lag: the commit's with
+-- track_commit_timestamp, else the start of its last statement) and the time of the oldest
+-- statement (what retention must keep). With `cap`, from at most that many statements (a lagging
+-- feed costs health() and each scrape no more): `capped` says so, and the figures are then lower
+-- bounds. Run as the extension owner, for the feeds of every role.
+CREATE FUNCTION audit._feed_backlog(f audit._feed, cap bigint DEFAULT NULL,
+                                    OUT changes bigint, OUT oldest timestamptz, OUT oldest_ts timestamptz, OUT capped boolean)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(sum(t.changes), 0)::bigint, min(t.committed_at),
-           (SELECT min(s.ts) FROM audit._log_statement s WHERE s.txid = ANY (array_agg(t.txid)))
-      FROM audit._feed_transactions(f.acked_snapshot, pg_current_snapshot(), f.tables) AS t
+    WITH s AS (
+        SELECT s.txid, s.ts,
+               greatest(coalesce(s.rows, (SELECT count(*) FROM audit._log_row r WHERE r.statement_id = s.id AND r.ts = s.ts)), 1) AS n
+          FROM audit._log_statement s, (SELECT pg_current_snapshot() AS cur) AS c
+         WHERE ((s.txid >= pg_snapshot_xmax(f.acked_snapshot) AND s.txid < pg_snapshot_xmax(c.cur))
+                OR s.txid = ANY (ARRAY(SELECT pg_snapshot_xip(f.acked_snapshot))))
+           AND pg_visible_in_snapshot(s.txid, c.cur) AND NOT pg_visible_in_snapshot(s.txid, f.acked_snapshot)
+           AND s.ts >= audit._feed_epoch()
+           AND CASE WHEN f.tables IS NULL THEN s.table_oid <> 'audit.log'::regclass ELSE s.table_oid = ANY (f.tables) END
+         LIMIT cap),
+         t AS (SELECT s.txid, max(s.ts) AS last_ts FROM s GROUP BY s.txid)
+    SELECT coalesce((SELECT sum(s.n) FROM s), 0)::bigint,
+           (SELECT min(coalesce(CASE WHEN current_setting('track_commit_timestamp')::boolean
+                                     THEN pg_xact_commit_timestamp(t.txid::xid) END, t.last_ts)) FROM t),
+           (SELECT min(s.ts) FROM s),
+           cap IS NOT NULL AND (SELECT count(*) FROM s) >= cap
 $$;
-REVOKE ALL ON FUNCTION audit._feed_backlog(audit._feed) FROM PUBLIC;
-COMMENT ON FUNCTION audit._feed_backlog(audit._feed) IS
-    'Internal: the changes a feed has not acknowledged, the commit time of the oldest, and the time of its oldest statement (measured on the log).';
+REVOKE ALL ON FUNCTION audit._feed_backlog(audit._feed, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION audit._feed_backlog(audit._feed, bigint) IS
+    'Internal: the changes a feed has not acknowledged, the commit time of the oldest transaction of them and the time of their oldest statement (measured on the log); with cap, from at most that many statements (capped: lower bounds).';
 
 CREATE VIEW audit.feeds WITH (security_invoker = true) AS
 SELECT f.name, f.owner::regrole AS owner, f.tables::regclass[] AS tables, f.created_at, f.position,
@@ -2404,19 +2443,20 @@ COMMENT ON FUNCTION audit._feed_keep() IS
 
 COMMENT ON FUNCTION audit._feed_notifier() IS
     'Internal: the pid of this database''s change feed notifier (the background worker that sends the notifications of LISTEN audit_feed), started when none runs; NULL when no background worker slot is free.';
-GRANT EXECUTE ON FUNCTION audit._feed_notifier(), audit._feed_max_lag(), audit._feed_snapshot(), audit._feed_own(text, text, boolean),
-                          audit._feed_tables(text, oid[]), audit._feed_backlog(audit._feed) TO audit_reader;
+GRANT EXECUTE ON FUNCTION audit._feed_notifier(), audit._feed_epoch(), audit._feed_max_lag(), audit._feed_snapshot(), audit._feed_own(text, text, boolean),
+                          audit._feed_tables(text, oid[]), audit._feed_backlog(audit._feed, bigint) TO audit_reader;
 
 -- Every feed's backlog, for health() and the metrics (as the extension owner: the feeds of every
--- role; audit_reader may call it).
+-- role; audit_reader may call it), each from at most 100,000 statements: `capped` feeds lag at
+-- least that much.
 CREATE FUNCTION audit._feed_status()
-RETURNS TABLE (name text, lag_changes bigint, lag_seconds double precision, lag_percent double precision, broken boolean)
+RETURNS TABLE (name text, lag_changes bigint, lag_seconds double precision, lag_percent double precision, broken boolean, capped boolean)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT f.name, b.changes, coalesce(extract(epoch FROM now() - b.oldest), 0)::double precision,
            CASE WHEN f.broken_at IS NOT NULL THEN 100
                 ELSE round((100 * coalesce(extract(epoch FROM now() - b.oldest), 0) / extract(epoch FROM audit._feed_max_lag()))::numeric, 2) END::double precision,
-           f.broken_at IS NOT NULL
-      FROM audit._feed f CROSS JOIN LATERAL audit._feed_backlog(f) AS b
+           f.broken_at IS NOT NULL, b.capped
+      FROM audit._feed f CROSS JOIN LATERAL audit._feed_backlog(f, 100000) AS b
      ORDER BY f.name
 $$;
 REVOKE ALL ON FUNCTION audit._feed_status() FROM PUBLIC;

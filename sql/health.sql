@@ -502,7 +502,8 @@ BEGIN
                   INTO v, d FROM audit.coverage x;
             WHEN 'audit_feed_lag' THEN
                 SELECT coalesce(max(x.lag_percent), 0),
-                       coalesce(string_agg(format('%s: %s changes, %s s behind%s', x.name, x.lag_changes, round(x.lag_seconds::numeric),
+                       coalesce(string_agg(format('%s: %s%s changes, %s%s s behind%s', x.name, CASE WHEN x.capped THEN 'at least ' ELSE '' END, x.lag_changes,
+                                                  CASE WHEN x.capped THEN 'at least ' ELSE '' END, round(x.lag_seconds::numeric),
                                                   CASE WHEN x.broken THEN ' (broken: recreate it)' ELSE '' END), '; '
                                            ORDER BY x.lag_percent DESC, x.name), 'no change feeds')
                   INTO v, d FROM audit._feed_status() x;

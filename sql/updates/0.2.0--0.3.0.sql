@@ -44,6 +44,9 @@ SELECT v.* FROM (VALUES
 -- @new ALTER TABLE storage.custom_metrics ENABLE ALWAYS TRIGGER _stored_sql_guard_truncate;
 -- Audit: change feeds (issue 40). A statement's row records how many rows it logged.
 ALTER TABLE audit._log_statement ADD COLUMN rows integer;
+-- @new CREATE TABLE audit._log_epoch
+-- (the database's log began before the update: its transaction ids are this cluster's)
+INSERT INTO audit._log_epoch (since) VALUES ('-infinity');
 -- @new CREATE TABLE audit._feed (
 -- @new CREATE TABLE audit._feed_window (
 -- @new ALTER TABLE audit._feed ENABLE ROW LEVEL SECURITY

@@ -305,7 +305,7 @@ fn dump_and_restore_keep_the_history() {
         )
         .expect("health after restore")
         .get(0);
-    assert_eq!(health, "27 2 true");
+    assert_eq!(health, "28 2 true");
     let history: Vec<String> = r
         .query(
             "SELECT op FROM audit.history('articles', '{\"id\": 1}') ORDER BY id",

@@ -456,7 +456,8 @@ fn retention_keeps_what_a_lagging_feed_needs() {
     // it lands in the default partition, which maintenance drains into its month
     c.batch_execute(
         "UPDATE audit._log_row SET ts = ts - interval '3 months';
-         UPDATE audit._log_statement SET ts = ts - interval '3 months';",
+         UPDATE audit._log_statement SET ts = ts - interval '3 months';
+         UPDATE audit._log_epoch SET since = since - interval '1 year';",
     )
     .unwrap();
     let months = "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -665,4 +666,55 @@ fn a_feed_is_its_owners_alone() {
         .batch_execute("SELECT audit.drop_feed('alices')")
         .unwrap();
     assert_eq!(count(&mut c, "SELECT count(*) FROM audit._feed"), 2);
+}
+
+/// Log rows restored from another cluster's dump carry transaction ids this cluster assigns again:
+/// they are history, never a feed's changes (audit._log_epoch, set anew by the restore).
+#[test]
+fn restored_rows_are_not_changes() {
+    const DB: &str = "itest_audit_feed_epoch";
+    let mut c = fresh_db(DB);
+    c.batch_execute(
+        "CREATE TABLE t (id int PRIMARY KEY);
+         SELECT audit.enable('t');
+         INSERT INTO t VALUES (0);",
+    )
+    .unwrap();
+    c.batch_execute("SELECT audit.create_feed('f')").unwrap();
+    // twenty restored statements, logged before the extension was created here, under the
+    // transaction ids this cluster assigns next
+    c.batch_execute(
+        "INSERT INTO audit._log_statement (id, ts, txid, table_oid, op, context, detail)
+         SELECT nextval('audit.log_id_seq'), audit._feed_epoch() - interval '1 day',
+                ((pg_current_xact_id()::text::bigint + g)::text)::xid8, 't'::regclass, 'DDL',
+                (SELECT context FROM audit._log_statement WHERE table_oid = 't'::regclass LIMIT 1),
+                '{\"command_tag\": \"restored\"}'
+           FROM generate_series(1, 20) g",
+    )
+    .unwrap();
+    for i in 1..=20 {
+        c.execute("INSERT INTO t VALUES ($1)", &[&i]).unwrap();
+    }
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM audit.read_feed('f', 100000) WHERE op = 'INSERT'"
+        ),
+        20
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM audit.read_feed('f', 100000) WHERE op = 'DDL'"
+        ),
+        0,
+        "a restored row was delivered as a change"
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM audit.feeds WHERE lag_changes <> 20"
+        ),
+        0
+    );
 }
