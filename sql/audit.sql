@@ -423,6 +423,9 @@ DECLARE
     was jsonb;
     now_state jsonb;
     logged boolean;
+    attached text[];
+    part regclass;
+    has_rows boolean;
 BEGIN
     SELECT * INTO t FROM audit._tracked WHERE table_name = rel;
     IF NOT FOUND THEN
@@ -440,8 +443,28 @@ BEGIN
                    -- a partition detached: its rows left the table without a row of the log (and
                    -- are no longer captured); the extension's own maintenance only adds partitions
                    OR (tag = 'ALTER TABLE' AND was ? 'partitions' AND NOT (now_state->'partitions') @> (was->'partitions')));
+    -- a partition attached with rows: they entered the table without a row of the log (the
+    -- extension's own partitions come empty)
+    IF was IS NOT NULL AND tag = 'ALTER TABLE' AND was ? 'partitions' THEN
+        FOR part IN SELECT p.oid::regclass
+                      FROM jsonb_array_elements_text(now_state->'partitions') AS a(x)
+                      JOIN pg_class p ON p.oid = a.x::oid
+                     WHERE NOT (was->'partitions') @> to_jsonb(a.x::oid) AND p.relkind = 'r'
+                       AND storage._citus_kind(p.oid) IS NULL AND pg_relation_size(p.oid) > 0
+                       -- rows the extension moved in from the default partition are no change
+                       AND NOT audit._relocated(p.oid::regclass)
+                     ORDER BY p.oid
+        LOOP
+            EXECUTE format('SELECT EXISTS (SELECT FROM ONLY %s)', part) INTO has_rows;
+            IF has_rows THEN
+                attached := coalesce(attached, '{}') || part::text;
+            END IF;
+        END LOOP;
+        logged := logged OR attached IS NOT NULL;
+    END IF;
     IF logged THEN
-        PERFORM audit._log_ddl(c.oid, n.nspname, c.relname, tag)
+        PERFORM audit._log_ddl(c.oid, n.nspname, c.relname, tag,
+                               CASE WHEN attached IS NOT NULL THEN jsonb_build_object('attached_with_rows', to_jsonb(attached)) END)
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel;
     END IF;
     INSERT INTO audit._ddl_state AS d VALUES (rel, now_state)
@@ -1964,6 +1987,11 @@ COMMENT ON FUNCTION audit.enable(regclass, text[], boolean) IS
 COMMENT ON FUNCTION audit.disable(regclass) IS
     'Stops capture on a table; its history stays. Owner of the table only.';
 GRANT USAGE ON SCHEMA audit TO PUBLIC;
+REVOKE ALL ON FUNCTION audit._attach_moved(text, regclass) FROM PUBLIC;
+COMMENT ON FUNCTION audit._attach_moved(text, regclass) IS
+    'Internal: runs partition maintenance''s ATTACH PARTITION of a child it moved rows into, the child marked as relocated (its rows are not logged as attached).';
+COMMENT ON FUNCTION audit._relocated(regclass) IS
+    'Internal: whether the extension is relocating rows of the relation right now (partition maintenance).';
 COMMENT ON FUNCTION audit._carry_capture(regclass, regclass, text) IS
     'Internal: storage.convert_to_partitioned and undo_partitioning move the capture of an audited table to the new table (same options, history kept, a DDL row tagged with the command).';
 
@@ -1987,7 +2015,11 @@ CREATE TABLE audit._feed (
     last_position bigint NOT NULL DEFAULT 0,
     acked_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     broken_at timestamptz,
-    broken_reason text
+    broken_reason text,
+    -- when the acknowledged snapshot was taken (for a feed from the beginning: its creation), and
+    -- the window's: the feed's lag is measured from it while changes wait
+    acked_snapshot_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    window_snapshot_at timestamptz
 );
 CREATE TABLE audit._feed_window (
     feed text NOT NULL REFERENCES audit._feed ON DELETE CASCADE,
@@ -2001,17 +2033,16 @@ COMMENT ON TABLE audit._feed IS
     'Internal: the change feeds (audit.create_feed): owner, tables (NULL: all audited), the snapshot every transaction visible in is acknowledged, the window being delivered, positions. Read it through audit.feeds; each owner reads and writes only its own rows (row security).';
 COMMENT ON TABLE audit._feed_window IS
     'Internal: the transactions of each feed''s window, by position, until acknowledged (audit.read_feed returns them again until then).';
--- Readers work on their own feeds with their own rights (the functions below are SECURITY
--- INVOKER): a role sees and changes only the feeds of roles it is a member of. What a feed could
--- forge of its own row costs only itself: the log kept for it is measured on the log, not on its
--- row (audit._feed_keep).
+-- The feeds are written by the extension alone (audit._feed_act, as its owner, through
+-- audit._feed_gate, which names the caller); a reader may read the rows of its own feeds (and of
+-- roles it is a member of) and nothing else: no write, and so no lock stronger than a read's.
 ALTER TABLE audit._feed ENABLE ROW LEVEL SECURITY;
 ALTER TABLE audit._feed_window ENABLE ROW LEVEL SECURITY;
-CREATE POLICY own ON audit._feed USING (pg_catalog.pg_has_role(owner, 'MEMBER'));
-CREATE POLICY own ON audit._feed_window
+CREATE POLICY own ON audit._feed FOR SELECT USING (pg_catalog.pg_has_role(owner, 'MEMBER'));
+CREATE POLICY own ON audit._feed_window FOR SELECT
     USING (EXISTS (SELECT FROM audit._feed f WHERE f.name OPERATOR(pg_catalog.=) feed));
 REVOKE ALL ON audit._feed, audit._feed_window FROM PUBLIC;
-GRANT SELECT, INSERT, UPDATE, DELETE ON audit._feed, audit._feed_window TO audit_reader;
+GRANT SELECT ON audit._feed, audit._feed_window TO audit_reader;
 
 -- Transaction ids belong to the cluster that assigned them: log rows restored from a dump of
 -- another cluster carry ids this cluster assigns again later. The feeds read only what was
@@ -2070,8 +2101,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT s.txid,
            coalesce(CASE WHEN current_setting('track_commit_timestamp')::boolean
                          THEN pg_xact_commit_timestamp(s.txid::xid) END, max(s.ts)),
-           -- the rows a statement logged (counted for one logged before 0.3.0), one for DDL
-           sum(greatest(coalesce(s.rows, (SELECT count(*) FROM audit._log_row r WHERE r.statement_id = s.id AND r.ts = s.ts)), 1)),
+           -- the rows a statement logged (counted for one logged before 0.3.0), and the statement
+           -- row of a TRUNCATE or DDL
+           sum(coalesce(s.rows, (SELECT count(*) FROM audit._log_row r WHERE r.statement_id = s.id AND r.ts = s.ts))
+               + CASE WHEN s.op IN ('TRUNCATE', 'DDL') THEN 1 ELSE 0 END),
            max(s.id)
       FROM audit._log_statement s
      -- not visible in lo: begun after it, or in progress then (a long transaction open does not
@@ -2097,21 +2130,30 @@ CREATE FUNCTION audit._feed_changes(txids xid8[], positions bigint[], committed 
 RETURNS TABLE ("position" bigint, txid bigint, committed_at timestamptz, table_name regclass, op text,
                key jsonb, old_row jsonb, new_row jsonb, actor jsonb)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT w.position, s.txid::text::bigint, w.committed_at, s.table_oid::regclass, s.op,
-           CASE WHEN r.id IS NOT NULL
-                THEN coalesce(CASE WHEN s.op = 'UPDATE' THEN r.old_row || r.new_row ELSE r.new_row END, r.old_row) - c.non_key END,
-           coalesce(r.old_row, CASE WHEN s.op = 'TRUNCATE' THEN s.detail END),
-           CASE WHEN s.op = 'UPDATE' THEN r.old_row || r.new_row WHEN s.op = 'DDL' THEN s.detail ELSE r.new_row END,
-           c.actor
-      FROM unnest(txids, positions, committed) AS w(txid, position, committed_at)
-      JOIN audit._log_statement s ON s.txid = w.txid
-      JOIN audit._log_context c ON c.id = s.context
-      LEFT JOIN audit._log_row r ON r.statement_id = s.id AND r.ts = s.ts AND s.op IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')
-     WHERE s.txid = ANY (txids) AND s.ts >= audit._feed_epoch()
-       AND CASE WHEN tables IS NULL THEN s.table_oid <> 'audit.log'::regclass ELSE s.table_oid = ANY (tables) END
-       -- a TRUNCATE's statement row when it logged no rows; DDL's
-       AND (r.id IS NOT NULL OR s.op IN ('TRUNCATE', 'DDL'))
-     ORDER BY w.position, coalesce(r.id, s.id)
+    SELECT c.position, c.txid, c.committed_at, c.table_name, c.op, c.key, c.old_row, c.new_row, c.actor
+      FROM (-- the changed rows
+            SELECT w.position, s.txid::text::bigint AS txid, w.committed_at, s.table_oid::regclass AS table_name, s.op,
+                   coalesce(CASE WHEN s.op = 'UPDATE' THEN r.old_row || r.new_row ELSE r.new_row END, r.old_row) - x.non_key AS key,
+                   r.old_row, CASE WHEN s.op = 'UPDATE' THEN r.old_row || r.new_row ELSE r.new_row END AS new_row,
+                   x.actor, r.id
+              FROM unnest(txids, positions, committed) AS w(txid, position, committed_at)
+              JOIN audit._log_statement s ON s.txid = w.txid
+              JOIN audit._log_context x ON x.id = s.context
+              JOIN audit._log_row r ON r.statement_id = s.id AND r.ts = s.ts
+             WHERE s.txid = ANY (txids) AND s.ts >= audit._feed_epoch() AND s.op IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')
+               AND CASE WHEN tables IS NULL THEN s.table_oid <> 'audit.log'::regclass ELSE s.table_oid = ANY (tables) END
+            UNION ALL
+            -- the statement rows of TRUNCATE ({"rows": n, "partition": ...} as old_row) and DDL
+            -- (as new_row), before the rows a TRUNCATE removed
+            SELECT w.position, s.txid::text::bigint, w.committed_at, s.table_oid::regclass, s.op, NULL,
+                   CASE WHEN s.op = 'TRUNCATE' THEN s.detail END, CASE WHEN s.op = 'DDL' THEN s.detail END,
+                   x.actor, s.id
+              FROM unnest(txids, positions, committed) AS w(txid, position, committed_at)
+              JOIN audit._log_statement s ON s.txid = w.txid
+              JOIN audit._log_context x ON x.id = s.context
+             WHERE s.txid = ANY (txids) AND s.ts >= audit._feed_epoch() AND s.op IN ('TRUNCATE', 'DDL')
+               AND CASE WHEN tables IS NULL THEN s.table_oid <> 'audit.log'::regclass ELSE s.table_oid = ANY (tables) END) AS c
+     ORDER BY c.position, c.id
 $$;
 REVOKE ALL ON FUNCTION audit._feed_changes(xid8[], bigint[], timestamptz[], oid[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit._feed_changes(xid8[], bigint[], timestamptz[], oid[]) TO audit_reader;
@@ -2155,30 +2197,6 @@ REVOKE ALL ON FUNCTION audit._feed_announce(pg_snapshot) FROM PUBLIC;
 COMMENT ON FUNCTION audit._feed_announce(pg_snapshot) IS
     'Internal: the change feed notifier''s look: notifies audit_feed (payload: the table) for each table a feed reads that a transaction committed since snapshot since changed; returns the snapshot looked at, NULL when there is no feed.';
 
--- The caller's own feed, locked; 42704 when it has none of that name, 55000 when it is broken.
-CREATE FUNCTION audit._feed_own(feed_name text, what text, lock boolean) RETURNS audit._feed
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    f audit._feed;
-BEGIN
-    PERFORM audit._require_reader(what, NULL);
-    IF lock THEN
-        SELECT * INTO f FROM audit._feed WHERE name = feed_name FOR UPDATE;
-    ELSE
-        SELECT * INTO f FROM audit._feed WHERE name = feed_name;
-    END IF;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'audit feed "%" does not exist', feed_name
-              USING ERRCODE = 'undefined_object',
-                    DETAIL = 'A feed is seen and used only by its owner (the role that created it) and the roles that are members of it.',
-                    HINT = 'audit.feeds lists your feeds; audit.create_feed makes one.';
-    END IF;
-    RETURN f;
-END
-$$;
-COMMENT ON FUNCTION audit._feed_own(text, text, boolean) IS
-    'Internal: the caller''s feed of that name (locked FOR UPDATE when lock); 42704 when the caller has none.';
-
 -- The tables a feed reads, checked as the caller: audited, and readable (SELECT) by it.
 CREATE FUNCTION audit._feed_tables(what text, tables oid[]) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -2200,6 +2218,117 @@ END
 $$;
 COMMENT ON FUNCTION audit._feed_tables(text, oid[]) IS
     'Internal: refuses (42501) a feed over a table the caller may not SELECT from (all audited tables when NULL).';
+
+-- The error of a feed the caller has not: whether another role has one of that name is not said.
+CREATE FUNCTION audit._feed_missing(feed_name text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION 'audit feed "%" does not exist', feed_name
+          USING ERRCODE = 'undefined_object',
+                DETAIL = 'A feed is seen and used only by its owner (the role that created it) and the roles that are members of it.',
+                HINT = 'audit.feeds lists your feeds; audit.create_feed makes one.';
+END
+$$;
+COMMENT ON FUNCTION audit._feed_missing(text) IS
+    'Internal: raises 42704 for a feed the caller has not (not saying whether another role has one of that name).';
+
+-- What the functions below do as the extension owner, for `caller` (audit._feed_gate names it:
+-- the role that called them). Only the extension owner may run it.
+CREATE FUNCTION audit._feed_act(action text, feed_name text, arg bigint, tables oid[], start text, caller oid)
+RETURNS TABLE (txid xid8, "position" bigint, committed_at timestamptz)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f audit._feed;
+    hi pg_snapshot;
+    made bigint;
+BEGIN
+    IF action = 'create' THEN
+        IF (SELECT count(*) FROM audit._feed x WHERE x.owner = caller) >= 32 THEN
+            RAISE EXCEPTION 'role % has 32 audit feeds already', caller::regrole
+                  USING ERRCODE = 'program_limit_exceeded',
+                        DETAIL = 'Every feed is measured by health() and each scrape of the metrics: a role has at most 32.',
+                        HINT = 'Drop a feed it no longer reads (audit.feeds lists them), or read several tables with one feed.';
+        END IF;
+        BEGIN
+            INSERT INTO audit._feed (name, owner, tables, acked_snapshot)
+            VALUES (feed_name, caller, tables,
+                    -- nothing is visible in '3:3:' (3 is the first ordinary transaction id)
+                    CASE WHEN start = 'beginning' THEN '3:3:'::pg_snapshot ELSE audit._feed_snapshot() END);
+        EXCEPTION WHEN unique_violation THEN
+            RAISE EXCEPTION 'audit feed "%" already exists', feed_name
+                  USING ERRCODE = 'duplicate_object',
+                        DETAIL = 'Feed names are unique in the database (another role''s feed may have it).',
+                        HINT = format('Drop it first if it is yours (SELECT audit.drop_feed(%L);), or choose another name.', feed_name);
+        END;
+        RETURN;
+    END IF;
+    SELECT * INTO f FROM audit._feed x WHERE x.name = feed_name FOR UPDATE;
+    IF NOT FOUND OR NOT pg_has_role(caller, f.owner, 'MEMBER') THEN
+        PERFORM audit._feed_missing(feed_name);
+    END IF;
+    IF action = 'drop' THEN
+        DELETE FROM audit._feed x WHERE x.name = f.name;
+        RETURN;
+    END IF;
+    IF action = 'ack' THEN
+        IF arg IS NULL OR arg < f.position OR arg > f.last_position THEN
+            RAISE EXCEPTION 'position % of audit feed "%" is not one to acknowledge', coalesce(arg::text, 'NULL'), f.name
+                  USING ERRCODE = 'invalid_parameter_value',
+                        DETAIL = format('The feed is acknowledged up to %s; audit.read_feed has returned positions up to %s.', f.position, f.last_position),
+                        HINT = 'Acknowledge the position of the last row you processed.';
+        END IF;
+        DELETE FROM audit._feed_window fw WHERE fw.feed = f.name AND fw.position <= arg;
+        UPDATE audit._feed x
+           SET position = arg, acked_at = now(),
+               -- the whole window acknowledged: the feed is where its snapshot is
+               acked_snapshot = CASE WHEN arg = f.last_position AND f.window_snapshot IS NOT NULL
+                                     THEN f.window_snapshot ELSE f.acked_snapshot END,
+               acked_snapshot_at = CASE WHEN arg = f.last_position AND f.window_snapshot IS NOT NULL
+                                        THEN f.window_snapshot_at ELSE f.acked_snapshot_at END,
+               window_snapshot = CASE WHEN arg = f.last_position THEN NULL ELSE f.window_snapshot END,
+               window_snapshot_at = CASE WHEN arg = f.last_position THEN NULL ELSE f.window_snapshot_at END
+         WHERE x.name = f.name;
+        RETURN;
+    END IF;
+    IF action <> 'read' THEN
+        RAISE EXCEPTION 'unknown audit feed action %', quote_literal(action) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF f.broken_at IS NOT NULL THEN
+        RAISE EXCEPTION 'audit feed "%" is broken', f.name
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    DETAIL = format('%s (since %s): retention may have removed changes it had not acknowledged.',
+                                    f.broken_reason, to_char(f.broken_at, 'YYYY-MM-DD HH24:MI:SS TZ')),
+                    HINT = format('Recreate it and resynchronise its consumer: SELECT audit.drop_feed(%L); SELECT audit.create_feed(%L, ...);', f.name, f.name);
+    END IF;
+    -- a new window when the last one is acknowledged
+    IF f.window_snapshot IS NULL THEN
+        hi := audit._feed_snapshot();
+        INSERT INTO audit._feed_window (feed, position, txid, committed_at, changes)
+        SELECT f.name, f.last_position + row_number() OVER (ORDER BY t.last_id), t.txid, t.committed_at, t.changes
+          FROM audit._feed_transactions(f.acked_snapshot, hi, f.tables) AS t;
+        GET DIAGNOSTICS made = ROW_COUNT;
+        IF made = 0 THEN
+            -- nothing committed since: the feed is where this snapshot is
+            UPDATE audit._feed x SET acked_snapshot = hi, acked_snapshot_at = now() WHERE x.name = f.name;
+            RETURN;
+        END IF;
+        UPDATE audit._feed x SET window_snapshot = hi, window_snapshot_at = now(), last_position = f.last_position + made
+         WHERE x.name = f.name;
+    END IF;
+    -- whole transactions, up to max_changes (arg) changes, at least one transaction
+    RETURN QUERY
+    SELECT w.txid, w.position, w.committed_at
+      FROM (SELECT x.position, x.txid, x.committed_at,
+                   sum(x.changes) OVER (ORDER BY x.position) - x.changes AS before
+              FROM (SELECT * FROM audit._feed_window fw WHERE fw.feed = f.name
+                     ORDER BY fw.position LIMIT arg) AS x) AS w
+     WHERE w.before < arg
+     ORDER BY w.position;
+END
+$$;
+REVOKE ALL ON FUNCTION audit._feed_act(text, text, bigint, oid[], text, oid) FROM PUBLIC;
+COMMENT ON FUNCTION audit._feed_act(text, text, bigint, oid[], text, oid) IS
+    'Internal: a change-feed action (create, read, ack, drop) for the role caller, run as the extension owner (audit._feed_gate calls it, naming the calling role); a read returns the window''s transactions to return now.';
 
 CREATE FUNCTION audit.create_feed(name text, tables regclass[] DEFAULT NULL, start text DEFAULT 'now') RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
@@ -2244,24 +2373,9 @@ BEGIN
         oids := ARRAY(SELECT DISTINCT u.t::oid FROM unnest(tables) AS u(t) ORDER BY 1);
     END IF;
     PERFORM audit._feed_tables('audit.create_feed', oids);
-    IF EXISTS (SELECT FROM audit._feed f WHERE f.name = create_feed.name) THEN
-        RAISE EXCEPTION 'audit feed "%" already exists', create_feed.name
-              USING ERRCODE = 'duplicate_object',
-                    HINT = format('Drop it first (SELECT audit.drop_feed(%L);) or choose another name.', create_feed.name);
-    END IF;
     -- the notifications of LISTEN audit_feed
     PERFORM audit._feed_notifier();
-    BEGIN
-        INSERT INTO audit._feed (name, owner, tables, acked_snapshot)
-        VALUES (create_feed.name, current_user::regrole::oid, oids,
-                -- nothing is visible in '3:3:' (3 is the first ordinary transaction id)
-                CASE WHEN start = 'beginning' THEN '3:3:'::pg_snapshot ELSE audit._feed_snapshot() END);
-    EXCEPTION WHEN unique_violation THEN
-        RAISE EXCEPTION 'audit feed "%" already exists', create_feed.name
-              USING ERRCODE = 'duplicate_object',
-                    DETAIL = 'Another role owns a feed of that name: feed names are unique in the database.',
-                    HINT = 'Choose another name.';
-    END;
+    PERFORM audit._feed_gate('create', create_feed.name, NULL, oids, start);
 END
 $$;
 COMMENT ON FUNCTION audit.create_feed(text, regclass[], text) IS
@@ -2272,54 +2386,32 @@ RETURNS TABLE ("position" bigint, txid bigint, committed_at timestamptz, table_n
                key jsonb, old_row jsonb, new_row jsonb, actor jsonb)
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    f audit._feed;
-    hi pg_snapshot;
-    made bigint;
+    tables oid[];
     txids xid8[];
     positions bigint[];
     committed timestamptz[];
 BEGIN
+    PERFORM audit._require_reader('audit.read_feed', NULL);
     IF max_changes IS NULL OR max_changes < 1 THEN
         RAISE EXCEPTION 'max_changes must be at least 1, got %', coalesce(max_changes::text, 'NULL')
               USING ERRCODE = 'invalid_parameter_value',
                     HINT = 'A read returns whole transactions up to max_changes changes (at least one transaction, whatever its size).';
     END IF;
-    f := audit._feed_own(read_feed.name, 'audit.read_feed', true);
-    IF f.broken_at IS NOT NULL THEN
-        RAISE EXCEPTION 'audit feed "%" is broken', f.name
-              USING ERRCODE = 'object_not_in_prerequisite_state',
-                    DETAIL = format('%s (since %s): retention may have removed changes it had not acknowledged.',
-                                    f.broken_reason, to_char(f.broken_at, 'YYYY-MM-DD HH24:MI:SS TZ')),
-                    HINT = format('Recreate it and resynchronise its consumer: SELECT audit.drop_feed(%L); SELECT audit.create_feed(%L, ...);', f.name, f.name);
+    -- its tables, read as the caller (its own feeds only), checked as the caller: SELECT on each
+    SELECT f.tables INTO tables FROM audit._feed f WHERE f.name = read_feed.name;
+    IF NOT FOUND THEN
+        PERFORM audit._feed_missing(read_feed.name);
     END IF;
-    PERFORM audit._feed_tables('audit.read_feed', f.tables);
+    PERFORM audit._feed_tables('audit.read_feed', tables);
     -- (the notifier is gone after a restart until something starts it)
     PERFORM audit._feed_notifier();
-    -- a new window when the last one is acknowledged
-    IF f.window_snapshot IS NULL THEN
-        hi := audit._feed_snapshot();
-        INSERT INTO audit._feed_window (feed, position, txid, committed_at, changes)
-        SELECT f.name, f.last_position + row_number() OVER (ORDER BY t.last_id), t.txid, t.committed_at, t.changes
-          FROM audit._feed_transactions(f.acked_snapshot, hi, f.tables) AS t;
-        GET DIAGNOSTICS made = ROW_COUNT;
-        IF made = 0 THEN
-            -- nothing committed since: the feed is where this snapshot is
-            UPDATE audit._feed SET acked_snapshot = hi WHERE audit._feed.name = f.name;
-            RETURN;
-        END IF;
-        UPDATE audit._feed SET window_snapshot = hi, last_position = f.last_position + made
-         WHERE audit._feed.name = f.name;
-    END IF;
-    -- whole transactions, up to max_changes changes (at least one transaction)
-    SELECT array_agg(w.txid ORDER BY w.position), array_agg(w.position ORDER BY w.position),
-           array_agg(w.committed_at ORDER BY w.position)
+    SELECT array_agg(g.txid::text::xid8 ORDER BY g.position), array_agg(g.position ORDER BY g.position),
+           array_agg(g.committed_at ORDER BY g.position)
       INTO txids, positions, committed
-      FROM (SELECT x.position, x.txid, x.committed_at,
-                   sum(x.changes) OVER (ORDER BY x.position) - x.changes AS before
-              FROM (SELECT * FROM audit._feed_window fw WHERE fw.feed = f.name
-                     ORDER BY fw.position LIMIT max_changes) AS x) AS w
-     WHERE w.before < max_changes;
-    RETURN QUERY SELECT * FROM audit._feed_changes(txids, positions, committed, f.tables);
+      FROM audit._feed_gate('read', read_feed.name, max_changes, NULL, NULL) AS g;
+    IF txids IS NOT NULL THEN
+        RETURN QUERY SELECT * FROM audit._feed_changes(txids, positions, committed, tables);
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION audit.read_feed(text, int) IS
@@ -2327,24 +2419,9 @@ COMMENT ON FUNCTION audit.read_feed(text, int) IS
 
 CREATE FUNCTION audit.ack_feed(name text, "position" bigint) RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    f audit._feed;
 BEGIN
-    f := audit._feed_own(ack_feed.name, 'audit.ack_feed', true);
-    IF ack_feed.position IS NULL OR ack_feed.position < f.position OR ack_feed.position > f.last_position THEN
-        RAISE EXCEPTION 'position % of audit feed "%" is not one to acknowledge', coalesce(ack_feed.position::text, 'NULL'), f.name
-              USING ERRCODE = 'invalid_parameter_value',
-                    DETAIL = format('The feed is acknowledged up to %s; audit.read_feed has returned positions up to %s.', f.position, f.last_position),
-                    HINT = 'Acknowledge the position of the last row you processed.';
-    END IF;
-    DELETE FROM audit._feed_window fw WHERE fw.feed = f.name AND fw.position <= ack_feed.position;
-    UPDATE audit._feed
-       SET position = ack_feed.position, acked_at = now(),
-           -- the whole window acknowledged: the feed is where its snapshot is
-           acked_snapshot = CASE WHEN ack_feed.position = f.last_position AND f.window_snapshot IS NOT NULL
-                                 THEN f.window_snapshot ELSE f.acked_snapshot END,
-           window_snapshot = CASE WHEN ack_feed.position = f.last_position THEN NULL ELSE f.window_snapshot END
-     WHERE audit._feed.name = f.name;
+    PERFORM audit._require_reader('audit.ack_feed', NULL);
+    PERFORM audit._feed_gate('ack', ack_feed.name, ack_feed.position, NULL, NULL);
 END
 $$;
 COMMENT ON FUNCTION audit.ack_feed(text, bigint) IS
@@ -2352,114 +2429,129 @@ COMMENT ON FUNCTION audit.ack_feed(text, bigint) IS
 
 CREATE FUNCTION audit.drop_feed(name text) RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    f audit._feed;
 BEGIN
-    f := audit._feed_own(drop_feed.name, 'audit.drop_feed', true);
-    DELETE FROM audit._feed WHERE audit._feed.name = f.name;
+    PERFORM audit._require_reader('audit.drop_feed', NULL);
+    PERFORM audit._feed_gate('drop', drop_feed.name, NULL, NULL, NULL);
 END
 $$;
 COMMENT ON FUNCTION audit.drop_feed(text) IS
     'Drops the caller''s feed: the log it kept is left to retention.';
 
--- What a feed has not acknowledged, measured on the log (not on the feed's row, which its owner
--- can write): its changes, the commit time of the oldest transaction (its lag: the commit's with
--- track_commit_timestamp, else the start of its last statement) and the time of the oldest
--- statement (what retention must keep). With `cap`, from at most that many statements (a lagging
--- feed costs health() and each scrape no more): `capped` says so, and the figures are then lower
--- bounds. Run as the extension owner, for the feeds of every role.
-CREATE FUNCTION audit._feed_backlog(f audit._feed, cap bigint DEFAULT NULL,
-                                    OUT changes bigint, OUT oldest timestamptz, OUT oldest_ts timestamptz, OUT capped boolean)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    WITH s AS (
-        SELECT s.txid, s.ts,
-               greatest(coalesce(s.rows, (SELECT count(*) FROM audit._log_row r WHERE r.statement_id = s.id AND r.ts = s.ts)), 1) AS n
-          FROM audit._log_statement s, (SELECT pg_current_snapshot() AS cur) AS c
-         WHERE ((s.txid >= pg_snapshot_xmax(f.acked_snapshot) AND s.txid < pg_snapshot_xmax(c.cur))
-                OR s.txid = ANY (ARRAY(SELECT pg_snapshot_xip(f.acked_snapshot))))
-           AND pg_visible_in_snapshot(s.txid, c.cur) AND NOT pg_visible_in_snapshot(s.txid, f.acked_snapshot)
-           AND s.ts >= audit._feed_epoch()
-           AND CASE WHEN f.tables IS NULL THEN s.table_oid <> 'audit.log'::regclass ELSE s.table_oid = ANY (f.tables) END
-         LIMIT cap),
-         t AS (SELECT s.txid, max(s.ts) AS last_ts FROM s GROUP BY s.txid)
-    SELECT coalesce((SELECT sum(s.n) FROM s), 0)::bigint,
-           (SELECT min(coalesce(CASE WHEN current_setting('track_commit_timestamp')::boolean
-                                     THEN pg_xact_commit_timestamp(t.txid::xid) END, t.last_ts)) FROM t),
-           (SELECT min(s.ts) FROM s),
-           cap IS NOT NULL AND (SELECT count(*) FROM s) >= cap
+-- What a feed has not acknowledged, counted on the log: its changes, and the commit time of the
+-- oldest transaction of them (the commit's with track_commit_timestamp, else the start of its last
+-- statement). For audit.feeds (the caller's own feeds: it counts everything).
+CREATE FUNCTION audit._feed_backlog(f audit._feed, OUT changes bigint, OUT oldest timestamptz)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(sum(t.changes), 0)::bigint, min(t.committed_at)
+      FROM audit._feed_transactions(f.acked_snapshot, pg_current_snapshot(), f.tables) AS t
 $$;
-REVOKE ALL ON FUNCTION audit._feed_backlog(audit._feed, bigint) FROM PUBLIC;
-COMMENT ON FUNCTION audit._feed_backlog(audit._feed, bigint) IS
-    'Internal: the changes a feed has not acknowledged, the commit time of the oldest transaction of them and the time of their oldest statement (measured on the log); with cap, from at most that many statements (capped: lower bounds).';
+COMMENT ON FUNCTION audit._feed_backlog(audit._feed) IS
+    'Internal: the changes a feed has not acknowledged and the commit time of the oldest transaction of them (counted on the log).';
+
+-- Whether a change waits for the feed: its window, or a transaction committed since its snapshot
+-- that changed its tables (the first one found: index scans that stop there).
+CREATE FUNCTION audit._feed_pending(f audit._feed) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT f.window_snapshot IS NOT NULL
+        OR EXISTS (SELECT FROM audit._log_statement s, (SELECT pg_current_snapshot() AS cur) AS c
+                    WHERE s.txid >= pg_snapshot_xmax(f.acked_snapshot) AND s.txid < pg_snapshot_xmax(c.cur)
+                      AND pg_visible_in_snapshot(s.txid, c.cur) AND s.ts >= audit._feed_epoch()
+                      AND CASE WHEN f.tables IS NULL THEN s.table_oid <> 'audit.log'::regclass ELSE s.table_oid = ANY (f.tables) END)
+        OR EXISTS (SELECT FROM audit._log_statement s
+                    WHERE s.txid = ANY (ARRAY(SELECT pg_snapshot_xip(f.acked_snapshot)))
+                      AND pg_visible_in_snapshot(s.txid, pg_current_snapshot()) AND s.ts >= audit._feed_epoch()
+                      AND CASE WHEN f.tables IS NULL THEN s.table_oid <> 'audit.log'::regclass ELSE s.table_oid = ANY (f.tables) END)
+$$;
+COMMENT ON FUNCTION audit._feed_pending(audit._feed) IS
+    'Internal: whether a change waits for the feed (its window, or a transaction committed since its snapshot that changed its tables).';
+
+-- A feed's lag, in seconds: how long since the snapshot it has acknowledged was taken, while a
+-- change waits for it (0 when none does). Read from the extension's own columns and the log's
+-- index, at the cost of a few index probes whatever the backlog.
+CREATE FUNCTION audit._feed_lag(f audit._feed) RETURNS double precision
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN audit._feed_pending(f) THEN greatest(extract(epoch FROM now() - f.acked_snapshot_at), 0)::double precision ELSE 0 END
+$$;
+COMMENT ON FUNCTION audit._feed_lag(audit._feed) IS
+    'Internal: a feed''s lag in seconds: since its acknowledged snapshot was taken, while a change waits for it; 0 when none does.';
 
 CREATE VIEW audit.feeds WITH (security_invoker = true) AS
 SELECT f.name, f.owner::regrole AS owner, f.tables::regclass[] AS tables, f.created_at, f.position,
-       b.changes AS lag_changes,
-       coalesce(extract(epoch FROM now() - b.oldest), 0)::double precision AS lag_seconds,
+       b.changes AS lag_changes, audit._feed_lag(f) AS lag_seconds,
        f.acked_at, f.broken_at IS NOT NULL AS broken, f.broken_reason
   FROM audit._feed f
  CROSS JOIN LATERAL audit._feed_backlog(f) AS b;
 REVOKE ALL ON audit.feeds FROM PUBLIC;
 GRANT SELECT ON audit.feeds TO audit_reader;
 COMMENT ON VIEW audit.feeds IS
-    'The caller''s change feeds: tables (NULL: all audited), acknowledged position, lag (changes committed and not acknowledged, seconds since the oldest of them committed), whether broken (retention went past it: pg_storage_ext.audit_feed_max_lag).';
+    'The caller''s change feeds: tables (NULL: all audited), acknowledged position, lag (changes committed and not acknowledged; seconds since the snapshot it acknowledged was taken while changes wait), whether broken (it lagged past pg_storage_ext.audit_feed_max_lag and retention went on).';
 
--- Feeds whose oldest change not acknowledged committed longer ago than
--- pg_storage_ext.audit_feed_max_lag are marked broken: retention no longer keeps the log for them.
--- Maintenance calls it before the audit log's retention.
+-- Feeds lagging past pg_storage_ext.audit_feed_max_lag are marked broken: retention no longer keeps
+-- the log for them. Feeds whose owner was dropped are dropped. Maintenance calls it before the
+-- audit log's retention.
 CREATE FUNCTION audit._feed_mark_broken() RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f audit._feed;
-    b record;
 BEGIN
-    FOR f IN SELECT * FROM audit._feed WHERE broken_at IS NULL ORDER BY name LOOP
-        b := audit._feed_backlog(f);
-        IF b.oldest < now() - audit._feed_max_lag() THEN
-            UPDATE audit._feed
+    DELETE FROM audit._feed x WHERE NOT EXISTS (SELECT FROM pg_roles r WHERE r.oid = x.owner);
+    FOR f IN SELECT * FROM audit._feed x WHERE x.broken_at IS NULL ORDER BY x.name LOOP
+        IF audit._feed_lag(f) > extract(epoch FROM audit._feed_max_lag()) THEN
+            UPDATE audit._feed x
                SET broken_at = now(),
-                   broken_reason = format('its oldest change not acknowledged committed at %s, longer ago than pg_storage_ext.audit_feed_max_lag (%s)',
-                                          to_char(b.oldest, 'YYYY-MM-DD HH24:MI:SS TZ'), audit._feed_max_lag())
-             WHERE name = f.name;
+                   broken_reason = format('it has not caught up since %s, longer ago than pg_storage_ext.audit_feed_max_lag (%s)',
+                                          to_char(f.acked_snapshot_at, 'YYYY-MM-DD HH24:MI:SS TZ'), audit._feed_max_lag())
+             WHERE x.name = f.name;
         END IF;
     END LOOP;
 END
 $$;
 REVOKE ALL ON FUNCTION audit._feed_mark_broken() FROM PUBLIC;
 COMMENT ON FUNCTION audit._feed_mark_broken() IS
-    'Internal: marks broken the feeds whose oldest change not acknowledged committed longer ago than pg_storage_ext.audit_feed_max_lag.';
+    'Internal: marks broken the feeds lagging past pg_storage_ext.audit_feed_max_lag, and drops the feeds whose owner role was dropped.';
 
--- The time of the oldest logged statement a feed still needs (NULL: none): retention of the log
--- keeps the months from it on. Feeds broken, or lagging past the limit, keep nothing.
+-- The time from which the log holds what the feeds still need (NULL: nothing): retention keeps the
+-- months from it on. A feed needs the statements of the transactions its snapshot did not see:
+-- those running when it was taken (looked up by id) and those begun after (whose statements
+-- started at most a day before it: a statement running for longer straddling a month's end is
+-- the only miss). A feed from the beginning needs everything. Broken feeds, and feeds lagging
+-- past the limit or whose owner is gone, need nothing.
 CREATE FUNCTION audit._feed_keep() RETURNS timestamptz
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT min(b.oldest_ts)
-      FROM audit._feed f CROSS JOIN LATERAL audit._feed_backlog(f) AS b
-     WHERE f.broken_at IS NULL AND b.oldest >= now() - audit._feed_max_lag()
+    SELECT min(least(CASE WHEN pg_snapshot_xmax(f.acked_snapshot) <= '3'::xid8 THEN '-infinity'::timestamptz
+                          ELSE f.acked_snapshot_at - interval '1 day' END,
+                     (SELECT min(s.ts) FROM audit._log_statement s
+                       WHERE s.txid = ANY (ARRAY(SELECT pg_snapshot_xip(f.acked_snapshot)))
+                         AND s.ts >= audit._feed_epoch())))
+      FROM audit._feed f
+     WHERE f.broken_at IS NULL AND EXISTS (SELECT FROM pg_roles r WHERE r.oid = f.owner)
+       AND audit._feed_lag(f) <= extract(epoch FROM audit._feed_max_lag())
 $$;
 REVOKE ALL ON FUNCTION audit._feed_keep() FROM PUBLIC;
 COMMENT ON FUNCTION audit._feed_keep() IS
-    'Internal: the time of the oldest logged statement a feed (not broken, within pg_storage_ext.audit_feed_max_lag) has not acknowledged; retention keeps the log from it on.';
+    'Internal: the time from which the log holds what the change feeds (not broken, within pg_storage_ext.audit_feed_max_lag) have not acknowledged; retention keeps the log from it on.';
 
+COMMENT ON FUNCTION audit._feed_gate(text, text, bigint, oid[], text) IS
+    'Internal: one change-feed action (create, read, ack, drop) for the calling role, run as the extension owner (audit._feed_act) with the caller named; audit.create_feed, read_feed, ack_feed and drop_feed call it.';
 COMMENT ON FUNCTION audit._feed_notifier() IS
     'Internal: the pid of this database''s change feed notifier (the background worker that sends the notifications of LISTEN audit_feed), started when none runs; NULL when no background worker slot is free.';
-GRANT EXECUTE ON FUNCTION audit._feed_notifier(), audit._feed_epoch(), audit._feed_max_lag(), audit._feed_snapshot(), audit._feed_own(text, text, boolean),
-                          audit._feed_tables(text, oid[]), audit._feed_backlog(audit._feed, bigint) TO audit_reader;
+GRANT EXECUTE ON FUNCTION audit._feed_notifier(), audit._feed_gate(text, text, bigint, oid[], text), audit._feed_epoch(),
+                          audit._feed_max_lag(), audit._feed_tables(text, oid[]), audit._feed_backlog(audit._feed),
+                          audit._feed_pending(audit._feed), audit._feed_lag(audit._feed), audit._feed_missing(text) TO audit_reader;
 
--- Every feed's backlog, for health() and the metrics (as the extension owner: the feeds of every
--- role; audit_reader may call it), each from at most 100,000 statements: `capped` feeds lag at
--- least that much.
+-- Every feed's lag, for health() and the metrics (as the extension owner: the feeds of every role;
+-- monitoring roles may call it), a few index probes each.
 CREATE FUNCTION audit._feed_status()
-RETURNS TABLE (name text, lag_changes bigint, lag_seconds double precision, lag_percent double precision, broken boolean, capped boolean)
+RETURNS TABLE (name text, lag_seconds double precision, lag_percent double precision, broken boolean)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT f.name, b.changes, coalesce(extract(epoch FROM now() - b.oldest), 0)::double precision,
+    SELECT f.name, l.lag,
            CASE WHEN f.broken_at IS NOT NULL THEN 100
-                ELSE round((100 * coalesce(extract(epoch FROM now() - b.oldest), 0) / extract(epoch FROM audit._feed_max_lag()))::numeric, 2) END::double precision,
-           f.broken_at IS NOT NULL, b.capped
-      FROM audit._feed f CROSS JOIN LATERAL audit._feed_backlog(f, 100000) AS b
+                ELSE least(round((100 * l.lag / extract(epoch FROM audit._feed_max_lag()))::numeric, 2), 100) END::double precision,
+           f.broken_at IS NOT NULL
+      FROM audit._feed f CROSS JOIN LATERAL (SELECT audit._feed_lag(f) AS lag) AS l
      ORDER BY f.name
 $$;
 REVOKE ALL ON FUNCTION audit._feed_status() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audit._feed_status() TO audit_reader;
+GRANT EXECUTE ON FUNCTION audit._feed_status() TO pg_monitor;
 COMMENT ON FUNCTION audit._feed_status() IS
-    'Internal: every change feed''s backlog (changes, seconds, % of pg_storage_ext.audit_feed_max_lag; 100 when broken), for health() and the metrics.';
+    'Internal: every change feed''s lag (seconds, % of pg_storage_ext.audit_feed_max_lag; 100 when broken), for health() and the metrics (pg_monitor).';

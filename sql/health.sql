@@ -51,7 +51,7 @@ INSERT INTO storage.health_thresholds (check_name, warn, critical, description) 
     ('ssl', 1, NULL, 'client connections over TCP without SSL'),
     ('audit_coverage', 1, NULL, 'audited tables whose capture is not working (audit.coverage)'),
     ('missing_audit_logs', 1, NULL, 'audited tables written since the last snapshot with no log rows since'),
-    ('audit_feed_lag', 50, 100, '% of pg_storage_ext.audit_feed_max_lag the most lagging change feed lags (100: broken, retention no longer keeps its changes); detail: which feed, how many changes'),
+    ('audit_feed_lag', 50, 100, '% of pg_storage_ext.audit_feed_max_lag the most lagging change feed lags (100: broken, retention no longer keeps its changes); detail: each feed and how far behind'),
     ('partition_premake', 1, NULL, 'registered parents short of their premake or with rows in the default partition'),
     ('matview_freshness', 1, NULL, 'registered matviews stale for over twice their interval or whose last refresh failed'),
     ('cron_job_failures', 1, 3, 'failed runs of the extension''s pg_cron jobs in the last hour'),
@@ -164,16 +164,15 @@ BEGIN
     EXCEPTION WHEN insufficient_privilege OR lock_not_available THEN NULL;   -- a held table: skipped this time
     END;
     BEGIN
-        -- the change feeds' backlogs
+        -- the change feeds' lags
         RETURN QUERY
         SELECT x.metric, 'gauge', x.help, jsonb_build_object('feed', f.name), x.v
           FROM audit._feed_status() f
          CROSS JOIN LATERAL (VALUES
-            ('pg_storage_ext_audit_feed_lag_changes', 'changes committed that each change feed has not acknowledged', f.lag_changes::double precision),
-            ('pg_storage_ext_audit_feed_lag_seconds', 'seconds since the oldest change each change feed has not acknowledged committed', f.lag_seconds),
+            ('pg_storage_ext_audit_feed_lag_seconds', 'seconds since each change feed last caught up, while changes wait for it', f.lag_seconds),
             ('pg_storage_ext_audit_feed_broken', 'whether each change feed is broken (1: it lagged past pg_storage_ext.audit_feed_max_lag)',
              CASE WHEN f.broken THEN 1 ELSE 0 END::double precision)) AS x(metric, help, v);
-    EXCEPTION WHEN insufficient_privilege OR lock_not_available THEN NULL;   -- not an audit reader
+    EXCEPTION WHEN insufficient_privilege OR lock_not_available THEN NULL;   -- not a monitoring role
     END;
     RETURN QUERY
     SELECT 'pg_storage_ext_audit_log_rows_total', 'counter', 'rows written to audit.log', '{}'::jsonb,
@@ -502,8 +501,7 @@ BEGIN
                   INTO v, d FROM audit.coverage x;
             WHEN 'audit_feed_lag' THEN
                 SELECT coalesce(max(x.lag_percent), 0),
-                       coalesce(string_agg(format('%s: %s%s changes, %s%s s behind%s', x.name, CASE WHEN x.capped THEN 'at least ' ELSE '' END, x.lag_changes,
-                                                  CASE WHEN x.capped THEN 'at least ' ELSE '' END, round(x.lag_seconds::numeric),
+                       coalesce(string_agg(format('%s: %s s behind%s', x.name, round(x.lag_seconds::numeric),
                                                   CASE WHEN x.broken THEN ' (broken: recreate it)' ELSE '' END), '; '
                                            ORDER BY x.lag_percent DESC, x.name), 'no change feeds')
                   INTO v, d FROM audit._feed_status() x;
@@ -675,7 +673,7 @@ BEGIN
             -- the hint names what this role lacks, never what it has
             d := format('not measured: %s (%s)', SQLERRM, CASE
                 WHEN NOT pg_has_role('pg_monitor', 'USAGE') THEN 'grant pg_monitor to this role'
-                WHEN t.check_name IN ('audit_coverage', 'missing_audit_logs', 'audit_feed_lag') AND NOT pg_has_role('audit_reader', 'USAGE')
+                WHEN t.check_name IN ('audit_coverage', 'missing_audit_logs') AND NOT pg_has_role('audit_reader', 'USAGE')
                     THEN 'grant audit_reader to this role for the audit checks'
                 ELSE 'it needs a privilege pg_monitor does not give: run it as the extension''s owner' END);
         WHEN OTHERS THEN

@@ -594,8 +594,10 @@ BEGIN
                          ARRAY[lo, hi], ARRAY[defid, child::oid]);
         END IF;
     END IF;
-    EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)', cfg.parent, child,
-                   coalesce(quote_literal(lo), 'MINVALUE'), coalesce(quote_literal(hi), 'MAXVALUE'));
+    -- (rows moved in are no change: the audit log's DDL trigger is told so)
+    PERFORM audit._attach_moved(format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)', cfg.parent, child,
+                                       coalesce(quote_literal(lo), 'MINVALUE'), coalesce(quote_literal(hi), 'MAXVALUE')),
+                                child);
     -- Citus distributed the child at ATTACH, copying its rows into shards on the workers: the
     -- copy left in the coordinator's table is dropped
     IF moved > 0 AND storage._citus_kind(child) IS NOT NULL THEN

@@ -96,6 +96,9 @@ extension_sql_file!(
         audit::audit::_delta,
         audit::audit::_configuring_capture,
         audit::audit::_feed_notifier,
+        audit::audit::_feed_gate,
+        audit::audit::_attach_moved,
+        audit::audit::_relocated,
     ]
 );
 

@@ -28,7 +28,7 @@ SELECT v.* FROM (VALUES
     ('archiver', 1, 20, 'WAL segments waiting to be archived while archive_command fails (0 when it works or archive_mode is off); detail: the last failure'),
     ('checkpoints', 20, 50, '% of checkpoints since the last snapshot that were requested (WAL past max_wal_size, CHECKPOINT, backups) rather than timed'),
     ('wal_rate', NULL, NULL, 'bytes of WAL written per second since the last snapshot; detail: the share of max_wal_size one checkpoint_timeout writes at that rate'),
-    ('audit_feed_lag', 50, 100, '% of pg_storage_ext.audit_feed_max_lag the most lagging change feed lags (100: broken, retention no longer keeps its changes); detail: which feed, how many changes'))
+    ('audit_feed_lag', 50, 100, '% of pg_storage_ext.audit_feed_max_lag the most lagging change feed lags (100: broken, retention no longer keeps its changes); detail: each feed and how far behind'))
     AS v(check_name, warn, critical, description)
  WHERE NOT EXISTS (SELECT FROM storage.health_thresholds t WHERE t.check_name = v.check_name);
 -- Health: the query statistics history (issue 39).
@@ -51,8 +51,8 @@ INSERT INTO audit._log_epoch (since) VALUES ('-infinity');
 -- @new CREATE TABLE audit._feed_window (
 -- @new ALTER TABLE audit._feed ENABLE ROW LEVEL SECURITY
 -- @new ALTER TABLE audit._feed_window ENABLE ROW LEVEL SECURITY
--- @new CREATE POLICY own ON audit._feed USING
--- @new CREATE POLICY own ON audit._feed_window
+-- @new CREATE POLICY own ON audit._feed FOR SELECT
+-- @new CREATE POLICY own ON audit._feed_window FOR SELECT
 -- (a second argument: with_query_text)
 DROP FUNCTION storage.health_report_html(interval);
 -- @post-update

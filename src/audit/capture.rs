@@ -515,7 +515,7 @@ pub(super) fn relocating<R>(rels: &[pg_sys::Oid], work: impl FnOnce() -> R) -> R
 }
 
 /// Whether statements on `relid` are relocations by the extension right now.
-fn is_moving(relid: pg_sys::Oid) -> bool {
+pub(super) fn is_moving(relid: pg_sys::Oid) -> bool {
     MOVING.with(|m| m.borrow().contains(&relid))
 }
 

@@ -7,8 +7,8 @@
 //!
 //! It is started by `audit.create_feed`, `audit.read_feed` and the heartbeat job's self-healing
 //! step (`storage._recover`) when none runs in the database, connected as the extension's owner;
-//! a second one started at the same time leaves at once (an advisory lock), and it leaves when
-//! the database has no feed any more.
+//! a second one started at the same time leaves at once, and it leaves when the database has had
+//! no feed for 10 s, or when a session wants the database alone (DROP DATABASE).
 
 use crate::worker::{numbers, one_row, pause, start, unblock_signals};
 use pgrx::bgworkers::{BackgroundWorker, BgWorkerStartTime};
@@ -27,9 +27,6 @@ const IDLE: Duration = Duration::from_secs(10);
 
 /// How often it looks whether its database is wanted without connections.
 const WANTED_EVERY: Duration = Duration::from_millis(500);
-
-/// The advisory lock (two int4 keys) one notifier per database holds: "pgse", "feed".
-const LOCK: (i32, i32) = (0x7067_7365, 0x6665_6564);
 
 /// The pid of this database's notifier, started when none runs; None when no worker slot is free
 /// (consumers then find the changes at their next read: docs/audit.md).
@@ -81,14 +78,18 @@ pub extern "C-unwind" fn pg_storage_ext_feed_notifier_main(_arg: pg_sys::Datum) 
         Some(pg_sys::Oid::from(db as u32)),
         Some(pg_sys::Oid::from(role as u32)),
     );
-    // settings first (a database's or role's search_path never reaches the SQL below), then
-    // the one notifier's lock
+    // settings first (a database's or role's search_path never reaches the SQL below); then one
+    // notifier per database: of two started at once (both connected, so both shown), the one
+    // with the lower pid stays (not an advisory lock, which any session could take first)
     let alone = one_row(
         "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false), \
                 pg_catalog.set_config('lock_timeout', '1s', false), \
                 pg_catalog.set_config('application_name', $1, false), \
-                pg_catalog.pg_try_advisory_lock($2, $3)",
-        &[KIND.into(), LOCK.0.into(), LOCK.1.into()],
+                NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a \
+                             WHERE a.backend_type OPERATOR(pg_catalog.=) $1 \
+                               AND a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() \
+                               AND a.pid OPERATOR(pg_catalog.<) pg_catalog.pg_backend_pid())",
+        &[KIND.into()],
         |row| row.get::<bool>(4).ok().flatten().unwrap_or(false),
     );
     if !alone {
@@ -137,4 +138,47 @@ fn wanted_alone() -> bool {
         &[],
         |row| row.get::<bool>(1).ok().flatten().unwrap_or(false),
     )
+}
+
+/// One change-feed action (`create`, `read`, `ack`, `drop`) for the role calling it: the feed
+/// rows are written by the extension alone (its owner), so this switches to that role for the
+/// action's SQL (`audit._feed_act`), passing who called. Not SECURITY DEFINER, which would hide
+/// the caller: the caller is this function's `current_user`. A `read` returns the transactions
+/// of the feed's window to return now (txid, position, commit time).
+pub(crate) fn act(
+    action: Option<&str>,
+    name: Option<&str>,
+    arg: Option<i64>,
+    tables: Option<Vec<Option<pg_sys::Oid>>>,
+    start: Option<&str>,
+) -> Vec<(i64, i64, pgrx::datum::TimestampWithTimeZone)> {
+    let caller = crate::privilege::current_user();
+    crate::privilege::as_owner(|| {
+        Spi::connect(|client| {
+            client
+                .select(
+                    "SELECT a.txid::pg_catalog.text::pg_catalog.int8, a.\"position\", a.committed_at \
+                       FROM audit._feed_act($1, $2, $3, $4, $5, $6) AS a",
+                    None,
+                    &[
+                        action.into(),
+                        name.into(),
+                        arg.into(),
+                        tables.into(),
+                        start.into(),
+                        caller.into(),
+                    ],
+                )?
+                .map(|row| {
+                    Ok((
+                        row.get::<i64>(1)?.unwrap_or_default(),
+                        row.get::<i64>(2)?.unwrap_or_default(),
+                        row.get::<pgrx::datum::TimestampWithTimeZone>(3)?
+                            .unwrap_or_else(|| crate::error::internal("a window without a time")),
+                    ))
+                })
+                .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+        })
+        .unwrap_or_else(|e| crate::error::spi_failed(e))
+    })
 }

@@ -16,6 +16,7 @@ use pgrx::prelude::*;
 #[pg_schema]
 mod audit {
     use crate::ident::Regclass;
+    use pgrx::pg_sys;
     use pgrx::prelude::*;
 
     /// Starts (or updates the options of) row-change capture on a table.
@@ -66,6 +67,49 @@ mod audit {
     #[search_path(pg_catalog, pg_temp)]
     fn _feed_notifier() -> Option<i32> {
         super::feed::notifier()
+    }
+
+    /// Internal: runs `command`, the ATTACH PARTITION of `child` by the extension's partition
+    /// maintenance after it moved the child's rows in from the default partition, with `child`
+    /// marked as relocated: the DDL event trigger does not log those rows as attached
+    /// ([`_relocated`]). Not executable by PUBLIC.
+    #[pg_extern(volatile)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn _attach_moved(command: &str, child: Regclass) {
+        super::capture::relocating(&[child.0], || {
+            Spi::run(command).unwrap_or_else(|e| crate::error::spi_failed(e))
+        })
+    }
+
+    /// Internal: whether the extension is relocating rows of `rel` right now (its partition
+    /// maintenance; set only by its own code, never from SQL).
+    #[pg_extern(volatile)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn _relocated(rel: Regclass) -> bool {
+        super::capture::is_moving(rel.0)
+    }
+
+    /// Internal: one change-feed action for the calling role (audit.create_feed, read_feed,
+    /// ack_feed, drop_feed call it): run as the extension owner, who alone writes the feeds,
+    /// with the caller named.
+    #[pg_extern(volatile)]
+    #[search_path(pg_catalog, pg_temp)]
+    #[allow(clippy::type_complexity)]
+    fn _feed_gate(
+        action: Option<&str>,
+        name: Option<&str>,
+        arg: Option<i64>,
+        tables: Option<Vec<Option<pg_sys::Oid>>>,
+        start: Option<&str>,
+    ) -> TableIterator<
+        'static,
+        (
+            name!(txid, i64),
+            name!(position, i64),
+            name!(committed_at, pgrx::datum::TimestampWithTimeZone),
+        ),
+    > {
+        TableIterator::new(super::feed::act(action, name, arg, tables, start))
     }
 
     /// Internal: the members of new_row whose values differ from old_row's, as jsonb `=`
