@@ -75,3 +75,32 @@ pub fn is_superuser(role: &str) -> bool {
         .expect("role")
         .get(0)
 }
+
+/// An error as a line for an assertion's message: SQLSTATE, message and detail when it is the
+/// server's, else the client's text.
+pub fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => format!(
+            "{}: {} ({})",
+            d.code().code(),
+            d.message(),
+            d.detail().unwrap_or("")
+        ),
+        None => e.to_string(),
+    }
+}
+
+/// The single bigint a query returns (a count).
+pub fn count(c: &mut Client, sql: &str) -> i64 {
+    c.query_one(sql, &[]).expect(sql).get(0)
+}
+
+/// The SQLSTATE of the error a statement must raise (it fails the test when the statement runs).
+pub fn sqlstate(c: &mut Client, sql: &str) -> String {
+    let err = c
+        .batch_execute(sql)
+        .expect_err(&format!("must be refused: {sql}"));
+    err.code()
+        .map(|s| s.code().to_owned())
+        .unwrap_or_else(|| describe(&err))
+}

@@ -6,7 +6,7 @@
 //! a lagging feed has not acknowledged until the feed passes pg_storage_ext.audit_feed_max_lag;
 //! and a feed is its owner's alone.
 
-use pg_storage_integration::{connect, connect_as, fresh_db};
+use pg_storage_integration::{connect, connect_as, count, describe, fresh_db, sqlstate};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::Client;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -14,21 +14,6 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-fn describe(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(d) => format!(
-            "{}: {} ({})",
-            d.code().code(),
-            d.message(),
-            d.detail().unwrap_or("")
-        ),
-        None => e.to_string(),
-    }
-}
-
-fn count(c: &mut Client, sql: &str) -> i64 {
-    c.query_one(sql, &[]).expect(sql).get(0)
-}
 
 /// The notifications `l` receives within `wait` (at most `max`): (channel, payload).
 fn notes(l: &mut Client, wait: Duration, max: usize) -> Vec<(String, String)> {
@@ -44,14 +29,6 @@ fn notes(l: &mut Client, wait: Duration, max: usize) -> Vec<(String, String)> {
     out
 }
 
-fn sqlstate(c: &mut Client, sql: &str) -> String {
-    let err = c
-        .batch_execute(sql)
-        .expect_err(&format!("must be refused: {sql}"));
-    err.code()
-        .map(|s| s.code().to_owned())
-        .unwrap_or_else(|| describe(&err))
-}
 
 /// xorshift: the writers' choices, reproducible per writer.
 struct Rng(u64);

@@ -3,41 +3,18 @@
 //! keeps the trail, and under concurrent writers with maintenance draining a default partition
 //! every second the log counts exactly the committed changes and replays to the live rows.
 
-use pg_storage_integration::{connect, connect_as, fresh_db};
+use pg_storage_integration::{connect, connect_as, count, describe, fresh_db, sqlstate};
 use postgres::Client;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-fn describe(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(d) => format!(
-            "{}: {} ({})",
-            d.code().code(),
-            d.message(),
-            d.detail().unwrap_or("")
-        ),
-        None => e.to_string(),
-    }
-}
-
-fn count(c: &mut Client, sql: &str) -> i64 {
-    c.query_one(sql, &[]).expect(sql).get(0)
-}
 
 fn text(c: &mut Client, sql: &str) -> Option<String> {
     c.query_one(sql, &[]).expect(sql).get(0)
 }
 
-fn sqlstate(c: &mut Client, sql: &str) -> String {
-    let err = c
-        .batch_execute(sql)
-        .expect_err(&format!("must be refused: {sql}"));
-    err.code()
-        .map(|s| s.code().to_owned())
-        .unwrap_or_else(|| describe(&err))
-}
 
 #[test]
 fn capture_obeys_the_configuration() {

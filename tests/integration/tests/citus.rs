@@ -991,6 +991,10 @@ fn migrations_reach_the_shards() {
 #[ignore = "the Citus tier: make test runs it with the vendored Citus"]
 fn every_public_function_has_a_decision_on_citus() {
     const DECISIONS: &[(&str, &str)] = &[
+        ("audit.ack_feed", "this node"),
+        ("audit.create_feed", "this node"),
+        ("audit.drop_feed", "this node"),
+        ("audit.read_feed", "this node"),
         ("audit.disable", "works"),
         ("audit.enable", "works"),
         ("audit.history", "works"),
