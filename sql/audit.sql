@@ -2357,17 +2357,13 @@ BEGIN
                         HINT = 'Pass tables => NULL for every audited table.';
         END IF;
         FOREACH t IN ARRAY tables LOOP
+            PERFORM storage._refuse_on_citus(t, 'audit.create_feed',
+                'The changes of a Citus table are logged where its rows are (a distributed table''s on the workers that hold its shards), each node in its own transactions: a feed on the coordinator would miss them. Read a feed on each worker, or use Citus''s change data capture.');
             IF NOT EXISTS (SELECT FROM audit._tracked tr WHERE tr.table_name = t) THEN
                 RAISE EXCEPTION 'table % is not audited', t
                       USING ERRCODE = 'invalid_parameter_value',
                             DETAIL = 'A feed reads the changes audit.log holds: only audited tables have them.',
                             HINT = format('Its owner can start capture: SELECT audit.enable(%L);', t::text);
-            END IF;
-            IF storage._citus_kind(t) IS NOT NULL THEN
-                RAISE EXCEPTION 'table % is a Citus table', t
-                      USING ERRCODE = 'feature_not_supported',
-                            DETAIL = 'The changes of a Citus table''s rows are logged on the workers that hold its shards, each with its own transactions.',
-                            HINT = 'Read a feed on each worker, or use Citus''s logical replication (CDC) for distributed tables.';
             END IF;
         END LOOP;
         oids := ARRAY(SELECT DISTINCT u.t::oid FROM unnest(tables) AS u(t) ORDER BY 1);
@@ -2537,7 +2533,8 @@ COMMENT ON FUNCTION audit._feed_notifier() IS
     'Internal: the pid of this database''s change feed notifier (the background worker that sends the notifications of LISTEN audit_feed), started when none runs; NULL when no background worker slot is free.';
 GRANT EXECUTE ON FUNCTION audit._feed_notifier(), audit._feed_gate(text, text, bigint, oid[], text), audit._feed_epoch(),
                           audit._feed_max_lag(), audit._feed_tables(text, oid[]), audit._feed_backlog(audit._feed),
-                          audit._feed_pending(audit._feed), audit._feed_lag(audit._feed), audit._feed_missing(text) TO audit_reader;
+                          audit._feed_pending(audit._feed), audit._feed_lag(audit._feed), audit._feed_missing(text),
+                          storage._refuse_on_citus(regclass, text, text) TO audit_reader;
 
 -- Every feed's lag, for health() and the metrics (as the extension owner: the feeds of every role;
 -- monitoring roles may call it), a few index probes each.

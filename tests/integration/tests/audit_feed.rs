@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-
 /// The notifications `l` receives within `wait` (at most `max`): (channel, payload).
 fn notes(l: &mut Client, wait: Duration, max: usize) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -28,7 +27,6 @@ fn notes(l: &mut Client, wait: Duration, max: usize) -> Vec<(String, String)> {
     }
     out
 }
-
 
 /// xorshift: the writers' choices, reproducible per writer.
 struct Rng(u64);

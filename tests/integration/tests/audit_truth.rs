@@ -10,11 +10,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-
 fn text(c: &mut Client, sql: &str) -> Option<String> {
     c.query_one(sql, &[]).expect(sql).get(0)
 }
-
 
 #[test]
 fn capture_obeys_the_configuration() {

@@ -84,6 +84,19 @@ fn wrong_on_citus_tables_refuses_at_once() {
         "storage.convert_to_partitioned",
         "distributed",
     );
+    // a change feed reads this node's log: a Citus table's changes are logged where its rows are
+    refused(
+        &mut c,
+        "SELECT audit.create_feed('ct_feed', '{ct_items}')",
+        "audit.create_feed",
+        "distributed",
+    );
+    refused(
+        &mut c,
+        "SELECT audit.create_feed('ct_feed', '{ct_ref}')",
+        "audit.create_feed",
+        "reference",
+    );
 
     // the coordinator's own tables are audited as anywhere
     c.batch_execute(
@@ -99,6 +112,17 @@ fn wrong_on_citus_tables_refuses_at_once() {
         ),
         2
     );
+    // a feed over the coordinator's own table works as anywhere
+    c.batch_execute("SELECT audit.create_feed('ct_feed', '{ct_local}')")
+        .expect("a feed over a coordinator-local table");
+    c.batch_execute("INSERT INTO ct_local VALUES (2, 'c')")
+        .expect("a change it reads");
+    assert_eq!(
+        one::<i64>(&mut c, "SELECT count(*) FROM audit.read_feed('ct_feed')"),
+        1
+    );
+    c.batch_execute("SELECT audit.drop_feed('ct_feed')")
+        .expect("drop the feed");
     c.batch_execute("SELECT audit.disable('ct_local'); DROP TABLE ct_items, ct_ref, ct_local;")
         .expect("cleanup");
 }
