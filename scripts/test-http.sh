@@ -370,7 +370,7 @@ CONF
 as_user "$bin/pg_ctl" -D "$dir/standby" -l "$dir/standby.log" -w start >/dev/null || fail "the standby did not start: $(tail -5 "$dir/standby.log")"
 sq() { "$bin/psql" -h 127.0.0.1 -p "$sport" -U postgres -d postgres -X -q -At -c "$1" 2>&1; }
 [ "$(sq "SELECT pg_is_in_recovery()")" = t ] || fail "the standby is not in recovery"
-[ "$(sq "SELECT count(*) FROM storage.health() WHERE status IN ('ok', 'warning', 'critical', 'unknown')")" = 25 ] ||
+[ "$(sq "SELECT count(*) FROM storage.health() WHERE status IN ('ok', 'warning', 'critical', 'unknown')")" = 26 ] ||
   fail "health() on the standby: $(sq "SELECT * FROM storage.health()")"
 [ "$(sq "SELECT status FROM storage.health() WHERE check_name = 'replication_lag'")" = ok ] ||
   fail "replication_lag on a caught-up standby: $(sq "SELECT status, detail FROM storage.health() WHERE check_name = 'replication_lag'")"

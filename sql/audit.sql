@@ -424,8 +424,6 @@ DECLARE
     now_state jsonb;
     logged boolean;
     attached text[];
-    part regclass;
-    has_rows boolean;
 BEGIN
     SELECT * INTO t FROM audit._tracked WHERE table_name = rel;
     IF NOT FOUND THEN
@@ -446,25 +444,21 @@ BEGIN
     -- a partition attached with rows: they entered the table without a row of the log (the
     -- extension's own partitions come empty)
     IF was IS NOT NULL AND tag = 'ALTER TABLE' AND was ? 'partitions' THEN
-        FOR part IN SELECT p.oid::regclass
-                      FROM jsonb_array_elements_text(now_state->'partitions') AS a(x)
-                      JOIN pg_class p ON p.oid = a.x::oid
-                     WHERE NOT (was->'partitions') @> to_jsonb(a.x::oid) AND p.relkind = 'r'
-                       AND storage._citus_kind(p.oid) IS NULL AND pg_relation_size(p.oid) > 0
-                       -- rows the extension moved in from the default partition are no change
-                       AND NOT audit._relocated(p.oid::regclass)
-                     ORDER BY p.oid
-        LOOP
-            EXECUTE format('SELECT EXISTS (SELECT FROM ONLY %s)', part) INTO has_rows;
-            IF has_rows THEN
-                attached := coalesce(attached, '{}') || part::text;
-            END IF;
-        END LOOP;
+        -- (by its size, not by reading it: a snapshot older than the ATTACH's own would miss
+        -- rows; a table of another kind, a foreign one, may hold rows whatever its size)
+        SELECT array_agg(p.oid::regclass::text ORDER BY p.oid) INTO attached
+          FROM jsonb_array_elements_text(now_state->'partitions') AS a(x)
+          JOIN pg_class p ON p.oid = a.x::oid
+         WHERE NOT (was->'partitions') @> to_jsonb(a.x::oid)
+           AND (p.relkind <> 'r' OR pg_relation_size(p.oid) > 0)
+           AND storage._citus_kind(p.oid) IS NULL
+           -- rows the extension moved in from the default partition are no change
+           AND NOT audit._relocated(p.oid::regclass);
         logged := logged OR attached IS NOT NULL;
     END IF;
     IF logged THEN
         PERFORM audit._log_ddl(c.oid, n.nspname, c.relname, tag,
-                               CASE WHEN attached IS NOT NULL THEN jsonb_build_object('attached_with_rows', to_jsonb(attached)) END)
+                               CASE WHEN attached IS NOT NULL THEN jsonb_build_object('attached', to_jsonb(attached)) END)
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel;
     END IF;
     INSERT INTO audit._ddl_state AS d VALUES (rel, now_state)
@@ -1825,6 +1819,9 @@ BEGIN
     PERFORM audit._log_ddl(new::oid, s.nspname, c.relname, command)
        FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
       WHERE c.oid = old;
+    -- a change feed over the table reads the new one (its old changes stay under the old OID)
+    UPDATE audit._feed f SET tables = array_append(f.tables, new::oid)
+     WHERE old::oid = ANY (f.tables) AND NOT new::oid = ANY (f.tables);
     RETURN true;
 END
 $$;
@@ -2038,7 +2035,7 @@ COMMENT ON TABLE audit._feed_window IS
 -- roles it is a member of) and nothing else: no write, and so no lock stronger than a read's.
 ALTER TABLE audit._feed ENABLE ROW LEVEL SECURITY;
 ALTER TABLE audit._feed_window ENABLE ROW LEVEL SECURITY;
-CREATE POLICY own ON audit._feed FOR SELECT USING (pg_catalog.pg_has_role(owner, 'MEMBER'));
+CREATE POLICY own ON audit._feed FOR SELECT USING (pg_catalog.pg_has_role(owner, 'USAGE'));
 CREATE POLICY own ON audit._feed_window FOR SELECT
     USING (EXISTS (SELECT FROM audit._feed f WHERE f.name OPERATOR(pg_catalog.=) feed));
 REVOKE ALL ON audit._feed, audit._feed_window FROM PUBLIC;
@@ -2095,7 +2092,7 @@ COMMENT ON FUNCTION audit._feed_snapshot() IS
 -- (all when NULL), in the order of their last log id, with their commit time (track_commit_timestamp
 -- on: the commit's; otherwise the start of its last logged statement) and their changes (rows, or
 -- one for a statement that logged none: DDL, an unlogged TRUNCATE).
-CREATE FUNCTION audit._feed_transactions(lo pg_snapshot, hi pg_snapshot, tables oid[])
+CREATE FUNCTION audit._feed_transactions(lo pg_snapshot, hi pg_snapshot, tables oid[], excluded oid[] DEFAULT '{}')
 RETURNS TABLE (txid xid8, committed_at timestamptz, changes bigint, last_id bigint)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT s.txid,
@@ -2114,19 +2111,20 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
        AND s.ts >= audit._feed_epoch()
        -- all tables: those whose changes the log holds, not the log's own settings (DDL rows of
        -- audit.log: audit.set_retention)
-       AND CASE WHEN tables IS NULL THEN s.table_oid <> 'audit.log'::regclass ELSE s.table_oid = ANY (tables) END
+       AND CASE WHEN tables IS NULL THEN s.table_oid <> 'audit.log'::regclass AND s.table_oid <> ALL (excluded)
+                ELSE s.table_oid = ANY (tables) END
      GROUP BY s.txid
      ORDER BY max(s.id)
 $$;
-REVOKE ALL ON FUNCTION audit._feed_transactions(pg_snapshot, pg_snapshot, oid[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audit._feed_transactions(pg_snapshot, pg_snapshot, oid[]) TO audit_reader;
-COMMENT ON FUNCTION audit._feed_transactions(pg_snapshot, pg_snapshot, oid[]) IS
-    'Internal: the transactions committed after snapshot lo and visible in hi that changed the tables (NULL: all), in the order of their last log id, with commit time and number of changes.';
+REVOKE ALL ON FUNCTION audit._feed_transactions(pg_snapshot, pg_snapshot, oid[], oid[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit._feed_transactions(pg_snapshot, pg_snapshot, oid[], oid[]) TO audit_reader;
+COMMENT ON FUNCTION audit._feed_transactions(pg_snapshot, pg_snapshot, oid[], oid[]) IS
+    'Internal: the transactions committed after snapshot lo and visible in hi that changed the tables (NULL: all but the excluded), in the order of their last log id, with commit time and number of changes.';
 
 -- The changes of the transactions of a window (txids, with their positions and commit times) to
 -- the tables (NULL: all), as audit.read_feed returns them: by position, then in log order. Run as
 -- the extension owner: the actor is not readable by audit_reader on its own.
-CREATE FUNCTION audit._feed_changes(txids xid8[], positions bigint[], committed timestamptz[], tables oid[])
+CREATE FUNCTION audit._feed_changes(txids xid8[], positions bigint[], committed timestamptz[], tables oid[], excluded oid[] DEFAULT '{}')
 RETURNS TABLE ("position" bigint, txid bigint, committed_at timestamptz, table_name regclass, op text,
                key jsonb, old_row jsonb, new_row jsonb, actor jsonb)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -2141,7 +2139,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
               JOIN audit._log_context x ON x.id = s.context
               JOIN audit._log_row r ON r.statement_id = s.id AND r.ts = s.ts
              WHERE s.txid = ANY (txids) AND s.ts >= audit._feed_epoch() AND s.op IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')
-               AND CASE WHEN tables IS NULL THEN s.table_oid <> 'audit.log'::regclass ELSE s.table_oid = ANY (tables) END
+               AND CASE WHEN tables IS NULL THEN s.table_oid <> 'audit.log'::regclass AND s.table_oid <> ALL (excluded)
+                        ELSE s.table_oid = ANY (tables) END
             UNION ALL
             -- the statement rows of TRUNCATE ({"rows": n, "partition": ...} as old_row) and DDL
             -- (as new_row), before the rows a TRUNCATE removed
@@ -2152,13 +2151,14 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
               JOIN audit._log_statement s ON s.txid = w.txid
               JOIN audit._log_context x ON x.id = s.context
              WHERE s.txid = ANY (txids) AND s.ts >= audit._feed_epoch() AND s.op IN ('TRUNCATE', 'DDL')
-               AND CASE WHEN tables IS NULL THEN s.table_oid <> 'audit.log'::regclass ELSE s.table_oid = ANY (tables) END) AS c
+               AND CASE WHEN tables IS NULL THEN s.table_oid <> 'audit.log'::regclass AND s.table_oid <> ALL (excluded)
+                        ELSE s.table_oid = ANY (tables) END) AS c
      ORDER BY c.position, c.id
 $$;
-REVOKE ALL ON FUNCTION audit._feed_changes(xid8[], bigint[], timestamptz[], oid[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audit._feed_changes(xid8[], bigint[], timestamptz[], oid[]) TO audit_reader;
-COMMENT ON FUNCTION audit._feed_changes(xid8[], bigint[], timestamptz[], oid[]) IS
-    'Internal: the logged changes of a window''s transactions (with their positions and commit times) to the tables (NULL: all), as audit.read_feed returns them.';
+REVOKE ALL ON FUNCTION audit._feed_changes(xid8[], bigint[], timestamptz[], oid[], oid[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit._feed_changes(xid8[], bigint[], timestamptz[], oid[], oid[]) TO audit_reader;
+COMMENT ON FUNCTION audit._feed_changes(xid8[], bigint[], timestamptz[], oid[], oid[]) IS
+    'Internal: the logged changes of a window''s transactions (with their positions and commit times) to the tables (NULL: all but the excluded), as audit.read_feed returns them.';
 
 -- The notifier's look (src/audit/feed.rs, every 20 ms): one notification on audit_feed per table a
 -- feed reads that a transaction committed since snapshot `since` changed (payload: the table's
@@ -2219,6 +2219,18 @@ $$;
 COMMENT ON FUNCTION audit._feed_tables(text, oid[]) IS
     'Internal: refuses (42501) a feed over a table the caller may not SELECT from (all audited tables when NULL).';
 
+-- The audited tables an all-tables feed of `role` leaves out: those that exist and that it may not
+-- read (a dropped table's changes stay in, as its history does).
+CREATE FUNCTION audit._feed_excluded(role oid) RETURNS oid[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(t.table_name::oid ORDER BY t.table_name::oid), '{}')
+      FROM audit._tracked t
+     WHERE EXISTS (SELECT FROM pg_class c WHERE c.oid = t.table_name)
+       AND NOT has_table_privilege(role, t.table_name, 'SELECT')
+$$;
+COMMENT ON FUNCTION audit._feed_excluded(oid) IS
+    'Internal: the audited tables (that exist) a role may not read: an all-tables feed of that role leaves them out.';
+
 -- The error of a feed the caller has not: whether another role has one of that name is not said.
 CREATE FUNCTION audit._feed_missing(feed_name text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -2241,6 +2253,7 @@ DECLARE
     f audit._feed;
     hi pg_snapshot;
     made bigint;
+    excluded oid[];
 BEGIN
     IF action = 'create' THEN
         IF (SELECT count(*) FROM audit._feed x WHERE x.owner = caller) >= 32 THEN
@@ -2263,7 +2276,7 @@ BEGIN
         RETURN;
     END IF;
     SELECT * INTO f FROM audit._feed x WHERE x.name = feed_name FOR UPDATE;
-    IF NOT FOUND OR NOT pg_has_role(caller, f.owner, 'MEMBER') THEN
+    IF NOT FOUND OR NOT pg_has_role(caller, f.owner, 'USAGE') THEN
         PERFORM audit._feed_missing(feed_name);
     END IF;
     IF action = 'drop' THEN
@@ -2300,12 +2313,23 @@ BEGIN
                                     f.broken_reason, to_char(f.broken_at, 'YYYY-MM-DD HH24:MI:SS TZ')),
                     HINT = format('Recreate it and resynchronise its consumer: SELECT audit.drop_feed(%L); SELECT audit.create_feed(%L, ...);', f.name, f.name);
     END IF;
-    -- a new window when the last one is acknowledged
+    -- lagging past the limit, it is broken even before maintenance says so (retention may have
+    -- gone past it: a row lock held on the feed keeps maintenance from marking it)
+    IF audit._feed_lag(f) > extract(epoch FROM audit._feed_max_lag()) THEN
+        RAISE EXCEPTION 'audit feed "%" is broken', f.name
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    DETAIL = format('It has not caught up since %s, longer ago than pg_storage_ext.audit_feed_max_lag (%s): retention may have removed changes it had not acknowledged.',
+                                    to_char(f.acked_snapshot_at, 'YYYY-MM-DD HH24:MI:SS TZ'), audit._feed_max_lag()),
+                    HINT = format('Recreate it and resynchronise its consumer: SELECT audit.drop_feed(%L); SELECT audit.create_feed(%L, ...);', f.name, f.name);
+    END IF;
+    -- a new window when the last one is acknowledged (an all-tables feed: the tables the caller
+    -- may read)
     IF f.window_snapshot IS NULL THEN
         hi := audit._feed_snapshot();
+        excluded := CASE WHEN f.tables IS NULL THEN audit._feed_excluded(caller) ELSE '{}' END;
         INSERT INTO audit._feed_window (feed, position, txid, committed_at, changes)
         SELECT f.name, f.last_position + row_number() OVER (ORDER BY t.last_id), t.txid, t.committed_at, t.changes
-          FROM audit._feed_transactions(f.acked_snapshot, hi, f.tables) AS t;
+          FROM audit._feed_transactions(f.acked_snapshot, hi, f.tables, excluded) AS t;
         GET DIAGNOSTICS made = ROW_COUNT;
         IF made = 0 THEN
             -- nothing committed since: the feed is where this snapshot is
@@ -2368,7 +2392,9 @@ BEGIN
         END LOOP;
         oids := ARRAY(SELECT DISTINCT u.t::oid FROM unnest(tables) AS u(t) ORDER BY 1);
     END IF;
-    PERFORM audit._feed_tables('audit.create_feed', oids);
+    IF oids IS NOT NULL THEN
+        PERFORM audit._feed_tables('audit.create_feed', oids);
+    END IF;
     -- the notifications of LISTEN audit_feed
     PERFORM audit._feed_notifier();
     PERFORM audit._feed_gate('create', create_feed.name, NULL, oids, start);
@@ -2388,6 +2414,7 @@ DECLARE
     committed timestamptz[];
 BEGIN
     PERFORM audit._require_reader('audit.read_feed', NULL);
+    PERFORM storage._require_primary('audit.read_feed');
     IF max_changes IS NULL OR max_changes < 1 THEN
         RAISE EXCEPTION 'max_changes must be at least 1, got %', coalesce(max_changes::text, 'NULL')
               USING ERRCODE = 'invalid_parameter_value',
@@ -2398,7 +2425,10 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM audit._feed_missing(read_feed.name);
     END IF;
-    PERFORM audit._feed_tables('audit.read_feed', tables);
+    -- a feed over given tables needs SELECT on each (an all-tables feed reads those it may)
+    IF tables IS NOT NULL THEN
+        PERFORM audit._feed_tables('audit.read_feed', tables);
+    END IF;
     -- (the notifier is gone after a restart until something starts it)
     PERFORM audit._feed_notifier();
     SELECT array_agg(g.txid::text::xid8 ORDER BY g.position), array_agg(g.position ORDER BY g.position),
@@ -2406,7 +2436,8 @@ BEGIN
       INTO txids, positions, committed
       FROM audit._feed_gate('read', read_feed.name, max_changes, NULL, NULL) AS g;
     IF txids IS NOT NULL THEN
-        RETURN QUERY SELECT * FROM audit._feed_changes(txids, positions, committed, tables);
+        RETURN QUERY SELECT * FROM audit._feed_changes(txids, positions, committed, tables,
+                                                       CASE WHEN tables IS NULL THEN audit._feed_excluded(current_user::regrole::oid) ELSE '{}' END);
     END IF;
 END
 $$;
@@ -2417,6 +2448,7 @@ CREATE FUNCTION audit.ack_feed(name text, "position" bigint) RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM audit._require_reader('audit.ack_feed', NULL);
+    PERFORM storage._require_primary('audit.ack_feed');
     PERFORM audit._feed_gate('ack', ack_feed.name, ack_feed.position, NULL, NULL);
 END
 $$;
@@ -2427,6 +2459,7 @@ CREATE FUNCTION audit.drop_feed(name text) RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM audit._require_reader('audit.drop_feed', NULL);
+    PERFORM storage._require_primary('audit.drop_feed');
     PERFORM audit._feed_gate('drop', drop_feed.name, NULL, NULL, NULL);
 END
 $$;
@@ -2444,32 +2477,40 @@ $$;
 COMMENT ON FUNCTION audit._feed_backlog(audit._feed) IS
     'Internal: the changes a feed has not acknowledged and the commit time of the oldest transaction of them (counted on the log).';
 
--- Whether a change waits for the feed: its window, or a transaction committed since its snapshot
--- that changed its tables (the first one found: index scans that stop there).
-CREATE FUNCTION audit._feed_pending(f audit._feed) RETURNS boolean
+-- Since when a change waits for the feed (NULL: none does): its window's first transaction, or
+-- the first transaction found committed since its snapshot that changed its tables (index scans
+-- that stop there, not necessarily the oldest: the lag below takes the later of it and the
+-- snapshot's time, so a long transaction of someone else's never makes a caught-up feed lag).
+CREATE FUNCTION audit._feed_waiting_since(f audit._feed) RETURNS timestamptz
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT f.window_snapshot IS NOT NULL
-        OR EXISTS (SELECT FROM audit._log_statement s, (SELECT pg_current_snapshot() AS cur) AS c
-                    WHERE s.txid >= pg_snapshot_xmax(f.acked_snapshot) AND s.txid < pg_snapshot_xmax(c.cur)
-                      AND pg_visible_in_snapshot(s.txid, c.cur) AND s.ts >= audit._feed_epoch()
-                      AND CASE WHEN f.tables IS NULL THEN s.table_oid <> 'audit.log'::regclass ELSE s.table_oid = ANY (f.tables) END)
-        OR EXISTS (SELECT FROM audit._log_statement s
-                    WHERE s.txid = ANY (ARRAY(SELECT pg_snapshot_xip(f.acked_snapshot)))
-                      AND pg_visible_in_snapshot(s.txid, pg_current_snapshot()) AND s.ts >= audit._feed_epoch()
-                      AND CASE WHEN f.tables IS NULL THEN s.table_oid <> 'audit.log'::regclass ELSE s.table_oid = ANY (f.tables) END)
+    SELECT CASE WHEN f.window_snapshot IS NOT NULL
+                THEN coalesce((SELECT w.committed_at FROM audit._feed_window w WHERE w.feed = f.name ORDER BY w.position LIMIT 1),
+                              f.window_snapshot_at)
+                ELSE least((SELECT s.ts FROM audit._log_statement s, (SELECT pg_current_snapshot() AS cur) AS c
+                             WHERE s.txid >= pg_snapshot_xmax(f.acked_snapshot) AND s.txid < pg_snapshot_xmax(c.cur)
+                               AND pg_visible_in_snapshot(s.txid, c.cur) AND s.ts >= audit._feed_epoch()
+                               AND CASE WHEN f.tables IS NULL THEN s.table_oid <> 'audit.log'::regclass ELSE s.table_oid = ANY (f.tables) END
+                             LIMIT 1),
+                           (SELECT min(s.ts) FROM audit._log_statement s
+                             WHERE s.txid = ANY (ARRAY(SELECT pg_snapshot_xip(f.acked_snapshot)))
+                               AND pg_visible_in_snapshot(s.txid, pg_current_snapshot()) AND s.ts >= audit._feed_epoch()
+                               AND CASE WHEN f.tables IS NULL THEN s.table_oid <> 'audit.log'::regclass ELSE s.table_oid = ANY (f.tables) END))
+           END
 $$;
-COMMENT ON FUNCTION audit._feed_pending(audit._feed) IS
-    'Internal: whether a change waits for the feed (its window, or a transaction committed since its snapshot that changed its tables).';
+COMMENT ON FUNCTION audit._feed_waiting_since(audit._feed) IS
+    'Internal: since when a change waits for the feed (its window, or a transaction committed since its snapshot that changed its tables); NULL when none does.';
 
--- A feed's lag, in seconds: how long since the snapshot it has acknowledged was taken, while a
--- change waits for it (0 when none does). Read from the extension's own columns and the log's
--- index, at the cost of a few index probes whatever the backlog.
+-- A feed's lag, in seconds, while a change waits for it (0 when none does): since the later of the
+-- time its acknowledged snapshot was taken and the time the waiting change was made. Read from the
+-- extension's own columns and the log's index, a few index probes whatever the backlog.
 CREATE FUNCTION audit._feed_lag(f audit._feed) RETURNS double precision
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE WHEN audit._feed_pending(f) THEN greatest(extract(epoch FROM now() - f.acked_snapshot_at), 0)::double precision ELSE 0 END
+    SELECT CASE WHEN w.since IS NULL THEN 0
+                ELSE greatest(extract(epoch FROM now() - greatest(f.acked_snapshot_at, w.since)), 0)::double precision END
+      FROM (SELECT audit._feed_waiting_since(f) AS since) AS w
 $$;
 COMMENT ON FUNCTION audit._feed_lag(audit._feed) IS
-    'Internal: a feed''s lag in seconds: since its acknowledged snapshot was taken, while a change waits for it; 0 when none does.';
+    'Internal: a feed''s lag in seconds while a change waits for it (0 when none does): since the later of its acknowledged snapshot''s time and the waiting change''s.';
 
 CREATE VIEW audit.feeds WITH (security_invoker = true) AS
 SELECT f.name, f.owner::regrole AS owner, f.tables::regclass[] AS tables, f.created_at, f.position,
@@ -2490,8 +2531,12 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 DECLARE
     f audit._feed;
 BEGIN
-    DELETE FROM audit._feed x WHERE NOT EXISTS (SELECT FROM pg_roles r WHERE r.oid = x.owner);
-    FOR f IN SELECT * FROM audit._feed x WHERE x.broken_at IS NULL ORDER BY x.name LOOP
+    DELETE FROM audit._feed x
+     WHERE x.name IN (SELECT y.name FROM audit._feed y WHERE NOT EXISTS (SELECT FROM pg_roles r WHERE r.oid = y.owner)
+                      FOR UPDATE SKIP LOCKED);
+    -- (a feed whose row a reader holds locked is marked at a later run: until then retention
+    -- leaves it out all the same, and a read refuses it)
+    FOR f IN SELECT * FROM audit._feed x WHERE x.broken_at IS NULL ORDER BY x.name FOR UPDATE SKIP LOCKED LOOP
         IF audit._feed_lag(f) > extract(epoch FROM audit._feed_max_lag()) THEN
             UPDATE audit._feed x
                SET broken_at = now(),
@@ -2521,6 +2566,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
                          AND s.ts >= audit._feed_epoch())))
       FROM audit._feed f
      WHERE f.broken_at IS NULL AND EXISTS (SELECT FROM pg_roles r WHERE r.oid = f.owner)
+       -- a feed nothing waits for needs nothing kept
+       AND audit._feed_waiting_since(f) IS NOT NULL
        AND audit._feed_lag(f) <= extract(epoch FROM audit._feed_max_lag())
 $$;
 REVOKE ALL ON FUNCTION audit._feed_keep() FROM PUBLIC;
@@ -2533,7 +2580,7 @@ COMMENT ON FUNCTION audit._feed_notifier() IS
     'Internal: the pid of this database''s change feed notifier (the background worker that sends the notifications of LISTEN audit_feed), started when none runs; NULL when no background worker slot is free.';
 GRANT EXECUTE ON FUNCTION audit._feed_notifier(), audit._feed_gate(text, text, bigint, oid[], text), audit._feed_epoch(),
                           audit._feed_max_lag(), audit._feed_tables(text, oid[]), audit._feed_backlog(audit._feed),
-                          audit._feed_pending(audit._feed), audit._feed_lag(audit._feed), audit._feed_missing(text),
+                          audit._feed_waiting_since(audit._feed), audit._feed_lag(audit._feed), audit._feed_missing(text), audit._feed_excluded(oid),
                           storage._refuse_on_citus(regclass, text, text) TO audit_reader;
 
 -- Every feed's lag, for health() and the metrics (as the extension owner: the feeds of every role;

@@ -491,9 +491,11 @@ fn new_context_id(entry: &Entry, key: &ContextKey) -> i64 {
 
 thread_local! {
     /// Relations whose row changes the extension is making as relocations, not changes (the
-    /// rows moved out of a default partition into a new child): capture logs nothing for
-    /// statements on them while [`relocating`] runs. Set only from our C code, never from SQL.
-    static MOVING: RefCell<Vec<pg_sys::Oid>> = const { RefCell::new(Vec::new()) };
+    /// rows moved out of a default partition into a new child), with the trigger depth the
+    /// relocation runs at: capture logs nothing for the relocation's own statements on them
+    /// while [`relocating`] runs, and logs what a trigger fired by it changes (one level deeper:
+    /// the table owner's code). Set only from our C code, never from SQL.
+    static MOVING: RefCell<Vec<(pg_sys::Oid, i32)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Runs `work` with `rels` marked as relocated (see [`MOVING`]); the mark is removed when `work`
@@ -505,10 +507,11 @@ pub(super) fn relocating<R>(rels: &[pg_sys::Oid], work: impl FnOnce() -> R) -> R
             MOVING.with(|m| m.borrow_mut().truncate(self.0));
         }
     }
+    let depth = trigger_depth();
     let _unmark = Unmark(MOVING.with(|m| {
         let mut m = m.borrow_mut();
         let before = m.len();
-        m.extend_from_slice(rels);
+        m.extend(rels.iter().map(|r| (*r, depth)));
         before
     }));
     work()
@@ -516,7 +519,25 @@ pub(super) fn relocating<R>(rels: &[pg_sys::Oid], work: impl FnOnce() -> R) -> R
 
 /// Whether statements on `relid` are relocations by the extension right now.
 pub(super) fn is_moving(relid: pg_sys::Oid) -> bool {
-    MOVING.with(|m| m.borrow().contains(&relid))
+    MOVING.with(|m| m.borrow().iter().any(|(r, _)| *r == relid))
+}
+
+/// Whether this capture trigger call logs a relocation's own statement on `relid`: the trigger
+/// fired one level below the relocation (a statement a trigger of the relocation ran fires
+/// deeper, and is logged).
+fn relocation_here(relid: pg_sys::Oid) -> bool {
+    let depth = trigger_depth();
+    MOVING.with(|m| {
+        m.borrow()
+            .iter()
+            .any(|(r, d)| *r == relid && depth == d.saturating_add(1))
+    })
+}
+
+/// `pg_trigger_depth()`: how many triggers are running in this backend now.
+fn trigger_depth() -> i32 {
+    // SAFETY: a built-in function of no arguments
+    unsafe { pgrx::direct_function_call::<i32>(pg_sys::pg_trigger_depth, &[]) }.unwrap_or(0)
 }
 
 thread_local! {
@@ -625,7 +646,7 @@ pub(crate) fn capture(td: &pg_sys::TriggerData) {
     if op == Op::Truncate && trigger_fired_after(event) && tgname != TRUNCATE_CAPTURE {
         return truncated(relid); // the check after a TRUNCATE (audit_capture_truncated)
     }
-    if is_moving(relid) {
+    if relocation_here(relid) {
         return; // rows the extension relocates (a partition drain) are not changes
     }
     let actor = current_user();

@@ -31,14 +31,23 @@ const WANTED_EVERY: Duration = Duration::from_millis(500);
 /// The pid of this database's notifier, started when none runs; None when no worker slot is free
 /// (consumers then find the changes at their next read: docs/audit.md).
 pub(crate) fn notifier() -> Option<i32> {
-    let running = Spi::get_one_with_args::<i32>(
-        "SELECT (SELECT a.pid FROM pg_catalog.pg_stat_activity a \
+    // a standby writes no log (and a worker waiting for recovery to end would not start)
+    // SAFETY: a backend global's getter
+    if unsafe { pg_sys::RecoveryInProgress() } {
+        return None;
+    }
+    // (as the extension's owner: pg_stat_activity shows another role's backend_type only to
+    // monitoring roles, and a reader that saw none would start one at every read)
+    let running = crate::privilege::as_owner(|| {
+        Spi::get_one_with_args::<i32>(
+            "SELECT (SELECT a.pid FROM pg_catalog.pg_stat_activity a \
                   WHERE a.backend_type OPERATOR(pg_catalog.=) $1 \
                     AND a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() \
                   LIMIT 1)",
-        &[KIND.into()],
-    )
-    .unwrap_or_else(|e| crate::error::spi_failed(e));
+            &[KIND.into()],
+        )
+        .unwrap_or_else(|e| crate::error::spi_failed(e))
+    });
     if running.is_some() {
         return running;
     }
@@ -81,18 +90,16 @@ pub extern "C-unwind" fn pg_storage_ext_feed_notifier_main(_arg: pg_sys::Datum) 
     // settings first (a database's or role's search_path never reaches the SQL below); then one
     // notifier per database: of two started at once (both connected, so both shown), the one
     // with the lower pid stays (not an advisory lock, which any session could take first)
-    let alone = one_row(
-        "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false), \
+    // (and a database's `SET role`, applied at connection, undone: the notifier is the owner)
+    one_row(
+        "SELECT pg_catalog.set_config('role', 'none', false), \
+                pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false), \
                 pg_catalog.set_config('lock_timeout', '1s', false), \
-                pg_catalog.set_config('application_name', $1, false), \
-                NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a \
-                             WHERE a.backend_type OPERATOR(pg_catalog.=) $1 \
-                               AND a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() \
-                               AND a.pid OPERATOR(pg_catalog.<) pg_catalog.pg_backend_pid())",
+                pg_catalog.set_config('application_name', $1, false)",
         &[KIND.into()],
-        |row| row.get::<bool>(4).ok().flatten().unwrap_or(false),
+        |_| (),
     );
-    if !alone {
+    if !oldest() {
         return;
     }
     // nothing seen yet from the starter's xmin on
@@ -103,7 +110,7 @@ pub extern "C-unwind" fn pg_storage_ext_feed_notifier_main(_arg: pg_sys::Datum) 
     while pause(EVERY) {
         if looked.elapsed() >= WANTED_EVERY {
             looked = std::time::Instant::now();
-            if wanted_alone() {
+            if wanted_alone() || !oldest() {
                 return;
             }
         }
@@ -122,19 +129,42 @@ pub extern "C-unwind" fn pg_storage_ext_feed_notifier_main(_arg: pg_sys::Datum) 
     }
 }
 
+/// Whether this is the database's oldest notifier (by start, then pid): of two started at once
+/// (both connected, so both shown) the younger leaves, and so does one that finds an older one
+/// later (pids wrap around).
+fn oldest() -> bool {
+    one_row(
+        "SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a, pg_catalog.pg_stat_activity me \
+                             WHERE me.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid() \
+                               AND a.backend_type OPERATOR(pg_catalog.=) $1 \
+                               AND a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() \
+                               AND a.pid OPERATOR(pg_catalog.<>) me.pid \
+                               AND (a.backend_start OPERATOR(pg_catalog.<) me.backend_start \
+                                    OR (a.backend_start OPERATOR(pg_catalog.=) me.backend_start \
+                                        AND a.pid OPERATOR(pg_catalog.<) me.pid)))",
+        &[KIND.into()],
+        |row| row.get::<bool>(1).ok().flatten().unwrap_or(false),
+    )
+}
+
 /// Whether a session wants the database without other connections: DROP DATABASE, ALTER DATABASE
 /// RENAME or SET TABLESPACE, CREATE DATABASE from it as a template hold (or wait for) a lock on it
 /// stronger than a connection's, and fail after 5 s while another backend is connected. The
-/// notifier leaves then; the next read of a feed, or the heartbeat job, starts it again.
+/// notifier leaves then, if that session's role may do it (the database's owner, a member of it,
+/// or a superuser: the lock is taken before the privilege is checked, and anyone's attempts must
+/// not stop it); the next read of a feed, or the heartbeat job, starts it again.
 fn wanted_alone() -> bool {
     one_row(
         "SELECT EXISTS (SELECT FROM pg_catalog.pg_locks l \
+                          JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) l.objid \
+                          JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid \
+                          JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) a.usename \
                          WHERE l.locktype OPERATOR(pg_catalog.=) 'object' \
                            AND l.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_database'::pg_catalog.regclass \
-                           AND l.objid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d \
-                                                                WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()) \
+                           AND d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() \
                            AND l.mode OPERATOR(pg_catalog.=) ANY ('{ShareLock,ExclusiveLock,AccessExclusiveLock}') \
-                           AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid())",
+                           AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid() \
+                           AND (r.rolsuper OR pg_catalog.pg_has_role(r.oid, d.datdba, 'MEMBER')))",
         &[],
         |row| row.get::<bool>(1).ok().flatten().unwrap_or(false),
     )

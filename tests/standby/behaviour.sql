@@ -17,6 +17,10 @@ DECLARE
 BEGIN
     FOR r IN
         WITH decided(fn, expected, call) AS (VALUES
+            ('audit.ack_feed(text,bigint)', 'refuses', $$SELECT audit.ack_feed('sb_f', 0)$$),
+            ('audit.create_feed(text,regclass[],text)', 'refuses', $$SELECT audit.create_feed('sb_f')$$),
+            ('audit.drop_feed(text)', 'refuses', $$SELECT audit.drop_feed('sb_f')$$),
+            ('audit.read_feed(text,integer)', 'refuses', $$SELECT count(*) FROM audit.read_feed('sb_f')$$),
             ('audit.disable(regclass)', 'refuses', $$SELECT audit.disable('sb.t')$$),
             ('audit.enable(regclass,text[],boolean)', 'refuses', $$SELECT audit.enable('sb.t')$$),
             ('audit.history(regclass,jsonb,jsonb)', 'reads', $$SELECT count(*) FROM audit.history('sb.t', '{"id": 1}')$$),

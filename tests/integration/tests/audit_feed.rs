@@ -533,7 +533,9 @@ fn a_feed_is_its_owners_alone() {
         sqlstate(&mut bob, "SELECT audit.create_feed('b', '{secret}')"),
         "42501"
     );
-    assert_eq!(sqlstate(&mut bob, "SELECT audit.create_feed('b')"), "42501");
+    // (a feed over every table he may read is his to make)
+    bob.batch_execute("SELECT audit.create_feed('bobs_all'); SELECT audit.drop_feed('bobs_all')")
+        .unwrap();
     // a name taken by another role's feed: refused without saying whose
     assert_eq!(
         sqlstate(&mut bob, "SELECT audit.create_feed('alices', '{pub}')"),
@@ -655,13 +657,24 @@ fn a_feed_is_its_owners_alone() {
         sqlstate(&mut alice, "SELECT audit.create_feed('x', '{plain}')"),
         "22023"
     );
-    // a table audited later that alice may not read: her all-tables feed refuses, never skips
-    c.batch_execute("CREATE TABLE later (id int PRIMARY KEY); SELECT audit.enable('later')")
+    // a table audited later that alice may not read: her all-tables feed leaves its changes
+    // out (an owner auditing a table stops nobody's feed), and reads the others'
+    c.batch_execute(
+        "CREATE TABLE later (id int PRIMARY KEY); SELECT audit.enable('later');
+         INSERT INTO later VALUES (1); INSERT INTO pub VALUES (2, 'q');",
+    )
+    .unwrap();
+    alice
+        .batch_execute("SELECT audit.ack_feed('alices', (SELECT max(position) FROM audit.read_feed('alices')))")
         .unwrap();
-    assert_eq!(
-        sqlstate(&mut alice, "SELECT * FROM audit.read_feed('alices')"),
-        "42501"
-    );
+    let seen: String = alice
+        .query_one(
+            "SELECT coalesce(string_agg(DISTINCT table_name::text, ','), '') FROM audit.read_feed('alices')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(!seen.contains("later"), "{seen}");
     alice
         .batch_execute("SELECT audit.drop_feed('alices')")
         .unwrap();
@@ -679,7 +692,10 @@ fn a_feed_is_its_owners_alone() {
         )
         .unwrap()
         .get(0);
-    assert_eq!(t, r#"TRUNCATE:{"rows": 1} TRUNCATE:{"id": 1}"#);
+    assert_eq!(
+        t,
+        r#"TRUNCATE:{"rows": 2} TRUNCATE:{"id": 1} TRUNCATE:{"id": 2}"#
+    );
 }
 
 /// Log rows restored from another cluster's dump carry transaction ids this cluster assigns again:
@@ -757,11 +773,80 @@ fn rows_attached_with_a_partition_are_said() {
     .unwrap();
     let got: String = c
         .query_one(
-            "SELECT string_agg(op || ' ' || coalesce(new_row->>'attached_with_rows', '-'), '; ' ORDER BY position)
+            "SELECT string_agg(op || ' ' || coalesce(new_row->>'attached', '-'), '; ' ORDER BY position)
                FROM audit.read_feed('f')",
             &[],
         )
         .unwrap()
         .get(0);
     assert_eq!(got, r#"DDL ["public.pt3"]"#);
+}
+
+/// Retention and the limit (pg_storage_ext.audit_feed_max_lag) hold only for feeds a change waits
+/// for: a feed over a quiet table, or from the beginning over nothing, holds nothing; a feed
+/// follows its table through storage.convert_to_partitioned.
+#[test]
+fn quiet_feeds_hold_nothing_and_feeds_follow_their_table() {
+    const DB: &str = "itest_audit_feed_quiet";
+    let mut c = fresh_db(DB);
+    c.batch_execute(
+        "CREATE TABLE quiet (id int PRIMARY KEY);
+         CREATE TABLE busy (id int PRIMARY KEY);
+         SELECT audit.enable('quiet'); SELECT audit.enable('busy');",
+    )
+    .unwrap();
+    c.batch_execute(
+        "SELECT audit.create_feed('q', '{quiet}'); SELECT audit.create_feed('qb', '{quiet}', 'beginning');",
+    )
+    .unwrap();
+    c.batch_execute(
+        "INSERT INTO busy VALUES (1);
+         UPDATE audit._feed SET acked_snapshot_at = acked_snapshot_at - interval '1 year';",
+    )
+    .unwrap();
+    let keep: Option<String> = c
+        .query_one("SELECT audit._feed_keep()::text", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(keep, None, "a feed nothing waits for holds nothing");
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM audit.feeds WHERE lag_seconds > 0"
+        ),
+        0
+    );
+    // a change of the quiet table, a second old: a second of lag, not a year
+    c.batch_execute("INSERT INTO quiet VALUES (1)").unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM audit.feeds WHERE lag_seconds BETWEEN 0 AND 60 AND lag_changes = 1"
+        ),
+        2
+    );
+    // the table converted to a partitioned one: the feed reads the new one
+    c.batch_execute(
+        "SELECT audit.ack_feed('q', (SELECT max(position) FROM audit.read_feed('q')));
+         CREATE TABLE conv (id int PRIMARY KEY, k int NOT NULL);
+         SELECT audit.enable('conv');",
+    )
+    .unwrap();
+    c.batch_execute("SELECT audit.create_feed('cv', '{conv}')")
+        .unwrap();
+    c.batch_execute(
+        "INSERT INTO conv SELECT g, g FROM generate_series(1, 10) g;
+         SELECT storage.convert_to_partitioned('conv', 'k', '100');",
+    )
+    .unwrap();
+    c.batch_execute("INSERT INTO conv VALUES (11, 11)").unwrap();
+    let ops: String = c
+        .query_one(
+            "SELECT string_agg(op || coalesce(':' || (key->>'id'), ''), ' ' ORDER BY position)
+               FROM audit.read_feed('cv', 100000) WHERE op <> 'DDL'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(ops.ends_with("INSERT:11"), "{ops}");
 }
