@@ -3,7 +3,7 @@
 //! (`audit._feed_announce`, SQL) and sends one notification per such table on the channel
 //! `audit_feed`. The writers send nothing: PostgreSQL serialises the commits of notifying
 //! transactions (one lock for the notification queue), which a NOTIFY from every writer would
-//! cost them (docs/audit.md, "Change feed").
+//! cost them (docs/audit.md, "A change feed that never skips a commit").
 //!
 //! It is started by `audit.create_feed`, `audit.read_feed` and the heartbeat job's self-healing
 //! step (`storage._recover`) when none runs in the database, connected as the extension's owner;
@@ -51,11 +51,7 @@ pub(crate) fn notifier() -> Option<i32> {
     if running.is_some() {
         return running;
     }
-    let owner = Spi::get_one::<pg_sys::Oid>(
-        "SELECT (SELECT e.extowner FROM pg_catalog.pg_extension e \
-                  WHERE e.extname OPERATOR(pg_catalog.=) 'pg_storage_ext')",
-    )
-    .unwrap_or_else(|e| crate::error::spi_failed(e))?;
+    let owner = crate::privilege::extension_owner();
     // what the caller may not have seen yet: every transaction from its snapshot's xmin on (a
     // commit between this and the notifier's first look is announced, not lost)
     let from = Spi::get_one::<String>(
