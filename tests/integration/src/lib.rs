@@ -104,3 +104,51 @@ pub fn sqlstate(c: &mut Client, sql: &str) -> String {
         .map(|s| s.code().to_owned())
         .unwrap_or_else(|| describe(&err))
 }
+
+/// What pg_cron is doing, for a test's failure message: every scheduled job, the runs not ended,
+/// and the server's background processes by type (a job that never starts is most often one
+/// waiting for a slot).
+pub fn cron_state(cron: &mut Client) -> String {
+    let lines = |c: &mut Client, sql: &str| -> String {
+        match c.query(sql, &[]) {
+            Ok(rows) => rows
+                .iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect::<Vec<_>>()
+                .join("; "),
+            Err(e) => describe(&e),
+        }
+    };
+    let jobs = lines(
+        cron,
+        "SELECT format('%s %s %s %s', jobid, jobname, schedule, database) FROM cron.job ORDER BY jobid",
+    );
+    let runs = lines(
+        cron,
+        "SELECT format('%s job %s %s since %s', runid, jobid, status, start_time) FROM cron.job_run_details
+          WHERE status IN ('starting', 'running') ORDER BY runid",
+    );
+    let processes = lines(
+        cron,
+        "SELECT format('%s x%s', coalesce(backend_type, '?'), count(*)) FROM pg_stat_activity GROUP BY 1 ORDER BY 1",
+    );
+    format!("jobs: [{jobs}]; runs not ended: [{runs}]; processes: [{processes}]")
+}
+
+/// Drops the database `0` names when it goes out of scope (declare it before the test's
+/// clients): a test whose database keeps a background worker (a change feed's notifier) frees
+/// the worker's slot for the tests after it.
+pub struct DroppedAtEnd(pub &'static str);
+
+impl Drop for DroppedAtEnd {
+    fn drop(&mut self) {
+        let conf = format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres",
+            port()
+        );
+        if let Ok(mut admin) = Client::connect(&conf, NoTls) {
+            let _ =
+                admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
+        }
+    }
+}

@@ -6,7 +6,9 @@
 //! a lagging feed has not acknowledged until the feed passes pg_storage_ext.audit_feed_max_lag;
 //! and a feed is its owner's alone.
 
-use pg_storage_integration::{connect, connect_as, count, describe, fresh_db, sqlstate};
+use pg_storage_integration::{
+    connect, connect_as, count, describe, fresh_db, sqlstate, DroppedAtEnd,
+};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::Client;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -161,6 +163,7 @@ fn consumer(db: &str, feed: &str, done: Arc<AtomicBool>, pid: Arc<AtomicI64>, ki
 #[test]
 fn feed_delivers_every_commit_once_in_order() {
     const DB: &str = "itest_audit_feed";
+    let _gone = DroppedAtEnd(DB);
     let mut c = fresh_db(DB);
     c.batch_execute(
         "CREATE TABLE accounts (id int PRIMARY KEY, v int NOT NULL);
@@ -341,6 +344,7 @@ fn feed_delivers_every_commit_once_in_order() {
 #[test]
 fn listen_wakes_a_consumer_at_commit() {
     const DB: &str = "itest_audit_feed_listen";
+    let _gone = DroppedAtEnd(DB);
     let mut c = fresh_db(DB);
     c.batch_execute(
         "CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY);
@@ -421,6 +425,7 @@ fn listen_wakes_a_consumer_at_commit() {
 #[test]
 fn retention_keeps_what_a_lagging_feed_needs() {
     const DB: &str = "itest_audit_feed_retention";
+    let _gone = DroppedAtEnd(DB);
     let mut c = fresh_db(DB);
     c.batch_execute(
         "CREATE TABLE t (id int PRIMARY KEY, v text);
@@ -496,6 +501,7 @@ fn retention_keeps_what_a_lagging_feed_needs() {
 #[test]
 fn a_feed_is_its_owners_alone() {
     const DB: &str = "itest_audit_feed_security";
+    let _gone = DroppedAtEnd(DB);
     let mut c = fresh_db(DB);
     c.batch_execute(
         "DO $$ BEGIN
@@ -703,6 +709,7 @@ fn a_feed_is_its_owners_alone() {
 #[test]
 fn restored_rows_are_not_changes() {
     const DB: &str = "itest_audit_feed_epoch";
+    let _gone = DroppedAtEnd(DB);
     let mut c = fresh_db(DB);
     c.batch_execute(
         "CREATE TABLE t (id int PRIMARY KEY);
@@ -755,6 +762,7 @@ fn restored_rows_are_not_changes() {
 #[test]
 fn rows_attached_with_a_partition_are_said() {
     const DB: &str = "itest_audit_feed_attach";
+    let _gone = DroppedAtEnd(DB);
     let mut c = fresh_db(DB);
     c.batch_execute(
         "CREATE TABLE pt (id int, r int, PRIMARY KEY (id, r)) PARTITION BY LIST (r);
@@ -788,6 +796,7 @@ fn rows_attached_with_a_partition_are_said() {
 #[test]
 fn quiet_feeds_hold_nothing_and_feeds_follow_their_table() {
     const DB: &str = "itest_audit_feed_quiet";
+    let _gone = DroppedAtEnd(DB);
     let mut c = fresh_db(DB);
     c.batch_execute(
         "CREATE TABLE quiet (id int PRIMARY KEY);

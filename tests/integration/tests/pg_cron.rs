@@ -1,6 +1,6 @@
 //! pg_cron in the test cluster runs jobs that call extension functions.
 
-use pg_storage_integration::{connect, fresh_db, wait_for};
+use pg_storage_integration::{connect, cron_state, fresh_db, wait_for};
 use std::time::Duration;
 
 #[test]
@@ -97,11 +97,12 @@ fn cron_runs_the_maintenance_procedure() {
             .filter(|s| !s.starts_with("running") && !s.starts_with("starting"))
             .map(|_| ())
     });
+    let state = cron_state(&mut cron);
     cron.execute("SELECT cron.unschedule($1::bigint)", &[&job])
         .expect("unschedule");
     assert!(
         drained.is_some(),
-        "the job never drained the default: {status:?}"
+        "the job never drained the default: {status:?}; {state}"
     );
     assert!(
         status

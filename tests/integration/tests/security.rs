@@ -2,7 +2,7 @@
 //! its rights to the table owner's code (C1), and the extension's DDL event trigger never makes an
 //! unrelated statement wait behind a lock (M1). Real non-superuser LOGIN roles.
 
-use pg_storage_integration::{connect, connect_as, fresh_db, is_superuser, wait_for};
+use pg_storage_integration::{connect, connect_as, cron_state, fresh_db, is_superuser, wait_for};
 use std::time::{Duration, Instant};
 
 fn roles(names: &[&str]) {
@@ -68,11 +68,12 @@ fn cron_maintenance_runs_the_owners_code_as_the_owner() {
             .get(0);
         (n == 0).then_some(())
     });
+    let state = cron_state(&mut cron);
     cron.execute("SELECT cron.unschedule($1::bigint)", &[&job])
         .expect("unschedule");
     assert!(
         drained.is_some(),
-        "pg_cron's maintenance job never drained the default partition"
+        "pg_cron's maintenance job never drained the default partition: {state}"
     );
 
     let seen: Vec<(String, String)> = c
