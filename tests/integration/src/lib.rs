@@ -137,11 +137,14 @@ pub fn cron_state(cron: &mut Client) -> String {
 
 /// Drops the database `0` names when it goes out of scope (declare it before the test's
 /// clients): a test whose database keeps a background worker (a change feed's notifier) frees
-/// the worker's slot for the tests after it.
+/// the worker's slot for the tests after it. A failed test's database is kept, to look into.
 pub struct DroppedAtEnd(pub &'static str);
 
 impl Drop for DroppedAtEnd {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
         let conf = format!(
             "host=127.0.0.1 port={} user=postgres dbname=postgres",
             port()

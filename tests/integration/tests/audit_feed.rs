@@ -109,7 +109,7 @@ fn writer(db: &str, seed: u64, stop: Arc<AtomicBool>) -> Vec<i64> {
 }
 
 /// One consumer's loop: read, keep the rows in its sink and acknowledge, in one transaction, until
-/// `done` and two empty reads. A kill (the backend terminated) reconnects and goes on.
+/// two empty reads begun after `done`. A kill (the backend terminated) reconnects and goes on.
 fn consumer(db: &str, feed: &str, done: Arc<AtomicBool>, pid: Arc<AtomicI64>, kills: &AtomicI64) {
     let mut empty = 0;
     let mut batch = 0i64;
@@ -119,6 +119,8 @@ fn consumer(db: &str, feed: &str, done: Arc<AtomicBool>, pid: Arc<AtomicI64>, ki
         pid.store(i64::from(p), Ordering::SeqCst);
         loop {
             batch += 1;
+            // (only a read begun after the writers finished can say that nothing is left)
+            let after_done = done.load(Ordering::SeqCst);
             let r = (|| -> Result<i64, postgres::Error> {
                 let mut tx = c.transaction()?;
                 let row = tx.query_one(
@@ -138,9 +140,11 @@ fn consumer(db: &str, feed: &str, done: Arc<AtomicBool>, pid: Arc<AtomicI64>, ki
             })();
             match r {
                 Ok(0) => {
-                    empty += 1;
-                    if done.load(Ordering::SeqCst) && empty >= 2 {
-                        return;
+                    if after_done {
+                        empty += 1;
+                        if empty >= 2 {
+                            return;
+                        }
                     }
                     thread::sleep(Duration::from_millis(20));
                 }
