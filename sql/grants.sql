@@ -5,6 +5,7 @@
 --
 -- * Everyone (PUBLIC): the pure functions and their operators, as core's jsonb functions and
 --   pg_jsonschema's are; the search trigger function, which table owners may attach themselves;
+--   the query side of search (storage.search, storage.search_tsquery: the caller's own query);
 --   audit.enable/disable (they check that the caller owns the table), audit.history/row_at
 --   (they read audit.log, which only audit_reader may read) and the change feeds' functions
 --   (they check audit_reader, and each role reaches only its own feeds); the tenant policies' readers of the
@@ -36,6 +37,20 @@ BEGIN
             'storage.tsvector_update()',
             -- read by the storage.search_columns view, which PUBLIC may select
             'storage._trigger_args(bytea)',
+            -- the query side of search: the caller's own query, under its privileges and policies
+            'storage.search(regclass, text, integer, integer, boolean)',
+            'storage._search(regclass, text, integer, integer, boolean)',
+            'storage.search_tsquery(regconfig, text)', 'storage.search_suggest(regclass, text)',
+            'storage._search_split(cstring)',
+            'storage._search_alternatives(regconfig, text[])', 'storage._search_synonyms_applied(regconfig, tsquery)',
+            'storage._search_target(regclass, text)', 'storage._search_fixes(regclass, name, regconfig, text)',
+            'storage._search_lexeme(cstring)', 'storage._search_any(tsquery)',
+            -- the related tables' statement trigger, which their owners create (it acts only on
+            -- the sources enable_search recorded for the table it fires on)
+            'storage._search_related()',
+            -- reads the vocabulary as the extension owner, but checks every word as the caller
+            -- and returns only words of rows the caller can see
+            'storage._search_correction(regclass, name, cstring)',
             -- in tenant policies, which run as the querying role
             'storage._tenant_int4(cstring)', 'storage._tenant_int8(cstring)',
             'audit.enable(regclass, text[], boolean)', 'audit.disable(regclass)',

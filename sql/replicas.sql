@@ -30,6 +30,12 @@ BEGIN
     EXCEPTION WHEN OTHERS THEN
         RAISE WARNING 'pg_storage_ext: the heartbeat''s recovery step failed: %', SQLERRM;
     END;
+    -- the search vocabulary: the lexemes the search trigger queued (typo tolerance)
+    BEGIN
+        PERFORM storage._search_words_merge();
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'pg_storage_ext: the heartbeat''s search vocabulary step failed: %', SQLERRM;
+    END;
     -- its own run history stays bounded: pg_cron keeps a row per run (17,000 a day at every 5
     -- seconds) and never prunes; the last hour is kept
     IF to_regclass('cron.job_run_details') IS NOT NULL THEN
@@ -45,7 +51,7 @@ BEGIN
     RETURN true;
 END $$;
 COMMENT ON FUNCTION storage._heartbeat() IS
-    'Internal: the heartbeat job: writes the primary''s clock and WAL position into storage.heartbeat, runs the self-healing step (storage._recover()) and prunes its own pg_cron run history to the last hour; on a standby returns false at once.';
+    'Internal: the heartbeat job: writes the primary''s clock and WAL position into storage.heartbeat, runs the self-healing step (storage._recover()), merges the search vocabulary''s queue (storage._search_words_merge()) and prunes its own pg_cron run history to the last hour; on a standby returns false at once.';
 
 CREATE FUNCTION storage.replication_status()
 RETURNS TABLE (role text, state text, replay_lag interval, byte_lag numeric, last_heartbeat timestamptz, detail text)

@@ -77,6 +77,14 @@ pub(crate) fn read_one<T: pgrx::FromDatum + pgrx::IntoDatum>(
     pgrx::Spi::connect(|client| client.select(sql, Some(1), &[])?.first().get_one::<T>())
 }
 
+/// [`read_one`] with arguments.
+pub(crate) fn read_one_with_args<T: pgrx::FromDatum + pgrx::IntoDatum>(
+    sql: &str,
+    args: &[pgrx::datum::DatumWithOid<'_>],
+) -> Result<Option<T>, pgrx::spi::Error> {
+    pgrx::Spi::connect(|client| client.select(sql, Some(1), args)?.first().get_one::<T>())
+}
+
 /// The relation and every partition under it, at any depth (`pg_partition_tree`, which takes no
 /// lock: the caller holds one on the relation, as a TRUNCATE does on all of them).
 pub(crate) fn inheritors(relid: pgrx::pg_sys::Oid) -> Vec<pgrx::pg_sys::Oid> {

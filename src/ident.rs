@@ -186,3 +186,20 @@ unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for Regclass {
 }
 
 pgrx::impl_sql_translatable!(Regclass, "regclass");
+
+/// A `cstring` argument's text as UTF-8. The query side of search takes its text this way, not as
+/// `&str`, whose conversion would fail inside pgrx (an XX000 naming Rust) on bytes that are not
+/// UTF-8, which a SQL_ASCII database lets through: here they are `22021` with the way out.
+pub(crate) fn utf8_arg<'a>(arg: &'a std::ffi::CStr, what: &str) -> &'a str {
+    std::str::from_utf8(arg.to_bytes()).unwrap_or_else(|e| {
+        crate::error::raise(
+            pgrx::PgSqlErrorCode::ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
+            format!("{what}: the text is not valid UTF-8"),
+            Some(format!(
+                "Byte {} of the argument starts no UTF-8 character.",
+                e.valid_up_to() + 1
+            )),
+            Some("Search text in a UTF8 database (CREATE DATABASE … ENCODING 'UTF8').".into()),
+        )
+    })
+}

@@ -57,9 +57,10 @@ extension_sql_file!(
     "../sql/search.sql",
     name = "search",
     requires = [
-        search::enable_search,
+        search::enable_search_with_sources,
         search::rebuild_search,
         search::_trigger_args,
+        search::_search_split,
     ]
 );
 extension_sql_file!(

@@ -55,6 +55,20 @@ INSERT INTO audit._log_epoch (since) VALUES ('-infinity');
 -- @new CREATE POLICY own ON audit._feed_window FOR SELECT
 -- (a second argument: with_query_text)
 DROP FUNCTION storage.health_report_html(interval);
+-- Search: synonyms (their generated columns call the function, made first here) and the
+-- vocabulary of typo tolerance, filled by the heartbeat's merge (storage._search_words_merge).
+-- @new CREATE FUNCTION storage._search_alternatives
+-- @new CREATE TABLE storage.search_synonyms (
+-- @new pg_extension_config_dump('storage.search_synonyms'
+-- @new CREATE TABLE storage._search_words (
+-- @new CREATE TABLE storage._search_words_queue (
+-- @new CREATE INDEX _search_words_queue_word
+-- text from related tables: their configuration, and enable_search's new argument sources
+-- @new CREATE TABLE storage._search_sources (
+-- @new CREATE INDEX _search_sources_related
+-- @new CREATE INDEX _search_sources_lookup
+-- @new pg_extension_config_dump('storage._search_sources'
+DROP FUNCTION storage.enable_search(regclass, name, text, jsonb);
 -- @post-update
 -- audit.log no longer reads it (its successor is audit._cluster_rows)
 DROP FUNCTION audit._cluster_log();

@@ -769,6 +769,18 @@ fn shard_target(relid: pg_sys::Oid, op: Op) -> Option<pg_sys::Oid> {
     }
 }
 
+/// Whether `relid` is a Citus shard (asked as the extension's owner; no query without Citus).
+pub(crate) fn is_citus_shard(relid: pg_sys::Oid) -> bool {
+    // SAFETY: a syscache lookup by name in pg_catalog.
+    let citus = unsafe {
+        pg_sys::get_relname_relid(
+            c"pg_dist_partition".as_ptr(),
+            pg_sys::Oid::from(pg_sys::PG_CATALOG_NAMESPACE),
+        ) != pg_sys::InvalidOid
+    };
+    citus && as_owner(citus_shard_of(relid)).is_some()
+}
+
 /// `storage._citus_shard(relid)` (absent in a database whose extension SQL predates it).
 fn citus_shard_of(relid: pg_sys::Oid) -> impl FnOnce() -> Option<ShardOf> {
     move || {

@@ -2,13 +2,15 @@
 //! `storage.enable_search` / `storage.rebuild_search` that install it, index the column and
 //! backfill it. Argument parsing lives in `pg_storage_core::search`.
 
+pub(crate) mod related;
 pub(crate) mod trigger;
+pub(crate) mod vocabulary;
 
 use crate::error::{raise, spi_failed};
 use crate::ident::{literal, qualified, quote, require_table, Name, Regclass};
 use crate::jsonb::datum::JsonbRef;
 use pg_storage_core::names::fit_identifier;
-use pg_storage_core::search::{order_sources, source_arg, Weight};
+use pg_storage_core::search::{lexeme_query, order_sources, source_arg, split_typing, Weight};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::PgRelation;
@@ -29,6 +31,30 @@ pub(crate) fn _trigger_args(tgargs: &[u8]) -> Vec<String> {
     args
 }
 
+/// What a search box holds, split for `storage.search_tsquery` (`pg_storage_core::search::split_typing`):
+/// the words before the one being typed, that word when it is matched as a prefix, and whether
+/// it follows the operator `or`.
+#[pg_extern(immutable, strict, parallel_safe)]
+pub(crate) fn _search_split(
+    query: &core::ffi::CStr,
+) -> TableIterator<
+    'static,
+    (
+        name!(rest, String),
+        name!(word, Option<String>),
+        name!(by_or, bool),
+    ),
+> {
+    let t = split_typing(crate::ident::utf8_arg(query, "storage._search_split"));
+    TableIterator::once((t.rest.to_owned(), t.word.map(str::to_owned), t.or))
+}
+
+/// A lexeme (`word:*` for a prefix) as tsquery input (`pg_storage_core::search::lexeme_query`).
+#[pg_extern(immutable, strict, parallel_safe)]
+pub(crate) fn _search_lexeme(word: &core::ffi::CStr) -> String {
+    lexeme_query(crate::ident::utf8_arg(word, "storage._search_lexeme"))
+}
+
 /// The relation, open only while the returned value lives (the lock stays to the end of the
 /// transaction).
 fn open(relid: pg_sys::Oid) -> PgRelation {
@@ -36,9 +62,10 @@ fn open(relid: pg_sys::Oid) -> PgRelation {
     unsafe { PgRelation::with_lock(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE) }
 }
 
-/// Adds the tsvector column if missing, (re)creates the weighted trigger, adds a GIN index if the
-/// column has none, and backfills every row. Returns the rows backfilled.
-#[pg_extern(volatile)]
+/// `storage.enable_search(regclass, name, text, jsonb)` of the releases before 0.3.0, whose
+/// SQL names this symbol: a database not yet updated (`ALTER EXTENSION … UPDATE`) keeps calling
+/// it with this library.
+#[pg_extern(volatile, sql = false)]
 #[search_path(pg_catalog, pg_temp)]
 pub(crate) fn enable_search(
     target: Regclass,
@@ -46,12 +73,27 @@ pub(crate) fn enable_search(
     config: &str,
     weights: JsonbRef,
 ) -> i64 {
+    enable_search_with_sources(target, search_column, config, weights, None)
+}
+
+/// Adds the tsvector column if missing, (re)creates the weighted trigger, adds a GIN index if the
+/// column has none, records the text from related tables (`sources`), and backfills every row.
+/// Returns the rows backfilled.
+#[pg_extern(volatile, name = "enable_search")]
+#[search_path(pg_catalog, pg_temp)]
+pub(crate) fn enable_search_with_sources(
+    target: Regclass,
+    search_column: Name,
+    config: &str,
+    weights: JsonbRef,
+    sources: default!(Option<pgrx::JsonB>, "NULL"),
+) -> i64 {
     crate::catalog::require_primary("storage.enable_search");
     let relid = target.0;
     let table = require_table(relid, "storage.enable_search");
     let citus = crate::catalog::citus_kind(relid);
     let column = search_column.0;
-    let sources = weights_to_sources(&weights.to_value());
+    let weighted = weights_to_sources(&weights.to_value());
 
     let existing = open(relid)
         .tuple_desc()
@@ -75,8 +117,15 @@ pub(crate) fn enable_search(
     }
 
     let mut args = vec![column.clone(), config.to_owned()];
-    args.extend(sources.iter().map(|(c, w)| source_arg(c, *w)));
+    args.extend(weighted.iter().map(|(c, w)| source_arg(c, *w)));
     let watched = trigger::validate_args(&args, &open(relid).tuple_desc(), &table);
+    // text from related tables: recorded, their triggers made; the row trigger then also fires
+    // when the column itself is set (to NULL, by those triggers)
+    let related = related::configure(relid, &table, &column, sources.as_ref().map(|j| &j.0));
+    let mut watched = watched;
+    if related && !watched.contains(&column) {
+        watched.push(column.clone());
+    }
 
     Spi::connect_mut(|client| {
         for (name, _) in our_triggers(client, relid, &column, true) {
@@ -127,9 +176,42 @@ pub(crate) fn enable_search(
         }
     });
     if citus.is_some() {
-        return rebuild_citus("enable_search", relid, &column, &watched);
+        let rows = rebuild_citus("enable_search", relid, &column, &watched);
+        renew_words(relid);
+        return rows;
     }
-    rebuild("enable_search", relid, &column, &watched, 10_000)
+    let rows = rebuild("enable_search", relid, &column, &watched, 10_000);
+    merge_words();
+    rows
+}
+
+/// A Citus table's vocabulary, read again from its shards (their triggers queue nothing: see
+/// `vocabulary::vocabulary_of`).
+fn renew_words(relid: pg_sys::Oid) {
+    if !crate::catalog::has_function("storage._search_words_merge(integer)") {
+        return;
+    }
+    crate::privilege::as_owner(|| {
+        Spi::run_with_args(
+            "DELETE FROM storage._search_words w WHERE w.table_name OPERATOR(pg_catalog.=) $1",
+            &[relid.into()],
+        )
+        .unwrap_or_else(|e| spi_failed(e))
+    });
+    merge_words();
+}
+
+/// The lexemes a rebuild queued, merged into the search vocabulary at once.
+fn merge_words() {
+    // (a database whose extension SQL predates the vocabulary: nothing to merge)
+    if !crate::catalog::has_function("storage._search_words_merge(integer)") {
+        return;
+    }
+    // (as the extension's owner: the merge is internal, and enable_search's caller may be a role
+    // granted only enable_search)
+    crate::privilege::as_owner(|| {
+        Spi::run("SELECT storage._search_words_merge(2147483647)").unwrap_or_else(|e| spi_failed(e))
+    });
 }
 
 /// Recomputes the tsvector column of every row in batches of about `batch_rows` rows. Returns the
@@ -169,9 +251,13 @@ pub(crate) fn rebuild_search(
     of_columns.sort();
     of_columns.dedup();
     if crate::catalog::citus_kind(relid).is_some() {
-        return rebuild_citus("rebuild_search", relid, &column, &of_columns);
+        let rows = rebuild_citus("rebuild_search", relid, &column, &of_columns);
+        renew_words(relid);
+        return rows;
     }
-    rebuild("rebuild_search", relid, &column, &of_columns, batch_rows)
+    let rows = rebuild("rebuild_search", relid, &column, &of_columns, batch_rows);
+    merge_words();
+    rows
 }
 
 /// Orders the weights object into trigger sources: A first, then B, C, D; ties keep the jsonb

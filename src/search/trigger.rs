@@ -72,6 +72,11 @@ struct Plan {
     sources: Vec<Source>,
     /// Columns whose change requires a new value: the sources and the configuration column.
     watched: Vec<Watched>,
+    /// The table whose search vocabulary the values' lexemes go to (the top of a partition
+    /// tree); InvalidOid until the trigger fires.
+    words_of: pg_sys::Oid,
+    /// Text from related tables (the extension's configuration for `words_of`'s column).
+    related: Vec<super::related::Related>,
 }
 
 thread_local! {
@@ -101,13 +106,21 @@ impl Drop for ForceRecompute {
 
 fn plan_for(
     trigger: &pg_sys::Trigger,
+    (relid, partition): (pg_sys::Oid, bool),
     tupdesc: &PgTupleDesc,
     relname: impl Fn() -> String,
 ) -> Rc<Plan> {
     let epoch = crate::cache::epoch();
     PLANS.with(|p| {
         p.get_or_insert_with(epoch, &trigger.tgoid, || {
-            Rc::new(build_plan(trigger, tupdesc, &relname()))
+            let mut plan = build_plan(trigger, tupdesc, &relname());
+            plan.words_of = super::vocabulary::vocabulary_of(relid, partition);
+            let column = tupdesc
+                .get(plan.target as usize - 1)
+                .map(|a| pg_sys::name_data_to_str(&a.attname).to_owned())
+                .unwrap_or_default();
+            plan.related = super::related::sources_of(plan.words_of, &column);
+            Rc::new(plan)
         })
     })
 }
@@ -312,6 +325,19 @@ fn plan_from_args(
                 relname,
             );
         }
+        if att.attgenerated != 0 {
+            // a BEFORE trigger runs before generated columns are computed: it would read NULL
+            arg_error(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                n,
+                arg,
+                format!(
+                    "column \"{}\" is generated, and a BEFORE trigger runs before it is computed",
+                    pg_sys::name_data_to_str(&att.attname)
+                ),
+                relname,
+            );
+        }
         sources.push(Source {
             attnum: att.attnum,
             kind,
@@ -344,6 +370,8 @@ fn plan_from_args(
         config,
         sources,
         watched,
+        words_of: pg_sys::InvalidOid,
+        related: Vec::new(),
     }
 }
 
@@ -569,6 +597,22 @@ unsafe fn compute(plan: &Plan, tuple: pg_sys::HeapTuple, tupdesc: &PgTupleDesc) 
                 Some(left) => call2(pg_sys::tsvector_concat, left, weighted),
             });
         }
+        // then each related source's text (after the row's own columns)
+        for r in &plan.related {
+            let Some(text) = r.text(plan.words_of, tuple, tupdesc) else {
+                continue;
+            };
+            let vector = call2(pg_sys::to_tsvector_byid, cfg, text_datum(text.as_bytes()));
+            let weighted = call2(
+                pg_sys::tsvector_setweight,
+                vector,
+                pg_sys::Datum::from(r.weight().letter() as u8 as i8),
+            );
+            acc = Some(match acc {
+                None => weighted,
+                Some(left) => call2(pg_sys::tsvector_concat, left, weighted),
+            });
+        }
         acc.unwrap_or_else(|| internal("a trigger plan without sources"))
     }
 }
@@ -605,7 +649,12 @@ fn tsvector_update<'a>(
             let r = PgRelation::from_pg(rel);
             format!("{}.{}", r.namespace(), r.name())
         };
-        let plan = plan_for(&*td.tg_trigger, &tupdesc, relname);
+        let plan = plan_for(
+            &*td.tg_trigger,
+            ((*rel).rd_id, (*(*rel).rd_rel).relispartition),
+            &tupdesc,
+            relname,
+        );
         let tuple = if update {
             td.tg_newtuple
         } else {
@@ -630,6 +679,7 @@ fn tsvector_update<'a>(
             return Ok(Some(PgHeapTuple::from_heap_tuple(tupdesc, tuple)));
         }
         let value = compute(&plan, tuple, &tupdesc);
+        super::vocabulary::note_words(plan.words_of, value);
         let col: i32 = plan.target.into();
         let isnull = false;
         let modified =

@@ -84,6 +84,88 @@ pub fn source_arg(column: &str, weight: Weight) -> String {
     format!("{column}:{}", weight.letter())
 }
 
+/// What a search box holds while its user types, split for the query side: the words before the
+/// one being typed, and that word when it should match as a prefix.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Typing<'a> {
+    /// Everything before the word being typed (websearch syntax), without a trailing `or`.
+    pub rest: &'a str,
+    /// The word being typed: letters and digits only, the box's last characters.
+    pub word: Option<&'a str>,
+    /// Whether `rest` ended with the operator `or` (the word is an alternative, not one more
+    /// required word).
+    pub or: bool,
+}
+
+/// Splits `query` into the words before the last one and the last word, which is matched as a
+/// prefix only when the user may still be typing it: the box ends in it (no space after), it is
+/// letters and digits only (not `e-mail`, `c++` or a URL, which the parser reads as one token),
+/// it is neither negated (`-word`) nor inside an open quote, and it is not the operator `or`.
+pub fn split_typing(query: &str) -> Typing<'_> {
+    let whole = Typing {
+        rest: query,
+        word: None,
+        or: false,
+    };
+    let start = query
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| !c.is_whitespace())
+        .last()
+        .map(|(i, _)| i);
+    let Some(start) = start else {
+        return whole;
+    };
+    let word = &query[start..];
+    let open_quote = query.matches('"').count() % 2 == 1;
+    if open_quote || !word.chars().all(char::is_alphanumeric) || word.eq_ignore_ascii_case("or") {
+        return whole;
+    }
+    let before = query[..start].trim_end();
+    let last_before = before
+        .rsplit(char::is_whitespace)
+        .next()
+        .unwrap_or_default();
+    match last_before.eq_ignore_ascii_case("or") {
+        true => Typing {
+            rest: before[..before.len() - last_before.len()].trim_end(),
+            word: Some(word),
+            or: true,
+        },
+        false => Typing {
+            rest: before,
+            word: Some(word),
+            or: false,
+        },
+    }
+}
+
+/// A lexeme (`word:*` for a prefix) as tsquery input: quoted, its quotes doubled and its
+/// backslashes escaped, so that the tsquery holds exactly that lexeme.
+pub fn lexeme_query(word: &str) -> String {
+    let (lexeme, prefix) = match word.strip_suffix(":*") {
+        Some(l) => (l, ":*"),
+        None => (word, ""),
+    };
+    format!(
+        "'{}'{prefix}",
+        lexeme.replace('\\', "\\\\").replace('\'', "''")
+    )
+}
+
+/// A 64-bit key of a table's lexeme (FNV-1a over the table's OID and the lexeme's bytes): what
+/// the search trigger remembers of the words it queued.
+pub fn word_key(table: u32, lexeme: &[u8]) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    table
+        .to_le_bytes()
+        .iter()
+        .chain(lexeme)
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(PRIME)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +200,86 @@ mod tests {
         let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["title", "subtitle", "summary", "content", "tags"]);
         assert_eq!(source_arg("title", Weight::A), "title:A");
+    }
+
+    #[test]
+    fn the_word_being_typed_is_the_last_one() {
+        let t = split_typing("postgres index tun");
+        assert_eq!(
+            t,
+            Typing {
+                rest: "postgres index",
+                word: Some("tun"),
+                or: false
+            }
+        );
+        assert_eq!(split_typing("tun").word, Some("tun"));
+        assert_eq!(split_typing("tun").rest, "");
+        // a space after it: the word is finished
+        assert_eq!(split_typing("postgres index ").word, None);
+        assert_eq!(split_typing("").word, None);
+        assert_eq!(split_typing("   ").word, None);
+    }
+
+    #[test]
+    fn operators_quotes_and_punctuated_tokens_are_not_prefixes() {
+        assert_eq!(split_typing("postgres -mysq").word, None);
+        assert_eq!(split_typing("\"full text sea").word, None);
+        assert_eq!(split_typing("\"full text\" sea").word, Some("sea"));
+        assert_eq!(split_typing("cats or").word, None);
+        assert_eq!(split_typing("cats OR").word, None);
+        assert_eq!(split_typing("e-mai").word, None);
+        assert_eq!(split_typing("c++").word, None);
+        assert_eq!(split_typing("example.co").word, None);
+        // letters of any script, digits
+        assert_eq!(split_typing("straße grü").word, Some("grü"));
+        assert_eq!(split_typing("pg18").word, Some("pg18"));
+    }
+
+    #[test]
+    fn a_word_after_or_is_an_alternative() {
+        let t = split_typing("cats or dog");
+        assert_eq!(
+            t,
+            Typing {
+                rest: "cats",
+                word: Some("dog"),
+                or: true
+            }
+        );
+        let t = split_typing("or dog");
+        assert_eq!(
+            t,
+            Typing {
+                rest: "",
+                word: Some("dog"),
+                or: true
+            }
+        );
+        // "color" ends in "or" but is a word
+        let t = split_typing("color dog");
+        assert_eq!(
+            t,
+            Typing {
+                rest: "color",
+                word: Some("dog"),
+                or: false
+            }
+        );
+    }
+
+    #[test]
+    fn lexemes_are_quoted_for_tsquery_input() {
+        assert_eq!(lexeme_query("tune"), "'tune'");
+        assert_eq!(lexeme_query("tun:*"), "'tun':*");
+        assert_eq!(lexeme_query("o'neil"), "'o''neil'");
+        assert_eq!(lexeme_query("a\\b"), "'a\\\\b'");
+    }
+
+    #[test]
+    fn word_keys_tell_tables_and_words_apart() {
+        assert_eq!(word_key(1, b"tune"), word_key(1, b"tune"));
+        assert_ne!(word_key(1, b"tune"), word_key(2, b"tune"));
+        assert_ne!(word_key(1, b"tune"), word_key(1, b"tun"));
     }
 }
