@@ -392,7 +392,10 @@ q "CREATE SCHEMA sb;
    SELECT storage.create_partitions('sb.p', '1 day', 2);
    CREATE MATERIALIZED VIEW sb.mv AS SELECT count(*) AS c FROM sb.t;
    CREATE UNIQUE INDEX ON sb.mv (c);
-   SELECT storage.register_matview('sb.mv', '1 hour');" >/dev/null
+   SELECT storage.register_matview('sb.mv', '1 hour');
+   CREATE TABLE sb.doc (id int PRIMARY KEY, body text);
+   INSERT INTO sb.doc VALUES (1, 'Standby replicas answer searches');
+   SELECT storage.enable_search('sb.doc', 'tsv', 'english', '{\"body\": \"A\"}');" >/dev/null
 lsn=$(q "SELECT pg_current_wal_lsn()")
 for _ in $(seq 100); do [ "$(sq "SELECT pg_last_wal_replay_lsn() >= '$lsn'")" = t ] && break; sleep 0.1; done
 [ "$(sq "SELECT pg_last_wal_replay_lsn() >= '$lsn'")" = t ] || fail "the standby did not replay the set-up"
@@ -400,7 +403,7 @@ cp tests/standby/behaviour.sql "$dir/behaviour.sql"
 got=$("$bin/psql" -h 127.0.0.1 -p "$sport" -U postgres -d postgres -X -q -At -v ON_ERROR_STOP=1 -f "$dir/behaviour.sql" 2>&1) ||
   fail "standby behaviour: $got"
 got=$(sed 's/^psql:[^ ]* //' <<<"$got")
-expected="NOTICE:  standby behaviour: 57 functions as decided
+expected="NOTICE:  standby behaviour: 61 functions as decided
 0
 t
 0
@@ -408,10 +411,11 @@ t
 1
 b
 t
-1"
+1
+{\"id\": 1}|<b>Standby</b> <b>replicas</b> answer <b>searches</b>"
 [ "$got" = "$expected" ] || fail "standby behaviour: got
 $got"
-pass "every public function behaves on the standby as decided (57: reads, refuses with 25006 naming the primary, or a trigger); the jobs return at once there and a dry run of the maintenance plan reads; history, row_at, partitions and matviews read what the primary wrote"
+pass "every public function behaves on the standby as decided (61: reads, refuses with 25006 naming the primary, or a trigger); the jobs return at once there and a dry run of the maintenance plan reads; history, row_at, partitions, matviews and search read what the primary wrote"
 for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$shttp/metrics" 2>/dev/null && break; sleep 0.1; done
 curl -fsS "http://127.0.0.1:$shttp/metrics" >"$out/standby-metrics.txt" || fail "GET /metrics on the standby"
 "$promtool" check metrics <"$out/standby-metrics.txt" >"$out/promtool-standby.txt" 2>&1 || fail "promtool on the standby's /metrics: $(cat "$out/promtool-standby.txt")"

@@ -34,7 +34,7 @@ BEGIN
             ('storage.create_partitions(regclass,text,integer,text,text,boolean,boolean,text,name)', 'refuses', $$SELECT storage.create_partitions('sb.p', '1 day')$$),
             ('storage.create_roles(text)', 'refuses', $$SELECT * FROM storage.create_roles('sb_')$$),
             ('storage.disable_tenant_isolation(regclass)', 'refuses', $$SELECT storage.disable_tenant_isolation('sb.t')$$),
-            ('storage.enable_search(regclass,name,text,jsonb)', 'refuses', $$SELECT storage.enable_search('sb.t', 'tsv', 'english', '{"v": "A"}')$$),
+            ('storage.enable_search(regclass,name,text,jsonb,jsonb)', 'refuses', $$SELECT storage.enable_search('sb.t', 'tsv', 'english', '{"v": "A"}')$$),
             ('storage.enable_tenant_isolation(regclass,name,text)', 'refuses', $$SELECT storage.enable_tenant_isolation('sb.t', 'tenant')$$),
             ('storage.ensure_partition(regclass,text)', 'refuses', $$SELECT storage.ensure_partition('sb.p', now()::text)$$),
             ('storage.grant_schema(name,text)', 'refuses', $$SELECT storage.grant_schema('sb')$$),
@@ -67,6 +67,10 @@ BEGIN
             ('storage.run_maintenance_plan(boolean)', 'refuses', $$SELECT count(*) FROM storage.run_maintenance_plan()$$),
             ('storage.run_maintenance_proc(interval)', 'refuses', $$CALL storage.run_maintenance_proc()$$),
             ('storage.schedule_jobs(text,text,text,text,text,text[])', 'refuses', $$SELECT storage.schedule_jobs()$$),
+            ('storage.search(regclass,text,integer,integer,boolean)', 'reads', $$SELECT count(*) FROM storage.search('sb.doc', 'replica')$$),
+            ('storage.search_suggest(regclass,text)', 'reads', $$SELECT storage.search_suggest('sb.doc', 'replicas')$$),
+            ('storage.search_synonyms(regconfig,text,text[])', 'refuses', $$SELECT storage.search_synonyms('english', 'copy', '{replica}')$$),
+            ('storage.search_tsquery(regconfig,text)', 'reads', $$SELECT storage.search_tsquery('english', 'standby replica')$$),
             ('storage.security_report()', 'reads', $$SELECT count(*) FROM storage.security_report()$$),
             ('storage.ssl_status()', 'reads', $$SELECT count(*) FROM storage.ssl_status()$$),
             ('storage.tsvector_update()', 'trigger', $$SELECT storage.tsvector_update()$$),
@@ -130,3 +134,5 @@ SELECT count(*) AS history_rows FROM audit.history('sb.t', '{"id": 1}');
 SELECT audit.row_at('sb.t', '{"id": 1}', now()) ->> 'v' AS row_now;
 SELECT count(*) >= 3 AS partitions_replicated FROM storage.partitions('sb.p');
 SELECT count(*) AS matviews_registered FROM storage.matview_status WHERE view = 'sb.mv'::regclass;
+-- search reads the primary's search column, with snippets
+SELECT key, headline FROM storage.search('sb.doc', 'standby replicas sear');

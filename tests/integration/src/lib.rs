@@ -1,7 +1,8 @@
 //! Helpers for the integration tests: each test gets its own database in the cluster that
 //! `make test` starts (port in PGSE_TEST_PORT), with pg_storage_ext created in it.
 
-use postgres::{Client, NoTls};
+use postgres::{Client, Config, NoTls};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Port of the test cluster.
@@ -154,4 +155,24 @@ impl Drop for DroppedAtEnd {
                 admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
         }
     }
+}
+
+/// A client on `db` as `user` whose server notices (NOTICEs, WARNINGs, auto_explain's plans) are
+/// collected, each as its message and its detail.
+pub fn connect_noticed(db: &str, user: &str) -> (Client, Arc<Mutex<Vec<String>>>) {
+    let notices = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = Arc::clone(&notices);
+    let c = Config::new()
+        .host("127.0.0.1")
+        .port(port())
+        .user(user)
+        .dbname(db)
+        .notice_callback(move |n| {
+            if let Ok(mut s) = seen.lock() {
+                s.push(format!("{} {}", n.message(), n.detail().unwrap_or("")));
+            }
+        })
+        .connect(NoTls)
+        .expect("connect");
+    (c, notices)
 }

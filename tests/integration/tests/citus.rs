@@ -209,13 +209,13 @@ fn search_is_kept_in_the_shards() {
     c.batch_execute(
         "DROP TABLE IF EXISTS ct_posts, ct_tags CASCADE;
          DO $$BEGIN
-             REVOKE EXECUTE ON FUNCTION storage.enable_search(regclass, name, text, jsonb) FROM ct_search_owner;
+             REVOKE EXECUTE ON FUNCTION storage.enable_search(regclass, name, text, jsonb, jsonb) FROM ct_search_owner;
              REVOKE CREATE ON SCHEMA public FROM ct_search_owner;
              DROP ROLE ct_search_owner;
          EXCEPTION WHEN undefined_object THEN NULL;
          END$$;
          CREATE ROLE ct_search_owner LOGIN; -- Citus connects to the workers as the role running a statement
-         GRANT EXECUTE ON FUNCTION storage.enable_search(regclass, name, text, jsonb) TO ct_search_owner;
+         GRANT EXECUTE ON FUNCTION storage.enable_search(regclass, name, text, jsonb, jsonb) TO ct_search_owner;
          GRANT CREATE ON SCHEMA public TO ct_search_owner; -- Citus checks it for an index on a distributed table
          CREATE TABLE ct_posts (id bigint PRIMARY KEY, title text, body text);
          ALTER TABLE ct_posts OWNER TO ct_search_owner;
@@ -298,6 +298,52 @@ fn search_is_kept_in_the_shards() {
         ),
         1
     );
+    // the query side: one query of the logical table, through Citus; typos from the vocabulary
+    // the coordinator read from the shards
+    c.batch_execute(
+        "CREATE EXTENSION IF NOT EXISTS pg_trgm; SELECT storage._search_words_merge();",
+    )
+    .expect("pg_trgm");
+    assert_eq!(
+        one::<i64>(
+            &mut c,
+            "SELECT count(*) FROM storage.search('ct_posts', 'fox ', 100)"
+        ),
+        50
+    );
+    assert_eq!(
+        one::<String>(
+            &mut c,
+            "SELECT key::text FROM storage.search('ct_posts', 'brown fox', 1)"
+        ),
+        "{\"id\": 1001}"
+    );
+    assert_eq!(
+        one::<Option<String>>(
+            &mut c,
+            "SELECT storage.search_suggest('ct_posts', 'quik fox')"
+        )
+        .as_deref(),
+        Some("quick fox")
+    );
+    assert_eq!(
+        one::<i64>(
+            &mut c,
+            "SELECT count(*) FROM storage.search('ct_posts', 'quik fox', 100)"
+        ),
+        one::<i64>(
+            &mut c,
+            "SELECT count(*) FROM storage.search('ct_posts', 'quick fox', 100)"
+        )
+    );
+    c.batch_execute("CREATE TABLE ct_post_tags (post_id bigint, tag text)")
+        .expect("a related table");
+    refused(
+        &mut c,
+        "SELECT storage.enable_search('ct_posts', 'tsv', 'english', '{\"title\": \"A\"}', sources => '{\"t\": {\"table\": \"ct_post_tags\", \"key\": \"post_id\", \"column\": \"tag\"}}')",
+        "storage.enable_search",
+        "distributed",
+    );
 
     // a reference table: every copy (coordinator and both workers) holds the same vector
     assert_eq!(
@@ -327,8 +373,8 @@ fn search_is_kept_in_the_shards() {
         );
     }
     c.batch_execute(
-        "DROP TABLE ct_posts, ct_tags;
-         REVOKE EXECUTE ON FUNCTION storage.enable_search(regclass, name, text, jsonb) FROM ct_search_owner;
+        "DROP TABLE ct_posts, ct_tags, ct_post_tags;
+         REVOKE EXECUTE ON FUNCTION storage.enable_search(regclass, name, text, jsonb, jsonb) FROM ct_search_owner;
          REVOKE CREATE ON SCHEMA public FROM ct_search_owner;
          DROP ROLE ct_search_owner;",
     )
@@ -1065,6 +1111,10 @@ fn every_public_function_has_a_decision_on_citus() {
         ("storage.run_maintenance_plan", "this node"),
         ("storage.run_maintenance_proc", "works"),
         ("storage.schedule_jobs", "this node"),
+        ("storage.search", "works"),
+        ("storage.search_suggest", "works"),
+        ("storage.search_synonyms", "this node"),
+        ("storage.search_tsquery", "this node"),
         ("storage.security_report", "this node"),
         ("storage.ssl_status", "this node"),
         ("storage.tsvector_update", "works"),

@@ -1,8 +1,8 @@
 //! Application roles, tenant isolation and the security checks, with real LOGIN roles that
 //! inherit the group roles and a non-superuser table owner.
 
-use pg_storage_integration::{bindir, connect_as, fresh_db, port};
-use postgres::{Client, Config, NoTls};
+use pg_storage_integration::{bindir, connect_as, connect_noticed, fresh_db, port};
+use postgres::Client;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
@@ -364,25 +364,6 @@ fn security_report_and_ssl_status_find_the_traps() {
         .expect_err("not a certificate");
     assert_eq!(e.code().map(|s| s.code()), Some("22023"));
     let _ = std::fs::remove_dir_all(dir);
-}
-
-/// A client as `user` whose server notices (WARNINGs) are collected.
-fn connect_noticed(db: &str, user: &str) -> (Client, Arc<Mutex<Vec<String>>>) {
-    let notices = Arc::new(Mutex::new(Vec::<String>::new()));
-    let seen = Arc::clone(&notices);
-    let c = Config::new()
-        .host("127.0.0.1")
-        .port(port())
-        .user(user)
-        .dbname(db)
-        .notice_callback(move |n| {
-            seen.lock()
-                .unwrap()
-                .push(format!("{} {}", n.message(), n.detail().unwrap_or("")))
-        })
-        .connect(NoTls)
-        .expect("connect");
-    (c, notices)
 }
 
 fn take(notices: &Arc<Mutex<Vec<String>>>) -> Vec<String> {

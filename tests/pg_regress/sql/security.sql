@@ -15,7 +15,8 @@ SET client_min_messages = warning;
 -- current_setting('search_path') to a pinned internal, which sets it only around the user's
 -- statements). C functions:
 -- each one without a pin is listed, so a new one needs a decision here; the listed ones run no
--- SQL (pure computations, triggers that read the row).
+-- SQL (pure computations, triggers that read the row) or pin it themselves around the SQL they
+-- run (the search triggers: the vocabulary's queue, related tables' text).
 SELECT p.oid::regprocedure AS sql_function_without_pinned_search_path
   FROM pg_proc p
   JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
@@ -33,7 +34,8 @@ SELECT p.oid::regprocedure AS c_function_without_pinned_search_path
    AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)
  ORDER BY p.oid::regprocedure::text;
 
--- 2. Who may call what (sql/grants.sql): PUBLIC executes the pure functions, the search trigger,
+-- 2. Who may call what (sql/grants.sql): PUBLIC executes the pure functions, the search triggers
+-- and the query side of search (run as the caller),
 -- the audit functions that check ownership themselves and the tenant policies' readers of the
 -- tenant setting; nothing else.
 SELECT p.oid::regprocedure AS public_may_execute
