@@ -43,13 +43,28 @@ UPDATE users SET preferences = '{"theme": "neon", "page_size": 500, "notificatio
 SELECT * FROM storage.json_schema_errors(
   '{"properties": {"contact": {"type": "string", "format": "email"}}}', '{"contact": "not-an-email"}');
 
-\echo '== Full-text search: weighted tsvector kept by a trigger (title A, summary B, content C)'
+\echo '== Full-text search: weighted tsvector kept by a trigger (title A, summary B, content C, tags B)'
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
 SELECT storage.enable_search('articles', 'searchable', 'english',
-       '{"title": "A", "summary": "B", "content": "C"}') AS rows_backfilled;
-SELECT table_name, column_name, config, weights, trigger_name, index_name FROM storage.search_columns;
-\echo 'Top 5 published articles for "partition vacuum", ranked (title matches weigh most):'
-SELECT id, title, round(ts_rank(searchable, q)::numeric, 4) AS rank
-FROM articles, websearch_to_tsquery('english', 'partition vacuum') AS q
+       '{"title": "A", "summary": "B", "content": "C"}',
+       sources => '{"tags": {"table": "article_tags", "key": "article_id", "column": "tag_id",
+                             "lookup": {"table": "tags", "key": "id", "column": "name"}, "weight": "B"}}') AS rows_backfilled;
+SELECT table_name, column_name, config, weights, trigger_name, index_name, related FROM storage.search_columns;
+\echo 'The search box in one call: "partition vacuum", top 5, ranked (title matches weigh most), with snippets:'
+SELECT key ->> 'id' AS id, round(rank::numeric, 3) AS rank, headline FROM storage.search('articles', 'partition vacuum', 5);
+\echo 'As the user types, the last word is a prefix ("partition vac"):'
+SELECT key ->> 'id' AS id, headline FROM storage.search('articles', 'partition vac', 3);
+\echo 'A typo ("partiton vacum"): did you mean, and the search corrects it:'
+SELECT storage.search_suggest('articles', 'partiton vacum ') AS did_you_mean;
+SELECT key ->> 'id' AS id, headline FROM storage.search('articles', 'partiton vacum ', 3);
+\echo 'A synonym: "cleanup" also finds vacuum:'
+SELECT storage.search_synonyms('english', 'cleanup', '{vacuum}');
+SELECT count(*) AS cleanup_finds FROM storage.search('articles', 'cleanup ', 1000);
+\echo 'A tag: "performance" is no word of any article, only a tag (tags.name through article_tags):'
+SELECT key ->> 'id' AS id, rank FROM storage.search('articles', 'performance ', 3);
+\echo 'Your own conditions with the same query: published articles only'
+SELECT id, title, round(ts_rank_cd(searchable, q)::numeric, 3) AS rank
+FROM articles, storage.search_tsquery('english', 'partition vacuum') AS q
 WHERE searchable @@ q AND status = 'published'
 ORDER BY rank DESC, id
 LIMIT 5;
