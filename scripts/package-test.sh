@@ -305,7 +305,7 @@ expect "rebuild_search" "2001" "SELECT storage.rebuild_search('articles', 'searc
 expect "storage.search: the search box in one call, with a snippet" "Debian packages of extensions|<b>Debian</b> <b>packages</b> of extensions" \
   "SELECT a.title || '|' || s.headline FROM storage.search('articles', 'debian packag') s JOIN articles a ON a.id = (s.key ->> 'id')::int LIMIT 1"
 sql <<<"CREATE EXTENSION pg_trgm; SELECT storage._search_words_merge();"
-expect "a typo, with Debian's pg_trgm: did you mean" "debian packag" "SELECT storage.search_suggest('articles', 'debain packag')"
+expect "a typo, with Debian's pg_trgm: did you mean" "debian packag" "SELECT storage.search_suggest('articles', 'debiann packag')"
 step_end ok
 
 step_start "matviews"
