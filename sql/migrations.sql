@@ -731,6 +731,10 @@ BEGIN
             END IF;
         END IF;
     END IF;
+    -- online schema changes whose worker is gone
+    IF storage._migration_setting_on('auto_resume') THEN
+        done := done || storage._schema_change_recover();
+    END IF;
     -- the change feeds' notifier, gone after a restart
     IF EXISTS (SELECT FROM audit._feed)
        AND NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.backend_type = 'pg_storage_ext feed notifier' AND a.datname = current_database()) THEN
@@ -782,3 +786,824 @@ COMMENT ON FUNCTION storage._migration_check_value(text, text, text, oid) IS
     'Internal: the value of a pre_check or post_check (one SQL expression) evaluated as its author with the given search_path.';
 COMMENT ON FUNCTION storage._migration_statements(text) IS
     'Internal: the statements of a migration as PostgreSQL''s parser splits them: position, text, command tag, and the index a CREATE INDEX names.';
+
+-- ==========================================================================================
+-- Online schema changes (docs/migrations.md, "Online schema changes"): a column's type, NOT NULL,
+-- a CHECK, a foreign key, without locking writers out. The call does the short part in the
+-- caller's transaction (a new column and the trigger keeping it in step, a constraint NOT
+-- VALID); a worker of its own ("pg_storage_ext schema change", src/migrations/online.rs) does
+-- the rest, each unit of work in a transaction of its own, and records where it is here, so a
+-- crash, a restart or a killed worker resumes from there. Every statement on the user's table
+-- runs as its owner (storage._run_as_owner), and the user's expressions are bound once, when
+-- the call is made, with the caller's search_path (a CHECK in pg_constraint, a conversion in a
+-- function with a SQL-standard body): the worker runs no SQL text a user wrote.
+CREATE TABLE storage._schema_changes (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    relid oid NOT NULL,
+    table_name text NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('alter_column_type', 'add_not_null', 'add_foreign_key', 'add_check')),
+    column_name name,
+    new_type text,
+    using_expr text,
+    constraint_name name,
+    columns name[],
+    ref oid,
+    ref_columns name[],
+    made_index name,
+    state text NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'failed', 'done', 'aborted')),
+    phase text NOT NULL,
+    step integer NOT NULL DEFAULT 0,
+    plan jsonb NOT NULL DEFAULT '{}',
+    leaves oid[],
+    leaf_blocks bigint[],
+    leaf integer NOT NULL DEFAULT 1,
+    block bigint NOT NULL DEFAULT 0,
+    rows_done bigint NOT NULL DEFAULT 0,
+    rows_total bigint,
+    requested_by name NOT NULL,
+    requested_pid integer,
+    requested_backend timestamptz,
+    worker_pid integer,
+    resumes integer NOT NULL DEFAULT 0,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    error text
+);
+CREATE UNIQUE INDEX _schema_changes_open ON storage._schema_changes (relid) WHERE state IN ('running', 'failed');
+COMMENT ON TABLE storage._schema_changes IS
+    'Internal: every online schema change (storage.alter_column_type, add_not_null, add_foreign_key, add_check): its phase and position, written only by the extension; storage.schema_changes shows the unfinished ones.';
+SELECT pg_catalog.pg_extension_config_dump('storage._schema_changes', '');
+SELECT pg_catalog.pg_extension_config_dump('storage._schema_changes_id_seq', '');
+CREATE TRIGGER _stored_sql_guard BEFORE INSERT OR UPDATE OR DELETE ON storage._schema_changes
+    FOR EACH ROW EXECUTE FUNCTION storage._stored_sql_guard();
+CREATE TRIGGER _stored_sql_guard_truncate BEFORE TRUNCATE ON storage._schema_changes
+    FOR EACH STATEMENT EXECUTE FUNCTION storage._stored_sql_guard();
+ALTER TABLE storage._schema_changes ENABLE ALWAYS TRIGGER _stored_sql_guard;
+ALTER TABLE storage._schema_changes ENABLE ALWAYS TRIGGER _stored_sql_guard_truncate;
+
+CREATE VIEW storage.schema_changes AS
+SELECT s.id, s.relid::pg_catalog.regclass AS table_name, s.kind,
+       coalesce(s.column_name::text, pg_catalog.array_to_string(s.columns, ', ')) AS column_name,
+       coalesce(s.new_type, s.constraint_name::text) AS change, s.state, s.phase,
+       s.rows_done, s.rows_total,
+       CASE WHEN s.rows_total > 0 THEN pg_catalog.round(100.0 * least(s.rows_done, s.rows_total) / s.rows_total, 1) END AS percent,
+       s.started_at, s.updated_at, s.requested_by,
+       CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_stat_activity a
+                          WHERE a.pid = s.worker_pid AND a.backend_type = 'pg_storage_ext schema change') THEN s.worker_pid END AS worker_pid,
+       s.error
+  FROM storage._schema_changes s
+ WHERE s.state IN ('running', 'failed');
+COMMENT ON VIEW storage.schema_changes IS
+    'The unfinished online schema changes: table, kind (alter_column_type, add_not_null, add_foreign_key, add_check), column, the new type or constraint, state (running, or failed with its error: call the function again to resume, or storage.abort_schema_change), phase (backfill, index, not null, swap, check, validate), rows done of the estimated total, the worker''s pid while it runs.';
+
+-- The names an online change gives to what it makes (pg_storage_core knows none of them: plain
+-- SQL): the new column, its functions, its trigger, its temporary indexes and check.
+CREATE FUNCTION storage._schema_change_name(id bigint, what text) RETURNS name
+LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+    SELECT (CASE what WHEN 'trigger' THEN 'zz_pgse_schema_change_' ELSE '_pgse_sc' END || id || CASE what WHEN 'trigger' THEN '' ELSE '_' || what END)::name
+$$;
+COMMENT ON FUNCTION storage._schema_change_name(bigint, text) IS
+    'Internal: the name of what online schema change id makes (what: new, convert, sync, trigger, not_null, or an index number).';
+
+-- A statement on a user's table in the caller's transaction, its lock wait bounded and tried again.
+CREATE FUNCTION storage._schema_change_retry(target regclass, command text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tries integer := 0;
+    retries integer := storage._migration_setting('retries', 5)::integer;
+BEGIN
+    LOOP
+        BEGIN
+            RETURN storage._run_as_owner(target, command);
+        EXCEPTION WHEN lock_not_available THEN
+            tries := tries + 1;
+            IF tries > retries THEN
+                RAISE;
+            END IF;
+            PERFORM pg_sleep(least(5.0, 0.05 * tries * tries));
+        END;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION storage._schema_change_retry(regclass, text) IS
+    'Internal: one statement on a user''s table as its owner (storage._run_as_owner), tried again after a lock wait that timed out (pg_storage_ext.migration_lock_timeout), up to pg_storage_ext.migration_retries times.';
+
+-- The indexes of column attnum of target that a new column replaces, as statements that build
+-- them on newcol concurrently; raises 0A000 for the ones it cannot carry.
+CREATE FUNCTION storage._schema_change_indexes(id bigint, target regclass, attnum smallint, newcol name) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    i record;
+    cols text[];
+    k integer;
+    n integer := 0;
+    out jsonb := '[]';
+    con record;
+BEGIN
+    FOR i IN SELECT x.*, c.relname, am.amname
+               FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_am am ON am.oid = c.relam
+              WHERE x.indrelid = target AND (attnum = ANY (x.indkey::int2[])
+                    OR EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = x.indexrelid
+                                 AND d.refobjid = target AND d.refobjsubid = attnum))
+              ORDER BY x.indexrelid
+    LOOP
+        IF i.indexprs IS NOT NULL OR i.indpred IS NOT NULL OR NOT i.indisvalid THEN
+            RAISE EXCEPTION 'index % uses the column in an expression or a predicate (or is invalid)', i.relname
+                  USING ERRCODE = 'feature_not_supported',
+                        DETAIL = 'An online type change rebuilds the indexes of plain columns only.',
+                        HINT = 'Drop the index, change the type, and create it again concurrently.';
+        END IF;
+        SELECT c.conname, c.contype, c.condeferrable, c.condeferred INTO con FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = target;
+        IF con.contype IS NOT NULL AND con.contype NOT IN ('p', 'u') THEN
+            RAISE EXCEPTION 'index % backs constraint % (an exclusion constraint)', i.relname, con.conname
+                  USING ERRCODE = 'feature_not_supported', HINT = 'Drop the constraint, change the type, and add it again.';
+        END IF;
+        cols := '{}';
+        FOR k IN 1 .. i.indnatts LOOP
+            cols := cols || (CASE WHEN i.indkey[k - 1] = attnum THEN quote_ident(newcol)
+                                  ELSE pg_get_indexdef(i.indexrelid, k, false) END
+                             || CASE WHEN k <= i.indnkeyatts AND i.indoption[k - 1] & 1 = 1 THEN ' DESC' ELSE '' END
+                             || CASE WHEN k <= i.indnkeyatts AND i.indoption[k - 1] & 1 = 1 AND i.indoption[k - 1] & 2 = 0 THEN ' NULLS LAST'
+                                     WHEN k <= i.indnkeyatts AND i.indoption[k - 1] & 1 = 0 AND i.indoption[k - 1] & 2 = 2 THEN ' NULLS FIRST'
+                                     ELSE '' END);
+        END LOOP;
+        n := n + 1;
+        out := out || jsonb_build_object(
+            'name', i.relname, 'temp', storage._schema_change_name(id, 'i' || n),
+            'create', format('CREATE %sINDEX CONCURRENTLY %I ON %s USING %I (%s)%s%s',
+                             CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END,
+                             storage._schema_change_name(id, 'i' || n), target, i.amname,
+                             array_to_string(cols[1:i.indnkeyatts], ', '),
+                             CASE WHEN i.indnatts > i.indnkeyatts THEN format(' INCLUDE (%s)', array_to_string(cols[i.indnkeyatts + 1:], ', ')) ELSE '' END,
+                             CASE WHEN i.indnullsnotdistinct THEN ' NULLS NOT DISTINCT' ELSE '' END),
+            'constraint', con.conname, 'contype', con.contype,
+            'deferrable', coalesce(con.condeferrable, false), 'deferred', coalesce(con.condeferred, false));
+    END LOOP;
+    RETURN out;
+END $$;
+COMMENT ON FUNCTION storage._schema_change_indexes(bigint, regclass, smallint, name) IS
+    'Internal: the indexes on a column that an online type change rebuilds on the new column (CREATE INDEX CONCURRENTLY statements, the constraint each backs); 0A000 for an index on an expression or with a predicate using it.';
+
+-- What other objects depend on a column, that an online type change cannot carry: 0A000 listing them.
+CREATE FUNCTION storage._schema_change_refuse_dependents(target regclass, attnum smallint) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    found text;
+BEGIN
+    SELECT string_agg(DISTINCT pg_describe_object(d.classid, d.objid, d.objsubid), ', ') INTO found
+      FROM pg_depend d
+     WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = target AND d.refobjsubid = attnum
+       AND d.deptype IN ('n', 'a')
+       AND NOT (d.classid = 'pg_class'::regclass AND EXISTS (SELECT FROM pg_index x WHERE x.indexrelid = d.objid))
+       AND NOT (d.classid = 'pg_constraint'::regclass AND EXISTS (SELECT FROM pg_constraint c WHERE c.oid = d.objid AND c.contype IN ('c', 'f', 'p', 'u', 'n')))
+       AND NOT (d.classid = 'pg_class'::regclass AND EXISTS (SELECT FROM pg_class s WHERE s.oid = d.objid AND s.relkind = 'S'))
+       AND NOT (d.classid = 'pg_attrdef'::regclass);
+    IF found IS NOT NULL THEN
+        RAISE EXCEPTION 'other objects depend on column %: %', (SELECT a.attname FROM pg_attribute a WHERE a.attrelid = target AND a.attnum = _schema_change_refuse_dependents.attnum), found
+              USING ERRCODE = 'feature_not_supported',
+                    DETAIL = 'An online type change swaps in a new column; views, materialized views, policies, rules, triggers naming the column, generated columns and statistics on the old one would block the swap.',
+                    HINT = 'Drop them, change the type, and create them again (a view or a matview: in the same migration).';
+    END IF;
+END $$;
+COMMENT ON FUNCTION storage._schema_change_refuse_dependents(regclass, smallint) IS
+    'Internal: 0A000 naming the views, matviews, policies, rules, triggers and generated columns that depend on a column an online type change would swap.';
+
+-- The start of an online schema change, in the caller's transaction, as the extension owner
+-- (storage._schema_change, src/migrations/online.rs, checked that the caller owns the table and
+-- that an expression is one expression): the short part, the record, the worker. path is the
+-- caller's effective search_path (the schemas it may use), with which a type name and the
+-- user's expressions are bound, once. Returns started, resumed, running or done.
+CREATE FUNCTION storage._schema_change_begin(kind text, target regclass, args jsonb, caller oid, path text,
+                                             pid integer, backend timestamptz) RETURNS text
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp SET lock_timeout = '2s' AS $$
+DECLARE
+    rel pg_class;
+    att pg_attribute;
+    s storage._schema_changes;
+    typid oid;
+    typmod integer;
+    canonical text;
+    expr text := args ->> 'using';
+    cname name;
+    cols name[];
+    refcols name[];
+    refrel oid;
+    params text;
+    args_list text;
+    newcol name;
+    fn name;
+    collate_clause text := '';
+    caller_name name := (SELECT r.rolname FROM pg_roles r WHERE r.oid = caller);
+    running boolean;
+BEGIN
+    PERFORM set_config('lock_timeout', storage._migration_lock_ms() || 'ms', true);
+    SELECT * INTO rel FROM pg_class c WHERE c.oid = target;
+    IF rel.relkind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '% is not a table', target USING ERRCODE = 'wrong_object_type',
+              HINT = 'Online schema changes work on tables and partitioned tables.';
+    END IF;
+    IF rel.relispartition THEN
+        RAISE EXCEPTION '% is a partition', target USING ERRCODE = 'wrong_object_type',
+              DETAIL = 'A partition''s columns and constraints are its partitioned table''s.',
+              HINT = format('Change the partitioned table, %s: the change runs partition by partition.',
+                            (SELECT i.inhparent::regclass FROM pg_inherits i WHERE i.inhrelid = target));
+    END IF;
+    PERFORM storage._refuse_on_citus(target, 'storage.' || kind,
+        'Citus propagates ALTER TABLE to every shard itself, and its shards'' rows live on the workers, out of reach of a backfill on the coordinator.');
+
+    IF kind IN ('alter_column_type', 'add_not_null') THEN
+        SELECT * INTO att FROM pg_attribute a WHERE a.attrelid = target AND a.attname = (args ->> 'column') AND a.attnum > 0 AND NOT a.attisdropped;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'column "%" of relation % does not exist', args ->> 'column', target USING ERRCODE = 'undefined_column';
+        END IF;
+    END IF;
+    IF kind = 'alter_column_type' THEN
+        PERFORM set_config('search_path', path, true);
+        BEGIN
+            typid := to_regtype(args ->> 'type');
+            typmod := to_regtypemod(args ->> 'type');
+        EXCEPTION WHEN OTHERS THEN
+            typid := NULL;
+        END;
+        PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+        IF typid IS NULL THEN
+            RAISE EXCEPTION 'type "%" does not exist', args ->> 'type' USING ERRCODE = 'undefined_object',
+                  HINT = 'Name a type as in ALTER TABLE … TYPE, e.g. bigint, varchar(200), jsonb.';
+        ELSIF NOT has_type_privilege(caller, typid, 'USAGE') THEN
+            RAISE EXCEPTION 'permission denied for type %', format_type(typid, typmod) USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        canonical := format_type(typid, typmod);
+    ELSIF kind = 'add_foreign_key' THEN
+        cols := ARRAY(SELECT jsonb_array_elements_text(args -> 'columns'));
+        refcols := ARRAY(SELECT jsonb_array_elements_text(args -> 'ref_columns'));
+        refrel := (args ->> 'ref')::oid;
+        IF cardinality(cols) = 0 OR cardinality(cols) <> cardinality(refcols) THEN
+            RAISE EXCEPTION 'a foreign key needs as many referenced columns as columns, and at least one'
+                  USING ERRCODE = 'invalid_foreign_key', DETAIL = format('columns %s, ref_columns %s', cols, refcols);
+        END IF;
+        IF (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = target AND a.attname = ANY (cols) AND a.attnum > 0 AND NOT a.attisdropped) <> cardinality(cols) THEN
+            RAISE EXCEPTION 'a column of % does not exist: %', target, cols USING ERRCODE = 'undefined_column';
+        END IF;
+        IF NOT EXISTS (SELECT FROM pg_index x WHERE x.indrelid = refrel AND x.indisunique AND x.indisvalid AND x.indpred IS NULL AND x.indexprs IS NULL
+                          AND x.indnkeyatts = cardinality(refcols)
+                          AND (SELECT array_agg(a.attname ORDER BY a.attname) FROM pg_attribute a WHERE a.attrelid = refrel AND a.attnum = ANY ((x.indkey::int2[])[0:x.indnkeyatts - 1]))
+                              = (SELECT array_agg(c ORDER BY c) FROM unnest(refcols) c)) THEN
+            RAISE EXCEPTION 'there is no unique constraint matching given keys for referenced table %', refrel::regclass
+                  USING ERRCODE = 'invalid_foreign_key', HINT = format('Add a primary key or a unique index on %s (%s) first.', refrel::regclass, array_to_string(refcols, ', '));
+        END IF;
+        -- the constraint is added as the table's owner, whose privilege PostgreSQL checks
+        IF NOT pg_has_role(rel.relowner, (SELECT c.relowner FROM pg_class c WHERE c.oid = refrel), 'USAGE')
+           AND NOT (SELECT bool_and(has_column_privilege(rel.relowner, refrel, c, 'REFERENCES')) FROM unnest(refcols) c) THEN
+            RAISE EXCEPTION 'permission denied for table %', refrel::regclass USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'A foreign key needs the REFERENCES privilege on the referenced columns.';
+        END IF;
+        cname := left(rel.relname || '_' || array_to_string(cols, '_'), 58) || '_fkey';
+    ELSIF kind = 'add_check' THEN
+        cname := args ->> 'name';
+    ELSIF kind = 'add_not_null' THEN
+        cname := NULL;
+    END IF;
+
+    -- one unfinished change per table: the same one again resumes it
+    SELECT * INTO s FROM storage._schema_changes x WHERE x.relid = target AND x.state IN ('running', 'failed') FOR UPDATE;
+    IF FOUND THEN
+        IF s.kind = kind AND s.column_name IS NOT DISTINCT FROM (args ->> 'column') AND s.new_type IS NOT DISTINCT FROM canonical
+           AND s.using_expr IS NOT DISTINCT FROM expr AND s.columns IS NOT DISTINCT FROM cols AND s.ref IS NOT DISTINCT FROM refrel
+           AND s.ref_columns IS NOT DISTINCT FROM refcols AND (kind <> 'add_check' OR s.constraint_name = cname) THEN
+            running := EXISTS (SELECT FROM pg_stat_activity a WHERE a.pid = s.worker_pid AND a.backend_type = 'pg_storage_ext schema change');
+            UPDATE storage._schema_changes x SET requested_pid = pid, requested_backend = backend, state = 'running', error = NULL, updated_at = now(),
+                   worker_pid = CASE WHEN running THEN x.worker_pid ELSE storage._schema_change_launch(x.id) END
+             WHERE x.id = s.id;
+            RETURN CASE WHEN running THEN 'running' ELSE 'resumed' END;
+        END IF;
+        RAISE EXCEPTION '% already has an unfinished schema change: % (%)', target, s.kind, s.state
+              USING ERRCODE = 'object_in_use', DETAIL = format('Change %s, phase %s%s.', s.id, s.phase, coalesce(': ' || s.error, '')),
+                    HINT = 'Wait for it (storage.schema_changes), resume it by calling the same function again, or roll it back with storage.abort_schema_change.';
+    END IF;
+
+    -- nothing to do
+    IF kind = 'alter_column_type' AND att.atttypid = typid AND att.atttypmod = typmod AND expr IS NULL THEN
+        RETURN 'done';
+    ELSIF kind = 'add_not_null' AND att.attnotnull THEN
+        RETURN 'done';
+    ELSIF kind = 'add_check' AND EXISTS (SELECT FROM pg_constraint c WHERE c.conrelid = target AND c.conname = cname AND c.contype = 'c' AND c.convalidated) THEN
+        RETURN 'done';
+    ELSIF kind = 'add_foreign_key' AND EXISTS (SELECT FROM pg_constraint c WHERE c.conrelid = target AND c.conname = cname AND c.contype = 'f' AND c.convalidated) THEN
+        RETURN 'done';
+    END IF;
+
+    INSERT INTO storage._schema_changes (relid, table_name, kind, column_name, new_type, using_expr, constraint_name, columns, ref, ref_columns,
+                                         phase, requested_by, requested_pid, requested_backend)
+    VALUES (target, target::text, kind, args ->> 'column', canonical, expr, cname, cols, refrel, refcols,
+            CASE kind WHEN 'alter_column_type' THEN 'backfill' WHEN 'add_foreign_key' THEN 'index' WHEN 'add_not_null' THEN 'check' ELSE 'validate' END,
+            caller_name, pid, backend)
+    RETURNING * INTO s;
+
+    IF kind = 'alter_column_type' THEN
+        IF att.attgenerated <> '' OR att.attidentity <> '' THEN
+            RAISE EXCEPTION 'column "%" is % column', att.attname, CASE WHEN att.attidentity <> '' THEN 'an identity' ELSE 'a generated' END
+                  USING ERRCODE = 'feature_not_supported',
+                        HINT = 'Change it with ALTER TABLE … TYPE (an identity column''s rewrite), or drop the generation first.';
+        END IF;
+        IF (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped) > 90 THEN
+            RAISE EXCEPTION '% has more than 90 columns', target USING ERRCODE = 'program_limit_exceeded',
+                  DETAIL = 'The conversion function takes every column as an argument (100 at most).';
+        END IF;
+        IF EXISTS (SELECT FROM pg_partitioned_table p WHERE p.partrelid = target AND att.attnum = ANY (p.partattrs::int2[])) THEN
+            RAISE EXCEPTION 'column "%" is in the partition key of %', att.attname, target USING ERRCODE = 'feature_not_supported';
+        END IF;
+        PERFORM storage._schema_change_refuse_dependents(target, att.attnum);
+        IF rel.relkind = 'p' AND EXISTS (SELECT FROM pg_index x WHERE x.indrelid = target AND att.attnum = ANY (x.indkey::int2[])) THEN
+            RAISE EXCEPTION 'column "%" of partitioned table % is indexed', att.attname, target USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Indexes of a partitioned table cannot be built concurrently.',
+                  HINT = 'Drop the index, change the type, then create it on each partition concurrently and attach them.';
+        END IF;
+        -- the indexes to rebuild, checked now (an index on an expression of the column is refused)
+        PERFORM storage._schema_change_indexes(s.id, target, att.attnum, storage._schema_change_name(s.id, 'new'));
+        newcol := storage._schema_change_name(s.id, 'new');
+        IF att.attcollation <> 0 AND (SELECT t.typcollation FROM pg_type t WHERE t.oid = typid) <> 0
+           AND att.attcollation <> (SELECT t.typcollation FROM pg_type t WHERE t.oid = typid) THEN
+            collate_clause := ' COLLATE ' || (SELECT format('%I.%I', n.nspname, c.collname) FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace WHERE c.oid = att.attcollation);
+        END IF;
+        PERFORM storage._schema_change_retry(target, format('ALTER TABLE %s ADD COLUMN %I %s%s', target, newcol, canonical, collate_clause));
+        -- the conversion: the user's expression (or a cast of the column), bound now with the
+        -- caller's effective search_path into a SQL-standard body, one argument per column
+        SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, NULL)), ', ' ORDER BY a.attnum),
+               string_agg(format('NEW.%I', a.attname), ', ' ORDER BY a.attnum)
+          INTO params, args_list
+          FROM pg_attribute a WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> newcol;
+        fn := storage._schema_change_name(s.id, 'convert');
+        PERFORM storage._run_as_owner_bound(target, format('SELECT CAST((%s) AS %s) FROM %s LIMIT 0', coalesce(E'\n' || expr || E'\n', quote_ident(att.attname)), canonical, target), path);
+        -- (left by an extension dropped and made again, which counts changes from 1 again)
+        IF to_regproc(format('storage.%I', storage._schema_change_name(s.id, 'sync'))) IS NOT NULL THEN
+            EXECUTE format('DROP FUNCTION storage.%I()', storage._schema_change_name(s.id, 'sync'));
+        END IF;
+        IF to_regproc(format('storage.%I', fn)) IS NOT NULL THEN
+            EXECUTE format('DROP FUNCTION storage.%I', fn);
+        END IF;
+        PERFORM set_config('search_path', path, true);
+        EXECUTE format('CREATE FUNCTION storage.%I(%s) RETURNS %s LANGUAGE sql VOLATILE RETURN CAST((%s) AS %s)',
+                       fn, params, format_type(typid, NULL), coalesce(E'\n' || expr || E'\n', quote_ident(att.attname)), canonical);
+        PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+        EXECUTE format('CREATE FUNCTION storage.%I() RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS %L',
+                       storage._schema_change_name(s.id, 'sync'),
+                       format('BEGIN NEW.%I := storage.%I(%s); RETURN NEW; END', newcol, fn, args_list));
+        EXECUTE format('ALTER FUNCTION storage.%I OWNER TO %I', fn, (SELECT r.rolname FROM pg_roles r WHERE r.oid = rel.relowner));
+        EXECUTE format('ALTER FUNCTION storage.%I OWNER TO %I', storage._schema_change_name(s.id, 'sync'), (SELECT r.rolname FROM pg_roles r WHERE r.oid = rel.relowner));
+        PERFORM storage._schema_change_retry(target, format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION storage.%I()',
+                                                           storage._schema_change_name(s.id, 'trigger'), target, storage._schema_change_name(s.id, 'sync')));
+        PERFORM storage._schema_change_retry(target, format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', target, storage._schema_change_name(s.id, 'trigger')));
+    ELSIF kind = 'add_check' THEN
+        IF EXISTS (SELECT FROM pg_constraint c WHERE c.conrelid = target AND c.conname = cname) THEN
+            IF NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conrelid = target AND c.conname = cname AND c.contype = 'c') THEN
+                RAISE EXCEPTION 'constraint "%" of relation % already exists', cname, target USING ERRCODE = 'duplicate_object';
+            END IF;
+            -- a CHECK of that name left NOT VALID: validated
+        ELSE
+            PERFORM storage._run_as_owner_bound(target, format(E'ALTER TABLE %s ADD CONSTRAINT %I CHECK (\n%s\n) NOT VALID', target, cname, args ->> 'expr'), path);
+        END IF;
+    END IF;
+    UPDATE storage._schema_changes x SET worker_pid = storage._schema_change_launch(x.id) WHERE x.id = s.id;
+    RETURN 'started';
+END $$;
+COMMENT ON FUNCTION storage._schema_change_begin(text, regclass, jsonb, oid, text, integer, timestamptz) IS
+    'Internal: the start of an online schema change in the caller''s transaction, as the extension owner: checks, the new column with its conversion function and trigger (alter_column_type) or the CHECK NOT VALID (add_check), the record, the worker; the same change again resumes it.';
+
+-- The worker's side: one unit of work of change id per call, in the worker's transaction (a
+-- batch of the backfill, an ADD … NOT VALID, a VALIDATE, the swap), or the top-level statement
+-- the worker must run itself (CREATE INDEX CONCURRENTLY) and as whom. action: next (call again),
+-- top (run statement as run_as, then call again), stop (done, failed or aborted).
+CREATE FUNCTION storage._schema_change_step(id bigint, OUT action text, OUT statement text, OUT run_as oid) RETURNS record
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp SET lock_timeout = '2s' AS $$
+DECLARE
+    s storage._schema_changes;
+    target regclass;
+    att pg_attribute;
+    newcol name;
+    leaf oid;
+    per_block float8;
+    upto bigint;
+    n bigint;
+    idx jsonb;
+    tmp regclass;
+    nsp name;
+    c record;
+    carry jsonb := '[]';
+    revalidate jsonb := '[]';
+    default_expr text;
+    col_comment text;
+    checkname name;
+    fkindex name;
+    owner_name name;
+BEGIN
+    PERFORM set_config('lock_timeout', storage._migration_lock_ms() || 'ms', true);
+    action := 'next';
+    SELECT * INTO s FROM storage._schema_changes x WHERE x.id = _schema_change_step.id FOR UPDATE;
+    IF NOT FOUND OR s.state <> 'running' THEN
+        action := 'stop';
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_class k WHERE k.oid = s.relid) THEN
+        UPDATE storage._schema_changes x SET state = 'failed', error = 'the table was dropped', worker_pid = NULL, updated_at = now() WHERE x.id = s.id;
+        action := 'stop';
+        RETURN;
+    END IF;
+    target := s.relid;
+    run_as := (SELECT k.relowner FROM pg_class k WHERE k.oid = target);
+    nsp := (SELECT k.relnamespace::regnamespace::name FROM pg_class k WHERE k.oid = target);
+    newcol := storage._schema_change_name(s.id, 'new');
+    checkname := storage._schema_change_name(s.id, 'not_null');
+    IF s.column_name IS NOT NULL THEN
+        SELECT * INTO att FROM pg_attribute a WHERE a.attrelid = target AND a.attname = s.column_name AND a.attnum > 0 AND NOT a.attisdropped;
+        IF NOT FOUND THEN
+            UPDATE storage._schema_changes x SET state = 'failed', error = format('column %I was dropped', s.column_name), worker_pid = NULL, updated_at = now() WHERE x.id = s.id;
+            action := 'stop';
+            RETURN;
+        END IF;
+    END IF;
+
+    IF s.kind = 'alter_column_type' AND s.phase = 'backfill' THEN
+        IF s.leaves IS NULL THEN
+            -- the leaves and their sizes now: a row version written after the trigger was made
+            -- has its value already, and the batches stop at these sizes
+            SELECT coalesce(array_agg(k.oid ORDER BY k.oid), '{}'),
+                   coalesce(array_agg(pg_relation_size(k.oid) / current_setting('block_size')::bigint ORDER BY k.oid), '{}'),
+                   sum(CASE WHEN k.reltuples >= 0 THEN k.reltuples
+                            ELSE pg_relation_size(k.oid) / current_setting('block_size')::bigint * 50 END)::bigint
+              INTO s.leaves, s.leaf_blocks, s.rows_total
+              FROM pg_class k
+             WHERE k.oid IN (SELECT p.relid FROM pg_partition_tree(target) p WHERE p.isleaf UNION SELECT target) AND k.relkind = 'r';
+            UPDATE storage._schema_changes x SET leaves = s.leaves, leaf_blocks = s.leaf_blocks, rows_total = s.rows_total,
+                   leaf = 1, block = 0, updated_at = now() WHERE x.id = s.id;
+            RETURN;
+        END IF;
+        IF s.leaf > cardinality(s.leaves) THEN
+            UPDATE storage._schema_changes x SET phase = 'index', step = 0, updated_at = now() WHERE x.id = s.id;
+            RETURN;
+        END IF;
+        leaf := s.leaves[s.leaf];
+        IF NOT EXISTS (SELECT FROM pg_class k WHERE k.oid = leaf) OR s.block >= s.leaf_blocks[s.leaf] THEN
+            UPDATE storage._schema_changes x SET leaf = x.leaf + 1, block = 0, updated_at = now() WHERE x.id = s.id;
+            RETURN;
+        END IF;
+        per_block := (SELECT CASE WHEN k.relpages > 0 AND k.reltuples > 0 THEN k.reltuples / k.relpages ELSE 50 END FROM pg_class k WHERE k.oid = leaf);
+        upto := least(s.leaf_blocks[s.leaf], s.block + greatest(1, floor(storage._migration_setting('batch_rows', 10000) / greatest(per_block, 1))::bigint));
+        -- only this change's trigger fires (ENABLE ALWAYS): the table's own triggers, its audit
+        -- capture and its search column see no change, and none is made but the new column's
+        PERFORM set_config('session_replication_role', 'replica', true);
+        n := storage._run_as_owner(leaf::regclass,
+                 format('UPDATE ONLY %s SET %I = NULL WHERE ctid >= $1::pg_catalog.tid AND ctid < $2::pg_catalog.tid AND %I IS NULL',
+                        leaf::regclass, newcol, newcol),
+                 ARRAY[format('(%s,0)', s.block), format('(%s,0)', upto)], ARRAY[leaf]);
+        PERFORM set_config('session_replication_role', 'origin', true);
+        UPDATE storage._schema_changes x SET block = upto, rows_done = x.rows_done + n, updated_at = now() WHERE x.id = s.id;
+        RETURN;
+    END IF;
+
+    IF s.kind IN ('alter_column_type', 'add_foreign_key') AND s.phase = 'index' THEN
+        IF s.kind = 'alter_column_type' THEN
+            IF s.step = 0 THEN
+                UPDATE storage._schema_changes x
+                   SET plan = jsonb_set(x.plan, '{indexes}', storage._schema_change_indexes(s.id, target, att.attnum, newcol)), step = 1, updated_at = now()
+                 WHERE x.id = s.id;
+                RETURN;
+            END IF;
+            idx := s.plan -> 'indexes' -> (s.step - 1);
+            IF idx IS NULL THEN
+                UPDATE storage._schema_changes x SET phase = 'not null', step = 0, updated_at = now() WHERE x.id = s.id;
+                RETURN;
+            END IF;
+        ELSE
+            -- a foreign key's supporting index: any valid index led by its columns will do
+            IF EXISTS (SELECT FROM pg_index x WHERE x.indrelid = target AND x.indisvalid AND x.indpred IS NULL
+                          AND (SELECT array_agg(a.attname ORDER BY a.attname) FROM pg_attribute a
+                                WHERE a.attrelid = target AND a.attnum = ANY ((x.indkey::int2[])[0:cardinality(s.columns) - 1]))
+                              = (SELECT array_agg(k ORDER BY k) FROM unnest(s.columns) k)
+                          AND x.indnkeyatts >= cardinality(s.columns)) THEN
+                UPDATE storage._schema_changes x SET phase = 'check', step = 0, updated_at = now() WHERE x.id = s.id;
+                RETURN;
+            END IF;
+            fkindex := coalesce(s.made_index, (left((SELECT k.relname FROM pg_class k WHERE k.oid = target) || '_' || array_to_string(s.columns, '_'), 59) || '_idx')::name);
+            IF s.made_index IS NULL THEN
+                IF to_regclass(format('%I.%I', nsp, fkindex)) IS NOT NULL THEN
+                    fkindex := (left(fkindex, 50) || '_' || s.id || '_idx')::name;
+                END IF;
+                UPDATE storage._schema_changes x SET made_index = fkindex, updated_at = now() WHERE x.id = s.id;
+            END IF;
+            idx := jsonb_build_object('temp', fkindex,
+                       'create', format('CREATE INDEX CONCURRENTLY %I ON %s (%s)', fkindex, target,
+                                        (SELECT string_agg(quote_ident(k), ', ' ORDER BY o) FROM unnest(s.columns) WITH ORDINALITY AS u(k, o))));
+        END IF;
+        tmp := to_regclass(format('%I.%I', nsp, idx ->> 'temp'));
+        IF tmp IS NOT NULL AND (SELECT x.indisvalid FROM pg_index x WHERE x.indexrelid = tmp) THEN
+            UPDATE storage._schema_changes x SET step = x.step + 1, updated_at = now() WHERE x.id = s.id;
+            RETURN;
+        END IF;
+        -- a build interrupted before left an invalid index of that name: dropped first
+        action := 'top';
+        statement := CASE WHEN tmp IS NOT NULL THEN format('DROP INDEX CONCURRENTLY %s', tmp) ELSE idx ->> 'create' END;
+        RETURN;
+    END IF;
+
+    IF (s.kind = 'alter_column_type' AND s.phase = 'not null') OR (s.kind = 'add_not_null' AND s.phase IN ('check', 'validate')) THEN
+        -- CHECK (column IS NOT NULL) NOT VALID, then validated (SHARE UPDATE EXCLUSIVE: writers go
+        -- on): SET NOT NULL then needs no scan
+        IF s.kind = 'alter_column_type' AND NOT att.attnotnull THEN
+            UPDATE storage._schema_changes x SET phase = 'swap', step = 0, updated_at = now() WHERE x.id = s.id;
+            RETURN;
+        END IF;
+        IF NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = target AND k.conname = checkname) THEN
+            PERFORM storage._run_as_owner(target, format('ALTER TABLE %s ADD CONSTRAINT %I CHECK (%I IS NOT NULL) NOT VALID', target, checkname,
+                                                         CASE s.kind WHEN 'alter_column_type' THEN newcol ELSE s.column_name END));
+            UPDATE storage._schema_changes x SET phase = CASE x.kind WHEN 'add_not_null' THEN 'validate' ELSE x.phase END, updated_at = now() WHERE x.id = s.id;
+        ELSIF NOT (SELECT k.convalidated FROM pg_constraint k WHERE k.conrelid = target AND k.conname = checkname) THEN
+            PERFORM storage._run_as_owner(target, format('ALTER TABLE %s VALIDATE CONSTRAINT %I', target, checkname));
+            UPDATE storage._schema_changes x SET updated_at = now() WHERE x.id = s.id;
+        ELSE
+            UPDATE storage._schema_changes x SET phase = 'swap', step = 0, updated_at = now() WHERE x.id = s.id;
+        END IF;
+        RETURN;
+    END IF;
+
+    IF s.kind = 'add_not_null' AND s.phase = 'swap' THEN
+        PERFORM storage._run_as_owner(target, format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', target, s.column_name));
+        PERFORM storage._run_as_owner(target, format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', target, checkname));
+        UPDATE storage._schema_changes x SET phase = 'done', state = 'done', finished_at = now(), updated_at = now(), worker_pid = NULL WHERE x.id = s.id;
+        action := 'stop';
+        RETURN;
+    END IF;
+
+    IF s.kind = 'add_foreign_key' AND s.phase = 'check' THEN
+        IF NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = target AND k.conname = s.constraint_name) THEN
+            PERFORM storage._run_as_owner(target, format('ALTER TABLE %s ADD CONSTRAINT %I FOREIGN KEY (%s) REFERENCES %s (%s) NOT VALID',
+                target, s.constraint_name,
+                (SELECT string_agg(quote_ident(k), ', ' ORDER BY o) FROM unnest(s.columns) WITH ORDINALITY AS u(k, o)), s.ref::regclass,
+                (SELECT string_agg(quote_ident(k), ', ' ORDER BY o) FROM unnest(s.ref_columns) WITH ORDINALITY AS u(k, o))));
+        END IF;
+        UPDATE storage._schema_changes x SET phase = 'validate', step = 0, updated_at = now() WHERE x.id = s.id;
+        RETURN;
+    END IF;
+
+    IF s.kind IN ('add_foreign_key', 'add_check') AND s.phase = 'validate' THEN
+        IF EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = target AND k.conname = s.constraint_name AND NOT k.convalidated) THEN
+            PERFORM storage._run_as_owner(target, format('ALTER TABLE %s VALIDATE CONSTRAINT %I', target, s.constraint_name));
+        END IF;
+        UPDATE storage._schema_changes x SET phase = 'done', state = 'done', finished_at = now(), updated_at = now(), worker_pid = NULL WHERE x.id = s.id;
+        action := 'stop';
+        RETURN;
+    END IF;
+
+    IF s.kind = 'alter_column_type' AND s.phase = 'swap' THEN
+        -- the one short transaction: ACCESS EXCLUSIVE for as long as the catalog takes
+        PERFORM storage._run_as_owner(target, format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', target));
+        -- the indexes to rebuild, read again under the lock: one made meanwhile goes back to
+        -- the index phase
+        IF (SELECT count(*) FROM jsonb_array_elements(storage._schema_change_indexes(s.id, target, att.attnum, newcol)))
+           <> jsonb_array_length(coalesce(s.plan -> 'indexes', '[]')) THEN
+            UPDATE storage._schema_changes x SET phase = 'index', step = 0, updated_at = now() WHERE x.id = s.id;
+            RETURN;
+        END IF;
+        owner_name := (SELECT r.rolname FROM pg_roles r WHERE r.oid = run_as);
+        -- the constraints to carry: the table's CHECKs and foreign keys on the column, and the
+        -- foreign keys of other tables referencing it (dropped first: they hang on its index)
+        FOR c IN SELECT k.oid, k.conrelid, k.conname, k.convalidated, regexp_replace(pg_get_constraintdef(k.oid), ' NOT VALID$', '') AS def
+                   FROM pg_constraint k
+                  WHERE k.conparentid = 0 AND k.contype IN ('c', 'f')
+                    AND ((k.conrelid = target AND att.attnum = ANY (k.conkey))
+                         OR (k.confrelid = target AND att.attnum = ANY (k.confkey)))
+                    AND k.conname <> checkname
+                  ORDER BY k.oid
+        LOOP
+            carry := carry || jsonb_build_object('relid', c.conrelid, 'name', c.conname, 'def', c.def, 'valid', c.convalidated);
+            IF c.conrelid <> target THEN
+                PERFORM storage._run_as_owner(c.conrelid::regclass, format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname));
+            END IF;
+        END LOOP;
+        default_expr := (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = target AND d.adnum = att.attnum);
+        col_comment := col_description(target, att.attnum);
+        PERFORM storage._run_as_owner(target, format('DROP TRIGGER %I ON %s', storage._schema_change_name(s.id, 'trigger'), target));
+        -- sequences owned by the column (serial) move to the new one before it goes
+        FOR c IN SELECT d.objid FROM pg_depend d JOIN pg_class q ON q.oid = d.objid AND q.relkind = 'S'
+                  WHERE d.classid = 'pg_class'::regclass AND d.refobjid = target AND d.refobjsubid = att.attnum AND d.deptype = 'a'
+        LOOP
+            PERFORM storage._run_as_owner(c.objid::regclass, format('ALTER SEQUENCE %s OWNED BY %s.%I', c.objid::regclass, target, newcol));
+        END LOOP;
+        PERFORM storage._run_as_owner(target, format('ALTER TABLE %s DROP COLUMN %I', target, att.attname));
+        PERFORM storage._run_as_owner(target, format('ALTER TABLE %s RENAME COLUMN %I TO %I', target, newcol, att.attname));
+        IF default_expr IS NOT NULL THEN
+            PERFORM storage._run_as_owner(target, format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT %s', target, att.attname, default_expr));
+        END IF;
+        IF att.attnotnull THEN
+            -- proven by the validated CHECK: no scan
+            PERFORM storage._run_as_owner(target, format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', target, att.attname));
+            PERFORM storage._run_as_owner(target, format('ALTER TABLE %s DROP CONSTRAINT %I', target, checkname));
+        END IF;
+        FOR idx IN SELECT * FROM jsonb_array_elements(coalesce(s.plan -> 'indexes', '[]')) LOOP
+            IF idx ->> 'constraint' IS NOT NULL THEN
+                PERFORM storage._run_as_owner(target, format('ALTER TABLE %s ADD CONSTRAINT %I %s USING INDEX %I%s', target, idx ->> 'constraint',
+                    CASE idx ->> 'contype' WHEN 'p' THEN 'PRIMARY KEY' ELSE 'UNIQUE' END, idx ->> 'temp',
+                    CASE WHEN (idx ->> 'deferred')::boolean THEN ' DEFERRABLE INITIALLY DEFERRED' WHEN (idx ->> 'deferrable')::boolean THEN ' DEFERRABLE' ELSE '' END));
+            ELSE
+                PERFORM storage._run_as_owner(target, format('ALTER INDEX %I.%I RENAME TO %I', nsp, idx ->> 'temp', idx ->> 'name'));
+            END IF;
+        END LOOP;
+        -- the constraints again, NOT VALID (no scan now), validated next
+        FOR idx IN SELECT * FROM jsonb_array_elements(carry) LOOP
+            PERFORM storage._run_as_owner((idx ->> 'relid')::oid::regclass,
+                format('ALTER TABLE %s ADD CONSTRAINT %I %s NOT VALID', (idx ->> 'relid')::oid::regclass, idx ->> 'name', idx ->> 'def'));
+            IF (idx ->> 'valid')::boolean THEN
+                revalidate := revalidate || jsonb_build_object('relid', idx -> 'relid', 'name', idx -> 'name');
+            END IF;
+        END LOOP;
+        IF col_comment IS NOT NULL THEN
+            PERFORM storage._run_as_owner(target, format('COMMENT ON COLUMN %s.%I IS %L', target, att.attname, col_comment));
+        END IF;
+        FOR c IN SELECT p.privilege_type, p.grantee, p.is_grantable FROM aclexplode(att.attacl) p LOOP
+            PERFORM storage._run_as_owner(target, format('GRANT %s (%I) ON %s TO %s%s', c.privilege_type, att.attname, target,
+                CASE WHEN c.grantee = 0 THEN 'PUBLIC' ELSE quote_ident((SELECT r.rolname FROM pg_roles r WHERE r.oid = c.grantee)) END,
+                CASE WHEN c.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END));
+        END LOOP;
+        IF att.attstattarget IS NOT NULL AND att.attstattarget >= 0 THEN
+            PERFORM storage._run_as_owner(target, format('ALTER TABLE %s ALTER COLUMN %I SET STATISTICS %s', target, att.attname, att.attstattarget));
+        END IF;
+        -- the audit log: the type change as one DDL row (the rows before and after stay readable:
+        -- a value's JSON)
+        IF EXISTS (SELECT FROM audit._tracked t WHERE t.table_name = target) THEN
+            PERFORM audit._log_ddl(target, nsp, (SELECT k.relname FROM pg_class k WHERE k.oid = target), 'storage.alter_column_type',
+                                   jsonb_build_object('column', att.attname, 'from', format_type(att.atttypid, att.atttypmod), 'to', s.new_type,
+                                                      'using', s.using_expr));
+        END IF;
+        EXECUTE format('DROP FUNCTION storage.%I()', storage._schema_change_name(s.id, 'sync'));
+        EXECUTE format('DROP FUNCTION storage.%I', storage._schema_change_name(s.id, 'convert'));
+        UPDATE storage._schema_changes x SET phase = 'validate', step = 0, plan = x.plan || jsonb_build_object('revalidate', revalidate), updated_at = now()
+         WHERE x.id = s.id;
+        RETURN;
+    END IF;
+
+    IF s.kind = 'alter_column_type' AND s.phase = 'validate' THEN
+        idx := s.plan -> 'revalidate' -> s.step;
+        IF idx IS NULL THEN
+            UPDATE storage._schema_changes x SET phase = 'done', state = 'done', finished_at = now(), updated_at = now(), worker_pid = NULL WHERE x.id = s.id;
+            action := 'stop';
+            RETURN;
+        END IF;
+        IF EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = (idx ->> 'relid')::oid AND k.conname = idx ->> 'name' AND NOT k.convalidated) THEN
+            PERFORM storage._run_as_owner((idx ->> 'relid')::oid::regclass, format('ALTER TABLE %s VALIDATE CONSTRAINT %I', (idx ->> 'relid')::oid::regclass, idx ->> 'name'));
+        END IF;
+        UPDATE storage._schema_changes x SET step = x.step + 1, updated_at = now() WHERE x.id = s.id;
+        RETURN;
+    END IF;
+    RAISE EXCEPTION 'schema change % is in an unknown phase: % %', s.id, s.kind, s.phase USING ERRCODE = 'internal_error';
+END $$;
+COMMENT ON FUNCTION storage._schema_change_step(bigint) IS
+    'Internal: one unit of work of an online schema change in the worker''s transaction (a backfill batch, an ADD … NOT VALID, a VALIDATE, the swap), or the top-level statement the worker runs next (CREATE INDEX CONCURRENTLY) and the role to run it as.';
+
+CREATE FUNCTION storage._schema_change_failed(id bigint, error text) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE storage._schema_changes x SET state = 'failed', error = _schema_change_failed.error, worker_pid = NULL, updated_at = now()
+     WHERE x.id = _schema_change_failed.id AND x.state = 'running'
+$$;
+COMMENT ON FUNCTION storage._schema_change_failed(bigint, text) IS
+    'Internal: records that an online schema change stopped with error (failed: called again, it resumes).';
+
+-- storage.abort_schema_change's work, as the extension owner (src/migrations/online.rs checked
+-- that the caller owns the table): the worker stopped, then what the change made dropped.
+CREATE FUNCTION storage._schema_change_abort(target regclass) RETURNS text
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp SET lock_timeout = '2s' AS $$
+DECLARE
+    s storage._schema_changes;
+    nsp name := (SELECT k.relnamespace::regnamespace::name FROM pg_class k WHERE k.oid = target);
+BEGIN
+    PERFORM set_config('lock_timeout', storage._migration_lock_ms() || 'ms', true);
+    SELECT * INTO s FROM storage._schema_changes x WHERE x.relid = target AND x.state IN ('running', 'failed');
+    IF NOT FOUND THEN
+        RETURN 'none';
+    END IF;
+    IF s.kind = 'alter_column_type' AND s.phase = 'validate' THEN
+        RAISE EXCEPTION 'the change of column % of % to % is past its swap', s.column_name, target, s.new_type
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    DETAIL = 'The column has its new type; only the validation of constraints carried across it remains.',
+                    HINT = 'Let it finish (call storage.alter_column_type again), then change the type back with storage.alter_column_type.';
+    END IF;
+    -- the worker first (it holds the row while it works)
+    IF EXISTS (SELECT FROM pg_stat_activity a WHERE a.pid = s.worker_pid AND a.backend_type = 'pg_storage_ext schema change') THEN
+        PERFORM pg_terminate_backend(s.worker_pid, 10000);
+    END IF;
+    SELECT * INTO s FROM storage._schema_changes x WHERE x.id = s.id FOR UPDATE;
+    IF s.state NOT IN ('running', 'failed') OR (s.kind = 'alter_column_type' AND s.phase = 'validate') THEN
+        RAISE EXCEPTION 'schema change % of % ended while it was being aborted (%)', s.id, target, s.state
+              USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'See storage.schema_changes.';
+    END IF;
+    IF s.kind = 'alter_column_type' THEN
+        PERFORM storage._schema_change_retry(target, format('DROP TRIGGER IF EXISTS %I ON %s', storage._schema_change_name(s.id, 'trigger'), target));
+        -- its indexes and its NOT NULL check go with it
+        PERFORM storage._schema_change_retry(target, format('ALTER TABLE %s DROP COLUMN IF EXISTS %I', target, storage._schema_change_name(s.id, 'new')));
+        IF to_regproc(format('storage.%I', storage._schema_change_name(s.id, 'sync'))) IS NOT NULL THEN
+            EXECUTE format('DROP FUNCTION storage.%I()', storage._schema_change_name(s.id, 'sync'));
+        END IF;
+        IF to_regproc(format('storage.%I', storage._schema_change_name(s.id, 'convert'))) IS NOT NULL THEN
+            EXECUTE format('DROP FUNCTION storage.%I', storage._schema_change_name(s.id, 'convert'));
+        END IF;
+    ELSIF s.kind = 'add_not_null' THEN
+        PERFORM storage._schema_change_retry(target, format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', target, storage._schema_change_name(s.id, 'not_null')));
+    ELSE
+        IF EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = target AND k.conname = s.constraint_name AND NOT k.convalidated) THEN
+            PERFORM storage._schema_change_retry(target, format('ALTER TABLE %s DROP CONSTRAINT %I', target, s.constraint_name));
+        END IF;
+        IF s.made_index IS NOT NULL AND to_regclass(format('%I.%I', nsp, s.made_index)) IS NOT NULL THEN
+            PERFORM storage._schema_change_retry(target, format('DROP INDEX %I.%I', nsp, s.made_index));
+        END IF;
+    END IF;
+    UPDATE storage._schema_changes x SET state = 'aborted', phase = 'aborted', worker_pid = NULL, finished_at = now(), updated_at = now() WHERE x.id = s.id;
+    RETURN 'aborted';
+END $$;
+COMMENT ON FUNCTION storage._schema_change_abort(regclass) IS
+    'Internal: storage.abort_schema_change as the extension owner: stops the worker, drops the new column, its trigger and functions, or the constraint NOT VALID and the index the change made.';
+
+-- Changes whose worker is gone (a crash, a restart, a terminated worker), started again where
+-- they stopped by storage._recover: the heartbeat's self-healing.
+CREATE FUNCTION storage._schema_change_recover() RETURNS text[]
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s storage._schema_changes;
+    done text[] := '{}';
+BEGIN
+    FOR s IN SELECT * FROM storage._schema_changes x
+              WHERE x.state = 'running' AND x.updated_at < now() - interval '5 seconds'
+                AND NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.pid = x.worker_pid AND a.backend_type = 'pg_storage_ext schema change')
+              ORDER BY x.id
+    LOOP
+        IF s.resumes >= 5 THEN
+            UPDATE storage._schema_changes x
+               SET state = 'failed', worker_pid = NULL, updated_at = now(),
+                   error = format('the worker stopped %s times without finishing (see the server log); not resumed again by itself: call the function again to resume it', s.resumes + 1)
+             WHERE x.id = s.id AND x.state = 'running';
+            done := done || format('schema change %s failed: interrupted too often', s.id);
+        ELSE
+            UPDATE storage._schema_changes x SET resumes = x.resumes + 1, updated_at = now(), worker_pid = storage._schema_change_launch(x.id)
+             WHERE x.id = s.id AND x.state = 'running';
+            IF FOUND THEN
+                done := done || format('schema change %s resumed', s.id);
+            END IF;
+        END IF;
+    END LOOP;
+    RETURN done;
+END $$;
+COMMENT ON FUNCTION storage._schema_change_recover() IS
+    'Internal: starts the worker again for every running online schema change whose worker is gone (5 times at most; then failed, to be resumed by calling the function again).';
+
+CREATE FUNCTION storage.alter_column_type(target regclass, column_name name, new_type text, using_expr text DEFAULT NULL) RETURNS text
+LANGUAGE sql VOLATILE AS $$
+    -- no pinned search_path: the type and the expression are bound with the caller's
+    SELECT storage._schema_change('alter_column_type', $1,
+               pg_catalog.jsonb_build_object('column', $2, 'type', $3, 'using', $4), pg_catalog.current_setting('search_path'))
+$$;
+COMMENT ON FUNCTION storage.alter_column_type(regclass, name, text, text) IS
+    'Changes a column''s type without locking writers out: a new column kept in step by a trigger, backfilled in batches (pg_storage_ext.migration_batch_rows) by a worker, its indexes built concurrently, then swapped in one short ACCESS EXCLUSIVE transaction (bounded by migration_lock_timeout, retried); constraints and foreign keys on it are carried NOT VALID and validated after. using_expr converts (as ALTER TABLE … USING; columns by name). Returns started, resumed (an interrupted one, called again), running, or done; storage.schema_changes shows its progress. The column moves to the end of the table''s columns.';
+
+CREATE FUNCTION storage.add_not_null(target regclass, column_name name) RETURNS text
+LANGUAGE sql VOLATILE AS $$
+    SELECT storage._schema_change('add_not_null', $1, pg_catalog.jsonb_build_object('column', $2), pg_catalog.current_setting('search_path'))
+$$;
+COMMENT ON FUNCTION storage.add_not_null(regclass, name) IS
+    'Makes a column NOT NULL without locking writers out: CHECK (column IS NOT NULL) NOT VALID, validated (SHARE UPDATE EXCLUSIVE), then SET NOT NULL using it (no scan) and the check dropped, by a worker. Returns started, resumed, running or done.';
+
+CREATE FUNCTION storage.add_check(target regclass, name name, expr text) RETURNS text
+LANGUAGE sql VOLATILE AS $$
+    SELECT storage._schema_change('add_check', $1, pg_catalog.jsonb_build_object('name', $2, 'expr', $3), pg_catalog.current_setting('search_path'))
+$$;
+COMMENT ON FUNCTION storage.add_check(regclass, name, text) IS
+    'Adds CHECK (expr) named name without locking writers out: added NOT VALID now (expr bound with the caller''s search_path), validated by a worker (SHARE UPDATE EXCLUSIVE). Returns started, resumed, running or done.';
+
+CREATE FUNCTION storage.add_foreign_key(target regclass, columns name[], ref regclass, ref_columns name[]) RETURNS text
+LANGUAGE sql VOLATILE AS $$
+    SELECT storage._schema_change('add_foreign_key', $1,
+               pg_catalog.jsonb_build_object('columns', $2, 'ref', $3::pg_catalog.oid, 'ref_columns', $4), pg_catalog.current_setting('search_path'))
+$$;
+COMMENT ON FUNCTION storage.add_foreign_key(regclass, name[], regclass, name[]) IS
+    'Adds FOREIGN KEY (columns) REFERENCES ref (ref_columns), named <table>_<columns>_fkey, without locking writers out: the supporting index on columns built concurrently first when none leads with them, the key added NOT VALID, then validated (SHARE UPDATE EXCLUSIVE on the table, ROW SHARE on ref) by a worker. Returns started, resumed, running or done.';
+
+CREATE FUNCTION storage.abort_schema_change(target regclass) RETURNS text
+LANGUAGE sql VOLATILE AS $$
+    SELECT storage._schema_change_abort_checked($1)
+$$;
+COMMENT ON FUNCTION storage.abort_schema_change(regclass) IS
+    'Rolls back the unfinished online schema change of a table, leaving it as it was: the worker stopped, the new column, its trigger, indexes and checks (or the constraint NOT VALID and the index made for it) dropped. Returns aborted, or none when nothing was unfinished; 55000 once a type change is past its swap.';
+
+GRANT SELECT ON storage.schema_changes TO pg_monitor, storage_migrator;
+GRANT EXECUTE ON FUNCTION storage.alter_column_type(regclass, name, text, text),
+                          storage.add_not_null(regclass, name),
+                          storage.add_check(regclass, name, text),
+                          storage.add_foreign_key(regclass, name[], regclass, name[]),
+                          storage.abort_schema_change(regclass),
+                          storage._schema_change(text, regclass, jsonb, text),
+                          storage._schema_change_abort_checked(regclass)
+   TO storage_migrator;
+COMMENT ON FUNCTION storage._schema_change(text, regclass, jsonb, text) IS
+    'Internal: an online schema change''s entry: checks that the caller owns the table (and that an expression is one expression), notes the caller and its effective search_path, then starts it as the extension owner (storage._schema_change_begin).';
+COMMENT ON FUNCTION storage._schema_change_abort_checked(regclass) IS
+    'Internal: storage.abort_schema_change''s entry: checks that the caller owns the table, then aborts as the extension owner (storage._schema_change_abort).';
+COMMENT ON FUNCTION storage._schema_change_launch(bigint) IS
+    'Internal: starts the worker of an online schema change once the calling transaction commits; its pid, NULL when no worker slot is free.';
+COMMENT ON FUNCTION storage._run_as_owner_bound(regclass, text, text) IS
+    'Internal: one statement on a user''s table as its owner under SECURITY_RESTRICTED_OPERATION, its names resolved with search_path (a user''s expression, bound once).';

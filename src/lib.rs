@@ -159,6 +159,10 @@ extension_sql_file!(
         migrations::_migration_check_value,
         migrations::autonomous::_autonomous,
         migrations::runner::_migration_launch,
+        migrations::online::_schema_change,
+        migrations::online::_schema_change_abort_checked,
+        migrations::online::_schema_change_launch,
+        ops::_run_as_owner_bound,
     ]
 );
 

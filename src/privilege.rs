@@ -142,6 +142,16 @@ pub(crate) fn relation_owner(relid: pg_sys::Oid) -> pg_sys::Oid {
 /// session (SET ROLE, temporary objects, ...). The caller must already have the owner's
 /// privileges (be the owner, a member of it, or a superuser): this never adds rights.
 pub(crate) fn as_table_owner<R>(relid: pg_sys::Oid, work: impl FnOnce() -> R) -> R {
+    as_table_owner_with_path(relid, c"pg_catalog, pg_temp", work)
+}
+
+/// [`as_table_owner`] with `search_path` = `path` instead of the pinned one: a user's
+/// expression bound with the caller's effective search_path.
+pub(crate) fn as_table_owner_with_path<R>(
+    relid: pg_sys::Oid,
+    path: &CStr,
+    work: impl FnOnce() -> R,
+) -> R {
     let owner = relation_owner(relid);
     let caller = current_user();
     // SAFETY: a catalog-backed membership check.
@@ -156,7 +166,7 @@ pub(crate) fn as_table_owner<R>(relid: pg_sys::Oid, work: impl FnOnce() -> R) ->
             Some("Run it as the table's owner or as a superuser.".into()),
         );
     }
-    as_role(owner, true, work)
+    as_role_with_path(owner, true, path, work)
 }
 
 /// Runs stored SQL that only reads (a custom metric's query) as `role` under

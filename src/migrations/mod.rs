@@ -5,6 +5,7 @@
 //! transaction ([`autonomous`]).
 
 pub(crate) mod autonomous;
+pub(crate) mod online;
 pub(crate) mod runner;
 
 use crate::error::spi_failed;

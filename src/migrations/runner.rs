@@ -283,6 +283,18 @@ fn run_migration(
             .and_then(|()| run_top_level(&statement, RunAs::Author(author, &path)));
             // whatever the statement set for the session is undone before the worker's own work
             reset_session(&settings);
+            // an online schema change the statement started is part of it: waited for
+            let attempt = attempt.and_then(|()| match super::online::wait_for_started() {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(crate::worker::top_level::Failure {
+                    code: PgSqlErrorCode::ERRCODE_ADMIN_SHUTDOWN,
+                    message: "the migration executor was stopped".into(),
+                }),
+                Err(message) => Err(crate::worker::top_level::Failure {
+                    code: PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                    message,
+                }),
+            });
             match attempt {
                 Err(f)
                     if f.code == PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE

@@ -42,6 +42,29 @@ pub(crate) fn _run_as_owner(
     })
 }
 
+/// `storage._run_as_owner_bound(target, command, search_path)`: one SQL command on a user's table
+/// as its owner under SECURITY_RESTRICTED_OPERATION, as [`_run_as_owner`] runs it, but with its
+/// names resolved with `search_path` rather than the pinned one: how a user's expression (an
+/// online change's conversion, a CHECK) is bound once, with the caller's effective search_path.
+/// Returns the rows it processed. Not executable by PUBLIC.
+#[pg_extern(volatile, strict)]
+#[search_path(pg_catalog, pg_temp)]
+pub(crate) fn _run_as_owner_bound(
+    target: crate::ident::Regclass,
+    command: &str,
+    search_path: &str,
+) -> i64 {
+    let path = std::ffi::CString::new(search_path).unwrap_or_else(|_| c"pg_catalog".to_owned());
+    crate::privilege::as_table_owner_with_path(target.0, &path, || {
+        pgrx::Spi::connect_mut(|client| {
+            client
+                .update(command, None, &[])
+                .map(|t| t.len() as i64)
+                .unwrap_or_else(|e| crate::error::spi_failed(e))
+        })
+    })
+}
+
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
 mod tests {

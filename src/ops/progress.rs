@@ -223,6 +223,16 @@ pub(crate) fn update(slot: Option<usize>, rows_done: i64, phase: &str) {
     }
 }
 
+/// Records the rows an operation now expects in all (an estimate made once it started).
+pub(crate) fn set_total(slot: Option<usize>, rows_total: i64) {
+    let Some(i) = slot else { return };
+    if MINE.with(|m| m.borrow().contains_key(&i)) {
+        table().slots[i]
+            .rows_total
+            .store(rows_total, Ordering::Relaxed);
+    }
+}
+
 /// Ends an operation: its slot is free.
 pub(crate) fn end(slot: Option<usize>) {
     if let Some(i) = slot {

@@ -15,8 +15,8 @@ pub(crate) struct Failure {
 /// What a top-level statement runs as.
 #[derive(Clone, Copy)]
 pub(crate) enum RunAs<'a> {
-    /// A maintenance command (VACUUM, REINDEX, DROP INDEX only) as the table's owner under
-    /// SECURITY_RESTRICTED_OPERATION.
+    /// A maintenance command (VACUUM, REINDEX, DROP INDEX, and an online schema change's
+    /// CREATE INDEX CONCURRENTLY only) as the table's owner under SECURITY_RESTRICTED_OPERATION.
     Owner(pg_sys::Oid),
     /// Any statement of a migration but transaction control, as the role that queued it (its
     /// author) with its search_path; SET ROLE and SET SESSION AUTHORIZATION are refused inside,
@@ -123,12 +123,13 @@ unsafe fn execute(sql: &std::ffi::CStr, run_as: RunAs) {
                 pg_sys::NodeTag::T_VacuumStmt
                     | pg_sys::NodeTag::T_ReindexStmt
                     | pg_sys::NodeTag::T_DropStmt
+                    | pg_sys::NodeTag::T_IndexStmt
             ) {
                 crate::error::raise(
                     PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-                    "the maintenance executor runs one VACUUM, ANALYZE, REINDEX or DROP INDEX statement",
+                    "the maintenance executor runs one VACUUM, ANALYZE, REINDEX, CREATE INDEX or DROP INDEX statement",
                     Some(format!("The queued command was: {}", sql.to_string_lossy())),
-                    Some("Commands are queued by storage.run_maintenance_plan() only.".into()),
+                    Some("Commands are queued by storage.run_maintenance_plan() and the online schema changes only.".into()),
                 );
             }
         }
