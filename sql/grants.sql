@@ -51,6 +51,9 @@ BEGIN
             -- reads the vocabulary as the extension owner, but checks every word as the caller
             -- and returns only words of rows the caller can see
             'storage._search_correction(regclass, name, cstring)',
+            -- the policy an online schema change puts on a table whose row security is forced on
+            -- its owner, run as the querying role: true only in the change's own worker
+            'storage._schema_change_backfilling()',
             -- in tenant policies, which run as the querying role
             'storage._tenant_int4(cstring)', 'storage._tenant_int8(cstring)',
             'audit.enable(regclass, text[], boolean)', 'audit.disable(regclass)',

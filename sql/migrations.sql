@@ -810,6 +810,9 @@ CREATE TABLE storage._schema_changes (
     ref oid,
     ref_columns name[],
     made_index name,
+    lock_timeout_ms integer NOT NULL DEFAULT 2000,
+    batch_rows integer NOT NULL DEFAULT 10000,
+    retries integer NOT NULL DEFAULT 5,
     state text NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'failed', 'done', 'aborted')),
     phase text NOT NULL,
     step integer NOT NULL DEFAULT 0,
@@ -851,11 +854,13 @@ SELECT s.id, s.relid::pg_catalog.regclass AS table_name, s.kind,
        s.started_at, s.updated_at, s.requested_by,
        CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_stat_activity a
                           WHERE a.pid = s.worker_pid AND a.backend_type = 'pg_storage_ext schema change') THEN s.worker_pid END AS worker_pid,
-       s.error
+       -- an error quotes rows: only for those with the table owner's privileges
+       CASE WHEN pg_catalog.pg_has_role(current_user, (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = s.relid), 'USAGE')
+            THEN s.error END AS error
   FROM storage._schema_changes s
  WHERE s.state IN ('running', 'failed');
 COMMENT ON VIEW storage.schema_changes IS
-    'The unfinished online schema changes: table, kind (alter_column_type, add_not_null, add_foreign_key, add_check), column, the new type or constraint, state (running, or failed with its error: call the function again to resume, or storage.abort_schema_change), phase (backfill, index, not null, swap, check, validate), rows done of the estimated total, the worker''s pid while it runs.';
+    'The unfinished online schema changes (the error only for roles with the table owner''s privileges): table, kind (alter_column_type, add_not_null, add_foreign_key, add_check), column, the new type or constraint, state (running, or failed with its error: call the function again to resume, or storage.abort_schema_change), phase (backfill, index, not null, swap, check, validate), rows done of the estimated total, the worker''s pid while it runs.';
 
 -- The names an online change gives to what it makes (pg_storage_core knows none of them: plain
 -- SQL): the new column, its functions, its trigger, its temporary indexes and check.
@@ -864,7 +869,7 @@ LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
     SELECT (CASE what WHEN 'trigger' THEN 'zz_pgse_schema_change_' ELSE '_pgse_sc' END || id || CASE what WHEN 'trigger' THEN '' ELSE '_' || what END)::name
 $$;
 COMMENT ON FUNCTION storage._schema_change_name(bigint, text) IS
-    'Internal: the name of what online schema change id makes (what: new, convert, sync, trigger, not_null, or an index number).';
+    'Internal: the name of what online schema change id makes (what: new, sync, trigger, backfill, not_null, or an index number).';
 
 -- A statement on a user's table in the caller's transaction, its lock wait bounded and tried again.
 CREATE FUNCTION storage._schema_change_retry(target regclass, command text) RETURNS bigint
@@ -970,10 +975,10 @@ COMMENT ON FUNCTION storage._schema_change_refuse_dependents(regclass, smallint)
 
 -- The start of an online schema change, in the caller's transaction, as the extension owner
 -- (storage._schema_change, src/migrations/online.rs, checked that the caller owns the table and
--- that an expression is one expression): the short part, the record, the worker. path is the
+-- that expr, the user's expression, is one expression): the short part, the record, the worker. path is the
 -- caller's effective search_path (the schemas it may use), with which a type name and the
 -- user's expressions are bound, once. Returns started, resumed, running or done.
-CREATE FUNCTION storage._schema_change_begin(kind text, target regclass, args jsonb, caller oid, path text,
+CREATE FUNCTION storage._schema_change_begin(kind text, target regclass, args jsonb, expr text, caller oid, path text,
                                              pid integer, backend timestamptz) RETURNS text
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp SET lock_timeout = '2s' AS $$
 DECLARE
@@ -983,13 +988,11 @@ DECLARE
     typid oid;
     typmod integer;
     canonical text;
-    expr text := args ->> 'using';
     cname name;
     cols name[];
     refcols name[];
     refrel oid;
     params text;
-    args_list text;
     newcol name;
     fn name;
     collate_clause text := '';
@@ -1064,25 +1067,9 @@ BEGIN
         cname := NULL;
     END IF;
 
-    -- one unfinished change per table: the same one again resumes it
-    SELECT * INTO s FROM storage._schema_changes x WHERE x.relid = target AND x.state IN ('running', 'failed') FOR UPDATE;
-    IF FOUND THEN
-        IF s.kind = kind AND s.column_name IS NOT DISTINCT FROM (args ->> 'column') AND s.new_type IS NOT DISTINCT FROM canonical
-           AND s.using_expr IS NOT DISTINCT FROM expr AND s.columns IS NOT DISTINCT FROM cols AND s.ref IS NOT DISTINCT FROM refrel
-           AND s.ref_columns IS NOT DISTINCT FROM refcols AND (kind <> 'add_check' OR s.constraint_name = cname) THEN
-            running := EXISTS (SELECT FROM pg_stat_activity a WHERE a.pid = s.worker_pid AND a.backend_type = 'pg_storage_ext schema change');
-            UPDATE storage._schema_changes x SET requested_pid = pid, requested_backend = backend, state = 'running', error = NULL, updated_at = now(),
-                   worker_pid = CASE WHEN running THEN x.worker_pid ELSE storage._schema_change_launch(x.id) END
-             WHERE x.id = s.id;
-            RETURN CASE WHEN running THEN 'running' ELSE 'resumed' END;
-        END IF;
-        RAISE EXCEPTION '% already has an unfinished schema change: % (%)', target, s.kind, s.state
-              USING ERRCODE = 'object_in_use', DETAIL = format('Change %s, phase %s%s.', s.id, s.phase, coalesce(': ' || s.error, '')),
-                    HINT = 'Wait for it (storage.schema_changes), resume it by calling the same function again, or roll it back with storage.abort_schema_change.';
-    END IF;
-
-    -- nothing to do
-    IF kind = 'alter_column_type' AND att.atttypid = typid AND att.atttypmod = typmod AND expr IS NULL THEN
+    -- nothing to do: done already (a migration run again after a failure runs its finished
+    -- steps again). A column that has the type already is left alone, whatever using_expr.
+    IF kind = 'alter_column_type' AND att.atttypid = typid AND att.atttypmod = typmod THEN
         RETURN 'done';
     ELSIF kind = 'add_not_null' AND att.attnotnull THEN
         RETURN 'done';
@@ -1092,9 +1079,30 @@ BEGIN
         RETURN 'done';
     END IF;
 
+    -- one unfinished change per table: the same one again resumes it
+    SELECT * INTO s FROM storage._schema_changes x WHERE x.relid = target AND x.state IN ('running', 'failed') FOR UPDATE;
+    IF FOUND THEN
+        IF s.kind = kind AND s.column_name IS NOT DISTINCT FROM (args ->> 'column') AND s.new_type IS NOT DISTINCT FROM canonical
+           AND s.using_expr IS NOT DISTINCT FROM expr AND s.columns IS NOT DISTINCT FROM cols AND s.ref IS NOT DISTINCT FROM refrel
+           AND s.ref_columns IS NOT DISTINCT FROM refcols AND (kind <> 'add_check' OR s.constraint_name = cname) THEN
+            running := EXISTS (SELECT FROM pg_stat_activity a WHERE a.pid = s.worker_pid AND a.backend_type = 'pg_storage_ext schema change');
+            UPDATE storage._schema_changes x SET requested_pid = pid, requested_backend = backend, state = 'running', error = NULL, updated_at = now(),
+                   lock_timeout_ms = storage._migration_lock_ms(), batch_rows = greatest(1, storage._migration_setting('batch_rows', 10000)::integer),
+                   retries = greatest(0, storage._migration_setting('retries', 5)::integer),
+                   worker_pid = CASE WHEN running THEN x.worker_pid ELSE storage._schema_change_launch(x.id) END
+             WHERE x.id = s.id;
+            RETURN CASE WHEN running THEN 'running' ELSE 'resumed' END;
+        END IF;
+        RAISE EXCEPTION '% already has an unfinished schema change: % (%)', target, s.kind, s.state
+              USING ERRCODE = 'object_in_use', DETAIL = format('Change %s, phase %s%s.', s.id, s.phase, coalesce(': ' || s.error, '')),
+                    HINT = 'Wait for it (storage.schema_changes), resume it by calling the same function again, or roll it back with storage.abort_schema_change.';
+    END IF;
+
     INSERT INTO storage._schema_changes (relid, table_name, kind, column_name, new_type, using_expr, constraint_name, columns, ref, ref_columns,
-                                         phase, requested_by, requested_pid, requested_backend)
+                                         lock_timeout_ms, batch_rows, retries, phase, requested_by, requested_pid, requested_backend)
     VALUES (target, target::text, kind, args ->> 'column', canonical, expr, cname, cols, refrel, refcols,
+            storage._migration_lock_ms(), greatest(1, storage._migration_setting('batch_rows', 10000)::integer),
+            greatest(0, storage._migration_setting('retries', 5)::integer),
             CASE kind WHEN 'alter_column_type' THEN 'backfill' WHEN 'add_foreign_key' THEN 'index' WHEN 'add_not_null' THEN 'check' ELSE 'validate' END,
             caller_name, pid, backend)
     RETURNING * INTO s;
@@ -1113,6 +1121,16 @@ BEGIN
             RAISE EXCEPTION 'column "%" is in the partition key of %', att.attname, target USING ERRCODE = 'feature_not_supported';
         END IF;
         PERFORM storage._schema_change_refuse_dependents(target, att.attnum);
+        IF rel.relkind = 'r' AND EXISTS (SELECT FROM pg_inherits i WHERE i.inhparent = target OR i.inhrelid = target) THEN
+            RAISE EXCEPTION '% is in an inheritance tree', target USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'A trigger is not inherited: the children''s rows would not be kept in step (partitions are).',
+                  HINT = 'Change the type with ALTER TABLE … TYPE, or make the tree a partitioned table.';
+        END IF;
+        IF expr IS NOT NULL AND EXISTS (SELECT FROM pg_constraint c WHERE c.confrelid = target AND c.conrelid <> target AND att.attnum = ANY (c.confkey)) THEN
+            RAISE EXCEPTION 'foreign keys of other tables reference column "%" of %', att.attname, target USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'A USING expression could change the keys they reference, and their rows are not this table''s owner''s to check.',
+                  HINT = 'Change the type without an expression (a cast keeps the values), or drop those foreign keys first.';
+        END IF;
         IF rel.relkind = 'p' AND EXISTS (SELECT FROM pg_index x WHERE x.indrelid = target AND att.attnum = ANY (x.indkey::int2[])) THEN
             RAISE EXCEPTION 'column "%" of partitioned table % is indexed', att.attname, target USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'Indexes of a partitioned table cannot be built concurrently.',
@@ -1126,32 +1144,44 @@ BEGIN
             collate_clause := ' COLLATE ' || (SELECT format('%I.%I', n.nspname, c.collname) FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace WHERE c.oid = att.attcollation);
         END IF;
         PERFORM storage._schema_change_retry(target, format('ALTER TABLE %s ADD COLUMN %I %s%s', target, newcol, canonical, collate_clause));
-        -- the conversion: the user's expression (or a cast of the column), bound now with the
-        -- caller's effective search_path into a SQL-standard body, one argument per column
-        SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, NULL)), ', ' ORDER BY a.attnum),
-               string_agg(format('NEW.%I', a.attname), ', ' ORDER BY a.attnum)
-          INTO params, args_list
-          FROM pg_attribute a WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> newcol;
-        fn := storage._schema_change_name(s.id, 'convert');
+        -- the conversion: the user's expression (or a cast of the column), checked now as the
+        -- table's owner with the caller's effective search_path, then kept in step by a trigger
+        -- whose function evaluates it with that path, as whoever writes the table (its owner for
+        -- the backfill). It is never parsed as the extension's owner: a literal's input function
+        -- or a domain's CHECK would run as it. Each column is a variable of the same name.
         PERFORM storage._run_as_owner_bound(target, format('SELECT CAST((%s) AS %s) FROM %s LIMIT 0', coalesce(E'\n' || expr || E'\n', quote_ident(att.attname)), canonical, target), path);
+        IF EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped AND a.attname LIKE '\_pgse\_%' AND a.attname <> newcol) THEN
+            RAISE EXCEPTION '% has a column named _pgse_…', target USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Names starting with _pgse_ are the extension''s own.';
+        END IF;
+        SELECT string_agg(format('%I %s := _pgse_row.%I;', a.attname, format_type(a.atttypid, a.atttypmod), a.attname), E'\n' ORDER BY a.attnum)
+          INTO params
+          FROM pg_attribute a WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> newcol;
+        fn := storage._schema_change_name(s.id, 'sync');
         -- (left by an extension dropped and made again, which counts changes from 1 again)
-        IF to_regproc(format('storage.%I', storage._schema_change_name(s.id, 'sync'))) IS NOT NULL THEN
-            EXECUTE format('DROP FUNCTION storage.%I()', storage._schema_change_name(s.id, 'sync'));
-        END IF;
         IF to_regproc(format('storage.%I', fn)) IS NOT NULL THEN
-            EXECUTE format('DROP FUNCTION storage.%I', fn);
+            EXECUTE format('DROP FUNCTION storage.%I()', fn);
         END IF;
-        PERFORM set_config('search_path', path, true);
-        EXECUTE format('CREATE FUNCTION storage.%I(%s) RETURNS %s LANGUAGE sql VOLATILE RETURN CAST((%s) AS %s)',
-                       fn, params, format_type(typid, NULL), coalesce(E'\n' || expr || E'\n', quote_ident(att.attname)), canonical);
-        PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
-        EXECUTE format('CREATE FUNCTION storage.%I() RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS %L',
-                       storage._schema_change_name(s.id, 'sync'),
-                       format('BEGIN NEW.%I := storage.%I(%s); RETURN NEW; END', newcol, fn, args_list));
-        EXECUTE format('ALTER FUNCTION storage.%I OWNER TO %I', fn, (SELECT r.rolname FROM pg_roles r WHERE r.oid = rel.relowner));
-        EXECUTE format('ALTER FUNCTION storage.%I OWNER TO %I', storage._schema_change_name(s.id, 'sync'), (SELECT r.rolname FROM pg_roles r WHERE r.oid = rel.relowner));
+        EXECUTE format('CREATE FUNCTION storage.%I() RETURNS trigger LANGUAGE plpgsql SET search_path = %s AS %L', fn, path,
+                       format(E'DECLARE\n_pgse_row record := NEW;\n_pgse_value %s;\nBEGIN\nDECLARE\n%s\nBEGIN\n_pgse_value := CAST((%s) AS %s);\nEND;\nNEW.%I := _pgse_value;\nRETURN NEW;\nEND',
+                              canonical, params, coalesce(E'\n' || expr || E'\n', quote_ident(att.attname)), canonical, newcol));
+        EXECUTE format('ALTER FUNCTION storage.%I() OWNER TO %I', fn, (SELECT r.rolname FROM pg_roles r WHERE r.oid = rel.relowner));
+        EXECUTE format('REVOKE ALL ON FUNCTION storage.%I() FROM PUBLIC', fn);
+        -- under FORCE ROW LEVEL SECURITY the owner sees only what its policies let it: the
+        -- backfill (the worker, and only it: storage._schema_change_backfilling()) sees every row
+        IF rel.relrowsecurity AND rel.relforcerowsecurity
+           AND NOT (SELECT r.rolsuper OR r.rolbypassrls FROM pg_roles r WHERE r.oid = rel.relowner) THEN
+            IF EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = target AND NOT p.polpermissive) THEN
+                RAISE EXCEPTION '% has restrictive row security policies', target USING ERRCODE = 'feature_not_supported',
+                      DETAIL = 'Its row security is forced on its owner, and a restrictive policy would hide rows from the backfill.',
+                      HINT = 'Change the type with ALTER TABLE … TYPE, or drop the restrictive policies for the change.';
+            END IF;
+            PERFORM storage._schema_change_retry(target, format('CREATE POLICY %I ON %s AS PERMISSIVE FOR ALL TO %I USING (storage._schema_change_backfilling())',
+                                                               storage._schema_change_name(s.id, 'backfill'), target,
+                                                               (SELECT r.rolname FROM pg_roles r WHERE r.oid = rel.relowner)));
+        END IF;
         PERFORM storage._schema_change_retry(target, format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION storage.%I()',
-                                                           storage._schema_change_name(s.id, 'trigger'), target, storage._schema_change_name(s.id, 'sync')));
+                                                           storage._schema_change_name(s.id, 'trigger'), target, fn));
         PERFORM storage._schema_change_retry(target, format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', target, storage._schema_change_name(s.id, 'trigger')));
     ELSIF kind = 'add_check' THEN
         IF EXISTS (SELECT FROM pg_constraint c WHERE c.conrelid = target AND c.conname = cname) THEN
@@ -1160,13 +1190,13 @@ BEGIN
             END IF;
             -- a CHECK of that name left NOT VALID: validated
         ELSE
-            PERFORM storage._run_as_owner_bound(target, format(E'ALTER TABLE %s ADD CONSTRAINT %I CHECK (\n%s\n) NOT VALID', target, cname, args ->> 'expr'), path);
+            PERFORM storage._run_as_owner_bound(target, format(E'ALTER TABLE %s ADD CONSTRAINT %I CHECK (\n%s\n) NOT VALID', target, cname, expr), path);
         END IF;
     END IF;
     UPDATE storage._schema_changes x SET worker_pid = storage._schema_change_launch(x.id) WHERE x.id = s.id;
     RETURN 'started';
 END $$;
-COMMENT ON FUNCTION storage._schema_change_begin(text, regclass, jsonb, oid, text, integer, timestamptz) IS
+COMMENT ON FUNCTION storage._schema_change_begin(text, regclass, jsonb, text, oid, text, integer, timestamptz) IS
     'Internal: the start of an online schema change in the caller''s transaction, as the extension owner: checks, the new column with its conversion function and trigger (alter_column_type) or the CHECK NOT VALID (add_check), the record, the worker; the same change again resumes it.';
 
 -- The worker's side: one unit of work of change id per call, in the worker's transaction (a
@@ -1203,6 +1233,8 @@ BEGIN
         action := 'stop';
         RETURN;
     END IF;
+    -- the settings of the session that made the change
+    PERFORM set_config('lock_timeout', s.lock_timeout_ms || 'ms', true);
     IF NOT EXISTS (SELECT FROM pg_class k WHERE k.oid = s.relid) THEN
         UPDATE storage._schema_changes x SET state = 'failed', error = 'the table was dropped', worker_pid = NULL, updated_at = now() WHERE x.id = s.id;
         action := 'stop';
@@ -1232,12 +1264,29 @@ BEGIN
                             ELSE pg_relation_size(k.oid) / current_setting('block_size')::bigint * 50 END)::bigint
               INTO s.leaves, s.leaf_blocks, s.rows_total
               FROM pg_class k
-             WHERE k.oid IN (SELECT p.relid FROM pg_partition_tree(target) p WHERE p.isleaf UNION SELECT target) AND k.relkind = 'r';
+             WHERE k.oid IN (WITH RECURSIVE tree(relid) AS (SELECT target::oid
+                                                            UNION SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid)
+                             SELECT tree.relid FROM tree)
+               AND k.relkind = 'r';
             UPDATE storage._schema_changes x SET leaves = s.leaves, leaf_blocks = s.leaf_blocks, rows_total = s.rows_total,
                    leaf = 1, block = 0, updated_at = now() WHERE x.id = s.id;
             RETURN;
         END IF;
         IF s.leaf > cardinality(s.leaves) THEN
+            -- a cast never makes NULL of a value: a row whose new column is NULL while the old
+            -- one is not was not backfilled (a trigger of the table skipped the UPDATE). Read as
+            -- the extension's owner: every row, and no code of the table's runs for IS NULL.
+            IF s.using_expr IS NULL THEN
+                FOR leaf IN SELECT unnest(s.leaves) LOOP
+                    CONTINUE WHEN NOT EXISTS (SELECT FROM pg_class k WHERE k.oid = leaf);
+                    EXECUTE format('SELECT count(*) FROM ONLY %s WHERE %I IS NULL AND %I IS NOT NULL', leaf::regclass, newcol, s.column_name) INTO n;
+                    IF n > 0 THEN
+                        RAISE EXCEPTION '% rows of % were not backfilled', n, leaf::regclass USING ERRCODE = 'object_not_in_prerequisite_state',
+                              DETAIL = 'Their new column is NULL and their old one is not: a BEFORE UPDATE trigger of the table skipped the backfill''s UPDATE.',
+                              HINT = 'Let the trigger pass the UPDATE, then call the function again (it backfills again), or abort it.';
+                    END IF;
+                END LOOP;
+            END IF;
             UPDATE storage._schema_changes x SET phase = 'index', step = 0, updated_at = now() WHERE x.id = s.id;
             RETURN;
         END IF;
@@ -1247,15 +1296,14 @@ BEGIN
             RETURN;
         END IF;
         per_block := (SELECT CASE WHEN k.relpages > 0 AND k.reltuples > 0 THEN k.reltuples / k.relpages ELSE 50 END FROM pg_class k WHERE k.oid = leaf);
-        upto := least(s.leaf_blocks[s.leaf], s.block + greatest(1, floor(storage._migration_setting('batch_rows', 10000) / greatest(per_block, 1))::bigint));
-        -- only this change's trigger fires (ENABLE ALWAYS): the table's own triggers, its audit
-        -- capture and its search column see no change, and none is made but the new column's
-        PERFORM set_config('session_replication_role', 'replica', true);
+        upto := least(s.leaf_blocks[s.leaf], s.block + greatest(1, floor(s.batch_rows / greatest(per_block, 1))::bigint));
+        -- an UPDATE of each row as the table's owner: its triggers fire as for any update (this
+        -- change's last), its audit capture logs nothing (a move of the extension's own), its
+        -- search column is not recomputed (its sources did not change)
         n := storage._run_as_owner(leaf::regclass,
                  format('UPDATE ONLY %s SET %I = NULL WHERE ctid >= $1::pg_catalog.tid AND ctid < $2::pg_catalog.tid AND %I IS NULL',
                         leaf::regclass, newcol, newcol),
                  ARRAY[format('(%s,0)', s.block), format('(%s,0)', upto)], ARRAY[leaf]);
-        PERFORM set_config('session_replication_role', 'origin', true);
         UPDATE storage._schema_changes x SET block = upto, rows_done = x.rows_done + n, updated_at = now() WHERE x.id = s.id;
         RETURN;
     END IF;
@@ -1382,6 +1430,7 @@ BEGIN
         default_expr := (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = target AND d.adnum = att.attnum);
         col_comment := col_description(target, att.attnum);
         PERFORM storage._run_as_owner(target, format('DROP TRIGGER %I ON %s', storage._schema_change_name(s.id, 'trigger'), target));
+        PERFORM storage._run_as_owner(target, format('DROP POLICY IF EXISTS %I ON %s', storage._schema_change_name(s.id, 'backfill'), target));
         -- sequences owned by the column (serial) move to the new one before it goes
         FOR c IN SELECT d.objid FROM pg_depend d JOIN pg_class q ON q.oid = d.objid AND q.relkind = 'S'
                   WHERE d.classid = 'pg_class'::regclass AND d.refobjid = target AND d.refobjsubid = att.attnum AND d.deptype = 'a'
@@ -1434,7 +1483,6 @@ BEGIN
                                                       'using', s.using_expr));
         END IF;
         EXECUTE format('DROP FUNCTION storage.%I()', storage._schema_change_name(s.id, 'sync'));
-        EXECUTE format('DROP FUNCTION storage.%I', storage._schema_change_name(s.id, 'convert'));
         UPDATE storage._schema_changes x SET phase = 'validate', step = 0, plan = x.plan || jsonb_build_object('revalidate', revalidate), updated_at = now()
          WHERE x.id = s.id;
         RETURN;
@@ -1501,9 +1549,7 @@ BEGIN
         IF to_regproc(format('storage.%I', storage._schema_change_name(s.id, 'sync'))) IS NOT NULL THEN
             EXECUTE format('DROP FUNCTION storage.%I()', storage._schema_change_name(s.id, 'sync'));
         END IF;
-        IF to_regproc(format('storage.%I', storage._schema_change_name(s.id, 'convert'))) IS NOT NULL THEN
-            EXECUTE format('DROP FUNCTION storage.%I', storage._schema_change_name(s.id, 'convert'));
-        END IF;
+        PERFORM storage._schema_change_retry(target, format('DROP POLICY IF EXISTS %I ON %s', storage._schema_change_name(s.id, 'backfill'), target));
     ELSIF s.kind = 'add_not_null' THEN
         PERFORM storage._schema_change_retry(target, format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', target, storage._schema_change_name(s.id, 'not_null')));
     ELSE
@@ -1556,21 +1602,21 @@ CREATE FUNCTION storage.alter_column_type(target regclass, column_name name, new
 LANGUAGE sql VOLATILE AS $$
     -- no pinned search_path: the type and the expression are bound with the caller's
     SELECT storage._schema_change('alter_column_type', $1,
-               pg_catalog.jsonb_build_object('column', $2, 'type', $3, 'using', $4), pg_catalog.current_setting('search_path'))
+               pg_catalog.jsonb_build_object('column', $2, 'type', $3)::text, $4, pg_catalog.current_setting('search_path'))
 $$;
 COMMENT ON FUNCTION storage.alter_column_type(regclass, name, text, text) IS
     'Changes a column''s type without locking writers out: a new column kept in step by a trigger, backfilled in batches (pg_storage_ext.migration_batch_rows) by a worker, its indexes built concurrently, then swapped in one short ACCESS EXCLUSIVE transaction (bounded by migration_lock_timeout, retried); constraints and foreign keys on it are carried NOT VALID and validated after. using_expr converts (as ALTER TABLE … USING; columns by name). Returns started, resumed (an interrupted one, called again), running, or done; storage.schema_changes shows its progress. The column moves to the end of the table''s columns.';
 
 CREATE FUNCTION storage.add_not_null(target regclass, column_name name) RETURNS text
 LANGUAGE sql VOLATILE AS $$
-    SELECT storage._schema_change('add_not_null', $1, pg_catalog.jsonb_build_object('column', $2), pg_catalog.current_setting('search_path'))
+    SELECT storage._schema_change('add_not_null', $1, pg_catalog.jsonb_build_object('column', $2)::text, NULL, pg_catalog.current_setting('search_path'))
 $$;
 COMMENT ON FUNCTION storage.add_not_null(regclass, name) IS
     'Makes a column NOT NULL without locking writers out: CHECK (column IS NOT NULL) NOT VALID, validated (SHARE UPDATE EXCLUSIVE), then SET NOT NULL using it (no scan) and the check dropped, by a worker. Returns started, resumed, running or done.';
 
 CREATE FUNCTION storage.add_check(target regclass, name name, expr text) RETURNS text
 LANGUAGE sql VOLATILE AS $$
-    SELECT storage._schema_change('add_check', $1, pg_catalog.jsonb_build_object('name', $2, 'expr', $3), pg_catalog.current_setting('search_path'))
+    SELECT storage._schema_change('add_check', $1, pg_catalog.jsonb_build_object('name', $2)::text, $3, pg_catalog.current_setting('search_path'))
 $$;
 COMMENT ON FUNCTION storage.add_check(regclass, name, text) IS
     'Adds CHECK (expr) named name without locking writers out: added NOT VALID now (expr bound with the caller''s search_path), validated by a worker (SHARE UPDATE EXCLUSIVE). Returns started, resumed, running or done.';
@@ -1578,7 +1624,8 @@ COMMENT ON FUNCTION storage.add_check(regclass, name, text) IS
 CREATE FUNCTION storage.add_foreign_key(target regclass, columns name[], ref regclass, ref_columns name[]) RETURNS text
 LANGUAGE sql VOLATILE AS $$
     SELECT storage._schema_change('add_foreign_key', $1,
-               pg_catalog.jsonb_build_object('columns', $2, 'ref', $3::pg_catalog.oid, 'ref_columns', $4), pg_catalog.current_setting('search_path'))
+               pg_catalog.jsonb_build_object('columns', $2, 'ref', $3::pg_catalog.oid, 'ref_columns', $4)::text, NULL,
+               pg_catalog.current_setting('search_path'))
 $$;
 COMMENT ON FUNCTION storage.add_foreign_key(regclass, name[], regclass, name[]) IS
     'Adds FOREIGN KEY (columns) REFERENCES ref (ref_columns), named <table>_<columns>_fkey, without locking writers out: the supporting index on columns built concurrently first when none leads with them, the key added NOT VALID, then validated (SHARE UPDATE EXCLUSIVE on the table, ROW SHARE on ref) by a worker. Returns started, resumed, running or done.';
@@ -1596,14 +1643,16 @@ GRANT EXECUTE ON FUNCTION storage.alter_column_type(regclass, name, text, text),
                           storage.add_check(regclass, name, text),
                           storage.add_foreign_key(regclass, name[], regclass, name[]),
                           storage.abort_schema_change(regclass),
-                          storage._schema_change(text, regclass, jsonb, text),
+                          storage._schema_change(text, regclass, text, text, text),
                           storage._schema_change_abort_checked(regclass)
    TO storage_migrator;
-COMMENT ON FUNCTION storage._schema_change(text, regclass, jsonb, text) IS
+COMMENT ON FUNCTION storage._schema_change(text, regclass, text, text, text) IS
     'Internal: an online schema change''s entry: checks that the caller owns the table (and that an expression is one expression), notes the caller and its effective search_path, then starts it as the extension owner (storage._schema_change_begin).';
 COMMENT ON FUNCTION storage._schema_change_abort_checked(regclass) IS
     'Internal: storage.abort_schema_change''s entry: checks that the caller owns the table, then aborts as the extension owner (storage._schema_change_abort).';
 COMMENT ON FUNCTION storage._schema_change_launch(bigint) IS
     'Internal: starts the worker of an online schema change once the calling transaction commits; its pid, NULL when no worker slot is free.';
+COMMENT ON FUNCTION storage._schema_change_backfilling() IS
+    'Internal: true only in the worker of an online schema change: the policy that lets its backfill see every row of a table whose row security is forced on its owner.';
 COMMENT ON FUNCTION storage._run_as_owner_bound(regclass, text, text) IS
     'Internal: one statement on a user''s table as its owner under SECURITY_RESTRICTED_OPERATION, its names resolved with search_path (a user''s expression, bound once).';

@@ -45,6 +45,8 @@ pub static MAINTENANCE_NICE: GucSetting<f64> = GucSetting::<f64>::new(0.0);
 pub static MIGRATION_LOCK_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(2000);
 /// Retries of a migration whose lock wait timed out.
 pub static MIGRATION_RETRIES: GucSetting<i32> = GucSetting::<i32>::new(5);
+/// Rows per batch of an online schema change's backfill.
+pub static MIGRATION_BATCH_ROWS: GucSetting<i32> = GucSetting::<i32>::new(10000);
 /// Size from which lint_migration reports ACCESS EXCLUSIVE on a table.
 pub static MIGRATION_LARGE_TABLE_BYTES: GucSetting<f64> = GucSetting::<f64>::new(104_857_600.0);
 /// `pg_storage_ext.migration_auto_resume`: an interrupted non-transactional migration resumes by
@@ -208,6 +210,16 @@ pub fn init() {
         &MIGRATION_RETRIES,
         0,
         100,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"pg_storage_ext.migration_batch_rows",
+        c"Rows per batch of an online schema change's backfill (storage.alter_column_type).",
+        c"Each batch is a transaction of its own; a smaller batch holds its row locks for less time, a larger one finishes sooner.",
+        &MIGRATION_BATCH_ROWS,
+        1,
+        10_000_000,
         GucContext::Userset,
         GucFlags::default(),
     );

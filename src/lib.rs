@@ -162,6 +162,7 @@ extension_sql_file!(
         migrations::online::_schema_change,
         migrations::online::_schema_change_abort_checked,
         migrations::online::_schema_change_launch,
+        migrations::online::_schema_change_backfilling,
         ops::_run_as_owner_bound,
     ]
 );

@@ -69,6 +69,15 @@ DROP FUNCTION storage.health_report_html(interval);
 -- @new CREATE INDEX _search_sources_lookup
 -- @new pg_extension_config_dump('storage._search_sources'
 DROP FUNCTION storage.enable_search(regclass, name, text, jsonb);
+-- Migrations: online schema changes (issue 42), their record guarded as stored SQL is.
+-- @new CREATE TABLE storage._schema_changes (
+-- @new CREATE UNIQUE INDEX _schema_changes_open
+-- @new pg_extension_config_dump('storage._schema_changes'
+-- @new pg_extension_config_dump('storage._schema_changes_id_seq'
+-- @new CREATE TRIGGER _stored_sql_guard BEFORE INSERT OR UPDATE OR DELETE ON storage._schema_changes
+-- @new CREATE TRIGGER _stored_sql_guard_truncate BEFORE TRUNCATE ON storage._schema_changes
+-- @new ALTER TABLE storage._schema_changes ENABLE ALWAYS TRIGGER _stored_sql_guard;
+-- @new ALTER TABLE storage._schema_changes ENABLE ALWAYS TRIGGER _stored_sql_guard_truncate;
 -- @post-update
 -- audit.log no longer reads it (its successor is audit._cluster_rows)
 DROP FUNCTION audit._cluster_log();

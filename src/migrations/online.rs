@@ -50,32 +50,36 @@ fn one_expression(what: &str, expr: &str) {
 }
 
 /// Internal: an online schema change's entry (`kind`: alter_column_type, add_not_null,
-/// add_check, add_foreign_key). As the caller: the table is one it owns, an expression is one
-/// expression, and the caller's effective search_path (the schemas of `caller_search_path` it
-/// may use) is what its names are bound with. Then, as the extension owner,
+/// add_check, add_foreign_key; `args` its arguments as JSON text, passed on to SQL unread; `expr`
+/// the user's expression, if any). As the caller: the table is one it owns, the expression is
+/// one expression, and the caller's effective search_path (the schemas of `caller_search_path`
+/// it may use) is what its names are bound with. Then, as the extension owner,
 /// `storage._schema_change_begin` does the short part in this transaction and starts the worker.
+/// NULL for a NULL kind, table or arguments.
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
 fn _schema_change(
-    kind: &str,
-    target: Regclass,
-    args: pgrx::JsonB,
+    kind: Option<&str>,
+    target: Option<Regclass>,
+    args: Option<&str>,
+    expr: Option<&str>,
     caller_search_path: Option<&str>,
 ) -> Option<String> {
+    let (Some(kind), Some(target), Some(args)) = (kind, target, args) else {
+        return None;
+    };
     let what = format!("storage.{kind}");
     check_caller(target.0, &what);
-    for (key, label) in [("using", "using_expr"), ("expr", "a CHECK's expression")] {
-        if let Some(expr) = args.0.get(key).and_then(|v| v.as_str()) {
-            one_expression(label, expr);
-        }
-    }
-    if kind == "add_check" && args.0.get("expr").and_then(|v| v.as_str()).is_none() {
-        raise(
+    match (kind, expr) {
+        ("add_check", None) => raise(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             "storage.add_check needs an expression",
             None,
             Some("storage.add_check('articles', 'views_positive', 'views >= 0').".into()),
-        );
+        ),
+        ("add_check", Some(e)) => one_expression("a CHECK's expression", e),
+        (_, Some(e)) => one_expression("using_expr", e),
+        _ => {}
     }
     let path = std::ffi::CString::new(caller_search_path.unwrap_or("public"))
         .unwrap_or_else(|_| c"public".to_owned());
@@ -97,7 +101,7 @@ fn _schema_change(
         Spi::connect_mut(|client| {
             client
                 .update(
-                    "SELECT storage._schema_change_begin($1, $2, $3, $4, $5, pg_catalog.pg_backend_pid(), \
+                    "SELECT storage._schema_change_begin($1, $2, $3::pg_catalog.jsonb, $4, $5, $6, pg_catalog.pg_backend_pid(), \
                             (SELECT a.backend_start FROM pg_catalog.pg_stat_activity a \
                               WHERE a.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()))",
                     Some(1),
@@ -105,6 +109,7 @@ fn _schema_change(
                         kind.into(),
                         target.0.into(),
                         args.into(),
+                        expr.into(),
                         caller.into(),
                         effective.into(),
                     ],
@@ -160,6 +165,20 @@ pub(crate) fn _schema_change_launch(id: i64) -> Option<i32> {
         BgWorkerStartTime::RecoveryFinished,
     )?;
     worker.wait_for_startup().ok()
+}
+
+thread_local! {
+    /// Set first thing in the worker of an online schema change, never from SQL.
+    static IN_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Internal: true only in the worker of an online schema change. A table whose row security is
+/// forced on its owner gets a permissive policy on it for the change, so that the backfill,
+/// which runs as the owner, sees every row; in any other session the policy admits nothing.
+#[pg_extern(stable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
+fn _schema_change_backfilling() -> bool {
+    IN_WORKER.get()
 }
 
 /// What `storage._schema_change_step` asked for next.
@@ -232,6 +251,7 @@ fn step(id: i64) -> Result<(Step, i64, i64, String), Failure> {
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn pg_storage_ext_schema_change_main(arg: pg_sys::Datum) {
     unblock_signals();
+    IN_WORKER.set(true);
     let id = arg.value() as i64;
     let [db, role, xid] = numbers(BackgroundWorker::get_extra())[..] else {
         return;
@@ -254,11 +274,20 @@ pub extern "C-unwind" fn pg_storage_ext_schema_change_main(arg: pg_sys::Datum) {
         |_| (),
     );
     let outcome = PgTryBuilder::new(|| run(id))
-        .catch_others(|e| Err(caught(&e).1))
+        .catch_others(|e| {
+            let (code, message) = caught(&e);
+            Err(Failure { code, message })
+        })
         .execute();
-    if let Err(error) = outcome {
+    if let Err(f) = outcome {
         // SAFETY: ends whatever transaction the error left open
         unsafe { pg_sys::AbortCurrentTransaction() };
+        // told to stop (pg_terminate_backend, a shutdown): not a failure of the change, which the
+        // heartbeat resumes after a restart (abort_schema_change stops it this way too)
+        if f.code == PgSqlErrorCode::ERRCODE_ADMIN_SHUTDOWN {
+            return;
+        }
+        let error = f.message;
         one_row(
             "SELECT storage._schema_change_failed($1, $2)",
             &[id.into(), error.into()],
@@ -268,11 +297,11 @@ pub extern "C-unwind" fn pg_storage_ext_schema_change_main(arg: pg_sys::Datum) {
 }
 
 /// Carries change `id` to its end: Ok when it ended (done, aborted, or recorded failed), Err
-/// with the reason the worker could not go on.
-fn run(id: i64) -> Result<(), String> {
+/// with why the worker could not go on.
+fn run(id: i64) -> Result<(), Failure> {
     let (lock_ms, retries) = one_row(
-        "SELECT storage._migration_lock_ms(), storage._migration_setting('retries', 5)::integer",
-        &[],
+        "SELECT x.lock_timeout_ms, x.retries FROM storage._schema_changes x WHERE x.id OPERATOR(pg_catalog.=) $1",
+        &[id.into()],
         |row| {
             (
                 row.get::<i32>(1).ok().flatten().unwrap_or(2000).max(1),
@@ -328,7 +357,7 @@ fn run(id: i64) -> Result<(), String> {
                     break Ok(());
                 }
             }
-            Err(f) => break Err(f.message),
+            Err(f) => break Err(f),
         }
     };
     crate::ops::progress::end(progress);

@@ -62,11 +62,24 @@ pub(crate) fn numbers(extra: &str) -> Vec<u64> {
     extra.split(' ').filter_map(|s| s.parse().ok()).collect()
 }
 
-/// PostgreSQL's own signal handling of a background worker (SIGTERM: die at the next interrupt
-/// check, as pg_terminate_backend expects; SIGINT: cancel the statement), unblocked.
+/// A backend's signal handling in a background worker, unblocked: SIGTERM (pg_terminate_backend,
+/// a shutdown) ends the worker at the next interrupt check, as it ends a client's backend, and
+/// SIGINT cancels the statement. PostgreSQL's default SIGTERM handler for a background worker,
+/// `bgworker_die`, raises FATAL inside the signal handler, wherever the worker is: in a critical
+/// section that is a PANIC, and the whole server restarts.
 pub(crate) fn unblock_signals() {
-    // SAFETY: the handlers PostgreSQL installed for this worker, unblocked once at its start
-    unsafe { pg_sys::BackgroundWorkerUnblockSignals() };
+    unsafe extern "C-unwind" {
+        /// PostgreSQL's SIGTERM handler of a backend (tcop/postgres.c), the C symbol itself:
+        /// pgrx's `pg_sys::die` is a guarded Rust wrapper, not a signal handler.
+        #[link_name = "die"]
+        fn backend_die(signal: std::ffi::c_int);
+    }
+    // SAFETY: installs PostgreSQL's own handler (`die`: sets ProcDiePending and the latch), then
+    // unblocks the signals, once at the worker's start
+    unsafe {
+        pg_sys::pqsignal_be(pg_sys::SIGTERM as i32, Some(backend_die));
+        pg_sys::BackgroundWorkerUnblockSignals();
+    }
 }
 
 /// Sleeps up to `time` (or until the latch is set); false when the postmaster died. A

@@ -164,7 +164,7 @@ pub fn lint(
                         find(
                             "adding-not-nullable-field",
                             format!("ADD COLUMN {column} NOT NULL without a default fails on a table with rows ({table})"),
-                            "Add it nullable (or with a constant DEFAULT), backfill, then SET NOT NULL after a NOT VALID CHECK (col IS NOT NULL) is validated.".into(),
+                            format!("Add it nullable (or with a constant DEFAULT), backfill, then SELECT storage.add_not_null('{table}', '{column}') (a CHECK NOT VALID, validated without blocking writers, then SET NOT NULL without a scan)."),
                         );
                     }
                     if let Some(f) = default_functions.iter().find(|f| catalog.is_volatile(f)) {
@@ -186,7 +186,7 @@ pub fn lint(
                         find(
                             "changing-column-type",
                             format!("changing {table}.{column} to {new_type} rewrites the table and its indexes under ACCESS EXCLUSIVE"),
-                            "Add a new column, backfill it in batches, and switch readers over; or choose a binary-coercible type (varchar to text, a longer varchar).".into(),
+                            format!("SELECT storage.alter_column_type('{table}', '{column}', '{new_type}') in a migration with transactional => false: a new column kept in step, backfilled in batches, swapped in milliseconds. Or choose a binary-coercible type (varchar to text, a longer varchar)."),
                         );
                     }
                 }
@@ -202,7 +202,7 @@ pub fn lint(
                         find(
                             "constraint-missing-not-valid",
                             format!("ADD {kind} on {table} scans the whole table while it blocks writes"),
-                            "Add it NOT VALID, then VALIDATE CONSTRAINT in a later migration (it takes a weaker lock).".into(),
+                            "storage.add_check or storage.add_foreign_key (NOT VALID, then validated without blocking writers); or add it NOT VALID and VALIDATE CONSTRAINT in a later migration (it takes a weaker lock).".into(),
                         );
                     }
                 }
