@@ -1631,7 +1631,7 @@ COMMENT ON FUNCTION storage.add_foreign_key(regclass, name[], regclass, name[]) 
     'Adds FOREIGN KEY (columns) REFERENCES ref (ref_columns), named <table>_<columns>_fkey, without locking writers out: the supporting index on columns built concurrently first when none leads with them, the key added NOT VALID, then validated (SHARE UPDATE EXCLUSIVE on the table, ROW SHARE on ref) by a worker. Returns started, resumed, running or done.';
 
 CREATE FUNCTION storage.abort_schema_change(target regclass) RETURNS text
-LANGUAGE sql VOLATILE AS $$
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
     SELECT storage._schema_change_abort_checked($1)
 $$;
 COMMENT ON FUNCTION storage.abort_schema_change(regclass) IS

@@ -13,7 +13,9 @@ SET client_min_messages = warning;
 -- every name), and migrate, migrate_down and lint_migration (a migration's SQL runs with the
 -- caller's search_path, as psql would run it: their one-line bodies qualify every name and hand
 -- current_setting('search_path') to a pinned internal, which sets it only around the user's
--- statements). C functions:
+-- statements), and the online changes alter_column_type, add_not_null, add_check and
+-- add_foreign_key (the same shape: a type and an expression are bound with the caller's
+-- search_path, the schemas of it the caller may use). C functions:
 -- each one without a pin is listed, so a new one needs a decision here; the listed ones run no
 -- SQL (pure computations, triggers that read the row) or pin it themselves around the SQL they
 -- run (the search triggers: the vocabulary's queue, related tables' text).
