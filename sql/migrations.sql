@@ -1162,9 +1162,15 @@ BEGIN
         IF to_regproc(format('storage.%I', fn)) IS NOT NULL THEN
             EXECUTE format('DROP FUNCTION storage.%I()', fn);
         END IF;
-        EXECUTE format('CREATE FUNCTION storage.%I() RETURNS trigger LANGUAGE plpgsql SET search_path = %s AS %L', fn, path,
-                       format(E'DECLARE\n_pgse_row record := NEW;\n_pgse_value %s;\nBEGIN\nDECLARE\n%s\nBEGIN\n_pgse_value := CAST((%s) AS %s);\nEND;\nNEW.%I := _pgse_value;\nRETURN NEW;\nEND',
-                              canonical, params, coalesce(E'\n' || expr || E'\n', quote_ident(att.attname)), canonical, newcol));
+        IF expr IS NULL THEN
+            -- a cast of the column: nothing of the caller's to resolve, the column read directly
+            EXECUTE format('CREATE FUNCTION storage.%I() RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS %L', fn,
+                           format(E'BEGIN\nNEW.%I := CAST(NEW.%I AS %s);\nRETURN NEW;\nEND', newcol, att.attname, canonical));
+        ELSE
+            EXECUTE format('CREATE FUNCTION storage.%I() RETURNS trigger LANGUAGE plpgsql SET search_path = %s AS %L', fn, path,
+                           format(E'DECLARE\n_pgse_row record := NEW;\n_pgse_value %s;\nBEGIN\nDECLARE\n%s\nBEGIN\n_pgse_value := CAST((\n%s\n) AS %s);\nEND;\nNEW.%I := _pgse_value;\nRETURN NEW;\nEND',
+                                  canonical, params, expr, canonical, newcol));
+        END IF;
         EXECUTE format('ALTER FUNCTION storage.%I() OWNER TO %I', fn, (SELECT r.rolname FROM pg_roles r WHERE r.oid = rel.relowner));
         EXECUTE format('REVOKE ALL ON FUNCTION storage.%I() FROM PUBLIC', fn);
         -- under FORCE ROW LEVEL SECURITY the owner sees only what its policies let it: the

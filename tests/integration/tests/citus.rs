@@ -84,6 +84,20 @@ fn wrong_on_citus_tables_refuses_at_once() {
         "storage.convert_to_partitioned",
         "distributed",
     );
+    // an online schema change backfills on this node: Citus propagates ALTER TABLE itself
+    for call in [
+        "SELECT storage.alter_column_type('ct_items', 'id', 'bigint')",
+        "SELECT storage.add_not_null('ct_items', 'id')",
+    ] {
+        let what = call[7..call.find('(').unwrap()].to_owned();
+        refused(&mut c, call, &what, "distributed");
+    }
+    refused(
+        &mut c,
+        "SELECT storage.add_check('ct_ref', 'c', 'true')",
+        "storage.add_check",
+        "reference",
+    );
     // a change feed reads this node's log: a Citus table's changes are logged where its rows are
     refused(
         &mut c,

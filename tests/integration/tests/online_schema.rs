@@ -434,6 +434,30 @@ fn abort_leaves_the_table_as_it_was() {
     assert_eq!(out, "none", "nothing left to abort");
 }
 
+/// Migration '1' with `up`, non-transactional, waited for: its status, error and statements done.
+fn migrate(dbname: &str, db: &mut Client, up: &str) -> (String, Option<String>, i32) {
+    let out: String = db
+        .query_one(
+            "SELECT storage.migrate('1', 'online', $1, transactional => false)",
+            &[&up],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(out, "pending");
+    wait_for(Duration::from_secs(120), || {
+        let mut c = connect(dbname);
+        let r = c
+            .query_one(
+                "SELECT status, error, done_statements FROM storage.migrations",
+                &[],
+            )
+            .ok()?;
+        let status: String = r.get(0);
+        (status != "pending").then(|| (status, r.get(1), r.get(2)))
+    })
+    .expect("the migration ended")
+}
+
 #[test]
 fn a_change_is_a_step_of_a_migration() {
     let _dropped = DroppedAtEnd("itest_online_migrate");
@@ -445,26 +469,7 @@ fn a_change_is_a_step_of_a_migration() {
     let up = "SELECT storage.alter_column_type('articles', 'views', 'bigint');
               SELECT storage.add_not_null('articles', 'title');
               CREATE TABLE after_it AS SELECT pg_typeof(views)::text AS t FROM articles LIMIT 1;";
-    let out: String = db
-        .query_one(
-            "SELECT storage.migrate('1', 'online', $1, transactional => false)",
-            &[&up],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(out, "pending");
-    let failed = wait_for(Duration::from_secs(120), || {
-        let mut c = connect("itest_online_migrate");
-        let r = c
-            .query_one(
-                "SELECT status, error, done_statements FROM storage.migrations",
-                &[],
-            )
-            .ok()?;
-        let status: String = r.get(0);
-        (status != "pending").then(|| (status, r.get::<_, Option<String>>(1), r.get::<_, i32>(2)))
-    })
-    .expect("the migration ended");
+    let failed = migrate("itest_online_migrate", &mut db, up);
     // the NOT NULL failed on the NULL title: the migration failed at that step
     assert_eq!(failed.0, "failed");
     assert!(
@@ -475,23 +480,8 @@ fn a_change_is_a_step_of_a_migration() {
     // fixed, and migrated again: the step resumes where it stopped
     db.batch_execute("UPDATE articles SET title = 'fixed' WHERE id = 7")
         .unwrap();
-    let out: String = db
-        .query_one(
-            "SELECT storage.migrate('1', 'online', $1, transactional => false)",
-            &[&up],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(out, "pending");
-    let status = wait_for(Duration::from_secs(120), || {
-        let mut c = connect("itest_online_migrate");
-        let s: String = c
-            .query_one("SELECT status FROM storage.migrations", &[])
-            .ok()?
-            .get(0);
-        (s != "pending").then_some(s)
-    });
-    assert_eq!(status.as_deref(), Some("applied"));
+    let status = migrate("itest_online_migrate", &mut db, up);
+    assert_eq!(status.0, "applied", "{status:?}");
     let t: String = scalar(&mut db, "SELECT t FROM after_it");
     assert_eq!(t, "bigint", "the next statement ran after the swap");
     let notnull: bool = scalar(
