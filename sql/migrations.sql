@@ -1108,10 +1108,12 @@ BEGIN
     RETURNING * INTO s;
 
     IF kind = 'alter_column_type' THEN
-        IF att.attgenerated <> '' OR att.attidentity <> '' THEN
-            RAISE EXCEPTION 'column "%" is % column', att.attname, CASE WHEN att.attidentity <> '' THEN 'an identity' ELSE 'a generated' END
-                  USING ERRCODE = 'feature_not_supported',
-                        HINT = 'Change it with ALTER TABLE … TYPE (an identity column''s rewrite), or drop the generation first.';
+        IF att.attgenerated <> '' THEN
+            RAISE EXCEPTION 'column "%" is a generated column', att.attname USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Change it with ALTER TABLE … TYPE, or drop the generation first.';
+        END IF;
+        IF att.attidentity <> '' AND NOT EXISTS (SELECT FROM pg_type t WHERE t.oid = typid AND t.typname IN ('int2', 'int4', 'int8')) THEN
+            RAISE EXCEPTION 'an identity column is an integer: % is not one', canonical USING ERRCODE = 'feature_not_supported';
         END IF;
         IF (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped) > 90 THEN
             RAISE EXCEPTION '% has more than 90 columns', target USING ERRCODE = 'program_limit_exceeded',
@@ -1434,6 +1436,18 @@ BEGIN
             END IF;
         END LOOP;
         default_expr := (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = target AND d.adnum = att.attnum);
+        -- an identity column's sequence goes with it: made again on the new one, where it was
+        IF att.attidentity <> '' THEN
+            SELECT jsonb_build_object('name', format('%I.%I', n.nspname, q.relname), 'increment', x.seqincrement, 'min', x.seqmin,
+                                      'max', CASE WHEN x.seqmax <> CASE x.seqtypid WHEN 'int2'::regtype THEN 32767 WHEN 'int4'::regtype THEN 2147483647
+                                                                                    ELSE 9223372036854775807 END THEN x.seqmax END,
+                                      'cache', x.seqcache, 'cycle', x.seqcycle)
+              INTO idx
+              FROM pg_sequence x JOIN pg_class q ON q.oid = x.seqrelid JOIN pg_namespace n ON n.oid = q.relnamespace
+             WHERE x.seqrelid = pg_get_serial_sequence(target::text, att.attname)::regclass;
+            EXECUTE format('SELECT CASE WHEN is_called THEN last_value + %s ELSE last_value END FROM %s', idx ->> 'increment', idx ->> 'name') INTO n;
+            idx := idx || jsonb_build_object('start', n);
+        END IF;
         col_comment := col_description(target, att.attnum);
         PERFORM storage._run_as_owner(target, format('DROP TRIGGER %I ON %s', storage._schema_change_name(s.id, 'trigger'), target));
         PERFORM storage._run_as_owner(target, format('DROP POLICY IF EXISTS %I ON %s', storage._schema_change_name(s.id, 'backfill'), target));
@@ -1452,6 +1466,12 @@ BEGIN
             -- proven by the validated CHECK: no scan
             PERFORM storage._run_as_owner(target, format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', target, att.attname));
             PERFORM storage._run_as_owner(target, format('ALTER TABLE %s DROP CONSTRAINT %I', target, checkname));
+        END IF;
+        IF att.attidentity <> '' THEN
+            PERFORM storage._run_as_owner(target, format('ALTER TABLE %s ALTER COLUMN %I ADD GENERATED %s AS IDENTITY (SEQUENCE NAME %s START WITH %s INCREMENT BY %s MINVALUE %s%s CACHE %s%s)',
+                target, att.attname, CASE att.attidentity WHEN 'a' THEN 'ALWAYS' ELSE 'BY DEFAULT' END, idx ->> 'name', idx ->> 'start',
+                idx ->> 'increment', idx ->> 'min', coalesce(' MAXVALUE ' || (idx ->> 'max'), ''), idx ->> 'cache',
+                CASE WHEN (idx ->> 'cycle')::boolean THEN ' CYCLE' ELSE '' END));
         END IF;
         FOR idx IN SELECT * FROM jsonb_array_elements(coalesce(s.plan -> 'indexes', '[]')) LOOP
             IF idx ->> 'constraint' IS NOT NULL THEN

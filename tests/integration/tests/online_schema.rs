@@ -497,6 +497,47 @@ fn a_change_is_a_step_of_a_migration() {
 }
 
 #[test]
+fn an_identity_key_that_others_reference_becomes_bigint() {
+    let _dropped = DroppedAtEnd("itest_online_identity");
+    let mut db = fresh_db("itest_online_identity");
+    db.batch_execute(
+        "CREATE TABLE tags (id int GENERATED ALWAYS AS IDENTITY (START WITH 10 INCREMENT BY 5) PRIMARY KEY, name text NOT NULL);
+         INSERT INTO tags (name) SELECT 'tag ' || g FROM generate_series(1, 1000) g;
+         CREATE TABLE article_tags (article_id int, tag_id int NOT NULL REFERENCES tags (id));
+         INSERT INTO article_tags SELECT g, id FROM tags, generate_series(1, 3) g;
+         SELECT storage.alter_column_type('tags', 'id', 'bigint');",
+    )
+    .unwrap();
+    done("itest_online_identity", "tags");
+    let shape: String = scalar(
+        &mut db,
+        "SELECT format('%s %s %s %s', format_type(atttypid, atttypmod), attidentity, attnotnull,
+                       pg_get_serial_sequence('tags', 'id'))
+           FROM pg_attribute WHERE attrelid = 'tags'::regclass AND attname = 'id'",
+    );
+    assert_eq!(shape, "bigint a t public.tags_id_seq");
+    // the identity goes on where it stood, and still refuses a value given by hand
+    let next: i64 = scalar(
+        &mut db,
+        "INSERT INTO tags (name) VALUES ('new') RETURNING id",
+    );
+    assert_eq!(next, 10 + 5 * 1000);
+    assert_eq!(
+        sqlstate(&mut db, "INSERT INTO tags (id, name) VALUES (1, 'x')"),
+        "428C9"
+    );
+    let fk: bool = scalar(
+        &mut db,
+        "SELECT convalidated FROM pg_constraint WHERE conname = 'article_tags_tag_id_fkey'",
+    );
+    assert!(fk, "the referencing foreign key, carried and validated");
+    assert_eq!(
+        sqlstate(&mut db, "INSERT INTO article_tags VALUES (1, 999999)"),
+        "23503"
+    );
+}
+
+#[test]
 fn what_other_capabilities_attach_stays_working() {
     let _dropped = DroppedAtEnd("itest_online_attached");
     let mut db = fresh_db("itest_online_attached");
