@@ -828,6 +828,7 @@ CREATE TABLE storage._schema_changes (
     requested_backend timestamptz,
     worker_pid integer,
     resumes integer NOT NULL DEFAULT 0,
+    started_xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
     started_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     finished_at timestamptz,
@@ -870,6 +871,28 @@ LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
 $$;
 COMMENT ON FUNCTION storage._schema_change_name(bigint, text) IS
     'Internal: the name of what online schema change id makes (what: new, sync, trigger, backfill, not_null, or an index number).';
+
+-- The tables holding a table's rows: itself, or its partitions, at any depth.
+CREATE FUNCTION storage._schema_change_leaves(target regclass) RETURNS oid[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(k.oid ORDER BY k.oid), '{}')
+      FROM pg_class k
+     WHERE k.oid IN (WITH RECURSIVE tree(relid) AS (SELECT target::oid
+                                                    UNION SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid)
+                     SELECT tree.relid FROM tree)
+       AND k.relkind = 'r'
+$$;
+COMMENT ON FUNCTION storage._schema_change_leaves(regclass) IS
+    'Internal: the tables holding a table''s rows (itself, or its partitions at any depth), in OID order.';
+
+-- A name in a PL/pgSQL body, always quoted (quote_ident leaves PL/pgSQL's own reserved words,
+-- IF, LOOP, BEGIN…, bare).
+CREATE FUNCTION storage._schema_change_quote(n name) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+    SELECT '"' || replace(n, '"', '""') || '"'
+$$;
+COMMENT ON FUNCTION storage._schema_change_quote(name) IS
+    'Internal: a name double-quoted whatever it is (for the body of an online change''s trigger function).';
 
 -- A statement on a user's table in the caller's transaction, its lock wait bounded and tried again.
 CREATE FUNCTION storage._schema_change_retry(target regclass, command text) RETURNS bigint
@@ -927,6 +950,14 @@ BEGIN
         FOR k IN 1 .. i.indnatts LOOP
             cols := cols || (CASE WHEN i.indkey[k - 1] = attnum THEN quote_ident(newcol)
                                   ELSE pg_get_indexdef(i.indexrelid, k, false) END
+                             -- a collation or an operator class other than the column's default
+                             || CASE WHEN k <= i.indnkeyatts AND i.indcollation[k - 1] <> 0
+                                          AND i.indcollation[k - 1] <> (SELECT a.attcollation FROM pg_attribute a WHERE a.attrelid = target AND a.attnum = i.indkey[k - 1])
+                                     THEN ' COLLATE ' || (SELECT format('%I.%I', n.nspname, c.collname) FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace
+                                                           WHERE c.oid = i.indcollation[k - 1]) ELSE '' END
+                             || CASE WHEN k <= i.indnkeyatts AND NOT (SELECT o.opcdefault FROM pg_opclass o WHERE o.oid = i.indclass[k - 1])
+                                     THEN ' ' || (SELECT format('%I.%I', n.nspname, o.opcname) FROM pg_opclass o JOIN pg_namespace n ON n.oid = o.opcnamespace
+                                                   WHERE o.oid = i.indclass[k - 1]) ELSE '' END
                              || CASE WHEN k <= i.indnkeyatts AND i.indoption[k - 1] & 1 = 1 THEN ' DESC' ELSE '' END
                              || CASE WHEN k <= i.indnkeyatts AND i.indoption[k - 1] & 1 = 1 AND i.indoption[k - 1] & 2 = 0 THEN ' NULLS LAST'
                                      WHEN k <= i.indnkeyatts AND i.indoption[k - 1] & 1 = 0 AND i.indoption[k - 1] & 2 = 2 THEN ' NULLS FIRST'
@@ -940,7 +971,11 @@ BEGIN
                              storage._schema_change_name(id, 'i' || n), target, i.amname,
                              array_to_string(cols[1:i.indnkeyatts], ', '),
                              CASE WHEN i.indnatts > i.indnkeyatts THEN format(' INCLUDE (%s)', array_to_string(cols[i.indnkeyatts + 1:], ', ')) ELSE '' END,
-                             CASE WHEN i.indnullsnotdistinct THEN ' NULLS NOT DISTINCT' ELSE '' END),
+                             CASE WHEN i.indnullsnotdistinct THEN ' NULLS NOT DISTINCT' ELSE '' END)
+                      || coalesce(' WITH (' || (SELECT array_to_string(c.reloptions, ', ') FROM pg_class c WHERE c.oid = i.indexrelid) || ')', '')
+                      || coalesce(' TABLESPACE ' || (SELECT quote_ident(t.spcname) FROM pg_class c JOIN pg_tablespace t ON t.oid = c.reltablespace
+                                                      WHERE c.oid = i.indexrelid), ''),
+            'replident', i.indisreplident,
             'constraint', con.conname, 'contype', con.contype,
             'deferrable', coalesce(con.condeferrable, false), 'deferred', coalesce(con.condeferred, false));
     END LOOP;
@@ -996,6 +1031,7 @@ DECLARE
     newcol name;
     fn name;
     collate_clause text := '';
+    lf record;
     caller_name name := (SELECT r.rolname FROM pg_roles r WHERE r.oid = caller);
     running boolean;
 BEGIN
@@ -1067,18 +1103,6 @@ BEGIN
         cname := NULL;
     END IF;
 
-    -- nothing to do: done already (a migration run again after a failure runs its finished
-    -- steps again). A column that has the type already is left alone, whatever using_expr.
-    IF kind = 'alter_column_type' AND att.atttypid = typid AND att.atttypmod = typmod THEN
-        RETURN 'done';
-    ELSIF kind = 'add_not_null' AND att.attnotnull THEN
-        RETURN 'done';
-    ELSIF kind = 'add_check' AND EXISTS (SELECT FROM pg_constraint c WHERE c.conrelid = target AND c.conname = cname AND c.contype = 'c' AND c.convalidated) THEN
-        RETURN 'done';
-    ELSIF kind = 'add_foreign_key' AND EXISTS (SELECT FROM pg_constraint c WHERE c.conrelid = target AND c.conname = cname AND c.contype = 'f' AND c.convalidated) THEN
-        RETURN 'done';
-    END IF;
-
     -- one unfinished change per table: the same one again resumes it
     SELECT * INTO s FROM storage._schema_changes x WHERE x.relid = target AND x.state IN ('running', 'failed') FOR UPDATE;
     IF FOUND THEN
@@ -1089,10 +1113,33 @@ BEGIN
             UPDATE storage._schema_changes x SET requested_pid = pid, requested_backend = backend, state = 'running', error = NULL, updated_at = now(),
                    lock_timeout_ms = storage._migration_lock_ms(), batch_rows = greatest(1, storage._migration_setting('batch_rows', 10000)::integer),
                    retries = greatest(0, storage._migration_setting('retries', 5)::integer),
+                   -- a backfill that failed passes again over every block
+                   leaves = CASE WHEN x.phase = 'backfill' AND x.state = 'failed' THEN NULL ELSE x.leaves END,
+                   plan = CASE WHEN x.phase = 'backfill' AND x.state = 'failed' THEN x.plan - 'repassed' ELSE x.plan END,
                    worker_pid = CASE WHEN running THEN x.worker_pid ELSE storage._schema_change_launch(x.id) END
              WHERE x.id = s.id;
             RETURN CASE WHEN running THEN 'running' ELSE 'resumed' END;
         END IF;
+    END IF;
+
+    -- nothing to do: done already (a migration run again after a failure runs its finished
+    -- steps again). A column that has the type already is left alone, whatever using_expr; a
+    -- constraint of that name is this one only when this extension made it with these arguments.
+    IF kind = 'alter_column_type' AND att.atttypid = typid AND att.atttypmod = typmod THEN
+        RETURN 'done';
+    ELSIF kind = 'add_not_null' AND att.attnotnull THEN
+        RETURN 'done';
+    ELSIF kind IN ('add_check', 'add_foreign_key') AND EXISTS (SELECT FROM pg_constraint c WHERE c.conrelid = target AND c.conname = cname) THEN
+        IF EXISTS (SELECT FROM pg_constraint c WHERE c.conrelid = target AND c.conname = cname AND c.convalidated)
+           AND EXISTS (SELECT FROM storage._schema_changes x WHERE x.relid = target AND x.kind = _schema_change_begin.kind AND x.state = 'done'
+                          AND x.constraint_name = cname AND x.using_expr IS NOT DISTINCT FROM expr AND x.columns IS NOT DISTINCT FROM cols
+                          AND x.ref IS NOT DISTINCT FROM refrel AND x.ref_columns IS NOT DISTINCT FROM refcols) THEN
+            RETURN 'done';
+        END IF;
+        RAISE EXCEPTION 'constraint "%" of relation % already exists', cname, target USING ERRCODE = 'duplicate_object',
+              HINT = 'Drop it first, or name the new one otherwise.';
+    END IF;
+    IF s.id IS NOT NULL THEN
         RAISE EXCEPTION '% already has an unfinished schema change: % (%)', target, s.kind, s.state
               USING ERRCODE = 'object_in_use', DETAIL = format('Change %s, phase %s%s.', s.id, s.phase, coalesce(': ' || s.error, '')),
                     HINT = 'Wait for it (storage.schema_changes), resume it by calling the same function again, or roll it back with storage.abort_schema_change.';
@@ -1112,6 +1159,13 @@ BEGIN
             RAISE EXCEPTION 'column "%" is a generated column', att.attname USING ERRCODE = 'feature_not_supported',
                   HINT = 'Change it with ALTER TABLE … TYPE, or drop the generation first.';
         END IF;
+        IF EXISTS (WITH RECURSIVE d(oid) AS (SELECT typid UNION SELECT t.typbasetype FROM pg_type t JOIN d ON t.oid = d.oid WHERE t.typtype = 'd')
+                   SELECT FROM pg_type t JOIN d ON t.oid = d.oid
+                    WHERE t.typtype = 'd' AND (t.typnotnull OR EXISTS (SELECT FROM pg_constraint c WHERE c.contypid = t.oid))) THEN
+            RAISE EXCEPTION 'type % is a domain with constraints', canonical USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Adding a column of such a domain rewrites the table under ACCESS EXCLUSIVE (each row''s NULL is checked).',
+                  HINT = 'Change it to the domain''s base type online, then to the domain with ALTER TABLE … TYPE (no rewrite; a scan).';
+        END IF;
         IF att.attidentity <> '' AND NOT EXISTS (SELECT FROM pg_type t WHERE t.oid = typid AND t.typname IN ('int2', 'int4', 'int8')) THEN
             RAISE EXCEPTION 'an identity column is an integer: % is not one', canonical USING ERRCODE = 'feature_not_supported';
         END IF;
@@ -1128,10 +1182,17 @@ BEGIN
                   DETAIL = 'A trigger is not inherited: the children''s rows would not be kept in step (partitions are).',
                   HINT = 'Change the type with ALTER TABLE … TYPE, or make the tree a partitioned table.';
         END IF;
-        IF expr IS NOT NULL AND EXISTS (SELECT FROM pg_constraint c WHERE c.confrelid = target AND c.conrelid <> target AND att.attnum = ANY (c.confkey)) THEN
+        -- the keys other tables reference: only a change that keeps every value (no expression; a
+        -- binary-coercible type, a wider integer, a longer or unbounded length)
+        IF EXISTS (SELECT FROM pg_constraint c WHERE c.confrelid = target AND c.conrelid <> target AND att.attnum = ANY (c.confkey))
+           AND NOT (expr IS NULL
+                    AND ((typid = att.atttypid AND (typmod = -1 OR (att.atttypmod <> -1 AND typmod >= att.atttypmod)))
+                         OR (att.atttypid, typid) IN (('int2'::regtype, 'int4'::regtype), ('int2'::regtype, 'int8'::regtype), ('int4'::regtype, 'int8'::regtype))
+                         OR (typmod = -1 AND EXISTS (SELECT FROM pg_cast c WHERE c.castsource = att.atttypid AND c.casttarget = typid AND c.castmethod = 'b')))) THEN
             RAISE EXCEPTION 'foreign keys of other tables reference column "%" of %', att.attname, target USING ERRCODE = 'feature_not_supported',
-                  DETAIL = 'A USING expression could change the keys they reference, and their rows are not this table''s owner''s to check.',
-                  HINT = 'Change the type without an expression (a cast keeps the values), or drop those foreign keys first.';
+                  DETAIL = format('Changing %s to %s%s could change the keys they reference, and their rows are not this table''s owner''s to check.',
+                                  format_type(att.atttypid, att.atttypmod), canonical, CASE WHEN expr IS NOT NULL THEN ' with an expression' ELSE '' END),
+                  HINT = 'Keep every value (a wider integer, a longer length, a binary-coercible type), or drop those foreign keys first.';
         END IF;
         IF rel.relkind = 'p' AND EXISTS (SELECT FROM pg_index x WHERE x.indrelid = target AND att.attnum = ANY (x.indkey::int2[])) THEN
             RAISE EXCEPTION 'column "%" of partitioned table % is indexed', att.attname, target USING ERRCODE = 'feature_not_supported',
@@ -1151,55 +1212,57 @@ BEGIN
         -- whose function evaluates it with that path, as whoever writes the table (its owner for
         -- the backfill). It is never parsed as the extension's owner: a literal's input function
         -- or a domain's CHECK would run as it. Each column is a variable of the same name.
-        PERFORM storage._run_as_owner_bound(target, format('SELECT CAST((%s) AS %s) FROM %s LIMIT 0', coalesce(E'\n' || expr || E'\n', quote_ident(att.attname)), canonical, target), path);
+        -- (a generated column is computed after BEFORE triggers: not there for the expression)
+        PERFORM storage._run_as_owner_bound(target,
+            format('SELECT CAST((%s) AS %s) FROM (SELECT %s FROM %s) AS t LIMIT 0', coalesce(E'\n' || expr || E'\n', quote_ident(att.attname)), canonical,
+                   (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a
+                     WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' AND a.attname <> newcol),
+                   target), path);
         IF EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped AND a.attname LIKE '\_pgse\_%' AND a.attname <> newcol) THEN
             RAISE EXCEPTION '% has a column named _pgse_…', target USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'Names starting with _pgse_ are the extension''s own.';
         END IF;
-        SELECT string_agg(format('%I %s := _pgse_row.%I;', a.attname, format_type(a.atttypid, a.atttypmod), a.attname), E'\n' ORDER BY a.attnum)
+        SELECT string_agg(format('%s %s := _pgse_row.%s;', storage._schema_change_quote(a.attname), format_type(a.atttypid, a.atttypmod),
+                                 storage._schema_change_quote(a.attname)), E'\n' ORDER BY a.attnum)
           INTO params
-          FROM pg_attribute a WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> newcol;
+          FROM pg_attribute a WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' AND a.attname <> newcol;
         fn := storage._schema_change_name(s.id, 'sync');
         -- (left by an extension dropped and made again, which counts changes from 1 again)
         IF to_regproc(format('storage.%I', fn)) IS NOT NULL THEN
             EXECUTE format('DROP FUNCTION storage.%I()', fn);
         END IF;
         IF expr IS NULL THEN
-            -- a cast of the column: nothing of the caller's to resolve, the column read directly
+            -- the column assigned (as ALTER TABLE … TYPE converts it: a value too long for the
+            -- new type is an error, not cut): nothing of the caller's to resolve
             EXECUTE format('CREATE FUNCTION storage.%I() RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS %L', fn,
-                           format(E'BEGIN\nNEW.%I := CAST(NEW.%I AS %s);\nRETURN NEW;\nEND', newcol, att.attname, canonical));
+                           format(E'BEGIN\nNEW.%s := NEW.%s;\nRETURN NEW;\nEND', storage._schema_change_quote(newcol), storage._schema_change_quote(att.attname)));
         ELSE
             EXECUTE format('CREATE FUNCTION storage.%I() RETURNS trigger LANGUAGE plpgsql SET search_path = %s AS %L', fn, path,
-                           format(E'DECLARE\n_pgse_row record := NEW;\n_pgse_value %s;\nBEGIN\nDECLARE\n%s\nBEGIN\n_pgse_value := CAST((\n%s\n) AS %s);\nEND;\nNEW.%I := _pgse_value;\nRETURN NEW;\nEND',
-                                  canonical, params, expr, canonical, newcol));
+                           format(E'DECLARE\n_pgse_row record := NEW;\n_pgse_value %s;\nBEGIN\nDECLARE\n%s\nBEGIN\n_pgse_value := (\n%s\n);\nEND;\nNEW.%s := _pgse_value;\nRETURN NEW;\nEND',
+                                  canonical, params, expr, storage._schema_change_quote(newcol)));
         END IF;
         EXECUTE format('ALTER FUNCTION storage.%I() OWNER TO %I', fn, (SELECT r.rolname FROM pg_roles r WHERE r.oid = rel.relowner));
         EXECUTE format('REVOKE ALL ON FUNCTION storage.%I() FROM PUBLIC', fn);
-        -- under FORCE ROW LEVEL SECURITY the owner sees only what its policies let it: the
-        -- backfill (the worker, and only it: storage._schema_change_backfilling()) sees every row
-        IF rel.relrowsecurity AND rel.relforcerowsecurity
-           AND NOT (SELECT r.rolsuper OR r.rolbypassrls FROM pg_roles r WHERE r.oid = rel.relowner) THEN
-            IF EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = target AND NOT p.polpermissive) THEN
-                RAISE EXCEPTION '% has restrictive row security policies', target USING ERRCODE = 'feature_not_supported',
+        -- under FORCE ROW LEVEL SECURITY an owner sees only what its policies let it: the backfill
+        -- (the worker, and only it: storage._schema_change_backfilling()) sees every row, on
+        -- every table holding rows (a partition's own row security too)
+        FOR lf IN SELECT k.oid, r.rolname FROM pg_class k JOIN pg_roles r ON r.oid = k.relowner
+                  WHERE k.oid = ANY (storage._schema_change_leaves(target)) AND k.relrowsecurity AND k.relforcerowsecurity
+                    AND NOT r.rolsuper AND NOT r.rolbypassrls
+        LOOP
+            IF EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = lf.oid AND NOT p.polpermissive) THEN
+                RAISE EXCEPTION '% has restrictive row security policies', lf.oid::regclass USING ERRCODE = 'feature_not_supported',
                       DETAIL = 'Its row security is forced on its owner, and a restrictive policy would hide rows from the backfill.',
                       HINT = 'Change the type with ALTER TABLE … TYPE, or drop the restrictive policies for the change.';
             END IF;
-            PERFORM storage._schema_change_retry(target, format('CREATE POLICY %I ON %s AS PERMISSIVE FOR ALL TO %I USING (storage._schema_change_backfilling())',
-                                                               storage._schema_change_name(s.id, 'backfill'), target,
-                                                               (SELECT r.rolname FROM pg_roles r WHERE r.oid = rel.relowner)));
-        END IF;
+            PERFORM storage._schema_change_retry(lf.oid::regclass, format('CREATE POLICY %I ON %s AS PERMISSIVE FOR ALL TO %I USING (storage._schema_change_backfilling())',
+                                                                          storage._schema_change_name(s.id, 'backfill'), lf.oid::regclass, lf.rolname));
+        END LOOP;
         PERFORM storage._schema_change_retry(target, format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION storage.%I()',
                                                            storage._schema_change_name(s.id, 'trigger'), target, fn));
         PERFORM storage._schema_change_retry(target, format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', target, storage._schema_change_name(s.id, 'trigger')));
     ELSIF kind = 'add_check' THEN
-        IF EXISTS (SELECT FROM pg_constraint c WHERE c.conrelid = target AND c.conname = cname) THEN
-            IF NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conrelid = target AND c.conname = cname AND c.contype = 'c') THEN
-                RAISE EXCEPTION 'constraint "%" of relation % already exists', cname, target USING ERRCODE = 'duplicate_object';
-            END IF;
-            -- a CHECK of that name left NOT VALID: validated
-        ELSE
-            PERFORM storage._run_as_owner_bound(target, format(E'ALTER TABLE %s ADD CONSTRAINT %I CHECK (\n%s\n) NOT VALID', target, cname, expr), path);
-        END IF;
+        PERFORM storage._run_as_owner_bound(target, format(E'ALTER TABLE %s ADD CONSTRAINT %I CHECK (\n%s\n) NOT VALID', target, cname, expr), path);
     END IF;
     UPDATE storage._schema_changes x SET worker_pid = storage._schema_change_launch(x.id) WHERE x.id = s.id;
     RETURN 'started';
@@ -1272,28 +1335,40 @@ BEGIN
                             ELSE pg_relation_size(k.oid) / current_setting('block_size')::bigint * 50 END)::bigint
               INTO s.leaves, s.leaf_blocks, s.rows_total
               FROM pg_class k
-             WHERE k.oid IN (WITH RECURSIVE tree(relid) AS (SELECT target::oid
-                                                            UNION SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid)
-                             SELECT tree.relid FROM tree)
-               AND k.relkind = 'r';
+             WHERE k.oid = ANY (storage._schema_change_leaves(target));
             UPDATE storage._schema_changes x SET leaves = s.leaves, leaf_blocks = s.leaf_blocks, rows_total = s.rows_total,
                    leaf = 1, block = 0, updated_at = now() WHERE x.id = s.id;
             RETURN;
         END IF;
         IF s.leaf > cardinality(s.leaves) THEN
-            -- a cast never makes NULL of a value: a row whose new column is NULL while the old
-            -- one is not was not backfilled (a trigger of the table skipped the UPDATE). Read as
+            -- a partition attached meanwhile: backfilled too
+            IF EXISTS (SELECT FROM unnest(storage._schema_change_leaves(target)) AS l(oid) WHERE l.oid <> ALL (s.leaves)) THEN
+                UPDATE storage._schema_changes x
+                   SET leaves = x.leaves || ARRAY(SELECT l.oid FROM unnest(storage._schema_change_leaves(target)) AS l(oid) WHERE l.oid <> ALL (x.leaves) ORDER BY l.oid),
+                       leaf_blocks = x.leaf_blocks || ARRAY(SELECT pg_relation_size(l.oid) / current_setting('block_size')::bigint
+                                                              FROM unnest(storage._schema_change_leaves(target)) AS l(oid) WHERE l.oid <> ALL (x.leaves) ORDER BY l.oid),
+                       updated_at = now()
+                 WHERE x.id = s.id;
+                RETURN;
+            END IF;
+            -- every row version older than the change was updated by the backfill: one still
+            -- NULL in the new column and older than the change was not (hidden from it, moved
+            -- behind it by VACUUM FULL or CLUSTER, skipped by a trigger of the table). Read as
             -- the extension's owner: every row, and no code of the table's runs for IS NULL.
-            IF s.using_expr IS NULL THEN
-                FOR leaf IN SELECT unnest(s.leaves) LOOP
-                    CONTINUE WHEN NOT EXISTS (SELECT FROM pg_class k WHERE k.oid = leaf);
-                    EXECUTE format('SELECT count(*) FROM ONLY %s WHERE %I IS NULL AND %I IS NOT NULL', leaf::regclass, newcol, s.column_name) INTO n;
-                    IF n > 0 THEN
-                        RAISE EXCEPTION '% rows of % were not backfilled', n, leaf::regclass USING ERRCODE = 'object_not_in_prerequisite_state',
-                              DETAIL = 'Their new column is NULL and their old one is not: a BEFORE UPDATE trigger of the table skipped the backfill''s UPDATE.',
-                              HINT = 'Let the trigger pass the UPDATE, then call the function again (it backfills again), or abort it.';
-                    END IF;
-                END LOOP;
+            n := 0;
+            FOR leaf IN SELECT unnest(storage._schema_change_leaves(target)) LOOP
+                EXECUTE format('SELECT count(*) FROM ONLY %s WHERE %I IS NULL AND age(xmin) >= age(xid($1))', leaf::regclass, newcol)
+                   INTO upto USING s.started_xid;
+                n := n + upto;
+            END LOOP;
+            IF n > 0 AND NOT s.plan ? 'repassed' THEN
+                -- once more over every block: the rows left are found wherever they are now
+                UPDATE storage._schema_changes x SET leaves = NULL, plan = x.plan || '{"repassed": true}', updated_at = now() WHERE x.id = s.id;
+                RETURN;
+            ELSIF n > 0 THEN
+                RAISE EXCEPTION '% rows of % were not backfilled', n, target USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'Rows older than the change still have no value in the new column after a second pass: a BEFORE UPDATE trigger of the table skips the backfill''s UPDATE, or row security hides them from the table''s owner.',
+                      HINT = 'Let the trigger pass the UPDATE (or the owner see the rows), then call the function again (it backfills again), or abort it.';
             END IF;
             UPDATE storage._schema_changes x SET phase = 'index', step = 0, updated_at = now() WHERE x.id = s.id;
             RETURN;
@@ -1419,6 +1494,10 @@ BEGIN
             UPDATE storage._schema_changes x SET phase = 'index', step = 0, updated_at = now() WHERE x.id = s.id;
             RETURN;
         END IF;
+        IF EXISTS (SELECT FROM unnest(storage._schema_change_leaves(target)) AS l(oid) WHERE l.oid <> ALL (s.leaves)) THEN
+            UPDATE storage._schema_changes x SET phase = 'backfill', updated_at = now() WHERE x.id = s.id;
+            RETURN;
+        END IF;
         owner_name := (SELECT r.rolname FROM pg_roles r WHERE r.oid = run_as);
         -- the constraints to carry: the table's CHECKs and foreign keys on the column, and the
         -- foreign keys of other tables referencing it (dropped first: they hang on its index)
@@ -1450,7 +1529,9 @@ BEGIN
         END IF;
         col_comment := col_description(target, att.attnum);
         PERFORM storage._run_as_owner(target, format('DROP TRIGGER %I ON %s', storage._schema_change_name(s.id, 'trigger'), target));
-        PERFORM storage._run_as_owner(target, format('DROP POLICY IF EXISTS %I ON %s', storage._schema_change_name(s.id, 'backfill'), target));
+        FOR c IN SELECT p.polrelid FROM pg_policy p WHERE p.polname = storage._schema_change_name(s.id, 'backfill') LOOP
+            PERFORM storage._run_as_owner(c.polrelid::regclass, format('DROP POLICY %I ON %s', storage._schema_change_name(s.id, 'backfill'), c.polrelid::regclass));
+        END LOOP;
         -- sequences owned by the column (serial) move to the new one before it goes
         FOR c IN SELECT d.objid FROM pg_depend d JOIN pg_class q ON q.oid = d.objid AND q.relkind = 'S'
                   WHERE d.classid = 'pg_class'::regclass AND d.refobjid = target AND d.refobjsubid = att.attnum AND d.deptype = 'a'
@@ -1480,6 +1561,10 @@ BEGIN
                     CASE WHEN (idx ->> 'deferred')::boolean THEN ' DEFERRABLE INITIALLY DEFERRED' WHEN (idx ->> 'deferrable')::boolean THEN ' DEFERRABLE' ELSE '' END));
             ELSE
                 PERFORM storage._run_as_owner(target, format('ALTER INDEX %I.%I RENAME TO %I', nsp, idx ->> 'temp', idx ->> 'name'));
+            END IF;
+            IF (idx ->> 'replident')::boolean THEN
+                PERFORM storage._run_as_owner(target, format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', target,
+                                                             coalesce(idx ->> 'constraint', idx ->> 'name')));
             END IF;
         END LOOP;
         -- the constraints again, NOT VALID (no scan now), validated next
@@ -1547,6 +1632,7 @@ LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp SET lock_timeout
 DECLARE
     s storage._schema_changes;
     nsp name := (SELECT k.relnamespace::regnamespace::name FROM pg_class k WHERE k.oid = target);
+    c record;
 BEGIN
     PERFORM set_config('lock_timeout', storage._migration_lock_ms() || 'ms', true);
     SELECT * INTO s FROM storage._schema_changes x WHERE x.relid = target AND x.state IN ('running', 'failed');
@@ -1575,7 +1661,9 @@ BEGIN
         IF to_regproc(format('storage.%I', storage._schema_change_name(s.id, 'sync'))) IS NOT NULL THEN
             EXECUTE format('DROP FUNCTION storage.%I()', storage._schema_change_name(s.id, 'sync'));
         END IF;
-        PERFORM storage._schema_change_retry(target, format('DROP POLICY IF EXISTS %I ON %s', storage._schema_change_name(s.id, 'backfill'), target));
+        FOR c IN SELECT p.polrelid FROM pg_policy p WHERE p.polname = storage._schema_change_name(s.id, 'backfill') LOOP
+            PERFORM storage._schema_change_retry(c.polrelid::regclass, format('DROP POLICY %I ON %s', storage._schema_change_name(s.id, 'backfill'), c.polrelid::regclass));
+        END LOOP;
     ELSIF s.kind = 'add_not_null' THEN
         PERFORM storage._schema_change_retry(target, format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', target, storage._schema_change_name(s.id, 'not_null')));
     ELSE
