@@ -1296,6 +1296,7 @@ DECLARE
     checkname name;
     fkindex name;
     owner_name name;
+    held timestamptz;
 BEGIN
     PERFORM set_config('lock_timeout', storage._migration_lock_ms() || 'ms', true);
     action := 'next';
@@ -1487,6 +1488,7 @@ BEGIN
     IF s.kind = 'alter_column_type' AND s.phase = 'swap' THEN
         -- the one short transaction: ACCESS EXCLUSIVE for as long as the catalog takes
         PERFORM storage._run_as_owner(target, format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', target));
+        held := clock_timestamp();
         -- the indexes to rebuild, read again under the lock: one made meanwhile goes back to
         -- the index phase
         IF (SELECT count(*) FROM jsonb_array_elements(storage._schema_change_indexes(s.id, target, att.attnum, newcol)))
@@ -1594,7 +1596,11 @@ BEGIN
                                                       'using', s.using_expr));
         END IF;
         EXECUTE format('DROP FUNCTION storage.%I()', storage._schema_change_name(s.id, 'sync'));
-        UPDATE storage._schema_changes x SET phase = 'validate', step = 0, plan = x.plan || jsonb_build_object('revalidate', revalidate), updated_at = now()
+        -- how long the lock was held (the rest of the transaction is its commit)
+        UPDATE storage._schema_changes x
+           SET phase = 'validate', step = 0, updated_at = now(),
+               plan = x.plan || jsonb_build_object('revalidate', revalidate,
+                                                   'swap_ms', round((extract(epoch FROM clock_timestamp() - held) * 1000)::numeric, 1))
          WHERE x.id = s.id;
         RETURN;
     END IF;
