@@ -1169,10 +1169,6 @@ BEGIN
         IF att.attidentity <> '' AND NOT EXISTS (SELECT FROM pg_type t WHERE t.oid = typid AND t.typname IN ('int2', 'int4', 'int8')) THEN
             RAISE EXCEPTION 'an identity column is an integer: % is not one', canonical USING ERRCODE = 'feature_not_supported';
         END IF;
-        IF (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped) > 90 THEN
-            RAISE EXCEPTION '% has more than 90 columns', target USING ERRCODE = 'program_limit_exceeded',
-                  DETAIL = 'The conversion function takes every column as an argument (100 at most).';
-        END IF;
         IF EXISTS (SELECT FROM pg_partitioned_table p WHERE p.partrelid = target AND att.attnum = ANY (p.partattrs::int2[])) THEN
             RAISE EXCEPTION 'column "%" is in the partition key of %', att.attname, target USING ERRCODE = 'feature_not_supported';
         END IF;
@@ -1268,7 +1264,7 @@ BEGIN
     RETURN 'started';
 END $$;
 COMMENT ON FUNCTION storage._schema_change_begin(text, regclass, jsonb, text, oid, text, integer, timestamptz) IS
-    'Internal: the start of an online schema change in the caller''s transaction, as the extension owner: checks, the new column with its conversion function and trigger (alter_column_type) or the CHECK NOT VALID (add_check), the record, the worker; the same change again resumes it.';
+    'Internal: the start of an online schema change in the caller''s transaction, as the extension owner: checks, the new column with the trigger that converts into it (alter_column_type) or the CHECK NOT VALID (add_check), the record, the worker; the same change again resumes it.';
 
 -- The worker's side: one unit of work of change id per call, in the worker's transaction (a
 -- batch of the backfill, an ADD … NOT VALID, a VALIDATE, the swap), or the top-level statement

@@ -1090,4 +1090,15 @@ fn what_the_second_attacker_found_stays_fixed() {
     .unwrap();
     done("itest_online_found2", "t10");
     assert_eq!(scalar::<i32>(&mut db, "SELECT \"loop\" FROM t10"), 6);
+
+    // a table wider than a function's 100 arguments
+    let columns: Vec<String> = (1..=120).map(|i| format!("c{i} int")).collect();
+    db.batch_execute(&format!(
+        "CREATE TABLE wide ({}); INSERT INTO wide (c1, c120) VALUES (1, 2);
+         SELECT storage.alter_column_type('wide', 'c120', 'bigint', 'c120 + c1');",
+        columns.join(", ")
+    ))
+    .unwrap();
+    done("itest_online_found2", "wide");
+    assert_eq!(scalar::<i64>(&mut db, "SELECT c120 FROM wide"), 3);
 }
