@@ -984,6 +984,66 @@ END $$;
 COMMENT ON FUNCTION storage._schema_change_indexes(bigint, regclass, smallint, name) IS
     'Internal: the indexes on a column that an online type change rebuilds on the new column (CREATE INDEX CONCURRENTLY statements, the constraint each backs); 0A000 for an index on an expression or with a predicate using it.';
 
+-- The views an online type change carries across its swap: those reading the column and those
+-- reading them, in the order they are made again (each after the views it reads), with what
+-- makes each one again as its owner. 0A000 for a view it cannot carry: a materialized view (its
+-- rows would be computed again under the swap's lock), one owned by another role than the
+-- table's (made again as the extension's owner, its query would be parsed as it), one with
+-- triggers or rules of its own.
+CREATE FUNCTION storage._schema_change_views(target regclass, attnum smallint) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v record;
+    out jsonb := '[]';
+BEGIN
+    FOR v IN
+        WITH RECURSIVE readers(oid, depth) AS (
+            SELECT DISTINCT r.ev_class, 1
+              FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+             WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
+               AND d.refobjid = target AND d.refobjsubid = attnum AND r.ev_class <> target
+            UNION
+            SELECT DISTINCT r.ev_class, readers.depth + 1
+              FROM readers JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = readers.oid
+              JOIN pg_rewrite r ON r.oid = d.objid AND d.classid = 'pg_rewrite'::regclass
+             WHERE r.ev_class <> readers.oid AND readers.depth < 100)
+        SELECT k.oid, k.relkind, k.relowner, k.reloptions, k.relacl, max(readers.depth) AS depth
+          FROM readers JOIN pg_class k ON k.oid = readers.oid
+         GROUP BY k.oid, k.relkind, k.relowner, k.reloptions, k.relacl
+         ORDER BY max(readers.depth), k.oid
+    LOOP
+        IF v.relkind <> 'v' OR v.relowner <> (SELECT k.relowner FROM pg_class k WHERE k.oid = target)
+           OR EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = v.oid)
+           OR EXISTS (SELECT FROM pg_rewrite r WHERE r.ev_class = v.oid AND r.rulename <> '_RETURN') THEN
+            RAISE EXCEPTION '% reads column "%" of %', v.oid::regclass, (SELECT a.attname FROM pg_attribute a WHERE a.attrelid = target AND a.attnum = _schema_change_views.attnum), target
+                  USING ERRCODE = 'feature_not_supported',
+                        DETAIL = CASE WHEN v.relkind = 'm' THEN 'A materialized view would be computed again under the swap''s lock.'
+                                      WHEN v.relkind <> 'v' THEN 'Only views are made again across the swap.'
+                                      WHEN v.relowner <> (SELECT k.relowner FROM pg_class k WHERE k.oid = target) THEN 'It belongs to another role than the table: it is made again only as its owner, who is not the table''s.'
+                                      ELSE 'It has triggers or rules of its own, which would not be made again.' END,
+                        HINT = 'Drop it, change the type, and create it again (in the same migration).';
+        END IF;
+        out := out || jsonb_build_object(
+            'oid', v.oid, 'name', v.oid::regclass::text, 'depth', v.depth,
+            'create', format('CREATE VIEW %s%s AS %s', v.oid::regclass,
+                             coalesce(' WITH (' || array_to_string(v.reloptions, ', ') || ')', ''),
+                             rtrim(pg_get_viewdef(v.oid), ';')),
+            'grants', (SELECT coalesce(jsonb_agg(format('GRANT %s ON %s TO %s%s', a.privilege_type, v.oid::regclass,
+                                                        CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+                                                        CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)), '[]')
+                         FROM aclexplode(v.relacl) a WHERE a.grantee <> v.relowner),
+            'comments', (SELECT coalesce(jsonb_agg(x.c), '[]') FROM (
+                             SELECT format('COMMENT ON VIEW %s IS %L', v.oid::regclass, obj_description(v.oid, 'pg_class')) AS c
+                              WHERE obj_description(v.oid, 'pg_class') IS NOT NULL
+                             UNION ALL
+                             SELECT format('COMMENT ON COLUMN %s.%I IS %L', v.oid::regclass, a.attname, col_description(v.oid, a.attnum))
+                               FROM pg_attribute a WHERE a.attrelid = v.oid AND a.attnum > 0 AND col_description(v.oid, a.attnum) IS NOT NULL) AS x));
+    END LOOP;
+    RETURN out;
+END $$;
+COMMENT ON FUNCTION storage._schema_change_views(regclass, smallint) IS
+    'Internal: the views an online type change drops and makes again in its swap (reading the column, and reading those), in the order they are made, with their options, grants and comments; 0A000 for a materialized view, a view of another owner, a view with triggers or rules.';
+
 -- What other objects depend on a column, that an online type change cannot carry: 0A000 listing them.
 CREATE FUNCTION storage._schema_change_refuse_dependents(target regclass, attnum smallint) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -997,16 +1057,20 @@ BEGIN
        AND NOT (d.classid = 'pg_class'::regclass AND EXISTS (SELECT FROM pg_index x WHERE x.indexrelid = d.objid))
        AND NOT (d.classid = 'pg_constraint'::regclass AND EXISTS (SELECT FROM pg_constraint c WHERE c.oid = d.objid AND c.contype IN ('c', 'f', 'p', 'u', 'n')))
        AND NOT (d.classid = 'pg_class'::regclass AND EXISTS (SELECT FROM pg_class s WHERE s.oid = d.objid AND s.relkind = 'S'))
-       AND NOT (d.classid = 'pg_attrdef'::regclass);
+       AND NOT (d.classid = 'pg_attrdef'::regclass)
+       -- views (storage._schema_change_views: carried, or refused by name)
+       AND NOT (d.classid = 'pg_rewrite'::regclass AND EXISTS (SELECT FROM pg_rewrite r JOIN pg_class k ON k.oid = r.ev_class
+                                                                WHERE r.oid = d.objid AND r.rulename = '_RETURN' AND k.oid <> target));
+    PERFORM storage._schema_change_views(target, attnum);
     IF found IS NOT NULL THEN
         RAISE EXCEPTION 'other objects depend on column %: %', (SELECT a.attname FROM pg_attribute a WHERE a.attrelid = target AND a.attnum = _schema_change_refuse_dependents.attnum), found
               USING ERRCODE = 'feature_not_supported',
-                    DETAIL = 'An online type change swaps in a new column; views, materialized views, policies, rules, triggers naming the column, generated columns and statistics on the old one would block the swap.',
-                    HINT = 'Drop them, change the type, and create them again (a view or a matview: in the same migration).';
+                    DETAIL = 'An online type change swaps in a new column; policies, rules, triggers naming the column, generated columns and statistics on the old one would block the swap.',
+                    HINT = 'Drop them, change the type, and create them again (in the same migration).';
     END IF;
 END $$;
 COMMENT ON FUNCTION storage._schema_change_refuse_dependents(regclass, smallint) IS
-    'Internal: 0A000 naming the views, matviews, policies, rules, triggers and generated columns that depend on a column an online type change would swap.';
+    'Internal: 0A000 naming the policies, rules, triggers, generated columns and statistics that depend on a column an online type change would swap, and the views it cannot carry (storage._schema_change_views).';
 
 -- The start of an online schema change, in the caller's transaction, as the extension owner
 -- (storage._schema_change, src/migrations/online.rs, checked that the caller owns the table and
@@ -1097,6 +1161,16 @@ BEGIN
                   DETAIL = 'A foreign key needs the REFERENCES privilege on the referenced columns.';
         END IF;
         cname := left(rel.relname || '_' || array_to_string(cols, '_'), 58) || '_fkey';
+        -- the supporting index is built concurrently, which a partitioned table's cannot be
+        IF rel.relkind = 'p' AND NOT EXISTS (
+               SELECT FROM pg_index x WHERE x.indrelid = target AND x.indpred IS NULL AND x.indnkeyatts >= cardinality(cols)
+                  AND (SELECT array_agg(a.attname ORDER BY a.attname) FROM pg_attribute a
+                        WHERE a.attrelid = target AND a.attnum = ANY ((x.indkey::int2[])[0:cardinality(cols) - 1]))
+                      = (SELECT array_agg(c ORDER BY c) FROM unnest(cols) c)) THEN
+            RAISE EXCEPTION 'partitioned table % has no index led by %', target, array_to_string(cols, ', ') USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'The index supporting a foreign key is built concurrently first, which a partitioned table''s index cannot be.',
+                  HINT = 'Create the index on each partition concurrently and attach them to one on the partitioned table (CREATE INDEX … ON ONLY), then add the foreign key.';
+        END IF;
     ELSIF kind = 'add_check' THEN
         cname := args ->> 'name';
     ELSIF kind = 'add_not_null' THEN
@@ -1293,6 +1367,8 @@ DECLARE
     fkindex name;
     owner_name name;
     held timestamptz;
+    views jsonb;
+    ident jsonb;
 BEGIN
     PERFORM set_config('lock_timeout', storage._migration_lock_ms() || 'ms', true);
     action := 'next';
@@ -1519,11 +1595,11 @@ BEGIN
                                       'max', CASE WHEN x.seqmax <> CASE x.seqtypid WHEN 'int2'::regtype THEN 32767 WHEN 'int4'::regtype THEN 2147483647
                                                                                     ELSE 9223372036854775807 END THEN x.seqmax END,
                                       'cache', x.seqcache, 'cycle', x.seqcycle)
-              INTO idx
+              INTO ident
               FROM pg_sequence x JOIN pg_class q ON q.oid = x.seqrelid JOIN pg_namespace n ON n.oid = q.relnamespace
              WHERE x.seqrelid = pg_get_serial_sequence(target::text, att.attname)::regclass;
-            EXECUTE format('SELECT CASE WHEN is_called THEN last_value + %s ELSE last_value END FROM %s', idx ->> 'increment', idx ->> 'name') INTO n;
-            idx := idx || jsonb_build_object('start', n);
+            EXECUTE format('SELECT CASE WHEN is_called THEN last_value + %s ELSE last_value END FROM %s', ident ->> 'increment', ident ->> 'name') INTO n;
+            ident := ident || jsonb_build_object('start', n);
         END IF;
         col_comment := col_description(target, att.attnum);
         PERFORM storage._run_as_owner(target, format('DROP TRIGGER %I ON %s', storage._schema_change_name(s.id, 'trigger'), target));
@@ -1535,6 +1611,11 @@ BEGIN
                   WHERE d.classid = 'pg_class'::regclass AND d.refobjid = target AND d.refobjsubid = att.attnum AND d.deptype = 'a'
         LOOP
             PERFORM storage._run_as_owner(c.objid::regclass, format('ALTER SEQUENCE %s OWNED BY %s.%I', c.objid::regclass, target, newcol));
+        END LOOP;
+        -- the views reading the column, deepest first; made again below, as the table's owner
+        views := storage._schema_change_views(target, att.attnum);
+        FOR idx IN SELECT e FROM jsonb_array_elements(views) WITH ORDINALITY AS u(e, o) ORDER BY o DESC LOOP
+            PERFORM storage._run_as_owner(target, format('DROP VIEW %s', (idx ->> 'oid')::oid::regclass));
         END LOOP;
         PERFORM storage._run_as_owner(target, format('ALTER TABLE %s DROP COLUMN %I', target, att.attname));
         PERFORM storage._run_as_owner(target, format('ALTER TABLE %s RENAME COLUMN %I TO %I', target, newcol, att.attname));
@@ -1548,9 +1629,9 @@ BEGIN
         END IF;
         IF att.attidentity <> '' THEN
             PERFORM storage._run_as_owner(target, format('ALTER TABLE %s ALTER COLUMN %I ADD GENERATED %s AS IDENTITY (SEQUENCE NAME %s START WITH %s INCREMENT BY %s MINVALUE %s%s CACHE %s%s)',
-                target, att.attname, CASE att.attidentity WHEN 'a' THEN 'ALWAYS' ELSE 'BY DEFAULT' END, idx ->> 'name', idx ->> 'start',
-                idx ->> 'increment', idx ->> 'min', coalesce(' MAXVALUE ' || (idx ->> 'max'), ''), idx ->> 'cache',
-                CASE WHEN (idx ->> 'cycle')::boolean THEN ' CYCLE' ELSE '' END));
+                target, att.attname, CASE att.attidentity WHEN 'a' THEN 'ALWAYS' ELSE 'BY DEFAULT' END, ident ->> 'name', ident ->> 'start',
+                ident ->> 'increment', ident ->> 'min', coalesce(' MAXVALUE ' || (ident ->> 'max'), ''), ident ->> 'cache',
+                CASE WHEN (ident ->> 'cycle')::boolean THEN ' CYCLE' ELSE '' END));
         END IF;
         FOR idx IN SELECT * FROM jsonb_array_elements(coalesce(s.plan -> 'indexes', '[]')) LOOP
             IF idx ->> 'constraint' IS NOT NULL THEN
@@ -1576,6 +1657,11 @@ BEGIN
         IF col_comment IS NOT NULL THEN
             PERFORM storage._run_as_owner(target, format('COMMENT ON COLUMN %s.%I IS %L', target, att.attname, col_comment));
         END IF;
+        FOR idx IN SELECT e FROM jsonb_array_elements(views) WITH ORDINALITY AS u(e, o) ORDER BY o LOOP
+            PERFORM storage._run_as_owner(target, idx ->> 'create');
+            PERFORM storage._run_as_owner(target, g) FROM jsonb_array_elements_text(idx -> 'grants') AS g;
+            PERFORM storage._run_as_owner(target, m) FROM jsonb_array_elements_text(idx -> 'comments') AS m;
+        END LOOP;
         FOR c IN SELECT p.privilege_type, p.grantee, p.is_grantable FROM aclexplode(att.attacl) p LOOP
             PERFORM storage._run_as_owner(target, format('GRANT %s (%I) ON %s TO %s%s', c.privilege_type, att.attname, target,
                 CASE WHEN c.grantee = 0 THEN 'PUBLIC' ELSE quote_ident((SELECT r.rolname FROM pg_roles r WHERE r.oid = c.grantee)) END,

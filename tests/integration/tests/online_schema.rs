@@ -603,6 +603,45 @@ fn what_other_capabilities_attach_stays_working() {
     );
     assert_eq!(found, 1);
 
+    // views reading the column (and a view reading those) are made again across the swap,
+    // with their options, grants and comments
+    db.batch_execute(
+        "DROP ROLE IF EXISTS online_reader; CREATE ROLE online_reader;
+         CREATE VIEW popular WITH (security_invoker = true) AS SELECT id, touched, payload FROM articles WHERE payload ->> 'v' = '5';
+         CREATE VIEW popular_titles AS SELECT id, touched FROM popular;
+         GRANT SELECT ON popular, popular_titles TO online_reader;
+         COMMENT ON VIEW popular IS 'the most read';",
+    )
+    .unwrap();
+    scalar::<String>(
+        &mut db,
+        "SELECT storage.alter_column_type('articles', 'touched', 'bigint')",
+    );
+    done("itest_online_attached", "articles");
+    let views: String = scalar(
+        &mut db,
+        "SELECT string_agg(format('%s %s %s %s', c.relname, c.reloptions, has_table_privilege('online_reader', c.oid, 'SELECT'),
+                                  obj_description(c.oid, 'pg_class')), '; ' ORDER BY c.relname)
+           FROM pg_class c WHERE c.relname IN ('popular', 'popular_titles')",
+    );
+    assert_eq!(
+        views,
+        "popular {security_invoker=true} t the most read; popular_titles  t "
+    );
+    let typed: String = scalar(
+        &mut db,
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'popular_titles'::regclass AND attname = 'touched'",
+    );
+    assert_eq!(typed, "bigint");
+    let rows: i64 = scalar(&mut db, "SELECT count(*) FROM popular_titles");
+    assert_eq!(
+        rows,
+        scalar::<i64>(
+            &mut db,
+            "SELECT count(*) FROM articles WHERE payload ->> 'v' = '5'"
+        )
+    );
+
     // a matview reading the column: refused, naming it, before anything is made
     let before = fingerprint(&mut db, "articles");
     let err = db
@@ -647,6 +686,13 @@ fn what_other_capabilities_attach_stays_working() {
         "SELECT storage.alter_column_type('article_views_a', 'seconds', 'int')",
     );
     assert_eq!(err, "42809", "a partition alone");
+    // a foreign key whose supporting index a partitioned table lacks (it cannot be built
+    // concurrently there): refused before anything is made
+    let err = sqlstate(
+        &mut db,
+        "SELECT storage.add_foreign_key('article_views', '{article_id}', 'articles', '{id}')",
+    );
+    assert_eq!(err, "0A000");
 
     // tenant isolation: its policies stay; the tenant column itself is refused (a policy reads it)
     db.batch_execute(
