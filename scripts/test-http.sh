@@ -403,7 +403,7 @@ cp tests/standby/behaviour.sql "$dir/behaviour.sql"
 got=$("$bin/psql" -h 127.0.0.1 -p "$sport" -U postgres -d postgres -X -q -At -v ON_ERROR_STOP=1 -f "$dir/behaviour.sql" 2>&1) ||
   fail "standby behaviour: $got"
 got=$(sed 's/^psql:[^ ]* //' <<<"$got")
-expected="NOTICE:  standby behaviour: 61 functions as decided
+expected="NOTICE:  standby behaviour: 66 functions as decided
 0
 t
 0
@@ -415,7 +415,7 @@ t
 {\"id\": 1}|<b>Standby</b> <b>replicas</b> answer <b>searches</b>"
 [ "$got" = "$expected" ] || fail "standby behaviour: got
 $got"
-pass "every public function behaves on the standby as decided (61: reads, refuses with 25006 naming the primary, or a trigger); the jobs return at once there and a dry run of the maintenance plan reads; history, row_at, partitions, matviews and search read what the primary wrote"
+pass "every public function behaves on the standby as decided (66: reads, refuses with 25006 naming the primary, or a trigger); the jobs return at once there and a dry run of the maintenance plan reads; history, row_at, partitions, matviews and search read what the primary wrote"
 for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$shttp/metrics" 2>/dev/null && break; sleep 0.1; done
 curl -fsS "http://127.0.0.1:$shttp/metrics" >"$out/standby-metrics.txt" || fail "GET /metrics on the standby"
 "$promtool" check metrics <"$out/standby-metrics.txt" >"$out/promtool-standby.txt" 2>&1 || fail "promtool on the standby's /metrics: $(cat "$out/promtool-standby.txt")"
