@@ -245,9 +245,10 @@ for line in data.decode().splitlines()[1:]:
 PY
 }
 through() { "$bin/psql" -h 127.0.0.1 -p "$1" -U postgres -d postgres -X -q -At -c "SELECT current_setting('port') || ' ' || pg_is_in_recovery()" 2>/dev/null; }
-# (servers are up until their first check says otherwise: wait for HAProxy's verdicts first)
+# (servers are up until their first check says otherwise: wait for HAProxy's verdicts first, up to
+# 20 s: a loaded machine seen here took more than 5)
 want="write/pg_a: UP (L7OK); write/pg_b: DOWN (L7STS); read/pg_b: UP (L7OK); "
-for _ in $(seq 50); do [ "$(hstat 2>/dev/null)" = "$want" ] && break; sleep 0.1; done
+for _ in $(seq 200); do [ "$(hstat 2>/dev/null)" = "$want" ] && break; sleep 0.1; done
 [ "$(hstat)" = "$want" ] || fail "HAProxy's checks: $(hstat) (want $want); $(cat "$dir/haproxy.log")"
 [ "$(through "$wport")" = "$port false" ] || fail "the write port does not reach the primary: '$(through "$wport")'; $(hstat) $(cat "$dir/haproxy.log")"
 [ "$(through "$rport")" = "$sport true" ] || fail "the read port does not reach the standby: '$(through "$rport")'; $(hstat) $(cat "$dir/haproxy.log")"
