@@ -872,14 +872,13 @@ $$;
 COMMENT ON FUNCTION storage._schema_change_name(bigint, text) IS
     'Internal: the name of what online schema change id makes (what: new, sync, trigger, backfill, not_null, or an index number).';
 
--- The tables holding a table's rows: itself, or its partitions, at any depth.
+-- The tables holding a table's rows: itself, or its partitions at any depth (audit._partitions;
+-- plain inheritance trees are refused).
 CREATE FUNCTION storage._schema_change_leaves(target regclass) RETURNS oid[]
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT coalesce(array_agg(k.oid ORDER BY k.oid), '{}')
       FROM pg_class k
-     WHERE k.oid IN (WITH RECURSIVE tree(relid) AS (SELECT target::oid
-                                                    UNION SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid)
-                     SELECT tree.relid FROM tree)
+     WHERE (k.oid = target OR k.oid IN (SELECT p::oid FROM audit._partitions(target) AS p))
        AND k.relkind = 'r'
 $$;
 COMMENT ON FUNCTION storage._schema_change_leaves(regclass) IS
