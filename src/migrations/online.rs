@@ -400,3 +400,230 @@ pub(crate) fn wait_for_started() -> Result<bool, String> {
         }
     }
 }
+
+/// The fields of a relation's `pg_class` row that follow its files (a heap's or an index's):
+/// swapped between `a` and `b`, as CLUSTER's `swap_relation_files` does for two relations that
+/// are not mapped. Both rows are written back; their relcache entries are invalidated by it.
+///
+/// # Safety
+/// The caller holds ACCESS EXCLUSIVE on both relations and has checked that their files have
+/// the same shape (access method, persistence, tablespace, columns or index definition).
+unsafe fn swap_class_files(class: pg_sys::Relation, a: pg_sys::Oid, b: pg_sys::Oid, links: bool) {
+    let fetch = |oid: pg_sys::Oid| {
+        let tuple = pg_sys::SearchSysCacheCopy(
+            pg_sys::SysCacheIdentifier::RELOID as i32,
+            pg_sys::Datum::from(oid),
+            pg_sys::Datum::from(0),
+            pg_sys::Datum::from(0),
+            pg_sys::Datum::from(0),
+        );
+        if tuple.is_null() {
+            raise(
+                PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+                format!("relation with OID {} does not exist", oid.to_u32()),
+                None,
+                None,
+            );
+        }
+        tuple
+    };
+    let (ta, tb) = (fetch(a), fetch(b));
+    let fa = pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(ta);
+    let fb = pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(tb);
+    std::mem::swap(&mut (*fa).relfilenode, &mut (*fb).relfilenode);
+    std::mem::swap(&mut (*fa).relpages, &mut (*fb).relpages);
+    std::mem::swap(&mut (*fa).reltuples, &mut (*fb).reltuples);
+    std::mem::swap(&mut (*fa).relallvisible, &mut (*fb).relallvisible);
+    std::mem::swap(&mut (*fa).relallfrozen, &mut (*fb).relallfrozen);
+    std::mem::swap(&mut (*fa).relfrozenxid, &mut (*fb).relfrozenxid);
+    std::mem::swap(&mut (*fa).relminmxid, &mut (*fb).relminmxid);
+    if links {
+        std::mem::swap(&mut (*fa).reltoastrelid, &mut (*fb).reltoastrelid);
+    }
+    pg_sys::CatalogTupleUpdate(class, &mut (*ta).t_self, ta);
+    pg_sys::CatalogTupleUpdate(class, &mut (*tb).t_self, tb);
+    pg_sys::heap_freetuple(ta);
+    pg_sys::heap_freetuple(tb);
+}
+
+/// Internal: the last step of an online type change's copy of `leaf` (src: `storage.
+/// _schema_change_step`): the files of `copy`, the converted copy of its rows made beside it,
+/// become `leaf`'s, and `leaf`'s old files `copy`'s, to be dropped with it. The heaps swap files,
+/// each pair (`leaf_indexes[i]`, `copy_indexes[i]`) of indexes with the same definition swaps
+/// files, and the TOAST tables swap owners (a TOAST pointer names its table), as CLUSTER does.
+/// `leaf` keeps its OID and everything that hangs on it. The caller holds ACCESS EXCLUSIVE on
+/// both tables and checked that their columns and the index pairs match; this checks again what
+/// a mismatch of which would corrupt the table (the kind, access method, persistence and
+/// tablespace of every pair, each index's table), and raises 55000 otherwise. Not for PUBLIC.
+#[pg_extern(volatile, strict)]
+#[search_path(pg_catalog, pg_temp)]
+fn _schema_change_swap_files(
+    leaf: pg_sys::Oid,
+    copy: pg_sys::Oid,
+    leaf_indexes: Vec<pg_sys::Oid>,
+    copy_indexes: Vec<pg_sys::Oid>,
+) {
+    let refuse = |why: String| -> ! {
+        raise(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "the copy of a table does not match it",
+            Some(why),
+            Some("Abort the change (storage.abort_schema_change) and start it again.".into()),
+        )
+    };
+    // SAFETY: lock checks and lock requests by OID
+    let locked = unsafe {
+        pg_sys::CheckRelationOidLockedByMe(leaf, pg_sys::AccessExclusiveLock as i32, false)
+            && pg_sys::CheckRelationOidLockedByMe(copy, pg_sys::AccessExclusiveLock as i32, false)
+    };
+    if !locked || leaf == copy || leaf_indexes.len() != copy_indexes.len() {
+        refuse("Both tables must be locked ACCESS EXCLUSIVE, and the indexes paired.".into());
+    }
+    let shape = |oid: pg_sys::Oid| {
+        crate::catalog::read_one_with_args::<String>(
+            "SELECT pg_catalog.concat_ws(' ', c.relkind, c.relam, c.relpersistence, c.reltablespace, c.reltoastrelid OPERATOR(pg_catalog.<>) 0, \
+                    (SELECT x.indrelid FROM pg_catalog.pg_index x WHERE x.indexrelid OPERATOR(pg_catalog.=) c.oid), \
+                    c.relfilenode OPERATOR(pg_catalog.<>) 0) \
+               FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
+            &[oid.into()],
+        )
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+    };
+    // what the files hold: each column's place, type and storage, or each index's definition
+    let held = |function: &str, oid: pg_sys::Oid| {
+        crate::catalog::read_one_with_args::<String>(
+            &format!("SELECT storage.{function}($1)"),
+            &[oid.into()],
+        )
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+    };
+    let (a, b) = (shape(leaf), shape(copy));
+    if a.is_empty() || a != b || !a.starts_with("r ") || !a.ends_with(" t") {
+        refuse(format!("table: {a} / copy: {b}"));
+    }
+    let (a, b) = (
+        held("_schema_change_layout", leaf),
+        held("_schema_change_layout", copy),
+    );
+    if a.is_empty() || a != b {
+        refuse(format!("columns: {a} / copy: {b}"));
+    }
+    for (&l, &c) in leaf_indexes.iter().zip(copy_indexes.iter()) {
+        // SAFETY: lock requests by OID (the tables' ACCESS EXCLUSIVE already covers them)
+        unsafe {
+            pg_sys::LockRelationOid(l, pg_sys::AccessExclusiveLock as i32);
+            pg_sys::LockRelationOid(c, pg_sys::AccessExclusiveLock as i32);
+        }
+        let (x, y) = (shape(l), shape(c));
+        let (xs, ys) = (
+            x.replace(&format!(" {} ", leaf.to_u32()), " T "),
+            y.replace(&format!(" {} ", copy.to_u32()), " T "),
+        );
+        if x.is_empty() || xs != ys || !xs.starts_with("i ") || !xs.contains(" T ") {
+            refuse(format!("index {}: {x} / {}: {y}", l.to_u32(), c.to_u32()));
+        }
+        let (x, y) = (
+            held("_schema_change_index_shape", l),
+            held("_schema_change_index_shape", c),
+        );
+        if x.is_empty() || x != y {
+            refuse(format!("index {}: {x} / {}: {y}", l.to_u32(), c.to_u32()));
+        }
+    }
+    let toast = |oid: pg_sys::Oid| {
+        crate::catalog::read_one_with_args::<pg_sys::Oid>(
+            "SELECT c.reltoastrelid FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
+            &[oid.into()],
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(pg_sys::InvalidOid)
+    };
+    let toast_index = |oid: pg_sys::Oid| {
+        crate::catalog::read_one_with_args::<pg_sys::Oid>(
+            "SELECT x.indexrelid FROM pg_catalog.pg_index x WHERE x.indrelid OPERATOR(pg_catalog.=) $1 ORDER BY x.indexrelid LIMIT 1",
+            &[oid.into()],
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(pg_sys::InvalidOid)
+    };
+    let (leaf_toast, copy_toast) = (toast(leaf), toast(copy));
+    // SAFETY: catalog updates under the locks checked above, as cluster.c makes them
+    unsafe {
+        let class = pg_sys::table_open(pg_sys::RelationRelationId, pg_sys::RowExclusiveLock as i32);
+        swap_class_files(class, leaf, copy, true);
+        for (&l, &c) in leaf_indexes.iter().zip(copy_indexes.iter()) {
+            swap_class_files(class, l, c, false);
+        }
+        pg_sys::table_close(class, pg_sys::RowExclusiveLock as i32);
+        if leaf_toast != pg_sys::InvalidOid {
+            // each TOAST table now belongs to the other table: its one dependency follows
+            for (toast_rel, owner) in [(leaf_toast, copy), (copy_toast, leaf)] {
+                let count = pg_sys::deleteDependencyRecordsFor(
+                    pg_sys::RelationRelationId,
+                    toast_rel,
+                    false,
+                );
+                if count != 1 {
+                    refuse(format!(
+                        "TOAST table {} had {count} dependencies",
+                        toast_rel.to_u32()
+                    ));
+                }
+                let depender = pg_sys::ObjectAddress {
+                    classId: pg_sys::RelationRelationId,
+                    objectId: toast_rel,
+                    objectSubId: 0,
+                };
+                let referenced = pg_sys::ObjectAddress {
+                    classId: pg_sys::RelationRelationId,
+                    objectId: owner,
+                    objectSubId: 0,
+                };
+                pg_sys::recordDependencyOn(
+                    &depender,
+                    &referenced,
+                    pg_sys::DependencyType::DEPENDENCY_INTERNAL,
+                );
+            }
+            pg_sys::CommandCounterIncrement();
+            // and the names that say whose it is (pg_toast_<table oid>, its index _index)
+            let (leaf_index, copy_index) = (toast_index(leaf_toast), toast_index(copy_toast));
+            let rename = |oid: pg_sys::Oid, name: String, is_index: bool| {
+                let name = std::ffi::CString::new(name).unwrap_or_default();
+                pg_sys::RenameRelationInternal(oid, name.as_ptr(), true, is_index);
+                pg_sys::CommandCounterIncrement();
+            };
+            rename(
+                leaf_toast,
+                format!("pg_toast_{}_swap", leaf.to_u32()),
+                false,
+            );
+            rename(copy_toast, format!("pg_toast_{}", leaf.to_u32()), false);
+            rename(leaf_toast, format!("pg_toast_{}", copy.to_u32()), false);
+            if leaf_index != pg_sys::InvalidOid && copy_index != pg_sys::InvalidOid {
+                rename(
+                    leaf_index,
+                    format!("pg_toast_{}_index_swap", leaf.to_u32()),
+                    true,
+                );
+                rename(
+                    copy_index,
+                    format!("pg_toast_{}_index", leaf.to_u32()),
+                    true,
+                );
+                rename(
+                    leaf_index,
+                    format!("pg_toast_{}_index", copy.to_u32()),
+                    true,
+                );
+            }
+        }
+        pg_sys::CommandCounterIncrement();
+    }
+}
