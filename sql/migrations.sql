@@ -870,7 +870,7 @@ LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
     SELECT (CASE what WHEN 'trigger' THEN 'zz_pgse_schema_change_' ELSE '_pgse_sc' END || id || CASE what WHEN 'trigger' THEN '' ELSE '_' || what END)::name
 $$;
 COMMENT ON FUNCTION storage._schema_change_name(bigint, text) IS
-    'Internal: the name of what online schema change id makes (what: new, sync, trigger, backfill, not_null, or an index number).';
+    'Internal: the name of what online schema change id makes (what: new, sync, trigger, backfill, not_null, an index number i<n>; for a copy: copy, log, logger, and c<index oid>).';
 
 -- The tables holding a table's rows: itself, or its partitions at any depth (audit._partitions;
 -- plain inheritance trees are refused).
@@ -915,20 +915,60 @@ END $$;
 COMMENT ON FUNCTION storage._schema_change_retry(regclass, text) IS
     'Internal: one statement on a user''s table as its owner (storage._run_as_owner), tried again after a lock wait that timed out (pg_storage_ext.migration_lock_timeout), up to pg_storage_ext.migration_retries times.';
 
+-- An index's definition again, as a statement that makes it on target named name: the same
+-- method, columns (column attnum replaced by newcol, when given), collations, operator
+-- classes, orderings, INCLUDE, NULLS NOT DISTINCT, options, tablespace and predicate; built
+-- concurrently or not.
+CREATE FUNCTION storage._schema_change_index_def(idx oid, target regclass, name name, attnum smallint, newcol name, online boolean) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    i record;
+    cols text[] := '{}';
+    k integer;
+BEGIN
+    SELECT x.*, am.amname INTO i FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_am am ON am.oid = c.relam WHERE x.indexrelid = idx;
+    FOR k IN 1 .. i.indnatts LOOP
+        cols := cols || (CASE WHEN i.indkey[k - 1] = attnum AND attnum <> 0 THEN quote_ident(newcol)
+                              ELSE pg_get_indexdef(i.indexrelid, k, false) END
+                         -- a collation or an operator class other than the column's default
+                         || CASE WHEN k <= i.indnkeyatts AND i.indcollation[k - 1] <> 0
+                                      AND i.indcollation[k - 1] IS DISTINCT FROM (SELECT a.attcollation FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = i.indkey[k - 1] AND i.indkey[k - 1] <> 0)
+                                 THEN ' COLLATE ' || (SELECT format('%I.%I', n.nspname, c.collname) FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace
+                                                       WHERE c.oid = i.indcollation[k - 1]) ELSE '' END
+                         || CASE WHEN k <= i.indnkeyatts AND NOT (SELECT o.opcdefault FROM pg_opclass o WHERE o.oid = i.indclass[k - 1])
+                                 THEN ' ' || (SELECT format('%I.%I', n.nspname, o.opcname) FROM pg_opclass o JOIN pg_namespace n ON n.oid = o.opcnamespace
+                                               WHERE o.oid = i.indclass[k - 1]) ELSE '' END
+                         || CASE WHEN k <= i.indnkeyatts AND i.indoption[k - 1] & 1 = 1 THEN ' DESC' ELSE '' END
+                         || CASE WHEN k <= i.indnkeyatts AND i.indoption[k - 1] & 1 = 1 AND i.indoption[k - 1] & 2 = 0 THEN ' NULLS LAST'
+                                 WHEN k <= i.indnkeyatts AND i.indoption[k - 1] & 1 = 0 AND i.indoption[k - 1] & 2 = 2 THEN ' NULLS FIRST'
+                                 ELSE '' END);
+    END LOOP;
+    RETURN format('CREATE %sINDEX %s%I ON %s USING %I (%s)%s%s',
+                  CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END, CASE WHEN online THEN 'CONCURRENTLY ' ELSE '' END,
+                  name, target, i.amname,
+                  array_to_string(cols[1:i.indnkeyatts], ', '),
+                  CASE WHEN i.indnatts > i.indnkeyatts THEN format(' INCLUDE (%s)', array_to_string(cols[i.indnkeyatts + 1:], ', ')) ELSE '' END,
+                  CASE WHEN i.indnullsnotdistinct THEN ' NULLS NOT DISTINCT' ELSE '' END)
+           || coalesce(' WITH (' || (SELECT array_to_string(c.reloptions, ', ') FROM pg_class c WHERE c.oid = i.indexrelid) || ')', '')
+           || coalesce(' TABLESPACE ' || (SELECT quote_ident(t.spcname) FROM pg_class c JOIN pg_tablespace t ON t.oid = c.reltablespace
+                                           WHERE c.oid = i.indexrelid), '')
+           || coalesce(' WHERE ' || pg_get_expr(i.indpred, i.indrelid), '');
+END $$;
+COMMENT ON FUNCTION storage._schema_change_index_def(oid, regclass, name, smallint, name, boolean) IS
+    'Internal: CREATE [UNIQUE] INDEX [CONCURRENTLY] name ON target, an index''s definition again (its column attnum replaced by newcol when attnum is not 0), for an online type change.';
+
 -- The indexes of column attnum of target that a new column replaces, as statements that build
 -- them on newcol concurrently; raises 0A000 for the ones it cannot carry.
 CREATE FUNCTION storage._schema_change_indexes(id bigint, target regclass, attnum smallint, newcol name) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     i record;
-    cols text[];
-    k integer;
     n integer := 0;
     out jsonb := '[]';
     con record;
 BEGIN
-    FOR i IN SELECT x.*, c.relname, am.amname
-               FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_am am ON am.oid = c.relam
+    FOR i IN SELECT x.*, c.relname
+               FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid
               WHERE x.indrelid = target AND (attnum = ANY (x.indkey::int2[])
                     OR EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = x.indexrelid
                                  AND d.refobjid = target AND d.refobjsubid = attnum))
@@ -945,35 +985,10 @@ BEGIN
             RAISE EXCEPTION 'index % backs constraint % (an exclusion constraint)', i.relname, con.conname
                   USING ERRCODE = 'feature_not_supported', HINT = 'Drop the constraint, change the type, and add it again.';
         END IF;
-        cols := '{}';
-        FOR k IN 1 .. i.indnatts LOOP
-            cols := cols || (CASE WHEN i.indkey[k - 1] = attnum THEN quote_ident(newcol)
-                                  ELSE pg_get_indexdef(i.indexrelid, k, false) END
-                             -- a collation or an operator class other than the column's default
-                             || CASE WHEN k <= i.indnkeyatts AND i.indcollation[k - 1] <> 0
-                                          AND i.indcollation[k - 1] <> (SELECT a.attcollation FROM pg_attribute a WHERE a.attrelid = target AND a.attnum = i.indkey[k - 1])
-                                     THEN ' COLLATE ' || (SELECT format('%I.%I', n.nspname, c.collname) FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace
-                                                           WHERE c.oid = i.indcollation[k - 1]) ELSE '' END
-                             || CASE WHEN k <= i.indnkeyatts AND NOT (SELECT o.opcdefault FROM pg_opclass o WHERE o.oid = i.indclass[k - 1])
-                                     THEN ' ' || (SELECT format('%I.%I', n.nspname, o.opcname) FROM pg_opclass o JOIN pg_namespace n ON n.oid = o.opcnamespace
-                                                   WHERE o.oid = i.indclass[k - 1]) ELSE '' END
-                             || CASE WHEN k <= i.indnkeyatts AND i.indoption[k - 1] & 1 = 1 THEN ' DESC' ELSE '' END
-                             || CASE WHEN k <= i.indnkeyatts AND i.indoption[k - 1] & 1 = 1 AND i.indoption[k - 1] & 2 = 0 THEN ' NULLS LAST'
-                                     WHEN k <= i.indnkeyatts AND i.indoption[k - 1] & 1 = 0 AND i.indoption[k - 1] & 2 = 2 THEN ' NULLS FIRST'
-                                     ELSE '' END);
-        END LOOP;
         n := n + 1;
         out := out || jsonb_build_object(
             'name', i.relname, 'temp', storage._schema_change_name(id, 'i' || n),
-            'create', format('CREATE %sINDEX CONCURRENTLY %I ON %s USING %I (%s)%s%s',
-                             CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END,
-                             storage._schema_change_name(id, 'i' || n), target, i.amname,
-                             array_to_string(cols[1:i.indnkeyatts], ', '),
-                             CASE WHEN i.indnatts > i.indnkeyatts THEN format(' INCLUDE (%s)', array_to_string(cols[i.indnkeyatts + 1:], ', ')) ELSE '' END,
-                             CASE WHEN i.indnullsnotdistinct THEN ' NULLS NOT DISTINCT' ELSE '' END)
-                      || coalesce(' WITH (' || (SELECT array_to_string(c.reloptions, ', ') FROM pg_class c WHERE c.oid = i.indexrelid) || ')', '')
-                      || coalesce(' TABLESPACE ' || (SELECT quote_ident(t.spcname) FROM pg_class c JOIN pg_tablespace t ON t.oid = c.reltablespace
-                                                      WHERE c.oid = i.indexrelid), ''),
+            'create', storage._schema_change_index_def(i.indexrelid, target, storage._schema_change_name(id, 'i' || n), attnum, newcol, true),
             'replident', i.indisreplident,
             'constraint', con.conname, 'contype', con.contype,
             'deferrable', coalesce(con.condeferrable, false), 'deferred', coalesce(con.condeferred, false));
@@ -1339,6 +1354,360 @@ END $$;
 COMMENT ON FUNCTION storage._schema_change_begin(text, regclass, jsonb, text, oid, text, integer, timestamptz) IS
     'Internal: the start of an online schema change in the caller''s transaction, as the extension owner: checks, the new column with the trigger that converts into it (alter_column_type) or the CHECK NOT VALID (add_check), the record, the worker; the same change again resumes it.';
 
+-- The copy (docs/migrations.md, "Online schema changes", Backfill): a table holding rows is
+-- not updated row by row but copied beside itself, converted, and its files swapped in, as
+-- pg_repack and CLUSTER do: a rewrite's cost, not an UPDATE's. The copy, storage._pgse_sc<id>_copy,
+-- has the table's columns in the same places (its dropped ones dropped), with no constraint,
+-- default or trigger of the table's; a log, storage._pgse_sc<id>_log, gets the key of every row
+-- written meanwhile (a trigger of the table's, ALWAYS), and those rows are copied again from the
+-- table until, under ACCESS EXCLUSIVE for the last few, the copy is the table. Then the files of
+-- the table, of each of its indexes and of its TOAST table change places with the copy's
+-- (storage._schema_change_swap_files): the table keeps its OID, so everything that hangs on it
+-- stays. All of it belongs to the table's owner, and runs as it.
+
+-- What keeps a table from being copied (NULL: it can be): the rows of one without a key, one
+-- whose rows logical replication publishes, one of another access method… are updated in place.
+CREATE FUNCTION storage._schema_change_uncopyable(leaf oid) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE
+        WHEN k.relkind <> 'r' OR k.relam <> (SELECT a.oid FROM pg_am a WHERE a.amname = 'heap') THEN 'not a heap table'
+        WHEN k.relpersistence NOT IN ('p', 'u') THEN 'a temporary table'
+        WHEN storage._schema_change_copy_key(leaf) IS NULL THEN 'no primary key or unique index on NOT NULL columns'
+        WHEN EXISTS (SELECT FROM pg_index x WHERE x.indrelid = leaf AND NOT (x.indisvalid AND x.indisready AND x.indislive)) THEN 'an invalid index'
+        WHEN EXISTS (SELECT FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indexrelid WHERE x.indrelid = leaf AND a.attoptions IS NOT NULL) THEN 'an index with operator class options'
+        WHEN EXISTS (SELECT FROM pg_publication p WHERE p.puballtables)
+             OR EXISTS (SELECT FROM pg_publication_rel r WHERE r.prrelid = leaf OR r.prrelid IN (SELECT a.relid FROM pg_partition_ancestors(leaf) a))
+             OR EXISTS (SELECT FROM pg_publication_namespace n JOIN pg_class c ON c.relnamespace = n.pnnspid
+                         WHERE c.oid = leaf OR c.oid IN (SELECT a.relid FROM pg_partition_ancestors(leaf) a)) THEN 'published by logical replication'
+        WHEN EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = leaf AND a.attnum > 0 AND NOT a.attisdropped AND a.attname LIKE '\_pgse\_dropped\_%') THEN 'a column named _pgse_dropped_…'
+    END
+      FROM pg_class k WHERE k.oid = leaf
+$$;
+COMMENT ON FUNCTION storage._schema_change_uncopyable(oid) IS
+    'Internal: why an online type change cannot copy a table (updating its rows in place instead), or NULL when it can: a heap table with a primary key or a unique index on NOT NULL columns, valid indexes, not published.';
+
+-- The key by which the log names a row: the primary key, or else the narrowest unique index on
+-- NOT NULL columns without expression or predicate.
+CREATE FUNCTION storage._schema_change_copy_key(leaf oid) RETURNS name[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT (SELECT array_agg(a.attname ORDER BY u.o) FROM unnest(x.indkey::int2[]) WITH ORDINALITY AS u(n, o)
+              JOIN pg_attribute a ON a.attrelid = leaf AND a.attnum = u.n
+             WHERE u.o <= x.indnkeyatts)
+      FROM pg_index x
+     WHERE x.indrelid = leaf AND x.indisunique AND x.indisvalid AND x.indpred IS NULL AND x.indexprs IS NULL
+       AND NOT EXISTS (SELECT FROM unnest((x.indkey::int2[])[0:x.indnkeyatts - 1]) AS u(n)
+                         JOIN pg_attribute a ON a.attrelid = leaf AND a.attnum = u.n WHERE NOT a.attnotnull)
+     ORDER BY x.indisprimary DESC, x.indnkeyatts, x.indexrelid
+     LIMIT 1
+$$;
+COMMENT ON FUNCTION storage._schema_change_copy_key(oid) IS
+    'Internal: the columns naming a row of a table for the log of an online type change''s copy (its primary key, or the narrowest unique index on NOT NULL columns), NULL when there is none.';
+
+-- What must be the same in a table and its copy for their files to change places: each
+-- column's place, name, type, storage and collation (a dropped one only dropped), in order.
+CREATE FUNCTION storage._schema_change_layout(rel oid) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT string_agg(CASE WHEN a.attisdropped THEN a.attnum || ' dropped'
+                           ELSE concat_ws(' ', a.attnum, quote_ident(a.attname), a.atttypid, a.atttypmod, a.attcollation, a.attlen,
+                                          a.attbyval, a.attalign, a.attstorage, a.attcompression) END, ', ' ORDER BY a.attnum)
+      FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0
+$$;
+COMMENT ON FUNCTION storage._schema_change_layout(oid) IS
+    'Internal: the columns of a table as its files hold them (place, name, type, storage; dropped ones only as dropped), compared between a table and its copy.';
+
+-- What must be the same in an index of the table and its copy's for their files to change places.
+CREATE FUNCTION storage._schema_change_index_shape(idx oid) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT concat_ws(' | ', c.relam, c.relpersistence, c.reltablespace, c.reloptions::text, x.indnatts, x.indnkeyatts, x.indisunique,
+                     x.indnullsnotdistinct, x.indkey::text, x.indclass::text, x.indcollation::text, x.indoption::text,
+                     pg_get_expr(x.indexprs, x.indrelid), pg_get_expr(x.indpred, x.indrelid),
+                     (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attoptions IS NOT NULL))
+      FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid
+     WHERE x.indexrelid = idx
+$$;
+COMMENT ON FUNCTION storage._schema_change_index_shape(oid) IS
+    'Internal: an index''s method, columns, operator classes, collations, options, expressions and predicate, compared between a table''s index and its copy''s.';
+
+-- The copy's objects dropped (a change aborted, a copy started again, a table copied).
+CREATE FUNCTION storage._schema_change_copy_drop(id bigint, leaf oid) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = leaf AND t.tgname = storage._schema_change_name(id, 'log')) THEN
+        PERFORM storage._schema_change_retry(leaf::regclass, format('DROP TRIGGER %I ON %s', storage._schema_change_name(id, 'log'), leaf::regclass));
+    END IF;
+    EXECUTE format('DROP TABLE IF EXISTS storage.%I, storage.%I', storage._schema_change_name(id, 'copy'), storage._schema_change_name(id, 'log'));
+    EXECUTE format('DROP FUNCTION IF EXISTS storage.%I()', storage._schema_change_name(id, 'logger'));
+END $$;
+COMMENT ON FUNCTION storage._schema_change_copy_drop(bigint, oid) IS
+    'Internal: drops what an online type change made to copy a table: the log''s trigger on it, the log, its function, the copy.';
+
+-- The rows the log names, copied again from the table (each row as it is now: one written
+-- again meanwhile is logged again and copied once more), at most max of them; the number done.
+CREATE FUNCTION storage._schema_change_copy_replay(s storage._schema_changes, leaf oid, max integer) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c jsonb := s.plan -> 'copy';
+    copy_name text := format('storage.%I', storage._schema_change_name(s.id, 'copy'));
+    log_name text := format('storage.%I', storage._schema_change_name(s.id, 'log'));
+    keys text := (SELECT string_agg(quote_ident(k), ', ' ORDER BY o) FROM jsonb_array_elements_text(c -> 'key') WITH ORDINALITY AS u(k, o));
+    seqs bigint[];
+BEGIN
+    EXECUTE format('SELECT array_agg(l._pgse_seq ORDER BY l._pgse_seq) FROM (SELECT _pgse_seq FROM %s ORDER BY _pgse_seq LIMIT $1) AS l', log_name) INTO seqs USING max;
+    IF seqs IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM storage._run_as_owner(leaf::regclass,
+        format('DELETE FROM %s WHERE (%s) IN (SELECT %s FROM %s WHERE _pgse_seq = ANY ($1::pg_catalog.int8[]))', copy_name, keys, keys, log_name),
+        ARRAY[seqs::text]);
+    PERFORM storage._run_as_owner(leaf::regclass,
+        format('INSERT INTO %s (%s) SELECT %s FROM ONLY %s WHERE (%s) IN (SELECT %s FROM %s WHERE _pgse_seq = ANY ($1::pg_catalog.int8[]))',
+               copy_name, c ->> 'into', c ->> 'select', leaf::regclass, keys, keys, log_name),
+        ARRAY[seqs::text]);
+    EXECUTE format('DELETE FROM %s WHERE _pgse_seq = ANY ($1)', log_name) USING seqs;
+    RETURN cardinality(seqs);
+END $$;
+COMMENT ON FUNCTION storage._schema_change_copy_replay(storage._schema_changes, oid, integer) IS
+    'Internal: copies again, as the table''s owner, the rows of a table its copy''s log names (at most max log entries, oldest first), and forgets those entries; how many.';
+
+-- One unit of work of the copy of leaf s.leaves[s.leaf] (storage._schema_change_step's
+-- backfill): set up, copy a batch, copy again what was written meanwhile, build an index on
+-- the copy, or swap.
+CREATE FUNCTION storage._schema_change_copy(s storage._schema_changes, att pg_attribute) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    leaf oid := s.leaves[s.leaf];
+    c jsonb := s.plan -> 'copy';
+    copy_name name := storage._schema_change_name(s.id, 'copy');
+    log_name name := storage._schema_change_name(s.id, 'log');
+    logger name := storage._schema_change_name(s.id, 'logger');
+    newcol name := storage._schema_change_name(s.id, 'new');
+    owner_name name := (SELECT r.rolname FROM pg_class k JOIN pg_roles r ON r.oid = k.relowner WHERE k.oid = leaf);
+    k pg_class;
+    copy_oid oid := to_regclass(format('storage.%I', copy_name));
+    key name[];
+    why text;
+    cols text;
+    into_list text;
+    select_list text;
+    per_block float8;
+    upto bigint;
+    n bigint;
+    idx oid;
+    pairs jsonb;
+    held timestamptz;
+BEGIN
+    SELECT * INTO k FROM pg_class x WHERE x.oid = leaf;
+    -- a copy of another leaf (a backfill started again), or of a leaf gone
+    IF c IS NOT NULL AND ((c ->> 'leaf')::oid <> leaf OR k.oid IS NULL) THEN
+        PERFORM storage._schema_change_copy_drop(s.id, (c ->> 'leaf')::oid);
+        UPDATE storage._schema_changes x SET plan = x.plan - 'copy', updated_at = now() WHERE x.id = s.id;
+        RETURN;
+    END IF;
+    -- the table rewritten since the copy began (VACUUM FULL, CLUSTER, TRUNCATE, SET TABLESPACE),
+    -- its columns changed, or the copy tampered with: the copy begins again
+    IF c IS NOT NULL AND (k.relfilenode <> (c ->> 'filenode')::oid OR storage._schema_change_layout(leaf) <> c ->> 'layout'
+                          OR copy_oid IS DISTINCT FROM (c ->> 'table')::oid OR storage._schema_change_layout(copy_oid) <> c ->> 'layout') THEN
+        PERFORM storage._schema_change_copy_drop(s.id, leaf);
+        UPDATE storage._schema_changes x SET plan = (x.plan - 'copy') || jsonb_build_object('recopied', coalesce((x.plan ->> 'recopied')::integer, 0) + 1), block = 0, updated_at = now() WHERE x.id = s.id;
+        RETURN;
+    END IF;
+
+    IF c IS NULL THEN
+        PERFORM storage._schema_change_copy_drop(s.id, leaf);
+        key := storage._schema_change_copy_key(leaf);
+        -- the log: the key of every row written from now on, by whoever writes it. It is the
+        -- extension's (nobody else can put a trigger, a rule or a policy on it), as is its
+        -- function, whose body is fixed (no operator, no cast: a domain's key is logged as its
+        -- base type, whose constraints are not checked); the table's owner may read it.
+        EXECUTE format('CREATE TABLE storage.%I (_pgse_seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, %s)', log_name,
+                       (SELECT string_agg(format('%I %s%s', a.attname,
+                                                 (WITH RECURSIVE d(t, m) AS (SELECT a.atttypid, a.atttypmod
+                                                                             UNION ALL
+                                                                             SELECT y.typbasetype, y.typtypmod FROM d JOIN pg_type y ON y.oid = d.t WHERE y.typtype = 'd')
+                                                  SELECT format_type(d.t, d.m) FROM d JOIN pg_type z ON z.oid = d.t WHERE z.typtype <> 'd'),
+                                                 CASE WHEN a.attcollation <> 0 THEN ' COLLATE ' || (SELECT format('%I.%I', n.nspname, l.collname) FROM pg_collation l JOIN pg_namespace n ON n.oid = l.collnamespace WHERE l.oid = a.attcollation) ELSE '' END),
+                                          ', ' ORDER BY u.o)
+                          FROM unnest(key) WITH ORDINALITY AS u(name, o) JOIN pg_attribute a ON a.attrelid = leaf AND a.attname = u.name));
+        EXECUTE format('GRANT SELECT ON storage.%I TO %I', log_name, owner_name);
+        EXECUTE format('CREATE FUNCTION storage.%I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %L', logger,
+                       format(E'BEGIN\nIF TG_OP <> ''INSERT'' THEN\nINSERT INTO storage.%I (%s) VALUES (%s);\nEND IF;\nIF TG_OP <> ''DELETE'' THEN\nINSERT INTO storage.%I (%s) VALUES (%s);\nEND IF;\nRETURN NULL;\nEND',
+                              log_name, (SELECT string_agg(storage._schema_change_quote(x), ', ') FROM unnest(key) x),
+                              (SELECT string_agg('OLD.' || storage._schema_change_quote(x), ', ') FROM unnest(key) x),
+                              log_name, (SELECT string_agg(storage._schema_change_quote(x), ', ') FROM unnest(key) x),
+                              (SELECT string_agg('NEW.' || storage._schema_change_quote(x), ', ') FROM unnest(key) x)));
+        EXECUTE format('REVOKE ALL ON FUNCTION storage.%I() FROM PUBLIC', logger);
+        -- (to make the trigger, as the table's owner; called directly, a trigger function errs)
+        EXECUTE format('GRANT EXECUTE ON FUNCTION storage.%I() TO %I', logger, owner_name);
+        -- (SHARE ROW EXCLUSIVE: the writers before it have committed when it is made)
+        PERFORM storage._schema_change_retry(leaf::regclass, format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION storage.%I()',
+                                                                    log_name, leaf::regclass, logger));
+        PERFORM storage._schema_change_retry(leaf::regclass, format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', leaf::regclass, log_name));
+        -- the copy: the same columns in the same places, nothing else of the table's
+        SELECT string_agg(CASE WHEN a.attisdropped THEN format('_pgse_dropped_%s integer', a.attnum)
+                               ELSE format('%I %s STORAGE %s%s%s', a.attname, format_type(a.atttypid, a.atttypmod),
+                                           CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL' WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END,
+                                           CASE a.attcompression WHEN 'p' THEN ' COMPRESSION pglz' WHEN 'l' THEN ' COMPRESSION lz4' ELSE '' END,
+                                           CASE WHEN a.attcollation <> 0 THEN ' COLLATE ' || (SELECT format('%I.%I', n.nspname, l.collname) FROM pg_collation l JOIN pg_namespace n ON n.oid = l.collnamespace WHERE l.oid = a.attcollation) ELSE '' END)
+                          END, ', ' ORDER BY a.attnum)
+          INTO cols
+          FROM pg_attribute a WHERE a.attrelid = leaf AND a.attnum > 0;
+        EXECUTE format('CREATE %sTABLE storage.%I (%s)%s%s', CASE k.relpersistence WHEN 'u' THEN 'UNLOGGED ' ELSE '' END, copy_name, cols,
+                       coalesce(' WITH (' || nullif(array_to_string(k.reloptions || ARRAY(SELECT 'toast.' || o FROM pg_class t, unnest(t.reloptions) o WHERE t.oid = k.reltoastrelid), ', '), '') || ')', ''),
+                       coalesce(' TABLESPACE ' || (SELECT quote_ident(t.spcname) FROM pg_tablespace t WHERE t.oid = k.reltablespace), ''));
+        FOR n IN SELECT a.attnum FROM pg_attribute a WHERE a.attrelid = leaf AND a.attnum > 0 AND a.attisdropped ORDER BY a.attnum LOOP
+            EXECUTE format('ALTER TABLE storage.%I DROP COLUMN %I', copy_name, '_pgse_dropped_' || n);
+        END LOOP;
+        copy_oid := to_regclass(format('storage.%I', copy_name));
+        -- a TOAST table where the table has one, and not elsewhere
+        IF (k.reltoastrelid <> 0) <> ((SELECT x.reltoastrelid FROM pg_class x WHERE x.oid = copy_oid) <> 0)
+           OR storage._schema_change_layout(copy_oid) <> storage._schema_change_layout(leaf) THEN
+            PERFORM storage._schema_change_copy_drop(s.id, leaf);
+            UPDATE storage._schema_changes x SET plan = jsonb_set(x.plan, '{inplace}', coalesce(x.plan -> 'inplace', '{}') || jsonb_build_object(leaf::text, 'its copy differs')), updated_at = now()
+             WHERE x.id = s.id;
+            RETURN;
+        END IF;
+        EXECUTE format('ALTER TABLE storage.%I OWNER TO %I', copy_name, owner_name);
+        -- what is copied: every column as it is, the new one converted (the column assigned, as
+        -- ALTER TABLE … TYPE converts it; or, with an expression, by the trigger that keeps the
+        -- table's new column in step, bound when the change began)
+        SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum),
+               string_agg(CASE WHEN a.attname = newcol THEN quote_ident(att.attname) ELSE quote_ident(a.attname) END, ', ' ORDER BY a.attnum)
+          INTO into_list, select_list
+          FROM pg_attribute a WHERE a.attrelid = leaf AND a.attnum > 0 AND NOT a.attisdropped AND (s.using_expr IS NULL OR a.attname <> newcol);
+        IF s.using_expr IS NOT NULL THEN
+            PERFORM storage._run_as_owner(copy_oid::regclass, format('CREATE TRIGGER %I BEFORE INSERT ON storage.%I FOR EACH ROW EXECUTE FUNCTION storage.%I()',
+                                                                     storage._schema_change_name(s.id, 'trigger'), copy_name, storage._schema_change_name(s.id, 'sync')));
+        END IF;
+        UPDATE storage._schema_changes x
+           SET plan = x.plan || jsonb_build_object('copy', jsonb_build_object(
+                          'leaf', leaf, 'table', copy_oid, 'stage', 'copy', 'filenode', k.relfilenode, 'layout', storage._schema_change_layout(leaf),
+                          'key', to_jsonb(key), 'into', into_list, 'select', select_list, 'pairs', '[]'::jsonb)),
+               -- every block there is now: a row written from now on is in the log
+               leaf_blocks[x.leaf] = pg_relation_size(leaf) / current_setting('block_size')::bigint,
+               block = 0, updated_at = now()
+         WHERE x.id = s.id;
+        RETURN;
+    END IF;
+
+    IF c ->> 'stage' = 'copy' THEN
+        IF s.block >= s.leaf_blocks[s.leaf] THEN
+            UPDATE storage._schema_changes x SET plan = jsonb_set(x.plan, '{copy,stage}', '"replayed"'), updated_at = now() WHERE x.id = s.id;
+            RETURN;
+        END IF;
+        per_block := CASE WHEN k.relpages > 0 AND k.reltuples > 0 THEN k.reltuples / k.relpages ELSE 50 END;
+        upto := least(s.leaf_blocks[s.leaf], s.block + greatest(1, floor(s.batch_rows / greatest(per_block, 1))::bigint));
+        n := storage._run_as_owner(leaf::regclass,
+                 format('INSERT INTO storage.%I (%s) SELECT %s FROM ONLY %s WHERE ctid >= $1::pg_catalog.tid AND ctid < $2::pg_catalog.tid',
+                        copy_name, c ->> 'into', c ->> 'select', leaf::regclass),
+                 ARRAY[format('(%s,0)', s.block), format('(%s,0)', upto)]);
+        UPDATE storage._schema_changes x SET block = upto, rows_done = x.rows_done + n, updated_at = now() WHERE x.id = s.id;
+        RETURN;
+    END IF;
+
+    IF c ->> 'stage' = 'replayed' THEN
+        -- a row written while the copy went on may be in it twice (moved past the batches): what
+        -- the log names is copied again before the copy's unique indexes are built
+        n := storage._schema_change_copy_replay(s, leaf, 2147483647);
+        UPDATE storage._schema_changes x SET plan = jsonb_set(x.plan, '{copy,stage}', '"index"'), updated_at = now() WHERE x.id = s.id;
+        RETURN;
+    END IF;
+
+    IF c ->> 'stage' = 'index' THEN
+        -- the table's indexes, one at a time, on the copy (not concurrently: nobody else writes it)
+        SELECT x.indexrelid INTO idx FROM pg_index x
+         WHERE x.indrelid = leaf AND NOT EXISTS (SELECT FROM jsonb_array_elements(c -> 'pairs') p WHERE (p ->> 0)::oid = x.indexrelid)
+         ORDER BY x.indexrelid LIMIT 1;
+        IF idx IS NULL THEN
+            -- (its statistics: the rows the log names are found by the key's index)
+            -- (as its owner under SECURITY_RESTRICTED_OPERATION, as ANALYZE runs)
+            EXECUTE format('ANALYZE storage.%I', copy_name);
+            UPDATE storage._schema_changes x SET plan = jsonb_set(x.plan, '{copy,stage}', '"replay"'), updated_at = now() WHERE x.id = s.id;
+            RETURN;
+        END IF;
+        -- made by the extension's owner in its schema, which nobody else may create in:
+        -- PostgreSQL builds it as the copy's owner, the table's, under SECURITY_RESTRICTED_OPERATION
+        EXECUTE storage._schema_change_index_def(idx, copy_oid::regclass, storage._schema_change_name(s.id, 'c' || idx), 0::smallint, NULL, false);
+        UPDATE storage._schema_changes x
+           SET plan = jsonb_set(x.plan, '{copy,pairs}', (x.plan -> 'copy' -> 'pairs') || jsonb_build_array(jsonb_build_array(idx,
+                          to_regclass(format('storage.%I', storage._schema_change_name(s.id, 'c' || idx)))::oid))),
+               updated_at = now()
+         WHERE x.id = s.id;
+        RETURN;
+    END IF;
+
+    IF c ->> 'stage' = 'replay' THEN
+        n := storage._schema_change_copy_replay(s, leaf, greatest(s.batch_rows, 1000));
+        -- few enough left to copy under the lock
+        IF n < 1000 THEN
+            UPDATE storage._schema_changes x SET plan = jsonb_set(x.plan, '{copy,stage}', '"swap"'), updated_at = now() WHERE x.id = s.id;
+        ELSE
+            UPDATE storage._schema_changes x SET updated_at = now() WHERE x.id = s.id;
+        END IF;
+        RETURN;
+    END IF;
+
+    IF c ->> 'stage' = 'swap' THEN
+        PERFORM storage._run_as_owner(leaf::regclass, format('LOCK TABLE ONLY %s IN ACCESS EXCLUSIVE MODE', leaf::regclass));
+        held := clock_timestamp();
+        EXECUTE format('LOCK TABLE storage.%I IN ACCESS EXCLUSIVE MODE', copy_name);
+        -- what was checked before the locks, again under them: a rewrite or a change of
+        -- columns committed while the worker waited begins the copy again
+        IF (SELECT x.relfilenode FROM pg_class x WHERE x.oid = leaf) <> (c ->> 'filenode')::oid
+           OR storage._schema_change_layout(leaf) <> c ->> 'layout' OR storage._schema_change_layout(copy_oid) <> c ->> 'layout' THEN
+            PERFORM storage._schema_change_copy_drop(s.id, leaf);
+            UPDATE storage._schema_changes x SET plan = (x.plan - 'copy') || jsonb_build_object('recopied', coalesce((x.plan ->> 'recopied')::integer, 0) + 1), block = 0, updated_at = now() WHERE x.id = s.id;
+            RETURN;
+        END IF;
+        -- the indexes again, under the lock: one made meanwhile is made on the copy first, one
+        -- dropped leaves its copy's, one being built concurrently is waited for
+        IF EXISTS (SELECT FROM pg_index x WHERE x.indrelid = leaf AND NOT (x.indisvalid AND x.indisready AND x.indislive)) THEN
+            RAISE EXCEPTION 'an index of % is being built', leaf::regclass USING ERRCODE = 'lock_not_available',
+                  DETAIL = 'The copy''s files replace the table''s once every index of the table is valid.';
+        END IF;
+        IF EXISTS (SELECT FROM pg_index x WHERE x.indrelid = leaf AND NOT EXISTS (SELECT FROM jsonb_array_elements(c -> 'pairs') p WHERE (p ->> 0)::oid = x.indexrelid)) THEN
+            UPDATE storage._schema_changes x SET plan = jsonb_set(x.plan, '{copy,stage}', '"index"'), updated_at = now() WHERE x.id = s.id;
+            RETURN;
+        END IF;
+        pairs := '[]';
+        FOR idx IN SELECT (p ->> 1)::oid FROM jsonb_array_elements(c -> 'pairs') p WHERE NOT EXISTS (SELECT FROM pg_index x WHERE x.indexrelid = (p ->> 0)::oid AND x.indrelid = leaf) LOOP
+            EXECUTE format('DROP INDEX IF EXISTS %s', idx::regclass);
+        END LOOP;
+        SELECT coalesce(jsonb_agg(p), '[]') INTO pairs FROM jsonb_array_elements(c -> 'pairs') p WHERE EXISTS (SELECT FROM pg_index x WHERE x.indexrelid = (p ->> 0)::oid AND x.indrelid = leaf);
+        IF EXISTS (SELECT FROM jsonb_array_elements(pairs) p
+                    WHERE NOT EXISTS (SELECT FROM pg_index x WHERE x.indexrelid = (p ->> 1)::oid AND x.indrelid = copy_oid)
+                       OR storage._schema_change_index_shape((p ->> 0)::oid) IS DISTINCT FROM storage._schema_change_index_shape((p ->> 1)::oid))
+           OR EXISTS (SELECT FROM pg_index x WHERE x.indrelid = copy_oid AND NOT EXISTS (SELECT FROM jsonb_array_elements(pairs) p WHERE (p ->> 1)::oid = x.indexrelid))
+           OR EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = copy_oid AND (t.tgname <> storage._schema_change_name(s.id, 'trigger') OR t.tgenabled = 'D'
+                          OR t.tgfoid <> to_regprocedure(format('storage.%I()', storage._schema_change_name(s.id, 'sync')))))
+           OR (s.using_expr IS NOT NULL AND NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = copy_oid))
+           OR EXISTS (SELECT FROM pg_rewrite r WHERE r.ev_class = copy_oid)
+           OR EXISTS (SELECT FROM pg_constraint r WHERE r.conrelid = copy_oid)
+           OR EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = copy_oid OR i.inhparent = copy_oid)
+           OR (SELECT x.relrowsecurity OR x.relkind <> 'r' FROM pg_class x WHERE x.oid = copy_oid) THEN
+            -- the copy was changed by its owner: made again
+            PERFORM storage._schema_change_copy_drop(s.id, leaf);
+            UPDATE storage._schema_changes x SET plan = (x.plan - 'copy') || jsonb_build_object('recopied', coalesce((x.plan ->> 'recopied')::integer, 0) + 1), block = 0, updated_at = now() WHERE x.id = s.id;
+            RETURN;
+        END IF;
+        n := storage._schema_change_copy_replay(s, leaf, 2147483647);
+        PERFORM storage._schema_change_swap_files(leaf, copy_oid, ARRAY(SELECT (p ->> 0)::oid FROM jsonb_array_elements(pairs) p ORDER BY (p ->> 0)::oid),
+                                                  ARRAY(SELECT (p ->> 1)::oid FROM jsonb_array_elements(pairs) p ORDER BY (p ->> 0)::oid));
+        -- the copy now holds the table's old files: dropped with the log
+        PERFORM storage._schema_change_copy_drop(s.id, leaf);
+        UPDATE storage._schema_changes x
+           SET plan = (x.plan - 'copy') || jsonb_build_object('copied', coalesce(x.plan -> 'copied', '[]') || to_jsonb(leaf),
+                                                              'copy_swap_ms', greatest((x.plan ->> 'copy_swap_ms')::numeric,
+                                                                  round((extract(epoch FROM clock_timestamp() - held) * 1000)::numeric, 1))),
+               leaf = x.leaf + 1, block = 0, updated_at = now()
+         WHERE x.id = s.id;
+        RETURN;
+    END IF;
+    RAISE EXCEPTION 'schema change % copies % in an unknown stage: %', s.id, leaf::regclass, c ->> 'stage' USING ERRCODE = 'internal_error';
+END $$;
+COMMENT ON FUNCTION storage._schema_change_copy(storage._schema_changes, pg_attribute) IS
+    'Internal: one unit of work of an online type change''s copy of a table (set-up, a batch, the rows written meanwhile copied again, an index of the copy, the swap of files), as the table''s owner; its stage in the change''s plan.';
+
 -- The worker's side: one unit of work of change id per call, in the worker's transaction (a
 -- batch of the backfill, an ADD … NOT VALID, a VALIDATE, the swap), or the top-level statement
 -- the worker must run itself (CREATE INDEX CONCURRENTLY) and as whom. action: next (call again),
@@ -1368,6 +1737,7 @@ DECLARE
     held timestamptz;
     views jsonb;
     ident jsonb;
+    why text;
 BEGIN
     PERFORM set_config('lock_timeout', storage._migration_lock_ms() || 'ms', true);
     action := 'next';
@@ -1399,6 +1769,11 @@ BEGIN
 
     IF s.kind = 'alter_column_type' AND s.phase = 'backfill' THEN
         IF s.leaves IS NULL THEN
+            -- (a copy under way is begun again: the batches start again from the first leaf)
+            IF s.plan ? 'copy' THEN
+                PERFORM storage._schema_change_copy_drop(s.id, (s.plan -> 'copy' ->> 'leaf')::oid);
+                UPDATE storage._schema_changes x SET plan = x.plan - 'copy' WHERE x.id = s.id;
+            END IF;
             -- the leaves and their sizes now: a row version written after the trigger was made
             -- has its value already, and the batches stop at these sizes
             SELECT coalesce(array_agg(k.oid ORDER BY k.oid), '{}'),
@@ -1428,7 +1803,9 @@ BEGIN
             -- behind it by VACUUM FULL or CLUSTER, skipped by a trigger of the table). Read as
             -- the extension's owner: every row, and no code of the table's runs for IS NULL.
             n := 0;
-            FOR leaf IN SELECT unnest(storage._schema_change_leaves(target)) LOOP
+            -- (a table copied has no row older than its copy)
+            FOR leaf IN SELECT l.oid FROM unnest(storage._schema_change_leaves(target)) AS l(oid)
+                         WHERE NOT coalesce(s.plan -> 'copied', '[]') ? l.oid::text LOOP
                 EXECUTE format('SELECT count(*) FROM ONLY %s WHERE %I IS NULL AND age(xmin) >= age(xid($1))', leaf::regclass, newcol)
                    INTO upto USING s.started_xid;
                 n := n + upto;
@@ -1446,8 +1823,25 @@ BEGIN
             RETURN;
         END IF;
         leaf := s.leaves[s.leaf];
+        -- a table with a key is copied and swapped (storage._schema_change_copy), the others
+        -- (and a second pass) updated in place
+        IF s.plan ? 'copy' THEN
+            PERFORM storage._schema_change_copy(s, att);
+            RETURN;
+        END IF;
         IF NOT EXISTS (SELECT FROM pg_class k WHERE k.oid = leaf) OR s.block >= s.leaf_blocks[s.leaf] THEN
             UPDATE storage._schema_changes x SET leaf = x.leaf + 1, block = 0, updated_at = now() WHERE x.id = s.id;
+            RETURN;
+        END IF;
+        IF s.block = 0 AND NOT s.plan ? 'repassed' AND NOT coalesce(s.plan -> 'inplace', '{}') ? leaf::text THEN
+            why := storage._schema_change_uncopyable(leaf);
+            IF why IS NULL THEN
+                PERFORM storage._schema_change_copy(s, att);
+            ELSE
+                idx := jsonb_build_object(leaf::text, why);
+                UPDATE storage._schema_changes x SET plan = jsonb_set(x.plan, '{inplace}', coalesce(x.plan -> 'inplace', '{}') || idx), updated_at = now()
+                 WHERE x.id = s.id;
+            END IF;
             RETURN;
         END IF;
         per_block := (SELECT CASE WHEN k.relpages > 0 AND k.reltuples > 0 THEN k.reltuples / k.relpages ELSE 50 END FROM pg_class k WHERE k.oid = leaf);
@@ -1705,12 +2099,27 @@ COMMENT ON FUNCTION storage._schema_change_step(bigint) IS
     'Internal: one unit of work of an online schema change in the worker''s transaction (a backfill batch, an ADD … NOT VALID, a VALIDATE, the swap), or the top-level statement the worker runs next (CREATE INDEX CONCURRENTLY) and the role to run it as.';
 
 CREATE FUNCTION storage._schema_change_failed(id bigint, error text) RETURNS void
-LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s storage._schema_changes;
+BEGIN
     UPDATE storage._schema_changes x SET state = 'failed', error = _schema_change_failed.error, worker_pid = NULL, updated_at = now()
      WHERE x.id = _schema_change_failed.id AND x.state = 'running'
-$$;
+    RETURNING * INTO s;
+    -- a copy under way is dropped (its log would grow with every write until the change is
+    -- resumed, which copies again); if the table cannot be locked for it now, the resume or the
+    -- abort drops it
+    IF s.plan ? 'copy' THEN
+        BEGIN
+            PERFORM storage._schema_change_copy_drop(s.id, (s.plan -> 'copy' ->> 'leaf')::oid);
+            UPDATE storage._schema_changes x SET plan = x.plan - 'copy' WHERE x.id = s.id;
+        EXCEPTION WHEN lock_not_available THEN
+            NULL;
+        END;
+    END IF;
+END $$;
 COMMENT ON FUNCTION storage._schema_change_failed(bigint, text) IS
-    'Internal: records that an online schema change stopped with error (failed: called again, it resumes).';
+    'Internal: records that an online schema change stopped with error (failed: called again, it resumes), and drops its copy under way.';
 
 -- storage.abort_schema_change's work, as the extension owner (src/migrations/online.rs checked
 -- that the caller owns the table): the worker stopped, then what the change made dropped.
@@ -1742,6 +2151,9 @@ BEGIN
               USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'See storage.schema_changes.';
     END IF;
     IF s.kind = 'alter_column_type' THEN
+        IF s.plan ? 'copy' THEN
+            PERFORM storage._schema_change_copy_drop(s.id, (s.plan -> 'copy' ->> 'leaf')::oid);
+        END IF;
         PERFORM storage._schema_change_retry(target, format('DROP TRIGGER IF EXISTS %I ON %s', storage._schema_change_name(s.id, 'trigger'), target));
         -- its indexes and its NOT NULL check go with it
         PERFORM storage._schema_change_retry(target, format('ALTER TABLE %s DROP COLUMN IF EXISTS %I', target, storage._schema_change_name(s.id, 'new')));
