@@ -850,7 +850,7 @@ fn what_the_attackers_found_stays_fixed() {
          ALTER TABLE ten ENABLE ROW LEVEL SECURITY; ALTER TABLE ten FORCE ROW LEVEL SECURITY;
          CREATE POLICY p ON ten USING (tenant = current_setting('app.tenant', true));
          SELECT storage.alter_column_type('ten', 'v', 'bigint');
-         CREATE TABLE skipper (id int PRIMARY KEY, v int);
+         CREATE TABLE skipper (id int NOT NULL, v int);
          INSERT INTO skipper SELECT g, g FROM generate_series(1, 10) g;
          CREATE FUNCTION public.skip_updates() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN IF TG_OP = 'UPDATE' AND OLD.id = 3 THEN RETURN NULL; END IF; RETURN NEW; END $$;
@@ -889,6 +889,15 @@ fn what_the_attackers_found_stays_fixed() {
         scalar::<String>(&mut m, "SELECT storage.abort_schema_change('skipper')"),
         "aborted"
     );
+    // (a table with a key is copied: its triggers do not fire, every row is converted)
+    m.batch_execute(
+        "ALTER TABLE skipper ADD PRIMARY KEY (id);
+         SELECT storage.alter_column_type('skipper', 'v', 'bigint');",
+    )
+    .unwrap();
+    done("itest_online_found", "skipper");
+    let converted: i64 = scalar(&mut db, "SELECT count(*) FROM skipper WHERE v = id");
+    assert_eq!(converted, 10, "copied, every row");
 
     // 4. anyone could pin the change's trigger function (a trigger of their own on it) and so
     //    block its swap and its abort: nobody but the table's owner may execute it
@@ -1147,4 +1156,192 @@ fn what_the_second_attacker_found_stays_fixed() {
     .unwrap();
     done("itest_online_found2", "wide");
     assert_eq!(scalar::<i64>(&mut db, "SELECT c120 FROM wide"), 3);
+}
+
+/// The stage of the copy of `table`'s running change, and the change's id.
+fn copy_stage(db: &mut Client, table: &str) -> Option<(i64, String)> {
+    db.query_opt(
+        &format!(
+            "SELECT id, plan -> 'copy' ->> 'stage' FROM storage._schema_changes
+              WHERE relid = '{table}'::regclass AND state = 'running' AND plan ? 'copy'"
+        ),
+        &[],
+    )
+    .ok()
+    .flatten()
+    .and_then(|r| Some((r.get(0), r.get::<_, Option<String>>(1)?)))
+}
+
+/// A table with a key is copied beside itself and its files swapped in (copy and swap); what
+/// the third attacker found in it stays fixed.
+#[test]
+fn the_copy_and_swap_keeps_every_row_and_gives_nothing_away() {
+    let dbname = "itest_online_copy";
+    let _dropped = DroppedAtEnd(dbname);
+    let mut db = fresh_db(dbname);
+    db.batch_execute(
+        "DROP ROLE IF EXISTS online_c3; DROP ROLE IF EXISTS online_w3;
+         CREATE ROLE online_c3 LOGIN IN ROLE storage_migrator; CREATE ROLE online_w3 LOGIN;
+         CREATE SCHEMA c3 AUTHORIZATION online_c3; GRANT USAGE ON SCHEMA c3 TO online_w3;
+         CREATE EXTENSION amcheck;",
+    )
+    .unwrap();
+    let mut a = connect_as(dbname, "online_c3");
+    // a delegated owner's table (the copy's indexes are built by the extension's owner, as the
+    // table's owner: it has no CREATE on schema storage), with a text key, TOASTed values, a
+    // dropped column, an expression index and a partial one; a shadow of it gets the same writes
+    a.batch_execute(
+        "CREATE TABLE c3.t (id text PRIMARY KEY, v int NOT NULL, gone int, big text, lo text);
+         INSERT INTO c3.t SELECT 'k' || g, g, g, CASE WHEN g % 100 = 0 THEN repeat(md5(g::text), 400) END, 'L' || g
+           FROM generate_series(1, 20000) g;
+         ALTER TABLE c3.t DROP COLUMN gone;
+         CREATE INDEX t_lower ON c3.t (lower(lo));
+         CREATE INDEX t_part ON c3.t (lo) WHERE lo LIKE 'L1%';
+         CREATE TABLE c3.shadow AS SELECT id, v, big, lo FROM c3.t;
+         GRANT SELECT, INSERT, UPDATE, DELETE ON c3.t TO online_w3;
+         SET pg_storage_ext.migration_batch_rows = 200;",
+    )
+    .unwrap();
+    assert_eq!(
+        scalar::<String>(
+            &mut a,
+            "SELECT storage.alter_column_type('c3.t', 'v', 'bigint')"
+        ),
+        "started"
+    );
+    let (id, _) =
+        wait_for(Duration::from_secs(60), || copy_stage(&mut db, "c3.t")).expect("the copy begins");
+    // the log is the extension's: its owner cannot hang a trigger or a rule on it (a trigger
+    // there ran as the superuser when the worker emptied the log)
+    for attack in [
+        format!(
+            "CREATE FUNCTION c3.evil() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN EXECUTE 'ALTER ROLE online_c3 SUPERUSER'; RETURN OLD; END$$;
+             CREATE TRIGGER x BEFORE DELETE ON storage._pgse_sc{id}_log FOR EACH ROW EXECUTE FUNCTION c3.evil()"
+        ),
+        format!("CREATE RULE r AS ON DELETE TO storage._pgse_sc{id}_log DO ALSO SELECT 1"),
+        format!("INSERT INTO storage._pgse_sc{id}_log (id) VALUES ('k1')"),
+        format!("SELECT storage._schema_change_swap_files('c3.t'::regclass, 'storage._pgse_sc{id}_copy'::regclass, '{{}}', '{{}}')"),
+    ] {
+        assert_eq!(sqlstate(&mut a, &attack), "42501", "{attack}");
+    }
+    // another role writes meanwhile (the log's function runs as the extension's owner)
+    let writes = "UPDATE {t} SET big = repeat('x', 9000) || id WHERE id IN ('k1', 'k2', 'k19999');
+                  UPDATE {t} SET id = 'moved' WHERE id = 'k4';
+                  DELETE FROM {t} WHERE id = 'k5';
+                  INSERT INTO {t} (id, v, big, lo) VALUES ('new', 7, repeat('y', 9000), 'N');
+                  UPDATE {t} SET lo = 'late' WHERE id = 'k20000';";
+    let mut w = connect_as(dbname, "online_w3");
+    w.batch_execute(&writes.replace("{t}", "c3.t")).unwrap();
+    a.batch_execute(&writes.replace("{t}", "c3.shadow"))
+        .unwrap();
+    done(dbname, "c3.t");
+    let copied: bool = scalar(
+        &mut db,
+        "SELECT plan -> 'copied' ? 'c3.t'::regclass::oid::text FROM storage._schema_changes WHERE relid = 'c3.t'::regclass",
+    );
+    assert!(copied, "the table was copied, not updated in place");
+    let same: i64 = scalar(
+        &mut db,
+        "SELECT count(*) FROM (SELECT id, v::bigint, big, lo FROM c3.shadow EXCEPT ALL SELECT id, v, big, lo FROM c3.t
+                               UNION ALL SELECT id, v, big, lo FROM c3.t EXCEPT ALL SELECT id, v::bigint, big, lo FROM c3.shadow) AS d",
+    );
+    assert_eq!(same, 0, "the table's rows are the shadow's, converted");
+    let v: String = scalar(
+        &mut db,
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'c3.t'::regclass AND attname = 'v'",
+    );
+    assert_eq!(v, "bigint");
+    let checked: i64 = scalar(
+        &mut db,
+        "SELECT count(bt_index_check(index => i.indexrelid, heapallindexed => true)) FROM pg_index i WHERE i.indrelid = 'c3.t'::regclass",
+    );
+    assert_eq!(checked, 3, "every index agrees with the heap");
+    let toasted: i64 = scalar(
+        &mut db,
+        "SELECT sum(length(big)) FROM c3.t WHERE id IN ('k1', 'new', 'k100')",
+    );
+    assert_eq!(toasted, 9002 + 9000 + 12800);
+    let left: i64 = scalar(
+        &mut db,
+        "SELECT count(*) FROM pg_class WHERE relname LIKE '\\_pgse\\_sc%' OR relname LIKE 'pg\\_toast\\_%\\_swap%'",
+    );
+    assert_eq!(left, 0, "nothing of the copy is left");
+    let toast_name: String = scalar(
+        &mut db,
+        "SELECT t.relname FROM pg_class c JOIN pg_class t ON t.oid = c.reltoastrelid WHERE c.oid = 'c3.t'::regclass",
+    );
+    let oid: i64 = scalar(&mut db, "SELECT 'c3.t'::regclass::oid::bigint");
+    assert_eq!(toast_name, format!("pg_toast_{oid}"));
+    assert!(!is_superuser("online_c3"));
+
+    // a table without a key is updated in place, and says why
+    db.batch_execute(
+        "CREATE TABLE nokey (a int, v int); INSERT INTO nokey SELECT g, g FROM generate_series(1, 100) g;
+         SELECT storage.alter_column_type('nokey', 'v', 'bigint');",
+    )
+    .unwrap();
+    done(dbname, "nokey");
+    let why: String = scalar(
+        &mut db,
+        "SELECT plan -> 'inplace' ->> 'nokey'::regclass::oid::text FROM storage._schema_changes WHERE relid = 'nokey'::regclass",
+    );
+    assert!(why.contains("no primary key"), "{why}");
+
+    // DDL committed while the swap waits for its lock (the attacker held SHARE, waited for the
+    // worker's ACCESS EXCLUSIVE to queue, then changed a column's type or emptied the table):
+    // the copy begins again, never swapping files of another shape (which crashed the server)
+    // nor bringing back rows a TRUNCATE removed
+    let race = |table: &str, ddl: &dyn Fn(i64) -> String| {
+        let mut db = connect(dbname);
+        db.batch_execute(&format!(
+            "CREATE TABLE {table} (id int PRIMARY KEY, v int, w int, pad text);
+             INSERT INTO {table} SELECT g, g, g, repeat('x', 100) FROM generate_series(1, 30000) g;
+             SET pg_storage_ext.migration_batch_rows = 100;
+             SET pg_storage_ext.migration_lock_timeout = '20s';
+             SELECT storage.alter_column_type('{table}', 'v', 'bigint');"
+        ))
+        .unwrap();
+        let (id, _) = wait_for(Duration::from_secs(60), || {
+            copy_stage(&mut db, table).filter(|(_, s)| s == "copy")
+        })
+        .expect("the copy begins");
+        let mut h = connect(dbname);
+        h.batch_execute(&format!("BEGIN; LOCK TABLE {table} IN SHARE MODE"))
+            .unwrap();
+        let queued = wait_for(Duration::from_secs(120), || {
+            let n: i64 = scalar(
+                &mut db,
+                &format!("SELECT count(*) FROM pg_locks WHERE relation = '{table}'::regclass AND mode = 'AccessExclusiveLock' AND NOT granted"),
+            );
+            (n > 0).then_some(())
+        });
+        assert!(queued.is_some(), "{table}: the swap waits for its lock");
+        h.batch_execute(&format!("{}; COMMIT", ddl(id))).unwrap();
+        done(dbname, table);
+        let recopied: i32 = scalar(
+            &mut db,
+            &format!("SELECT (plan ->> 'recopied')::int FROM storage._schema_changes WHERE relid = '{table}'::regclass"),
+        );
+        assert!(recopied >= 1, "{table}: the copy began again");
+    };
+    race("r1", &|_| {
+        "ALTER TABLE r1 ALTER COLUMN w TYPE text USING repeat('z', 3000) || w".into()
+    });
+    let wrong: i64 = scalar(
+        &mut db,
+        "SELECT count(*) FROM r1 WHERE w <> repeat('z', 3000) || id OR v <> id",
+    );
+    assert_eq!(wrong, 0, "every row as the ALTER made it");
+    assert_eq!(scalar::<i64>(&mut db, "SELECT count(*) FROM r1"), 30000);
+    race("r2", &|_| "TRUNCATE r2".into());
+    assert_eq!(
+        scalar::<i64>(&mut db, "SELECT count(*) FROM r2"),
+        0,
+        "the TRUNCATE stays"
+    );
+    race("r3", &|id| {
+        format!("ALTER TABLE storage._pgse_sc{id}_copy ALTER COLUMN w TYPE text USING 'zzz'")
+    });
+    let wrong: i64 = scalar(&mut db, "SELECT count(*) FROM r3 WHERE w <> id OR v <> id");
+    assert_eq!(wrong, 0, "a copy its owner changed is made again");
 }
