@@ -2265,6 +2265,8 @@ COMMENT ON FUNCTION storage._schema_change_abort_checked(regclass) IS
     'Internal: storage.abort_schema_change''s entry: checks that the caller owns the table, then aborts as the extension owner (storage._schema_change_abort).';
 COMMENT ON FUNCTION storage._schema_change_launch(bigint) IS
     'Internal: starts the worker of an online schema change once the calling transaction commits; its pid, NULL when no worker slot is free.';
+COMMENT ON FUNCTION storage._schema_change_swap_files(oid, oid, oid[], oid[]) IS
+    'Internal: the swap of an online type change''s copy: the files of the table, of each pair of indexes and its TOAST table (by links) change places with the copy''s, checked again under both tables'' ACCESS EXCLUSIVE (columns, index definitions); 55000 when they differ.';
 COMMENT ON FUNCTION storage._schema_change_backfilling() IS
     'Internal: true only in the worker of an online schema change: the policy that lets its backfill see every row of a table whose row security is forced on its owner.';
 COMMENT ON FUNCTION storage._run_as_owner_bound(regclass, text, text) IS

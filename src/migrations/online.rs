@@ -534,23 +534,24 @@ fn _schema_change_swap_files(
             refuse(format!("index {}: {x} / {}: {y}", l.to_u32(), c.to_u32()));
         }
     }
-    let toast = |oid: pg_sys::Oid| {
-        crate::catalog::read_one_with_args::<pg_sys::Oid>(
-            "SELECT c.reltoastrelid FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
-            &[oid.into()],
-        )
-        .ok()
-        .flatten()
-        .unwrap_or(pg_sys::InvalidOid)
+    // a relation's TOAST table, and a TOAST table's index
+    let related = |sql: &str, oid: pg_sys::Oid| {
+        crate::catalog::read_one_with_args::<pg_sys::Oid>(sql, &[oid.into()])
+            .ok()
+            .flatten()
+            .unwrap_or(pg_sys::InvalidOid)
     };
-    let toast_index = |oid: pg_sys::Oid| {
-        crate::catalog::read_one_with_args::<pg_sys::Oid>(
-            "SELECT x.indexrelid FROM pg_catalog.pg_index x WHERE x.indrelid OPERATOR(pg_catalog.=) $1 ORDER BY x.indexrelid LIMIT 1",
-            &[oid.into()],
+    let toast = |oid| {
+        related(
+            "SELECT c.reltoastrelid FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
+            oid,
         )
-        .ok()
-        .flatten()
-        .unwrap_or(pg_sys::InvalidOid)
+    };
+    let toast_index = |oid| {
+        related(
+            "SELECT x.indexrelid FROM pg_catalog.pg_index x WHERE x.indrelid OPERATOR(pg_catalog.=) $1 ORDER BY x.indexrelid LIMIT 1",
+            oid,
+        )
     };
     let (leaf_toast, copy_toast) = (toast(leaf), toast(copy));
     // SAFETY: catalog updates under the locks checked above, as cluster.c makes them
