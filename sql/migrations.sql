@@ -1071,7 +1071,8 @@ BEGIN
        AND NOT (d.classid = 'pg_class'::regclass AND EXISTS (SELECT FROM pg_index x WHERE x.indexrelid = d.objid))
        AND NOT (d.classid = 'pg_constraint'::regclass AND EXISTS (SELECT FROM pg_constraint c WHERE c.oid = d.objid AND c.contype IN ('c', 'f', 'p', 'u', 'n')))
        AND NOT (d.classid = 'pg_class'::regclass AND EXISTS (SELECT FROM pg_class s WHERE s.oid = d.objid AND s.relkind = 'S'))
-       AND NOT (d.classid = 'pg_attrdef'::regclass)
+       -- (the column's own default; another column's is a generated column's expression)
+       AND NOT (d.classid = 'pg_attrdef'::regclass AND EXISTS (SELECT FROM pg_attrdef ad WHERE ad.oid = d.objid AND ad.adrelid = target AND ad.adnum = attnum))
        -- views (storage._schema_change_views: carried, or refused by name)
        AND NOT (d.classid = 'pg_rewrite'::regclass AND EXISTS (SELECT FROM pg_rewrite r JOIN pg_class k ON k.oid = r.ev_class
                                                                 WHERE r.oid = d.objid AND r.rulename = '_RETURN' AND k.oid <> target));
@@ -1396,12 +1397,16 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       FROM pg_index x
      WHERE x.indrelid = leaf AND x.indisunique AND x.indisvalid AND x.indpred IS NULL AND x.indexprs IS NULL
        AND NOT EXISTS (SELECT FROM unnest((x.indkey::int2[])[0:x.indnkeyatts - 1]) AS u(n)
-                         JOIN pg_attribute a ON a.attrelid = leaf AND a.attnum = u.n WHERE NOT a.attnotnull)
+                         JOIN pg_attribute a ON a.attrelid = leaf AND a.attnum = u.n
+                        WHERE NOT a.attnotnull
+                           -- (NOT NULL … NOT VALID sets attnotnull, and old rows may still be NULL)
+                           OR EXISTS (SELECT FROM pg_constraint c WHERE c.conrelid = leaf AND c.contype = 'n'
+                                         AND c.conkey = ARRAY[a.attnum] AND NOT c.convalidated))
      ORDER BY x.indisprimary DESC, x.indnkeyatts, x.indexrelid
      LIMIT 1
 $$;
 COMMENT ON FUNCTION storage._schema_change_copy_key(oid) IS
-    'Internal: the columns naming a row of a table for the log of an online type change''s copy (its primary key, or the narrowest unique index on NOT NULL columns), NULL when there is none.';
+    'Internal: the columns naming a row of a table for the log of an online type change''s copy (its primary key, or the narrowest unique index on validated NOT NULL columns), NULL when there is none.';
 
 -- What must be the same in a table and its copy for their files to change places: each
 -- column's place, name, type, storage and collation (a dropped one only dropped), in order.
@@ -1441,21 +1446,15 @@ END $$;
 COMMENT ON FUNCTION storage._schema_change_copy_drop(bigint, oid) IS
     'Internal: drops what an online type change made to copy a table: the log''s trigger on it, the log, its function, the copy.';
 
--- The rows the log names, copied again from the table (each row as it is now: one written
--- again meanwhile is logged again and copied once more), at most max of them; the number done.
-CREATE FUNCTION storage._schema_change_copy_replay(s storage._schema_changes, leaf oid, max integer) RETURNS bigint
+-- The rows the log entries seqs name, copied again from the table as they are now, as its owner.
+CREATE FUNCTION storage._schema_change_copy_rows(s storage._schema_changes, leaf oid, seqs bigint[]) RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     c jsonb := s.plan -> 'copy';
     copy_name text := format('storage.%I', storage._schema_change_name(s.id, 'copy'));
     log_name text := format('storage.%I', storage._schema_change_name(s.id, 'log'));
     keys text := (SELECT string_agg(quote_ident(k), ', ' ORDER BY o) FROM jsonb_array_elements_text(c -> 'key') WITH ORDINALITY AS u(k, o));
-    seqs bigint[];
 BEGIN
-    EXECUTE format('SELECT array_agg(l._pgse_seq ORDER BY l._pgse_seq) FROM (SELECT _pgse_seq FROM %s ORDER BY _pgse_seq LIMIT $1) AS l', log_name) INTO seqs USING max;
-    IF seqs IS NULL THEN
-        RETURN 0;
-    END IF;
     PERFORM storage._run_as_owner(leaf::regclass,
         format('DELETE FROM %s WHERE (%s) IN (SELECT %s FROM %s WHERE _pgse_seq = ANY ($1::pg_catalog.int8[]))', copy_name, keys, keys, log_name),
         ARRAY[seqs::text]);
@@ -1463,6 +1462,31 @@ BEGIN
         format('INSERT INTO %s (%s) SELECT %s FROM ONLY %s WHERE (%s) IN (SELECT %s FROM %s WHERE _pgse_seq = ANY ($1::pg_catalog.int8[]))',
                copy_name, c ->> 'into', c ->> 'select', leaf::regclass, keys, keys, log_name),
         ARRAY[seqs::text]);
+END $$;
+COMMENT ON FUNCTION storage._schema_change_copy_rows(storage._schema_changes, oid, bigint[]) IS
+    'Internal: the rows of a table that log entries of an online type change''s copy name, deleted from the copy and copied again as they are now, as the table''s owner.';
+
+-- The rows the log names, copied again from the table (each row as it is now: one written
+-- again meanwhile is logged again and copied once more), at most max of them; the number done.
+CREATE FUNCTION storage._schema_change_copy_replay(s storage._schema_changes, leaf oid, max integer) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    log_name text := format('storage.%I', storage._schema_change_name(s.id, 'log'));
+    seqs bigint[];
+BEGIN
+    EXECUTE format('SELECT array_agg(l._pgse_seq ORDER BY l._pgse_seq) FROM (SELECT _pgse_seq FROM %s ORDER BY _pgse_seq LIMIT $1) AS l', log_name) INTO seqs USING max;
+    IF seqs IS NULL THEN
+        RETURN 0;
+    END IF;
+    BEGIN
+        PERFORM storage._schema_change_copy_rows(s, leaf, seqs);
+    EXCEPTION WHEN unique_violation THEN
+        -- the cut fell inside a transaction that moved a unique value from one row to another
+        -- (the copy holds it in a row the cut left out): every entry there is now, which
+        -- leaves the copy as the table is
+        EXECUTE format('SELECT array_agg(l._pgse_seq ORDER BY l._pgse_seq) FROM %s AS l', log_name) INTO seqs;
+        PERFORM storage._schema_change_copy_rows(s, leaf, seqs);
+    END;
     EXECUTE format('DELETE FROM %s WHERE _pgse_seq = ANY ($1)', log_name) USING seqs;
     RETURN cardinality(seqs);
 END $$;
@@ -1505,9 +1529,10 @@ BEGIN
         RETURN;
     END IF;
     -- the table rewritten since the copy began (VACUUM FULL, CLUSTER, TRUNCATE, SET TABLESPACE),
-    -- its columns changed, or the copy tampered with: the copy begins again
+    -- its columns changed, or the copy changed or emptied by its owner: the copy begins again
     IF c IS NOT NULL AND (k.relfilenode <> (c ->> 'filenode')::oid OR storage._schema_change_layout(leaf) <> c ->> 'layout'
-                          OR copy_oid IS DISTINCT FROM (c ->> 'table')::oid OR storage._schema_change_layout(copy_oid) <> c ->> 'layout') THEN
+                          OR copy_oid IS DISTINCT FROM (c ->> 'table')::oid OR storage._schema_change_layout(copy_oid) <> c ->> 'layout'
+                          OR (SELECT x.relfilenode FROM pg_class x WHERE x.oid = copy_oid) <> (c ->> 'copy_filenode')::oid) THEN
         PERFORM storage._schema_change_copy_drop(s.id, leaf);
         UPDATE storage._schema_changes x SET plan = (x.plan - 'copy') || jsonb_build_object('recopied', coalesce((x.plan ->> 'recopied')::integer, 0) + 1), block = 0, updated_at = now() WHERE x.id = s.id;
         RETURN;
@@ -1574,7 +1599,9 @@ BEGIN
         SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum),
                string_agg(CASE WHEN a.attname = newcol THEN quote_ident(att.attname) ELSE quote_ident(a.attname) END, ', ' ORDER BY a.attnum)
           INTO into_list, select_list
-          FROM pg_attribute a WHERE a.attrelid = leaf AND a.attnum > 0 AND NOT a.attisdropped AND (s.using_expr IS NULL OR a.attname <> newcol);
+          FROM pg_attribute a WHERE a.attrelid = leaf AND a.attnum > 0 AND NOT a.attisdropped AND (s.using_expr IS NULL OR a.attname <> newcol)
+           -- (a virtual generated column is computed when read: its place holds NULL)
+           AND a.attgenerated <> 'v';
         IF s.using_expr IS NOT NULL THEN
             PERFORM storage._run_as_owner(copy_oid::regclass, format('CREATE TRIGGER %I BEFORE INSERT ON storage.%I FOR EACH ROW EXECUTE FUNCTION storage.%I()',
                                                                      storage._schema_change_name(s.id, 'trigger'), copy_name, storage._schema_change_name(s.id, 'sync')));
@@ -1582,6 +1609,7 @@ BEGIN
         UPDATE storage._schema_changes x
            SET plan = x.plan || jsonb_build_object('copy', jsonb_build_object(
                           'leaf', leaf, 'table', copy_oid, 'stage', 'copy', 'filenode', k.relfilenode, 'layout', storage._schema_change_layout(leaf),
+                          'copy_filenode', (SELECT x.relfilenode FROM pg_class x WHERE x.oid = copy_oid),
                           'key', to_jsonb(key), 'into', into_list, 'select', select_list, 'pairs', '[]'::jsonb)),
                -- every block there is now: a row written from now on is in the log
                leaf_blocks[x.leaf] = pg_relation_size(leaf) / current_setting('block_size')::bigint,
@@ -1654,6 +1682,8 @@ BEGIN
         -- what was checked before the locks, again under them: a rewrite or a change of
         -- columns committed while the worker waited begins the copy again
         IF (SELECT x.relfilenode FROM pg_class x WHERE x.oid = leaf) <> (c ->> 'filenode')::oid
+           OR (SELECT x.relfilenode FROM pg_class x WHERE x.oid = copy_oid) <> (c ->> 'copy_filenode')::oid
+           OR to_jsonb(storage._schema_change_copy_key(leaf)) IS DISTINCT FROM c -> 'key'
            OR storage._schema_change_layout(leaf) <> c ->> 'layout' OR storage._schema_change_layout(copy_oid) <> c ->> 'layout' THEN
             PERFORM storage._schema_change_copy_drop(s.id, leaf);
             UPDATE storage._schema_changes x SET plan = (x.plan - 'copy') || jsonb_build_object('recopied', coalesce((x.plan ->> 'recopied')::integer, 0) + 1), block = 0, updated_at = now() WHERE x.id = s.id;
@@ -1667,6 +1697,16 @@ BEGIN
         END IF;
         IF EXISTS (SELECT FROM pg_index x WHERE x.indrelid = leaf AND NOT EXISTS (SELECT FROM jsonb_array_elements(c -> 'pairs') p WHERE (p ->> 0)::oid = x.indexrelid)) THEN
             UPDATE storage._schema_changes x SET plan = jsonb_set(x.plan, '{copy,stage}', '"index"'), updated_at = now() WHERE x.id = s.id;
+            RETURN;
+        END IF;
+        -- published meanwhile (its subscribers must get the new column as updates): in place
+        why := storage._schema_change_uncopyable(leaf);
+        IF why IS NOT NULL THEN
+            PERFORM storage._schema_change_copy_drop(s.id, leaf);
+            UPDATE storage._schema_changes x
+               SET plan = jsonb_set(x.plan - 'copy', '{inplace}', coalesce(x.plan -> 'inplace', '{}') || jsonb_build_object(leaf::text, why)),
+                   block = 0, updated_at = now()
+             WHERE x.id = s.id;
             RETURN;
         END IF;
         pairs := '[]';
@@ -2218,7 +2258,7 @@ LANGUAGE sql VOLATILE AS $$
                pg_catalog.jsonb_build_object('column', $2, 'type', $3)::text, $4, pg_catalog.current_setting('search_path'))
 $$;
 COMMENT ON FUNCTION storage.alter_column_type(regclass, name, text, text) IS
-    'Changes a column''s type without locking writers out: a new column kept in step by a trigger, backfilled in batches (pg_storage_ext.migration_batch_rows) by a worker, its indexes built concurrently, then swapped in one short ACCESS EXCLUSIVE transaction (bounded by migration_lock_timeout, retried); constraints and foreign keys on it are carried NOT VALID and validated after. using_expr converts (as ALTER TABLE … USING; columns by name). Returns started, resumed (an interrupted one, called again), running, or done; storage.schema_changes shows its progress. The column moves to the end of the table''s columns.';
+    'Changes a column''s type without locking writers out: a new column kept in step by a trigger, filled by a worker in batches (pg_storage_ext.migration_batch_rows): a table with a key copied beside itself with the rows written meanwhile copied again and its files swapped in (a short ACCESS EXCLUSIVE), others updated in place; its indexes built concurrently, then swapped in one short ACCESS EXCLUSIVE transaction (bounded by migration_lock_timeout, retried); constraints and foreign keys on it are carried NOT VALID and validated after. using_expr converts (as ALTER TABLE … USING; columns by name). Returns started, resumed (an interrupted one, called again), running, or done; storage.schema_changes shows its progress. The column moves to the end of the table''s columns.';
 
 CREATE FUNCTION storage.add_not_null(target regclass, column_name name) RETURNS text
 LANGUAGE sql VOLATILE AS $$
@@ -2248,7 +2288,7 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
     SELECT storage._schema_change_abort_checked($1)
 $$;
 COMMENT ON FUNCTION storage.abort_schema_change(regclass) IS
-    'Rolls back the unfinished online schema change of a table, leaving it as it was: the worker stopped, the new column, its trigger, indexes and checks (or the constraint NOT VALID and the index made for it) dropped. Returns aborted, or none when nothing was unfinished; 55000 once a type change is past its swap.';
+    'Rolls back the unfinished online schema change of a table, leaving it as it was: the worker stopped, the new column, its trigger, indexes and checks, a copy under way with its log (or the constraint NOT VALID and the index made for it) dropped. Returns aborted, or none when nothing was unfinished; 55000 once a type change is past its swap.';
 
 GRANT SELECT ON storage.schema_changes TO pg_monitor, storage_migrator;
 GRANT EXECUTE ON FUNCTION storage.alter_column_type(regclass, name, text, text),
