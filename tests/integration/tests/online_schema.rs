@@ -1345,3 +1345,158 @@ fn the_copy_and_swap_keeps_every_row_and_gives_nothing_away() {
     let wrong: i64 = scalar(&mut db, "SELECT count(*) FROM r3 WHERE w <> id OR v <> id");
     assert_eq!(wrong, 0, "a copy its owner changed is made again");
 }
+
+/// The fourth attacker's findings in the copy and swap, each one here so that it stays fixed.
+#[test]
+fn what_the_fourth_attacker_found_stays_fixed() {
+    let dbname = "itest_online_found4";
+    let _dropped = DroppedAtEnd(dbname);
+    let mut db = fresh_db(dbname);
+    // an immutable index expression slow enough to keep the copy in its index stage a while
+    db.batch_execute(
+        "CREATE FUNCTION slow(i int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN PERFORM pg_sleep(0.002); RETURN i; END $$;",
+    )
+    .unwrap();
+    let in_stage = |db: &mut Client, table: &str| {
+        wait_for(Duration::from_secs(60), || {
+            copy_stage(db, table).filter(|(_, s)| s == "index")
+        })
+        .unwrap_or_else(|| panic!("{table}: the copy builds its indexes"));
+    };
+
+    // 1. a unique key on a column whose NOT NULL is not validated (old rows hold NULL): not a
+    //    key for the log (a deleted row with a NULL key came back)
+    db.batch_execute(
+        "CREATE TABLE nn (k int, v int, w int);
+         INSERT INTO nn SELECT g, g, 0 FROM generate_series(1, 2000) g;
+         INSERT INTO nn SELECT NULL, -g, 0 FROM generate_series(1, 10) g;
+         CREATE UNIQUE INDEX nn_k ON nn (k);
+         ALTER TABLE nn ADD CONSTRAINT k_nn NOT NULL k NOT VALID;
+         SELECT storage.alter_column_type('nn', 'w', 'bigint');",
+    )
+    .unwrap();
+    // (updated in place, its rows with a NULL key break the constraint when written again)
+    let (state, error) = finished(dbname, "nn", Duration::from_secs(60));
+    assert_eq!(state, "failed");
+    assert!(error.unwrap_or_default().contains("not-null"));
+    let why: String = scalar(
+        &mut db,
+        "SELECT plan -> 'inplace' ->> 'nn'::regclass::oid::text FROM storage._schema_changes WHERE relid = 'nn'::regclass",
+    );
+    assert!(why.contains("no primary key"), "{why}");
+    assert_eq!(
+        scalar::<String>(&mut db, "SELECT storage.abort_schema_change('nn')"),
+        "aborted"
+    );
+    assert_eq!(scalar::<i64>(&mut db, "SELECT count(*) FROM nn"), 2010);
+
+    // 2. a virtual generated column keeps NULL in the heap (the copy stored its computed value,
+    //    which triggers then saw frozen)
+    db.batch_execute(
+        "CREATE TABLE g (id int PRIMARY KEY, v int, w int, g int GENERATED ALWAYS AS (v * 2) VIRTUAL);
+         INSERT INTO g (id, v, w) SELECT i, i, i FROM generate_series(1, 100) i;
+         SELECT storage.alter_column_type('g', 'w', 'bigint');",
+    )
+    .unwrap();
+    done(dbname, "g");
+    db.batch_execute(
+        "CREATE TABLE seen (old_g int, new_g int);
+         CREATE FUNCTION gt() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO seen VALUES (OLD.g, NEW.g); RETURN NULL; END $$;
+         CREATE TRIGGER gt AFTER UPDATE ON g FOR EACH ROW EXECUTE FUNCTION gt();
+         UPDATE g SET v = 5 WHERE id = 1;",
+    )
+    .unwrap();
+    let g: i32 = scalar(&mut db, "SELECT g FROM g WHERE id = 1");
+    assert_eq!(g, 10);
+    let stored: i64 = scalar(
+        &mut db,
+        "SELECT count(*) FROM seen WHERE old_g IS NOT NULL OR new_g IS NOT NULL",
+    );
+    assert_eq!(
+        stored, 0,
+        "a virtual column's place holds NULL, as for any table"
+    );
+
+    // 3. a table published while its copy builds indexes is updated in place after all
+    db.batch_execute(
+        "CREATE TABLE pb (id int PRIMARY KEY, v int);
+         INSERT INTO pb SELECT g, g FROM generate_series(1, 2000) g;
+         CREATE INDEX pb_slow ON pb (slow(id));
+         SELECT storage.alter_column_type('pb', 'v', 'bigint');",
+    )
+    .unwrap();
+    in_stage(&mut db, "pb");
+    db.batch_execute("CREATE PUBLICATION pub_pb FOR TABLE pb")
+        .unwrap();
+    done(dbname, "pb");
+    let why: String = scalar(
+        &mut db,
+        "SELECT plan -> 'inplace' ->> 'pb'::regclass::oid::text FROM storage._schema_changes WHERE relid = 'pb'::regclass",
+    );
+    assert!(why.contains("published"), "{why}");
+    assert_eq!(
+        scalar::<i64>(&mut db, "SELECT count(*) FROM pb WHERE v = id"),
+        2000
+    );
+    db.batch_execute("DROP PUBLICATION pub_pb").unwrap();
+
+    // 4. a replay cut inside a transaction that moved a unique value from one row to another
+    //    (the change failed on a duplicate key): everything logged is copied again
+    db.batch_execute(
+        "CREATE TABLE u2 (id int PRIMARY KEY, email text UNIQUE, v int);
+         INSERT INTO u2 SELECT g, 'e' || g, g FROM generate_series(1, 2000) g;
+         CREATE INDEX u2_slow ON u2 (slow(id));
+         SET pg_storage_ext.migration_batch_rows = 100;
+         SELECT storage.alter_column_type('u2', 'v', 'bigint');
+         RESET pg_storage_ext.migration_batch_rows;",
+    )
+    .unwrap();
+    in_stage(&mut db, "u2");
+    db.batch_execute(
+        "UPDATE u2 SET v = v WHERE id BETWEEN 100 AND 598;
+         BEGIN;
+         UPDATE u2 SET email = 'tmp' WHERE id = 1;
+         UPDATE u2 SET email = 'e1' WHERE id = 2;
+         UPDATE u2 SET email = 'e2' WHERE id = 1;
+         COMMIT;",
+    )
+    .unwrap();
+    done(dbname, "u2");
+    let emails: String = scalar(
+        &mut db,
+        "SELECT string_agg(email, ',' ORDER BY id) FROM u2 WHERE id <= 3",
+    );
+    assert_eq!(emails, "e2,e1,e3");
+
+    // 5. a column a stored generated column is computed from: refused before anything is made
+    db.batch_execute(
+        "CREATE TABLE g3 (id int PRIMARY KEY, v int, gs int GENERATED ALWAYS AS (v * 3) STORED);",
+    )
+    .unwrap();
+    assert_eq!(
+        sqlstate(
+            &mut db,
+            "SELECT storage.alter_column_type('g3', 'v', 'bigint')"
+        ),
+        "0A000"
+    );
+
+    // 6. the copy emptied by its owner before the swap: made again, the table keeps its rows
+    db.batch_execute(
+        "CREATE TABLE tr (id int PRIMARY KEY, v int);
+         INSERT INTO tr SELECT g, g FROM generate_series(1, 2000) g;
+         CREATE INDEX tr_slow ON tr (slow(id));
+         SELECT storage.alter_column_type('tr', 'v', 'bigint');",
+    )
+    .unwrap();
+    in_stage(&mut db, "tr");
+    let (id, _) = copy_stage(&mut db, "tr").expect("a copy under way");
+    // (its index stage holds SHARE on the copy: the TRUNCATE waits for it)
+    db.batch_execute(&format!("TRUNCATE storage._pgse_sc{id}_copy"))
+        .unwrap();
+    done(dbname, "tr");
+    assert_eq!(
+        scalar::<i64>(&mut db, "SELECT count(*) FROM tr WHERE v = id"),
+        2000
+    );
+}
