@@ -870,7 +870,7 @@ LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
     SELECT (CASE what WHEN 'trigger' THEN 'zz_pgse_schema_change_' ELSE '_pgse_sc' END || id || CASE what WHEN 'trigger' THEN '' ELSE '_' || what END)::name
 $$;
 COMMENT ON FUNCTION storage._schema_change_name(bigint, text) IS
-    'Internal: the name of what online schema change id makes (what: new, sync, trigger, backfill, not_null, an index number i<n>; for a copy: copy, log, logger, and c<index oid>).';
+    'Internal: the name of what online schema change id makes (what: new, sync, trigger, backfill, not_null, i<oid of the index it replaces>; for a copy: copy, log, logger, and c<index oid>).';
 
 -- The tables holding a table's rows: itself, or its partitions at any depth (audit._partitions;
 -- plain inheritance trees are refused).
@@ -963,7 +963,6 @@ CREATE FUNCTION storage._schema_change_indexes(id bigint, target regclass, attnu
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     i record;
-    n integer := 0;
     out jsonb := '[]';
     con record;
 BEGIN
@@ -985,10 +984,10 @@ BEGIN
             RAISE EXCEPTION 'index % backs constraint % (an exclusion constraint)', i.relname, con.conname
                   USING ERRCODE = 'feature_not_supported', HINT = 'Drop the constraint, change the type, and add it again.';
         END IF;
-        n := n + 1;
         out := out || jsonb_build_object(
-            'name', i.relname, 'temp', storage._schema_change_name(id, 'i' || n),
-            'create', storage._schema_change_index_def(i.indexrelid, target, storage._schema_change_name(id, 'i' || n), attnum, newcol, true),
+            -- (named after the index it replaces: the same name whenever it is computed)
+            'name', i.relname, 'oid', i.indexrelid, 'temp', storage._schema_change_name(id, 'i' || i.indexrelid),
+            'create', storage._schema_change_index_def(i.indexrelid, target, storage._schema_change_name(id, 'i' || i.indexrelid), attnum, newcol, true),
             'replident', i.indisreplident,
             'constraint', con.conname, 'contype', con.contype,
             'deferrable', coalesce(con.condeferrable, false), 'deferred', coalesce(con.condeferred, false));
@@ -1506,7 +1505,7 @@ DECLARE
     log_name name := storage._schema_change_name(s.id, 'log');
     logger name := storage._schema_change_name(s.id, 'logger');
     newcol name := storage._schema_change_name(s.id, 'new');
-    owner_name name := (SELECT r.rolname FROM pg_class k JOIN pg_roles r ON r.oid = k.relowner WHERE k.oid = leaf);
+    owner_name name := (SELECT r.rolname FROM pg_class t JOIN pg_roles r ON r.oid = t.relowner WHERE t.oid = leaf);
     k pg_class;
     copy_oid oid := to_regclass(format('storage.%I', copy_name));
     key name[];
@@ -1519,6 +1518,8 @@ DECLARE
     n bigint;
     idx oid;
     pairs jsonb;
+    adopt jsonb;
+    e jsonb;
     held timestamptz;
 BEGIN
     SELECT * INTO k FROM pg_class x WHERE x.oid = leaf;
@@ -1606,8 +1607,15 @@ BEGIN
             PERFORM storage._run_as_owner(copy_oid::regclass, format('CREATE TRIGGER %I BEFORE INSERT ON storage.%I FOR EACH ROW EXECUTE FUNCTION storage.%I()',
                                                                      storage._schema_change_name(s.id, 'trigger'), copy_name, storage._schema_change_name(s.id, 'sync')));
         END IF;
+        -- the new column's indexes (of a table, not of partitions: a partitioned table's column
+        -- is not indexed), built on the copy too and taken over by the table with its files
+        adopt := CASE WHEN leaf = s.relid
+                      THEN (SELECT coalesce(jsonb_agg(jsonb_build_object('oid', ie -> 'oid', 'temp', ie -> 'temp')), '[]')
+                              FROM jsonb_array_elements(storage._schema_change_indexes(s.id, leaf::regclass, att.attnum, newcol)) ie)
+                      ELSE '[]' END;
         UPDATE storage._schema_changes x
            SET plan = x.plan || jsonb_build_object('copy', jsonb_build_object(
+                          'new_indexes', adopt, 'adopt', '{}'::jsonb,
                           'leaf', leaf, 'table', copy_oid, 'stage', 'copy', 'filenode', k.relfilenode, 'layout', storage._schema_change_layout(leaf),
                           'copy_filenode', (SELECT x.relfilenode FROM pg_class x WHERE x.oid = copy_oid),
                           'key', to_jsonb(key), 'into', into_list, 'select', select_list, 'pairs', '[]'::jsonb)),
@@ -1647,6 +1655,17 @@ BEGIN
          WHERE x.indrelid = leaf AND NOT EXISTS (SELECT FROM jsonb_array_elements(c -> 'pairs') p WHERE (p ->> 0)::oid = x.indexrelid)
          ORDER BY x.indexrelid LIMIT 1;
         IF idx IS NULL THEN
+            SELECT ne INTO e FROM jsonb_array_elements(c -> 'new_indexes') ne WHERE NOT (c -> 'adopt') ? (ne ->> 'temp') LIMIT 1;
+            IF e IS NOT NULL THEN
+                IF EXISTS (SELECT FROM pg_index x WHERE x.indexrelid = (e ->> 'oid')::oid AND x.indrelid = leaf) THEN
+                    EXECUTE storage._schema_change_index_def((e ->> 'oid')::oid, copy_oid::regclass, e ->> 'temp', att.attnum, newcol, false);
+                END IF;
+                UPDATE storage._schema_changes x
+                   SET plan = jsonb_set(x.plan, ARRAY['copy', 'adopt', e ->> 'temp'], coalesce(to_jsonb(to_regclass(format('storage.%I', e ->> 'temp'))::oid), 'null')),
+                       updated_at = now()
+                 WHERE x.id = s.id;
+                RETURN;
+            END IF;
             -- (its statistics: the rows the log names are found by the key's index)
             -- (as its owner under SECURITY_RESTRICTED_OPERATION, as ANALYZE runs)
             EXECUTE format('ANALYZE storage.%I', copy_name);
@@ -1714,10 +1733,27 @@ BEGIN
             EXECUTE format('DROP INDEX IF EXISTS %s', idx::regclass);
         END LOOP;
         SELECT coalesce(jsonb_agg(p), '[]') INTO pairs FROM jsonb_array_elements(c -> 'pairs') p WHERE EXISTS (SELECT FROM pg_index x WHERE x.indexrelid = (p ->> 0)::oid AND x.indrelid = leaf);
+        -- the new column's indexes the table takes over: each as the index it replaces would be
+        -- made on the new column (that index still there, the name free in the table's schema)
+        adopt := '[]';
+        FOR e IN SELECT ne FROM jsonb_array_elements(c -> 'new_indexes') ne LOOP
+            idx := (c -> 'adopt' ->> (e ->> 'temp'))::oid;
+            CONTINUE WHEN idx IS NULL OR NOT EXISTS (SELECT FROM pg_index x WHERE x.indexrelid = idx AND x.indrelid = copy_oid);
+            IF EXISTS (SELECT FROM pg_index x WHERE x.indexrelid = (e ->> 'oid')::oid AND x.indrelid = leaf)
+               AND to_regclass(format('%I.%I', (SELECT n.nspname FROM pg_namespace n WHERE n.oid = k.relnamespace), e ->> 'temp')) IS NULL
+               AND storage._schema_change_index_def(idx, copy_oid::regclass, e ->> 'temp', 0::smallint, NULL, false)
+                   = storage._schema_change_index_def((e ->> 'oid')::oid, copy_oid::regclass, e ->> 'temp', att.attnum, newcol, false)
+               AND (SELECT x.indisvalid AND x.indisready AND x.indislive FROM pg_index x WHERE x.indexrelid = idx) THEN
+                adopt := adopt || to_jsonb(idx);
+            ELSE
+                EXECUTE format('DROP INDEX %s', idx::regclass);
+            END IF;
+        END LOOP;
         IF EXISTS (SELECT FROM jsonb_array_elements(pairs) p
                     WHERE NOT EXISTS (SELECT FROM pg_index x WHERE x.indexrelid = (p ->> 1)::oid AND x.indrelid = copy_oid)
                        OR storage._schema_change_index_shape((p ->> 0)::oid) IS DISTINCT FROM storage._schema_change_index_shape((p ->> 1)::oid))
-           OR EXISTS (SELECT FROM pg_index x WHERE x.indrelid = copy_oid AND NOT EXISTS (SELECT FROM jsonb_array_elements(pairs) p WHERE (p ->> 1)::oid = x.indexrelid))
+           OR EXISTS (SELECT FROM pg_index x WHERE x.indrelid = copy_oid AND NOT EXISTS (SELECT FROM jsonb_array_elements(pairs) p WHERE (p ->> 1)::oid = x.indexrelid)
+                                                                     AND NOT adopt @> to_jsonb(x.indexrelid))
            OR EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = copy_oid AND (t.tgname <> storage._schema_change_name(s.id, 'trigger') OR t.tgenabled = 'D'
                           OR t.tgfoid <> to_regprocedure(format('storage.%I()', storage._schema_change_name(s.id, 'sync')))))
            OR (s.using_expr IS NOT NULL AND NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = copy_oid))
@@ -1733,10 +1769,14 @@ BEGIN
         n := storage._schema_change_copy_replay(s, leaf, 2147483647);
         PERFORM storage._schema_change_swap_files(leaf, copy_oid, ARRAY(SELECT (p ->> 0)::oid FROM jsonb_array_elements(pairs) p ORDER BY (p ->> 0)::oid),
                                                   ARRAY(SELECT (p ->> 1)::oid FROM jsonb_array_elements(pairs) p ORDER BY (p ->> 0)::oid));
+        FOR idx IN SELECT a::oid FROM jsonb_array_elements_text(adopt) a LOOP
+            PERFORM storage._schema_change_adopt_index(leaf, copy_oid, idx);
+        END LOOP;
         -- the copy now holds the table's old files: dropped with the log
         PERFORM storage._schema_change_copy_drop(s.id, leaf);
         UPDATE storage._schema_changes x
            SET plan = (x.plan - 'copy') || jsonb_build_object('copied', coalesce(x.plan -> 'copied', '[]') || to_jsonb(leaf),
+                                                              'adopted', coalesce((x.plan ->> 'adopted')::integer, 0) + jsonb_array_length(adopt),
                                                               'copy_swap_ms', greatest((x.plan ->> 'copy_swap_ms')::numeric,
                                                                   round((extract(epoch FROM clock_timestamp() - held) * 1000)::numeric, 1))),
                leaf = x.leaf + 1, block = 0, updated_at = now()
@@ -2066,6 +2106,13 @@ BEGIN
                 ident ->> 'increment', ident ->> 'min', coalesce(' MAXVALUE ' || (ident ->> 'max'), ''), ident ->> 'cache',
                 CASE WHEN (ident ->> 'cycle')::boolean THEN ' CYCLE' ELSE '' END));
         END IF;
+        -- (one the copy made for an index dropped since: not carried)
+        FOR c IN SELECT x.indexrelid FROM pg_index x JOIN pg_class k ON k.oid = x.indexrelid
+                  WHERE x.indrelid = target AND k.relname LIKE '\_pgse\_sc' || s.id || '\_i%'
+                    AND k.relname NOT IN (SELECT e ->> 'temp' FROM jsonb_array_elements(coalesce(s.plan -> 'indexes', '[]')) e)
+        LOOP
+            PERFORM storage._run_as_owner(target, format('DROP INDEX %s', c.indexrelid::regclass));
+        END LOOP;
         FOR idx IN SELECT * FROM jsonb_array_elements(coalesce(s.plan -> 'indexes', '[]')) LOOP
             IF idx ->> 'constraint' IS NOT NULL THEN
                 PERFORM storage._run_as_owner(target, format('ALTER TABLE %s ADD CONSTRAINT %I %s USING INDEX %I%s', target, idx ->> 'constraint',
@@ -2305,6 +2352,8 @@ COMMENT ON FUNCTION storage._schema_change_abort_checked(regclass) IS
     'Internal: storage.abort_schema_change''s entry: checks that the caller owns the table, then aborts as the extension owner (storage._schema_change_abort).';
 COMMENT ON FUNCTION storage._schema_change_launch(bigint) IS
     'Internal: starts the worker of an online schema change once the calling transaction commits; its pid, NULL when no worker slot is free.';
+COMMENT ON FUNCTION storage._schema_change_adopt_index(oid, oid, oid) IS
+    'Internal: after the swap of an online type change''s copy, an index it built on the copy over the new column becomes the table''s (pg_index, schema, dependencies), so that no concurrent build scans the table again; 55000 unless it is the copy''s and both tables are locked.';
 COMMENT ON FUNCTION storage._schema_change_swap_files(oid, oid, oid[], oid[]) IS
     'Internal: the swap of an online type change''s copy: the files of the table, of each pair of indexes and its TOAST table (by links) change places with the copy''s, checked again under both tables'' ACCESS EXCLUSIVE (columns, index definitions); 55000 when they differ.';
 COMMENT ON FUNCTION storage._schema_change_backfilling() IS

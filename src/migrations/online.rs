@@ -628,3 +628,106 @@ fn _schema_change_swap_files(
         pg_sys::CommandCounterIncrement();
     }
 }
+
+/// Internal: after `_schema_change_swap_files`, an index an online type change built on its
+/// copy over the new column (its file describes the rows the table now holds) becomes the
+/// table's: its `pg_index` row names the table, it moves to the table's schema, and its
+/// dependencies on the copy's columns become dependencies on the table's (the same places).
+/// The index phase then finds it built, and no `CREATE INDEX CONCURRENTLY` scans the table
+/// again. The caller holds ACCESS EXCLUSIVE on both tables, swapped their files in this
+/// transaction and checked the index's definition; 55000 unless `index` is an index of `copy`.
+/// Not for PUBLIC.
+#[pg_extern(volatile, strict)]
+#[search_path(pg_catalog, pg_temp)]
+fn _schema_change_adopt_index(leaf: pg_sys::Oid, copy: pg_sys::Oid, index: pg_sys::Oid) {
+    // SAFETY: lock checks by OID
+    let locked = unsafe {
+        pg_sys::CheckRelationOidLockedByMe(leaf, pg_sys::AccessExclusiveLock as i32, false)
+            && pg_sys::CheckRelationOidLockedByMe(copy, pg_sys::AccessExclusiveLock as i32, false)
+    };
+    let owned = crate::catalog::read_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) x.indexrelid \
+                         WHERE x.indexrelid OPERATOR(pg_catalog.=) $1 AND x.indrelid OPERATOR(pg_catalog.=) $2 AND c.relkind OPERATOR(pg_catalog.=) 'i')",
+        &[index.into(), copy.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false);
+    let namespace = crate::catalog::read_one_with_args::<pg_sys::Oid>(
+        "SELECT c.relnamespace FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
+        &[leaf.into()],
+    )
+    .ok()
+    .flatten();
+    let (true, true, Some(namespace)) = (locked, owned && leaf != copy, namespace) else {
+        raise(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "an index of the copy cannot become the table's",
+            Some(format!(
+                "Index {} of copy {} for table {}: both tables must be locked ACCESS EXCLUSIVE and the index be the copy's.",
+                index.to_u32(),
+                copy.to_u32(),
+                leaf.to_u32()
+            )),
+            Some("Abort the change (storage.abort_schema_change) and start it again.".into()),
+        )
+    };
+    // SAFETY: catalog updates under the locks checked above
+    unsafe {
+        pg_sys::LockRelationOid(index, pg_sys::AccessExclusiveLock as i32);
+        let fetch = |cache: pg_sys::SysCacheIdentifier::Type| {
+            let tuple = pg_sys::SearchSysCacheCopy(
+                cache as i32,
+                pg_sys::Datum::from(index),
+                pg_sys::Datum::from(0),
+                pg_sys::Datum::from(0),
+                pg_sys::Datum::from(0),
+            );
+            if tuple.is_null() {
+                raise(
+                    PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+                    format!("index with OID {} does not exist", index.to_u32()),
+                    None,
+                    None,
+                );
+            }
+            tuple
+        };
+        let catalog = pg_sys::table_open(pg_sys::IndexRelationId, pg_sys::RowExclusiveLock as i32);
+        let tuple = fetch(pg_sys::SysCacheIdentifier::INDEXRELID);
+        (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_index>(tuple)).indrelid = leaf;
+        pg_sys::CatalogTupleUpdate(catalog, &mut (*tuple).t_self, tuple);
+        pg_sys::heap_freetuple(tuple);
+        pg_sys::table_close(catalog, pg_sys::RowExclusiveLock as i32);
+        let catalog =
+            pg_sys::table_open(pg_sys::RelationRelationId, pg_sys::RowExclusiveLock as i32);
+        let tuple = fetch(pg_sys::SysCacheIdentifier::RELOID);
+        (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(tuple)).relnamespace =
+            namespace;
+        pg_sys::CatalogTupleUpdate(catalog, &mut (*tuple).t_self, tuple);
+        pg_sys::heap_freetuple(tuple);
+        pg_sys::table_close(catalog, pg_sys::RowExclusiveLock as i32);
+        let moved = pg_sys::changeDependencyFor(
+            pg_sys::RelationRelationId,
+            index,
+            pg_sys::RelationRelationId,
+            copy,
+            leaf,
+        );
+        if moved < 1 {
+            raise(
+                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                "an index of the copy cannot become the table's",
+                Some(format!(
+                    "Index {} depended on no column of the copy.",
+                    index.to_u32()
+                )),
+                None,
+            );
+        }
+        // both tables' lists of indexes changed
+        pg_sys::CacheInvalidateRelcacheByRelid(leaf);
+        pg_sys::CacheInvalidateRelcacheByRelid(copy);
+        pg_sys::CommandCounterIncrement();
+    }
+}

@@ -1197,6 +1197,7 @@ fn the_copy_and_swap_keeps_every_row_and_gives_nothing_away() {
          ALTER TABLE c3.t DROP COLUMN gone;
          CREATE INDEX t_lower ON c3.t (lower(lo));
          CREATE INDEX t_part ON c3.t (lo) WHERE lo LIKE 'L1%';
+         CREATE INDEX t_v ON c3.t (v DESC);
          CREATE TABLE c3.shadow AS SELECT id, v, big, lo FROM c3.t;
          GRANT SELECT, INSERT, UPDATE, DELETE ON c3.t TO online_w3;
          SET pg_storage_ext.migration_batch_rows = 200;",
@@ -1240,6 +1241,19 @@ fn the_copy_and_swap_keeps_every_row_and_gives_nothing_away() {
         "SELECT plan -> 'copied' ? 'c3.t'::regclass::oid::text FROM storage._schema_changes WHERE relid = 'c3.t'::regclass",
     );
     assert!(copied, "the table was copied, not updated in place");
+    let adopted: i32 = scalar(
+        &mut db,
+        "SELECT (plan ->> 'adopted')::int FROM storage._schema_changes WHERE relid = 'c3.t'::regclass",
+    );
+    assert_eq!(
+        adopted, 1,
+        "the new column's index was built on the copy and taken over"
+    );
+    let t_v: String = scalar(
+        &mut db,
+        "SELECT pg_get_indexdef('c3.t_v'::regclass) || ' ' || (SELECT count(*) FROM pg_depend WHERE objid = 'c3.t_v'::regclass AND refobjid = 'c3.t'::regclass)",
+    );
+    assert_eq!(t_v, "CREATE INDEX t_v ON c3.t USING btree (v DESC) 1");
     let same: i64 = scalar(
         &mut db,
         "SELECT count(*) FROM (SELECT id, v::bigint, big, lo FROM c3.shadow EXCEPT ALL SELECT id, v, big, lo FROM c3.t
@@ -1255,7 +1269,7 @@ fn the_copy_and_swap_keeps_every_row_and_gives_nothing_away() {
         &mut db,
         "SELECT count(bt_index_check(index => i.indexrelid, heapallindexed => true)) FROM pg_index i WHERE i.indrelid = 'c3.t'::regclass",
     );
-    assert_eq!(checked, 3, "every index agrees with the heap");
+    assert_eq!(checked, 4, "every index agrees with the heap");
     let toasted: i64 = scalar(
         &mut db,
         "SELECT sum(length(big)) FROM c3.t WHERE id IN ('k1', 'new', 'k100')",
