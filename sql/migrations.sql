@@ -979,7 +979,8 @@ BEGIN
                         DETAIL = 'An online type change rebuilds the indexes of plain columns only.',
                         HINT = 'Drop the index, change the type, and create it again concurrently.';
         END IF;
-        SELECT c.conname, c.contype, c.condeferrable, c.condeferred INTO con FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = target;
+        SELECT c.conname, c.contype, c.condeferrable, c.condeferred, obj_description(c.oid, 'pg_constraint') AS comment INTO con
+          FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = target;
         IF con.contype IS NOT NULL AND con.contype NOT IN ('p', 'u') THEN
             RAISE EXCEPTION 'index % backs constraint % (an exclusion constraint)', i.relname, con.conname
                   USING ERRCODE = 'feature_not_supported', HINT = 'Drop the constraint, change the type, and add it again.';
@@ -988,8 +989,8 @@ BEGIN
             -- (named after the index it replaces: the same name whenever it is computed)
             'name', i.relname, 'oid', i.indexrelid, 'temp', storage._schema_change_name(id, 'i' || i.indexrelid),
             'create', storage._schema_change_index_def(i.indexrelid, target, storage._schema_change_name(id, 'i' || i.indexrelid), attnum, newcol, true),
-            'replident', i.indisreplident,
-            'constraint', con.conname, 'contype', con.contype,
+            'replident', i.indisreplident, 'clustered', i.indisclustered, 'comment', obj_description(i.indexrelid, 'pg_class'),
+            'constraint', con.conname, 'contype', con.contype, 'constraint_comment', con.comment,
             'deferrable', coalesce(con.condeferrable, false), 'deferred', coalesce(con.condeferred, false));
     END LOOP;
     RETURN out;
@@ -1743,7 +1744,9 @@ BEGIN
                AND to_regclass(format('%I.%I', (SELECT n.nspname FROM pg_namespace n WHERE n.oid = k.relnamespace), e ->> 'temp')) IS NULL
                AND storage._schema_change_index_def(idx, copy_oid::regclass, e ->> 'temp', 0::smallint, NULL, false)
                    = storage._schema_change_index_def((e ->> 'oid')::oid, copy_oid::regclass, e ->> 'temp', att.attnum, newcol, false)
-               AND (SELECT x.indisvalid AND x.indisready AND x.indislive FROM pg_index x WHERE x.indexrelid = idx) THEN
+               -- (nor CLUSTER ON or REPLICA IDENTITY its owner set on the copy's index)
+               AND (SELECT x.indisvalid AND x.indisready AND x.indislive AND NOT x.indisclustered AND NOT x.indisreplident
+                      FROM pg_index x WHERE x.indexrelid = idx) THEN
                 adopt := adopt || to_jsonb(idx);
             ELSE
                 EXECUTE format('DROP INDEX %s', idx::regclass);
@@ -2124,6 +2127,15 @@ BEGIN
             IF (idx ->> 'replident')::boolean THEN
                 PERFORM storage._run_as_owner(target, format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', target,
                                                              coalesce(idx ->> 'constraint', idx ->> 'name')));
+            END IF;
+            IF (idx ->> 'clustered')::boolean THEN
+                PERFORM storage._run_as_owner(target, format('ALTER TABLE %s CLUSTER ON %I', target, coalesce(idx ->> 'constraint', idx ->> 'name')));
+            END IF;
+            IF idx ->> 'comment' IS NOT NULL THEN
+                PERFORM storage._run_as_owner(target, format('COMMENT ON INDEX %I.%I IS %L', nsp, coalesce(idx ->> 'constraint', idx ->> 'name'), idx ->> 'comment'));
+            END IF;
+            IF idx ->> 'constraint_comment' IS NOT NULL THEN
+                PERFORM storage._run_as_owner(target, format('COMMENT ON CONSTRAINT %I ON %s IS %L', idx ->> 'constraint', target, idx ->> 'constraint_comment'));
             END IF;
         END LOOP;
         -- the constraints again, NOT VALID (no scan now), validated next
