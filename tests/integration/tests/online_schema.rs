@@ -1495,6 +1495,56 @@ fn what_the_fourth_attacker_found_stays_fixed() {
         "0A000"
     );
 
+    // 7. an index's comment, its constraint's and CLUSTER ON are carried; a CLUSTER ON its owner
+    //    set on the copy's index for the new column is not (two clustered indexes on one table)
+    db.batch_execute(
+        "CREATE TABLE t6 (id int PRIMARY KEY, w int); INSERT INTO t6 SELECT g, g FROM generate_series(1, 2000) g;
+         CREATE INDEX t6_slow ON t6 (slow(w));
+         ALTER TABLE t6 CLUSTER ON t6_pkey;
+         COMMENT ON INDEX t6_pkey IS 'pk index'; COMMENT ON CONSTRAINT t6_pkey ON t6 IS 'pk constraint';
+         CREATE TABLE t7 (id int PRIMARY KEY, u int UNIQUE, w int); INSERT INTO t7 SELECT g, g, g FROM generate_series(1, 2000) g;
+         CREATE INDEX t7_slow ON t7 (slow(w));
+         ALTER TABLE t7 CLUSTER ON t7_u_key;
+         SELECT storage.alter_column_type('t6', 'id', 'bigint');
+         SET pg_storage_ext.migration_lock_timeout = '30s';
+         SELECT storage.alter_column_type('t7', 'id', 'bigint');
+         RESET pg_storage_ext.migration_lock_timeout;",
+    )
+    .unwrap();
+    let (id7, _) =
+        wait_for(Duration::from_secs(60), || copy_stage(&mut db, "t7")).expect("t7's copy");
+    let mut hold = connect(dbname);
+    hold.batch_execute("BEGIN; LOCK TABLE t7 IN ACCESS SHARE MODE")
+        .unwrap();
+    let pk7: u32 = scalar(&mut db, "SELECT 't7_pkey'::regclass::oid");
+    wait_for(Duration::from_secs(120), || {
+        let waiting: i64 = scalar(
+            &mut db,
+            "SELECT count(*) FROM pg_locks WHERE relation = 't7'::regclass AND mode = 'AccessExclusiveLock' AND NOT granted",
+        );
+        (waiting > 0).then_some(())
+    })
+    .expect("t7's swap waits for its lock");
+    db.batch_execute(&format!(
+        "ALTER TABLE storage._pgse_sc{id7}_copy CLUSTER ON _pgse_sc{id7}_i{pk7}"
+    ))
+    .unwrap();
+    hold.batch_execute("COMMIT").unwrap();
+    done(dbname, "t6");
+    done(dbname, "t7");
+    let t6: String = scalar(
+        &mut db,
+        "SELECT concat_ws(' ', x.indisclustered, obj_description(x.indexrelid, 'pg_class'),
+                          (SELECT obj_description(c.oid, 'pg_constraint') FROM pg_constraint c WHERE c.conname = 't6_pkey'))
+           FROM pg_index x WHERE x.indexrelid = 't6_pkey'::regclass",
+    );
+    assert_eq!(t6, "t pk index pk constraint");
+    let clustered: String = scalar(
+        &mut db,
+        "SELECT string_agg(indexrelid::regclass::text, ',') FROM pg_index WHERE indrelid = 't7'::regclass AND indisclustered",
+    );
+    assert_eq!(clustered, "t7_u_key", "one clustered index, the owner's");
+
     // 6. the copy emptied by its owner before the swap: made again, the table keeps its rows
     db.batch_execute(
         "CREATE TABLE tr (id int PRIMARY KEY, v int);
