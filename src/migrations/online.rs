@@ -401,6 +401,34 @@ pub(crate) fn wait_for_started() -> Result<bool, String> {
     }
 }
 
+/// A writable copy of the catalog row of relation `oid` in syscache `cache` (RELOID for
+/// `pg_class`, INDEXRELID for `pg_index`); 42P01 when there is none.
+///
+/// # Safety
+/// A syscache lookup: the caller frees the tuple (`heap_freetuple`) or leaves it to its memory
+/// context.
+unsafe fn catalog_row(
+    cache: pg_sys::SysCacheIdentifier::Type,
+    oid: pg_sys::Oid,
+) -> pg_sys::HeapTuple {
+    let tuple = pg_sys::SearchSysCacheCopy(
+        cache as i32,
+        pg_sys::Datum::from(oid),
+        pg_sys::Datum::from(0),
+        pg_sys::Datum::from(0),
+        pg_sys::Datum::from(0),
+    );
+    if tuple.is_null() {
+        raise(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+            format!("relation with OID {} does not exist", oid.to_u32()),
+            None,
+            None,
+        );
+    }
+    tuple
+}
+
 /// The fields of a relation's `pg_class` row that follow its files (a heap's or an index's):
 /// swapped between `a` and `b`, as CLUSTER's `swap_relation_files` does for two relations that
 /// are not mapped. Both rows are written back; their relcache entries are invalidated by it.
@@ -409,25 +437,10 @@ pub(crate) fn wait_for_started() -> Result<bool, String> {
 /// The caller holds ACCESS EXCLUSIVE on both relations and has checked that their files have
 /// the same shape (access method, persistence, tablespace, columns or index definition).
 unsafe fn swap_class_files(class: pg_sys::Relation, a: pg_sys::Oid, b: pg_sys::Oid, links: bool) {
-    let fetch = |oid: pg_sys::Oid| {
-        let tuple = pg_sys::SearchSysCacheCopy(
-            pg_sys::SysCacheIdentifier::RELOID as i32,
-            pg_sys::Datum::from(oid),
-            pg_sys::Datum::from(0),
-            pg_sys::Datum::from(0),
-            pg_sys::Datum::from(0),
-        );
-        if tuple.is_null() {
-            raise(
-                PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
-                format!("relation with OID {} does not exist", oid.to_u32()),
-                None,
-                None,
-            );
-        }
-        tuple
-    };
-    let (ta, tb) = (fetch(a), fetch(b));
+    let (ta, tb) = (
+        catalog_row(pg_sys::SysCacheIdentifier::RELOID, a),
+        catalog_row(pg_sys::SysCacheIdentifier::RELOID, b),
+    );
     let fa = pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(ta);
     let fb = pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(tb);
     std::mem::swap(&mut (*fa).relfilenode, &mut (*fb).relfilenode);
@@ -675,33 +688,15 @@ fn _schema_change_adopt_index(leaf: pg_sys::Oid, copy: pg_sys::Oid, index: pg_sy
     // SAFETY: catalog updates under the locks checked above
     unsafe {
         pg_sys::LockRelationOid(index, pg_sys::AccessExclusiveLock as i32);
-        let fetch = |cache: pg_sys::SysCacheIdentifier::Type| {
-            let tuple = pg_sys::SearchSysCacheCopy(
-                cache as i32,
-                pg_sys::Datum::from(index),
-                pg_sys::Datum::from(0),
-                pg_sys::Datum::from(0),
-                pg_sys::Datum::from(0),
-            );
-            if tuple.is_null() {
-                raise(
-                    PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
-                    format!("index with OID {} does not exist", index.to_u32()),
-                    None,
-                    None,
-                );
-            }
-            tuple
-        };
         let catalog = pg_sys::table_open(pg_sys::IndexRelationId, pg_sys::RowExclusiveLock as i32);
-        let tuple = fetch(pg_sys::SysCacheIdentifier::INDEXRELID);
+        let tuple = catalog_row(pg_sys::SysCacheIdentifier::INDEXRELID, index);
         (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_index>(tuple)).indrelid = leaf;
         pg_sys::CatalogTupleUpdate(catalog, &mut (*tuple).t_self, tuple);
         pg_sys::heap_freetuple(tuple);
         pg_sys::table_close(catalog, pg_sys::RowExclusiveLock as i32);
         let catalog =
             pg_sys::table_open(pg_sys::RelationRelationId, pg_sys::RowExclusiveLock as i32);
-        let tuple = fetch(pg_sys::SysCacheIdentifier::RELOID);
+        let tuple = catalog_row(pg_sys::SysCacheIdentifier::RELOID, index);
         (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(tuple)).relnamespace =
             namespace;
         pg_sys::CatalogTupleUpdate(catalog, &mut (*tuple).t_self, tuple);
