@@ -1222,8 +1222,21 @@ fn the_copy_and_swap_keeps_every_row_and_gives_nothing_away() {
         format!("CREATE RULE r AS ON DELETE TO storage._pgse_sc{id}_log DO ALSO SELECT 1"),
         format!("INSERT INTO storage._pgse_sc{id}_log (id) VALUES ('k1')"),
         format!("SELECT storage._schema_change_swap_files('c3.t'::regclass, 'storage._pgse_sc{id}_copy'::regclass, '{{}}', '{{}}')"),
+        format!("SELECT storage._schema_change_adopt_index('c3.t'::regclass, 'storage._pgse_sc{id}_copy'::regclass, 'c3.t_pkey'::regclass)"),
     ] {
         assert_eq!(sqlstate(&mut a, &attack), "42501", "{attack}");
+    }
+    // an ordinary role that may write the table reads and forges nothing of the change's
+    let mut w = connect_as(dbname, "online_w3");
+    for attack in [
+        format!("SELECT * FROM storage._pgse_sc{id}_log"),
+        format!("INSERT INTO storage._pgse_sc{id}_log (id) VALUES ('k1')"),
+        format!("SELECT * FROM storage._pgse_sc{id}_copy"),
+        format!("DELETE FROM storage._pgse_sc{id}_copy"),
+        format!("SELECT storage._pgse_sc{id}_logger()"),
+        format!("SELECT storage._schema_change_adopt_index('c3.t'::regclass, 'storage._pgse_sc{id}_copy'::regclass, 'c3.t_pkey'::regclass)"),
+    ] {
+        assert_eq!(sqlstate(&mut w, &attack), "42501", "{attack}");
     }
     // another role writes meanwhile (the log's function runs as the extension's owner)
     let writes = "UPDATE {t} SET big = repeat('x', 9000) || id WHERE id IN ('k1', 'k2', 'k19999');
@@ -1231,7 +1244,6 @@ fn the_copy_and_swap_keeps_every_row_and_gives_nothing_away() {
                   DELETE FROM {t} WHERE id = 'k5';
                   INSERT INTO {t} (id, v, big, lo) VALUES ('new', 7, repeat('y', 9000), 'N');
                   UPDATE {t} SET lo = 'late' WHERE id = 'k20000';";
-    let mut w = connect_as(dbname, "online_w3");
     w.batch_execute(&writes.replace("{t}", "c3.t")).unwrap();
     a.batch_execute(&writes.replace("{t}", "c3.shadow"))
         .unwrap();
